@@ -1,0 +1,43 @@
+# `make run`  : set up .venv (if needed) and run the demo.
+# `make test` : set up .venv (if needed) and run every test.
+# `make setup` is a quick no-op when no pyproject.toml or this Makefile changed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# Every distribution of the repo, installed editable. Order matters only for
+# readability; pip resolves the local `flyte-core` dependency from the same call.
+DISTS := core $(sort $(dir $(wildcard plugins/*/pyproject.toml connectors/*/pyproject.toml examples/*/pyproject.toml)))
+# torch comes from the CPU wheel on local disk; pip installs it before anything
+# that depends on it, so no resolver ever picks a CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: setup test run lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): Makefile pyproject.toml $(wildcard core/pyproject.toml plugins/*/pyproject.toml connectors/*/pyproject.toml examples/*/pyproject.toml)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=25.1"
+	if [ -d plugins/pytorch ]; then $(PY) -m pip install -q "$(TORCH)"; fi
+	$(PY) -m pip install -q --group dev $(foreach d,$(DISTS),-e ./$(d))
+	touch $@
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+run: setup
+	$(VENV)/bin/flyte run examples/demo.py main
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV)

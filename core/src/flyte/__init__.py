@@ -1,0 +1,73 @@
+"""flyte: define compute tasks with rich configuration; run them locally or on Kubernetes.
+
+``import flyte`` is cheap: every public name below is imported on first use (PEP 562), and no
+plugin, engine or Kubernetes client is loaded until something needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from flyte._version import __version__
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "TaskEnvironment": "flyte.environment",
+    "TaskTemplate": "flyte.task",
+    "TaskSpec": "flyte.spec",
+    "Resources": "flyte.resources",
+    "Device": "flyte.resources",
+    "GPU": "flyte.resources",
+    "TPU": "flyte.resources",
+    "Image": "flyte.image",
+    "Secret": "flyte.secret",
+    "Cache": "flyte._cache",
+    "CachePolicy": "flyte._cache",
+    "PodTemplate": "flyte.pod_template",
+    "ReusePolicy": "flyte.reuse",
+    "Timeout": "flyte.timeout",
+    "RetryStrategy": "flyte.retry",
+    "Backoff": "flyte.retry",
+    "Trigger": "flyte.triggers",
+    "Cron": "flyte.triggers",
+    "FixedRate": "flyte.triggers",
+    "TriggerTime": "flyte.triggers",
+    "Documentation": "flyte.docs",
+    "Link": "flyte.docs",
+    "hookimpl": "flyte.hookspecs",
+}
+_SUBMODULES = ("errors", "hookspecs", "plugins", "io", "report", "remote")
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"flyte.{name}")
+    raise AttributeError(f"module 'flyte' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_SUBMODULES])
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from flyte._cache import Cache, CachePolicy
+    from flyte.docs import Documentation, Link
+    from flyte.environment import TaskEnvironment
+    from flyte.hookspecs import hookimpl
+    from flyte.image import Image
+    from flyte.pod_template import PodTemplate
+    from flyte.resources import GPU, TPU, Device, Resources
+    from flyte.retry import Backoff, RetryStrategy
+    from flyte.reuse import ReusePolicy
+    from flyte.secret import Secret
+    from flyte.spec import TaskSpec
+    from flyte.task import TaskTemplate
+    from flyte.timeout import Timeout
+    from flyte.triggers import Cron, FixedRate, Trigger, TriggerTime

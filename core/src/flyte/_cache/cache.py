@@ -1,0 +1,91 @@
+"""The ``cache=`` setting: whether and how a task's results are reused."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from flyte._cache.policy import CachePolicy, FunctionBodyPolicy
+from flyte._validation import invalid, str_tuple, wrong_type
+
+CacheBehavior = Literal["auto", "override", "disable"]
+BEHAVIORS: tuple[str, ...] = ("auto", "override", "disable")
+
+
+def _behavior(value: Any) -> str:
+    if value not in BEHAVIORS:
+        invalid("cache.behavior", value, '"auto", "override" or "disable"')
+    return value
+
+
+def _policies(value: Any) -> tuple[CachePolicy, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    for item in items:
+        if not callable(getattr(item, "get_version", None)):
+            wrong_type("cache.policies", item, "objects with a get_version(salt, params) method")
+    return tuple(items)
+
+
+def _optional_str(param: str):
+    def _check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if value is not None and not isinstance(value, str):
+            wrong_type(param, value, "a str")
+
+    return _check
+
+
+@attrs.frozen
+class Cache:
+    """Reuse a task's outputs when it runs again with the same inputs.
+
+    - ``behavior``: ``"auto"`` (version from ``policies``, by default a hash of the function's
+      code), ``"override"`` (version is ``version_override``, required), ``"disable"``.
+    - ``serialize``: identical concurrent runs execute once; the others wait for its result.
+    - ``ignored_inputs``: input names left out of the key.
+    - ``salt``: any string mixed into the key, to keep caches apart.
+    """
+
+    behavior: str = attrs.field(converter=_behavior)
+    version_override: str | None = attrs.field(default=None, validator=_optional_str("cache.version_override"))
+    serialize: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    ignored_inputs: tuple[str, ...] = attrs.field(
+        default=(), converter=lambda v: str_tuple("cache.ignored_inputs", v)
+    )
+    salt: str = attrs.field(default="", validator=_optional_str("cache.salt"))
+    policies: tuple[CachePolicy, ...] = attrs.field(default=None, converter=_policies)
+
+    def __attrs_post_init__(self) -> None:
+        if self.behavior == "override" and not self.version_override:
+            invalid(
+                "cache.version_override",
+                self.version_override,
+                'a non-empty version string, e.g. Cache(behavior="override", version_override="v1")',
+                'is required when behavior="override"',
+            )
+        if self.behavior == "auto" and not self.policies:
+            object.__setattr__(self, "policies", (FunctionBodyPolicy(),))
+
+    @property
+    def enabled(self) -> bool:
+        return self.behavior != "disable"
+
+
+def to_cache(value: Any) -> Cache:
+    """``cache=`` accepts a Cache, ``"auto"``/``"override"``/``"disable"``, or True/False."""
+    if isinstance(value, Cache):
+        return value
+    if value is True:
+        return Cache("auto")
+    if value is False or value is None:
+        return Cache("disable")
+    if isinstance(value, str):
+        if value == "override":
+            invalid("cache", value, 'flyte.Cache(behavior="override", version_override="v1")',
+                    "needs a version_override")
+        if value in BEHAVIORS:
+            return Cache(value)
+        invalid("cache", value, '"auto", "disable", True, False or a flyte.Cache')
+    wrong_type("cache", value, '"auto", "disable", True, False or a flyte.Cache')

@@ -1,0 +1,224 @@
+"""One encoding of Python values as JSON, used wherever values leave the process.
+
+Task inputs and outputs, defaults in a :class:`~flyte.TaskSpec`, trigger inputs, run records
+and cache keys all go through :func:`encode`/:func:`decode`. Plain JSON values stay as they
+are; everything else becomes a tagged object ``{"$t": <tag>, ...}`` so it comes back as the
+same type: tuples, sets, bytes, datetimes, enums, dataclasses, attrs classes, ...
+
+Two modes:
+
+- ``canonical=True`` (cache keys): the output is deterministic across processes and hash
+  seeds (dict entries and set elements sorted by their own encoding). A value with no
+  deterministic encoding raises :class:`UnhashableInputError` naming it; nothing is guessed.
+- otherwise (transport): an object the codec does not know is pickled (cloudpickle), so any
+  Python value can travel between a task and its caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import importlib
+import json
+import math
+import pathlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+TAG = "$t"
+
+
+class UnhashableInputError(TypeError):
+    """A value has no deterministic encoding, so it cannot be part of a cache key."""
+
+
+# Extension point for types defined elsewhere in flyte (flyte.io.File, ...): tag -> codec.
+_EXTENSIONS: dict[type, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {}
+_BY_TAG: dict[str, Callable[[Any], Any]] = {}
+
+
+def register(cls: type, tag: str, to_json: Callable[[Any], Any], from_json: Callable[[Any], Any]) -> None:
+    """Teach the codec a type: ``to_json(obj)`` must return JSON-able data."""
+    _EXTENSIONS[cls] = (tag, to_json, from_json)
+    _BY_TAG[tag] = from_json
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _import(path: str) -> Any:
+    module, _, qualname = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode(value: Any, *, canonical: bool = False, path: str = "value") -> Any:
+    """``value`` as JSON-able data; see the module docstring for the two modes."""
+    enc = _Encoder(canonical)
+    return enc.encode(value, path)
+
+
+def dumps(value: Any, *, canonical: bool = False, path: str = "value") -> str:
+    """``encode`` then serialise to a compact JSON string (sorted keys when canonical)."""
+    data = encode(value, canonical=canonical, path=path)
+    if canonical:
+        return _canonical_json(data)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | bytes) -> Any:
+    return decode(json.loads(text))
+
+
+class _Encoder:
+    def __init__(self, canonical: bool):
+        self.canonical = canonical
+        self._active: set[int] = set()
+
+    def encode(self, value: Any, path: str) -> Any:
+        t = type(value)
+        if value is None or t is bool or t is str or t is int:
+            return value
+        if t is float:
+            return value if math.isfinite(value) else {TAG: "float", "v": repr(value)}
+        ext = _EXTENSIONS.get(type(value))
+        if ext is not None:
+            tag, to_json, _ = ext
+            return {TAG: tag, "v": to_json(value)}
+        if id(value) in self._active:
+            raise UnhashableInputError(f"{path}: a value that contains itself cannot be encoded")
+        self._active.add(id(value))
+        try:
+            return self._container(value, path)
+        finally:
+            self._active.discard(id(value))
+
+    def _container(self, value: Any, path: str) -> Any:
+        t = type(value)
+        if t is list:
+            return [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if t is tuple:
+            return {TAG: "tuple", "v": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        if t is dict:
+            if all(isinstance(k, str) for k in value) and TAG not in value:
+                return {k: self.encode(v, f"{path}[{k!r}]") for k, v in value.items()}
+            items = [
+                [self.encode(k, f"{path} key"), self.encode(v, f"{path}[{k!r}]")]
+                for k, v in value.items()
+            ]
+            if self.canonical:
+                items.sort(key=lambda kv: _canonical_json(kv[0]))
+            return {TAG: "dict", "v": items}
+        if t in (set, frozenset):
+            items = [self.encode(v, f"{path} element") for v in value]
+            items.sort(key=_canonical_json)  # sets have no order; any fixed one will do
+            return {TAG: t.__name__, "v": items}
+        if t in (bytes, bytearray):
+            return {TAG: t.__name__, "v": base64.b64encode(value).decode()}
+        if t is dt.datetime:
+            return {TAG: "datetime", "v": value.isoformat()}
+        if t is dt.date:
+            return {TAG: "date", "v": value.isoformat()}
+        if t is dt.time:
+            return {TAG: "time", "v": value.isoformat()}
+        if t is dt.timedelta:
+            return {TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
+        if t is decimal.Decimal:
+            return {TAG: "decimal", "v": str(value)}
+        if t is uuid.UUID:
+            return {TAG: "uuid", "v": str(value)}
+        if isinstance(value, pathlib.PurePath):
+            return {TAG: "path", "cls": _qualname(t), "v": str(value)}
+        if isinstance(value, enum.Enum):
+            return {TAG: "enum", "cls": _qualname(t), "v": self.encode(value.value, path)}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: self.encode(getattr(value, f.name), f"{path}.{f.name}")
+                      for f in dataclasses.fields(value) if f.init}
+            return {TAG: "dataclass", "cls": _qualname(t), "v": fields}
+        if attrs.has(t):
+            fields = {a.alias or a.name: self.encode(getattr(value, a.name), f"{path}.{a.name}")
+                      for a in attrs.fields(t) if a.init}
+            return {TAG: "attrs", "cls": _qualname(t), "v": fields}
+        if type(value).__name__ == "_TriggerTimeType":
+            return {TAG: "trigger_time"}
+        if self.canonical:
+            raise UnhashableInputError(
+                f"{path}: a {t.__module__}.{t.__qualname__} has no deterministic encoding, so it "
+                "cannot be part of a cache key; pass plain data (str, numbers, lists, dicts, "
+                "dataclasses, ...), or leave this input out with Cache(ignored_inputs=...)"
+            )
+        import cloudpickle
+
+        return {TAG: "pickle", "v": base64.b64encode(cloudpickle.dumps(value)).decode()}
+
+
+def decode(data: Any) -> Any:
+    """The inverse of :func:`encode`."""
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    tag = data.get(TAG)
+    if tag is None:
+        return {k: decode(v) for k, v in data.items()}
+    v = data.get("v")
+    if tag == "tuple":
+        return tuple(decode(x) for x in v)
+    if tag == "dict":
+        return {_hashable(decode(k)): decode(x) for k, x in v}
+    if tag == "set":
+        return {_hashable(decode(x)) for x in v}
+    if tag == "frozenset":
+        return frozenset(_hashable(decode(x)) for x in v)
+    if tag == "bytes":
+        return base64.b64decode(v)
+    if tag == "bytearray":
+        return bytearray(base64.b64decode(v))
+    if tag == "float":
+        return float(v)
+    if tag == "datetime":
+        return dt.datetime.fromisoformat(v)
+    if tag == "date":
+        return dt.date.fromisoformat(v)
+    if tag == "time":
+        return dt.time.fromisoformat(v)
+    if tag == "timedelta":
+        return dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2])
+    if tag == "decimal":
+        return decimal.Decimal(v)
+    if tag == "uuid":
+        return uuid.UUID(v)
+    if tag == "path":
+        return _import(data["cls"])(v)
+    if tag == "enum":
+        return _import(data["cls"])(decode(v))
+    if tag in ("dataclass", "attrs"):
+        return _import(data["cls"])(**{k: decode(x) for k, x in v.items()})
+    if tag == "trigger_time":
+        from flyte.triggers import TriggerTime
+
+        return TriggerTime
+    if tag == "pickle":
+        import cloudpickle
+
+        return cloudpickle.loads(base64.b64decode(v))
+    if tag in _BY_TAG:
+        return _BY_TAG[tag](v)
+    raise ValueError(f"unknown encoded value tag {tag!r}")
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value

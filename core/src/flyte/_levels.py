@@ -1,0 +1,72 @@
+"""Which parameter may be set at which configuration level: the guide's table, in one place.
+
+Three levels, most general first: the ``TaskEnvironment``, the ``@env.task`` decorator, and
+``task.override(...)`` at invocation. For a parameter accepted at several levels, the most
+specific level that sets it wins, replacing the whole value (``env_vars`` included).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flyte.errors import LevelError
+
+ENV = "TaskEnvironment(...)"
+TASK = "@env.task(...)"
+OVERRIDE = "task.override(...)"
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "name": (ENV,),
+    "short_name": (TASK, OVERRIDE),
+    "image": (ENV,),
+    "resources": (ENV, OVERRIDE),
+    "env_vars": (ENV, OVERRIDE),
+    "secrets": (ENV, OVERRIDE),
+    "cache": (ENV, TASK, OVERRIDE),
+    "pod_template": (ENV, TASK, OVERRIDE),
+    "reusable": (ENV, OVERRIDE),
+    "depends_on": (ENV,),
+    "description": (ENV,),
+    "plugin_config": (ENV,),
+    "report": (TASK,),
+    "max_inline_io_bytes": (TASK, OVERRIDE),
+    "retries": (TASK, OVERRIDE),
+    "timeout": (TASK, OVERRIDE),
+    "triggers": (TASK,),
+    "links": (TASK, OVERRIDE),
+    "interruptible": (ENV, TASK, OVERRIDE),
+    "queue": (ENV, TASK, OVERRIDE),
+    "docs": (TASK,),
+}
+
+# Cannot be overridden at invocation while the environment is reusable: every replica of a
+# reusable pool shares one container shape and one environment.
+NOT_OVERRIDABLE_WHEN_REUSABLE = ("resources", "env_vars", "secrets")
+
+
+def where(param: str) -> str:
+    levels = LEVELS[param]
+    return " or ".join(levels)
+
+
+def check_unexpected(level: str, unexpected: Mapping[str, Any]) -> None:
+    """Raise a TypeError for parameters this level does not take, saying where they belong."""
+    for param in unexpected:
+        if param in LEVELS:
+            raise LevelError(
+                f"{level.split('(')[0]}: `{param}` cannot be set here; set it in {where(param)}"
+            )
+        close = difflib.get_close_matches(param, LEVELS, n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        raise LevelError(f"{level.split('(')[0]}: unknown parameter `{param}`{hint}")
+
+
+def given(values: Mapping[str, Any], sentinel: Any) -> dict[str, Any]:
+    """The parameters the caller actually passed (not left at the sentinel)."""
+    return {k: v for k, v in values.items() if v is not sentinel}
+
+
+def accepted_at(level: str) -> Iterable[str]:
+    return [p for p, levels in LEVELS.items() if level in levels]

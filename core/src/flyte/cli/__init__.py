@@ -1,0 +1,1 @@
+"""The ``flyte`` command line: one module per command group."""

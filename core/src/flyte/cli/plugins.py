@@ -1,0 +1,36 @@
+"""``flyte plugins``: what plugins are installed, what they provide, and what failed to load."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json: bool) -> None:
+    """List installed plugins: name, distribution, version, config types, hooks, errors."""
+    from flyte.plugins import get_registry
+
+    infos = get_registry().infos()
+    if as_json:
+        click.echo(json.dumps([i.to_json() for i in infos], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="flyte plugins")
+    for column in ("name", "distribution", "version", "config types", "hooks", "errors"):
+        table.add_column(column, overflow="fold")
+    for info in infos:
+        types = [t.rsplit(".", 1)[-1] for t in (*info.config_types, *info.connector_types)]
+        table.add_row(
+            info.name,
+            info.distribution or "-",
+            info.version or "-",
+            ", ".join(types) or "-",
+            ", ".join(info.hooks) or "-",
+            "[red]" + "; ".join(info.errors) + "[/red]" if info.errors else "-",
+        )
+    Console().print(table)

@@ -1,0 +1,192 @@
+"""``TaskEnvironment``: the first configuration level, shared by every task defined with it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, overload
+
+from flyte import _levels
+from flyte._settings import env_name, normalise
+from flyte._validation import invalid, wrong_type
+from flyte.errors import ConfigurationError
+
+_UNSET: Any = object()
+
+
+def _depends_on(value: Any) -> tuple[TaskEnvironment, ...]:
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, TaskEnvironment) else value
+    if not isinstance(items, (list, tuple)):
+        wrong_type("depends_on", value, "a list of flyte.TaskEnvironment")
+    for item in items:
+        if not isinstance(item, TaskEnvironment):
+            wrong_type("depends_on", item, "flyte.TaskEnvironment objects")
+    return tuple(dict.fromkeys(items))  # keep order, drop repeats
+
+
+class TaskEnvironment:
+    """Settings shared by every task of the environment, and the ``@env.task`` decorator.
+
+    ``name`` (snake_case or kebab-case) prefixes each task's fully-qualified name
+    (``name.function``). ``depends_on`` lists the environments whose tasks this one calls,
+    so that deploying or rendering this environment brings theirs along.
+    """
+
+    __slots__ = ("_settings", "_tasks", "depends_on", "name")
+
+    def __init__(
+        self,
+        name: str,
+        depends_on: Iterable[TaskEnvironment] | None = None,
+        pod_template: Any = _UNSET,
+        description: str | None = _UNSET,
+        secrets: Any = _UNSET,
+        env_vars: dict[str, str] | None = _UNSET,
+        resources: Any = _UNSET,
+        interruptible: bool | None = _UNSET,
+        queue: str | None = _UNSET,
+        cache: Any = _UNSET,
+        reusable: Any = _UNSET,
+        plugin_config: Any = _UNSET,
+        image: Any = _UNSET,
+        **unexpected: Any,
+    ):
+        _levels.check_unexpected(_levels.ENV, unexpected)
+        self.name = env_name(name)
+        self.depends_on = _depends_on(depends_on)
+        given = _levels.given(
+            dict(pod_template=pod_template, description=description, secrets=secrets,
+                 env_vars=env_vars, resources=resources, interruptible=interruptible,
+                 queue=queue, cache=cache, reusable=reusable, image=image),
+            _UNSET,
+        )
+        settings = normalise(given)
+        if settings.get("reusable") == "off":
+            invalid("reusable", "off", "a flyte.ReusePolicy or None", '"off" only applies in task.override')
+        if plugin_config is not _UNSET and plugin_config is not None:
+            from flyte.plugins import get_registry
+
+            get_registry().task_plugin_for(plugin_config)  # a clear error if nothing handles it
+            settings["plugin_config"] = plugin_config
+        self._settings: dict[str, Any] = settings
+        self._tasks: dict[str, Any] = {}
+
+    # -- settings ------------------------------------------------------------------------
+    def __getattr__(self, item: str) -> Any:
+        # Settings read as attributes (env.resources, env.cache, ...), None when unset.
+        if item in _levels.LEVELS and _levels.ENV in _levels.LEVELS[item]:
+            return self._settings.get(item)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {item!r}")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The parameters this environment sets, normalised."""
+        return dict(self._settings)
+
+    @property
+    def tasks(self) -> dict[str, Any]:
+        """The tasks defined with this environment, by fully-qualified name."""
+        return dict(self._tasks)
+
+    def __repr__(self) -> str:
+        return f"TaskEnvironment(name={self.name!r})"
+
+    # -- dependencies ---------------------------------------------------------------------
+    def add_dependency(self, *envs: TaskEnvironment) -> None:
+        """Declare more environments this one calls into; a cycle is rejected."""
+        new = _depends_on(list(envs))
+        for env in new:
+            if env is self or self in env.reachable():
+                raise ConfigurationError(
+                    f"depends_on: {self.name} -> {env.name} would make a cycle "
+                    f"({' -> '.join(_path(env, self))} -> {env.name}); environments must form a tree"
+                )
+        self.depends_on = tuple(dict.fromkeys((*self.depends_on, *new)))
+
+    def reachable(self) -> list[TaskEnvironment]:
+        """This environment and every one reachable through ``depends_on``, each once."""
+        seen: dict[int, TaskEnvironment] = {}
+        stack = [self]
+        while stack:
+            env = stack.pop()
+            if id(env) in seen:
+                continue
+            seen[id(env)] = env
+            stack.extend(reversed(env.depends_on))
+        return list(seen.values())
+
+    def clone_with(self, name: str, depends_on: Iterable[TaskEnvironment] | None = None, **changes: Any) -> TaskEnvironment:
+        """A new environment with this one's settings, some replaced."""
+        settings = {**self._settings, **changes}
+        deps = self.depends_on if depends_on is None else depends_on
+        return TaskEnvironment(name, depends_on=deps, **settings)
+
+    # -- the decorator ---------------------------------------------------------------------
+    @overload
+    def task(self, _func: Callable[..., Any], /) -> Any: ...
+    @overload
+    def task(self, _func: None = None, /, **settings: Any) -> Callable[[Callable[..., Any]], Any]: ...
+
+    def task(
+        self,
+        _func: Callable[..., Any] | None = None,
+        /,
+        *,
+        short_name: str | None = _UNSET,
+        cache: Any = _UNSET,
+        retries: Any = _UNSET,
+        timeout: Any = _UNSET,
+        docs: Any = _UNSET,
+        pod_template: Any = _UNSET,
+        report: bool = _UNSET,
+        interruptible: bool | None = _UNSET,
+        max_inline_io_bytes: int = _UNSET,
+        queue: str | None = _UNSET,
+        triggers: Any = _UNSET,
+        links: Any = _UNSET,
+        **unexpected: Any,
+    ) -> Any:
+        """Make a function a task of this environment; usable bare or with settings."""
+        _levels.check_unexpected(_levels.TASK, unexpected)
+        settings = normalise(_levels.given(
+            dict(short_name=short_name, cache=cache, retries=retries, timeout=timeout, docs=docs,
+                 pod_template=pod_template, report=report, interruptible=interruptible,
+                 max_inline_io_bytes=max_inline_io_bytes, queue=queue, triggers=triggers,
+                 links=links),
+            _UNSET,
+        ))
+
+        def decorate(func: Callable[..., Any]) -> Any:
+            from flyte.task import TaskTemplate
+
+            task = TaskTemplate(func, self, settings)
+            existing = self._tasks.get(task.name)
+            if existing is not None and _origin(existing.func) != _origin(func):
+                raise ConfigurationError(
+                    f"task name {task.name!r} is already used by {_origin(existing.func)}; "
+                    "give one of the functions another name"
+                )
+            self._tasks[task.name] = task
+            return task
+
+        return decorate(_func) if _func is not None else decorate
+
+
+def _origin(func: Callable[..., Any]) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def _path(start: TaskEnvironment, goal: TaskEnvironment) -> list[str]:
+    """Names along a depends_on path from start to goal (for the cycle message)."""
+    stack: list[tuple[TaskEnvironment, list[str]]] = [(start, [start.name])]
+    seen: set[int] = set()
+    while stack:
+        env, path = stack.pop()
+        if env is goal:
+            return path
+        if id(env) in seen:
+            continue
+        seen.add(id(env))
+        stack.extend((dep, [*path, dep.name]) for dep in env.depends_on)
+    return [start.name]

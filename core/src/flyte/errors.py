@@ -1,0 +1,106 @@
+"""Exceptions raised by flyte.
+
+Every error a user can cause derives from :class:`FlyteError`. Configuration errors are plain
+``ValueError``/``TypeError`` subclasses too, so ``except ValueError`` keeps working for code that
+validates its own inputs.
+"""
+
+from __future__ import annotations
+
+
+class FlyteError(Exception):
+    """Base class of every error flyte raises on purpose."""
+
+
+class ConfigurationError(FlyteError, ValueError):
+    """A configuration value is invalid (raised when the task or environment is defined)."""
+
+
+class LevelError(FlyteError, TypeError):
+    """A parameter was given at a configuration level that does not accept it."""
+
+
+class PluginNotFoundError(FlyteError, TypeError):
+    """No installed plugin handles the ``plugin_config`` type."""
+
+
+class PluginConflictError(FlyteError):
+    """Two installed plugins claim the same ``plugin_config`` type."""
+
+
+class InitializationError(FlyteError, RuntimeError):
+    """``flyte.init()`` has not been called, or was called with bad settings."""
+
+
+class RuntimeUserError(FlyteError, RuntimeError):
+    """A task failed because of the user's code; carries the original error's type and message."""
+
+    def __init__(self, code: str, message: str, worker: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.worker = worker
+
+
+class RuntimeSystemError(FlyteError, RuntimeError):
+    """A task failed because of the system running it, not because of the user's code."""
+
+    def __init__(self, code: str, message: str, worker: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.worker = worker
+
+
+class NonRecoverableError(RuntimeUserError):
+    """Raise from a task to fail it at once: no retry is attempted."""
+
+    def __init__(self, message: str = "non-recoverable error"):
+        super().__init__("NonRecoverable", message)
+
+
+class RetriesExhaustedError(RuntimeUserError):
+    """Every attempt the task's retry budget allowed has failed."""
+
+
+class TaskTimeoutError(FlyteError, TimeoutError):
+    """An attempt ran longer than ``Timeout.max_runtime`` or the action passed its deadline."""
+
+
+class QueueTimeoutError(TaskTimeoutError):
+    """A task waited longer than ``Timeout.max_queued_time`` for a slot to run in."""
+
+
+# The reference SDK's name for the runtime timeout.
+TaskTimeout = TaskTimeoutError
+
+
+class InlineIOMaxBytesBreached(FlyteError, ValueError):
+    """A task's inline inputs or outputs are larger than ``max_inline_io_bytes``."""
+
+
+class SecretNotFoundError(FlyteError, KeyError):
+    """A secret requested by a task does not exist in the secret store."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want the sentence.
+        return str(self.args[0]) if self.args else ""
+
+
+class DependencyError(FlyteError, RuntimeError):
+    """A task called a task of an environment its environment does not ``depends_on``."""
+
+
+class CacheError(FlyteError):
+    """The result cache could not be read or written."""
+
+
+class RenderError(FlyteError, ValueError):
+    """A task cannot be rendered as Kubernetes objects."""
+
+
+class ImageBuildError(FlyteError, RuntimeError):
+    """A container image could not be built."""
+
+
+class ActionNotFoundError(FlyteError, LookupError):
+    """No run or action with that name exists in the run store."""

@@ -1,0 +1,443 @@
+"""Container images: a fluent, immutable description of the image a task runs in.
+
+Start from a base (:meth:`Image.from_debian_base`, :meth:`Image.from_base`,
+:meth:`Image.from_uv_script`, :meth:`Image.from_dockerfile`) and add layers with the
+``with_*`` methods; each returns a new ``Image``. The image's identity (:attr:`Image.tag`)
+is a hash of its definition, including the contents of the files it copies, so it changes
+when, and only when, what the image would contain changes. Where it is pushed
+(``registry``), its ``name`` and the credentials to pull it (``registry_secret``) are not part
+of that identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Union
+
+import attrs
+
+from flyte._validation import invalid, str_dict, wrong_type
+from flyte.secret import Secret, to_secrets
+
+DEFAULT_NAME = "flyte"
+IMAGE_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+APT_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.:~-]*(=[A-Za-z0-9.+:~-]+)?$")
+SUPPORTED_PYTHON = ((3, 10), (3, 11), (3, 12), (3, 13), (3, 14))
+
+
+def _packages(param: str, packages: tuple[Any, ...], pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+    if not packages:
+        invalid(param, packages, "one or more package names", "is empty")
+    for item in packages:
+        if not isinstance(item, str) or not item.strip() or "\n" in item:
+            wrong_type(param, item, "a package name (str)")
+        if pattern is not None and not pattern.match(item):
+            invalid(param, item, "a Debian package name such as libopenblas-dev or curl=7.88.1-10")
+    return tuple(packages)
+
+
+def _python_version(value: Any) -> tuple[int, int]:
+    if value is None:
+        return sys.version_info[:2]
+    if isinstance(value, str):
+        parts = value.split(".")
+        if len(parts) >= 2 and all(p.isdigit() for p in parts[:2]):
+            value = (int(parts[0]), int(parts[1]))
+    if isinstance(value, (tuple, list)) and len(value) >= 2 and all(isinstance(p, int) for p in value[:2]):
+        version = (value[0], value[1])
+        if version not in SUPPORTED_PYTHON:
+            invalid("python_version", value, ", ".join(f"{a}.{b}" for a, b in SUPPORTED_PYTHON),
+                    "is not a supported Python version")
+        return version
+    invalid("python_version", value, 'a (major, minor) tuple such as (3, 12), or "3.12"')
+
+
+def _optional_str(param: str):
+    def _convert(value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            wrong_type(param, value, "a non-empty str")
+        return value
+
+    return _convert
+
+
+def _registry(value: Any) -> str | None:
+    value = _optional_str("registry")(value)
+    return value.rstrip("/") if value else value
+
+
+def _name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not IMAGE_NAME.match(value):
+        invalid("name", value, "lower-case letters, digits, '.', '_', '-' and '/', e.g. my-image")
+    return value
+
+
+def _digest_path(path: Path) -> str:
+    """A hash of a file's or folder's contents (names and bytes), for image identity."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        digest.update(path.read_bytes())
+        return digest.hexdigest()
+    for child in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(child.relative_to(path)).encode() + b"\0")
+        digest.update(child.read_bytes())
+    return digest.hexdigest()
+
+
+# -- layers -----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class AptPackages:
+    packages: tuple[str, ...]
+    secret_mounts: tuple[Secret, ...] = ()
+
+
+@attrs.frozen
+class PipPackages:
+    packages: tuple[str, ...]
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    pre: bool = False
+    extra_args: str | None = None
+    secret_mounts: tuple[Secret, ...] = ()
+
+
+@attrs.frozen
+class Requirements:
+    """A requirements file, identified by its contents."""
+
+    file: str
+    digest: str
+    secret_mounts: tuple[Secret, ...] = ()
+
+
+@attrs.frozen
+class EnvVars:
+    env_vars: tuple[tuple[str, str], ...]
+
+
+@attrs.frozen
+class Commands:
+    commands: tuple[str, ...]
+    secret_mounts: tuple[Secret, ...] = ()
+
+
+@attrs.frozen
+class WorkDir:
+    workdir: str
+
+
+@attrs.frozen
+class CopySource:
+    """A local file or folder copied into the image, identified by its contents."""
+
+    src: str
+    dst: str
+    digest: str
+
+
+Layer = Union[AptPackages, PipPackages, Requirements, EnvVars, Commands, WorkDir, CopySource]  # noqa: UP007
+
+
+@attrs.frozen
+class Image:
+    """A container image definition. Build it with the ``from_*`` constructors."""
+
+    base_image: str = attrs.field(converter=_optional_str("base_image"))
+    name: str | None = attrs.field(default=None, converter=_name)
+    registry: str | None = attrs.field(default=None, converter=_registry)
+    registry_secret: str | None = attrs.field(default=None, converter=_optional_str("registry_secret"))
+    python_version: tuple[int, int] = attrs.field(default=None, converter=_python_version)
+    platform: tuple[str, ...] = attrs.field(default=("linux/amd64",), converter=tuple)
+    install_flyte: bool = attrs.field(default=False)
+    dockerfile: str | None = attrs.field(default=None)  # contents, for from_dockerfile
+    layers: tuple[Layer, ...] = attrs.field(default=(), converter=tuple)
+
+    # -- constructors ----------------------------------------------------------------------
+    @classmethod
+    def from_debian_base(
+        cls,
+        python_version: tuple[int, int] | str | None = None,
+        flyte_version: str | None = None,
+        install_flyte: bool = True,
+        registry: str | None = None,
+        registry_secret: str | None = None,
+        name: str | None = None,
+        platform: tuple[str, ...] | None = None,
+        base_image: str | None = None,
+    ) -> Image:
+        """The default image: ``python:<version>-slim-bookworm`` with flyte installed."""
+        version = _python_version(python_version)
+        return cls(
+            base_image=base_image or f"python:{version[0]}.{version[1]}-slim-bookworm",
+            name=name or DEFAULT_NAME,
+            registry=registry,
+            registry_secret=registry_secret,
+            python_version=version,
+            platform=platform or ("linux/amd64",),
+            install_flyte=install_flyte,
+        )
+
+    @classmethod
+    def from_base(cls, image_uri: str) -> Image:
+        """An existing image, used as is (or as the base of further layers)."""
+        if not isinstance(image_uri, str) or not image_uri.strip():
+            wrong_type("image_uri", image_uri, "an image reference such as docker.io/org/image:tag")
+        return cls(base_image=image_uri)
+
+    @classmethod
+    def from_dockerfile(
+        cls, file: str | Path, registry: str | None, name: str, platform: tuple[str, ...] | None = None
+    ) -> Image:
+        """An image built from your own Dockerfile (identified by its contents)."""
+        path = Path(file)
+        if not path.is_file():
+            invalid("file", str(file), "the path of an existing Dockerfile", "does not exist")
+        return cls(
+            base_image="scratch",
+            dockerfile=path.read_text(),
+            registry=registry,
+            name=name,
+            platform=platform or ("linux/amd64",),
+        )
+
+    @classmethod
+    def from_uv_script(
+        cls,
+        script: str | Path,
+        *,
+        name: str | None = None,
+        registry: str | None = None,
+        registry_secret: str | None = None,
+        python_version: tuple[int, int] | str | None = None,
+        index_url: str | None = None,
+        extra_index_urls: str | list[str] | tuple[str, ...] | None = None,
+        pre: bool = False,
+        extra_args: str | None = None,
+        platform: tuple[str, ...] | None = None,
+        secret_mounts: str | Secret | list[str | Secret] | None = None,
+        base_image: str | None = None,
+    ) -> Image:
+        """The default image plus the dependencies of a script's PEP 723 ``# /// script`` header."""
+        metadata = read_script_metadata(script)
+        deps = metadata.get("dependencies") or []
+        if python_version is None:
+            python_version = _python_from_requirement(metadata.get("requires-python"))
+        image = cls.from_debian_base(
+            python_version=python_version,
+            registry=registry,
+            registry_secret=registry_secret,
+            name=name,
+            platform=platform,
+            base_image=base_image,
+        )
+        if deps:
+            image = image.with_pip_packages(
+                *deps,
+                index_url=index_url,
+                extra_index_urls=extra_index_urls,
+                pre=pre,
+                extra_args=extra_args,
+                secret_mounts=secret_mounts,
+            )
+        return image
+
+    def clone(
+        self,
+        registry: str | None = None,
+        registry_secret: str | None = None,
+        name: str | None = None,
+        base_image: str | None = None,
+        python_version: tuple[int, int] | str | None = None,
+        addl_layer: Layer | None = None,
+    ) -> Image:
+        """A copy with some settings replaced (and optionally one more layer)."""
+        changes: dict[str, Any] = {}
+        for key, value in (("registry", registry), ("registry_secret", registry_secret),
+                           ("name", name), ("base_image", base_image),
+                           ("python_version", python_version)):
+            if value is not None:
+                changes[key] = value
+        image = attrs.evolve(self, **changes)
+        return image._add(addl_layer) if addl_layer is not None else image
+
+    # -- layers ----------------------------------------------------------------------------
+    def _add(self, layer: Layer) -> Image:
+        return attrs.evolve(self, layers=(*self.layers, layer))
+
+    def with_apt_packages(self, *packages: str, secret_mounts: Any = None) -> Image:
+        """Install Debian packages with apt-get."""
+        return self._add(AptPackages(_packages("with_apt_packages", packages, APT_PACKAGE),
+                                     to_secrets(secret_mounts)))
+
+    def with_pip_packages(
+        self,
+        *packages: str,
+        index_url: str | None = None,
+        extra_index_urls: str | list[str] | tuple[str, ...] | None = None,
+        pre: bool = False,
+        extra_args: str | None = None,
+        secret_mounts: Any = None,
+    ) -> Image:
+        """Install Python packages (with uv). ``secret_mounts`` are available as environment
+        variables during this step only, and never stored in a layer."""
+        if not isinstance(pre, bool):
+            wrong_type("pre", pre, "True or False")
+        extras = (extra_index_urls,) if isinstance(extra_index_urls, str) else tuple(extra_index_urls or ())
+        return self._add(PipPackages(
+            packages=_packages("with_pip_packages", packages),
+            index_url=_optional_str("index_url")(index_url),
+            extra_index_urls=extras,
+            pre=pre,
+            extra_args=_optional_str("extra_args")(extra_args),
+            secret_mounts=to_secrets(secret_mounts),
+        ))
+
+    def with_requirements(self, file: str | Path, secret_mounts: Any = None) -> Image:
+        """Install the packages of a requirements file (its contents are part of the identity)."""
+        path = Path(file)
+        if not path.is_file():
+            invalid("file", str(file), "the path of an existing requirements file", "does not exist")
+        return self._add(Requirements(str(path), _digest_path(path), to_secrets(secret_mounts)))
+
+    def with_env_vars(self, env_vars: dict[str, str]) -> Image:
+        """Set environment variables in the image."""
+        values = str_dict("with_env_vars")(env_vars) or {}
+        return self._add(EnvVars(tuple(sorted(values.items()))))
+
+    def with_commands(self, commands: list[str] | str, secret_mounts: Any = None) -> Image:
+        """Run shell commands while building."""
+        items = (commands,) if isinstance(commands, str) else tuple(commands)
+        return self._add(Commands(_packages("with_commands", items), to_secrets(secret_mounts)))
+
+    def with_workdir(self, workdir: str) -> Image:
+        return self._add(WorkDir(_optional_str("workdir")(workdir)))
+
+    def with_source_file(self, src: str | Path, dst: str = ".") -> Image:
+        """Copy a local file into the image."""
+        path = Path(src)
+        if not path.is_file():
+            invalid("src", str(src), "the path of an existing file", "does not exist")
+        return self._add(CopySource(str(path), dst, _digest_path(path)))
+
+    def with_source_folder(self, src: str | Path, dst: str = ".") -> Image:
+        """Copy a local folder into the image."""
+        path = Path(src)
+        if not path.is_dir():
+            invalid("src", str(src), "the path of an existing folder", "does not exist")
+        return self._add(CopySource(str(path), dst, _digest_path(path)))
+
+    # -- identity --------------------------------------------------------------------------
+    @property
+    def is_prebuilt(self) -> bool:
+        """True when the image is an existing reference with nothing to build."""
+        return not self.layers and not self.install_flyte and self.dockerfile is None
+
+    @property
+    def identifier(self) -> str:
+        """A hash of everything that determines the image's contents."""
+        definition = {
+            "base_image": self.base_image,
+            "python_version": list(self.python_version),
+            "platform": list(self.platform),
+            "install_flyte": self.install_flyte,
+            "dockerfile": self.dockerfile,
+            "layers": [[type(layer).__name__, _layer_identity(layer)] for layer in self.layers],
+        }
+        text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def tag(self) -> str:
+        """The content-derived tag (16 hex characters of :attr:`identifier`)."""
+        return self.identifier[:16]
+
+    @property
+    def uri(self) -> str:
+        """The full image reference: ``registry/name:tag``, or the base for a prebuilt image."""
+        if self.is_prebuilt:
+            return self.base_image
+        name = self.name or DEFAULT_NAME
+        return f"{self.registry}/{name}:{self.tag}" if self.registry else f"{name}:{self.tag}"
+
+
+def _layer_identity(layer: Layer) -> Any:
+    data = attrs.asdict(layer, recurse=True)
+    if isinstance(layer, (Requirements, CopySource)):
+        # Where the file lives on this machine is not part of the image; its contents are.
+        data.pop("file", None)
+        data.pop("src", None)
+    return data
+
+
+def read_script_metadata(script: str | Path) -> dict[str, Any]:
+    """The TOML of a script's PEP 723 ``# /// script`` block ({} if it has none)."""
+    path = Path(script)
+    if not path.is_file():
+        invalid("script", str(script), "the path of an existing Python script", "does not exist")
+    lines = path.read_text().splitlines()
+    block: list[str] | None = None
+    for line in lines:
+        if block is None:
+            if line.strip() == "# /// script":
+                block = []
+            continue
+        if line.strip() == "# ///":
+            break
+        if not line.startswith("#"):
+            invalid("script", str(script), "a '# /// script' block closed by '# ///'", "has an unclosed block")
+        block.append(line[2:] if line.startswith("# ") else line[1:])
+    else:
+        if block is not None:
+            invalid("script", str(script), "a '# /// script' block closed by '# ///'", "has an unclosed block")
+        return {}
+    try:
+        return tomllib.loads("\n".join(block))
+    except tomllib.TOMLDecodeError as exc:
+        invalid("script", str(script), "valid TOML inside '# /// script'", f"has invalid metadata ({exc})")
+
+
+def _python_from_requirement(spec: str | None) -> tuple[int, int] | None:
+    """The Python version a ``requires-python`` specifier pins, or the running one if allowed."""
+    if not spec:
+        return None
+    exact = re.fullmatch(r"\s*===?\s*(\d+)\.(\d+)(\.\*)?\s*", spec)
+    if exact:
+        return int(exact[1]), int(exact[2])
+    lower = re.search(r">=\s*(\d+)\.(\d+)", spec)
+    current = sys.version_info[:2]
+    if lower and (int(lower[1]), int(lower[2])) > current:
+        return int(lower[1]), int(lower[2])
+    return current
+
+
+def image_uri(image: Image | str | None) -> str | None:
+    """The reference of an ``image=`` value (an Image or a plain string)."""
+    if image is None or isinstance(image, str):
+        return image
+    return image.uri
+
+
+def to_image(value: Any) -> Image | str | None:
+    """``image=`` accepts an Image, an image reference string, or "auto"/None (the default)."""
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, Image):
+        return value
+    if isinstance(value, str):
+        if not value.strip() or any(c.isspace() for c in value):
+            invalid("image", value, "an image reference such as docker.io/org/image:tag")
+        return value
+    wrong_type("image", value, "a flyte.Image or an image reference string")
+
+

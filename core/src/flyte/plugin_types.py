@@ -1,0 +1,59 @@
+"""The records plugins hand to the core through the hooks in :mod:`flyte.hookspecs`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from flyte.spec import TaskSpec
+
+
+@attrs.frozen
+class TaskCall:
+    """One attempt of a task, as a plugin's ``run`` receives it.
+
+    ``invoke()`` runs the task function in this process with the task's context (environment
+    variables, secrets, nested task calls) and returns its result; a plugin that only needs to
+    set an engine up around the function awaits it. A plugin that runs the function elsewhere
+    (other processes, a remote service) uses ``function``, ``inputs`` and ``environ`` instead.
+    """
+
+    spec: TaskSpec
+    function: Callable[..., Any]
+    inputs: Mapping[str, Any]
+    environ: Mapping[str, str]
+    invoke: Callable[[], Awaitable[Any]]
+    action: str = ""
+
+
+@attrs.frozen
+class TaskPlugin:
+    """What a plugin contributes for one ``plugin_config`` type.
+
+    ``run(call)`` is awaited for every attempt of a task with that config, beneath the core's
+    retries, timeouts, cache and records; None means the function runs in-process like a plain
+    task. ``render(spec, context)`` returns the Kubernetes objects (plain dicts) for the task.
+    """
+
+    config_type: type
+    run: Callable[[TaskCall], Awaitable[Any]] | None = None
+    render: Callable[[TaskSpec, Any], list[dict[str, Any]]] | None = None
+    description: str = ""
+
+
+@attrs.frozen
+class Connector:
+    """A service that runs a task's work outside flyte; all three callables are async.
+
+    ``create(spec, inputs)`` starts the work and returns a JSON-able handle, ``get(handle)``
+    returns ``(done, outputs_or_None)``, ``delete(handle)`` cancels it.
+    """
+
+    config_type: type
+    create: Callable[[TaskSpec, Mapping[str, Any]], Awaitable[Any]]
+    get: Callable[[Any], Awaitable[tuple[bool, Any]]]
+    delete: Callable[[Any], Awaitable[None]]
+    description: str = ""

@@ -1,0 +1,192 @@
+"""Compute resources: CPU, memory, accelerators, ephemeral disk and shared memory.
+
+Quantities follow Kubernetes (``"500m"``, ``"1.5"``, ``"4Gi"``, ``"500M"``); a ``(request,
+limit)`` tuple sets both. Accelerators are a count, ``"A100:2"``, or a :class:`Device` made by
+:func:`GPU`, :func:`TPU` or ``Device(...)`` directly.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any, Literal
+
+import attrs
+
+from flyte._quantity import normalise_quantity
+from flyte._validation import invalid, positive_int, wrong_type
+
+GPUType = Literal[
+    "T4", "L4", "L40s", "A10", "A10G", "A30", "A100", "A100 80G", "V100", "H100", "H200", "B200",
+]
+TPUType = Literal["V5E", "V5P", "V6E"]
+DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI", "CUSTOM"]
+
+GPU_TYPES: tuple[str, ...] = GPUType.__args__  # type: ignore[attr-defined]
+TPU_TYPES: tuple[str, ...] = TPUType.__args__  # type: ignore[attr-defined]
+DEVICE_CLASSES: tuple[str, ...] = DeviceClass.__args__  # type: ignore[attr-defined]
+
+# NVIDIA Multi-Instance GPU profiles each device supports (compute slices . memory).
+MIG_PARTITIONS: dict[str, tuple[str, ...]] = {
+    "A30": ("1g.6gb", "2g.12gb", "4g.24gb"),
+    "A100": ("1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"),
+    "A100 80G": ("1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
+    "H100": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
+    "H200": ("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
+}
+# TPU slice topologies (chips along each axis) per generation.
+TPU_TOPOLOGIES: dict[str, tuple[str, ...]] = {
+    "V5E": ("1x1", "2x2", "2x4", "4x4", "4x8", "8x8", "8x16", "16x16"),
+    "V6E": ("1x1", "2x2", "2x4", "4x4", "4x8", "8x8", "8x16", "16x16"),
+    "V5P": (
+        "2x2x1", "2x2x2", "2x4x4", "4x4x4", "4x4x8", "4x8x8", "8x8x8", "8x8x16", "8x16x16",
+        "16x16x16", "16x16x24",
+    ),
+}
+
+_CPU_EXAMPLES = '2, 0.5, "500m", "1.5" or a (request, limit) pair'
+_MEMORY_EXAMPLES = '"512Mi", "4Gi", "500M", "1G" or a (request, limit) pair'
+
+
+@attrs.frozen
+class Device:
+    """An accelerator request: ``quantity`` devices of class ``device_class``.
+
+    ``device`` names the model (``"A100"``, ``"V5P"``, or anything your cluster labels);
+    ``partition`` a slice of it (an NVIDIA MIG profile such as ``"1g.5gb"``, a TPU topology
+    such as ``"2x2x1"``, or a custom value).
+    """
+
+    quantity: int = attrs.field(default=1, converter=lambda v: positive_int("gpu quantity", v))
+    device_class: str = attrs.field(default="GPU")
+    device: str | None = attrs.field(default=None)
+    partition: str | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.device_class not in DEVICE_CLASSES:
+            invalid("Device.device_class", self.device_class, ", ".join(DEVICE_CLASSES))
+        for name in ("device", "partition"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                wrong_type(f"Device.{name}", value, "a non-empty str or None")
+
+
+def GPU(device: str, quantity: int = 1, partition: str | None = None) -> Device:  # noqa: N802
+    """``quantity`` NVIDIA GPUs of type ``device``, optionally one MIG ``partition`` of each."""
+    if device not in GPU_TYPES:
+        invalid("GPU.device", device, ", ".join(GPU_TYPES), "is not a supported GPU type")
+    if partition is not None:
+        allowed = MIG_PARTITIONS.get(device, ())
+        if partition not in allowed:
+            accepted = ", ".join(allowed) if allowed else f"none: {device} has no MIG partitions"
+            invalid("GPU.partition", partition, accepted, f"is not a MIG profile of {device}")
+    return Device(quantity=quantity, device_class="GPU", device=device, partition=partition)
+
+
+def TPU(device: str, partition: str | None = None, quantity: int | None = None) -> Device:  # noqa: N802
+    """A Google Cloud TPU slice of generation ``device`` with topology ``partition``.
+
+    The chip count defaults to the topology's size (``"2x2x1"`` is 4 chips).
+    """
+    if device not in TPU_TYPES:
+        invalid("TPU.device", device, ", ".join(TPU_TYPES), "is not a supported TPU type")
+    if partition is not None and partition not in TPU_TOPOLOGIES[device]:
+        invalid("TPU.partition", partition, ", ".join(TPU_TOPOLOGIES[device]),
+                f"is not a {device} topology")
+    if quantity is None:
+        quantity = math.prod(int(n) for n in partition.split("x")) if partition else 1
+    return Device(quantity=quantity, device_class="TPU", device=device, partition=partition)
+
+
+def _to_device(value: Any) -> Device | None:
+    if value is None or isinstance(value, Device):
+        return value
+    if isinstance(value, bool):
+        wrong_type("gpu", value, 'a count, "A100:2", or flyte.GPU/TPU/Device')
+    if isinstance(value, int):
+        return Device(quantity=positive_int("gpu", value))
+    if isinstance(value, str):
+        name, sep, count = value.rpartition(":")
+        if not sep:
+            name, count = value, "1"
+        if not count.isdigit() or name not in GPU_TYPES:
+            invalid("gpu", value, f'"<type>:<count>" with type one of {", ".join(GPU_TYPES)}, e.g. "A100:2"')
+        return GPU(name, int(count))
+    wrong_type("gpu", value, 'a count, "A100:2", or flyte.GPU/TPU/Device')
+
+
+def _quantity(param: str, examples: str, value: Any) -> tuple[str, Decimal]:
+    found = normalise_quantity(value)
+    if found is None:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            wrong_type(param, value, f"a Kubernetes quantity ({examples})")
+        invalid(param, value, examples, "is not a Kubernetes quantity")
+    return found
+
+
+def _request_limit(param: str, examples: str):
+    def _convert(value: Any) -> str | tuple[str, str] | None:
+        if value is None:
+            return None
+        if isinstance(value, (tuple, list)):
+            if len(value) != 2:
+                invalid(param, value, f"a (request, limit) pair: {examples}")
+            (req, req_v), (lim, lim_v) = (_quantity(param, examples, v) for v in value)
+            if req_v > lim_v:
+                invalid(param, tuple(value), "a (request, limit) pair with request <= limit",
+                        "has a request above its limit")
+            return (req, lim)
+        text, amount = _quantity(param, examples, value)
+        if amount == 0:
+            invalid(param, value, examples, "must be greater than zero")
+        return text
+
+    return _convert
+
+
+def _single(param: str, examples: str, allow_auto: bool = False):
+    def _convert(value: Any) -> str | None:
+        if value is None or (allow_auto and value == "auto"):
+            return value
+        if isinstance(value, (tuple, list)):
+            invalid(param, value, f"a single quantity: {examples}", "cannot be a (request, limit) pair")
+        text, amount = _quantity(param, examples, value)
+        if amount == 0:
+            invalid(param, value, examples, "must be greater than zero")
+        return text
+
+    return _convert
+
+
+@attrs.frozen
+class Resources:
+    """What a task's container requests (and is limited to).
+
+    - ``cpu``: cores, ``2``, ``0.5``, ``"500m"``, ``"1.5"``, or ``(request, limit)``.
+    - ``memory``: ``"512Mi"``, ``"4Gi"``, ``"500M"``, or ``(request, limit)``.
+    - ``gpu``: a count, ``"A100:2"``, or ``flyte.GPU(...)``/``flyte.TPU(...)``/``flyte.Device(...)``.
+    - ``disk``: ephemeral storage, ``"10Gi"``.
+    - ``shm``: shared memory at ``/dev/shm``, ``"1Gi"`` or ``"auto"``.
+
+    Numbers are stored as Kubernetes quantity strings (``0.5`` becomes ``"500m"``).
+    """
+
+    cpu: str | tuple[str, str] | None = attrs.field(
+        default=None, converter=_request_limit("cpu", _CPU_EXAMPLES)
+    )
+    memory: str | tuple[str, str] | None = attrs.field(
+        default=None, converter=_request_limit("memory", _MEMORY_EXAMPLES)
+    )
+    gpu: Device | None = attrs.field(default=None, converter=_to_device)
+    disk: str | None = attrs.field(default=None, converter=_single("disk", '"10Gi", "1Ti"'))
+    shm: str | None = attrs.field(
+        default=None, converter=_single("shm", '"1Gi", "16Gi" or "auto"', allow_auto=True)
+    )
+
+    def request(self, name: Literal["cpu", "memory"]) -> str | None:
+        value = getattr(self, name)
+        return value[0] if isinstance(value, tuple) else value
+
+    def limit(self, name: Literal["cpu", "memory"]) -> str | None:
+        value = getattr(self, name)
+        return value[1] if isinstance(value, tuple) else value

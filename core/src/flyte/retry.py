@@ -1,0 +1,73 @@
+"""Retries: how many times a failed attempt is tried again, and how long to wait in between."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from flyte._validation import invalid, positive_int, to_seconds, wrong_type
+
+
+def _factor(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        wrong_type("Backoff.factor", value, "a number >= 1")
+    if value < 1:
+        invalid("Backoff.factor", value, "a number >= 1", "would shrink the delay")
+    return float(value)
+
+
+@attrs.frozen
+class Backoff:
+    """Exponential backoff: the n-th retry (n = 0 for the first) waits ``min(base * factor**n, cap)``.
+
+    ``base`` and ``cap`` are seconds (int or float) or ``timedelta``.
+    """
+
+    base: timedelta = attrs.field(default=timedelta(seconds=1), converter=to_seconds("Backoff.base"))
+    factor: float = attrs.field(default=2.0, converter=_factor)
+    cap: timedelta | None = attrs.field(default=None, converter=to_seconds("Backoff.cap"))
+
+    def __attrs_post_init__(self) -> None:
+        if self.cap is not None and self.base is not None and self.cap < self.base:
+            invalid("Backoff.cap", self.cap, f"a duration >= base ({self.base})", "is below base")
+
+    def delay(self, retry: int) -> timedelta:
+        """The wait before retry number ``retry`` (0-based)."""
+        seconds = self.base.total_seconds() * (self.factor**retry)
+        if self.cap is not None:
+            seconds = min(seconds, self.cap.total_seconds())
+        return timedelta(seconds=seconds)
+
+
+def _backoff(value: Any) -> Backoff | None:
+    if value is None or isinstance(value, Backoff):
+        return value
+    if isinstance(value, (int, float, timedelta)) and not isinstance(value, bool):
+        return Backoff(base=value)
+    wrong_type("RetryStrategy.backoff", value, "a Backoff, seconds or a timedelta")
+
+
+@attrs.frozen
+class RetryStrategy:
+    """Retry a failed task up to ``count`` more times (``count + 1`` attempts in all).
+
+    ``backoff`` spaces the retries out; without it they follow at once.
+    """
+
+    count: int = attrs.field(converter=lambda v: positive_int("retries", v, allow_zero=True))
+    backoff: Backoff | None = attrs.field(default=None, converter=_backoff)
+
+    def delay(self, retry: int) -> timedelta:
+        """The wait before retry number ``retry`` (0-based)."""
+        return self.backoff.delay(retry) if self.backoff else timedelta(0)
+
+
+def to_retry_strategy(value: Any) -> RetryStrategy:
+    """``retries=`` accepts an int (the retry count) or a RetryStrategy."""
+    if isinstance(value, RetryStrategy):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        wrong_type("retries", value, "an int >= 0 or a flyte.RetryStrategy")
+    return RetryStrategy(count=value)

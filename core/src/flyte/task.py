@@ -1,0 +1,202 @@
+"""The task object ``@env.task`` returns, and ``task.override(...)``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flyte import _levels
+from flyte._context import current_caller
+from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
+from flyte._validation import wrong_type
+from flyte.docs import Documentation
+from flyte.errors import ConfigurationError, LevelError
+from flyte.image import Image
+from flyte.interface import interface_of
+from flyte.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from flyte.environment import TaskEnvironment
+
+_UNSET: Any = object()
+
+
+class TaskTemplate:
+    """A function bound to a :class:`~flyte.TaskEnvironment`, with its decorator settings.
+
+    It keeps the function's name, docstring and signature. Call it inside a running task to
+    run it as a child action (retries, cache, timeouts and records apply); outside any run it
+    is a plain call of the function. ``task.spec`` is the resolved :class:`~flyte.TaskSpec`.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        env: TaskEnvironment,
+        settings: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+    ):
+        if not inspect.isfunction(func) or func.__name__ == "<lambda>":
+            wrong_type("@env.task", func, "a function defined with def or async def")
+        self.func = func
+        self.env = env
+        self.settings = settings
+        self.overrides = overrides or {}
+        self.is_async = inspect.iscoroutinefunction(func)
+        self.signature = inspect.signature(func)
+        self._spec: TaskSpec | None = None
+        functools.update_wrapper(self, func)
+        if not self.overrides:
+            self._check_triggers()
+
+    # -- identity --------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The fully-qualified name, ``env_name.function_name``."""
+        return f"{self.env.name}.{self.func.__name__}"
+
+    @property
+    def short_name(self) -> str:
+        return self.spec.short_name
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        return self  # a task stored on a class stays a task, not a bound method
+
+    # -- resolution ------------------------------------------------------------------------
+    @property
+    def spec(self) -> TaskSpec:
+        """Everything resolved about this task, most specific level winning."""
+        if self._spec is None:
+            self._spec = self._resolve()
+        return self._spec
+
+    def _resolve(self) -> TaskSpec:
+        env = self.env
+        merged: dict[str, Any] = {**env.settings, **self.settings, **self.overrides}
+        if merged.get("reusable") == "off":
+            merged["reusable"] = None
+        func = self.func
+        return TaskSpec(
+            name=self.name,
+            env_name=env.name,
+            function_name=func.__name__,
+            module=func.__module__,
+            interface=interface_of(func),
+            short_name=merged.get("short_name") or func.__name__,
+            image=merged.get("image") or Image.from_debian_base(),
+            resources=merged.get("resources"),
+            env_vars=merged.get("env_vars") or {},
+            secrets=merged.get("secrets") or (),
+            cache=merged["cache"] if "cache" in merged else normalise({"cache": "disable"})["cache"],
+            pod_template=merged.get("pod_template"),
+            reusable=merged.get("reusable"),
+            depends_on=tuple(e.name for e in env.depends_on),
+            description=merged.get("description"),
+            plugin_config=merged.get("plugin_config"),
+            report=merged.get("report", False),
+            max_inline_io_bytes=merged.get("max_inline_io_bytes", DEFAULT_MAX_INLINE_IO_BYTES),
+            retries=merged.get("retries") or normalise({"retries": 0})["retries"],
+            timeout=merged.get("timeout"),
+            triggers=merged.get("triggers", ()),
+            links=merged.get("links", ()),
+            interruptible=bool(merged.get("interruptible") or False),
+            queue=merged.get("queue"),
+            docs=merged.get("docs") or Documentation.from_function(func),
+        )
+
+    # -- override --------------------------------------------------------------------------
+    def override(
+        self,
+        *,
+        short_name: str | None = _UNSET,
+        resources: Any = _UNSET,
+        cache: Any = _UNSET,
+        retries: Any = _UNSET,
+        timeout: Any = _UNSET,
+        reusable: Any = _UNSET,
+        env_vars: dict[str, str] | None = _UNSET,
+        secrets: Any = _UNSET,
+        max_inline_io_bytes: int | None = _UNSET,
+        pod_template: Any = _UNSET,
+        queue: str | None = _UNSET,
+        interruptible: bool | None = _UNSET,
+        links: Any = _UNSET,
+        **unexpected: Any,
+    ) -> TaskTemplate:
+        """A copy of this task with invocation-level settings; the original is unchanged."""
+        _levels.check_unexpected(_levels.OVERRIDE, unexpected)
+        given = normalise(_levels.given(
+            dict(short_name=short_name, resources=resources, cache=cache, retries=retries,
+                 timeout=timeout, reusable=reusable, env_vars=env_vars, secrets=secrets,
+                 max_inline_io_bytes=max_inline_io_bytes, pod_template=pod_template,
+                 queue=queue, interruptible=interruptible, links=links),
+            _UNSET,
+        ))
+        overrides = {**self.overrides, **given}
+        policy = overrides.get("reusable", self.env.settings.get("reusable"))
+        if policy is not None and policy != "off":
+            for param in _levels.NOT_OVERRIDABLE_WHEN_REUSABLE:
+                if param in given:
+                    raise LevelError(
+                        f"override: `{param}` cannot be overridden because environment "
+                        f"{self.env.name!r} is reusable (its replicas share one {param}); "
+                        f'set it on the TaskEnvironment, or pass reusable="off" as well'
+                    )
+        return TaskTemplate(self.func, self.env, self.settings, overrides)
+
+    # -- calling ---------------------------------------------------------------------------
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's inputs by name, defaults applied; a clear error for a bad call."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}: {exc}") from None
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        caller = current_caller.get()
+        if caller is None:
+            return self.func(*args, **kwargs)
+        return caller.call(self, args, kwargs)
+
+    def _check_triggers(self) -> None:
+        """Triggers must be able to supply every required input (checked again at render)."""
+        for problem in trigger_problems(self):
+            import warnings
+
+            warnings.warn(problem, TriggerInputWarning, stacklevel=4)
+
+
+class TriggerInputWarning(UserWarning):
+    """A trigger cannot supply an input its task requires (the trigger would fail to run)."""
+
+
+def trigger_problems(task: TaskTemplate) -> list[str]:
+    triggers = task.settings.get("triggers", ())
+    params = task.signature.parameters
+    problems = []
+    for trigger in triggers:
+        inputs = trigger.inputs or {}
+        key = trigger.trigger_time_input_key
+        for name in inputs:
+            if name not in params and not (name == key and not trigger.trigger_time_required):
+                problems.append(f"trigger {trigger.name!r} of {task.name}: input {name!r} is not a parameter of the task")
+        for name, param in params.items():
+            if param.default is param.empty and name not in inputs:
+                problems.append(
+                    f"trigger {trigger.name!r} of {task.name}: the required input {name!r} has no "
+                    "value; add it to the trigger's inputs or give the parameter a default"
+                )
+    return problems
+
+
+def ensure_no_trigger_problems(task: TaskTemplate) -> None:
+    problems = trigger_problems(task)
+    if problems:
+        raise ConfigurationError("; ".join(problems))

@@ -1,0 +1,250 @@
+"""Schedule triggers: run a task on a cron schedule or at a fixed rate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from flyte._validation import invalid, positive_int, str_dict, wrong_type
+
+
+class _TriggerTimeType:
+    """Placeholder for the time a trigger fired (a UTC ``datetime``), used in trigger inputs."""
+
+    _instance: _TriggerTimeType | None = None
+
+    def __new__(cls) -> _TriggerTimeType:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "flyte.TriggerTime"
+
+    def __reduce__(self) -> str:
+        return "TriggerTime"
+
+
+TriggerTime = _TriggerTimeType()
+
+
+def _cron_expression(value: Any) -> str:
+    if not isinstance(value, str):
+        wrong_type("Cron.expression", value, "a str with five cron fields")
+    expression = " ".join(value.split())
+    if len(expression.split(" ")) != 5:
+        invalid(
+            "Cron.expression",
+            value,
+            'five fields: minute hour day-of-month month day-of-week, e.g. "0 6 * * 1-5"',
+            f"has {len(expression.split())} fields",
+        )
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(expression, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        invalid(
+            "Cron.expression",
+            value,
+            'five fields: minute hour day-of-month month day-of-week, e.g. "0 6 * * 1-5"',
+            f"is not a valid cron expression ({exc})",
+        )
+    return expression
+
+
+def _timezone(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        wrong_type("Cron.timezone", value, 'an IANA time zone name such as "America/New_York"')
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        invalid(
+            "Cron.timezone",
+            value,
+            'an IANA time zone name such as "UTC" or "America/New_York"',
+            "is not a known time zone",
+        )
+    return value
+
+
+@attrs.frozen
+class Cron:
+    """A five-field Unix cron schedule, in ``timezone`` (UTC when None)."""
+
+    expression: str = attrs.field(converter=_cron_expression)
+    timezone: str | None = attrs.field(default=None, converter=_timezone)
+
+    @property
+    def cron_expression(self) -> str:
+        return self.expression
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first fire time strictly after ``moment`` (aware, in this schedule's zone)."""
+        from zoneinfo import ZoneInfo
+
+        from cronsim import CronSim
+
+        zone = ZoneInfo(self.timezone or "UTC")
+        start = moment.astimezone(zone) if moment.tzinfo else moment.replace(tzinfo=zone)
+        return next(CronSim(self.expression, start))
+
+
+def _start_time(value: Any) -> datetime | None:
+    if value is not None and not isinstance(value, datetime):
+        wrong_type("FixedRate.start_time", value, "a datetime or None")
+    return value
+
+
+@attrs.frozen
+class FixedRate:
+    """Fire every ``interval_minutes`` minutes, counted from ``start_time`` (or activation)."""
+
+    interval_minutes: int = attrs.field(
+        converter=lambda v: positive_int("FixedRate.interval_minutes", v)
+    )
+    start_time: datetime | None = attrs.field(default=None, converter=_start_time)
+
+
+def _automation(value: Any) -> Cron | FixedRate:
+    if isinstance(value, (Cron, FixedRate)):
+        return value
+    if isinstance(value, str):  # "0 6 * * *" as a shorthand for Cron("0 6 * * *")
+        return Cron(value)
+    wrong_type("Trigger.automation", value, "a flyte.Cron or flyte.FixedRate")
+
+
+def _inputs(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        wrong_type("Trigger.inputs", value, "a dict of input name to value")
+    return dict(value)
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        wrong_type("Trigger.name", value, "a non-empty str")
+    return value
+
+
+def _optional_bool(param: str):
+    def _check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if value is not None and not isinstance(value, bool):
+            wrong_type(param, value, "True, False or None")
+
+    return _check
+
+
+_mapping_key = lambda d: tuple(sorted((d or {}).items(), key=lambda kv: kv[0]))  # noqa: E731
+
+
+@attrs.frozen
+class Trigger:
+    """Start runs of a task automatically, on a :class:`Cron` or :class:`FixedRate` schedule.
+
+    ``inputs`` gives values for the task's parameters; ``flyte.TriggerTime`` as a value
+    receives the fire time (UTC). ``env_vars``, ``interruptible``, ``overwrite_cache`` and
+    ``queue`` override the task's settings for triggered runs.
+    """
+
+    name: str = attrs.field(converter=_name)
+    automation: Cron | FixedRate = attrs.field(converter=_automation)
+    description: str = attrs.field(default="")
+    auto_activate: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    inputs: dict[str, Any] | None = attrs.field(
+        default=None, converter=_inputs, eq=lambda d: tuple(sorted((d or {}).items(), key=lambda kv: kv[0])) if d else ()
+    )
+    env_vars: dict[str, str] | None = attrs.field(
+        default=None, converter=str_dict("Trigger.env_vars"), eq=_mapping_key
+    )
+    interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
+    overwrite_cache: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    queue: str | None = attrs.field(default=None)
+    labels: dict[str, str] | None = attrs.field(
+        default=None, converter=str_dict("Trigger.labels"), eq=_mapping_key
+    )
+    annotations: dict[str, str] | None = attrs.field(
+        default=None, converter=str_dict("Trigger.annotations"), eq=_mapping_key
+    )
+    # The parameter a predefined trigger hands its fire time to, and whether the user named it
+    # (then the task must have that parameter; the default "trigger_time" is optional).
+    trigger_time_input_key: str | None = attrs.field(default=None, kw_only=True)
+    trigger_time_required: bool = attrs.field(default=False, kw_only=True)
+
+    @classmethod
+    def _predefined(
+        cls,
+        schedule: str,
+        default_name: str,
+        default_description: str,
+        trigger_time_input_key: str | None,
+        kwargs: dict[str, Any],
+    ) -> Trigger:
+        name = kwargs.pop("name", None) or default_name
+        description = kwargs.pop("description", None) or default_description
+        key = trigger_time_input_key or "trigger_time"
+        inputs = {key: TriggerTime, **(kwargs.pop("inputs", None) or {})}
+        return cls(
+            name,
+            Cron(schedule),
+            description=description,
+            inputs=inputs,
+            trigger_time_input_key=key,
+            trigger_time_required=trigger_time_input_key is not None,
+            **kwargs,
+        )
+
+    @classmethod
+    def minutely(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
+        """Every minute (``* * * * *``)."""
+        return cls._predefined("* * * * *", "minutely", "A trigger that runs every minute",
+                               trigger_time_input_key, kwargs)
+
+    @classmethod
+    def hourly(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
+        """Every hour, on the hour (``0 * * * *``)."""
+        return cls._predefined("0 * * * *", "hourly", "A trigger that runs every hour",
+                               trigger_time_input_key, kwargs)
+
+    @classmethod
+    def daily(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
+        """Every day at midnight (``0 0 * * *``)."""
+        return cls._predefined("0 0 * * *", "daily", "A trigger that runs daily at midnight",
+                               trigger_time_input_key, kwargs)
+
+    @classmethod
+    def weekly(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
+        """Every Sunday at midnight (``0 0 * * 0``)."""
+        return cls._predefined("0 0 * * 0", "weekly", "A trigger that runs weekly on Sundays at midnight",
+                               trigger_time_input_key, kwargs)
+
+    @classmethod
+    def monthly(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
+        """The first day of every month at midnight (``0 0 1 * *``)."""
+        return cls._predefined("0 0 1 * *", "monthly", "A trigger that runs monthly on the 1st at midnight",
+                               trigger_time_input_key, kwargs)
+
+
+def to_triggers(value: Any) -> tuple[Trigger, ...]:
+    """``triggers=`` accepts one Trigger or a sequence of them; names must be unique."""
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, Trigger) else value
+    if not isinstance(items, (list, tuple)):
+        wrong_type("triggers", value, "a flyte.Trigger or a list of them")
+    for item in items:
+        if not isinstance(item, Trigger):
+            wrong_type("triggers", item, "flyte.Trigger objects")
+    names = [t.name for t in items]
+    for name in names:
+        if names.count(name) > 1:
+            invalid("triggers", name, "unique trigger names per task", "is used twice")
+    return tuple(items)

@@ -36,6 +36,10 @@ _EXPORTS: dict[str, str] = {
     "Documentation": "flyte.docs",
     "Link": "flyte.docs",
     "hookimpl": "flyte.hookspecs",
+    "init": "flyte.runtime.api",
+    "init_from_config": "flyte.runtime.api",
+    "run": "flyte.runtime.api",
+    "with_runcontext": "flyte.runtime.api",
 }
 _SUBMODULES = ("errors", "hookspecs", "plugins", "io", "report", "remote")
 
@@ -65,6 +69,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from flyte.pod_template import PodTemplate
     from flyte.resources import GPU, TPU, Device, Resources
     from flyte.retry import Backoff, RetryStrategy
+    from flyte.runtime.api import init, init_from_config, run, with_runcontext
     from flyte.reuse import ReusePolicy
     from flyte.secret import Secret
     from flyte.spec import TaskSpec

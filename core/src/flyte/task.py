@@ -165,6 +165,17 @@ class TaskTemplate:
             return self.func(*args, **kwargs)
         return caller.call(self, args, kwargs)
 
+    def aio(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the task from async code and get an awaitable, whether it is sync or async."""
+        caller = current_caller.get()
+        if caller is None:
+            if self.is_async:
+                return self.func(*args, **kwargs)
+            import asyncio
+
+            return asyncio.to_thread(self.func, *args, **kwargs)
+        return caller.aio(self, args, kwargs)
+
     def _check_triggers(self) -> None:
         """Triggers must be able to supply every required input (checked again at render)."""
         for problem in trigger_problems(self):

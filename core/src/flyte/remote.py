@@ -1,0 +1,144 @@
+"""Runs as records: read what the run store holds, from any process.
+
+``Run.get(name)`` and ``Run.listall()`` read the local run store (``<state root>/runs.db``); a
+run still marked running whose process is gone shows as ``ABORTED``. ``flyte.run(...)``
+returns the same type for the run it just executed, with its outputs in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from flyte import _codec
+from flyte._home import state_root
+from flyte.errors import ActionNotFoundError
+from flyte.runtime import store as st
+
+_MISSING: Any = object()
+
+
+@attrs.define
+class Action:
+    """One recorded task invocation of a run."""
+
+    id: str
+    parent: str | None
+    task: str
+    short_name: str | None
+    phase: str
+    attempts: int
+    cache: str | None
+    started_at: float | None
+    ended_at: float | None
+    error: str | None
+    report: str | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+
+@attrs.define
+class Run:
+    """A run of a task tree: its name, phase, where to look, and (when done) its outputs."""
+
+    name: str
+    task: str
+    phase: str
+    created_at: float
+    ended_at: float | None = None
+    error: str | None = None
+    _outputs_json: str | None = attrs.field(default=None, repr=False)
+    _outputs: Any = attrs.field(default=_MISSING, repr=False)
+    _exception: BaseException | None = attrs.field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The run's page on disk (``file://``), which links each action's report."""
+        return (state_root() / "runs" / self.name / "index.html").as_uri()
+
+    @property
+    def status(self) -> str:
+        return self.phase
+
+    @property
+    def done(self) -> bool:
+        return self.phase in st.TERMINAL
+
+    def wait(self, timeout: float | None = None, poll: float = 0.2) -> Run:
+        """Wait until the run has ended (local runs end before ``flyte.run`` returns)."""
+        start = time.monotonic()
+        while not self.done:
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise TimeoutError(f"run {self.name} did not finish within {timeout}s")
+            time.sleep(poll)
+            fresh = Run.get(self.name)
+            self.phase, self.ended_at, self.error = fresh.phase, fresh.ended_at, fresh.error
+            self._outputs_json = fresh._outputs_json
+        return self
+
+    def outputs(self) -> Any:
+        """The root task's result; raises the run's error if it failed."""
+        if self._exception is not None:
+            raise self._exception
+        if self.phase != st.SUCCEEDED:
+            raise RuntimeError(f"run {self.name} is {self.phase}: {self.error or 'no outputs'}")
+        if self._outputs is not _MISSING:
+            return self._outputs
+        if self._outputs_json is None or self._outputs_json.endswith("…"):
+            raise RuntimeError(f"run {self.name}: its outputs were too large to keep in the run store")
+        return _codec.loads(self._outputs_json)
+
+    def actions(self) -> list[Action]:
+        """Every action of the run, in the order they were created."""
+        with st.reader() as conn:
+            rows = conn.execute(
+                "SELECT * FROM actions WHERE run=? ORDER BY CAST(SUBSTR(id, 2) AS INTEGER)", (self.name,)
+            ).fetchall()
+        return [_action(row, self.phase) for row in rows]
+
+    @classmethod
+    def get(cls, name: str) -> Run:
+        with st.reader() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+            if row is None:
+                raise ActionNotFoundError(f"no run named {name!r} in {st.db_path()}")
+            return _run(conn, row)
+
+    @classmethod
+    def listall(cls, limit: int = 100, task: str | None = None) -> Iterator[Run]:
+        """The most recent runs first."""
+        with st.reader() as conn:
+            sql = "SELECT * FROM runs"
+            params: tuple[Any, ...] = ()
+            if task:
+                sql += " WHERE task=?"
+                params = (task,)
+            rows = conn.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*params, limit)).fetchall()
+            runs = [_run(conn, row) for row in rows]
+        yield from runs
+
+
+def _run(conn: Any, row: Any) -> Run:
+    phase = st.effective_status(row)
+    if phase == st.ABORTED and row["status"] != st.ABORTED:
+        st.mark_aborted(conn, row["name"])
+        row = conn.execute("SELECT * FROM runs WHERE name=?", (row["name"],)).fetchone()
+    return Run(name=row["name"], task=row["task"], phase=phase, created_at=row["created_at"],
+               ended_at=row["ended_at"], error=row["error"], outputs_json=row["outputs"])
+
+
+def _action(row: Any, run_phase: str) -> Action:
+    return Action(
+        id=row["id"], parent=row["parent"], task=row["task"], short_name=row["short_name"],
+        phase=row["status"], attempts=row["attempts"], cache=row["cache"],
+        started_at=row["started_at"], ended_at=row["ended_at"], error=row["error"],
+        report=row["report"] if row["report"] and Path(row["report"]).exists() else None,
+    )

@@ -1,0 +1,107 @@
+"""HTML reports written by a task with ``report=True``.
+
+Inside such a task, ``flyte.report.log(html)`` appends to the report, ``replace(html)``
+replaces it, ``get_tab(name)`` gives a named tab with the same two methods, and ``flush()``
+writes the file now (it is written when the task ends anyway). Outside a reporting task these
+calls do nothing, so code can report unconditionally. The file is
+``<state root>/runs/<run>/<action>/report.html``; the run's page links to it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from pathlib import Path
+
+from flyte._home import state_path
+
+DEFAULT_TAB = "Main"
+
+
+class Tab:
+    """One named section of a report."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.content: list[str] = []
+
+    def log(self, content: str, do_flush: bool = False) -> None:
+        self.content.append(content)
+        if do_flush:
+            flush()
+
+    def replace(self, content: str, do_flush: bool = False) -> None:
+        self.content = [content]
+        if do_flush:
+            flush()
+
+
+class Report:
+    """The report of one action."""
+
+    def __init__(self, run: str, action: str, task: str):
+        self.path = state_path("runs", run, action) / "report.html"
+        self.task = task
+        self.tabs: dict[str, Tab] = {DEFAULT_TAB: Tab(DEFAULT_TAB)}
+
+    def tab(self, name: str) -> Tab:
+        if name not in self.tabs:
+            self.tabs[name] = Tab(name)
+        return self.tabs[name]
+
+    def render(self) -> str:
+        sections = []
+        for tab in self.tabs.values():
+            if not tab.content and tab.name != DEFAULT_TAB:
+                continue
+            body = "\n".join(tab.content)
+            sections.append(f'<section><h2>{html.escape(tab.name)}</h2>\n{body}\n</section>')
+        title = html.escape(self.task)
+        return (
+            f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1>\n" + "\n".join(sections) + "\n</body></html>\n"
+        )
+
+    def save(self) -> str:
+        """Write the report atomically; returns its path."""
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".report-")
+        with os.fdopen(fd, "w") as f:
+            f.write(self.render())
+        os.replace(tmp, self.path)
+        return str(self.path)
+
+
+def open_report(run: str, action: str, task: str) -> Report:
+    return Report(run, action, task)
+
+
+def current_report() -> Report | None:
+    """The report of the running task, or None when it does not report."""
+    from flyte.runtime.controller import current_action
+
+    action = current_action.get()
+    return action.report if action is not None else None
+
+
+def get_tab(name: str) -> Tab:
+    report = current_report()
+    return report.tab(name) if report is not None else Tab(name)
+
+
+def log(content: str, do_flush: bool = False) -> None:
+    get_tab(DEFAULT_TAB).log(content, do_flush)
+
+
+def replace(content: str, do_flush: bool = False) -> None:
+    get_tab(DEFAULT_TAB).replace(content, do_flush)
+
+
+def flush() -> None:
+    report = current_report()
+    if report is not None:
+        report.save()
+
+
+def report_path(run: str, action: str) -> Path:
+    return state_path("runs", run, action) / "report.html"

@@ -1,0 +1,238 @@
+"""``flyte.init``, ``flyte.init_from_config``, ``flyte.run`` and ``flyte.with_runcontext``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets as _random
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flyte import _codec
+from flyte._validation import env_var_dict, wrong_type
+from flyte.errors import ConfigurationError, InitializationError
+from flyte.runtime import environ, settings as cfg, store as st
+from flyte.runtime.controller import Controller
+from flyte.runtime.settings import LocalSettings
+from flyte.task import TaskTemplate
+
+_REMOTE_ONLY = ("endpoint", "api_key", "org", "auth_type", "client_id", "client_credentials_secret")
+
+
+def init(
+    *,
+    project: str | None = None,
+    domain: str | None = None,
+    root_dir: str | Path | None = None,
+    max_concurrency: int | None = None,
+    strict_dependencies: bool = False,
+    storage: str | None = None,
+    log_level: int | str | None = None,
+    **options: Any,
+) -> None:
+    """Select the local backend: tasks run in this process, state under the state root.
+
+    ``root_dir`` is where task code is found (added to ``sys.path``); the other settings are
+    documented on :class:`~flyte.runtime.settings.LocalSettings`.
+    """
+    remote = [k for k in options if k in _REMOTE_ONLY and options[k]]
+    if remote:
+        raise InitializationError(
+            f"flyte.init: {', '.join(remote)} select a remote Flyte control plane, which this "
+            "library does not talk to; use flyte.init() for local runs, or "
+            "flyte.init_from_config() with a `kubernetes:` section for a cluster"
+        )
+    unknown = [k for k in options if k not in _REMOTE_ONLY]
+    if unknown:
+        raise TypeError(f"flyte.init: unknown parameter(s) {', '.join(unknown)}")
+    if root_dir is not None:
+        path = str(Path(root_dir).resolve())
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    if log_level is not None:
+        import logging
+
+        logging.getLogger("flyte").setLevel(log_level)
+    cfg.set_current(LocalSettings(
+        max_concurrency=max_concurrency,
+        strict_dependencies=strict_dependencies,
+        storage=storage,
+        project=project or "default",
+        domain=domain or "development",
+    ))
+
+
+CONFIG_CANDIDATES = ("./.flyte/config.yaml", "./config.yaml")
+
+
+def find_config(path: str | Path | None = None) -> Path | None:
+    """The config file: ``path``, ``$FLYTE_CONFIG``, ``./.flyte/config.yaml``,
+    ``./config.yaml``, then ``<state root>/config.yaml``; None when there is none."""
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise InitializationError(f"flyte.init_from_config: {p} does not exist")
+        return p
+    if os.environ.get("FLYTE_CONFIG"):
+        return find_config(os.environ["FLYTE_CONFIG"])
+    from flyte._home import state_root
+
+    for candidate in (*CONFIG_CANDIDATES, str(state_root() / "config.yaml")):
+        p = Path(candidate)
+        if p.is_file():
+            return p
+    return None
+
+
+def init_from_config(path: str | Path | None = None, root_dir: str | Path | None = None, **overrides: Any) -> None:
+    """Initialise from a YAML config. A config (or none at all) that names no remote backend
+    means local execution; one line on stderr says which was chosen."""
+    import yaml
+
+    found = find_config(path)
+    data: dict[str, Any] = {}
+    if found is not None:
+        try:
+            data = yaml.safe_load(found.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InitializationError(f"flyte.init_from_config: {found} is not valid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise InitializationError(f"flyte.init_from_config: {found} must hold a mapping")
+    task = data.get("task") or {}
+    local = data.get("local") or {}
+    kube = data.get("kubernetes")
+    settings = dict(
+        project=task.get("project"),
+        domain=task.get("domain"),
+        max_concurrency=local.get("max_concurrency"),
+        strict_dependencies=bool(local.get("strict_dependencies", False)),
+        storage=local.get("storage") or (kube or {}).get("storage"),
+    )
+    settings.update(overrides)
+    init(root_dir=root_dir, **settings)
+    where = str(found) if found else "no config file"
+    if kube:
+        cfg.set_current(cfg.current().__class__(**{**_asdict(cfg.current()), "backend": "kubernetes",
+                                                     "kubernetes": dict(kube)}))
+        print(f"flyte: Kubernetes backend from {where}", file=sys.stderr)
+    else:
+        endpoint = (data.get("admin") or {}).get("endpoint")
+        note = f" (admin.endpoint {endpoint} is ignored: no Flyte control plane is used)" if endpoint else ""
+        print(f"flyte: {where} names no remote backend; running locally{note}", file=sys.stderr)
+
+
+def _asdict(settings: LocalSettings) -> dict[str, Any]:
+    import attrs
+
+    return attrs.asdict(settings, recurse=False)
+
+
+def new_run_name() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "r" + "".join(_random.choice(alphabet) for _ in range(9))
+
+
+class RunContext:
+    """Settings of one run; ``.run(task, ...)`` starts it (see :func:`with_runcontext`)."""
+
+    def __init__(self, *, name: str | None = None, overwrite_cache: bool = False,
+                 env_vars: dict[str, str] | None = None, mode: str | None = None, **ignored: Any):
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            wrong_type("name", name, "a non-empty str")
+        if not isinstance(overwrite_cache, bool):
+            wrong_type("overwrite_cache", overwrite_cache, "True or False")
+        if mode not in (None, "local"):
+            raise ConfigurationError(f'with_runcontext: mode {mode!r} is not supported (accepted: "local")')
+        self.name = name
+        self.overwrite_cache = overwrite_cache
+        self.env_vars = env_var_dict("env_vars")(env_vars) or {}
+        self.labels = ignored.get("labels")
+        self.annotations = ignored.get("annotations")
+
+    def run(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
+        """Run ``task`` to completion and return its :class:`~flyte.remote.Run`."""
+        if not isinstance(task, TaskTemplate):
+            wrong_type("task", task, "a task (a function decorated with @env.task)")
+        inputs = task.bind(args, kwargs)
+        return _execute(task, inputs, self)
+
+    async def run_aio(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self.run, task, *args, **kwargs)
+
+
+def with_runcontext(**settings: Any) -> RunContext:
+    """Settings for one run: ``name``, ``overwrite_cache`` (recompute and replace cached
+    results), ``env_vars`` (visible to every task of the run), ``mode`` ("local")."""
+    return RunContext(**settings)
+
+
+def run(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
+    """Run a task (and every task it calls) locally to completion; returns a Run.
+
+    Raises the task's error if it fails (the run is recorded as FAILED either way).
+    """
+    return RunContext().run(task, *args, **kwargs)
+
+
+def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) -> Any:
+    from flyte.remote import Run
+    from flyte.runtime.page import write_run_page
+
+    settings = cfg.current()
+    if settings.backend == "kubernetes":
+        from flyte.kube.backend import run_on_cluster
+
+        return run_on_cluster(task, inputs, context, settings)
+    environ.install()
+    name = context.name or new_run_name()
+    store = st.RunStore()
+    if context.name is not None:
+        with st.reader() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone():
+                store.close()
+                raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
+    store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
+    controller = Controller(name, settings, store, run_env=context.env_vars,
+                            overwrite_cache=context.overwrite_cache)
+    outcome: dict[str, Any] = {}
+
+    async def main() -> None:
+        outcome["value"] = await controller.run_action(task, inputs, parent=None)
+
+    def target() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    # The run gets a thread and a loop of its own, so flyte.run works from sync code, from
+    # inside a running event loop (notebooks), and from a task of another run alike.
+    thread = threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        store.end_run(name, st.ABORTED, error="interrupted")
+        store.close()
+        raise
+    finally:
+        controller.close()
+    error = outcome.get("error")
+    if error is None:
+        outputs = _codec.dumps(outcome["value"], path="outputs")
+        store.end_run(name, st.SUCCEEDED, outputs=outputs)
+    else:
+        store.end_run(name, st.FAILED, error=f"{type(error).__name__}: {error}")
+    store.close()
+    write_run_page(name)
+    result = Run(name=name, task=task.name, phase=st.FAILED if error else st.SUCCEEDED,
+                 created_at=time.time(), ended_at=time.time(),
+                 error=None if error is None else f"{type(error).__name__}: {error}")
+    if error is not None:
+        raise error
+    result._outputs = outcome["value"]
+    return result

@@ -1,0 +1,326 @@
+"""The local controller: runs a task tree with the semantics a cluster would give it.
+
+One controller per run. Every task call becomes an *action*: its inputs are bound and
+checked against ``max_inline_io_bytes``, it waits for a slot (``max_queued_time``), each
+attempt runs under ``max_runtime``, failures are retried with backoff (a
+``NonRecoverableError`` is not), the whole action is bounded by ``Timeout.deadline``, and
+every step is recorded in the run store. *Where* an attempt runs is decided by one seam,
+:func:`execute`: in this process (async bodies on the loop, sync bodies on a thread), or by a
+plugin's runner (a Ray cluster, torch worker processes) beneath the same semantics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import threading
+import time
+import warnings
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from contextvars import ContextVar
+from typing import Any
+
+from flyte import _codec
+from flyte._context import current_caller
+from flyte.errors import (
+    DependencyError,
+    InlineIOMaxBytesBreached,
+    NonRecoverableError,
+    QueueTimeoutError,
+    TaskTimeoutError,
+)
+from flyte.plugin_types import TaskCall
+from flyte.runtime import environ, store as st
+from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
+from flyte.runtime.settings import LocalSettings
+from flyte.runtime.slots import Slots
+from flyte.spec import TaskSpec
+from flyte.task import TaskTemplate
+
+current_action: ContextVar[Action | None] = ContextVar("flyte_current_action", default=None)
+
+
+class DependencyWarning(UserWarning):
+    """A task called a task of an environment its environment does not ``depends_on``."""
+
+
+class Action:
+    """One task invocation in a run; also what a nested task call inside it goes through."""
+
+    __slots__ = ("attempt", "children_waiting", "controller", "holds_slot", "id", "loop",
+                 "parent", "report", "spec", "task")
+
+    def __init__(self, controller: Controller, task: TaskTemplate, spec: TaskSpec, id: str,
+                 parent: Action | None):
+        self.controller = controller
+        self.task = task
+        self.spec = spec
+        self.id = id
+        self.parent = parent
+        self.attempt = 0
+        self.holds_slot = False
+        self.children_waiting = 0
+        self.report: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop running its attempt
+
+    # Caller protocol (flyte._context): a task called while this action runs.
+    def call(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        inputs = task.bind(args, kwargs)
+        ctl = self.controller
+        on_loop = _running_loop() is not None
+        coro = ctl.run_action(task, inputs, parent=self)
+        if task.is_async and on_loop:
+            return coro  # awaited by the caller: gather / create_task work as usual
+        if not on_loop:
+            # A sync body on a worker thread: hand the child to the loop that started this body
+            # (it is free: it only awaits the body) and wait.
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        # A sync task called from async code: the caller blocks, as any sync call does. The
+        # child runs to completion on a private loop so this loop is not asked to run it.
+        return run_blocking(coro)
+
+    def aio(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        return self.controller.run_action(task, task.bind(args, kwargs), parent=self)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def run_blocking(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to completion on a fresh loop in a helper thread, and wait for it."""
+    box: dict[str, Any] = {}
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box["value"] = ctx.run(asyncio.run, coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="flyte-sync-call", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class Controller:
+    """Runs the actions of one run and records them."""
+
+    def __init__(self, run_name: str, settings: LocalSettings, store: st.RunStore,
+                 run_env: dict[str, str] | None = None, overwrite_cache: bool = False):
+        self.run_name = run_name
+        self.settings = settings
+        self.store = store
+        self.run_env = dict(run_env or {})
+        self.overwrite_cache = overwrite_cache
+        self.slots = Slots(settings.max_concurrency)
+        self._ids = itertools.count()
+        self._threads = ThreadPoolExecutor(max_workers=512, thread_name_prefix="flyte-task")
+        self._warned: set[tuple[str, str]] = set()
+        self.mounts = SecretMounts()
+        self.cache = None  # the result cache, when enabled (flyte._cache.store)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    # -- one action ------------------------------------------------------------------------
+    async def run_action(self, task: TaskTemplate, inputs: dict[str, Any], parent: Action | None) -> Any:
+        spec = task.spec
+        action = Action(self, task, spec, f"a{next(self._ids)}", parent)
+        queued_at = time.monotonic()
+        if parent is not None:
+            self._check_dependency(parent, task)
+        encoded_inputs = self._encode("inputs", spec, inputs)
+        self.store.create_action(
+            self.run_name, action.id, parent=parent.id if parent else None, task=spec.name,
+            short_name=spec.short_name, status=st.QUEUED, queued_at=time.time(),
+            inputs=st.preview(encoded_inputs),
+        )
+        if parent is not None:
+            await self._parent_waits(parent)
+        try:
+            result = await self._attempts(action, inputs, queued_at)
+        finally:
+            if parent is not None:
+                await self._parent_resumes(parent)
+        return result
+
+    async def _attempts(self, action: Action, inputs: dict[str, Any], queued_at: float) -> Any:
+        spec = action.spec
+        timeout = spec.timeout
+        deadline = queued_at + timeout.deadline.total_seconds() if timeout and timeout.deadline else None
+        max_attempts = spec.retries.count + 1
+        for attempt in range(max_attempts):
+            action.attempt = attempt + 1
+            try:
+                result = await self._one_attempt(action, inputs, deadline)
+            except NonRecoverableError as exc:
+                self._finish(action, st.FAILED, error=exc)
+                raise
+            except Exception as exc:
+                last = attempt + 1 >= max_attempts
+                past_deadline = deadline is not None and time.monotonic() >= deadline
+                if last or past_deadline or isinstance(exc, InlineIOMaxBytesBreached):
+                    self._finish(action, st.FAILED, error=exc)
+                    if attempt:
+                        exc.add_note(f"{spec.name} failed after {attempt + 1} attempts")
+                    raise
+                self.store.update_action(self.run_name, action.id, status=st.RETRYING,
+                                         attempts=attempt + 1, error=_summary(exc))
+                delay = spec.retries.delay(attempt).total_seconds()
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - time.monotonic()))
+                if delay:
+                    await asyncio.sleep(delay)
+                continue
+            outputs = self._encode("outputs", spec, result)
+            self._finish(action, st.SUCCEEDED, outputs=outputs)
+            return result
+        raise AssertionError("unreachable")
+
+    async def _one_attempt(self, action: Action, inputs: dict[str, Any], deadline: float | None) -> Any:
+        spec = action.spec
+        timeout = spec.timeout
+        queue_limit = timeout.max_queued_time.total_seconds() if timeout and timeout.max_queued_time else None
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TaskTimeoutError(f"{spec.name}: deadline of {timeout.deadline} passed")
+            queue_limit = remaining if queue_limit is None else min(queue_limit, remaining)
+        try:
+            await self.slots.acquire(queue_limit)
+        except TimeoutError:
+            raise QueueTimeoutError(
+                f"{spec.name}: waited more than {queue_limit:g}s for a slot to run in "
+                f"(max_concurrency={self.slots.limit})"
+            ) from None
+        action.holds_slot = True
+        try:
+            self.store.update_action(self.run_name, action.id, status=st.RUNNING,
+                                     attempts=action.attempt, started_at=time.time())
+            limit = timeout.max_runtime.total_seconds() if timeout and timeout.max_runtime else None
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                limit = left if limit is None else min(limit, left)
+            if limit is None:
+                return await execute(action, inputs)
+            try:
+                async with asyncio.timeout(limit):
+                    return await execute(action, inputs)
+            except TimeoutError:
+                raise TaskTimeoutError(
+                    f"{spec.name}: attempt {action.attempt} ran longer than {limit:g}s"
+                ) from None
+        finally:
+            action.holds_slot = False
+            self.slots.release()
+
+    # -- a parent gives its slot up while it waits for children ------------------------------
+    async def _parent_waits(self, parent: Action) -> None:
+        parent.children_waiting += 1
+        if parent.children_waiting == 1 and parent.holds_slot:
+            parent.holds_slot = False
+            self.slots.release()
+
+    async def _parent_resumes(self, parent: Action) -> None:
+        parent.children_waiting -= 1
+        if parent.children_waiting == 0 and not parent.holds_slot and self.slots.limit is not None:
+            await self.slots.acquire(None)
+            parent.holds_slot = True
+
+    # -- records and checks ----------------------------------------------------------------
+    def _finish(self, action: Action, status: str, outputs: str | None = None,
+                error: BaseException | None = None) -> None:
+        report = action.report.save() if action.report is not None else None
+        self.store.update_action(
+            self.run_name, action.id, status=status, attempts=action.attempt,
+            ended_at=time.time(), outputs=st.preview(outputs),
+            error=_summary(error) if error else None, report=report,
+        )
+
+    def _encode(self, what: str, spec: TaskSpec, value: Any) -> str:
+        text = _codec.dumps(value, path=what)
+        size = len(text.encode()) if not text.isascii() else len(text)
+        if size > spec.max_inline_io_bytes:
+            raise InlineIOMaxBytesBreached(
+                f"{spec.name}: {what} are {size:,} bytes inline, more than max_inline_io_bytes="
+                f"{spec.max_inline_io_bytes:,}; pass large data as flyte.io.File/Dir, or raise "
+                "the limit with @env.task(max_inline_io_bytes=...)"
+            )
+        return text
+
+    def _check_dependency(self, parent: Action, task: TaskTemplate) -> None:
+        caller_env, callee_env = parent.task.env, task.env
+        if callee_env is caller_env or callee_env in caller_env.reachable():
+            return
+        message = (
+            f"task {parent.spec.name} (environment {caller_env.name!r}) calls {task.name} of "
+            f"environment {callee_env.name!r}, which {caller_env.name!r} does not list in "
+            f"depends_on; a deploy would not include it. Add depends_on=[{callee_env.name}]"
+        )
+        if self.settings.strict_dependencies:
+            raise DependencyError(message)
+        key = (caller_env.name, callee_env.name)
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, DependencyWarning, stacklevel=2)
+
+
+async def execute(action: Action, inputs: dict[str, Any]) -> Any:
+    """Run one attempt: through the plugin that owns the task's config, or in this process."""
+    spec = action.spec
+    ctl = action.controller
+    with ExitStack() as stack:
+        env = {**ctl.run_env, **spec.env_vars}
+        env.update(stack.enter_context(secret_environment(spec, ctl.settings, ctl.mounts)))
+
+        async def invoke() -> Any:
+            return await _invoke_here(action, inputs, env)
+
+        if spec.plugin_config is not None:
+            from flyte.plugins import get_registry
+
+            plugin = get_registry().task_plugin_for(spec.plugin_config)
+            if plugin.run is not None:
+                call = TaskCall(spec=spec, function=action.task.func, inputs=inputs,
+                                environ={**environ.visible(), **env}, invoke=invoke,
+                                action=f"{ctl.run_name}/{action.id}")
+                return await plugin.run(call)
+        return await invoke()
+
+
+async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str]) -> Any:
+    """The task body in this process, with its environment and its nested-call context."""
+    from flyte.report import open_report
+
+    ctl = action.controller
+    func = action.task.func
+    if action.spec.report and action.report is None:
+        action.report = open_report(ctl.run_name, action.id, action.spec.name)
+    action.loop = asyncio.get_running_loop()
+    with environ.task_environment(env):
+        token_caller = current_caller.set(action)
+        token_action = current_action.set(action)
+        try:
+            if action.task.is_async:
+                return await func(**inputs)
+            ctx = contextvars.copy_context()
+            return await action.loop.run_in_executor(ctl._threads, lambda: ctx.run(func, **inputs))
+        finally:
+            current_caller.reset(token_caller)
+            current_action.reset(token_action)
+
+
+def _summary(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    return f"{type(exc).__name__}: {exc}"

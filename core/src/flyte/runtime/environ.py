@@ -1,0 +1,114 @@
+"""Per-task environment variables in one process.
+
+A task's ``env_vars`` and secrets must be visible through ``os.environ``/``os.getenv`` while it
+runs, and only to it: two tasks running at once with different values each see their own.
+``os.environ`` is process-wide, so we replace it (once, on the first local run) with a mapping
+that reads a context-local overlay first and the real environment second. Context variables
+follow asyncio tasks and the threads we start for sync tasks, so every task sees its overlay.
+
+Child processes started by a task do not inherit the overlay through the C environment;
+pass ``env=dict(os.environ)`` to ``subprocess`` to hand it on (plugins get it as
+``TaskCall.environ``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+_overlay: ContextVar[Mapping[str, str] | None] = ContextVar("flyte_env_overlay", default=None)
+_REMOVED = object()
+
+
+class OverlayEnviron(MutableMapping[str, str]):
+    """``os.environ`` with a per-context overlay on top; writes inside a task stay in it."""
+
+    def __init__(self, base: MutableMapping[str, str]):
+        self._base = base
+
+    @property
+    def base(self) -> MutableMapping[str, str]:
+        return self._base
+
+    def __getitem__(self, key: str) -> str:
+        overlay = _overlay.get()
+        if overlay is not None and key in overlay:
+            value = overlay[key]
+            if value is _REMOVED:
+                raise KeyError(key)
+            return value
+        return self._base[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = _overlay.get()
+        if isinstance(overlay, dict):  # inside a task: the write belongs to the task
+            overlay[key] = value
+        else:
+            self._base[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = _overlay.get()
+        if isinstance(overlay, dict):
+            if key not in self:
+                raise KeyError(key)
+            overlay[key] = _REMOVED  # type: ignore[assignment]
+        else:
+            del self._base[key]
+
+    def _keys(self) -> dict[str, None]:
+        keys = dict.fromkeys(self._base)
+        for key, value in (_overlay.get() or {}).items():
+            if value is _REMOVED:
+                keys.pop(key, None)
+            else:
+                keys[key] = None
+        return keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def __contains__(self, key: object) -> bool:
+        overlay = _overlay.get()
+        if overlay is not None and key in overlay:
+            return overlay[key] is not _REMOVED  # type: ignore[index]
+        return key in self._base
+
+    def copy(self) -> dict[str, str]:
+        return dict(self.items())
+
+    def __repr__(self) -> str:
+        return f"OverlayEnviron({len(self)} variables)"
+
+    # os._Environ's extras that libraries call
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+
+def install() -> None:
+    """Replace ``os.environ`` with the overlay mapping (idempotent)."""
+    if not isinstance(os.environ, OverlayEnviron):
+        os.environ = OverlayEnviron(os.environ)  # type: ignore[assignment]
+
+
+def visible() -> dict[str, str]:
+    """The environment the current task sees, as a plain dict (for child processes)."""
+    return dict(os.environ.items())
+
+
+@contextmanager
+def task_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Make ``values`` visible in ``os.environ`` for the current context until the block ends.
+
+    A task sees its own values, not its caller's: on a cluster each task has its own container.
+    """
+    token = _overlay.set(dict(values))
+    try:
+        yield
+    finally:
+        _overlay.reset(token)

@@ -1,0 +1,53 @@
+"""What ``flyte.init()`` chose: the backend and the local runtime's settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from flyte._validation import positive_int
+
+
+def _optional_limit(value: Any) -> int | None:
+    return None if value is None else positive_int("max_concurrency", value)
+
+
+@attrs.frozen
+class LocalSettings:
+    """Settings of the local backend.
+
+    - ``max_concurrency``: task bodies running at once (None: no cap). A task waiting for a
+      slot is queued; ``Timeout.max_queued_time`` bounds that wait. A parent waiting for its
+      children gives its slot up meanwhile, so nesting never deadlocks.
+    - ``strict_dependencies``: calling a task of an environment not reachable through
+      ``depends_on`` is an error instead of a warning.
+    - ``storage``: where ``flyte.io.File``/``Dir`` data goes (an fsspec URL or path; default
+      ``<state root>/storage``).
+    - ``project``/``domain``: scope for secrets.
+    """
+
+    max_concurrency: int | None = attrs.field(default=None, converter=_optional_limit)
+    strict_dependencies: bool = False
+    storage: str | None = None
+    project: str = "default"
+    domain: str = "development"
+    backend: str = "local"
+    kubernetes: dict[str, Any] | None = None
+
+
+_current: LocalSettings | None = None
+
+
+def current() -> LocalSettings:
+    """The settings of the last ``flyte.init``; local defaults when it was never called."""
+    return _current or LocalSettings()
+
+
+def set_current(settings: LocalSettings) -> None:
+    global _current
+    _current = settings
+
+
+def is_initialized() -> bool:
+    return _current is not None

@@ -1,0 +1,259 @@
+"""The run store: every run and action, in SQLite under ``<state root>/runs.db``.
+
+Writes go through one background thread that commits in batches, so recording an action costs
+a queue put, not a synchronous commit; :meth:`RunStore.flush` waits for everything queued.
+Readers (``flyte runs``, :mod:`flyte.remote`) open their own connection and see committed
+state. A run records its process id and that process's start time; a run still marked running
+whose process is gone is reported as ``ABORTED``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flyte._home import state_root
+
+logger = logging.getLogger("flyte.runtime.store")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    ended_at REAL,
+    host TEXT,
+    pid INTEGER,
+    pid_start TEXT,
+    inputs TEXT,
+    outputs TEXT,
+    error TEXT,
+    report TEXT
+);
+CREATE TABLE IF NOT EXISTS actions (
+    run TEXT NOT NULL,
+    id TEXT NOT NULL,
+    parent TEXT,
+    task TEXT NOT NULL,
+    short_name TEXT,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cache TEXT,
+    queued_at REAL,
+    started_at REAL,
+    ended_at REAL,
+    error TEXT,
+    inputs TEXT,
+    outputs TEXT,
+    report TEXT,
+    PRIMARY KEY (run, id)
+);
+CREATE INDEX IF NOT EXISTS actions_by_task ON actions (task);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
+"""
+
+RUNNING = "RUNNING"
+QUEUED = "QUEUED"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+ABORTED = "ABORTED"
+RETRYING = "RETRYING"
+TERMINAL = {SUCCEEDED, FAILED, ABORTED}
+
+# Previews kept in the store; the full values stay with the caller.
+PREVIEW_CHARS = 2000
+
+
+def db_path() -> Path:
+    return state_root() / "runs.db"
+
+
+def connect(path: Path | None = None) -> sqlite3.Connection:
+    conn = sqlite3.connect(path or db_path(), timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (guards against a reused pid); None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return "?"
+        return "?"
+
+
+def preview(text: str | None) -> str | None:
+    if text is None or len(text) <= PREVIEW_CHARS:
+        return text
+    return text[:PREVIEW_CHARS] + "…"
+
+
+class RunStore:
+    """The writer side of the store: a queue and one thread that commits in batches."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or db_path()
+        self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...]] | threading.Event | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_loop, name="flyte-run-store", daemon=True)
+        self._conn = connect(self.path)
+        self._thread.start()
+        self._closed = False
+
+    # -- the write API (non-blocking) -------------------------------------------------------
+    def execute(self, sql: str, params: tuple[Any, ...]) -> None:
+        self._queue.put((sql, params))
+
+    def create_run(self, name: str, task: str, inputs: str | None) -> None:
+        pid = os.getpid()
+        self.execute(
+            "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, task, RUNNING, time.time(), socket.gethostname(), pid, process_start(pid),
+             preview(inputs)),
+        )
+
+    def end_run(self, name: str, status: str, outputs: str | None = None, error: str | None = None,
+                report: str | None = None) -> None:
+        self.execute(
+            "UPDATE runs SET status=?, ended_at=?, outputs=?, error=?, report=COALESCE(?, report) "
+            "WHERE name=?",
+            (status, time.time(), preview(outputs), error, report, name),
+        )
+
+    def create_action(self, run: str, action: str, **fields: Any) -> None:
+        columns = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        self.execute(
+            f"INSERT OR REPLACE INTO actions (run, id, {columns}) VALUES (?, ?, {marks})",
+            (run, action, *fields.values()),
+        )
+
+    def update_action(self, run: str, action: str, **fields: Any) -> None:
+        sets = ", ".join(f"{c}=?" for c in fields)
+        self.execute(f"UPDATE actions SET {sets} WHERE run=? AND id=?", (*fields.values(), run, action))
+
+    def flush(self, timeout: float = 30) -> None:
+        """Wait until everything queued so far is committed."""
+        if self._closed:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self._closed = True
+
+    # -- the writer thread ------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        conn = self._conn
+        while True:
+            item = self._queue.get()
+            batch: list[tuple[str, tuple[Any, ...]]] = []
+            events: list[threading.Event] = []
+            stop = False
+            while True:
+                if item is None:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    events.append(item)
+                else:
+                    batch.append(item)
+                if len(batch) >= 5000:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                try:
+                    self._commit(conn, batch)
+                except Exception as exc:  # keep recording later events; say what was lost
+                    logger.error("flyte run store: %d records not written: %s", len(batch), exc)
+            for event in events:
+                event.set()
+            if stop:
+                conn.close()
+                return
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
+        for attempt in range(20):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for sql, params in batch:
+                    conn.execute(sql, params)
+                conn.execute("COMMIT")
+                return
+            except sqlite3.OperationalError:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                time.sleep(0.05 * (attempt + 1))  # another process holds the write lock
+        raise RuntimeError(f"run store at {conn} stayed locked; records were not written")
+
+
+# -- the read side --------------------------------------------------------------------------
+
+
+@contextmanager
+def reader(path: Path | None = None) -> Iterator[sqlite3.Connection]:
+    conn = connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def effective_status(row: sqlite3.Row) -> str:
+    """A run's status, ``ABORTED`` when it claims to run but its process is gone."""
+    status = row["status"]
+    if status in TERMINAL or row["host"] != socket.gethostname():
+        return status
+    start = process_start(row["pid"]) if row["pid"] else None
+    if start is None or (row["pid_start"] not in (None, "?") and start not in ("?", row["pid_start"])):
+        return ABORTED
+    return status
+
+
+def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
+    """Record that a run's process died; its unfinished actions are aborted with it."""
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(
+        "UPDATE runs SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE name=? AND status NOT IN (?, ?, ?)",
+        (ABORTED, now, "the process running this run exited before it finished", name, *TERMINAL),
+    )
+    conn.execute(
+        "UPDATE actions SET status=?, ended_at=COALESCE(ended_at, ?) WHERE run=? AND status NOT IN (?, ?, ?)",
+        (ABORTED, now, name, *TERMINAL),
+    )
+    conn.execute("COMMIT")
+
+
+def load_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)

@@ -29,7 +29,14 @@ def build_cli() -> click.Group:
     return cli
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    click.echo(f"flyte: {category.__name__}: {message}", err=True)
+
+
 def main() -> None:
+    import warnings
+
+    warnings.showwarning = _one_line_warning  # the CLI shows warnings as one line, no source
     try:
         build_cli()(prog_name="flyte")
     except KeyboardInterrupt:

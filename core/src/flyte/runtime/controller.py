@@ -17,7 +17,7 @@ import itertools
 import threading
 import time
 import warnings
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from contextvars import ContextVar
@@ -41,6 +41,15 @@ from flyte.spec import TaskSpec
 from flyte.task import TaskTemplate
 
 current_action: ContextVar[Action | None] = ContextVar("flyte_current_action", default=None)
+
+# Callables notified of every action state change: (run, action_id, task, status, attempt,
+# detail). The CLI's progress view is one; they must be quick and thread-safe.
+listeners: list[Callable[[str, str, str, str, int, str | None], None]] = []
+
+
+def _notify(run: str, action: Action, status: str, detail: str | None = None) -> None:
+    for listener in listeners:
+        listener(run, action.id, action.spec.short_name, status, action.attempt, detail)
 
 
 class DependencyWarning(UserWarning):
@@ -145,6 +154,8 @@ class Controller:
             short_name=spec.short_name, status=st.QUEUED, queued_at=time.time(),
             inputs=st.preview(encoded_inputs),
         )
+        if listeners:
+            _notify(self.run_name, action, st.QUEUED)
         if parent is not None:
             await self._parent_waits(parent)
         try:
@@ -176,6 +187,8 @@ class Controller:
                     raise
                 self.store.update_action(self.run_name, action.id, status=st.RETRYING,
                                          attempts=attempt + 1, error=_summary(exc))
+                if listeners:
+                    _notify(self.run_name, action, st.RETRYING, _summary(exc))
                 delay = spec.retries.delay(attempt).total_seconds()
                 if deadline is not None:
                     delay = min(delay, max(0.0, deadline - time.monotonic()))
@@ -207,6 +220,8 @@ class Controller:
         try:
             self.store.update_action(self.run_name, action.id, status=st.RUNNING,
                                      attempts=action.attempt, started_at=time.time())
+            if listeners:
+                _notify(self.run_name, action, st.RUNNING)
             limit = timeout.max_runtime.total_seconds() if timeout and timeout.max_runtime else None
             if deadline is not None:
                 left = deadline - time.monotonic()
@@ -246,6 +261,8 @@ class Controller:
             ended_at=time.time(), outputs=st.preview(outputs),
             error=_summary(error) if error else None, report=report,
         )
+        if listeners:
+            _notify(self.run_name, action, status, _summary(error) if error else None)
 
     def _encode(self, what: str, spec: TaskSpec, value: Any) -> str:
         text = _codec.dumps(value, path=what)

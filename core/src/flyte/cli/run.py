@@ -1,0 +1,208 @@
+"""``flyte run FILE TASK --param value``: run a task locally, with live progress."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import sys
+import typing
+from datetime import datetime
+from typing import Any
+
+import click
+
+from flyte.interface import signature_types
+
+
+class RunGroup(click.Group):
+    """``flyte run FILE`` lists the file's tasks; ``flyte run FILE TASK`` builds that task's
+    options from its signature."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        files = [i for i, a in enumerate(args) if a.endswith(".py") and not a.startswith("-")]
+        if files:
+            ctx.meta["flyte_file"] = args[files[0]]
+            args = args[: files[0]] + args[files[0] + 1 :]
+        elif not any(a in ("-h", "--help") for a in args):
+            raise click.UsageError("missing FILE: flyte run FILE TASK [--param value ...]", ctx)
+        return super().parse_args(ctx, args)
+
+    def _module(self, ctx: click.Context) -> Any:
+        from flyte._loader import load_file
+
+        if "flyte_module" not in ctx.meta:
+            ctx.meta["flyte_module"] = load_file(ctx.meta["flyte_file"])
+        return ctx.meta["flyte_module"]
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        if "flyte_file" not in ctx.meta:
+            return []
+        from flyte.task import TaskTemplate
+
+        return sorted(k for k, v in vars(self._module(ctx)).items() if isinstance(v, TaskTemplate))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if "flyte_file" not in ctx.meta:
+            return None
+        from flyte._loader import find
+        from flyte.task import TaskTemplate
+
+        task = find(self._module(ctx), name, (TaskTemplate,))
+        return _task_command(name, task)
+
+
+@click.group("run", cls=RunGroup, invoke_without_command=False,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--name", help="Name the run (default: generated).")
+@click.option("--overwrite-cache", is_flag=True, help="Recompute cached tasks and replace their entries.")
+@click.option("--env", "env_vars", multiple=True, metavar="KEY=VALUE", help="Environment variable for every task of the run.")
+@click.option("--max-concurrency", type=int, help="Task bodies running at once (default: no cap).")
+@click.option("--strict-dependencies", is_flag=True, help="Fail when a task calls an environment not in depends_on.")
+@click.pass_context
+def run_command(ctx: click.Context, name: str | None, overwrite_cache: bool, env_vars: tuple[str, ...],
+                max_concurrency: int | None, strict_dependencies: bool) -> None:
+    """Run a task of FILE locally: flyte run FILE TASK [--param value ...]
+
+    Parameters come from the task's signature (--batch-size for batch_size); lists, dicts and
+    dataclasses are given as JSON. The result is printed; a failure exits with status 1.
+    """
+    pairs = {}
+    for item in env_vars:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
+        pairs[key] = value
+    ctx.obj = dict(name=name, overwrite_cache=overwrite_cache, env_vars=pairs,
+                   max_concurrency=max_concurrency, strict_dependencies=strict_dependencies)
+
+
+def _task_command(name: str, task: Any) -> click.Command:
+    from flyte.interface import NO_DEFAULT
+
+    types, _ = signature_types(task.func)
+    params = []
+    for p in task.spec.interface.inputs:
+        tp = types[p.name]
+        required = p.default is NO_DEFAULT
+        option = "--" + p.name.replace("_", "-")
+        kind, convert = _click_type(tp)
+        default = None if required else p.default
+        shown = None if required else _show_default(default)
+        if kind is bool:
+            params.append(click.Option([f"{option}/--no-{option[2:]}", p.name], default=default,
+                                       required=required, show_default=shown is not None))
+        else:
+            params.append(click.Option([option, p.name], type=kind, required=required,
+                                       default=None, show_default=shown, help=f"{_type_label(tp)}"))
+            params[-1].flyte_convert = convert  # type: ignore[attr-defined]
+
+    @click.pass_context
+    def callback(ctx: click.Context, **values: Any) -> None:
+        inputs = {}
+        for param in params:
+            value = values[param.name]
+            if value is None and not param.required:
+                continue  # the task's own default applies
+            convert = getattr(param, "flyte_convert", None)
+            inputs[param.name] = convert(param.name, value) if convert else value
+        _run_and_report(task, inputs, ctx.find_root().obj or ctx.parent.obj)
+
+    doc = (task.spec.docs.description or "").strip()
+    return click.Command(name, params=params, callback=callback,
+                         help=f"{task.name}\n\n{doc}" if doc else task.name)
+
+
+def _show_default(value: Any) -> str | None:
+    try:
+        return json.dumps(value) if not isinstance(value, str) else value
+    except TypeError:
+        return repr(value)
+
+
+def _type_label(tp: Any) -> str:
+    from flyte.interface import type_name
+
+    return type_name(tp)
+
+
+def _click_type(tp: Any) -> tuple[Any, Any]:
+    """A click type and a converter for one annotation."""
+    origin = typing.get_origin(tp)
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+        return _click_type(args[0])
+    if tp is bool:
+        return bool, None
+    if tp in (int, float, str):
+        return tp, None
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return click.Choice([str(m.value) for m in tp]), lambda _n, v: tp(type(next(iter(tp)).value)(v))
+    if tp is datetime:
+        return str, lambda n, v: _datetime(n, v)
+    if dataclasses.is_dataclass(tp):
+        return str, lambda n, v: _dataclass(tp, n, _json(n, v))
+    if origin in (list, dict, tuple, set) or tp in (list, dict):
+        return str, lambda n, v: _collection(origin or tp, n, _json(n, v))
+    return str, None
+
+
+def _json(name: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{text!r} is not valid JSON ({exc.msg})", param_hint=f"--{name.replace('_', '-')}") from None
+
+
+def _collection(kind: Any, name: str, value: Any) -> Any:
+    expected = {list: list, tuple: list, set: list, dict: dict}[kind]
+    if not isinstance(value, expected):
+        raise click.BadParameter(f"expected a JSON {expected.__name__}", param_hint=f"--{name.replace('_', '-')}")
+    return kind(value) if kind in (tuple, set) else value
+
+
+def _datetime(name: str, text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date/time such as 2025-01-31T09:30", param_hint=f"--{name.replace('_', '-')}") from None
+
+
+def _dataclass(cls: type, name: str, value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise click.BadParameter("expected a JSON object", param_hint=f"--{name.replace('_', '-')}")
+    try:
+        import cattrs
+
+        return cattrs.structure(value, cls)
+    except Exception as exc:
+        raise click.BadParameter(f"does not match {cls.__name__}: {exc}", param_hint=f"--{name.replace('_', '-')}") from None
+
+
+def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) -> None:
+    import flyte
+    from flyte.cli.progress import Progress
+    from flyte.runtime import settings
+
+    if not settings.is_initialized() or options.get("max_concurrency") or options.get("strict_dependencies"):
+        flyte.init(max_concurrency=options.get("max_concurrency"),
+                   strict_dependencies=options.get("strict_dependencies", False))
+    context = flyte.with_runcontext(name=options.get("name"), overwrite_cache=options.get("overwrite_cache", False),
+                                    env_vars=options.get("env_vars") or None)
+    with Progress(interactive=sys.stderr.isatty()) as progress:
+        try:
+            run = context.run(task, **inputs)
+        except Exception as exc:
+            progress.stop()
+            click.echo(f"Error: {type(exc).__name__}: {exc}", err=True)
+            if progress.run_name:
+                click.echo(f"run {progress.run_name}: flyte runs show {progress.run_name}", err=True)
+            sys.exit(1)
+    result = run.outputs()
+    try:
+        click.echo(json.dumps(result, indent=2, default=str) if not isinstance(result, str) else result)
+    except TypeError:
+        click.echo(repr(result))
+    click.echo(f"run {run.name} succeeded: {run.url}", err=True)
+
+

@@ -1,0 +1,101 @@
+"""``flyte create secret``, ``flyte get secret``, ``flyte delete secret`` (the local store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_scope = [
+    click.option("--project", "-p", help="Only for this project."),
+    click.option("--domain", "-d", help="Only for this domain."),
+]
+
+
+def scoped(func):  # type: ignore[no-untyped-def]
+    for option in reversed(_scope):
+        func = option(func)
+    return func
+
+
+@click.group("create")
+def create_group() -> None:
+    """Create resources (secrets)."""
+
+
+@click.group("get")
+def get_group() -> None:
+    """Show resources (secrets)."""
+
+
+@click.group("delete")
+def delete_group() -> None:
+    """Delete resources (secrets)."""
+
+
+@create_group.command("secret")
+@click.argument("name")
+@click.argument("value", required=False)
+@click.option("--from-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the value from this file (e.g. a key or a docker config).")
+@click.option("--type", "kind", type=click.Choice(["regular", "image_pull"]), default="regular",
+              show_default=True, help="image_pull: registry credentials (docker config JSON).")
+@scoped
+def create_secret(name: str, value: str | None, from_file: Path | None, kind: str,
+                  project: str | None, domain: str | None) -> None:
+    """Store secret NAME with VALUE (or --from-file). The value is never printed."""
+    from flyte.runtime import secret_store
+
+    if (value is None) == (from_file is None):
+        raise click.UsageError("give either VALUE or --from-file PATH")
+    data = from_file.read_bytes() if from_file else value.encode()  # type: ignore[union-attr]
+    if kind == "image_pull":
+        import json
+
+        try:
+            json.loads(data)
+        except ValueError:
+            raise click.BadParameter("an image_pull secret must be a docker config JSON file",
+                                     param_hint="--from-file") from None
+    try:
+        secret_store.create(name, data, project, domain)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    click.echo(f"created secret {name}" + _where(project, domain))
+
+
+@get_group.command("secret")
+@click.argument("name", required=False)
+@scoped
+def get_secret(name: str | None, project: str | None, domain: str | None) -> None:
+    """List secret names in a scope (values are never shown), or check that NAME exists."""
+    from flyte.runtime import secret_store
+
+    names = secret_store.list_names(project, domain)
+    if name is not None:
+        if name not in names:
+            raise click.ClickException(f"no secret {name!r}" + _where(project, domain))
+        names = [name]
+    for item in names:
+        click.echo(item)
+
+
+@delete_group.command("secret")
+@click.argument("name")
+@scoped
+def delete_secret(name: str, project: str | None, domain: str | None) -> None:
+    """Delete secret NAME from a scope."""
+    from flyte.errors import SecretNotFoundError
+    from flyte.runtime import secret_store
+
+    try:
+        secret_store.delete(name, project, domain)
+    except SecretNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"deleted secret {name}" + _where(project, domain))
+
+
+def _where(project: str | None, domain: str | None) -> str:
+    parts = [f"project {project}" if project else "", f"domain {domain}" if domain else ""]
+    scope = ", ".join(p for p in parts if p)
+    return f" ({scope})" if scope else " (organisation-wide)"

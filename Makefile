@@ -30,7 +30,7 @@ test: setup
 	$(PY) -m pytest
 
 run: setup
-	$(VENV)/bin/flyte run examples/demo.py main
+	$(PY) examples/demo.py
 
 lint: setup
 	$(PY) -m ruff check .

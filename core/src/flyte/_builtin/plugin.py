@@ -16,10 +16,11 @@ if TYPE_CHECKING:
 
 @hookimpl
 def flyte_cli(cli: click.Group) -> None:
+    from flyte.cli.cache import cache_group
     from flyte.cli.plugins import plugins_command
     from flyte.cli.run import run_command
     from flyte.cli.runs import runs_group
     from flyte.cli.secrets import create_group, delete_group, get_group
 
-    for command in (plugins_command, run_command, runs_group, create_group, get_group, delete_group):
+    for command in (plugins_command, run_command, cache_group, runs_group, create_group, get_group, delete_group):
         cli.add_command(command)

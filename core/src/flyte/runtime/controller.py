@@ -16,6 +16,7 @@ import contextvars
 import itertools
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,9 @@ from contextvars import ContextVar
 from typing import Any
 
 from flyte import _codec
+from flyte._cache.key import cache_key, cache_version
+from flyte._cache.store import HEARTBEAT, get_store
+from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller
 from flyte.errors import (
     DependencyError,
@@ -39,6 +43,9 @@ from flyte.runtime.settings import LocalSettings
 from flyte.runtime.slots import Slots
 from flyte.spec import TaskSpec
 from flyte.task import TaskTemplate
+
+# What the run store records about each action and the cache.
+HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
 
 current_action: ContextVar[Action | None] = ContextVar("flyte_current_action", default=None)
 
@@ -149,20 +156,82 @@ class Controller:
         if parent is not None:
             self._check_dependency(parent, task)
         encoded_inputs = self._encode("inputs", spec, inputs)
+        key = self._cache_key(action, inputs)
         self.store.create_action(
             self.run_name, action.id, parent=parent.id if parent else None, task=spec.name,
             short_name=spec.short_name, status=st.QUEUED, queued_at=time.time(),
-            inputs=st.preview(encoded_inputs),
+            inputs=st.preview(encoded_inputs), cache=MISS if key else DISABLED,
         )
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
+        if key is not None and not self.overwrite_cache:
+            found = get_store().get(key)
+            if found is not None:
+                return self._cache_hit(action, found)
         if parent is not None:
             await self._parent_waits(parent)
         try:
+            if key is not None and spec.cache.serialize:
+                return await self._serialized(action, inputs, queued_at, key)
             result = await self._attempts(action, inputs, queued_at)
+            if key is not None:
+                self._cache_write(action, key, result)
+            return result
         finally:
             if parent is not None:
                 await self._parent_resumes(parent)
+
+    # -- the result cache -------------------------------------------------------------------
+    def _cache_key(self, action: Action, inputs: dict[str, Any]) -> str | None:
+        if not action.spec.cache.enabled or not cache_enabled_by_env():
+            return None
+        if get_store().broken:
+            return None
+        return cache_key(action.spec, action.task.func, inputs)
+
+    def _cache_hit(self, action: Action, outputs: str) -> Any:
+        value = _codec.loads(outputs)
+        now = time.time()
+        self.store.update_action(self.run_name, action.id, status=st.SUCCEEDED, cache=HIT,
+                                 started_at=now, ended_at=now, outputs=st.preview(outputs))
+        if listeners:
+            _notify(self.run_name, action, "CACHED")
+        return value
+
+    def _cache_write(self, action: Action, key: str, result: Any) -> None:
+        spec = action.spec
+        outputs = _codec.dumps(result, path="outputs")
+        get_store().put(key, spec.name, cache_version(action.task.func, spec.cache, spec.image), outputs)
+        self.store.update_action(self.run_name, action.id, cache=WRITTEN)
+
+    async def _serialized(self, action: Action, inputs: dict[str, Any], queued_at: float, key: str) -> Any:
+        """serialize=True: run once per key across coroutines, threads and processes."""
+        cache = get_store()
+        owner = f"{self.run_name}/{action.id}/{uuid.uuid4().hex}"
+        delay = 0.01
+        while True:
+            reserved, found = await asyncio.to_thread(cache.try_reserve, key, owner)
+            if found is not None and not self.overwrite_cache:
+                return self._cache_hit(action, found)
+            if reserved:
+                break
+            await asyncio.sleep(delay)  # someone else is computing it
+            delay = min(delay * 2, 0.2)
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(HEARTBEAT)
+                await asyncio.to_thread(cache.heartbeat, key, owner)
+
+        beating = asyncio.create_task(beat())
+        try:
+            result = await self._attempts(action, inputs, queued_at)
+        except BaseException:
+            cache.release(key, owner)  # a waiter takes over
+            raise
+        finally:
+            beating.cancel()
+        self._cache_write(action, key, result)
         return result
 
     async def _attempts(self, action: Action, inputs: dict[str, Any], queued_at: float) -> Any:

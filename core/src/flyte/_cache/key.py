@@ -1,0 +1,79 @@
+"""Cache keys, composed as the guide says: final inputs, task name, interface, version, salt.
+
+- *final inputs*: the call's inputs (defaults applied) minus ``ignored_inputs``, encoded
+  canonically (:mod:`flyte._codec`): the same inputs give the same key in every process and
+  under any ``PYTHONHASHSEED``; an input with no deterministic encoding is an error naming it.
+- *task name*: the fully-qualified ``env.function``.
+- *interface*: a hash of the input names and types and the output type.
+- *version*: for ``"auto"``, what the policies return (``FunctionBodyPolicy``: the code);
+  for ``"override"``, ``version_override``.
+- *salt*: ``Cache.salt``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from typing import Any
+
+from flyte import _codec
+from flyte._cache.cache import Cache
+from flyte._cache.policy import VersionParameters
+from flyte.errors import ConfigurationError
+
+_versions: dict[tuple[Any, Cache], str] = {}
+_lock = threading.Lock()
+
+
+def cache_version(func: Any, cache: Cache, image: Any = None) -> str:
+    """The version part of the key (memoised per function and cache setting)."""
+    if cache.behavior == "override":
+        return f"override:{cache.version_override}"
+    memo = (func, cache)
+    try:
+        found = _versions.get(memo)
+    except TypeError:  # an unhashable custom policy: compute every time
+        memo, found = None, None
+    if found is not None:
+        return found
+    params = VersionParameters(func=func, container_image=image)
+    parts = []
+    for policy in cache.policies:
+        version = policy.get_version(cache.salt, params)
+        if not isinstance(version, str):
+            raise ConfigurationError(
+                f"cache policy {type(policy).__name__}.get_version returned {version!r}, not a str"
+            )
+        parts.append(f"{type(policy).__qualname__}={version}")
+    version = "auto:" + "|".join(parts)
+    if memo is not None:
+        with _lock:
+            _versions[memo] = version
+    return version
+
+
+def interface_hash(spec: Any) -> str:
+    data = [[i.name, i.type] for i in spec.interface.inputs] + [["->", spec.interface.output]]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+
+
+def cache_key(spec: Any, func: Any, inputs: dict[str, Any]) -> str:
+    """The key of one call; raises a clear error for an input that cannot be keyed."""
+    cache = spec.cache
+    unknown = [name for name in cache.ignored_inputs if name not in inputs]
+    if unknown:
+        raise ConfigurationError(
+            f"{spec.name}: cache.ignored_inputs names {unknown}, which are not inputs of the task "
+            f"(inputs: {list(inputs)})"
+        )
+    final = {k: v for k, v in inputs.items() if k not in cache.ignored_inputs}
+    try:
+        encoded = _codec.dumps(final, canonical=True, path="input")
+    except _codec.UnhashableInputError as exc:
+        raise ConfigurationError(f"{spec.name}: cannot compute a cache key: {exc}") from None
+    material = json.dumps(
+        [spec.name, interface_hash(spec), cache_version(func, cache, spec.image), cache.salt, encoded],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(material.encode()).hexdigest()

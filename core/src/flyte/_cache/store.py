@@ -1,0 +1,225 @@
+"""The local result cache: SQLite at ``<state root>/local-cache/cache.db``.
+
+An entry is written in one transaction together with a digest of its outputs, so a process
+killed at any point of a write leaves either no entry or the whole one, and a reader checks
+the digest before trusting it. Many processes may read and write at once (WAL mode, busy
+timeout). A damaged or unreadable cache file is reported once, clearly, and the run goes on
+without the cache: it can cost a recomputation, never a wrong result.
+
+``serialize=True`` uses a reservation row per key: the holder runs the task and refreshes a
+heartbeat; the others wait and then read its result. A reservation whose process is gone, or
+whose heartbeat is older than :data:`RESERVATION_TTL`, is taken over by one waiter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from flyte._home import state_path
+from flyte.errors import CacheError
+from flyte.runtime.store import process_start
+
+logger = logging.getLogger("flyte.cache")
+
+RESERVATION_TTL = 5.0  # seconds without a heartbeat after which a reservation is abandoned
+HEARTBEAT = 1.0
+DISABLE_VALUES = {"false", "0", "no", "off"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    version TEXT,
+    created_at REAL NOT NULL,
+    outputs TEXT NOT NULL,
+    digest TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_by_task ON entries (task);
+CREATE TABLE IF NOT EXISTS reservations (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    pid_start TEXT,
+    heartbeat REAL NOT NULL
+);
+"""
+
+
+def enabled_by_env() -> bool:
+    return os.environ.get("FLYTE_LOCAL_CACHE_ENABLED", "true").strip().lower() not in DISABLE_VALUES
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class CacheStore:
+    """One process's handle on the cache database (thread-safe)."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or state_path("local-cache") / "cache.db"
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self.broken: str | None = None
+        self._pid = os.getpid()
+        self._pid_start = process_start(self._pid)
+        self._host = socket.gethostname()
+
+    # -- connection ------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection | None:
+        if self.broken:
+            return None
+        if self._conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(SCHEMA)
+                self._conn = conn
+            except sqlite3.DatabaseError as exc:
+                self._fail(exc)
+                return None
+        return self._conn
+
+    def _fail(self, exc: BaseException) -> None:
+        self.broken = f"{type(exc).__name__}: {exc}"
+        warnings.warn(
+            f"the local cache at {self.path} is unreadable ({self.broken}); tasks run without it. "
+            f"Delete the file (or run `flyte cache clear`) to start a fresh cache.",
+            CacheWarning,
+            stacklevel=3,
+        )
+
+    def _run(self, fn: Any, default: Any = None) -> Any:
+        with self._lock:
+            conn = self._connection()
+            if conn is None:
+                return default
+            try:
+                return fn(conn)
+            except sqlite3.DatabaseError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise CacheError(f"local cache {self.path} stayed locked: {exc}") from exc
+                self._fail(exc)
+                return default
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- entries ---------------------------------------------------------------------------
+    def get(self, key: str) -> str | None:
+        """The outputs stored under ``key`` (encoded), or None; a corrupt entry is a miss."""
+        row = self._run(lambda c: c.execute(
+            "SELECT outputs, digest FROM entries WHERE key=?", (key,)).fetchone())
+        if row is None:
+            return None
+        outputs, stored = row
+        if digest(outputs) != stored:
+            logger.warning("cache entry %s is damaged (digest mismatch); recomputing", key[:12])
+            self._run(lambda c: c.execute("DELETE FROM entries WHERE key=?", (key,)))
+            return None
+        return outputs
+
+    def put(self, key: str, task: str, version: str, outputs: str) -> None:
+        """Store (or replace) an entry and drop its reservation, in one transaction."""
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            c.execute(
+                "INSERT OR REPLACE INTO entries (key, task, version, created_at, outputs, digest) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, task, version, time.time(), outputs, digest(outputs)),
+            )
+            c.execute("DELETE FROM reservations WHERE key=?", (key,))
+            c.execute("COMMIT")
+
+        self._run(write)
+
+    def entries(self, task: str | None = None) -> list[tuple[str, str, str, float, int]]:
+        sql = "SELECT key, task, version, created_at, LENGTH(outputs) FROM entries"
+        args: tuple[Any, ...] = ()
+        if task:
+            sql += " WHERE task=?"
+            args = (task,)
+        return self._run(lambda c: c.execute(sql + " ORDER BY created_at", args).fetchall(), [])
+
+    def clear(self, task: str | None = None) -> int:
+        def delete(c: sqlite3.Connection) -> int:
+            if task:
+                return c.execute("DELETE FROM entries WHERE task=?", (task,)).rowcount
+            return c.execute("DELETE FROM entries").rowcount
+
+        return self._run(delete, 0)
+
+    # -- reservations (serialize=True) -------------------------------------------------------
+    def try_reserve(self, key: str, owner: str) -> tuple[bool, str | None]:
+        """(reserved, outputs): outputs when an entry already exists, else whether we now hold
+        the reservation (taking over an abandoned one)."""
+        def attempt(c: sqlite3.Connection) -> tuple[bool, str | None]:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                row = c.execute("SELECT outputs, digest FROM entries WHERE key=?", (key,)).fetchone()
+                if row is not None and digest(row[0]) == row[1]:
+                    return False, row[0]
+                held = c.execute(
+                    "SELECT owner, host, pid, pid_start, heartbeat FROM reservations WHERE key=?", (key,)
+                ).fetchone()
+                if held is not None and held[0] != owner and not self._abandoned(*held[1:]):
+                    return False, None
+                c.execute(
+                    "INSERT OR REPLACE INTO reservations (key, owner, host, pid, pid_start, heartbeat) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, owner, self._host, self._pid, self._pid_start, time.time()),
+                )
+                return True, None
+            finally:
+                c.execute("COMMIT")
+
+        return self._run(attempt, (True, None))
+
+    def _abandoned(self, host: str, pid: int, pid_start: str | None, heartbeat: float) -> bool:
+        if time.time() - heartbeat > RESERVATION_TTL:
+            return True
+        if host == self._host:
+            start = process_start(pid)
+            return start is None or (pid_start not in (None, "?") and start not in ("?", pid_start))
+        return False
+
+    def heartbeat(self, key: str, owner: str) -> None:
+        self._run(lambda c: c.execute(
+            "UPDATE reservations SET heartbeat=? WHERE key=? AND owner=?", (time.time(), key, owner)))
+
+    def release(self, key: str, owner: str) -> None:
+        self._run(lambda c: c.execute("DELETE FROM reservations WHERE key=? AND owner=?", (key, owner)))
+
+
+class CacheWarning(UserWarning):
+    """The local cache could not be used; tasks run without it."""
+
+
+_store: CacheStore | None = None
+_store_lock = threading.Lock()
+
+
+def get_store() -> CacheStore:
+    """This process's cache store for the current state root."""
+    global _store
+    path = state_path("local-cache") / "cache.db"
+    with _store_lock:
+        if _store is None or _store.path != path:
+            _store = CacheStore(path)
+        return _store

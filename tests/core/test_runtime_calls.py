@@ -1,0 +1,222 @@
+"""Every call form of the guide works locally, and runs are recorded where users look."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import flyte
+from flyte.cli.main import build_cli
+from flyte.remote import Run
+
+env = flyte.TaskEnvironment(name="calls")
+
+
+@pytest.fixture(autouse=True)
+def local_backend():
+    flyte.init()
+
+
+@env.task
+def square(x: int) -> int:
+    return x * x
+
+
+@env.task
+async def add(a: int, b: int = 10) -> int:
+    return a + b
+
+
+@env.task
+async def forms() -> dict[str, object]:
+    gathered = await asyncio.gather(*(add(i) for i in range(3)))
+    created = await asyncio.create_task(add(1, b=1))
+    sync_value = square(4)  # a sync task called from async code returns its value
+    overridden = await add.override(retries=2, short_name="add-more")(5)
+    return {"gathered": gathered, "created": created, "sync": sync_value, "overridden": overridden}
+
+
+@env.task
+def sync_parent(n: int) -> list[int]:
+    return [square(i) for i in range(n)]
+
+
+def test_every_call_form_of_the_guide():
+    out = flyte.run(forms).outputs()
+    assert out == {"gathered": [10, 11, 12], "created": 2, "sync": 16, "overridden": 15}
+
+
+def test_sync_children_of_a_sync_parent_and_default_inputs():
+    assert flyte.run(sync_parent, 4).outputs() == [0, 1, 4, 9]
+    assert flyte.run(add, a=1).outputs() == 11
+    assert flyte.run(add, 1, 2).outputs() == 3
+
+
+def test_children_run_concurrently():
+    @env.task
+    async def nap(i: int) -> int:
+        await asyncio.sleep(0.3)
+        return i
+
+    @env.task
+    async def many() -> list[int]:
+        return list(await asyncio.gather(*(nap(i) for i in range(20))))
+
+    start = time.monotonic()
+    assert flyte.run(many).outputs() == list(range(20))
+    assert time.monotonic() - start < 0.3 * 20  # far less than one after another
+
+
+def test_a_task_called_outside_a_run_is_a_plain_call():
+    assert square(3) == 9
+    assert asyncio.run(add(2)) == 12
+    assert square.__name__ == "square" and "x" in str(square.__wrapped__.__code__.co_varnames)
+
+
+def test_bad_arguments_name_the_task():
+    with pytest.raises(TypeError, match="calls.add"):
+        flyte.run(add, 1, 2, 3)
+
+
+def test_runs_and_actions_are_recorded_and_listed():
+    run = flyte.run(forms)
+    got = Run.get(run.name)
+    assert got.phase == "SUCCEEDED" and got.outputs() == run.outputs()
+    actions = got.actions()
+    assert actions[0].task == "calls.forms" and actions[0].parent is None
+    assert {a.task for a in actions[1:]} == {"calls.add", "calls.square"}
+    assert all(a.parent == actions[0].id for a in actions[1:])
+    assert run.name in [r.name for r in Run.listall()]
+
+
+def test_a_failed_run_is_recorded_as_failed():
+    @env.task
+    async def broken() -> None:
+        raise KeyError("missing column")
+
+    with pytest.raises(KeyError):
+        flyte.with_runcontext(name="broken-run").run(broken)
+    got = Run.get("broken-run")
+    assert got.phase == "FAILED" and "missing column" in got.error
+    with pytest.raises(RuntimeError, match="FAILED"):
+        got.outputs()
+
+
+def test_run_names_must_be_unique():
+    flyte.with_runcontext(name="once").run(add, 1)
+    with pytest.raises(ValueError, match="already exists"):
+        flyte.with_runcontext(name="once").run(add, 1)
+
+
+SLEEPER = textwrap.dedent("""
+    import asyncio, flyte
+    env = flyte.TaskEnvironment(name="sleepy")
+
+    @env.task
+    async def child() -> None:
+        await asyncio.sleep(60)
+
+    @env.task
+    async def main() -> None:
+        await child()
+
+    flyte.init()
+    flyte.with_runcontext(name="doomed").run(main)
+""")
+
+
+def test_a_killed_run_shows_as_aborted_not_running_forever(tmp_path, flyte_home):
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER)
+    proc = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "FLYTE_HOME": str(flyte_home)})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if len(Run.get("doomed").actions()) == 2:
+                    break
+            except Exception:
+                pass
+            time.sleep(0.1)
+        else:
+            pytest.fail("the run never started")
+        assert Run.get("doomed").phase == "RUNNING"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    got = Run.get("doomed")
+    assert got.phase == "ABORTED"
+    assert {a.phase for a in got.actions()} == {"ABORTED"}
+    result = CliRunner().invoke(build_cli(), ["runs", "show", "doomed", "--json"])
+    assert json.loads(result.output)["phase"] == "ABORTED"
+
+
+CLI_TASKS = textwrap.dedent('''
+    import dataclasses, enum
+    from datetime import datetime
+    import flyte
+
+    env = flyte.TaskEnvironment(name="cli")
+
+    class Color(enum.Enum):
+        RED = "red"
+        BLUE = "blue"
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        y: int
+
+    @env.task
+    async def process(data: list[int], batch_size: int = 32, verbose: bool = False,
+                      scale: float = 1.0, color: Color = Color.RED, when: datetime | None = None,
+                      point: Point | None = None, meta: dict[str, int] | None = None) -> dict:
+        """Processes data in batches."""
+        return {"n": len(data), "batch_size": batch_size, "verbose": verbose, "scale": scale,
+                "color": color.value, "when": when.isoformat() if when else None,
+                "point": dataclasses.asdict(point) if point else None, "meta": meta}
+
+    @env.task
+    async def explode(x: int) -> int:
+        raise ValueError(f"bad x {x}")
+''')
+
+
+def test_flyte_run_cli_typed_parameters_defaults_and_help(tmp_path):
+    tasks = tmp_path / "cli_tasks.py"
+    tasks.write_text(CLI_TASKS)
+    runner = CliRunner()
+    result = runner.invoke(build_cli(), ["run", str(tasks), "process", "--data", "[1, 2, 3]"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["batch_size"] == 32
+    result = runner.invoke(build_cli(), [
+        "run", str(tasks), "process", "--data", "[1]", "--batch-size", "64", "--verbose",
+        "--scale", "2.5", "--color", "blue", "--when", "2025-01-31T09:30",
+        "--point", '{"x": 1, "y": 2}', "--meta", '{"a": 1}',
+    ])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "n": 1, "batch_size": 64, "verbose": True, "scale": 2.5, "color": "blue",
+        "when": "2025-01-31T09:30:00", "point": {"x": 1, "y": 2}, "meta": {"a": 1},
+    }
+    help_text = runner.invoke(build_cli(), ["run", str(tasks), "process", "--help"]).output
+    assert "--batch-size" in help_text and "Processes data in batches" in help_text
+
+
+def test_flyte_run_cli_failure_is_short_and_exits_nonzero(tmp_path):
+    tasks = tmp_path / "cli_tasks.py"
+    tasks.write_text(CLI_TASKS)
+    result = CliRunner().invoke(build_cli(), ["run", str(tasks), "explode", "--x", "3"])
+    assert result.exit_code == 1
+    assert "ValueError: bad x 3" in result.output
+    bad = CliRunner().invoke(build_cli(), ["run", str(tasks), "process", "--data", "not json"])
+    assert bad.exit_code == 2 and "not valid JSON" in bad.output

@@ -102,13 +102,16 @@ def type_name(tp: Any) -> str:
 
 def signature_types(func: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
     """The resolved annotations of ``func``'s parameters and its return type."""
+    sig = inspect.signature(func)
     try:
         hints = typing.get_type_hints(func, include_extras=True)
-    except Exception as exc:  # an annotation that names something undefined
-        raise ConfigurationError(
-            f"task {func.__qualname__}: its type annotations cannot be resolved ({exc})"
-        ) from exc
-    sig = inspect.signature(func)
+    except Exception:
+        # A string annotation naming something only the enclosing function can see (a local
+        # import, a class defined inside a test). Keep the annotations as written: the
+        # interface records them as text, and nothing is evaluated.
+        hints = {name: p.annotation for name, p in sig.parameters.items() if p.annotation is not p.empty}
+        if sig.return_annotation is not sig.empty:
+            hints["return"] = sig.return_annotation
     params = {name: hints.get(name, Any) for name in sig.parameters}
     return params, hints.get("return", Any if sig.return_annotation is sig.empty else None)
 

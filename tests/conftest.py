@@ -36,6 +36,4 @@ def fresh_registry():
 
 def validate_manifests(path: Path) -> subprocess.CompletedProcess[str]:
     """Run the shared validator on a file or folder; the result's returncode is 0 when valid."""
-    return subprocess.run(
-        [sys.executable, str(VALIDATOR), str(path)], capture_output=True, text=True, check=False
-    )
+    return subprocess.run([sys.executable, str(VALIDATOR), str(path)], capture_output=True, text=True, check=False)

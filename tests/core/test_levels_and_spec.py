@@ -27,8 +27,15 @@ def test_the_guides_level_example_resolves_as_documented():
         description="Data processing task environment",
     )
 
-    @env_2.task(short_name="process", cache="auto", report=True, max_inline_io_bytes=100 * 1024,
-                retries=3, timeout=60, docs="This task processes data and generates a report.")
+    @env_2.task(
+        short_name="process",
+        cache="auto",
+        report=True,
+        max_inline_io_bytes=100 * 1024,
+        retries=3,
+        timeout=60,
+        docs="This task processes data and generates a report.",
+    )
     async def process_data(data_path: str) -> str:
         return f"Processed {data_path}"
 
@@ -45,8 +52,12 @@ def test_the_guides_level_example_resolves_as_documented():
     assert spec.description == "Data processing task environment"
 
     overridden = process_data.override(
-        resources=flyte.Resources(cpu=4, memory="2Gi"), env_vars={"MY_VAR": "new_value"},
-        cache="auto", max_inline_io_bytes=100 * 1024, retries=3, timeout=60,
+        resources=flyte.Resources(cpu=4, memory="2Gi"),
+        env_vars={"MY_VAR": "new_value"},
+        cache="auto",
+        max_inline_io_bytes=100 * 1024,
+        retries=3,
+        timeout=60,
     )
     assert overridden.spec.resources == flyte.Resources(cpu=4, memory="2Gi")
     assert overridden.spec.env_vars == {"MY_VAR": "new_value"}
@@ -115,8 +126,9 @@ def test_unknown_parameter_suggests_the_closest_name():
         flyte.TaskEnvironment(name="x", resource=flyte.Resources(cpu=1))
 
 
-@pytest.mark.parametrize("param, value", [("resources", flyte.Resources(cpu=2)),
-                                          ("env_vars", {"A": "b"}), ("secrets", "k")])
+@pytest.mark.parametrize(
+    "param, value", [("resources", flyte.Resources(cpu=2)), ("env_vars", {"A": "b"}), ("secrets", "k")]
+)
 def test_reusable_environments_refuse_those_overrides(param, value):
     env = flyte.TaskEnvironment(name="pool", reusable=flyte.ReusePolicy(replicas=2, idle_ttl=60))
 
@@ -192,10 +204,12 @@ def _fully_populated_spec() -> flyte.TaskSpec:
     env = flyte.TaskEnvironment(
         name="full",
         image=flyte.Image.from_debian_base(name="img", registry="ghcr.io/acme")
-        .with_apt_packages("curl").with_pip_packages("numpy", pre=True, secret_mounts="GITHUB_PAT")
+        .with_apt_packages("curl")
+        .with_pip_packages("numpy", pre=True, secret_mounts="GITHUB_PAT")
         .with_env_vars({"OMP_NUM_THREADS": "4"}),
-        resources=flyte.Resources(cpu=(1, 2), memory=("1Gi", "2Gi"), gpu=flyte.GPU("A100", 2, "1g.5gb"),
-                                  disk="10Gi", shm="auto"),
+        resources=flyte.Resources(
+            cpu=(1, 2), memory=("1Gi", "2Gi"), gpu=flyte.GPU("A100", 2, "1g.5gb"), disk="10Gi", shm="auto"
+        ),
         env_vars={"A": "1"},
         secrets=[flyte.Secret(key="k", as_env_var="K"), flyte.Secret(key="f", mount="/etc/flyte/secrets")],
         pod_template=pod,
@@ -205,18 +219,34 @@ def _fully_populated_spec() -> flyte.TaskSpec:
         interruptible=True,
         queue="q",
     )
+
     @env.task(
         short_name="Full Task",
-        cache=flyte.Cache(behavior="override", version_override="v2", serialize=True,
-                          ignored_inputs=("debug",), salt="s"),
+        cache=flyte.Cache(
+            behavior="override", version_override="v2", serialize=True, ignored_inputs=("debug",), salt="s"
+        ),
         retries=flyte.RetryStrategy(count=3, backoff=flyte.Backoff(base=1, factor=3, cap=10)),
         timeout=flyte.Timeout(max_runtime=60, max_queued_time=30, deadline=600),
         report=True,
         max_inline_io_bytes=1000,
-        triggers=[flyte.Trigger.daily(inputs={"x": {}}), flyte.Trigger(
-            "rate", flyte.FixedRate(90, start_time=datetime(2025, 12, 1, 9)), inputs={"x": {"k": (1, 2)}, "debug": True},
-        ), flyte.Trigger("tz", flyte.Cron("0 9 * * 1-5", timezone="America/New_York"), env_vars={"E": "1"}, inputs={"x": {"a": 1}},
-                         labels={"l": "v"}, annotations={"a": "v"}, queue="q2", interruptible=False)],
+        triggers=[
+            flyte.Trigger.daily(inputs={"x": {}}),
+            flyte.Trigger(
+                "rate",
+                flyte.FixedRate(90, start_time=datetime(2025, 12, 1, 9)),
+                inputs={"x": {"k": (1, 2)}, "debug": True},
+            ),
+            flyte.Trigger(
+                "tz",
+                flyte.Cron("0 9 * * 1-5", timezone="America/New_York"),
+                env_vars={"E": "1"},
+                inputs={"x": {"a": 1}},
+                labels={"l": "v"},
+                annotations={"a": "v"},
+                queue="q2",
+                interruptible=False,
+            ),
+        ],
         docs=flyte.Documentation(description="docs"),
     )
     async def full(x: dict, debug: bool = False, trigger_time: datetime | None = None) -> list[int]:
@@ -274,6 +304,7 @@ def test_import_flyte_loads_no_engine_plugin_or_kubernetes_client():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
-    times = subprocess.run([sys.executable, "-X", "importtime", "-c", "import flyte"],
-                           capture_output=True, text=True, check=True).stderr
+    times = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import flyte"], capture_output=True, text=True, check=True
+    ).stderr
     assert "kubernetes" not in times and "pluggy" not in times

@@ -198,15 +198,39 @@ def test_flyte_run_cli_typed_parameters_defaults_and_help(tmp_path):
     result = runner.invoke(build_cli(), ["run", str(tasks), "process", "--data", "[1, 2, 3]"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["batch_size"] == 32
-    result = runner.invoke(build_cli(), [
-        "run", str(tasks), "process", "--data", "[1]", "--batch-size", "64", "--verbose",
-        "--scale", "2.5", "--color", "blue", "--when", "2025-01-31T09:30",
-        "--point", '{"x": 1, "y": 2}', "--meta", '{"a": 1}',
-    ])
+    result = runner.invoke(
+        build_cli(),
+        [
+            "run",
+            str(tasks),
+            "process",
+            "--data",
+            "[1]",
+            "--batch-size",
+            "64",
+            "--verbose",
+            "--scale",
+            "2.5",
+            "--color",
+            "blue",
+            "--when",
+            "2025-01-31T09:30",
+            "--point",
+            '{"x": 1, "y": 2}',
+            "--meta",
+            '{"a": 1}',
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {
-        "n": 1, "batch_size": 64, "verbose": True, "scale": 2.5, "color": "blue",
-        "when": "2025-01-31T09:30:00", "point": {"x": 1, "y": 2}, "meta": {"a": 1},
+        "n": 1,
+        "batch_size": 64,
+        "verbose": True,
+        "scale": 2.5,
+        "color": "blue",
+        "when": "2025-01-31T09:30:00",
+        "point": {"x": 1, "y": 2},
+        "meta": {"a": 1},
     }
     help_text = runner.invoke(build_cli(), ["run", str(tasks), "process", "--help"]).output
     assert "--batch-size" in help_text and "Processes data in batches" in help_text

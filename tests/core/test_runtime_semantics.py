@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -89,9 +91,9 @@ def test_backoff_waits_at_least_min_base_times_factor_power_n_cap():
     stamps.clear()
     with pytest.raises(RuntimeError):
         flyte.run(backs_off)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert len(gaps) == 3
-    for gap, expected in zip(gaps, [0.05, 0.10, 0.12]):
+    for gap, expected in zip(gaps, [0.05, 0.10, 0.12], strict=False):
         assert gap >= expected * 0.95  # a lower bound only: machines are noisy, never assert upper
 
 
@@ -219,8 +221,10 @@ async def env_value(name: str) -> str | None:
 
 secret_env = flyte.TaskEnvironment(
     name="secret-env",
-    secrets=[flyte.Secret(key="api_token", as_env_var="API_TOKEN"),
-             flyte.Secret(key="ssh_key", mount="/etc/flyte/secrets")],
+    secrets=[
+        flyte.Secret(key="api_token", as_env_var="API_TOKEN"),
+        flyte.Secret(key="ssh_key", mount="/etc/flyte/secrets"),
+    ],
 )
 
 
@@ -291,9 +295,9 @@ async def reporting() -> int:
 def test_report_is_saved_with_the_run_and_linked_from_its_page():
     run = flyte.run(reporting)
     (action,) = run.actions()
-    assert action.report and "hello report" in open(action.report).read()
+    assert action.report and "hello report" in Path(action.report).read_text()
     page = run.url.removeprefix("file://")
-    assert "report.html" in open(page).read()
+    assert "report.html" in Path(page).read_text()
 
 
 lonely = flyte.TaskEnvironment(name="lonely")

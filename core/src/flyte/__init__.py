@@ -69,8 +69,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from flyte.pod_template import PodTemplate
     from flyte.resources import GPU, TPU, Device, Resources
     from flyte.retry import Backoff, RetryStrategy
-    from flyte.runtime.api import init, init_from_config, run, with_runcontext
     from flyte.reuse import ReusePolicy
+    from flyte.runtime.api import init, init_from_config, run, with_runcontext
     from flyte.secret import Secret
     from flyte.spec import TaskSpec
     from flyte.task import TaskTemplate

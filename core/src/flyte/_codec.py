@@ -115,10 +115,7 @@ class _Encoder:
         if t is dict:
             if all(isinstance(k, str) for k in value) and TAG not in value:
                 return {k: self.encode(v, f"{path}[{k!r}]") for k, v in value.items()}
-            items = [
-                [self.encode(k, f"{path} key"), self.encode(v, f"{path}[{k!r}]")]
-                for k, v in value.items()
-            ]
+            items = [[self.encode(k, f"{path} key"), self.encode(v, f"{path}[{k!r}]")] for k, v in value.items()]
             if self.canonical:
                 items.sort(key=lambda kv: _canonical_json(kv[0]))
             return {TAG: "dict", "v": items}
@@ -145,12 +142,18 @@ class _Encoder:
         if isinstance(value, enum.Enum):
             return {TAG: "enum", "cls": _qualname(t), "v": self.encode(value.value, path)}
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            fields = {f.name: self.encode(getattr(value, f.name), f"{path}.{f.name}")
-                      for f in dataclasses.fields(value) if f.init}
+            fields = {
+                f.name: self.encode(getattr(value, f.name), f"{path}.{f.name}")
+                for f in dataclasses.fields(value)
+                if f.init
+            }
             return {TAG: "dataclass", "cls": _qualname(t), "v": fields}
         if attrs.has(t):
-            fields = {a.alias or a.name: self.encode(getattr(value, a.name), f"{path}.{a.name}")
-                      for a in attrs.fields(t) if a.init}
+            fields = {
+                a.alias or a.name: self.encode(getattr(value, a.name), f"{path}.{a.name}")
+                for a in attrs.fields(t)
+                if a.init
+            }
             return {TAG: "attrs", "cls": _qualname(t), "v": fields}
         if type(value).__name__ == "_TriggerTimeType":
             return {TAG: "trigger_time"}

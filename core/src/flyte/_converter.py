@@ -44,15 +44,15 @@ def _with_fields(cls: type, **fields: Any) -> None:
     converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **fields))
 
 
-_with_fields(InputSpec, default=override(
-    omit_if_default=True, unstruct_hook=_codec.encode, struct_hook=lambda v, _: _codec.decode(v)
-))
+_with_fields(
+    InputSpec,
+    default=override(omit_if_default=True, unstruct_hook=_codec.encode, struct_hook=lambda v, _: _codec.decode(v)),
+)
 _with_fields(Trigger, inputs=_coded)
 _with_fields(Cache, policies=_coded)
 _with_fields(
     PodTemplate,
-    pod_spec=override(unstruct_hook=lambda p: None if p is None else pod_spec_to_dict(p),
-                      struct_hook=lambda v, _: v),
+    pod_spec=override(unstruct_hook=lambda p: None if p is None else pod_spec_to_dict(p), struct_hook=lambda v, _: v),
 )
 
 
@@ -61,8 +61,7 @@ def _pair_or_scalar(value: Any, _: Any) -> Any:
 
 
 # Resources.cpu/memory are "str | (request, limit)"; ReusePolicy.replicas "int | (min, max)".
-_with_fields(Resources, cpu=override(struct_hook=_pair_or_scalar),
-             memory=override(struct_hook=_pair_or_scalar))
+_with_fields(Resources, cpu=override(struct_hook=_pair_or_scalar), memory=override(struct_hook=_pair_or_scalar))
 _with_fields(ReusePolicy, replicas=override(struct_hook=_pair_or_scalar))
 
 # image= and pod_template= also accept a plain string (an image reference, a cluster
@@ -108,5 +107,3 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(exc, path="spec"))
     return f"{type(exc).__name__}: {exc}"
-
-

@@ -55,9 +55,7 @@ def check_unexpected(level: str, unexpected: Mapping[str, Any]) -> None:
     """Raise a TypeError for parameters this level does not take, saying where they belong."""
     for param in unexpected:
         if param in LEVELS:
-            raise LevelError(
-                f"{level.split('(')[0]}: `{param}` cannot be set here; set it in {where(param)}"
-            )
+            raise LevelError(f"{level.split('(')[0]}: `{param}` cannot be set here; set it in {where(param)}")
         close = difflib.get_close_matches(param, LEVELS, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
         raise LevelError(f"{level.split('(')[0]}: unknown parameter `{param}`{hint}")

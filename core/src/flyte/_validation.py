@@ -23,9 +23,7 @@ def invalid(param: str, value: Any, accepted: str, problem: str | None = None) -
 
 def wrong_type(param: str, value: Any, accepted: str) -> NoReturn:
     """Raise a TypeError for a value of the wrong type."""
-    raise TypeError(
-        f"{param}: expected {accepted}, got {type(value).__name__} {_show(value)}"
-    )
+    raise TypeError(f"{param}: expected {accepted}, got {type(value).__name__} {_show(value)}")
 
 
 def _show(value: Any) -> str:
@@ -93,7 +91,9 @@ def env_var_dict(param: str) -> Callable[[Any], dict[str, str] | None]:
         for name in out or ():
             if not ENV_VAR_NAME.match(name):
                 invalid(
-                    param, name, "letters, digits and _, not starting with a digit",
+                    param,
+                    name,
+                    "letters, digits and _, not starting with a digit",
                     "is not a valid environment variable name",
                 )
         return out

@@ -65,8 +65,6 @@ def to_links(value: Any) -> tuple[Any, ...]:
         return ()
     items = (value,) if not isinstance(value, (list, tuple)) else tuple(value)
     for item in items:
-        if not isinstance(getattr(item, "name", None), str) or not callable(
-            getattr(item, "get_link", None)
-        ):
+        if not isinstance(getattr(item, "name", None), str) or not callable(getattr(item, "get_link", None)):
             wrong_type("links", item, "objects with a str `name` and a `get_link(...)` method")
     return items

@@ -56,9 +56,18 @@ class TaskEnvironment:
         self.name = env_name(name)
         self.depends_on = _depends_on(depends_on)
         given = _levels.given(
-            dict(pod_template=pod_template, description=description, secrets=secrets,
-                 env_vars=env_vars, resources=resources, interruptible=interruptible,
-                 queue=queue, cache=cache, reusable=reusable, image=image),
+            dict(
+                pod_template=pod_template,
+                description=description,
+                secrets=secrets,
+                env_vars=env_vars,
+                resources=resources,
+                interruptible=interruptible,
+                queue=queue,
+                cache=cache,
+                reusable=reusable,
+                image=image,
+            ),
             _UNSET,
         )
         settings = normalise(given)
@@ -116,7 +125,9 @@ class TaskEnvironment:
             stack.extend(reversed(env.depends_on))
         return list(seen.values())
 
-    def clone_with(self, name: str, depends_on: Iterable[TaskEnvironment] | None = None, **changes: Any) -> TaskEnvironment:
+    def clone_with(
+        self, name: str, depends_on: Iterable[TaskEnvironment] | None = None, **changes: Any
+    ) -> TaskEnvironment:
         """A new environment with this one's settings, some replaced."""
         settings = {**self._settings, **changes}
         deps = self.depends_on if depends_on is None else depends_on
@@ -149,13 +160,25 @@ class TaskEnvironment:
     ) -> Any:
         """Make a function a task of this environment; usable bare or with settings."""
         _levels.check_unexpected(_levels.TASK, unexpected)
-        settings = normalise(_levels.given(
-            dict(short_name=short_name, cache=cache, retries=retries, timeout=timeout, docs=docs,
-                 pod_template=pod_template, report=report, interruptible=interruptible,
-                 max_inline_io_bytes=max_inline_io_bytes, queue=queue, triggers=triggers,
-                 links=links),
-            _UNSET,
-        ))
+        settings = normalise(
+            _levels.given(
+                dict(
+                    short_name=short_name,
+                    cache=cache,
+                    retries=retries,
+                    timeout=timeout,
+                    docs=docs,
+                    pod_template=pod_template,
+                    report=report,
+                    interruptible=interruptible,
+                    max_inline_io_bytes=max_inline_io_bytes,
+                    queue=queue,
+                    triggers=triggers,
+                    links=links,
+                ),
+                _UNSET,
+            )
+        )
 
         def decorate(func: Callable[..., Any]) -> Any:
             from flyte.task import TaskTemplate

@@ -15,11 +15,11 @@ import hashlib
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, Union
 
 import attrs
+import tomllib
 
 from flyte._validation import invalid, str_dict, wrong_type
 from flyte.secret import Secret, to_secrets
@@ -51,8 +51,12 @@ def _python_version(value: Any) -> tuple[int, int]:
     if isinstance(value, (tuple, list)) and len(value) >= 2 and all(isinstance(p, int) for p in value[:2]):
         version = (value[0], value[1])
         if version not in SUPPORTED_PYTHON:
-            invalid("python_version", value, ", ".join(f"{a}.{b}" for a, b in SUPPORTED_PYTHON),
-                    "is not a supported Python version")
+            invalid(
+                "python_version",
+                value,
+                ", ".join(f"{a}.{b}" for a, b in SUPPORTED_PYTHON),
+                "is not a supported Python version",
+            )
         return version
     invalid("python_version", value, 'a (major, minor) tuple such as (3, 12), or "3.12"')
 
@@ -263,9 +267,13 @@ class Image:
     ) -> Image:
         """A copy with some settings replaced (and optionally one more layer)."""
         changes: dict[str, Any] = {}
-        for key, value in (("registry", registry), ("registry_secret", registry_secret),
-                           ("name", name), ("base_image", base_image),
-                           ("python_version", python_version)):
+        for key, value in (
+            ("registry", registry),
+            ("registry_secret", registry_secret),
+            ("name", name),
+            ("base_image", base_image),
+            ("python_version", python_version),
+        ):
             if value is not None:
                 changes[key] = value
         image = attrs.evolve(self, **changes)
@@ -277,8 +285,7 @@ class Image:
 
     def with_apt_packages(self, *packages: str, secret_mounts: Any = None) -> Image:
         """Install Debian packages with apt-get."""
-        return self._add(AptPackages(_packages("with_apt_packages", packages, APT_PACKAGE),
-                                     to_secrets(secret_mounts)))
+        return self._add(AptPackages(_packages("with_apt_packages", packages, APT_PACKAGE), to_secrets(secret_mounts)))
 
     def with_pip_packages(
         self,
@@ -294,14 +301,16 @@ class Image:
         if not isinstance(pre, bool):
             wrong_type("pre", pre, "True or False")
         extras = (extra_index_urls,) if isinstance(extra_index_urls, str) else tuple(extra_index_urls or ())
-        return self._add(PipPackages(
-            packages=_packages("with_pip_packages", packages),
-            index_url=_optional_str("index_url")(index_url),
-            extra_index_urls=extras,
-            pre=pre,
-            extra_args=_optional_str("extra_args")(extra_args),
-            secret_mounts=to_secrets(secret_mounts),
-        ))
+        return self._add(
+            PipPackages(
+                packages=_packages("with_pip_packages", packages),
+                index_url=_optional_str("index_url")(index_url),
+                extra_index_urls=extras,
+                pre=pre,
+                extra_args=_optional_str("extra_args")(extra_args),
+                secret_mounts=to_secrets(secret_mounts),
+            )
+        )
 
     def with_requirements(self, file: str | Path, secret_mounts: Any = None) -> Image:
         """Install the packages of a requirements file (its contents are part of the identity)."""
@@ -439,5 +448,3 @@ def to_image(value: Any) -> Image | str | None:
             invalid("image", value, "an image reference such as docker.io/org/image:tag")
         return value
     wrong_type("image", value, "a flyte.Image or an image reference string")
-
-

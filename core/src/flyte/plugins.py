@@ -224,8 +224,7 @@ class PluginRegistry:
             if klass in self._conflicts:
                 owners = ", ".join(self._describe_owner(n) for n in self._conflicts[klass])
                 raise PluginConflictError(
-                    f"{what}: {klass.__name__} is claimed by several plugins ({owners}); "
-                    "uninstall all but one"
+                    f"{what}: {klass.__name__} is claimed by several plugins ({owners}); uninstall all but one"
                 )
             if klass in index:
                 return index[klass][0]

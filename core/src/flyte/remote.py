@@ -131,14 +131,28 @@ def _run(conn: Any, row: Any) -> Run:
     if phase == st.ABORTED and row["status"] != st.ABORTED:
         st.mark_aborted(conn, row["name"])
         row = conn.execute("SELECT * FROM runs WHERE name=?", (row["name"],)).fetchone()
-    return Run(name=row["name"], task=row["task"], phase=phase, created_at=row["created_at"],
-               ended_at=row["ended_at"], error=row["error"], outputs_json=row["outputs"])
+    return Run(
+        name=row["name"],
+        task=row["task"],
+        phase=phase,
+        created_at=row["created_at"],
+        ended_at=row["ended_at"],
+        error=row["error"],
+        outputs_json=row["outputs"],
+    )
 
 
 def _action(row: Any, run_phase: str) -> Action:
     return Action(
-        id=row["id"], parent=row["parent"], task=row["task"], short_name=row["short_name"],
-        phase=row["status"], attempts=row["attempts"], cache=row["cache"],
-        started_at=row["started_at"], ended_at=row["ended_at"], error=row["error"],
+        id=row["id"],
+        parent=row["parent"],
+        task=row["task"],
+        short_name=row["short_name"],
+        phase=row["status"],
+        attempts=row["attempts"],
+        cache=row["cache"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        error=row["error"],
         report=row["report"] if row["report"] and Path(row["report"]).exists() else None,
     )

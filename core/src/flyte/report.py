@@ -56,7 +56,7 @@ class Report:
             if not tab.content and tab.name != DEFAULT_TAB:
                 continue
             body = "\n".join(tab.content)
-            sections.append(f'<section><h2>{html.escape(tab.name)}</h2>\n{body}\n</section>')
+            sections.append(f"<section><h2>{html.escape(tab.name)}</h2>\n{body}\n</section>")
         title = html.escape(self.task)
         return (
             f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>"

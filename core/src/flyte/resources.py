@@ -17,7 +17,18 @@ from flyte._quantity import normalise_quantity
 from flyte._validation import invalid, positive_int, wrong_type
 
 GPUType = Literal[
-    "T4", "L4", "L40s", "A10", "A10G", "A30", "A100", "A100 80G", "V100", "H100", "H200", "B200",
+    "T4",
+    "L4",
+    "L40s",
+    "A10",
+    "A10G",
+    "A30",
+    "A100",
+    "A100 80G",
+    "V100",
+    "H100",
+    "H200",
+    "B200",
 ]
 TPUType = Literal["V5E", "V5P", "V6E"]
 DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI", "CUSTOM"]
@@ -39,8 +50,17 @@ TPU_TOPOLOGIES: dict[str, tuple[str, ...]] = {
     "V5E": ("1x1", "2x2", "2x4", "4x4", "4x8", "8x8", "8x16", "16x16"),
     "V6E": ("1x1", "2x2", "2x4", "4x4", "4x8", "8x8", "8x16", "16x16"),
     "V5P": (
-        "2x2x1", "2x2x2", "2x4x4", "4x4x4", "4x4x8", "4x8x8", "8x8x8", "8x8x16", "8x16x16",
-        "16x16x16", "16x16x24",
+        "2x2x1",
+        "2x2x2",
+        "2x4x4",
+        "4x4x4",
+        "4x4x8",
+        "4x8x8",
+        "8x8x8",
+        "8x8x16",
+        "8x16x16",
+        "16x16x16",
+        "16x16x24",
     ),
 }
 
@@ -71,7 +91,7 @@ class Device:
                 wrong_type(f"Device.{name}", value, "a non-empty str or None")
 
 
-def GPU(device: str, quantity: int = 1, partition: str | None = None) -> Device:  # noqa: N802
+def GPU(device: str, quantity: int = 1, partition: str | None = None) -> Device:
     """``quantity`` NVIDIA GPUs of type ``device``, optionally one MIG ``partition`` of each."""
     if device not in GPU_TYPES:
         invalid("GPU.device", device, ", ".join(GPU_TYPES), "is not a supported GPU type")
@@ -83,7 +103,7 @@ def GPU(device: str, quantity: int = 1, partition: str | None = None) -> Device:
     return Device(quantity=quantity, device_class="GPU", device=device, partition=partition)
 
 
-def TPU(device: str, partition: str | None = None, quantity: int | None = None) -> Device:  # noqa: N802
+def TPU(device: str, partition: str | None = None, quantity: int | None = None) -> Device:
     """A Google Cloud TPU slice of generation ``device`` with topology ``partition``.
 
     The chip count defaults to the topology's size (``"2x2x1"`` is 4 chips).
@@ -91,8 +111,7 @@ def TPU(device: str, partition: str | None = None, quantity: int | None = None) 
     if device not in TPU_TYPES:
         invalid("TPU.device", device, ", ".join(TPU_TYPES), "is not a supported TPU type")
     if partition is not None and partition not in TPU_TOPOLOGIES[device]:
-        invalid("TPU.partition", partition, ", ".join(TPU_TOPOLOGIES[device]),
-                f"is not a {device} topology")
+        invalid("TPU.partition", partition, ", ".join(TPU_TOPOLOGIES[device]), f"is not a {device} topology")
     if quantity is None:
         quantity = math.prod(int(n) for n in partition.split("x")) if partition else 1
     return Device(quantity=quantity, device_class="TPU", device=device, partition=partition)
@@ -133,8 +152,12 @@ def _request_limit(param: str, examples: str):
                 invalid(param, value, f"a (request, limit) pair: {examples}")
             (req, req_v), (lim, lim_v) = (_quantity(param, examples, v) for v in value)
             if req_v > lim_v:
-                invalid(param, tuple(value), "a (request, limit) pair with request <= limit",
-                        "has a request above its limit")
+                invalid(
+                    param,
+                    tuple(value),
+                    "a (request, limit) pair with request <= limit",
+                    "has a request above its limit",
+                )
             return (req, lim)
         text, amount = _quantity(param, examples, value)
         if amount == 0:
@@ -171,17 +194,13 @@ class Resources:
     Numbers are stored as Kubernetes quantity strings (``0.5`` becomes ``"500m"``).
     """
 
-    cpu: str | tuple[str, str] | None = attrs.field(
-        default=None, converter=_request_limit("cpu", _CPU_EXAMPLES)
-    )
+    cpu: str | tuple[str, str] | None = attrs.field(default=None, converter=_request_limit("cpu", _CPU_EXAMPLES))
     memory: str | tuple[str, str] | None = attrs.field(
         default=None, converter=_request_limit("memory", _MEMORY_EXAMPLES)
     )
     gpu: Device | None = attrs.field(default=None, converter=_to_device)
     disk: str | None = attrs.field(default=None, converter=_single("disk", '"10Gi", "1Ti"'))
-    shm: str | None = attrs.field(
-        default=None, converter=_single("shm", '"1Gi", "16Gi" or "auto"', allow_auto=True)
-    )
+    shm: str | None = attrs.field(default=None, converter=_single("shm", '"1Gi", "16Gi" or "auto"', allow_auto=True))
 
     def request(self, name: Literal["cpu", "memory"]) -> str | None:
         value = getattr(self, name)

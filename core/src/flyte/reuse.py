@@ -40,9 +40,7 @@ class ReusePolicy:
     idle_ttl: timedelta | None = attrs.field(
         default=timedelta(seconds=30), converter=to_seconds("ReusePolicy.idle_ttl")
     )
-    concurrency: int = attrs.field(
-        default=1, converter=lambda v: positive_int("ReusePolicy.concurrency", v)
-    )
+    concurrency: int = attrs.field(default=1, converter=lambda v: positive_int("ReusePolicy.concurrency", v))
     scaledown_ttl: timedelta | None = attrs.field(
         default=timedelta(seconds=30), converter=to_seconds("ReusePolicy.scaledown_ttl")
     )

@@ -130,13 +130,26 @@ class TaskTemplate:
     ) -> TaskTemplate:
         """A copy of this task with invocation-level settings; the original is unchanged."""
         _levels.check_unexpected(_levels.OVERRIDE, unexpected)
-        given = normalise(_levels.given(
-            dict(short_name=short_name, resources=resources, cache=cache, retries=retries,
-                 timeout=timeout, reusable=reusable, env_vars=env_vars, secrets=secrets,
-                 max_inline_io_bytes=max_inline_io_bytes, pod_template=pod_template,
-                 queue=queue, interruptible=interruptible, links=links),
-            _UNSET,
-        ))
+        given = normalise(
+            _levels.given(
+                dict(
+                    short_name=short_name,
+                    resources=resources,
+                    cache=cache,
+                    retries=retries,
+                    timeout=timeout,
+                    reusable=reusable,
+                    env_vars=env_vars,
+                    secrets=secrets,
+                    max_inline_io_bytes=max_inline_io_bytes,
+                    pod_template=pod_template,
+                    queue=queue,
+                    interruptible=interruptible,
+                    links=links,
+                ),
+                _UNSET,
+            )
+        )
         overrides = {**self.overrides, **given}
         policy = overrides.get("reusable", self.env.settings.get("reusable"))
         if policy is not None and policy != "off":
@@ -197,7 +210,9 @@ def trigger_problems(task: TaskTemplate) -> list[str]:
         key = trigger.trigger_time_input_key
         for name in inputs:
             if name not in params and not (name == key and not trigger.trigger_time_required):
-                problems.append(f"trigger {trigger.name!r} of {task.name}: input {name!r} is not a parameter of the task")
+                problems.append(
+                    f"trigger {trigger.name!r} of {task.name}: input {name!r} is not a parameter of the task"
+                )
         for name, param in params.items():
             if param.default is param.empty and name not in inputs:
                 problems.append(

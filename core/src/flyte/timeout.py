@@ -23,12 +23,8 @@ class Timeout:
     Each is seconds (int or float) or a ``timedelta``.
     """
 
-    max_runtime: timedelta | None = attrs.field(
-        default=None, converter=to_seconds("Timeout.max_runtime")
-    )
-    max_queued_time: timedelta | None = attrs.field(
-        default=None, converter=to_seconds("Timeout.max_queued_time")
-    )
+    max_runtime: timedelta | None = attrs.field(default=None, converter=to_seconds("Timeout.max_runtime"))
+    max_queued_time: timedelta | None = attrs.field(default=None, converter=to_seconds("Timeout.max_queued_time"))
     deadline: timedelta | None = attrs.field(default=None, converter=to_seconds("Timeout.deadline"))
 
 

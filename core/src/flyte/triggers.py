@@ -107,9 +107,7 @@ def _start_time(value: Any) -> datetime | None:
 class FixedRate:
     """Fire every ``interval_minutes`` minutes, counted from ``start_time`` (or activation)."""
 
-    interval_minutes: int = attrs.field(
-        converter=lambda v: positive_int("FixedRate.interval_minutes", v)
-    )
+    interval_minutes: int = attrs.field(converter=lambda v: positive_int("FixedRate.interval_minutes", v))
     start_time: datetime | None = attrs.field(default=None, converter=_start_time)
 
 
@@ -160,17 +158,15 @@ class Trigger:
     description: str = attrs.field(default="")
     auto_activate: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     inputs: dict[str, Any] | None = attrs.field(
-        default=None, converter=_inputs, eq=lambda d: tuple(sorted((d or {}).items(), key=lambda kv: kv[0])) if d else ()
+        default=None,
+        converter=_inputs,
+        eq=lambda d: tuple(sorted((d or {}).items(), key=lambda kv: kv[0])) if d else (),
     )
-    env_vars: dict[str, str] | None = attrs.field(
-        default=None, converter=str_dict("Trigger.env_vars"), eq=_mapping_key
-    )
+    env_vars: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.env_vars"), eq=_mapping_key)
     interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
     overwrite_cache: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     queue: str | None = attrs.field(default=None)
-    labels: dict[str, str] | None = attrs.field(
-        default=None, converter=str_dict("Trigger.labels"), eq=_mapping_key
-    )
+    labels: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.labels"), eq=_mapping_key)
     annotations: dict[str, str] | None = attrs.field(
         default=None, converter=str_dict("Trigger.annotations"), eq=_mapping_key
     )
@@ -205,32 +201,35 @@ class Trigger:
     @classmethod
     def minutely(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
         """Every minute (``* * * * *``)."""
-        return cls._predefined("* * * * *", "minutely", "A trigger that runs every minute",
-                               trigger_time_input_key, kwargs)
+        return cls._predefined(
+            "* * * * *", "minutely", "A trigger that runs every minute", trigger_time_input_key, kwargs
+        )
 
     @classmethod
     def hourly(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
         """Every hour, on the hour (``0 * * * *``)."""
-        return cls._predefined("0 * * * *", "hourly", "A trigger that runs every hour",
-                               trigger_time_input_key, kwargs)
+        return cls._predefined("0 * * * *", "hourly", "A trigger that runs every hour", trigger_time_input_key, kwargs)
 
     @classmethod
     def daily(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
         """Every day at midnight (``0 0 * * *``)."""
-        return cls._predefined("0 0 * * *", "daily", "A trigger that runs daily at midnight",
-                               trigger_time_input_key, kwargs)
+        return cls._predefined(
+            "0 0 * * *", "daily", "A trigger that runs daily at midnight", trigger_time_input_key, kwargs
+        )
 
     @classmethod
     def weekly(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
         """Every Sunday at midnight (``0 0 * * 0``)."""
-        return cls._predefined("0 0 * * 0", "weekly", "A trigger that runs weekly on Sundays at midnight",
-                               trigger_time_input_key, kwargs)
+        return cls._predefined(
+            "0 0 * * 0", "weekly", "A trigger that runs weekly on Sundays at midnight", trigger_time_input_key, kwargs
+        )
 
     @classmethod
     def monthly(cls, trigger_time_input_key: str | None = None, **kwargs: Any) -> Trigger:
         """The first day of every month at midnight (``0 0 1 * *``)."""
-        return cls._predefined("0 0 1 * *", "monthly", "A trigger that runs monthly on the 1st at midnight",
-                               trigger_time_input_key, kwargs)
+        return cls._predefined(
+            "0 0 1 * *", "monthly", "A trigger that runs monthly on the 1st at midnight", trigger_time_input_key, kwargs
+        )
 
 
 def to_triggers(value: Any) -> tuple[Trigger, ...]:

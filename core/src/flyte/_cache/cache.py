@@ -51,9 +51,7 @@ class Cache:
     behavior: str = attrs.field(converter=_behavior)
     version_override: str | None = attrs.field(default=None, validator=_optional_str("cache.version_override"))
     serialize: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    ignored_inputs: tuple[str, ...] = attrs.field(
-        default=(), converter=lambda v: str_tuple("cache.ignored_inputs", v)
-    )
+    ignored_inputs: tuple[str, ...] = attrs.field(default=(), converter=lambda v: str_tuple("cache.ignored_inputs", v))
     salt: str = attrs.field(default="", validator=_optional_str("cache.salt"))
     policies: tuple[CachePolicy, ...] = attrs.field(default=None, converter=_policies)
 
@@ -83,8 +81,9 @@ def to_cache(value: Any) -> Cache:
         return Cache("disable")
     if isinstance(value, str):
         if value == "override":
-            invalid("cache", value, 'flyte.Cache(behavior="override", version_override="v1")',
-                    "needs a version_override")
+            invalid(
+                "cache", value, 'flyte.Cache(behavior="override", version_override="v1")', "needs a version_override"
+            )
         if value in BEHAVIORS:
             return Cache(value)
         invalid("cache", value, '"auto", "disable", True, False or a flyte.Cache')

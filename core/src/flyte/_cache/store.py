@@ -124,8 +124,7 @@ class CacheStore:
     # -- entries ---------------------------------------------------------------------------
     def get(self, key: str) -> str | None:
         """The outputs stored under ``key`` (encoded), or None; a corrupt entry is a miss."""
-        row = self._run(lambda c: c.execute(
-            "SELECT outputs, digest FROM entries WHERE key=?", (key,)).fetchone())
+        row = self._run(lambda c: c.execute("SELECT outputs, digest FROM entries WHERE key=?", (key,)).fetchone())
         if row is None:
             return None
         outputs, stored = row
@@ -137,6 +136,7 @@ class CacheStore:
 
     def put(self, key: str, task: str, version: str, outputs: str) -> None:
         """Store (or replace) an entry and drop its reservation, in one transaction."""
+
         def write(c: sqlite3.Connection) -> None:
             c.execute("BEGIN IMMEDIATE")
             c.execute(
@@ -169,6 +169,7 @@ class CacheStore:
     def try_reserve(self, key: str, owner: str) -> tuple[bool, str | None]:
         """(reserved, outputs): outputs when an entry already exists, else whether we now hold
         the reservation (taking over an abandoned one)."""
+
         def attempt(c: sqlite3.Connection) -> tuple[bool, str | None]:
             c.execute("BEGIN IMMEDIATE")
             try:
@@ -200,8 +201,11 @@ class CacheStore:
         return False
 
     def heartbeat(self, key: str, owner: str) -> None:
-        self._run(lambda c: c.execute(
-            "UPDATE reservations SET heartbeat=? WHERE key=? AND owner=?", (time.time(), key, owner)))
+        self._run(
+            lambda c: c.execute(
+                "UPDATE reservations SET heartbeat=? WHERE key=? AND owner=?", (time.time(), key, owner)
+            )
+        )
 
     def release(self, key: str, owner: str) -> None:
         self._run(lambda c: c.execute("DELETE FROM reservations WHERE key=? AND owner=?", (key, owner)))

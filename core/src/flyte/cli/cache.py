@@ -29,8 +29,13 @@ def list_entries(task: str | None) -> None:
     for column in ("task", "key", "version", "bytes", "written"):
         table.add_column(column, overflow="fold")
     for key, name, version, created, size in rows:
-        table.add_row(name, key[:16], (version or "")[:40], str(size),
-                      datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S"))
+        table.add_row(
+            name,
+            key[:16],
+            (version or "")[:40],
+            str(size),
+            datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S"),
+        )
     Console().print(table)
 
 

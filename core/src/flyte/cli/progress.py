@@ -9,11 +9,16 @@ from typing import Any
 
 import click
 
-from flyte.runtime import controller, store as st
+from flyte.runtime import controller
+from flyte.runtime import store as st
 
 STYLE = {
-    st.QUEUED: "dim", st.RUNNING: "cyan", st.RETRYING: "yellow", st.SUCCEEDED: "green",
-    st.FAILED: "red", "CACHED": "magenta",
+    st.QUEUED: "dim",
+    st.RUNNING: "cyan",
+    st.RETRYING: "yellow",
+    st.SUCCEEDED: "green",
+    st.FAILED: "red",
+    "CACHED": "magenta",
 }
 
 
@@ -35,8 +40,7 @@ class Progress:
             from rich.console import Console
             from rich.live import Live
 
-            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=8,
-                              transient=False)
+            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=8, transient=False)
             self._live.__enter__()
         return self
 
@@ -58,7 +62,7 @@ class Progress:
             row[1:4] = [status, attempt, detail]
             if self._live is not None:
                 self._live.update(self._render())
-            elif status in (st.RETRYING, st.SUCCEEDED, st.FAILED, "CACHED") or status == st.RUNNING and attempt == 1:
+            elif status in (st.RETRYING, st.SUCCEEDED, st.FAILED, "CACHED") or (status == st.RUNNING and attempt == 1):
                 note = f" (attempt {attempt})" if attempt > 1 or status == st.RETRYING else ""
                 extra = f": {detail}" if detail else ""
                 click.echo(f"[{run}] {action} {task} {status.lower()}{note}{extra}", err=True)
@@ -76,8 +80,9 @@ class Progress:
             counts[status] = counts.get(status, 0) + 1
         active = [r for r in rows if r[1][1] not in (st.SUCCEEDED,)] + [r for r in rows if r[1][1] == st.SUCCEEDED]
         for action, (task, status, attempt, detail, _) in active[: self.max_rows]:
-            table.add_row(action, task, f"[{STYLE.get(status, '')}]{status.lower()}[/]", str(attempt),
-                          (detail or "")[:80])
+            table.add_row(
+                action, task, f"[{STYLE.get(status, '')}]{status.lower()}[/]", str(attempt), (detail or "")[:80]
+            )
         if len(rows) > self.max_rows:
             summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
             table.caption = f"{len(rows)} actions: {summary}"

@@ -52,16 +52,25 @@ class RunGroup(click.Group):
         return _task_command(name, task)
 
 
-@click.group("run", cls=RunGroup, invoke_without_command=False,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "run", cls=RunGroup, invoke_without_command=False, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option("--name", help="Name the run (default: generated).")
 @click.option("--overwrite-cache", is_flag=True, help="Recompute cached tasks and replace their entries.")
-@click.option("--env", "env_vars", multiple=True, metavar="KEY=VALUE", help="Environment variable for every task of the run.")
+@click.option(
+    "--env", "env_vars", multiple=True, metavar="KEY=VALUE", help="Environment variable for every task of the run."
+)
 @click.option("--max-concurrency", type=int, help="Task bodies running at once (default: no cap).")
 @click.option("--strict-dependencies", is_flag=True, help="Fail when a task calls an environment not in depends_on.")
 @click.pass_context
-def run_command(ctx: click.Context, name: str | None, overwrite_cache: bool, env_vars: tuple[str, ...],
-                max_concurrency: int | None, strict_dependencies: bool) -> None:
+def run_command(
+    ctx: click.Context,
+    name: str | None,
+    overwrite_cache: bool,
+    env_vars: tuple[str, ...],
+    max_concurrency: int | None,
+    strict_dependencies: bool,
+) -> None:
     """Run a task of FILE locally: flyte run FILE TASK [--param value ...]
 
     Parameters come from the task's signature (--batch-size for batch_size); lists, dicts and
@@ -73,8 +82,13 @@ def run_command(ctx: click.Context, name: str | None, overwrite_cache: bool, env
         if not sep:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
         pairs[key] = value
-    ctx.obj = dict(name=name, overwrite_cache=overwrite_cache, env_vars=pairs,
-                   max_concurrency=max_concurrency, strict_dependencies=strict_dependencies)
+    ctx.obj = dict(
+        name=name,
+        overwrite_cache=overwrite_cache,
+        env_vars=pairs,
+        max_concurrency=max_concurrency,
+        strict_dependencies=strict_dependencies,
+    )
 
 
 def _task_command(name: str, task: Any) -> click.Command:
@@ -90,11 +104,25 @@ def _task_command(name: str, task: Any) -> click.Command:
         default = None if required else p.default
         shown = None if required else _show_default(default)
         if kind is bool:
-            params.append(click.Option([f"{option}/--no-{option[2:]}", p.name], default=default,
-                                       required=required, show_default=shown is not None))
+            params.append(
+                click.Option(
+                    [f"{option}/--no-{option[2:]}", p.name],
+                    default=default,
+                    required=required,
+                    show_default=shown is not None,
+                )
+            )
         else:
-            params.append(click.Option([option, p.name], type=kind, required=required,
-                                       default=None, show_default=shown, help=f"{_type_label(tp)}"))
+            params.append(
+                click.Option(
+                    [option, p.name],
+                    type=kind,
+                    required=required,
+                    default=None,
+                    show_default=shown,
+                    help=f"{_type_label(tp)}",
+                )
+            )
             params[-1].flyte_convert = convert  # type: ignore[attr-defined]
 
     @click.pass_context
@@ -109,8 +137,7 @@ def _task_command(name: str, task: Any) -> click.Command:
         _run_and_report(task, inputs, ctx.find_root().obj or ctx.parent.obj)
 
     doc = (task.spec.docs.description or "").strip()
-    return click.Command(name, params=params, callback=callback,
-                         help=f"{task.name}\n\n{doc}" if doc else task.name)
+    return click.Command(name, params=params, callback=callback, help=f"{task.name}\n\n{doc}" if doc else task.name)
 
 
 def _show_default(value: Any) -> str | None:
@@ -151,7 +178,9 @@ def _json(name: str, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"{text!r} is not valid JSON ({exc.msg})", param_hint=f"--{name.replace('_', '-')}") from None
+        raise click.BadParameter(
+            f"{text!r} is not valid JSON ({exc.msg})", param_hint=f"--{name.replace('_', '-')}"
+        ) from None
 
 
 def _collection(kind: Any, name: str, value: Any) -> Any:
@@ -165,7 +194,9 @@ def _datetime(name: str, text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO date/time such as 2025-01-31T09:30", param_hint=f"--{name.replace('_', '-')}") from None
+        raise click.BadParameter(
+            f"{text!r} is not an ISO date/time such as 2025-01-31T09:30", param_hint=f"--{name.replace('_', '-')}"
+        ) from None
 
 
 def _dataclass(cls: type, name: str, value: Any) -> Any:
@@ -176,7 +207,9 @@ def _dataclass(cls: type, name: str, value: Any) -> Any:
 
         return cattrs.structure(value, cls)
     except Exception as exc:
-        raise click.BadParameter(f"does not match {cls.__name__}: {exc}", param_hint=f"--{name.replace('_', '-')}") from None
+        raise click.BadParameter(
+            f"does not match {cls.__name__}: {exc}", param_hint=f"--{name.replace('_', '-')}"
+        ) from None
 
 
 def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) -> None:
@@ -185,10 +218,15 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
     from flyte.runtime import settings
 
     if not settings.is_initialized() or options.get("max_concurrency") or options.get("strict_dependencies"):
-        flyte.init(max_concurrency=options.get("max_concurrency"),
-                   strict_dependencies=options.get("strict_dependencies", False))
-    context = flyte.with_runcontext(name=options.get("name"), overwrite_cache=options.get("overwrite_cache", False),
-                                    env_vars=options.get("env_vars") or None)
+        flyte.init(
+            max_concurrency=options.get("max_concurrency"),
+            strict_dependencies=options.get("strict_dependencies", False),
+        )
+    context = flyte.with_runcontext(
+        name=options.get("name"),
+        overwrite_cache=options.get("overwrite_cache", False),
+        env_vars=options.get("env_vars") or None,
+    )
     with Progress(interactive=sys.stderr.isatty()) as progress:
         try:
             run = context.run(task, **inputs)
@@ -204,5 +242,3 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
     except TypeError:
         click.echo(repr(result))
     click.echo(f"run {run.name} succeeded: {run.url}", err=True)
-
-

@@ -27,8 +27,22 @@ def list_runs(limit: int, task: str | None, as_json: bool) -> None:
 
     runs = list(Run.listall(limit=limit, task=task))
     if as_json:
-        click.echo(json.dumps([{"name": r.name, "task": r.task, "phase": r.phase, "created_at": r.created_at,
-                                "ended_at": r.ended_at, "error": r.error} for r in runs], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "task": r.task,
+                        "phase": r.phase,
+                        "created_at": r.created_at,
+                        "ended_at": r.ended_at,
+                        "error": r.error,
+                    }
+                    for r in runs
+                ],
+                indent=2,
+            )
+        )
         return
     from rich.console import Console
     from rich.table import Table
@@ -56,12 +70,31 @@ def show_run(name: str, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from None
     actions = run.actions()
     if as_json:
-        click.echo(json.dumps({
-            "name": run.name, "task": run.task, "phase": run.phase, "error": run.error, "url": run.url,
-            "actions": [{"id": a.id, "parent": a.parent, "task": a.task, "phase": a.phase,
-                         "attempts": a.attempts, "cache": a.cache, "error": a.error, "report": a.report}
-                        for a in actions],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "name": run.name,
+                    "task": run.task,
+                    "phase": run.phase,
+                    "error": run.error,
+                    "url": run.url,
+                    "actions": [
+                        {
+                            "id": a.id,
+                            "parent": a.parent,
+                            "task": a.task,
+                            "phase": a.phase,
+                            "attempts": a.attempts,
+                            "cache": a.cache,
+                            "error": a.error,
+                            "report": a.report,
+                        }
+                        for a in actions
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     from rich.console import Console
     from rich.table import Table
@@ -75,6 +108,7 @@ def show_run(name: str, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for a in actions:
         took = f"{a.duration:.3f}s" if a.duration is not None else "-"
-        table.add_row(a.id, a.parent or "-", a.task, a.phase, str(a.attempts), a.cache or "-", took,
-                      (a.error or "")[:80])
+        table.add_row(
+            a.id, a.parent or "-", a.task, a.phase, str(a.attempts), a.cache or "-", took, (a.error or "")[:80]
+        )
     console.print(table)

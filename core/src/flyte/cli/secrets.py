@@ -36,13 +36,23 @@ def delete_group() -> None:
 @create_group.command("secret")
 @click.argument("name")
 @click.argument("value", required=False)
-@click.option("--from-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read the value from this file (e.g. a key or a docker config).")
-@click.option("--type", "kind", type=click.Choice(["regular", "image_pull"]), default="regular",
-              show_default=True, help="image_pull: registry credentials (docker config JSON).")
+@click.option(
+    "--from-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the value from this file (e.g. a key or a docker config).",
+)
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["regular", "image_pull"]),
+    default="regular",
+    show_default=True,
+    help="image_pull: registry credentials (docker config JSON).",
+)
 @scoped
-def create_secret(name: str, value: str | None, from_file: Path | None, kind: str,
-                  project: str | None, domain: str | None) -> None:
+def create_secret(
+    name: str, value: str | None, from_file: Path | None, kind: str, project: str | None, domain: str | None
+) -> None:
     """Store secret NAME with VALUE (or --from-file). The value is never printed."""
     from flyte.runtime import secret_store
 
@@ -55,8 +65,9 @@ def create_secret(name: str, value: str | None, from_file: Path | None, kind: st
         try:
             json.loads(data)
         except ValueError:
-            raise click.BadParameter("an image_pull secret must be a docker config JSON file",
-                                     param_hint="--from-file") from None
+            raise click.BadParameter(
+                "an image_pull secret must be a docker config JSON file", param_hint="--from-file"
+            ) from None
     try:
         secret_store.create(name, data, project, domain)
     except ValueError as exc:

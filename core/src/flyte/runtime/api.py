@@ -14,7 +14,9 @@ from typing import Any
 from flyte import _codec
 from flyte._validation import env_var_dict, wrong_type
 from flyte.errors import ConfigurationError, InitializationError
-from flyte.runtime import environ, settings as cfg, store as st
+from flyte.runtime import environ
+from flyte.runtime import settings as cfg
+from flyte.runtime import store as st
 from flyte.runtime.controller import Controller
 from flyte.runtime.settings import LocalSettings
 from flyte.task import TaskTemplate
@@ -56,13 +58,15 @@ def init(
         import logging
 
         logging.getLogger("flyte").setLevel(log_level)
-    cfg.set_current(LocalSettings(
-        max_concurrency=max_concurrency,
-        strict_dependencies=strict_dependencies,
-        storage=storage,
-        project=project or "default",
-        domain=domain or "development",
-    ))
+    cfg.set_current(
+        LocalSettings(
+            max_concurrency=max_concurrency,
+            strict_dependencies=strict_dependencies,
+            storage=storage,
+            project=project or "default",
+            domain=domain or "development",
+        )
+    )
 
 
 CONFIG_CANDIDATES = ("./.flyte/config.yaml", "./config.yaml")
@@ -115,8 +119,9 @@ def init_from_config(path: str | Path | None = None, root_dir: str | Path | None
     init(root_dir=root_dir, **settings)
     where = str(found) if found else "no config file"
     if kube:
-        cfg.set_current(cfg.current().__class__(**{**_asdict(cfg.current()), "backend": "kubernetes",
-                                                     "kubernetes": dict(kube)}))
+        cfg.set_current(
+            cfg.current().__class__(**{**_asdict(cfg.current()), "backend": "kubernetes", "kubernetes": dict(kube)})
+        )
         print(f"flyte: Kubernetes backend from {where}", file=sys.stderr)
     else:
         endpoint = (data.get("admin") or {}).get("endpoint")
@@ -138,8 +143,15 @@ def new_run_name() -> str:
 class RunContext:
     """Settings of one run; ``.run(task, ...)`` starts it (see :func:`with_runcontext`)."""
 
-    def __init__(self, *, name: str | None = None, overwrite_cache: bool = False,
-                 env_vars: dict[str, str] | None = None, mode: str | None = None, **ignored: Any):
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        overwrite_cache: bool = False,
+        env_vars: dict[str, str] | None = None,
+        mode: str | None = None,
+        **ignored: Any,
+    ):
         if name is not None and (not isinstance(name, str) or not name.strip()):
             wrong_type("name", name, "a non-empty str")
         if not isinstance(overwrite_cache, bool):
@@ -195,8 +207,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
                 store.close()
                 raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
     store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
-    controller = Controller(name, settings, store, run_env=context.env_vars,
-                            overwrite_cache=context.overwrite_cache)
+    controller = Controller(name, settings, store, run_env=context.env_vars, overwrite_cache=context.overwrite_cache)
     outcome: dict[str, Any] = {}
 
     async def main() -> None:
@@ -229,9 +240,14 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         store.end_run(name, st.FAILED, error=f"{type(error).__name__}: {error}")
     store.close()
     write_run_page(name)
-    result = Run(name=name, task=task.name, phase=st.FAILED if error else st.SUCCEEDED,
-                 created_at=time.time(), ended_at=time.time(),
-                 error=None if error is None else f"{type(error).__name__}: {error}")
+    result = Run(
+        name=name,
+        task=task.name,
+        phase=st.FAILED if error else st.SUCCEEDED,
+        created_at=time.time(),
+        ended_at=time.time(),
+        error=None if error is None else f"{type(error).__name__}: {error}",
+    )
     if error is not None:
         raise error
     result._outputs = outcome["value"]

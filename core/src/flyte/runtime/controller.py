@@ -37,7 +37,8 @@ from flyte.errors import (
     TaskTimeoutError,
 )
 from flyte.plugin_types import TaskCall
-from flyte.runtime import environ, store as st
+from flyte.runtime import environ
+from flyte.runtime import store as st
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
 from flyte.runtime.slots import Slots
@@ -66,11 +67,20 @@ class DependencyWarning(UserWarning):
 class Action:
     """One task invocation in a run; also what a nested task call inside it goes through."""
 
-    __slots__ = ("attempt", "children_waiting", "controller", "holds_slot", "id", "loop",
-                 "parent", "report", "spec", "task")
+    __slots__ = (
+        "attempt",
+        "children_waiting",
+        "controller",
+        "holds_slot",
+        "id",
+        "loop",
+        "parent",
+        "report",
+        "spec",
+        "task",
+    )
 
-    def __init__(self, controller: Controller, task: TaskTemplate, spec: TaskSpec, id: str,
-                 parent: Action | None):
+    def __init__(self, controller: Controller, task: TaskTemplate, spec: TaskSpec, id: str, parent: Action | None):
         self.controller = controller
         self.task = task
         self.spec = spec
@@ -131,8 +141,14 @@ def run_blocking(coro: Coroutine[Any, Any, Any]) -> Any:
 class Controller:
     """Runs the actions of one run and records them."""
 
-    def __init__(self, run_name: str, settings: LocalSettings, store: st.RunStore,
-                 run_env: dict[str, str] | None = None, overwrite_cache: bool = False):
+    def __init__(
+        self,
+        run_name: str,
+        settings: LocalSettings,
+        store: st.RunStore,
+        run_env: dict[str, str] | None = None,
+        overwrite_cache: bool = False,
+    ):
         self.run_name = run_name
         self.settings = settings
         self.store = store
@@ -158,9 +174,15 @@ class Controller:
         encoded_inputs = self._encode("inputs", spec, inputs)
         key = self._cache_key(action, inputs)
         self.store.create_action(
-            self.run_name, action.id, parent=parent.id if parent else None, task=spec.name,
-            short_name=spec.short_name, status=st.QUEUED, queued_at=time.time(),
-            inputs=st.preview(encoded_inputs), cache=MISS if key else DISABLED,
+            self.run_name,
+            action.id,
+            parent=parent.id if parent else None,
+            task=spec.name,
+            short_name=spec.short_name,
+            status=st.QUEUED,
+            queued_at=time.time(),
+            inputs=st.preview(encoded_inputs),
+            cache=MISS if key else DISABLED,
         )
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
@@ -192,8 +214,15 @@ class Controller:
     def _cache_hit(self, action: Action, outputs: str) -> Any:
         value = _codec.loads(outputs)
         now = time.time()
-        self.store.update_action(self.run_name, action.id, status=st.SUCCEEDED, cache=HIT,
-                                 started_at=now, ended_at=now, outputs=st.preview(outputs))
+        self.store.update_action(
+            self.run_name,
+            action.id,
+            status=st.SUCCEEDED,
+            cache=HIT,
+            started_at=now,
+            ended_at=now,
+            outputs=st.preview(outputs),
+        )
         if listeners:
             _notify(self.run_name, action, "CACHED")
         return value
@@ -254,8 +283,9 @@ class Controller:
                     if attempt:
                         exc.add_note(f"{spec.name} failed after {attempt + 1} attempts")
                     raise
-                self.store.update_action(self.run_name, action.id, status=st.RETRYING,
-                                         attempts=attempt + 1, error=_summary(exc))
+                self.store.update_action(
+                    self.run_name, action.id, status=st.RETRYING, attempts=attempt + 1, error=_summary(exc)
+                )
                 if listeners:
                     _notify(self.run_name, action, st.RETRYING, _summary(exc))
                 delay = spec.retries.delay(attempt).total_seconds()
@@ -287,8 +317,9 @@ class Controller:
             ) from None
         action.holds_slot = True
         try:
-            self.store.update_action(self.run_name, action.id, status=st.RUNNING,
-                                     attempts=action.attempt, started_at=time.time())
+            self.store.update_action(
+                self.run_name, action.id, status=st.RUNNING, attempts=action.attempt, started_at=time.time()
+            )
             if listeners:
                 _notify(self.run_name, action, st.RUNNING)
             limit = timeout.max_runtime.total_seconds() if timeout and timeout.max_runtime else None
@@ -301,9 +332,7 @@ class Controller:
                 async with asyncio.timeout(limit):
                     return await execute(action, inputs)
             except TimeoutError:
-                raise TaskTimeoutError(
-                    f"{spec.name}: attempt {action.attempt} ran longer than {limit:g}s"
-                ) from None
+                raise TaskTimeoutError(f"{spec.name}: attempt {action.attempt} ran longer than {limit:g}s") from None
         finally:
             action.holds_slot = False
             self.slots.release()
@@ -322,13 +351,19 @@ class Controller:
             parent.holds_slot = True
 
     # -- records and checks ----------------------------------------------------------------
-    def _finish(self, action: Action, status: str, outputs: str | None = None,
-                error: BaseException | None = None) -> None:
+    def _finish(
+        self, action: Action, status: str, outputs: str | None = None, error: BaseException | None = None
+    ) -> None:
         report = action.report.save() if action.report is not None else None
         self.store.update_action(
-            self.run_name, action.id, status=status, attempts=action.attempt,
-            ended_at=time.time(), outputs=st.preview(outputs),
-            error=_summary(error) if error else None, report=report,
+            self.run_name,
+            action.id,
+            status=status,
+            attempts=action.attempt,
+            ended_at=time.time(),
+            outputs=st.preview(outputs),
+            error=_summary(error) if error else None,
+            report=report,
         )
         if listeners:
             _notify(self.run_name, action, status, _summary(error) if error else None)
@@ -377,9 +412,14 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
 
             plugin = get_registry().task_plugin_for(spec.plugin_config)
             if plugin.run is not None:
-                call = TaskCall(spec=spec, function=action.task.func, inputs=inputs,
-                                environ={**environ.visible(), **env}, invoke=invoke,
-                                action=f"{ctl.run_name}/{action.id}")
+                call = TaskCall(
+                    spec=spec,
+                    function=action.task.func,
+                    inputs=inputs,
+                    environ={**environ.visible(), **env},
+                    invoke=invoke,
+                    action=f"{ctl.run_name}/{action.id}",
+                )
                 return await plugin.run(call)
         return await invoke()
 

@@ -93,7 +93,7 @@ class OverlayEnviron(MutableMapping[str, str]):
 def install() -> None:
     """Replace ``os.environ`` with the overlay mapping (idempotent)."""
     if not isinstance(os.environ, OverlayEnviron):
-        os.environ = OverlayEnviron(os.environ)  # type: ignore[assignment]
+        os.environ = OverlayEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 (deliberate: we wrap it)
 
 
 def visible() -> dict[str, str]:

@@ -20,10 +20,21 @@ def write_run_page(name: str) -> str:
         report = f'<a href="{action.id}/report.html">report</a>' if action.report else ""
         took = f"{action.duration:.3f}s" if action.duration is not None else ""
         rows.append(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-                action.id, action.parent or "", action.task, action.phase, action.attempts,
-                action.cache or "", took, action.error or "",
-            )) + f"<td>{report}</td></tr>"
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(str(v))}</td>"
+                for v in (
+                    action.id,
+                    action.parent or "",
+                    action.task,
+                    action.phase,
+                    action.attempts,
+                    action.cache or "",
+                    took,
+                    action.error or "",
+                )
+            )
+            + f"<td>{report}</td></tr>"
         )
     created = datetime.fromtimestamp(run.created_at, timezone.utc).isoformat(timespec="seconds")
     page = (
@@ -33,7 +44,8 @@ def write_run_page(name: str) -> str:
         + (f"<p>error: {html.escape(run.error)}</p>" if run.error else "")
         + "<table border=1 cellpadding=4><tr><th>action</th><th>parent</th><th>task</th>"
         "<th>phase</th><th>attempts</th><th>cache</th><th>took</th><th>error</th><th></th></tr>"
-        + "".join(rows) + "</table></body></html>\n"
+        + "".join(rows)
+        + "</table></body></html>\n"
     )
     folder = state_path("runs", name)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".page-")

@@ -129,15 +129,14 @@ class RunStore:
         self.execute(
             "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, task, RUNNING, time.time(), socket.gethostname(), pid, process_start(pid),
-             preview(inputs)),
+            (name, task, RUNNING, time.time(), socket.gethostname(), pid, process_start(pid), preview(inputs)),
         )
 
-    def end_run(self, name: str, status: str, outputs: str | None = None, error: str | None = None,
-                report: str | None = None) -> None:
+    def end_run(
+        self, name: str, status: str, outputs: str | None = None, error: str | None = None, report: str | None = None
+    ) -> None:
         self.execute(
-            "UPDATE runs SET status=?, ended_at=?, outputs=?, error=?, report=COALESCE(?, report) "
-            "WHERE name=?",
+            "UPDATE runs SET status=?, ended_at=?, outputs=?, error=?, report=COALESCE(?, report) WHERE name=?",
             (status, time.time(), preview(outputs), error, report, name),
         )
 

@@ -41,6 +41,8 @@ class UnhashableInputError(TypeError):
 # Extension point for types defined elsewhere in flyte (flyte.io.File, ...): tag -> codec.
 _EXTENSIONS: dict[type, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {}
 _BY_TAG: dict[str, Callable[[Any], Any]] = {}
+# Tags whose types register themselves when their module is imported.
+_LAZY = {"file": "flyte.io", "dir": "flyte.io"}
 
 
 def register(cls: type, tag: str, to_json: Callable[[Any], Any], from_json: Callable[[Any], Any]) -> None:
@@ -218,6 +220,8 @@ def decode(data: Any) -> Any:
         import cloudpickle
 
         return cloudpickle.loads(base64.b64decode(v))
+    if tag not in _BY_TAG and tag in _LAZY:
+        importlib.import_module(_LAZY[tag])  # registers its types
     if tag in _BY_TAG:
         return _BY_TAG[tag](v)
     raise ValueError(f"unknown encoded value tag {tag!r}")

@@ -21,7 +21,8 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from flyte.plugin_types import Connector, RenderContext, TaskPlugin
+    from flyte.plugin_types import Connector, TaskPlugin
+    from flyte.render.context import RenderContext
     from flyte.spec import TaskSpec
 
 PROJECT = "flyte"

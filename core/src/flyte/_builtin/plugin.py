@@ -6,21 +6,44 @@ can replace any of it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flyte.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import click
 
+    from flyte.render.context import RenderContext
+    from flyte.spec import TaskSpec
+
 
 @hookimpl
 def flyte_cli(cli: click.Group) -> None:
+    from flyte.cli.build import build_command
     from flyte.cli.cache import cache_group
+    from flyte.cli.render import render_command
     from flyte.cli.plugins import plugins_command
     from flyte.cli.run import run_command
     from flyte.cli.runs import runs_group
     from flyte.cli.secrets import create_group, delete_group, get_group
 
-    for command in (plugins_command, run_command, cache_group, runs_group, create_group, get_group, delete_group):
+    for command in (
+        plugins_command,
+        run_command,
+        render_command,
+        build_command,
+        cache_group,
+        runs_group,
+        create_group,
+        get_group,
+        delete_group,
+    ):
         cli.add_command(command)
+
+
+@hookimpl(trylast=True)
+def flyte_render_task(spec: TaskSpec, context: RenderContext) -> list[dict[str, Any]]:
+    """A plain task renders as a batch/v1 Job, plus a CronJob per trigger."""
+    from flyte.render.job import render_plain_task
+
+    return render_plain_task(spec, context)

@@ -33,6 +33,7 @@ def init(
     strict_dependencies: bool = False,
     storage: str | None = None,
     log_level: int | str | None = None,
+    secret_source: str = "store",
     **options: Any,
 ) -> None:
     """Select the local backend: tasks run in this process, state under the state root.

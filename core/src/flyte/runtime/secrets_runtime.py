@@ -69,7 +69,7 @@ class SecretMounts:
 @contextmanager
 def secret_environment(spec: TaskSpec, settings: LocalSettings, mounts: SecretMounts) -> Iterator[dict[str, str]]:
     """Fetch the task's secrets; yield the env vars to set; mounted files live until exit."""
-    if not spec.secrets:
+    if not spec.secrets or settings.secret_source == "environment":
         yield {}
         return
     env: dict[str, str] = {}

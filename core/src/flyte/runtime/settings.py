@@ -32,6 +32,9 @@ class LocalSettings:
     storage: str | None = None
     project: str = "default"
     domain: str = "development"
+    # "store": secrets come from the local secret store; "environment": the platform already
+    # injected them (a rendered container: env vars from secretKeyRef, files at the mount).
+    secret_source: str = "store"
     backend: str = "local"
     kubernetes: dict[str, Any] | None = None
 

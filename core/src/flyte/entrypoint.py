@@ -1,0 +1,95 @@
+"""The command inside every rendered container: ``python -m flyte.entrypoint``.
+
+It imports the task by module and name, reads its inputs (``FLYTE_INPUTS`` inline JSON, or
+``FLYTE_INPUTS_URI``: a file or object-store URI holding it), runs it with the task's semantics
+(timeouts, env vars, secrets, nested calls) but without retries, since the Job's
+``backoffLimit`` already retries, and writes the result to ``FLYTE_OUTPUTS_URI``. Exit codes:
+0 success, 1 failure, 3 a ``NonRecoverableError`` (the Job's pod failure policy then fails the
+Job without retrying), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from datetime import datetime, timezone
+
+NON_RECOVERABLE_EXIT = 3
+
+
+def _read_inputs() -> dict:
+    from flyte import _codec
+
+    if os.environ.get("FLYTE_INPUTS_URI"):
+        from flyte.io._storage import filesystem
+
+        fs, path = filesystem(os.environ["FLYTE_INPUTS_URI"])
+        with fs.open(path, "r") as f:
+            return _codec.loads(f.read())
+    return _codec.loads(os.environ.get("FLYTE_INPUTS") or "{}")
+
+
+def _write_outputs(text: str) -> None:
+    uri = os.environ.get("FLYTE_OUTPUTS_URI")
+    if not uri:
+        print(text)
+        return
+    from flyte.io._storage import filesystem
+
+    fs, path = filesystem(uri)
+    fs.makedirs(fs._parent(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with fs.open(tmp, "w") as f:
+        f.write(text)
+    fs.mv(tmp, path)  # readers never see half a result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flyte.entrypoint", description=__doc__.splitlines()[0])
+    parser.add_argument("--module", required=True, help="the module that defines the task")
+    parser.add_argument("--task", required=True, help="the task's attribute name in that module")
+    args = parser.parse_args(argv)
+
+    import flyte
+    from flyte import _codec
+    from flyte.errors import NonRecoverableError
+    from flyte.task import TaskTemplate
+
+    try:
+        module = importlib.import_module(args.module)
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"flyte.entrypoint: cannot import module {args.module!r} (PYTHONPATH={os.environ.get('PYTHONPATH')})",
+            file=sys.stderr,
+        )
+        return 2
+    task = getattr(module, args.task, None)
+    if not isinstance(task, TaskTemplate):
+        print(f"flyte.entrypoint: {args.module}.{args.task} is not a task", file=sys.stderr)
+        return 2
+    inputs = _read_inputs()
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)  # the minute the schedule fired
+    for key in filter(None, os.environ.get("FLYTE_TRIGGER_TIME_INPUTS", "").split(",")):
+        inputs[key] = now
+    # Secrets were injected by Kubernetes (secretKeyRef env vars, the projected volume).
+    flyte.init(storage=os.environ.get("FLYTE_STORAGE"), secret_source="environment")
+    overwrite = os.environ.get("FLYTE_OVERWRITE_CACHE", "").lower() == "true"
+    try:
+        run = flyte.with_runcontext(overwrite_cache=overwrite).run(task.override(retries=0), **inputs)
+    except NonRecoverableError as exc:
+        print(f"flyte.entrypoint: {task.name} failed (not retryable): {exc}", file=sys.stderr)
+        return NON_RECOVERABLE_EXIT
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"flyte.entrypoint: {task.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    _write_outputs(_codec.dumps(run.outputs(), path="outputs"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""``flyte.Image`` as a Dockerfile (BuildKit syntax).
+
+Layers map one to one: apt packages, pip packages (installed with uv, honouring ``pre``,
+``index_url`` and ``extra_index_urls``), requirements files, env vars, commands, workdir and
+copied sources. ``secret_mounts`` become BuildKit secret mounts
+(``RUN --mount=type=secret,id=NAME,env=NAME``): the value exists while that one step runs and
+never lands in a layer. Build with ``--secret id=NAME,env=NAME`` (``flyte build`` does).
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from flyte._version import __version__
+from flyte.image import (
+    AptPackages,
+    Commands,
+    CopySource,
+    EnvVars,
+    Image,
+    PipPackages,
+    Requirements,
+    WorkDir,
+)
+
+SYNTAX = "# syntax=docker/dockerfile:1.10"
+UV_IMAGE = "ghcr.io/astral-sh/uv:0.9"
+
+
+def _secret_mounts(secrets: tuple) -> str:
+    mounts = []
+    for secret in secrets:
+        env = secret.as_env_var or secret.env_var or secret.key.upper()
+        mounts.append(f"--mount=type=secret,id={secret.key},env={env}")
+    return " ".join(mounts) + (" " if mounts else "")
+
+
+def _pip(layer: PipPackages) -> str:
+    args = ["uv", "pip", "install", "--system"]
+    if layer.pre:
+        args.append("--prerelease=allow")
+    if layer.index_url:
+        args += ["--index-url", layer.index_url]
+    for url in layer.extra_index_urls:
+        args += ["--extra-index-url", url]
+    command = " ".join(shlex.quote(a) for a in args)
+    if layer.extra_args:
+        command += f" {layer.extra_args}"
+    # Packages are double-quoted, not single-quoted: "$TOKEN" in a package URL must expand
+    # from the secret mounted for this step.
+    packages = " ".join(f'"{p}"' for p in layer.packages)
+    return f"RUN --mount=type=cache,target=/root/.cache/uv {_secret_mounts(layer.secret_mounts)}{command} {packages}"
+
+
+def context_files(image: Image) -> dict[str, Path]:
+    """Files the build context must hold: name in the context -> local source."""
+    files: dict[str, Path] = {}
+    for index, layer in enumerate(image.layers):
+        if isinstance(layer, Requirements):
+            files[f"requirements-{index}.txt"] = Path(layer.file)
+        elif isinstance(layer, CopySource):
+            files[f"src-{index}"] = Path(layer.src)
+    return files
+
+
+def dockerfile(image: Image) -> str:
+    """The Dockerfile that builds ``image``."""
+    if image.dockerfile is not None:
+        return image.dockerfile
+    lines = [SYNTAX, f"FROM {image.base_image}"]
+    needs_uv = image.install_flyte or any(isinstance(layer, (PipPackages, Requirements)) for layer in image.layers)
+    if needs_uv:
+        lines.append(f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv")
+    lines += ["ENV PYTHONUNBUFFERED=1", "WORKDIR /root"]
+    if image.install_flyte:
+        lines.append(
+            f'RUN --mount=type=cache,target=/root/.cache/uv uv pip install --system "flyte-core=={__version__}"'
+        )
+    for index, layer in enumerate(image.layers):
+        if isinstance(layer, AptPackages):
+            packages = " ".join(shlex.quote(p) for p in layer.packages)
+            lines.append(
+                "RUN --mount=type=cache,target=/var/cache/apt,sharing=locked "
+                f"{_secret_mounts(layer.secret_mounts)}"
+                f"apt-get update && apt-get install -y --no-install-recommends {packages} "
+                "&& rm -rf /var/lib/apt/lists/*"
+            )
+        elif isinstance(layer, PipPackages):
+            lines.append(_pip(layer))
+        elif isinstance(layer, Requirements):
+            name = f"requirements-{index}.txt"
+            lines.append(f"COPY {name} /tmp/{name}")
+            lines.append(
+                f"RUN --mount=type=cache,target=/root/.cache/uv {_secret_mounts(layer.secret_mounts)}"
+                f"uv pip install --system -r /tmp/{name}"
+            )
+        elif isinstance(layer, EnvVars):
+            lines.append("ENV " + " ".join(f"{k}={shlex.quote(v)}" for k, v in layer.env_vars))
+        elif isinstance(layer, Commands):
+            for command in layer.commands:
+                lines.append(f"RUN {_secret_mounts(layer.secret_mounts)}{command}")
+        elif isinstance(layer, WorkDir):
+            lines.append(f"WORKDIR {layer.workdir}")
+        elif isinstance(layer, CopySource):
+            lines.append(f"COPY src-{index} {layer.dst}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,273 @@
+"""The task's container and pod spec, shared by the core renderer and every plugin.
+
+Each setting maps to one place in the pod (the README has the full table):
+
+- ``image`` → ``containers[].image``; ``Image.registry_secret`` → ``imagePullSecrets``
+- ``resources`` → requests/limits (a single value sets both; a tuple is (request, limit));
+  ``disk`` → ``ephemeral-storage``; GPUs → ``nvidia.com/gpu`` (or ``nvidia.com/mig-<profile>``)
+  plus a node selector for the model; TPUs → ``google.com/tpu`` plus accelerator and
+  topology selectors; ``shm`` → a memory ``emptyDir`` at ``/dev/shm``
+- ``env_vars`` → ``env``; secrets → ``secretKeyRef`` env vars, or a projected secret volume
+  at ``/etc/flyte/secrets`` (references only, never values)
+- ``interruptible`` → spot toleration and node affinity; ``queue`` → label and node selector
+- ``pod_template`` → the base pod: its labels, annotations, sidecars, volumes and pull
+  secrets stay, and the task container is merged into the container named
+  ``primary_container_name``
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flyte import _codec
+from flyte.image import Image
+from flyte.interface import NO_DEFAULT
+from flyte.pod_template import PodTemplate
+from flyte.render.names import dns_name, label_value, secret_name
+from flyte.resources import Device
+from flyte.secret import SECRETS_MOUNT
+
+GPU_MODELS = {
+    "T4": "nvidia-tesla-t4",
+    "L4": "nvidia-l4",
+    "L40s": "nvidia-l40s",
+    "A10": "nvidia-a10",
+    "A10G": "nvidia-a10g",
+    "A30": "nvidia-a30",
+    "A100": "nvidia-tesla-a100",
+    "A100 80G": "nvidia-a100-80gb",
+    "V100": "nvidia-tesla-v100",
+    "H100": "nvidia-h100-80gb",
+    "H200": "nvidia-h200-141gb",
+    "B200": "nvidia-b200",
+}
+TPU_ACCELERATORS = {"V5E": "tpu-v5-lite-podslice", "V5P": "tpu-v5p-slice", "V6E": "tpu-v6e-slice"}
+DEVICE_RESOURCES = {
+    "GPU": "nvidia.com/gpu",
+    "TPU": "google.com/tpu",
+    "NEURON": "aws.amazon.com/neuron",
+    "AMD_GPU": "amd.com/gpu",
+    "HABANA_GAUDI": "habana.ai/gaudi",
+}
+SECRETS_VOLUME = "flyte-secrets"
+SHM_VOLUME = "flyte-shm"
+
+
+def image_reference(spec: Any) -> str:
+    image = spec.image
+    return image.uri if isinstance(image, Image) else image
+
+
+def object_labels(spec: Any, ctx: Any) -> dict[str, str]:
+    labels = {
+        "app.kubernetes.io/managed-by": "flyte",
+        "flyte.org/environment": label_value(spec.env_name),
+        "flyte.org/task": label_value(spec.function_name),
+    }
+    if spec.queue:
+        labels[ctx.settings.queue_label] = label_value(spec.queue)
+    return labels
+
+
+def pod_metadata(spec: Any, ctx: Any) -> dict[str, Any]:
+    labels = object_labels(spec, ctx)
+    annotations: dict[str, str] = {}
+    if isinstance(spec.pod_template, PodTemplate):
+        labels = {**(spec.pod_template.labels or {}), **labels}
+        annotations.update(spec.pod_template.annotations or {})
+    meta: dict[str, Any] = {"labels": labels}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def entrypoint_command(spec: Any, ctx: Any) -> list[str]:
+    return [ctx.settings.python, "-m", "flyte.entrypoint", "--module", spec.module, "--task", spec.function_name]
+
+
+def task_inputs(spec: Any, ctx: Any) -> dict[str, Any]:
+    """The inputs baked into the object: the given ones over the interface's defaults."""
+    values = {i.name: i.default for i in spec.interface.inputs if i.default is not NO_DEFAULT}
+    values.update(ctx.inputs or {})
+    return values
+
+
+def _env(spec: Any, ctx: Any, name: str) -> list[dict[str, Any]]:
+    settings = ctx.settings
+    env: dict[str, dict[str, Any]] = {}
+
+    def put(key: str, entry: dict[str, Any]) -> None:
+        env[key] = {"name": key, **entry}
+
+    for key, value in spec.env_vars.items():
+        put(key, {"value": value})
+    put("PYTHONPATH", {"value": settings.workdir})
+    put("FLYTE_STORAGE", {"value": settings.storage})
+    put("FLYTE_INPUTS", {"value": _codec.dumps(task_inputs(spec, ctx), path="inputs")})
+    put("FLYTE_OUTPUTS_URI", {"value": f"{settings.storage}/{ctx.run_name or 'jobs'}/{ctx.name(spec)}/outputs.json"})
+    for secret in spec.secrets:
+        if secret.env_var:
+            put(
+                secret.env_var,
+                {"valueFrom": {"secretKeyRef": {"name": secret_name(secret.key, secret.group), "key": secret.key}}},
+            )
+    return list(env.values())
+
+
+def _quantities(spec: Any) -> tuple[dict[str, str], dict[str, str]]:
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    res = spec.resources
+    if res is None:
+        return requests, limits
+    for name in ("cpu", "memory"):
+        if getattr(res, name) is not None:
+            requests[name] = res.request(name)
+            limits[name] = res.limit(name)
+    if res.disk:
+        requests["ephemeral-storage"] = limits["ephemeral-storage"] = res.disk
+    if res.gpu is not None:
+        resource = device_resource(res.gpu)
+        requests[resource] = limits[resource] = str(res.gpu.quantity)
+    return requests, limits
+
+
+def device_resource(device: Device) -> str:
+    """The extended resource a device is requested as."""
+    if device.device_class == "GPU" and device.partition and device.device in GPU_MODELS:
+        return f"nvidia.com/mig-{device.partition}"  # an NVIDIA MIG slice
+    if device.device_class == "CUSTOM" and device.device and "/" in device.device:
+        return device.device
+    return DEVICE_RESOURCES.get(device.device_class, "nvidia.com/gpu")
+
+
+def _device_selectors(device: Device, ctx: Any) -> dict[str, str]:
+    settings = ctx.settings
+    if device.device_class == "TPU":
+        selectors = {
+            settings.tpu_accelerator_label: TPU_ACCELERATORS.get(device.device or "", label_value(device.device or ""))
+        }
+        if device.partition:
+            selectors[settings.tpu_topology_label] = device.partition
+        return selectors
+    selectors = {}
+    if device.device:
+        selectors[settings.gpu_node_label] = GPU_MODELS.get(device.device, label_value(device.device))
+    if device.partition and not (device.device_class == "GPU" and device.device in GPU_MODELS):
+        selectors[settings.gpu_partition_label] = label_value(device.partition)
+    return selectors
+
+
+def task_container(spec: Any, ctx: Any, name: str = "primary") -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": name,
+        "image": image_reference(spec),
+        "command": entrypoint_command(spec, ctx),
+        "workingDir": ctx.settings.workdir,
+        "env": _env(spec, ctx, name),
+    }
+    requests, limits = _quantities(spec)
+    if requests or limits:
+        container["resources"] = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+    mounts = []
+    if any(s.mount for s in spec.secrets):
+        mounts.append({"name": SECRETS_VOLUME, "mountPath": SECRETS_MOUNT, "readOnly": True})
+    if spec.resources is not None and spec.resources.shm:
+        mounts.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
+    if mounts:
+        container["volumeMounts"] = mounts
+    return container
+
+
+def _by_name(items: list[dict[str, Any]], extra: list[dict[str, Any]], key: str = "name") -> list[dict[str, Any]]:
+    """Merge two lists of named entries; ``extra`` wins on a name clash (CRDs forbid repeats)."""
+    merged = {item.get(key): item for item in items}
+    for item in extra:
+        merged[item.get(key)] = {**merged.get(item.get(key), {}), **item}
+    return list(merged.values())
+
+
+def task_pod_spec(
+    spec: Any, ctx: Any, container_name: str | None = None, restart_policy: str | None = "Never"
+) -> dict[str, Any]:
+    template = spec.pod_template if isinstance(spec.pod_template, PodTemplate) else None
+    pod: dict[str, Any] = copy.deepcopy(template.pod_spec_dict()) if template else {}
+    primary = container_name or (template.primary_container_name if template else "primary")
+    ours = task_container(spec, ctx, primary)
+    containers = pod.get("containers") or []
+    base = next((c for c in containers if c.get("name") == primary), None)
+    if base is None:
+        containers.insert(0, ours)
+    else:
+        merged = {**base, **{k: v for k, v in ours.items() if k not in ("env", "volumeMounts", "resources")}}
+        merged["env"] = _by_name(base.get("env") or [], ours["env"])
+        mounts = _by_name(base.get("volumeMounts") or [], ours.get("volumeMounts") or [], key="mountPath")
+        if mounts:
+            merged["volumeMounts"] = mounts
+        resources = {**(base.get("resources") or {})}
+        for kind in ("requests", "limits"):
+            if kind in ours.get("resources", {}):
+                resources[kind] = {**resources.get(kind, {}), **ours["resources"][kind]}
+        if resources:
+            merged["resources"] = resources
+        containers[containers.index(base)] = merged
+    pod["containers"] = containers
+    if restart_policy:
+        pod["restartPolicy"] = restart_policy
+
+    volumes = pod.get("volumes") or []
+    mounted = [s for s in spec.secrets if s.mount]
+    if mounted:
+        sources = [
+            {"secret": {"name": secret_name(s.key, s.group), "items": [{"key": s.key, "path": s.key}]}} for s in mounted
+        ]
+        volumes = _by_name(volumes, [{"name": SECRETS_VOLUME, "projected": {"sources": sources}}])
+    if spec.resources is not None and spec.resources.shm:
+        shm: dict[str, Any] = {"medium": "Memory"}
+        if spec.resources.shm != "auto":
+            shm["sizeLimit"] = spec.resources.shm
+        volumes = _by_name(volumes, [{"name": SHM_VOLUME, "emptyDir": shm}])
+    if volumes:
+        pod["volumes"] = volumes
+
+    image = spec.image
+    if isinstance(image, Image) and image.registry_secret:
+        pull = {"name": dns_name(image.registry_secret, max_len=253)}
+        pod["imagePullSecrets"] = _by_name(pod.get("imagePullSecrets") or [], [pull])
+
+    selectors = dict(pod.get("nodeSelector") or {})
+    if spec.resources is not None and spec.resources.gpu is not None:
+        selectors.update(_device_selectors(spec.resources.gpu, ctx))
+    if spec.queue:
+        selectors[ctx.settings.queue_node_label] = label_value(spec.queue)
+    if selectors:
+        pod["nodeSelector"] = selectors
+    if spec.interruptible:
+        _spot(pod, ctx)
+    if spec.timeout is not None and spec.timeout.max_runtime is not None:
+        pod["activeDeadlineSeconds"] = max(1, int(spec.timeout.max_runtime.total_seconds()))
+    return pod
+
+
+def _spot(pod: dict[str, Any], ctx: Any) -> None:
+    settings = ctx.settings
+    toleration = {
+        "key": settings.spot_taint_key,
+        "operator": "Equal",
+        "value": settings.spot_node_value,
+        "effect": "NoSchedule",
+    }
+    pod["tolerations"] = [*(pod.get("tolerations") or []), toleration]
+    term = {
+        "matchExpressions": [{"key": settings.spot_node_label, "operator": "In", "values": [settings.spot_node_value]}]
+    }
+    affinity = pod.setdefault("affinity", {})
+    node = affinity.setdefault("nodeAffinity", {})
+    required = node.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {"nodeSelectorTerms": []})
+    terms = required.setdefault("nodeSelectorTerms", [])
+    if terms:  # AND our expression into every existing term
+        for existing in terms:
+            existing.setdefault("matchExpressions", []).extend(term["matchExpressions"])
+    else:
+        terms.append(term)

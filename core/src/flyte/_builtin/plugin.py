@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 def flyte_cli(cli: click.Group) -> None:
     from flyte.cli.build import build_command
     from flyte.cli.cache import cache_group
-    from flyte.cli.render import render_command
     from flyte.cli.plugins import plugins_command
+    from flyte.cli.render import render_command
     from flyte.cli.run import run_command
     from flyte.cli.runs import runs_group
     from flyte.cli.secrets import create_group, delete_group, get_group

@@ -322,3 +322,25 @@ def test_a_non_recoverable_error_exits_with_the_code_the_job_fails_on(tmp_path):
     rule = job["spec"]["podFailurePolicy"]["rules"][1]
     assert result.returncode == rule["onExitCodes"]["values"][0] == 3
     assert "bad input" in result.stderr
+
+
+def _example_files() -> list[Path]:
+    return sorted(p for p in (REPO / "examples").rglob("*.py") if "src" not in p.parts and not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("example", _example_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_example_renders_valid_objects(example, tmp_path):
+    from flyte._loader import load_file
+    from flyte.environment import TaskEnvironment
+
+    module = load_file(example)
+    envs = {id(v): v for v in vars(module).values() if isinstance(v, TaskEnvironment)}
+    if not envs:
+        pytest.skip(f"{example.name} defines no environment")
+    out = tmp_path / "objects.yaml"
+    docs = []
+    for env in envs.values():
+        docs.append(render(example, env.name))
+    out.write_text("\n---\n".join(docs))
+    result = validate_manifests(out)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,113 @@
+"""Images render as BuildKit Dockerfiles; `flyte build` shows and builds only what is needed."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+from click.testing import CliRunner
+
+import flyte
+from flyte.cli.main import build_cli
+from flyte.render.dockerfile import dockerfile
+
+
+def test_each_layer_becomes_a_dockerfile_step():
+    image = (
+        flyte.Image.from_debian_base(python_version=(3, 12), name="my-image", registry="ghcr.io/acme")
+        .with_apt_packages("git", "libopenblas-dev")
+        .with_pip_packages(
+            "numpy",
+            "pandas>=2",
+            pre=True,
+            index_url="https://pypi.example/simple",
+            extra_index_urls=["https://extra.example/simple"],
+        )
+        .with_env_vars({"OMP_NUM_THREADS": "4"})
+        .with_commands(["echo built > /built.txt"])
+    )
+    text = dockerfile(image)
+    lines = text.splitlines()
+    assert lines[0] == "# syntax=docker/dockerfile:1.10"
+    assert lines[1] == "FROM python:3.12-slim-bookworm"
+    assert any("apt-get install -y --no-install-recommends git libopenblas-dev" in line for line in lines)
+    pip = next(line for line in lines if '"numpy"' in line)
+    assert "--prerelease=allow" in pip and "--index-url https://pypi.example/simple" in pip
+    assert "--extra-index-url https://extra.example/simple" in pip
+    assert "ENV OMP_NUM_THREADS=4" in lines and "RUN echo built > /built.txt" in lines
+    assert any('uv pip install --system "flyte-core==' in line for line in lines)
+
+
+def test_secret_mounts_never_land_in_a_layer():
+    private = "git+https://$GITHUB_PAT@github.com/acme/private.git@2e20a2ac"
+    image = (
+        flyte.Image.from_debian_base()
+        .with_apt_packages("git")
+        .with_pip_packages(private, pre=True, secret_mounts=flyte.Secret("GITHUB_PAT"))
+    )
+    text = dockerfile(image)
+    step = next(line for line in text.splitlines() if "private.git" in line)
+    assert "--mount=type=secret,id=GITHUB_PAT,env=GITHUB_PAT" in step
+    assert f'"{private}"' in step  # double quotes: $GITHUB_PAT expands from the mount at build time
+    assert "ARG" not in text and "ENV GITHUB_PAT" not in text
+
+
+def test_the_tag_changes_when_and_only_when_the_definition_changes(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("requests==2.32.0\n")
+    base = flyte.Image.from_debian_base(python_version=(3, 11)).with_requirements(req)
+    same = flyte.Image.from_debian_base(python_version=(3, 11)).with_requirements(req)
+    assert base.tag == same.tag
+    assert base.clone(registry="ghcr.io/elsewhere", name="renamed", registry_secret="creds").tag == base.tag
+    assert base.with_pip_packages("numpy").tag != base.tag
+    assert flyte.Image.from_debian_base(python_version=(3, 12)).with_requirements(req).tag != base.tag
+    req.write_text("requests==2.32.3\n")
+    assert flyte.Image.from_debian_base(python_version=(3, 11)).with_requirements(req).tag != base.tag
+
+
+BUILD = textwrap.dedent("""
+    import flyte
+    fold_image = flyte.Image.from_debian_base(name="fold").with_pip_packages("ruff")
+    msa_image = flyte.Image.from_debian_base(name="msa").with_pip_packages("pytest")
+    fold_env = flyte.TaskEnvironment(name="fold_env", image=fold_image)
+    msa_env = flyte.TaskEnvironment(name="msa_env", image=msa_image)
+    env = flyte.TaskEnvironment(name="multi_env", depends_on=[fold_env, msa_env],
+                                image=fold_image.with_pip_packages("pytest"))
+    other = flyte.TaskEnvironment(name="other", image=flyte.Image.from_debian_base(name="other").with_pip_packages("polars"))
+    prebuilt = flyte.TaskEnvironment(name="prebuilt", image="docker.io/myorg/myimage:mytag")
+
+    @env.task
+    def main() -> None: ...
+
+    @fold_env.task
+    def fold() -> None: ...
+
+    @prebuilt.task
+    def ready() -> None: ...
+""")
+
+
+def test_build_dry_run_prints_only_the_images_reachable_through_depends_on(tmp_path):
+    path = tmp_path / "build_tasks.py"
+    path.write_text(BUILD)
+    out = CliRunner().invoke(build_cli(), ["build", str(path), "main", "--dry-run"]).output
+    headers = [line for line in out.splitlines() if line.startswith("# image ")]
+    assert len(headers) == 3
+    assert '"ruff"' in out and '"pytest"' in out and "polars" not in out
+    one = CliRunner().invoke(build_cli(), ["build", str(path), "fold", "--dry-run"]).output
+    assert len([line for line in one.splitlines() if line.startswith("# image ")]) == 1
+    ready = CliRunner().invoke(build_cli(), ["build", str(path), "ready", "--dry-run"]).output
+    assert "docker.io/myorg/myimage:mytag: an existing image, nothing to build" in ready
+
+
+def test_build_without_an_engine_says_what_is_missing(tmp_path, monkeypatch):
+    path = tmp_path / "build_tasks.py"
+    path.write_text(BUILD)
+    if shutil.which("docker"):
+        from flyte.cli import build
+
+        if build.engine_problem() is None:  # a real engine: nothing to prove here
+            return
+    result = CliRunner().invoke(build_cli(), ["build", str(path), "main"])
+    assert result.exit_code == 1
+    assert "Docker" in result.output and "--dry-run" in result.output

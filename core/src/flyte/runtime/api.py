@@ -120,6 +120,12 @@ def init_from_config(path: str | Path | None = None, root_dir: str | Path | None
     init(root_dir=root_dir, **settings)
     where = str(found) if found else "no config file"
     if kube:
+        from flyte.render.context import RenderSettings
+
+        try:  # unknown keys are an error now, not at the first run
+            RenderSettings.from_config({k: v for k, v in kube.items() if k not in ("context", "kubeconfig")})
+        except (TypeError, ValueError) as exc:
+            raise InitializationError(f"flyte.init_from_config: {found}: {exc}") from None
         cfg.set_current(
             cfg.current().__class__(**{**_asdict(cfg.current()), "backend": "kubernetes", "kubernetes": dict(kube)})
         )

@@ -1,0 +1,1 @@
+"""The Kubernetes backend: run a task as the objects ``flyte render`` prints."""

@@ -115,10 +115,10 @@ def _env(spec: Any, ctx: Any, name: str) -> list[dict[str, Any]]:
     return list(env.values())
 
 
-def _quantities(spec: Any) -> tuple[dict[str, str], dict[str, str]]:
+def resource_quantities(res: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """(requests, limits) for a ``Resources``: one value sets both, a tuple is (request, limit)."""
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
-    res = spec.resources
     if res is None:
         return requests, limits
     for name in ("cpu", "memory"):
@@ -167,7 +167,7 @@ def task_container(spec: Any, ctx: Any, name: str = "primary") -> dict[str, Any]
         "workingDir": ctx.settings.workdir,
         "env": _env(spec, ctx, name),
     }
-    requests, limits = _quantities(spec)
+    requests, limits = resource_quantities(spec.resources)
     if requests or limits:
         container["resources"] = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
     mounts = []

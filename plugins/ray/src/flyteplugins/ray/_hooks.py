@@ -1,0 +1,33 @@
+"""The entry point of flyteplugins-ray (``flyte.plugins`` → ``ray``): light, no Ray import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flyte.hookspecs import hookimpl
+from flyte.plugin_types import TaskCall, TaskPlugin
+from flyteplugins.ray.task import RayJobConfig
+
+
+async def _run(call: TaskCall) -> Any:
+    from flyteplugins.ray._runner import run
+
+    return await run(call)
+
+
+def _render(spec: Any, context: Any) -> list[dict[str, Any]]:
+    from flyteplugins.ray._render import render
+
+    return render(spec, context)
+
+
+@hookimpl
+def flyte_task_plugins() -> list[TaskPlugin]:
+    return [
+        TaskPlugin(
+            config_type=RayJobConfig,
+            run=_run,
+            render=_render,
+            description="Ray: a local Ray runtime; a KubeRay RayJob on Kubernetes",
+        )
+    ]

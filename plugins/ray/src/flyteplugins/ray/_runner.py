@@ -16,6 +16,7 @@ once and skipped, never silently dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -141,10 +142,8 @@ def _register_by_value(func: Any) -> None:
 
     module = sys.modules.get(func.__module__)
     if module is not None and func.__module__ not in ("builtins",) and not func.__module__.startswith("flyte"):
-        try:
+        with contextlib.suppress(ValueError):  # already registered, or a module Ray refuses
             cp.register_pickle_by_value(module)
-        except ValueError:
-            pass  # already registered, or a module Ray refuses (a builtin)
 
 
 async def run(call: TaskCall) -> Any:

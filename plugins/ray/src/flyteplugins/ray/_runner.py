@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ import sys
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flyte.plugin_types import TaskCall
@@ -81,38 +83,58 @@ def _sizing(spec: Any) -> dict[str, Any]:
 
 
 class _Runtime:
-    """The process's Ray runtime and who is using it."""
+    """The process's Ray runtime and who is using it.
+
+    Ray ties its helper processes (GCS, raylet) to the *thread* that started them (Linux
+    PDEATHSIG), so the runtime is started and stopped on one long-lived thread of ours: a
+    runtime kept warm for a reusable environment must outlive the run that started it.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Condition()
         self.key: str | None = None
         self.users = 0
+        self.ready = threading.Event()
         self.idle_timer: threading.Timer | None = None
         self.starts = 0
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flyte-ray")
 
-    def acquire(self, key: str, init_kwargs: dict[str, Any]) -> None:
-        import ray
-
+    def enter(self, key: str) -> bool:
+        """Wait until the runtime is ours to use with ``key``; True if we must (re)start it."""
         with self.lock:
             while self.key is not None and self.key != key and self.users > 0:
                 self.lock.wait()  # a task with other settings holds the runtime
             if self.idle_timer is not None:
                 self.idle_timer.cancel()
                 self.idle_timer = None
-            if self.key != key or not ray.is_initialized():
-                if ray.is_initialized():
-                    ray.shutdown()
-                ray.init(**init_kwargs)
-                self.starts += 1
-                self.key = key
             self.users += 1
+            if self.key == key:
+                return False
+            self.key = key
+            self.ready.clear()
+            return True
 
-    def release(self, idle_ttl: float | None) -> None:
+    def start(self, init_kwargs: dict[str, Any]) -> None:
+        import ray
+
+        try:
+            if ray.is_initialized():
+                ray.shutdown()
+            ray.init(**init_kwargs)
+            self.starts += 1
+        except BaseException:
+            with self.lock:
+                self.key = None
+            raise
+        finally:
+            self.ready.set()
+
+    def leave(self, idle_ttl: float | None) -> None:
         with self.lock:
             self.users -= 1
             if self.users == 0:
                 if idle_ttl is None:
-                    self._shutdown()
+                    self.thread.submit(self._shutdown).result()
                 else:
                     self.idle_timer = threading.Timer(idle_ttl, self._idle_shutdown)
                     self.idle_timer.daemon = True
@@ -122,7 +144,7 @@ class _Runtime:
     def _idle_shutdown(self) -> None:
         with self.lock:
             if self.users == 0:
-                self._shutdown()
+                self.thread.submit(self._shutdown).result()
 
     def _shutdown(self) -> None:
         import ray
@@ -162,7 +184,14 @@ async def run(call: TaskCall) -> Any:
     key = json.dumps([spec.env_name if spec.reusable else None, init_kwargs], sort_keys=True, default=str)
     _register_by_value(call.function)
     started = time.monotonic()
-    await asyncio.to_thread(runtime.acquire, key, init_kwargs)
+    if await asyncio.to_thread(runtime.enter, key):
+        try:
+            await asyncio.wrap_future(runtime.thread.submit(runtime.start, init_kwargs))
+        except BaseException:
+            await asyncio.to_thread(runtime.leave, None)
+            raise
+    else:
+        await asyncio.to_thread(runtime.ready.wait)
     logger.info("%s: Ray runtime ready in %.2fs", spec.name, time.monotonic() - started)
     idle_ttl = None
     if spec.reusable is not None:
@@ -170,4 +199,7 @@ async def run(call: TaskCall) -> Any:
     try:
         return await call.invoke()
     finally:
-        await asyncio.to_thread(runtime.release, idle_ttl)
+        # Free the task's object refs and actor handles while Ray is still up: one collected
+        # after ray.shutdown() makes Ray's core worker end the whole process.
+        gc.collect()
+        await asyncio.to_thread(runtime.leave, idle_ttl)

@@ -12,9 +12,9 @@ and renders as a KubeRay RayJob:
 from __future__ import annotations
 
 import ray
-from flyteplugins.ray.task import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
 
 import flyte
+from flyteplugins.ray.task import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
 
 
 @ray.remote

@@ -17,7 +17,7 @@ from flyte.render.render import render_task
 from flyteplugins.ray.task import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from conftest import validate_manifests  # noqa: E402
+from conftest import validate_manifests
 
 
 def full_config() -> RayJobConfig:

@@ -97,6 +97,9 @@ class PluginRegistry:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self._infos: dict[str, PluginInfo] = {}
+        # Errors from importing/registering, kept apart from hook errors so re-indexing
+        # (after a later ``register``) neither duplicates nor re-reports them.
+        self._load_errors: dict[str, tuple[str, ...]] = {}
         self._task_plugins: dict[type, tuple[TaskPlugin, str]] = {}
         self._connectors: dict[type, tuple[Connector, str]] = {}
         self._conflicts: dict[type, list[str]] = {}
@@ -112,9 +115,15 @@ class PluginRegistry:
             eps = self._entry_points
             if eps is None:
                 eps = installed_entry_points()
+            seen: set[tuple[str, str, str | None]] = set()
             for ep in sorted(eps, key=lambda e: (e.name != CORE_PLUGIN, e.name)):
                 if self._only is not None and ep.name not in self._only:
                     continue
+                dist = getattr(ep, "dist", None)
+                identity = (ep.name, ep.value, dist.metadata["Name"] if dist else None)
+                if identity in seen:  # the same distribution found twice on sys.path
+                    continue
+                seen.add(identity)
                 self._load_one(ep)
             self._index()
             self._loaded = True
@@ -124,6 +133,7 @@ class PluginRegistry:
         """Register an already imported plugin object (for plugins defined in a test or script)."""
         with self._lock:
             self.pm.register(module, name=name)
+            self._load_errors.pop(name, None)
             self._infos[name] = PluginInfo(
                 name=name, module=getattr(module, "__name__", repr(module)), distribution=distribution
             )
@@ -145,6 +155,7 @@ class PluginRegistry:
             self.pm.register(plugin, name=ep.name)
         except Exception as exc:  # a broken plugin must not break the others
             info = attrs.evolve(info, errors=(_describe(exc),))
+            self._load_errors[ep.name] = info.errors
             self._warn(info)
         self._infos[ep.name] = info
 
@@ -157,7 +168,8 @@ class PluginRegistry:
             if plugin is None:
                 continue
             info = self._infos[name]
-            errors = list(info.errors)
+            load_errors = self._load_errors.get(name, ())
+            errors = list(load_errors)
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
             tasks = self._collect(plugin, "flyte_task_plugins", TaskPlugin, errors)
             conns = self._collect(plugin, "flyte_connectors", Connector, errors)
@@ -172,8 +184,8 @@ class PluginRegistry:
                 connector_types=tuple(_qualname(r.config_type) for r in conns),
                 errors=tuple(errors),
             )
-            if len(new.errors) > len(info.errors):
-                self._warn(new)
+            if len(new.errors) > len(load_errors) and new.errors != info.errors:
+                self._warn(new)  # only errors not reported by an earlier index
             self._infos[name] = new
 
     def _collect(self, plugin: Any, hook: str, kind: type, errors: list[str]) -> list[Any]:

@@ -10,6 +10,7 @@ import types
 
 import pytest
 from click.testing import CliRunner
+from flyte_isolated import Isolated
 
 import flyte
 from flyte import hookspecs
@@ -17,7 +18,6 @@ from flyte.cli.main import build_cli
 from flyte.errors import PluginConflictError, PluginNotFoundError
 from flyte.plugin_types import TaskCall, TaskPlugin
 from flyte.plugins import PluginLoadWarning, PluginRegistry, installed_entry_points, use_registry
-from flyte_isolated import Isolated
 
 
 def test_the_example_plugin_is_discovered_through_its_entry_point(fresh_registry):
@@ -27,7 +27,7 @@ def test_the_example_plugin_is_discovered_through_its_entry_point(fresh_registry
     assert isolated.config_types == ("flyte_isolated.config.Isolated",)
     assert isolated.hooks == ("flyte_cli", "flyte_task_plugins")
     assert infos["core"].hooks == ("flyte_cli", "flyte_render_task")
-    assert list(infos)[0] == "core"
+    assert next(iter(infos)) == "core"
 
 
 def test_plugin_config_is_checked_when_the_environment_is_defined():

@@ -165,7 +165,7 @@ async def queue_parent() -> list[str]:
 def test_max_queued_time_fails_an_attempt_waiting_for_a_slot():
     flyte.init(max_concurrency=1)
     out = flyte.run(queue_parent).outputs()
-    assert out == ["None", "QueueTimeoutError"]
+    assert out == ["None", "MaxQueuedTimeExceededError"]
 
 
 def test_nested_calls_do_not_deadlock_under_a_concurrency_cap():

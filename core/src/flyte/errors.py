@@ -55,8 +55,55 @@ class RuntimeSystemError(FlyteError, RuntimeError):
 class NonRecoverableError(RuntimeUserError):
     """Raise from a task to fail it at once: no retry is attempted."""
 
-    def __init__(self, message: str = "non-recoverable error"):
-        super().__init__("NonRecoverable", message)
+    def __init__(self, message: str = "non-recoverable error", code: str = "NonRecoverableError"):
+        super().__init__(code, message)
+
+
+class RuntimeUnknownError(FlyteError, RuntimeError):
+    """A task failed and the cause could not be attributed to the user or the system."""
+
+    def __init__(self, code: str, message: str, worker: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.worker = worker
+
+
+class CustomError(RuntimeUserError):
+    """A user error with a code of its own; ``from_exception`` wraps any exception."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message)
+
+    @classmethod
+    def from_exception(cls, e: BaseException) -> CustomError:
+        error = cls(type(e).__name__, str(e))
+        error.__cause__ = e
+        return error
+
+
+class OOMError(RuntimeUserError):
+    """The task ran out of memory."""
+
+
+class TaskInterruptedError(RuntimeUserError):
+    """The task was interrupted (preempted, or cancelled)."""
+
+
+class PrimaryContainerNotFoundError(RuntimeUserError):
+    """A pod template has no container named ``primary_container_name``."""
+
+
+class NotInTaskContextError(RuntimeUserError):
+    """Something that needs a running task was called outside one."""
+
+
+class ModuleLoadError(FlyteError, ImportError):
+    """The module that defines a task could not be imported."""
+
+
+class ActionAbortedError(FlyteError, RuntimeError):
+    """The action was aborted."""
 
 
 class RetriesExhaustedError(RuntimeUserError):
@@ -67,8 +114,19 @@ class TaskTimeoutError(FlyteError, TimeoutError):
     """An attempt ran longer than ``Timeout.max_runtime`` or the action passed its deadline."""
 
 
-class QueueTimeoutError(TaskTimeoutError):
+class MaxRuntimeExceededError(TaskTimeoutError):
+    """An attempt ran longer than ``Timeout.max_runtime``."""
+
+
+class MaxQueuedTimeExceededError(TaskTimeoutError):
     """A task waited longer than ``Timeout.max_queued_time`` for a slot to run in."""
+
+
+class DeadlineExceededError(TaskTimeoutError):
+    """The action (all attempts) passed ``Timeout.deadline``."""
+
+
+QueueTimeoutError = MaxQueuedTimeExceededError
 
 
 # The reference SDK's name for the runtime timeout.

@@ -30,11 +30,12 @@ from flyte._cache.store import HEARTBEAT, get_store
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller
 from flyte.errors import (
+    DeadlineExceededError,
     DependencyError,
     InlineIOMaxBytesBreached,
+    MaxRuntimeExceededError,
     NonRecoverableError,
     QueueTimeoutError,
-    TaskTimeoutError,
 )
 from flyte.plugin_types import TaskCall
 from flyte.runtime import environ
@@ -306,11 +307,15 @@ class Controller:
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TaskTimeoutError(f"{spec.name}: deadline of {timeout.deadline} passed")
+                raise DeadlineExceededError(f"{spec.name}: deadline of {timeout.deadline} passed")
             queue_limit = remaining if queue_limit is None else min(queue_limit, remaining)
         try:
             await self.slots.acquire(queue_limit)
         except TimeoutError:
+            if deadline is not None and deadline - time.monotonic() <= 0:
+                raise DeadlineExceededError(
+                    f"{spec.name}: deadline of {timeout.deadline} passed while waiting for a slot"
+                ) from None
             raise QueueTimeoutError(
                 f"{spec.name}: waited more than {queue_limit:g}s for a slot to run in "
                 f"(max_concurrency={self.slots.limit})"
@@ -332,7 +337,11 @@ class Controller:
                 async with asyncio.timeout(limit):
                     return await execute(action, inputs)
             except TimeoutError:
-                raise TaskTimeoutError(f"{spec.name}: attempt {action.attempt} ran longer than {limit:g}s") from None
+                if deadline is not None and deadline - time.monotonic() <= 0:
+                    raise DeadlineExceededError(f"{spec.name}: deadline of {timeout.deadline} passed") from None
+                raise MaxRuntimeExceededError(
+                    f"{spec.name}: attempt {action.attempt} ran longer than {limit:g}s"
+                ) from None
         finally:
             action.holds_slot = False
             self.slots.release()

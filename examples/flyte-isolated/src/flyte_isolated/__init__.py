@@ -1,5 +1,10 @@
-"""flyte-isolated: ``plugin_config=Isolated()`` runs a task in a fresh Python process."""
+"""flyte-isolated: ``plugin_config=Isolated()`` runs each attempt of a task in a fresh Python process.
+
+Importing this package imports only the config; the runner (cloudpickle, subprocesses) loads
+when a task runs.
+"""
 
 from flyte_isolated.config import Isolated
+from flyte_isolated.errors import IsolatedProcessError
 
-__all__ = ["Isolated"]
+__all__ = ["Isolated", "IsolatedProcessError"]

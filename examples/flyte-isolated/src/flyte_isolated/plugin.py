@@ -1,4 +1,8 @@
-"""The entry point module (``flyte.plugins`` → ``isolated``): light, imports nothing heavy."""
+"""The entry point of flyte-isolated (``flyte.plugins`` → ``isolated``).
+
+flyte imports this module for ``flyte plugins`` and for every definition-time check, so it
+stays light: the runner, which needs cloudpickle and subprocesses, is imported when a task runs.
+"""
 
 from __future__ import annotations
 
@@ -13,23 +17,19 @@ if TYPE_CHECKING:
 
 
 async def _run(call: TaskCall) -> Any:
-    from flyte_isolated._runner import run  # the heavy part loads only when a task runs
+    from flyte_isolated._runner import run
 
     return await run(call)
-
-
-def _render(spec: Any, context: Any) -> list[dict[str, Any]]:
-    # On a cluster every task already runs in its own container: render it as the core
-    # renders a plain task.
-    from flyte.render.job import render_plain_task
-
-    return render_plain_task(spec, context)
 
 
 @hookimpl
 def flyte_task_plugins() -> list[TaskPlugin]:
     return [
-        TaskPlugin(config_type=Isolated, run=_run, render=_render, description="run the task in a fresh Python process")
+        TaskPlugin(
+            config_type=Isolated,
+            run=_run,
+            description="run each attempt in a fresh Python process",
+        )
     ]
 
 
@@ -38,8 +38,16 @@ def flyte_cli(cli: click.Group) -> None:
     import click
 
     @cli.command("isolated-check")
-    def isolated_check() -> None:
-        """Print the interpreter flyte-isolated starts tasks with."""
-        import sys
+    @click.option("--python", "python", default=None, help="Check this interpreter instead of the default.")
+    def isolated_check(python: str | None) -> None:
+        """Print the interpreter flyte-isolated would run tasks with."""
+        import shutil
 
-        click.echo(sys.executable)
+        try:
+            interpreter = Isolated(python=python).interpreter()
+        except (TypeError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--python") from None
+        found = shutil.which(interpreter)
+        if found is None:
+            raise click.ClickException(f"{interpreter}: no such interpreter")
+        click.echo(found)

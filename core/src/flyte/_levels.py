@@ -29,7 +29,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "reusable": (ENV, OVERRIDE),
     "depends_on": (ENV,),
     "description": (ENV,),
-    "plugin_config": (ENV,),
+    "plugin_config": (ENV, OVERRIDE),
     "report": (TASK,),
     "max_inline_io_bytes": (TASK, OVERRIDE),
     "retries": (TASK, OVERRIDE),

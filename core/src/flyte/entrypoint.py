@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import flyte
     from flyte import _codec
-    from flyte.errors import NonRecoverableError
+    from flyte.errors import IgnoreOutputs, NonRecoverableError
     from flyte.task import TaskTemplate
 
     try:
@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     overwrite = os.environ.get("FLYTE_OVERWRITE_CACHE", "").lower() == "true"
     try:
         run = flyte.with_runcontext(overwrite_cache=overwrite).run(task.override(retries=0), **inputs)
+    except IgnoreOutputs:
+        print(f"flyte.entrypoint: {task.name}: this replica does not hold the outputs", file=sys.stderr)
+        return 0
     except NonRecoverableError as exc:
         print(f"flyte.entrypoint: {task.name} failed (not retryable): {exc}", file=sys.stderr)
         return NON_RECOVERABLE_EXIT

@@ -162,3 +162,12 @@ class ImageBuildError(FlyteError, RuntimeError):
 
 class ActionNotFoundError(FlyteError, LookupError):
     """No run or action with that name exists in the run store."""
+
+
+class IgnoreOutputs(FlyteError):
+    """Raised by a plugin's ``run`` on a replica that does not own the task's outputs.
+
+    In a multi-pod job every pod runs the container entrypoint, but only one (e.g. the pod
+    with torch rank 0) holds the result: the others raise this, and the entrypoint exits with
+    success without writing outputs.
+    """

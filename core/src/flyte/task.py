@@ -126,9 +126,13 @@ class TaskTemplate:
         queue: str | None = _UNSET,
         interruptible: bool | None = _UNSET,
         links: Any = _UNSET,
+        plugin_config: Any = _UNSET,
         **unexpected: Any,
     ) -> TaskTemplate:
-        """A copy of this task with invocation-level settings; the original is unchanged."""
+        """A copy of this task with invocation-level settings; the original is unchanged.
+
+        ``plugin_config`` reshapes the task's engine (more nodes, another cluster shape).
+        """
         _levels.check_unexpected(_levels.OVERRIDE, unexpected)
         given = normalise(
             _levels.given(
@@ -150,6 +154,12 @@ class TaskTemplate:
                 _UNSET,
             )
         )
+        if plugin_config is not _UNSET:
+            if plugin_config is not None:
+                from flyte.plugins import get_registry
+
+                get_registry().task_plugin_for(plugin_config)  # a clear error if nothing handles it
+            given["plugin_config"] = plugin_config
         overrides = {**self.overrides, **given}
         policy = overrides.get("reusable", self.env.settings.get("reusable"))
         if policy is not None and policy != "off":

@@ -1,0 +1,208 @@
+"""Ship a task call to other Python processes and bring its outcome back.
+
+For plugins that run the task function outside the calling process (a fresh interpreter, torch
+elastic workers, ...). The sending side writes :func:`dumps_call`; the receiving side reads it
+with :func:`loads_call`, runs the function, and writes :func:`pack_result` or
+:func:`pack_error`; the sending side turns that back into a value or the *same* exception with
+:func:`unpack_outcome`.
+
+- The function's module travels by value when the other process could not import it by name
+  (a test module, a script loaded by path); otherwise by reference, as pickle does.
+- ``sys.path`` entries of the project (not the interpreter's own folders) travel with it, so
+  by-reference imports resolve the same way.
+- An exception comes back as its own type when it unpickles, with the other process's
+  traceback in its message (or a note); otherwise as the plugin's fallback error type carrying
+  the type name, message and traceback text.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import pickle
+import site
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+# cloudpickle's by-value registry is process-wide; one dump at a time may change it.
+_pickle_lock = threading.Lock()
+
+
+class RemoteTraceback(Exception):
+    """The text of another process's traceback (``__cause__`` where notes are unavailable)."""
+
+
+def dumps_call(function: Callable[..., Any], inputs: Mapping[str, Any]) -> bytes:
+    """Pickle ``(sys.path entries, function, inputs)`` for :func:`loads_call`."""
+    module = sys.modules.get(getattr(function, "__module__", "") or "")
+    with _pickle_lock:
+        register = (
+            module is not None
+            and not _importable(module)
+            and module.__name__ not in cloudpickle.list_registry_pickle_by_value()
+        )
+        if register:
+            cloudpickle.register_pickle_by_value(module)
+        try:
+            body = cloudpickle.dumps((function, dict(inputs)))
+        finally:
+            if register:
+                cloudpickle.unregister_pickle_by_value(module)
+    return pickle.dumps(_project_path()) + body
+
+
+def loads_call(data: bytes) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The ``(function, inputs)`` written by :func:`dumps_call`; extends ``sys.path`` first."""
+    import io
+
+    stream = io.BytesIO(data)
+    path = pickle.load(stream)
+    sys.path[:0] = [p for p in path if p not in sys.path]
+    function, inputs = pickle.load(stream)
+    return function, inputs
+
+
+def call(function: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
+    """Call the function; a coroutine function runs to completion on a new event loop."""
+    result = function(**inputs)
+    if inspect.iscoroutine(result):
+        import asyncio
+
+        result = asyncio.run(result)
+    return result
+
+
+def pack_result(value: Any) -> bytes:
+    """The pickled outcome of a call that returned ``value``.
+
+    Raises ``TypeError`` naming the value's type when it cannot be pickled.
+    """
+    try:
+        return pickle.dumps(("ok", cloudpickle.dumps(value)))
+    except Exception as exc:
+        raise TypeError(f"the task's result ({_type_name(type(value))}) cannot be pickled: {exc}") from exc
+
+
+def pack_error(exc: BaseException, **extra: Any) -> bytes:
+    """The pickled outcome of a call that raised ``exc`` (call inside the ``except`` block).
+
+    ``extra`` (e.g. ``rank=3``) travels with it and comes back from :func:`read_error`.
+    """
+    text = "".join(traceback.format_exception(exc))
+    try:
+        blob = cloudpickle.dumps(exc)
+    except Exception:
+        blob = None
+    record = {
+        "type": _type_name(type(exc)),
+        "message": str(exc),
+        "traceback": text,
+        "exception": blob,
+        "time": time.time(),
+        **extra,
+    }
+    return pickle.dumps(("error", record))
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` so that readers never see half of it."""
+    tmp = f"{os.fspath(path)}.part-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def read_outcome(data: bytes) -> tuple[str, Any]:
+    """``("ok", value)`` or ``("error", record)`` from :func:`pack_result`/:func:`pack_error`."""
+    kind, payload = pickle.loads(data)
+    if kind == "ok":
+        return kind, cloudpickle.loads(payload)
+    return kind, payload
+
+
+def rebuild_error(
+    record: Mapping[str, Any],
+    fallback: Callable[[str], Exception],
+    heading: str = "traceback in the worker process:",
+) -> Exception:
+    """The exception a :func:`pack_error` record describes, as itself when it unpickles here.
+
+    The other process's traceback goes into the message when the exception is a plain message,
+    otherwise into a note. When it cannot be rebuilt (its class does not import here, it is a
+    ``SystemExit``/``KeyboardInterrupt`` the caller must not act on), ``fallback(text)`` makes
+    the error from ``"<type>: <message>"`` and the traceback.
+    """
+    tb_text = record.get("traceback", "")
+    exc: Any = None
+    if record.get("exception") is not None:
+        try:
+            exc = cloudpickle.loads(record["exception"])
+        except Exception:  # its class or arguments do not rebuild here: fall back to text
+            exc = None
+    if not isinstance(exc, Exception):
+        return fallback(f"{record.get('type')}: {record.get('message')}\n\n{heading}\n{tb_text}")
+    if len(exc.args) == 1 and isinstance(exc.args[0], str) and str(exc) == exc.args[0]:
+        # A plain message: put the traceback in it, so run records and logs show it.
+        exc.args = (f"{exc.args[0]}\n\n{heading}\n{tb_text}",)
+    elif hasattr(exc, "add_note"):  # KeyError('k'), OSError(errno, msg), custom __str__: keep args
+        exc.add_note(f"{heading}\n{tb_text}")
+    else:
+        exc.__cause__ = RemoteTraceback(tb_text)
+    return exc
+
+
+def describe_exit(returncode: int) -> str:
+    """``"exited with status 1"`` / ``"was killed by SIGKILL"``."""
+    if returncode < 0:
+        import signal
+
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+def _type_name(cls: type) -> str:
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _importable(module: Any) -> bool:
+    """Whether ``import <module.__name__>`` from our ``sys.path`` finds the module's own file."""
+    if module.__name__ == "__main__":
+        return True  # cloudpickle already ships __main__ by value
+    file = getattr(module, "__file__", None)
+    if not file:
+        return True  # built-in or namespace: nothing of ours to ship
+    path = Path(file).resolve()
+    stem = path.name.split(".")[0]
+    where = path.parent if stem == "__init__" else path.with_name(stem)
+    parts = tuple(module.__name__.split("."))
+    if where.parts[-len(parts) :] != parts:
+        return False
+    return where.parents[len(parts) - 1] in _search_roots()
+
+
+def _search_roots() -> set[Path]:
+    return {Path(p or os.getcwd()).resolve() for p in sys.path if os.path.isdir(p or ".")}
+
+
+def _project_path() -> list[str]:
+    """Our ``sys.path`` minus the interpreter's own folders (stdlib, site-packages)."""
+    own = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    user_site = site.getusersitepackages() if hasattr(site, "getusersitepackages") else None
+    if user_site:
+        own.add(Path(user_site).resolve())
+    entries = []
+    for p in sys.path:
+        resolved = Path(p or os.getcwd()).resolve()
+        if not any(resolved == o or o in resolved.parents for o in own):
+            entries.append(str(resolved))
+    return entries

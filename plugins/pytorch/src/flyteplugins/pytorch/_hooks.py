@@ -1,0 +1,33 @@
+"""The entry point of flyteplugins-pytorch (``flyte.plugins`` → ``pytorch``): light, no torch import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flyte.hookspecs import hookimpl
+from flyte.plugin_types import TaskCall, TaskPlugin
+from flyteplugins.pytorch.task import Elastic
+
+
+async def _run(call: TaskCall) -> Any:
+    from flyteplugins.pytorch._launch import run
+
+    return await run(call)
+
+
+def _render(spec: Any, context: Any) -> list[dict[str, Any]]:
+    from flyteplugins.pytorch._render import render
+
+    return render(spec, context)
+
+
+@hookimpl
+def flyte_task_plugins() -> list[TaskPlugin]:
+    return [
+        TaskPlugin(
+            config_type=Elastic,
+            run=_run,
+            render=_render,
+            description="PyTorch: torch elastic workers locally; a Kubeflow PyTorchJob on Kubernetes",
+        )
+    ]

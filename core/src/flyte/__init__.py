@@ -20,6 +20,9 @@ _EXPORTS: dict[str, str] = {
     "Device": "flyte.resources",
     "GPU": "flyte.resources",
     "TPU": "flyte.resources",
+    "AMD_GPU": "flyte.resources",
+    "Neuron": "flyte.resources",
+    "HABANA_GAUDI": "flyte.resources",
     "Image": "flyte.image",
     "Secret": "flyte.secret",
     "Cache": "flyte._cache",
@@ -40,6 +43,20 @@ _EXPORTS: dict[str, str] = {
     "init_from_config": "flyte.runtime.api",
     "run": "flyte.runtime.api",
     "with_runcontext": "flyte.runtime.api",
+    "map": "flyte._map",
+    "group": "flyte._group",
+    "trace": "flyte._trace",
+    "ctx": "flyte._task_context",
+    "TaskContext": "flyte._task_context",
+    "custom_context": "flyte._task_context",
+    "get_custom_context": "flyte._task_context",
+    "Environment": "flyte.environment",
+    "TimeoutType": "flyte.timeout",
+    "CacheRequest": "flyte._cache",
+    "SecretRequest": "flyte.secret",
+    "deploy": "flyte.deploy",
+    "logger": "flyte._logging",
+    "version": "flyte._version",
 }
 _SUBMODULES = ("errors", "hookspecs", "plugins", "io", "report", "remote")
 
@@ -62,12 +79,19 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from flyte._cache import Cache, CachePolicy
+    from flyte._group import group
+    from flyte._logging import logger
+    from flyte._map import map
+    from flyte._task_context import TaskContext, ctx, custom_context, get_custom_context
+    from flyte._trace import trace
+    from flyte._version import version
+    from flyte.deploy import deploy
     from flyte.docs import Documentation, Link
     from flyte.environment import TaskEnvironment
     from flyte.hookspecs import hookimpl
     from flyte.image import Image
     from flyte.pod_template import PodTemplate
-    from flyte.resources import GPU, TPU, Device, Resources
+    from flyte.resources import AMD_GPU, GPU, HABANA_GAUDI, TPU, Device, Neuron, Resources
     from flyte.retry import Backoff, RetryStrategy
     from flyte.reuse import ReusePolicy
     from flyte.runtime.api import init, init_from_config, run, with_runcontext

@@ -17,3 +17,9 @@ class Caller(Protocol):
 
 
 current_caller: ContextVar[Caller | None] = ContextVar("flyte_current_caller", default=None)
+
+# The name of the innermost ``flyte.group(...)`` block: recorded on the actions started in it.
+current_group: ContextVar[str | None] = ContextVar("flyte_current_group", default=None)
+
+# Values set with ``flyte.custom_context(...)``: visible to the tasks called inside the block.
+current_custom_context: ContextVar[dict[str, str] | None] = ContextVar("flyte_custom_context", default=None)

@@ -213,3 +213,7 @@ def _path(start: TaskEnvironment, goal: TaskEnvironment) -> list[str]:
         seen.add(id(env))
         stack.extend((dep, [*path, dep.name]) for dep in env.depends_on)
     return [start.name]
+
+
+# The reference SDK's base-class name for environments.
+Environment = TaskEnvironment

@@ -37,6 +37,8 @@ class Action:
     ended_at: float | None
     error: str | None
     report: str | None
+    group: str | None = None  # the flyte.group / flyte.map group it ran in
+    outputs: str | None = None  # a preview of its outputs, as recorded
 
     @property
     def duration(self) -> float | None:
@@ -155,4 +157,6 @@ def _action(row: Any, run_phase: str) -> Action:
         ended_at=row["ended_at"],
         error=row["error"],
         report=row["report"] if row["report"] and Path(row["report"]).exists() else None,
+        group=row["grp"],
+        outputs=row["outputs"],
     )

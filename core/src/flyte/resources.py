@@ -117,6 +117,32 @@ def TPU(device: str, partition: str | None = None, quantity: int | None = None) 
     return Device(quantity=quantity, device_class="TPU", device=device, partition=partition)
 
 
+AMD_GPU_TYPES = ("MI100", "MI210", "MI250", "MI250X", "MI300A", "MI300X", "MI325X", "MI350X", "MI355X")
+NEURON_TYPES = ("Inf1", "Inf2", "Trn1", "Trn1n", "Trn2", "Trn2u")
+HABANA_GAUDI_TYPES = ("Gaudi1",)
+
+
+def AMD_GPU(device: str, quantity: int = 1) -> Device:
+    """``quantity`` AMD Instinct GPUs of model ``device`` (``amd.com/gpu``)."""
+    if device not in AMD_GPU_TYPES:
+        invalid("AMD_GPU.device", device, ", ".join(AMD_GPU_TYPES), "is not a supported AMD GPU")
+    return Device(quantity=quantity, device_class="AMD_GPU", device=device)
+
+
+def Neuron(device: str, quantity: int = 1) -> Device:
+    """``quantity`` AWS Inferentia/Trainium devices of generation ``device`` (``aws.amazon.com/neuron``)."""
+    if device not in NEURON_TYPES:
+        invalid("Neuron.device", device, ", ".join(NEURON_TYPES), "is not a supported Neuron device")
+    return Device(quantity=quantity, device_class="NEURON", device=device)
+
+
+def HABANA_GAUDI(device: str, quantity: int = 1) -> Device:
+    """``quantity`` Intel Habana Gaudi accelerators (``habana.ai/gaudi``)."""
+    if device not in HABANA_GAUDI_TYPES:
+        invalid("HABANA_GAUDI.device", device, ", ".join(HABANA_GAUDI_TYPES), "is not a supported Gaudi device")
+    return Device(quantity=quantity, device_class="HABANA_GAUDI", device=device)
+
+
 def _to_device(value: Any) -> Device | None:
     if value is None or isinstance(value, Device):
         return value

@@ -101,3 +101,7 @@ def to_secrets(value: Any) -> tuple[Secret, ...]:
         if targets.count(target) > 1:
             invalid("secrets", target, "each env var or file used by one secret", "is the target of two secrets")
     return tuple(secrets)
+
+
+# The forms ``secrets=`` accepts: a key, a Secret, or a list of either.
+SecretRequest = str | Secret | list[str | Secret]

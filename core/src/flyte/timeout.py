@@ -35,3 +35,7 @@ def to_timeout(value: Any) -> Timeout:
     if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
         wrong_type("timeout", value, "seconds (int), a datetime.timedelta or a flyte.Timeout")
     return Timeout(max_runtime=to_seconds("timeout")(value))
+
+
+# The forms ``timeout=`` accepts: seconds, a timedelta, or a Timeout.
+TimeoutType = int | float | timedelta | Timeout

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 def flyte_cli(cli: click.Group) -> None:
     from flyte.cli.build import build_command
     from flyte.cli.cache import cache_group
+    from flyte.cli.deploy import deploy_command
     from flyte.cli.plugins import plugins_command
     from flyte.cli.render import render_command
     from flyte.cli.run import run_command
@@ -32,6 +33,7 @@ def flyte_cli(cli: click.Group) -> None:
         run_command,
         render_command,
         build_command,
+        deploy_command,
         cache_group,
         runs_group,
         create_group,

@@ -1,7 +1,7 @@
 """Caching configuration (``flyte.Cache``) and policies, importable as the guide shows:
 ``from flyte._cache import CachePolicy, FunctionBodyPolicy``."""
 
-from flyte._cache.cache import BEHAVIORS, Cache, CacheBehavior, to_cache
+from flyte._cache.cache import BEHAVIORS, Cache, CacheBehavior, CacheRequest, to_cache
 from flyte._cache.policy import CachePolicy, FunctionBodyPolicy, VersionParameters, function_source
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "Cache",
     "CacheBehavior",
     "CachePolicy",
+    "CacheRequest",
     "FunctionBodyPolicy",
     "VersionParameters",
     "function_source",

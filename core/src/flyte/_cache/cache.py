@@ -88,3 +88,7 @@ def to_cache(value: Any) -> Cache:
             return Cache(value)
         invalid("cache", value, '"auto", "disable", True, False or a flyte.Cache')
     wrong_type("cache", value, '"auto", "disable", True, False or a flyte.Cache')
+
+
+# The forms ``cache=`` accepts: a behaviour name or a Cache.
+CacheRequest = CacheBehavior | Cache

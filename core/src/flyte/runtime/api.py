@@ -21,7 +21,34 @@ from flyte.runtime.controller import Controller
 from flyte.runtime.settings import LocalSettings
 from flyte.task import TaskTemplate
 
-_REMOTE_ONLY = ("endpoint", "api_key", "org", "auth_type", "client_id", "client_credentials_secret")
+# Parameters of the reference SDK's init that select a remote control plane: we cannot honour
+# them, so a non-empty value is an error rather than a silently local run.
+_REMOTE_ONLY = ("endpoint", "api_key", "client_id", "client_credentials_secret", "command", "proxy_command")
+# Parameters of the reference SDK's init that only concern its remote client, logging format
+# or image builder: accepted so code written for it runs unchanged; they change nothing here.
+_ACCEPTED = (
+    "org",
+    "log_format",
+    "reset_root_logger",
+    "headless",
+    "insecure",
+    "insecure_skip_verify",
+    "ca_cert_file_path",
+    "auth_type",
+    "auth_client_config",
+    "rpc_retries",
+    "http_proxy_url",
+    "batch_size",
+    "image_builder",
+    "images",
+    "image_registry",
+    "source_config_path",
+    "sync_local_sys_paths",
+    "load_plugin_type_transformers",
+    "local_persistence",
+    "user_log_level",
+)
+SECRET_SOURCES = ("store", "environment")
 
 
 def init(
@@ -31,7 +58,7 @@ def init(
     root_dir: str | Path | None = None,
     max_concurrency: int | None = None,
     strict_dependencies: bool = False,
-    storage: str | None = None,
+    storage: Any = None,
     log_level: int | str | None = None,
     secret_source: str = "store",
     **options: Any,
@@ -39,7 +66,9 @@ def init(
     """Select the local backend: tasks run in this process, state under the state root.
 
     ``root_dir`` is where task code is found (added to ``sys.path``); the other settings are
-    documented on :class:`~flyte.runtime.settings.LocalSettings`.
+    documented on :class:`~flyte.runtime.settings.LocalSettings`. The reference SDK's
+    client-only parameters (``org``, ``log_format``, ``image_builder``, ``batch_size``, ...) are
+    accepted and have no effect; ``endpoint``/``api_key`` (a remote control plane) are refused.
     """
     remote = [k for k in options if k in _REMOTE_ONLY and options[k]]
     if remote:
@@ -48,9 +77,19 @@ def init(
             "library does not talk to; use flyte.init() for local runs, or "
             "flyte.init_from_config() with a `kubernetes:` section for a cluster"
         )
-    unknown = [k for k in options if k not in _REMOTE_ONLY]
+    unknown = [k for k in options if k not in _REMOTE_ONLY and k not in _ACCEPTED]
     if unknown:
-        raise TypeError(f"flyte.init: unknown parameter(s) {', '.join(unknown)}")
+        import difflib
+
+        hints = [
+            difflib.get_close_matches(k, [*_ACCEPTED, "project", "domain", "root_dir", "storage"], 1) for k in unknown
+        ]
+        hint = "".join(f"; did you mean `{h[0]}`?" for h in hints if h)
+        raise TypeError(f"flyte.init: unknown parameter(s) {', '.join(unknown)}{hint}")
+    if secret_source not in SECRET_SOURCES:
+        raise ConfigurationError(
+            f"flyte.init: secret_source={secret_source!r} is not valid (accepted: {', '.join(SECRET_SOURCES)})"
+        )
     if root_dir is not None:
         path = str(Path(root_dir).resolve())
         if path not in sys.path:
@@ -59,13 +98,17 @@ def init(
         import logging
 
         logging.getLogger("flyte").setLevel(log_level)
+    if storage is not None and not isinstance(storage, (str, os.PathLike)):
+        # The reference SDK takes a storage config object; its bucket/path is what we need.
+        storage = getattr(storage, "path", None) or getattr(storage, "bucket", None) or None
     cfg.set_current(
         LocalSettings(
             max_concurrency=max_concurrency,
             strict_dependencies=strict_dependencies,
-            storage=storage,
+            storage=os.fspath(storage) if storage is not None else None,
             project=project or "default",
             domain=domain or "development",
+            secret_source=secret_source,
         )
     )
 
@@ -92,12 +135,25 @@ def find_config(path: str | Path | None = None) -> Path | None:
     return None
 
 
-def init_from_config(path: str | Path | None = None, root_dir: str | Path | None = None, **overrides: Any) -> None:
-    """Initialise from a YAML config. A config (or none at all) that names no remote backend
-    means local execution; one line on stderr says which was chosen."""
+def init_from_config(
+    path_or_config: str | Path | None = None,
+    root_dir: str | Path | None = None,
+    *,
+    path: str | Path | None = None,
+    **overrides: Any,
+) -> None:
+    """Initialise from a YAML config file (``path_or_config``, or ``path=``; found as
+    :func:`find_config` says when omitted). A config, or none at all, that names no remote
+    backend means local execution; one line on stderr says which was chosen.
+
+    Keyword ``overrides`` (``project``, ``domain``, ``storage``, ``log_level``, ...) win over
+    the file, as with :func:`init`.
+    """
     import yaml
 
-    found = find_config(path)
+    if path_or_config is not None and path is not None:
+        raise TypeError("flyte.init_from_config: pass the config file once (path_or_config or path=)")
+    found = find_config(path_or_config if path_or_config is not None else path)
     data: dict[str, Any] = {}
     if found is not None:
         try:
@@ -116,7 +172,7 @@ def init_from_config(path: str | Path | None = None, root_dir: str | Path | None
         strict_dependencies=bool(local.get("strict_dependencies", False)),
         storage=local.get("storage") or (kube or {}).get("storage"),
     )
-    settings.update(overrides)
+    settings.update({k: v for k, v in overrides.items() if v is not None or k not in settings})
     init(root_dir=root_dir, **settings)
     where = str(found) if found else "no config file"
     if kube:
@@ -157,6 +213,7 @@ class RunContext:
         overwrite_cache: bool = False,
         env_vars: dict[str, str] | None = None,
         mode: str | None = None,
+        custom_context: dict[str, str] | None = None,
         **ignored: Any,
     ):
         if name is not None and (not isinstance(name, str) or not name.strip()):
@@ -168,18 +225,34 @@ class RunContext:
         self.name = name
         self.overwrite_cache = overwrite_cache
         self.env_vars = env_var_dict("env_vars")(env_vars) or {}
+        self.custom_context = env_var_dict("custom_context")(custom_context) or {}
         self.labels = ignored.get("labels")
         self.annotations = ignored.get("annotations")
 
-    def run(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
-        """Run ``task`` to completion and return its :class:`~flyte.remote.Run`."""
+    @property
+    def run(self) -> _Runner:
+        """``.run(task, *args, **kwargs)`` runs ``task`` to completion and returns its
+        :class:`~flyte.remote.Run`; ``await .run.aio(task, ...)`` does the same from async code."""
+        return _Runner(self)
+
+
+class _Runner:
+    """``RunContext.run``: callable, with an ``aio`` variant, as in the reference SDK."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: RunContext):
+        self._context = context
+
+    def __call__(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(task, TaskTemplate):
             wrong_type("task", task, "a task (a function decorated with @env.task)")
         inputs = task.bind(args, kwargs)
-        return _execute(task, inputs, self)
+        return _execute(task, inputs, self._context)
 
-    async def run_aio(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.run, task, *args, **kwargs)
+    async def aio(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
+        # The run has its own thread and loop; this loop stays free while it runs.
+        return await asyncio.to_thread(self.__call__, task, *args, **kwargs)
 
 
 def with_runcontext(**settings: Any) -> RunContext:
@@ -194,6 +267,14 @@ def run(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
     Raises the task's error if it fails (the run is recorded as FAILED either way).
     """
     return RunContext().run(task, *args, **kwargs)
+
+
+async def _run_aio(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
+    """``await flyte.run.aio(task, ...)``: :func:`run` from async code."""
+    return await RunContext().run.aio(task, *args, **kwargs)
+
+
+run.aio = _run_aio  # type: ignore[attr-defined]
 
 
 def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) -> Any:
@@ -216,8 +297,14 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
     controller = Controller(name, settings, store, run_env=context.env_vars, overwrite_cache=context.overwrite_cache)
     outcome: dict[str, Any] = {}
+    from flyte._context import current_custom_context
+
+    custom = {**(current_custom_context.get() or {}), **context.custom_context}
 
     async def main() -> None:
+        # Only the custom context crosses into the run's thread: the caller's task context
+        # (if flyte.run is called inside a task) must not capture this run's calls.
+        current_custom_context.set(custom or None)
         outcome["value"] = await controller.run_action(task, inputs, parent=None)
 
     def target() -> None:

@@ -28,7 +28,7 @@ from flyte import _codec
 from flyte._cache.key import cache_key, cache_version
 from flyte._cache.store import HEARTBEAT, get_store
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
-from flyte._context import current_caller
+from flyte._context import current_caller, current_group
 from flyte.errors import (
     DeadlineExceededError,
     DependencyError,
@@ -184,6 +184,7 @@ class Controller:
             queued_at=time.time(),
             inputs=st.preview(encoded_inputs),
             cache=MISS if key else DISABLED,
+            grp=current_group.get(),
         )
         if listeners:
             _notify(self.run_name, action, st.QUEUED)

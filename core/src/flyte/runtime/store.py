@@ -9,6 +9,7 @@ whose process is gone is reported as ``ABORTED``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -57,7 +58,18 @@ CREATE TABLE IF NOT EXISTS actions (
     inputs TEXT,
     outputs TEXT,
     report TEXT,
+    grp TEXT,
     PRIMARY KEY (run, id)
+);
+CREATE TABLE IF NOT EXISTS deployments (
+    env TEXT NOT NULL,
+    task TEXT NOT NULL,
+    version TEXT NOT NULL,
+    triggers TEXT,
+    spec TEXT,
+    backend TEXT NOT NULL,
+    deployed_at REAL NOT NULL,
+    PRIMARY KEY (task, version)
 );
 CREATE INDEX IF NOT EXISTS actions_by_task ON actions (task);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
@@ -84,8 +96,18 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
+    _migrate(conn)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store written by an older version up to the current schema (columns only
+    ever get added, so older readers keep working)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(actions)")}
+    if "grp" not in columns:
+        with contextlib.suppress(sqlite3.OperationalError):  # a concurrent opener added it first
+            conn.execute("ALTER TABLE actions ADD COLUMN grp TEXT")
 
 
 def process_start(pid: int) -> str | None:

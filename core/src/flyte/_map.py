@@ -1,0 +1,129 @@
+"""``flyte.map``: call a task once per item, concurrently, and get the results in order."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+from flyte._context import current_caller, current_group
+
+
+def _target(func: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    """The task and the arguments bound to it (``functools.partial`` binds some up front)."""
+    from flyte.task import TaskTemplate
+
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    while isinstance(func, functools.partial):
+        args, kwargs = (*func.args, *args), {**func.keywords, **kwargs}
+        func = func.func
+    if not isinstance(func, TaskTemplate) and not callable(func):
+        raise TypeError(f"flyte.map: func={func!r} is not valid (accepted: a task, or functools.partial of one)")
+    return func, args, kwargs
+
+
+def _check_concurrency(concurrency: Any) -> int:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 0:
+        raise ValueError(f"flyte.map: concurrency={concurrency!r} is not valid (accepted: an int >= 0; 0 = no limit)")
+    return concurrency
+
+
+async def _results(
+    func: Any, iterables: tuple[Iterable[Any], ...], group_name: str | None, concurrency: int, return_exceptions: bool
+) -> AsyncIterator[Any]:
+    task, bound_args, bound_kwargs = _target(func)
+    limit = asyncio.Semaphore(concurrency) if concurrency else None
+    name = group_name or f"map_{getattr(task, 'short_name', None) or getattr(task, '__name__', 'func')}"
+
+    async def one(item: tuple[Any, ...]) -> Any:
+        if limit is not None:
+            await limit.acquire()
+        try:
+            args, kwargs = (*bound_args, *item), bound_kwargs
+            if hasattr(task, "aio"):  # a task: an action of the run (a plain call outside one)
+                return await task.aio(*args, **kwargs)
+            result = task(*args, **kwargs)
+            return await result if asyncio.iscoroutine(result) else result
+        finally:
+            if limit is not None:
+                limit.release()
+
+    token = current_group.set(f"{current_group.get()}/{name}" if current_group.get() else name)
+    try:
+        futures = [
+            asyncio.ensure_future(one(item)) for item in zip(*iterables, strict=False)
+        ]  # the shortest iterable ends the map, as zip does
+    finally:
+        current_group.reset(token)
+    try:
+        for future in futures:
+            try:
+                yield await future
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                yield exc
+    finally:
+        for future in futures:
+            future.cancel()
+        await asyncio.gather(*futures, return_exceptions=True)
+
+
+class _Map:
+    """``flyte.map(task, *iterables, group_name=None, concurrency=0, return_exceptions=True)``.
+
+    Calls ``task`` once per item of the zipped iterables, concurrently (at most
+    ``concurrency`` at a time; 0 means no limit), and yields the results in input order. With
+    ``return_exceptions=True`` (the default) a failed call yields its exception instead of
+    stopping the iteration. The calls are actions of the current run, in a group named
+    ``group_name`` (default ``map_<task>``). ``flyte.map.aio(...)`` is the async iterator.
+    """
+
+    def __call__(
+        self,
+        func: Callable[..., Any],
+        *iterables: Iterable[Any],
+        group_name: str | None = None,
+        concurrency: int = 0,
+        return_exceptions: bool = True,
+    ) -> Iterator[Any]:
+        concurrency = _check_concurrency(concurrency)
+        _target(func)
+        from flyte.runtime.controller import run_blocking
+
+        async def collect() -> list[Any]:
+            return [r async for r in _results(func, iterables, group_name, concurrency, return_exceptions)]
+
+        caller = current_caller.get()
+        loop = getattr(caller, "loop", None)
+        if caller is not None and loop is not None and _running_loop() is None:
+            # A sync task body on a worker thread: its children run on the action's loop.
+            results = asyncio.run_coroutine_threadsafe(collect(), loop).result()
+        else:
+            results = run_blocking(collect())
+        return iter(results)
+
+    def aio(
+        self,
+        func: Callable[..., Any],
+        *iterables: Iterable[Any],
+        group_name: str | None = None,
+        concurrency: int = 0,
+        return_exceptions: bool = True,
+    ) -> AsyncIterator[Any]:
+        """The results as an async iterator, in input order: ``async for r in flyte.map.aio(...)``."""
+        concurrency = _check_concurrency(concurrency)
+        _target(func)
+        return _results(func, iterables, group_name, concurrency, return_exceptions)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+map = _Map()

@@ -1,0 +1,87 @@
+"""``flyte.ctx()``: what a running task can learn about itself; ``flyte.custom_context``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from flyte._context import current_caller, current_custom_context
+
+
+@attrs.frozen
+class ActionID:
+    """Which action this is: its ``name`` within run ``run_name``, and the scope it runs in."""
+
+    name: str
+    run_name: str
+    project: str
+    domain: str
+    org: str | None = None
+
+
+@attrs.frozen
+class TaskContext:
+    """The running task's context (``flyte.ctx()``; None outside a task).
+
+    ``attempt`` counts from 1; ``mode`` is ``"local"`` (this process runs the run) or
+    ``"remote"`` (a rendered container on a cluster). ``run_base_dir`` is where this run's
+    ``flyte.io`` data goes; ``report`` is the task's report (``flyte.report``).
+    """
+
+    action: ActionID
+    task_name: str
+    environment: str
+    attempt: int
+    mode: str
+    run_base_dir: str
+    raw_data_path: str
+    report: Any = None
+    custom_context: dict[str, str] = attrs.field(factory=dict)
+
+    def is_in_cluster(self) -> bool:
+        return self.mode == "remote"
+
+
+def ctx() -> TaskContext | None:
+    """The context of the task running in this thread or coroutine, or None outside one."""
+    action = current_caller.get()
+    controller = getattr(action, "controller", None)
+    if controller is None:
+        return None
+    from flyte.io._storage import storage_root
+
+    settings = controller.settings
+    base = f"{storage_root().rstrip('/')}/{controller.run_name}"
+    return TaskContext(
+        action=ActionID(name=action.id, run_name=controller.run_name, project=settings.project, domain=settings.domain),
+        task_name=action.spec.name,
+        environment=action.spec.env_name,
+        attempt=max(action.attempt, 1),
+        mode="remote" if settings.secret_source == "environment" else "local",
+        run_base_dir=base,
+        raw_data_path=f"{base}/data",
+        report=action.report,
+        custom_context=get_custom_context(),
+    )
+
+
+@contextlib.contextmanager
+def custom_context(**values: str) -> Iterator[None]:
+    """Make ``values`` visible to the tasks called inside the block (``flyte.ctx().custom_context``
+    and ``flyte.get_custom_context()``); nested blocks add to and override outer ones."""
+    for key, value in values.items():
+        if not isinstance(value, str):
+            raise TypeError(f"flyte.custom_context: {key}={value!r} is not valid (accepted: str values)")
+    token = current_custom_context.set({**get_custom_context(), **values})
+    try:
+        yield
+    finally:
+        current_custom_context.reset(token)
+
+
+def get_custom_context() -> dict[str, str]:
+    """The values of the enclosing ``flyte.custom_context`` blocks (a copy)."""
+    return dict(current_custom_context.get() or {})

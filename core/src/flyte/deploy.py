@@ -1,0 +1,152 @@
+"""``flyte.deploy(env)``: publish environments, their tasks and their triggers.
+
+Every environment reachable through ``depends_on`` is deployed with the given ones. Each task
+is validated (triggers must be able to supply its inputs), versioned by the content of its
+resolved spec, and recorded in the local store (``flyte deployments`` lists them). With the
+Kubernetes backend (``flyte.init_from_config`` with a ``kubernetes:`` section) the rendered
+objects are applied as well: a task with triggers becomes one CronJob per trigger, which is what
+makes the schedules fire. ``dryrun=True`` validates and renders without recording or applying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import attrs
+
+from flyte.errors import FlyteError
+
+
+class DeploymentError(FlyteError, RuntimeError):
+    """A deployment could not be applied to the cluster."""
+
+
+@attrs.frozen
+class DeployedTask:
+    """One task of a deployment: its fully-qualified name, content version and triggers."""
+
+    name: str
+    version: str
+    triggers: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Deployment:
+    """What one ``flyte.deploy`` call published for one environment."""
+
+    env_name: str
+    tasks: tuple[DeployedTask, ...]
+    backend: str
+    deployed_at: float
+    objects: tuple[dict[str, Any], ...] = ()  # the rendered Kubernetes objects (dryrun/cluster)
+
+    def summary_repr(self) -> str:
+        lines = [f"environment {self.env_name} ({self.backend}): {len(self.tasks)} task(s)"]
+        for task in self.tasks:
+            triggers = f"  triggers: {', '.join(task.triggers)}" if task.triggers else ""
+            lines.append(f"  {task.name}  version {task.version}{triggers}")
+        return "\n".join(lines)
+
+
+def deploy(*envs: Any, dryrun: bool = False, version: str | None = None, **_reference_options: Any) -> list[Deployment]:
+    """Deploy ``envs`` and every environment they depend on; one :class:`Deployment` each.
+
+    ``version`` replaces the content versions (the same for every task). The reference SDK's
+    packaging options (``interactive_mode``, ``copy_style``, ...) are accepted and ignored:
+    code is not uploaded anywhere, images are built with ``flyte build``.
+    """
+    from flyte.environment import TaskEnvironment
+    from flyte.render.context import RenderContext, RenderSettings
+    from flyte.render.render import render_task
+    from flyte.runtime import settings as cfg
+    from flyte.task import ensure_no_trigger_problems
+
+    if not envs:
+        raise TypeError("flyte.deploy: pass at least one flyte.TaskEnvironment")
+    for env in envs:
+        if not isinstance(env, TaskEnvironment):
+            raise TypeError(f"flyte.deploy: {env!r} is not valid (accepted: flyte.TaskEnvironment objects)")
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise ValueError(f"flyte.deploy: version={version!r} is not valid (accepted: a non-empty str)")
+
+    settings = cfg.current()
+    render_settings = RenderSettings.from_config(
+        {k: v for k, v in (settings.kubernetes or {}).items() if k not in ("context", "kubeconfig")}
+    )
+    seen: dict[str, Any] = {}
+    for env in envs:
+        for each in env.reachable():
+            seen.setdefault(each.name, each)
+
+    deployments = []
+    now = time.time()
+    for env in seen.values():
+        tasks, objects = [], []
+        for task in env.tasks.values():
+            ensure_no_trigger_problems(task)
+            spec = task.spec
+            content = json.dumps(spec.to_dict(), sort_keys=True, default=str)
+            task_version = version or hashlib.sha256(content.encode()).hexdigest()[:16]
+            tasks.append(DeployedTask(spec.name, task_version, tuple(t.name for t in spec.triggers)))
+            if dryrun or settings.backend == "kubernetes":
+                objects.extend(render_task(task, RenderContext(settings=render_settings)))
+        deployment = Deployment(env.name, tuple(tasks), settings.backend, now, tuple(objects))
+        if not dryrun:
+            if settings.backend == "kubernetes":
+                _apply(objects, settings)
+            _record(deployment, {t.spec.name: t.spec for t in env.tasks.values()})
+        deployments.append(deployment)
+    return deployments
+
+
+def _record(deployment: Deployment, specs: dict[str, Any]) -> None:
+    """One row per (task, version) in the run store's ``deployments`` table, in one transaction."""
+    from flyte.runtime import store as st
+
+    with st.reader() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        for task in deployment.tasks:
+            conn.execute(
+                "INSERT OR REPLACE INTO deployments (env, task, version, triggers, spec, backend, deployed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    deployment.env_name,
+                    task.name,
+                    task.version,
+                    json.dumps(list(task.triggers)),
+                    json.dumps(specs[task.name].to_dict(), sort_keys=True, default=str),
+                    deployment.backend,
+                    deployment.deployed_at,
+                ),
+            )
+        conn.execute("COMMIT")
+
+
+def deployments() -> list[dict[str, Any]]:
+    """Every recorded deployment row, newest first (what ``flyte deploy --list`` prints)."""
+    from flyte.runtime import store as st
+
+    with st.reader() as conn:
+        rows = conn.execute(
+            "SELECT env, task, version, triggers, backend, deployed_at FROM deployments ORDER BY deployed_at DESC"
+        ).fetchall()
+    return [{**dict(r), "triggers": json.loads(r["triggers"] or "[]")} for r in rows]
+
+
+def _apply(objects: list[dict[str, Any]], settings: Any) -> None:
+    from kubernetes import utils
+
+    from flyte.kube.backend import _client
+
+    api = _client(dict(settings.kubernetes or {}))
+    namespace = (settings.kubernetes or {}).get("namespace", "default")
+    for obj in objects:
+        try:
+            utils.create_from_dict(api, obj, namespace=namespace, apply=True)
+        except TypeError:  # an older kubernetes client without server-side apply
+            utils.create_from_dict(api, obj, namespace=namespace)
+        except Exception as exc:
+            raise DeploymentError(f"could not apply {obj['kind']} {obj['metadata']['name']}: {exc}") from exc

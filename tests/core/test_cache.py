@@ -1,0 +1,490 @@
+"""The result cache: key composition, behaviours, canonical hashing across processes,
+serialize=True across processes, crash safety, damaged files, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import flyte
+import flyte.errors
+from flyte._cache import CachePolicy
+from flyte._cache.key import cache_key
+from flyte._cache.store import CacheStore, CacheWarning, digest, get_store
+from flyte.cli.main import build_cli
+
+
+@pytest.fixture(autouse=True)
+def local_backend():
+    flyte.init()
+
+
+calls: list[str] = []
+
+
+def _count(name: str) -> None:
+    calls.append(name)
+
+
+env = flyte.TaskEnvironment(name="cached", cache="auto")
+
+
+@env.task
+def double(x: int, note: str = "") -> int:
+    _count("double")
+    return 2 * x
+
+
+@env.task(cache=flyte.Cache(behavior="auto", ignored_inputs=("note",)))
+def ignores_note(x: int, note: str = "") -> int:
+    _count("ignores_note")
+    return x
+
+
+def _cached_action(run) -> str:
+    return run.actions()[0].cache
+
+
+# -- key composition ------------------------------------------------------------------------------
+def _key(task, **inputs) -> str:
+    return cache_key(task.spec, task.func, task.bind((), inputs))
+
+
+def test_each_component_of_the_key_changes_it_and_an_ignored_input_does_not():
+    base = _key(double, x=1)
+    assert _key(double, x=1) == base
+    assert _key(double, x=2) != base  # inputs
+    assert _key(double, x=1, note="n") != base  # every input counts by default
+    assert _key(ignores_note, x=1, note="a") == _key(ignores_note, x=1, note="b")  # ignored_inputs
+    other_env = flyte.TaskEnvironment(name="cached_elsewhere", cache="auto")
+    renamed = other_env.task(double.func)
+    assert _key(renamed, x=1) != base  # the task's fully-qualified name
+    salted = double.override(cache=flyte.Cache(behavior="auto", salt="pepper"))
+    assert _key(salted, x=1) != base  # salt
+    v1 = double.override(cache=flyte.Cache(behavior="override", version_override="v1"))
+    v2 = double.override(cache=flyte.Cache(behavior="override", version_override="v2"))
+    assert len({_key(v1, x=1), _key(v2, x=1), base}) == 3  # the version
+
+    def same_body(x: int, note: str = "") -> int:
+        _count("double")
+        return 2 * x
+
+    def other_body(x: int, note: str = "") -> int:
+        _count("double")
+        return 3 * x
+
+    def other_types(x: float, note: str = "") -> float:
+        _count("double")
+        return 2 * x
+
+    probe = flyte.TaskEnvironment(name="cached_probe", cache="auto")
+    a = probe.task(same_body)
+    assert _key(probe.task(other_body), x=1) != _key(a, x=1)  # the code (FunctionBodyPolicy)
+    assert _key(probe.task(other_types), x=1) != _key(a, x=1)  # the interface
+
+
+def test_override_requires_a_version_and_ignored_inputs_must_exist():
+    with pytest.raises(ValueError, match="version_override"):
+        flyte.Cache(behavior="override")
+    bad = double.override(cache=flyte.Cache(behavior="auto", ignored_inputs=("nope",)))
+    with pytest.raises(flyte.errors.ConfigurationError, match="nope"):
+        _key(bad, x=1)
+
+
+HASH_INPUTS = """
+import dataclasses, enum
+from datetime import UTC, datetime, timedelta
+import attrs
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclasses.dataclass
+class Point:
+    x: float
+    y: float
+
+
+@attrs.frozen
+class Box:
+    items: tuple
+    label: str
+
+
+COMPLEX = {
+    "s": "h\u00e9llo",
+    "b": b"\\x00\\xff",
+    "i": 2**70,
+    "f": 0.1,
+    "bool": True,
+    "none": None,
+    "list": [1, [2, 3]],
+    "tuple": (1, "a"),
+    "dict": {"b": 1, "a": 2},
+    "set": {"x", "y", "z", "w"},
+    "frozen": frozenset({3, 1, 2}),
+    "dc": Point(1.0, 2.0),
+    "attrs": Box((1, 2), "k"),
+    "enum": Color.BLUE,
+    "dt": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    "td": timedelta(seconds=90),
+    "nested": [{"p": Point(0, 0), "tags": {"b", "a"}}],
+}
+"""
+
+HASH_SCRIPT = """
+from flyte import _codec
+from hash_inputs import COMPLEX
+print(_codec.dumps(COMPLEX, canonical=True, path="input"))
+"""
+
+
+def test_canonical_hashing_is_stable_across_processes_and_hash_seeds(tmp_path, monkeypatch):
+    from flyte import _codec
+
+    (tmp_path / "hash_inputs.py").write_text(HASH_INPUTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from hash_inputs import COMPLEX
+
+    mine = _codec.dumps(COMPLEX, canonical=True, path="input")
+    reordered = dict(reversed(list(COMPLEX.items())))
+    reordered["dict"] = {"a": 2, "b": 1}
+    assert _codec.dumps(reordered, canonical=True, path="input") == mine  # insertion order
+    outputs = set()
+    for seed in ("0", "12345", "random"):
+        result = subprocess.run(
+            [sys.executable, "-c", HASH_SCRIPT],
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        outputs.add(result.stdout.strip())
+    assert outputs == {mine}
+
+
+def test_an_input_without_a_deterministic_encoding_is_a_clear_error():
+    @env.task
+    def takes_anything(thing: object) -> int:
+        return 1
+
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"cannot compute a cache key.*thing.*object"):
+        flyte.run(takes_anything, thing=object())
+
+
+# -- behaviours through runs ----------------------------------------------------------------------
+def test_auto_hits_on_the_second_call_and_records_hit_miss_written():
+    calls.clear()
+    first = flyte.run(double, x=21)
+    second = flyte.run(double, x=21)
+    assert first.outputs() == second.outputs() == 42
+    assert calls == ["double"]
+    assert _cached_action(first) == "written" and _cached_action(second) == "hit"
+
+
+def test_disable_never_reads_or_writes():
+    calls.clear()
+    task = double.override(cache="disable")
+    flyte.run(task, x=5)
+    run = flyte.run(task, x=5)
+    assert calls == ["double", "double"] and _cached_action(run) == "disabled"
+    assert get_store().entries("cached.double") == []
+
+
+def test_override_version_controls_reuse_and_salt_separates_entries():
+    calls.clear()
+    v1 = double.override(cache=flyte.Cache(behavior="override", version_override="v1"))
+    flyte.run(v1, x=1)
+    flyte.run(v1, x=1)
+    assert calls == ["double"]
+    flyte.run(double.override(cache=flyte.Cache(behavior="override", version_override="v2")), x=1)
+    assert calls == ["double", "double"]
+    flyte.run(double.override(cache=flyte.Cache(behavior="override", version_override="v2", salt="s")), x=1)
+    assert calls == ["double"] * 3
+
+
+class ReleasePolicy(CachePolicy):
+    release = "2026.1"
+
+    def get_version(self, salt: str, params) -> str:
+        return f"{self.release}:{salt}"
+
+
+def test_a_custom_policy_is_honoured():
+    calls.clear()
+
+    @env.task(cache=flyte.Cache(behavior="auto", policies=[ReleasePolicy()]))
+    def released(x: int) -> int:
+        _count("released")
+        return x
+
+    flyte.run(released, x=1)
+    flyte.run(released, x=1)
+    assert calls == ["released"]
+
+    class NextRelease(ReleasePolicy):
+        release = "2026.2"
+
+    flyte.run(released.override(cache=flyte.Cache(behavior="auto", policies=[NextRelease()])), x=1)
+    assert calls == ["released", "released"]
+
+
+def test_overwrite_cache_recomputes_and_replaces():
+    state = {"n": 0}
+
+    @env.task
+    def ticket() -> int:
+        state["n"] += 1
+        return state["n"]
+
+    assert flyte.run(ticket).outputs() == 1
+    assert flyte.run(ticket).outputs() == 1  # a hit
+    assert flyte.with_runcontext(overwrite_cache=True).run(ticket).outputs() == 2
+    assert flyte.run(ticket).outputs() == 2  # the replaced entry
+
+
+def test_the_environment_variable_turns_the_cache_off(monkeypatch):
+    calls.clear()
+    monkeypatch.setenv("FLYTE_LOCAL_CACHE_ENABLED", "false")
+    flyte.run(double, x=9)
+    run = flyte.run(double, x=9)
+    assert calls == ["double", "double"] and _cached_action(run) == "disabled"
+
+
+def test_source_change_invalidates_auto(tmp_path):
+    def load(body: str):
+        path = tmp_path / "versioned_tasks.py"
+        path.write_text(
+            "import flyte\n"
+            "env = flyte.TaskEnvironment(name='versioned', cache='auto')\n"
+            "@env.task\n"
+            f"def compute(x: int) -> int:\n    {body}\n"
+        )
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("versioned_tasks", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.compute
+
+    first = load("return x + 1")
+    assert flyte.run(first, x=1).outputs() == 2
+    assert _cached_action(flyte.run(load("return x + 1"), x=1)) == "hit"
+    # Comments and formatting are not the code: still a hit.
+    assert _cached_action(flyte.run(load("return (x +   1)  # same"), x=1)) == "hit"
+    changed = flyte.run(load("return x + 2"), x=1)
+    assert changed.outputs() == 3 and _cached_action(changed) == "written"
+
+
+def test_the_guides_three_levels():
+    calls.clear()
+    plain = flyte.TaskEnvironment(name="levels_env", cache="auto")
+
+    @plain.task(cache="disable")
+    def never(x: int) -> int:
+        _count("never")
+        return x
+
+    flyte.run(never, x=1)
+    flyte.run(never, x=1)
+    assert calls == ["never", "never"]  # the task level beats the environment
+    flyte.run(never.override(cache="auto"), x=1)
+    flyte.run(never.override(cache="auto"), x=1)
+    assert calls == ["never"] * 3  # override beats both
+
+
+# -- serialize=True across processes ---------------------------------------------------------------
+SERIAL_TASKS = """
+import os, time
+import flyte
+
+env = flyte.TaskEnvironment(name="serial")
+
+
+@env.task(cache=flyte.Cache(behavior="auto", serialize=True, ignored_inputs=("sleep",)))
+def expensive(x: int, folder: str, sleep: float) -> str:
+    with open(os.path.join(folder, f"exec-{os.getpid()}"), "w") as f:
+        f.write(str(time.time()))
+    time.sleep(sleep)
+    return f"result-{x}"
+"""
+
+SERIAL_MAIN = """
+import sys
+import flyte
+import serial_tasks
+flyte.init()
+print(flyte.run(serial_tasks.expensive, x=int(sys.argv[1]), folder=sys.argv[2], sleep=float(sys.argv[3])).outputs())
+"""
+
+
+def _serial_env(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "serial_tasks.py").write_text(SERIAL_TASKS)
+    (tmp_path / "serial_main.py").write_text(SERIAL_MAIN)
+    (tmp_path / "execs").mkdir()
+    return {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+
+def test_eight_processes_on_one_key_run_the_task_once(tmp_path):
+    env_vars = _serial_env(tmp_path)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(tmp_path / "serial_main.py"), "7", str(tmp_path / "execs"), "1.5"],
+            env=env_vars,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    assert {out.strip() for out, _ in outs} == {"result-7"}
+    assert len(list((tmp_path / "execs").iterdir())) == 1
+
+
+def test_a_waiter_takes_over_when_the_running_process_is_killed(tmp_path):
+    env_vars = _serial_env(tmp_path)
+    execs = tmp_path / "execs"
+    holder = subprocess.Popen(
+        [sys.executable, str(tmp_path / "serial_main.py"), "3", str(execs), "60"],
+        env=env_vars,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not list(execs.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(execs.iterdir()), "the first process never started the task"
+    waiter = subprocess.Popen(
+        [sys.executable, str(tmp_path / "serial_main.py"), "3", str(execs), "0.1"],
+        env=env_vars,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2)  # the waiter is now waiting on the holder's reservation
+    assert waiter.poll() is None and len(list(execs.iterdir())) == 1
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    out, err = waiter.communicate(timeout=60)
+    assert waiter.returncode == 0, err
+    assert out.strip() == "result-3"
+    assert len(list(execs.iterdir())) == 2  # the killed one, and the waiter that took over
+
+
+def test_when_the_running_call_fails_a_waiter_runs_it(tmp_path):
+    attempts = {"n": 0}
+
+    @env.task(cache=flyte.Cache(behavior="auto", serialize=True))
+    async def flaky(x: int) -> int:
+        import asyncio
+
+        attempts["n"] += 1
+        await asyncio.sleep(0.2)
+        if attempts["n"] == 1:
+            raise RuntimeError("first execution fails")
+        return x
+
+    @env.task
+    async def fan_out() -> list[object]:
+        import asyncio
+
+        results = await asyncio.gather(*(flaky(5) for _ in range(4)), return_exceptions=True)
+        return [r if isinstance(r, int) else type(r).__name__ for r in results]
+
+    out = flyte.run(fan_out).outputs()
+    assert sorted(map(str, out)) == ["5", "5", "5", "RuntimeError"]
+    assert attempts["n"] == 2
+
+
+# -- crash safety -----------------------------------------------------------------------------------
+WRITER = """
+import sys
+from pathlib import Path
+from flyte._cache.store import CacheStore
+store = CacheStore(Path(sys.argv[1]))
+round_ = int(sys.argv[2])
+i = 0
+while True:
+    blob = ("%d:" % i) * 20000
+    store.put(f"key-{round_}-{i % 7}", "crash.task", "v", '{"i": %d, "blob": "%s"}' % (i, blob))
+    i += 1
+"""
+
+
+def test_writers_killed_at_random_points_leave_no_partial_or_corrupt_entry(tmp_path):
+    db = tmp_path / "cache.db"
+    CacheStore(db).entries()  # create it
+    rng = random.Random(7)
+    for round_ in range(100):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(round_)])
+        time.sleep(0.15 + rng.random() * 0.15)  # past the interpreter start, into the writes
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rows = conn.execute("SELECT key, outputs, digest FROM entries").fetchall()
+    assert len(rows) > 100  # the writers did get entries in
+    for key, outputs, stored in rows:
+        assert digest(outputs) == stored, key
+        value = json.loads(outputs)
+        assert value["blob"] == f"{value['i']}:" * 20000
+
+
+def test_a_damaged_cache_file_warns_runs_without_it_and_flyte_cache_clear_removes_it():
+    calls.clear()
+    flyte.run(double, x=4)
+    store = get_store()
+    store.close()
+    path = store.path
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    path.write_bytes(b"this is not a database" * 100)
+    import flyte._cache.store as cache_store
+
+    cache_store._store = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert flyte.run(double, x=4).outputs() == 8  # recomputed: never a wrong result
+    assert calls == ["double", "double"]
+    assert any(issubclass(w.category, CacheWarning) and "flyte cache clear" in str(w.message) for w in caught)
+    result = CliRunner().invoke(build_cli(), ["cache", "clear"])
+    assert result.exit_code == 0 and "removed the cache file" in result.output
+    cache_store._store = None
+    flyte.run(double, x=4)
+    assert _cached_action(flyte.run(double, x=4)) == "hit"
+
+
+def test_a_tampered_entry_is_a_miss_never_a_wrong_result():
+    flyte.run(double, x=6)
+    store = get_store()
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE entries SET outputs='999' WHERE task='cached.double'")
+    run = flyte.run(double, x=6)
+    assert run.outputs() == 12 and _cached_action(run) == "written"
+
+
+def test_cache_cli_lists_and_clears_by_task():
+    flyte.run(double, x=1)
+    flyte.run(ignores_note, x=1)
+    runner = CliRunner()
+    listed = runner.invoke(build_cli(), ["cache", "list", "--task", "cached.double"])
+    assert listed.exit_code == 0 and "cached.double" in listed.output and "ignores_note" not in listed.output
+    cleared = runner.invoke(build_cli(), ["cache", "clear", "--task", "cached.double"])
+    assert "deleted 1 cache entry of cached.double" in cleared.output
+    assert get_store().entries("cached.double") == [] and len(get_store().entries()) == 1

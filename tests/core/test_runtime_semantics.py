@@ -289,13 +289,16 @@ def test_inline_outputs_over_the_limit_are_refused_and_not_retried():
 async def reporting() -> int:
     flyte.report.log("<p>hello report</p>")
     flyte.report.get_tab("Details").log("<b>more</b>")
+    await flyte.report.log.aio("<i>async spelling</i>")
+    await flyte.report.flush.aio()
     return 1
 
 
 def test_report_is_saved_with_the_run_and_linked_from_its_page():
     run = flyte.run(reporting)
     (action,) = run.actions()
-    assert action.report and "hello report" in Path(action.report).read_text()
+    text = Path(action.report).read_text()
+    assert "hello report" in text and "<b>more</b>" in text and "async spelling" in text
     page = run.url.removeprefix("file://")
     assert "report.html" in Path(page).read_text()
 

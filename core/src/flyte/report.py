@@ -36,6 +36,10 @@ class Tab:
         if do_flush:
             flush()
 
+    def get_html(self) -> str:
+        """The tab's content so far."""
+        return "\n".join(self.content)
+
 
 class Report:
     """The report of one action."""
@@ -49,6 +53,13 @@ class Report:
         if name not in self.tabs:
             self.tabs[name] = Tab(name)
         return self.tabs[name]
+
+    def get_tab(self, name: str, create_if_missing: bool = True) -> Tab | None:
+        return self.tab(name) if create_if_missing or name in self.tabs else None
+
+    def get_final_report(self) -> str:
+        """The whole report as one HTML page."""
+        return self.render()
 
     def render(self) -> str:
         sections = []
@@ -84,23 +95,46 @@ def current_report() -> Report | None:
     return action.report if action is not None else None
 
 
-def get_tab(name: str) -> Tab:
+def get_tab(name: str, create_if_missing: bool = True) -> Tab:
+    """The named tab of the running task's report (a detached tab outside a reporting task)."""
     report = current_report()
     return report.tab(name) if report is not None else Tab(name)
 
 
 def log(content: str, do_flush: bool = False) -> None:
+    """Append HTML to the report's main tab."""
     get_tab(DEFAULT_TAB).log(content, do_flush)
 
 
 def replace(content: str, do_flush: bool = False) -> None:
+    """Replace the report's main tab with this HTML."""
     get_tab(DEFAULT_TAB).replace(content, do_flush)
 
 
 def flush() -> None:
+    """Write the report file now (it is written when the task ends anyway)."""
     report = current_report()
     if report is not None:
         report.save()
+
+
+# The reference SDK's async spellings: ``await flyte.report.log.aio(html)`` and so on. The
+# calls only touch memory (and, on flush, one small file), so they run inline.
+async def _log_aio(content: str, do_flush: bool = False) -> None:
+    log(content, do_flush)
+
+
+async def _replace_aio(content: str, do_flush: bool = False) -> None:
+    replace(content, do_flush)
+
+
+async def _flush_aio() -> None:
+    flush()
+
+
+log.aio = _log_aio  # type: ignore[attr-defined]
+replace.aio = _replace_aio  # type: ignore[attr-defined]
+flush.aio = _flush_aio  # type: ignore[attr-defined]
 
 
 def report_path(run: str, action: str) -> Path:

@@ -144,7 +144,12 @@ class _Runtime:
     def _idle_shutdown(self) -> None:
         with self.lock:
             if self.users == 0:
-                self.thread.submit(self._shutdown).result()
+                try:
+                    self.thread.submit(self._shutdown).result()
+                except RuntimeError:
+                    # The interpreter is exiting and has shut the executor down; Ray's own
+                    # exit hook stops the runtime.
+                    self.key = None
 
     def _shutdown(self) -> None:
         import ray

@@ -63,8 +63,14 @@ def _import(path: str) -> Any:
     return obj
 
 
+# Built once: json.dumps with non-default options constructs an encoder on every call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_SCALARS = (str, int, bool, type(None))
+
+
 def _canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def encode(value: Any, *, canonical: bool = False, path: str = "value") -> Any:
@@ -78,7 +84,7 @@ def dumps(value: Any, *, canonical: bool = False, path: str = "value") -> str:
     data = encode(value, canonical=canonical, path=path)
     if canonical:
         return _canonical_json(data)
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(data)
 
 
 def loads(text: str | bytes) -> Any:
@@ -111,12 +117,15 @@ class _Encoder:
     def _container(self, value: Any, path: str) -> Any:
         t = type(value)
         if t is list:
-            return [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            # Scalars pass through as they are; an element's path is only built when needed.
+            return [v if type(v) in _SCALARS else self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
         if t is tuple:
             return {TAG: "tuple", "v": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
         if t is dict:
             if all(isinstance(k, str) for k in value) and TAG not in value:
-                return {k: self.encode(v, f"{path}[{k!r}]") for k, v in value.items()}
+                return {
+                    k: v if type(v) in _SCALARS else self.encode(v, f"{path}[{k!r}]") for k, v in value.items()
+                }
             items = [[self.encode(k, f"{path} key"), self.encode(v, f"{path}[{k!r}]")] for k, v in value.items()]
             if self.canonical:
                 items.sort(key=lambda kv: _canonical_json(kv[0]))

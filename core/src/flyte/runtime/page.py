@@ -7,41 +7,48 @@ import html
 import os
 import tempfile
 from datetime import datetime, timezone
+from typing import Any
 
 from flyte._home import state_path
+
+# A run of many thousand actions gets a page that still opens: the first actions, every
+# failed one and every one with a report, and counts for the rest (`flyte runs show` has all).
+MAX_ROWS = 500
 
 
 def write_run_page(name: str) -> str:
     from flyte.remote import Run
+    from flyte.runtime import store as st
 
     run = Run.get(name)
-    rows = []
-    for action in run.actions():
-        report = f'<a href="{action.id}/report.html">report</a>' if action.report else ""
-        took = f"{action.duration:.3f}s" if action.duration is not None else ""
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(v))}</td>"
-                for v in (
-                    action.id,
-                    action.parent or "",
-                    action.task,
-                    action.phase,
-                    action.attempts,
-                    action.cache or "",
-                    took,
-                    action.error or "",
-                )
-            )
-            + f"<td>{report}</td></tr>"
+    order = "ORDER BY CAST(SUBSTR(id, 2) AS INTEGER)"
+    columns = "id, parent, task, status, attempts, cache, started_at, ended_at, error, report"
+    with st.reader() as conn:
+        counts = dict(
+            conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (name,)).fetchall()
         )
+        shown = conn.execute(f"SELECT {columns} FROM actions WHERE run=? {order} LIMIT ?", (name, MAX_ROWS)).fetchall()
+        notable = conn.execute(
+            f"SELECT {columns} FROM actions WHERE run=? AND (status=? OR report IS NOT NULL) {order} LIMIT ?",
+            (name, st.FAILED, MAX_ROWS),
+        ).fetchall()
+    seen = {row["id"] for row in shown}
+    rows = [_row(r) for r in shown] + [_row(r) for r in notable if r["id"] not in seen]
+    total = sum(counts.values())
+    summary = " · ".join(f"{status.lower()}: {n}" for status, n in sorted(counts.items()))
+    more = (
+        f"<p>{total} actions ({summary}); the table shows {len(rows)} of them (the first {MAX_ROWS}, "
+        f"failed ones and ones with reports); <code>flyte runs show {html.escape(name)}</code> lists all.</p>"
+        if total > len(rows)
+        else f"<p>{total} actions ({summary})</p>"
+    )
     created = datetime.fromtimestamp(run.created_at, timezone.utc).isoformat(timespec="seconds")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>run {html.escape(name)}</title></head><body>"
         f"<h1>Run {html.escape(name)}</h1><p>task {html.escape(run.task)} · {run.phase} · {created}</p>"
         + (f"<p>error: {html.escape(run.error)}</p>" if run.error else "")
+        + more
         + "<table border=1 cellpadding=4><tr><th>action</th><th>parent</th><th>task</th>"
         "<th>phase</th><th>attempts</th><th>cache</th><th>took</th><th>error</th><th></th></tr>"
         + "".join(rows)
@@ -54,3 +61,22 @@ def write_run_page(name: str) -> str:
     target = folder / "index.html"
     os.replace(tmp, target)
     return str(target)
+
+
+def _row(row: Any) -> str:
+    from pathlib import Path
+
+    has_report = row["report"] and Path(row["report"]).exists()
+    report = f'<a href="{row["id"]}/report.html">report</a>' if has_report else ""
+    took = f"{row['ended_at'] - row['started_at']:.3f}s" if row["started_at"] and row["ended_at"] else ""
+    cells = (
+        row["id"],
+        row["parent"] or "",
+        row["task"],
+        row["status"],
+        row["attempts"],
+        row["cache"] or "",
+        took,
+        row["error"] or "",
+    )
+    return "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in cells) + f"<td>{report}</td></tr>"

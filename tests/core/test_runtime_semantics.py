@@ -132,6 +132,28 @@ def test_max_runtime_applies_to_sync_tasks():
         flyte.run(slow_sync)
 
 
+spin_state = {"iterations_after_timeout": 0, "stopped": False}
+
+
+@env.task(timeout=0.3)
+def spins() -> str:
+    deadline = time.monotonic() + 0.3
+    try:
+        while True:  # a runaway CPU loop: nothing awaits, nothing checks a flag
+            if time.monotonic() > deadline + 0.5:
+                spin_state["iterations_after_timeout"] += 1
+    except flyte.errors.TaskInterruptedError:
+        spin_state["stopped"] = True
+        raise
+
+
+def test_a_timed_out_sync_task_is_interrupted_not_left_running():
+    with pytest.raises(flyte.errors.TaskTimeoutError):
+        flyte.run(spins)
+    time.sleep(1.0)
+    assert spin_state["stopped"] and spin_state["iterations_after_timeout"] == 0
+
+
 def test_deadline_wins_over_remaining_retries():
     start = time.monotonic()
     with pytest.raises(flyte.errors.TaskTimeoutError):

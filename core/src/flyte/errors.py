@@ -87,7 +87,10 @@ class OOMError(RuntimeUserError):
 
 
 class TaskInterruptedError(RuntimeUserError):
-    """The task was interrupted (preempted, or cancelled)."""
+    """The task was interrupted (preempted, timed out or cancelled while it ran)."""
+
+    def __init__(self, message: str = "the task was interrupted", code: str = "TaskInterrupted"):
+        super().__init__(code, message)
 
 
 class PrimaryContainerNotFoundError(RuntimeUserError):

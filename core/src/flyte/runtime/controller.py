@@ -449,11 +449,50 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
         try:
             if action.task.is_async:
                 return await func(**inputs)
-            ctx = contextvars.copy_context()
-            return await action.loop.run_in_executor(ctl._threads, lambda: ctx.run(func, **inputs))
+            return await _run_sync_body(action.loop, ctl._threads, func, inputs)
         finally:
             current_caller.reset(token_caller)
             current_action.reset(token_action)
+
+
+async def _run_sync_body(loop: asyncio.AbstractEventLoop, pool: Any, func: Any, inputs: dict[str, Any]) -> Any:
+    """A sync task body on a worker thread. If the attempt is cancelled (a timeout, a failed
+    sibling, Ctrl-C), the thread is interrupted too: ``TaskInterruptedError`` is raised in it
+    at its next Python instruction, so a runaway loop stops instead of running on unseen.
+    (Code blocked inside one C call, such as a long ``time.sleep``, stops when that returns.)"""
+    ctx = contextvars.copy_context()
+    lock = threading.Lock()
+    state: dict[str, Any] = {"thread": None}
+
+    def body() -> Any:
+        with lock:
+            state["thread"] = threading.get_ident()
+        try:
+            return ctx.run(func, **inputs)
+        finally:
+            # Under the lock, so an interruption is only ever aimed at this body, never at
+            # whatever the pool thread runs next.
+            with lock:
+                state["thread"] = None
+
+    future = loop.run_in_executor(pool, body)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with lock:
+            if state["thread"] is not None:
+                _interrupt_thread(state["thread"])
+        # Nobody awaits the body any more: retrieve its outcome so it is not reported.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        raise
+
+
+def _interrupt_thread(thread_id: int) -> None:
+    import ctypes
+
+    from flyte.errors import TaskInterruptedError
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(TaskInterruptedError))
 
 
 def _summary(exc: BaseException | None) -> str | None:

@@ -123,9 +123,7 @@ class _Encoder:
             return {TAG: "tuple", "v": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
         if t is dict:
             if all(isinstance(k, str) for k in value) and TAG not in value:
-                return {
-                    k: v if type(v) in _SCALARS else self.encode(v, f"{path}[{k!r}]") for k, v in value.items()
-                }
+                return {k: v if type(v) in _SCALARS else self.encode(v, f"{path}[{k!r}]") for k, v in value.items()}
             items = [[self.encode(k, f"{path} key"), self.encode(v, f"{path}[{k!r}]")] for k, v in value.items()]
             if self.canonical:
                 items.sort(key=lambda kv: _canonical_json(kv[0]))

@@ -74,8 +74,14 @@ class Run:
     def done(self) -> bool:
         return self.phase in st.TERMINAL
 
-    def wait(self, timeout: float | None = None, poll: float = 0.2) -> Run:
-        """Wait until the run has ended (local runs end before ``flyte.run`` returns)."""
+    def wait(
+        self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
+    ) -> Run:
+        """Wait until the run has ended (local runs end before ``flyte.run`` returns).
+
+        ``quiet`` and ``wait_for`` are the reference SDK's; the local wait prints nothing and
+        always waits for the end.
+        """
         start = time.monotonic()
         while not self.done:
             if timeout is not None and time.monotonic() - start > timeout:

@@ -21,6 +21,17 @@ def _render(spec: Any, context: Any) -> list[dict[str, Any]]:
     return render(spec, context)
 
 
+def _phase(status: dict[str, Any]) -> str | None:
+    """A RayJob's outcome from KubeRay's status: ``jobStatus`` of the Ray job, or a failed
+    deployment (the cluster never came up)."""
+    job = status.get("jobStatus")
+    if job == "SUCCEEDED":
+        return "SUCCEEDED"
+    if job in ("FAILED", "STOPPED") or status.get("jobDeploymentStatus") in ("Failed", "ValidationFailed"):
+        return "FAILED"
+    return None
+
+
 @hookimpl
 def flyte_task_plugins() -> list[TaskPlugin]:
     return [
@@ -28,6 +39,7 @@ def flyte_task_plugins() -> list[TaskPlugin]:
             config_type=RayJobConfig,
             run=_run,
             render=_render,
+            phase=_phase,
             description="Ray: a local Ray runtime; a KubeRay RayJob on Kubernetes",
         )
     ]

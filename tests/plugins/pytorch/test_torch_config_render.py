@@ -210,3 +210,24 @@ def test_the_readme_example_renders(tmp_path):
     spec.loader.exec_module(module)
     job = _render(module.train, tmp_path)
     assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 2
+
+
+@pytest.mark.slow
+def test_the_plugin_readme_example_runs_as_written(tmp_path):
+    import os
+    import re
+    import subprocess
+
+    readme = (Path(__file__).resolve().parents[3] / "plugins" / "pytorch" / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "quickstart.py").write_text(code)
+    result = subprocess.run(
+        [sys.executable, "quickstart.py"],
+        cwd=tmp_path,
+        env={**os.environ, "FLYTE_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "{'rank': 0, 'world': 2, 'sum': 4.5}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import itertools
+import queue
 import threading
 import time
 import uuid
@@ -74,6 +75,7 @@ class Action:
         "controller",
         "holds_slot",
         "id",
+        "inline",
         "loop",
         "parent",
         "report",
@@ -90,6 +92,9 @@ class Action:
         self.attempt = 0
         self.holds_slot = False
         self.children_waiting = 0
+        # Set when the caller is a sync body blocked on this action in its own thread: the
+        # action's sync body then runs in that thread instead of another pool thread.
+        self.inline: queue.SimpleQueue[Any] | None = None
         self.report: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop running its attempt
 
@@ -98,19 +103,45 @@ class Action:
         inputs = task.bind(args, kwargs)
         ctl = self.controller
         on_loop = _running_loop() is not None
-        coro = ctl.run_action(task, inputs, parent=self)
-        if task.is_async and on_loop:
-            return coro  # awaited by the caller: gather / create_task work as usual
         if not on_loop:
             # A sync body on a worker thread: hand the child to the loop that started this body
-            # (it is free: it only awaits the body) and wait.
-            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+            # (it is free: it only awaits the body) and wait. This thread has nothing else to
+            # do meanwhile, so a sync child's body runs here rather than on another thread.
+            return _call_inline(ctl, task, inputs, self)
+        coro = ctl.run_action(task, inputs, parent=self)
+        if task.is_async:
+            return coro  # awaited by the caller: gather / create_task work as usual
         # A sync task called from async code: the caller blocks, as any sync call does. The
         # child runs to completion on a private loop so this loop is not asked to run it.
         return run_blocking(coro)
 
     def aio(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         return self.controller.run_action(task, task.bind(args, kwargs), parent=self)
+
+
+def _call_inline(ctl: Controller, task: TaskTemplate, inputs: dict[str, Any], parent: Action) -> Any:
+    bodies: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    loop = parent.loop
+    done = asyncio.run_coroutine_threadsafe(ctl.run_action(task, inputs, parent=parent, inline=bodies), loop)
+    done.add_done_callback(lambda _: bodies.put(None))
+    while (item := bodies.get()) is not None:
+        body, future = item
+        try:
+            result = body()
+        except BaseException as exc:  # handed to the attempt, which applies retries etc.
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+    return done.result()
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the attempt was cancelled meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -166,9 +197,12 @@ class Controller:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     # -- one action ------------------------------------------------------------------------
-    async def run_action(self, task: TaskTemplate, inputs: dict[str, Any], parent: Action | None) -> Any:
+    async def run_action(
+        self, task: TaskTemplate, inputs: dict[str, Any], parent: Action | None, inline: Any = None
+    ) -> Any:
         spec = task.spec
         action = Action(self, task, spec, f"a{next(self._ids)}", parent)
+        action.inline = inline
         queued_at = time.monotonic()
         if parent is not None:
             self._check_dependency(parent, task)
@@ -449,13 +483,15 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
         try:
             if action.task.is_async:
                 return await func(**inputs)
-            return await _run_sync_body(action.loop, ctl._threads, func, inputs)
+            return await _run_sync_body(action.loop, ctl._threads, func, inputs, action.inline)
         finally:
             current_caller.reset(token_caller)
             current_action.reset(token_action)
 
 
-async def _run_sync_body(loop: asyncio.AbstractEventLoop, pool: Any, func: Any, inputs: dict[str, Any]) -> Any:
+async def _run_sync_body(
+    loop: asyncio.AbstractEventLoop, pool: Any, func: Any, inputs: dict[str, Any], inline: Any = None
+) -> Any:
     """A sync task body on a worker thread. If the attempt is cancelled (a timeout, a failed
     sibling, Ctrl-C), the thread is interrupted too: ``TaskInterruptedError`` is raised in it
     at its next Python instruction, so a runaway loop stops instead of running on unseen.
@@ -466,6 +502,10 @@ async def _run_sync_body(loop: asyncio.AbstractEventLoop, pool: Any, func: Any, 
 
     def body() -> Any:
         with lock:
+            if state.get("cancelled"):  # cancelled before it started (it waited for a thread)
+                from flyte.errors import TaskInterruptedError
+
+                raise TaskInterruptedError("the attempt was cancelled before its body started")
             state["thread"] = threading.get_ident()
         try:
             return ctx.run(func, **inputs)
@@ -475,11 +515,16 @@ async def _run_sync_body(loop: asyncio.AbstractEventLoop, pool: Any, func: Any, 
             with lock:
                 state["thread"] = None
 
-    future = loop.run_in_executor(pool, body)
+    if inline is not None:  # the blocked caller's thread runs it (see _call_inline)
+        future = loop.create_future()
+        inline.put((body, future))
+    else:
+        future = loop.run_in_executor(pool, body)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         with lock:
+            state["cancelled"] = True
             if state["thread"] is not None:
                 _interrupt_thread(state["thread"])
         # Nobody awaits the body any more: retrieve its outcome so it is not reported.

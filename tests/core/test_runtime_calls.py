@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import flyte
+import flyte.errors
 from flyte.cli.main import build_cli
 from flyte.remote import Run
 
@@ -244,3 +245,29 @@ def test_flyte_run_cli_failure_is_short_and_exits_nonzero(tmp_path):
     assert "ValueError: bad x 3" in result.output
     bad = CliRunner().invoke(build_cli(), ["run", str(tasks), "process", "--data", "not json"])
     assert bad.exit_code == 2 and "not valid JSON" in bad.output
+
+
+@env.task
+def countdown(n: int) -> int:
+    return 0 if n == 0 else 1 + countdown(n - 1)
+
+
+@env.task(timeout=0.2)
+def stuck_child() -> int:
+    while True:  # a CPU loop: only the interruption stops it
+        pass
+
+
+@env.task
+def survives_a_child_timeout() -> str:
+    try:
+        stuck_child()
+    except flyte.errors.TaskTimeoutError as exc:
+        return f"child timed out: {type(exc).__name__}; then {square(3)}"
+    return "no timeout"
+
+
+def test_deep_sync_nesting_and_a_timed_out_sync_child_inside_a_sync_parent():
+    run = flyte.run(countdown, 40)
+    assert run.outputs() == 40 and len(run.actions()) == 41
+    assert flyte.run(survives_a_child_timeout).outputs() == "child timed out: MaxRuntimeExceededError; then 9"

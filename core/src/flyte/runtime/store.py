@@ -136,7 +136,7 @@ class RunStore:
 
     def __init__(self, path: Path | None = None):
         self.path = path or db_path()
-        self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...]] | threading.Event | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_loop, name="flyte-run-store", daemon=True)
         self._conn = connect(self.path)
         self._thread.start()
@@ -163,16 +163,10 @@ class RunStore:
         )
 
     def create_action(self, run: str, action: str, **fields: Any) -> None:
-        columns = ", ".join(fields)
-        marks = ", ".join("?" for _ in fields)
-        self.execute(
-            f"INSERT OR REPLACE INTO actions (run, id, {columns}) VALUES (?, ?, {marks})",
-            (run, action, *fields.values()),
-        )
+        self._queue.put((_CREATE, (run, action), fields))
 
     def update_action(self, run: str, action: str, **fields: Any) -> None:
-        sets = ", ".join(f"{c}=?" for c in fields)
-        self.execute(f"UPDATE actions SET {sets} WHERE run=? AND id=?", (*fields.values(), run, action))
+        self._queue.put((_UPDATE, (run, action), fields))
 
     def flush(self, timeout: float = 30) -> None:
         """Wait until everything queued so far is committed."""
@@ -195,7 +189,7 @@ class RunStore:
         conn = self._conn
         while True:
             item = self._queue.get()
-            batch: list[tuple[str, tuple[Any, ...]]] = []
+            batch: list[Any] = []
             events: list[threading.Event] = []
             stop = False
             while True:
@@ -223,12 +217,13 @@ class RunStore:
                 return
 
     @staticmethod
-    def _commit(conn: sqlite3.Connection, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _commit(conn: sqlite3.Connection, batch: list[Any]) -> None:
+        statements = _coalesce(batch)
         for attempt in range(20):
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for sql, params in batch:
-                    conn.execute(sql, params)
+                for sql, rows in statements:
+                    conn.executemany(sql, rows)
                 conn.execute("COMMIT")
                 return
             except sqlite3.OperationalError:
@@ -236,6 +231,44 @@ class RunStore:
                     conn.execute("ROLLBACK")
                 time.sleep(0.05 * (attempt + 1))  # another process holds the write lock
         raise RuntimeError(f"run store at {conn} stayed locked; records were not written")
+
+
+_CREATE, _UPDATE = "create", "update"
+
+
+def _coalesce(batch: list[Any]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The statements for one batch, fewest first: an action created and updated within the
+    batch becomes one INSERT, several updates of one action one UPDATE; rows with the same
+    columns share an ``executemany``. The result is what executing the batch in order gives,
+    in one transaction (plain statements touch other tables and keep their order)."""
+    plain: list[tuple[str, list[tuple[Any, ...]]]] = []
+    actions: dict[tuple[str, str], list[Any]] = {}
+    for item in batch:
+        if len(item) == 2:  # (sql, params)
+            plain.append((item[0], [item[1]]))
+            continue
+        kind, key, fields = item
+        entry = actions.get(key)
+        if entry is None or kind == _CREATE:
+            actions[key] = [kind, dict(fields)]
+        else:
+            entry[1].update(fields)
+    grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+    for (run, action), (kind, fields) in actions.items():
+        columns = tuple(fields)
+        values = tuple(fields.values())
+        rows = grouped.setdefault((kind, columns), [])
+        rows.append((run, action, *values) if kind == _CREATE else (*values, run, action))
+    statements = list(plain)
+    for (kind, columns), rows in grouped.items():
+        if kind == _CREATE:
+            names = ", ".join(columns)
+            marks = ", ".join("?" for _ in columns)
+            sql = f"INSERT OR REPLACE INTO actions (run, id, {names}) VALUES (?, ?, {marks})"
+        else:
+            sql = f"UPDATE actions SET {', '.join(f'{c}=?' for c in columns)} WHERE run=? AND id=?"
+        statements.append((sql, rows))
+    return statements
 
 
 # -- the read side --------------------------------------------------------------------------

@@ -96,7 +96,11 @@ def deploy(*envs: Any, dryrun: bool = False, version: str | None = None, **_refe
         deployment = Deployment(env.name, tuple(tasks), settings.backend, now, tuple(objects))
         if not dryrun:
             if settings.backend == "kubernetes":
-                _apply(objects, settings)
+                _apply(objects, settings)  # CronJobs fire the triggers
+            else:
+                from flyte.runtime.schedule import record_deployment
+
+                record_deployment(list(env.tasks.values()), now)  # `flyte serve triggers` fires them
             _record(deployment, {t.spec.name: t.spec for t in env.tasks.values()})
         deployments.append(deployment)
     return deployments

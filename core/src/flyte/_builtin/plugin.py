@@ -27,6 +27,10 @@ def flyte_cli(cli: click.Group) -> None:
     from flyte.cli.run import run_command
     from flyte.cli.runs import runs_group
     from flyte.cli.secrets import create_group, delete_group, get_group
+    from flyte.cli.triggers import delete_trigger, get_trigger, serve_group, update_group
+
+    get_group.add_command(get_trigger)
+    delete_group.add_command(delete_trigger)
 
     for command in (
         plugins_command,
@@ -39,6 +43,8 @@ def flyte_cli(cli: click.Group) -> None:
         create_group,
         get_group,
         delete_group,
+        update_group,
+        serve_group,
     ):
         cli.add_command(command)
 

@@ -25,12 +25,12 @@ def create_group() -> None:
 
 @click.group("get")
 def get_group() -> None:
-    """Show resources (secrets)."""
+    """Show resources (secrets, triggers)."""
 
 
 @click.group("delete")
 def delete_group() -> None:
-    """Delete resources (secrets)."""
+    """Delete resources (secrets, triggers)."""
 
 
 @create_group.command("secret")

@@ -71,6 +71,17 @@ CREATE TABLE IF NOT EXISTS deployments (
     deployed_at REAL NOT NULL,
     PRIMARY KEY (task, version)
 );
+CREATE TABLE IF NOT EXISTS triggers (
+    task TEXT NOT NULL,
+    name TEXT NOT NULL,
+    file TEXT,
+    schedule TEXT,
+    active INTEGER NOT NULL,
+    activated_at REAL,
+    last_fired REAL,
+    deployed_at REAL NOT NULL,
+    PRIMARY KEY (task, name)
+);
 CREATE INDEX IF NOT EXISTS actions_by_task ON actions (task);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
 """

@@ -1,0 +1,269 @@
+"""Deployed triggers on this machine: when they fire, and the loop that fires them.
+
+``flyte.deploy`` (local backend) records each trigger of the deployed tasks in the run store's
+``triggers`` table: active or not (``auto_activate``), since when, and when it last fired.
+``flyte serve triggers`` (or :func:`serve`) fires the due ones by running their task with the
+trigger's inputs, env vars and settings, as a cluster's scheduler would.
+
+When a trigger fires follows the guide exactly:
+
+- ``Cron``: the first matching wall time, in the schedule's time zone (UTC by default), after
+  activation, then every match. A wall time that does not exist (the hour skipped when
+  daylight saving time begins) is not fired that day; a wall time that occurs twice (the hour
+  repeated when it ends) fires once, at its first occurrence.
+- ``FixedRate`` without ``start_time``: one interval after activation, then every interval.
+- ``FixedRate`` with ``start_time``: at ``start_time + k * interval``; the first is the first
+  such time at or after activation (``start_time`` itself when active by then). A naive
+  ``start_time`` is UTC.
+
+A trigger time passed to the task (``flyte.TriggerTime``, ``trigger_time_input_key``) is the
+scheduled time, timezone-aware in UTC. When the scheduler was not running at some fire times,
+it fires once, for the latest one, and records the rest as skipped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flyte.runtime import store as st
+from flyte.triggers import Cron, FixedRate, Trigger, TriggerTime
+
+logger = logging.getLogger("flyte.triggers")
+
+
+# -- when ---------------------------------------------------------------------------------------
+def next_fire(automation: Cron | FixedRate, activated_at: datetime, last_fired: datetime | None) -> datetime:
+    """The next fire time (aware, UTC) of a trigger active since ``activated_at`` that last
+    fired at ``last_fired`` (None: not yet)."""
+    activated_at = _utc(activated_at)
+    if isinstance(automation, Cron):
+        return _next_cron(automation, _utc(last_fired) if last_fired else activated_at)
+    interval = timedelta(minutes=automation.interval_minutes)
+    if automation.start_time is None:
+        return (_utc(last_fired) if last_fired else activated_at) + interval
+    start = _utc(automation.start_time)
+    if last_fired is not None:
+        steps = math.floor((_utc(last_fired) - start) / interval) + 1  # strictly after
+    else:
+        steps = math.ceil((activated_at - start) / interval)  # at or after activation
+    return start + max(steps, 0) * interval
+
+
+def _next_cron(cron: Cron, after: datetime) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    from cronsim import CronSim
+
+    zone = ZoneInfo(cron.timezone or "UTC")
+    wall_after = after.astimezone(zone).replace(tzinfo=None)
+    for wall in CronSim(cron.expression, wall_after):  # naive wall times, strictly after
+        local = wall.replace(tzinfo=zone)  # fold=0: the first of a repeated wall time
+        if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+            continue  # skipped by a DST transition: this wall time does not exist today
+        moment = local.astimezone(UTC)
+        if moment > after:
+            return moment
+    raise AssertionError("unreachable: a cron schedule always has a next time")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def describe(automation: Cron | FixedRate) -> str:
+    if isinstance(automation, Cron):
+        return f"cron {automation.expression} ({automation.timezone or 'UTC'})"
+    start = f" from {automation.start_time.isoformat()}" if automation.start_time else ""
+    return f"every {automation.interval_minutes} min{start}"
+
+
+# -- the table ----------------------------------------------------------------------------------
+def record_deployment(tasks: list[Any], now: float) -> None:
+    """Record the triggers of deployed tasks. A trigger already recorded keeps its activation;
+    a task's recorded triggers that its new deployment no longer has are deleted."""
+    with st.reader() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        for task in tasks:
+            spec = task.spec
+            source = inspect.getsourcefile(task.func) or ""
+            names = [t.name for t in spec.triggers]
+            marks = ", ".join("?" for _ in names)
+            conn.execute(
+                f"DELETE FROM triggers WHERE task=? AND name NOT IN ({marks})"
+                if names
+                else "DELETE FROM triggers WHERE task=?",
+                (spec.name, *names),
+            )
+            for trigger in spec.triggers:
+                conn.execute(
+                    "INSERT INTO triggers (task, name, file, schedule, active, activated_at, deployed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task, name) DO UPDATE SET "
+                    "file=excluded.file, schedule=excluded.schedule, deployed_at=excluded.deployed_at",
+                    (
+                        spec.name,
+                        trigger.name,
+                        str(Path(source).resolve()) if source else "",
+                        describe(trigger.automation),
+                        int(trigger.auto_activate),
+                        now if trigger.auto_activate else None,
+                        now,
+                    ),
+                )
+        conn.execute("COMMIT")
+
+
+def list_triggers(name: str | None = None, task: str | None = None) -> list[dict[str, Any]]:
+    sql, params = "SELECT * FROM triggers WHERE 1=1", []
+    if name:
+        sql, params = sql + " AND name=?", [*params, name]
+    if task:
+        sql, params = sql + " AND task=?", [*params, task]
+    with st.reader() as conn:
+        return [dict(r) for r in conn.execute(sql + " ORDER BY task, name", params).fetchall()]
+
+
+def set_active(name: str, task: str, active: bool, now: float | None = None) -> None:
+    """Activate (from ``now``: fire times are counted from it) or deactivate a trigger."""
+    with st.reader() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        found = conn.execute("SELECT active FROM triggers WHERE task=? AND name=?", (task, name)).fetchone()
+        if found is None:
+            conn.execute("ROLLBACK")
+            raise LookupError(_missing(name, task))
+        if active and not found["active"]:
+            conn.execute(
+                "UPDATE triggers SET active=1, activated_at=?, last_fired=NULL WHERE task=? AND name=?",
+                (now if now is not None else time.time(), task, name),
+            )
+        elif not active:
+            conn.execute("UPDATE triggers SET active=0 WHERE task=? AND name=?", (task, name))
+        conn.execute("COMMIT")
+
+
+def delete(name: str, task: str) -> None:
+    with st.reader() as conn:
+        if conn.execute("DELETE FROM triggers WHERE task=? AND name=?", (task, name)).rowcount == 0:
+            raise LookupError(_missing(name, task))
+
+
+def _missing(name: str, task: str) -> str:
+    known = [f"{r['name']} ({r['task']})" for r in list_triggers()]
+    return f"no deployed trigger {name!r} of task {task!r} (deployed: {', '.join(known) or 'none'}; see flyte deploy)"
+
+
+# -- firing -------------------------------------------------------------------------------------
+def _load(row: dict[str, Any]) -> tuple[Any, Trigger]:
+    from flyte._loader import load_file
+    from flyte.task import TaskTemplate
+
+    if not row["file"] or not Path(row["file"]).is_file():
+        raise LookupError(f"trigger {row['name']}: the file of task {row['task']} ({row['file']!r}) is gone")
+    module = load_file(row["file"])
+    for value in vars(module).values():
+        if isinstance(value, TaskTemplate) and value.name == row["task"]:
+            for trigger in value.spec.triggers:
+                if trigger.name == row["name"]:
+                    return value, trigger
+            raise LookupError(f"task {row['task']} no longer has trigger {row['name']!r}: deploy it again")
+    raise LookupError(f"{row['file']} no longer defines task {row['task']}: deploy it again")
+
+
+def trigger_inputs(task: Any, trigger: Trigger, fire_time: datetime) -> dict[str, Any]:
+    """The task's inputs for one firing: the trigger's, with ``flyte.TriggerTime`` (and the
+    ``trigger_time_input_key`` parameter) set to the scheduled time."""
+    inputs = {k: (fire_time if v is TriggerTime else v) for k, v in (trigger.inputs or {}).items()}
+    key = trigger.trigger_time_input_key
+    if key and key not in inputs and key in task.signature.parameters:
+        inputs[key] = fire_time
+    return inputs
+
+
+def fire_due(now: datetime | None = None, runner: Callable[..., Any] | None = None) -> list[tuple[str, str, Any]]:
+    """Fire every active trigger that is due at ``now``; returns ``(trigger, task, run or
+    error)`` for each firing. ``runner(task, trigger, inputs)`` runs one (a local run by default)."""
+    now = _utc(now or datetime.now(UTC))
+    fired = []
+    for row in list_triggers():
+        if not row["active"] or row["activated_at"] is None:
+            continue
+        try:
+            task, trigger = _load(row)
+        except Exception as exc:  # one broken trigger must not stop the others
+            logger.error("%s", exc)
+            fired.append((row["name"], row["task"], exc))
+            continue
+        activated = datetime.fromtimestamp(row["activated_at"], UTC)
+        last = datetime.fromtimestamp(row["last_fired"], UTC) if row["last_fired"] is not None else None
+        due = next_fire(trigger.automation, activated, last)
+        if due > now:
+            continue
+        skipped = 0
+        while (later := next_fire(trigger.automation, activated, due)) <= now:
+            due, skipped = later, skipped + 1
+        if skipped:
+            logger.warning(
+                "trigger %s of %s: %d earlier fire time(s) missed; firing for %s",
+                row["name"],
+                row["task"],
+                skipped,
+                due,
+            )
+        with st.reader() as conn:  # recorded first: a crash while running never fires it twice
+            conn.execute(
+                "UPDATE triggers SET last_fired=? WHERE task=? AND name=?", (due.timestamp(), row["task"], row["name"])
+            )
+        try:
+            outcome = (runner or _run)(task, trigger, trigger_inputs(task, trigger, due))
+        except Exception as exc:  # the run is recorded as failed; the schedule goes on
+            outcome = exc
+        fired.append((row["name"], row["task"], outcome))
+    return fired
+
+
+def _run(task: Any, trigger: Trigger, inputs: dict[str, Any]) -> Any:
+    import flyte
+
+    overrides = {k: v for k, v in (("interruptible", trigger.interruptible), ("queue", trigger.queue)) if v is not None}
+    if overrides:
+        task = task.override(**overrides)
+    context = flyte.with_runcontext(env_vars=trigger.env_vars or {}, overwrite_cache=trigger.overwrite_cache)
+    return context.run(task, **inputs)
+
+
+def next_wakeup(now: datetime) -> float:
+    """Seconds until the earliest next fire time of the active triggers (at most a minute)."""
+    soonest = 60.0
+    for row in list_triggers():
+        if not row["active"] or row["activated_at"] is None:
+            continue
+        try:
+            _, trigger = _load(row)
+        except Exception:
+            continue
+        activated = datetime.fromtimestamp(row["activated_at"], UTC)
+        last = datetime.fromtimestamp(row["last_fired"], UTC) if row["last_fired"] is not None else None
+        soonest = min(soonest, (next_fire(trigger.automation, activated, last) - now).total_seconds())
+    return max(soonest, 0.0)
+
+
+def serve(once: bool = False, echo: Callable[[str], None] = print) -> None:
+    """Fire due triggers until interrupted (``once``: fire what is due now and return)."""
+    while True:
+        for name, task, outcome in fire_due():
+            what = f"run {outcome.name} {outcome.phase}" if hasattr(outcome, "phase") else f"failed: {outcome}"
+            echo(f"trigger {name} of {task}: {what}")
+        if once:
+            return
+        time.sleep(max(0.5, next_wakeup(datetime.now(UTC))))
+
+
+def as_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, indent=2, default=str)

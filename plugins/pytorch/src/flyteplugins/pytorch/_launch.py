@@ -104,6 +104,10 @@ def _worker_env(config: Elastic, environ: Any, local: bool) -> dict[str, str]:
     for key, value in config.nccl_env().items():
         env.setdefault(key, value)  # a value the task sets itself wins
     env.setdefault("PYTHONUNBUFFERED", "1")  # a worker's prints show before it dies
+    # Workers of each restart round get a store of their own (on rank 0, a fresh port). With
+    # the agent's shared store, keys a killed round left behind (a dead rank 0's gloo address)
+    # are read by the next round: "connectFullMesh failed ... Connection refused".
+    env.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
     if config.nproc_per_node > 1:
         env.setdefault("OMP_NUM_THREADS", "1")  # as torchrun: N workers must not oversubscribe
     if local and (loopback := _loopback_interface()):

@@ -16,15 +16,12 @@ import asyncio
 import os
 import pickle
 import signal
-import site
-import sys
 import tempfile
-import threading
-from pathlib import Path
 from typing import Any
 
 import cloudpickle
 
+from flyte import shipping
 from flyte.plugin_types import TaskCall
 from flyte_isolated.config import Isolated
 from flyte_isolated.errors import IsolatedProcessError
@@ -72,13 +69,6 @@ main(sys.argv[1], sys.argv[2])
 
 HEADING = "traceback in the isolated process:"
 
-# cloudpickle's by-value registry is process-wide; one dump at a time may change it.
-_pickle_lock = threading.Lock()
-
-
-class ChildTraceback(Exception):
-    """The traceback of an exception raised in the child (``__cause__`` where notes are missing)."""
-
 
 async def run(call: TaskCall) -> Any:
     """Run ``call.function(**call.inputs)`` in a new interpreter and return its result.
@@ -86,6 +76,9 @@ async def run(call: TaskCall) -> Any:
     The child's environment is this process's, then ``call.environ``, then ``Isolated.env``.
     An exception in the child is raised here as the same type when it unpickles; otherwise an
     :class:`IsolatedProcessError` carries its type, message and traceback.
+
+    The parent side uses the core's public :mod:`flyte.shipping` (the same call format); the
+    child side is the stdlib-and-cloudpickle BOOTSTRAP, so the other interpreter needs no flyte.
     """
     config: Isolated = call.spec.plugin_config
     interpreter = config.interpreter()
@@ -93,12 +86,11 @@ async def run(call: TaskCall) -> Any:
     with tempfile.TemporaryDirectory(prefix="flyte-isolated-") as tmp:
         src, dst = os.path.join(tmp, "call.pkl"), os.path.join(tmp, "result.pkl")
         with open(src, "wb") as f:
-            pickle.dump(_child_path(), f)
-            f.write(_dumps_call(call))
+            f.write(shipping.dumps_call(call.function, call.inputs))
         returncode = await _run_child(interpreter, [src, dst], env)
         if not os.path.exists(dst):
             raise IsolatedProcessError(
-                f"{call.spec.name}: the child process ({interpreter}) {_describe_exit(returncode)} "
+                f"{call.spec.name}: the child process ({interpreter}) {shipping.describe_exit(returncode)} "
                 "without reporting a result"
             )
         with open(dst, "rb") as f:
@@ -106,7 +98,10 @@ async def run(call: TaskCall) -> Any:
     if outcome[0] == "ok":
         return cloudpickle.loads(outcome[1])
     _, type_name, message, tb_text, blob = outcome
-    raise _child_exception(call.spec.name, type_name, message, tb_text, blob)
+    record = {"type": type_name, "message": message, "traceback": tb_text, "exception": blob}
+    raise shipping.rebuild_error(
+        record, fallback=lambda text: IsolatedProcessError(f"{call.spec.name}: {text}"), heading=HEADING
+    )
 
 
 async def _run_child(interpreter: str, args: list[str], env: dict[str, str]) -> int:
@@ -139,86 +134,3 @@ def _kill(proc: asyncio.subprocess.Process) -> None:
             proc.kill()
     except ProcessLookupError:  # it exited between the check and the kill
         pass
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"was killed by signal {-returncode}"
-    return f"exited with status {returncode}"
-
-
-def _dumps_call(call: TaskCall) -> bytes:
-    """cloudpickle (function, inputs), shipping the function's module by value when the
-    child could not import it by name (a test module, a file loaded by path)."""
-    module = sys.modules.get(call.function.__module__)
-    with _pickle_lock:
-        register = (
-            module is not None
-            and not _importable(module)
-            and module.__name__ not in cloudpickle.list_registry_pickle_by_value()
-        )
-        if register:
-            cloudpickle.register_pickle_by_value(module)
-        try:
-            return cloudpickle.dumps((call.function, dict(call.inputs)))
-        finally:
-            if register:
-                cloudpickle.unregister_pickle_by_value(module)
-
-
-def _importable(module: Any) -> bool:
-    """Whether ``import <module.__name__>`` from our ``sys.path`` finds the module's own file."""
-    if module.__name__ == "__main__":
-        return True  # cloudpickle already ships __main__ by value
-    file = getattr(module, "__file__", None)
-    if not file:
-        return True  # built-in or namespace: nothing of ours to ship
-    path = Path(file).resolve()
-    stem = path.name.split(".")[0]
-    where = path.parent if stem == "__init__" else path.with_name(stem)
-    parts = tuple(module.__name__.split("."))
-    if where.parts[-len(parts) :] != parts:
-        return False
-    return where.parents[len(parts) - 1] in _search_roots()
-
-
-def _search_roots() -> set[Path]:
-    return {Path(p or os.getcwd()).resolve() for p in sys.path if os.path.isdir(p or ".")}
-
-
-def _child_path() -> list[str]:
-    """Our ``sys.path`` minus the interpreter's own folders (stdlib, site-packages), which
-    another interpreter has its own versions of; the child prepends what it lacks."""
-    own = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
-    user_site = site.getusersitepackages() if hasattr(site, "getusersitepackages") else None
-    if user_site:
-        own.add(Path(user_site).resolve())
-    entries = []
-    for p in sys.path:
-        resolved = Path(p or os.getcwd()).resolve()
-        if not any(resolved == o or o in resolved.parents for o in own):
-            entries.append(str(resolved))
-    return entries
-
-
-def _child_exception(task: str, type_name: str, message: str, tb_text: str, blob: bytes | None) -> Exception:
-    """The child's exception, as itself when possible, with the child's traceback attached."""
-    exc: Any = None
-    if blob is not None:
-        try:
-            exc = cloudpickle.loads(blob)
-        except Exception:  # its class or arguments do not rebuild here: fall back to text
-            exc = None
-    if not isinstance(exc, Exception):  # also SystemExit/KeyboardInterrupt: not the parent's to act on
-        return IsolatedProcessError(f"{task}: {type_name}: {message}\n\n{HEADING}\n{tb_text}")
-    if len(exc.args) == 1 and isinstance(exc.args[0], str) and str(exc) == exc.args[0]:
-        # A plain message: put the traceback in it, so run records and logs show it.
-        exc.args = (f"{message}\n\n{HEADING}\n{tb_text}",)
-    elif hasattr(exc, "add_note"):  # KeyError('k'), OSError(errno, msg), custom __str__: keep args
-        exc.add_note(f"{HEADING}\n{tb_text}")
-    else:  # Python 3.10: no notes, so chain the text the way concurrent.futures does
-        exc.__cause__ = ChildTraceback(tb_text)
-    return exc

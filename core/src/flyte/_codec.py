@@ -81,7 +81,13 @@ def encode(value: Any, *, canonical: bool = False, path: str = "value") -> Any:
 
 def dumps(value: Any, *, canonical: bool = False, path: str = "value") -> str:
     """``encode`` then serialise to a compact JSON string (sorted keys when canonical)."""
-    data = encode(value, canonical=canonical, path=path)
+    t = type(value)
+    if t in _SCALARS or (
+        t is dict and TAG not in value and all(type(k) is str and type(v) in _SCALARS for k, v in value.items())
+    ):
+        data = value  # the common case (a few ints and strings) is already JSON: skip the walk
+    else:
+        data = encode(value, canonical=canonical, path=path)
     if canonical:
         return _canonical_json(data)
     return _COMPACT.encode(data)

@@ -455,9 +455,9 @@ def test_a_damaged_cache_file_warns_runs_without_it_and_flyte_cache_clear_remove
     for suffix in ("-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     path.write_bytes(b"this is not a database" * 100)
-    import flyte._cache.store as cache_store
+    from flyte._cache.store import reset_store
 
-    cache_store._store = None
+    reset_store()  # a new process would open the damaged file afresh
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert flyte.run(double, x=4).outputs() == 8  # recomputed: never a wrong result
@@ -465,7 +465,6 @@ def test_a_damaged_cache_file_warns_runs_without_it_and_flyte_cache_clear_remove
     assert any(issubclass(w.category, CacheWarning) and "flyte cache clear" in str(w.message) for w in caught)
     result = CliRunner().invoke(build_cli(), ["cache", "clear"])
     assert result.exit_code == 0 and "removed the cache file" in result.output
-    cache_store._store = None
     flyte.run(double, x=4)
     assert _cached_action(flyte.run(double, x=4)) == "hit"
 

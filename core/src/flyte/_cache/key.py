@@ -53,9 +53,21 @@ def cache_version(func: Any, cache: Cache, image: Any = None) -> str:
     return version
 
 
+_interfaces: dict[int, tuple[Any, str]] = {}
+
+
 def interface_hash(spec: Any) -> str:
-    data = [[i.name, i.type] for i in spec.interface.inputs] + [["->", spec.interface.output]]
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+    """A hash of the input names and types and the output type (memoised per interface object,
+    which is kept alive by the memo so its id stays its own)."""
+    interface = spec.interface
+    found = _interfaces.get(id(interface))
+    if found is not None and found[0] is interface:
+        return found[1]
+    data = [[i.name, i.type] for i in interface.inputs] + [["->", interface.output]]
+    digest = hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+    with _lock:
+        _interfaces[id(interface)] = (interface, digest)
+    return digest
 
 
 def cache_key(spec: Any, func: Any, inputs: dict[str, Any]) -> str:

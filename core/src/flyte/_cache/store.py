@@ -216,14 +216,33 @@ class CacheWarning(UserWarning):
 
 
 _store: CacheStore | None = None
+_store_home: str | None = None
 _store_lock = threading.Lock()
 
 
 def get_store() -> CacheStore:
-    """This process's cache store for the current state root."""
-    global _store
-    path = state_path("local-cache") / "cache.db"
+    """This process's cache store for the current state root.
+
+    Called for every cached action, so the path (a few stats and a mkdir check) is only
+    worked out again when ``FLYTE_HOME`` changes.
+    """
+    global _store, _store_home
+    home = os.environ.get("FLYTE_HOME", "")
+    store = _store
+    if store is not None and _store_home == home:
+        return store
     with _store_lock:
+        path = state_path("local-cache") / "cache.db"
         if _store is None or _store.path != path:
             _store = CacheStore(path)
+        _store_home = home
         return _store
+
+
+def reset_store() -> None:
+    """Forget this process's cache handle (after the file was removed or replaced)."""
+    global _store, _store_home
+    with _store_lock:
+        if _store is not None:
+            _store.close()
+        _store, _store_home = None, None

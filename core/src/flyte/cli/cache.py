@@ -43,11 +43,11 @@ def list_entries(task: str | None) -> None:
 @click.option("--task", help="Only entries of this fully-qualified task name.")
 def clear_entries(task: str | None) -> None:
     """Delete cache entries (all, or one task's). A damaged cache file is removed."""
-    from flyte._cache.store import get_store
+    from flyte._cache.store import get_store, reset_store
 
     store = get_store()
     if store.broken or not store.path.exists():
-        store.close()
+        reset_store()
         for suffix in ("", "-wal", "-shm"):
             store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
         click.echo(f"removed the cache file {store.path}")

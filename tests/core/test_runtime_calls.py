@@ -271,3 +271,53 @@ def test_deep_sync_nesting_and_a_timed_out_sync_child_inside_a_sync_parent():
     run = flyte.run(countdown, 40)
     assert run.outputs() == 40 and len(run.actions()) == 41
     assert flyte.run(survives_a_child_timeout).outputs() == "child timed out: MaxRuntimeExceededError; then 9"
+
+
+class QuotaError(Exception):
+    def __init__(self, user: str, used: int):
+        super().__init__(f"{user} used {used}")
+        self.user = user
+
+
+@env.task
+async def fails_with(kind: str) -> None:
+    if kind == "value":
+        raise ValueError("I will fail!")
+    if kind == "key":
+        raise KeyError("missing")
+    if kind == "os":
+        raise FileNotFoundError(2, "no such file", "/x")
+    raise QuotaError("ana", 7)
+
+
+@env.task
+async def catches(kind: str) -> list:
+    import pickle
+
+    seen = []
+    try:
+        await fails_with(kind)
+    except flyte.errors.RuntimeUserError as exc:  # the reference SDK's way of catching a child's error
+        seen = [exc.code, str(exc), type(exc).__name__]
+        if kind != "quota":  # (QuotaError's own __init__ does not unpickle, combined or not)
+            plain = pickle.loads(pickle.dumps(exc))
+            seen.append(type(plain) is not type(exc) and type(plain).__name__ == exc.code)
+    try:
+        await fails_with(kind)
+    except (ValueError, KeyError, OSError, QuotaError) as exc:  # and plain Python's
+        seen.append(getattr(exc, "user", None) or "plain")
+    return seen
+
+
+def test_a_childs_exception_is_its_own_type_and_a_runtime_user_error():
+    assert flyte.run(catches, "value").outputs() == ["ValueError", "I will fail!", "ValueError", True, "plain"]
+    assert flyte.run(catches, "key").outputs() == ["KeyError", "'missing'", "KeyError", True, "plain"]
+    assert flyte.run(catches, "os").outputs()[:3] == [
+        "FileNotFoundError",
+        "[Errno 2] no such file: '/x'",
+        "FileNotFoundError",
+    ]
+    assert flyte.run(catches, "quota").outputs() == ["QuotaError", "ana used 7", "QuotaError", "ana"]
+    with pytest.raises(ValueError, match="I will fail!") as info:
+        flyte.run(fails_with, "value")  # the root task's error is raised as it was
+    assert not isinstance(info.value, flyte.errors.RuntimeUserError)

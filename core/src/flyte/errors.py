@@ -174,3 +174,53 @@ class IgnoreOutputs(FlyteError):
     with torch rank 0) holds the result: the others raise this, and the entrypoint exits with
     success without writing outputs.
     """
+
+
+_user_error_types: dict[type, type] = {}
+
+
+def as_user_error(exc: BaseException) -> BaseException:
+    """How a parent task sees a child task's exception: still an instance of its own type (so
+    ``except ValueError`` works as in plain Python) *and* a :class:`RuntimeUserError` whose
+    ``code`` is the type's name (so ``except flyte.errors.RuntimeUserError as e: e.code`` works as
+    with the reference SDK). Flyte's own errors, and types that cannot be combined, stay as they are.
+    """
+    cls = type(exc)
+    if isinstance(exc, FlyteError) or not isinstance(exc, Exception):
+        return exc
+    combined = _user_error_types.get(cls)
+    if combined is None:
+        try:
+            combined = type(
+                cls.__name__,
+                (cls, RuntimeUserError),
+                {
+                    "__module__": cls.__module__,
+                    "__qualname__": cls.__qualname__,
+                    # Pickled (to another process), it is the original type again.
+                    "__reduce__": lambda self: (cls, self.args, _state(self)),
+                },
+            )
+        except TypeError:  # e.g. a final class, or an incompatible layout
+            return exc
+        _user_error_types[cls] = combined
+    try:
+        new = combined.__new__(combined, *exc.args)
+        new.args = exc.args
+        new.__dict__.update(getattr(exc, "__dict__", {}))
+        if isinstance(exc, OSError):  # fields OSError keeps outside args
+            new.errno, new.strerror = exc.errno, exc.strerror
+            for name in ("filename", "filename2"):
+                if getattr(exc, name) is not None:
+                    setattr(new, name, getattr(exc, name))
+    except Exception:
+        return exc
+    new.code, new.message, new.worker = cls.__name__, str(exc), None
+    new.__traceback__ = exc.__traceback__
+    new.__cause__, new.__context__ = exc.__cause__, exc.__context__
+    new.__suppress_context__ = exc.__suppress_context__
+    return new
+
+
+def _state(exc: BaseException) -> dict:
+    return {k: v for k, v in getattr(exc, "__dict__", {}).items() if k not in ("code", "message", "worker")}

@@ -37,6 +37,7 @@ from flyte.errors import (
     MaxRuntimeExceededError,
     NonRecoverableError,
     QueueTimeoutError,
+    as_user_error,
 )
 from flyte.plugin_types import TaskCall
 from flyte.runtime import environ
@@ -235,6 +236,13 @@ class Controller:
             if key is not None:
                 self._cache_write(action, key, result)
             return result
+        except Exception as exc:
+            if parent is None:
+                raise
+            seen = as_user_error(exc)  # also a RuntimeUserError with .code, as the reference SDK raises
+            if seen is exc:
+                raise
+            raise seen from exc.__cause__
         finally:
             if parent is not None:
                 await self._parent_resumes(parent)

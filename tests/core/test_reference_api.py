@@ -269,3 +269,41 @@ def test_run_aio_from_async_code():
         return [first.outputs(), second.outputs()]
 
     assert asyncio.run(main()) == [2, 3]
+
+
+def test_entrypoint_marks_a_task_and_changes_nothing_else():
+    marked = flyte.TaskEnvironment(name="marked")
+
+    @marked.task(entrypoint=True)
+    def main() -> str:
+        return "hi"
+
+    assert main.spec.entrypoint and not main.override(entrypoint=False).spec.entrypoint
+    assert flyte.run(main).outputs() == "hi"
+    (deployment,) = flyte.deploy(marked, dryrun=True)
+    assert "(entrypoint)" in deployment.summary_repr()
+    with pytest.raises(flyte.errors.LevelError, match="entrypoint"):
+        flyte.TaskEnvironment(name="unmarked", entrypoint=True)
+
+
+def test_with_uv_project_installs_the_locked_dependencies(tmp_path):
+    from flyte.render.dockerfile import context_files, dockerfile
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "0.1"\ndependencies = ["requests"]\n')
+    unlocked = flyte.Image.from_debian_base(name="app").with_uv_project(tmp_path / "pyproject.toml")
+    assert "uv pip install --system -r /tmp/uvproject-0/pyproject.toml" in dockerfile(unlocked)
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    locked = flyte.Image.from_debian_base(name="app").with_uv_project(
+        tmp_path / "pyproject.toml", extra_args="--group test"
+    )
+    text = dockerfile(locked)
+    assert "uv export --project /tmp/uvproject-0 --frozen --no-emit-project --no-hashes --group test" in text
+    assert set(context_files(locked)) == {"uvproject-0.toml", "uvproject-0.lock"}
+    assert locked.uri != unlocked.uri  # the lock is part of the image's identity
+    (tmp_path / "uv.lock").write_text("version = 1\n# changed\n")
+    relocked = flyte.Image.from_debian_base(name="app").with_uv_project(
+        tmp_path / "pyproject.toml", extra_args="--group test"
+    )
+    assert relocked.uri != locked.uri
+    with pytest.raises(ValueError, match="pyproject_file"):
+        flyte.Image.from_debian_base(name="app").with_uv_project(tmp_path / "missing.toml")

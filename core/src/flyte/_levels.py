@@ -39,6 +39,9 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "interruptible": (ENV, TASK, OVERRIDE),
     "queue": (ENV, TASK, OVERRIDE),
     "docs": (TASK,),
+    # The reference SDK's marker for the task a person starts runs from (UIs list it first;
+    # `flyte deploy` shows it). It changes nothing about how the task runs.
+    "entrypoint": (TASK, OVERRIDE),
 }
 
 # Cannot be overridden at invocation while the environment is reusable: every replica of a

@@ -106,6 +106,7 @@ NORMALISE: dict[str, Callable[[Any], Any]] = {
     "interruptible": _bool("interruptible", optional=True),
     "queue": _text("queue"),
     "docs": to_documentation,
+    "entrypoint": _bool("entrypoint"),
 }
 
 

@@ -31,6 +31,7 @@ class DeployedTask:
     name: str
     version: str
     triggers: tuple[str, ...] = ()
+    entrypoint: bool = False
 
 
 @attrs.frozen
@@ -47,7 +48,8 @@ class Deployment:
         lines = [f"environment {self.env_name} ({self.backend}): {len(self.tasks)} task(s)"]
         for task in self.tasks:
             triggers = f"  triggers: {', '.join(task.triggers)}" if task.triggers else ""
-            lines.append(f"  {task.name}  version {task.version}{triggers}")
+            marker = "  (entrypoint)" if task.entrypoint else ""
+            lines.append(f"  {task.name}  version {task.version}{triggers}{marker}")
         return "\n".join(lines)
 
 
@@ -90,7 +92,7 @@ def deploy(*envs: Any, dryrun: bool = False, version: str | None = None, **_refe
             spec = task.spec
             content = json.dumps(spec.to_dict(), sort_keys=True, default=str)
             task_version = version or hashlib.sha256(content.encode()).hexdigest()[:16]
-            tasks.append(DeployedTask(spec.name, task_version, tuple(t.name for t in spec.triggers)))
+            tasks.append(DeployedTask(spec.name, task_version, tuple(t.name for t in spec.triggers), spec.entrypoint))
             if dryrun or settings.backend == "kubernetes":
                 objects.extend(render_task(task, RenderContext(settings=render_settings)))
         deployment = Deployment(env.name, tuple(tasks), settings.backend, now, tuple(objects))

@@ -156,6 +156,7 @@ class TaskEnvironment:
         queue: str | None = _UNSET,
         triggers: Any = _UNSET,
         links: Any = _UNSET,
+        entrypoint: bool = _UNSET,
         **unexpected: Any,
     ) -> Any:
         """Make a function a task of this environment; usable bare or with settings."""
@@ -175,6 +176,7 @@ class TaskEnvironment:
                     queue=queue,
                     triggers=triggers,
                     links=links,
+                    entrypoint=entrypoint,
                 ),
                 _UNSET,
             )

@@ -150,7 +150,20 @@ class CopySource:
     digest: str
 
 
-Layer = Union[AptPackages, PipPackages, Requirements, EnvVars, Commands, WorkDir, CopySource]  # noqa: UP007
+@attrs.frozen
+class UVProject:
+    """A uv project's dependencies (``pyproject.toml``, and ``uv.lock`` when there is one),
+    identified by the files' contents; the project itself is not installed."""
+
+    pyproject: str
+    uvlock: str | None
+    digest: str
+    index_url: str | None = None
+    extra_args: str | None = None
+    secret_mounts: tuple[Secret, ...] = ()
+
+
+Layer = Union[AptPackages, PipPackages, Requirements, EnvVars, Commands, WorkDir, CopySource, UVProject]  # noqa: UP007
 
 
 @attrs.frozen
@@ -318,6 +331,37 @@ class Image:
         if not path.is_file():
             invalid("file", str(file), "the path of an existing requirements file", "does not exist")
         return self._add(Requirements(str(path), _digest_path(path), to_secrets(secret_mounts)))
+
+    def with_uv_project(
+        self,
+        pyproject_file: str | Path,
+        uvlock: str | Path | None = None,
+        index_url: str | None = None,
+        extra_args: str | None = None,
+        secret_mounts: Any = None,
+        **_reference_options: Any,
+    ) -> Image:
+        """Install the dependencies of a uv project: exactly the locked versions when a
+        ``uv.lock`` is next to ``pyproject_file`` (or given as ``uvlock``), else those the
+        pyproject declares. ``extra_args`` go to uv (e.g. ``"--group test"``)."""
+        path = Path(pyproject_file)
+        if not path.is_file() or path.name != "pyproject.toml":
+            invalid("pyproject_file", str(pyproject_file), "the path of an existing pyproject.toml", "is not one")
+        lock = Path(uvlock) if uvlock is not None else path.with_name("uv.lock")
+        if uvlock is not None and not lock.is_file():
+            invalid("uvlock", str(uvlock), "the path of an existing uv.lock", "does not exist")
+        lock_path = str(lock) if lock.is_file() else None
+        digest = _digest_path(path) + (_digest_path(lock) if lock_path else "")
+        return self._add(
+            UVProject(
+                str(path),
+                lock_path,
+                hashlib.sha256(digest.encode()).hexdigest(),
+                _optional_str("index_url")(index_url),
+                _optional_str("extra_args")(extra_args),
+                to_secrets(secret_mounts),
+            )
+        )
 
     def with_env_vars(self, env_vars: dict[str, str]) -> Image:
         """Set environment variables in the image."""

@@ -62,6 +62,7 @@ class TaskSpec:
     interruptible: bool = False
     queue: str | None = None
     docs: Documentation = attrs.field(factory=Documentation)
+    entrypoint: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data; ``TaskSpec.from_dict`` rebuilds an equal spec."""

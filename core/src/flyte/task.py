@@ -107,6 +107,7 @@ class TaskTemplate:
             interruptible=bool(merged.get("interruptible") or False),
             queue=merged.get("queue"),
             docs=merged.get("docs") or Documentation.from_function(func),
+            entrypoint=bool(merged.get("entrypoint", False)),
         )
 
     # -- override --------------------------------------------------------------------------
@@ -127,6 +128,7 @@ class TaskTemplate:
         interruptible: bool | None = _UNSET,
         links: Any = _UNSET,
         plugin_config: Any = _UNSET,
+        entrypoint: bool = _UNSET,
         **unexpected: Any,
     ) -> TaskTemplate:
         """A copy of this task with invocation-level settings; the original is unchanged.
@@ -150,6 +152,7 @@ class TaskTemplate:
                     queue=queue,
                     interruptible=interruptible,
                     links=links,
+                    entrypoint=entrypoint,
                 ),
                 _UNSET,
             )

@@ -21,6 +21,7 @@ from flyte.image import (
     Image,
     PipPackages,
     Requirements,
+    UVProject,
     WorkDir,
 )
 
@@ -61,6 +62,10 @@ def context_files(image: Image) -> dict[str, Path]:
             files[f"requirements-{index}.txt"] = Path(layer.file)
         elif isinstance(layer, CopySource):
             files[f"src-{index}"] = Path(layer.src)
+        elif isinstance(layer, UVProject):
+            files[f"uvproject-{index}.toml"] = Path(layer.pyproject)
+            if layer.uvlock:
+                files[f"uvproject-{index}.lock"] = Path(layer.uvlock)
     return files
 
 
@@ -69,7 +74,9 @@ def dockerfile(image: Image) -> str:
     if image.dockerfile is not None:
         return image.dockerfile
     lines = [SYNTAX, f"FROM {image.base_image}"]
-    needs_uv = image.install_flyte or any(isinstance(layer, (PipPackages, Requirements)) for layer in image.layers)
+    needs_uv = image.install_flyte or any(
+        isinstance(layer, (PipPackages, Requirements, UVProject)) for layer in image.layers
+    )
     if needs_uv:
         lines.append(f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv")
     lines += ["ENV PYTHONUNBUFFERED=1", "WORKDIR /root"]
@@ -104,4 +111,24 @@ def dockerfile(image: Image) -> str:
             lines.append(f"WORKDIR {layer.workdir}")
         elif isinstance(layer, CopySource):
             lines.append(f"COPY src-{index} {layer.dst}")
+        elif isinstance(layer, UVProject):
+            lines += _uv_project(layer, index)
     return "\n".join(lines) + "\n"
+
+
+def _uv_project(layer: UVProject, index: int) -> list[str]:
+    folder = f"/tmp/uvproject-{index}"
+    lines = [f"COPY uvproject-{index}.toml {folder}/pyproject.toml"]
+    extra = f" {layer.extra_args}" if layer.extra_args else ""
+    index_url = f" --index-url {shlex.quote(layer.index_url)}" if layer.index_url else ""
+    if layer.uvlock:
+        lines.append(f"COPY uvproject-{index}.lock {folder}/uv.lock")
+        # The locked versions, exactly; the project itself is not installed (its code is the task's).
+        install = (
+            f"uv export --project {folder} --frozen --no-emit-project --no-hashes{extra} -o {folder}/requirements.txt"
+            f" && uv pip install --system{index_url} -r {folder}/requirements.txt"
+        )
+    else:
+        install = f"uv pip install --system{index_url} -r {folder}/pyproject.toml{extra}"
+    lines.append(f"RUN --mount=type=cache,target=/root/.cache/uv {_secret_mounts(layer.secret_mounts)}{install}")
+    return lines

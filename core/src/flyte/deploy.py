@@ -2,10 +2,11 @@
 
 Every environment reachable through ``depends_on`` is deployed with the given ones. Each task
 is validated (triggers must be able to supply its inputs), versioned by the content of its
-resolved spec, and recorded in the local store (``flyte deployments`` lists them). With the
-Kubernetes backend (``flyte.init_from_config`` with a ``kubernetes:`` section) the rendered
-objects are applied as well: a task with triggers becomes one CronJob per trigger, which is what
-makes the schedules fire. ``dryrun=True`` validates and renders without recording or applying.
+resolved spec, and recorded in the run store (``flyte deploy --list`` lists them). Locally its
+triggers are recorded for ``flyte serve triggers``; with the Kubernetes backend
+(``flyte.init_from_config`` with a ``kubernetes:`` section) each trigger's CronJob is applied,
+which is what makes the schedules fire there (a task's Job is not applied: a Job is one run).
+``dryrun=True`` validates and renders without recording or applying.
 """
 
 from __future__ import annotations
@@ -143,16 +144,26 @@ def deployments() -> list[dict[str, Any]]:
 
 
 def _apply(objects: list[dict[str, Any]], settings: Any) -> None:
-    from kubernetes import utils
+    """Create or update the CronJobs that fire the triggers. (A task's Job is not applied: a
+    Job is one run, created when something runs the task.)"""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
 
     from flyte.kube.backend import _client
 
     api = _client(dict(settings.kubernetes or {}))
+    batch = client.BatchV1Api(api)
     namespace = (settings.kubernetes or {}).get("namespace", "default")
     for obj in objects:
+        if obj.get("kind") != "CronJob":
+            continue
+        name = obj["metadata"]["name"]
         try:
-            utils.create_from_dict(api, obj, namespace=namespace, apply=True)
-        except TypeError:  # an older kubernetes client without server-side apply
-            utils.create_from_dict(api, obj, namespace=namespace)
+            try:
+                batch.create_namespaced_cron_job(namespace, obj)
+            except ApiException as exc:
+                if exc.status != 409:  # 409: it exists; deploying again updates it
+                    raise
+                batch.replace_namespaced_cron_job(name, namespace, obj)
         except Exception as exc:
-            raise DeploymentError(f"could not apply {obj['kind']} {obj['metadata']['name']}: {exc}") from exc
+            raise DeploymentError(f"could not apply CronJob {name}: {exc}") from exc

@@ -39,9 +39,26 @@ class RemoteTraceback(Exception):
     """The text of another process's traceback (``__cause__`` where notes are unavailable)."""
 
 
-def dumps_call(function: Callable[..., Any], inputs: Mapping[str, Any]) -> bytes:
-    """Pickle ``(sys.path entries, function, inputs)`` for :func:`loads_call`."""
+def dumps_call(function: Callable[..., Any], inputs: Mapping[str, Any], by_file: bool = False) -> bytes:
+    """Pickle ``(sys.path entries, function, inputs)`` for :func:`loads_call`.
+
+    ``by_file=True`` (for receivers that have flyte installed): a module-level function of a
+    module the receiver could not import by name is shipped as *its file and name*, and the
+    receiver loads that file, so the function sees its real module globals (a lock, a client)
+    instead of pickled copies; by value remains the fallback when the file cannot be loaded.
+    """
     module = sys.modules.get(getattr(function, "__module__", "") or "")
+    if by_file and module is not None and _file_reference_possible(function, module):
+        try:
+            fallback = _dumps_by_value(function, module)
+        except Exception:  # unpicklable globals: the file is then the only way
+            fallback = None
+        reference = _FunctionInFile(module.__file__, module.__name__, function.__qualname__, fallback)
+        return pickle.dumps(_project_path()) + cloudpickle.dumps((reference, dict(inputs)))
+    return pickle.dumps(_project_path()) + _dumps_by_value((function, dict(inputs)), module)
+
+
+def _dumps_by_value(obj: Any, module: Any) -> bytes:
     with _pickle_lock:
         register = (
             module is not None
@@ -51,11 +68,50 @@ def dumps_call(function: Callable[..., Any], inputs: Mapping[str, Any]) -> bytes
         if register:
             cloudpickle.register_pickle_by_value(module)
         try:
-            body = cloudpickle.dumps((function, dict(inputs)))
+            return cloudpickle.dumps(obj)
         finally:
             if register:
                 cloudpickle.unregister_pickle_by_value(module)
-    return pickle.dumps(_project_path()) + body
+
+
+def _file_reference_possible(function: Any, module: Any) -> bool:
+    return (
+        module.__name__ != "__main__"
+        and getattr(module, "__file__", None) is not None
+        and not _importable(module)
+        and "<locals>" not in getattr(function, "__qualname__", "<locals>")
+    )
+
+
+class _FunctionInFile:
+    """Unpickles as the function ``qualname`` of the module loaded from ``file``."""
+
+    def __init__(self, file: str, module: str, qualname: str, fallback: bytes | None):
+        self.args = (file, module, qualname, fallback)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_function_in_file, self.args)
+
+
+def _function_in_file(file: str, module_name: str, qualname: str, fallback: bytes | None) -> Any:
+    import importlib.util
+
+    try:
+        module = sys.modules.get(module_name)
+        if module is None or getattr(module, "__file__", None) != file:
+            spec = importlib.util.spec_from_file_location(module_name, file)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        obj: Any = module
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        inner = getattr(obj, "func", None)  # the module holds the task; we want its function
+        return inner if callable(inner) and getattr(inner, "__qualname__", None) == qualname else obj
+    except Exception:
+        if fallback is None:
+            raise
+        return cloudpickle.loads(fallback)
 
 
 def loads_call(data: bytes) -> tuple[Callable[..., Any], dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +26,9 @@ torch_env = flyte.TaskEnvironment(
     name="torch_env", plugin_config=ONE_NODE_TWO_PROCS, env_vars={"TASK_LEVEL": "set"}, secrets="torch_token"
 )
 
+# A module global that cannot be pickled: the workers load this file and use the real one.
+_GUARD = threading.Lock()
+
 RANK_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "GROUP_RANK")
 
 
@@ -33,7 +37,8 @@ def all_reduce(offset: int) -> dict:
     import torch
     import torch.distributed as dist
 
-    dist.init_process_group("gloo")
+    with _GUARD:
+        dist.init_process_group("gloo")
     value = torch.tensor([float(dist.get_rank() + offset)])
     dist.all_reduce(value)
     seen = {

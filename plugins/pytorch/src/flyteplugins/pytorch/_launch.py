@@ -47,7 +47,7 @@ async def run(call: TaskCall) -> Any:
     nodes = [-1] if pet else list(range(plan["max_nodes"]))
     with tempfile.TemporaryDirectory(prefix="flyte-torch-") as folder:
         out = Path(folder)
-        (out / "call.pkl").write_bytes(shipping.dumps_call(call.function, call.inputs))
+        (out / "call.pkl").write_bytes(shipping.dumps_call(call.function, call.inputs, by_file=True))
         (out / "plan.json").write_text(json.dumps(plan))
         codes = await _run_agents(folder, nodes, env, grace=max(10.0, 3 * float(config.monitor_interval)))
         return _outcome(call.spec.name, out, codes, in_cluster=bool(pet))

@@ -487,3 +487,12 @@ def test_cache_cli_lists_and_clears_by_task():
     cleared = runner.invoke(build_cli(), ["cache", "clear", "--task", "cached.double"])
     assert "deleted 1 cache entry of cached.double" in cleared.output
     assert get_store().entries("cached.double") == [] and len(get_store().entries()) == 1
+
+
+def test_disable_run_cache_neither_reads_nor_writes():
+    calls.clear()
+    flyte.run(double, x=31)
+    run = flyte.with_runcontext(disable_run_cache=True).run(double, x=31)
+    assert calls == ["double", "double"] and _cached_action(run) == "disabled"
+    with pytest.raises(TypeError, match="disable_run_cache"):
+        flyte.with_runcontext(disable_run_cache="yes")

@@ -211,6 +211,7 @@ class RunContext:
         *,
         name: str | None = None,
         overwrite_cache: bool = False,
+        disable_run_cache: bool = False,
         env_vars: dict[str, str] | None = None,
         mode: str | None = None,
         custom_context: dict[str, str] | None = None,
@@ -220,10 +221,13 @@ class RunContext:
             wrong_type("name", name, "a non-empty str")
         if not isinstance(overwrite_cache, bool):
             wrong_type("overwrite_cache", overwrite_cache, "True or False")
+        if not isinstance(disable_run_cache, bool):
+            wrong_type("disable_run_cache", disable_run_cache, "True or False")
         if mode not in (None, "local"):
             raise ConfigurationError(f'with_runcontext: mode {mode!r} is not supported (accepted: "local")')
         self.name = name
         self.overwrite_cache = overwrite_cache
+        self.disable_run_cache = disable_run_cache
         self.env_vars = env_var_dict("env_vars")(env_vars) or {}
         self.custom_context = env_var_dict("custom_context")(custom_context) or {}
         self.labels = ignored.get("labels")
@@ -257,7 +261,9 @@ class _Runner:
 
 def with_runcontext(**settings: Any) -> RunContext:
     """Settings for one run: ``name``, ``overwrite_cache`` (recompute and replace cached
-    results), ``env_vars`` (visible to every task of the run), ``mode`` ("local")."""
+    results), ``disable_run_cache`` (neither read nor write the cache in this run),
+    ``env_vars`` (visible to every task of the run), ``custom_context`` (``flyte.ctx()``),
+    ``mode`` ("local"). The reference SDK's remote-only options are accepted and ignored."""
     return RunContext(**settings)
 
 
@@ -295,7 +301,14 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
                 store.close()
                 raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
     store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
-    controller = Controller(name, settings, store, run_env=context.env_vars, overwrite_cache=context.overwrite_cache)
+    controller = Controller(
+        name,
+        settings,
+        store,
+        run_env=context.env_vars,
+        overwrite_cache=context.overwrite_cache,
+        disable_cache=context.disable_run_cache,
+    )
     outcome: dict[str, Any] = {}
     from flyte._context import current_custom_context
 

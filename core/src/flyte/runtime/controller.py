@@ -181,12 +181,14 @@ class Controller:
         store: st.RunStore,
         run_env: dict[str, str] | None = None,
         overwrite_cache: bool = False,
+        disable_cache: bool = False,
     ):
         self.run_name = run_name
         self.settings = settings
         self.store = store
         self.run_env = dict(run_env or {})
         self.overwrite_cache = overwrite_cache
+        self.disable_cache = disable_cache
         self.slots = Slots(settings.max_concurrency)
         self._ids = itertools.count()
         self._threads = ThreadPoolExecutor(max_workers=512, thread_name_prefix="flyte-task")
@@ -249,7 +251,7 @@ class Controller:
 
     # -- the result cache -------------------------------------------------------------------
     def _cache_key(self, action: Action, inputs: dict[str, Any]) -> str | None:
-        if not action.spec.cache.enabled or not cache_enabled_by_env():
+        if self.disable_cache or not action.spec.cache.enabled or not cache_enabled_by_env():
             return None
         if get_store().broken:
             return None

@@ -42,10 +42,10 @@ class RemoteTraceback(Exception):
 def dumps_call(function: Callable[..., Any], inputs: Mapping[str, Any], by_file: bool = False) -> bytes:
     """Pickle ``(sys.path entries, function, inputs)`` for :func:`loads_call`.
 
-    ``by_file=True`` (for receivers that have flyte installed): a module-level function of a
-    module the receiver could not import by name is shipped as *its file and name*, and the
-    receiver loads that file, so the function sees its real module globals (a lock, a client)
-    instead of pickled copies; by value remains the fallback when the file cannot be loaded.
+    ``by_file=True`` (for receivers that have flyte installed): a module-level function is
+    shipped as *its module's file and name*, and the receiver imports that module (from the
+    file when it cannot by name), so the function sees its real module globals (a lock, a
+    client) instead of pickled copies; by value remains the fallback when that fails.
     """
     module = sys.modules.get(getattr(function, "__module__", "") or "")
     if by_file and module is not None and _file_reference_possible(function, module):
@@ -75,10 +75,11 @@ def _dumps_by_value(obj: Any, module: Any) -> bytes:
 
 
 def _file_reference_possible(function: Any, module: Any) -> bool:
+    # Importable or not: a task's module holds the TaskTemplate under the function's name, so
+    # pickle's own by-name lookup never finds the function and would ship it by value.
     return (
         module.__name__ != "__main__"
         and getattr(module, "__file__", None) is not None
-        and not _importable(module)
         and "<locals>" not in getattr(function, "__qualname__", "<locals>")
     )
 
@@ -98,6 +99,11 @@ def _function_in_file(file: str, module_name: str, qualname: str, fallback: byte
 
     try:
         module = sys.modules.get(module_name)
+        if module is None:
+            try:  # by name first: a package's relative imports then resolve as usual
+                module = importlib.import_module(module_name)
+            except Exception:
+                module = None
         if module is None or getattr(module, "__file__", None) != file:
             spec = importlib.util.spec_from_file_location(module_name, file)
             module = importlib.util.module_from_spec(spec)

@@ -37,3 +37,18 @@ def fresh_registry():
 def validate_manifests(path: Path) -> subprocess.CompletedProcess[str]:
     """Run the shared validator on a file or folder; the result's returncode is 0 when valid."""
     return subprocess.run([sys.executable, str(VALIDATOR), str(path)], capture_output=True, text=True, check=False)
+
+
+def render_valid(task, tmp_path: Path) -> dict:
+    """Render ``task`` (one object expected), assert the shared validator accepts it, return it."""
+    import yaml
+
+    from flyte.render.context import RenderContext
+    from flyte.render.render import render_task
+
+    (obj,) = render_task(task, RenderContext())
+    path = tmp_path / f"{obj['kind'].lower()}.yaml"
+    path.write_text(yaml.safe_dump(obj))
+    result = validate_manifests(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return obj

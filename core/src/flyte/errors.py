@@ -32,24 +32,22 @@ class InitializationError(FlyteError, RuntimeError):
     """``flyte.init()`` has not been called, or was called with bad settings."""
 
 
-class RuntimeUserError(FlyteError, RuntimeError):
+class _CodedError(FlyteError, RuntimeError):
+    """A task failure with a ``code`` (e.g. the original error's type name) and a message."""
+
+    def __init__(self, code: str, message: str, worker: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.worker = worker
+
+
+class RuntimeUserError(_CodedError):
     """A task failed because of the user's code; carries the original error's type and message."""
 
-    def __init__(self, code: str, message: str, worker: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.worker = worker
 
-
-class RuntimeSystemError(FlyteError, RuntimeError):
+class RuntimeSystemError(_CodedError):
     """A task failed because of the system running it, not because of the user's code."""
-
-    def __init__(self, code: str, message: str, worker: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.worker = worker
 
 
 class NonRecoverableError(RuntimeUserError):
@@ -59,14 +57,8 @@ class NonRecoverableError(RuntimeUserError):
         super().__init__(code, message)
 
 
-class RuntimeUnknownError(FlyteError, RuntimeError):
+class RuntimeUnknownError(_CodedError):
     """A task failed and the cause could not be attributed to the user or the system."""
-
-    def __init__(self, code: str, message: str, worker: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.worker = worker
 
 
 class CustomError(RuntimeUserError):

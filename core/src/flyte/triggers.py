@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -87,14 +87,26 @@ class Cron:
         return self.expression
 
     def next_after(self, moment: datetime) -> datetime:
-        """The first fire time strictly after ``moment`` (aware, in this schedule's zone)."""
+        """The first fire time strictly after ``moment`` (aware, in this schedule's zone; a
+        naive ``moment`` is in that zone).
+
+        Matches are wall times in the zone. One that does not exist (the hour skipped when
+        daylight saving time begins) does not fire that day; one that occurs twice (the hour
+        repeated when it ends) fires once, at its first occurrence.
+        """
         from zoneinfo import ZoneInfo
 
         from cronsim import CronSim
 
         zone = ZoneInfo(self.timezone or "UTC")
-        start = moment.astimezone(zone) if moment.tzinfo else moment.replace(tzinfo=zone)
-        return next(CronSim(self.expression, start))
+        after = moment.astimezone(zone) if moment.tzinfo else moment.replace(tzinfo=zone)
+        for wall in CronSim(self.expression, after.replace(tzinfo=None)):  # naive wall times
+            local = wall.replace(tzinfo=zone)  # fold=0: the first of a repeated wall time
+            if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+                continue  # skipped by a DST transition: this wall time does not exist today
+            if local.astimezone(UTC) > after.astimezone(UTC):  # same-zone comparison ignores fold
+                return local
+        raise AssertionError("unreachable: a cron schedule always has a next time")
 
 
 def _start_time(value: Any) -> datetime | None:

@@ -7,18 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 from kubernetes.client import V1Container, V1PodSpec, V1Toleration
 
 import flyte
 from flyte.plugins import PluginRegistry, use_registry
-from flyte.render.context import RenderContext
-from flyte.render.render import render_task
 from flyteplugins.pytorch.task import Elastic, RunPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from conftest import validate_manifests
+from conftest import render_valid
 
 
 def test_defaults_match_the_reference_plugin():
@@ -104,15 +101,6 @@ def test_without_the_plugin_the_config_fails_with_the_install_hint():
         flyte.TaskEnvironment(name="no_torch", plugin_config=Elastic(nnodes=1, nproc_per_node=1))
 
 
-def _render(task, tmp_path) -> dict:
-    (job,) = render_task(task, RenderContext())
-    path = tmp_path / "pytorchjob.yaml"
-    path.write_text(yaml.safe_dump(job))
-    result = validate_manifests(path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return job
-
-
 def test_the_rendered_pytorchjob_validates_and_carries_every_setting(tmp_path):
     env = flyte.TaskEnvironment(
         name="torch_render",
@@ -134,7 +122,7 @@ def test_the_rendered_pytorchjob_validates_and_carries_every_setting(tmp_path):
     def train(epochs: int = 3) -> float:
         return 0.0
 
-    job = _render(train, tmp_path)
+    job = render_valid(train, tmp_path)
     assert (job["apiVersion"], job["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
     spec = job["spec"]
     assert spec["nprocPerNode"] == "2"
@@ -182,8 +170,8 @@ def test_override_changes_the_rendered_job(tmp_path):
     @env.task
     def train() -> None: ...
 
-    before = _render(train, tmp_path)
-    after = _render(train.override(plugin_config=Elastic(nnodes=3, nproc_per_node=4, max_restarts=0)), tmp_path)
+    before = render_valid(train, tmp_path)
+    after = render_valid(train.override(plugin_config=Elastic(nnodes=3, nproc_per_node=4, max_restarts=0)), tmp_path)
     assert before["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
     assert after["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 3
     assert after["spec"]["nprocPerNode"] == "4" and after["spec"]["elasticPolicy"]["maxRestarts"] == 0
@@ -208,7 +196,7 @@ def test_the_readme_example_renders(tmp_path):
     spec = util.spec_from_file_location("torch_ddp_example", path)
     module = util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    job = _render(module.train, tmp_path)
+    job = render_valid(module.train, tmp_path)
     assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 2
 
 

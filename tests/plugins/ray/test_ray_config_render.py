@@ -12,12 +12,10 @@ from kubernetes.client import V1Container, V1PodSpec, V1Toleration
 
 import flyte
 from flyte.plugins import PluginRegistry, use_registry
-from flyte.render.context import RenderContext
-from flyte.render.render import render_task
 from flyteplugins.ray.task import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from conftest import validate_manifests
+from conftest import render_valid
 
 
 def full_config() -> RayJobConfig:
@@ -103,15 +101,6 @@ def test_without_the_plugin_the_config_fails_with_the_install_hint():
         flyte.TaskEnvironment(name="no_ray", plugin_config=RayJobConfig())
 
 
-def _render(task, tmp_path) -> dict:
-    (job,) = render_task(task, RenderContext())
-    path = tmp_path / "rayjob.yaml"
-    path.write_text(yaml.safe_dump(job))
-    result = validate_manifests(path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return job
-
-
 def test_the_rendered_rayjob_validates_and_carries_every_setting(tmp_path):
     env = flyte.TaskEnvironment(
         name="ray_render",
@@ -126,7 +115,7 @@ def test_the_rendered_rayjob_validates_and_carries_every_setting(tmp_path):
     async def compute(n: int = 3) -> int:
         return n
 
-    job = _render(compute, tmp_path)
+    job = render_valid(compute, tmp_path)
     spec = job["spec"]
     assert job["kind"] == "RayJob" and job["apiVersion"] == "ray.io/v1"
     assert spec["entrypoint"].startswith("python -m flyte.entrypoint --module")
@@ -168,8 +157,8 @@ def test_override_changes_the_rendered_cluster(tmp_path):
     @env.task
     async def t() -> None: ...
 
-    before = _render(t, tmp_path)
-    after = _render(t.override(resources=flyte.Resources(cpu=8, memory="16Gi")), tmp_path)
+    before = render_valid(t, tmp_path)
+    after = render_valid(t.override(resources=flyte.Resources(cpu=8, memory="16Gi")), tmp_path)
     head_res = after["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]
     assert head_res["limits"] == {"cpu": "8", "memory": "16Gi"}
     assert "resources" not in before["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
@@ -196,5 +185,5 @@ def test_the_guide_example_renders(tmp_path):
     async def distributed_compute(n: int = 10) -> list[int]:
         return []
 
-    job = _render(distributed_compute, tmp_path)
+    job = render_valid(distributed_compute, tmp_path)
     assert job["metadata"]["name"] == "ray-env-distributed-compute"

@@ -37,6 +37,7 @@ from flyte.errors import (
     MaxRuntimeExceededError,
     NonRecoverableError,
     QueueTimeoutError,
+    TaskInterruptedError,
     as_user_error,
 )
 from flyte.plugin_types import TaskCall
@@ -143,6 +144,11 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+def _passed(deadline: float | None) -> bool:
+    """Whether a ``Timeout.deadline`` (a ``time.monotonic()`` instant) has passed."""
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -323,7 +329,7 @@ class Controller:
                 raise
             except Exception as exc:
                 last = attempt + 1 >= max_attempts
-                past_deadline = deadline is not None and time.monotonic() >= deadline
+                past_deadline = _passed(deadline)
                 if last or past_deadline or isinstance(exc, InlineIOMaxBytesBreached):
                     self._finish(action, st.FAILED, error=exc)
                     if attempt:
@@ -357,7 +363,7 @@ class Controller:
         try:
             await self.slots.acquire(queue_limit)
         except TimeoutError:
-            if deadline is not None and deadline - time.monotonic() <= 0:
+            if _passed(deadline):
                 raise DeadlineExceededError(
                     f"{spec.name}: deadline of {timeout.deadline} passed while waiting for a slot"
                 ) from None
@@ -382,7 +388,7 @@ class Controller:
                 async with asyncio.timeout(limit):
                     return await execute(action, inputs)
             except TimeoutError:
-                if deadline is not None and deadline - time.monotonic() <= 0:
+                if _passed(deadline):
                     raise DeadlineExceededError(f"{spec.name}: deadline of {timeout.deadline} passed") from None
                 raise MaxRuntimeExceededError(
                     f"{spec.name}: attempt {action.attempt} ran longer than {limit:g}s"
@@ -513,8 +519,6 @@ async def _run_sync_body(
     def body() -> Any:
         with lock:
             if state.get("cancelled"):  # cancelled before it started (it waited for a thread)
-                from flyte.errors import TaskInterruptedError
-
                 raise TaskInterruptedError("the attempt was cancelled before its body started")
             state["thread"] = threading.get_ident()
         try:
@@ -544,8 +548,6 @@ async def _run_sync_body(
 
 def _interrupt_thread(thread_id: int) -> None:
     import ctypes
-
-    from flyte.errors import TaskInterruptedError
 
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(TaskInterruptedError))
 

@@ -28,7 +28,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ def next_fire(automation: Cron | FixedRate, activated_at: datetime, last_fired: 
     fired at ``last_fired`` (None: not yet)."""
     activated_at = _utc(activated_at)
     if isinstance(automation, Cron):
-        return _next_cron(automation, _utc(last_fired) if last_fired else activated_at)
+        return automation.next_after(_utc(last_fired) if last_fired else activated_at).astimezone(UTC)
     interval = timedelta(minutes=automation.interval_minutes)
     if automation.start_time is None:
         return (_utc(last_fired) if last_fired else activated_at) + interval
@@ -55,23 +55,6 @@ def next_fire(automation: Cron | FixedRate, activated_at: datetime, last_fired: 
     else:
         steps = math.ceil((activated_at - start) / interval)  # at or after activation
     return start + max(steps, 0) * interval
-
-
-def _next_cron(cron: Cron, after: datetime) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    from cronsim import CronSim
-
-    zone = ZoneInfo(cron.timezone or "UTC")
-    wall_after = after.astimezone(zone).replace(tzinfo=None)
-    for wall in CronSim(cron.expression, wall_after):  # naive wall times, strictly after
-        local = wall.replace(tzinfo=zone)  # fold=0: the first of a repeated wall time
-        if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
-            continue  # skipped by a DST transition: this wall time does not exist today
-        moment = local.astimezone(UTC)
-        if moment > after:
-            return moment
-    raise AssertionError("unreachable: a cron schedule always has a next time")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -186,22 +169,34 @@ def trigger_inputs(task: Any, trigger: Trigger, fire_time: datetime) -> dict[str
     return inputs
 
 
-def fire_due(now: datetime | None = None, runner: Callable[..., Any] | None = None) -> list[tuple[str, str, Any]]:
-    """Fire every active trigger that is due at ``now``; returns ``(trigger, task, run or
-    error)`` for each firing. ``runner(task, trigger, inputs)`` runs one (a local run by default)."""
-    now = _utc(now or datetime.now(UTC))
-    fired = []
+def _active() -> Iterator[
+    tuple[dict[str, Any], Any, Trigger, datetime, datetime | None] | tuple[dict[str, Any], Exception]
+]:
+    """Each active trigger with its task, activation and last fire time (or why it cannot load)."""
     for row in list_triggers():
         if not row["active"] or row["activated_at"] is None:
             continue
         try:
             task, trigger = _load(row)
-        except Exception as exc:  # one broken trigger must not stop the others
+        except Exception as exc:
+            yield row, exc
+            continue
+        last = datetime.fromtimestamp(row["last_fired"], UTC) if row["last_fired"] is not None else None
+        yield row, task, trigger, datetime.fromtimestamp(row["activated_at"], UTC), last
+
+
+def fire_due(now: datetime | None = None, runner: Callable[..., Any] | None = None) -> list[tuple[str, str, Any]]:
+    """Fire every active trigger that is due at ``now``; returns ``(trigger, task, run or
+    error)`` for each firing. ``runner(task, trigger, inputs)`` runs one (a local run by default)."""
+    now = _utc(now or datetime.now(UTC))
+    fired = []
+    for entry in _active():
+        if len(entry) == 2:  # one broken trigger must not stop the others
+            row, exc = entry
             logger.error("%s", exc)
             fired.append((row["name"], row["task"], exc))
             continue
-        activated = datetime.fromtimestamp(row["activated_at"], UTC)
-        last = datetime.fromtimestamp(row["last_fired"], UTC) if row["last_fired"] is not None else None
+        row, task, trigger, activated, last = entry
         due = next_fire(trigger.automation, activated, last)
         if due > now:
             continue
@@ -241,16 +236,10 @@ def _run(task: Any, trigger: Trigger, inputs: dict[str, Any]) -> Any:
 def next_wakeup(now: datetime) -> float:
     """Seconds until the earliest next fire time of the active triggers (at most a minute)."""
     soonest = 60.0
-    for row in list_triggers():
-        if not row["active"] or row["activated_at"] is None:
-            continue
-        try:
-            _, trigger = _load(row)
-        except Exception:
-            continue
-        activated = datetime.fromtimestamp(row["activated_at"], UTC)
-        last = datetime.fromtimestamp(row["last_fired"], UTC) if row["last_fired"] is not None else None
-        soonest = min(soonest, (next_fire(trigger.automation, activated, last) - now).total_seconds())
+    for entry in _active():
+        if len(entry) == 5:
+            _, _, trigger, activated, last = entry
+            soonest = min(soonest, (next_fire(trigger.automation, activated, last) - now).total_seconds())
     return max(soonest, 0.0)
 
 

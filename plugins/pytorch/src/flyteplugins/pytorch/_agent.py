@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+from flyte.shipping import write_atomic
+
 
 def main(folder: str, node: int) -> int:
     from flyteplugins.pytorch._worker import _die_with_parent
@@ -91,15 +93,11 @@ def _watch_exits(folder: Path, stop: threading.Event) -> None:
             exitcode = -info.si_status if killed else info.si_status
             record = {"rank": started["rank"], "restart": started["restart"], "exitcode": exitcode, "time": time.time()}
             target = folder / f"exit-rank{started['rank']}-restart{started['restart']}.json"
-            target.with_suffix(".part").write_text(json.dumps(record))
-            target.with_suffix(".part").replace(target)
+            write_atomic(target, json.dumps(record).encode())
 
 
 def _report(folder: str, node: int, failures: list[dict]) -> None:
-    path = Path(folder) / f"agent-{max(node, 0)}.json"
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(failures))
-    tmp.replace(path)
+    write_atomic(Path(folder) / f"agent-{max(node, 0)}.json", json.dumps(failures).encode())
 
 
 if __name__ == "__main__":

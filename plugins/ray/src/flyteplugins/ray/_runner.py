@@ -28,7 +28,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flyte.plugin_types import TaskCall
+from flyte.extend import TaskCall
 
 logger = logging.getLogger("flyteplugins.ray")
 
@@ -63,7 +63,7 @@ def _local_runtime_env(runtime_env: dict[str, Any] | None, task_env: dict[str, s
 def _cores(quantity: str | None) -> int | None:
     if quantity is None:
         return None
-    from flyte._quantity import parse_quantity
+    from flyte.extend import parse_quantity
 
     value = parse_quantity(quantity)
     return None if value is None else max(1, math.ceil(value))

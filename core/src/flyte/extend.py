@@ -13,6 +13,9 @@ third-party author sees is the one we use. Names here are stable API; everything
   spec, metadata, labels, entrypoint command and object name), :class:`RenderSettings`,
   :func:`resource_quantities`.
 - Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`.
+- Engines: :class:`SharedEngine` shares a process-wide engine (a Ray runtime, a Spark
+  session, a Dask cluster) between tasks and keeps it warm for reusable environments
+  (:func:`keep_warm_for`), the same way for every plugin.
 - Running elsewhere: :mod:`shipping` (send a call to another Python process and bring its
   outcome back, exceptions included).
 - Errors a plugin raises or handles: :class:`IgnoreOutputs` and the :mod:`flyte.errors`
@@ -46,6 +49,8 @@ _EXPORTS = {
     "RenderSettings": "flyte.render.context",
     "resource_quantities": "flyte.render.pod",
     "TaskSpec": "flyte.spec",
+    "SharedEngine": "flyte.runtime.engines",
+    "keep_warm_for": "flyte.runtime.engines",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets as _random
 import sys
@@ -283,6 +284,27 @@ async def _run_aio(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
 run.aio = _run_aio  # type: ignore[attr-defined]
 
 
+# How long an interrupted run's loop gets to cancel its actions before it is stopped from
+# outside (a loop that does not respond is blocked by an async body without a time limit).
+INTERRUPT_GRACE = 2.0
+
+
+def _interrupt(controller: Controller, outcome: dict[str, Any], finished: threading.Event) -> None:
+    """Ctrl-C: cancel the run's actions on its loop, then stop whatever is left from here."""
+    stop = outcome.get("stop")
+    try:
+        if stop is not None:
+            stop()  # each cancelled attempt stops its body and the body's processes
+        # A loop thread's children move to another thread when it ends: stop them before.
+        controller.stop_loop_processes()
+        finished.wait(INTERRUPT_GRACE)
+    except RuntimeError:
+        pass  # the loop has closed: the run ended meanwhile
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C: stop without waiting
+    controller.abort()
+
+
 def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) -> Any:
     from flyte.remote import Run
     from flyte.runtime.page import write_run_page
@@ -318,27 +340,34 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         # Only the custom context crosses into the run's thread: the caller's task context
         # (if flyte.run is called inside a task) must not capture this run's calls.
         current_custom_context.set(custom or None)
+        this = asyncio.current_task()
+        outcome["stop"] = functools.partial(asyncio.get_running_loop().call_soon_threadsafe, this.cancel)
         outcome["value"] = await controller.run_action(task, inputs, parent=None)
 
+    finished = threading.Event()
+
     def target() -> None:
+        controller.loop_threads.add(threading.get_native_id())
         try:
             asyncio.run(main())
         except BaseException as exc:
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     # The run gets a thread and a loop of its own, so flyte.run works from sync code, from
     # inside a running event loop (notebooks), and from a task of another run alike.
-    thread = threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True)
-    thread.start()
+    threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True).start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
+        # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
+        # (CPython 3.11, bpo-45274).
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
-        store.end_run(name, st.ABORTED, error="interrupted")
+        _interrupt(controller, outcome, finished)
+        store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
         store.close()
         raise
-    finally:
-        controller.close()
     error = outcome.get("error")
     if error is None:
         outputs = _codec.dumps(outcome["value"], path="outputs")

@@ -170,6 +170,28 @@ def test_a_deadline_stops_a_blocking_body():
     assert "finished" not in state
 
 
+@env.task
+def tick() -> int:
+    return 1
+
+
+@env.task(timeout=0.5)
+def swallows_everything() -> None:
+    while True:
+        try:
+            tick()
+        except Exception as exc:  # the interruption included: nothing stops this loop but a refusal
+            if "cannot call tasks any more" in str(exc):
+                state["refused"] = True
+                return
+
+
+def test_a_body_that_outlives_its_attempt_cannot_start_more_task_calls():
+    with pytest.raises(flyte.errors.MaxRuntimeExceededError):
+        flyte.run(swallows_everything)
+    wait_until(lambda: state.get("refused"), "the body's next task call to be refused")
+
+
 # -- item 7: a stopped attempt's processes are stopped with it -------------------------------
 
 SHELL_WITH_GRANDCHILD = "sleep 300 & echo $! > {folder}/{tag}-grandchild.pid; echo $$ > {folder}/{tag}-shell.pid; wait"

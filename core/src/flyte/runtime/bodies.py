@@ -42,6 +42,8 @@ CANCEL_GRACE = 0.2
 IDLE_SECONDS = 30.0
 
 _PROCTREE = proctree.supported()
+# The body whose thread (or event loop) runs the current code, if any.
+current: contextvars.ContextVar[Body | None] = contextvars.ContextVar("flyte_body", default=None)
 _PENDING, _RUNNING, _CANCELLED, _INTERRUPTED, _DONE = range(5)
 
 
@@ -61,6 +63,7 @@ class Body:
         "_thread",
         "future",
         "is_async",
+        "stopped",
     )
 
     def __init__(
@@ -77,6 +80,8 @@ class Body:
         self._before: frozenset[int] = frozenset()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
+        self.stopped = False  # set by stop(): the body may still run, but its attempt is over
+        ctx.run(current.set, self)
 
     # -- on the body's thread ---------------------------------------------------------------
     def run(self, loop: asyncio.AbstractEventLoop | None = None) -> bool:
@@ -94,6 +99,8 @@ class Body:
                 self._loop = loop
                 self._task = loop.create_task(self._call(), context=self._ctx)
             self._state = _RUNNING
+        outer = getattr(_local, "body", None)  # the sync body this one runs inline in
+        _local.body = self
         result = error = None
         try:
             result = self._ctx.run(self._call) if loop is None else loop.run_until_complete(self._task)
@@ -105,6 +112,9 @@ class Body:
                 self._state = _DONE
                 if interrupted:  # an interruption not yet delivered must not hit the next code
                     _set_async_exc(self._thread, None)
+            _local.body = outer
+        if interrupted and outer is not None:
+            outer._rearm()  # the line above may have dropped the outer body's own interruption
         self._settle(result, error)
         return not interrupted
 
@@ -117,6 +127,7 @@ class Body:
         """Stop the body and the processes it started; returns without waiting for it."""
         roots: frozenset[int] = frozenset()
         with self._lock:
+            self.stopped = True
             if self._state == _PENDING:
                 self._state = _CANCELLED
                 return
@@ -138,6 +149,11 @@ class Body:
         with self._lock:
             if self._state == _RUNNING:
                 self._interrupt_locked()
+
+    def _rearm(self) -> None:
+        with self._lock:
+            if self._state == _INTERRUPTED:
+                _set_async_exc(self._thread, TaskInterruptedError)
 
     def _interrupt_locked(self) -> None:
         self._state = _INTERRUPTED
@@ -226,7 +242,7 @@ class _Pool:
 
 
 _pool = _Pool()
-_local = threading.local()
+_local = threading.local()  # pool_thread: this is a pool thread; body: the body it runs now
 
 
 def on_pool_thread() -> bool:

@@ -42,6 +42,7 @@ from flyte.errors import (
     MaxRuntimeExceededError,
     NonRecoverableError,
     QueueTimeoutError,
+    TaskInterruptedError,
     as_user_error,
 )
 from flyte.plugin_types import TaskCall
@@ -130,18 +131,21 @@ class Action:
             if task.is_async:
                 return self._forwarded(task, inputs)
             return self.wait_on_loop(self.controller.run_action(task, inputs, parent=self))
-        coro = self.controller.run_action(task, inputs, parent=self)
         if task.is_async:  # awaited by the caller: gather / create_task work as usual
-            return _on_fresh_stack(coro) if _deep() else coro
+            return self._awaitable(task, inputs)
         # A sync task called from async code: the caller blocks, as any sync call does. The
         # child runs to completion on a private loop so this loop is not asked to run it.
-        return run_blocking(coro, self.controller.loop_threads)
+        return run_blocking(self.controller.run_action(task, inputs, parent=self), self.controller.loop_threads)
 
     def aio(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         inputs = task.bind(args, kwargs)
         if _running_loop() is self.loop:
-            return self.controller.run_action(task, inputs, parent=self)
+            return self._awaitable(task, inputs)
         return self._forwarded(task, inputs)
+
+    def _awaitable(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        coro = self.controller.run_action(task, inputs, parent=self)
+        return _on_fresh_stack(coro) if _deep() else coro
 
     async def _forwarded(self, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
         return await asyncio.wrap_future(self.submit(self.controller.run_action(task, inputs, parent=self)))
@@ -153,6 +157,10 @@ class Action:
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         """Start ``coro`` on this action's loop from another thread; it is cancelled if the
         current attempt stops."""
+        body = bodies.current.get()
+        if body is not None and body.stopped:  # a body that outlived its attempt starts nothing
+            coro.close()
+            raise TaskInterruptedError(f"{self.spec.name}: its attempt was stopped, so it cannot call tasks any more")
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
         self.forwarded.add(future)
         future.add_done_callback(self.forwarded.discard)

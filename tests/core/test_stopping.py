@@ -322,6 +322,64 @@ def test_the_interpreter_exits_without_waiting_for_timed_out_bodies(tmp_path, fl
     assert done.stdout.strip() == "['MaxRuntimeExceededError', 'MaxRuntimeExceededError']"
 
 
+FAN_OUT = textwrap.dedent("""
+    import asyncio, sys, threading, flyte
+    env = flyte.TaskEnvironment(name="fan")
+    n = int(sys.argv[1])
+    together = threading.Barrier(n, timeout=120)
+
+    @env.task(timeout=600)
+    async def child(i: int) -> int:
+        if sys.argv[2] == "together":
+            together.wait()  # every body is running at once, each on its own loop
+        else:
+            await asyncio.sleep(2)
+        return i
+
+    @env.task
+    async def parent() -> int:
+        return len(await asyncio.gather(*(child(i) for i in range(n))))
+
+    flyte.init()
+    print(flyte.run(parent).outputs())
+""")
+
+
+def run_with_open_file_limit(tmp_path: Path, flyte_home: Path, soft: int, hard: int, *args: str):
+    import resource
+
+    script = tmp_path / "fan_out.py"
+    script.write_text(FAN_OUT)
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        env={**os.environ, "FLYTE_HOME": str(flyte_home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)),
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX open-file limits")
+def test_many_timed_async_bodies_at_once_fit_under_a_low_soft_open_file_limit(tmp_path, flyte_home):
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the hard open-file limit ({hard}) leaves no room to raise the soft one")
+    done = run_with_open_file_limit(tmp_path, flyte_home, 256, hard, "150", "together")  # 150 loops: 450 fds
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "150"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX open-file limits")
+def test_too_many_timed_async_bodies_for_the_hard_open_file_limit_is_a_clear_error(tmp_path, flyte_home):
+    done = run_with_open_file_limit(tmp_path, flyte_home, 256, 256, "150", "apart")
+    assert done.returncode == 1
+    assert "cannot start an event loop for an async task with a time limit" in done.stderr
+    assert "raise the open-file limit (ulimit -n)" in done.stderr
+
+
 INTERRUPTED = textwrap.dedent("""
     import asyncio, subprocess, sys, time
     import flyte

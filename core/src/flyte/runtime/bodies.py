@@ -118,6 +118,12 @@ class Body:
         self._settle(result, error)
         return not interrupted
 
+    def fail(self, error: BaseException) -> None:
+        """The body cannot run (its thread could not start an event loop)."""
+        with self._lock:
+            self._state = _DONE
+        self._settle(None, error)
+
     def _settle(self, result: Any, error: BaseException | None) -> None:
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for this outcome
             self.future.get_loop().call_soon_threadsafe(_settle, self.future, result, error)
@@ -193,7 +199,12 @@ class _Worker:
                     break
                 continue  # a body was handed to this thread as it gave up
             if body.is_async and self.loop is None:
-                self.loop = asyncio.new_event_loop()
+                try:
+                    self.loop = _new_loop()
+                except OSError as exc:
+                    body.fail(exc)
+                    _pool.idle(self)
+                    continue
             if not body.run(self.loop if body.is_async else None):
                 break  # its loop may be broken and its state is unknown: do not reuse it
             if body.is_async:
@@ -202,6 +213,39 @@ class _Worker:
         if self.loop is not None:
             with contextlib.suppress(RuntimeError):  # still marked running: interrupted inside it
                 self.loop.close()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """A pool thread's event loop. Each holds three file descriptors, and every async body
+    with a time limit running at once needs one: the first raises the soft open-file limit to
+    the hard one (once per process), and a loop that still cannot open fails its body clearly."""
+    global _limit_raised
+    if not _limit_raised:
+        _limit_raised = True
+        _raise_open_file_limit()
+    try:
+        return asyncio.new_event_loop()
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"cannot start an event loop for an async task with a time limit ({exc.strerror}): each such body "
+            "running at once needs one, with 3 file descriptors; raise the open-file limit (ulimit -n)",
+        ) from exc
+
+
+_limit_raised = False
+
+
+def _raise_open_file_limit() -> None:
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 10240)  # macOS refuses more
+    if soft != resource.RLIM_INFINITY and target > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:

@@ -192,6 +192,25 @@ def test_a_body_that_outlives_its_attempt_cannot_start_more_task_calls():
     wait_until(lambda: state.get("refused"), "the body's next task call to be refused")
 
 
+@env.task(timeout=60)
+async def leaves_a_task_running() -> str:
+    async def background() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            state["background_cancelled"] = True
+            raise
+
+    state["background"] = asyncio.create_task(background())
+    await asyncio.sleep(0)
+    return "done"
+
+
+def test_tasks_a_timed_async_body_leaves_running_are_cancelled_when_it_ends():
+    assert flyte.run(leaves_a_task_running).outputs() == "done"
+    wait_until(lambda: state.get("background_cancelled"), "the body's leftover task to be cancelled")
+
+
 # -- item 7: a stopped attempt's processes are stopped with it -------------------------------
 
 SHELL_WITH_GRANDCHILD = "sleep 300 & echo $! > {folder}/{tag}-grandchild.pid; echo $$ > {folder}/{tag}-shell.pid; wait"

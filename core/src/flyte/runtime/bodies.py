@@ -183,11 +183,12 @@ def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
 class _Worker:
     """A pool thread: runs one body at a time; an async body on the thread's own loop."""
 
-    __slots__ = ("bodies", "loop")
+    __slots__ = ("bodies", "loop", "tasks")
 
     def __init__(self) -> None:
         self.bodies: queue.SimpleQueue[Body] = queue.SimpleQueue()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()  # unfinished tasks of this thread's loop
 
     def main(self) -> None:
         _local.pool_thread = True
@@ -205,14 +206,25 @@ class _Worker:
                     body.fail(exc)
                     _pool.idle(self)
                     continue
+                self.loop.set_task_factory(self._new_task)
             if not body.run(self.loop if body.is_async else None):
                 break  # its loop may be broken and its state is unknown: do not reuse it
-            if body.is_async:
-                _cancel_leftovers(self.loop)  # type: ignore[arg-type]
+            if self.tasks:  # tasks the body started and left running do not outlive it
+                leftovers = list(self.tasks)
+                for task in leftovers:
+                    task.cancel()
+                self.loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))  # type: ignore[union-attr]
             _pool.idle(self)
         if self.loop is not None:
             with contextlib.suppress(RuntimeError):  # still marked running: interrupted inside it
                 self.loop.close()
+
+    def _new_task(self, loop: asyncio.AbstractEventLoop, coro: Any, **options: Any) -> asyncio.Task[Any]:
+        # Tracked here because asyncio.all_tasks(loop) walks every task of every loop.
+        task = asyncio.Task(coro, loop=loop, **options)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -246,16 +258,6 @@ def _raise_open_file_limit() -> None:
     if soft != resource.RLIM_INFINITY and target > soft:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
-def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
-    """Tasks a body started and left running do not outlive it (as in ``asyncio.run``)."""
-    leftovers = asyncio.all_tasks(loop)
-    if not leftovers:
-        return
-    for task in leftovers:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
 
 
 class _Pool:

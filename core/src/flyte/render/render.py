@@ -23,6 +23,7 @@ def render_task(task: Any, ctx: RenderContext) -> list[dict[str, Any]]:
     from flyte.task import ensure_no_trigger_problems
 
     ensure_no_trigger_problems(task)
+    _check_importable(task)
     if ctx.inputs:
         _check_inputs(task, ctx.inputs)
     return unique_objects((task.name, obj) for obj in _render(task, ctx))
@@ -88,6 +89,21 @@ def unique_objects(rendered: Iterable[tuple[str, dict[str, Any]]]) -> list[dict[
 def _origin(task: str, obj: dict[str, Any]) -> str:
     trigger = ((obj.get("metadata") or {}).get("labels") or {}).get("flyte.org/trigger")
     return f"trigger {trigger!r} of task {task}" if trigger else f"task {task}"
+
+
+def _check_importable(task: Any) -> None:
+    """The container imports the task's module by name: a file loaded under a private name
+    (its own name belongs to another module, see flyte._loader) cannot be imported there."""
+    from flyte._loader import PRIVATE_PREFIX
+
+    module = task.spec.module
+    if module.startswith(PRIVATE_PREFIX):
+        file = task.func.__code__.co_filename
+        name = module.removeprefix(PRIVATE_PREFIX)
+        raise RenderError(
+            f"{task.name}: {file} is named like the module {name!r} (of the standard library or an "
+            "installed package), so a container could not import it by that name; rename the file"
+        )
 
 
 def _check_inputs(task: Any, inputs: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from flyte._validation import invalid, positive_int, str_dict, wrong_type
+from flyte.errors import ConfigurationError
 
 
 class _TriggerTimeType:
@@ -128,7 +129,50 @@ def _automation(value: Any) -> Cron | FixedRate:
         return value
     if isinstance(value, str):  # "0 6 * * *" as a shorthand for Cron("0 6 * * *")
         return Cron(value)
+    if isinstance(value, Trigger):
+        return _schedule_of(value)
     wrong_type("Trigger.automation", value, "a flyte.Cron or flyte.FixedRate")
+
+
+def _schedule_of(trigger: Trigger) -> Cron | FixedRate:
+    """``Trigger(name, Trigger.daily())``: the guide's signature fragment passes a Trigger as
+    the automation. Its schedule is taken; anything else it sets would be lost, so that is an
+    error showing how to keep it."""
+    default_inputs = {trigger.trigger_time_input_key: TriggerTime} if trigger.trigger_time_input_key else {}
+    lost = [
+        name
+        for name, value in (
+            ("inputs", (trigger.inputs or {}) != default_inputs and trigger.inputs),
+            ("env_vars", trigger.env_vars),
+            ("interruptible", trigger.interruptible is not None),
+            ("overwrite_cache", trigger.overwrite_cache),
+            ("queue", trigger.queue),
+            ("labels", trigger.labels),
+            ("annotations", trigger.annotations),
+            ("auto_activate", not trigger.auto_activate),
+            ("trigger_time_input_key", trigger.trigger_time_required),
+        )
+        if value
+    ]
+    if lost:
+        settings = ", ".join(f"{n}=..." for n in lost)
+        predefined = f"flyte.Trigger.{trigger.name}(name=..., {settings}) or " if trigger.name in _PREDEFINED else ""
+        raise ConfigurationError(
+            f"Trigger.automation: the trigger {trigger.name!r} given as automation also sets {', '.join(lost)}, "
+            f"which would be lost; write {predefined}flyte.Trigger(name, {_spelling(trigger.automation)}, {settings})"
+        )
+    return trigger.automation
+
+
+_PREDEFINED = ("minutely", "hourly", "daily", "weekly", "monthly")
+
+
+def _spelling(automation: Cron | FixedRate) -> str:
+    if isinstance(automation, Cron):
+        zone = f", timezone={automation.timezone!r}" if automation.timezone else ""
+        return f"flyte.Cron({automation.expression!r}{zone})"
+    start = f", start_time={automation.start_time!r}" if automation.start_time else ""
+    return f"flyte.FixedRate({automation.interval_minutes}{start})"
 
 
 def _inputs(value: Any) -> dict[str, Any] | None:

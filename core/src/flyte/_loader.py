@@ -48,14 +48,24 @@ def load_file(file: str | Path) -> ModuleType:
     path = path.resolve()
     name, root = module_name_for(path)
     top = name.partition(".")[0]
+    if top in _loaded and "." not in name:
+        # A file of that name loaded earlier in this process (another folder): this one replaces it.
+        add_to_path(str(root))
+        return _load_from(name, path)
     taken = _taken_elsewhere(top, path, root)
     if taken and str(root) not in sys.path:
         # The real module first, so that later imports of its name find it, not this folder.
         importlib.import_module(top)
     add_to_path(str(root))
     if taken:
-        return _load_private(name, path)
-    return importlib.import_module(name)
+        return _load_from(PRIVATE_PREFIX + name.replace(".", "_"), path)
+    module = importlib.import_module(name)
+    _loaded.add(top)
+    return module
+
+
+# Top-level module names this loader imported user files under.
+_loaded: set[str] = set()
 
 
 def _taken_elsewhere(top: str, path: Path, root: Path) -> bool:
@@ -76,18 +86,18 @@ def _taken_elsewhere(top: str, path: Path, root: Path) -> bool:
     return not (found == path or found == mine.with_suffix(".py") or found.is_relative_to(mine))
 
 
-def _load_private(name: str, path: Path) -> ModuleType:
-    private = PRIVATE_PREFIX + name.replace(".", "_")
-    loaded = sys.modules.get(private)
+def _load_from(name: str, path: Path) -> ModuleType:
+    """The module ``name`` executed from ``path`` (reused if that file is already loaded)."""
+    loaded = sys.modules.get(name)
     if loaded is not None and getattr(loaded, "__file__", None) == str(path):
         return loaded
-    spec = importlib.util.spec_from_file_location(private, path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[private] = module
+    sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except BaseException:
-        del sys.modules[private]
+        del sys.modules[name]
         raise
     return module
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flyte._cache import to_cache
-from flyte._validation import env_var_dict, invalid, positive_int, wrong_type
+from flyte._validation import env_var_dict, invalid, label_value, positive_int, wrong_type
 from flyte.docs import to_documentation, to_links
 from flyte.image import to_image
 from flyte.pod_template import PodTemplate
@@ -66,6 +66,11 @@ def _text(param: str, max_len: int | None = None) -> Callable[[Any], str | None]
     return _convert
 
 
+def _queue(value: Any) -> str | None:
+    """A queue name is rendered as a label value and a node selector: it must be a valid one."""
+    return None if value is None else label_value("queue", value)
+
+
 def _pod_template(value: Any) -> PodTemplate | str | None:
     if value is None or isinstance(value, PodTemplate):
         return value
@@ -104,7 +109,7 @@ NORMALISE: dict[str, Callable[[Any], Any]] = {
     "triggers": to_triggers,
     "links": to_links,
     "interruptible": _bool("interruptible", optional=True),
-    "queue": _text("queue"),
+    "queue": _queue,
     "docs": to_documentation,
     "entrypoint": _bool("entrypoint"),
 }

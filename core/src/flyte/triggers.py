@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import invalid, positive_int, str_dict, wrong_type
+from flyte._validation import invalid, label_value, optional, positive_int, str_dict, wrong_type
 from flyte.errors import ConfigurationError
 
 
@@ -110,6 +110,16 @@ class Cron:
         raise AssertionError("unreachable: a cron schedule always has a next time")
 
 
+def _interval(value: Any) -> int:
+    minutes = positive_int("FixedRate.interval_minutes", value)
+    if minutes > MAX_INTERVAL_MINUTES:
+        invalid("FixedRate.interval_minutes", value, f"1 to {MAX_INTERVAL_MINUTES:,} minutes (365 days)", "is too long")
+    return minutes
+
+
+MAX_INTERVAL_MINUTES = 365 * 24 * 60
+
+
 def _start_time(value: Any) -> datetime | None:
     if value is not None and not isinstance(value, datetime):
         wrong_type("FixedRate.start_time", value, "a datetime or None")
@@ -120,7 +130,7 @@ def _start_time(value: Any) -> datetime | None:
 class FixedRate:
     """Fire every ``interval_minutes`` minutes, counted from ``start_time`` (or activation)."""
 
-    interval_minutes: int = attrs.field(converter=lambda v: positive_int("FixedRate.interval_minutes", v))
+    interval_minutes: int = attrs.field(converter=_interval)
     start_time: datetime | None = attrs.field(default=None, converter=_start_time)
 
 
@@ -221,7 +231,7 @@ class Trigger:
     env_vars: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.env_vars"), eq=_mapping_key)
     interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
     overwrite_cache: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    queue: str | None = attrs.field(default=None)
+    queue: str | None = attrs.field(default=None, converter=optional(lambda v: label_value("Trigger.queue", v)))
     labels: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.labels"), eq=_mapping_key)
     annotations: dict[str, str] | None = attrs.field(
         default=None, converter=str_dict("Trigger.annotations"), eq=_mapping_key

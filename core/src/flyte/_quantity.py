@@ -36,7 +36,7 @@ _DECIMAL = {
 
 def parse_quantity(text: str) -> Decimal | None:
     """The value of a quantity string in base units, or None if it is not a quantity."""
-    match = _QUANTITY.match(text.strip()) if isinstance(text, str) else None
+    match = _QUANTITY.fullmatch(text.strip()) if isinstance(text, str) else None
     if not match:
         return None
     try:

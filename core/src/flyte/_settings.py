@@ -31,7 +31,7 @@ ENV_NAME = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$|^[a-z0-9]+(?:-[a-z0-9]+)*$")
 def env_name(value: Any) -> str:
     if not isinstance(value, str):
         wrong_type("name", value, "a str")
-    if not ENV_NAME.match(value):
+    if not ENV_NAME.fullmatch(value):
         invalid("name", value, 'snake_case or kebab-case of lower-case letters and digits, e.g. "my_env" or "my-env"')
     return value
 
@@ -68,6 +68,8 @@ def _text(param: str, max_len: int | None = None) -> Callable[[Any], str | None]
 
 def _queue(value: Any) -> str | None:
     """A queue name is rendered as a label value and a node selector: it must be a valid one."""
+    if value == "":
+        invalid("queue", value, "a queue name such as gpu-pool", "is empty")
     return None if value is None else label_value("queue", value)
 
 

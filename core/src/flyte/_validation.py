@@ -102,7 +102,7 @@ def env_var_dict(param: str) -> Callable[[Any], dict[str, str] | None]:
     def _convert(value: Any) -> dict[str, str] | None:
         out = base(value)
         for name in out or ():
-            if not ENV_VAR_NAME.match(name):
+            if not ENV_VAR_NAME.fullmatch(name):
                 invalid(
                     param,
                     name,
@@ -133,7 +133,7 @@ def label_value(param: str, value: Any) -> str:
     """A valid Kubernetes label value (a queue name, ...)."""
     if not isinstance(value, str):
         wrong_type(param, value, "a str")
-    if len(value) > 63 or not LABEL_VALUE.match(value) or not value.isascii():
+    if len(value) > 63 or not LABEL_VALUE.fullmatch(value) or not value.isascii():
         invalid(param, value, _LABEL_VALUE_RULE, "is not a valid Kubernetes label value")
     return value
 
@@ -149,11 +149,38 @@ def qualified_name(param: str, key: Any) -> str:
         not key.isascii()
         or not name
         or len(name) > 63
-        or not LABEL_VALUE.match(name)
-        or (slash and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)))
+        or not LABEL_VALUE.fullmatch(name)
+        or (slash and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)))
     ):
         invalid(param, key, accepted, "is not a valid Kubernetes label or annotation key")
     return key
+
+
+def k8s_labels(param: str) -> Callable[[Any], dict[str, str] | None]:
+    """Converter: Kubernetes labels, keys and values checked as the API server does."""
+    as_dict = str_dict(param)
+
+    def _convert(value: Any) -> dict[str, str] | None:
+        out = as_dict(value)
+        for key, item in (out or {}).items():
+            qualified_name(f"{param} key", key)
+            label_value(f"{param}[{key!r}]", item)
+        return out
+
+    return _convert
+
+
+def k8s_annotations(param: str) -> Callable[[Any], dict[str, str] | None]:
+    """Converter: Kubernetes annotations, keys checked as the API server does (values are free)."""
+    as_dict = str_dict(param)
+
+    def _convert(value: Any) -> dict[str, str] | None:
+        out = as_dict(value)
+        for key in out or ():
+            qualified_name(f"{param} key", key)
+        return out
+
+    return _convert
 
 
 def str_tuple(param: str, value: Any) -> tuple[str, ...]:

@@ -49,7 +49,7 @@ def _packages(param: str, packages: tuple[Any, ...], pattern: re.Pattern[str] | 
         if not isinstance(item, str) or not item.strip():
             wrong_type(param, item, "a package name (str)")
         no_control_characters(param, item)
-        if pattern is not None and not pattern.match(item):
+        if pattern is not None and not pattern.fullmatch(item):
             invalid(param, item, "a Debian package name such as libopenblas-dev or curl=7.88.1-10")
     return tuple(packages)
 
@@ -91,7 +91,7 @@ def _reference(param: str):
     def _convert(value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             wrong_type(param, value, "an image reference such as docker.io/org/image:tag")
-        if len(value) > 255 or not REFERENCE.match(value):
+        if len(value) > 255 or not REFERENCE.fullmatch(value):
             invalid(
                 param,
                 value,
@@ -109,7 +109,7 @@ def _registry(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         wrong_type("registry", value, "a registry such as ghcr.io/my-org or localhost:5000")
     value = value.rstrip("/")
-    if not REGISTRY.match(value):
+    if not REGISTRY.fullmatch(value):
         invalid(
             "registry", value, "a registry host[:port] with an optional path, e.g. ghcr.io/my-org or localhost:5000"
         )
@@ -121,7 +121,7 @@ def _platform(value: Any) -> tuple[str, ...]:
     if not isinstance(items, (tuple, list)) or not items:
         wrong_type("platform", value, 'a platform such as "linux/amd64", or a tuple of them')
     for item in items:
-        if not isinstance(item, str) or not PLATFORM.match(item):
+        if not isinstance(item, str) or not PLATFORM.fullmatch(item):
             invalid("platform", item, 'os/architecture[/variant], e.g. "linux/amd64" or "linux/arm64"')
     return tuple(items)
 
@@ -129,7 +129,7 @@ def _platform(value: Any) -> tuple[str, ...]:
 def _name(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not IMAGE_NAME.match(value):
+    if not isinstance(value, str) or not IMAGE_NAME.fullmatch(value):
         invalid("name", value, "lower-case letters, digits, '.', '_', '-' and '/', e.g. my-image")
     return value
 

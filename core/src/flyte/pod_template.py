@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import invalid, label_value, qualified_name, str_dict, wrong_type
+from flyte._validation import invalid, k8s_annotations, k8s_labels, wrong_type
 
 DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$")
 
@@ -103,21 +103,6 @@ _SCALARS: dict[str, tuple[Any, str]] = {
 }
 
 
-def _labels(param: str):
-    """Converter: a mapping of Kubernetes label (or annotation) keys to values."""
-    as_dict = str_dict(param)
-
-    def _convert(value: Any) -> dict[str, str] | None:
-        out = as_dict(value)
-        for key, item in (out or {}).items():
-            qualified_name(f"{param} key", key)
-            if param.endswith("labels"):
-                label_value(f"{param}[{key!r}]", item)
-        return out
-
-    return _convert
-
-
 @attrs.frozen
 class PodTemplate:
     """Customise the pod a task runs in: sidecars, volumes, labels, annotations, pull secrets.
@@ -129,11 +114,11 @@ class PodTemplate:
     pod_spec: Any = attrs.field(default=None, converter=_check_pod_spec, eq=_pod_spec_key)
     primary_container_name: str = attrs.field(default="primary")
     labels: dict[str, str] | None = attrs.field(
-        default=None, converter=_labels("pod_template.labels"), eq=lambda d: tuple(sorted((d or {}).items()))
+        default=None, converter=k8s_labels("pod_template.labels"), eq=lambda d: tuple(sorted((d or {}).items()))
     )
     annotations: dict[str, str] | None = attrs.field(
         default=None,
-        converter=_labels("pod_template.annotations"),
+        converter=k8s_annotations("pod_template.annotations"),
         eq=lambda d: tuple(sorted((d or {}).items())),
     )
 
@@ -141,7 +126,7 @@ class PodTemplate:
         name = self.primary_container_name
         if not isinstance(name, str) or not name:
             wrong_type("pod_template.primary_container_name", name, "a non-empty str")
-        if len(name) > 63 or not DNS_LABEL.match(name):
+        if len(name) > 63 or not DNS_LABEL.fullmatch(name):
             invalid(
                 "pod_template.primary_container_name",
                 name,

@@ -8,7 +8,17 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import invalid, label_value, optional, positive_int, str_dict, wrong_type
+from flyte._validation import (
+    invalid,
+    k8s_annotations,
+    k8s_labels,
+    label_value,
+    no_control_characters,
+    optional,
+    positive_int,
+    str_dict,
+    wrong_type,
+)
 from flyte.errors import ConfigurationError
 
 
@@ -196,7 +206,7 @@ def _inputs(value: Any) -> dict[str, Any] | None:
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         wrong_type("Trigger.name", value, "a non-empty str")
-    return value
+    return no_control_characters("Trigger.name", value)
 
 
 def _optional_bool(param: str):
@@ -232,9 +242,9 @@ class Trigger:
     interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
     overwrite_cache: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     queue: str | None = attrs.field(default=None, converter=optional(lambda v: label_value("Trigger.queue", v)))
-    labels: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.labels"), eq=_mapping_key)
+    labels: dict[str, str] | None = attrs.field(default=None, converter=k8s_labels("Trigger.labels"), eq=_mapping_key)
     annotations: dict[str, str] | None = attrs.field(
-        default=None, converter=str_dict("Trigger.annotations"), eq=_mapping_key
+        default=None, converter=k8s_annotations("Trigger.annotations"), eq=_mapping_key
     )
     # The parameter a predefined trigger hands its fire time to, and whether the user named it
     # (then the task must have that parameter; the default "trigger_time" is optional).

@@ -216,7 +216,18 @@ def _union(tp: Any, args: tuple[Any, ...]) -> Checker | None:
         def ok(v: Any) -> bool:
             return any(t(v) for t in tests)
 
-    return _leaf(ok, tp)
+    expected = display(tp)
+
+    def explain(v: Any, path: str) -> Mismatch | None:
+        if ok(v):
+            return None
+        for member in members:  # a member the value has the shape of: show what is wrong inside
+            found = member.explain(v, path)
+            if found is not None and found.path != path:
+                return found
+        return Mismatch(path, v, expected)
+
+    return Checker(ok, explain, expected)
 
 
 def _literal(tp: Any, args: tuple[Any, ...]) -> Checker:

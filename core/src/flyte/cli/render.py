@@ -63,7 +63,9 @@ def render_command(file: str, target: str, output: str, namespace: str, inputs_j
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not a JSON object ({exc.msg})", param_hint="--inputs") from None
         if not isinstance(inputs, dict):
-            raise click.BadParameter(f"expected a JSON object of input names to values, got {inputs_json}", "--inputs")
+            raise click.BadParameter(
+                f"expected a JSON object of input names to values, got {inputs_json}", param_hint="--inputs"
+            )
     obj = find(load_file(file), target, (TaskTemplate, TaskEnvironment))
     if inputs:
         inputs = _typed_inputs(obj, inputs)

@@ -21,6 +21,7 @@ import yaml
 from click.testing import CliRunner
 
 import flyte
+import flyte.extend
 from flyte import _typecheck
 from flyte.cli.main import build_cli
 from flyte.errors import InputTypeError, OutputTypeError
@@ -265,7 +266,7 @@ async def frame_rows(frame: Frame) -> int:
 
 
 def test_a_type_can_register_its_own_rule():
-    _typecheck.register(Frame, lambda v: isinstance(v, (Frame, list)))
+    flyte.extend.register_type_check(Frame, lambda v: isinstance(v, (Frame, list)))
     try:
         assert _typecheck.compile_check(Frame).ok([1, 2])
         assert flyte.run(frame_rows, [1, 2, 3]).outputs() == 3

@@ -18,7 +18,7 @@ Python typing's, as a user would expect them:
   string naming something not in scope) accept everything.
 
 A type that needs a rule of its own (``flyte.io.DataFrame`` accepting the dataframes it wraps,
-...) registers a predicate with :func:`register`.
+...) registers a predicate with :func:`register_type_check` (also in :mod:`flyte.extend`).
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ from flyte.interface import type_name
 
 Predicate = Callable[[Any], bool]
 
-# Types with a rule of their own: annotation class -> predicate (see register()).
+# Types with a rule of their own: annotation class -> predicate (see register_type_check()).
 _REGISTRY: dict[type, Predicate] = {}
 
 
-def register(cls: type, check: Predicate) -> None:
+def register_type_check(cls: type, check: Predicate) -> None:
     """Check values annotated ``cls`` with ``check(value) -> bool`` instead of ``isinstance``.
 
     For reference types that accept more than their own instances; call it where ``cls`` is

@@ -333,21 +333,23 @@ class SignatureCheck:
     defaults: dict[str, Any]
     output: Checker | None
 
-    def check_inputs(self, task: str, given: dict[str, Any]) -> None:
+    def check_inputs(self, task: Any, given: dict[str, Any]) -> None:
         """Raise :class:`~flyte.errors.InputTypeError` for the first input in ``given`` that
-        does not match its annotation."""
+        does not match its annotation. ``task`` (its ``.name``, or a str) names the task in
+        the message, and is only looked at then."""
         checks = self.inputs
         for name, value in given.items():
             check = checks.get(name)
             if check is not None and not check.ok(value) and value is not self.defaults.get(name, _NO_DEFAULT):
-                raise _input_error(task, name, check, value)
+                raise _input_error(getattr(task, "name", task), name, check, value)
 
-    def check_output(self, task: str, value: Any) -> None:
+    def check_output(self, task: Any, value: Any) -> None:
         """Raise :class:`~flyte.errors.OutputTypeError` if ``value`` does not match the return
-        annotation."""
+        annotation (``task`` as for :meth:`check_inputs`)."""
         check = self.output
         if check is None or check.ok(value):
             return
+        task = getattr(task, "name", task)
         found = check.explain(value, "the value")
         detail = ""
         if found is not None and found.path != "the value":

@@ -187,7 +187,8 @@ class TaskTemplate:
         except TypeError as exc:
             raise TypeError(f"{self.name}: {exc}") from None
         checks = self._checks or self._compile_checks()
-        checks.check_inputs(self.name, bound.arguments)
+        if checks.inputs:
+            checks.check_inputs(self, bound.arguments)
         bound.apply_defaults()
         return dict(bound.arguments)
 
@@ -195,7 +196,7 @@ class TaskTemplate:
         """Raise :class:`~flyte.errors.OutputTypeError` if ``value`` does not match the return
         annotation."""
         checks = self._checks or self._compile_checks()
-        checks.check_output(self.name, value)
+        checks.check_output(self, value)
 
     def _compile_checks(self) -> SignatureCheck:
         self._checks = signature_check(self.func)

@@ -115,4 +115,4 @@ def _check_inputs(task: Any, inputs: dict[str, Any]) -> None:
             f"{task.name}: {', '.join(map(repr, unknown))} is not an input of the task "
             f"(its inputs: {', '.join(params) or 'none'})"
         )
-    signature_check(task.func).check_inputs(task.name, inputs)
+    signature_check(task.func).check_inputs(task, inputs)

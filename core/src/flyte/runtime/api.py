@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flyte import _codec
-from flyte._validation import env_var_dict, wrong_type
+from flyte._validation import env_var_dict, safe_name, wrong_type
 from flyte.errors import ConfigurationError, InitializationError
 from flyte.runtime import environ
 from flyte.runtime import settings as cfg
@@ -217,8 +217,8 @@ class RunContext:
         custom_context: dict[str, str] | None = None,
         **ignored: Any,
     ):
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            wrong_type("name", name, "a non-empty str")
+        if name is not None:
+            safe_name("name", name)  # it names the run's folder under the state root
         if not isinstance(overwrite_cache, bool):
             wrong_type("overwrite_cache", overwrite_cache, "True or False")
         if not isinstance(disable_run_cache, bool):

@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flyte._home import state_root
+from flyte._home import private_file, state_root
+from flyte.errors import StateError
 
 logger = logging.getLogger("flyte.runtime.store")
 
@@ -103,13 +104,31 @@ def db_path() -> Path:
 
 
 def connect(path: Path | None = None) -> sqlite3.Connection:
-    conn = sqlite3.connect(path or db_path(), timeout=30, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(SCHEMA)
-    _migrate(conn)
+    path = private_file(path or db_path())
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+        _migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if not is_corruption(exc):
+            raise
+        raise StateError(
+            f"the run store {path} is damaged ({exc}); move it aside to start a new one "
+            f"(mv {path} {path}.damaged): runs recorded in it will no longer be listed"
+        ) from exc
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file is not a database or is malformed (not merely busy)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name:
+        return name in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+    return not isinstance(exc, sqlite3.OperationalError)  # Python 3.10: no error names
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

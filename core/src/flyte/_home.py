@@ -18,9 +18,7 @@ from flyte._validation import NAME_RULE, invalid
 from flyte.errors import StateError
 
 # Files and folders an older version left readable by others (see _tighten).
-_PRIVATE_FILES = tuple(
-    f"{db}{suffix}" for db in ("runs.db", "local-cache/cache.db") for suffix in ("", "-wal", "-shm")
-)
+_PRIVATE_FILES = tuple(f"{db}{suffix}" for db in ("runs.db", "local-cache/cache.db") for suffix in ("", "-wal", "-shm"))
 _PRIVATE_TREES = ("secrets", "runs", "local-cache")
 
 _checked: set[str] = set()

@@ -60,6 +60,6 @@ def clear_entries(task: str | None) -> None:
         reset_store()
         for suffix in ("", "-wal", "-shm"):
             store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
-        click.echo(f"removed the cache file {store.path}: it was damaged ({store.broken}); the next run starts a new one")
+        click.echo(f"removed the cache file {store.path}: damaged ({store.broken}); the next run makes a new one")
         return
     click.echo(f"deleted {count} cache entr{'y' if count == 1 else 'ies'}" + (f" of {task}" if task else ""))

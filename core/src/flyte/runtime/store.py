@@ -84,6 +84,8 @@ CREATE TABLE IF NOT EXISTS triggers (
     PRIMARY KEY (task, name)
 );
 CREATE INDEX IF NOT EXISTS actions_by_task ON actions (task);
+-- `flyte runs show`: a run's actions of one phase in creation order (ids are a0, a1, ...).
+CREATE INDEX IF NOT EXISTS actions_by_run_status ON actions (run, status, CAST(SUBSTR(id, 2) AS INTEGER));
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
 """
 
@@ -337,6 +339,30 @@ def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
         (ABORTED, now, name, *TERMINAL),
     )
     conn.execute("COMMIT")
+
+
+# Phases, most in need of attention first (`flyte runs show` lists them in this order).
+SEVERITY = (FAILED, ABORTED, RETRYING, RUNNING, QUEUED, SUCCEEDED)
+CREATION_ORDER = "CAST(SUBSTR(id, 2) AS INTEGER)"
+
+
+def by_severity(phases: Any) -> list[str]:
+    """``phases`` in :data:`SEVERITY` order (unknown ones last, by name)."""
+    rank = {p: i for i, p in enumerate(SEVERITY)}
+    return sorted(phases, key=lambda p: (rank.get(p, len(rank)), p))
+
+
+def action_rows(
+    conn: sqlite3.Connection, run: str, phases: list[str] | None, limit: int, offset: int
+) -> sqlite3.Cursor:
+    """A cursor over a run's actions in creation order (``phases``: only those; ``limit`` -1:
+    all). Rows are fetched as iterated, never all at once."""
+    where, params = "run=?", [run]
+    if phases is not None:
+        where += f" AND status IN ({', '.join('?' for _ in phases)})"
+        params += phases
+    sql = f"SELECT * FROM actions WHERE {where} ORDER BY {CREATION_ORDER} LIMIT ? OFFSET ?"
+    return conn.execute(sql, (*params, limit, offset))
 
 
 def load_json(text: str | None) -> Any:

@@ -14,7 +14,7 @@ import stat
 import threading
 from pathlib import Path
 
-from flyte._validation import NAME_RULE, invalid
+from flyte._validation import invalid
 from flyte.errors import StateError
 
 # Files and folders an older version left readable by others (see _tighten).
@@ -57,7 +57,7 @@ def state_path(*parts: str) -> Path:
     path = root
     for part in parts:
         if not isinstance(part, str) or part in ("", ".", "..") or "/" in part or "\0" in part or os.sep in part:
-            invalid("state path component", part, NAME_RULE)
+            invalid("state path component", part, "one path component: no '/', not '.' or '..'")
         path = path / part
         if not path.is_dir():
             try:

@@ -102,7 +102,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actions", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--extra", nargs="*", default=[], help="extra options for `flyte runs show`")
     opts = parser.parse_args()
 
     home = tempfile.mkdtemp(prefix="flyte-bench-show-")
@@ -113,11 +112,12 @@ def main() -> None:
         ("runs show --json", ["--json"]),
         ("runs show --status FAILED", ["--status", "FAILED"]),
         ("runs show --offset (last page)", ["--offset", str(opts.actions - 50)]),
+        ("runs show --limit 0 (all)", ["--limit", "0"]),
+        ("runs show --json --limit 0 (all)", ["--json", "--limit", "0"]),
     ]
     print(f"flyte runs show, a run of {opts.actions:,} actions (baseline: a run of 100), median of {opts.repeats}")
     print(f"{'command':34} {'seconds':>9} {'baseline':>9} {'ratio':>6} {'peak MiB':>9} {'baseline':>9} {'output':>10}")
     for label, extra in commands:
-        extra = [*extra, *opts.extra]
         big = [measure(home, ["runs", "show", "big", *extra]) for _ in range(opts.repeats)]
         small = [measure(home, ["runs", "show", "small", *extra]) for _ in range(opts.repeats)]
         sec, base = statistics.median(b[0] for b in big), statistics.median(s[0] for s in small)

@@ -111,8 +111,10 @@ def test_the_guides_path_reads_the_tasks_own_file_and_nothing_is_written_there()
     assert folder.parent.parent == secret_mounts.base_dir()
     assert not folder.exists(), "the attempt's folder outlived the attempt"
     assert guide_listing() == before, "a local run wrote to /etc/flyte/secrets"
-    # Outside a task the guide's path is the real one again.
+    # Outside a task the guide's path is the real one again, and the wrapped functions still
+    # answer the capability checks libraries make (shutil.rmtree, pathlib).
     assert not os.path.exists(f"{GUIDE}/my_secret")
+    assert os.stat in os.supports_follow_symlinks and os.open in os.supports_dir_fd and os.scandir in os.supports_fd
 
 
 def test_a_worker_process_started_for_the_task_reads_the_guides_path(tmp_path: Path):

@@ -107,10 +107,14 @@ def install() -> None:
         opener = _wrap(io.open)
         builtins.open = opener
         io.open = opener
-        for name in ("open", "stat", "lstat", "access"):
-            setattr(os, name, _wrap(getattr(os, name)))
-        for name in ("listdir", "scandir"):
-            setattr(os, name, _wrap_optional_path(getattr(os, name)))
+        for name in ("open", "stat", "lstat", "access", "listdir", "scandir"):
+            original = getattr(os, name)
+            wrapper = _wrap_optional_path(original) if name in ("listdir", "scandir") else _wrap(original)
+            setattr(os, name, wrapper)
+            # Code that asks `os.stat in os.supports_dir_fd` must get the same answer.
+            for supported in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks):
+                if original in supported:
+                    supported.add(wrapper)
         _installed = True
 
 

@@ -78,8 +78,28 @@ def test_flyte_debug_variable_shows_the_traceback(files: Path):
     assert "Traceback (most recent call last)" in result.stderr
 
 
-def test_a_damaged_run_store_is_one_line_saying_what_to_do(tmp_path: Path, flyte_home: Path):
-    (flyte_home / "runs.db").write_bytes(b"not a database, just text " * 200)
+def damage_by_truncating(db: Path) -> None:
+    """A real store cut in half: it opens, and the damage shows while reading."""
+    from flyte.runtime import store as st
+
+    conn = st.connect(db)
+    conn.execute("INSERT INTO runs (name, task, status, created_at) VALUES ('r1', 't', 'SUCCEEDED', 0)")
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO actions (run, id, task, status, error) VALUES ('r1', ?, 't', 'FAILED', ?)",
+        [(f"a{i}", "x" * 200) for i in range(5000)],
+    )
+    conn.execute("COMMIT")
+    conn.close()
+    os.truncate(db, db.stat().st_size // 2)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_run_store_is_one_line_saying_what_to_do(tmp_path: Path, flyte_home: Path, damage: str):
+    if damage == "garbage":
+        (flyte_home / "runs.db").write_bytes(b"not a database, just text " * 200)
+    else:
+        damage_by_truncating(flyte_home / "runs.db")
     for args in (("runs", "list"), ("runs", "show", "r1")):
         line = assert_one_line(flyte_cli(tmp_path, *args), "runs.db is damaged", "move it aside")
         assert f"mv {flyte_home / 'runs.db'}" in line

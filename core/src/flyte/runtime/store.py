@@ -117,12 +117,16 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
         conn.close()
         if not is_corruption(exc):
             raise
-        raise StateError(
-            f"the run store {path} is damaged ({exc}); move it aside to start a new one "
-            f"(mv {path} {path}.damaged): runs recorded in it will no longer be listed"
-        ) from exc
+        raise damaged(path, exc) from exc
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def damaged(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    return StateError(
+        f"the run store {path} is damaged ({exc}); move it aside to start a new one "
+        f"(mv {path} {path}.damaged): runs recorded in it will no longer be listed"
+    )
 
 
 def is_corruption(exc: sqlite3.DatabaseError) -> bool:
@@ -308,9 +312,15 @@ def _coalesce(batch: list[Any]) -> list[tuple[str, list[tuple[Any, ...]]]]:
 
 @contextmanager
 def reader(path: Path | None = None) -> Iterator[sqlite3.Connection]:
+    """A connection for reading; damage found while reading is reported like damage on open."""
+    path = path or db_path()
     conn = connect(path)
     try:
         yield conn
+    except sqlite3.DatabaseError as exc:
+        if is_corruption(exc):
+            raise damaged(path, exc) from exc
+        raise
     finally:
         conn.close()
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from flyte.runtime.store import SEVERITY, by_severity
+
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
@@ -59,7 +61,7 @@ def list_runs(limit: int, task: str | None, as_json: bool) -> None:
     Console().print(table)
 
 
-PHASES = ("FAILED", "ABORTED", "RETRYING", "RUNNING", "QUEUED", "SUCCEEDED")
+PHASES = SEVERITY  # the order `runs show` lists them in
 DEFAULT_LIMIT = 50
 
 
@@ -177,7 +179,7 @@ def _show_text(page: _Page) -> None:
     click.echo(f"run {run.name} · {run.task} · {run.phase} · {run.url}")
     if run.error:
         click.secho(f"error: {run.error}", fg="red")
-    summary = " · ".join(f"{p} {n:,}" for p, n in ((p, page.counts[p]) for p in _ordered(page.counts)))
+    summary = " · ".join(f"{p} {n:,}" for p, n in ((p, page.counts[p]) for p in by_severity(page.counts)))
     click.echo(f"actions: {page.total:,}" + (f" ({summary})" if summary else ""))
     if not page.shown:
         click.echo("no actions" + (f" in phase {', '.join(page.phases)}" if page.phases else "") + " to show")
@@ -202,9 +204,3 @@ def _show_text(page: _Page) -> None:
 def _line(cells: tuple[str, ...], widths: list[int]) -> str:
     parts = [cell[:width].ljust(width) for cell, width in zip(cells, widths, strict=False)]
     return "  ".join([*parts, *cells[len(widths) :]]).rstrip()
-
-
-def _ordered(counts: dict[str, int]) -> list[str]:
-    from flyte.runtime.store import by_severity
-
-    return by_severity(counts)

@@ -68,10 +68,24 @@ GUIDE_SECRETS = textwrap.dedent("""
         my_secret_value = os.getenv("MY_SECRET_ENV_VAR")
         print(f"My secret value is: {my_secret_value}")
 
+    env_2 = flyte.TaskEnvironment(
+        name="env_2",
+        secrets=[
+            flyte.Secret(key="my_secret", mount="/etc/flyte/secrets"),
+        ]
+    )
+
+    @env_2.task
+    def task_2():
+        with open("/etc/flyte/secrets/my_secret", "r") as f:
+            my_secret_file_content = f.read()
+        print(f"My secret file content is: {my_secret_file_content}")
+
     if __name__ == "__main__":
         flyte.init()
-        run = flyte.run(task_1)
-        print("finished", run.name)
+        for task in (task_1, task_2):
+            run = flyte.run(task)
+            print("finished", run.name)
 """)
 
 
@@ -102,10 +116,17 @@ def test_the_guides_secrets_example_runs_as_secrets_py_both_ways(tmp_path, home_
     (tmp_path / "secrets.py").write_text(GUIDE_SECRETS)
     as_script = _run([sys.executable, "secrets.py"], tmp_path, home_with_secret)
     assert as_script.returncode == 0, as_script.stderr
-    assert "finished r" in as_script.stdout
-    with_cli = _run([FLYTE, "run", "secrets.py", "task_1"], tmp_path, home_with_secret)
-    assert with_cli.returncode == 0, with_cli.stderr
-    assert "succeeded" in with_cli.stderr
+    assert as_script.stdout.count("finished r") == 2
+    for task in ("task_1", "task_2"):
+        with_cli = _run([FLYTE, "run", "secrets.py", task], tmp_path, home_with_secret)
+        assert with_cli.returncode == 0, with_cli.stderr
+        assert "succeeded" in with_cli.stderr
+
+
+def test_the_library_never_imports_the_secrets_module():
+    """`python secrets.py` puts the script's folder first on sys.path, so any `import secrets`
+    in the library would import the user's script (the guide's own example) instead."""
+    assert "secrets" not in _stdlib_modules_core_imports()
 
 
 def _stdlib_modules_core_imports() -> set[str]:

@@ -31,6 +31,8 @@ from typing import Any
 
 import cloudpickle
 
+from flyte._syspath import add_to_path
+
 # cloudpickle's by-value registry is process-wide; one dump at a time may change it.
 _pickle_lock = threading.Lock()
 
@@ -126,13 +128,20 @@ def loads_call(data: bytes) -> tuple[Callable[..., Any], dict[str, Any]]:
 
     stream = io.BytesIO(data)
     path = pickle.load(stream)
-    sys.path[:0] = [p for p in path if p not in sys.path]
+    add_to_path(*path)  # after the standard library: a user's json.py must not replace json
     function, inputs = pickle.load(stream)
     return function, inputs
 
 
 def call(function: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
-    """Call the function; a coroutine function runs to completion on a new event loop."""
+    """Call the function; a coroutine function runs to completion on a new event loop.
+
+    Called in a worker process started for a task that mounts secrets (its environment has
+    ``FLYTE_SECRETS_MOUNT``), the guide's ``/etc/flyte/secrets/<key>`` reads the task's files.
+    """
+    from flyte.runtime import mount_redirect
+
+    mount_redirect.for_process(os.environ.get(mount_redirect.MOUNT_VAR))
     result = function(**inputs)
     if inspect.iscoroutine(result):
         import asyncio

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import secrets as _random
 import sys
 import threading
 import time
@@ -13,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from flyte import _codec
-from flyte._validation import env_var_dict, wrong_type
+from flyte._validation import env_var_dict, safe_name, wrong_type
 from flyte.errors import ConfigurationError, InitializationError
-from flyte.runtime import environ
+from flyte.runtime import environ, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
 from flyte.runtime.controller import Controller
@@ -112,6 +111,7 @@ def init(
             secret_source=secret_source,
         )
     )
+    secret_mounts.prepare()  # a killed process's secret files go now, not at the first run
 
 
 CONFIG_CANDIDATES = ("./.flyte/config.yaml", "./config.yaml")
@@ -200,8 +200,16 @@ def _asdict(settings: LocalSettings) -> dict[str, Any]:
 
 
 def new_run_name() -> str:
+    """``r`` and nine random letters or digits."""
+    # From os.urandom rather than the `secrets` module: a user's script named secrets.py
+    # (the guide's own example) would be imported in its place.
+    number = int.from_bytes(os.urandom(8), "big")
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-    return "r" + "".join(_random.choice(alphabet) for _ in range(9))
+    letters = []
+    for _ in range(9):
+        number, digit = divmod(number, 36)
+        letters.append(alphabet[digit])
+    return "r" + "".join(letters)
 
 
 class RunContext:
@@ -218,8 +226,8 @@ class RunContext:
         custom_context: dict[str, str] | None = None,
         **ignored: Any,
     ):
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            wrong_type("name", name, "a non-empty str")
+        if name is not None:
+            safe_name("name", name)  # it names the run's folder under the state root
         if not isinstance(overwrite_cache, bool):
             wrong_type("overwrite_cache", overwrite_cache, "True or False")
         if not isinstance(disable_run_cache, bool):
@@ -315,6 +323,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
 
         return run_on_cluster(task, inputs, context, settings)
     environ.install()
+    secret_mounts.prepare()
     name = context.name or new_run_name()
     store = st.RunStore()
     if context.name is not None:
@@ -368,6 +377,8 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
         store.close()
         raise
+    finally:
+        controller.close()
     error = outcome.get("error")
     if error is None:
         outputs = _codec.dumps(outcome["value"], path="outputs")

@@ -264,6 +264,9 @@ class Controller:
         self.bodies: set[bodies.Body] = set()  # bodies running on threads of their own
         self.loop_threads: set[int] = set()  # native ids of the threads running the run's loops
 
+    def close(self) -> None:
+        self.mounts.close()  # an interrupted run's secret files go now, not when its tasks notice
+
     def stop_loop_processes(self) -> None:
         """Stop the processes started on the run's loops (by async bodies without a time
         limit, which run there): the run is being interrupted."""
@@ -399,6 +402,7 @@ class Controller:
             action.attempt = attempt + 1
             try:
                 result = await self._one_attempt(action, inputs, deadline)
+                action.task.check_output(result)  # an OutputTypeError is not retried
             except asyncio.CancelledError:
                 # Its parent stopped, a sibling failed, or the run was interrupted.
                 self._finish(action, st.ABORTED, error=ActionAbortedError(f"{spec.name} was cancelled"))

@@ -118,6 +118,27 @@ def test_a_cpu_bound_async_body_is_timed_out_and_interrupted():
     assert state["spins"] == spins  # and it no longer runs
 
 
+@env.task(timeout=0.5)
+async def ignores_its_cancellation() -> None:
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        state["cancelled"] = True
+        try:
+            while True:  # carries on as if it had not been cancelled
+                pass
+        except flyte.errors.TaskInterruptedError:
+            state["interrupted"] = True
+            raise
+
+
+def test_an_async_body_that_ignores_its_cancellation_is_interrupted():
+    with pytest.raises(flyte.errors.MaxRuntimeExceededError):
+        flyte.run(ignores_its_cancellation)
+    wait_until(lambda: state.get("interrupted"), "the body to be interrupted after its grace")
+    assert state["cancelled"]
+
+
 @env.task(timeout=60)
 async def blocks_until_released() -> str:
     return "released" if release.wait(30) else "the loop was blocked"

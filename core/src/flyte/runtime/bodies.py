@@ -12,10 +12,11 @@ without waiting for the body:
 
 1. an async body's task is cancelled on its loop (a body that awaits stops cleanly);
 2. the body's thread gets ``TaskInterruptedError`` at its next Python instruction
-   (``PyThreadState_SetAsyncExc``), at once for a sync body and after :data:`CANCEL_GRACE`
-   for an async one that did not stop on cancellation. This is the last resort: it stops a
-   CPU-bound Python loop, but a thread inside one C call (``time.sleep``, a blocking read)
-   only sees it when that call returns;
+   (``PyThreadState_SetAsyncExc``): at once for a sync body; for an async one, when its loop
+   has not run the cancellation within :data:`BUSY_CHECK` (the body blocks it), or the body
+   still runs :data:`CANCEL_GRACE` after it. This is the last resort: it stops a CPU-bound
+   Python loop, but a thread inside one C call (``time.sleep``, a blocking read) only sees it
+   when that call returns;
 3. the processes the body started, and their trees, are stopped (:mod:`~flyte.runtime.proctree`).
 
 Pool threads are daemon threads: the interpreter never waits for a body at exit. A thread
@@ -36,8 +37,12 @@ from typing import Any
 from flyte.errors import TaskInterruptedError
 from flyte.runtime import proctree
 
-# How long a cancelled async body may take to stop on its own before its thread is interrupted.
-CANCEL_GRACE = 0.2
+# An async body's loop that has not run its cancellation after BUSY_CHECK seconds is blocked
+# by the body; a body still running CANCEL_GRACE seconds after its cancellation ran ignores it.
+# Either way its thread is interrupted. (A CPU-bound body also slows every other thread down,
+# through the GIL, until it stops: hence the short first check.)
+BUSY_CHECK = 0.05
+CANCEL_GRACE = 1.0
 # How long an idle pool thread waits for another body before it exits.
 IDLE_SECONDS = 30.0
 
@@ -54,7 +59,9 @@ class Body:
     __slots__ = (
         "_before",
         "_call",
+        "_cancel_seen",
         "_ctx",
+        "_grace_checked",
         "_lock",
         "_loop",
         "_native",
@@ -81,6 +88,8 @@ class Body:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
         self.stopped = False  # set by stop(): the body may still run, but its attempt is over
+        self._cancel_seen = False  # an async body's loop ran its cancellation
+        self._grace_checked = False
         ctx.run(current.set, self)
 
     # -- on the body's thread ---------------------------------------------------------------
@@ -142,19 +151,31 @@ class Body:
             if _PROCTREE:
                 roots = proctree.thread_children(self._native) - self._before
             if self._task is not None:
-                self._loop.call_soon_threadsafe(self._task.cancel)  # type: ignore[union-attr]
-                timer = threading.Timer(CANCEL_GRACE, self._interrupt)
-                timer.daemon = True
-                timer.start()
+                self._loop.call_soon_threadsafe(self._cancel_on_loop)  # type: ignore[union-attr]
+                self._check_later(BUSY_CHECK)
             else:
                 self._interrupt_locked()
         if roots:
             proctree.terminate(roots)
 
-    def _interrupt(self) -> None:
+    def _cancel_on_loop(self) -> None:
+        self._cancel_seen = True
+        self._task.cancel()  # type: ignore[union-attr]
+
+    def _check_later(self, delay: float) -> None:
+        timer = threading.Timer(delay, self._check_stopped)
+        timer.daemon = True
+        timer.start()
+
+    def _check_stopped(self) -> None:
         with self._lock:
-            if self._state == _RUNNING:
-                self._interrupt_locked()
+            if self._state != _RUNNING:
+                return
+            if self._cancel_seen and not self._grace_checked:
+                self._grace_checked = True
+                self._check_later(CANCEL_GRACE)
+                return
+            self._interrupt_locked()
 
     def _rearm(self) -> None:
         with self._lock:

@@ -37,10 +37,10 @@ def _client(config: dict[str, Any]) -> Any:
 
 
 def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: Any) -> Any:
-    from flyte.io._storage import filesystem
     from flyte.remote import Run
     from flyte.render.render import render_task
     from flyte.runtime.api import new_run_name
+    from flyte.storage._filesystem import filesystem
 
     config = dict(settings.kubernetes or {})
     if not config.get("storage"):

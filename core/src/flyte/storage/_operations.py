@@ -9,6 +9,7 @@ completed multipart upload), so a reader never sees half a value.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import io
 import os
@@ -86,7 +87,7 @@ def put_sync(from_path: str | os.PathLike[str], to_path: str | None = None, recu
     if folder:
         put_tree(source, to_path)
     else:
-        with open(source, "rb") as src, atomic_open(to_path) as dst:
+        with builtins.open(source, "rb") as src, atomic_open(to_path) as dst:
             while chunk := src.read(CHUNK):
                 dst.write(chunk)
     return to_path
@@ -108,7 +109,7 @@ def put_tree(source: str | os.PathLike[str], to_path: str, files: list[pathlib.P
     with storage_errors(to_path, "write"):
         if is_local(fs):
             for path, name in zip(files, names, strict=False):
-                with open(path, "rb") as src, atomic_open(f"{base}/{name}") as dst:
+                with builtins.open(path, "rb") as src, atomic_open(f"{base}/{name}") as dst:
                     while chunk := src.read(CHUNK):
                         dst.write(chunk)
         elif files:
@@ -134,7 +135,7 @@ def atomic_open(url: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) ->
             directory = os.path.dirname(path) or "."
             os.makedirs(directory, exist_ok=True)
             tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.partial")
-            handle: Any = open(tmp, "wb")
+            handle: Any = builtins.open(tmp, "wb")
             try:
                 yield io.TextIOWrapper(handle, encoding=encoding) if mode == "w" else handle
             except BaseException:

@@ -174,7 +174,29 @@ def _creds_hint(url: str) -> str:
     provider = provider_for(protocol_of(url))
     if provider is None:
         return "check the filesystem's permissions"
+    if not _has_credentials(protocol_of(url)):
+        return (
+            f"no credentials were found for {provider.section}: set them with flyte.init(storage="
+            f"{provider.__name__}(...)), the config file's storage.{provider.section} section, or {provider.env_hint}"
+        )
     return (
         f"check the credentials for {provider.section} (flyte.init(storage={provider.__name__}(...)), "
         f"the config file's storage.{provider.section} section, or {provider.env_hint})"
     )
+
+
+def _has_credentials(protocol: str) -> bool:
+    """Whether any credentials are configured or discoverable (only asked on a failure)."""
+    config = configured(protocol)
+    if config is None or getattr(config, "anonymous", False):
+        return config is not None
+    if protocol in ("s3", "s3a"):
+        if getattr(config, "access_key_id", None):
+            return True
+        try:
+            import botocore.session
+
+            return botocore.session.get_session().get_credentials() is not None
+        except Exception:
+            return True  # cannot tell: do not claim there are none
+    return True

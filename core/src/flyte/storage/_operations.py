@@ -136,14 +136,16 @@ def atomic_open(url: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) ->
             os.makedirs(directory, exist_ok=True)
             tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.partial")
             handle: Any = builtins.open(tmp, "wb")
+            text_handle = io.TextIOWrapper(handle, encoding=encoding) if mode == "w" else None
             try:
-                yield io.TextIOWrapper(handle, encoding=encoding) if mode == "w" else handle
+                yield text_handle if text_handle is not None else handle
             except BaseException:
                 handle.close()
                 os.unlink(tmp)
                 raise
-            if mode == "w":
-                handle.flush()
+            if text_handle is not None:
+                text_handle.flush()
+                text_handle.detach()
             handle.close()
             os.replace(tmp, path)
             return

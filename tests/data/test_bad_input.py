@@ -83,7 +83,12 @@ def s3_with_auth(tmp_path_factory: pytest.TempPathFactory):
     try:
         wait_for_port(port)
         endpoint = f"http://127.0.0.1:{port}"
-        opts = {"endpoint_url": endpoint, "region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "y"}
+        opts = {
+            "endpoint_url": endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "x",
+            "aws_secret_access_key": "y",
+        }
         bucket = "locked-bucket"
         boto3.client("s3", **opts).create_bucket(Bucket=bucket)  # unauthenticated actions 1-4
         iam = boto3.client("iam", **opts)
@@ -97,7 +102,9 @@ def s3_with_auth(tmp_path_factory: pytest.TempPathFactory):
 
 def test_permission_denied_is_one_line_without_credentials(s3_with_auth, tmp_path: Path) -> None:
     endpoint, bucket, key_id, secret = s3_with_auth
-    flyte.init(storage=storage.S3(endpoint=endpoint, region="us-east-1", access_key_id=key_id, secret_access_key=secret))
+    flyte.init(
+        storage=storage.S3(endpoint=endpoint, region="us-east-1", access_key_id=key_id, secret_access_key=secret)
+    )
     url = f"s3://{bucket}/data.txt"
     with pytest.raises(StoragePermissionError) as info:
         storage.exists_sync(url)

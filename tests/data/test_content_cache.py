@@ -15,7 +15,11 @@ import flyte
 from flyte import Cache
 from flyte.io import DataFrame, Dir, File, HashFunction
 
-SAMPLE = {"id": [1, 2, 3, 4, 5], "name": ["Alice", "Bob", "Charlie", "Diana", "Eve"], "value": [100, 200, 300, 400, 500]}
+SAMPLE = {
+    "id": [1, 2, 3, 4, 5],
+    "name": ["Alice", "Bob", "Charlie", "Diana", "Eve"],
+    "value": [100, 200, 300, 400, 500],
+}
 
 
 def hash_pandas(df: pd.DataFrame) -> str:

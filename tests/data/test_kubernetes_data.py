@@ -96,7 +96,9 @@ def test_rendered_pipeline_passes_a_dataframe_and_a_file_through_s3(
     assert extra.uri.startswith(url)
 
     settings = RenderSettings(storage=url, storage_endpoint=s3_endpoint, storage_secret="object-store")
-    (job,) = render_task(module.pipeline, RenderContext(settings=settings, inputs={"n": 3, "extra": extra}, run_name="r1"))
+    (job,) = render_task(
+        module.pipeline, RenderContext(settings=settings, inputs={"n": 3, "extra": extra}, run_name="r1")
+    )
     manifest = tmp_path / "job.yaml"
     manifest.write_text(yaml.safe_dump(job))
     checked = validate_manifests(manifest)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import boto3
 import pandas as pd
-import pytest
 
 import flyte
 import flyte.storage as storage
@@ -82,7 +81,13 @@ def test_file_dir_and_dataframe_pass_between_tasks_through_s3(
         async with b.open() as fh:
             b_text = (await fh.read()).decode()
         frame = await df.open(pd.DataFrame).all()
-        return {"text": text, "names": names, "b": b_text, "total": int(frame["x"].sum()), "missing": await d.get_file("nope.txt")}
+        return {
+            "text": text,
+            "names": names,
+            "b": b_text,
+            "total": int(frame["x"].sum()),
+            "missing": await d.get_file("nope.txt"),
+        }
 
     @env.task
     async def main() -> dict:

@@ -178,12 +178,12 @@ def incoming(value: Any, annotation: Any = None, produced: Any = None) -> Any:
         handler = _frames.handler_for_type(base) if isinstance(base, type) else None
         if handler is not None:
             return value.open(base).all_sync()
-        if base in (None, typing.Any, object, typing.Any) or annotation is None:
-            origin = _frames.handler_named(value._type_path) if value._type_path else None
-            if origin is not None:
-                t = _frames._resolve(value._type_path)
-                if t is not None:
-                    return value.open(t).all_sync()
+        # Undeclared: the type it was stored from, as a plain call would have returned it.
+        undeclared = base in (None, typing.Any, object) and value._type_path
+        if undeclared and _frames.handler_named(value._type_path) is not None:
+            stored_as = _frames._resolve(value._type_path)
+            if stored_as is not None:
+                return value.open(stored_as).all_sync()
         return value
     t = type(value)
     if t in _PLAIN:
@@ -201,6 +201,15 @@ def incoming(value: Any, annotation: Any = None, produced: Any = None) -> Any:
         inner = args[1] if origin in (dict, typing.Dict) and len(args) == 2 else None  # noqa: UP006
         return {k: incoming(v, inner) for k, v in value.items()}
     return value
+
+
+def compatible(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` is acceptable where ``annotation`` is declared as far as tables go: any
+    dataframe or ``flyte.io.DataFrame`` where a dataframe type (or ``flyte.io.DataFrame``) is
+    declared, since the boundary converts between them. For input/output type checks."""
+    base = _base(annotation)
+    table = base is DataFrame or (isinstance(base, type) and _frames.handler_for_type(base) is not None)
+    return table and (isinstance(value, DataFrame) or _frames.is_dataframe(value))
 
 
 _signatures: dict[Any, tuple[dict[str, Any], Any]] = {}

@@ -135,7 +135,7 @@ def atomic_open(url: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) ->
             directory = os.path.dirname(path) or "."
             os.makedirs(directory, exist_ok=True)
             tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.partial")
-            handle: Any = builtins.open(tmp, "wb")
+            handle: Any = builtins.open(tmp, "wb")  # noqa: SIM115 - renamed into place after the block
             text_handle = io.TextIOWrapper(handle, encoding=encoding) if mode == "w" else None
             try:
                 yield text_handle if text_handle is not None else handle

@@ -177,7 +177,9 @@ def incoming(value: Any, annotation: Any = None, produced: Any = None) -> Any:
             return produced
         handler = _frames.handler_for_type(base) if isinstance(base, type) else None
         if handler is not None:
-            return value.open(base).all_sync()
+            frame = value.open(base).all_sync()
+            _remember(frame, handler.tracker, value)  # handed on unchanged: not written again
+            return frame
         # Undeclared: the type it was stored from, as a plain call would have returned it.
         undeclared = base in (None, typing.Any, object) and value._type_path
         if undeclared and _frames.handler_named(value._type_path) is not None:
@@ -246,14 +248,18 @@ async def inputs_arriving(func: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     return await asyncio.to_thread(lambda: {k: incoming(v, params.get(k)) for k, v in inputs.items()})
 
 
-async def output_leaving(func: Any, result: Any) -> tuple[Any, Any]:
-    """(the output as references, the value the caller gets) for what a task body returned."""
+async def output_leaving(func: Any, result: Any, prefix: str) -> tuple[Any, Any]:
+    """(the output as references, the value the caller gets) for what a task body returned;
+    data it stores goes under ``prefix`` (the action's folder)."""
     if not might_hold_data(result):
         return result, result
     _, declared = annotations(func)
 
     def convert() -> tuple[Any, Any]:
-        stored = outgoing(result, declared)
+        from flyte.storage._paths import writing_under
+
+        with writing_under(prefix):
+            stored = outgoing(result, declared)
         return stored, incoming(stored, declared, produced=result)
 
     return await asyncio.to_thread(convert)

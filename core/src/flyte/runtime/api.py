@@ -320,8 +320,10 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
                 store.close()
                 raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
     from flyte.io._transport import outgoing
+    from flyte.storage._paths import run_prefix, writing_under
 
-    inputs = {k: outgoing(v) for k, v in inputs.items()}  # dataframes stored; the record holds references
+    with writing_under(f"{run_prefix(name)}/data/inputs"):  # dataframes stored: the record holds references
+        inputs = {k: outgoing(v) for k, v in inputs.items()}
     store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
     controller = Controller(
         name,

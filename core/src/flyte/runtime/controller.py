@@ -48,6 +48,7 @@ from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
 from flyte.runtime.slots import Slots
 from flyte.spec import TaskSpec
+from flyte.storage._paths import run_prefix
 from flyte.task import TaskTemplate
 
 # What the run store records about each action and the cache.
@@ -353,7 +354,8 @@ class Controller:
                 if delay:
                     await asyncio.sleep(delay)
                 continue
-            stored, result = await transport.output_leaving(action.task.func, result)
+            prefix = f"{run_prefix(self.run_name)}/data/{action.id}"
+            stored, result = await transport.output_leaving(action.task.func, result, prefix)
             outputs = self._encode("outputs", spec, stored)
             action.outputs_text = outputs
             if action.parent is None:

@@ -8,10 +8,13 @@ output's data stays readable for as long as the cache entry that points at it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from flyte.storage._filesystem import is_remote
 
@@ -30,15 +33,31 @@ def run_prefix(run_name: str) -> str:
     return f"{storage_root()}/{run_name}"
 
 
+_writing_under: ContextVar[str | None] = ContextVar("flyte_writing_under", default=None)
+
+
+@contextlib.contextmanager
+def writing_under(prefix: str) -> Iterator[None]:
+    """Values stored inside the block go under ``prefix`` (an action's outputs, a run's inputs)."""
+    token = _writing_under.set(prefix)
+    try:
+        yield
+    finally:
+        _writing_under.reset(token)
+
+
 def new_path(name: str | None = None) -> str:
     """A fresh, unique location for one value: under the running action's folder inside a task,
     under ``<storage>/uploads/`` outside one (a script uploading an input before ``flyte.run``)."""
     from flyte._context import current_caller
 
+    unique = uuid.uuid4().hex[:20]
+    prefix = _writing_under.get()
     action = current_caller.get()
     controller = getattr(action, "controller", None)
-    unique = uuid.uuid4().hex[:20]
-    if controller is not None:
+    if prefix is not None:
+        base = f"{prefix}/{unique}"
+    elif controller is not None:
         base = f"{run_prefix(controller.run_name)}/data/{action.id}/{unique}"
     else:
         base = f"{storage_root()}/uploads/{unique}"

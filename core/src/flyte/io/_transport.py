@@ -248,17 +248,17 @@ async def inputs_arriving(func: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     return await asyncio.to_thread(lambda: {k: incoming(v, params.get(k)) for k, v in inputs.items()})
 
 
-async def output_leaving(func: Any, result: Any, prefix: str) -> tuple[Any, Any]:
+async def output_leaving(func: Any, result: Any, run_name: str, action_id: str) -> tuple[Any, Any]:
     """(the output as references, the value the caller gets) for what a task body returned;
-    data it stores goes under ``prefix`` (the action's folder)."""
+    data it stores goes under the action's folder, ``<storage>/<run>/data/<action>/``."""
     if not might_hold_data(result):
         return result, result
     _, declared = annotations(func)
 
     def convert() -> tuple[Any, Any]:
-        from flyte.storage._paths import writing_under
+        from flyte.storage._paths import run_prefix, writing_under
 
-        with writing_under(prefix):
+        with writing_under(f"{run_prefix(run_name)}/data/{action_id}"):
             stored = outgoing(result, declared)
         return stored, incoming(stored, declared, produced=result)
 

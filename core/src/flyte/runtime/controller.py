@@ -48,7 +48,6 @@ from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
 from flyte.runtime.slots import Slots
 from flyte.spec import TaskSpec
-from flyte.storage._paths import run_prefix
 from flyte.task import TaskTemplate
 
 # What the run store records about each action and the cache.
@@ -332,6 +331,8 @@ class Controller:
             action.attempt = attempt + 1
             try:
                 result = await self._one_attempt(action, inputs, deadline)
+                # Dataframes it returned are stored now: a failure to store fails the attempt.
+                stored, result = await transport.output_leaving(action.task.func, result, self.run_name, action.id)
             except NonRecoverableError as exc:
                 self._finish(action, st.FAILED, error=exc)
                 raise
@@ -354,8 +355,6 @@ class Controller:
                 if delay:
                     await asyncio.sleep(delay)
                 continue
-            prefix = f"{run_prefix(self.run_name)}/data/{action.id}"
-            stored, result = await transport.output_leaving(action.task.func, result, prefix)
             outputs = self._encode("outputs", spec, stored)
             action.outputs_text = outputs
             if action.parent is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from flyte.render.pod import resource_quantities
+from flyte.extend import resource_quantities
 
 HEAD_PORTS = [
     {"containerPort": 6379, "name": "gcs-server"},

@@ -15,9 +15,8 @@ import pytest
 
 import flyte
 import flyte.io
-from flyte.hookspecs import hookimpl
+from flyte.extend import DataFrameHandler, hookimpl
 from flyte.io import DataFrame
-from flyte.plugin_types import DataFrameHandler
 
 EMPLOYEES = {
     "employee_id": range(1001, 1005),

@@ -124,3 +124,11 @@ def test_storage_helpers(tmp_path: Path) -> None:
         storage.put_sync(str(src), str(tmp_path / "nope"))
     assert storage.get_configured_fsspec_kwargs("file") == {}
     assert storage.get_underlying_filesystem(path=str(tmp_path)).protocol[0] in ("file", "local")
+
+
+def test_the_ray_examples_imports_work() -> None:
+    """The public Ray example starts with ``import flyte.remote`` and ``import flyte.storage``."""
+    import flyte.remote
+    import flyte.storage
+
+    assert flyte.storage.S3 and flyte.remote.Run and flyte.storage is storage

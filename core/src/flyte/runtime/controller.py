@@ -332,6 +332,7 @@ class Controller:
             action.attempt = attempt + 1
             try:
                 result = await self._one_attempt(action, inputs, deadline)
+                action.task.check_output(result)  # an OutputTypeError is not retried
                 # Dataframes it returned are stored now: a failure to store fails the attempt.
                 stored, result = await transport.output_leaving(action.task.func, result, self.run_name, action.id)
             except NonRecoverableError as exc:

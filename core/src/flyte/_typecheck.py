@@ -182,14 +182,16 @@ def _instance_of(cls: type, tp: Any) -> Checker | None:
 
 
 def _stands_for(cls: type, value: Any) -> bool:
-    """A ``flyte.io.DataFrame`` reference where a dataframe type (``pd.DataFrame``, ...) is
-    declared: the task gets it read as that type (``flyte.io._transport``). Only asked when the
-    ``isinstance`` test fails."""
-    module = sys.modules.get("flyte.io._dataframe")
-    if module is None or not isinstance(value, module.DataFrame):
+    """A ``flyte.io.DataFrame`` reference, or a table of another engine, where a dataframe type
+    (``pd.DataFrame``, ...) is declared: the task gets it read as that type through storage
+    (``flyte.io._transport``). Only asked when the ``isinstance`` test fails."""
+    if "flyte.io._dataframe" not in sys.modules or type(value).__module__ == "builtins":
         return False
     from flyte.io import _frames
+    from flyte.io._dataframe import DataFrame
 
+    if not (isinstance(value, DataFrame) or _frames.is_dataframe(value)):
+        return False
     return _frames.handler_for_type(cls) is not None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flyte.connector_task import ConnectorTask
 from flyte.errors import RenderError
 from flyte.render.context import RenderContext
 
@@ -14,6 +15,8 @@ def render_task(task: Any, ctx: RenderContext) -> list[dict[str, Any]]:
     from flyte.task import ensure_no_trigger_problems
 
     ensure_no_trigger_problems(task)
+    if isinstance(task, ConnectorTask):
+        return []  # nothing runs in the cluster for it: see connector_note
     spec = task.spec
     registry = get_registry()
     if spec.plugin_config is not None:
@@ -34,3 +37,22 @@ def render_environment(env: Any, ctx: RenderContext) -> list[dict[str, Any]]:
         for task in each.tasks.values():
             objects.extend(render_task(task, ctx))
     return objects
+
+
+def connector_note(task: Any) -> str | None:
+    """Why a connector task renders no object, and where its work is followed; None otherwise."""
+    if not isinstance(task, ConnectorTask):
+        return None
+    config = type(task.spec.plugin_config)
+    return (
+        f"{task.name}: a connector task ({config.__module__}.{config.__qualname__}) renders no Kubernetes "
+        "object: the service does its work, and the process that calls it creates, polls and cancels it "
+        "(the pod of the task that calls it; for a run started with it, the Kubernetes backend in the "
+        "submitting process)"
+    )
+
+
+def connector_notes(target: Any) -> list[str]:
+    """:func:`connector_note` for a task, or for every task of an environment tree."""
+    tasks = [t for env in target.reachable() for t in env.tasks.values()] if hasattr(target, "reachable") else [target]
+    return [note for note in map(connector_note, tasks) if note]

@@ -459,3 +459,10 @@ def end_connector_job(run: str, action: str, attempt: int, state: str, message: 
             "UPDATE connector_jobs SET state=?, message=?, ended_at=? WHERE run=? AND action=? AND attempt=?",
             (state, message, time.time(), run, action, attempt),
         )
+
+
+def run_process(name: str) -> tuple[str | None, int | None]:
+    """The host and process id that ran (or runs) a run."""
+    with reader() as conn:
+        row = conn.execute("SELECT host, pid FROM runs WHERE name=?", (name,)).fetchone()
+    return (row["host"], row["pid"]) if row else (None, None)

@@ -25,7 +25,7 @@ import attrs
 from flyte import _codec, _levels
 from flyte._settings import normalise
 from flyte._validation import invalid, safe_name, wrong_type
-from flyte.errors import ConfigurationError
+from flyte.errors import ConfigurationError, LevelError
 from flyte.secret import to_secrets
 from flyte.spec import TaskSpec
 from flyte.task import TaskTemplate
@@ -75,7 +75,7 @@ class ConnectorTask(TaskTemplate):
         for param in settings:
             if param not in SETTINGS:
                 if param in _levels.LEVELS:
-                    raise ConfigurationError(
+                    raise LevelError(
                         f"{type(self).__name__}: `{param}` does not apply to a connector task "
                         f"(accepted: {', '.join(SETTINGS)})"
                     )

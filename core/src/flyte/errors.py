@@ -65,7 +65,7 @@ class ConnectorError(RuntimeUserError):
     retryable = True
 
     def __init__(self, message: str, code: str = "ConnectorError"):
-        super().__init__(code, message)
+        _CodedError.__init__(self, code, message)  # not super(): NonRecoverableError orders its arguments otherwise
 
 
 class PermanentConnectorError(ConnectorError, NonRecoverableError):

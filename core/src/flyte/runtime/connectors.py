@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import json
 import logging
 import os
@@ -112,7 +113,11 @@ def task_secrets(spec: TaskSpec, settings: Any) -> dict[str, str]:
 
 
 class Job:
-    """One piece of remote work: its connector, context and metadata, and its one ``delete``."""
+    """One piece of remote work: its connector, context and metadata, and its ``delete``.
+
+    ``delete`` runs at most once at a time and, once it succeeded, never again; a failed one
+    leaves the work live, so the exit handler (or ``flyte runs cancel``) tries again.
+    """
 
     def __init__(self, connector: Connector, context: ConnectorContext, metadata: Any, name: str):
         self.connector = connector
@@ -120,28 +125,40 @@ class Job:
         self.metadata = metadata
         self.name = name  # for messages: "run/action#attempt" or the task name
         self._lock = threading.Lock()
-        self._deleting = False
+        self._state = "live"  # live -> deleting -> done (or back to live when delete failed)
+        self.settled = threading.Event()  # set whenever no delete is in flight
+        self.settled.set()
 
     def claim_delete(self) -> bool:
-        """True once: the caller is the one that deletes the work."""
+        """True when the caller may delete the work now (nobody else is, nobody has)."""
         with self._lock:
-            if self._deleting:
+            if self._state != "live":
                 return False
-            self._deleting = True
+            self._state = "deleting"
+            self.settled.clear()
             return True
 
+    def settle(self, deleted: bool) -> None:
+        with self._lock:
+            self._state = "done" if deleted else "live"
+        if deleted:
+            _live.discard(self)
+        self.settled.set()
+
     async def abandon(self, on_end: Callable[[str, str], Awaitable[None]] | None = None) -> None:
-        """Cancel the work (once, bounded by ``delete_timeout``); never raises for it."""
+        """Cancel the work (bounded by ``delete_timeout``); never raises for a failed delete."""
         if not self.claim_delete():
             return
-        _live.discard(self)
         limit = self.connector.poll.delete_timeout
         deleting = asyncio.ensure_future(self.connector.delete(self.context, self.metadata))
         try:
             await asyncio.wait_for(asyncio.shield(deleting), limit)
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                deleting.add_done_callback(_retrieve)
+            if isinstance(exc, asyncio.CancelledError) and not deleting.done():
+                # Cancelled while deleting: the delete goes on; it settles the job itself.
+                deleting.add_done_callback(lambda f: self.settle(not f.cancelled() and f.exception() is None))
+            else:
+                self.settle(False)
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             message = f"could not cancel {self.describe()}: {reason}"
             logger.warning("flyte: %s", message)
@@ -150,6 +167,7 @@ class Job:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
+        self.settle(True)
         if on_end is not None:
             await on_end(CANCELLED, "cancelled")
 
@@ -186,24 +204,44 @@ class _LiveJobs:
             return list(self._jobs)
 
     def abandon_all(self) -> None:
-        """At exit (Ctrl-C ended the program, or its run was left behind): cancel what is live."""
+        """At exit (Ctrl-C ended the program, or its run was left behind): cancel what is live.
+        A delete already in flight is waited for; one that failed is tried again here."""
+        for job in self.snapshot():
+            job.settled.wait(job.connector.poll.delete_timeout)
         jobs = [job for job in self.snapshot() if job.claim_delete()]
         if not jobs:
             return
 
         async def delete_all() -> None:
+            # The interpreter is exiting: thread pools take no more work, so blocking calls a
+            # connector hands to asyncio.to_thread run inline instead.
+            asyncio.get_running_loop().set_default_executor(_InlineExecutor())
+
             async def one(job: Job) -> None:
                 try:
                     limit = job.connector.poll.delete_timeout
                     await asyncio.wait_for(job.connector.delete(job.context, job.metadata), limit)
                 except BaseException as exc:
+                    job.settle(False)
                     logger.warning("flyte: could not cancel %s at exit: %s", job.describe(), exc)
+                else:
+                    job.settle(True)
 
             await asyncio.gather(*(one(job) for job in jobs))
 
         asyncio.run(delete_all())
-        with self._lock:
-            self._jobs.difference_update(jobs)
+
+
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs each call in the calling thread (at interpreter exit, when pools refuse work)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
 
 
 _live = _LiveJobs()

@@ -8,7 +8,10 @@ third-party author sees is the one we use. Names here are stable API; everything
 
 - Hooks: :data:`hookimpl` marks your implementations of the specs in :mod:`flyte.hookspecs`.
 - Records: :class:`TaskPlugin` (what your config type does), :class:`TaskCall` (one attempt
-  as your runner receives it).
+  as your runner receives it), :class:`DataFrameHandler` (how a dataframe type is stored and
+  read back).
+- Data: :mod:`storage` (``flyte.storage``: reading and writing the run's storage, all or
+  nothing) and :mod:`io` (``flyte.io``: ``DataFrame``, ``File``, ``Dir``).
 - Connectors: :class:`Connector` (``create``/``get``/``delete`` for your config type),
   :class:`ConnectorContext` (the task and its secrets, as those receive it),
   :class:`ConnectorStatus` and :class:`LogLink` (what ``get`` reports), :class:`PollPolicy`,
@@ -59,6 +62,9 @@ _EXPORTS = {
     "ConnectorTask": "flyte.connector_task",
     "TaskCall": "flyte.plugin_types",
     "TaskPlugin": "flyte.plugin_types",
+    "DataFrameHandler": "flyte.plugin_types",
+    "storage": "flyte.storage",
+    "io": "flyte.io",
     "RenderContext": "flyte.render.context",
     "RenderSettings": "flyte.render.context",
     "resource_quantities": "flyte.render.pod",

@@ -21,7 +21,6 @@ from flyte_batch_job import BatchJobConfig, BatchJobTask
 import flyte
 from flyte.cli.main import build_cli
 from flyte.errors import (
-    ConnectorError,
     MaxRuntimeExceededError,
     PermanentConnectorError,
     PluginNotFoundError,
@@ -189,7 +188,9 @@ def test_bad_definitions_fail_when_defined(service):
     with pytest.raises(ValueError, match=r"BatchJobConfig.endpoint: 'ftp://x' is not accepted \(an http\(s\) URL"):
         BatchJobConfig(endpoint="ftp://x")
     with pytest.raises(ValueError, match="inputs: 'not-an-identifier'"):
-        BatchJobTask(name="t", plugin_config=BatchJobConfig(endpoint=service.endpoint), inputs={"not-an-identifier": int})
+        BatchJobTask(
+            name="t", plugin_config=BatchJobConfig(endpoint=service.endpoint), inputs={"not-an-identifier": int}
+        )
     with pytest.raises(TypeError, match="`report` does not apply to a connector task"):
         make(service, report=True)
     with pytest.raises(ValueError, match="PollPolicy.jitter: 1.5 is not accepted"):

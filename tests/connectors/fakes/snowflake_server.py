@@ -14,12 +14,11 @@ from __future__ import annotations
 import socket
 import threading
 
+import fakesnow.server as fake
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-import fakesnow.server as fake
 
 lock = threading.Lock()
 pending: list[dict] = []  # scripts not yet given to a query

@@ -203,7 +203,16 @@ def test_parameters_of_every_supported_type(database, snowflake_secrets):
         "n": decimal.Decimal("12.34"),
         "z": None,
     }
-    types = {"s": str, "i": int, "f": float, "b": bool, "d": dt.date, "ts": dt.datetime, "n": decimal.Decimal, "z": str | None}
+    types = {
+        "s": str,
+        "i": int,
+        "f": float,
+        "b": bool,
+        "d": dt.date,
+        "ts": dt.datetime,
+        "n": decimal.Decimal,
+        "z": str | None,
+    }
     insert = query(
         fake,
         "insert_typed",
@@ -226,7 +235,9 @@ def test_parameters_of_every_supported_type(database, snowflake_secrets):
 
 def test_every_snowflake_state_is_followed(database, snowflake_secrets):
     fake = database
-    fake.script(["RESUMING_WAREHOUSE", "QUEUED", "QUEUED_REPARING_WAREHOUSE", "BLOCKED", "NO_DATA", "RUNNING", "SUCCESS"])
+    fake.script(
+        ["RESUMING_WAREHOUSE", "QUEUED", "QUEUED_REPARING_WAREHOUSE", "BLOCKED", "NO_DATA", "RUNNING", "SUCCESS"]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConnectorStateWarning)  # every one of them is a known phase
         assert run_sql(fake, "SELECT 1 AS one").to_dict("records") == [{"one": 1}]
@@ -277,7 +288,9 @@ def test_definitions_are_checked_when_made(database):
     with pytest.raises(ValueError, match="batch=True: input 'a' is <class 'str'>"):
         query(fake, "q", "INSERT INTO t VALUES (%(a)s)", inputs={"a": str}, batch=True)
     with pytest.raises(ValueError, match="connection_kwargs: password is a credential"):
-        SnowflakeConfig(account="a", user="u", database="d", schema="s", warehouse="w", connection_kwargs={"password": "x"})
+        SnowflakeConfig(
+            account="a", user="u", database="d", schema="s", warehouse="w", connection_kwargs={"password": "x"}
+        )
     with pytest.raises(ValueError, match="SnowflakeConfig.account: '' is not accepted"):
         SnowflakeConfig(account="", user="u", database="d", schema="s", warehouse="w")
 

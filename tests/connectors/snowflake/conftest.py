@@ -79,3 +79,19 @@ def snowflake_secrets(key_pair) -> None:
     pem, passphrase = key_pair
     secret_store.create("snowflake", pem.encode())
     secret_store.create("snowflake_passphrase", passphrase.encode())
+
+
+@pytest.fixture(scope="session")
+def database(fake_snowflake: FakeSnowflake) -> FakeSnowflake:
+    """The fake with the databases and schemas the tests and the public example use."""
+    import snowflake.connector
+
+    conn = snowflake.connector.connect(user="u", password="p", account="a", **fake_snowflake.connection_kwargs())
+    for sql in (
+        "CREATE DATABASE IF NOT EXISTS ANALYTICS",
+        "CREATE SCHEMA IF NOT EXISTS ANALYTICS.PUBLIC",
+        "CREATE SCHEMA IF NOT EXISTS ANALYTICS.STAGING",
+    ):
+        conn.cursor().execute(sql)
+    conn.close()
+    return fake_snowflake

@@ -62,21 +62,6 @@ def run_sql(fake, sql: str, **kwargs):
     return frame.open(pd.DataFrame).all_sync()
 
 
-@pytest.fixture(scope="module")
-def database(fake_snowflake):
-    import snowflake.connector
-
-    conn = snowflake.connector.connect(user="u", password="p", account="a", **fake_snowflake.connection_kwargs())
-    for sql in (
-        "CREATE DATABASE IF NOT EXISTS ANALYTICS",
-        "CREATE SCHEMA IF NOT EXISTS ANALYTICS.PUBLIC",
-        "CREATE SCHEMA IF NOT EXISTS ANALYTICS.STAGING",
-    ):
-        conn.cursor().execute(sql)
-    conn.close()
-    return fake_snowflake
-
-
 def test_the_public_example_runs_end_to_end(database, snowflake_secrets):
     fake = database
     create_staging = PublicPathSnowflake(

@@ -17,8 +17,14 @@ def quickstart(readme: Path) -> str:
 def run_quickstart(readme: Path, config: str, folder: Path) -> str:
     """Replace the ``config = X(...)`` statement with ``config``, run the script, return stdout."""
     code = quickstart(readme)
-    code, count = re.subn(r"^config = \w+\((?:.*?\n)*?\)\n", config + "\n", code, count=1, flags=re.M)
-    assert count == 1, "the quickstart has no `config = ...(...)` statement"
+    start = re.search(r"^config = \w+\(", code, re.M)
+    assert start, "the quickstart has no `config = ...(...)` statement"
+    depth, end = 0, start.end() - 1
+    for end in range(start.end() - 1, len(code)):  # to the parenthesis that closes the call
+        depth += {"(": 1, ")": -1}.get(code[end], 0)
+        if depth == 0:
+            break
+    code = code[: start.start()] + config + code[end + 1 :]
     script = folder / "quickstart.py"
     script.write_text(code)
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)

@@ -14,7 +14,9 @@ from flyte.extend import ConnectorTask
 def _endpoint(value: Any) -> str:
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"BatchJobConfig.endpoint: {value!r} is not accepted (an http(s) URL, e.g. http://127.0.0.1:8080)")
+        raise ValueError(
+            f"BatchJobConfig.endpoint: {value!r} is not accepted (an http(s) URL, e.g. http://127.0.0.1:8080)"
+        )
     return value.rstrip("/")
 
 

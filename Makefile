@@ -42,7 +42,7 @@ test: setup
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-run: setup
+run: $(STAMP)
 	$(PY) examples/demo.py
 
 lint: setup

@@ -204,6 +204,9 @@ def test_triggers_render_as_cronjobs(examples):
         )
         for d in docs
     }
+    # No time zone given: UTC, explicitly (a CronJob without one follows the controller's zone).
+    zones = {d["metadata"]["name"].removeprefix("trigger-env-multi-trigger-task-"): d["spec"]["timeZone"] for d in docs}
+    assert zones["hourly"] == zones["custom-cron"] == zones["every-90"] == "UTC"
     assert schedules["hourly"] == ("0 * * * *", False)
     assert schedules["every-90"] == ("0 0-23/2 * * *", False)
     assert schedules["custom-cron"] == ("0 0 * * *", True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -88,7 +89,7 @@ class Cron:
 
     def next_after(self, moment: datetime) -> datetime:
         """The first fire time strictly after ``moment`` (aware, in this schedule's zone; a
-        naive ``moment`` is in that zone).
+        naive ``moment`` is in that zone). :meth:`FixedRate.next_after` is the same for a rate.
 
         Matches are wall times in the zone. One that does not exist (the hour skipped when
         daylight saving time begins) does not fire that day; one that occurs twice (the hour
@@ -121,6 +122,28 @@ class FixedRate:
 
     interval_minutes: int = attrs.field(converter=lambda v: positive_int("FixedRate.interval_minutes", v))
     start_time: datetime | None = attrs.field(default=None, converter=_start_time)
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first fire time strictly after ``moment`` (aware, in UTC; a naive ``moment`` or
+        ``start_time`` is UTC), as :meth:`Cron.next_after` gives it for a cron schedule.
+
+        With ``start_time`` the fire times are ``start_time + k * interval`` (``start_time``
+        itself for any earlier ``moment``). Without it the rate counts from the trigger's
+        activation and then from each fire, so pass that moment: the next fire is one
+        interval later.
+        """
+        after = _as_utc(moment)
+        interval = timedelta(minutes=self.interval_minutes)
+        if self.start_time is None:
+            return after + interval
+        start = _as_utc(self.start_time)
+        if after < start:
+            return start
+        return start + (math.floor((after - start) / interval) + 1) * interval
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _automation(value: Any) -> Cron | FixedRate:

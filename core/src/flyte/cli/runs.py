@@ -7,6 +7,8 @@ from datetime import datetime
 
 import click
 
+from flyte.cli.output import output_option
+
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
@@ -20,13 +22,13 @@ def runs_group() -> None:
 @runs_group.command("list")
 @click.option("--limit", default=20, show_default=True, help="How many runs (newest first).")
 @click.option("--task", help="Only runs of this fully-qualified task name.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_runs(limit: int, task: str | None, as_json: bool) -> None:
+@output_option("table", "json", default="table")
+def list_runs(limit: int, task: str | None, output: str) -> None:
     """List recent runs."""
     from flyte.remote import Run
 
     runs = list(Run.listall(limit=limit, task=task))
-    if as_json:
+    if output == "json":
         click.echo(
             json.dumps(
                 [
@@ -58,8 +60,8 @@ def list_runs(limit: int, task: str | None, as_json: bool) -> None:
 
 @runs_group.command("show")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show_run(name: str, as_json: bool) -> None:
+@output_option("table", "json", default="table")
+def show_run(name: str, output: str) -> None:
     """Show a run and each of its actions."""
     from flyte.errors import ActionNotFoundError
     from flyte.remote import Run
@@ -69,7 +71,7 @@ def show_run(name: str, as_json: bool) -> None:
     except ActionNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
     actions = run.actions()
-    if as_json:
+    if output == "json":
         click.echo(
             json.dumps(
                 {

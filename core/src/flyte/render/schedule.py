@@ -1,6 +1,7 @@
 """Trigger schedules as Kubernetes CronJob schedules.
 
-A ``Cron`` is used as written (with its ``timeZone``). A ``FixedRate`` becomes a cron
+A ``Cron`` is used as written, with its ``timeZone``: ``UTC`` when it names none, as the
+guide promises (a CronJob without ``timeZone`` follows the controller's local zone). A ``FixedRate`` becomes a cron
 schedule only when one expresses it exactly: an interval that divides an hour (every 1, 2, 3,
 4, 5, 6, 10, 12, 15, 20 or 30 minutes), a whole number of hours that divides a day, or exactly
 one day, phased to ``start_time`` (to the Unix epoch, UTC, when it has none). Anything else is
@@ -17,10 +18,10 @@ from flyte.triggers import Cron, FixedRate
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def cron_schedule(automation: Cron | FixedRate) -> tuple[str, str | None]:
-    """(schedule, time zone or None)."""
+def cron_schedule(automation: Cron | FixedRate) -> tuple[str, str]:
+    """(schedule, time zone)."""
     if isinstance(automation, Cron):
-        return automation.expression, automation.timezone
+        return automation.expression, automation.timezone or "UTC"
     return fixed_rate_to_cron(automation), "UTC"
 
 

@@ -42,7 +42,7 @@ class UnhashableInputError(TypeError):
 _EXTENSIONS: dict[type, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {}
 _BY_TAG: dict[str, Callable[[Any], Any]] = {}
 # Tags whose types register themselves when their module is imported.
-_LAZY = {"file": "flyte.io", "dir": "flyte.io"}
+_LAZY = {"file": "flyte.io", "dir": "flyte.io", "frozendict": "flyte.frozen"}
 
 
 def register(cls: type, tag: str, to_json: Callable[[Any], Any], from_json: Callable[[Any], Any]) -> None:

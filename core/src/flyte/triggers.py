@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from flyte._validation import invalid, positive_int, str_dict, wrong_type
+from flyte.frozen import FrozenDict, value_key
 
 
 class _TriggerTimeType:
@@ -176,7 +177,13 @@ def _optional_bool(param: str):
     return _check
 
 
-_mapping_key = lambda d: tuple(sorted((d or {}).items(), key=lambda kv: kv[0]))  # noqa: E731
+def _frozen_str_dict(param: str):
+    check = str_dict(param)
+
+    def convert(value: Any) -> FrozenDict | None:
+        return None if value is None else FrozenDict(check(value))
+
+    return convert
 
 
 @attrs.frozen
@@ -192,19 +199,14 @@ class Trigger:
     automation: Cron | FixedRate = attrs.field(converter=_automation)
     description: str = attrs.field(default="")
     auto_activate: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
-    inputs: dict[str, Any] | None = attrs.field(
-        default=None,
-        converter=_inputs,
-        eq=lambda d: tuple(sorted((d or {}).items(), key=lambda kv: kv[0])) if d else (),
-    )
-    env_vars: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.env_vars"), eq=_mapping_key)
+    # The user's values as written (the task receives them), compared and hashed by encoding.
+    inputs: dict[str, Any] | None = attrs.field(default=None, converter=_inputs, eq=lambda d: value_key(d or {}))
+    env_vars: FrozenDict | None = attrs.field(default=None, converter=_frozen_str_dict("Trigger.env_vars"))
     interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
     overwrite_cache: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     queue: str | None = attrs.field(default=None)
-    labels: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.labels"), eq=_mapping_key)
-    annotations: dict[str, str] | None = attrs.field(
-        default=None, converter=str_dict("Trigger.annotations"), eq=_mapping_key
-    )
+    labels: FrozenDict | None = attrs.field(default=None, converter=_frozen_str_dict("Trigger.labels"))
+    annotations: FrozenDict | None = attrs.field(default=None, converter=_frozen_str_dict("Trigger.annotations"))
     # The parameter a predefined trigger hands its fire time to, and whether the user named it
     # (then the task must have that parameter; the default "trigger_time" is optional).
     trigger_time_input_key: str | None = attrs.field(default=None, kw_only=True)

@@ -28,6 +28,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from flyte.frozen import thaw
 from flyte.plugin_types import TaskCall
 
 logger = logging.getLogger("flyteplugins.ray")
@@ -43,7 +44,7 @@ _reported: set[str] = set()
 
 
 def _local_runtime_env(runtime_env: dict[str, Any] | None, task_env: dict[str, str]) -> dict[str, Any]:
-    env = {k: v for k, v in (runtime_env or {}).items() if k in LOCAL_RUNTIME_ENV}
+    env = {k: thaw(v) for k, v in (runtime_env or {}).items() if k in LOCAL_RUNTIME_ENV}
     skipped = sorted(set(runtime_env or {}) - set(LOCAL_RUNTIME_ENV))
     for key in skipped:
         if key not in _reported:

@@ -10,12 +10,12 @@ an error that says so.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flyte.errors import RenderError
 from flyte.triggers import Cron, FixedRate
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def cron_schedule(automation: Cron | FixedRate) -> tuple[str, str]:
@@ -29,7 +29,7 @@ def fixed_rate_to_cron(rate: FixedRate) -> str:
     minutes = rate.interval_minutes
     start = rate.start_time or EPOCH
     if start.tzinfo is not None:
-        start = start.astimezone(timezone.utc)
+        start = start.astimezone(UTC)
     if start.second or start.microsecond:
         raise RenderError(
             f"FixedRate({minutes}, start_time={rate.start_time}): a cron schedule fires on whole "

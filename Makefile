@@ -1,5 +1,6 @@
 # `make run`  : set up .venv (if needed) and run the demo.
 # `make test` : set up .venv (if needed) and run every test.
+# `make test-cluster` : the tests against a real Kubernetes API server (.ci/test-cluster).
 # `make setup` is a quick no-op when no pyproject.toml or this Makefile changed.
 
 PYTHON ?= python3
@@ -14,7 +15,7 @@ DISTS := core $(sort $(dir $(wildcard plugins/*/pyproject.toml connectors/*/pypr
 # that depends on it, so no resolver ever picks a CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: setup test run lint bench clean
+.PHONY: setup test test-cluster run lint bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +29,11 @@ $(STAMP): Makefile pyproject.toml $(wildcard core/pyproject.toml plugins/*/pypro
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# FLYTE_TEST_KUBECONTEXT=ctx: your cluster; otherwise ../shared/tools/kube's servers, built once
+# into KUBE_TMPDIR (default ~/.cache/flyte-test-kube) and reused.
+test-cluster: setup
+	PY=$(PY) .ci/test-cluster
 
 run: setup
 	$(PY) examples/demo.py

@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import threading
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,16 @@ def double(x: int) -> int:
     return 2 * x
 
 
+def unique(name: str) -> str:
+    """A run name no earlier test session used (objects of failed runs stay on the server)."""
+    return f"{name}-{uuid.uuid4().hex[:6]}"
+
+
 class Run:
     """``flyte.run`` on a thread, so the test can play the operator meanwhile."""
 
     def __init__(self, task: Any, name: str, **inputs: Any):
-        self.name = name
+        self.name = unique(name)
         self.result: Any = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(task, inputs), daemon=True)
@@ -106,7 +112,7 @@ def on_crd_server(tmp_path):
 def test_a_rayjob_is_created_watched_and_its_outputs_returned(crd_api, on_crd_server, caplog):
     caplog.set_level(logging.INFO, logger="flyte.kube")
     run = Run(add, "watch-ok", a=2, b=3)
-    job = wait_for(lambda: find_rayjob(crd_api, "watch-ok"), "the RayJob to be created")
+    job = wait_for(lambda: find_rayjob(crd_api, run.name), "the RayJob to be created")
     assert job["spec"]["shutdownAfterJobFinishes"] is True
     play_operator(crd_api, job, {"jobStatus": "RUNNING", "jobDeploymentStatus": "Running"})
     out = Path(outputs_uri(job))  # the pod writes the result where the object says
@@ -124,7 +130,7 @@ def test_a_broken_watch_falls_back_to_polling_with_backoff(crd_api, on_crd_serve
 
     caplog.set_level(logging.INFO, logger="flyte.kube")
     run = Run(add, "watch-fallback", a=1, b=1)
-    job = wait_for(lambda: find_rayjob(crd_api, "watch-fallback"), "the RayJob to be created")
+    job = wait_for(lambda: find_rayjob(crd_api, run.name), "the RayJob to be created")
     resource = KubeResource(crd_api, job, NAMESPACE)
     stop = threading.Event()
     seen = []
@@ -141,13 +147,13 @@ def test_a_broken_watch_falls_back_to_polling_with_backoff(crd_api, on_crd_serve
     play_operator(crd_api, job, {"jobStatus": "RUNNING", "jobDeploymentStatus": "Running"})
     wait_for(lambda: not follower.is_alive(), "polling to see the RUNNING status")
     assert seen[-1]["jobStatus"] == "RUNNING"
-    backend.cancel("watch-fallback")
+    backend.cancel(run.name)
     run.outcome()
 
 
 def test_a_failure_reports_the_operators_message(crd_api, on_crd_server):
     run = Run(add, "fails", a=1, b=2)
-    job = wait_for(lambda: find_rayjob(crd_api, "fails"), "the RayJob to be created")
+    job = wait_for(lambda: find_rayjob(crd_api, run.name), "the RayJob to be created")
     play_operator(
         crd_api,
         job,
@@ -162,36 +168,38 @@ def test_cancel_deletes_the_object(crd_api, on_crd_server):
     from flyte.errors import ActionAbortedError
 
     run = Run(add, "cancelled", a=1, b=2)
-    wait_for(lambda: find_rayjob(crd_api, "cancelled"), "the RayJob to be created")
-    assert backend.cancel("cancelled")
+    wait_for(lambda: find_rayjob(crd_api, run.name), "the RayJob to be created")
+    assert backend.cancel(run.name)
     run.outcome()
     assert isinstance(run.error, ActionAbortedError)
-    assert find_rayjob(crd_api, "cancelled") is None
-    assert not backend.cancel("cancelled")  # nothing left to cancel
+    assert find_rayjob(crd_api, run.name) is None
+    assert not backend.cancel(run.name)  # nothing left to cancel
 
 
 def test_the_deadline_deletes_the_object(crd_api, on_crd_server):
     from flyte.errors import DeadlineExceededError
 
     run = Run(forever, "past-deadline")
-    wait_for(lambda: find_rayjob(crd_api, "past-deadline"), "the RayJob to be created")
+    wait_for(lambda: find_rayjob(crd_api, run.name), "the RayJob to be created")
     run.outcome()  # nobody plays the operator: the deadline ends it
     assert isinstance(run.error, DeadlineExceededError) and "deleted" in str(run.error)
-    assert find_rayjob(crd_api, "past-deadline") is None
+    assert find_rayjob(crd_api, run.name) is None
 
 
 def test_ctrl_c_deletes_the_object(crd_api, on_crd_server):
     main = threading.main_thread().ident
     assert threading.get_ident() == main
 
+    name = unique("interrupted")
+
     def interrupt_once_created() -> None:
-        wait_for(lambda: find_rayjob(crd_api, "interrupted"), "the RayJob to be created")
+        wait_for(lambda: find_rayjob(crd_api, name), "the RayJob to be created")
         signal.pthread_kill(main, signal.SIGINT)
 
     threading.Thread(target=interrupt_once_created, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        flyte.with_runcontext(name="interrupted").run(add, a=1, b=2)
-    assert find_rayjob(crd_api, "interrupted") is None
+        flyte.with_runcontext(name=name).run(add, a=1, b=2)
+    assert find_rayjob(crd_api, name) is None
 
 
 def test_deleting_is_idempotent_and_never_orphans(crd_api):
@@ -200,7 +208,7 @@ def test_deleting_is_idempotent_and_never_orphans(crd_api):
     from flyte.render.render import render_task
 
     (body,) = render_task(add, RenderContext())
-    body["metadata"]["name"] = "delete-twice"
+    body["metadata"]["name"] = unique("delete-twice")
     resource = KubeResource(crd_api, body, NAMESPACE)
     resource.create()
     assert resource.delete() is True
@@ -244,7 +252,7 @@ def on_core_server(tmp_path):
 
 def test_a_plain_tasks_job_gets_its_pod_from_the_job_controller(core_api, on_core_server):
     run = Run(double, "plain-ok", x=21)
-    job = wait_for(lambda: find_job(core_api, "plain-ok"), "the Job to be created")
+    job = wait_for(lambda: find_job(core_api, run.name), "the Job to be created")
     (pod,) = wait_for(lambda: job_pods(core_api, job.metadata.name), "the Job controller to create the Pod")
     container = pod.spec.containers[0]
     assert container.command[:3] == ["python", "-m", "flyte.entrypoint"]
@@ -260,7 +268,7 @@ def test_a_plain_tasks_job_gets_its_pod_from_the_job_controller(core_api, on_cor
 
 def test_a_failed_job_reports_the_controllers_message_and_events(core_api, on_core_server):
     run = Run(double, "plain-fails", x=1)
-    job = wait_for(lambda: find_job(core_api, "plain-fails"), "the Job to be created")
+    job = wait_for(lambda: find_job(core_api, run.name), "the Job to be created")
     (pod,) = wait_for(lambda: job_pods(core_api, job.metadata.name), "the Job controller to create the Pod")
     play_kubelet(core_api, pod, exit_code=1)
     run.outcome()
@@ -272,10 +280,10 @@ def test_a_failed_job_reports_the_controllers_message_and_events(core_api, on_co
 
 def test_cancelling_a_job_removes_its_pods(core_api, on_core_server):
     run = Run(double, "plain-cancel", x=1)
-    job = wait_for(lambda: find_job(core_api, "plain-cancel"), "the Job to be created")
+    job = wait_for(lambda: find_job(core_api, run.name), "the Job to be created")
     wait_for(lambda: job_pods(core_api, job.metadata.name), "the Job controller to create the Pod")
-    assert backend.cancel("plain-cancel")
+    assert backend.cancel(run.name)
     run.outcome()
-    assert find_job(core_api, "plain-cancel") is None
+    assert find_job(core_api, run.name) is None
     # Background propagation: the garbage collector deletes the Job's pods.
     wait_for(lambda: not job_pods(core_api, job.metadata.name), "the garbage collector to delete the Pod")

@@ -131,19 +131,25 @@ def test_the_build_context_holds_the_flyte_wheels_and_only_the_users_code(contex
     assert json.loads(rendered.stdout)["spec"]["template"]["spec"]["containers"][0]["image"] == image
 
 
-def test_the_rendered_command_runs_from_the_context_alone(context, project, tmp_path):
+@pytest.fixture(scope="module")
+def image(context, tmp_path_factory) -> Path:
+    """A folder standing for the image: the context, and a fresh virtualenv holding only the
+    context's wheels (and what they depend on, from the index)."""
     folder, _ = context
-    alone = tmp_path / "image"  # stands for the image: the context and nothing else
+    alone = tmp_path_factory.mktemp("image")
     shutil.copytree(folder, alone / "context")
-    python = alone / "venv" / "bin" / "python"
     venv.create(alone / "venv", with_pip=True)
+    wheels = sorted(map(str, (alone / "context" / "flyte-wheels").glob("*.whl")))
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", *map(str, (alone / "context" / "flyte-wheels").glob("*.whl"))],
-        capture_output=True,
-        text=True,
+        [str(alone / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", *wheels], capture_output=True, text=True
     )
     assert install.returncode == 0, install.stderr
+    return alone
 
+
+def test_the_rendered_command_runs_from_the_context_alone(image, project, tmp_path):
+    alone = image
+    python = alone / "venv" / "bin" / "python"
     storage = tmp_path / "storage"
     rendered = flyte_cli("render", "shop/tasks.py", "total", "-o", "json", "--storage", str(storage), cwd=project)
     assert rendered.returncode == 0, rendered.stderr
@@ -165,3 +171,33 @@ def test_the_rendered_command_runs_from_the_context_alone(context, project, tmp_
     assert outputs["total"] == 45.0 and outputs["currency"] == "EUR" and outputs["mode"] == "boxed"
     assert outputs["data"] == '{"EUR": 1}'
     assert Path(outputs["flyte_from"]).is_relative_to(alone / "venv")  # the wheel's flyte, not the repo's
+
+
+def test_flyte_installed_from_a_wheel_is_copied_and_from_an_index_is_pinned(image, project, tmp_path):
+    """The same build, by a flyte installed from wheel files (copied into the context), then as
+    if from an index (no direct_url.json, as pip records an index install: pinned versions)."""
+    python = str(image / "venv" / "bin" / "python")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "FLYTE_HOME": str(tmp_path / "home")}
+
+    def build(out: Path) -> str:
+        result = subprocess.run(
+            [python, "-m", "flyte.cli.main", "build", "shop/tasks.py", "shop", "--dry-run", "--context", str(out)],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    copied = build(tmp_path / "from-wheels")
+    (folder,) = (tmp_path / "from-wheels").iterdir()
+    assert sorted(p.name for p in (folder / "flyte-wheels").glob("*.whl")) == sorted(
+        p.name for p in (image / "context" / "flyte-wheels").glob("*.whl")
+    )
+    assert "/tmp/flyte-wheels/*.whl" in copied
+    for record in (image / "venv").glob("lib/python*/site-packages/flyte*.dist-info/direct_url.json"):
+        record.unlink()
+    pinned = build(tmp_path / "from-index")
+    assert '"flyte-core==0.1.0"' in pinned and '"flyte-isolated==0.1.0"' in pinned
+    assert "flyte-wheels" not in pinned

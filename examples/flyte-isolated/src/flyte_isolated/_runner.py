@@ -21,8 +21,7 @@ from typing import Any
 
 import cloudpickle
 
-from flyte import shipping
-from flyte.plugin_types import TaskCall
+from flyte.extend import TaskCall, shipping
 from flyte_isolated.config import Isolated
 from flyte_isolated.errors import IsolatedProcessError
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from flyte.frozen import FrozenDict
+from flyte.extend import FrozenDict
 
 
 def _python(value: Any) -> str | None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flyte.hookspecs import hookimpl
-from flyte.plugin_types import TaskCall, TaskPlugin
+from flyte.extend import TaskCall, TaskPlugin, hookimpl
 from flyte_isolated.config import Isolated
 
 if TYPE_CHECKING:

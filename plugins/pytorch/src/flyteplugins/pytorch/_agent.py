@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from flyte.shipping import write_atomic
+from flyte.extend import shipping
 
 
 def main(folder: str, node: int) -> int:
@@ -93,11 +93,11 @@ def _watch_exits(folder: Path, stop: threading.Event) -> None:
             exitcode = -info.si_status if killed else info.si_status
             record = {"rank": started["rank"], "restart": started["restart"], "exitcode": exitcode, "time": time.time()}
             target = folder / f"exit-rank{started['rank']}-restart{started['restart']}.json"
-            write_atomic(target, json.dumps(record).encode())
+            shipping.write_atomic(target, json.dumps(record).encode())
 
 
 def _report(folder: str, node: int, failures: list[dict]) -> None:
-    write_atomic(Path(folder) / f"agent-{max(node, 0)}.json", json.dumps(failures).encode())
+    shipping.write_atomic(Path(folder) / f"agent-{max(node, 0)}.json", json.dumps(failures).encode())
 
 
 if __name__ == "__main__":

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flyte.hookspecs import hookimpl
-from flyte.plugin_types import TaskCall, TaskPlugin
+from flyte.extend import TaskCall, TaskPlugin, hookimpl
 from flyteplugins.pytorch.task import Elastic
 
 

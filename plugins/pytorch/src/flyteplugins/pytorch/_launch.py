@@ -28,9 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flyte import shipping
-from flyte.errors import IgnoreOutputs
-from flyte.plugin_types import TaskCall
+from flyte.extend import IgnoreOutputs, TaskCall, shipping
 from flyteplugins.pytorch.errors import WorkerFailedError
 from flyteplugins.pytorch.task import Elastic
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 def main(folder: str) -> None:
     _die_with_parent()
-    from flyte import shipping
+    from flyte.extend import shipping
 
     rank = int(os.environ.get("RANK", "0"))
     restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from flyte.frozen import FrozenDict
+from flyte.extend import FrozenDict
 
 RDZV_BACKENDS = ("c10d", "etcd", "etcd-v2")
 # The training operator's values, and the spellings the reference SDK accepts for them.

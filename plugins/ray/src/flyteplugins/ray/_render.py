@@ -14,8 +14,7 @@ from typing import Any
 
 import attrs
 
-from flyte.frozen import thaw
-from flyte.render.pod import resource_quantities
+from flyte.extend import resource_quantities, thaw
 
 HEAD_PORTS = [
     {"containerPort": 6379, "name": "gcs-server"},

@@ -15,21 +15,16 @@ once and skipped, never silently dropped.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import json
 import logging
 import math
 import sys
-import threading
-import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flyte.frozen import thaw
-from flyte.plugin_types import TaskCall
+from flyte.extend import SharedEngine, TaskCall, keep_warm_for, thaw
 
 logger = logging.getLogger("flyteplugins.ray")
 
@@ -64,7 +59,7 @@ def _local_runtime_env(runtime_env: dict[str, Any] | None, task_env: dict[str, s
 def _cores(quantity: str | None) -> int | None:
     if quantity is None:
         return None
-    from flyte._quantity import parse_quantity
+    from flyte.extend import parse_quantity
 
     value = parse_quantity(quantity)
     return None if value is None else max(1, math.ceil(value))
@@ -83,84 +78,24 @@ def _sizing(spec: Any) -> dict[str, Any]:
     return sizing
 
 
-class _Runtime:
-    """The process's Ray runtime and who is using it.
+def _start(init_kwargs: dict[str, Any]) -> Any:
+    import ray
 
-    Ray ties its helper processes (GCS, raylet) to the *thread* that started them (Linux
-    PDEATHSIG), so the runtime is started and stopped on one long-lived thread of ours: a
-    runtime kept warm for a reusable environment must outlive the run that started it.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Condition()
-        self.key: str | None = None
-        self.users = 0
-        self.ready = threading.Event()
-        self.idle_timer: threading.Timer | None = None
-        self.starts = 0
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flyte-ray")
-
-    def enter(self, key: str) -> bool:
-        """Wait until the runtime is ours to use with ``key``; True if we must (re)start it."""
-        with self.lock:
-            while self.key is not None and self.key != key and self.users > 0:
-                self.lock.wait()  # a task with other settings holds the runtime
-            if self.idle_timer is not None:
-                self.idle_timer.cancel()
-                self.idle_timer = None
-            self.users += 1
-            if self.key == key:
-                return False
-            self.key = key
-            self.ready.clear()
-            return True
-
-    def start(self, init_kwargs: dict[str, Any]) -> None:
-        import ray
-
-        try:
-            if ray.is_initialized():
-                ray.shutdown()
-            ray.init(**init_kwargs)
-            self.starts += 1
-        except BaseException:
-            with self.lock:
-                self.key = None
-            raise
-        finally:
-            self.ready.set()
-
-    def leave(self, idle_ttl: float | None) -> None:
-        with self.lock:
-            self.users -= 1
-            if self.users == 0:
-                if idle_ttl is None:
-                    self.thread.submit(self._shutdown).result()
-                else:
-                    self.idle_timer = threading.Timer(idle_ttl, self._idle_shutdown)
-                    self.idle_timer.daemon = True
-                    self.idle_timer.start()
-            self.lock.notify_all()
-
-    def _idle_shutdown(self) -> None:
-        with self.lock:
-            if self.users == 0:
-                try:
-                    self.thread.submit(self._shutdown).result()
-                except RuntimeError:
-                    # The interpreter is exiting and has shut the executor down; Ray's own
-                    # exit hook stops the runtime.
-                    self.key = None
-
-    def _shutdown(self) -> None:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
-        self.key = None
+    if ray.is_initialized():  # started by the user's own code: ours replaces it
+        ray.shutdown()
+    return ray.init(**init_kwargs)
 
 
-runtime = _Runtime()
+def _stop(_context: Any) -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+# Ray allows one runtime per driver process: exclusive. Ray ties its helper processes (GCS,
+# raylet) to the thread that started them, which SharedEngine keeps alive for us.
+runtime = SharedEngine("ray", start=_start, stop=_stop, exclusive=True)
 
 
 def _register_by_value(func: Any) -> None:
@@ -189,23 +124,10 @@ async def run(call: TaskCall) -> Any:
         init_kwargs["runtime_env"] = runtime_env
     key = json.dumps([spec.env_name if spec.reusable else None, init_kwargs], sort_keys=True, default=str)
     _register_by_value(call.function)
-    started = time.monotonic()
-    if await asyncio.to_thread(runtime.enter, key):
+    async with runtime.use(key, init_kwargs, keep_warm=keep_warm_for(spec)):
         try:
-            await asyncio.wrap_future(runtime.thread.submit(runtime.start, init_kwargs))
-        except BaseException:
-            await asyncio.to_thread(runtime.leave, None)
-            raise
-    else:
-        await asyncio.to_thread(runtime.ready.wait)
-    logger.info("%s: Ray runtime ready in %.2fs", spec.name, time.monotonic() - started)
-    idle_ttl = None
-    if spec.reusable is not None:
-        idle_ttl = spec.reusable.idle_ttl.total_seconds() if spec.reusable.idle_ttl else 3600.0
-    try:
-        return await call.invoke()
-    finally:
-        # Free the task's object refs and actor handles while Ray is still up: one collected
-        # after ray.shutdown() makes Ray's core worker end the whole process.
-        gc.collect()
-        await asyncio.to_thread(runtime.leave, idle_ttl)
+            return await call.invoke()
+        finally:
+            # Free the task's object refs and actor handles while Ray is still up: one collected
+            # after ray.shutdown() makes Ray's core worker end the whole process.
+            gc.collect()

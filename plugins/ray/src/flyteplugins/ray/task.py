@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from flyte import PodTemplate, Resources
-from flyte.frozen import FrozenDict, freeze
+from flyte.extend import FrozenDict, freeze
 
 GROUP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 AUTOSCALER_OPTIONS = {

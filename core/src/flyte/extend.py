@@ -1,0 +1,79 @@
+"""The public module for plugin and connector authors: everything a plugin may import.
+
+A plugin (a ``plugin_config`` type with how it runs and renders), a connector, or a CLI
+extension needs nothing from flyte beyond what this module re-exports; the in-tree plugins
+(Ray, PyTorch, Spark, Dask, the connectors) import only from here, so the boundary a
+third-party author sees is the one we use. Names here are stable API; everything else under
+``flyte`` that starts with ``_`` or is not listed in ``flyte.__all__`` may change.
+
+- Hooks: :data:`hookimpl` marks your implementations of the specs in :mod:`flyte.hookspecs`.
+- Records: :class:`TaskPlugin` (what your config type does), :class:`TaskCall` (one attempt
+  as your runner receives it), :class:`Connector`.
+- Rendering: :class:`RenderContext` (settings plus builders for the task's container, pod
+  spec, metadata, labels, entrypoint command and object name), :class:`RenderSettings`,
+  :func:`resource_quantities`.
+- Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`; for config
+  types, :class:`FrozenDict`, :func:`freeze` and :func:`thaw` (a config is deeply immutable and
+  hashable: accept dicts, store them frozen, thaw them to render).
+- Engines: :class:`SharedEngine` shares a process-wide engine (a Ray runtime, a Spark
+  session, a Dask cluster) between tasks and keeps it warm for reusable environments
+  (:func:`keep_warm_for`), the same way for every plugin.
+- Running elsewhere: :mod:`shipping` (send a call to another Python process and bring its
+  outcome back, exceptions included).
+- Errors a plugin raises or handles: :class:`IgnoreOutputs` and the :mod:`flyte.errors`
+  hierarchy re-exported below.
+
+See ``docs/writing-a-plugin.md`` for a walk-through.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> module that defines it. Loaded on first access (PEP 562), so a plugin's entry-point
+# module can import hookimpl and its records without pulling in rendering or pickling code.
+_EXPORTS = {
+    "shipping": "flyte.shipping",
+    "number_to_quantity": "flyte._quantity",
+    "parse_quantity": "flyte._quantity",
+    "ConfigurationError": "flyte.errors",
+    "FlyteError": "flyte.errors",
+    "IgnoreOutputs": "flyte.errors",
+    "RuntimeSystemError": "flyte.errors",
+    "RuntimeUserError": "flyte.errors",
+    "TaskInterruptedError": "flyte.errors",
+    "hookimpl": "flyte.hookspecs",
+    "Connector": "flyte.plugin_types",
+    "TaskCall": "flyte.plugin_types",
+    "TaskPlugin": "flyte.plugin_types",
+    "RenderContext": "flyte.render.context",
+    "RenderSettings": "flyte.render.context",
+    "resource_quantities": "flyte.render.pod",
+    "TaskSpec": "flyte.spec",
+    "FrozenDict": "flyte.frozen",
+    "freeze": "flyte.frozen",
+    "thaw": "flyte.frozen",
+    "SharedEngine": "flyte.runtime.engines",
+    "keep_warm_for": "flyte.runtime.engines",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flyte.extend' has no attribute {name!r}")
+    loaded = importlib.import_module(module)
+    value = loaded if module.endswith(f".{name}") else getattr(loaded, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    pass

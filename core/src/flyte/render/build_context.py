@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -198,25 +199,37 @@ def program_root(module: str) -> Path | None:
 
 def user_modules(root: Path) -> dict[str, Path]:
     """Every loaded module whose file is under ``root`` and not installed: name -> file."""
-    found = {}
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if not file or name == "__main__":
-            continue
-        path = Path(file).resolve()
-        if path.suffix == ".py" and path.is_relative_to(root) and not _installed(path):
-            found[name] = path
-    return found
+    key = (root, frozenset(sys.modules))
+    if key not in _user_modules:
+        prefix = str(root) + os.sep
+        found = {}
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            # A cheap string test first: resolving every loaded module's path is what costs.
+            if not file or name == "__main__" or not os.path.abspath(file).startswith(prefix):
+                continue
+            path = Path(file).resolve()
+            if path.suffix == ".py" and path.is_relative_to(root) and not _installed(path):
+                found[name] = path
+        _user_modules.clear()  # one program at a time: keep only the latest
+        _user_modules[key] = found
+    return _user_modules[key]
+
+
+_user_modules: dict[tuple[Path, frozenset[str]], dict[str, Path]] = {}
 
 
 def _installed(path: Path) -> bool:
     """True for files of installed code: the interpreter's, site-packages, or a flyte
     distribution's source tree (editable installs)."""
     path = path.resolve()
-    prefixes = {sys.prefix, sys.base_prefix, *sysconfig.get_paths().values()}
-    if any(path.is_relative_to(Path(p).resolve()) for p in prefixes if p):
-        return True
-    return any(path.is_relative_to(source) for source in _flyte_sources())
+    return any(path.is_relative_to(prefix) for prefix in (*_install_prefixes(), *_flyte_sources()))
+
+
+@cache
+def _install_prefixes() -> tuple[Path, ...]:
+    paths = {sys.prefix, sys.base_prefix, *sysconfig.get_paths().values()}
+    return tuple(Path(p).resolve() for p in paths if p)
 
 
 def _copies_itself(image: Image, module: Any) -> bool:

@@ -27,27 +27,54 @@ def api_client(context: str) -> Any:
     return config.new_client_from_config(config_file=KUBECONFIG, context=context)
 
 
+DIGEST_ANNOTATION = "flyte.test/crd-digest"
+
+
 def install_crds(api: Any) -> None:
+    """Create each CRD, or replace it when the server holds another version of the file (a
+    digest annotation tells); then wait until every one is Established."""
+    import hashlib
+
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
     ext = client.ApiextensionsV1Api(api)
     names = []
     for path in crd_files():
-        for doc in yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        text = path.read_text()
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        for doc in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
-            names.append(doc["metadata"]["name"])
+            name = doc["metadata"]["name"]
+            names.append(name)
+            doc["metadata"].setdefault("annotations", {})[DIGEST_ANNOTATION] = digest
             try:
-                ext.create_custom_resource_definition(doc)
+                current = retried(lambda n=name: ext.read_custom_resource_definition(n))
             except ApiException as exc:
-                if exc.status != 409:
+                if exc.status != 404:
                     raise
-                current = ext.read_custom_resource_definition(doc["metadata"]["name"])
+                retried(lambda d=doc: ext.create_custom_resource_definition(d))
+                continue
+            if (current.metadata.annotations or {}).get(DIGEST_ANNOTATION) != digest:
                 doc["metadata"]["resourceVersion"] = current.metadata.resource_version
-                ext.replace_custom_resource_definition(doc["metadata"]["name"], doc)
+                retried(lambda n=name, d=doc: ext.replace_custom_resource_definition(n, d))
     for name in names:
         wait_for(lambda n=name: _established(ext, n), f"CRD {name} Established")
+
+
+def retried(call: Any, attempts: int = 5) -> Any:
+    """``call()``, again after a pause when a busy server answers 429 or 5xx."""
+    from kubernetes.client.rest import ApiException
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except ApiException as exc:
+            if exc.status not in (429, 500, 503, 504) or attempt == attempts - 1:
+                raise
+            time.sleep(2**attempt)
+    raise AssertionError("unreachable")
 
 
 def _established(ext: Any, name: str) -> bool:

@@ -12,8 +12,10 @@ third-party author sees is the one we use. Names here are stable API; everything
 - Rendering: :class:`RenderContext` (settings plus builders for the task's container, pod
   spec, metadata, labels, entrypoint command and object name), :class:`RenderSettings`,
   :func:`resource_quantities`.
-- Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`; for config
-  types, :class:`FrozenDict`, :func:`freeze` and :func:`thaw` (a config is deeply immutable and
+- Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`, and
+  :func:`register_type_check` for a type whose inputs and outputs need a rule of their own (a
+  dataframe type accepting the frames it wraps) instead of ``isinstance``. For config types,
+  :class:`FrozenDict`, :func:`freeze` and :func:`thaw` (a config is deeply immutable and
   hashable: accept dicts, store them frozen, thaw them to render).
 - Engines: :class:`SharedEngine` shares a process-wide engine (a Ray runtime, a Spark
   session, a Dask cluster) between tasks and keeps it warm for reusable environments
@@ -37,6 +39,7 @@ _EXPORTS = {
     "shipping": "flyte.shipping",
     "number_to_quantity": "flyte._quantity",
     "parse_quantity": "flyte._quantity",
+    "register_type_check": "flyte._typecheck",
     "ConfigurationError": "flyte.errors",
     "FlyteError": "flyte.errors",
     "IgnoreOutputs": "flyte.errors",

@@ -325,6 +325,7 @@ class Controller:
             action.attempt = attempt + 1
             try:
                 result = await self._one_attempt(action, inputs, deadline)
+                action.task.check_output(result)  # an OutputTypeError is not retried
             except NonRecoverableError as exc:
                 self._finish(action, st.FAILED, error=exc)
                 raise

@@ -27,6 +27,7 @@ import collections.abc as abc
 import inspect
 import numbers
 import re
+import sys
 import types
 import typing
 import weakref
@@ -177,7 +178,21 @@ def _instance_of(cls: type, tp: Any) -> Checker | None:
         isinstance(None, cls)
     except TypeError:  # e.g. a Protocol that is not runtime-checkable
         return None
-    return _leaf(lambda v: isinstance(v, cls), tp)
+    return _leaf(lambda v: isinstance(v, cls) or _stands_for(cls, v), tp)
+
+
+def _stands_for(cls: type, value: Any) -> bool:
+    """A ``flyte.io.DataFrame`` reference, or a table of another engine, where a dataframe type
+    (``pd.DataFrame``, ...) is declared: the task gets it read as that type through storage
+    (``flyte.io._transport``). Only asked when the ``isinstance`` test fails."""
+    if "flyte.io._dataframe" not in sys.modules or type(value).__module__ == "builtins":
+        return False
+    from flyte.io import _frames
+    from flyte.io._dataframe import DataFrame
+
+    if not (isinstance(value, DataFrame) or _frames.is_dataframe(value)):
+        return False
+    return _frames.handler_for_type(cls) is not None
 
 
 def _compile_generic(tp: Any, origin: Any, args: tuple[Any, ...]) -> Checker | None:

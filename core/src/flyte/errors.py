@@ -57,6 +57,33 @@ class NonRecoverableError(RuntimeUserError):
         super().__init__(code, message)
 
 
+class ConnectorError(RuntimeUserError):
+    """The service a connector task handed its work to reports that the work failed; the
+    message is the service's own (a failed query's error). Retried as the task's ``retries``
+    allow when ``retryable``."""
+
+    retryable = True
+
+    def __init__(self, message: str, code: str = "ConnectorError"):
+        _CodedError.__init__(self, code, message)  # not super(): NonRecoverableError orders its arguments otherwise
+
+
+class PermanentConnectorError(ConnectorError, NonRecoverableError):
+    """A connector task's work failed in a way another attempt cannot fix (a SQL syntax
+    error, a missing table): no retry is attempted."""
+
+    retryable = False
+
+    def __init__(self, message: str, code: str = "ConnectorError"):
+        ConnectorError.__init__(self, message, code)
+
+
+class ConnectorTransientError(FlyteError):
+    """Raised by a connector's ``get`` (or ``delete``) when the service could not be asked
+    right now (a network blip, a throttled API): the runtime asks again later, within the
+    task's timeout and the connector's ``PollPolicy.outage``."""
+
+
 class RuntimeUnknownError(_CodedError):
     """A task failed and the cause could not be attributed to the user or the system."""
 
@@ -252,3 +279,19 @@ def as_user_error(exc: BaseException) -> BaseException:
 
 def _state(exc: BaseException) -> dict:
     return {k: v for k, v in getattr(exc, "__dict__", {}).items() if k not in ("code", "message", "worker")}
+
+
+class StorageError(FlyteError, OSError):
+    """Reading or writing object storage failed; the message names the URL, never credentials."""
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """The object, folder or bucket a URL names does not exist."""
+
+
+class StoragePermissionError(StorageError, PermissionError):
+    """The store refused the request: missing or wrong credentials, or no permission."""
+
+
+class StorageFilesystemMissingError(StorageError):
+    """A URL's scheme has no installed filesystem; the message names the package to install."""

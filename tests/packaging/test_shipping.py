@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,14 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-DISTRIBUTIONS = ["core", "plugins/ray", "plugins/pytorch", "examples/flyte-isolated"]
+DISTRIBUTIONS = [
+    "core",
+    "plugins/ray",
+    "plugins/pytorch",
+    "connectors/bigquery",
+    "connectors/snowflake",
+    "examples/flyte-isolated",
+]
 
 HELPERS = """
 def scale(values, factor):
@@ -113,7 +121,7 @@ def test_every_distribution_builds_a_wheel_with_honest_metadata(tmp_path):
         description = metadata.split("\n\n", 1)[1]
         assert len(description) > 500, f"{wheel.name}: the README is its long description"
         if not wheel.name.startswith("flyte_core-"):
-            assert "Requires-Dist: flyte-core<0.2,>=0.1.0" in metadata, wheel.name
+            assert re.search(r"^Requires-Dist: flyte-core(\[\w+\])?<0\.2,>=0\.1\.0", metadata, re.M), wheel.name
 
 
 def test_the_build_context_holds_the_flyte_wheels_and_only_the_users_code(context, project):

@@ -23,7 +23,9 @@ third-party author sees is the one we use. Names here are stable API; everything
   :func:`resource_quantities`.
 - Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`, and
   :func:`register_type_check` for a type whose inputs and outputs need a rule of their own (a
-  dataframe type accepting the frames it wraps) instead of ``isinstance``.
+  dataframe type accepting the frames it wraps) instead of ``isinstance``. For config types,
+  :class:`FrozenDict`, :func:`freeze` and :func:`thaw` (a config is deeply immutable and
+  hashable: accept dicts, store them frozen, thaw them to render).
 - Engines: :class:`SharedEngine` shares a process-wide engine (a Ray runtime, a Spark
   session, a Dask cluster) between tasks and keeps it warm for reusable environments
   (:func:`keep_warm_for`), the same way for every plugin.
@@ -72,6 +74,9 @@ _EXPORTS = {
     "RenderSettings": "flyte.render.context",
     "resource_quantities": "flyte.render.pod",
     "TaskSpec": "flyte.spec",
+    "FrozenDict": "flyte.frozen",
+    "freeze": "flyte.frozen",
+    "thaw": "flyte.frozen",
     "SharedEngine": "flyte.runtime.engines",
     "keep_warm_for": "flyte.runtime.engines",
 }

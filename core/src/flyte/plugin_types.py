@@ -37,7 +37,8 @@ class TaskPlugin:
     ``run(call)`` is awaited for every attempt of a task with that config, beneath the core's
     retries, timeouts, cache and records; None means the function runs in-process like a plain
     task. ``render(spec, context)`` returns the Kubernetes objects (plain dicts) for the task;
-    the first is the one the Kubernetes backend creates and follows. ``phase(status)`` reads
+    the first is the one the Kubernetes backend creates and follows; None means the task renders
+    as a plain task does (a Job whose container runs the plugin). ``phase(status)`` reads
     that object's ``status`` and returns ``"SUCCEEDED"``, ``"FAILED"`` or None while it runs;
     None means the common convention (``conditions`` of type Succeeded/Complete/Failed).
     """

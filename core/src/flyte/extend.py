@@ -9,6 +9,8 @@ third-party author sees is the one we use. Names here are stable API; everything
 - Hooks: :data:`hookimpl` marks your implementations of the specs in :mod:`flyte.hookspecs`.
 - Records: :class:`TaskPlugin` (what your config type does), :class:`TaskCall` (one attempt
   as your runner receives it), :class:`Connector`.
+- Task context: what a runner puts into ``TaskCall.data`` before ``invoke()`` (an engine
+  handle, say) the task reads as ``flyte.ctx().data[key]``.
 - Rendering: :class:`RenderContext` (settings plus builders for the task's container, pod
   spec, metadata, labels, entrypoint command and object name), :class:`RenderSettings`,
   :func:`resource_quantities`.

@@ -19,6 +19,10 @@ class TaskCall:
     variables, secrets, nested task calls) and returns its result; a plugin that only needs to
     set an engine up around the function awaits it. A plugin that runs the function elsewhere
     (other processes, a remote service) uses ``function``, ``inputs`` and ``environ`` instead.
+
+    ``data`` is this attempt's task-context data: what a plugin puts in it before ``invoke()``
+    (an engine handle, say) the task reads as ``flyte.ctx().data[key]`` (the reference SDK's
+    spelling ``flyte._context.internal_ctx().data.task_context.data[key]`` works too).
     """
 
     spec: TaskSpec
@@ -27,6 +31,7 @@ class TaskCall:
     environ: Mapping[str, str]
     invoke: Callable[[], Awaitable[Any]]
     action: str = ""
+    data: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -18,6 +18,8 @@ third-party author sees is the one we use. Names here are stable API; everything
 - Engines: :class:`SharedEngine` shares a process-wide engine (a Ray runtime, a Spark
   session, a Dask cluster) between tasks and keeps it warm for reusable environments
   (:func:`keep_warm_for`), the same way for every plugin.
+- Local state: :func:`state_path` is a private folder under the state root (``FLYTE_HOME``,
+  ``~/.flyte`` by default) for a plugin's local caches, e.g. ``state_path("spark", "jars")``.
 - Running elsewhere: :mod:`shipping` (send a call to another Python process and bring its
   outcome back, exceptions included).
 - Errors a plugin raises or handles: :class:`IgnoreOutputs` and the :mod:`flyte.errors`
@@ -53,6 +55,7 @@ _EXPORTS = {
     "TaskSpec": "flyte.spec",
     "SharedEngine": "flyte.runtime.engines",
     "keep_warm_for": "flyte.runtime.engines",
+    "state_path": "flyte._home",
 }
 
 __all__ = sorted(_EXPORTS)

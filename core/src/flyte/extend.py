@@ -20,6 +20,9 @@ third-party author sees is the one we use. Names here are stable API; everything
   (:func:`keep_warm_for`), the same way for every plugin.
 - Local state: :func:`state_path` is a private folder under the state root (``FLYTE_HOME``,
   ``~/.flyte`` by default) for a plugin's local caches, e.g. ``state_path("spark", "jars")``.
+- Running on a cluster: :mod:`entrypoint` is the container entrypoint of rendered objects
+  (``entrypoint.main(["--module", M, "--task", T])``), for operators that must start it from
+  a file of their own (spark-submit's application file).
 - Running elsewhere: :mod:`shipping` (send a call to another Python process and bring its
   outcome back, exceptions included).
 - Errors a plugin raises or handles: :class:`IgnoreOutputs` and the :mod:`flyte.errors`
@@ -37,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 # module can import hookimpl and its records without pulling in rendering or pickling code.
 _EXPORTS = {
     "shipping": "flyte.shipping",
+    "entrypoint": "flyte.entrypoint",
     "number_to_quantity": "flyte._quantity",
     "parse_quantity": "flyte._quantity",
     "ConfigurationError": "flyte.errors",

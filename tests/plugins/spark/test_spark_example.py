@@ -19,7 +19,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from conftest import validate_manifests
 
-EXAMPLE = textwrap.dedent('''
+EXAMPLE = textwrap.dedent("""
+    import json
     import random
     import sys
     import time
@@ -100,7 +101,7 @@ EXAMPLE = textwrap.dedent('''
         overridden = flyte.run(spark_overrider).outputs()
         print(json.dumps({"nested": nested, "overridden": overridden}), flush=True)
         flyte.run(stuck, sys.argv[1])
-''').replace("import random\n", "import json\nimport random\n", 1)
+""")
 
 
 def _gone(pid: int, within: float = 60.0) -> bool:

@@ -7,6 +7,8 @@ the session-scoped ``spark_local`` fixture's.
 from __future__ import annotations
 
 import os
+import re
+import runpy
 import time
 from pathlib import Path
 
@@ -215,6 +217,14 @@ def test_the_reference_sdks_deepcopy_pattern_overrides_the_config():
         master, name = flyte.run(task).outputs()
     assert name == "edited"
     assert master == f"local[{min(6, len(os.sched_getaffinity(0)))}]"
+
+
+def test_the_plugin_readme_quickstart_runs_as_written(tmp_path, capsys):
+    """Run as the main program, in this process: it shares the fixture's JVM."""
+    readme = (Path(__file__).resolve().parents[3] / "plugins" / "spark" / "README.md").read_text()
+    (tmp_path / "quickstart.py").write_text(re.search(r"```python\n(.*?)```", readme, re.S).group(1))
+    runpy.run_path(str(tmp_path / "quickstart.py"), run_name="__main__")
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "{'distinct': 2, 'letters': 15}"
 
 
 @once.task(timeout=30)

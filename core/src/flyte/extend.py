@@ -8,13 +8,18 @@ third-party author sees is the one we use. Names here are stable API; everything
 
 - Hooks: :data:`hookimpl` marks your implementations of the specs in :mod:`flyte.hookspecs`.
 - Records: :class:`TaskPlugin` (what your config type does), :class:`TaskCall` (one attempt
-  as your runner receives it), :class:`Connector`.
+  as your runner receives it), :class:`Connector`, :class:`DataFrameHandler` (how a dataframe
+  type is stored and read back).
 - Task context: what a runner puts into ``TaskCall.data`` before ``invoke()`` (an engine
   handle, say) the task reads as ``flyte.ctx().data[key]``.
+- Data: :mod:`storage` (``flyte.storage``: reading and writing the run's storage, all or
+  nothing) and :mod:`io` (``flyte.io``: ``DataFrame``, ``File``, ``Dir``).
 - Rendering: :class:`RenderContext` (settings plus builders for the task's container, pod
   spec, metadata, labels, entrypoint command and object name), :class:`RenderSettings`,
   :func:`resource_quantities`.
-- Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`.
+- Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`, and
+  :func:`register_type_check` for a type whose inputs and outputs need a rule of their own (a
+  dataframe type accepting the frames it wraps) instead of ``isinstance``.
 - Engines: :class:`SharedEngine` shares a process-wide engine (a Ray runtime, a Spark
   session, a Dask cluster) between tasks and keeps it warm for reusable environments
   (:func:`keep_warm_for`), the same way for every plugin.
@@ -43,6 +48,7 @@ _EXPORTS = {
     "entrypoint": "flyte.entrypoint",
     "number_to_quantity": "flyte._quantity",
     "parse_quantity": "flyte._quantity",
+    "register_type_check": "flyte._typecheck",
     "ConfigurationError": "flyte.errors",
     "FlyteError": "flyte.errors",
     "IgnoreOutputs": "flyte.errors",
@@ -53,6 +59,9 @@ _EXPORTS = {
     "Connector": "flyte.plugin_types",
     "TaskCall": "flyte.plugin_types",
     "TaskPlugin": "flyte.plugin_types",
+    "DataFrameHandler": "flyte.plugin_types",
+    "storage": "flyte.storage",
+    "io": "flyte.io",
     "RenderContext": "flyte.render.context",
     "RenderSettings": "flyte.render.context",
     "resource_quantities": "flyte.render.pod",

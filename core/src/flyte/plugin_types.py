@@ -84,6 +84,11 @@ class DataFrameHandler:
     - ``tracker(value)``: returns a predicate that tells whether ``value`` is still unchanged, so a
       value passed on from one task to the next is not stored twice (None: store every time).
     - ``formats``: the storage formats ``write``/``read`` accept; the first is the default.
+    - ``engine_bound``: values of this type live in an engine that a task plugin runs around the
+      body (a Spark session). They cross the task boundary inside the body's ``invoke()``,
+      while the plugin's engine is up: inputs are read as this type just before the body runs,
+      outputs stored just after it returns. Anywhere else (the caller's side, a run's outputs)
+      they stay ``flyte.io.DataFrame`` references.
     """
 
     python_type: type | str
@@ -93,6 +98,7 @@ class DataFrameHandler:
     tracker: Callable[[Any], Callable[[Any], bool]] | None = None
     formats: tuple[str, ...] = ("parquet",)
     description: str = ""
+    engine_bound: bool = False
 
     @property
     def type_path(self) -> str:

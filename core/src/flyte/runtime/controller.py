@@ -474,14 +474,18 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
     """Run one attempt: through the plugin that owns the task's config, or in this process."""
     spec = action.spec
     ctl = action.controller
-    inputs = await transport.inputs_arriving(action.task.func, inputs)  # references read as declared
+    func = action.task.func
+    inputs = await transport.inputs_arriving(func, inputs)  # references read as declared
     with ExitStack() as stack:
         env = {**ctl.run_env, **spec.env_vars}
         env.update(stack.enter_context(secret_environment(spec, ctl.settings, ctl.mounts)))
         data: dict[str, Any] = {}  # the attempt's task-context data (TaskCall.data)
 
         async def invoke() -> Any:
-            return await _invoke_here(action, inputs, env, data)
+            # Engine-bound dataframes (Spark's) cross here, inside the plugin's engine.
+            ready = await transport.inputs_arriving(func, inputs, in_engine=True)
+            result = await _invoke_here(action, ready, env, data)
+            return await transport.outputs_in_engine(func, result, ctl.run_name, action.id)
 
         if spec.plugin_config is not None:
             from flyte.plugins import get_registry

@@ -168,4 +168,3 @@ def test_the_public_example_runs_as_a_script_and_ctrl_c_stops_its_jvm(tmp_path, 
     assert "gcs-connector-hadoop3-latest.jar (cannot be fetched" in stderr
     assert "KeyboardInterrupt" in stderr and proc.returncode != 0
     assert _gone(jvm), f"the JVM {jvm} outlived the interrupted process"
-

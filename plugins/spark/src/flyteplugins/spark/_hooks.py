@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flyte.extend import TaskCall, TaskPlugin, hookimpl
+from flyte.extend import DataFrameHandler, TaskCall, TaskPlugin, hookimpl
+from flyteplugins.spark import _dataframes as dataframes  # imports no pyspark
 from flyteplugins.spark.task import Spark
 
 SUCCEEDED_STATES = ("COMPLETED",)
@@ -43,5 +44,20 @@ def flyte_task_plugins() -> list[TaskPlugin]:
             render=_render,
             phase=_phase,
             description="Spark: a local SparkSession built from the config; a SparkApplication on Kubernetes",
+        )
+    ]
+
+
+@hookimpl
+def flyte_dataframe_handlers() -> list[DataFrameHandler]:
+    return [
+        DataFrameHandler(
+            python_type="pyspark.sql.dataframe:DataFrame",
+            write=dataframes.write,
+            read=dataframes.read,
+            tracker=dataframes.tracker,
+            formats=dataframes.FORMATS,
+            engine_bound=True,
+            description="Spark DataFrames: Parquet part files written and read by the task's session",
         )
     ]

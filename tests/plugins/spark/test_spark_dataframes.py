@@ -95,3 +95,25 @@ def test_outside_a_spark_session_the_output_is_a_reference_and_a_plain_task_cann
 
     with pytest.raises(RuntimeError, match="needs a Spark session: declare it in a Spark task"):
         flyte.run(wants_spark, out)
+
+
+@spark_env.task
+async def produce_csv(n: int) -> flyte.io.DataFrame:
+    frame = spark_session().range(n).withColumn("double", F.col("id") * 2)
+    return flyte.io.DataFrame.from_local_sync(frame, format="csv")
+
+
+@driver.task
+async def csv_round_trip(n: int) -> list:
+    ref = await produce_csv(n)
+    return [ref.format, await spark_sum_of_double(ref)]
+
+
+@spark_env.task
+async def spark_sum_of_double(df: SparkDataFrame) -> int:
+    return int(df.agg(F.sum("double")).collect()[0][0])
+
+
+def test_csv_is_written_and_read_back_by_spark():
+    flyte.init()
+    assert flyte.run(csv_round_trip, 4).outputs() == ["csv", 12]

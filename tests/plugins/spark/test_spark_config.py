@@ -238,3 +238,23 @@ def test_remote_artefacts_are_fetched_and_the_rest_reported_in_one_warning(artef
     with pytest.warns(SparkLocalWarning, match="cannot be fetched were skipped") as seen:
         report(plan, "env.task", configured.func)
     assert len(seen) == 1 and all(entry in str(seen[0].message) for entry in skipped)
+
+
+@pytest.mark.parametrize("raw, seconds", [(None, 300.0), ("0", 0.0), ("42.5", 42.5)])
+def test_how_long_an_idle_jvm_stays_up(monkeypatch, raw, seconds):
+    from flyteplugins.spark import _runner
+
+    if raw is None:
+        monkeypatch.delenv("FLYTE_SPARK_JVM_KEEP_WARM", raising=False)
+    else:
+        monkeypatch.setenv("FLYTE_SPARK_JVM_KEEP_WARM", raw)
+    assert _runner.jvm_keep_warm() == seconds
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", "inf"])
+def test_a_bad_jvm_keep_warm_is_a_clear_error(monkeypatch, raw):
+    from flyteplugins.spark import _runner
+
+    monkeypatch.setenv("FLYTE_SPARK_JVM_KEEP_WARM", raw)
+    with pytest.raises(flyte.errors.ConfigurationError, match=f"FLYTE_SPARK_JVM_KEEP_WARM: '{raw}' is not valid"):
+        _runner.jvm_keep_warm()

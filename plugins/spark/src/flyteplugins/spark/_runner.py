@@ -4,7 +4,7 @@ Two engines, both :class:`flyte.extend.SharedEngine` (exclusive: PySpark allows 
 active SparkContext per process):
 
 - the **JVM** (PySpark's gateway), keyed by the settings that only take effect when it starts
-  (driver memory, JVM options, jars). It stays up ``JVM_KEEP_WARM`` seconds after its last
+  (driver memory, JVM options, jars). It stays up :func:`jvm_keep_warm` seconds after its last
   task (longer if a reusable environment keeps a session warm), so the next Spark task starts
   in about a second instead of tens; a task with other launch settings restarts it.
 - the **session**, keyed by the whole local plan. It is stopped after each attempt, unless the
@@ -26,23 +26,34 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
-import logging
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-from flyte.extend import SharedEngine, TaskCall, keep_warm_for
+from flyte.extend import ConfigurationError, SharedEngine, TaskCall, keep_warm_for
 from flyteplugins.spark._plan import LOOPBACK, LocalPlan, build_plan, report
 from flyteplugins.spark.errors import SparkSessionConflictError, readable
 from flyteplugins.spark.session import SESSION_KEY
 
-logger = logging.getLogger("flyteplugins.spark")
-
-JVM_KEEP_WARM = float(os.environ.get("FLYTE_SPARK_JVM_KEEP_WARM", "300"))
+JVM_KEEP_WARM = 300.0  # seconds; FLYTE_SPARK_JVM_KEEP_WARM overrides it
 JVM_STOP_GRACE = 15.0  # seconds the JVM gets to exit after its stdin closes, before a kill
 SUBMITTED = "submitted"  # the plan key of the session spark-submit set up
+
+
+def jvm_keep_warm() -> float:
+    """How long an idle JVM stays up: ``FLYTE_SPARK_JVM_KEEP_WARM`` seconds, else ``JVM_KEEP_WARM``."""
+    raw = os.environ.get("FLYTE_SPARK_JVM_KEEP_WARM")
+    if raw is None:
+        return JVM_KEEP_WARM
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ConfigurationError(f"FLYTE_SPARK_JVM_KEEP_WARM: {raw!r} is not valid (accepted: seconds >= 0, e.g. 300)")
+    return seconds
 
 
 def _under_spark_submit() -> bool:
@@ -185,7 +196,7 @@ async def run(call: TaskCall) -> Any:
     try:
         async with contextlib.AsyncExitStack() as stack:
             if plan is not None:
-                jvm_warm = max(JVM_KEEP_WARM, keep_warm or 0.0)
+                jvm_warm = max(jvm_keep_warm(), keep_warm or 0.0)
                 await stack.enter_async_context(jvm.use(plan.launch_key, plan.launch, keep_warm=jvm_warm))
             session = await stack.enter_async_context(sessions.use(key, plan, keep_warm=keep_warm))
             call.data[SESSION_KEY] = session

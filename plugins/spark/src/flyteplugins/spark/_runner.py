@@ -164,6 +164,7 @@ def _register_by_value(func: Any) -> None:
     from pyspark import cloudpickle
 
     name = getattr(func, "__module__", None)
+    # __main__ is always pickled by value; flyte's and PySpark's own modules are importable anywhere.
     if name and name in sys.modules and name != "__main__" and not name.startswith(("flyte.", "pyspark")):
         with contextlib.suppress(ValueError):  # already registered, or a module it refuses
             cloudpickle.register_pickle_by_value(sys.modules[name])
@@ -192,7 +193,6 @@ async def run(call: TaskCall) -> Any:
         )
     _register_by_value(call.function)
     keep_warm = keep_warm_for(spec)
-    cancelled = False
     try:
         async with contextlib.AsyncExitStack() as stack:
             if plan is not None:
@@ -204,7 +204,6 @@ async def run(call: TaskCall) -> Any:
             try:
                 return await call.invoke()
             except asyncio.CancelledError:
-                cancelled = True
                 await asyncio.to_thread(_cancel_jobs, session)
                 raise
             except Exception as exc:
@@ -214,7 +213,8 @@ async def run(call: TaskCall) -> Any:
                 raise error from None
             finally:
                 _held.reset(token)
-    finally:
-        if cancelled and plan is not None:
-            # The attempt may have left a job running: end the JVM rather than keep it warm.
+    except asyncio.CancelledError:
+        if plan is not None:
+            # A timeout or Ctrl-C, maybe with a job still running: end the JVM, do not keep it warm.
             await asyncio.to_thread(jvm.shutdown)
+        raise

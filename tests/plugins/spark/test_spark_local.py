@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import runpy
+import sys
 import time
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def functions_reach_the_workers(n: int) -> dict:  # a sync task: runs on a worke
         "closure": rdd.map(lambda x: x + offset).collect(),
         "class_instance": rdd.map(scale).collect(),
         "udf": [r[0] for r in spark.range(n).select(doubled("id")).orderBy("id").collect()],
+        "worker_python": rdd.map(lambda _: sys.executable).first(),
     }
 
 
@@ -126,6 +128,7 @@ def test_functions_of_the_task_module_reach_the_workers():
         "closure": [10, 11, 12, 13],
         "class_instance": [0, 3, 6, 9],
         "udf": [10, 12, 14, 16],
+        "worker_python": sys.executable,  # the workers run this interpreter, with its packages
     }
 
 
@@ -227,7 +230,7 @@ def test_the_plugin_readme_quickstart_runs_as_written(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == "{'distinct': 2, 'letters': 15}"
 
 
-@once.task(timeout=30)
+@once.task(timeout=20)
 def stuck(marker: str) -> int:
     sc = spark_session().sparkContext
     Path(marker).write_text(str(SparkContext._gateway.proc.pid))

@@ -62,16 +62,20 @@ def _under_spark_submit() -> bool:
 
 
 @contextlib.contextmanager
-def _loopback_ip() -> Iterator[None]:
-    """SPARK_LOCAL_IP for the JVM being launched: its web UI and block manager bind to loopback."""
-    if "SPARK_LOCAL_IP" in os.environ:
-        yield
-        return
-    os.environ["SPARK_LOCAL_IP"] = LOOPBACK
+def _environment(values: dict[str, str], keep_existing: bool) -> Iterator[None]:
+    """Environment variables PySpark reads while it starts something (the JVM, a SparkContext):
+    set for that moment only (``keep_existing``: a value the user set stays)."""
+    changed = {k: v for k, v in values.items() if not (keep_existing and k in os.environ)}
+    previous = {k: os.environ.get(k) for k in changed}
+    os.environ.update(changed)
     try:
         yield
     finally:
-        os.environ.pop("SPARK_LOCAL_IP", None)
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _launch_jvm(launch: tuple[tuple[str, str], ...]) -> subprocess.Popen:
@@ -81,7 +85,8 @@ def _launch_jvm(launch: tuple[tuple[str, str], ...]) -> subprocess.Popen:
         _end_gateway()
     conf = SparkConf(loadDefaults=False)
     conf.setAll(launch)
-    with _loopback_ip():
+    # The JVM's web UI and block manager bind to SPARK_LOCAL_IP.
+    with _environment({"SPARK_LOCAL_IP": LOOPBACK}, keep_existing=True):
         SparkContext._ensure_initialized(conf=conf)
     return SparkContext._gateway.proc
 
@@ -129,13 +134,17 @@ def _start_session(plan: LocalPlan | None) -> Any:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.Builder()
-    if plan is not None:
-        if SparkContext._active_spark_context is not None:  # the user's own: ours replaces it
-            SparkContext._active_spark_context.stop()
-        builder = builder.master(plan.master).appName(plan.default_app_name)
-        for key, value in plan.conf:
-            builder = builder.config(key, value)
-    return builder.getOrCreate()
+    if plan is None:  # spark-submit's session
+        return builder.getOrCreate()
+    if SparkContext._active_spark_context is not None:  # the user's own: ours replaces it
+        SparkContext._active_spark_context.stop()
+    builder = builder.master(plan.master).appName(plan.default_app_name)
+    for key, value in plan.conf:
+        builder = builder.config(key, value)
+    # A SparkContext started from Python takes its workers' interpreter from PYSPARK_PYTHON,
+    # not from spark.pyspark.python (spark-submit translates one into the other).
+    with _environment({"PYSPARK_PYTHON": dict(plan.conf)["spark.pyspark.python"]}, keep_existing=False):
+        return builder.getOrCreate()
 
 
 def _stop_session(session: Any) -> None:

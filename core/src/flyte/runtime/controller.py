@@ -30,6 +30,7 @@ from flyte._cache.key import cache_key, cache_version
 from flyte._cache.store import HEARTBEAT, get_store
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller, current_group, current_task_data
+from flyte.connector_task import ConnectorTask
 from flyte.errors import (
     DeadlineExceededError,
     DependencyError,
@@ -42,7 +43,7 @@ from flyte.errors import (
 )
 from flyte.io import _transport as transport
 from flyte.plugin_types import TaskCall
-from flyte.runtime import environ
+from flyte.runtime import connectors, environ
 from flyte.runtime import store as st
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
@@ -474,6 +475,11 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
     """Run one attempt: through the plugin that owns the task's config, or in this process."""
     spec = action.spec
     ctl = action.controller
+    if isinstance(action.task, ConnectorTask):  # a service does the work; the runtime follows it
+        run, attempt = ctl.run_name, action.attempt
+        return await connectors.run_attempt(
+            spec, inputs, store=ctl.store, run=run, action=action.id, attempt=attempt, settings=ctl.settings
+        )
     func = action.task.func
     inputs = await transport.inputs_arriving(func, inputs)  # references read as declared
     with ExitStack() as stack:

@@ -23,7 +23,12 @@ import flyte.remote
 from flyte._context import internal_ctx
 from flyteplugins.spark import Spark, SparkJobError, SparkSessionConflictError, _plan, _runner, spark_session
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("spark_local")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.usefixtures("spark_local"),
+    # CONF has a Kubernetes-only key on purpose; the tests about that report use pytest.warns.
+    pytest.mark.filterwarnings("ignore::flyteplugins.spark._plan.SparkLocalWarning"),
+]
 
 CONF = Spark(
     spark_conf={

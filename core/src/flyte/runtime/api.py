@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import threading
@@ -23,6 +24,8 @@ from flyte.task import TaskTemplate
 
 # Parameters of the reference SDK's init that select a remote control plane: we cannot honour
 # them, so a non-empty value is an error rather than a silently local run.
+# Ctrl-C: seconds the cancelled run gets to stop what it started before flyte.run re-raises.
+INTERRUPT_GRACE = 30.0
 _REMOTE_ONLY = ("endpoint", "api_key", "client_id", "client_credentials_secret", "command", "proxy_command")
 # Parameters of the reference SDK's init that only concern its remote client, logging format
 # or image builder: accepted so code written for it runs unchanged; they change nothing here.
@@ -311,6 +314,17 @@ async def _run_aio(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
 run.aio = _run_aio  # type: ignore[attr-defined]
 
 
+def _cancel_run(main: Any, thread: threading.Thread) -> None:
+    """Ctrl-C: cancel the run's tasks, so plugins stop what they started (engines, processes)
+    and blocked task threads are released, and give them ``INTERRUPT_GRACE`` seconds to."""
+    if main is None:
+        return
+    loop, task = main
+    with contextlib.suppress(RuntimeError):  # the run's loop has already closed
+        loop.call_soon_threadsafe(task.cancel)
+    thread.join(INTERRUPT_GRACE)
+
+
 def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) -> Any:
     from flyte.remote import Run
     from flyte.runtime.page import write_run_page
@@ -354,6 +368,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         # Only the custom context crosses into the run's thread: the caller's task context
         # (if flyte.run is called inside a task) must not capture this run's calls.
         current_custom_context.set(custom or None)
+        outcome["main"] = (asyncio.get_running_loop(), asyncio.current_task())
         outcome["value"] = await controller.run_action(task, inputs, parent=None)
 
     def target() -> None:
@@ -371,6 +386,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
             thread.join(0.1)
     except KeyboardInterrupt:
         store.end_run(name, st.ABORTED, error="interrupted")
+        _cancel_run(outcome.get("main"), thread)
         store.close()
         raise
     finally:

@@ -225,10 +225,50 @@ def ray_warm_start() -> tuple[float, float] | None:
     return first, second
 
 
+def spark_starts(repeats: int) -> tuple[float, float, float] | None:
+    """(cold start: JVM + session, new session on a warm JVM, warm session in a reusable env),
+    each the median time of running a task whose body does nothing."""
+    try:
+        from flyteplugins.spark import Spark, _runner
+    except ImportError:
+        return None
+    config = Spark(spark_conf={"spark.ui.enabled": False, "spark.executor.instances": 1, "spark.executor.cores": 1})
+    once = flyte.TaskEnvironment(name="bench_spark", plugin_config=config)
+    pool = flyte.TaskEnvironment(
+        name="bench_spark_pool", plugin_config=config, reusable=flyte.ReusePolicy(replicas=1, idle_ttl=60)
+    )
+
+    @once.task
+    async def spark_noop() -> int:
+        return 1
+
+    @pool.task
+    async def spark_pooled() -> int:
+        return 1
+
+    def cold() -> None:
+        _runner.sessions.shutdown()
+        _runner.jvm.shutdown()
+        started = time.perf_counter()
+        flyte.run(spark_noop)
+        cold_times.append(time.perf_counter() - started)
+
+    cold_times: list[float] = []
+    for _ in range(repeats):
+        cold()
+    new_session = median_time(lambda: flyte.run(spark_noop), repeats)
+    flyte.run(spark_pooled)  # warms the pool's session
+    warm = median_time(lambda: flyte.run(spark_pooled), repeats)
+    _runner.sessions.shutdown()
+    _runner.jvm.shutdown()
+    return statistics.median(cold_times), new_session, warm
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (about a minute)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray warm-start figure")
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark start figures")
     args = parser.parse_args()
     repeats = 3 if args.quick else 5
     sizes = (1_000, 10_000)
@@ -281,6 +321,14 @@ def main() -> None:
         ray = ray_warm_start()
         if ray:
             rows.append(("Ray task in a reusable env: second start", "s", ray[1], ray[0], "first start (cold Ray)"))
+
+    if not args.no_spark:
+        spark = spark_starts(3 if args.quick else 5)
+        if spark:
+            cold, new_session, warm = spark
+            base = "first start (cold JVM + session)"
+            rows.append(("Spark task: new session on a warm JVM", "s", new_session, cold, base))
+            rows.append(("Spark task in a reusable env: second start", "s", warm, cold, base))
 
     from rich.console import Console
     from rich.table import Table

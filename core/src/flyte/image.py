@@ -15,11 +15,11 @@ import hashlib
 import json
 import re
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any, Union
 
 import attrs
-import tomllib
 
 from flyte._validation import env_var_dict, invalid, no_control_characters, wrong_type
 from flyte.secret import Secret, to_secrets
@@ -27,7 +27,8 @@ from flyte.secret import Secret, to_secrets
 DEFAULT_NAME = "flyte"
 IMAGE_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 APT_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.:~-]*(=[A-Za-z0-9.+:~-]+)?$")
-SUPPORTED_PYTHON = ((3, 10), (3, 11), (3, 12), (3, 13), (3, 14))
+# flyte-core itself needs 3.11 (tomllib, datetime.UTC, asyncio.timeout), and every image runs it.
+SUPPORTED_PYTHON = ((3, 11), (3, 12), (3, 13), (3, 14))
 
 # An image reference as Docker parses it (github.com/distribution/reference): an optional
 # registry host[:port], lower-case path components, then :tag and/or @digest.

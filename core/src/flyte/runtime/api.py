@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import os
 import sys
 import threading
@@ -24,6 +24,8 @@ from flyte.task import TaskTemplate
 
 # Parameters of the reference SDK's init that select a remote control plane: we cannot honour
 # them, so a non-empty value is an error rather than a silently local run.
+# Ctrl-C: seconds the cancelled run gets to stop what it started before flyte.run re-raises.
+INTERRUPT_GRACE = 30.0
 _REMOTE_ONLY = ("endpoint", "api_key", "client_id", "client_credentials_secret", "command", "proxy_command")
 # Parameters of the reference SDK's init that only concern its remote client, logging format
 # or image builder: accepted so code written for it runs unchanged; they change nothing here.
@@ -312,22 +314,27 @@ async def _run_aio(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
 run.aio = _run_aio  # type: ignore[attr-defined]
 
 
-# How long an interrupted run's loop gets to cancel its actions before it is stopped from
-# outside (a loop that does not respond is blocked by an async body without a time limit).
-INTERRUPT_GRACE = 2.0
+# Ctrl-C: how long the run's loop gets to run the cancellation before the run is stopped
+# from outside (a loop that does not is blocked by an async body without a time limit).
+LOOP_CHECK = 1.0
 
 
 def _interrupt(controller: Controller, outcome: dict[str, Any], finished: threading.Event) -> None:
-    """Ctrl-C: cancel the run's actions on its loop, then stop whatever is left from here."""
-    stop = outcome.get("stop")
+    """Ctrl-C: cancel the run's tasks, so plugins stop what they started (engines, processes)
+    and every body on a thread of its own is stopped with its processes, and give them
+    ``INTERRUPT_GRACE`` seconds to; then stop whatever is left from here."""
+    main = outcome.get("main")
     try:
-        if stop is not None:
-            stop()  # each cancelled attempt stops its body and the body's processes
-        # A loop thread's children move to another thread when it ends: stop them before.
-        controller.stop_loop_processes()
-        finished.wait(INTERRUPT_GRACE)
-    except RuntimeError:
-        pass  # the loop has closed: the run ended meanwhile
+        if main is not None:
+            loop, task = main
+            responsive = threading.Event()
+            with contextlib.suppress(RuntimeError):  # the run's loop has already closed
+                loop.call_soon_threadsafe(task.cancel)
+                loop.call_soon_threadsafe(responsive.set)
+            # A loop thread's children move to another thread when it ends: stop them before.
+            controller.stop_loop_processes()
+            if not finished.is_set() and responsive.wait(LOOP_CHECK):
+                finished.wait(INTERRUPT_GRACE)
     except KeyboardInterrupt:
         pass  # a second Ctrl-C: stop without waiting
     controller.abort()
@@ -376,8 +383,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         # Only the custom context crosses into the run's thread: the caller's task context
         # (if flyte.run is called inside a task) must not capture this run's calls.
         current_custom_context.set(custom or None)
-        this = asyncio.current_task()
-        outcome["stop"] = functools.partial(asyncio.get_running_loop().call_soon_threadsafe, this.cancel)
+        outcome["main"] = (asyncio.get_running_loop(), asyncio.current_task())
         outcome["value"] = await controller.run_action(task, inputs, parent=None)
 
     finished = threading.Event()

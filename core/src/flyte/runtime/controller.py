@@ -33,7 +33,7 @@ from flyte import _codec
 from flyte._cache.key import cache_key, cache_version
 from flyte._cache.store import HEARTBEAT, get_store
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
-from flyte._context import current_caller, current_group
+from flyte._context import current_caller, current_group, current_task_data
 from flyte.connector_task import ConnectorTask
 from flyte.errors import (
     ActionAbortedError,
@@ -564,13 +564,18 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
         return await connectors.run_attempt(
             spec, inputs, store=ctl.store, run=run, action=action.id, attempt=attempt, settings=ctl.settings
         )
-    inputs = await transport.inputs_arriving(action.task.func, inputs)  # references read as declared
+    func = action.task.func
+    inputs = await transport.inputs_arriving(func, inputs)  # references read as declared
     with ExitStack() as stack:
         env = {**ctl.run_env, **spec.env_vars}
         env.update(stack.enter_context(secret_environment(spec, ctl.settings, ctl.mounts)))
+        data: dict[str, Any] = {}  # the attempt's task-context data (TaskCall.data)
 
         async def invoke() -> Any:
-            return await _invoke_here(action, inputs, env)
+            # Engine-bound dataframes (Spark's) cross here, inside the plugin's engine.
+            ready = await transport.inputs_arriving(func, inputs, in_engine=True)
+            result = await _invoke_here(action, ready, env, data)
+            return await transport.outputs_in_engine(func, result, ctl.run_name, action.id)
 
         if spec.plugin_config is not None:
             from flyte.plugins import get_registry
@@ -584,12 +589,13 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
                     environ={**environ.visible(), **env},
                     invoke=invoke,
                     action=f"{ctl.run_name}/{action.id}",
+                    data=data,
                 )
                 return await plugin.run(call)
         return await invoke()
 
 
-async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str]) -> Any:
+async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str], data: dict[str, Any]) -> Any:
     """The task body in this process, with its environment and its nested-call context."""
     from flyte.report import open_report
 
@@ -600,6 +606,7 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
     with environ.task_environment(env):
         token_caller = current_caller.set(action)
         token_action = current_action.set(action)
+        token_data = current_task_data.set(data)
         try:
             if action.task.is_async and not action.stoppable:
                 return await action.task.func(**inputs)  # the fast path, on this loop
@@ -607,6 +614,7 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
         finally:
             current_caller.reset(token_caller)
             current_action.reset(token_action)
+            current_task_data.reset(token_data)
 
 
 async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:

@@ -458,7 +458,52 @@ INTERRUPTED = textwrap.dedent("""
 """)
 
 
-def interrupt_and_check(command: list[str], folder: Path, flyte_home: Path) -> subprocess.CompletedProcess[str]:
+BLOCKED_LOOP = textwrap.dedent("""
+    import asyncio, subprocess, sys, time
+    from pathlib import Path
+    import flyte
+
+    SHELL = "sleep 300 & echo $! > {folder}/{tag}-grandchild.pid; echo $$ > {folder}/{tag}-shell.pid; wait"
+    env = flyte.TaskEnvironment(name="interrupted")
+
+    @env.task
+    def sync_spawner(folder: str) -> None:
+        subprocess.run(["sh", "-c", SHELL.format(folder=folder, tag="sync")])
+
+    @env.task
+    async def blocks_the_loop(folder: str) -> None:
+        while len(list(Path(folder).glob("*.pid"))) < 2:
+            await asyncio.sleep(0.02)
+        Path(folder, "blocking").write_text("")
+        time.sleep(300)  # no time limit: it runs on the run's loop, and blocks it
+
+    @env.task
+    async def main(folder: str) -> None:
+        await asyncio.gather(asyncio.to_thread(sync_spawner, folder), blocks_the_loop(folder))
+
+    if __name__ == "__main__":
+        flyte.init()
+        flyte.with_runcontext(name="interrupted").run(main, folder=sys.argv[1])
+""")
+
+
+@has_proc
+def test_ctrl_c_when_a_body_blocks_the_runs_loop_still_aborts_the_run(tmp_path, flyte_home):
+    script = tmp_path / "blocked.py"
+    script.write_text(BLOCKED_LOOP)
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    command = [sys.executable, str(script), str(folder)]
+    done = interrupt_and_check(command, folder, flyte_home, ready=lambda: (folder / "blocking").exists())
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr
+
+
+def interrupt_and_check(
+    command: list[str], folder: Path, flyte_home: Path, ready: Callable[[], bool] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command``, send it SIGINT once it is ``ready`` (by default: its six processes
+    started), and check that it exits, its processes are gone and its run is ABORTED."""
+    ready = ready or (lambda: len(pids(folder)) == 6)
     proc = subprocess.Popen(
         command,
         env={**os.environ, "FLYTE_HOME": str(flyte_home)},
@@ -470,7 +515,7 @@ def interrupt_and_check(command: list[str], folder: Path, flyte_home: Path) -> s
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        wait_until(lambda: len(pids(folder)) == 6 or proc.poll() is not None, "the run's processes to start")
+        wait_until(lambda: ready() or proc.poll() is not None, "the run to start")
         assert proc.poll() is None, proc.communicate()
         started = pids(folder)
         proc.send_signal(signal.SIGINT)  # to the Python process only, as `kill -INT` would

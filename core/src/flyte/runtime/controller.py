@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import functools
 import itertools
@@ -170,6 +171,9 @@ class Action:
             self.forwarded = set()
         self.forwarded.add(future)
         future.add_done_callback(self.forwarded.discard)
+        waiting = self.controller.waiting
+        waiting.add(future)
+        future.add_done_callback(waiting.discard)
         return future
 
     def cancel_forwarded(self) -> None:
@@ -270,6 +274,8 @@ class Controller:
         self.root_outputs: str | None = None  # the root action's encoded outputs
         self.bodies: set[bodies.Body] = set()  # bodies running on threads of their own
         self.loop_threads: set[int] = set()  # native ids of the threads running the run's loops
+        self.waiting: set[concurrent.futures.Future[Any]] = set()  # actions a thread waits for
+        self.aborted = False
 
     def close(self) -> None:
         self.mounts.close()  # an interrupted run's secret files go now, not when its tasks notice
@@ -285,8 +291,12 @@ class Controller:
         """Stop what is left of an interrupted run from outside its loop (which may be blocked):
         every body still running and the processes it started, the processes of the run's
         loops, and record every unfinished action as ABORTED."""
+        self.aborted = True  # nothing is retried or started any more
         for body in list(self.bodies):
             body.stop()
+        for future in list(self.waiting):  # their loop may be blocked: release the waiting threads
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                future.set_exception(ActionAbortedError("the run was interrupted"))
         self.stop_loop_processes()
         self.store.abort_unfinished(self.run_name, "ActionAbortedError: the run was interrupted")
 
@@ -295,6 +305,8 @@ class Controller:
         self, task: TaskTemplate, inputs: dict[str, Any], parent: Action | None, inline: Any = None
     ) -> Any:
         spec = task.spec
+        if self.aborted:
+            raise ActionAbortedError(f"{spec.name}: the run was interrupted")
         action = Action(self, task, spec, f"a{next(self._ids)}", parent)
         action.inline = inline
         queued_at = time.monotonic()
@@ -423,6 +435,9 @@ class Controller:
                 self._finish(action, st.FAILED, error=exc)
                 raise
             except Exception as exc:
+                if self.aborted:  # a body stopped from outside the run's loop
+                    self._finish(action, st.ABORTED, error=ActionAbortedError(f"{spec.name}: the run was interrupted"))
+                    raise
                 last = attempt + 1 >= max_attempts
                 past_deadline = _passed(deadline)
                 if last or past_deadline or isinstance(exc, InlineIOMaxBytesBreached):

@@ -128,7 +128,7 @@ def test_the_public_example_renders(tmp_path):
     assert out.returncode == 0, out.stderr
     (app,) = list(yaml.safe_load_all(out.stdout))
     (tmp_path / "app.yaml").write_text(out.stdout)
-    assert validate_manifests(tmp_path / "app.yaml").returncode == 0
+    assert validate_manifests(tmp_path / "app.yaml") == []
     spec = app["spec"]
     assert spec["sparkConf"]["spark.jars"].startswith("https://storage.googleapis.com/")  # kept for the cluster
     assert spec["executor"]["instances"] == 2 and spec["driver"]["memory"] == "3000M"

@@ -216,7 +216,7 @@ def test_the_driver_runs_the_task_under_a_real_spark_submit(tmp_path):
     settings = RenderSettings(workdir=str(tmp_path), storage=str(tmp_path / "storage"))
     (app,) = render_task(task, RenderContext(settings=settings, inputs={"n": 4}))
     (tmp_path / "app.yaml").write_text(yaml.safe_dump(app))
-    assert validate_manifests(tmp_path / "app.yaml").returncode == 0
+    assert validate_manifests(tmp_path / "app.yaml") == []
     spec = app["spec"]
     driver = next(c for c in spec["driver"]["template"]["spec"]["containers"] if c["name"] == "spark-kubernetes-driver")
     environ = {**os.environ, **{e["name"]: e["value"] for e in driver["env"] if "value" in e}}

@@ -15,10 +15,11 @@ from flyte import _codec
 from flyte._validation import env_var_dict, safe_name, wrong_type
 from flyte.connector_task import ConnectorTask
 from flyte.errors import ConfigurationError, InitializationError
-from flyte.runtime import environ, secret_mounts
+from flyte.runtime import environ, logs, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
 from flyte.runtime.controller import Controller
+from flyte.runtime.pulse import RunPulse
 from flyte.runtime.settings import LocalSettings
 from flyte.task import TaskTemplate
 
@@ -352,6 +353,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
 
         return run_on_cluster(task, inputs, context, settings)
     environ.install()
+    logs.install()  # what tasks print is kept per attempt (and still reaches the terminal)
     secret_mounts.prepare()
     name = context.name or new_run_name()
     store = st.RunStore()
@@ -400,11 +402,12 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     # The run gets a thread and a loop of its own, so flyte.run works from sync code, from
     # inside a running event loop (notebooks), and from a task of another run alike.
     threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True).start()
+    pulse = RunPulse(store, name, task.name)  # the heartbeat and the run page while it goes
     try:
         # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
         # (CPython 3.11, bpo-45274).
         while not finished.wait(0.1):
-            pass
+            pulse.tick()
     except KeyboardInterrupt:
         _interrupt(controller, outcome, finished)
         store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")

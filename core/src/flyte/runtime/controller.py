@@ -49,8 +49,9 @@ from flyte.errors import (
 )
 from flyte.io import _transport as transport
 from flyte.plugin_types import TaskCall
-from flyte.runtime import bodies, connectors, environ, proctree
+from flyte.runtime import attempts, bodies, connectors, environ, logs, proctree
 from flyte.runtime import store as st
+from flyte.runtime.redact import redact
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
 from flyte.runtime.slots import Slots
@@ -87,12 +88,14 @@ class Action:
 
     __slots__ = (
         "attempt",
+        "attempt_started",
         "children_waiting",
         "controller",
         "forwarded",
         "holds_slot",
         "id",
         "inline",
+        "log",
         "loop",
         "outputs_text",
         "parent",
@@ -109,6 +112,8 @@ class Action:
         self.id = id
         self.parent = parent
         self.attempt = 0
+        self.attempt_started: float | None = None  # when the current attempt got its slot
+        self.log: logs.AttemptLog | None = None  # the current attempt's log
         self.holds_slot = False
         self.children_waiting = 0
         # Set when the caller is a sync body blocked on this action in its own thread: the
@@ -326,6 +331,7 @@ class Controller:
             inputs=st.preview(encoded_inputs),
             cache=MISS if key else DISABLED,
             grp=current_group.get(),
+            cache_key=key,
         )
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
@@ -423,10 +429,14 @@ class Controller:
         for attempt in range(max_attempts):
             action.attempt = attempt + 1
             try:
-                result = await self._one_attempt(action, inputs, deadline)
-                action.task.check_output(result)  # an OutputTypeError is not retried
-                # Dataframes it returned are stored now: a failure to store fails the attempt.
-                stored, result = await transport.output_leaving(action.task.func, result, self.run_name, action.id)
+                try:
+                    result = await self._one_attempt(action, inputs, deadline)
+                    action.task.check_output(result)  # an OutputTypeError is not retried
+                    # Dataframes it returned are stored now: a failure to store fails the attempt.
+                    stored, result = await transport.output_leaving(action.task.func, result, self.run_name, action.id)
+                except BaseException as exc:
+                    self._attempt_ended(action, exc)
+                    raise
             except asyncio.CancelledError:
                 # Its parent stopped, a sibling failed, or the run was interrupted.
                 self._finish(action, st.ABORTED, error=ActionAbortedError(f"{spec.name} was cancelled"))
@@ -456,6 +466,7 @@ class Controller:
                 if delay:
                     await asyncio.sleep(delay)
                 continue
+            self._attempt_ended(action, None)
             outputs = self._encode("outputs", spec, stored)
             action.outputs_text = outputs
             if action.parent is None:
@@ -485,10 +496,13 @@ class Controller:
                 f"(max_concurrency={self.slots.limit})"
             ) from None
         action.holds_slot = True
+        logged = None
         try:
-            self.store.update_action(
-                self.run_name, action.id, status=st.RUNNING, attempts=action.attempt, started_at=time.time()
-            )
+            action.attempt_started = time.time()
+            running: dict[str, Any] = {"status": st.RUNNING, "attempts": action.attempt}
+            if action.attempt == 1:  # an action's time spans all its attempts and backoffs
+                running["started_at"] = action.attempt_started
+            self.store.update_action(self.run_name, action.id, **running)
             if listeners:
                 _notify(self.run_name, action, st.RUNNING)
             limit = timeout.max_runtime.total_seconds() if timeout and timeout.max_runtime else None
@@ -496,6 +510,8 @@ class Controller:
                 left = deadline - time.monotonic()
                 limit = left if limit is None else min(limit, left)
             action.stoppable = limit is not None
+            action.log = logs.AttemptLog(self.run_name, action.id, action.attempt)
+            logged = logs.current.set(action.log)  # what the body prints goes to its attempt's log
             if limit is None:
                 return await execute(action, inputs)
             try:
@@ -508,6 +524,8 @@ class Controller:
                     f"{spec.name}: attempt {action.attempt} ran longer than {limit:g}s"
                 ) from None
         finally:
+            if logged is not None:
+                logs.current.reset(logged)
             action.holds_slot = False
             self.slots.release()
 
@@ -525,6 +543,25 @@ class Controller:
             parent.holds_slot = True
 
     # -- records and checks ----------------------------------------------------------------
+    def _attempt_ended(self, action: Action, error: BaseException | None) -> None:
+        """Record the attempt that just ended (one that never got a slot has no record)."""
+        started, log = action.attempt_started, action.log
+        if started is None:
+            return
+        action.attempt_started, action.log = None, None
+        attempts.record(
+            self.store,
+            self.run_name,
+            action.id,
+            action.attempt,
+            started_at=started,
+            ended_at=time.time(),
+            error=error,
+            worker=attempts.worker_of(action.spec, isinstance(action.task, ConnectorTask)),
+            log_path=log.close() if log is not None else None,
+            aborted=self.aborted,
+        )
+
     def _finish(
         self, action: Action, status: str, outputs: str | None = None, error: BaseException | None = None
     ) -> None:
@@ -656,4 +693,4 @@ async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:
 def _summary(exc: BaseException | None) -> str | None:
     if exc is None:
         return None
-    return f"{type(exc).__name__}: {exc}"
+    return redact(f"{type(exc).__name__}: {exc}")

@@ -1,82 +1,46 @@
-"""The run's page on disk (``<state root>/runs/<name>/index.html``): every action, its
-status, attempts, cache outcome and report."""
+"""The run's page on disk (``<state root>/runs/<name>/index.html``): written when the run
+starts, rewritten while it goes (:mod:`flyte.runtime.pulse`) and when it ends, from the same
+templates as ``flyte ui``. While the run goes the page reloads itself; it shows the action
+tree with a timeline, a page of actions (failed first) and the failed ones in full, with
+their tracebacks and logs."""
 
 from __future__ import annotations
 
-import html
 import os
 import tempfile
-from datetime import UTC, datetime
-from typing import Any
+import time
 
-from flyte._home import state_path
+from flyte._home import private_file, state_path
 
-# A run of many thousand actions gets a page that still opens: the first actions, every
-# failed one and every one with a report, and counts for the rest (`flyte runs show` has all).
-MAX_ROWS = 500
+# The failed actions shown in full (traceback, log) below the table.
+DETAILS = 20
 
 
 def write_run_page(name: str) -> str:
-    from flyte.remote import Run
-    from flyte.runtime import store as st
+    from flyte.ui import templates, views
 
-    run = Run.get(name)
-    order = "ORDER BY CAST(SUBSTR(id, 2) AS INTEGER)"
-    columns = "id, parent, task, status, attempts, cache, started_at, ended_at, error, report"
-    with st.reader() as conn:
-        counts = dict(
-            conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (name,)).fetchall()
-        )
-        shown = conn.execute(f"SELECT {columns} FROM actions WHERE run=? {order} LIMIT ?", (name, MAX_ROWS)).fetchall()
-        notable = conn.execute(
-            f"SELECT {columns} FROM actions WHERE run=? AND (status=? OR report IS NOT NULL) {order} LIMIT ?",
-            (name, st.FAILED, MAX_ROWS),
-        ).fetchall()
-    seen = {row["id"] for row in shown}
-    rows = [_row(r) for r in shown] + [_row(r) for r in notable if r["id"] not in seen]
-    total = sum(counts.values())
-    summary = " · ".join(f"{status.lower()}: {n}" for status, n in sorted(counts.items()))
-    more = (
-        f"<p>{total} actions ({summary}); the table shows {len(rows)} of them (the first {MAX_ROWS}, "
-        f"failed ones and ones with reports); <code>flyte runs show {html.escape(name)}</code> lists all.</p>"
-        if total > len(rows)
-        else f"<p>{total} actions ({summary})</p>"
-    )
-    created = datetime.fromtimestamp(run.created_at, UTC).isoformat(timespec="seconds")
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>run {html.escape(name)}</title></head><body>"
-        f"<h1>Run {html.escape(name)}</h1><p>task {html.escape(run.task)} · {run.phase} · {created}</p>"
-        + (f"<p>error: {html.escape(run.error)}</p>" if run.error else "")
-        + more
-        + "<table border=1 cellpadding=4><tr><th>action</th><th>parent</th><th>task</th>"
-        "<th>phase</th><th>attempts</th><th>cache</th><th>took</th><th>error</th><th></th></tr>"
-        + "".join(rows)
-        + "</table></body></html>\n"
-    )
+    links = templates.StaticLinks()
+    main, live = views.run_view(name, {}, links, details=DETAILS)
+    return _write(name, templates.document(f"run {name}", main, live, links))
+
+
+def write_first_page(name: str, task: str) -> str:
+    """The page of a run that has just started (nothing recorded yet: no store read)."""
+    from flyte.ui import templates
+
+    links = templates.StaticLinks()
+    run = {"name": name, "task": task, "status": "RUNNING", "created_at": time.time(), "ended_at": None}
+    page = {"offset": 0, "limit": 0, "matching": 0, "description": "", "link": None}
+    main = templates.run_view(run, {}, [], False, [], page, [], links)
+    return _write(name, templates.document(f"run {name}", main, True, links))
+
+
+def _write(name: str, page: str) -> str:
     folder = state_path("runs", name)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".page-")
     with os.fdopen(fd, "w") as f:
         f.write(page)
     target = folder / "index.html"
     os.replace(tmp, target)
+    private_file(target)
     return str(target)
-
-
-def _row(row: Any) -> str:
-    from pathlib import Path
-
-    has_report = row["report"] and Path(row["report"]).exists()
-    report = f'<a href="{row["id"]}/report.html">report</a>' if has_report else ""
-    took = f"{row['ended_at'] - row['started_at']:.3f}s" if row["started_at"] and row["ended_at"] else ""
-    cells = (
-        row["id"],
-        row["parent"] or "",
-        row["task"],
-        row["status"],
-        row["attempts"],
-        row["cache"] or "",
-        took,
-        row["error"] or "",
-    )
-    return "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in cells) + f"<td>{report}</td></tr>"

@@ -234,8 +234,11 @@ def _run(task: Any, trigger: Trigger, inputs: dict[str, Any]) -> Any:
     overrides = {k: v for k, v in (("interruptible", trigger.interruptible), ("queue", trigger.queue)) if v is not None}
     if overrides:
         task = task.override(**overrides)
+    from flyte.runtime.pulse import started_by
+
     context = flyte.with_runcontext(env_vars=trigger.env_vars or {}, overwrite_cache=trigger.overwrite_cache)
-    return context.run(task, **inputs)
+    with started_by(f"trigger {trigger.name}"):
+        return context.run(task, **inputs)
 
 
 def next_wakeup(now: datetime) -> float:

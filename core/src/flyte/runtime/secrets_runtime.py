@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flyte.runtime import mount_redirect, secret_mounts, secret_store
+from flyte.runtime import mount_redirect, redact, secret_mounts, secret_store
 from flyte.runtime.settings import LocalSettings
 from flyte.spec import TaskSpec
 
@@ -47,13 +48,20 @@ class SecretMounts:
 def secret_environment(spec: TaskSpec, settings: LocalSettings, mounts: SecretMounts) -> Iterator[dict[str, str]]:
     """Fetch the task's secrets; yield the env vars to set (``FLYTE_SECRETS_MOUNT`` names the
     folder of its mounted secrets); the folder lives until the block exits."""
-    if not spec.secrets or settings.secret_source == "environment":
+    if not spec.secrets:
+        yield {}
+        return
+    if settings.secret_source == "environment":
+        for secret in spec.secrets:  # the values come from the process's own environment
+            if secret.env_var and (value := os.environ.get(secret.env_var)):
+                redact.remember(value)
         yield {}
         return
     env: dict[str, str] = {}
     files: dict[str, bytes] = {}
     for secret in spec.secrets:
         value = secret_store.get(secret.key, settings.project, settings.domain)
+        redact.remember(value)  # kept out of tracebacks and logs the run records
         if secret.mount:
             files[secret.key] = value
         else:

@@ -25,6 +25,7 @@ from typing import Any
 
 from flyte._home import private_file, state_root
 from flyte.errors import StateError
+from flyte.runtime import attempts
 
 logger = logging.getLogger("flyte.runtime.store")
 
@@ -131,6 +132,7 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(SCHEMA)
         _migrate(conn)
+        attempts.ensure_schema(conn)  # per-attempt records and the columns they add
     except sqlite3.DatabaseError as exc:
         conn.close()
         if not is_corruption(exc):
@@ -363,9 +365,11 @@ def effective_status(row: sqlite3.Row) -> str:
 
 
 def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
-    """Record that a run's process died; its unfinished actions are aborted with it."""
-    now = time.time()
+    """Record that a run's process died; its unfinished actions are aborted with it. The run
+    ends when it was last seen alive (its heartbeat), not when the death was noticed."""
     conn.execute("BEGIN IMMEDIATE")
+    row = conn.execute("SELECT created_at, last_seen FROM runs WHERE name=?", (name,)).fetchone()
+    now = (row[1] or row[0]) if row else time.time()
     conn.execute(
         "UPDATE runs SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE name=? AND status NOT IN (?, ?, ?)",
         (ABORTED, now, "the process running this run exited before it finished", name, *TERMINAL),

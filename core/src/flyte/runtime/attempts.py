@@ -1,0 +1,150 @@
+"""Per-attempt records: when each attempt of an action ran, how it ended, where, and why.
+
+Its own tables and schema step (:func:`ensure_schema`, run by every connection the run store
+opens), so a store written by an older version gains them on first open. A row is written
+once, when the attempt ends (one queued statement: the hot path stays one queue put); a
+running attempt is the action's own row (status RUNNING, ``attempts`` = its number).
+
+Error text is recorded with secret values masked (:mod:`flyte.runtime.redact`); the traceback
+shows the user's frames first, then the full chain as Python prints it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import socket
+import sqlite3
+import sysconfig
+import traceback
+from pathlib import Path
+from typing import Any
+
+from flyte.runtime.redact import redact
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS attempts (
+    run TEXT NOT NULL,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at REAL,
+    ended_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    error_type TEXT,
+    message TEXT,
+    traceback TEXT,
+    worker TEXT,
+    log_path TEXT,
+    PRIMARY KEY (run, action, attempt)
+);
+"""
+
+# Columns this module adds to the run store's own tables (ALTER TABLE ... ADD COLUMN).
+COLUMNS = {
+    "actions": {"cache_key": "TEXT"},
+    "runs": {"last_seen": "REAL", "trigger": "TEXT"},
+}
+
+SUCCEEDED, FAILED, ABORTED = "SUCCEEDED", "FAILED", "ABORTED"
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create this module's table and columns in a store that lacks them (older stores)."""
+    conn.executescript(SCHEMA)
+    for table, columns in COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in present:
+                with contextlib.suppress(sqlite3.OperationalError):  # a concurrent opener added it first
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def record(
+    store: Any,
+    run: str,
+    action: str,
+    attempt: int,
+    *,
+    started_at: float | None,
+    ended_at: float,
+    error: BaseException | None,
+    worker: str,
+    log_path: str | None,
+    aborted: bool = False,
+) -> None:
+    """Queue the record of one finished attempt on ``store`` (a :class:`RunStore`)."""
+    if error is None:
+        outcome, kind, message, trace = SUCCEEDED, None, None, None
+    else:
+        outcome = ABORTED if aborted or isinstance(error, asyncio.CancelledError) else FAILED
+        kind, message, trace = type(error).__name__, redact(str(error)), format_traceback(error)
+    store.execute(
+        "INSERT OR REPLACE INTO attempts (run, action, attempt, started_at, ended_at, outcome, error_type, "
+        "message, traceback, worker, log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run, action, attempt, started_at, ended_at, outcome, kind, message, trace, worker, log_path),
+    )
+
+
+@functools.cache
+def _here(pid: int) -> str:
+    return f"{socket.gethostname()} pid {pid}"
+
+
+def worker_of(spec: Any, is_connector: bool) -> str:
+    """Where an attempt ran: this host and process, and the engine or service when not in it."""
+    here = _here(os.getpid())
+    if is_connector:
+        return f"connector ({here})"
+    if spec.plugin_config is not None:
+        return f"{type(spec.plugin_config).__name__} plugin ({here})"
+    return f"local process ({here})"
+
+
+# Frames of these folders are the runtime's, not the user's: flyte itself and the standard
+# library (asyncio, threading, concurrent.futures) it runs bodies on.
+_FLYTE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
+_STDLIB_DIRS = tuple(
+    str(Path(p).resolve()) + os.sep for p in {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")} if p
+)
+
+
+def is_user_frame(filename: str) -> bool:
+    """Whether a frame's file is user code (not flyte's runtime, not the standard library)."""
+    try:
+        path = str(Path(filename).resolve())
+    except (OSError, ValueError):
+        return True
+    return not path.startswith(_FLYTE_DIR) and not path.startswith(_STDLIB_DIRS)
+
+
+def format_traceback(error: BaseException) -> str:
+    """The error's traceback with the user's frames first (runtime frames left out), then the
+    full traceback, causes included, as Python prints it; secret values masked."""
+    full = "".join(traceback.format_exception(error))
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if is_user_frame(f.filename)]
+    head = "".join(traceback.format_exception_only(error))
+    if frames:
+        user = "Traceback of your code (most recent call last):\n" + "".join(traceback.format_list(frames)) + head
+    else:
+        user = f"(no frames of your code: raised by the runtime)\n{head}"
+    return redact(f"{user}\nFull traceback:\n{full}")
+
+
+def attempts_of(conn: sqlite3.Connection, run: str, action: str) -> list[dict[str, Any]]:
+    """An action's finished attempts, first to last, as plain dicts."""
+    rows = conn.execute("SELECT * FROM attempts WHERE run=? AND action=? ORDER BY attempt", (run, action))
+    return [dict(row) for row in rows]
+
+
+def last_failures(conn: sqlite3.Connection, run: str, actions: list[str]) -> dict[str, dict[str, Any]]:
+    """The last failed attempt of each of ``actions`` that has one."""
+    if not actions:
+        return {}
+    marks = ", ".join("?" for _ in actions)
+    rows = conn.execute(
+        f"SELECT * FROM attempts WHERE run=? AND action IN ({marks}) AND outcome != ? ORDER BY attempt",
+        (run, *actions, SUCCEEDED),
+    )
+    return {row["action"]: dict(row) for row in rows}

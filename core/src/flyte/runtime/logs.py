@@ -1,0 +1,284 @@
+"""What a task prints, kept per attempt under its run (``runs/<run>/logs/<action>-<n>.log``).
+
+``sys.stdout`` and ``sys.stderr`` are wrapped once (:func:`install`): every write still goes to
+the terminal, and is also handed to the log of the attempt running in the writing context (a
+context variable, which follows asyncio tasks and the threads the runtime starts; threads a task
+starts itself are bound to its attempt when they start). ``logging`` handlers that write to
+the terminal write through the same wrappers, so log records are kept as printed.
+
+Handing a line over is a list append under a lock: the task never waits on the disk. A
+background thread writes complete lines to the file, with secret values masked; an attempt's
+log keeps at most ``FLYTE_LOG_MAX_BYTES`` bytes (default 10 MiB) and at most
+``PENDING_LIMIT`` bytes wait in memory, anything beyond is dropped and counted, and the file
+ends with a note saying how much. Processes a task starts write to the terminal's file
+descriptors directly; those are captured when the task runs them through ``subprocess`` with
+no ``stdout``/``stderr`` of its own (:func:`install` routes them through a pipe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, TextIO
+
+from flyte._home import private_file, state_path
+from flyte.runtime.redact import redact
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+PENDING_LIMIT = 4 * 1024 * 1024  # bytes waiting for the writer thread, per attempt
+FLUSH_EVERY = 0.2  # seconds between the writer thread's rounds
+PUMP_WAIT = 2.0  # seconds an ending attempt waits for its child processes' output to arrive
+
+current: ContextVar[AttemptLog | None] = ContextVar("flyte_attempt_log", default=None)
+
+
+def max_bytes() -> int:
+    """The per-attempt cap, from ``FLYTE_LOG_MAX_BYTES`` (bytes, at least 1024)."""
+    raw = os.environ.get("FLYTE_LOG_MAX_BYTES")
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 1024:
+        raise ValueError(f"FLYTE_LOG_MAX_BYTES: {raw!r} is not a size in bytes of at least 1024 (e.g. 10485760)")
+    return value
+
+
+def log_path(run: str, action: str, attempt: int) -> Path:
+    """Where an attempt's log is (or will be) written."""
+    return state_path("runs", run, "logs") / f"{action}-{attempt}.log"
+
+
+class AttemptLog:
+    """The log of one attempt: written lazily (no file until the task prints)."""
+
+    __slots__ = (
+        "_lock",
+        "_pending",
+        "_pending_bytes",
+        "action",
+        "attempt",
+        "closed",
+        "dropped",
+        "pumps",
+        "run",
+        "written",
+    )
+
+    def __init__(self, run: str, action: str, attempt: int):
+        self.run, self.action, self.attempt = run, action, attempt
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+        self._pending_bytes = 0
+        self.written = 0  # characters handed to the file so far
+        self.dropped = 0  # characters not kept (over a cap)
+        self.closed = False
+        self.pumps: list[threading.Thread] = []  # copying a child process's output
+
+    @property
+    def path(self) -> Path:
+        return log_path(self.run, self.action, self.attempt)
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        with self._lock:
+            if self.closed or self._pending_bytes + len(text) > PENDING_LIMIT:
+                self.dropped += len(text)
+                return
+            first = not self._pending
+            self._pending.append(text)
+            self._pending_bytes += len(text)
+        if first:
+            _writer.wants(self)
+
+    @property
+    def used(self) -> bool:
+        """Whether the attempt printed anything."""
+        return bool(self.written or self._pending or self.dropped)
+
+    def flush(self, final: bool = False) -> None:
+        """Write what is pending (complete lines only, unless ``final``)."""
+        with self._lock:
+            text = "".join(self._pending)
+            cut = len(text) if final else text.rfind("\n") + 1
+            self._pending = [text[cut:]] if text[cut:] else []
+            self._pending_bytes = len(text) - cut
+            chunk = text[:cut]
+        limit = max_bytes()
+        if chunk:
+            room = max(0, limit - self.written)
+            kept = chunk[:room]
+            self.dropped += len(chunk) - len(kept)
+            if kept:
+                self._append(redact(kept))
+                self.written += len(kept)
+        if final and self.dropped:
+            self._append(
+                f"\n[flyte: log truncated: {self.dropped:,} characters were dropped "
+                f"(the cap is FLYTE_LOG_MAX_BYTES={limit:,} per attempt)]\n"
+            )
+
+    def _append(self, text: str) -> None:
+        path = private_file(self.path)
+        with open(path, "a", encoding="utf-8", errors="replace") as f:
+            f.write(text)
+
+    def close(self) -> str | None:
+        """Stop taking writes, write the rest; the file's path if anything was printed."""
+        for pump in self.pumps:  # a finished child's last lines are still in its pipe
+            pump.join(PUMP_WAIT)
+        with self._lock:
+            self.closed = True
+        if not self.used:
+            return None
+        self.flush(final=True)
+        return str(self.path)
+
+
+class _Writer:
+    """One daemon thread that writes pending lines of every open log, a few times a second."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logs: set[AttemptLog] = set()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wants(self, log: AttemptLog) -> None:
+        with self._lock:
+            self._logs.add(log)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="flyte-logs", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(FLUSH_EVERY)
+            with self._lock:
+                logs, self._logs = self._logs, set()
+            for log in logs:
+                if not log.closed:
+                    try:
+                        log.flush()
+                    except OSError as exc:  # a full disk must not stop the task; say it once
+                        print(f"flyte: cannot write the log {log.path}: {exc}", file=sys.__stderr__)
+
+
+_writer = _Writer()
+
+
+class TeeStream:
+    """``sys.stdout``/``sys.stderr`` as installed: the terminal, plus the current attempt's log."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    @property
+    def wrapped(self) -> TextIO:
+        return self._stream
+
+    def write(self, text: str) -> int:
+        log = current.get() or getattr(threading.current_thread(), "_flyte_log", None)
+        if log is not None:
+            log.write(text)
+        return self._stream.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+_install_lock = threading.Lock()
+_patched = False
+
+
+def install() -> None:
+    """Wrap ``sys.stdout``/``sys.stderr`` (again, if something replaced them since), point
+    ``logging``'s terminal handlers at the wrappers, and bind threads and child processes
+    started inside an attempt to its log. Idempotent; called at the start of every run."""
+    global _patched
+    import logging
+
+    with _install_lock:
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if stream is not None and not isinstance(stream, TeeStream):
+                tee = TeeStream(stream)
+                setattr(sys, name, tee)
+                for handler in _stream_handlers(logging):
+                    if handler.stream is stream:
+                        handler.setStream(tee)  # type: ignore[arg-type]
+        if not _patched:
+            _patch_thread_start()
+            _patch_popen()
+            _patched = True
+
+
+def _stream_handlers(logging: Any) -> list[Any]:
+    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values() if hasattr(v, "handlers"))]
+    return [h for lg in loggers for h in lg.handlers if isinstance(h, logging.StreamHandler)]
+
+
+def _patch_thread_start() -> None:
+    # A thread a task starts does not inherit context variables: it is bound to the attempt
+    # running where it was started, so what it prints lands in that attempt's log.
+    original = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        log = current.get()
+        if log is not None:
+            self._flyte_log = log  # type: ignore[attr-defined]
+        original(self)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+
+
+def _patch_popen() -> None:
+    # A child process writes to the inherited file descriptors, not to sys.stdout: inside an
+    # attempt, a stream the caller left as the terminal's becomes a pipe whose lines a thread
+    # copies to both the terminal and the log. `proc.stdout` stays None, as the caller asked.
+    original = subprocess.Popen.__init__
+
+    def init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        log = current.get() or getattr(threading.current_thread(), "_flyte_log", None)
+        if log is None:
+            original(self, *args, **kwargs)
+            return
+        pumps = []
+        for name, terminal in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+            if kwargs.get(name) is None:
+                read_fd, write_fd = os.pipe()
+                kwargs[name] = write_fd
+                pumps.append((read_fd, write_fd, terminal))
+        try:
+            original(self, *args, **kwargs)
+        finally:
+            for read_fd, write_fd, terminal in pumps:
+                os.close(write_fd)  # the child holds its own copy
+                pump = threading.Thread(target=_pump, args=(read_fd, terminal, log), name="flyte-log-pipe", daemon=True)
+                log.pumps.append(pump)
+                pump.start()
+
+    subprocess.Popen.__init__ = init  # type: ignore[method-assign]
+
+
+def _pump(fd: int, terminal: Any, log: AttemptLog) -> None:
+    stream = terminal.wrapped if isinstance(terminal, TeeStream) else terminal
+    with open(fd, "rb", buffering=0) as pipe:
+        for raw in iter(lambda: pipe.read(65536), b""):
+            text = raw.decode("utf-8", errors="replace")
+            log.write(text)
+            with contextlib.suppress(Exception):  # a closed terminal must not stop the copy
+                stream.write(text)
+                stream.flush()

@@ -1,0 +1,60 @@
+"""A running run's pulse: its heartbeat in the run store and its page on disk, kept fresh.
+
+The heartbeat (``runs.last_seen``) is what a run killed without warning is recorded as having
+ended at; the page (``Run.url``) is written when the run starts and rewritten while it goes,
+so a browser pointed at the file follows it without a server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+EVERY = 1.0  # seconds between heartbeats and page refreshes
+# A page of a very large run takes a while to write: it is rewritten at most once per this many
+# times its own writing time, so refreshing it takes at most 1/PAGE_SHARE of the process.
+PAGE_SHARE = 20
+
+_trigger: ContextVar[str | None] = ContextVar("flyte_starting_trigger", default=None)
+
+
+@contextmanager
+def started_by(trigger: str) -> Iterator[None]:
+    """Record ``trigger`` as what started the runs begun in this block (the scheduler's)."""
+    token = _trigger.set(trigger)
+    try:
+        yield
+    finally:
+        _trigger.reset(token)
+
+
+class RunPulse:
+    """Called from the thread that waits for the run: :meth:`tick` as often as it likes."""
+
+    def __init__(self, store: Any, name: str, task: str):
+        from flyte.runtime.page import write_first_page
+
+        self.store, self.name = store, name
+        trigger = _trigger.get()
+        if trigger is not None:
+            store.execute("UPDATE runs SET trigger=? WHERE name=?", (trigger, name))
+        now = time.monotonic()
+        self._beat = now + EVERY
+        self._page = now + EVERY
+        write_first_page(name, task)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now < self._beat:
+            return
+        self._beat = now + EVERY
+        self.store.execute("UPDATE runs SET last_seen=? WHERE name=?", (time.time(), self.name))
+        if now >= self._page:
+            from flyte.runtime.page import write_run_page
+
+            write_run_page(self.name)
+            took = time.monotonic() - now
+            self._page = time.monotonic() + max(EVERY, took * PAGE_SHARE)

@@ -1,0 +1,209 @@
+"""What the UI and the run page show, read from the run store a page at a time.
+
+Every query is bounded: a run of 100,000 actions is shown as counts, a collapsed tree (siblings
+of one task under one parent become one node with counts) and one page of its actions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from flyte.runtime import attempts as att
+from flyte.runtime import store as st
+
+ORDER = st.CREATION_ORDER
+RUNS_PAGE = 50
+ACTIONS_PAGE = 100
+MAX_TREE_NODES = 200
+LOG_TAIL_CHARS = 64 * 1024
+
+
+@attrs.frozen
+class RunFilter:
+    """The runs list's filters: a phase, a task, and a creation-date range (epoch seconds)."""
+
+    status: str | None = None
+    task: str | None = None
+    since: float | None = None
+    until: float | None = None
+    offset: int = 0
+    limit: int = RUNS_PAGE
+
+
+def list_runs(conn: sqlite3.Connection, where: RunFilter) -> tuple[list[dict[str, Any]], int]:
+    """One page of runs, newest first, and how many match."""
+    from flyte.remote import _run
+
+    clauses, params = [], []
+    for column, op, value in (
+        ("status", "=", where.status),
+        ("task", "=", where.task),
+        ("created_at", ">=", where.since),
+        ("created_at", "<", where.until),
+    ):
+        if value is not None:
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
+    sql_where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    total = conn.execute(f"SELECT COUNT(*) FROM runs{sql_where}", params).fetchone()[0]
+    rows = conn.execute(
+        f"SELECT * FROM runs{sql_where} ORDER BY created_at DESC LIMIT ? OFFSET ?",
+        (*params, where.limit, where.offset),
+    ).fetchall()
+    runs = []
+    for row in rows:
+        data = dict(row)
+        if row["status"] not in st.TERMINAL:  # a run whose process died is ABORTED
+            run = _run(conn, row)
+            data.update(status=run.phase, ended_at=run.ended_at)
+        runs.append(data)
+    return runs, total
+
+
+def run_tasks(conn: sqlite3.Connection) -> list[str]:
+    """Every task a recorded run started from (for the filter)."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT task FROM runs ORDER BY task")]
+
+
+def run_row(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+    from flyte.remote import _run
+
+    row = conn.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+    if row is None:
+        return None
+    data = dict(row)
+    if row["status"] not in st.TERMINAL:
+        run = _run(conn, row)
+        data.update(status=run.phase, ended_at=run.ended_at, error=run.error)
+    return data
+
+
+def phase_counts(conn: sqlite3.Connection, name: str) -> dict[str, int]:
+    rows = conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (name,))
+    return dict(rows.fetchall())
+
+
+@attrs.define
+class Node:
+    """One node of the action tree: an action, or siblings of one task collapsed with counts."""
+
+    parent: str | None
+    task: str
+    group: str | None
+    first: str  # the (first) action's id
+    count: int
+    counts: dict[str, int]
+    started_at: float | None
+    ended_at: float | None
+    children: list[Node] = attrs.Factory(list)
+
+    @property
+    def status(self) -> str:
+        return st.by_severity(self.counts)[0] if self.counts else st.QUEUED
+
+
+def action_tree(conn: sqlite3.Connection, name: str) -> tuple[list[Node], bool]:
+    """The run's actions as a tree of at most ``MAX_TREE_NODES`` nodes (and whether it was cut):
+    a single action's children are expanded, a collapsed group's are not (open the group)."""
+    budget = [MAX_TREE_NODES]
+    cut = [False]
+
+    def children(parent: str | None) -> list[Node]:
+        rows = conn.execute(
+            f"SELECT grp, task, status, COUNT(*) AS n, MIN({ORDER}) AS first, MIN(started_at) AS s, "
+            "MAX(ended_at) AS e FROM actions WHERE run=? AND parent IS ? GROUP BY grp, task, status",
+            (name, parent),
+        ).fetchall()
+        nodes: dict[tuple[str | None, str], Node] = {}
+        for row in rows:
+            key = (row["grp"], row["task"])
+            node = nodes.get(key)
+            if node is None:
+                node = nodes[key] = Node(parent, row["task"], row["grp"], f"a{row['first']}", 0, {}, row["s"], row["e"])
+            node.count += row["n"]
+            node.counts[row["status"]] = row["n"]
+            if int(row["first"]) < int(node.first[1:]):
+                node.first = f"a{row['first']}"
+            node.started_at = _least(node.started_at, row["s"])
+            node.ended_at = row["e"] if node.ended_at is None else max(node.ended_at, row["e"] or 0)
+        for node in nodes.values():
+            if set(node.counts) - st.TERMINAL:  # still going: its bar runs to now
+                node.ended_at = None
+        ordered = sorted(nodes.values(), key=lambda n: int(n.first[1:]))
+        kept = []
+        for node in ordered:
+            if budget[0] <= 0:
+                cut[0] = True
+                break
+            budget[0] -= 1
+            kept.append(node)
+            if node.count == 1:
+                node.children = children(node.first)
+        return kept
+
+    return children(None), cut[0]
+
+
+def _least(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def action_page(
+    run: Any, phases: list[str] | None, offset: int, limit: int = ACTIONS_PAGE, parent: str | None = None
+) -> list[Any]:
+    """One page of a run's actions (``run``: a :class:`flyte.remote.Run`), failed first; given
+    ``parent``, that action's children in creation order."""
+    from flyte.remote import _action
+
+    if parent is None:
+        return list(run.iter_actions(phases, failed_first=True, offset=offset, limit=limit))
+    with st.reader() as conn:
+        rows = conn.execute(
+            f"SELECT * FROM actions WHERE run=? AND parent=? ORDER BY {ORDER} LIMIT ? OFFSET ?",
+            (run.name, parent, limit, offset),
+        ).fetchall()
+        return [_action(row, run.phase) for row in rows]
+
+
+def action_detail(conn: sqlite3.Connection, run: str, action: str) -> dict[str, Any] | None:
+    """Everything recorded about one action: its row, its attempts (with tracebacks and log
+    paths), its parent's task and how many children it has."""
+    row = conn.execute("SELECT * FROM actions WHERE run=? AND id=?", (run, action)).fetchone()
+    if row is None:
+        return None
+    data = dict(row)
+    data["attempt_records"] = att.attempts_of(conn, run, action)
+    data["children"] = conn.execute("SELECT COUNT(*) FROM actions WHERE run=? AND parent=?", (run, action)).fetchone()[
+        0
+    ]
+    report = data.get("report")
+    data["report"] = report if report and Path(report).exists() else None
+    now = time.time()
+    started, ended = data.get("started_at"), data.get("ended_at")
+    data["duration"] = (ended or now) - started if started else None
+    return data
+
+
+def read_log(path: str | None, tail: int = LOG_TAIL_CHARS) -> tuple[str, bool]:
+    """The last ``tail`` characters of a log file (and whether earlier ones were left out)."""
+    if not path:
+        return "", False
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            start = max(0, size - tail)
+            f.seek(start)
+            text = f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return "", False
+    return text, start > 0
+
+
+def children_count(run: str, parent: str) -> int:
+    with st.reader() as conn:
+        return conn.execute("SELECT COUNT(*) FROM actions WHERE run=? AND parent=?", (run, parent)).fetchone()[0]

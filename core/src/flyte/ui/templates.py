@@ -1,0 +1,353 @@
+"""The HTML of the runs list, a run and an action: one set of templates for the live UI
+(``flyte ui``) and the static page written per run (``Run.url``).
+
+Every string that came from a user (task names, errors, logs, inputs, outputs) goes through
+:func:`html.escape`; reports are shown in a sandboxed iframe (scripts may run, but in an
+origin of their own, with no access to this page). Links differ between the two uses: a
+:class:`Links` says where things are.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from flyte.runtime import store as st
+from flyte.ui.queries import Node
+
+COLOURS = {
+    st.SUCCEEDED: "#1a7f37",
+    st.FAILED: "#cf222e",
+    st.ABORTED: "#6e7781",
+    st.RETRYING: "#bf8700",
+    st.RUNNING: "#0969da",
+    st.QUEUED: "#8c959f",
+}
+
+# The page on disk is one file: its style is inlined, as the UI serves it.
+CSS = (Path(__file__).parent / "static" / "ui.css").read_text()
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def phase(status: str | None) -> str:
+    colour = COLOURS.get(status or "", "#57606a")
+    return f'<span class="phase" data-phase="{esc(status)}" style="background:{colour}">{esc(status)}</span>'
+
+
+def when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def took(start: float | None, end: float | None) -> str:
+    if start is None:
+        return "-"
+    seconds = (end if end is not None else time.time()) - start
+    return f"{seconds:.3f}s" + ("" if end is not None else " (so far)")
+
+
+class Links:
+    """Where the pages link to, for the live UI (server routes)."""
+
+    static = False
+
+    def runs(self, **query: Any) -> str:
+        return "/" + _query(query)
+
+    def run(self, name: str, **query: Any) -> str:
+        return f"/runs/{quote(name)}" + _query(query)
+
+    def action(self, name: str, action: str) -> str:
+        return f"/runs/{quote(name)}/actions/{quote(action)}"
+
+    def log(self, name: str, action: str, attempt: int) -> str:
+        return f"/runs/{quote(name)}/logs/{quote(action)}/{attempt}"
+
+    def report(self, name: str, action: str) -> str:
+        return f"/runs/{quote(name)}/actions/{quote(action)}/report"
+
+
+class StaticLinks(Links):
+    """Links of the page on disk (``runs/<name>/index.html``): files beside it, anchors in it."""
+
+    static = True
+
+    def run(self, name: str, **query: Any) -> str:
+        return "index.html"
+
+    def action(self, name: str, action: str) -> str:
+        return f"#action-{quote(action)}"
+
+    def log(self, name: str, action: str, attempt: int) -> str:
+        return f"logs/{quote(action)}-{attempt}.log"
+
+    def report(self, name: str, action: str) -> str:
+        return f"{quote(action)}/report.html"
+
+
+def _query(query: dict[str, Any]) -> str:
+    given = {k: v for k, v in query.items() if v not in (None, "", 0)}
+    return "?" + urlencode(given) if given else ""
+
+
+def document(title: str, main: str, live: bool, links: Links) -> str:
+    """A whole page. ``live``: it refreshes itself (the UI by fetching its ``<main>``, the
+    page on disk by reloading) until what it shows has ended."""
+    if links.static:
+        head = '<meta http-equiv="refresh" content="2">' if live else ""
+        script = ""
+    else:
+        head = ""
+        script = '<script src="/ui.js"></script>'
+    data = " data-live" if live else ""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>{head}'
+        f"<style>{CSS}</style></head><body>"
+        f'<header><a href="{esc(links.runs()) if not links.static else "../../index.html"}">flyte</a> '
+        f'<span class="muted">local runs</span></header>'
+        f"<main{data}>{main}</main>{script}</body></html>\n"
+    )
+
+
+# -- the runs list ---------------------------------------------------------------------------
+
+
+def runs_list(
+    runs: list[dict[str, Any]], total: int, tasks: list[str], where: Any, since: str, until: str, links: Links
+) -> str:
+    options = "".join(
+        f'<option value="{esc(p)}"{" selected" if p == where.status else ""}>{esc(p)}</option>' for p in st.SEVERITY
+    )
+    task_options = "".join(
+        f'<option value="{esc(t)}"{" selected" if t == where.task else ""}>{esc(t)}</option>' for t in tasks
+    )
+    form = (
+        '<form class="filters" method="get" action="/">'
+        f'<label>phase <select name="status"><option value="">any</option>{options}</select></label>'
+        f'<label>task <select name="task"><option value="">any</option>{task_options}</select></label>'
+        f'<label>from <input type="date" name="since" value="{esc(since)}"></label>'
+        f'<label>to <input type="date" name="until" value="{esc(until)}"></label>'
+        '<button type="submit">filter</button></form>'
+    )
+    rows = "".join(
+        f'<tr class="run" data-run="{esc(r["name"])}">'
+        f'<td><a href="{esc(links.run(r["name"]))}">{esc(r["name"])}</a></td>'
+        f"<td>{esc(r['task'])}</td><td>{phase(r['status'])}</td><td>{when(r['created_at'])}</td>"
+        f"<td>{took(r['created_at'], r['ended_at'] if r['status'] in st.TERMINAL else None)}</td>"
+        f"<td>{esc((r['error'] or '')[:120])}</td></tr>"
+        for r in runs
+    )
+    shown = f"{where.offset + 1:,}-{where.offset + len(runs):,} of {total:,}" if runs else f"0 of {total:,}"
+    pager = _pager(
+        where.offset,
+        len(runs),
+        total,
+        where.limit,
+        lambda o: links.runs(status=where.status, task=where.task, since=since, until=until, offset=o),
+    )
+    table = (
+        "<table id='runs'><tr><th>run</th><th>task</th><th>phase</th><th>started</th><th>took</th><th>error</th></tr>"
+        f"{rows}</table>"
+        if runs
+        else "<p>no runs match</p>"
+    )
+    return f"<h1>Runs</h1>{form}<p class='muted'>{shown} runs, newest first</p>{table}{pager}"
+
+
+def _pager(offset: int, shown: int, total: int, limit: int, link: Any) -> str:
+    parts = []
+    if offset > 0:
+        parts.append(f'<a href="{esc(link(max(0, offset - limit)))}">previous</a>')
+    if offset + shown < total:
+        parts.append(f'<a href="{esc(link(offset + limit))}" rel="next">next</a>')
+    return f"<p class='pager'>{' · '.join(parts)}</p>" if parts else ""
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+
+def run_view(
+    run: dict[str, Any],
+    counts: dict[str, int],
+    tree: list[Node],
+    tree_cut: bool,
+    actions: list[Any],
+    page: dict[str, Any],
+    details: list[str],
+    links: Links,
+) -> str:
+    """A run: header, counts by phase, the action tree with a timeline, one page of actions
+    (failed first) and, on the page on disk, the details of the actions that failed."""
+    name = run["name"]
+    end = run["ended_at"] if run["status"] in st.TERMINAL else None
+    total = sum(counts.values())
+    head = (
+        f'<h1>Run <span id="run-name">{esc(name)}</span> {phase(run["status"])}</h1>'
+        f"<p>task <b>{esc(run['task'])}</b> · started {when(run['created_at'])} · took "
+        f"<span id='run-took'>{took(run['created_at'], end)}</span>"
+        + (f" · started by {esc(run.get('trigger'))}" if run.get("trigger") else "")
+        + "</p>"
+        + (f'<pre class="tb" id="run-error">{esc(run["error"])}</pre>' if run.get("error") else "")
+    )
+    chips = " ".join(
+        f'<a href="{esc(links.run(name, status=p))}">{phase(p)} {counts[p]:,}</a>'
+        if not links.static
+        else f"{phase(p)} {counts[p]:,}"
+        for p in st.by_severity(counts)
+    )
+    span_end = end if end is not None else time.time()
+    tree_html = _tree(tree, name, run["created_at"], span_end, links) if tree else "<p>no actions yet</p>"
+    if tree_cut:
+        tree_html += f"<p class='muted'>the tree shows its first {sum(1 for _ in _walk(tree))} nodes</p>"
+    table = _action_table(name, actions, links)
+    where = page.get("description", "")
+    pager = "" if links.static else _pager(page["offset"], len(actions), page["matching"], page["limit"], page["link"])
+    return (
+        head
+        + f"<p class='chips' id='counts'>actions: {total:,} {chips}</p>"
+        + f"<h2>Actions and timeline</h2><div id='tree'>{tree_html}</div>"
+        + f"<h2>Actions {esc(where)}</h2>{table}{pager}"
+        + ("".join(details) if details else "")
+    )
+
+
+def _walk(nodes: list[Node]) -> Any:
+    for node in nodes:
+        yield node
+        yield from _walk(node.children)
+
+
+def _tree(nodes: list[Node], name: str, start: float, end: float, links: Links) -> str:
+    span = max(end - start, 1e-6)
+    items = []
+    for node in nodes:
+        left = max(0.0, ((node.started_at or end) - start) / span * 100)
+        right = ((node.ended_at if node.ended_at is not None else end) - start) / span * 100
+        width = max(0.0, min(100.0, right) - left)
+        colour = COLOURS.get(node.status, "#57606a")
+        bar = (
+            f'<div class="bar" title="{esc(took(node.started_at, node.ended_at))}">'
+            f'<span style="left:{left:.2f}%;width:{width:.2f}%;background:{colour}"></span></div>'
+        )
+        group = f' <span class="muted">group {esc(node.group)}</span>' if node.group else ""
+        if node.count == 1:
+            label = f'<a href="{esc(links.action(name, node.first))}">{esc(node.first)}</a> {esc(node.task)}'
+            if links.static:
+                label = f"{esc(node.first)} {esc(node.task)}"
+        else:
+            counts = ", ".join(f"{p.lower()} {node.counts[p]:,}" for p in st.by_severity(node.counts))
+            more = (
+                f' <a href="{esc(links.run(name, parent=node.parent))}">list them</a>'
+                if not links.static and node.parent
+                else ""
+            )
+            label = f"{esc(node.task)} × {node.count:,} <span class='muted'>({counts})</span>{more}"
+        children = _tree(node.children, name, start, end, links) if node.children else ""
+        items.append(
+            f'<li class="node" data-status="{esc(node.status)}"><table style="width:auto;border:0"><tr>'
+            f'<td style="border:0;min-width:360px">{phase(node.status)} {label}{group}</td>'
+            f'<td style="border:0;width:50vw">{bar}</td></tr></table>{children}</li>'
+        )
+    return f"<ul class='tree'>{''.join(items)}</ul>"
+
+
+def _action_table(name: str, actions: list[Any], links: Links) -> str:
+    if not actions:
+        return "<p>no actions to show</p>"
+    rows = []
+    for a in actions:
+        link = links.action(name, a.id)
+        ident = f'<a href="{esc(link)}">{esc(a.id)}</a>' if not links.static or a.phase == st.FAILED else esc(a.id)
+        report = f'<a href="{esc(links.report(name, a.id))}">report</a>' if a.report else ""
+        rows.append(
+            f'<tr class="action" data-action="{esc(a.id)}" data-phase="{esc(a.phase)}"><td>{ident}</td>'
+            f"<td>{esc(a.parent or '-')}</td><td>{esc(a.task)}</td><td>{phase(a.phase)}</td><td>{a.attempts}</td>"
+            f"<td>{esc(a.cache or '-')}</td><td>{took(a.started_at, a.ended_at)}</td>"
+            f"<td>{esc((a.error or '')[:200])}</td><td>{report}</td></tr>"
+        )
+    return (
+        "<table id='actions'><tr><th>action</th><th>parent</th><th>task</th><th>phase</th><th>attempts</th>"
+        f"<th>cache</th><th>took</th><th>error</th><th></th></tr>{''.join(rows)}</table>"
+    )
+
+
+# -- one action ------------------------------------------------------------------------------
+
+
+def action_view(
+    run: dict[str, Any], action: dict[str, Any], logs: dict[int, tuple[str, bool]], links: Links, heading: str = "h1"
+) -> str:
+    """An action: its phase, timing, cache, group, inputs and outputs, and every attempt with
+    its error, traceback and log."""
+    name, ident = run["name"], action["id"]
+    facts = [
+        ("task", esc(action["task"])),
+        ("phase", phase(action["status"])),
+        ("parent", esc(action.get("parent") or "-")),
+        ("group", esc(action.get("grp") or "-")),
+        ("attempts", esc(action["attempts"])),
+        ("took (all attempts and backoffs)", took(action.get("started_at"), action.get("ended_at"))),
+        ("queued at", when(action.get("queued_at"))),
+        (
+            "cache",
+            esc(action.get("cache") or "-")
+            + (f" · key <code>{esc(action['cache_key'])}</code>" if action.get("cache_key") else ""),
+        ),
+        ("children", f"{action.get('children', 0):,}"),
+    ]
+    if action.get("children") and not links.static:
+        facts[-1] = ("children", f'<a href="{esc(links.run(name, parent=ident))}">{action["children"]:,}</a>')
+    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
+    parts = [
+        f'<{heading} id="action-{esc(ident)}">Action {esc(ident)} of run '
+        f'<a href="{esc(links.run(name))}">{esc(name)}</a></{heading}>',
+        f"<table class='facts' style='width:auto'>{table}</table>",
+    ]
+    if action.get("error"):
+        parts.append(f'<h2>Error</h2><pre class="tb action-error">{esc(action["error"])}</pre>')
+    for record in reversed(action.get("attempt_records", [])):
+        parts.append(_attempt(name, ident, record, logs.get(record["attempt"], ("", False)), links))
+    if action["status"] in (st.RUNNING, st.RETRYING) and not any(
+        r["attempt"] == action["attempts"] for r in action.get("attempt_records", [])
+    ):
+        text, cut = logs.get(action["attempts"], ("", False))
+        parts.append(
+            f"<h2>Attempt {action['attempts']} (running)</h2>"
+            + _log_block(name, ident, action["attempts"], text, cut, links)
+        )
+    parts.append(f"<h2>Inputs</h2><pre class='inputs'>{esc(action.get('inputs') or '-')}</pre>")
+    parts.append(f"<h2>Outputs</h2><pre class='outputs'>{esc(action.get('outputs') or '-')}</pre>")
+    if action.get("report"):
+        parts.append(
+            f'<h2>Report</h2><iframe class="report" sandbox="allow-scripts" '
+            f'src="{esc(links.report(name, ident))}" title="report"></iframe>'
+        )
+    return "".join(parts)
+
+
+def _attempt(name: str, ident: str, record: dict[str, Any], log: tuple[str, bool], links: Links) -> str:
+    n = record["attempt"]
+    head = (
+        f'<h2 class="attempt" data-attempt="{n}">Attempt {n} {phase(record["outcome"])} '
+        f"<span class='muted'>{when(record['started_at'])} · {took(record['started_at'], record['ended_at'])} · "
+        f"{esc(record.get('worker') or '')}</span></h2>"
+    )
+    error = f'<pre class="tb traceback">{esc(record["traceback"])}</pre>' if record.get("traceback") else ""
+    text, cut = log
+    return head + error + _log_block(name, ident, n, text, cut, links)
+
+
+def _log_block(name: str, ident: str, attempt: int, text: str, cut: bool, links: Links) -> str:
+    if not text:
+        return "<p class='muted'>no output</p>"
+    note = f' <a href="{esc(links.log(name, ident, attempt))}">the whole log</a>'
+    return (
+        f"<p class='muted'>log{' (its end)' if cut else ''}:{note}</p>"
+        f'<pre class="log" data-attempt="{attempt}">{esc(text)}</pre>'
+    )

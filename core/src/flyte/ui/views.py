@@ -1,0 +1,118 @@
+"""Pages as HTML: read what they show (:mod:`.queries`), fill the templates (:mod:`.templates`).
+
+Each view returns the inside of ``<main>`` and whether what it shows is still going (the page
+then refreshes itself); :func:`flyte.ui.templates.document` wraps it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flyte.runtime import store as st
+from flyte.ui import queries as q
+from flyte.ui import templates as t
+
+
+class NotFound(LookupError):
+    """A run or action the store does not have (the server answers 404)."""
+
+
+def _day(value: str, name: str) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").timestamp()
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not a date (YYYY-MM-DD, e.g. 2026-01-31)") from None
+
+
+def _int(value: str, name: str) -> int:
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise ValueError(f"{name}: {value!r} is not a whole number of at least 0")
+    return int(value)
+
+
+def _phase(value: str, name: str) -> str | None:
+    if not value:
+        return None
+    phase = value.upper()
+    if phase not in st.SEVERITY:
+        raise ValueError(f"{name}: {value!r} is not a phase (accepted: {', '.join(st.SEVERITY)})")
+    return phase
+
+
+def runs_view(query: dict[str, str], links: t.Links) -> tuple[str, bool]:
+    since, until = query.get("since", ""), query.get("until", "")
+    where = q.RunFilter(
+        status=_phase(query.get("status", ""), "status"),
+        task=query.get("task") or None,
+        since=_day(since, "since"),
+        until=None if not until else _day(until, "until") + 86400,  # type: ignore[operator]
+        offset=_int(query.get("offset", ""), "offset"),
+    )
+    with st.reader() as conn:
+        runs, total = q.list_runs(conn, where)
+        tasks = q.run_tasks(conn)
+    live = any(r["status"] not in st.TERMINAL for r in runs)
+    return t.runs_list(runs, total, tasks, where, since, until, links), live
+
+
+def run_view(name: str, query: dict[str, str], links: t.Links, details: int = 0) -> tuple[str, bool]:
+    """A run's page; ``details``: how many failed actions to show in full below (the page on
+    disk has no action pages to link to)."""
+    from flyte.remote import Run
+
+    status = _phase(query.get("status", ""), "status")
+    offset = _int(query.get("offset", ""), "offset")
+    parent = query.get("parent") or None
+    with st.reader() as conn:
+        run = q.run_row(conn, name)
+        if run is None:
+            raise NotFound(f"no run named {name!r}")
+        counts = q.phase_counts(conn, name)
+        tree, cut = q.action_tree(conn, name)
+    record = Run(name=name, task=run["task"], phase=run["status"], created_at=run["created_at"])
+    phases = [status] if status else None
+    actions = q.action_page(record, phases, offset, parent=parent)
+    if parent is not None:
+        matching = q.children_count(name, parent)
+        description = f"called by {parent}"
+    else:
+        matching = sum(n for p, n in counts.items() if status is None or p == status)
+        description = f"in phase {status}" if status else "(failed first)"
+    page = {
+        "offset": offset,
+        "limit": q.ACTIONS_PAGE,
+        "matching": matching,
+        "description": description,
+        "link": lambda o: links.run(name, status=status, parent=parent, offset=o),
+    }
+    shown = []
+    if details:
+        failed = [a.id for a in actions if a.phase == st.FAILED][:details]
+        shown = [action_view(name, ident, links, heading="h2")[0] for ident in failed]
+    live = run["status"] not in st.TERMINAL
+    return t.run_view(run, counts, tree, cut, actions, page, shown, links), live
+
+
+def action_view(name: str, ident: str, links: t.Links, heading: str = "h1") -> tuple[str, bool]:
+    with st.reader() as conn:
+        run = q.run_row(conn, name)
+        if run is None:
+            raise NotFound(f"no run named {name!r}")
+        action = q.action_detail(conn, name, ident)
+    if action is None:
+        raise NotFound(f"run {name} has no action {ident!r}")
+    logs: dict[int, Any] = {}
+    for record in action["attempt_records"]:
+        logs[record["attempt"]] = q.read_log(record.get("log_path"))
+    if action["status"] not in st.TERMINAL and action["attempts"]:
+        from flyte.runtime.logs import log_path
+
+        current = log_path(name, ident, action["attempts"])
+        logs.setdefault(action["attempts"], q.read_log(str(current)))
+    live = action["status"] not in st.TERMINAL and run["status"] not in st.TERMINAL
+    return t.action_view(run, action, logs, links, heading), live

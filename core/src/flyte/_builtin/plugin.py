@@ -23,15 +23,18 @@ def flyte_cli(cli: click.Group) -> None:
     from flyte.cli.build import build_command
     from flyte.cli.cache import cache_group
     from flyte.cli.deploy import deploy_command
+    from flyte.cli.logs import logs_command
     from flyte.cli.plugins import plugins_command
     from flyte.cli.render import render_command
     from flyte.cli.run import run_command
     from flyte.cli.runs import runs_group
     from flyte.cli.secrets import create_group, delete_group, get_group
     from flyte.cli.triggers import delete_trigger, get_trigger, serve_group, update_group
+    from flyte.cli.ui import ui_command
 
     get_group.add_command(get_trigger)
     delete_group.add_command(delete_trigger)
+    serve_group.add_command(ui_command)  # `flyte serve ui`, beside `flyte serve triggers`
 
     for command in (
         plugins_command,
@@ -41,6 +44,8 @@ def flyte_cli(cli: click.Group) -> None:
         deploy_command,
         cache_group,
         runs_group,
+        logs_command,
+        ui_command,
         create_group,
         get_group,
         delete_group,

@@ -77,6 +77,7 @@ def _phases(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 
 @runs_group.command("show")
 @click.argument("name")
+@click.argument("action", required=False)
 @click.option(
     "--status",
     "phases",
@@ -94,9 +95,11 @@ def _phases(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 )
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many actions (the next page).")
 @output_option("table", "json", default="table")
-def show_run(name: str, phases: list[str] | None, limit: int, offset: int, output: str) -> None:
+def show_run(name: str, action: str | None, phases: list[str] | None, limit: int, offset: int, output: str) -> None:
     """Show a run: its phase, how many actions are in each phase, then its actions, failed
-    ones first, a page at a time (--limit, --offset), optionally only some phases (--status)."""
+    ones first, a page at a time (--limit, --offset), optionally only some phases (--status).
+    With ACTION (e.g. a3): that action in full (attempts, errors with tracebacks, inputs,
+    outputs, cache key, logs)."""
     from flyte.errors import ActionNotFoundError
     from flyte.remote import Run
 
@@ -104,6 +107,11 @@ def show_run(name: str, phases: list[str] | None, limit: int, offset: int, outpu
         run = Run.get(name)
     except ActionNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
+    if action is not None:
+        from flyte.cli.action_detail import show_action
+
+        show_action(run, action, output)
+        return
     page = _Page(run, phases, limit or None, offset)
     if output == "json":
         _show_json(page)

@@ -20,6 +20,7 @@ from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
 from flyte.runtime.controller import Controller
 from flyte.runtime.pulse import RunPulse
+from flyte.runtime.redact import redact
 from flyte.runtime.settings import LocalSettings
 from flyte.task import TaskTemplate
 
@@ -420,7 +421,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         outputs = controller.root_outputs or _codec.dumps(outcome["value"], path="outputs")
         store.end_run(name, st.SUCCEEDED, outputs=outputs)
     else:
-        store.end_run(name, st.FAILED, error=f"{type(error).__name__}: {error}")
+        store.end_run(name, st.FAILED, error=redact(f"{type(error).__name__}: {error}"))
     store.close()
     write_run_page(name)
     result = Run(

@@ -1,0 +1,220 @@
+"""Logs per attempt: what a task prints (stdout, stderr, logging, its threads and child
+processes) is kept under its run and still reaches the terminal; `flyte logs` prints it,
+`flyte runs show NAME ACTION` shows the action in full."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import flyte
+from flyte.cli.main import build_cli
+from flyte.runtime import store as st
+
+env = flyte.TaskEnvironment(name="logged")
+user_log = logging.getLogger("logged.user")
+
+
+def log_of(run: str, action: str, attempt: int = 1) -> str:
+    return (st.db_path().parent / "runs" / run / "logs" / f"{action}-{attempt}.log").read_text()
+
+
+@env.task
+def chatty(n: int) -> int:
+    print(f"stdout line {n}")
+    print(f"stderr line {n}", file=sys.stderr)
+    user_log.warning("a logging record %d", n)
+    worker = threading.Thread(target=lambda: print(f"from a thread {n}"))
+    worker.start()
+    worker.join()
+    subprocess.run([sys.executable, "-c", f"print('from a child process {n}')"], check=True)
+    return n
+
+
+def test_everything_a_task_prints_is_kept_per_attempt_and_still_reaches_the_terminal(capfd):
+    handler = logging.StreamHandler()  # a handler made before the run writes to the terminal
+    user_log.addHandler(handler)
+    try:
+        flyte.init()
+        flyte.with_runcontext(name="rchatty").run(chatty, 7)
+    finally:
+        user_log.removeHandler(handler)
+    log = log_of("rchatty", "a0")
+    for line in ("stdout line 7", "stderr line 7", "a logging record 7", "from a thread 7", "from a child process 7"):
+        assert f"{line}\n" in log
+    out, err = capfd.readouterr()
+    assert "stdout line 7" in out and "from a thread 7" in out and "from a child process 7" in out
+    assert "stderr line 7" in err and "a logging record 7" in err
+
+
+@env.task
+async def speaker(name: str, turns: int) -> str:
+    for i in range(turns):
+        print(f"{name} says {i}")
+        await asyncio.sleep(0.01)
+    return name
+
+
+@env.task
+async def conversation() -> list[str]:
+    return list(await asyncio.gather(speaker("ann", 5), speaker("bob", 5)))
+
+
+def test_tasks_running_at_once_each_keep_their_own_lines():
+    flyte.init()
+    flyte.with_runcontext(name="rtalk").run(conversation)
+    assert log_of("rtalk", "a1") == "".join(f"ann says {i}\n" for i in range(5))
+    assert log_of("rtalk", "a2") == "".join(f"bob says {i}\n" for i in range(5))
+    assert not (st.db_path().parent / "runs" / "rtalk" / "logs" / "a0-1.log").exists()  # printed nothing
+
+
+@env.task
+def floods(lines: int) -> None:
+    for i in range(lines):
+        print(f"line {i:06d} " + "x" * 50)
+
+
+def test_a_log_over_its_cap_is_truncated_with_a_note(monkeypatch):
+    monkeypatch.setenv("FLYTE_LOG_MAX_BYTES", "4096")
+    flyte.init()
+    flyte.with_runcontext(name="rflood").run(floods, 2000)
+    log = log_of("rflood", "a0")
+    kept, note = log.rsplit("\n[flyte: log truncated: ", 1)
+    assert len(kept) <= 4096 and kept.startswith("line 000000 ")
+    assert "characters were dropped" in note and "FLYTE_LOG_MAX_BYTES=4,096" in note
+
+
+def test_a_bad_log_cap_is_named(monkeypatch):
+    from flyte.runtime.logs import max_bytes
+
+    monkeypatch.setenv("FLYTE_LOG_MAX_BYTES", "lots")
+    with pytest.raises(ValueError, match=r"FLYTE_LOG_MAX_BYTES: 'lots' is not a size in bytes of at least 1024"):
+        max_bytes()
+
+
+@env.task(retries=1)
+def fails_once_then_not(marker: str) -> str:
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("tried")
+        print("first try")
+        raise ConnectionError("flaky network")
+    print("second try")
+    return "ok"
+
+
+def cli(*args: str):
+    return CliRunner().invoke(build_cli(), list(args), catch_exceptions=False)
+
+
+def test_flyte_logs_prints_each_attempt_under_a_header(tmp_path):
+    flyte.init()
+    flyte.with_runcontext(name="rretry").run(fails_once_then_not, str(tmp_path / "marker"))
+    result = cli("logs", "rretry")
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "── a0 logged.fails_once_then_not · attempt 1 ──\nfirst try\n"
+        "── a0 logged.fails_once_then_not · attempt 2 ──\nsecond try\n"
+    )
+    one = cli("logs", "rretry", "a0", "--attempt", "2")
+    assert one.output.endswith("second try\n") and "first try" not in one.output
+
+
+def test_flyte_logs_names_what_it_cannot_find(tmp_path):
+    flyte.init()
+    flyte.with_runcontext(name="rquiet").run(chatty, 1)
+    runner = CliRunner()
+    for args, message in (
+        (["logs", "rnothere"], "no run named 'rnothere'"),
+        (["logs", "rquiet", "a9"], "run rquiet has no action 'a9'"),
+        (
+            ["logs", "rquiet", "a0", "--attempt", "3"],
+            "action a0 of run rquiet has 1 attempt(s); --attempt 3 is not one",
+        ),
+        (["logs", "rquiet", "--attempt", "1"], "--attempt needs an ACTION"),
+    ):
+        result = runner.invoke(build_cli(), args)
+        assert result.exit_code != 0
+        assert message in result.output, result.output
+
+
+FOLLOWED = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import flyte
+    env = flyte.TaskEnvironment(name="followed")
+
+    @env.task
+    def slow(go: str) -> None:
+        print("before the wait", flush=True)
+        while not Path(go).exists():
+            time.sleep(0.05)
+        print("after the wait")
+
+    flyte.init()
+    flyte.with_runcontext(name="rfollow").run(slow, sys.argv[1])
+    """
+)
+
+
+def test_flyte_logs_follow_prints_lines_as_they_come_until_the_run_ends(tmp_path):
+    script = tmp_path / "followed.py"
+    script.write_text(FOLLOWED)
+    go = tmp_path / "go"
+    run = subprocess.Popen([sys.executable, str(script), str(go)], env=dict(os.environ), stdout=subprocess.DEVNULL)
+    try:
+        log = st.db_path().parent / "runs" / "rfollow" / "logs" / "a0-1.log"
+        deadline = time.monotonic() + 120
+        while not (log.exists() and "before the wait" in log.read_text()):
+            assert time.monotonic() < deadline and run.poll() is None, "the run never printed"
+            time.sleep(0.05)
+        follow = subprocess.Popen(
+            [sys.executable, "-m", "flyte.cli.main", "logs", "rfollow", "--follow"],
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert follow.stdout.readline() == "── a0 followed.slow · attempt 1 ──\n"
+        assert follow.stdout.readline() == "before the wait\n"
+        go.write_text("go")
+        assert follow.stdout.readline() == "after the wait\n"
+        assert follow.wait(timeout=120) == 0  # it stops by itself once the run has ended
+        assert run.wait(timeout=120) == 0
+    finally:
+        run.kill()
+
+
+def test_runs_show_action_has_attempts_tracebacks_inputs_and_logs(tmp_path):
+    flyte.init()
+    flyte.with_runcontext(name="rshow").run(fails_once_then_not, str(tmp_path / "marker"))
+    text = cli("runs", "show", "rshow", "a0")
+    assert text.exit_code == 0, text.output
+    out = text.output
+    assert out.startswith("action a0 of run rshow · logged.fails_once_then_not · SUCCEEDED · 2 attempt(s)")
+    assert "attempt 1: FAILED" in out and "attempt 2: SUCCEEDED" in out
+    assert 'in fails_once_then_not\n      raise ConnectionError("flaky network")' in out
+    assert "ConnectionError: flaky network" in out
+    assert f'inputs: {{"marker":"{tmp_path / "marker"}"}}' in out
+    assert 'outputs: "ok"' in out
+    assert "logs: flyte logs rshow a0" in out
+    data = json.loads(cli("runs", "show", "rshow", "a0", "--json").output)
+    assert data["phase"] == "SUCCEEDED" and data["attempts"] == 2
+    first, second = data["attempt_records"]
+    assert first["outcome"] == "FAILED" and first["error_type"] == "ConnectionError"
+    assert "flaky network" in first["traceback"] and Path(first["log"]).read_text() == "first try\n"
+    assert second["outcome"] == "SUCCEEDED" and second["traceback"] is None
+    assert data["duration"] >= first["duration"] + second["duration"]
+    missing = CliRunner().invoke(build_cli(), ["runs", "show", "rshow", "a5"])
+    assert missing.exit_code != 0 and "run rshow has no action 'a5'" in missing.output

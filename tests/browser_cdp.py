@@ -8,6 +8,7 @@ The tests assert on the DOM (through ``Runtime.evaluate``); screenshots are kept
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -153,10 +154,8 @@ class Browser:
         return path
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrowserError, OSError):  # it may already be gone
             self.send("Browser.close", timeout=10)
-        except (BrowserError, OSError):
-            pass
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -135,7 +135,10 @@ class Browser:
         ``timeout`` is only the point at which we give up)."""
         deadline = time.monotonic() + timeout
         while True:
-            value = self.evaluate(f"Boolean({condition})")
+            # an element not there yet throws: that is "not yet", as false is
+            value = self.evaluate(
+                f"(() => {{ try {{ return Boolean({condition}); }} catch (e) {{ return false; }} }})()"
+            )
             if value:
                 return
             if time.monotonic() > deadline:

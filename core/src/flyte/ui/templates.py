@@ -224,22 +224,28 @@ def _walk(nodes: list[Node]) -> Any:
 
 
 def _tree(nodes: list[Node], name: str, start: float, end: float, links: Links) -> str:
+    """The tree as one table (indented labels, aligned timeline bars)."""
+    rows: list[str] = []
+    _tree_rows(nodes, 0, name, start, end, links, rows)
+    return f"<table class='tree'><tr><th>action</th><th>timeline</th><th>took</th></tr>{''.join(rows)}</table>"
+
+
+def _tree_rows(
+    nodes: list[Node], depth: int, name: str, start: float, end: float, links: Links, rows: list[str]
+) -> None:
     span = max(end - start, 1e-6)
-    items = []
     for node in nodes:
         left = max(0.0, ((node.started_at or end) - start) / span * 100)
         right = ((node.ended_at if node.ended_at is not None else end) - start) / span * 100
         width = max(0.0, min(100.0, right) - left)
         colour = COLOURS.get(node.status, "#57606a")
-        bar = (
-            f'<div class="bar" title="{esc(took(node.started_at, node.ended_at))}">'
-            f'<span style="left:{left:.2f}%;width:{width:.2f}%;background:{colour}"></span></div>'
-        )
+        bar = f'<div class="bar"><span style="left:{left:.2f}%;width:{width:.2f}%;background:{colour}"></span></div>'
         group = f' <span class="muted">group {esc(node.group)}</span>' if node.group else ""
         if node.count == 1:
-            label = f'<a href="{esc(links.action(name, node.first))}">{esc(node.first)}</a> {esc(node.task)}'
-            if links.static:
-                label = f"{esc(node.first)} {esc(node.task)}"
+            ident = esc(node.first)
+            if not links.static:
+                ident = f'<a href="{esc(links.action(name, node.first))}">{ident}</a>'
+            label = f"{ident} {esc(node.task)}"
         else:
             counts = ", ".join(f"{p.lower()} {node.counts[p]:,}" for p in st.by_severity(node.counts))
             more = (
@@ -248,13 +254,12 @@ def _tree(nodes: list[Node], name: str, start: float, end: float, links: Links) 
                 else ""
             )
             label = f"{esc(node.task)} × {node.count:,} <span class='muted'>({counts})</span>{more}"
-        children = _tree(node.children, name, start, end, links) if node.children else ""
-        items.append(
-            f'<li class="node" data-status="{esc(node.status)}"><table style="width:auto;border:0"><tr>'
-            f'<td style="border:0;min-width:360px">{phase(node.status)} {label}{group}</td>'
-            f'<td style="border:0;width:50vw">{bar}</td></tr></table>{children}</li>'
+        rows.append(
+            f'<tr class="node" data-status="{esc(node.status)}">'
+            f'<td style="padding-left:{6 + 18 * depth}px">{phase(node.status)} {label}{group}</td>'
+            f'<td class="timeline">{bar}</td><td>{took(node.started_at, node.ended_at)}</td></tr>'
         )
-    return f"<ul class='tree'>{''.join(items)}</ul>"
+        _tree_rows(node.children, depth + 1, name, start, end, links, rows)
 
 
 def _action_table(name: str, actions: list[Any], links: Links) -> str:

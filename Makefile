@@ -21,9 +21,17 @@ FAKES := .venv-fakes
 FAKE_REQS := $(wildcard tests/connectors/fakes/*.txt)
 FAKE_STAMPS := $(patsubst tests/connectors/fakes/%.txt,$(FAKES)/%/.installed,$(FAKE_REQS))
 
-.PHONY: setup test test-cluster run lint bench clean fakes
+.PHONY: setup test test-cluster run lint bench clean fakes browser
 
-setup: $(STAMP) $(FAKE_STAMPS)
+setup: $(STAMP) $(FAKE_STAMPS) browser
+
+# Debian's Chromium for the UI's browser tests (tests/core/test_ui_browser.py drives it over
+# the DevTools protocol): the system package, never a browser download.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make: chromium is missing (apt-get install chromium); the browser tests will be skipped"; fi; }
 
 fakes: $(FAKE_STAMPS)
 

@@ -218,3 +218,20 @@ def test_runs_show_action_has_attempts_tracebacks_inputs_and_logs(tmp_path):
     assert data["duration"] >= first["duration"] + second["duration"]
     missing = CliRunner().invoke(build_cli(), ["runs", "show", "rshow", "a5"])
     assert missing.exit_code != 0 and "run rshow has no action 'a5'" in missing.output
+
+
+@env.task
+def starts_a_server() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "import time; print('serving', flush=True); time.sleep(600)"])
+    return child.pid
+
+
+def test_a_child_that_outlives_its_attempt_does_not_hold_it_up():
+    import signal
+
+    flyte.init()
+    pid = flyte.with_runcontext(name="rserver").run(starts_a_server).outputs()
+    try:
+        assert flyte.remote.Run.get("rserver").phase == "SUCCEEDED"  # not waiting for the child
+    finally:
+        os.kill(pid, signal.SIGKILL)

@@ -17,6 +17,7 @@ no ``stdout``/``stderr`` of its own (:func:`install` routes them through a pipe)
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import subprocess
@@ -32,7 +33,7 @@ from flyte.runtime.redact import redact
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 PENDING_LIMIT = 4 * 1024 * 1024  # bytes waiting for the writer thread, per attempt
 FLUSH_EVERY = 0.2  # seconds between the writer thread's rounds
-PUMP_WAIT = 2.0  # seconds an ending attempt waits for its child processes' output to arrive
+PUMP_WAIT = 2.0  # seconds an ending attempt waits for an exited child's last output to arrive
 
 current: ContextVar[AttemptLog | None] = ContextVar("flyte_attempt_log", default=None)
 
@@ -80,7 +81,9 @@ class AttemptLog:
         self.written = 0  # characters handed to the file so far
         self.dropped = 0  # characters not kept (over a cap)
         self.closed = False
-        self.pumps: list[threading.Thread] = []  # copying a child process's output
+        # (child process, thread copying its output): a child that outlives the attempt (an
+        # engine's JVM or server) keeps its copy going to the terminal, not to this log.
+        self.pumps: list[tuple[subprocess.Popen[Any], threading.Thread]] = []
 
     @property
     def path(self) -> Path:
@@ -133,8 +136,9 @@ class AttemptLog:
 
     def close(self) -> str | None:
         """Stop taking writes, write the rest; the file's path if anything was printed."""
-        for pump in self.pumps:  # a finished child's last lines are still in its pipe
-            pump.join(PUMP_WAIT)
+        for child, pump in self.pumps:  # an exited child's last lines may still be in its pipe
+            if child.poll() is not None:
+                pump.join(PUMP_WAIT)
         with self._lock:
             self.closed = True
         if not self.used:
@@ -252,7 +256,7 @@ def _patch_popen() -> None:
 
     def init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
         log = current.get() or getattr(threading.current_thread(), "_flyte_log", None)
-        if log is None:
+        if log is None or len(args) > 1:  # outside an attempt, or streams given by position
             original(self, *args, **kwargs)
             return
         pumps = []
@@ -263,21 +267,26 @@ def _patch_popen() -> None:
                 pumps.append((read_fd, write_fd, terminal))
         try:
             original(self, *args, **kwargs)
-        finally:
-            for read_fd, write_fd, terminal in pumps:
-                os.close(write_fd)  # the child holds its own copy
-                pump = threading.Thread(target=_pump, args=(read_fd, terminal, log), name="flyte-log-pipe", daemon=True)
-                log.pumps.append(pump)
-                pump.start()
+        except BaseException:
+            for read_fd, write_fd, _ in pumps:
+                os.close(read_fd)
+                os.close(write_fd)
+            raise
+        for read_fd, write_fd, terminal in pumps:
+            os.close(write_fd)  # the child holds its own copy
+            pump = threading.Thread(target=_pump, args=(read_fd, terminal, log), name="flyte-log-pipe", daemon=True)
+            log.pumps.append((self, pump))
+            pump.start()
 
     subprocess.Popen.__init__ = init  # type: ignore[method-assign]
 
 
 def _pump(fd: int, terminal: Any, log: AttemptLog) -> None:
     stream = terminal.wrapped if isinstance(terminal, TeeStream) else terminal
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span reads
     with open(fd, "rb", buffering=0) as pipe:
         for raw in iter(lambda: pipe.read(65536), b""):
-            text = raw.decode("utf-8", errors="replace")
+            text = decoder.decode(raw)
             log.write(text)
             with contextlib.suppress(Exception):  # a closed terminal must not stop the copy
                 stream.write(text)

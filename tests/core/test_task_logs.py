@@ -235,3 +235,15 @@ def test_a_child_that_outlives_its_attempt_does_not_hold_it_up():
         assert flyte.remote.Run.get("rserver").phase == "SUCCEEDED"  # not waiting for the child
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+def test_capture_can_be_turned_off(monkeypatch, capfd):
+    monkeypatch.setenv("FLYTE_LOG_CAPTURE", "0")
+    flyte.init()
+    flyte.with_runcontext(name="rnolog").run(chatty, 3)
+    assert not (st.db_path().parent / "runs" / "rnolog" / "logs").exists()
+    assert "stdout line 3" in capfd.readouterr().out  # the terminal still gets it
+    monkeypatch.setenv("FLYTE_LOG_CAPTURE", "sometimes")
+    with pytest.raises(ValueError, match=r"FLYTE_LOG_CAPTURE: 'sometimes' is not a switch \(accepted: 1/0"):
+        flyte.run(chatty, 3)
+    assert [r.name for r in flyte.remote.Run.listall(limit=5)] == ["rnolog"]  # the bad switch started no run

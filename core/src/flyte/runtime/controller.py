@@ -281,6 +281,7 @@ class Controller:
         self.loop_threads: set[int] = set()  # native ids of the threads running the run's loops
         self.waiting: set[concurrent.futures.Future[Any]] = set()  # actions a thread waits for
         self.aborted = False
+        self.keep_logs = logs.enabled()
 
     def close(self) -> None:
         self.mounts.close()  # an interrupted run's secret files go now, not when its tasks notice
@@ -510,8 +511,9 @@ class Controller:
                 left = deadline - time.monotonic()
                 limit = left if limit is None else min(limit, left)
             action.stoppable = limit is not None
-            action.log = logs.AttemptLog(self.run_name, action.id, action.attempt)
-            logged = logs.current.set(action.log)  # what the body prints goes to its attempt's log
+            if self.keep_logs:
+                action.log = logs.AttemptLog(self.run_name, action.id, action.attempt)
+                logged = logs.current.set(action.log)  # what the body prints goes to its attempt's log
             if limit is None:
                 return await execute(action, inputs)
             try:

@@ -13,6 +13,7 @@ log keeps at most ``FLYTE_LOG_MAX_BYTES`` bytes (default 10 MiB) and at most
 ends with a note saying how much. Processes a task starts write to the terminal's file
 descriptors directly; those are captured when the task runs them through ``subprocess`` with
 no ``stdout``/``stderr`` of its own (:func:`install` routes them through a pipe).
+``FLYTE_LOG_CAPTURE=0`` turns capture off.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ FLUSH_EVERY = 0.2  # seconds between the writer thread's rounds
 PUMP_WAIT = 2.0  # seconds an ending attempt waits for an exited child's last output to arrive
 
 current: ContextVar[AttemptLog | None] = ContextVar("flyte_attempt_log", default=None)
+
+
+def enabled() -> bool:
+    """Whether runs keep logs: ``FLYTE_LOG_CAPTURE=0`` turns it off (output then only reaches
+    the terminal), read when a run starts."""
+    raw = os.environ.get("FLYTE_LOG_CAPTURE", "1").strip().lower()
+    if raw not in ("0", "1", "false", "true", "off", "on", "no", "yes"):
+        raise ValueError(f"FLYTE_LOG_CAPTURE: {raw!r} is not a switch (accepted: 1/0, true/false, on/off, yes/no)")
+    return raw in ("1", "true", "on", "yes")
 
 
 def max_bytes() -> int:
@@ -214,6 +224,8 @@ def install() -> None:
     global _patched
     import logging
 
+    enabled()  # a bad FLYTE_LOG_CAPTURE is reported before the run starts
+    max_bytes()
     with _install_lock:
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name)

@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TextIO
 
-from flyte._home import private_file, state_path
+from flyte._home import state_path
 from flyte.runtime.redact import redact
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -62,9 +62,22 @@ def max_bytes() -> int:
     return value
 
 
+_folders: dict[tuple[str | None, str], str] = {}  # (FLYTE_HOME, run) -> its logs folder
+
+
+def _folder(run: str, fresh: bool = False) -> str:
+    key = (os.environ.get("FLYTE_HOME"), run)
+    folder = None if fresh else _folders.get(key)
+    if folder is None:
+        if len(_folders) > 1000:  # one entry per run: a long-lived process starts many
+            _folders.clear()
+        folder = _folders[key] = str(state_path("runs", run, "logs"))
+    return folder
+
+
 def log_path(run: str, action: str, attempt: int) -> Path:
-    """Where an attempt's log is (or will be) written."""
-    return state_path("runs", run, "logs") / f"{action}-{attempt}.log"
+    """Where an attempt's log is (or will be) written (its folder is created on first use)."""
+    return Path(_folder(run), f"{action}-{attempt}.log")
 
 
 class AttemptLog:
@@ -72,6 +85,7 @@ class AttemptLog:
 
     __slots__ = (
         "_lock",
+        "_path",
         "_pending",
         "_pending_bytes",
         "action",
@@ -91,13 +105,16 @@ class AttemptLog:
         self.written = 0  # characters handed to the file so far
         self.dropped = 0  # characters not kept (over a cap)
         self.closed = False
+        self._path: str | None = None
         # (child process, thread copying its output): a child that outlives the attempt (an
         # engine's JVM or server) keeps its copy going to the terminal, not to this log.
-        self.pumps: list[tuple[subprocess.Popen[Any], threading.Thread]] = []
+        self.pumps: list[tuple[subprocess.Popen[Any], threading.Thread]] | None = None
 
     @property
-    def path(self) -> Path:
-        return log_path(self.run, self.action, self.attempt)
+    def path(self) -> str:
+        if self._path is None:
+            self._path = os.path.join(_folder(self.run), f"{self.action}-{self.attempt}.log")
+        return self._path
 
     def write(self, text: str) -> None:
         if not text:
@@ -140,13 +157,23 @@ class AttemptLog:
             )
 
     def _append(self, text: str) -> None:
-        path = private_file(self.path)
-        with open(path, "a", encoding="utf-8", errors="replace") as f:
-            f.write(text)
+        # Created private (0600) in the same call that opens it; never through a symlink.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except FileNotFoundError:  # the run's folder was removed meanwhile: make it again
+            _folder(self.run, fresh=True)
+            fd = os.open(self.path, flags, 0o600)
+        try:
+            data = text.encode("utf-8", errors="replace")
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
 
     def close(self) -> str | None:
         """Stop taking writes, write the rest; the file's path if anything was printed."""
-        for child, pump in self.pumps:  # an exited child's last lines may still be in its pipe
+        for child, pump in self.pumps or ():  # an exited child's last lines may still be in its pipe
             if child.poll() is not None:
                 pump.join(PUMP_WAIT)
         with self._lock:
@@ -154,7 +181,7 @@ class AttemptLog:
         if not self.used:
             return None
         self.flush(final=True)
-        return str(self.path)
+        return self.path
 
 
 class _Writer:
@@ -287,6 +314,8 @@ def _patch_popen() -> None:
         for read_fd, write_fd, terminal in pumps:
             os.close(write_fd)  # the child holds its own copy
             pump = threading.Thread(target=_pump, args=(read_fd, terminal, log), name="flyte-log-pipe", daemon=True)
+            if log.pumps is None:
+                log.pumps = []
             log.pumps.append((self, pump))
             pump.start()
 

@@ -247,3 +247,39 @@ def test_capture_can_be_turned_off(monkeypatch, capfd):
     with pytest.raises(ValueError, match=r"FLYTE_LOG_CAPTURE: 'sometimes' is not a switch \(accepted: 1/0"):
         flyte.run(chatty, 3)
     assert [r.name for r in flyte.remote.Run.listall(limit=5)] == ["rnolog"]  # the bad switch started no run
+
+
+FAILING = textwrap.dedent(
+    """
+    import flyte
+    env = flyte.TaskEnvironment(name="failing")
+
+    @env.task
+    def write_shard(shard: int) -> None:
+        print(f"writing shard {shard}")
+        raise RuntimeError(f"disk full while writing shard {shard}")
+
+    @env.task
+    def main() -> None:
+        write_shard(1)
+    """
+)
+
+
+def test_a_failed_flyte_run_says_where_the_traceback_and_logs_are(tmp_path):
+    script = tmp_path / "failing.py"
+    script.write_text(FAILING)
+    env_vars = dict(os.environ)
+    done = subprocess.run(
+        [sys.executable, "-m", "flyte.cli.main", "run", "--name", "rcli", str(script), "main"],
+        capture_output=True,
+        text=True,
+        env=env_vars,
+    )
+    assert done.returncode == 1
+    assert "Error: RuntimeError: disk full while writing shard 1" in done.stderr
+    assert "run rcli: traceback: flyte runs show rcli a1 · logs: flyte logs rcli a1" in done.stderr
+    assert "writing shard 1" in done.stdout  # the terminal still shows what the task printed
+    shown = cli("runs", "show", "rcli", "a1").output
+    assert f'File "{script}", line 8, in write_shard' in shown
+    assert cli("logs", "rcli", "a1").output.endswith("writing shard 1\n")

@@ -19,6 +19,25 @@ def _seconds(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else round(end - start, 6)
 
 
+def failure_hint(name: str) -> str:
+    """Where to look after run ``name`` failed: the traceback and logs of the action that
+    failed last (the deepest, where the error was raised), and the whole run."""
+    from flyte.runtime import store as st
+
+    with st.reader() as conn:
+        row = conn.execute(
+            f"SELECT id FROM actions WHERE run=? AND status=? ORDER BY {st.CREATION_ORDER} DESC LIMIT 1",
+            (name, st.FAILED),
+        ).fetchone()
+    if row is None:
+        return f"run {name}: flyte runs show {name}"
+    ident = row["id"]
+    return (
+        f"run {name}: traceback: flyte runs show {name} {ident} · logs: flyte logs {name} {ident} · "
+        f"all actions: flyte runs show {name}"
+    )
+
+
 def action_record(run: Any, ident: str) -> dict[str, Any]:
     """Everything recorded about action ``ident`` of ``run``, as JSON-able data."""
     from flyte.runtime import store as st

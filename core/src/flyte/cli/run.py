@@ -255,7 +255,9 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
             progress.stop()
             click.echo(f"Error: {type(exc).__name__}: {exc}", err=True)
             if progress.run_name:
-                click.echo(f"run {progress.run_name}: flyte runs show {progress.run_name}", err=True)
+                from flyte.cli.action_detail import failure_hint
+
+                click.echo(failure_hint(progress.run_name), err=True)
             sys.exit(1)
     result = run.outputs()
     try:

@@ -96,6 +96,23 @@ def capture_overhead(repeats: int, n: int) -> list[tuple[str, float, float]]:
     return rows
 
 
+def capture_work_per_attempt(n: int = 200_000) -> float:
+    """µs of capture's own work for an attempt that prints nothing (its log object, the
+    context variable, closing it), measured alone: the part of the figures above that noise
+    cannot hide."""
+    from flyte.runtime import logs
+
+    def attempts() -> None:
+        for i in range(n):
+            log = logs.AttemptLog("rbench", f"a{i}", 1)
+            token = logs.current.set(log)
+            logs.current.reset(token)
+            log.close()
+
+    attempts()
+    return statistics.median(timed(attempts) for _ in range(5)) / n * 1e6
+
+
 def fill_runs(count: int, start: int = 0) -> None:
     from flyte.runtime import store as st
 
@@ -178,15 +195,24 @@ def ui_pages(repeats: int, actions: int, runs: int) -> list[tuple[str, float, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes")
+    parser.add_argument("--only", choices=("capture", "ui"), help="only one of the two tables")
     args = parser.parse_args()
-    repeats = 3 if args.quick else 7
+    repeats = 3 if args.quick else 11
     n = 500 if args.quick else 2000
-    print("| per-task overhead | capture on (µs/task) | capture off (µs/task) | ratio |")
-    print("|---|---|---|---|")
-    for label, on, off in capture_overhead(repeats, n):
-        print(f"| {label} | {on:.1f} | {off:.1f} | {on / off:.3f} |")
-    print()
+    if args.only != "ui":
+        print("| per-task overhead | capture on (µs/task) | capture off (µs/task) | ratio |")
+        print("|---|---|---|---|")
+        rows = capture_overhead(repeats, n)
+        for label, on, off in rows:
+            print(f"| {label} | {on:.1f} | {off:.1f} | {on / off:.3f} |")
+        own, (_, _, off) = capture_work_per_attempt(), rows[0]
+        print(
+            f"| capture's own work per attempt that prints nothing, alone | {own:.2f} | {off:.1f} | {(own + off) / off:.3f} |"
+        )
+        print()
+    if args.only == "capture":
+        return
     actions = 20_000 if args.quick else 100_000
     runs = 2_000 if args.quick else 10_000
     print("| page | seconds | baseline: 100 actions / runs (s) | ratio | size |")

@@ -413,9 +413,12 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         _interrupt(controller, outcome, finished)
         store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
         store.close()
+        logs.drain()
+        write_run_page(name)
         raise
     finally:
         controller.close()
+    logs.drain()  # the ended attempts' logs are on disk when the run is recorded as ended
     error = outcome.get("error")
     if error is None:
         outputs = controller.root_outputs or _codec.dumps(outcome["value"], path="outputs")

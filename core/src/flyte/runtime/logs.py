@@ -33,6 +33,7 @@ from flyte.runtime.redact import redact
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 PENDING_LIMIT = 4 * 1024 * 1024  # bytes waiting for the writer thread, per attempt
+BACKLOG_LIMIT = 64 * 1024 * 1024  # bytes of ended attempts' logs waiting, all together
 FLUSH_EVERY = 0.2  # seconds between the writer thread's rounds
 PUMP_WAIT = 2.0  # seconds an ending attempt waits for an exited child's last output to arrive
 
@@ -84,6 +85,7 @@ class AttemptLog:
     """The log of one attempt: written lazily (no file until the task prints)."""
 
     __slots__ = (
+        "_io",
         "_lock",
         "_path",
         "_pending",
@@ -100,6 +102,7 @@ class AttemptLog:
     def __init__(self, run: str, action: str, attempt: int):
         self.run, self.action, self.attempt = run, action, attempt
         self._lock = threading.Lock()
+        self._io = threading.Lock()
         self._pending: list[str] = []
         self._pending_bytes = 0
         self.written = 0  # characters handed to the file so far
@@ -136,6 +139,10 @@ class AttemptLog:
 
     def flush(self, final: bool = False) -> None:
         """Write what is pending (complete lines only, unless ``final``)."""
+        with self._io:  # one writer at a time keeps the file in order; write() never waits on it
+            self._flush(final)
+
+    def _flush(self, final: bool) -> None:
         with self._lock:
             text = "".join(self._pending)
             cut = len(text) if final else text.rfind("\n") + 1
@@ -180,37 +187,82 @@ class AttemptLog:
             self.closed = True
         if not self.used:
             return None
-        self.flush(final=True)
+        _writer.finish(self)
         return self.path
 
 
 class _Writer:
-    """One daemon thread that writes pending lines of every open log, a few times a second."""
+    """One daemon thread that writes every log: complete lines of the open ones a few times a
+    second, and the rest of each closed one (an ending attempt hands its log over instead of
+    writing it; :func:`drain` waits for the hand-overs, e.g. when a run ends)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
         self._logs: set[AttemptLog] = set()
+        self._closing: list[AttemptLog] = []
+        self._backlog = 0  # characters waiting in closed logs
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _ensure_thread(self) -> None:  # under self._lock; a forked child has no such thread
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="flyte-logs", daemon=True)
+            self._thread.start()
 
     def wants(self, log: AttemptLog) -> None:
         with self._lock:
             self._logs.add(log)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="flyte-logs", daemon=True)
-                self._thread.start()
+            self._ensure_thread()
+
+    def finish(self, log: AttemptLog) -> None:
+        """Write the rest of a closed log (here, at once, when too much is already waiting)."""
+        with self._lock:
+            if self._backlog + log._pending_bytes <= BACKLOG_LIMIT:
+                self._closing.append(log)
+                self._backlog += log._pending_bytes
+                self._ensure_thread()
+                return
+        log.flush(final=True)
+
+    def drain(self, timeout: float = 60) -> None:
+        """Wait until every closed log is written."""
+        with self._lock:
+            if not self._closing:
+                return
+            self._wake.set()
+            self._done.wait_for(lambda: not self._closing, timeout)
 
     def _loop(self) -> None:
         while True:
             self._wake.wait(FLUSH_EVERY)
+            self._wake.clear()
             with self._lock:
                 logs, self._logs = self._logs, set()
+                closing = list(self._closing)
             for log in logs:
                 if not log.closed:
-                    try:
-                        log.flush()
-                    except OSError as exc:  # a full disk must not stop the task; say it once
-                        print(f"flyte: cannot write the log {log.path}: {exc}", file=sys.__stderr__)
+                    self._write(log, final=False)
+                    if log._pending:  # a line not yet ended: look again next round
+                        self.wants(log)
+            for log in closing:
+                self._write(log, final=True)
+            with self._lock:
+                del self._closing[: len(closing)]
+                self._backlog = sum(log._pending_bytes for log in self._closing)
+                self._done.notify_all()
+
+    @staticmethod
+    def _write(log: AttemptLog, final: bool) -> None:
+        try:
+            log.flush(final=final)
+        except OSError as exc:  # a full disk must not stop the task: say so, keep going
+            print(f"flyte: cannot write the log {log.path}: {exc}", file=sys.__stderr__)
+
+
+def drain(timeout: float = 60) -> None:
+    """Wait until the logs of every ended attempt are on disk."""
+    _writer.drain(timeout)
 
 
 _writer = _Writer()

@@ -207,9 +207,8 @@ def main() -> None:
         for label, on, off in rows:
             print(f"| {label} | {on:.1f} | {off:.1f} | {on / off:.3f} |")
         own, (_, _, off) = capture_work_per_attempt(), rows[0]
-        print(
-            f"| capture's own work per attempt that prints nothing, alone | {own:.2f} | {off:.1f} | {(own + off) / off:.3f} |"
-        )
+        label = "capture's own work per attempt that prints nothing, alone (beside: gather's µs/task)"
+        print(f"| {label} | {own:.2f} | {off:.1f} | {(own + off) / off:.3f} |")
         print()
     if args.only == "capture":
         return

@@ -223,3 +223,39 @@ def test_static_page_links_logs_beside_it():
     for link in re.findall(r'href="(logs/[^"]+)"', page):
         assert (folder / link).read_text() == "it broke\n"
     assert Path(folder / "logs" / "a0-1.log").exists()
+
+
+SCHEDULED = """
+import flyte
+
+env = flyte.TaskEnvironment(name="uischeduled")
+
+
+@env.task(triggers=[flyte.Trigger.hourly()])
+def tick(trigger_time=None) -> str:
+    return "tick"
+"""
+
+
+def test_a_scheduled_run_records_the_trigger_that_started_it(ui, tmp_path):
+    from datetime import UTC, datetime
+
+    from flyte._loader import load_file
+    from flyte.runtime import schedule
+    from flyte.triggers import Cron
+
+    path = tmp_path / "uischeduled_tasks.py"
+    path.write_text(SCHEDULED)
+    sys.modules.pop("uischeduled_tasks", None)
+    module = load_file(path)
+    flyte.init()
+    flyte.deploy(module.env)
+    (row,) = schedule.list_triggers()
+    first = schedule.next_fire(Cron("0 * * * *"), datetime.fromtimestamp(row["activated_at"], UTC), None)
+    ((_, _, run),) = schedule.fire_due(now=first)
+    with st.reader() as conn:
+        assert conn.execute("SELECT trigger FROM runs WHERE name=?", (run.name,)).fetchone()[0] == "trigger hourly"
+    assert "started by trigger hourly" in get(ui + f"runs/{run.name}")[2]
+    plain = flyte.run(module.tick)
+    with st.reader() as conn:  # a run started by hand names no trigger
+        assert conn.execute("SELECT trigger FROM runs WHERE name=?", (plain.name,)).fetchone()[0] is None

@@ -268,6 +268,11 @@ def drain(timeout: float = 60) -> None:
 _writer = _Writer()
 
 
+def _log_here() -> AttemptLog | None:
+    """The log of the attempt the calling code belongs to: its context's, or its thread's."""
+    return current.get() or getattr(threading.current_thread(), "_flyte_log", None)
+
+
 class TeeStream:
     """``sys.stdout``/``sys.stderr`` as installed: the terminal, plus the current attempt's log."""
 
@@ -279,7 +284,7 @@ class TeeStream:
         return self._stream
 
     def write(self, text: str) -> int:
-        log = current.get() or getattr(threading.current_thread(), "_flyte_log", None)
+        log = _log_here()
         if log is not None:
             log.write(text)
         return self._stream.write(text)
@@ -331,7 +336,7 @@ def _patch_thread_start() -> None:
     original = threading.Thread.start
 
     def start(self: threading.Thread) -> None:
-        log = current.get()
+        log = _log_here()  # a thread started by a bound thread is bound too (an engine's threads)
         if log is not None:
             self._flyte_log = log  # type: ignore[attr-defined]
         original(self)
@@ -346,7 +351,7 @@ def _patch_popen() -> None:
     original = subprocess.Popen.__init__
 
     def init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
-        log = current.get() or getattr(threading.current_thread(), "_flyte_log", None)
+        log = _log_here()
         if log is None or len(args) > 1:  # outside an attempt, or streams given by position
             original(self, *args, **kwargs)
             return

@@ -283,3 +283,7 @@ def test_a_failed_flyte_run_says_where_the_traceback_and_logs_are(tmp_path):
     shown = cli("runs", "show", "rcli", "a1").output
     assert f'File "{script}", line 8, in write_shard' in shown
     assert cli("logs", "rcli", "a1").output.endswith("writing shard 1\n")
+    listing = cli("runs", "show", "rcli").output
+    assert listing.rstrip().endswith(
+        "run rcli: traceback: flyte runs show rcli a1 · logs: flyte logs rcli a1 · all actions: flyte runs show rcli"
+    )

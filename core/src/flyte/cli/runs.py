@@ -276,6 +276,10 @@ def _show_text(page: _Page) -> None:
     if page.next_offset is not None:
         note += f"; next: {page.next_command()}"
     click.echo(note)
+    if run.phase == "FAILED":
+        from flyte.cli.action_detail import failure_hint
+
+        click.echo(failure_hint(run.name))
 
 
 def _line(cells: tuple[str, ...], widths: list[int]) -> str:

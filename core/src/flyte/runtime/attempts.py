@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     log_path TEXT,
     PRIMARY KEY (run, action, attempt)
 );
+-- The UI's action tree: an action's children, grouped by task (flyte.ui.queries.action_tree).
+CREATE INDEX IF NOT EXISTS actions_by_parent ON actions (run, parent);
 """
 
 # Columns this module adds to the run store's own tables (ALTER TABLE ... ADD COLUMN).
@@ -51,7 +53,7 @@ SUCCEEDED, FAILED, ABORTED = "SUCCEEDED", "FAILED", "ABORTED"
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create this module's table and columns in a store that lacks them (older stores)."""
+    """Create this module's table, index and columns in a store that lacks them (older stores)."""
     conn.executescript(SCHEMA)
     for table, columns in COLUMNS.items():
         present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}

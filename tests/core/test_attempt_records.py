@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 import flyte
 from flyte.remote import Run
 from flyte.runtime import store as st
+from flyte.runtime.attempts import attempts_of
 
 env = flyte.TaskEnvironment(name="records")
 
@@ -99,12 +101,18 @@ def test_a_successful_attempt_and_the_cache_key_are_recorded():
     flyte.init()
     first = flyte.run(doubled, 4)
     second = flyte.run(doubled, 4)
-    (row,) = attempts(first.name, "a0")
+    assert attempts(first.name, "a0") == []  # a first attempt that succeeded here is the action's row
+    with st.reader() as conn:
+        (row,) = attempts_of(conn, first.name, "a0")
+    action = action_row(first.name, "a0")
     assert row["outcome"] == "SUCCEEDED" and row["traceback"] is None and row["log_path"] is None
+    assert (row["started_at"], row["ended_at"]) == (action["started_at"], action["ended_at"])
+    assert row["worker"] == f"local process ({socket.gethostname()} pid {os.getpid()})"
     key = action_row(first.name, "a0")["cache_key"]
     assert key and action_row(second.name, "a0")["cache_key"] == key
     assert action_row(second.name, "a0")["cache"] == "hit"
-    assert attempts(second.name, "a0") == []  # a cache hit runs no attempt
+    with st.reader() as conn:
+        assert attempts_of(conn, second.name, "a0") == []  # a cache hit runs no attempt
 
 
 def test_secret_values_are_masked_in_tracebacks_errors_and_logs():
@@ -154,7 +162,8 @@ def test_an_older_store_gains_the_new_tables_and_columns(flyte_home):
     with st.reader() as conn:
         assert {r[1] for r in conn.execute("PRAGMA table_info(actions)")} >= {"cache_key", "grp"}
         assert {r[1] for r in conn.execute("PRAGMA table_info(runs)")} >= {"last_seen", "trigger"}
-        assert conn.execute("SELECT outcome FROM attempts WHERE run=?", (run.name,)).fetchone()[0] == "SUCCEEDED"
+        assert [a["outcome"] for a in attempts_of(conn, run.name, "a0")] == ["SUCCEEDED"]
+        assert {r[1] for r in conn.execute("PRAGMA table_info(attempts)")} >= {"traceback", "worker", "log_path"}
     assert Run.get("rold").phase == "SUCCEEDED"  # what the older version recorded still reads
 
 

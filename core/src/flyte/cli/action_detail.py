@@ -41,7 +41,7 @@ def failure_hint(name: str) -> str:
 def action_record(run: Any, ident: str) -> dict[str, Any]:
     """Everything recorded about action ``ident`` of ``run``, as JSON-able data."""
     from flyte.runtime import store as st
-    from flyte.runtime.logs import log_path
+    from flyte.runtime.logs import recorded_log
     from flyte.ui import queries
 
     with st.reader() as conn:
@@ -66,7 +66,7 @@ def action_record(run: Any, ident: str) -> dict[str, Any]:
         for a in row["attempt_records"]
     ]
     if row["status"] not in st.TERMINAL and row["attempts"] and len(attempts) < row["attempts"]:
-        running = log_path(run.name, ident, row["attempts"])
+        running = recorded_log(run.name, ident, row["attempts"])
         attempts.append(
             {"attempt": row["attempts"], "outcome": row["status"], "log": str(running) if running.exists() else None}
         )

@@ -134,10 +134,47 @@ def format_traceback(error: BaseException) -> str:
     return redact(f"{user}\nFull traceback:\n{full}")
 
 
+def written_for(error: BaseException | None, attempt: int, in_process: bool) -> bool:
+    """Whether an ended attempt gets a row of its own. A first attempt that succeeded in this
+    process is the action itself (its row has the times and the outcome): most attempts are
+    such, and skipping their row keeps the hot path to one record per action."""
+    return error is not None or attempt > 1 or not in_process
+
+
 def attempts_of(conn: sqlite3.Connection, run: str, action: str) -> list[dict[str, Any]]:
-    """An action's finished attempts, first to last, as plain dicts."""
-    rows = conn.execute("SELECT * FROM attempts WHERE run=? AND action=? ORDER BY attempt", (run, action))
-    return [dict(row) for row in rows]
+    """An action's finished attempts, first to last, as plain dicts (a first attempt that
+    succeeded in the run's process is read from the action's and the run's rows)."""
+    rows = [
+        dict(row)
+        for row in conn.execute("SELECT * FROM attempts WHERE run=? AND action=? ORDER BY attempt", (run, action))
+    ]
+    if rows:
+        return rows
+    row = conn.execute(
+        "SELECT a.status, a.attempts, a.cache, a.started_at, a.ended_at, r.host, r.pid FROM actions a "
+        "JOIN runs r ON r.name = a.run WHERE a.run=? AND a.id=?",
+        (run, action),
+    ).fetchone()
+    if row is None or row["status"] != SUCCEEDED or row["attempts"] != 1 or row["cache"] == "hit":
+        return []
+    from flyte.runtime.logs import recorded_log
+
+    path = recorded_log(run, action, 1)
+    return [
+        {
+            "run": run,
+            "action": action,
+            "attempt": 1,
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+            "outcome": SUCCEEDED,
+            "error_type": None,
+            "message": None,
+            "traceback": None,
+            "worker": f"local process ({row['host']} pid {row['pid']})",
+            "log_path": str(path) if path.exists() else None,
+        }
+    ]
 
 
 def last_failures(conn: sqlite3.Connection, run: str, actions: list[str]) -> dict[str, dict[str, Any]]:

@@ -551,6 +551,12 @@ class Controller:
         if started is None:
             return
         action.attempt_started, action.log = None, None
+        connector = isinstance(action.task, ConnectorTask)
+        in_process = not connector and action.spec.plugin_config is None
+        if not attempts.written_for(error, action.attempt, in_process):
+            if log is not None:
+                log.close()
+            return
         attempts.record(
             self.store,
             self.run_name,
@@ -559,7 +565,7 @@ class Controller:
             started_at=started,
             ended_at=time.time(),
             error=error,
-            worker=attempts.worker_of(action.spec, isinstance(action.task, ConnectorTask)),
+            worker=attempts.worker_of(action.spec, connector),
             log_path=log.close() if log is not None else None,
             aborted=self.aborted,
         )

@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TextIO
 
-from flyte._home import state_path
+from flyte._home import state_path, state_root
 from flyte.runtime.redact import redact
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -74,6 +74,11 @@ def _folder(run: str, fresh: bool = False) -> str:
             _folders.clear()
         folder = _folders[key] = str(state_path("runs", run, "logs"))
     return folder
+
+
+def recorded_log(run: str, action: str, attempt: int) -> Path:
+    """Where an attempt's log is, for readers (creates nothing; the file may not exist)."""
+    return state_root() / "runs" / run / "logs" / f"{action}-{attempt}.log"
 
 
 def log_path(run: str, action: str, attempt: int) -> Path:

@@ -110,9 +110,9 @@ def action_view(name: str, ident: str, links: t.Links, heading: str = "h1") -> t
     for record in action["attempt_records"]:
         logs[record["attempt"]] = q.read_log(record.get("log_path"))
     if action["status"] not in st.TERMINAL and action["attempts"]:
-        from flyte.runtime.logs import log_path
+        from flyte.runtime.logs import recorded_log
 
-        current = log_path(name, ident, action["attempts"])
+        current = recorded_log(name, ident, action["attempts"])
         logs.setdefault(action["attempts"], q.read_log(str(current)))
     live = action["status"] not in st.TERMINAL and run["status"] not in st.TERMINAL
     return t.action_view(run, action, logs, links, heading), live

@@ -175,15 +175,3 @@ def attempts_of(conn: sqlite3.Connection, run: str, action: str) -> list[dict[st
             "log_path": str(path) if path.exists() else None,
         }
     ]
-
-
-def last_failures(conn: sqlite3.Connection, run: str, actions: list[str]) -> dict[str, dict[str, Any]]:
-    """The last failed attempt of each of ``actions`` that has one."""
-    if not actions:
-        return {}
-    marks = ", ".join("?" for _ in actions)
-    rows = conn.execute(
-        f"SELECT * FROM attempts WHERE run=? AND action IN ({marks}) AND outcome != ? ORDER BY attempt",
-        (run, *actions, SUCCEEDED),
-    )
-    return {row["action"]: dict(row) for row in rows}

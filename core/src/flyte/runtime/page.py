@@ -31,7 +31,7 @@ def write_first_page(name: str, task: str) -> str:
     links = templates.StaticLinks()
     run = {"name": name, "task": task, "status": "RUNNING", "created_at": time.time(), "ended_at": None}
     page = {"offset": 0, "limit": 0, "matching": 0, "description": "", "link": None}
-    main = templates.run_view(run, {}, [], False, [], page, [], links)
+    main = templates.run_view(run, {}, [], False, [], page, {}, links)
     return _write(name, templates.document(f"run {name}", main, True, links))
 
 

@@ -106,11 +106,11 @@ def document(title: str, main: str, live: bool, links: Links) -> str:
         head = ""
         script = '<script src="/ui.js"></script>'
     data = " data-live" if live else ""
+    home = "<b>flyte</b>" if links.static else f'<a href="{esc(links.runs())}">flyte</a>'
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>{head}'
         f"<style>{CSS}</style></head><body>"
-        f'<header><a href="{esc(links.runs()) if not links.static else "../../index.html"}">flyte</a> '
-        f'<span class="muted">local runs</span></header>'
+        f'<header>{home} <span class="muted">local runs</span></header>'
         f"<main{data}>{main}</main>{script}</body></html>\n"
     )
 
@@ -179,7 +179,7 @@ def run_view(
     tree_cut: bool,
     actions: list[Any],
     page: dict[str, Any],
-    details: list[str],
+    details: dict[str, str],
     links: Links,
 ) -> str:
     """A run: header, counts by phase, the action tree with a timeline, one page of actions
@@ -205,7 +205,7 @@ def run_view(
     tree_html = _tree(tree, name, run["created_at"], span_end, links) if tree else "<p>no actions yet</p>"
     if tree_cut:
         tree_html += f"<p class='muted'>the tree shows its first {sum(1 for _ in _walk(tree))} nodes</p>"
-    table = _action_table(name, actions, links)
+    table = _action_table(name, actions, links, set(details))
     where = page.get("description", "")
     pager = "" if links.static else _pager(page["offset"], len(actions), page["matching"], page["limit"], page["link"])
     return (
@@ -213,7 +213,7 @@ def run_view(
         + f"<p class='chips' id='counts'>actions: {total:,} {chips}</p>"
         + f"<h2>Actions and timeline</h2><div id='tree'>{tree_html}</div>"
         + f"<h2>Actions {esc(where)}</h2>{table}{pager}"
-        + ("".join(details) if details else "")
+        + "".join(details.values())
     )
 
 
@@ -262,13 +262,14 @@ def _tree_rows(
         _tree_rows(node.children, depth + 1, name, start, end, links, rows)
 
 
-def _action_table(name: str, actions: list[Any], links: Links) -> str:
+def _action_table(name: str, actions: list[Any], links: Links, detailed: set[str]) -> str:
+    """One page of actions; on the page on disk, only actions shown in full below link."""
     if not actions:
         return "<p>no actions to show</p>"
     rows = []
     for a in actions:
         link = links.action(name, a.id)
-        ident = f'<a href="{esc(link)}">{esc(a.id)}</a>' if not links.static or a.phase == st.FAILED else esc(a.id)
+        ident = f'<a href="{esc(link)}">{esc(a.id)}</a>' if not links.static or a.id in detailed else esc(a.id)
         report = f'<a href="{esc(links.report(name, a.id))}">report</a>' if a.report else ""
         rows.append(
             f'<tr class="action" data-action="{esc(a.id)}" data-phase="{esc(a.phase)}"><td>{ident}</td>'

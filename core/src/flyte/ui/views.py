@@ -90,10 +90,9 @@ def run_view(name: str, query: dict[str, str], links: t.Links, details: int = 0)
         "description": description,
         "link": lambda o: links.run(name, status=status, parent=parent, offset=o),
     }
-    shown = []
-    if details:
-        failed = [a.id for a in actions if a.phase == st.FAILED][:details]
-        shown = [action_view(name, ident, links, heading="h2")[0] for ident in failed]
+    shown: dict[str, str] = {}
+    for ident in [a.id for a in actions if a.phase == st.FAILED][:details]:
+        shown[ident] = action_view(name, ident, links, heading="h2")[0]
     live = run["status"] not in st.TERMINAL
     return t.run_view(run, counts, tree, cut, actions, page, shown, links), live
 

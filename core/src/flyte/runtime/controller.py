@@ -499,11 +499,11 @@ class Controller:
         action.holds_slot = True
         logged = None
         try:
-            action.attempt_started = time.time()
-            running: dict[str, Any] = {"status": st.RUNNING, "attempts": action.attempt}
+            action.attempt_started = now = time.time()
             if action.attempt == 1:  # an action's time spans all its attempts and backoffs
-                running["started_at"] = action.attempt_started
-            self.store.update_action(self.run_name, action.id, **running)
+                self.store.update_action(self.run_name, action.id, status=st.RUNNING, attempts=1, started_at=now)
+            else:
+                self.store.update_action(self.run_name, action.id, status=st.RUNNING, attempts=action.attempt)
             if listeners:
                 _notify(self.run_name, action, st.RUNNING)
             limit = timeout.max_runtime.total_seconds() if timeout and timeout.max_runtime else None

@@ -145,10 +145,30 @@ def test_the_ui_binds_to_loopback_unless_told_otherwise():
     try:
         warning = allowed.stderr.readline()
         assert warning.startswith("warning: serving on 0.0.0.0: anyone who can reach this address")
-        assert allowed.stderr.readline().startswith("flyte ui: http://0.0.0.0:")
+        serving = allowed.stderr.readline()
+        assert serving.startswith("flyte ui: http://0.0.0.0:")
+        port = int(re.search(r":(\d+)/", serving)[1])
+        assert get(f"http://127.0.0.1:{port}/")[0] == 200
     finally:
         allowed.terminate()
         allowed.wait(timeout=60)
+
+
+def test_a_busy_port_is_a_clear_error():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "flyte.cli.main", "ui", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+        )
+    assert done.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
 
 
 def test_no_secret_value_is_served(ui):

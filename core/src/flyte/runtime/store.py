@@ -369,7 +369,12 @@ def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
     ends when it was last seen alive (its heartbeat), not when the death was noticed."""
     conn.execute("BEGIN IMMEDIATE")
     row = conn.execute("SELECT created_at, last_seen FROM runs WHERE name=?", (name,)).fetchone()
-    now = (row[1] or row[0]) if row else time.time()
+    latest = conn.execute(  # a run killed before its first heartbeat: its last recorded event
+        "SELECT MAX(MAX(COALESCE(queued_at, 0), COALESCE(started_at, 0), COALESCE(ended_at, 0))) FROM actions "
+        "WHERE run=?",
+        (name,),
+    ).fetchone()[0]
+    now = max(row[1] or row[0], latest or 0) if row else time.time()
     conn.execute(
         "UPDATE runs SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE name=? AND status NOT IN (?, ?, ?)",
         (ABORTED, now, "the process running this run exited before it finished", name, *TERMINAL),

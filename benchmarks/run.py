@@ -42,6 +42,16 @@ async def gather_parent(n: int) -> int:
     return len(await asyncio.gather(*(noop_async(i) for i in range(n))))
 
 
+@env.task(timeout=600)
+async def noop_timed(i: int) -> int:
+    return i
+
+
+@env.task
+async def timed_gather_parent(n: int) -> int:
+    return len(await asyncio.gather(*(noop_timed(i) for i in range(n))))
+
+
 @env.task
 async def sequential_parent(n: int) -> int:
     total = 0
@@ -277,6 +287,11 @@ def main() -> None:
             ours = per_task_us(median_time(run_task(task, n), repeats), n)
             base = per_task_us(median_time(baseline, repeats), n)
             rows.append((f"overhead: {label}, N={n:,}", "µs/task", ours, base, "bare asyncio / plain call"))
+
+    n = 1_000  # a body with a time limit runs on a pool thread (and its loop), not on the run's loop
+    ours = per_task_us(median_time(run_task(timed_gather_parent, n), repeats), n)
+    base = per_task_us(median_time(run_task(gather_parent, n), repeats), n)
+    rows.append((f"overhead: gather children with timeout=, N={n:,}", "µs/task", ours, base, "children without"))
 
     mem_sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
     for n in mem_sizes:

@@ -314,15 +314,30 @@ async def _run_aio(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
 run.aio = _run_aio  # type: ignore[attr-defined]
 
 
-def _cancel_run(main: Any, thread: threading.Thread) -> None:
+# Ctrl-C: how long the run's loop gets to run the cancellation before the run is stopped
+# from outside (a loop that does not is blocked by an async body without a time limit).
+LOOP_CHECK = 1.0
+
+
+def _interrupt(controller: Controller, outcome: dict[str, Any], finished: threading.Event) -> None:
     """Ctrl-C: cancel the run's tasks, so plugins stop what they started (engines, processes)
-    and blocked task threads are released, and give them ``INTERRUPT_GRACE`` seconds to."""
-    if main is None:
-        return
-    loop, task = main
-    with contextlib.suppress(RuntimeError):  # the run's loop has already closed
-        loop.call_soon_threadsafe(task.cancel)
-    thread.join(INTERRUPT_GRACE)
+    and every body on a thread of its own is stopped with its processes, and give them
+    ``INTERRUPT_GRACE`` seconds to; then stop whatever is left from here."""
+    main = outcome.get("main")
+    try:
+        if main is not None:
+            loop, task = main
+            responsive = threading.Event()
+            with contextlib.suppress(RuntimeError):  # the run's loop has already closed
+                loop.call_soon_threadsafe(task.cancel)
+                loop.call_soon_threadsafe(responsive.set)
+            # A loop thread's children move to another thread when it ends: stop them before.
+            controller.stop_loop_processes()
+            if not finished.is_set() and responsive.wait(LOOP_CHECK):
+                finished.wait(INTERRUPT_GRACE)
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C: stop without waiting
+    controller.abort()
 
 
 def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) -> Any:
@@ -371,22 +386,28 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         outcome["main"] = (asyncio.get_running_loop(), asyncio.current_task())
         outcome["value"] = await controller.run_action(task, inputs, parent=None)
 
+    finished = threading.Event()
+
     def target() -> None:
+        controller.loop_threads.add(threading.get_native_id())
         try:
             asyncio.run(main())
         except BaseException as exc:
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     # The run gets a thread and a loop of its own, so flyte.run works from sync code, from
     # inside a running event loop (notebooks), and from a task of another run alike.
-    thread = threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True)
-    thread.start()
+    threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True).start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
+        # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
+        # (CPython 3.11, bpo-45274).
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
-        store.end_run(name, st.ABORTED, error="interrupted")
-        _cancel_run(outcome.get("main"), thread)
+        _interrupt(controller, outcome, finished)
+        store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
         store.close()
         raise
     finally:

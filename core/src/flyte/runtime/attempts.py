@@ -53,8 +53,11 @@ SUCCEEDED, FAILED, ABORTED = "SUCCEEDED", "FAILED", "ABORTED"
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create this module's table, index and columns in a store that lacks them (older stores)."""
-    conn.executescript(SCHEMA)
+    """Create this module's table, index and columns in a store that lacks them (older stores).
+    Statement by statement (not ``executescript``, which would commit a caller's transaction)."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
     for table, columns in COLUMNS.items():
         present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         for name, kind in columns.items():

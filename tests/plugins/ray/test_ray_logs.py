@@ -3,10 +3,16 @@ attempt records the Ray plugin as where it ran."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
+from pathlib import Path
+
 import pytest
 import ray
 
 import flyte
+from flyte.runtime import logs
 from flyte.runtime import store as st
 from flyteplugins.ray.task import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
 
@@ -32,7 +38,17 @@ def shout(i: int) -> int:
 @logged_env.task
 async def fan() -> int:
     print("driver line")
-    return sum(ray.get([shout.remote(i) for i in range(3)]))
+    total = sum(ray.get([shout.remote(i) for i in range(3)]))
+    # Ray forwards worker output asynchronously (its log monitor tails the workers' files):
+    # wait, while the attempt is still open, until the lines have come through to its log.
+    path = logs.current.get().path
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        text = Path(path).read_text() if os.path.exists(path) else ""
+        if all(f"worker says {w}" in text for w in WORDS):
+            break
+        await asyncio.sleep(0.1)
+    return total
 
 
 def test_ray_workers_output_is_in_the_attempts_log():
@@ -46,3 +62,10 @@ def test_ray_workers_output_is_in_the_attempts_log():
     assert "driver line" in log
     for word in WORDS:
         assert f"worker says {word}" in log
+    # the next attempt on the same (warm or restarted) Ray runtime gets its own workers' lines
+    flyte.with_runcontext(name="rraylog2").run(fan)
+    with st.reader() as conn:
+        second = conn.execute("SELECT log_path FROM attempts WHERE run='rraylog2' AND action='a0'").fetchone()[0]
+    with open(second) as f:
+        text = f.read()
+    assert all(f"worker says {word}" in text for word in WORDS)

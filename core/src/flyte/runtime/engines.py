@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
+from flyte.runtime import logs
+
 logger = logging.getLogger("flyte.runtime.engines")
 
 T = TypeVar("T")
@@ -88,6 +90,9 @@ class SharedEngine(Generic[T]):
         self._lock = threading.Condition()
         self._instances: dict[Hashable, _Instance[T]] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"flyte-{name}")
+        # What the engine's threads and processes print goes to the log of the attempt using
+        # it (when one attempt alone does; with several at once it reaches the terminal only).
+        self.log_route = logs.Route()
         self.starts = 0  # how many times an engine was started (tests and benchmarks read it)
         _all.append(self)
 
@@ -96,6 +101,10 @@ class SharedEngine(Generic[T]):
     async def use(self, key: Hashable, params: Any, keep_warm: float | None = None) -> AsyncIterator[T]:
         """Hold the engine for ``key`` (started with ``params`` if needed) for the block."""
         instance, must_start = await asyncio.to_thread(self._enter, key)
+        mine = logs.current.get()
+        with self._lock:
+            alone = sum(i.users for i in self._instances.values()) == 1
+        self.log_route.log = mine if alone else None
         try:
             if must_start:
                 started = time.monotonic()
@@ -108,6 +117,8 @@ class SharedEngine(Generic[T]):
             assert instance.handle is not None
             yield instance.handle
         finally:
+            if self.log_route.log is mine:
+                self.log_route.log = None
             await asyncio.to_thread(self._leave, instance, keep_warm)
 
     def running(self, key: Hashable) -> T | None:
@@ -152,6 +163,7 @@ class SharedEngine(Generic[T]):
             return instance, must_start
 
     def _start_instance(self, instance: _Instance[T], params: Any) -> None:
+        logs.bind_thread(self.log_route)  # the engine's threads and processes start from here
         try:
             instance.handle = self._start(params)
             self.starts += 1

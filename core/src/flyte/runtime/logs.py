@@ -273,9 +273,32 @@ def drain(timeout: float = 60) -> None:
 _writer = _Writer()
 
 
+class Route:
+    """Where the threads of an engine shared by tasks write: the log of the attempt using the
+    engine now (set by :class:`flyte.runtime.engines.SharedEngine`), or none."""
+
+    __slots__ = ("log",)
+
+    def __init__(self) -> None:
+        self.log: AttemptLog | None = None
+
+
+def bind_thread(binding: AttemptLog | Route | None) -> None:
+    """Bind the calling thread (and the threads and processes it starts) to a log or a route."""
+    threading.current_thread()._flyte_log = binding  # type: ignore[attr-defined]
+
+
+def _binding_here() -> AttemptLog | Route | None:
+    return current.get() or getattr(threading.current_thread(), "_flyte_log", None)
+
+
+def _resolve(binding: AttemptLog | Route | None) -> AttemptLog | None:
+    return binding.log if isinstance(binding, Route) else binding
+
+
 def _log_here() -> AttemptLog | None:
     """The log of the attempt the calling code belongs to: its context's, or its thread's."""
-    return current.get() or getattr(threading.current_thread(), "_flyte_log", None)
+    return _resolve(_binding_here())
 
 
 class TeeStream:
@@ -341,9 +364,9 @@ def _patch_thread_start() -> None:
     original = threading.Thread.start
 
     def start(self: threading.Thread) -> None:
-        log = _log_here()  # a thread started by a bound thread is bound too (an engine's threads)
-        if log is not None:
-            self._flyte_log = log  # type: ignore[attr-defined]
+        binding = _binding_here()  # a thread started by a bound thread is bound alike (an engine's)
+        if binding is not None:
+            self._flyte_log = binding  # type: ignore[attr-defined]
         original(self)
 
     threading.Thread.start = start  # type: ignore[method-assign]
@@ -356,7 +379,8 @@ def _patch_popen() -> None:
     original = subprocess.Popen.__init__
 
     def init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
-        log = _log_here()
+        binding = _binding_here()
+        log = _resolve(binding)
         if log is None or len(args) > 1:  # outside an attempt, or streams given by position
             original(self, *args, **kwargs)
             return
@@ -375,7 +399,7 @@ def _patch_popen() -> None:
             raise
         for read_fd, write_fd, terminal in pumps:
             os.close(write_fd)  # the child holds its own copy
-            pump = threading.Thread(target=_pump, args=(read_fd, terminal, log), name="flyte-log-pipe", daemon=True)
+            pump = threading.Thread(target=_pump, args=(read_fd, terminal, binding), name="flyte-log-pipe", daemon=True)
             if log.pumps is None:
                 log.pumps = []
             log.pumps.append((self, pump))
@@ -384,13 +408,17 @@ def _patch_popen() -> None:
     subprocess.Popen.__init__ = init  # type: ignore[method-assign]
 
 
-def _pump(fd: int, terminal: Any, log: AttemptLog) -> None:
+def _pump(fd: int, terminal: Any, binding: AttemptLog | Route) -> None:
+    """Copy a child's output to the terminal and to its log (an engine's child, started through
+    a route: to the log of the attempt using the engine at the time)."""
     stream = terminal.wrapped if isinstance(terminal, TeeStream) else terminal
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span reads
     with open(fd, "rb", buffering=0) as pipe:
         for raw in iter(lambda: pipe.read(65536), b""):
             text = decoder.decode(raw)
-            log.write(text)
+            log = _resolve(binding)
+            if log is not None:
+                log.write(text)
             with contextlib.suppress(Exception):  # a closed terminal must not stop the copy
                 stream.write(text)
                 stream.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets as _random
 import sys
@@ -259,6 +260,9 @@ class _Runner:
         return await asyncio.to_thread(self.__call__, task, *args, **kwargs)
 
 
+INTERRUPT_GRACE = 30.0  # seconds a run gets to unwind after Ctrl-C
+
+
 def with_runcontext(**settings: Any) -> RunContext:
     """Settings for one run: ``name``, ``overwrite_cache`` (recompute and replace cached
     results), ``disable_run_cache`` (neither read nor write the cache in this run),
@@ -281,6 +285,22 @@ async def _run_aio(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
 
 
 run.aio = _run_aio  # type: ignore[attr-defined]
+
+
+def _wind_down(thread: threading.Thread, cancel: Any, grace: float = INTERRUPT_GRACE) -> None:
+    """After Ctrl-C: cancel the run, so every attempt unwinds as on a timeout (sync bodies are
+    interrupted, plugins stop their engines and worker processes), and give it ``grace``
+    seconds; a second Ctrl-C stops waiting. Without this the interpreter would wait at exit
+    for sync task bodies, while nothing stops what the tasks started."""
+    if cancel is None:
+        return
+    loop, main = cancel
+    try:
+        loop.call_soon_threadsafe(main.cancel)
+    except RuntimeError:  # the run's loop has already closed
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        thread.join(grace)
 
 
 def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) -> Any:
@@ -318,6 +338,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         # Only the custom context crosses into the run's thread: the caller's task context
         # (if flyte.run is called inside a task) must not capture this run's calls.
         current_custom_context.set(custom or None)
+        outcome["cancel"] = (asyncio.get_running_loop(), asyncio.current_task())
         outcome["value"] = await controller.run_action(task, inputs, parent=None)
 
     def target() -> None:
@@ -334,6 +355,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         while thread.is_alive():
             thread.join(0.1)
     except KeyboardInterrupt:
+        _wind_down(thread, outcome.get("cancel"))
         store.end_run(name, st.ABORTED, error="interrupted")
         store.close()
         raise

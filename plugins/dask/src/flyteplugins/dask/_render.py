@@ -31,6 +31,8 @@ SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
 MAX_NAME = 63 - len("-scheduler")  # the operator's limit: the Service name is a DNS label
 NAMESPACE_VAR = "FLYTE_DASK_NAMESPACE"
+# The task's inputs and outputs concern the job runner only.
+ENTRYPOINT_ONLY = ("FLYTE_INPUTS", "FLYTE_INPUTS_URI", "FLYTE_OUTPUTS_URI")
 
 
 def render(spec: Any, ctx: Any) -> list[dict[str, Any]]:
@@ -114,6 +116,7 @@ def _service_pod(spec: Any, ctx: Any, container: str, image: str | None, args: l
     main = _container(pod, container)
     main.pop("command", None)
     main["args"] = args
+    main["env"] = [e for e in main.get("env", []) if e["name"] not in ENTRYPOINT_ONLY]
     if image is not None:
         main["image"] = image
     return pod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ EXAMPLE = """
 import asyncio
 import json
 import os
+import re
 import typing
 
 from distributed import Client
@@ -175,6 +177,7 @@ def test_the_public_example_runs_with_the_configured_number_of_workers(tmp_path)
 # functions, pickled by reference, must still reach the workers.
 MODULE = """
 import os
+import re
 
 import dask
 import dask.array as da
@@ -416,6 +419,7 @@ def test_a_reusable_environment_keeps_its_cluster_warm_until_idle_ttl():
 
 SLEEPER = """
 import os
+import re
 import time
 
 from distributed import Client
@@ -513,3 +517,20 @@ def test_a_timeout_while_the_cluster_starts_stops_it_once_it_is_up():
     while _runner.engine.starts == starts and time.monotonic() < deadline:
         time.sleep(0.1)  # the start goes on after the timeout; the fixture then checks its workers end
     assert _runner.engine.starts == starts + 1
+
+
+def test_the_plugin_readme_quickstart_runs_as_written(tmp_path):
+    readme = (REPO / "plugins" / "dask" / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "quickstart.py").write_text(code)
+    done = subprocess.run(
+        [sys.executable, "quickstart.py"],
+        cwd=tmp_path,
+        env=_script_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = re.search(r"# (\{'sum'.*\})", code).group(1)  # the output the README promises
+    assert done.stdout.strip().splitlines()[-1] == expected

@@ -1,24 +1,120 @@
-"""Where local state lives: one root, ``~/.flyte`` by default, ``FLYTE_HOME`` to move it."""
+"""Where local state lives: one root, ``~/.flyte`` by default, ``FLYTE_HOME`` to move it.
+
+The root is private to the user: folders are created 0700 and the files flyte writes there
+0600 (:func:`private_file`), whatever the umask. A root written by an older version, whose
+folders and databases were readable by others, is tightened once when a process first uses it.
+Every path under the root is built from single, checked components and resolved, so no name
+(a project, a run, a secret) can lead outside it.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
+import threading
 from pathlib import Path
+
+from flyte._validation import invalid
+from flyte.errors import StateError
+
+# Files and folders an older version left readable by others (see _tighten).
+_PRIVATE_FILES = tuple(f"{db}{suffix}" for db in ("runs.db", "local-cache/cache.db") for suffix in ("", "-wal", "-shm"))
+_PRIVATE_TREES = ("secrets", "runs", "local-cache")
+
+_checked: set[str] = set()
+_lock = threading.Lock()
 
 
 def state_root() -> Path:
     """The state root (created on first use, private to the user)."""
-    root = Path(os.environ.get("FLYTE_HOME") or Path.home() / ".flyte").expanduser()
-    if not root.is_dir():
-        root.mkdir(parents=True, exist_ok=True)
-        root.chmod(0o700)
+    raw = os.environ.get("FLYTE_HOME") or str(Path.home() / ".flyte")
+    root = Path(raw).expanduser()
+    key = str(root)
+    if key in _checked and root.is_dir():
+        return root
+    if root.exists() and not root.is_dir():
+        raise StateError(
+            f"FLYTE_HOME={raw}: {root} is not a directory; point FLYTE_HOME at a directory "
+            "(it is created if missing), or unset it to use ~/.flyte"
+        )
+    with _lock:
+        if not root.is_dir():
+            try:
+                root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise StateError(f"cannot create the state root {root} (FLYTE_HOME): {exc.strerror}") from exc
+        _tighten(root)
+        _checked.add(key)
     return root
 
 
 def state_path(*parts: str) -> Path:
-    """A folder under the state root, created if missing (mode 0700)."""
-    path = state_root().joinpath(*parts)
-    if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        path.chmod(0o700)
+    """A folder under the state root, created if missing (each level mode 0700).
+
+    Each part must be one plain path component; the resolved folder must lie inside the root.
+    """
+    root = state_root()
+    path = root
+    for part in parts:
+        if not isinstance(part, str) or part in ("", ".", "..") or "/" in part or "\0" in part or os.sep in part:
+            invalid("state path component", part, "one path component: no '/', not '.' or '..'")
+        path = path / part
+        if not path.is_dir():
+            try:
+                path.mkdir(mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise StateError(f"cannot create {path} under the state root: {exc.strerror}") from exc
+            _chmod(path, 0o700)
+    return inside(root, path)
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path``, after checking that it resolves (symlinks followed) to a place under ``root``."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise StateError(f"{path} resolves to {resolved}, outside the state root {root}; refusing to use it")
     return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 if it does not exist (SQLite then gives its -wal
+    and -shm files the same mode), or make an existing one 0600."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        _chmod(path, 0o600)
+    else:
+        os.close(fd)
+    return path
+
+
+def _chmod(path: Path, mode: int) -> None:
+    """Set ``mode`` on a file or folder we own when it differs (symlinks are never followed)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) == mode:
+        return
+    os.chmod(path, mode)
+
+
+def _tighten(root: Path) -> None:
+    """Make a root written by an older version private: the root 0700 (unless it is a shared
+    sticky folder such as /tmp, which is never a state root of its own), and every folder and
+    file flyte writes there 0700/0600. Only flyte's own entries are touched."""
+    info = root.stat()
+    if not info.st_mode & stat.S_ISVTX:
+        _chmod(root, 0o700)
+    for name in _PRIVATE_FILES:
+        _chmod(root / name, 0o600)
+    for name in _PRIVATE_TREES:
+        top = root / name
+        # A folder this version made is 0700 with private files inside: only walk loose ones.
+        if top.is_symlink() or not top.is_dir() or stat.S_IMODE(top.stat().st_mode) == 0o700:
+            continue
+        for folder, dirs, files in os.walk(top):
+            _chmod(Path(folder), 0o700)
+            for entry in files:
+                _chmod(Path(folder) / entry, 0o600)
+            dirs[:] = [d for d in dirs if not (Path(folder) / d).is_symlink()]

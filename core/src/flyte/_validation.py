@@ -114,6 +114,25 @@ def str_tuple(param: str, value: Any) -> tuple[str, ...]:
     return items
 
 
+# Names that become one path component locally and a Kubernetes key or name on a cluster:
+# project, domain, secret keys and groups, run names. No separators, no ".."; the length is
+# Kubernetes' limit for a Secret's name and its data keys.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MAX_NAME = 253
+NAME_RULE = f"letters, digits, '_', '-' and '.', starting with a letter or digit, at most {MAX_NAME} characters"
+
+
+def safe_name(param: str, value: Any) -> str:
+    """A name that is safe as a single path component (see :data:`NAME`), or a clear error."""
+    if not isinstance(value, str):
+        wrong_type(param, value, "a str")
+    if len(value) > MAX_NAME:
+        invalid(param, value, NAME_RULE, f"is {len(value)} characters long")
+    if not NAME.fullmatch(value):
+        invalid(param, value, NAME_RULE)
+    return value
+
+
 def positive_int(param: str, value: Any, *, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         wrong_type(param, value, "int")

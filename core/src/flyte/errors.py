@@ -155,6 +155,10 @@ class ImageBuildError(FlyteError, RuntimeError):
     """A container image could not be built."""
 
 
+class StateError(FlyteError, RuntimeError):
+    """The local state root (``FLYTE_HOME``) or a file in it cannot be used."""
+
+
 class ActionNotFoundError(FlyteError, LookupError):
     """No run or action with that name exists in the run store."""
 

@@ -8,7 +8,7 @@ returns the same type for the run it just executed, with its outputs in memory.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +105,56 @@ class Run:
         return _codec.loads(self._outputs_json)
 
     def actions(self) -> list[Action]:
-        """Every action of the run, in the order they were created."""
+        """Every action of the run, in the order they were created (see :meth:`iter_actions`
+        for a page of a large run)."""
+        return list(self.iter_actions())
+
+    def action_counts(self) -> dict[str, int]:
+        """How many of the run's actions are in each phase."""
         with st.reader() as conn:
-            rows = conn.execute(
-                "SELECT * FROM actions WHERE run=? ORDER BY CAST(SUBSTR(id, 2) AS INTEGER)", (self.name,)
-            ).fetchall()
-        return [_action(row, self.phase) for row in rows]
+            rows = conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (self.name,))
+            return dict(rows.fetchall())
+
+    def iter_actions(
+        self,
+        phases: Sequence[str] | None = None,
+        *,
+        failed_first: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Iterator[Action]:
+        """The run's actions, streamed: only those in ``phases`` (all when None), in creation
+        order, or with ``failed_first`` grouped by phase (failed, aborted, retrying, running,
+        queued, succeeded) and in creation order within each; ``offset`` and ``limit`` page
+        through that order. Memory stays bounded by one row, whatever the run's size."""
+        with st.reader() as conn:
+            conn.execute("BEGIN")  # one snapshot of a run that may still be writing
+            try:
+                if failed_first:
+                    counts = dict(
+                        conn.execute(
+                            "SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (self.name,)
+                        ).fetchall()
+                    )
+                    groups = [[p] for p in st.by_severity(counts) if phases is None or p in phases]
+                    sizes = [counts[g[0]] for g in groups]
+                else:
+                    groups, sizes = [list(phases) if phases is not None else None], [None]
+                left = limit
+                for group, size in zip(groups, sizes, strict=True):
+                    if size is not None and offset >= size:
+                        offset -= size
+                        continue
+                    take = -1 if left is None else left  # SQLite: LIMIT -1 is no limit
+                    for row in st.action_rows(conn, self.name, group, take, offset):
+                        yield _action(row, self.phase)
+                        if left is not None:
+                            left -= 1
+                    if left is not None and left <= 0:
+                        return
+                    offset = 0
+            finally:
+                conn.execute("COMMIT")
 
     @classmethod
     def get(cls, name: str) -> Run:

@@ -8,18 +8,18 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import ENV_VAR_NAME, invalid, wrong_type
+from flyte._validation import ENV_VAR_NAME, invalid, safe_name, wrong_type
 
-SECRET_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SECRETS_MOUNT = "/etc/flyte/secrets"
 
 
 def _key(value: Any) -> str:
-    if not isinstance(value, str):
-        wrong_type("Secret.key", value, "a str")
-    if not SECRET_KEY.match(value):
-        invalid("Secret.key", value, "letters, digits, '_', '-' and '.', starting with a letter or digit")
-    return value
+    # The key names a file (locally and in the mounted volume) and a Kubernetes Secret key.
+    return safe_name("Secret.key", value)
+
+
+def _group(value: Any) -> str | None:
+    return None if value is None else safe_name("Secret.group", value)
 
 
 def _as_env_var(value: Any) -> str | None:
@@ -51,13 +51,11 @@ class Secret:
     """
 
     key: str = attrs.field(converter=_key)
-    group: str | None = attrs.field(default=None)
+    group: str | None = attrs.field(default=None, converter=_group)
     mount: str | None = attrs.field(default=None, converter=_mount)
     as_env_var: str | None = attrs.field(default=None, converter=_as_env_var)
 
     def __attrs_post_init__(self) -> None:
-        if self.group is not None and not isinstance(self.group, str):
-            wrong_type("Secret.group", self.group, "a str or None")
         if self.mount and self.as_env_var:
             invalid(
                 "Secret",

@@ -132,7 +132,14 @@ def loads_call(data: bytes) -> tuple[Callable[..., Any], dict[str, Any]]:
 
 
 def call(function: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
-    """Call the function; a coroutine function runs to completion on a new event loop."""
+    """Call the function; a coroutine function runs to completion on a new event loop.
+
+    Called in a worker process started for a task that mounts secrets (its environment has
+    ``FLYTE_SECRETS_MOUNT``), the guide's ``/etc/flyte/secrets/<key>`` reads the task's files.
+    """
+    from flyte.runtime import mount_redirect
+
+    mount_redirect.for_process(os.environ.get(mount_redirect.MOUNT_VAR))
     result = function(**inputs)
     if inspect.iscoroutine(result):
         import asyncio

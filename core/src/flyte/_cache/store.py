@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from flyte._home import state_path
+from flyte._home import private_file, state_path
 from flyte.errors import CacheError
 from flyte.runtime.store import process_start
 
@@ -81,6 +81,7 @@ class CacheStore:
             return None
         if self._conn is None:
             try:
+                private_file(self.path)
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")

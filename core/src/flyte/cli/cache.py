@@ -43,14 +43,23 @@ def list_entries(task: str | None) -> None:
 @click.option("--task", help="Only entries of this fully-qualified task name.")
 def clear_entries(task: str | None) -> None:
     """Delete cache entries (all, or one task's). A damaged cache file is removed."""
-    from flyte._cache.store import get_store, reset_store
+    import warnings
+
+    from flyte._cache.store import CacheWarning, get_store, reset_store
 
     store = get_store()
-    if store.broken or not store.path.exists():
+    with warnings.catch_warnings():  # a damaged file is reported below, with what was done
+        warnings.simplefilter("ignore", CacheWarning)
+        count = store.clear(task)
+    if store.broken:
+        if task:
+            raise click.ClickException(
+                f"the cache file {store.path} is damaged ({store.broken}), so one task's entries cannot "
+                "be picked out of it; run `flyte cache clear` (without --task) to remove the file"
+            )
         reset_store()
         for suffix in ("", "-wal", "-shm"):
             store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
-        click.echo(f"removed the cache file {store.path}")
+        click.echo(f"removed the cache file {store.path}: damaged ({store.broken}); the next run makes a new one")
         return
-    count = store.clear(task)
     click.echo(f"deleted {count} cache entr{'y' if count == 1 else 'ies'}" + (f" of {task}" if task else ""))

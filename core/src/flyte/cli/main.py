@@ -12,8 +12,14 @@ from flyte._version import __version__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="flyte")
-def cli() -> None:
+@click.option("--debug", "-v", is_flag=True, help="Show the traceback of an error (also FLYTE_DEBUG=1).")
+def cli(debug: bool) -> None:
     """Define compute tasks with rich configuration; run them locally or on Kubernetes."""
+    from flyte.cli.errors import set_debug
+    from flyte.runtime import secret_mounts
+
+    set_debug(debug)
+    secret_mounts.sweep()  # secret files of a killed flyte process go at the next command
 
 
 def build_cli() -> click.Group:
@@ -36,12 +42,17 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main() -> None:
     import warnings
 
+    from flyte.cli.errors import report
+
     warnings.showwarning = _one_line_warning  # the CLI shows warnings as one line, no source
     try:
         build_cli()(prog_name="flyte")
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # every command's errors: one line (the traceback with --debug)
+        report(exc)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import click
+
+from flyte.runtime.store import SEVERITY, by_severity
 
 
 def _when(ts: float | None) -> str:
@@ -56,11 +61,41 @@ def list_runs(limit: int, task: str | None, as_json: bool) -> None:
     Console().print(table)
 
 
+PHASES = SEVERITY  # the order `runs show` lists them in
+DEFAULT_LIMIT = 50
+
+
+def _phases(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str] | None:
+    """``--status failed --status running`` or ``--status failed,running``, any case."""
+    chosen = [v.strip().upper() for value in values for v in value.split(",") if v.strip()]
+    for phase in chosen:
+        if phase not in PHASES:
+            raise click.BadParameter(f"{phase!r} is not a phase (accepted: {', '.join(PHASES)})", ctx, param)
+    return chosen or None
+
+
 @runs_group.command("show")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show_run(name: str, as_json: bool) -> None:
-    """Show a run and each of its actions."""
+@click.option(
+    "--status",
+    "phases",
+    multiple=True,
+    callback=_phases,
+    metavar="PHASE[,PHASE]",
+    help=f"Only actions in these phases ({', '.join(PHASES)}); repeat or separate with commas.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_LIMIT,
+    show_default=True,
+    help="Actions to list (0: all of them, streamed).",
+)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many actions (the next page).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the same summary and page).")
+def show_run(name: str, phases: list[str] | None, limit: int, offset: int, as_json: bool) -> None:
+    """Show a run: its phase, how many actions are in each phase, then its actions, failed
+    ones first, a page at a time (--limit, --offset), optionally only some phases (--status)."""
     from flyte.errors import ActionNotFoundError
     from flyte.remote import Run
 
@@ -68,47 +103,104 @@ def show_run(name: str, as_json: bool) -> None:
         run = Run.get(name)
     except ActionNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
-    actions = run.actions()
+    page = _Page(run, phases, limit or None, offset)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "name": run.name,
-                    "task": run.task,
-                    "phase": run.phase,
-                    "error": run.error,
-                    "url": run.url,
-                    "actions": [
-                        {
-                            "id": a.id,
-                            "parent": a.parent,
-                            "task": a.task,
-                            "phase": a.phase,
-                            "attempts": a.attempts,
-                            "cache": a.cache,
-                            "error": a.error,
-                            "report": a.report,
-                        }
-                        for a in actions
-                    ],
-                },
-                indent=2,
-            )
-        )
-        return
-    from rich.console import Console
-    from rich.table import Table
+        _show_json(page)
+    else:
+        _show_text(page)
 
-    console = Console()
-    console.print(f"run [bold]{run.name}[/] · {run.task} · {run.phase} · {run.url}")
+
+class _Page:
+    """What `flyte runs show` lists: the run's counts and one page of its actions."""
+
+    def __init__(self, run: Any, phases: list[str] | None, limit: int | None, offset: int):
+        self.run = run
+        self.counts = run.action_counts()
+        self.total = sum(self.counts.values())
+        self.matching = sum(n for p, n in self.counts.items() if phases is None or p in phases)
+        self.phases, self.limit, self.offset = phases, limit, offset
+        shown = max(0, self.matching - offset)
+        self.shown = shown if limit is None else min(limit, shown)
+
+    @property
+    def next_offset(self) -> int | None:
+        end = self.offset + self.shown
+        return end if end < self.matching else None
+
+    def actions(self) -> Iterator[Any]:
+        return self.run.iter_actions(self.phases, failed_first=True, offset=self.offset, limit=self.limit)
+
+    def next_command(self) -> str:
+        status = f" --status {','.join(self.phases)}" if self.phases else ""
+        limit = f" --limit {self.limit}" if self.limit != DEFAULT_LIMIT else ""
+        return f"flyte runs show {self.run.name}{status}{limit} --offset {self.next_offset}"
+
+
+def _show_json(page: _Page) -> None:
+    """One JSON document, written as the actions stream by (no list of them is kept)."""
+    run = page.run
+    head = {
+        "name": run.name,
+        "task": run.task,
+        "phase": run.phase,
+        "error": run.error,
+        "url": run.url,
+        "summary": page.counts,
+        "total": page.total,
+        "matching": page.matching,
+        "offset": page.offset,
+        "limit": page.limit,
+        "next_offset": page.next_offset,
+    }
+    click.echo(json.dumps(head, indent=2)[:-2] + ',\n  "actions": [', nl=False)
+    for i, a in enumerate(page.actions()):
+        record = {
+            "id": a.id,
+            "parent": a.parent,
+            "task": a.task,
+            "phase": a.phase,
+            "attempts": a.attempts,
+            "cache": a.cache,
+            "started_at": a.started_at,
+            "ended_at": a.ended_at,
+            "error": a.error,
+            "report": a.report,
+        }
+        click.echo(("," if i else "") + "\n    " + json.dumps(record), nl=False)
+    click.echo("\n  ]\n}")
+
+
+COLUMNS = ("ACTION", "PARENT", "TASK", "PHASE", "ATTEMPTS", "CACHE", "TOOK", "ERROR")
+
+
+def _show_text(page: _Page) -> None:
+    """A header, the counts, then the page as fixed-width rows printed as they are read."""
+    run = page.run
+    click.echo(f"run {run.name} · {run.task} · {run.phase} · {run.url}")
     if run.error:
-        console.print(f"[red]{run.error}[/]")
-    table = Table()
-    for column in ("action", "parent", "task", "phase", "attempts", "cache", "took", "error"):
-        table.add_column(column, overflow="fold")
-    for a in actions:
+        click.secho(f"error: {run.error}", fg="red")
+    summary = " · ".join(f"{p} {n:,}" for p, n in ((p, page.counts[p]) for p in by_severity(page.counts)))
+    click.echo(f"actions: {page.total:,}" + (f" ({summary})" if summary else ""))
+    if not page.shown:
+        click.echo("no actions" + (f" in phase {', '.join(page.phases)}" if page.phases else "") + " to show")
+        return
+    widths = [max(6, len(f"a{page.total}")), max(6, len(f"a{page.total}")), 0, 9, 8, 8, 8]
+    rows = page.actions()
+    first = list(itertools.islice(rows, 200))  # the task column fits these; longer names are cut
+    widths[2] = min(60, max([4, *(len(a.task) for a in first)]))
+    click.echo(_line(COLUMNS, widths))
+    for a in itertools.chain(first, rows):
         took = f"{a.duration:.3f}s" if a.duration is not None else "-"
-        table.add_row(
-            a.id, a.parent or "-", a.task, a.phase, str(a.attempts), a.cache or "-", took, (a.error or "")[:80]
-        )
-    console.print(table)
+        error = (a.error or "").splitlines()[0][:100] if a.error else ""
+        cells = (a.id, a.parent or "-", a.task, a.phase, str(a.attempts), a.cache or "-", took, error)
+        click.echo(_line(cells, widths))
+    where = f" in phase {', '.join(page.phases)}" if page.phases else ""
+    note = f"{page.offset + 1:,}-{page.offset + page.shown:,} of {page.matching:,} actions{where}, failed first"
+    if page.next_offset is not None:
+        note += f"; next: {page.next_command()}"
+    click.echo(note)
+
+
+def _line(cells: tuple[str, ...], widths: list[int]) -> str:
+    parts = [cell[:width].ljust(width) for cell, width in zip(cells, widths, strict=False)]
+    return "  ".join([*parts, *cells[len(widths) :]]).rstrip()

@@ -6,9 +6,22 @@ from pathlib import Path
 
 import click
 
+
+def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Project, domain and secret names are checked before anything touches the store."""
+    from flyte._validation import safe_name
+
+    if value is None:
+        return None
+    try:
+        return safe_name(param.human_readable_name, value)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[-1], ctx=ctx, param=param) from None
+
+
 _scope = [
-    click.option("--project", "-p", help="Only for this project."),
-    click.option("--domain", "-d", help="Only for this domain."),
+    click.option("--project", "-p", callback=_name, help="Only for this project."),
+    click.option("--domain", "-d", callback=_name, help="Only for this domain."),
 ]
 
 
@@ -34,7 +47,7 @@ def delete_group() -> None:
 
 
 @create_group.command("secret")
-@click.argument("name")
+@click.argument("name", callback=_name)
 @click.argument("value", required=False)
 @click.option(
     "--from-file",
@@ -68,15 +81,12 @@ def create_secret(
             raise click.BadParameter(
                 "an image_pull secret must be a docker config JSON file", param_hint="--from-file"
             ) from None
-    try:
-        secret_store.create(name, data, project, domain)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    secret_store.create(name, data, project, domain)
     click.echo(f"created secret {name}" + _where(project, domain))
 
 
 @get_group.command("secret")
-@click.argument("name", required=False)
+@click.argument("name", required=False, callback=_name)
 @scoped
 def get_secret(name: str | None, project: str | None, domain: str | None) -> None:
     """List secret names in a scope (values are never shown), or check that NAME exists."""
@@ -92,7 +102,7 @@ def get_secret(name: str | None, project: str | None, domain: str | None) -> Non
 
 
 @delete_group.command("secret")
-@click.argument("name")
+@click.argument("name", callback=_name)
 @scoped
 def delete_secret(name: str, project: str | None, domain: str | None) -> None:
     """Delete secret NAME from a scope."""

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from flyte import _codec
-from flyte._validation import env_var_dict, wrong_type
+from flyte._validation import env_var_dict, safe_name, wrong_type
 from flyte.errors import ConfigurationError, InitializationError
-from flyte.runtime import environ
+from flyte.runtime import environ, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
 from flyte.runtime.controller import Controller
@@ -112,6 +112,7 @@ def init(
             secret_source=secret_source,
         )
     )
+    secret_mounts.prepare()  # a killed process's secret files go now, not at the first run
 
 
 CONFIG_CANDIDATES = ("./.flyte/config.yaml", "./config.yaml")
@@ -218,8 +219,8 @@ class RunContext:
         custom_context: dict[str, str] | None = None,
         **ignored: Any,
     ):
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            wrong_type("name", name, "a non-empty str")
+        if name is not None:
+            safe_name("name", name)  # it names the run's folder under the state root
         if not isinstance(overwrite_cache, bool):
             wrong_type("overwrite_cache", overwrite_cache, "True or False")
         if not isinstance(disable_run_cache, bool):
@@ -313,6 +314,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
 
         return run_on_cluster(task, inputs, context, settings)
     environ.install()
+    secret_mounts.prepare()
     name = context.name or new_run_name()
     store = st.RunStore()
     if context.name is not None:

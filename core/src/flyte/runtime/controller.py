@@ -204,6 +204,7 @@ class Controller:
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
+        self.mounts.close()  # an interrupted run's secret files go now, not when its tasks notice
 
     # -- one action ------------------------------------------------------------------------
     async def run_action(

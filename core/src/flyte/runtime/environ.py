@@ -96,6 +96,11 @@ def install() -> None:
         os.environ = OverlayEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 (deliberate: we wrap it)
 
 
+def task_overlay() -> Mapping[str, str] | None:
+    """The running task's own variables (None outside a task); a removed one is not a str."""
+    return _overlay.get()
+
+
 def visible() -> dict[str, str]:
     """The environment the current task sees, as a plain dict (for child processes)."""
     return dict(os.environ.items())

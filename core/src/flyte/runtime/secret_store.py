@@ -5,6 +5,9 @@ project, one domain, or one project and domain. A task running in project P and 
 finds a secret in the most specific scope that has it: (P, D), then P, then D, then the
 organisation. Folders are mode 0700 and files 0600; a value is written to a temporary file
 and renamed into place, so a crash never leaves half a secret.
+
+Project, domain and name are checked as names (no separators, no ``..``) and every path is
+resolved and checked to stay inside the store, so no argument reaches a file outside it.
 """
 
 from __future__ import annotations
@@ -13,15 +16,18 @@ import os
 import tempfile
 from pathlib import Path
 
-from flyte._home import state_path
-from flyte._validation import invalid
+from flyte._home import inside, state_path
+from flyte._validation import safe_name
 from flyte.errors import SecretNotFoundError
-from flyte.secret import SECRET_KEY
 
 ORG = "_org"
 
 
 def _scope(project: str | None, domain: str | None) -> str:
+    if project is not None:
+        safe_name("project", project)
+    if domain is not None:
+        safe_name("domain", domain)
     if project and domain:
         return f"project={project},domain={domain}"
     if project:
@@ -31,10 +37,9 @@ def _scope(project: str | None, domain: str | None) -> str:
     return ORG
 
 
-def _check(name: str) -> str:
-    if not isinstance(name, str) or not SECRET_KEY.match(name):
-        invalid("secret name", name, "letters, digits, '_', '-' and '.', starting with a letter or digit")
-    return name
+def _file(folder: Path, name: str) -> Path:
+    """The file of secret ``name`` in a scope's folder, checked to stay inside it."""
+    return inside(folder, folder / safe_name("secret name", name))
 
 
 def _folder(project: str | None, domain: str | None) -> Path:
@@ -44,7 +49,7 @@ def _folder(project: str | None, domain: str | None) -> Path:
 def create(name: str, value: bytes, project: str | None = None, domain: str | None = None) -> Path:
     """Store a secret (replacing an existing one in the same scope)."""
     folder = _folder(project, domain)
-    target = folder / _check(name)
+    target = _file(folder, name)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         os.fchmod(fd, 0o600)
@@ -60,8 +65,8 @@ def create(name: str, value: bytes, project: str | None = None, domain: str | No
 
 
 def delete(name: str, project: str | None = None, domain: str | None = None) -> None:
-    path = _folder(project, domain) / _check(name)
-    if not path.exists():
+    path = _file(_folder(project, domain), name)
+    if not path.is_file():
         raise SecretNotFoundError(_missing(name, project, domain, exact=True))
     path.unlink()
 
@@ -75,7 +80,7 @@ def list_names(project: str | None = None, domain: str | None = None) -> list[st
 def get(name: str, project: str | None = None, domain: str | None = None) -> bytes:
     """The value a task in (project, domain) sees: the most specific scope that has it."""
     for scope in _lookup_order(project, domain):
-        path = state_path("secrets", scope) / _check(name)
+        path = _file(state_path("secrets", scope), name)
         if path.is_file():
             return path.read_bytes()
     raise SecretNotFoundError(_missing(name, project, domain))

@@ -6,11 +6,19 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import positive_int
+from flyte._validation import positive_int, safe_name
 
 
 def _optional_limit(value: Any) -> int | None:
     return None if value is None else positive_int("max_concurrency", value)
+
+
+def _project(value: Any) -> str:
+    return safe_name("project", value)
+
+
+def _domain(value: Any) -> str:
+    return safe_name("domain", value)
 
 
 @attrs.frozen
@@ -30,8 +38,9 @@ class LocalSettings:
     max_concurrency: int | None = attrs.field(default=None, converter=_optional_limit)
     strict_dependencies: bool = False
     storage: str | None = None
-    project: str = "default"
-    domain: str = "development"
+    # Names (they scope secrets, i.e. folders of the local store): checked like Secret keys.
+    project: str = attrs.field(default="default", converter=_project)
+    domain: str = attrs.field(default="development", converter=_domain)
     # "store": secrets come from the local secret store; "environment": the platform already
     # injected them (a rendered container: env vars from secretKeyRef, files at the mount).
     secret_source: str = "store"

@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flyte._home import state_root
+from flyte._home import private_file, state_root
+from flyte.errors import StateError
 
 logger = logging.getLogger("flyte.runtime.store")
 
@@ -83,6 +84,8 @@ CREATE TABLE IF NOT EXISTS triggers (
     PRIMARY KEY (task, name)
 );
 CREATE INDEX IF NOT EXISTS actions_by_task ON actions (task);
+-- `flyte runs show`: a run's actions of one phase in creation order (ids are a0, a1, ...).
+CREATE INDEX IF NOT EXISTS actions_by_run_status ON actions (run, status, CAST(SUBSTR(id, 2) AS INTEGER));
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
 """
 
@@ -103,13 +106,35 @@ def db_path() -> Path:
 
 
 def connect(path: Path | None = None) -> sqlite3.Connection:
-    conn = sqlite3.connect(path or db_path(), timeout=30, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(SCHEMA)
-    _migrate(conn)
+    path = private_file(path or db_path())
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+        _migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if not is_corruption(exc):
+            raise
+        raise damaged(path, exc) from exc
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def damaged(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    return StateError(
+        f"the run store {path} is damaged ({exc}); move it aside to start a new one "
+        f"(mv {path} {path}.damaged): runs recorded in it will no longer be listed"
+    )
+
+
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file is not a database or is malformed (not merely busy)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name:
+        return name in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+    return not isinstance(exc, sqlite3.OperationalError)  # Python 3.10: no error names
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -287,9 +312,15 @@ def _coalesce(batch: list[Any]) -> list[tuple[str, list[tuple[Any, ...]]]]:
 
 @contextmanager
 def reader(path: Path | None = None) -> Iterator[sqlite3.Connection]:
+    """A connection for reading; damage found while reading is reported like damage on open."""
+    path = path or db_path()
     conn = connect(path)
     try:
         yield conn
+    except sqlite3.DatabaseError as exc:
+        if is_corruption(exc):
+            raise damaged(path, exc) from exc
+        raise
     finally:
         conn.close()
 
@@ -318,6 +349,30 @@ def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
         (ABORTED, now, name, *TERMINAL),
     )
     conn.execute("COMMIT")
+
+
+# Phases, most in need of attention first (`flyte runs show` lists them in this order).
+SEVERITY = (FAILED, ABORTED, RETRYING, RUNNING, QUEUED, SUCCEEDED)
+CREATION_ORDER = "CAST(SUBSTR(id, 2) AS INTEGER)"
+
+
+def by_severity(phases: Any) -> list[str]:
+    """``phases`` in :data:`SEVERITY` order (unknown ones last, by name)."""
+    rank = {p: i for i, p in enumerate(SEVERITY)}
+    return sorted(phases, key=lambda p: (rank.get(p, len(rank)), p))
+
+
+def action_rows(
+    conn: sqlite3.Connection, run: str, phases: list[str] | None, limit: int, offset: int
+) -> sqlite3.Cursor:
+    """A cursor over a run's actions in creation order (``phases``: only those; ``limit`` -1:
+    all). Rows are fetched as iterated, never all at once."""
+    where, params = "run=?", [run]
+    if phases is not None:
+        where += f" AND status IN ({', '.join('?' for _ in phases)})"
+        params += phases
+    sql = f"SELECT * FROM actions WHERE {where} ORDER BY {CREATION_ORDER} LIMIT ? OFFSET ?"
+    return conn.execute(sql, (*params, limit, offset))
 
 
 def load_json(text: str | None) -> Any:

@@ -302,14 +302,14 @@ def _free_port() -> int:
 def test_the_daskjob_pods_run_as_rendered_and_the_runner_joins_the_jobs_cluster(tmp_path):
     code = tmp_path / "code"
     code.mkdir()
-    (code / "pod_tasks.py").write_text(CODE)
+    (code / "dask_pod_tasks.py").write_text(CODE)  # a name of its own: sys.modules outlives the test
     sys.path.insert(0, str(code))
     try:
-        import pod_tasks
+        import dask_pod_tasks
     finally:
         sys.path.remove(str(code))
     ctx = RenderContext(settings=RenderSettings(storage=str(tmp_path / "bucket")), inputs={"n": 4})
-    (job,) = render_task(pod_tasks.in_pods, ctx)
+    (job,) = render_task(dask_pod_tasks.in_pods, ctx)
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
     cluster = job["spec"]["cluster"]["spec"]
     scheduler = _containers(cluster["scheduler"]["spec"])["scheduler"]

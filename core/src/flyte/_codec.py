@@ -40,15 +40,25 @@ class UnhashableInputError(TypeError):
 
 # Extension point for types defined elsewhere in flyte (flyte.io.File, ...): tag -> codec.
 _EXTENSIONS: dict[type, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {}
+_CANONICAL_EXT: dict[type, Callable[[Any], Any]] = {}
 _BY_TAG: dict[str, Callable[[Any], Any]] = {}
 # Tags whose types register themselves when their module is imported.
-_LAZY = {"file": "flyte.io", "dir": "flyte.io"}
+_LAZY = {"file": "flyte.io", "dir": "flyte.io", "dataframe": "flyte.io"}
 
 
-def register(cls: type, tag: str, to_json: Callable[[Any], Any], from_json: Callable[[Any], Any]) -> None:
-    """Teach the codec a type: ``to_json(obj)`` must return JSON-able data."""
+def register(
+    cls: type,
+    tag: str,
+    to_json: Callable[[Any], Any],
+    from_json: Callable[[Any], Any],
+    canonical: Callable[[Any], Any] | None = None,
+) -> None:
+    """Teach the codec a type: ``to_json(obj)`` must return JSON-able data. ``canonical(obj)``,
+    when given, is what cache keys hash instead (e.g. a content hash rather than a location)."""
     _EXTENSIONS[cls] = (tag, to_json, from_json)
     _BY_TAG[tag] = from_json
+    if canonical is not None:
+        _CANONICAL_EXT[cls] = canonical
 
 
 def _qualname(cls: type) -> str:
@@ -111,6 +121,8 @@ class _Encoder:
         ext = _EXTENSIONS.get(type(value))
         if ext is not None:
             tag, to_json, _ = ext
+            if self.canonical and type(value) in _CANONICAL_EXT:
+                return {TAG: tag, "key": _CANONICAL_EXT[type(value)](value)}
             return {TAG: tag, "v": to_json(value)}
         if id(value) in self._active:
             raise UnhashableInputError(f"{path}: a value that contains itself cannot be encoded")

@@ -51,7 +51,7 @@ def ctx() -> TaskContext | None:
     controller = getattr(action, "controller", None)
     if controller is None:
         return None
-    from flyte.io._storage import storage_root
+    from flyte.storage._paths import storage_root
 
     settings = controller.settings
     base = f"{storage_root().rstrip('/')}/{controller.run_name}"

@@ -24,7 +24,7 @@ def _read_inputs() -> dict:
     from flyte import _codec
 
     if os.environ.get("FLYTE_INPUTS_URI"):
-        from flyte.io._storage import filesystem
+        from flyte.storage._filesystem import filesystem
 
         fs, path = filesystem(os.environ["FLYTE_INPUTS_URI"])
         with fs.open(path, "r") as f:
@@ -37,7 +37,7 @@ def _write_outputs(text: str) -> None:
     if not uri:
         print(text)
         return
-    from flyte.io._storage import filesystem
+    from flyte.storage._filesystem import filesystem
 
     fs, path = filesystem(uri)
     fs.makedirs(fs._parent(path), exist_ok=True)
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print(f"flyte.entrypoint: {task.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    _write_outputs(_codec.dumps(run.outputs(), path="outputs"))
+    # The recorded form: dataframes and files are references into the configured storage.
+    _write_outputs(run._outputs_json or _codec.dumps(run.outputs(), path="outputs"))
     return 0
 
 

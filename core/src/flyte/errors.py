@@ -220,3 +220,19 @@ def as_user_error(exc: BaseException) -> BaseException:
 
 def _state(exc: BaseException) -> dict:
     return {k: v for k, v in getattr(exc, "__dict__", {}).items() if k not in ("code", "message", "worker")}
+
+
+class StorageError(FlyteError, OSError):
+    """Reading or writing object storage failed; the message names the URL, never credentials."""
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """The object, folder or bucket a URL names does not exist."""
+
+
+class StoragePermissionError(StorageError, PermissionError):
+    """The store refused the request: missing or wrong credentials, or no permission."""
+
+
+class StorageFilesystemMissingError(StorageError):
+    """A URL's scheme has no installed filesystem; the message names the package to install."""

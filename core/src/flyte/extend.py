@@ -8,7 +8,10 @@ third-party author sees is the one we use. Names here are stable API; everything
 
 - Hooks: :data:`hookimpl` marks your implementations of the specs in :mod:`flyte.hookspecs`.
 - Records: :class:`TaskPlugin` (what your config type does), :class:`TaskCall` (one attempt
-  as your runner receives it), :class:`Connector`.
+  as your runner receives it), :class:`Connector`, :class:`DataFrameHandler` (how a dataframe
+  type is stored and read back).
+- Data: :mod:`storage` (``flyte.storage``: reading and writing the run's storage, all or
+  nothing) and :mod:`io` (``flyte.io``: ``DataFrame``, ``File``, ``Dir``).
 - Rendering: :class:`RenderContext` (settings plus builders for the task's container, pod
   spec, metadata, labels, entrypoint command and object name), :class:`RenderSettings`,
   :func:`resource_quantities`.
@@ -45,6 +48,9 @@ _EXPORTS = {
     "Connector": "flyte.plugin_types",
     "TaskCall": "flyte.plugin_types",
     "TaskPlugin": "flyte.plugin_types",
+    "DataFrameHandler": "flyte.plugin_types",
+    "storage": "flyte.storage",
+    "io": "flyte.io",
     "RenderContext": "flyte.render.context",
     "RenderSettings": "flyte.render.context",
     "resource_quantities": "flyte.render.pod",

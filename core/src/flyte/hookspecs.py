@@ -21,7 +21,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from flyte.plugin_types import Connector, TaskPlugin
+    from flyte.plugin_types import Connector, DataFrameHandler, TaskPlugin
     from flyte.render.context import RenderContext
     from flyte.spec import TaskSpec
 
@@ -57,6 +57,18 @@ def flyte_connectors() -> list[Connector]:
 
     Called once, when plugins are first loaded. Collecting, indexed like task plugins by the
     connector's ``config_type``.
+    """
+
+
+@hookspec
+def flyte_dataframe_handlers() -> list[DataFrameHandler]:
+    """Declare how dataframe types are stored and read (pandas, Arrow, polars, Spark, Dask ...).
+
+    Called once, when plugins are first loaded. Collecting: every plugin's records are indexed by
+    ``python_type``. A plugin's handler replaces the core's for the same type; two plugins
+    claiming one type is an error naming both, raised when that type is used. A task may then
+    return that type, and a consumer may declare it, or ``flyte.io.DataFrame`` and read it with
+    ``df.open(T).all()``.
     """
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -61,3 +61,36 @@ class Connector:
     get: Callable[[Any], Awaitable[tuple[bool, Any]]]
     delete: Callable[[Any], Awaitable[None]]
     description: str = ""
+
+
+@attrs.frozen
+class DataFrameHandler:
+    """How one dataframe type is stored and read back (``flyte_dataframe_handlers`` hook).
+
+    - ``python_type``: the dataframe class, or its import path ``"package.module:Class"`` so the
+      hook need not import the engine; it is resolved only once that package is imported.
+    - ``write(value, uri, format)``: store ``value`` at ``uri`` (a fresh location nobody else
+      writes) as one file or a folder of files, all or nothing (``flyte.storage.open_sync(uri,
+      "wb")`` is all-or-nothing; a folder is complete when the handler returns).
+    - ``read(uri, format)``: the whole dataset at ``uri`` as this type; ``uri`` may be one file or
+      a folder of files (written by any handler, e.g. Spark's part files).
+    - ``iter(uri, format)``: the dataset in chunks of this type, holding one chunk at a time
+      (None: one chunk, from ``read``).
+    - ``tracker(value)``: returns a predicate that tells whether ``value`` is still unchanged, so a
+      value passed on from one task to the next is not stored twice (None: store every time).
+    - ``formats``: the storage formats ``write``/``read`` accept; the first is the default.
+    """
+
+    python_type: type | str
+    write: Callable[[Any, str, str], None]
+    read: Callable[[str, str], Any]
+    iter: Callable[[str, str], Iterator[Any]] | None = None
+    tracker: Callable[[Any], Callable[[Any], bool]] | None = None
+    formats: tuple[str, ...] = ("parquet",)
+    description: str = ""
+
+    @property
+    def type_path(self) -> str:
+        """``"module:Qualname"`` of the handled class."""
+        t = self.python_type
+        return t if isinstance(t, str) else f"{t.__module__}:{t.__qualname__}"

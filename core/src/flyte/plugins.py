@@ -27,7 +27,7 @@ import pluggy
 
 from flyte import hookspecs
 from flyte.errors import PluginConflictError, PluginNotFoundError
-from flyte.plugin_types import Connector, TaskPlugin
+from flyte.plugin_types import Connector, DataFrameHandler, TaskPlugin
 
 ENTRY_POINT_GROUP = "flyte.plugins"
 CORE_PLUGIN = "core"
@@ -49,6 +49,7 @@ class PluginInfo:
     hooks: tuple[str, ...] = ()
     config_types: tuple[str, ...] = ()
     connector_types: tuple[str, ...] = ()
+    dataframe_types: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
@@ -103,6 +104,9 @@ class PluginRegistry:
         self._task_plugins: dict[type, tuple[TaskPlugin, str]] = {}
         self._connectors: dict[type, tuple[Connector, str]] = {}
         self._conflicts: dict[type, list[str]] = {}
+        # dataframe handlers by "module:Qualname", with the plugin names claiming each
+        self._dataframe_handlers: dict[str, tuple[DataFrameHandler, str]] = {}
+        self._dataframe_conflicts: dict[str, list[str]] = {}
 
     # -- loading -------------------------------------------------------------------------
     def load(self) -> PluginRegistry:
@@ -163,6 +167,8 @@ class PluginRegistry:
         self._task_plugins.clear()
         self._connectors.clear()
         self._conflicts.clear()
+        self._dataframe_handlers.clear()
+        self._dataframe_conflicts.clear()
         for name in list(self._infos):
             plugin = self.pm.get_plugin(name)
             if plugin is None:
@@ -173,6 +179,9 @@ class PluginRegistry:
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
             tasks = self._collect(plugin, "flyte_task_plugins", TaskPlugin, errors)
             conns = self._collect(plugin, "flyte_connectors", Connector, errors)
+            frames = self._collect(plugin, "flyte_dataframe_handlers", DataFrameHandler, errors)
+            for record in frames:
+                self._claim_dataframe(record, name)
             for record in tasks:
                 self._claim(self._task_plugins, record, name)
             for record in conns:
@@ -182,6 +191,7 @@ class PluginRegistry:
                 hooks=hooks,
                 config_types=tuple(_qualname(r.config_type) for r in tasks),
                 connector_types=tuple(_qualname(r.config_type) for r in conns),
+                dataframe_types=tuple(r.type_path for r in frames),
                 errors=tuple(errors),
             )
             if len(new.errors) > len(load_errors) and new.errors != info.errors:
@@ -208,6 +218,30 @@ class PluginRegistry:
             self._conflicts.setdefault(t, [index[t][1]]).append(name)
             return
         index[t] = (record, name)
+
+    def _claim_dataframe(self, record: DataFrameHandler, name: str) -> None:
+        # The core's handler is a default a plugin may replace; two plugins is a conflict.
+        key = record.type_path
+        held = self._dataframe_handlers.get(key)
+        if held is None or held[1] == CORE_PLUGIN:
+            self._dataframe_handlers[key] = (record, name)
+        elif name != CORE_PLUGIN and held[1] != name:
+            self._dataframe_conflicts.setdefault(key, [held[1]]).append(name)
+
+    def dataframe_handlers(self) -> dict[str, DataFrameHandler]:
+        """Every dataframe handler by ``"module:Qualname"``; a type two plugins claim raises
+        :class:`PluginConflictError` when it is looked up (see :meth:`dataframe_handler`)."""
+        self.load()
+        return {key: record for key, (record, _) in self._dataframe_handlers.items()}
+
+    def dataframe_conflict(self, key: str) -> None:
+        """Raise if two plugins claim the dataframe type ``key``."""
+        owners = self._dataframe_conflicts.get(key)
+        if owners:
+            names = ", ".join(self._describe_owner(n) for n in owners)
+            raise PluginConflictError(
+                f"dataframe type {key} is claimed by several plugins ({names}); uninstall all but one"
+            )
 
     def _warn(self, info: PluginInfo) -> None:
         source = info.distribution or info.module

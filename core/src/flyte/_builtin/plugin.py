@@ -13,6 +13,7 @@ from flyte.hookspecs import hookimpl
 if TYPE_CHECKING:
     import click
 
+    from flyte.plugin_types import DataFrameHandler
     from flyte.render.context import RenderContext
     from flyte.spec import TaskSpec
 
@@ -47,6 +48,14 @@ def flyte_cli(cli: click.Group) -> None:
         serve_group,
     ):
         cli.add_command(command)
+
+
+@hookimpl
+def flyte_dataframe_handlers() -> list[DataFrameHandler]:
+    """pandas, pyarrow and polars frames, stored as Parquet (their engines imported on use)."""
+    from flyte._builtin.dataframes import HANDLERS
+
+    return list(HANDLERS)
 
 
 @hookimpl(trylast=True)

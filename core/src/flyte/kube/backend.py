@@ -37,10 +37,10 @@ def _client(config: dict[str, Any]) -> Any:
 
 
 def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: Any) -> Any:
-    from flyte.io._storage import filesystem
     from flyte.remote import Run
     from flyte.render.render import render_task
     from flyte.runtime.api import new_run_name
+    from flyte.storage._filesystem import filesystem
 
     config = dict(settings.kubernetes or {})
     if not config.get("storage"):
@@ -49,6 +49,9 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     render_settings = RenderSettings.from_config(
         {k: v for k, v in config.items() if k not in ("context", "kubeconfig")}
     )
+    from flyte.io._transport import incoming, outgoing
+
+    inputs = {k: outgoing(v) for k, v in inputs.items()}  # dataframes go to the store the pods read
     ctx = RenderContext(settings=render_settings, inputs=inputs, run_name=name)
     objects = render_task(task, ctx)
     main = objects[0]  # a Job, or the plugin's object (RayJob, PyTorchJob, ...)
@@ -75,6 +78,9 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     fs, path = filesystem(uri)
     with fs.open(path, "r") as f:
         outputs = _codec.loads(f.read())
+    from flyte.io._transport import annotations
+
+    outputs = incoming(outputs, annotations(task.func)[1])  # references read as the declared type
     run = Run(name=name, task=task.name, phase="SUCCEEDED", created_at=started, ended_at=time.time())
     run._outputs = outputs
     return run

@@ -20,6 +20,11 @@ class RenderSettings:
     python: str = "python"
     # Object storage the entrypoint reads inputs from and writes outputs to.
     storage: str = "/var/flyte/storage"
+    # The store's endpoint, for S3-compatible servers or an emulator (a plain env var), and the
+    # Kubernetes Secret whose keys become the container's env (e.g. AWS_ACCESS_KEY_ID): the
+    # rendered object only ever names the Secret, never a credential.
+    storage_endpoint: str | None = None
+    storage_secret: str | None = None
     # interruptible=True: schedule on spot/preemptible nodes.
     spot_node_label: str = "flyte.org/interruptible"
     spot_node_value: str = "true"

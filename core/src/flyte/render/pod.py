@@ -104,6 +104,8 @@ def _env(spec: Any, ctx: Any, name: str) -> list[dict[str, Any]]:
         put(key, {"value": value})
     put("PYTHONPATH", {"value": settings.workdir})
     put("FLYTE_STORAGE", {"value": settings.storage})
+    for key, value in storage_env(settings).items():
+        put(key, {"value": value})
     put("FLYTE_INPUTS", {"value": _codec.dumps(task_inputs(spec, ctx), path="inputs")})
     put("FLYTE_OUTPUTS_URI", {"value": f"{settings.storage}/{ctx.run_name or 'jobs'}/{ctx.name(spec)}/outputs.json"})
     for secret in spec.secrets:
@@ -113,6 +115,19 @@ def _env(spec: Any, ctx: Any, name: str) -> list[dict[str, Any]]:
                 {"valueFrom": {"secretKeyRef": {"name": secret_name(secret.key, secret.group), "key": secret.key}}},
             )
     return list(env.values())
+
+
+def storage_env(settings: Any) -> dict[str, str]:
+    """Plain (non-secret) settings of the store the container reaches: its endpoint."""
+    if not settings.storage_endpoint:
+        return {}
+    from flyte.storage._config import provider_for
+    from flyte.storage._filesystem import protocol_of
+
+    provider = provider_for(protocol_of(settings.storage))
+    if provider is None or "endpoint" not in provider.env:
+        return {}
+    return {provider.env["endpoint"]: settings.storage_endpoint}
 
 
 def resource_quantities(res: Any) -> tuple[dict[str, str], dict[str, str]]:
@@ -167,6 +182,8 @@ def task_container(spec: Any, ctx: Any, name: str = "primary") -> dict[str, Any]
         "workingDir": ctx.settings.workdir,
         "env": _env(spec, ctx, name),
     }
+    if ctx.settings.storage_secret:  # the store's credentials: a reference to a Secret, never values
+        container["envFrom"] = [{"secretRef": {"name": ctx.settings.storage_secret}}]
     requests, limits = resource_quantities(spec.resources)
     if requests or limits:
         container["resources"] = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}

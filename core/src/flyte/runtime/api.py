@@ -62,12 +62,15 @@ def init(
     storage: Any = None,
     log_level: int | str | None = None,
     secret_source: str = "store",
+    raw_data_path: str | None = None,
     **options: Any,
 ) -> None:
     """Select the local backend: tasks run in this process, state under the state root.
 
-    ``root_dir`` is where task code is found (added to ``sys.path``); the other settings are
-    documented on :class:`~flyte.runtime.settings.LocalSettings`. The reference SDK's
+    ``root_dir`` is where task code is found (added to ``sys.path``). ``storage`` is where task
+    data goes (a local path or an object-store URL, also ``raw_data_path=``), or object-store
+    settings (``flyte.storage.S3(...)``, ``GCS``, ``ABFS``, or a list of them); the other settings
+    are documented on :class:`~flyte.runtime.settings.LocalSettings`. The reference SDK's
     client-only parameters (``org``, ``log_format``, ``image_builder``, ``batch_size``, ...) are
     accepted and have no effect; ``endpoint``/``api_key`` (a remote control plane) are refused.
     """
@@ -99,14 +102,22 @@ def init(
         import logging
 
         logging.getLogger("flyte").setLevel(log_level)
+    storage_configs: tuple[Any, ...] = ()
     if storage is not None and not isinstance(storage, (str, os.PathLike)):
-        # The reference SDK takes a storage config object; its bucket/path is what we need.
-        storage = getattr(storage, "path", None) or getattr(storage, "bucket", None) or None
+        # The reference SDK's storage settings object (flyte.storage.S3/GCS/ABFS), or several.
+        from flyte.storage._config import to_storage_configs
+
+        storage_configs, storage = to_storage_configs(storage), None
+    if raw_data_path is not None:
+        if storage is not None:
+            raise ConfigurationError("flyte.init: give the storage location once (storage=URL or raw_data_path=URL)")
+        storage = raw_data_path
     cfg.set_current(
         LocalSettings(
             max_concurrency=max_concurrency,
             strict_dependencies=strict_dependencies,
             storage=os.fspath(storage) if storage is not None else None,
+            storage_configs=storage_configs,
             project=project or "default",
             domain=domain or "development",
             secret_source=secret_source,
@@ -176,6 +187,14 @@ def init_from_config(
     )
     settings.update({k: v for k, v in overrides.items() if v is not None or k not in settings})
     init(root_dir=root_dir, **settings)
+    if data.get("storage") is not None and not cfg.current().storage_configs:  # settings in code win
+        from flyte.storage._config import to_storage_configs
+
+        try:  # object-store settings: storage.s3 / storage.gcs / storage.abfs
+            configs = to_storage_configs(data["storage"])
+        except (TypeError, ValueError) as exc:
+            raise InitializationError(f"flyte.init_from_config: {found}: {exc}") from None
+        cfg.set_current(cfg.current().__class__(**{**_asdict(cfg.current()), "storage_configs": configs}))
     where = str(found) if found else "no config file"
     if kube:
         from flyte.render.context import RenderSettings
@@ -322,6 +341,11 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
             if conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone():
                 store.close()
                 raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
+    from flyte.io._transport import outgoing
+    from flyte.storage._paths import run_prefix, writing_under
+
+    with writing_under(f"{run_prefix(name)}/data/inputs"):  # dataframes stored: the record holds references
+        inputs = {k: outgoing(v) for k, v in inputs.items()}
     store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
     controller = Controller(
         name,
@@ -365,7 +389,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         controller.close()
     error = outcome.get("error")
     if error is None:
-        outputs = _codec.dumps(outcome["value"], path="outputs")
+        outputs = controller.root_outputs or _codec.dumps(outcome["value"], path="outputs")
         store.end_run(name, st.SUCCEEDED, outputs=outputs)
     else:
         store.end_run(name, st.FAILED, error=f"{type(error).__name__}: {error}")
@@ -382,4 +406,5 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     if error is not None:
         raise error
     result._outputs = outcome["value"]
+    result._outputs_json = controller.root_outputs
     return result

@@ -40,6 +40,7 @@ from flyte.errors import (
     TaskInterruptedError,
     as_user_error,
 )
+from flyte.io import _transport as transport
 from flyte.plugin_types import TaskCall
 from flyte.runtime import environ
 from flyte.runtime import store as st
@@ -79,6 +80,7 @@ class Action:
         "id",
         "inline",
         "loop",
+        "outputs_text",
         "parent",
         "report",
         "spec",
@@ -99,6 +101,7 @@ class Action:
         self.inline: queue.SimpleQueue[Any] | None = None
         self.report: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop running its attempt
+        self.outputs_text: str | None = None  # its outputs as recorded (references, not data)
 
     # Caller protocol (flyte._context): a task called while this action runs.
     def call(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -201,6 +204,7 @@ class Controller:
         self._warned: set[tuple[str, str]] = set()
         self.mounts = SecretMounts()
         self.cache = None  # the result cache, when enabled (flyte._cache.store)
+        self.root_outputs: str | None = None  # the root action's encoded outputs
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -216,6 +220,7 @@ class Controller:
         queued_at = time.monotonic()
         if parent is not None:
             self._check_dependency(parent, task)
+        inputs = await transport.inputs_leaving(inputs)  # dataframes stored: records see references
         encoded_inputs = self._encode("inputs", spec, inputs)
         key = self._cache_key(action, inputs)
         self.store.create_action(
@@ -235,7 +240,7 @@ class Controller:
         if key is not None and not self.overwrite_cache:
             found = get_store().get(key)
             if found is not None:
-                return self._cache_hit(action, found)
+                return await self._cache_hit(action, found)
         if parent is not None:
             await self._parent_waits(parent)
         try:
@@ -264,8 +269,10 @@ class Controller:
             return None
         return cache_key(action.spec, action.task.func, inputs)
 
-    def _cache_hit(self, action: Action, outputs: str) -> Any:
-        value = _codec.loads(outputs)
+    async def _cache_hit(self, action: Action, outputs: str) -> Any:
+        value = await transport.output_arriving(action.task.func, _codec.loads(outputs))
+        if action.parent is None:
+            self.root_outputs = outputs
         now = time.time()
         self.store.update_action(
             self.run_name,
@@ -282,7 +289,7 @@ class Controller:
 
     def _cache_write(self, action: Action, key: str, result: Any) -> None:
         spec = action.spec
-        outputs = _codec.dumps(result, path="outputs")
+        outputs = action.outputs_text or _codec.dumps(result, path="outputs")
         get_store().put(key, spec.name, cache_version(action.task.func, spec.cache, spec.image), outputs)
         self.store.update_action(self.run_name, action.id, cache=WRITTEN)
 
@@ -294,7 +301,7 @@ class Controller:
         while True:
             reserved, found = await asyncio.to_thread(cache.try_reserve, key, owner)
             if found is not None and not self.overwrite_cache:
-                return self._cache_hit(action, found)
+                return await self._cache_hit(action, found)
             if reserved:
                 break
             await asyncio.sleep(delay)  # someone else is computing it
@@ -325,6 +332,8 @@ class Controller:
             action.attempt = attempt + 1
             try:
                 result = await self._one_attempt(action, inputs, deadline)
+                # Dataframes it returned are stored now: a failure to store fails the attempt.
+                stored, result = await transport.output_leaving(action.task.func, result, self.run_name, action.id)
             except NonRecoverableError as exc:
                 self._finish(action, st.FAILED, error=exc)
                 raise
@@ -347,7 +356,10 @@ class Controller:
                 if delay:
                     await asyncio.sleep(delay)
                 continue
-            outputs = self._encode("outputs", spec, result)
+            outputs = self._encode("outputs", spec, stored)
+            action.outputs_text = outputs
+            if action.parent is None:
+                self.root_outputs = outputs
             self._finish(action, st.SUCCEEDED, outputs=outputs)
             return result
         raise AssertionError("unreachable")
@@ -461,6 +473,7 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
     """Run one attempt: through the plugin that owns the task's config, or in this process."""
     spec = action.spec
     ctl = action.controller
+    inputs = await transport.inputs_arriving(action.task.func, inputs)  # references read as declared
     with ExitStack() as stack:
         env = {**ctl.run_env, **spec.env_vars}
         env.update(stack.enter_context(secret_environment(spec, ctl.settings, ctl.mounts)))

@@ -30,14 +30,16 @@ class LocalSettings:
       children gives its slot up meanwhile, so nesting never deadlocks.
     - ``strict_dependencies``: calling a task of an environment not reachable through
       ``depends_on`` is an error instead of a warning.
-    - ``storage``: where ``flyte.io.File``/``Dir`` data goes (an fsspec URL or path; default
-      ``<state root>/storage``).
+    - ``storage``: where ``flyte.io.File``/``Dir``/``DataFrame`` data goes (an fsspec URL or
+      path; default ``<state root>/storage``); each run writes under ``<storage>/<run name>/``.
+    - ``storage_configs``: object-store settings (``flyte.storage.S3/GCS/ABFS``), one per provider.
     - ``project``/``domain``: scope for secrets.
     """
 
     max_concurrency: int | None = attrs.field(default=None, converter=_optional_limit)
     strict_dependencies: bool = False
     storage: str | None = None
+    storage_configs: tuple[Any, ...] = ()
     # Names (they scope secrets, i.e. folders of the local store): checked like Secret keys.
     project: str = attrs.field(default="default", converter=_project)
     domain: str = attrs.field(default="development", converter=_domain)

@@ -486,12 +486,20 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
 
             plugin = get_registry().task_plugin_for(spec.plugin_config)
             if plugin.run is not None:
+
+                async def invoke_and_store() -> Any:
+                    # Dataframes are stored before the plugin's engine goes away: a Dask or
+                    # Spark frame is computed, and written, by that engine's workers.
+                    result = await invoke()
+                    stored, _ = await transport.output_leaving(action.task.func, result, ctl.run_name, action.id)
+                    return stored
+
                 call = TaskCall(
                     spec=spec,
                     function=action.task.func,
                     inputs=inputs,
                     environ={**environ.visible(), **env},
-                    invoke=invoke,
+                    invoke=invoke_and_store,
                     action=f"{ctl.run_name}/{action.id}",
                 )
                 return await plugin.run(call)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flyte.extend import TaskCall, TaskPlugin, hookimpl
+from flyte.extend import DataFrameHandler, TaskCall, TaskPlugin, hookimpl
 from flyteplugins.dask.task import Dask
 
 # The Dask operator's status.jobStatus values (JobCreated, ClusterCreated and Running are
@@ -40,3 +40,10 @@ def flyte_task_plugins() -> list[TaskPlugin]:
             description="Dask: a local distributed.LocalCluster of the configured shape; a DaskJob on Kubernetes",
         )
     ]
+
+
+@hookimpl
+def flyte_dataframe_handlers() -> list[DataFrameHandler]:
+    from flyteplugins.dask._dataframes import HANDLERS
+
+    return HANDLERS

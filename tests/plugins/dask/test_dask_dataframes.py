@@ -24,10 +24,16 @@ pytestmark = pytest.mark.slow
 dask_env = flyte.TaskEnvironment(
     name="dask_frames",
     plugin_config=Dask(workers=WorkerGroup(number_of_workers=2)),
-    reusable=flyte.ReusePolicy(replicas=1, idle_ttl=60),  # one warm cluster for the whole run
+    reusable=flyte.ReusePolicy(replicas=1, idle_ttl=120),  # one warm cluster for this module
 )
 plain_env = flyte.TaskEnvironment(name="frames_plain")
 plain_env.add_dependency(dask_env)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_cluster_for_the_module():
+    yield
+    _runner.engine.shutdown()  # the warm cluster
 
 
 def _tag(part: pd.DataFrame) -> pd.DataFrame:
@@ -92,10 +98,7 @@ async def pipeline(n: int) -> dict:
 
 def test_a_dask_dataframe_is_written_by_the_workers_and_read_back_as_any_frame_type(flyte_home):
     flyte.init()
-    try:
-        out = flyte.run(pipeline, n=30).outputs()
-    finally:
-        _runner.engine.shutdown()  # the warm cluster
+    out = flyte.run(pipeline, n=30).outputs()
     expected_index = [f"r{i:03d}" for i in range(30)]
     assert out["pandas"]["rows"] == 30 and out["pandas"]["x"] == list(range(30))  # row order kept
     assert out["pandas"]["index"] == expected_index  # and the index
@@ -132,10 +135,7 @@ async def csv_pipeline(n: int) -> dict:
 
 def test_a_dask_dataframe_can_be_stored_as_csv_part_files():
     flyte.init()
-    try:
-        out = flyte.run(csv_pipeline, n=7).outputs()
-    finally:
-        _runner.engine.shutdown()
+    out = flyte.run(csv_pipeline, n=7).outputs()
     assert out["pandas"] == list(range(7))
     assert sorted(p.name for p in Path(out["uri"]).iterdir()) == [f"part.{i:06d}.csv" for i in range(3)]
 
@@ -172,8 +172,5 @@ async def hashed_pipeline() -> str:
 def test_a_content_hash_declared_on_a_dask_tasks_output_keys_the_cache():
     # The output is stored during the attempt (while the cluster is up); its hash survives.
     flyte.init()
-    try:
-        first, second = flyte.run(hashed_pipeline).outputs(), flyte.run(hashed_pipeline).outputs()
-    finally:
-        _runner.engine.shutdown()
+    first, second = flyte.run(hashed_pipeline).outputs(), flyte.run(hashed_pipeline).outputs()
     assert first == second and first.startswith("sum=6 ")

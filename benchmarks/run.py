@@ -68,6 +68,11 @@ async def cached_parent(n: int) -> int:
     return len(await asyncio.gather(*(cached_child(i) for i in range(n))))
 
 
+@env.task
+async def typed_inputs(a: int, b: float, c: str, d: int | None = None) -> int:
+    return a
+
+
 async def bare_child(i: int) -> int:
     return i
 
@@ -148,6 +153,42 @@ def cache_latency(repeats: int, n: int = 2000) -> dict[str, tuple[float, float]]
     return {
         "cache hit (key + read + digest check)": (per_task_us(median_time(hits, repeats), n), base),
         "cache miss (key + read + write)": (per_task_us(median_time(misses, repeats), n), base),
+    }
+
+
+def type_check_cost(repeats: int, n: int = 100_000) -> dict[str, tuple[float, float, str]]:
+    """What checking inputs and outputs against the annotations adds to a task call."""
+    signature, check_output = typed_inputs.signature, typed_inputs.check_output
+
+    def bind_and_check() -> None:
+        for _ in range(n):
+            typed_inputs.bind((1, 2.0, "x"), {})
+
+    def bind_only() -> None:
+        for _ in range(n):
+            bound = signature.bind(1, 2.0, "x")
+            bound.apply_defaults()
+            dict(bound.arguments)
+
+    def output() -> None:
+        for _ in range(n):
+            check_output(1)
+
+    def call() -> None:
+        for _ in range(n):
+            plain(1)
+
+    return {
+        "bind + input check, 3 scalars and an Optional": (
+            per_task_us(median_time(bind_and_check, repeats), n),
+            per_task_us(median_time(bind_only, repeats), n),
+            "inspect.Signature.bind alone",
+        ),
+        "output check, an int": (
+            per_task_us(median_time(output, repeats), n),
+            per_task_us(median_time(call, repeats), n),
+            "a plain function call",
+        ),
     }
 
 
@@ -239,6 +280,8 @@ def main() -> None:
 
     for label, (ours, base) in cache_latency(repeats).items():
         rows.append((label, "µs/call", ours, base, "one indexed SQLite read"))
+    for label, (ours, base, what) in type_check_cost(repeats).items():
+        rows.append((label, "µs/call", ours, base, what))
     n = 1_000
     flyte.run(cached_parent, n)  # fill
     hit = per_task_us(median_time(run_task(cached_parent, n), repeats), n)

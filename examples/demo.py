@@ -44,7 +44,7 @@ async def load_shard(shard: int, size: int = 200) -> list[tuple[float, float]]:
 
 
 @train_env.task(retries=flyte.RetryStrategy(count=2, backoff=flyte.Backoff(base=0.1, factor=2)))
-async def fit(points: list[tuple[float, float]]) -> dict[str, float]:
+async def fit(points: list[tuple[float, float]]) -> dict[str, float | str]:
     """Least-squares slope and intercept; the first attempt of each process fails."""
     _fit_calls["count"] += 1
     if _fit_calls["count"] == 1:

@@ -97,9 +97,9 @@ def test_each_component_of_the_key_changes_it_and_an_ignored_input_does_not():
 def test_override_requires_a_version_and_ignored_inputs_must_exist():
     with pytest.raises(ValueError, match="version_override"):
         flyte.Cache(behavior="override")
-    bad = double.override(cache=flyte.Cache(behavior="auto", ignored_inputs=("nope",)))
-    with pytest.raises(flyte.errors.ConfigurationError, match="nope"):
-        _key(bad, x=1)
+    # checked when the task (here its override) is defined, naming the task and the input
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"task cached.double: cache.ignored_inputs names 'nope'"):
+        double.override(cache=flyte.Cache(behavior="auto", ignored_inputs=("nope",)))
 
 
 HASH_INPUTS = """

@@ -32,8 +32,16 @@ def test_any_valid_quantity_is_accepted_and_keeps_its_value(number, suffix):
     text = number + suffix
     if Decimal(number) == 0:
         return
-    assert flyte.Resources(memory=text).memory == text
     assert parse_quantity(text) > 0
+    if parse_quantity(text) < 1:  # a fraction of a byte: the API server would round it up
+        with pytest.raises(ValueError, match="memory: .* is less than one byte"):
+            flyte.Resources(memory=text)
+        return
+    if parse_quantity(text) > 2**63 - 1:  # the API server would cap it
+        with pytest.raises(ValueError, match="memory: .* is larger than Kubernetes can represent"):
+            flyte.Resources(memory=text)
+        return
+    assert flyte.Resources(memory=text).memory == text
 
 
 @settings(max_examples=300)

@@ -12,10 +12,13 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+# ASCII digits only: Python's \d also matches "१" or "٣", which the API server rejects.
 _QUANTITY = re.compile(
-    r"^\+?(?P<num>\d+(\.\d*)?|\.\d+)"
-    r"(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$"
+    r"^\+?(?P<num>[0-9]+(\.[0-9]*)?|\.[0-9]+)"
+    r"(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]{1,3})?$"
 )
+# The API server caps larger values (and rounds finer ones up to 1m): refused, not changed.
+MAX_QUANTITY = Decimal(2**63 - 1)
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
     "n": Decimal("1e-9"),
@@ -33,7 +36,7 @@ _DECIMAL = {
 
 def parse_quantity(text: str) -> Decimal | None:
     """The value of a quantity string in base units, or None if it is not a quantity."""
-    match = _QUANTITY.match(text.strip()) if isinstance(text, str) else None
+    match = _QUANTITY.fullmatch(text.strip()) if isinstance(text, str) else None
     if not match:
         return None
     try:

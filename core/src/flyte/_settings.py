@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flyte._cache import to_cache
-from flyte._validation import env_var_dict, invalid, positive_int, wrong_type
+from flyte._validation import env_var_dict, invalid, label_value, positive_int, wrong_type
 from flyte.docs import to_documentation, to_links
 from flyte.image import to_image
 from flyte.pod_template import PodTemplate
@@ -31,7 +31,7 @@ ENV_NAME = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$|^[a-z0-9]+(?:-[a-z0-9]+)*$")
 def env_name(value: Any) -> str:
     if not isinstance(value, str):
         wrong_type("name", value, "a str")
-    if not ENV_NAME.match(value):
+    if not ENV_NAME.fullmatch(value):
         invalid("name", value, 'snake_case or kebab-case of lower-case letters and digits, e.g. "my_env" or "my-env"')
     return value
 
@@ -64,6 +64,13 @@ def _text(param: str, max_len: int | None = None) -> Callable[[Any], str | None]
         return value
 
     return _convert
+
+
+def _queue(value: Any) -> str | None:
+    """A queue name is rendered as a label value and a node selector: it must be a valid one."""
+    if value == "":
+        invalid("queue", value, "a queue name such as gpu-pool", "is empty")
+    return None if value is None else label_value("queue", value)
 
 
 def _pod_template(value: Any) -> PodTemplate | str | None:
@@ -104,7 +111,7 @@ NORMALISE: dict[str, Callable[[Any], Any]] = {
     "triggers": to_triggers,
     "links": to_links,
     "interruptible": _bool("interruptible", optional=True),
-    "queue": _text("queue"),
+    "queue": _queue,
     "docs": to_documentation,
     "entrypoint": _bool("entrypoint"),
 }

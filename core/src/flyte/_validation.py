@@ -6,7 +6,9 @@ Every error names the parameter, shows the bad value and says what would be acce
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -40,20 +42,31 @@ def optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return _convert
 
 
+# The longest duration any setting takes (timeouts, backoff, TTLs): longer is surely a slip
+# (milliseconds given as seconds, an "infinite" 1e20) and would overflow timers downstream.
+MAX_DURATION = timedelta(days=365)
+
+
 def to_seconds(param: str, *, allow_zero: bool = False) -> Callable[[Any], timedelta | None]:
-    """Converter: int/float seconds or timedelta -> timedelta (None stays None)."""
+    """Converter: int/float seconds or timedelta -> timedelta (None stays None), positive
+    (or zero when allowed) and at most :data:`MAX_DURATION`."""
+    accepted = f"seconds (int or float) or a datetime.timedelta, {'0' if allow_zero else 'more than 0'} to 365 days"
 
     def _convert(value: Any) -> timedelta | None:
         if value is None:
             return None
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
             wrong_type(param, value, "seconds (int or float) or datetime.timedelta")
-        if isinstance(value, (int, float)):
-            value = timedelta(seconds=value)
+        if isinstance(value, float) and not math.isfinite(value):
+            invalid(param, value, accepted, "is not a finite number of seconds")
         if not isinstance(value, timedelta):
-            wrong_type(param, value, "seconds (int or float) or datetime.timedelta")
+            if abs(value) > MAX_DURATION.total_seconds():
+                invalid(param, value, accepted, "is too long")
+            value = timedelta(seconds=value)
         if value < timedelta(0) or (value == timedelta(0) and not allow_zero):
-            invalid(param, value, "a positive duration", "must be positive")
+            invalid(param, value, accepted, "must be positive")
+        if value > MAX_DURATION:
+            invalid(param, value, accepted, "is too long")
         return value
 
     return _convert
@@ -89,13 +102,82 @@ def env_var_dict(param: str) -> Callable[[Any], dict[str, str] | None]:
     def _convert(value: Any) -> dict[str, str] | None:
         out = base(value)
         for name in out or ():
-            if not ENV_VAR_NAME.match(name):
+            if not ENV_VAR_NAME.fullmatch(name):
                 invalid(
                     param,
                     name,
                     "letters, digits and _, not starting with a digit",
                     "is not a valid environment variable name",
                 )
+        return out
+
+    return _convert
+
+
+def no_control_characters(param: str, value: str) -> str:
+    """``value`` unchanged if it has no control characters (newlines, tabs, NUL, ...): they
+    would be rewritten, or split a line, wherever the value is written out."""
+    for char in value:
+        if unicodedata.category(char) == "Cc":
+            invalid(param, value, "text without control characters", f"contains the control character {char!r}")
+    return value
+
+
+# Kubernetes label syntax (k8s.io/apimachinery validation): a value, and a key's name part.
+LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE_RULE = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+
+
+def label_value(param: str, value: Any) -> str:
+    """A valid Kubernetes label value (a queue name, ...)."""
+    if not isinstance(value, str):
+        wrong_type(param, value, "a str")
+    if len(value) > 63 or not LABEL_VALUE.fullmatch(value) or not value.isascii():
+        invalid(param, value, _LABEL_VALUE_RULE, "is not a valid Kubernetes label value")
+    return value
+
+
+def qualified_name(param: str, key: Any) -> str:
+    """A valid Kubernetes label or annotation key: ``[prefix/]name``, the prefix a DNS
+    subdomain of at most 253 characters, the name as a label value but not empty."""
+    if not isinstance(key, str):
+        wrong_type(param, key, "a str")
+    prefix, slash, name = key.rpartition("/")
+    accepted = f"[prefix/]name, the prefix a DNS subdomain such as example.com, the name {_LABEL_VALUE_RULE}"
+    if (
+        not key.isascii()
+        or not name
+        or len(name) > 63
+        or not LABEL_VALUE.fullmatch(name)
+        or (slash and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)))
+    ):
+        invalid(param, key, accepted, "is not a valid Kubernetes label or annotation key")
+    return key
+
+
+def k8s_labels(param: str) -> Callable[[Any], dict[str, str] | None]:
+    """Converter: Kubernetes labels, keys and values checked as the API server does."""
+    as_dict = str_dict(param)
+
+    def _convert(value: Any) -> dict[str, str] | None:
+        out = as_dict(value)
+        for key, item in (out or {}).items():
+            qualified_name(f"{param} key", key)
+            label_value(f"{param}[{key!r}]", item)
+        return out
+
+    return _convert
+
+
+def k8s_annotations(param: str) -> Callable[[Any], dict[str, str] | None]:
+    """Converter: Kubernetes annotations, keys checked as the API server does (values are free)."""
+    as_dict = str_dict(param)
+
+    def _convert(value: Any) -> dict[str, str] | None:
+        out = as_dict(value)
+        for key in out or ():
+            qualified_name(f"{param} key", key)
         return out
 
     return _convert

@@ -61,9 +61,9 @@ def deploy(*envs: Any, dryrun: bool = False, version: str | None = None, **_refe
     packaging options (``interactive_mode``, ``copy_style``, ...) are accepted and ignored:
     code is not uploaded anywhere, images are built with ``flyte build``.
     """
-    from flyte.environment import TaskEnvironment
+    from flyte.environment import TaskEnvironment, check_unique_names
     from flyte.render.context import RenderContext, RenderSettings
-    from flyte.render.render import render_task
+    from flyte.render.render import render_task, unique_objects
     from flyte.runtime import settings as cfg
     from flyte.task import ensure_no_trigger_problems
 
@@ -79,12 +79,14 @@ def deploy(*envs: Any, dryrun: bool = False, version: str | None = None, **_refe
     render_settings = RenderSettings.from_config(
         {k: v for k, v in (settings.kubernetes or {}).items() if k not in ("context", "kubeconfig")}
     )
-    seen: dict[str, Any] = {}
+    seen: dict[int, Any] = {}
     for env in envs:
         for each in env.reachable():
-            seen.setdefault(each.name, each)
+            seen.setdefault(id(each), each)
+    check_unique_names(seen.values())
 
     deployments = []
+    rendered: list[tuple[str, dict[str, Any]]] = []
     now = time.time()
     for env in seen.values():
         tasks, objects = [], []
@@ -95,17 +97,20 @@ def deploy(*envs: Any, dryrun: bool = False, version: str | None = None, **_refe
             task_version = version or hashlib.sha256(content.encode()).hexdigest()[:16]
             tasks.append(DeployedTask(spec.name, task_version, tuple(t.name for t in spec.triggers), spec.entrypoint))
             if dryrun or settings.backend == "kubernetes":
-                objects.extend(render_task(task, RenderContext(settings=render_settings)))
-        deployment = Deployment(env.name, tuple(tasks), settings.backend, now, tuple(objects))
-        if not dryrun:
+                task_objects = render_task(task, RenderContext(settings=render_settings))
+                objects.extend(task_objects)
+                rendered.extend((spec.name, obj) for obj in task_objects)
+        deployments.append(Deployment(env.name, tuple(tasks), settings.backend, now, tuple(objects)))
+    unique_objects(rendered)  # nothing applied yet: no two objects of one kind and name
+    if not dryrun:
+        for env, deployment in zip(seen.values(), deployments, strict=True):
             if settings.backend == "kubernetes":
-                _apply(objects, settings)  # CronJobs fire the triggers
+                _apply(list(deployment.objects), settings)  # CronJobs fire the triggers
             else:
                 from flyte.runtime.schedule import record_deployment
 
                 record_deployment(list(env.tasks.values()), now)  # `flyte serve triggers` fires them
             _record(deployment, {t.spec.name: t.spec for t in env.tasks.values()})
-        deployments.append(deployment)
     return deployments
 
 

@@ -55,6 +55,7 @@ class TaskEnvironment:
         _levels.check_unexpected(_levels.ENV, unexpected)
         self.name = env_name(name)
         self.depends_on = _depends_on(depends_on)
+        check_unique_names(self.reachable())
         given = _levels.given(
             dict(
                 pod_template=pod_template,
@@ -111,6 +112,7 @@ class TaskEnvironment:
                     f"depends_on: {self.name} -> {env.name} would make a cycle "
                     f"({' -> '.join(_path(env, self))} -> {env.name}); environments must form a tree"
                 )
+        check_unique_names([*self.reachable(), *(e for env in new for e in env.reachable())])
         self.depends_on = tuple(dict.fromkeys((*self.depends_on, *new)))
 
     def reachable(self) -> list[TaskEnvironment]:
@@ -196,6 +198,21 @@ class TaskEnvironment:
             return task
 
         return decorate(_func) if _func is not None else decorate
+
+
+def check_unique_names(envs: Iterable[TaskEnvironment]) -> None:
+    """Distinct environments deployed or rendered together need distinct names, also once
+    normalised for Kubernetes (``my_env`` and ``my-env`` both name objects ``my-env-...``)."""
+    seen: dict[str, TaskEnvironment] = {}
+    for env in envs:
+        key = env.name.replace("_", "-")
+        other = seen.setdefault(key, env)
+        if other is not env:
+            same = "the same name" if other.name == env.name else f"names that both become {key!r} in Kubernetes"
+            raise ConfigurationError(
+                f"environments {other.name!r} and {env.name!r} have {same}; deployed or rendered together "
+                "(depends_on, flyte.deploy), their Kubernetes objects would replace each other; rename one"
+            )
 
 
 def _origin(func: Callable[..., Any]) -> str:

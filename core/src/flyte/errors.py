@@ -128,6 +128,38 @@ QueueTimeoutError = MaxQueuedTimeExceededError
 TaskTimeout = TaskTimeoutError
 
 
+class InputTypeError(FlyteError, TypeError):
+    """A task was called with an input that does not match its annotation (raised at the
+    call, before the task runs). ``task``, ``input`` and ``expected`` say which."""
+
+    def __init__(self, message: str, *, task: str, input: str, expected: str):
+        super().__init__(message)
+        self.task, self.input, self.expected = task, input, expected
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild, (type(self), str(self), self.__dict__))
+
+
+class OutputTypeError(NonRecoverableError, TypeError):
+    """A task returned a value that does not match its return annotation. Not retried: the
+    same code would return the same kind of value."""
+
+    def __init__(self, message: str, *, task: str, expected: str):
+        super().__init__(message, code="OutputTypeError")
+        self.task, self.expected = task, expected
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild, (type(self), str(self), self.__dict__))
+
+
+def _rebuild(cls: type, message: str, state: dict) -> BaseException:
+    """Unpickle an error whose constructor takes keyword-only fields."""
+    error = Exception.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
 class InlineIOMaxBytesBreached(FlyteError, ValueError):
     """A task's inline inputs or outputs are larger than ``max_inline_io_bytes``."""
 

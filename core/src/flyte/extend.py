@@ -15,7 +15,9 @@ third-party author sees is the one we use. Names here are stable API; everything
 - Rendering: :class:`RenderContext` (settings plus builders for the task's container, pod
   spec, metadata, labels, entrypoint command and object name), :class:`RenderSettings`,
   :func:`resource_quantities`.
-- Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`.
+- Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`, and
+  :func:`register_type_check` for a type whose inputs and outputs need a rule of their own (a
+  dataframe type accepting the frames it wraps) instead of ``isinstance``.
 - Engines: :class:`SharedEngine` shares a process-wide engine (a Ray runtime, a Spark
   session, a Dask cluster) between tasks and keeps it warm for reusable environments
   (:func:`keep_warm_for`), the same way for every plugin.
@@ -38,6 +40,7 @@ _EXPORTS = {
     "shipping": "flyte.shipping",
     "number_to_quantity": "flyte._quantity",
     "parse_quantity": "flyte._quantity",
+    "register_type_check": "flyte._typecheck",
     "ConfigurationError": "flyte.errors",
     "FlyteError": "flyte.errors",
     "IgnoreOutputs": "flyte.errors",

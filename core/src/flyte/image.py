@@ -21,7 +21,7 @@ from typing import Any, Union
 import attrs
 import tomllib
 
-from flyte._validation import invalid, str_dict, wrong_type
+from flyte._validation import env_var_dict, invalid, no_control_characters, wrong_type
 from flyte.secret import Secret, to_secrets
 
 DEFAULT_NAME = "flyte"
@@ -29,14 +29,27 @@ IMAGE_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)
 APT_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.:~-]*(=[A-Za-z0-9.+:~-]+)?$")
 SUPPORTED_PYTHON = ((3, 10), (3, 11), (3, 12), (3, 13), (3, 14))
 
+# An image reference as Docker parses it (github.com/distribution/reference): an optional
+# registry host[:port], lower-case path components, then :tag and/or @digest.
+_COMPONENT = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_COMPONENT}(?:\.{_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_NAME = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_PATH = rf"{_NAME}(?:/{_NAME})*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+REFERENCE = re.compile(rf"^(?:{_DOMAIN}/)?{_PATH}(?::{_TAG})?(?:@{_DIGEST})?$")
+REGISTRY = re.compile(rf"^{_DOMAIN}(?:/{_PATH})?$")
+PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
+
 
 def _packages(param: str, packages: tuple[Any, ...], pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
     if not packages:
         invalid(param, packages, "one or more package names", "is empty")
     for item in packages:
-        if not isinstance(item, str) or not item.strip() or "\n" in item:
+        if not isinstance(item, str) or not item.strip():
             wrong_type(param, item, "a package name (str)")
-        if pattern is not None and not pattern.match(item):
+        no_control_characters(param, item)
+        if pattern is not None and not pattern.fullmatch(item):
             invalid(param, item, "a Debian package name such as libopenblas-dev or curl=7.88.1-10")
     return tuple(packages)
 
@@ -67,20 +80,56 @@ def _optional_str(param: str):
             return None
         if not isinstance(value, str) or not value.strip():
             wrong_type(param, value, "a non-empty str")
+        return no_control_characters(param, value)
+
+    return _convert
+
+
+def _reference(param: str):
+    """Converter: an image reference (``docker.io/org/image:tag``, ``python:3.12-slim``)."""
+
+    def _convert(value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            wrong_type(param, value, "an image reference such as docker.io/org/image:tag")
+        if len(value) > 255 or not REFERENCE.fullmatch(value):
+            invalid(
+                param,
+                value,
+                "an image reference such as docker.io/org/image:tag or python:3.12-slim (lower-case path)",
+                "is not a valid image reference",
+            )
         return value
 
     return _convert
 
 
 def _registry(value: Any) -> str | None:
-    value = _optional_str("registry")(value)
-    return value.rstrip("/") if value else value
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        wrong_type("registry", value, "a registry such as ghcr.io/my-org or localhost:5000")
+    value = value.rstrip("/")
+    if not REGISTRY.fullmatch(value):
+        invalid(
+            "registry", value, "a registry host[:port] with an optional path, e.g. ghcr.io/my-org or localhost:5000"
+        )
+    return value
+
+
+def _platform(value: Any) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (tuple, list)) or not items:
+        wrong_type("platform", value, 'a platform such as "linux/amd64", or a tuple of them')
+    for item in items:
+        if not isinstance(item, str) or not PLATFORM.fullmatch(item):
+            invalid("platform", item, 'os/architecture[/variant], e.g. "linux/amd64" or "linux/arm64"')
+    return tuple(items)
 
 
 def _name(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not IMAGE_NAME.match(value):
+    if not isinstance(value, str) or not IMAGE_NAME.fullmatch(value):
         invalid("name", value, "lower-case letters, digits, '.', '_', '-' and '/', e.g. my-image")
     return value
 
@@ -170,12 +219,12 @@ Layer = Union[AptPackages, PipPackages, Requirements, EnvVars, Commands, WorkDir
 class Image:
     """A container image definition. Build it with the ``from_*`` constructors."""
 
-    base_image: str = attrs.field(converter=_optional_str("base_image"))
+    base_image: str = attrs.field(converter=_reference("base_image"))
     name: str | None = attrs.field(default=None, converter=_name)
     registry: str | None = attrs.field(default=None, converter=_registry)
     registry_secret: str | None = attrs.field(default=None, converter=_optional_str("registry_secret"))
     python_version: tuple[int, int] = attrs.field(default=None, converter=_python_version)
-    platform: tuple[str, ...] = attrs.field(default=("linux/amd64",), converter=tuple)
+    platform: tuple[str, ...] = attrs.field(default=("linux/amd64",), converter=_platform)
     install_flyte: bool = attrs.field(default=False)
     dockerfile: str | None = attrs.field(default=None)  # contents, for from_dockerfile
     layers: tuple[Layer, ...] = attrs.field(default=(), converter=tuple)
@@ -208,9 +257,7 @@ class Image:
     @classmethod
     def from_base(cls, image_uri: str) -> Image:
         """An existing image, used as is (or as the base of further layers)."""
-        if not isinstance(image_uri, str) or not image_uri.strip():
-            wrong_type("image_uri", image_uri, "an image reference such as docker.io/org/image:tag")
-        return cls(base_image=image_uri)
+        return cls(base_image=_reference("image_uri")(image_uri))
 
     @classmethod
     def from_dockerfile(
@@ -314,6 +361,7 @@ class Image:
         if not isinstance(pre, bool):
             wrong_type("pre", pre, "True or False")
         extras = (extra_index_urls,) if isinstance(extra_index_urls, str) else tuple(extra_index_urls or ())
+        extras = tuple(_optional_str("extra_index_urls")(url) for url in extras)
         return self._add(
             PipPackages(
                 packages=_packages("with_pip_packages", packages),
@@ -365,7 +413,9 @@ class Image:
 
     def with_env_vars(self, env_vars: dict[str, str]) -> Image:
         """Set environment variables in the image."""
-        values = str_dict("with_env_vars")(env_vars) or {}
+        values = env_var_dict("with_env_vars")(env_vars) or {}
+        for name, value in values.items():
+            no_control_characters(f"with_env_vars[{name!r}]", value)
         return self._add(EnvVars(tuple(sorted(values.items()))))
 
     def with_commands(self, commands: list[str] | str, secret_mounts: Any = None) -> Image:
@@ -381,14 +431,14 @@ class Image:
         path = Path(src)
         if not path.is_file():
             invalid("src", str(src), "the path of an existing file", "does not exist")
-        return self._add(CopySource(str(path), dst, _digest_path(path)))
+        return self._add(CopySource(str(path), _optional_str("dst")(dst), _digest_path(path)))
 
     def with_source_folder(self, src: str | Path, dst: str = ".") -> Image:
         """Copy a local folder into the image."""
         path = Path(src)
         if not path.is_dir():
             invalid("src", str(src), "the path of an existing folder", "does not exist")
-        return self._add(CopySource(str(path), dst, _digest_path(path)))
+        return self._add(CopySource(str(path), _optional_str("dst")(dst), _digest_path(path)))
 
     # -- identity --------------------------------------------------------------------------
     @property
@@ -488,7 +538,5 @@ def to_image(value: Any) -> Image | str | None:
     if isinstance(value, Image):
         return value
     if isinstance(value, str):
-        if not value.strip() or any(c.isspace() for c in value):
-            invalid("image", value, "an image reference such as docker.io/org/image:tag")
-        return value
+        return _reference("image")(value)
     wrong_type("image", value, "a flyte.Image or an image reference string")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
-from flyte._quantity import normalise_quantity
+from flyte._quantity import MAX_QUANTITY, normalise_quantity
 from flyte._validation import invalid, positive_int, wrong_type
 
 GPUType = Literal[
@@ -64,6 +64,11 @@ TPU_TOPOLOGIES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Devices one task may request: the largest nodes have 16 GPUs; a TPU request counts the chips
+# of the whole slice, and the largest topology (V5P 16x16x24) has 6,144.
+MAX_DEVICES = 64
+MAX_TPU_CHIPS = 6144
+
 _CPU_EXAMPLES = '2, 0.5, "500m", "1.5" or a (request, limit) pair'
 _MEMORY_EXAMPLES = '"512Mi", "4Gi", "500M", "1G" or a (request, limit) pair'
 
@@ -85,10 +90,18 @@ class Device:
     def __attrs_post_init__(self) -> None:
         if self.device_class not in DEVICE_CLASSES:
             invalid("Device.device_class", self.device_class, ", ".join(DEVICE_CLASSES))
+        _check_count("Device.quantity", self.quantity, self.device_class)
         for name in ("device", "partition"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 wrong_type(f"Device.{name}", value, "a non-empty str or None")
+
+
+def _check_count(param: str, quantity: int, device_class: str, shown: Any = None) -> None:
+    most = MAX_TPU_CHIPS if device_class == "TPU" else MAX_DEVICES
+    if quantity > most:
+        accepted = f"at most {most:,} {device_class} devices per task"
+        invalid(param, quantity if shown is None else shown, accepted, "is more than a task can use")
 
 
 def GPU(device: str, quantity: int = 1, partition: str | None = None) -> Device:
@@ -149,15 +162,24 @@ def _to_device(value: Any) -> Device | None:
     if isinstance(value, bool):
         wrong_type("gpu", value, 'a count, "A100:2", or flyte.GPU/TPU/Device')
     if isinstance(value, int):
-        return Device(quantity=positive_int("gpu", value))
+        _check_count("gpu", positive_int("gpu", value), "GPU")
+        return Device(quantity=value)
     if isinstance(value, str):
         name, sep, count = value.rpartition(":")
         if not sep:
             name, count = value, "1"
-        if not count.isdigit() or name not in GPU_TYPES:
+        if not (count.isascii() and count.isdigit()) or name not in GPU_TYPES:
             invalid("gpu", value, f'"<type>:<count>" with type one of {", ".join(GPU_TYPES)}, e.g. "A100:2"')
+        _check_count("gpu", positive_int("gpu", int(count)), "GPU", shown=value)
         return GPU(name, int(count))
     wrong_type("gpu", value, 'a count, "A100:2", or flyte.GPU/TPU/Device')
+
+
+# The smallest amount each resource takes, and why: finer values would be rounded up.
+_SMALLEST = {
+    "cpu": (Decimal("0.001"), "is below the smallest CPU amount, 1m"),
+    "memory": (Decimal(1), "is less than one byte ('m' is milli: use Mi for mebibytes, e.g. '500Mi')"),
+}
 
 
 def _quantity(param: str, examples: str, value: Any) -> tuple[str, Decimal]:
@@ -166,6 +188,12 @@ def _quantity(param: str, examples: str, value: Any) -> tuple[str, Decimal]:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             wrong_type(param, value, f"a Kubernetes quantity ({examples})")
         invalid(param, value, examples, "is not a Kubernetes quantity")
+    amount = found[1]
+    if amount > MAX_QUANTITY:
+        invalid(param, value, examples, "is larger than Kubernetes can represent (2**63 - 1)")
+    smallest, problem = _SMALLEST["cpu" if param == "cpu" else "memory"]
+    if 0 < amount < smallest:
+        invalid(param, value, examples, problem)
     return found
 
 

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
 import attrs
 
-from flyte._validation import invalid, positive_int, to_seconds, wrong_type
+from flyte._validation import MAX_DURATION, invalid, positive_int, to_seconds, wrong_type
+
+MAX_FACTOR = 100
+MAX_RETRIES = 1000
 
 
 def _factor(value: Any) -> float:
+    accepted = f"a number from 1 to {MAX_FACTOR}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        wrong_type("Backoff.factor", value, "a number >= 1")
+        wrong_type("Backoff.factor", value, accepted)
+    if not math.isfinite(value):
+        invalid("Backoff.factor", value, accepted, "is not a finite number")
     if value < 1:
-        invalid("Backoff.factor", value, "a number >= 1", "would shrink the delay")
+        invalid("Backoff.factor", value, accepted, "would shrink the delay")
+    if value > MAX_FACTOR:
+        invalid("Backoff.factor", value, accepted, "is too large")
     return float(value)
+
+
+def _count(value: Any) -> int:
+    count = positive_int("retries", value, allow_zero=True)
+    if count > MAX_RETRIES:
+        invalid("retries", value, f"an int from 0 to {MAX_RETRIES}", "is too many")
+    return count
 
 
 @attrs.frozen
@@ -35,9 +51,11 @@ class Backoff:
 
     def delay(self, retry: int) -> timedelta:
         """The wait before retry number ``retry`` (0-based)."""
-        seconds = self.base.total_seconds() * (self.factor**retry)
-        if self.cap is not None:
-            seconds = min(seconds, self.cap.total_seconds())
+        longest = (self.cap or MAX_DURATION).total_seconds()
+        try:
+            seconds = min(self.base.total_seconds() * (self.factor**retry), longest)
+        except OverflowError:  # factor**retry beyond a float: the wait is at its longest
+            seconds = longest
         return timedelta(seconds=seconds)
 
 
@@ -56,7 +74,7 @@ class RetryStrategy:
     ``backoff`` spaces the retries out; without it they follow at once.
     """
 
-    count: int = attrs.field(converter=lambda v: positive_int("retries", v, allow_zero=True))
+    count: int = attrs.field(converter=_count)
     backoff: Backoff | None = attrs.field(default=None, converter=_backoff)
 
     def delay(self, retry: int) -> timedelta:
@@ -69,5 +87,5 @@ def to_retry_strategy(value: Any) -> RetryStrategy:
     if isinstance(value, RetryStrategy):
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        wrong_type("retries", value, "an int >= 0 or a flyte.RetryStrategy")
+        wrong_type("retries", value, f"an int from 0 to {MAX_RETRIES} or a flyte.RetryStrategy")
     return RetryStrategy(count=value)

@@ -9,19 +9,29 @@ import attrs
 
 from flyte._validation import invalid, positive_int, to_seconds, wrong_type
 
+MAX_REPLICAS = 1000
+MAX_CONCURRENCY = 1000
+
+
+def _at_most(param: str, most: int, value: Any, *, allow_zero: bool = False) -> int:
+    number = positive_int(param, value, allow_zero=allow_zero)
+    if number > most:
+        invalid(param, value, f"an int from {0 if allow_zero else 1} to {most:,}", "is too large")
+    return number
+
 
 def _replicas(value: Any) -> int | tuple[int, int]:
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
             invalid("ReusePolicy.replicas", value, "an int >= 1 or a (min, max) pair")
-        low = positive_int("ReusePolicy.replicas[0]", value[0], allow_zero=True)
-        high = positive_int("ReusePolicy.replicas[1]", value[1])
+        low = _at_most("ReusePolicy.replicas[0]", MAX_REPLICAS, value[0], allow_zero=True)
+        high = _at_most("ReusePolicy.replicas[1]", MAX_REPLICAS, value[1])
         if low > high:
             invalid("ReusePolicy.replicas", value, "a (min, max) pair with min <= max", "has min > max")
         return (low, high)
     if isinstance(value, bool) or not isinstance(value, int):
         wrong_type("ReusePolicy.replicas", value, "an int >= 1 or a (min, max) pair")
-    return positive_int("ReusePolicy.replicas", value)
+    return _at_most("ReusePolicy.replicas", MAX_REPLICAS, value)
 
 
 @attrs.frozen
@@ -40,7 +50,9 @@ class ReusePolicy:
     idle_ttl: timedelta | None = attrs.field(
         default=timedelta(seconds=30), converter=to_seconds("ReusePolicy.idle_ttl")
     )
-    concurrency: int = attrs.field(default=1, converter=lambda v: positive_int("ReusePolicy.concurrency", v))
+    concurrency: int = attrs.field(
+        default=1, converter=lambda v: _at_most("ReusePolicy.concurrency", MAX_CONCURRENCY, v)
+    )
     scaledown_ttl: timedelta | None = attrs.field(
         default=timedelta(seconds=30), converter=to_seconds("ReusePolicy.scaledown_ttl")
     )

@@ -31,6 +31,8 @@ from typing import Any
 
 import cloudpickle
 
+from flyte._syspath import add_to_path
+
 # cloudpickle's by-value registry is process-wide; one dump at a time may change it.
 _pickle_lock = threading.Lock()
 
@@ -126,7 +128,7 @@ def loads_call(data: bytes) -> tuple[Callable[..., Any], dict[str, Any]]:
 
     stream = io.BytesIO(data)
     path = pickle.load(stream)
-    sys.path[:0] = [p for p in path if p not in sys.path]
+    add_to_path(*path)  # after the standard library: a user's json.py must not replace json
     function, inputs = pickle.load(stream)
     return function, inputs
 

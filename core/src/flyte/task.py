@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from flyte import _levels
 from flyte._context import current_caller
 from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
+from flyte._typecheck import SignatureCheck, signature_check
 from flyte._validation import wrong_type
 from flyte.docs import Documentation
 from flyte.errors import ConfigurationError, LevelError
@@ -47,7 +48,9 @@ class TaskTemplate:
         self.is_async = inspect.iscoroutinefunction(func)
         self.signature = inspect.signature(func)
         self._spec: TaskSpec | None = None
+        self._checks: SignatureCheck | None = None
         functools.update_wrapper(self, func)
+        self._check_ignored_inputs()
         if not self.overrides:
             self._check_triggers()
 
@@ -177,13 +180,27 @@ class TaskTemplate:
 
     # -- calling ---------------------------------------------------------------------------
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The call's inputs by name, defaults applied; a clear error for a bad call."""
+        """The call's inputs by name, defaults applied; a clear error for a bad call, and an
+        :class:`~flyte.errors.InputTypeError` for an input that does not match its annotation."""
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"{self.name}: {exc}") from None
+        checks = self._checks or self._compile_checks()
+        if checks.inputs:
+            checks.check_inputs(self, bound.arguments)
         bound.apply_defaults()
         return dict(bound.arguments)
+
+    def check_output(self, value: Any) -> None:
+        """Raise :class:`~flyte.errors.OutputTypeError` if ``value`` does not match the return
+        annotation."""
+        checks = self._checks or self._compile_checks()
+        checks.check_output(self, value)
+
+    def _compile_checks(self) -> SignatureCheck:
+        self._checks = signature_check(self.func)
+        return self._checks
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         caller = current_caller.get()
@@ -201,6 +218,17 @@ class TaskTemplate:
 
             return asyncio.to_thread(self.func, *args, **kwargs)
         return caller.aio(self, args, kwargs)
+
+    def _check_ignored_inputs(self) -> None:
+        """The task's cache (from whichever level sets it) may only ignore inputs it has."""
+        cache = self.overrides.get("cache") or self.settings.get("cache") or self.env.settings.get("cache")
+        unknown = [n for n in getattr(cache, "ignored_inputs", ()) if n not in self.signature.parameters]
+        if unknown:
+            inputs = ", ".join(self.signature.parameters) or "none"
+            raise ConfigurationError(
+                f"task {self.name}: cache.ignored_inputs names {', '.join(map(repr, unknown))}, which "
+                f"is not an input of the task (its inputs: {inputs})"
+            )
 
     def _check_triggers(self) -> None:
         """Triggers must be able to supply every required input (checked again at render)."""

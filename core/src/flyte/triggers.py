@@ -8,7 +8,18 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import invalid, positive_int, str_dict, wrong_type
+from flyte._validation import (
+    invalid,
+    k8s_annotations,
+    k8s_labels,
+    label_value,
+    no_control_characters,
+    optional,
+    positive_int,
+    str_dict,
+    wrong_type,
+)
+from flyte.errors import ConfigurationError
 
 
 class _TriggerTimeType:
@@ -109,6 +120,16 @@ class Cron:
         raise AssertionError("unreachable: a cron schedule always has a next time")
 
 
+def _interval(value: Any) -> int:
+    minutes = positive_int("FixedRate.interval_minutes", value)
+    if minutes > MAX_INTERVAL_MINUTES:
+        invalid("FixedRate.interval_minutes", value, f"1 to {MAX_INTERVAL_MINUTES:,} minutes (365 days)", "is too long")
+    return minutes
+
+
+MAX_INTERVAL_MINUTES = 365 * 24 * 60
+
+
 def _start_time(value: Any) -> datetime | None:
     if value is not None and not isinstance(value, datetime):
         wrong_type("FixedRate.start_time", value, "a datetime or None")
@@ -119,7 +140,7 @@ def _start_time(value: Any) -> datetime | None:
 class FixedRate:
     """Fire every ``interval_minutes`` minutes, counted from ``start_time`` (or activation)."""
 
-    interval_minutes: int = attrs.field(converter=lambda v: positive_int("FixedRate.interval_minutes", v))
+    interval_minutes: int = attrs.field(converter=_interval)
     start_time: datetime | None = attrs.field(default=None, converter=_start_time)
 
 
@@ -128,7 +149,50 @@ def _automation(value: Any) -> Cron | FixedRate:
         return value
     if isinstance(value, str):  # "0 6 * * *" as a shorthand for Cron("0 6 * * *")
         return Cron(value)
+    if isinstance(value, Trigger):
+        return _schedule_of(value)
     wrong_type("Trigger.automation", value, "a flyte.Cron or flyte.FixedRate")
+
+
+def _schedule_of(trigger: Trigger) -> Cron | FixedRate:
+    """``Trigger(name, Trigger.daily())``: the guide's signature fragment passes a Trigger as
+    the automation. Its schedule is taken; anything else it sets would be lost, so that is an
+    error showing how to keep it."""
+    default_inputs = {trigger.trigger_time_input_key: TriggerTime} if trigger.trigger_time_input_key else {}
+    lost = [
+        name
+        for name, value in (
+            ("inputs", (trigger.inputs or {}) != default_inputs and trigger.inputs),
+            ("env_vars", trigger.env_vars),
+            ("interruptible", trigger.interruptible is not None),
+            ("overwrite_cache", trigger.overwrite_cache),
+            ("queue", trigger.queue),
+            ("labels", trigger.labels),
+            ("annotations", trigger.annotations),
+            ("auto_activate", not trigger.auto_activate),
+            ("trigger_time_input_key", trigger.trigger_time_required),
+        )
+        if value
+    ]
+    if lost:
+        settings = ", ".join(f"{n}=..." for n in lost)
+        predefined = f"flyte.Trigger.{trigger.name}(name=..., {settings}) or " if trigger.name in _PREDEFINED else ""
+        raise ConfigurationError(
+            f"Trigger.automation: the trigger {trigger.name!r} given as automation also sets {', '.join(lost)}, "
+            f"which would be lost; write {predefined}flyte.Trigger(name, {_spelling(trigger.automation)}, {settings})"
+        )
+    return trigger.automation
+
+
+_PREDEFINED = ("minutely", "hourly", "daily", "weekly", "monthly")
+
+
+def _spelling(automation: Cron | FixedRate) -> str:
+    if isinstance(automation, Cron):
+        zone = f", timezone={automation.timezone!r}" if automation.timezone else ""
+        return f"flyte.Cron({automation.expression!r}{zone})"
+    start = f", start_time={automation.start_time!r}" if automation.start_time else ""
+    return f"flyte.FixedRate({automation.interval_minutes}{start})"
 
 
 def _inputs(value: Any) -> dict[str, Any] | None:
@@ -142,7 +206,7 @@ def _inputs(value: Any) -> dict[str, Any] | None:
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         wrong_type("Trigger.name", value, "a non-empty str")
-    return value
+    return no_control_characters("Trigger.name", value)
 
 
 def _optional_bool(param: str):
@@ -177,10 +241,10 @@ class Trigger:
     env_vars: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.env_vars"), eq=_mapping_key)
     interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
     overwrite_cache: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    queue: str | None = attrs.field(default=None)
-    labels: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.labels"), eq=_mapping_key)
+    queue: str | None = attrs.field(default=None, converter=optional(lambda v: label_value("Trigger.queue", v)))
+    labels: dict[str, str] | None = attrs.field(default=None, converter=k8s_labels("Trigger.labels"), eq=_mapping_key)
     annotations: dict[str, str] | None = attrs.field(
-        default=None, converter=str_dict("Trigger.annotations"), eq=_mapping_key
+        default=None, converter=k8s_annotations("Trigger.annotations"), eq=_mapping_key
     )
     # The parameter a predefined trigger hands its fire time to, and whether the user named it
     # (then the task must have that parameter; the default "trigger_time" is optional).

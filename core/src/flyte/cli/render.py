@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -61,13 +62,39 @@ def render_command(file: str, target: str, output: str, namespace: str, inputs_j
             inputs = json.loads(inputs_json)
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not a JSON object ({exc.msg})", param_hint="--inputs") from None
-    ctx = RenderContext(settings=RenderSettings(namespace=namespace, storage=storage), inputs=inputs)
+        if not isinstance(inputs, dict):
+            raise click.BadParameter(
+                f"expected a JSON object of input names to values, got {inputs_json}", param_hint="--inputs"
+            )
     obj = find(load_file(file), target, (TaskTemplate, TaskEnvironment))
+    if inputs:
+        inputs = _typed_inputs(obj, inputs)
+    ctx = RenderContext(settings=RenderSettings(namespace=namespace, storage=storage), inputs=inputs)
     try:
         objects = render_environment(obj, ctx) if isinstance(obj, TaskEnvironment) else render_task(obj, ctx)
     except (FlyteError, ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(dump(objects, output))
+
+
+def _typed_inputs(target: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """JSON values as the annotated types (an ISO string as a datetime, ...): for a task its own
+    annotations, for an environment those of the first task with an input of that name."""
+    from flyte.cli._values import ConversionError, from_json
+    from flyte.interface import signature_types
+
+    tasks = [target] if not hasattr(target, "reachable") else [t for e in target.reachable() for t in e.tasks.values()]
+    annotations: dict[str, Any] = {}
+    for task in tasks:
+        for name, tp in signature_types(task.func)[0].items():
+            annotations.setdefault(name, tp)
+    typed = {}
+    for name, value in inputs.items():
+        try:
+            typed[name] = from_json(annotations[name], value) if name in annotations else value
+        except ConversionError as exc:
+            raise click.BadParameter(f"input {name!r}: {exc}", param_hint="--inputs") from None
+    return typed
 
 
 def dump(objects: list[dict], output: str) -> str:

@@ -101,15 +101,16 @@ def _task_command(name: str, task: Any) -> click.Command:
         required = p.default is NO_DEFAULT
         option = "--" + p.name.replace("_", "-")
         kind, convert = _click_type(tp)
-        default = None if required else p.default
-        shown = None if required else _show_default(default)
+        # A required option gets no default at all: click counts an explicit None as a value.
+        default = {} if required else {"default": p.default if kind is bool else None}
+        shown = None if required else _show_default(p.default)
         if kind is bool:
             params.append(
                 click.Option(
                     [f"{option}/--no-{option[2:]}", p.name],
-                    default=default,
                     required=required,
                     show_default=shown is not None,
+                    **default,
                 )
             )
         else:
@@ -118,15 +119,17 @@ def _task_command(name: str, task: Any) -> click.Command:
                     [option, p.name],
                     type=kind,
                     required=required,
-                    default=None,
                     show_default=shown,
                     help=f"{_type_label(tp)}",
+                    **default,
                 )
             )
             params[-1].flyte_convert = convert  # type: ignore[attr-defined]
 
     @click.pass_context
     def callback(ctx: click.Context, **values: Any) -> None:
+        from flyte.errors import InputTypeError
+
         inputs = {}
         for param in params:
             value = values[param.name]
@@ -134,10 +137,18 @@ def _task_command(name: str, task: Any) -> click.Command:
                 continue  # the task's own default applies
             convert = getattr(param, "flyte_convert", None)
             inputs[param.name] = convert(param.name, value) if convert else value
+        try:
+            task.bind((), inputs)  # the task's input check, reported as a usage error
+        except InputTypeError as exc:
+            raise click.BadParameter(str(exc), param_hint=_option(exc.input)) from None
         _run_and_report(task, inputs, ctx.find_root().obj or ctx.parent.obj)
 
     doc = (task.spec.docs.description or "").strip()
     return click.Command(name, params=params, callback=callback, help=f"{task.name}\n\n{doc}" if doc else task.name)
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _show_default(value: Any) -> str | None:
@@ -167,10 +178,8 @@ def _click_type(tp: Any) -> tuple[Any, Any]:
         return click.Choice([str(m.value) for m in tp]), lambda _n, v: tp(type(next(iter(tp)).value)(v))
     if tp is datetime:
         return str, lambda n, v: _datetime(n, v)
-    if dataclasses.is_dataclass(tp):
-        return str, lambda n, v: _dataclass(tp, n, _json(n, v))
-    if origin in (list, dict, tuple, set) or tp in (list, dict):
-        return str, lambda n, v: _collection(origin or tp, n, _json(n, v))
+    if dataclasses.is_dataclass(tp) or origin in (list, dict, tuple, set) or tp in (list, dict):
+        return str, lambda n, v: _structured(tp, n, _json(n, v))
     return str, None
 
 
@@ -178,16 +187,16 @@ def _json(name: str, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(
-            f"{text!r} is not valid JSON ({exc.msg})", param_hint=f"--{name.replace('_', '-')}"
-        ) from None
+        raise click.BadParameter(f"{text!r} is not valid JSON ({exc.msg})", param_hint=_option(name)) from None
 
 
-def _collection(kind: Any, name: str, value: Any) -> Any:
-    expected = {list: list, tuple: list, set: list, dict: dict}[kind]
-    if not isinstance(value, expected):
-        raise click.BadParameter(f"expected a JSON {expected.__name__}", param_hint=f"--{name.replace('_', '-')}")
-    return kind(value) if kind in (tuple, set) else value
+def _structured(tp: Any, name: str, value: Any) -> Any:
+    from flyte.cli._values import ConversionError, from_json
+
+    try:
+        return from_json(tp, value)
+    except ConversionError as exc:
+        raise click.BadParameter(str(exc), param_hint=_option(name)) from None
 
 
 def _datetime(name: str, text: str) -> datetime:
@@ -195,20 +204,7 @@ def _datetime(name: str, text: str) -> datetime:
         return datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(
-            f"{text!r} is not an ISO date/time such as 2025-01-31T09:30", param_hint=f"--{name.replace('_', '-')}"
-        ) from None
-
-
-def _dataclass(cls: type, name: str, value: Any) -> Any:
-    if not isinstance(value, dict):
-        raise click.BadParameter("expected a JSON object", param_hint=f"--{name.replace('_', '-')}")
-    try:
-        import cattrs
-
-        return cattrs.structure(value, cls)
-    except Exception as exc:
-        raise click.BadParameter(
-            f"does not match {cls.__name__}: {exc}", param_hint=f"--{name.replace('_', '-')}"
+            f"{text!r} is not an ISO date/time such as 2025-01-31T09:30", param_hint=_option(name)
         ) from None
 
 

@@ -1,19 +1,37 @@
-"""Render tasks and environments: route each task to its plugin's renderer or the core's."""
+"""Render tasks and environments: route each task to its plugin's renderer or the core's.
+
+A render never emits two objects of one kind with one name: Kubernetes names are normalised
+(``my_env`` and ``my-env`` both become ``my-env``), so distinct tasks can collide, and one would
+silently replace the other on the cluster. Identical duplicates are emitted once; different ones
+are an error naming both tasks.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import attrs
+
+from flyte._typecheck import signature_check
 from flyte.errors import RenderError
 from flyte.render.context import RenderContext
 
 
 def render_task(task: Any, ctx: RenderContext) -> list[dict[str, Any]]:
     """The Kubernetes objects for one task (a Job, CronJobs, or its plugin's objects)."""
-    from flyte.plugins import get_registry
     from flyte.task import ensure_no_trigger_problems
 
     ensure_no_trigger_problems(task)
+    _check_importable(task)
+    if ctx.inputs:
+        _check_inputs(task, ctx.inputs)
+    return unique_objects((task.name, obj) for obj in _render(task, ctx))
+
+
+def _render(task: Any, ctx: RenderContext) -> list[dict[str, Any]]:
+    from flyte.plugins import get_registry
+
     spec = task.spec
     registry = get_registry()
     if spec.plugin_config is not None:
@@ -28,9 +46,73 @@ def render_task(task: Any, ctx: RenderContext) -> list[dict[str, Any]]:
 
 
 def render_environment(env: Any, ctx: RenderContext) -> list[dict[str, Any]]:
-    """Every task of ``env`` and of each environment reachable through ``depends_on``, once."""
-    objects: list[dict[str, Any]] = []
+    """Every task of ``env`` and of each environment reachable through ``depends_on``, once.
+
+    Given inputs go to each task that has an input of that name; a name no task has is an error.
+    """
+    rendered: list[tuple[str, dict[str, Any]]] = []
+    used: set[str] = set()
     for each in env.reachable():
         for task in each.tasks.values():
-            objects.extend(render_task(task, ctx))
-    return objects
+            task_ctx = ctx
+            if ctx.inputs:
+                own = {k: v for k, v in ctx.inputs.items() if k in task.signature.parameters}
+                used.update(own)
+                task_ctx = attrs.evolve(ctx, inputs=own or None)
+            rendered.extend((task.name, obj) for obj in render_task(task, task_ctx))
+    unused = sorted(set(ctx.inputs or ()) - used)
+    if unused:
+        raise RenderError(
+            f"inputs {', '.join(map(repr, unused))}: no task of environment {env.name!r} (or the "
+            "environments it depends on) has an input of that name"
+        )
+    return unique_objects(rendered)
+
+
+def unique_objects(rendered: Iterable[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The objects of ``(task name, object)`` pairs, each kind and name once; two different
+    objects with one kind, namespace and name are a :class:`~flyte.errors.RenderError`."""
+    seen: dict[tuple[str, str, str | None, str], tuple[str, dict[str, Any]]] = {}
+    for source, obj in rendered:
+        meta = obj.get("metadata") or {}
+        key = (obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("namespace"), meta.get("name", ""))
+        first = seen.setdefault(key, (source, obj))
+        if first[1] is obj or first[1] == obj:
+            continue
+        raise RenderError(
+            f"{key[1]} {key[3]!r} would be rendered twice, for {_origin(*first)} and for {_origin(source, obj)}: "
+            "Kubernetes names are lower-case with '-' for '_', so these names collide; rename one of them"
+        )
+    return [obj for _, obj in seen.values()]
+
+
+def _origin(task: str, obj: dict[str, Any]) -> str:
+    trigger = ((obj.get("metadata") or {}).get("labels") or {}).get("flyte.org/trigger")
+    return f"trigger {trigger!r} of task {task}" if trigger else f"task {task}"
+
+
+def _check_importable(task: Any) -> None:
+    """The container imports the task's module by name: a file loaded under a private name
+    (its own name belongs to another module, see flyte._loader) cannot be imported there."""
+    from flyte._loader import PRIVATE_PREFIX
+
+    module = task.spec.module
+    if module.startswith(PRIVATE_PREFIX):
+        file = task.func.__code__.co_filename
+        name = module.removeprefix(PRIVATE_PREFIX)
+        raise RenderError(
+            f"{task.name}: {file} is named like the module {name!r} (of the standard library or an "
+            "installed package), so a container could not import it by that name; rename the file"
+        )
+
+
+def _check_inputs(task: Any, inputs: dict[str, Any]) -> None:
+    """Inputs to bake in must be inputs of the task, of the annotated types."""
+    params = task.signature.parameters
+    unknown = [k for k in inputs if k not in params]
+    if unknown:
+        raise RenderError(
+            f"{task.name}: {', '.join(map(repr, unknown))} is not an input of the task "
+            f"(its inputs: {', '.join(params) or 'none'})"
+        )
+    signature_check(task.func).check_inputs(task, inputs)

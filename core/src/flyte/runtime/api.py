@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets as _random
 import sys
 import threading
 import time
@@ -220,8 +219,16 @@ def _asdict(settings: LocalSettings) -> dict[str, Any]:
 
 
 def new_run_name() -> str:
+    """``r`` and nine random letters or digits."""
+    # From os.urandom rather than the `secrets` module: a user's script named secrets.py
+    # (the guide's own example) would be imported in its place.
+    number = int.from_bytes(os.urandom(8), "big")
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-    return "r" + "".join(_random.choice(alphabet) for _ in range(9))
+    letters = []
+    for _ in range(9):
+        number, digit = divmod(number, 36)
+        letters.append(alphabet[digit])
+    return "r" + "".join(letters)
 
 
 class RunContext:

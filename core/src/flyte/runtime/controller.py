@@ -334,6 +334,9 @@ class Controller:
                 result = await self._one_attempt(action, inputs, deadline)
                 # Dataframes it returned are stored now: a failure to store fails the attempt.
                 stored, result = await transport.output_leaving(action.task.func, result, self.run_name, action.id)
+                # Checked as the caller gets it (a plugin task's frames were stored during the
+                # attempt and are read back as declared); an OutputTypeError is not retried.
+                action.task.check_output(result)
             except NonRecoverableError as exc:
                 self._finish(action, st.FAILED, error=exc)
                 raise

@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import secrets as _random
 import shutil
 import signal
 import stat
@@ -85,7 +84,9 @@ def process_folder() -> Path:
         start = process_start(pid) or "0"
         base = base_dir()
         while True:
-            folder = base / f"{_own_prefix()}{pid}-{start}-{_random.token_hex(4)}"
+            # os.urandom, not the `secrets` module: the guide's example saved as secrets.py,
+            # run as `python secrets.py`, would be imported in its place.
+            folder = base / f"{_own_prefix()}{pid}-{start}-{os.urandom(4).hex()}"
             try:
                 folder.mkdir(mode=0o700)
                 break

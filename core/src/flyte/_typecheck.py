@@ -1,0 +1,415 @@
+"""Task inputs and outputs checked against the function's annotations.
+
+A checker is compiled once per annotation (and once per function for its whole signature), so
+a call pays a few ``isinstance`` tests: well under a microsecond per scalar input. The rules are
+Python typing's, as a user would expect them:
+
+- ``bool`` is not an ``int`` (nor a ``float``) input; an ``int`` is accepted for a ``float``
+  (and an ``int``/``float`` for a ``complex``) and passed as given; a ``float`` for an ``int``
+  is refused.
+- Containers are checked element by element: ``list[int]``, ``set[str]``, ``tuple[int, str]``
+  (length too), ``tuple[int, ...]``, ``dict[str, float]`` (keys and values), and the
+  ``collections.abc`` forms (``Sequence[int]``, ``Mapping[str, int]``, ...).
+- ``Optional``/unions: any member; ``Literal``: one of the values, of the same type.
+- Any other class (dataclasses, attrs, pydantic models, enums, ``datetime``, ``flyte.io.File``,
+  ...) by ``isinstance``; a generic class (``Box[int]``) by its origin; ``Annotated[T, ...]``
+  and ``NewType`` as the type they wrap.
+- ``Any``, ``object``, a ``TypeVar``, a missing annotation, or one that cannot be resolved (a
+  string naming something not in scope) accept everything.
+
+A type that needs a rule of its own (``flyte.io.DataFrame`` accepting the dataframes it wraps,
+...) registers a predicate with :func:`register_type_check` (also in :mod:`flyte.extend`).
+"""
+
+from __future__ import annotations
+
+import collections.abc as abc
+import inspect
+import numbers
+import re
+import types
+import typing
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from flyte.errors import InputTypeError, OutputTypeError
+from flyte.interface import type_name
+
+Predicate = Callable[[Any], bool]
+
+# Types with a rule of their own: annotation class -> predicate (see register_type_check()).
+_REGISTRY: dict[type, Predicate] = {}
+
+
+def register_type_check(cls: type, check: Predicate) -> None:
+    """Check values annotated ``cls`` with ``check(value) -> bool`` instead of ``isinstance``.
+
+    For reference types that accept more than their own instances; call it where ``cls`` is
+    defined, at import. Signatures compiled before the call keep the rule they had.
+    """
+    _REGISTRY[cls] = check
+    _compiled.clear()
+
+
+@attrs.frozen
+class Mismatch:
+    """Where a value departs from its annotation: ``path`` (``xs[2]``), the value found there
+    and the type expected there."""
+
+    path: str
+    value: Any
+    expected: str
+
+
+@attrs.frozen
+class Checker:
+    """``ok(value)`` is the fast test; ``explain(value, path)`` finds the first mismatch;
+    ``expected`` is the annotation as a user would write it."""
+
+    ok: Predicate
+    explain: Callable[[Any, str], Mismatch | None]
+    expected: str
+
+
+def describe(value: Any) -> str:
+    """A value's type and a short repr, for error messages: ``str '5'``."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+_QUALIFIED = re.compile(r"([\w.]+):([\w.]+)")
+
+
+def display(tp: Any) -> str:
+    """An annotation as a user would write it: ``list[int]``, ``datetime.datetime``,
+    ``flyte.io.File`` (private module segments left out)."""
+
+    def public(match: re.Match[str]) -> str:
+        module = ".".join(p for p in match[1].split(".") if not p.startswith("_"))
+        return f"{module}.{match[2]}" if module else match[2]
+
+    return _QUALIFIED.sub(public, type_name(tp))
+
+
+# -- compiling an annotation ------------------------------------------------------------------
+
+_compiled: dict[Any, Checker | None] = {}
+
+
+def compile_check(tp: Any) -> Checker | None:
+    """The checker for annotation ``tp``; None when every value is accepted."""
+    try:
+        return _compiled[tp]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable annotation (e.g. Annotated metadata): not memoised
+        return _compile(tp)
+    checker = _compile(tp)
+    _compiled[tp] = checker
+    return checker
+
+
+def _leaf(ok: Predicate, tp: Any) -> Checker:
+    expected = display(tp)
+
+    def explain(value: Any, path: str) -> Mismatch | None:
+        return None if ok(value) else Mismatch(path, value, expected)
+
+    return Checker(ok, explain, expected)
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int or (isinstance(v, numbers.Integral) and not isinstance(v, bool))
+
+
+def _is_float(v: Any) -> bool:
+    t = type(v)
+    return t is float or t is int or (isinstance(v, numbers.Real) and not isinstance(v, bool))
+
+
+def _is_complex(v: Any) -> bool:
+    return isinstance(v, numbers.Complex) and not isinstance(v, bool)
+
+
+_SCALARS: dict[type, Predicate] = {
+    int: _is_int,
+    float: _is_float,
+    complex: _is_complex,
+    bool: lambda v: v is True or v is False,
+    str: lambda v: isinstance(v, str),
+    bytes: lambda v: isinstance(v, bytes),
+}
+_COLLECTIONS = (list, set, frozenset, abc.Sequence, abc.MutableSequence, abc.Set, abc.MutableSet, abc.Collection)
+_MAPPINGS = (dict, abc.Mapping, abc.MutableMapping)
+
+
+def _compile(tp: Any) -> Checker | None:
+    if tp is Any or tp is object or isinstance(tp, (str, typing.ForwardRef, typing.TypeVar)):
+        return None
+    if tp is None or tp is type(None):
+        return _leaf(lambda v: v is None, None)
+    if type(tp).__name__ == "TypeAliasType":  # `type X = ...` (3.12+)
+        return compile_check(tp.__value__)
+    supertype = getattr(tp, "__supertype__", None)  # typing.NewType
+    if supertype is not None:
+        return compile_check(supertype)
+    origin = typing.get_origin(tp)
+    if origin is not None:
+        return _compile_generic(tp, origin, typing.get_args(tp))
+    if not isinstance(tp, type):
+        return None  # something that cannot be tested at run time (ParamSpec, ...)
+    if tp in _REGISTRY:
+        return _leaf(_REGISTRY[tp], tp)
+    if tp in _SCALARS:
+        return _leaf(_SCALARS[tp], tp)
+    if typing.is_typeddict(tp):
+        return _leaf(lambda v: isinstance(v, dict), tp)
+    return _instance_of(tp, tp)
+
+
+def _instance_of(cls: type, tp: Any) -> Checker | None:
+    try:
+        isinstance(None, cls)
+    except TypeError:  # e.g. a Protocol that is not runtime-checkable
+        return None
+    return _leaf(lambda v: isinstance(v, cls), tp)
+
+
+def _compile_generic(tp: Any, origin: Any, args: tuple[Any, ...]) -> Checker | None:
+    if origin is typing.Annotated:
+        return compile_check(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return _union(tp, args)
+    if origin is typing.Literal:
+        return _literal(tp, args)
+    if origin is type:
+        base = args[0] if args and isinstance(args[0], type) else object
+        return _leaf(lambda v: isinstance(v, type) and issubclass(v, base), tp)
+    if origin is tuple:
+        return _tuple(tp, args)
+    if origin in _MAPPINGS:
+        return _mapping(tp, origin, args)
+    if origin in _COLLECTIONS:
+        return _collection(tp, origin, args[0] if args else Any)
+    if isinstance(origin, type):  # Iterable[int], Callable[..., T], a user's Box[int], ...
+        return _instance_of(origin, tp)
+    return None
+
+
+def _union(tp: Any, args: tuple[Any, ...]) -> Checker | None:
+    members = [compile_check(a) for a in args]
+    if any(m is None for m in members):
+        return None  # Any (or something unchecked) in the union accepts everything
+    if len(args) == 2 and type(None) in args:  # Optional[X], the common case
+        inner = members[args.index(type(None)) ^ 1].ok
+
+        def ok(v: Any) -> bool:
+            return v is None or inner(v)
+    else:
+        tests = tuple(m.ok for m in members)
+
+        def ok(v: Any) -> bool:
+            return any(t(v) for t in tests)
+
+    expected = display(tp)
+
+    def explain(v: Any, path: str) -> Mismatch | None:
+        if ok(v):
+            return None
+        for member in members:  # a member the value has the shape of: show what is wrong inside
+            found = member.explain(v, path)
+            if found is not None and found.path != path:
+                return found
+        return Mismatch(path, v, expected)
+
+    return Checker(ok, explain, expected)
+
+
+def _literal(tp: Any, args: tuple[Any, ...]) -> Checker:
+    allowed = tuple((type(a), a) for a in args)
+
+    def ok(v: Any) -> bool:
+        t = type(v)
+        return any(t is at and v == a for at, a in allowed)
+
+    return _leaf(ok, tp)
+
+
+def _tuple(tp: Any, args: tuple[Any, ...]) -> Checker:
+    if not args or (len(args) == 2 and args[1] is Ellipsis):
+        return _collection(tp, tuple, args[0] if args else Any)
+    if args == ((),):  # tuple[()]: the empty tuple
+        return _leaf(lambda v: isinstance(v, tuple) and not v, tp)
+    items = tuple(compile_check(a) for a in args)
+    n = len(items)
+    expected = display(tp)
+
+    def ok(v: Any) -> bool:
+        return isinstance(v, tuple) and len(v) == n and all(c is None or c.ok(x) for c, x in zip(items, v, strict=True))
+
+    def explain(v: Any, path: str) -> Mismatch | None:
+        if not isinstance(v, tuple) or len(v) != n:
+            return Mismatch(path, v, expected)
+        for i, (c, x) in enumerate(zip(items, v, strict=True)):
+            found = c.explain(x, f"{path}[{i}]") if c is not None else None
+            if found is not None:
+                return found
+        return None
+
+    return Checker(ok, explain, expected)
+
+
+def _collection(tp: Any, origin: type, item_type: Any) -> Checker:
+    item = compile_check(item_type)
+    if item is None:
+        return _leaf(lambda v: isinstance(v, origin), tp)
+    item_ok = item.ok
+    expected = display(tp)
+
+    def ok(v: Any) -> bool:
+        return isinstance(v, origin) and all(map(item_ok, v))
+
+    def explain(v: Any, path: str) -> Mismatch | None:
+        if not isinstance(v, origin):
+            return Mismatch(path, v, expected)
+        ordered = isinstance(v, abc.Sequence)
+        for i, x in enumerate(v):
+            found = item.explain(x, f"{path}[{i}]" if ordered else f"an item of {path}")
+            if found is not None:
+                return found
+        return None
+
+    return Checker(ok, explain, expected)
+
+
+def _mapping(tp: Any, origin: type, args: tuple[Any, ...]) -> Checker:
+    key, val = (compile_check(args[0]), compile_check(args[1])) if len(args) == 2 else (None, None)
+    if key is None and val is None:
+        return _leaf(lambda v: isinstance(v, origin), tp)
+    key_ok = key.ok if key is not None else None
+    val_ok = val.ok if val is not None else None
+    expected = display(tp)
+
+    def ok(v: Any) -> bool:
+        if not isinstance(v, origin):
+            return False
+        if key_ok is not None and not all(map(key_ok, v.keys())):
+            return False
+        return val_ok is None or all(map(val_ok, v.values()))
+
+    def explain(v: Any, path: str) -> Mismatch | None:
+        if not isinstance(v, origin):
+            return Mismatch(path, v, expected)
+        for k, x in v.items():
+            found = key.explain(k, f"a key of {path}") if key is not None else None
+            if found is None and val is not None:
+                found = val.explain(x, f"{path}[{k!r}]")
+            if found is not None:
+                return found
+        return None
+
+    return Checker(ok, explain, expected)
+
+
+# -- a function's signature -------------------------------------------------------------------
+
+_NO_DEFAULT: Any = object()
+
+
+@attrs.frozen
+class SignatureCheck:
+    """The compiled checkers of one function, per input (unchecked ones left out) and output.
+
+    A parameter's own default is always accepted (``x: int = None`` is common and means
+    "optional"), whether it is left out or passed explicitly.
+    """
+
+    inputs: dict[str, Checker]
+    defaults: dict[str, Any]
+    output: Checker | None
+
+    def check_inputs(self, task: Any, given: dict[str, Any]) -> None:
+        """Raise :class:`~flyte.errors.InputTypeError` for the first input in ``given`` that
+        does not match its annotation. ``task`` (its ``.name``, or a str) names the task in
+        the message, and is only looked at then."""
+        checks = self.inputs
+        for name, value in given.items():
+            check = checks.get(name)
+            if check is not None and not check.ok(value) and value is not self.defaults.get(name, _NO_DEFAULT):
+                raise _input_error(getattr(task, "name", task), name, check, value)
+
+    def check_output(self, task: Any, value: Any) -> None:
+        """Raise :class:`~flyte.errors.OutputTypeError` if ``value`` does not match the return
+        annotation (``task`` as for :meth:`check_inputs`)."""
+        check = self.output
+        if check is None or check.ok(value):
+            return
+        task = getattr(task, "name", task)
+        found = check.explain(value, "the value")
+        detail = ""
+        if found is not None and found.path != "the value":
+            detail = f" ({found.path} is {describe(found.value)}, expected {found.expected})"
+        raise OutputTypeError(
+            f"{task}: returned {describe(value)}, but its return annotation is {check.expected}{detail}",
+            task=task,
+            expected=check.expected,
+        )
+
+
+def _input_error(task: str, name: str, check: Checker, value: Any) -> InputTypeError:
+    found = check.explain(value, name)
+    if found is None or found.path == name:
+        message = f"{task}: input {name!r} expects {check.expected}, got {describe(value)}"
+    else:
+        message = (
+            f"{task}: input {name!r} expects {check.expected}, but {found.path} is {describe(found.value)}"
+            f" (expected {found.expected})"
+        )
+    return InputTypeError(message, task=task, input=name, expected=check.expected)
+
+
+_signatures: weakref.WeakKeyDictionary[Callable[..., Any], SignatureCheck] = weakref.WeakKeyDictionary()
+
+
+def signature_check(func: Callable[..., Any]) -> SignatureCheck:
+    """The checkers for ``func``'s annotations, compiled on first use."""
+    found = _signatures.get(func)
+    if found is None:
+        params, output = _annotations(func)
+        checks = {name: c for name, tp in params.items() if (c := compile_check(tp)) is not None}
+        defaults = {
+            name: p.default for name, p in inspect.signature(func).parameters.items() if p.default is not p.empty
+        }
+        found = SignatureCheck(checks, defaults, compile_check(output))
+        _signatures[func] = found
+    return found
+
+
+def _annotations(func: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
+    """The resolved annotations; one that cannot be resolved (a string naming something out of
+    scope) is left unchecked instead of giving up on all of them."""
+    sig = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+    except Exception:
+        hints = {}
+        scope = getattr(func, "__globals__", {})
+        raw = {name: p.annotation for name, p in sig.parameters.items() if p.annotation is not p.empty}
+        if sig.return_annotation is not sig.empty:
+            raw["return"] = sig.return_annotation
+        for name, annotation in raw.items():
+            if not isinstance(annotation, str):
+                hints[name] = annotation
+                continue
+            try:  # what typing.get_type_hints does with a string annotation
+                hints[name] = eval(annotation, scope)
+            except Exception:
+                hints[name] = Any
+    params = {name: hints.get(name, Any) for name in sig.parameters}
+    output = hints.get("return", Any)
+    return params, type(None) if output is None else output

@@ -1,0 +1,396 @@
+"""Inputs are checked against the task's signature before its body runs, and outputs against
+its return annotation after: with flyte.run, nested calls, `flyte run` and `flyte render
+--inputs`. The rules are Python typing's (README, "Inputs and outputs")."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import pickle
+import sys
+import textwrap
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, NewType, Optional, Union
+
+import attrs
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import flyte
+import flyte.extend
+from flyte import _typecheck
+from flyte.cli.main import build_cli
+from flyte.errors import InputTypeError, OutputTypeError
+from flyte.remote import Run
+
+env = flyte.TaskEnvironment(name="typed")
+ran: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def local_backend():
+    flyte.init()
+    ran.clear()
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+@dataclasses.dataclass
+class Point:
+    x: float
+    y: float
+
+
+@attrs.frozen
+class Box:
+    size: int
+
+
+class Model:  # a pydantic-like class: checked by isinstance
+    def __init__(self, **fields: Any):
+        self.__dict__.update(fields)
+
+
+class Sub(Point):
+    pass
+
+
+UserId = NewType("UserId", int)
+
+CASES: list[tuple[Any, Any, bool]] = [
+    (int, 3, True),
+    (int, True, False),  # bool is not an int input
+    (int, 1.0, False),
+    (int, "5", False),
+    (float, 1.5, True),
+    (float, 2, True),  # an int is accepted for a float
+    (float, False, False),
+    (float, "1.5", False),
+    (complex, 1, True),
+    (bool, True, True),
+    (bool, 1, False),
+    (str, "x", True),
+    (str, b"x", False),
+    (bytes, b"x", True),
+    (list[int], [1, 2], True),
+    (list[int], [1, "2"], False),
+    (list[int], (1, 2), False),
+    (list[list[int]], [[1], [2, 3]], True),
+    (list[list[int]], [[1], [2, True]], False),
+    (list, ["anything", 1], True),
+    (set[str], {"a"}, True),
+    (set[str], {"a", 1}, False),
+    (tuple[int, str], (1, "a"), True),
+    (tuple[int, str], (1, "a", 2), False),
+    (tuple[int, str], ("a", 1), False),
+    (tuple[int, ...], (1, 2, 3), True),
+    (tuple[int, ...], (1, None), False),
+    (dict[str, float], {"a": 1.5, "b": 2}, True),
+    (dict[str, float], {"a": "1.5"}, False),
+    (dict[str, float], {1: 1.5}, False),
+    (Mapping[str, int], {"a": 1}, True),
+    (Sequence[int], (1, 2), True),
+    (Sequence[int], "12", False),
+    (Optional[int], None, True),  # noqa: UP045 - the typing spelling users write
+    (Optional[int], 3, True),  # noqa: UP045 - the typing spelling users write
+    (Optional[int], "3", False),  # noqa: UP045 - the typing spelling users write
+    (int | None, None, True),
+    (Union[int, str], "a", True),  # noqa: UP007
+    (Union[int, str], 1.5, False),  # noqa: UP007
+    (Literal["a", "b"], "a", True),
+    (Literal["a", "b"], "c", False),
+    (Literal[1], True, False),  # Literal values match by type too
+    (Annotated[int, "meta"], 1, True),
+    (Annotated[int, "meta"], "1", False),
+    (UserId, 1, True),
+    (UserId, "1", False),
+    (Point, Point(1, 2), True),
+    (Point, Sub(1, 2), True),
+    (Point, {"x": 1, "y": 2}, False),  # a dict is not the dataclass (flyte run turns JSON into one)
+    (Box, Box(1), True),
+    (Model, Model(a=1), True),
+    (Model, object(), False),
+    (Color, Color.RED, True),
+    (Color, "red", False),
+    (datetime, datetime(2025, 1, 1), True),
+    (datetime, "2025-01-01", False),
+    (type[Point], Sub, True),
+    (type[Point], int, False),
+    (Any, object(), True),
+    (object, object(), True),
+    ("NotInScope", object(), True),  # an annotation that cannot be resolved accepts anything
+    (flyte.io.File, flyte.io.File(path="/tmp/x"), True),
+    (flyte.io.File, "/tmp/x", False),
+]
+
+
+@pytest.mark.parametrize("annotation, value, ok", CASES, ids=[f"{i}" for i in range(len(CASES))])
+def test_the_checking_rules(annotation, value, ok):
+    check = _typecheck.compile_check(annotation)
+    assert (check is None or check.ok(value)) is ok
+    if not ok:
+        mismatch = check.explain(value, "x")
+        assert mismatch is not None and mismatch.expected
+
+
+@env.task
+async def add(x: int, y: float = 1.0) -> float:
+    ran.append("add")
+    return x + y
+
+
+@env.task
+async def lists(xs: list[int], weights: dict[str, float] | None = None) -> int:
+    ran.append("lists")
+    return sum(xs)
+
+
+def test_a_wrong_input_fails_before_the_body_naming_task_input_expected_and_given():
+    with pytest.raises(InputTypeError) as caught:
+        flyte.run(add, x="5")
+    assert str(caught.value) == "typed.add: input 'x' expects int, got str '5'"
+    assert (caught.value.task, caught.value.input, caught.value.expected) == ("typed.add", "x", "int")
+    with pytest.raises(InputTypeError, match="input 'x' expects int, got float 1.5"):
+        flyte.run(add, x=1.5)
+    with pytest.raises(InputTypeError, match="input 'x' expects int, got bool True"):
+        flyte.run(add, True)
+    with pytest.raises(
+        TypeError, match="input 'xs' expects list\\[int\\], but xs\\[2\\] is str 'c' \\(expected int\\)"
+    ):
+        flyte.run(lists, xs=[1, 2, "c"])
+    with pytest.raises(TypeError, match="weights\\['b'\\] is NoneType None \\(expected float\\)"):
+        flyte.run(lists, xs=[1], weights={"a": 1, "b": None})
+    assert ran == []  # no body ran
+    result = flyte.run(add, 2, y=3)  # an int for a float is accepted, and passed as given
+    assert result.outputs() == 5 and type(result.outputs()) is int
+
+
+@env.task
+def optional_by_default(x: int = None, tag: str = "a") -> str:  # noqa: RUF013 - the implicit Optional users write
+    return f"{x}{tag}"
+
+
+def test_a_parameters_own_default_is_always_accepted():
+    assert flyte.run(optional_by_default).outputs() == "Nonea"
+    assert flyte.run(optional_by_default, None).outputs() == "Nonea"
+    with pytest.raises(InputTypeError, match="input 'tag' expects str, got NoneType None"):
+        flyte.run(optional_by_default, 1, tag=None)
+
+
+@env.task
+async def parent_of_a_bad_call() -> str:
+    try:
+        await add(x="nope")
+    except InputTypeError as exc:  # raised at the call site, like a TypeError of a plain call
+        return f"caught: {exc}"
+    return "not caught"
+
+
+def test_a_nested_call_with_a_wrong_input_fails_at_the_call_and_starts_no_action():
+    run = flyte.run(parent_of_a_bad_call)
+    assert run.outputs() == "caught: typed.add: input 'x' expects int, got str 'nope'"
+    assert [a.task for a in Run.get(run.name).actions()] == ["typed.parent_of_a_bad_call"]
+    assert ran == []
+
+
+@env.task(retries=3)
+async def not_an_int() -> int:
+    ran.append("attempt")
+    return "not an int"
+
+
+@env.task
+async def an_object() -> int:
+    return object()
+
+
+@env.task
+async def bad_items() -> list[int]:
+    return [1, 2, None]
+
+
+@env.task
+async def returns_none_annotated() -> None:
+    return 5
+
+
+@env.task
+async def catches_a_bad_output() -> str:
+    try:
+        await an_object()
+    except OutputTypeError as exc:
+        return type(exc).__name__
+    return "no error"
+
+
+def test_a_wrong_output_fails_the_task_at_once_with_a_clear_error():
+    with pytest.raises(OutputTypeError) as caught:
+        flyte.with_runcontext(name="bad-output").run(not_an_int)
+    assert str(caught.value) == "typed.not_an_int: returned str 'not an int', but its return annotation is int"
+    assert ran == ["attempt"]  # not retried: the same code returns the same kind of value
+    (action,) = Run.get("bad-output").actions()
+    assert (action.phase, action.attempts) == ("FAILED", 1)
+    assert "OutputTypeError: typed.not_an_int: returned str 'not an int'" in action.error
+    assert isinstance(caught.value, TypeError) and isinstance(caught.value, flyte.errors.NonRecoverableError)
+    with pytest.raises(OutputTypeError, match="returned object <object object at"):
+        flyte.run(an_object)
+    with pytest.raises(OutputTypeError, match=r"annotation is list\[int\] \(the value\[2\] is NoneType None"):
+        flyte.run(bad_items)
+    with pytest.raises(OutputTypeError, match="returned int 5, but its return annotation is None"):
+        flyte.run(returns_none_annotated)
+    assert flyte.run(catches_a_bad_output).outputs() == "OutputTypeError"
+
+
+def test_the_errors_survive_pickling_to_and_from_worker_processes():
+    for error in (
+        InputTypeError("m", task="t", input="x", expected="int"),
+        OutputTypeError("m", task="t", expected="int"),
+    ):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == "m" and back.task == "t" and back.expected == "int"
+
+
+class Frame:
+    """A reference type that accepts more than its own instances (as flyte.io.DataFrame will)."""
+
+
+@env.task
+async def frame_rows(frame: Frame) -> int:
+    return len(frame)
+
+
+def test_a_type_can_register_its_own_rule():
+    flyte.extend.register_type_check(Frame, lambda v: isinstance(v, (Frame, list)))
+    try:
+        assert _typecheck.compile_check(Frame).ok([1, 2])
+        assert flyte.run(frame_rows, [1, 2, 3]).outputs() == 3
+        with pytest.raises(InputTypeError, match="input 'frame' expects .*Frame, got str"):
+            flyte.run(frame_rows, "rows")
+    finally:
+        del _typecheck._REGISTRY[Frame]
+        _typecheck._compiled.clear()
+
+
+CLI_TASKS = textwrap.dedent("""
+    from datetime import datetime
+    import flyte
+
+    env = flyte.TaskEnvironment(name="cli_typed")
+
+    @env.task
+    async def total(x: int, xs: list[int] = [], flag: bool = False) -> int:
+        return x + sum(xs)
+
+    @env.task
+    async def needs_flag(flag: bool) -> bool:
+        return flag
+
+    @env.task
+    async def stamp(when: datetime, count: int = 1) -> str:
+        return when.isoformat()
+
+    other = flyte.TaskEnvironment(name="cli_other")
+
+    @other.task
+    async def uses_count(count: int) -> int:
+        return count
+
+    both = flyte.TaskEnvironment(name="cli_both", depends_on=[env, other])
+""")
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(build_cli(), list(args))
+
+
+def test_flyte_run_refuses_missing_and_wrong_typed_options_as_usage_errors(tmp_path):
+    tasks = tmp_path / "cli_typed_tasks.py"
+    tasks.write_text(CLI_TASKS)
+    missing = _cli("run", str(tasks), "total")
+    assert missing.exit_code == 2 and "Missing option '--x'" in missing.output
+    missing_flag = _cli("run", str(tasks), "needs_flag")
+    assert missing_flag.exit_code == 2 and "Missing option '--flag'" in missing_flag.output
+    wrong = _cli("run", str(tasks), "total", "--x", "1", "--xs", '[1, "a"]')
+    assert wrong.exit_code == 2
+    assert "Invalid value for --xs: cli_typed.total: input 'xs' expects list[int], but xs[1] is str 'a'" in wrong.output
+    ok = _cli("run", str(tasks), "total", "--x", "1", "--xs", "[1, 2]", "--flag")
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.strip() == "4"
+
+
+def test_flyte_render_inputs_are_refused_when_unknown_or_wrong_typed(tmp_path):
+    tasks = tmp_path / "render_typed_tasks.py"
+    tasks.write_text(CLI_TASKS)
+    unknown = _cli("render", str(tasks), "total", "--inputs", '{"x": 1, "nope": 2}')
+    assert unknown.exit_code == 1
+    assert "cli_typed.total: 'nope' is not an input of the task (its inputs: x, xs, flag)" in unknown.output
+    wrong = _cli("render", str(tasks), "total", "--inputs", '{"x": "a"}')
+    assert wrong.exit_code == 1 and "input 'x' expects int, got str 'a'" in wrong.output
+    bad_time = _cli("render", str(tasks), "stamp", "--inputs", '{"when": "yesterday"}')
+    assert bad_time.exit_code == 2 and "input 'when': 'yesterday' is not an ISO date/time" in bad_time.output
+    not_an_object = _cli("render", str(tasks), "total", "--inputs", "[1]")
+    assert not_an_object.exit_code == 2
+    # Valid inputs are turned into the annotated types and baked in.
+    good = _cli("render", str(tasks), "stamp", "--inputs", '{"when": "2025-01-31T09:30:00"}', "-o", "json")
+    assert good.exit_code == 0, good.output
+    env_vars = {
+        e["name"]: e.get("value") for e in json.loads(good.stdout)["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert flyte._codec.loads(env_vars["FLYTE_INPUTS"]) == {"count": 1, "when": datetime(2025, 1, 31, 9, 30)}
+    # For an environment tree, each task takes the inputs it has; one no task has is refused.
+    tree = _cli("render", str(tasks), "cli_both", "--inputs", '{"count": 3}')
+    assert tree.exit_code == 0, tree.output
+    baked = {
+        doc["metadata"]["labels"]["flyte.org/task"]: flyte._codec.loads(
+            next(
+                e["value"]
+                for e in doc["spec"]["template"]["spec"]["containers"][0]["env"]
+                if e["name"] == "FLYTE_INPUTS"
+            )
+        )
+        for doc in yaml.safe_load_all(tree.stdout)
+    }
+    assert baked["stamp"] == {"count": 3} and baked["uses_count"] == {"count": 3}
+    assert baked["total"] == {"xs": [], "flag": False}  # no input named count: not given one
+    nobody = _cli("render", str(tasks), "cli_both", "--inputs", '{"zz": 1}')
+    assert nobody.exit_code == 1 and "inputs 'zz': no task of environment 'cli_both'" in nobody.output
+
+
+def test_a_task_whose_annotations_name_local_classes_still_checks_the_rest():
+    source = textwrap.dedent("""
+        from __future__ import annotations
+        import flyte
+
+        env = flyte.TaskEnvironment(name="partly")
+
+        def make():
+            class Local:
+                pass
+
+            @env.task
+            async def mixed(x: int, thing: Local) -> int:
+                return x
+
+            return mixed
+    """)
+    scope: dict[str, Any] = {"__name__": "partly_typed"}
+    exec(compile(source, "partly_typed.py", "exec"), scope)
+    sys.modules.setdefault("partly_typed", type(sys)("partly_typed"))
+    mixed = scope["make"]()
+    assert flyte.run(mixed, 1, object()).outputs() == 1  # Local cannot be resolved: unchecked
+    with pytest.raises(InputTypeError, match="input 'x' expects int"):
+        flyte.run(mixed, "1", object())
+
+
+def test_checking_costs_little_next_to_binding(tmp_path):
+    """Not a timing assertion: the checker of a scalar is a single compiled predicate."""
+    check = _typecheck.signature_check(add.func)
+    assert set(check.inputs) == {"x", "y"} and check.inputs["x"].ok is _typecheck._SCALARS[int]
+    assert _typecheck.signature_check(add.func) is check  # compiled once per function
+    assert Path(__file__).exists()

@@ -169,7 +169,26 @@ def _compile(tp: Any) -> Checker | None:
         return _leaf(_SCALARS[tp], tp)
     if typing.is_typeddict(tp):
         return _leaf(lambda v: isinstance(v, dict), tp)
+    if _is_table(tp):
+        return _leaf(lambda v: isinstance(v, tp) or _converts_to_table(tp, v), tp)
     return _instance_of(tp, tp)
+
+
+def _is_table(cls: type) -> bool:
+    """A dataframe type (one a handler stores, or ``flyte.io.DataFrame``): the task boundary
+    converts between them, so a pandas parameter accepts a Dask frame or a stored reference."""
+    if cls.__module__ == "builtins":
+        return False
+    from flyte.io import _frames
+    from flyte.io._dataframe import DataFrame
+
+    return cls is DataFrame or _frames.handler_for_type(cls) is not None
+
+
+def _converts_to_table(cls: type, value: Any) -> bool:
+    from flyte.io._transport import compatible
+
+    return compatible(cls, value)
 
 
 def _instance_of(cls: type, tp: Any) -> Checker | None:

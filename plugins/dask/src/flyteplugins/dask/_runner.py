@@ -387,9 +387,10 @@ async def run(call: TaskCall) -> Any:
     if held is not None and held != key:
         raise ConfigurationError(
             f"{call.spec.name}: a Dask task needing {plan.describe()} was called from inside a Dask "
-            "task holding another cluster; locally one Dask cluster runs per process, so the inner "
-            "task would wait for its caller forever (accepted: give both the same Dask config and "
-            "resources, or call the inner task from outside the Dask task)"
+            "task holding another cluster (other settings, or another reusable environment); locally "
+            "one Dask cluster runs per process, so the inner task would wait for its caller forever "
+            "(accepted: give both the same Dask config, resources, env vars and environment reuse, "
+            "or call the inner task from outside the Dask task)"
         )
     token = _holding.set(key)
     try:

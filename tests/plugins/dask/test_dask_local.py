@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dask
 import pytest
+import yaml
 from distributed import Client
 
 import flyte
@@ -23,6 +24,9 @@ import flyte.errors
 from flyte.extend import TaskCall
 from flyteplugins.dask import Dask, WorkerGroup, _runner
 from flyteplugins.dask.errors import DaskWorkerDiedError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from conftest import validate_manifests
 
 pytestmark = pytest.mark.slow
 
@@ -170,6 +174,25 @@ def test_the_public_example_runs_with_the_configured_number_of_workers(tmp_path)
     assert "OUTPUTS [1, 2, 3]" in lines
     assert "Hello from the Dask task!" in lines  # the nested task ran while Dask worked
     assert not _wait_until_gone(seen["pids"])  # no worker outlives the script
+
+
+def test_the_public_example_renders_a_valid_daskjob(tmp_path):
+    script = tmp_path / "dask_example.py"
+    script.write_text(EXAMPLE.format(storage_import=_storage_import()))
+    rendered = subprocess.run(
+        [str(Path(sys.executable).with_name("flyte")), "render", str(script), "hello_dask_nested"],
+        cwd=tmp_path,
+        env=_script_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    (tmp_path / "daskjob.yaml").write_text(rendered.stdout)
+    checked = validate_manifests(tmp_path / "daskjob.yaml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    job = yaml.safe_load(rendered.stdout)
+    assert job["kind"] == "DaskJob" and job["spec"]["cluster"]["spec"]["worker"]["replicas"] == 4
 
 
 # A task module that is not importable by name (loaded from a file outside sys.path, as a

@@ -14,9 +14,22 @@ DISTS := core $(sort $(dir $(wildcard plugins/*/pyproject.toml connectors/*/pypr
 # that depends on it, so no resolver ever picks a CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: setup test run lint bench clean
+# Fake services the connector tests start (fakesnow, bqemulator), each in a venv of its own:
+# their pinned duckdb/protobuf/driver versions must not clash with the project's.
+FAKES := .venv-fakes
+FAKE_REQS := $(wildcard tests/connectors/fakes/*.txt)
+FAKE_STAMPS := $(patsubst tests/connectors/fakes/%.txt,$(FAKES)/%/.installed,$(FAKE_REQS))
 
-setup: $(STAMP)
+.PHONY: setup test run lint bench clean fakes
+
+setup: $(STAMP) $(FAKE_STAMPS)
+
+fakes: $(FAKE_STAMPS)
+
+$(FAKES)/%/.installed: tests/connectors/fakes/%.txt
+	test -x $(FAKES)/$*/bin/python || $(PYTHON) -m venv $(FAKES)/$*
+	$(FAKES)/$*/bin/python -m pip install -q -r $<
+	touch $@
 
 $(STAMP): Makefile pyproject.toml $(wildcard core/pyproject.toml plugins/*/pyproject.toml connectors/*/pyproject.toml examples/*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +42,7 @@ test: setup
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-run: setup
+run: $(STAMP)
 	$(PY) examples/demo.py
 
 lint: setup
@@ -40,4 +53,4 @@ bench: setup
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(FAKES)

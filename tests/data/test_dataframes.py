@@ -258,3 +258,26 @@ def test_reading_as_a_type_no_plugin_handles_is_a_clear_error() -> None:
     ref = DataFrame.from_local_sync(pd.DataFrame({"a": [1]}))
     with pytest.raises(TypeError, match=r"no dataframe handler for .*Frame .*installed: "):
         ref.open(Frame).all_sync()
+
+
+def test_type_checks_accept_tables_as_declared_and_still_refuse_the_rest() -> None:
+    env = flyte.TaskEnvironment(name="checked")
+
+    @env.task
+    def rows(df: pd.DataFrame) -> int:
+        return len(df)
+
+    @env.task
+    def wrap(df: flyte.io.DataFrame) -> int:
+        return len(df.open(pd.DataFrame).all_sync())
+
+    @env.task
+    def main() -> list[int]:
+        ref = DataFrame.from_local_sync(pd.DataFrame({"a": [1, 2]}))
+        return [rows(ref), rows(pa.table({"a": [1]})), wrap(pd.DataFrame({"a": [1, 2, 3]}))]
+
+    assert flyte.run(main).outputs() == [2, 1, 3]
+    with pytest.raises(flyte.errors.InputTypeError, match="input 'df' expects pandas.DataFrame, got int 5"):
+        flyte.run(rows, 5)
+    with pytest.raises(flyte.errors.InputTypeError, match="input 'df' expects flyte.io.DataFrame"):
+        flyte.run(wrap, "not a table")

@@ -27,6 +27,7 @@ import collections.abc as abc
 import inspect
 import numbers
 import re
+import sys
 import types
 import typing
 import weakref
@@ -169,26 +170,7 @@ def _compile(tp: Any) -> Checker | None:
         return _leaf(_SCALARS[tp], tp)
     if typing.is_typeddict(tp):
         return _leaf(lambda v: isinstance(v, dict), tp)
-    if _is_table(tp):
-        return _leaf(lambda v: isinstance(v, tp) or _converts_to_table(tp, v), tp)
     return _instance_of(tp, tp)
-
-
-def _is_table(cls: type) -> bool:
-    """A dataframe type (one a handler stores, or ``flyte.io.DataFrame``): the task boundary
-    converts between them, so a pandas parameter accepts a Dask frame or a stored reference."""
-    if cls.__module__ == "builtins":
-        return False
-    from flyte.io import _frames
-    from flyte.io._dataframe import DataFrame
-
-    return cls is DataFrame or _frames.handler_for_type(cls) is not None
-
-
-def _converts_to_table(cls: type, value: Any) -> bool:
-    from flyte.io._transport import compatible
-
-    return compatible(cls, value)
 
 
 def _instance_of(cls: type, tp: Any) -> Checker | None:
@@ -196,7 +178,21 @@ def _instance_of(cls: type, tp: Any) -> Checker | None:
         isinstance(None, cls)
     except TypeError:  # e.g. a Protocol that is not runtime-checkable
         return None
-    return _leaf(lambda v: isinstance(v, cls), tp)
+    return _leaf(lambda v: isinstance(v, cls) or _stands_for(cls, v), tp)
+
+
+def _stands_for(cls: type, value: Any) -> bool:
+    """A ``flyte.io.DataFrame`` reference, or a table of another engine, where a dataframe type
+    (``pd.DataFrame``, ...) is declared: the task gets it read as that type through storage
+    (``flyte.io._transport``). Only asked when the ``isinstance`` test fails."""
+    if "flyte.io._dataframe" not in sys.modules or type(value).__module__ == "builtins":
+        return False
+    from flyte.io import _frames
+    from flyte.io._dataframe import DataFrame
+
+    if not (isinstance(value, DataFrame) or _frames.is_dataframe(value)):
+        return False
+    return _frames.handler_for_type(cls) is not None
 
 
 def _compile_generic(tp: Any, origin: Any, args: tuple[Any, ...]) -> Checker | None:

@@ -127,6 +127,21 @@ class TaskEnvironment:
             stack.extend(reversed(env.depends_on))
         return list(seen.values())
 
+    @classmethod
+    def from_task(cls, name: str, *tasks: Any, depends_on: Iterable[TaskEnvironment] | None = None) -> TaskEnvironment:
+        """An environment named ``name`` holding ``tasks``, which were made without one
+        (connector tasks such as ``Snowflake(...)``), so that another environment can list it
+        in ``depends_on`` and deploying or rendering that one brings these tasks along."""
+        from flyte.task import TaskTemplate
+
+        env = cls(name, depends_on=depends_on)
+        for task in tasks:
+            if not isinstance(task, TaskTemplate):
+                wrong_type("from_task", task, "tasks (e.g. connector tasks such as Snowflake(...))")
+        for task in tasks:
+            task._adopt(env)
+        return env
+
     def clone_with(
         self, name: str, depends_on: Iterable[TaskEnvironment] | None = None, **changes: Any
     ) -> TaskEnvironment:

@@ -57,6 +57,33 @@ class NonRecoverableError(RuntimeUserError):
         super().__init__(code, message)
 
 
+class ConnectorError(RuntimeUserError):
+    """The service a connector task handed its work to reports that the work failed; the
+    message is the service's own (a failed query's error). Retried as the task's ``retries``
+    allow when ``retryable``."""
+
+    retryable = True
+
+    def __init__(self, message: str, code: str = "ConnectorError"):
+        _CodedError.__init__(self, code, message)  # not super(): NonRecoverableError orders its arguments otherwise
+
+
+class PermanentConnectorError(ConnectorError, NonRecoverableError):
+    """A connector task's work failed in a way another attempt cannot fix (a SQL syntax
+    error, a missing table): no retry is attempted."""
+
+    retryable = False
+
+    def __init__(self, message: str, code: str = "ConnectorError"):
+        ConnectorError.__init__(self, message, code)
+
+
+class ConnectorTransientError(FlyteError):
+    """Raised by a connector's ``get`` (or ``delete``) when the service could not be asked
+    right now (a network blip, a throttled API): the runtime asks again later, within the
+    task's timeout and the connector's ``PollPolicy.outage``."""
+
+
 class RuntimeUnknownError(_CodedError):
     """A task failed and the cause could not be attributed to the user or the system."""
 

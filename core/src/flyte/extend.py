@@ -8,10 +8,16 @@ third-party author sees is the one we use. Names here are stable API; everything
 
 - Hooks: :data:`hookimpl` marks your implementations of the specs in :mod:`flyte.hookspecs`.
 - Records: :class:`TaskPlugin` (what your config type does), :class:`TaskCall` (one attempt
-  as your runner receives it), :class:`Connector`, :class:`DataFrameHandler` (how a dataframe
-  type is stored and read back).
+  as your runner receives it), :class:`DataFrameHandler` (how a dataframe type is stored and
+  read back).
 - Data: :mod:`storage` (``flyte.storage``: reading and writing the run's storage, all or
   nothing) and :mod:`io` (``flyte.io``: ``DataFrame``, ``File``, ``Dir``).
+- Connectors: :class:`Connector` (``create``/``get``/``delete`` for your config type),
+  :class:`ConnectorContext` (the task and its secrets, as those receive it),
+  :class:`ConnectorStatus` and :class:`LogLink` (what ``get`` reports), :class:`PollPolicy`,
+  :class:`ConnectorTask` (the task object users create, e.g. through your own constructor),
+  and the errors :class:`ConnectorError`, :class:`PermanentConnectorError`,
+  :class:`ConnectorTransientError`. See ``docs/writing-a-connector.md``.
 - Rendering: :class:`RenderContext` (settings plus builders for the task's container, pod
   spec, metadata, labels, entrypoint command and object name), :class:`RenderSettings`,
   :func:`resource_quantities`.
@@ -48,7 +54,15 @@ _EXPORTS = {
     "RuntimeUserError": "flyte.errors",
     "TaskInterruptedError": "flyte.errors",
     "hookimpl": "flyte.hookspecs",
+    "ConnectorError": "flyte.errors",
+    "ConnectorTransientError": "flyte.errors",
+    "PermanentConnectorError": "flyte.errors",
     "Connector": "flyte.plugin_types",
+    "ConnectorContext": "flyte.plugin_types",
+    "ConnectorStatus": "flyte.plugin_types",
+    "LogLink": "flyte.plugin_types",
+    "PollPolicy": "flyte.plugin_types",
+    "ConnectorTask": "flyte.connector_task",
     "TaskCall": "flyte.plugin_types",
     "TaskPlugin": "flyte.plugin_types",
     "DataFrameHandler": "flyte.plugin_types",

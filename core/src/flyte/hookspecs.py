@@ -56,7 +56,10 @@ def flyte_connectors() -> list[Connector]:
     """Declare connectors: services that run a task's work outside flyte (Snowflake, BigQuery).
 
     Called once, when plugins are first loaded. Collecting, indexed like task plugins by the
-    connector's ``config_type``.
+    connector's ``config_type`` (the ``plugin_config`` type of its ``ConnectorTask``s). Each
+    ``Connector`` gives async ``create(context, inputs) -> metadata``, ``get(context, metadata)
+    -> ConnectorStatus`` and ``delete(context, metadata)``; the core's connector runtime polls,
+    records and cancels (see ``docs/writing-a-connector.md``).
     """
 
 

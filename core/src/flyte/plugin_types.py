@@ -1,8 +1,9 @@
-"""The records plugins hand to the core through the hooks in :mod:`flyte.hookspecs`."""
+"""The records plugins and connectors hand to the core through the hooks in :mod:`flyte.hookspecs`."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -19,8 +20,8 @@ class TaskCall:
     variables, secrets, nested task calls) and returns its result, with the dataframes in it
     already stored as ``flyte.io.DataFrame`` references (so an engine's frames are written
     while the engine is up); a plugin that only needs to set an engine up around the function
-    awaits it. A plugin that runs the function elsewhere
-    (other processes, a remote service) uses ``function``, ``inputs`` and ``environ`` instead.
+    awaits it. A plugin that runs the function elsewhere (other processes, a remote service)
+    uses ``function``, ``inputs`` and ``environ`` instead.
     """
 
     spec: TaskSpec
@@ -50,18 +51,158 @@ class TaskPlugin:
     description: str = ""
 
 
+# -- connectors -------------------------------------------------------------------------------
+
+# The phases a connector's ``get`` reports. Any other word is treated as still running (and
+# warned about once per word), never as a failure: a service that adds a state must not fail
+# every task that meets it.
+QUEUED = "QUEUED"
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+ABORTED = "ABORTED"
+PHASES = (QUEUED, RUNNING, SUCCEEDED, FAILED, ABORTED)
+TERMINAL_PHASES = (SUCCEEDED, FAILED, ABORTED)
+
+
+def _seconds(param: str, *, minimum: float = 0.0) -> Callable[[Any], float]:
+    def convert(value: Any) -> float:
+        if isinstance(value, timedelta):
+            value = value.total_seconds()
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            raise ValueError(
+                f"PollPolicy.{param}: {value!r} is not accepted (a number of seconds >= {minimum:g}, or a timedelta)"
+            )
+        return float(value)
+
+    return convert
+
+
+def _factor(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
+        raise ValueError(f"PollPolicy.factor: {value!r} is not accepted (a number >= 1)")
+    return float(value)
+
+
+def _jitter(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"PollPolicy.jitter: {value!r} is not accepted (a fraction from 0 to below 1, e.g. 0.2)")
+    return float(value)
+
+
+@attrs.frozen
+class PollPolicy:
+    """How the connector runtime follows remote work: the n-th ``get`` comes
+    ``min(first * factor**n, max_interval)`` seconds after the previous one, each wait
+    multiplied by a random factor in ``[1 - jitter, 1 + jitter]`` (so many tasks started
+    together do not poll in step).
+
+    ``outage``: how long ``get`` may keep failing with transient errors (the connector's
+    ``transient`` exceptions) before the attempt fails; the task's timeout bounds it too.
+    ``delete_timeout``: how long one ``delete`` may take when the work is abandoned.
+    """
+
+    first: float = attrs.field(default=0.2, converter=_seconds("first", minimum=0.001))
+    factor: float = attrs.field(default=1.5, converter=_factor)
+    max_interval: float = attrs.field(default=10.0, converter=_seconds("max_interval", minimum=0.001))
+    jitter: float = attrs.field(default=0.2, converter=_jitter)
+    outage: float = attrs.field(default=300.0, converter=_seconds("outage"))
+    delete_timeout: float = attrs.field(default=30.0, converter=_seconds("delete_timeout", minimum=0.001))
+
+    def interval(self, n: int, random: Callable[[], float]) -> float:
+        """The wait before the ``n``-th poll (0-based); ``random()`` returns a float in [0, 1)."""
+        base = min(self.first * self.factor ** min(n, 64), self.max_interval)
+        return base * (1 - self.jitter + 2 * self.jitter * random())
+
+
+@attrs.frozen
+class LogLink:
+    """Where a person can follow the remote work (a query's page in the service's console)."""
+
+    name: str
+    uri: str
+
+
+def _links(value: Any) -> tuple[LogLink, ...]:
+    if isinstance(value, Mapping):
+        return tuple(LogLink(str(k), str(v)) for k, v in value.items())
+    links = tuple(value or ())
+    for link in links:
+        if not isinstance(link, LogLink):
+            raise TypeError(f"ConnectorStatus.log_links: {link!r} is not a LogLink (or pass a dict name -> uri)")
+    return links
+
+
+@attrs.frozen
+class ConnectorStatus:
+    """What a connector's ``get`` says about the remote work.
+
+    ``phase``: one of ``QUEUED``, ``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``ABORTED`` (cancelled
+    outside flyte); any other word counts as still running. ``message``: the service's own
+    words (a failed query's error is what the user sees). ``retryable``: for ``FAILED``, whether
+    another attempt could succeed (the task's ``retries`` then apply; otherwise it fails at
+    once). ``log_links``: shown by ``flyte runs show``. ``outputs``: for ``SUCCEEDED``, the
+    task's result (a ``flyte.io.DataFrame``, a table, a dict ...), as the task declares it.
+    """
+
+    phase: str
+    message: str = ""
+    retryable: bool = False
+    log_links: tuple[LogLink, ...] = attrs.field(default=(), converter=_links)
+    outputs: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+
+@attrs.frozen
+class ConnectorContext:
+    """The task a connector works for, as ``create``, ``get`` and ``delete`` receive it.
+
+    ``spec.plugin_config`` is the connector's own config (the query, the account ...);
+    ``secrets`` maps each secret key the task declares to its value (never logged, never
+    stored: use them to authenticate and keep them out of the metadata); ``action`` is
+    ``run/action`` (for labels on the remote work), empty when a task is called outside a run.
+    """
+
+    spec: TaskSpec
+    secrets: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    action: str = ""
+
+    @property
+    def config(self) -> Any:
+        """The task's ``plugin_config``: the connector's config type."""
+        return self.spec.plugin_config
+
+
 @attrs.frozen
 class Connector:
-    """A service that runs a task's work outside flyte; all three callables are async.
+    """A service that does a task's work outside flyte: a warehouse query, a batch job.
 
-    ``create(spec, inputs)`` starts the work and returns a JSON-able handle, ``get(handle)``
-    returns ``(done, outputs_or_None)``, ``delete(handle)`` cancels it.
+    ``config_type``: the ``plugin_config`` type of the tasks it serves (routed by MRO).
+    All three callables are async; run blocking client libraries off the event loop
+    (``asyncio.to_thread``).
+
+    - ``create(context, inputs)`` starts the work and returns its *metadata*: JSON-able data
+      that names it (a query id). It is written to the run store at once, so the work can be
+      followed or cancelled from another process; never put a secret in it.
+    - ``get(context, metadata)`` returns a :class:`ConnectorStatus`.
+    - ``delete(context, metadata)`` cancels the work. The runtime calls it at most once per
+      piece of work, on a timeout, a cancellation, Ctrl-C, process exit or ``flyte runs
+      cancel``; it must succeed when the work has already finished.
+
+    ``transient``: exception types that, raised by ``get``, mean "ask again later" (a network
+    blip) rather than a failure (``flyte.errors.ConnectorTransientError`` and ``ConnectionError``
+    always do). ``poll``: how often ``get`` is called.
     """
 
     config_type: type
-    create: Callable[[TaskSpec, Mapping[str, Any]], Awaitable[Any]]
-    get: Callable[[Any], Awaitable[tuple[bool, Any]]]
-    delete: Callable[[Any], Awaitable[None]]
+    create: Callable[[ConnectorContext, Mapping[str, Any]], Awaitable[Any]]
+    get: Callable[[ConnectorContext, Any], Awaitable[ConnectorStatus]]
+    delete: Callable[[ConnectorContext, Any], Awaitable[None]]
+    transient: tuple[type[BaseException], ...] = attrs.field(default=(), converter=tuple)
+    poll: PollPolicy = attrs.field(factory=PollPolicy)
     description: str = ""
 
 

@@ -161,10 +161,7 @@ class TaskTemplate:
             )
         )
         if plugin_config is not _UNSET:
-            if plugin_config is not None:
-                from flyte.plugins import get_registry
-
-                get_registry().task_plugin_for(plugin_config)  # a clear error if nothing handles it
+            self._check_plugin_config(plugin_config)
             given["plugin_config"] = plugin_config
         overrides = {**self.overrides, **given}
         policy = overrides.get("reusable", self.env.settings.get("reusable"))
@@ -176,7 +173,24 @@ class TaskTemplate:
                         f"{self.env.name!r} is reusable (its replicas share one {param}); "
                         f'set it on the TaskEnvironment, or pass reusable="off" as well'
                     )
+        return self._with_overrides(overrides)
+
+    def _with_overrides(self, overrides: dict[str, Any]) -> TaskTemplate:
         return TaskTemplate(self.func, self.env, self.settings, overrides)
+
+    def _check_plugin_config(self, config: Any) -> None:
+        if config is not None:
+            from flyte.plugins import get_registry
+
+            get_registry().task_plugin_for(config)  # a clear error if nothing handles it
+
+    def _adopt(self, env: TaskEnvironment) -> None:
+        """Join ``env`` (``TaskEnvironment.from_task``): only tasks made without one may."""
+        if self.env is not env:
+            raise ConfigurationError(
+                f"from_task: task {self.name} was defined with environment {self.env.name!r}; "
+                "from_task groups tasks made without an environment (connector tasks)"
+            )
 
     # -- calling ---------------------------------------------------------------------------
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,8 @@ How task settings map to Kubernetes (a plain task is a batch/v1 Job):
   triggers               one batch/v1 CronJob each (schedule, timeZone, suspend when not
                          auto_activate; trigger inputs/env vars; trigger time in UTC)
   plugin_config          the plugin's object (RayJob, PyTorchJob, ...)
+  connector tasks        no object (a comment says so): the caller's process follows the
+                         service's work (see README, "Connectors")
 """
 
 
@@ -53,7 +55,7 @@ def render_command(file: str, target: str, output: str, namespace: str, inputs_j
     from flyte.environment import TaskEnvironment
     from flyte.errors import FlyteError
     from flyte.render.context import RenderContext, RenderSettings
-    from flyte.render.render import render_environment, render_task
+    from flyte.render.render import connector_notes, render_environment, render_task
     from flyte.task import TaskTemplate
 
     inputs = None
@@ -74,7 +76,15 @@ def render_command(file: str, target: str, output: str, namespace: str, inputs_j
         objects = render_environment(obj, ctx) if isinstance(obj, TaskEnvironment) else render_task(obj, ctx)
     except (FlyteError, ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(dump(objects, output))
+    notes = connector_notes(obj)
+    if output == "json":  # JSON has no comments: the notes go to stderr
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+    else:
+        for note in notes:
+            click.echo(f"# {note}")
+    if objects or not notes:
+        click.echo(dump(objects, output))
 
 
 def _typed_inputs(target: Any, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -108,6 +108,73 @@ def show_run(name: str, phases: list[str] | None, limit: int, offset: int, as_js
         _show_json(page)
     else:
         _show_text(page)
+        _show_connector_jobs(name)
+
+
+def _connector_jobs(name: str) -> list[dict[str, Any]]:
+    """The remote work a run's connector tasks started (a query id, a job id ...)."""
+    from flyte.runtime import store as st
+
+    with st.reader() as conn:
+        rows = st.connector_jobs(conn, name)
+    return [
+        {
+            "action": row["action"],
+            "attempt": row["attempt"],
+            "connector": row["connector"],
+            "state": row["state"],
+            "metadata": json.loads(row["metadata"]),
+            "message": row["message"],
+            "log_links": json.loads(row["log_links"]) if row["log_links"] else [],
+        }
+        for row in rows
+    ]
+
+
+def _show_connector_jobs(name: str) -> None:
+    jobs = _connector_jobs(name)
+    if not jobs:
+        return
+    click.echo("remote work (connector jobs):")
+    for job in jobs:
+        links = "".join(f"  {title}: {uri}" for title, uri in job["log_links"])
+        message = f"  {job['message'].splitlines()[0][:100]}" if job["message"] else ""
+        where = f"{job['action']}#{job['attempt']}  {job['connector'].rsplit('.', 1)[-1]}  {job['state']}"
+        click.echo(f"  {where}  {json.dumps(job['metadata'])}{message}{links}")
+
+
+@runs_group.command("cancel")
+@click.argument("name")
+def cancel_run(name: str) -> None:
+    """Cancel the remote work (warehouse queries, batch jobs) that run NAME's connector tasks
+    left running when its process died (killed, crashed, machine lost)."""
+    import os
+    import socket
+
+    from flyte.errors import ActionNotFoundError
+    from flyte.remote import Run
+    from flyte.runtime import store as st
+    from flyte.runtime.connectors import CANCELLED, cancel_left_behind
+
+    try:
+        run = Run.get(name)  # a run whose process is gone is recorded ABORTED here
+    except ActionNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    if run.phase in (st.RUNNING, st.QUEUED):
+        host, pid = st.run_process(name)
+        how = f"kill -INT {pid}" if host == socket.gethostname() and pid != os.getpid() else "Ctrl-C"
+        raise click.ClickException(
+            f"run {name} is still running (process {pid} on {host}): stop it with {how}; "
+            "its connector jobs are cancelled as it stops"
+        )
+    results = cancel_left_behind(name)
+    if not results:
+        click.echo(f"run {name} ({run.phase}) left no connector job running")
+        return
+    for action, state, message in results:
+        click.echo(f"{action}: {state}: {message}")
+    if any(state != CANCELLED for _, state, _ in results):
+        raise click.ClickException(f"some connector jobs of run {name} could not be cancelled (see above)")
 
 
 class _Page:
@@ -151,6 +218,7 @@ def _show_json(page: _Page) -> None:
         "offset": page.offset,
         "limit": page.limit,
         "next_offset": page.next_offset,
+        "connector_jobs": _connector_jobs(run.name),
     }
     click.echo(json.dumps(head, indent=2)[:-2] + ',\n  "actions": [', nl=False)
     for i, a in enumerate(page.actions()):

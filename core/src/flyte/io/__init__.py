@@ -5,7 +5,7 @@ task's inputs and outputs. The storage is ``flyte.init(storage=...)`` (a local p
 object-store URL), by default ``<state root>/storage``; see :mod:`flyte.storage`.
 """
 
-from flyte import _codec
+from flyte import _codec, _typecheck
 from flyte.io._dataframe import CSV, PARQUET, DataFrame
 from flyte.io._dir import Dir
 from flyte.io._file import File, _Pending
@@ -47,6 +47,16 @@ _codec.register(File, "file", _file_json, lambda v: File(*v), canonical=lambda f
 _codec.register(_Pending, "file", _file_json, lambda v: File(*v), canonical=lambda f: _key(File(*_file_json(f))))
 _codec.register(Dir, "dir", lambda d: [d.path, d.name, d.hash], lambda v: Dir(*v), canonical=_key)
 _codec.register(DataFrame, "dataframe", _dataframe_json, _dataframe, canonical=_dataframe_key)
+
+
+def _dataframe_check(value: object) -> bool:
+    # A declared flyte.io.DataFrame accepts any dataframe: it is stored and wrapped at the boundary.
+    from flyte.io._frames import is_dataframe
+
+    return isinstance(value, DataFrame) or is_dataframe(value)
+
+
+_typecheck.register_type_check(DataFrame, _dataframe_check)
 
 __all__ = [
     "CSV",

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from flyte._typecheck import signature_check
+from flyte.connector_task import ConnectorTask
 from flyte.errors import RenderError
 from flyte.render.context import RenderContext
 
@@ -23,6 +24,8 @@ def render_task(task: Any, ctx: RenderContext) -> list[dict[str, Any]]:
     from flyte.task import ensure_no_trigger_problems
 
     ensure_no_trigger_problems(task)
+    if isinstance(task, ConnectorTask):
+        return []  # nothing runs in the cluster for it: see connector_note
     _check_importable(task)
     if ctx.inputs:
         _check_inputs(task, ctx.inputs)

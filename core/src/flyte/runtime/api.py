@@ -13,6 +13,7 @@ from typing import Any
 
 from flyte import _codec
 from flyte._validation import env_var_dict, safe_name, wrong_type
+from flyte.connector_task import ConnectorTask
 from flyte.errors import ConfigurationError, InitializationError
 from flyte.runtime import environ, secret_mounts
 from flyte.runtime import settings as cfg
@@ -335,7 +336,9 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     from flyte.runtime.page import write_run_page
 
     settings = cfg.current()
-    if settings.backend == "kubernetes":
+    # A connector task has no cluster object: its work is followed from here, as Flyte's
+    # connector service does in the control plane (README: "Connectors").
+    if settings.backend == "kubernetes" and not isinstance(task, ConnectorTask):
         from flyte.kube.backend import run_on_cluster
 
         return run_on_cluster(task, inputs, context, settings)

@@ -30,6 +30,7 @@ from flyte._cache.key import cache_key, cache_version
 from flyte._cache.store import HEARTBEAT, get_store
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller, current_group
+from flyte.connector_task import ConnectorTask
 from flyte.errors import (
     DeadlineExceededError,
     DependencyError,
@@ -42,7 +43,7 @@ from flyte.errors import (
 )
 from flyte.io import _transport as transport
 from flyte.plugin_types import TaskCall
-from flyte.runtime import environ
+from flyte.runtime import connectors, environ
 from flyte.runtime import store as st
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
@@ -332,11 +333,9 @@ class Controller:
             action.attempt = attempt + 1
             try:
                 result = await self._one_attempt(action, inputs, deadline)
+                action.task.check_output(result)  # an OutputTypeError is not retried
                 # Dataframes it returned are stored now: a failure to store fails the attempt.
                 stored, result = await transport.output_leaving(action.task.func, result, self.run_name, action.id)
-                # Checked as the caller gets it (a plugin task's frames were stored during the
-                # attempt and are read back as declared); an OutputTypeError is not retried.
-                action.task.check_output(result)
             except NonRecoverableError as exc:
                 self._finish(action, st.FAILED, error=exc)
                 raise
@@ -476,6 +475,11 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
     """Run one attempt: through the plugin that owns the task's config, or in this process."""
     spec = action.spec
     ctl = action.controller
+    if isinstance(action.task, ConnectorTask):  # a service does the work; the runtime follows it
+        run, attempt = ctl.run_name, action.attempt
+        return await connectors.run_attempt(
+            spec, inputs, store=ctl.store, run=run, action=action.id, attempt=attempt, settings=ctl.settings
+        )
     inputs = await transport.inputs_arriving(action.task.func, inputs)  # references read as declared
     with ExitStack() as stack:
         env = {**ctl.run_env, **spec.env_vars}
@@ -494,6 +498,7 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
                     # Dataframes are stored before the plugin's engine goes away: a Dask or
                     # Spark frame is computed, and written, by that engine's workers.
                     result = await invoke()
+                    action.task.check_output(result)  # as returned, before anything is written
                     stored, _ = await transport.output_leaving(action.task.func, result, ctl.run_name, action.id)
                     return stored
 

@@ -83,6 +83,24 @@ CREATE TABLE IF NOT EXISTS triggers (
     deployed_at REAL NOT NULL,
     PRIMARY KEY (task, name)
 );
+-- Remote work started by connector tasks (one row per attempt): what `flyte runs show` names
+-- and `flyte runs cancel` cancels. `task` is the task's spec as JSON (secret names, never values).
+CREATE TABLE IF NOT EXISTS connector_jobs (
+    run TEXT NOT NULL,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    connector TEXT NOT NULL,
+    task TEXT NOT NULL,
+    project TEXT,
+    domain TEXT,
+    metadata TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT,
+    log_links TEXT,
+    created_at REAL NOT NULL,
+    ended_at REAL,
+    PRIMARY KEY (run, action, attempt)
+);
 CREATE INDEX IF NOT EXISTS actions_by_task ON actions (task);
 -- `flyte runs show`: a run's actions of one phase in creation order (ids are a0, a1, ...).
 CREATE INDEX IF NOT EXISTS actions_by_run_status ON actions (run, status, CAST(SUBSTR(id, 2) AS INTEGER));
@@ -377,3 +395,74 @@ def action_rows(
 
 def load_json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+# -- connector jobs (flyte.runtime.connectors) ------------------------------------------------
+
+
+def record_connector_job(store: RunStore, run: str, action: str, attempt: int, **fields: Any) -> None:
+    """Queue the record of remote work just created (``connector``, ``task``, ``project``,
+    ``domain``, ``metadata``); the caller flushes the store."""
+    store.execute(
+        "INSERT OR REPLACE INTO connector_jobs (run, action, attempt, connector, task, project, domain, metadata, "
+        "state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run,
+            action,
+            attempt,
+            fields["connector"],
+            fields["task"],
+            fields["project"],
+            fields["domain"],
+            fields["metadata"],
+            RUNNING,
+            time.time(),
+        ),
+    )
+
+
+_JOB_FIELDS = ("state", "message", "log_links", "ended_at")
+
+
+def update_connector_job(store: RunStore, run: str, action: str, attempt: int, **fields: Any) -> None:
+    """Queue a change of a job's ``state``, ``message``, ``log_links`` or ``ended_at``."""
+    unknown = set(fields) - set(_JOB_FIELDS)
+    if unknown:
+        raise ValueError(f"connector_jobs has no column(s) {sorted(unknown)}")
+    columns = ", ".join(f"{name}=?" for name in fields)
+    store.execute(
+        f"UPDATE connector_jobs SET {columns} WHERE run=? AND action=? AND attempt=?",
+        (*fields.values(), run, action, attempt),
+    )
+
+
+def connector_jobs(conn: sqlite3.Connection, run: str) -> list[sqlite3.Row]:
+    """A run's remote work, in creation order."""
+    return conn.execute(
+        "SELECT * FROM connector_jobs WHERE run=? ORDER BY created_at, action, attempt", (run,)
+    ).fetchall()
+
+
+def open_connector_jobs(run: str, states: tuple[str, ...]) -> list[sqlite3.Row]:
+    """A run's remote work last recorded in one of ``states`` (still live, as far as we know)."""
+    with reader() as conn:
+        marks = ", ".join("?" for _ in states)
+        return conn.execute(
+            f"SELECT * FROM connector_jobs WHERE run=? AND state IN ({marks}) ORDER BY created_at", (run, *states)
+        ).fetchall()
+
+
+def end_connector_job(run: str, action: str, attempt: int, state: str, message: str) -> None:
+    """Record, from outside the run's process, how its remote work ended."""
+    with reader() as conn:
+        conn.execute(
+            "UPDATE connector_jobs SET state=?, message=?, ended_at=? WHERE run=? AND action=? AND attempt=?",
+            (state, message, time.time(), run, action, attempt),
+        )
+
+
+def run_process(name: str) -> tuple[str | None, int | None]:
+    """The host and process id that ran (or runs) a run."""
+    with reader() as conn:
+        row = conn.execute("SELECT host, pid FROM runs WHERE name=?", (name,)).fetchone()
+    return (row["host"], row["pid"]) if row else (None, None)

@@ -1,0 +1,157 @@
+"""flyteplugins-bigquery on Google's client against bqemulator."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import Annotated
+
+import pandas as pd
+import pytest
+
+import flyte
+from flyte.errors import PermanentConnectorError
+from flyte.extend import ConnectorContext
+from flyte.io import DataFrame
+from flyte.runtime import store as st
+from flyteplugins.bigquery import BigQueryConfig, BigQueryTask
+from flyteplugins.connectors.bigquery.task import BigQueryTask as OldPathTask
+
+
+@pytest.fixture(autouse=True)
+def local():
+    flyte.init()
+
+
+@pytest.fixture(scope="module")
+def dataset(bigquery_emulator):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    client = bigquery.Client(project="flyte", credentials=AnonymousCredentials())
+    client.create_dataset("crypto", exists_ok=True)
+    client.query(
+        "CREATE OR REPLACE TABLE crypto.transactions (hash STRING, size INT64, block_number INT64, version INT64)"
+    ).result()
+    client.query(
+        "INSERT INTO crypto.transactions VALUES ('h1', 10, 100, 1), ('h2', 20, 200, 1), ('h3', 30, 300, 2)"
+    ).result()
+    client.close()
+    return bigquery_emulator
+
+
+def test_the_public_examples_query_shape_runs(dataset):
+    no_io = BigQueryTask(
+        name="sql.bigquery.no_io",
+        inputs={},
+        output_dataframe_type=DataFrame,
+        query_template="SELECT 1",
+        plugin_config=BigQueryConfig(ProjectID="flyte"),
+    )
+    flyte.TaskEnvironment.from_task("bigquery_task_no_io_env", no_io)
+    DogeCoinDataset = Annotated[DataFrame, {"hash": str, "size": int, "block_number": int}]
+    templatized = OldPathTask(
+        name="sql.bigquery.w_io",
+        inputs={"version": int},
+        output_dataframe_type=DogeCoinDataset,
+        plugin_config=BigQueryConfig(ProjectID="flyte"),
+        query_template="SELECT hash, size, block_number FROM `flyte.crypto.transactions` WHERE version = @version LIMIT 10;",
+    )
+    group = flyte.TaskEnvironment.from_task("bigquery_task_templatized_query_env", templatized)
+    bigquery_env = flyte.TaskEnvironment(name="bigquery_env", depends_on=[group])
+
+    @bigquery_env.task
+    async def convert_bq_table_to_pandas_dataframe(df: DogeCoinDataset) -> pd.DataFrame:
+        return await df.open(pd.DataFrame).all()
+
+    @bigquery_env.task
+    async def full_bigquery_wf(version: int) -> pd.DataFrame:
+        df = await templatized(version=version)
+        return await convert_bq_table_to_pandas_dataframe(df=df)
+
+    assert flyte.run(no_io).outputs().open(pd.DataFrame).all_sync().iloc[0, 0] == 1
+    run = flyte.run(full_bigquery_wf, version=1)
+    frame = run.outputs()
+    assert sorted(frame["hash"]) == ["h1", "h2"] and set(frame.columns) == {"hash", "size", "block_number"}
+    with st.reader() as conn:
+        (job,) = st.connector_jobs(conn, run.name)
+    assert job["state"] == "SUCCEEDED" and json.loads(job["metadata"])["job_id"]
+
+
+def test_parameters_of_every_supported_type(dataset):
+    task = BigQueryTask(
+        name="typed",
+        inputs={"s": str, "i": int, "f": float, "b": bool, "d": dt.date, "ts": dt.datetime, "ids": list[int]},
+        output_dataframe_type=pd.DataFrame,
+        plugin_config=BigQueryConfig(ProjectID="flyte"),
+        query_template=(
+            "SELECT @s AS s, @i AS i, @f AS f, @b AS b, @d AS d, @ts AS ts, "
+            "(SELECT COUNT(*) FROM crypto.transactions WHERE block_number IN UNNEST(@ids)) AS matched"
+        ),
+    )
+    values = dict(
+        s="o'brien; DROP TABLE x",
+        i=7,
+        f=1.5,
+        b=True,
+        d=dt.date(2024, 2, 29),
+        ts=dt.datetime(2024, 2, 29, 1, 2, 3, tzinfo=dt.timezone.utc),
+        ids=[100, 300],
+    )
+    (row,) = flyte.run(task, **values).outputs().to_dict("records")
+    assert row["s"] == values["s"] and row["i"] == 7 and row["f"] == 1.5 and row["b"] is True
+    assert pd.Timestamp(row["d"]).date() == values["d"] and pd.Timestamp(row["ts"]) == pd.Timestamp(values["ts"])
+    assert row["matched"] == 2
+
+
+def test_query_job_config_is_honoured(dataset):
+    from google.cloud import bigquery
+
+    config = bigquery.QueryJobConfig(default_dataset="flyte.crypto", labels={"team": "data"})
+    task = BigQueryTask(
+        name="unqualified",
+        inputs={},
+        output_dataframe_type=pd.DataFrame,
+        plugin_config=BigQueryConfig(ProjectID="flyte", QueryJobConfig=config),
+        query_template="SELECT COUNT(*) AS n FROM transactions",  # found through default_dataset
+    )
+    assert flyte.run(task).outputs()["n"].tolist() == [3]
+
+
+def test_a_failing_querys_message_is_surfaced(dataset):
+    task = BigQueryTask(
+        name="broken",
+        inputs={},
+        output_dataframe_type=DataFrame,
+        plugin_config=BigQueryConfig(ProjectID="flyte"),
+        query_template="SELECT * FROM crypto.no_such_table",
+        retries=2,
+    )
+    with pytest.raises(PermanentConnectorError, match="broken: .*no_such_table"):
+        flyte.run(task)
+
+
+def test_the_job_is_cancelled_through_the_client(dataset):
+    from flyteplugins.bigquery import _connector
+
+    task = BigQueryTask(
+        name="cancel_me", inputs={}, plugin_config=BigQueryConfig(ProjectID="flyte"), query_template="SELECT 1"
+    )
+    context = ConnectorContext(spec=task.spec)
+    metadata = asyncio.run(_connector.create(context, {}))
+    asyncio.run(_connector.delete(context, metadata))  # the emulator's jobs end at once: a no-op cancel
+    asyncio.run(_connector.delete(context, metadata))  # and again: idempotent
+    assert asyncio.run(_connector.get(context, metadata)).phase in ("SUCCEEDED", "ABORTED")
+
+
+def test_definitions_are_checked_when_made():
+    config = BigQueryConfig(ProjectID="flyte")
+    with pytest.raises(ValueError, match="uses @day, which is not an input"):
+        BigQueryTask(name="q", inputs={}, plugin_config=config, query_template="SELECT @day")
+    with pytest.raises(ValueError, match="input 'day' is not used"):
+        BigQueryTask(name="q", inputs={"day": str}, plugin_config=config, query_template="SELECT 1")
+    with pytest.raises(ValueError, match="input 'x': .*dict.* is not accepted"):
+        BigQueryTask(name="q", inputs={"x": dict}, plugin_config=config, query_template="SELECT @x")
+    with pytest.raises(ValueError, match="BigQueryConfig.ProjectID: '' is not accepted"):
+        BigQueryConfig(ProjectID="")

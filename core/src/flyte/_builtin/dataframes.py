@@ -152,7 +152,10 @@ def _pandas_tracker(df: Any) -> Callable[[Any], bool]:
     import pandas as pd
 
     if int(pd.__version__.split(".")[0]) < 3:
-        before = _pandas_digest(df)
+        try:
+            before = _pandas_digest(df)
+        except TypeError:  # cells pandas cannot hash (lists, dicts): store again, never guess
+            return lambda now: False
         return lambda now: _pandas_digest(now) == before
     view = df.copy(deep=False)  # a second reference: from now on a change copies, never writes in place
     try:

@@ -21,16 +21,21 @@ def plugins_command(as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title="flyte plugins")
-    for column in ("name", "distribution", "version", "config types", "hooks", "errors"):
+    # Identities never wrap (a folded distribution name cannot be copied into pip); lists fold.
+    for column in ("name", "distribution", "version"):
+        table.add_column(column, no_wrap=True)
+    for column in ("provides", "hooks", "errors"):
         table.add_column(column, overflow="fold")
     for info in infos:
         types = [t.rsplit(".", 1)[-1] for t in (*info.config_types, *info.connector_types)]
+        # A dataframe type by package and class: pandas.DataFrame and polars.DataFrame differ.
+        types += [f"{t.split('.')[0].split(':')[0]}.{t.rsplit(':', 1)[-1]}" for t in info.dataframe_types]
         table.add_row(
             info.name,
             info.distribution or "-",
             info.version or "-",
-            ", ".join(types) or "-",
-            ", ".join(info.hooks) or "-",
+            "\n".join(types) or "-",
+            "\n".join(info.hooks) or "-",
             "[red]" + "; ".join(info.errors) + "[/red]" if info.errors else "-",
         )
     Console().print(table)

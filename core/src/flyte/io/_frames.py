@@ -77,6 +77,16 @@ def is_dataframe(value: Any) -> bool:
     return handler_for_value(value) is not None
 
 
+def handler_key(handler: DataFrameHandler) -> str:
+    """The ``"module:Qualname"`` a handler is registered under. Recorded with a stored table
+    instead of the value's own class path, which moves between releases of an engine (pandas
+    2's ``pandas.core.frame:DataFrame`` is ``pandas:DataFrame`` in pandas 3)."""
+    for key, known in _handlers().items():
+        if known is handler:
+            return key
+    raise LookupError(f"dataframe handler {handler!r} is not registered")
+
+
 def type_path(value_or_type: Any) -> str:
     t = value_or_type if isinstance(value_or_type, type) else type(value_or_type)
     return f"{t.__module__}:{t.__qualname__}"

@@ -93,7 +93,7 @@ def store_dataframe(
     uri = destination or new_path(f"data.{fmt}")
     handler.write(value if chunks is None else itertools.chain([first], chunks), uri, fmt)
     ref = DataFrame(uri=uri, format=fmt, hash=content_hash)
-    ref._type_path = _frames.type_path(first)
+    ref._type_path = _frames.handler_key(handler)
     if chunks is None and destination is None:
         _remember(value, handler.tracker, ref)
     return ref

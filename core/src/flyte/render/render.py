@@ -119,3 +119,22 @@ def _check_inputs(task: Any, inputs: dict[str, Any]) -> None:
             f"(its inputs: {', '.join(params) or 'none'})"
         )
     signature_check(task.func).check_inputs(task, inputs)
+
+
+def connector_note(task: Any) -> str | None:
+    """Why a connector task renders no object, and where its work is followed; None otherwise."""
+    if not isinstance(task, ConnectorTask):
+        return None
+    config = type(task.spec.plugin_config)
+    return (
+        f"{task.name}: a connector task ({config.__module__}.{config.__qualname__}) renders no Kubernetes "
+        "object: the service does its work, and the process that calls it creates, polls and cancels it "
+        "(the pod of the task that calls it; for a run started with it, the Kubernetes backend in the "
+        "submitting process)"
+    )
+
+
+def connector_notes(target: Any) -> list[str]:
+    """:func:`connector_note` for a task, or for every task of an environment tree."""
+    tasks = [t for env in target.reachable() for t in env.tasks.values()] if hasattr(target, "reachable") else [target]
+    return [note for note in map(connector_note, tasks) if note]

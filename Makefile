@@ -1,5 +1,6 @@
 # `make run`  : set up .venv (if needed) and run the demo.
 # `make test` : set up .venv (if needed) and run every test.
+# `make test-cluster` : the tests against a real Kubernetes API server (.ci/test-cluster).
 # `make setup` is a quick no-op when no pyproject.toml or this Makefile changed.
 
 PYTHON ?= python3
@@ -20,7 +21,7 @@ FAKES := .venv-fakes
 FAKE_REQS := $(wildcard tests/connectors/fakes/*.txt)
 FAKE_STAMPS := $(patsubst tests/connectors/fakes/%.txt,$(FAKES)/%/.installed,$(FAKE_REQS))
 
-.PHONY: setup test run lint bench clean fakes
+.PHONY: setup test test-cluster run lint bench clean fakes
 
 setup: $(STAMP) $(FAKE_STAMPS)
 
@@ -41,6 +42,11 @@ $(STAMP): Makefile pyproject.toml $(wildcard core/pyproject.toml plugins/*/pypro
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# FLYTE_TEST_KUBECONTEXT=ctx: your cluster; otherwise ../shared/tools/kube's servers, built once
+# into KUBE_TMPDIR (default ~/.cache/flyte-test-kube) and reused.
+test-cluster: setup
+	PY=$(PY) .ci/test-cluster
 
 run: $(STAMP)
 	$(PY) examples/demo.py

@@ -1,4 +1,4 @@
-"""The performance table: `python benchmarks/run.py [--quick] [--no-ray] [--no-dask]`.
+"""The performance table: `python benchmarks/run.py [--quick] [--no-ray] [--no-dask] [--no-spark]`.
 
 Every figure is a median of several repeats with its baseline beside it and the ratio. Run by
 hand on a quiet machine; nothing here is asserted by the tests. State goes to a temporary
@@ -40,6 +40,16 @@ def noop_sync(i: int) -> int:
 @env.task
 async def gather_parent(n: int) -> int:
     return len(await asyncio.gather(*(noop_async(i) for i in range(n))))
+
+
+@env.task(timeout=600)
+async def noop_timed(i: int) -> int:
+    return i
+
+
+@env.task
+async def timed_gather_parent(n: int) -> int:
+    return len(await asyncio.gather(*(noop_timed(i) for i in range(n))))
 
 
 @env.task
@@ -240,11 +250,53 @@ def dask_warm_start(repeats: int) -> tuple[float, float] | None:
     return first, statistics.median(start() for _ in range(repeats))
 
 
+def spark_starts(repeats: int) -> tuple[float, float, float] | None:
+    """(cold start: JVM + session, new session on a warm JVM, warm session in a reusable env),
+    each the median time of running a task whose body does nothing."""
+    try:
+        from flyteplugins.spark import Spark, _runner
+    except ImportError:
+        return None
+    config = Spark(spark_conf={"spark.ui.enabled": False, "spark.executor.instances": 1, "spark.executor.cores": 1})
+    once = flyte.TaskEnvironment(name="bench_spark", plugin_config=config)
+    pool = flyte.TaskEnvironment(
+        name="bench_spark_pool", plugin_config=config, reusable=flyte.ReusePolicy(replicas=1, idle_ttl=60)
+    )
+
+    @once.task
+    async def spark_noop() -> int:
+        return 1
+
+    @pool.task
+    async def spark_pooled() -> int:
+        return 1
+
+    def cold() -> None:
+        _runner.sessions.shutdown()
+        _runner.jvm.shutdown()
+        started = time.perf_counter()
+        flyte.run(spark_noop)
+        cold_times.append(time.perf_counter() - started)
+
+    cold_times: list[float] = []
+    for _ in range(repeats):
+        cold()
+    new_session = median_time(lambda: flyte.run(spark_noop), repeats)
+    flyte.run(spark_pooled)  # warms the pool's session
+    warm = median_time(lambda: flyte.run(spark_pooled), repeats)
+    _runner.sessions.shutdown()
+    _runner.jvm.shutdown()
+    return statistics.median(cold_times), new_session, warm
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (about a minute)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray warm-start figure")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask warm-start figure")
+
+
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark start figures")
     args = parser.parse_args()
     repeats = 3 if args.quick else 5
     sizes = (1_000, 10_000)
@@ -263,6 +315,11 @@ def main() -> None:
             ours = per_task_us(median_time(run_task(task, n), repeats), n)
             base = per_task_us(median_time(baseline, repeats), n)
             rows.append((f"overhead: {label}, N={n:,}", "µs/task", ours, base, "bare asyncio / plain call"))
+
+    n = 1_000  # a body with a time limit runs on a pool thread (and its loop), not on the run's loop
+    ours = per_task_us(median_time(run_task(timed_gather_parent, n), repeats), n)
+    base = per_task_us(median_time(run_task(gather_parent, n), repeats), n)
+    rows.append((f"overhead: gather children with timeout=, N={n:,}", "µs/task", ours, base, "children without"))
 
     mem_sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
     for n in mem_sizes:
@@ -296,6 +353,14 @@ def main() -> None:
         dask = dask_warm_start(repeats)
         if dask:
             rows.append(("Dask task, reusable env: later starts", "s", dask[1], dask[0], "first start (cold cluster)"))
+
+    if not args.no_spark:
+        spark = spark_starts(3 if args.quick else 5)
+        if spark:
+            cold, new_session, warm = spark
+            base = "first start (cold JVM + session)"
+            rows.append(("Spark task: new session on a warm JVM", "s", new_session, cold, base))
+            rows.append(("Spark task in a reusable env: second start", "s", warm, cold, base))
 
     from rich.console import Console
     from rich.table import Table

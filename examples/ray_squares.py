@@ -40,7 +40,7 @@ ray_env = flyte.TaskEnvironment(
         shutdown_after_job_finishes=True,
         ttl_seconds_after_finished=300,
     ),
-    image=flyte.Image.from_debian_base(name="ray-squares").with_pip_packages("ray[default]", "flyteplugins-ray"),
+    image=flyte.Image.from_debian_base(name="ray-squares").with_pip_packages("ray[default]"),
     resources=flyte.Resources(cpu=2, memory="2Gi"),
 )
 

@@ -23,7 +23,7 @@ torch_env = flyte.TaskEnvironment(
         max_restarts=1,
         run_policy=RunPolicy(clean_pod_policy="running", ttl_seconds_after_finished=600),
     ),
-    image=flyte.Image.from_debian_base(name="torch-ddp").with_pip_packages("torch==2.13.0", "flyteplugins-pytorch"),
+    image=flyte.Image.from_debian_base(name="torch-ddp").with_pip_packages("torch==2.13.0"),
     resources=flyte.Resources(cpu=2, memory="4Gi"),
 )
 

@@ -6,15 +6,15 @@ test reads or writes ``~/.flyte`` or depends on what happens to be installed.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-VALIDATOR = SHARED / "tools" / "validate_manifests.py"
+sys.path.insert(0, str(REPO / "tests"))  # the tests' own helpers (kubeschema)
+
+from kubeschema.validate import validate_path  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -34,21 +34,18 @@ def fresh_registry():
         yield registry
 
 
-def validate_manifests(path: Path) -> subprocess.CompletedProcess[str]:
-    """Run the shared validator on a file or folder; the result's returncode is 0 when valid."""
-    return subprocess.run([sys.executable, str(VALIDATOR), str(path)], capture_output=True, text=True, check=False)
+def validate_manifests(path: Path) -> list[str]:
+    """Problems of every object in a file or folder (tests/kubeschema); [] when all are valid."""
+    return validate_path(path)
 
 
 def render_valid(task, tmp_path: Path) -> dict:
-    """Render ``task`` (one object expected), assert the shared validator accepts it, return it."""
-    import yaml
-
+    """Render ``task`` (one object expected), assert it is valid (tests/kubeschema), return it."""
     from flyte.render.context import RenderContext
     from flyte.render.render import render_task
+    from kubeschema.validate import validate
 
     (obj,) = render_task(task, RenderContext())
-    path = tmp_path / f"{obj['kind'].lower()}.yaml"
-    path.write_text(yaml.safe_dump(obj))
-    result = validate_manifests(path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    problems = validate(obj)
+    assert not problems, "\n".join(problems)
     return obj

@@ -389,6 +389,6 @@ def _render_and_validate(tasks: list[Any], folder: Path) -> list[dict]:
     objects = [obj for task in tasks for obj in render_task(task, RenderContext())]
     path = folder / "objects.yaml"
     path.write_text(yaml.safe_dump_all(objects))
-    result = validate_manifests(path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    problems = validate_manifests(path)
+    assert not problems, "\n".join(problems)
     return objects

@@ -63,6 +63,19 @@ def test_fixed_rate_with_and_without_start_time():
     assert next_fire(anchored, late, utc(2025, 10, 28, 13, 0)) == utc(2025, 10, 28, 14, 0)
 
 
+def test_cron_and_fixed_rate_share_the_public_next_after():
+    # The same call previews either schedule: the first fire time strictly after a moment.
+    daily = Cron("30 6 * * *", timezone="Europe/Paris")
+    assert daily.next_after(utc(2026, 7, 1, 4, 30)) == utc(2026, 7, 2, 4, 30)  # 06:30 CEST, strictly after
+    anchored = FixedRate(45, start_time=datetime(2026, 1, 1, 0, 0))  # naive: UTC
+    assert anchored.next_after(utc(2025, 12, 31, 0, 0)) == utc(2026, 1, 1, 0, 0)  # before the start: the start
+    assert anchored.next_after(utc(2026, 1, 1, 0, 0)) == utc(2026, 1, 1, 0, 45)  # strictly after
+    assert anchored.next_after(utc(2026, 1, 1, 1, 0)) == utc(2026, 1, 1, 1, 30)
+    # Without start_time the rate counts from the activation or the last fire: one interval later.
+    assert FixedRate(10).next_after(datetime(2026, 1, 1, 12, 0)) == utc(2026, 1, 1, 12, 10)
+    assert FixedRate(10).next_after(utc(2026, 1, 1, 12, 0)).tzinfo is not None
+
+
 TASKS = """
 import os
 from datetime import datetime
@@ -88,8 +101,11 @@ def report(trigger_time: datetime | None = None, at: datetime | None = None, x: 
 def deployed(tmp_path):
     path = tmp_path / "scheduled_tasks.py"
     path.write_text(TASKS)
+    import sys
+
     from flyte._loader import load_file
 
+    sys.modules.pop("scheduled_tasks", None)  # load_file reuses a module of the same name (another test's)
     module = load_file(path)
     flyte.init()
     flyte.deploy(module.env)
@@ -124,7 +140,7 @@ def test_missed_fire_times_fire_once_for_the_latest(deployed):
 def test_activation_inputs_env_vars_and_cli(deployed):
     runner = CliRunner()
     listed = runner.invoke(build_cli(), ["get", "trigger"])
-    assert "custom  scheduled.report  every 30 min  inactive" in listed.output
+    assert "custom  scheduled.report  every 30 min  inactive  last fired: never  next: when activated" in listed.output
     assert runner.invoke(build_cli(), ["update", "trigger", "custom", "scheduled.report", "--activate"]).exit_code == 0
     row = next(r for r in schedule.list_triggers() if r["name"] == "custom")
     activated = datetime.fromtimestamp(row["activated_at"], UTC)
@@ -158,3 +174,21 @@ def test_redeploying_keeps_activation_and_drops_removed_triggers(deployed, tmp_p
 def test_serve_once_fires_nothing_before_the_first_fire_time(deployed):
     result = CliRunner().invoke(build_cli(), ["serve", "triggers", "--once"])
     assert result.exit_code == 0 and result.output == ""
+
+
+def test_get_trigger_shows_the_next_fire_times_of_cron_and_fixed_rate(deployed):
+    runner = CliRunner()
+    assert runner.invoke(build_cli(), ["update", "trigger", "custom", "scheduled.report", "--activate"]).exit_code == 0
+    rows = {r["name"]: r for r in schedule.list_triggers()}
+    out = runner.invoke(build_cli(), ["get", "trigger", "--count", "2", "-o", "json"])
+    assert out.exit_code == 0, out.output
+    shown = {r["name"]: r["next_fires"] for r in json.loads(out.output)}
+    hourly_from = datetime.fromtimestamp(rows["hourly"]["activated_at"], UTC)
+    first = Cron("0 * * * *").next_after(hourly_from)
+    assert shown["hourly"] == [t.isoformat(timespec="seconds") for t in (first, Cron("0 * * * *").next_after(first))]
+    custom_from = datetime.fromtimestamp(rows["custom"]["activated_at"], UTC)
+    rate = FixedRate(30)
+    expected = [rate.next_after(custom_from), rate.next_after(rate.next_after(custom_from))]
+    assert shown["custom"] == [t.isoformat(timespec="seconds") for t in expected]
+    table = runner.invoke(build_cli(), ["get", "trigger", "hourly"]).output
+    assert f"next: {first.isoformat(timespec='seconds')}, " in table

@@ -184,8 +184,8 @@ def test_every_value_is_accepted_and_renders_valid_objects_or_refused_naming_its
     assert accepted and refused, "the strategies must produce both accepted and refused values"
     path = tmp_path / "accepted.yaml"
     path.write_text(yaml.safe_dump_all(accepted))
-    result = validate_manifests(path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    problems = validate_manifests(path)
+    assert not problems, "\n".join(problems[:40])
 
 
 def test_durations_reject_non_finite_and_overlong_values_by_name():

@@ -43,7 +43,7 @@ _EXTENSIONS: dict[type, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] 
 _CANONICAL_EXT: dict[type, Callable[[Any], Any]] = {}
 _BY_TAG: dict[str, Callable[[Any], Any]] = {}
 # Tags whose types register themselves when their module is imported.
-_LAZY = {"file": "flyte.io", "dir": "flyte.io", "dataframe": "flyte.io"}
+_LAZY = {"file": "flyte.io", "dir": "flyte.io", "dataframe": "flyte.io", "frozendict": "flyte.frozen"}
 
 
 def register(

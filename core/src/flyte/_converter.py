@@ -18,6 +18,7 @@ from cattrs.strategies import configure_tagged_union
 from flyte import _codec
 from flyte._cache import Cache
 from flyte.errors import ConfigurationError
+from flyte.frozen import FrozenDict, freeze, thaw
 from flyte.image import Image, Layer
 from flyte.interface import InputSpec
 from flyte.pod_template import PodTemplate, pod_spec_to_dict
@@ -30,6 +31,8 @@ converter = cattrs.Converter(forbid_extra_keys=True)
 
 converter.register_unstructure_hook(timedelta, lambda td: td.total_seconds())
 converter.register_structure_hook(timedelta, lambda v, _: timedelta(seconds=v))
+converter.register_unstructure_hook(FrozenDict, thaw)
+converter.register_structure_hook(FrozenDict, lambda v, _: freeze(v))
 converter.register_unstructure_hook(datetime, lambda d: d.isoformat())
 converter.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
 

@@ -99,8 +99,8 @@ class _Map:
         caller = current_caller.get()
         loop = getattr(caller, "loop", None)
         if caller is not None and loop is not None and _running_loop() is None:
-            # A sync task body on a worker thread: its children run on the action's loop.
-            results = asyncio.run_coroutine_threadsafe(collect(), loop).result()
+            # A sync task body on its own thread: its children run on the action's loop.
+            results = caller.wait_on_loop(collect())
         else:
             results = run_blocking(collect())
         return iter(results)

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from flyte._context import current_caller, current_custom_context
+from flyte._context import current_caller, current_custom_context, current_task_data
 
 
 @attrs.frozen
@@ -28,7 +28,8 @@ class TaskContext:
 
     ``attempt`` counts from 1; ``mode`` is ``"local"`` (this process runs the run) or
     ``"remote"`` (a rendered container on a cluster). ``run_base_dir`` is where this run's
-    ``flyte.io`` data goes; ``report`` is the task's report (``flyte.report``).
+    ``flyte.io`` data goes; ``report`` is the task's report (``flyte.report``). ``data`` holds
+    what the task's plugin provides it (``data["spark_session"]`` in a Spark task).
     """
 
     action: ActionID
@@ -40,6 +41,7 @@ class TaskContext:
     raw_data_path: str
     report: Any = None
     custom_context: dict[str, str] = attrs.field(factory=dict)
+    data: dict[str, Any] = attrs.field(factory=dict)
 
     def is_in_cluster(self) -> bool:
         return self.mode == "remote"
@@ -65,7 +67,13 @@ def ctx() -> TaskContext | None:
         raw_data_path=f"{base}/data",
         report=action.report,
         custom_context=get_custom_context(),
+        data=_task_data(),
     )
+
+
+def _task_data() -> dict[str, Any]:
+    data = current_task_data.get()
+    return {} if data is None else data
 
 
 @contextlib.contextmanager

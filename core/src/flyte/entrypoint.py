@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 NON_RECOVERABLE_EXIT = 3
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flyte.entrypoint: {args.module}.{args.task} is not a task", file=sys.stderr)
         return 2
     inputs = _read_inputs()
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)  # the minute the schedule fired
+    now = datetime.now(UTC).replace(second=0, microsecond=0)  # the minute the schedule fired
     for key in filter(None, os.environ.get("FLYTE_TRIGGER_TIME_INPUTS", "").split(",")):
         inputs[key] = now
     # Secrets were injected by Kubernetes (secretKeyRef env vars, the projected volume).

@@ -10,6 +10,8 @@ third-party author sees is the one we use. Names here are stable API; everything
 - Records: :class:`TaskPlugin` (what your config type does), :class:`TaskCall` (one attempt
   as your runner receives it), :class:`DataFrameHandler` (how a dataframe type is stored and
   read back).
+- Task context: what a runner puts into ``TaskCall.data`` before ``invoke()`` (an engine
+  handle, say) the task reads as ``flyte.ctx().data[key]``.
 - Data: :mod:`storage` (``flyte.storage``: reading and writing the run's storage, all or
   nothing) and :mod:`io` (``flyte.io``: ``DataFrame``, ``File``, ``Dir``).
 - Connectors: :class:`Connector` (``create``/``get``/``delete`` for your config type),
@@ -23,10 +25,17 @@ third-party author sees is the one we use. Names here are stable API; everything
   :func:`resource_quantities`.
 - Values: :class:`TaskSpec`, :func:`parse_quantity`, :func:`number_to_quantity`, and
   :func:`register_type_check` for a type whose inputs and outputs need a rule of their own (a
-  dataframe type accepting the frames it wraps) instead of ``isinstance``.
+  dataframe type accepting the frames it wraps) instead of ``isinstance``. For config types,
+  :class:`FrozenDict`, :func:`freeze` and :func:`thaw` (a config is deeply immutable and
+  hashable: accept dicts, store them frozen, thaw them to render).
 - Engines: :class:`SharedEngine` shares a process-wide engine (a Ray runtime, a Spark
   session, a Dask cluster) between tasks and keeps it warm for reusable environments
   (:func:`keep_warm_for`), the same way for every plugin.
+- Local state: :func:`state_path` is a private folder under the state root (``FLYTE_HOME``,
+  ``~/.flyte`` by default) for a plugin's local caches, e.g. ``state_path("spark", "jars")``.
+- Running on a cluster: :mod:`entrypoint` is the container entrypoint of rendered objects
+  (``entrypoint.main(["--module", M, "--task", T])``), for operators that must start it from
+  a file of their own (spark-submit's application file).
 - Running elsewhere: :mod:`shipping` (send a call to another Python process and bring its
   outcome back, exceptions included).
 - Errors a plugin raises or handles: :class:`IgnoreOutputs` and the :mod:`flyte.errors`
@@ -44,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 # module can import hookimpl and its records without pulling in rendering or pickling code.
 _EXPORTS = {
     "shipping": "flyte.shipping",
+    "entrypoint": "flyte.entrypoint",
     "number_to_quantity": "flyte._quantity",
     "parse_quantity": "flyte._quantity",
     "register_type_check": "flyte._typecheck",
@@ -72,8 +82,12 @@ _EXPORTS = {
     "RenderSettings": "flyte.render.context",
     "resource_quantities": "flyte.render.pod",
     "TaskSpec": "flyte.spec",
+    "FrozenDict": "flyte.frozen",
+    "freeze": "flyte.frozen",
+    "thaw": "flyte.frozen",
     "SharedEngine": "flyte.runtime.engines",
     "keep_warm_for": "flyte.runtime.engines",
+    "state_path": "flyte._home",
 }
 
 __all__ = sorted(_EXPORTS)

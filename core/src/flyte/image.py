@@ -15,11 +15,12 @@ import hashlib
 import json
 import re
 import sys
+import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Union
 
 import attrs
-import tomllib
 
 from flyte._validation import env_var_dict, invalid, no_control_characters, wrong_type
 from flyte.secret import Secret, to_secrets
@@ -27,7 +28,16 @@ from flyte.secret import Secret, to_secrets
 DEFAULT_NAME = "flyte"
 IMAGE_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 APT_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.:~-]*(=[A-Za-z0-9.+:~-]+)?$")
+# Versions an image may declare. flyte-core itself needs 3.11 (tomllib, datetime.UTC,
+# asyncio.timeout) and every image runs it, but 3.10 is still accepted with a warning: public
+# examples of this API declare it, and their code must keep running where no image is built.
 SUPPORTED_PYTHON = ((3, 10), (3, 11), (3, 12), (3, 13), (3, 14))
+RUNTIME_PYTHON = (3, 11)
+
+
+class ImagePythonWarning(UserWarning):
+    """An image declares a Python older than the one flyte-core needs inside containers."""
+
 
 # An image reference as Docker parses it (github.com/distribution/reference): an optional
 # registry host[:port], lower-case path components, then :tag and/or @digest.
@@ -69,6 +79,14 @@ def _python_version(value: Any) -> tuple[int, int]:
                 value,
                 ", ".join(f"{a}.{b}" for a, b in SUPPORTED_PYTHON),
                 "is not a supported Python version",
+            )
+        if version < RUNTIME_PYTHON:
+            warnings.warn(
+                f"python_version: {version[0]}.{version[1]} is older than the Python {RUNTIME_PYTHON[0]}."
+                f"{RUNTIME_PYTHON[1]} flyte needs inside the image; local runs are unaffected, but a "
+                f"container built from this image cannot run the task (use (3, 11) or later)",
+                ImagePythonWarning,
+                stacklevel=2,
             )
         return version
     invalid("python_version", value, 'a (major, minor) tuple such as (3, 12), or "3.12"')

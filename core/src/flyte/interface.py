@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from flyte.errors import ConfigurationError
+from flyte.frozen import value_key
 
 
 class _NoDefault:
@@ -42,7 +43,8 @@ class InputSpec:
 
     name: str
     type: str
-    default: Any = NO_DEFAULT
+    # The user's value as written (the task receives it), compared and hashed by its encoding.
+    default: Any = attrs.field(default=NO_DEFAULT, eq=value_key)
 
     @property
     def required(self) -> bool:

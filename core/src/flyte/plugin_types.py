@@ -22,6 +22,10 @@ class TaskCall:
     while the engine is up); a plugin that only needs to set an engine up around the function
     awaits it. A plugin that runs the function elsewhere (other processes, a remote service)
     uses ``function``, ``inputs`` and ``environ`` instead.
+
+    ``data`` is this attempt's task-context data: what a plugin puts in it before ``invoke()``
+    (an engine handle, say) the task reads as ``flyte.ctx().data[key]`` (the reference SDK's
+    spelling ``flyte._context.internal_ctx().data.task_context.data[key]`` works too).
     """
 
     spec: TaskSpec
@@ -30,6 +34,7 @@ class TaskCall:
     environ: Mapping[str, str]
     invoke: Callable[[], Awaitable[Any]]
     action: str = ""
+    data: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -39,7 +44,8 @@ class TaskPlugin:
     ``run(call)`` is awaited for every attempt of a task with that config, beneath the core's
     retries, timeouts, cache and records; None means the function runs in-process like a plain
     task. ``render(spec, context)`` returns the Kubernetes objects (plain dicts) for the task;
-    the first is the one the Kubernetes backend creates and follows. ``phase(status)`` reads
+    the first is the one the Kubernetes backend creates and follows; None means the task renders
+    as a plain task does (a Job whose container runs the plugin). ``phase(status)`` reads
     that object's ``status`` and returns ``"SUCCEEDED"``, ``"FAILED"`` or None while it runs;
     None means the common convention (``conditions`` of type Succeeded/Complete/Failed).
     """
@@ -222,6 +228,11 @@ class DataFrameHandler:
     - ``tracker(value)``: returns a predicate that tells whether ``value`` is still unchanged, so a
       value passed on from one task to the next is not stored twice (None: store every time).
     - ``formats``: the storage formats ``write``/``read`` accept; the first is the default.
+    - ``engine_bound``: values of this type live in an engine that a task plugin runs around the
+      body (a Spark session). They cross the task boundary inside the body's ``invoke()``,
+      while the plugin's engine is up: inputs are read as this type just before the body runs,
+      outputs stored just after it returns. Anywhere else (the caller's side, a run's outputs)
+      they stay ``flyte.io.DataFrame`` references.
     """
 
     python_type: type | str
@@ -231,6 +242,7 @@ class DataFrameHandler:
     tracker: Callable[[Any], Callable[[Any], bool]] | None = None
     formats: tuple[str, ...] = ("parquet",)
     description: str = ""
+    engine_bound: bool = False
 
     @property
     def type_path(self) -> str:

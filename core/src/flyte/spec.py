@@ -14,6 +14,7 @@ import attrs
 
 from flyte._cache import Cache
 from flyte.docs import Documentation
+from flyte.frozen import FrozenDict
 from flyte.image import Image
 from flyte.interface import Interface
 from flyte.pod_template import PodTemplate
@@ -23,10 +24,6 @@ from flyte.reuse import ReusePolicy
 from flyte.secret import Secret
 from flyte.timeout import Timeout
 from flyte.triggers import Trigger
-
-
-def _items(d: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((d or {}).items()))
 
 
 @attrs.frozen
@@ -45,7 +42,7 @@ class TaskSpec:
     short_name: str
     image: Image | str
     resources: Resources | None = None
-    env_vars: dict[str, str] = attrs.field(factory=dict, eq=_items)
+    env_vars: FrozenDict = attrs.field(factory=FrozenDict, converter=FrozenDict)
     secrets: tuple[Secret, ...] = ()
     cache: Cache = attrs.field(factory=lambda: Cache("disable"))
     pod_template: PodTemplate | str | None = None

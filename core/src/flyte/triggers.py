@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -20,6 +21,7 @@ from flyte._validation import (
     wrong_type,
 )
 from flyte.errors import ConfigurationError
+from flyte.frozen import FrozenDict, value_key
 
 
 class _TriggerTimeType:
@@ -99,7 +101,7 @@ class Cron:
 
     def next_after(self, moment: datetime) -> datetime:
         """The first fire time strictly after ``moment`` (aware, in this schedule's zone; a
-        naive ``moment`` is in that zone).
+        naive ``moment`` is in that zone). :meth:`FixedRate.next_after` is the same for a rate.
 
         Matches are wall times in the zone. One that does not exist (the hour skipped when
         daylight saving time begins) does not fire that day; one that occurs twice (the hour
@@ -142,6 +144,28 @@ class FixedRate:
 
     interval_minutes: int = attrs.field(converter=_interval)
     start_time: datetime | None = attrs.field(default=None, converter=_start_time)
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first fire time strictly after ``moment`` (aware, in UTC; a naive ``moment`` or
+        ``start_time`` is UTC), as :meth:`Cron.next_after` gives it for a cron schedule.
+
+        With ``start_time`` the fire times are ``start_time + k * interval`` (``start_time``
+        itself for any earlier ``moment``). Without it the rate counts from the trigger's
+        activation and then from each fire, so pass that moment: the next fire is one
+        interval later.
+        """
+        after = _as_utc(moment)
+        interval = timedelta(minutes=self.interval_minutes)
+        if self.start_time is None:
+            return after + interval
+        start = _as_utc(self.start_time)
+        if after < start:
+            return start
+        return start + (math.floor((after - start) / interval) + 1) * interval
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _automation(value: Any) -> Cron | FixedRate:
@@ -217,7 +241,14 @@ def _optional_bool(param: str):
     return _check
 
 
-_mapping_key = lambda d: tuple(sorted((d or {}).items(), key=lambda kv: kv[0]))  # noqa: E731
+def _frozen(check: Any) -> Any:
+    """A converter: ``check`` (validates, may return None), then stored as a FrozenDict."""
+
+    def convert(value: Any) -> FrozenDict | None:
+        checked = check(value)
+        return None if checked is None else FrozenDict(checked)
+
+    return convert
 
 
 @attrs.frozen
@@ -233,18 +264,15 @@ class Trigger:
     automation: Cron | FixedRate = attrs.field(converter=_automation)
     description: str = attrs.field(default="")
     auto_activate: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
-    inputs: dict[str, Any] | None = attrs.field(
-        default=None,
-        converter=_inputs,
-        eq=lambda d: tuple(sorted((d or {}).items(), key=lambda kv: kv[0])) if d else (),
-    )
-    env_vars: dict[str, str] | None = attrs.field(default=None, converter=str_dict("Trigger.env_vars"), eq=_mapping_key)
+    # The user's values as written (the task receives them), compared and hashed by encoding.
+    inputs: dict[str, Any] | None = attrs.field(default=None, converter=_inputs, eq=lambda d: value_key(d or {}))
+    env_vars: FrozenDict | None = attrs.field(default=None, converter=_frozen(str_dict("Trigger.env_vars")))
     interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
     overwrite_cache: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     queue: str | None = attrs.field(default=None, converter=optional(lambda v: label_value("Trigger.queue", v)))
-    labels: dict[str, str] | None = attrs.field(default=None, converter=k8s_labels("Trigger.labels"), eq=_mapping_key)
-    annotations: dict[str, str] | None = attrs.field(
-        default=None, converter=k8s_annotations("Trigger.annotations"), eq=_mapping_key
+    labels: FrozenDict | None = attrs.field(default=None, converter=_frozen(k8s_labels("Trigger.labels")))
+    annotations: FrozenDict | None = attrs.field(
+        default=None, converter=_frozen(k8s_annotations("Trigger.annotations"))
     )
     # The parameter a predefined trigger hands its fire time to, and whether the user named it
     # (then the task must have that parameter; the default "trigger_time" is optional).

@@ -96,7 +96,7 @@ def test_parameters_of_every_supported_type(dataset):
         f=1.5,
         b=True,
         d=dt.date(2024, 2, 29),
-        ts=dt.datetime(2024, 2, 29, 1, 2, 3, tzinfo=dt.timezone.utc),
+        ts=dt.datetime(2024, 2, 29, 1, 2, 3, tzinfo=dt.UTC),
         ids=[100, 300],
     )
     (row,) = flyte.run(task, **values).outputs().to_dict("records")

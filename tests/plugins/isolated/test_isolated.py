@@ -42,7 +42,7 @@ def exits_hard() -> None:
     os._exit(7)
 
 
-@env.task(timeout=1)
+@env.task
 def sleeps(folder: str) -> None:
     Path(folder, "pid").write_text(str(os.getpid()))
     time.sleep(60)
@@ -79,10 +79,15 @@ def test_the_childs_exception_comes_back_as_itself_with_its_traceback():
 
 def test_retries_and_timeouts_apply_and_a_timed_out_child_is_killed(tmp_path):
     assert flyte.run(flaky, str(tmp_path)).outputs() == 3
+    # The child must be running (and have written its pid) before the timeout fires. Not an
+    # assertion on time: a timeout sized from how long a child takes to start here, now.
+    started = time.monotonic()
+    flyte.run(where, 1)
+    startup = time.monotonic() - started
     with pytest.raises(flyte.errors.TaskTimeoutError):
-        flyte.run(sleeps, str(tmp_path))
+        flyte.run(sleeps.override(timeout=max(2.0, 5 * startup)), str(tmp_path))
     pid = int((tmp_path / "pid").read_text())
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # a condition with a generous bound, not a speed limit
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists()

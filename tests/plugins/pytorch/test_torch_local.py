@@ -76,6 +76,15 @@ def first_attempt_fails() -> int:
     return int(os.environ["TORCHELASTIC_RESTART_COUNT"])
 
 
+@torch_env.task
+def ranks_start() -> int:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    dist.barrier()
+    return 0
+
+
 @torch_env.task(timeout=8)
 def rank_one_hangs(folder: str) -> int:
     import torch
@@ -178,11 +187,17 @@ def test_max_restarts_restarts_the_worker_group(token):
 
 def test_a_hanging_rank_is_stopped_by_the_timeout_and_no_process_is_left(token, tmp_path):
     flyte.init()
+    # The test proves the timeout stops a hang, so the hang must begin before the timeout: size
+    # it from how long the ranks take to start here, now (a loaded 2-core machine needs many
+    # times the idle figure). Not an assertion on time.
+    started = time.monotonic()
+    flyte.run(ranks_start)
+    startup = time.monotonic() - started
     with pytest.raises(flyte.errors.TaskTimeoutError):
-        flyte.run(rank_one_hangs, folder=str(tmp_path))
+        flyte.run(rank_one_hangs.override(timeout=max(8.0, 4 * startup)), folder=str(tmp_path))
     pids = {pid for f in tmp_path.glob("pid-*") for pid in json.loads(f.read_text())}
     assert len(pids) == 3  # two workers and their agent
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a condition with a generous bound, not a speed limit
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
         time.sleep(0.1)
     assert not [p for p in pids if _alive(p)]

@@ -12,16 +12,19 @@ import click
 
 def images_for(obj: object) -> list:
     """The distinct images of every environment reachable from a task's or environment's
-    environment through depends_on (and only those)."""
+    environment through depends_on (and only those), each with a module of a task using it
+    (which decides the code the image ships)."""
     from flyte.environment import TaskEnvironment
     from flyte.image import Image
 
     env = obj if isinstance(obj, TaskEnvironment) else obj.env  # type: ignore[attr-defined]
-    seen: dict[str, object] = {}
+    seen: dict[str, tuple[object, str | None]] = {}
     for each in env.reachable():
         image = each.settings.get("image") or Image.from_debian_base()
         key = image.uri if isinstance(image, Image) else image
-        seen.setdefault(key, image)
+        module = next((t.spec.module for t in each.tasks.values()), None)
+        if key not in seen or seen[key][1] is None:
+            seen[key] = (image, module)
     return list(seen.values())
 
 
@@ -41,43 +44,57 @@ def engine_problem() -> str | None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("target")
 @click.option("--dry-run", is_flag=True, help="Print each image and its Dockerfile; build nothing.")
+@click.option(
+    "--context",
+    "context_dir",
+    type=click.Path(file_okay=False),
+    help="Write each image's build context (Dockerfile, flyte wheels, your code) under this folder and keep it.",
+)
 @click.option("--push", is_flag=True, help="Push each image after building it.")
-def build_command(file: str, target: str, dry_run: bool, push: bool) -> None:
-    """Build the images TARGET (a task or an environment) needs in FILE."""
+def build_command(file: str, target: str, dry_run: bool, context_dir: str | None, push: bool) -> None:
+    """Build the images TARGET (a task or an environment) needs in FILE.
+
+    Each image gets the flyte distributions in use (wheels built from a source install, or
+    pinned versions) and the program's code, copied into /root."""
     from flyte._loader import find, load_file
     from flyte.environment import TaskEnvironment
     from flyte.image import Image
-    from flyte.render.dockerfile import context_files, dockerfile
+    from flyte.render.build_context import BuildContext, context_for
     from flyte.task import TaskTemplate
 
     obj = find(load_file(file), target, (TaskTemplate, TaskEnvironment))
     images = images_for(obj)
     problem = None if dry_run else engine_problem()
-    if problem and any(isinstance(i, Image) and not i.is_prebuilt for i in images):
+    if problem and any(isinstance(i, Image) and not i.is_prebuilt for i, _ in images):
         raise click.ClickException(problem + " (use --dry-run to see the Dockerfiles)")
-    for image in images:
+    for image, module in images:
         if not isinstance(image, Image) or image.is_prebuilt:
             ref = image if isinstance(image, str) else image.uri
             click.echo(f"# {ref}: an existing image, nothing to build")
             continue
-        text = dockerfile(image)
+        context = context_for(image, module) if module else BuildContext(image)
+        if context_dir:
+            folder = context.write(Path(context_dir) / context.uri.rpartition("/")[2].replace(":", "-"))
+            click.echo(f"# build context of {context.uri}: {folder}", err=True)
         if dry_run:
-            click.echo(f"# image {image.uri}\n{text}")
+            click.echo(f"# image {context.uri}\n{context.dockerfile()}")
             continue
-        with tempfile.TemporaryDirectory(prefix="flyte-build-") as tmp:
-            context = Path(tmp)
-            (context / "Dockerfile").write_text(text)
-            for name, source in context_files(image).items():
-                if source.is_dir():
-                    shutil.copytree(source, context / name)
-                else:
-                    shutil.copy2(source, context / name)
-            command = ["docker", "buildx", "build", "-t", image.uri, "--platform", ",".join(image.platform)]
-            for secret in {s.key for layer in image.layers for s in getattr(layer, "secret_mounts", ())}:
-                command += ["--secret", f"id={secret},env={secret}"]
-            if push:
-                command.append("--push")
-            click.echo(f"building {image.uri}", err=True)
-            result = subprocess.run([*command, str(context)])
-            if result.returncode != 0:
-                raise click.ClickException(f"building {image.uri} failed (exit {result.returncode})")
+        if context_dir:
+            _docker_build(context, folder, push)
+        else:
+            with tempfile.TemporaryDirectory(prefix="flyte-build-") as tmp:
+                _docker_build(context, context.write(Path(tmp)), push)
+
+
+def _docker_build(context: object, folder: Path, push: bool) -> None:
+    image = context.image  # type: ignore[attr-defined]
+    uri = context.uri  # type: ignore[attr-defined]
+    command = ["docker", "buildx", "build", "-t", uri, "--platform", ",".join(image.platform)]
+    for secret in {s.key for layer in image.layers for s in getattr(layer, "secret_mounts", ())}:
+        command += ["--secret", f"id={secret},env={secret}"]
+    if push:
+        command.append("--push")
+    click.echo(f"building {uri}", err=True)
+    result = subprocess.run([*command, str(folder)])
+    if result.returncode != 0:
+        raise click.ClickException(f"building {uri} failed (exit {result.returncode})")

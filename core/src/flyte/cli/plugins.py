@@ -6,15 +6,17 @@ import json
 
 import click
 
+from flyte.cli.output import output_option
+
 
 @click.command("plugins")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def plugins_command(as_json: bool) -> None:
+@output_option("table", "json", default="table")
+def plugins_command(output: str) -> None:
     """List installed plugins: name, distribution, version, config types, hooks, errors."""
     from flyte.plugins import get_registry
 
     infos = get_registry().infos()
-    if as_json:
+    if output == "json":
         click.echo(json.dumps([i.to_json() for i in infos], indent=2))
         return
     from rich.console import Console

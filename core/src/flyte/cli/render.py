@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from flyte.cli.output import output_option
+
 MAPPING = """\b
 How task settings map to Kubernetes (a plain task is a batch/v1 Job):
   image                  containers[].image (registry/name:content-tag);
@@ -39,7 +41,7 @@ How task settings map to Kubernetes (a plain task is a batch/v1 Job):
 @click.command("render", epilog=MAPPING)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("target")
-@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@output_option("yaml", "json", default="yaml")
 @click.option("--namespace", "-n", default="default", show_default=True, help="Namespace of every object.")
 @click.option("--inputs", "inputs_json", help="Inputs to bake in, as a JSON object (default: the task's defaults).")
 @click.option(

@@ -24,6 +24,8 @@ class RunGroup(click.Group):
         if files:
             ctx.meta["flyte_file"] = args[files[0]]
             args = args[: files[0]] + args[files[0] + 1 :]
+            # Usage lines and "Try '... --help'" hints name the real command: flyte run FILE TASK.
+            ctx.info_name = f"{ctx.info_name} {ctx.meta['flyte_file']}"
         elif not any(a in ("-h", "--help") for a in args):
             raise click.UsageError("missing FILE: flyte run FILE TASK [--param value ...]", ctx)
         return super().parse_args(ctx, args)
@@ -52,43 +54,60 @@ class RunGroup(click.Group):
         return _task_command(name, task)
 
 
-@click.group(
-    "run", cls=RunGroup, invoke_without_command=False, context_settings={"help_option_names": ["-h", "--help"]}
-)
-@click.option("--name", help="Name the run (default: generated).")
-@click.option("--overwrite-cache", is_flag=True, help="Recompute cached tasks and replace their entries.")
-@click.option(
-    "--env", "env_vars", multiple=True, metavar="KEY=VALUE", help="Environment variable for every task of the run."
-)
-@click.option("--max-concurrency", type=int, help="Task bodies running at once (default: no cap).")
-@click.option("--strict-dependencies", is_flag=True, help="Fail when a task calls an environment not in depends_on.")
-@click.pass_context
-def run_command(
-    ctx: click.Context,
-    name: str | None,
-    overwrite_cache: bool,
-    env_vars: tuple[str, ...],
-    max_concurrency: int | None,
-    strict_dependencies: bool,
-) -> None:
-    """Run a task of FILE locally: flyte run FILE TASK [--param value ...]
+def _run_options() -> list[click.Option]:
+    """The options of the run itself; accepted before FILE and after FILE TASK alike."""
+    return [
+        click.Option(["--name"], help="Name the run (default: generated)."),
+        click.Option(["--overwrite-cache"], is_flag=True, help="Recompute cached tasks and replace their entries."),
+        click.Option(
+            ["--env", "env_vars"], multiple=True, metavar="KEY=VALUE", help="An environment variable of every task."
+        ),
+        click.Option(["--max-concurrency"], type=int, help="Task bodies running at once (default: no cap)."),
+        click.Option(
+            ["--strict-dependencies"], is_flag=True, help="Fail when a task calls an environment not in depends_on."
+        ),
+    ]
 
-    Parameters come from the task's signature (--batch-size for batch_size); lists, dicts and
-    dataclasses are given as JSON. The result is printed; a failure exits with status 1.
-    """
-    pairs = {}
-    for item in env_vars:
+
+def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's settings from option values given after FILE TASK over those given before."""
+    settings = dict(before or {})
+    if values.get("name") is not None:
+        settings["name"] = values["name"]
+    for flag in ("overwrite_cache", "strict_dependencies"):
+        if values.get(flag):
+            settings[flag] = True
+    if values.get("max_concurrency") is not None:
+        settings["max_concurrency"] = values["max_concurrency"]
+    pairs = dict(settings.get("env_vars") or {})
+    for item in values.get("env_vars") or ():
         key, sep, value = item.partition("=")
         if not sep:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
         pairs[key] = value
-    ctx.obj = dict(
-        name=name,
-        overwrite_cache=overwrite_cache,
-        env_vars=pairs,
-        max_concurrency=max_concurrency,
-        strict_dependencies=strict_dependencies,
-    )
+    settings["env_vars"] = pairs
+    return settings
+
+
+@click.pass_context
+def _run_group_callback(ctx: click.Context, **values: Any) -> None:
+    """Run a task of FILE locally: flyte run [OPTIONS] FILE TASK [--param value ...] [OPTIONS]
+
+    Parameters come from the task's signature (--batch-size for batch_size); lists, dicts and
+    dataclasses are given as JSON. The result is printed; a failure exits with status 1. The run
+    options below may also follow FILE TASK (where a task parameter of the same name wins).
+    """
+    ctx.obj = _run_settings(values)
+
+
+run_command = RunGroup(
+    "run",
+    callback=_run_group_callback,
+    params=_run_options(),
+    help=_run_group_callback.__doc__,
+    invoke_without_command=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 def _task_command(name: str, task: Any) -> click.Command:
@@ -126,6 +145,9 @@ def _task_command(name: str, task: Any) -> click.Command:
             )
             params[-1].flyte_convert = convert  # type: ignore[attr-defined]
 
+    taken = {p.name for p in params} | {o for p in params for o in p.opts}
+    run_options = [o for o in _run_options() if o.name not in taken and not set(o.opts) & taken]
+
     @click.pass_context
     def callback(ctx: click.Context, **values: Any) -> None:
         from flyte.errors import InputTypeError
@@ -141,10 +163,13 @@ def _task_command(name: str, task: Any) -> click.Command:
             task.bind((), inputs)  # the task's input check, reported as a usage error
         except InputTypeError as exc:
             raise click.BadParameter(str(exc), param_hint=_option(exc.input)) from None
-        _run_and_report(task, inputs, ctx.find_root().obj or ctx.parent.obj)
+        settings = _run_settings({o.name: values[o.name] for o in run_options}, ctx.parent.obj)
+        _run_and_report(task, inputs, settings)
 
     doc = (task.spec.docs.description or "").strip()
-    return click.Command(name, params=params, callback=callback, help=f"{task.name}\n\n{doc}" if doc else task.name)
+    return click.Command(
+        name, params=[*params, *run_options], callback=callback, help=f"{task.name}\n\n{doc}" if doc else task.name
+    )
 
 
 def _option(name: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from flyte.cli.output import output_option
 from flyte.runtime.store import SEVERITY, by_severity
 
 
@@ -25,13 +26,13 @@ def runs_group() -> None:
 @runs_group.command("list")
 @click.option("--limit", default=20, show_default=True, help="How many runs (newest first).")
 @click.option("--task", help="Only runs of this fully-qualified task name.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_runs(limit: int, task: str | None, as_json: bool) -> None:
+@output_option("table", "json", default="table")
+def list_runs(limit: int, task: str | None, output: str) -> None:
     """List recent runs."""
     from flyte.remote import Run
 
     runs = list(Run.listall(limit=limit, task=task))
-    if as_json:
+    if output == "json":
         click.echo(
             json.dumps(
                 [
@@ -92,8 +93,8 @@ def _phases(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
     help="Actions to list (0: all of them, streamed).",
 )
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many actions (the next page).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (the same summary and page).")
-def show_run(name: str, phases: list[str] | None, limit: int, offset: int, as_json: bool) -> None:
+@output_option("table", "json", default="table")
+def show_run(name: str, phases: list[str] | None, limit: int, offset: int, output: str) -> None:
     """Show a run: its phase, how many actions are in each phase, then its actions, failed
     ones first, a page at a time (--limit, --offset), optionally only some phases (--status)."""
     from flyte.errors import ActionNotFoundError
@@ -104,7 +105,7 @@ def show_run(name: str, phases: list[str] | None, limit: int, offset: int, as_js
     except ActionNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
     page = _Page(run, phases, limit or None, offset)
-    if as_json:
+    if output == "json":
         _show_json(page)
     else:
         _show_text(page)

@@ -6,25 +6,53 @@ from datetime import UTC, datetime
 
 import click
 
+from flyte.cli.output import output_option
+
 
 @click.command("trigger")
 @click.argument("name", required=False)
 @click.argument("task", required=False)
-def get_trigger(name: str | None, task: str | None) -> None:
-    """List deployed triggers (or one: NAME [TASK]) with their schedule, state and next fire."""
+@click.option("--count", default=3, show_default=True, help="How many next fire times to show.")
+@output_option("table", "json", default="table")
+def get_trigger(name: str | None, task: str | None, count: int, output: str) -> None:
+    """List deployed triggers (or one: NAME [TASK]) with their schedule, state, last fire and
+    next fire times (UTC)."""
     from flyte.runtime import schedule
 
     rows = schedule.list_triggers(name, task)
     if name and not rows:
         raise click.ClickException(f"no deployed trigger {name!r}" + (f" of task {task!r}" if task else ""))
     for row in rows:
+        row["next_fires"] = _next_fires(row, count)
+    if output == "json":
+        click.echo(schedule.as_json(rows))
+        return
+    for row in rows:
         state = "active" if row["active"] else "inactive"
-        last = (
-            datetime.fromtimestamp(row["last_fired"], UTC).isoformat(timespec="seconds")
-            if row["last_fired"]
-            else "never"
-        )
-        click.echo(f"{row['name']}  {row['task']}  {row['schedule']}  {state}  last fired: {last}")
+        last = _iso(row["last_fired"]) if row["last_fired"] else "never"
+        upcoming = row["next_fires"]
+        shown = ", ".join(upcoming) if isinstance(upcoming, list) else upcoming
+        click.echo(f"{row['name']}  {row['task']}  {row['schedule']}  {state}  last fired: {last}  next: {shown}")
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _next_fires(row: dict, count: int) -> list[str] | str:
+    """The trigger's next fire times, or why there are none."""
+    from flyte.runtime import schedule
+
+    if not row["active"] or row["activated_at"] is None:
+        return "when activated"
+    try:
+        _, trigger = schedule.load_trigger(row)
+    except LookupError as exc:
+        return f"unknown ({exc})"
+    activated = datetime.fromtimestamp(row["activated_at"], UTC)
+    last = datetime.fromtimestamp(row["last_fired"], UTC) if row["last_fired"] else None
+    times = schedule.upcoming(trigger.automation, activated, last, count)
+    return [t.isoformat(timespec="seconds") for t in times]
 
 
 @click.command("trigger")

@@ -70,6 +70,11 @@ def handler_for_type(tp: Any) -> DataFrameHandler | None:
     return None
 
 
+def any_engine_bound() -> bool:
+    """Whether an installed handler is ``engine_bound`` (else the in-engine crossing is skipped)."""
+    return any(h.engine_bound for h in _handlers().values())
+
+
 def is_dataframe(value: Any) -> bool:
     """Whether ``value`` is of a type some handler stores (cheap for plain values)."""
     if type(value).__module__ == "builtins":

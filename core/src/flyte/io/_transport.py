@@ -6,6 +6,10 @@
   inline-size check then see only references.
 - Entering a task body (or returning to the caller): a reference is read as the declared type
   (``pd.DataFrame``, ``pa.Table``, ...); ``flyte.io.DataFrame`` stays a lazy reference.
+- Types whose handler is ``engine_bound`` (a Spark DataFrame lives in a Spark session) cross
+  only at the body, inside the plugin's engine: read just before the body runs, stored just
+  after it returns (:func:`inputs_arriving` with ``in_engine``, :func:`outputs_in_engine`);
+  elsewhere they stay references.
 
 A dataframe that was already stored and has not changed since (a producer's output handed to
 the next task) is not written again: handlers may give a cheap ``tracker``.
@@ -106,8 +110,8 @@ def _chunk_hash(method: HashMethod | str | None) -> str | None:
 
 
 def _with_hash(ref: DataFrame, method: HashMethod | str | None, value: Any = None) -> DataFrame:
-    if method is None:
-        return ref
+    if method is None or (value is None and ref.hash is not None):
+        return ref  # no hash asked for, or hashed already when it was stored
     if value is None:
         if not isinstance(method, str):
             raise ValueError(
@@ -165,25 +169,29 @@ def outgoing(value: Any, annotation: Any = None) -> Any:
     return value
 
 
-def incoming(value: Any, annotation: Any = None, produced: Any = None) -> Any:
+def incoming(value: Any, annotation: Any = None, produced: Any = None, in_engine: bool = False) -> Any:
     """``value`` as a task body (or the caller) should see it, given the declared type.
 
     ``produced`` is the object the producing task returned, when it is in this process: handed
-    back as it is when it already has the declared type (no read)."""
+    back as it is when it already has the declared type (no read). ``in_engine``: this is the
+    body boundary inside the plugin's engine, where ``engine_bound`` types are read."""
     base = _base(annotation)
     if isinstance(value, DataFrame):
         if base is DataFrame:
             return value
+        handler = _frames.handler_for_type(base) if isinstance(base, type) else None
+        if handler is not None and handler.engine_bound and not in_engine:
+            return value  # read where its engine runs, the body of a task that declares it
         if produced is not None and isinstance(base, type) and isinstance(produced, base):
             return produced
-        handler = _frames.handler_for_type(base) if isinstance(base, type) else None
         if handler is not None:
             frame = value.open(base).all_sync()
             _remember(frame, handler.tracker, value)  # handed on unchanged: not written again
             return frame
         # Undeclared: the type it was stored from, as a plain call would have returned it.
         undeclared = base in (None, typing.Any, object) and value._type_path
-        if undeclared and _frames.handler_named(value._type_path) is not None:
+        stored_with = _frames.handler_named(value._type_path) if undeclared else None
+        if stored_with is not None and (in_engine or not stored_with.engine_bound):
             stored_as = _frames._resolve(value._type_path)
             if stored_as is not None:
                 return value.open(stored_as).all_sync()
@@ -195,14 +203,34 @@ def incoming(value: Any, annotation: Any = None, produced: Any = None) -> Any:
     args = typing.get_args(base)
     if t is list:
         inner = args[0] if origin in (list, typing.List) and args else None  # noqa: UP006
-        return [incoming(v, inner) for v in value]
+        return [incoming(v, inner, in_engine=in_engine) for v in value]
     if t is tuple:
         if args and len(args) == len(value) and Ellipsis not in args:
-            return tuple(incoming(v, a) for v, a in zip(value, args, strict=False))
-        return tuple(incoming(v) for v in value)
+            return tuple(incoming(v, a, in_engine=in_engine) for v, a in zip(value, args, strict=False))
+        return tuple(incoming(v, in_engine=in_engine) for v in value)
     if t is dict:
         inner = args[1] if origin in (dict, typing.Dict) and len(args) == 2 else None  # noqa: UP006
-        return {k: incoming(v, inner) for k, v in value.items()}
+        return {k: incoming(v, inner, in_engine=in_engine) for k, v in value.items()}
+    return value
+
+
+def _engine_bound_stored(value: Any, annotation: Any = None) -> Any:
+    """``value`` with its ``engine_bound`` dataframes stored (references in their place)."""
+    if _frames.is_dataframe(value):
+        handler = _frames.handler_for_value(value)
+        if handler is not None and handler.engine_bound:
+            return store_dataframe(value, hash_method=annotated_hash(annotation))
+        return value
+    t = type(value)
+    if t is list:
+        return [_engine_bound_stored(v) for v in value]
+    if t is tuple:
+        args = typing.get_args(_base(annotation))
+        if args and len(args) == len(value) and Ellipsis not in args:
+            return tuple(_engine_bound_stored(v, a) for v, a in zip(value, args, strict=False))
+        return tuple(_engine_bound_stored(v) for v in value)
+    if t is dict:
+        return {k: _engine_bound_stored(v) for k, v in value.items()}
     return value
 
 
@@ -241,12 +269,31 @@ async def inputs_leaving(inputs: dict[str, Any]) -> dict[str, Any]:
     return await asyncio.to_thread(lambda: {k: outgoing(v) for k, v in inputs.items()})
 
 
-async def inputs_arriving(func: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-    """A call's inputs as the task function declares them (references read as their types)."""
-    if not _any_data(inputs.values()):
+async def inputs_arriving(func: Any, inputs: dict[str, Any], in_engine: bool = False) -> dict[str, Any]:
+    """A call's inputs as the task function declares them (references read as their types);
+    ``in_engine``: at the body, inside the plugin's engine, where engine-bound types are read."""
+    if not _any_data(inputs.values()) or (in_engine and not _frames.any_engine_bound()):
         return inputs
     params, _ = annotations(func)
-    return await asyncio.to_thread(lambda: {k: incoming(v, params.get(k)) for k, v in inputs.items()})
+    return await asyncio.to_thread(
+        lambda: {k: incoming(v, params.get(k), in_engine=in_engine) for k, v in inputs.items()}
+    )
+
+
+async def outputs_in_engine(func: Any, result: Any, run_name: str, action_id: str) -> Any:
+    """What a body returned, with its engine-bound dataframes stored while the plugin's engine is
+    still up (under the action's folder, like :func:`output_leaving`)."""
+    if not might_hold_data(result) or not _frames.any_engine_bound():
+        return result
+    _, declared = annotations(func)
+
+    def store() -> Any:
+        from flyte.storage._paths import run_prefix, writing_under
+
+        with writing_under(f"{run_prefix(run_name)}/data/{action_id}"):
+            return _engine_bound_stored(result, declared)
+
+    return await asyncio.to_thread(store)
 
 
 async def output_leaving(func: Any, result: Any, run_name: str, action_id: str) -> tuple[Any, Any]:

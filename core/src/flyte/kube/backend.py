@@ -7,21 +7,28 @@ Selected by a ``kubernetes:`` section in the config file read by ``flyte.init_fr
       namespace: default
       storage: s3://bucket/flyte   # object storage the pods and this process both reach
 
-The task is rendered (a Job, or its plugin's object) with the run's inputs baked in, applied
-with the kubernetes client, followed until it finishes, and its outputs are read back from
-storage. The image must already be built and pushed (``flyte build``).
+The task is rendered (a Job, or its plugin's object) with the run's inputs baked in, created
+with the kubernetes client, followed with a watch until it finishes (polling with backoff when a
+watch cannot be had), and its outputs are read back from storage. The object is deleted, with
+its pods, when the run is cancelled (:func:`cancel`), passes ``timeout.deadline`` or is
+interrupted; a failure reports the operator's message and the object's events. The image must
+already be built and pushed (``flyte build``).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 
 from flyte import _codec
-from flyte.errors import FlyteError
+from flyte.errors import ActionAbortedError, DeadlineExceededError, FlyteError
+from flyte.kube.resource import WATCH_WINDOW_SECONDS, KubeResource, ResourceGone, failure_message
 from flyte.render.context import RenderContext, RenderSettings
 
-POLL_SECONDS = 2.0
+logger = logging.getLogger("flyte.kube")
+_cancelled: dict[str, threading.Event] = {}
 
 
 class ClusterRunError(FlyteError, RuntimeError):
@@ -36,7 +43,21 @@ def _client(config: dict[str, Any]) -> Any:
     return client.ApiClient()
 
 
+def cancel(run_name: str) -> bool:
+    """Cancel a run that is following its object on the cluster (from any thread): the object
+    is deleted and the run raises ``ActionAbortedError``. False if no such run is in progress."""
+    event = _cancelled.get(run_name)
+    if event is None:
+        return False
+    event.set()
+    return True
+
+
 def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: Any) -> Any:
+    """Create the task's object, follow it to the end, return its outputs. The object is
+    deleted (with its pods) when the run is cancelled, passes its ``timeout.deadline``, or is
+    interrupted (Ctrl-C); when it fails, the error carries the operator's message and the
+    object's events."""
     from flyte.remote import Run
     from flyte.render.render import render_task
     from flyte.runtime.api import new_run_name
@@ -59,22 +80,24 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     uri = outputs_uri(main)
     if uri is None:
         raise ClusterRunError(f"{main['kind']} {main['metadata']['name']}: no container sets FLYTE_OUTPUTS_URI")
-    api = _client(config)
-    namespace = render_settings.namespace
+    resource = KubeResource(_client(config), main, render_settings.namespace)
     started = time.time()
-    create(api, main, namespace)
-    phase_of = _phase_function(task)
-    while True:
-        phase = phase_of(read_status(api, main, namespace))
-        if phase == "SUCCEEDED":
-            break
-        if phase == "FAILED":
-            kind = main["kind"].lower()
-            raise ClusterRunError(
-                f"{main['kind']} {main['metadata']['name']} failed: see kubectl describe {kind} "
-                f"{main['metadata']['name']} -n {namespace} and its pods' logs"
-            )
-        time.sleep(POLL_SECONDS)
+    timeout = task.spec.timeout
+    limit = timeout.deadline.total_seconds() if timeout is not None and timeout.deadline is not None else None
+    cancelled = _cancelled.setdefault(name, threading.Event())
+    try:
+        try:
+            created = resource.create()
+        except Exception as exc:
+            raise ClusterRunError(f"could not create {resource}: {_api_message(exc)}") from exc
+        except BaseException:  # Ctrl-C while the server may already have created it
+            _delete(resource, "the run was interrupted")
+            raise
+        phase, status = _follow(resource, created, _phase_function(task), cancelled, started, limit)
+    finally:
+        _cancelled.pop(name, None)
+    if phase == "FAILED":
+        raise ClusterRunError(_failure(resource, status))
     fs, path = filesystem(uri)
     with fs.open(path, "r") as f:
         outputs = _codec.loads(f.read())
@@ -84,6 +107,71 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     run = Run(name=name, task=task.name, phase="SUCCEEDED", created_at=started, ended_at=time.time())
     run._outputs = outputs
     return run
+
+
+def _follow(
+    resource: KubeResource,
+    created: dict[str, Any],
+    phase_of: Any,
+    cancelled: threading.Event,
+    started: float,
+    limit: float | None,
+) -> tuple[str, dict[str, Any]]:
+    """Follow the object to SUCCEEDED or FAILED; on cancel, deadline or any interruption
+    (Ctrl-C included) delete it and raise."""
+
+    def past_deadline() -> bool:
+        return limit is not None and time.time() - started > limit
+
+    try:
+        version = created.get("metadata", {}).get("resourceVersion")
+        window = min(WATCH_WINDOW_SECONDS, max(1.0, limit)) if limit is not None else WATCH_WINDOW_SECONDS
+        for obj in resource.follow(version, stop=lambda: cancelled.is_set() or past_deadline(), window=window):
+            status = obj.get("status") or {}
+            phase = phase_of(status)
+            if phase in ("SUCCEEDED", "FAILED"):
+                return phase, status
+    except ResourceGone:
+        raise ClusterRunError(f"{resource} was deleted before it finished") from None
+    except BaseException:
+        _delete(resource, "the run was interrupted")
+        raise
+    if cancelled.is_set():
+        _delete(resource, "the run was cancelled")
+        raise ActionAbortedError(f"run cancelled: {resource} deleted")
+    _delete(resource, "the run passed its deadline")
+    raise DeadlineExceededError(f"{resource} did not finish within timeout.deadline ({limit:g} s): deleted")
+
+
+def _delete(resource: KubeResource, why: str) -> None:
+    try:
+        if resource.delete():
+            logger.warning("%s: deleted with its pods (%s)", resource, why)
+    except Exception as exc:  # the original interruption matters more; say what is left behind
+        logger.error("%s: could not delete it (%s); delete it yourself: %s", resource, why, _api_message(exc))
+
+
+def _failure(resource: KubeResource, status: dict[str, Any]) -> str:
+    lines = [f"{resource} failed: {failure_message(status) or 'no message from the operator'}"]
+    events = resource.events()
+    if events:
+        lines.append("events:")
+        lines += [f"  {e}" for e in events[-10:]]
+    kind = resource.kind.lower()
+    lines.append(f"see: kubectl describe {kind} {resource.name} -n {resource.namespace}, and its pods' logs")
+    return "\n".join(lines)
+
+
+def _api_message(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if body:
+        import json
+
+        try:
+            return json.loads(body).get("message") or str(body)
+        except (ValueError, AttributeError):
+            return str(body)
+    return str(exc)
 
 
 def outputs_uri(obj: Any) -> str | None:
@@ -101,37 +189,6 @@ def outputs_uri(obj: Any) -> str | None:
         if found is not None:
             return found
     return None
-
-
-def _api_path(obj: dict[str, Any]) -> tuple[str, str, str]:
-    group, _, version = obj["apiVersion"].rpartition("/")
-    return group, version, obj["kind"].lower() + "s"
-
-
-def create(api: Any, obj: dict[str, Any], namespace: str) -> None:
-    from kubernetes import client, utils
-
-    try:
-        if obj["kind"] in ("Job", "CronJob"):
-            utils.create_from_dict(api, obj, namespace=namespace)
-        else:  # a custom resource of an operator
-            group, version, plural = _api_path(obj)
-            client.CustomObjectsApi(api).create_namespaced_custom_object(group, version, namespace, plural, obj)
-    except Exception as exc:
-        raise ClusterRunError(f"could not create {obj['kind']} {obj['metadata']['name']}: {exc}") from exc
-
-
-def read_status(api: Any, obj: dict[str, Any], namespace: str) -> dict[str, Any]:
-    """The object's ``status`` as plain data."""
-    from kubernetes import client
-
-    name = obj["metadata"]["name"]
-    if obj["kind"] == "Job":
-        status = client.BatchV1Api(api).read_namespaced_job_status(name, namespace).status
-        return api.sanitize_for_serialization(status) or {}
-    group, version, plural = _api_path(obj)
-    found = client.CustomObjectsApi(api).get_namespaced_custom_object_status(group, version, namespace, plural, name)
-    return found.get("status") or {}
 
 
 def _phase_function(task: Any) -> Any:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+import attrs
+
 from flyte._version import __version__
 from flyte.image import (
     AptPackages,
@@ -24,6 +26,7 @@ from flyte.image import (
     UVProject,
     WorkDir,
 )
+from flyte.render.build_context import requirement_name
 
 SYNTAX = "# syntax=docker/dockerfile:1.10"
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.9"
@@ -69,8 +72,23 @@ def context_files(image: Image) -> dict[str, Path]:
     return files
 
 
-def dockerfile(image: Image) -> str:
-    """The Dockerfile that builds ``image``."""
+def dockerfile(
+    image: Image,
+    *,
+    flyte_wheels: bool = False,
+    flyte_pins: tuple[str, ...] | None = None,
+    replaced: tuple[str, ...] = (),
+    code: bool = False,
+) -> str:
+    """The Dockerfile that builds ``image``.
+
+    How flyte gets in (when ``install_flyte``): ``flyte_wheels`` installs every wheel of the
+    context's ``flyte-wheels/``, ``flyte_pins`` are requirements installed with them (default:
+    this ``flyte-core`` version). Requirements of pip layers that name a distribution in
+    ``replaced`` are dropped (the context delivers that distribution). ``code`` copies the
+    context's ``code/`` into the work dir, last, since it changes most often.
+    (:class:`flyte.render.build_context.BuildContext` sets all of these.)
+    """
     if image.dockerfile is not None:
         return image.dockerfile
     lines = [SYNTAX, f"FROM {image.base_image}"]
@@ -80,10 +98,14 @@ def dockerfile(image: Image) -> str:
     if needs_uv:
         lines.append(f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv")
     lines += ["ENV PYTHONUNBUFFERED=1", "WORKDIR /root"]
+    dropped = {requirement_name(r) for r in replaced}
     if image.install_flyte:
-        lines.append(
-            f'RUN --mount=type=cache,target=/root/.cache/uv uv pip install --system "flyte-core=={__version__}"'
-        )
+        pins = (f"flyte-core=={__version__}",) if flyte_pins is None else flyte_pins
+        wanted = [f'"{p}"' for p in pins]
+        if flyte_wheels:
+            lines.append("COPY flyte-wheels/ /tmp/flyte-wheels/")
+            wanted.insert(0, "/tmp/flyte-wheels/*.whl")
+        lines.append(f"RUN --mount=type=cache,target=/root/.cache/uv uv pip install --system {' '.join(wanted)}")
     for index, layer in enumerate(image.layers):
         if isinstance(layer, AptPackages):
             packages = " ".join(shlex.quote(p) for p in layer.packages)
@@ -94,7 +116,9 @@ def dockerfile(image: Image) -> str:
                 "&& rm -rf /var/lib/apt/lists/*"
             )
         elif isinstance(layer, PipPackages):
-            lines.append(_pip(layer))
+            kept = tuple(p for p in layer.packages if requirement_name(p) not in dropped)
+            if kept:
+                lines.append(_pip(attrs.evolve(layer, packages=kept)))
         elif isinstance(layer, Requirements):
             name = f"requirements-{index}.txt"
             lines.append(f"COPY {name} /tmp/{name}")
@@ -113,6 +137,8 @@ def dockerfile(image: Image) -> str:
             lines.append(f"COPY src-{index} {layer.dst}")
         elif isinstance(layer, UVProject):
             lines += _uv_project(layer, index)
+    if code:
+        lines.append("COPY code/ /root/")
     return "\n".join(lines) + "\n"
 
 

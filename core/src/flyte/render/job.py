@@ -97,10 +97,9 @@ def render_cronjob(spec: Any, trigger: Any, ctx: RenderContext) -> dict[str, Any
         "schedule": schedule,
         "suspend": not trigger.auto_activate,
         "concurrencyPolicy": "Allow",
+        "timeZone": zone,
         "jobTemplate": {"metadata": {"labels": labels}, "spec": job},
     }
-    if zone:
-        cron["timeZone"] = zone
     return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": metadata, "spec": cron}
 
 

@@ -55,8 +55,14 @@ SHM_VOLUME = "flyte-shm"
 
 
 def image_reference(spec: Any) -> str:
+    """The image a task's pods run: for a ``flyte.Image``, the tag ``flyte build`` gives it,
+    which covers the flyte code and user code it holds (see :mod:`flyte.render.build_context`)."""
     image = spec.image
-    return image.uri if isinstance(image, Image) else image
+    if not isinstance(image, Image):
+        return image
+    from flyte.render.build_context import context_for
+
+    return context_for(image, spec.module).uri
 
 
 def object_labels(spec: Any, ctx: Any) -> dict[str, str]:

@@ -39,9 +39,9 @@ def _render(task: Any, ctx: RenderContext) -> list[dict[str, Any]]:
     registry = get_registry()
     if spec.plugin_config is not None:
         plugin = registry.task_plugin_for(spec.plugin_config)
-        if plugin.render is None:
-            raise RenderError(f"{spec.name}: the plugin for {type(spec.plugin_config).__name__} cannot render tasks")
-        return plugin.render(spec, ctx)
+        if plugin.render is not None:
+            return plugin.render(spec, ctx)
+        # No renderer of its own: the task is a plain container (its plugin runs inside it).
     objects = registry.hook.flyte_render_task(spec=spec, context=ctx)
     if objects is None:
         raise RenderError(f"{spec.name}: no installed plugin renders plain tasks")

@@ -1,6 +1,7 @@
 """Trigger schedules as Kubernetes CronJob schedules.
 
-A ``Cron`` is used as written (with its ``timeZone``). A ``FixedRate`` becomes a cron
+A ``Cron`` is used as written, with its ``timeZone``: ``UTC`` when it names none, as the
+guide promises (a CronJob without ``timeZone`` follows the controller's local zone). A ``FixedRate`` becomes a cron
 schedule only when one expresses it exactly: an interval that divides an hour (every 1, 2, 3,
 4, 5, 6, 10, 12, 15, 20 or 30 minutes), a whole number of hours that divides a day, or exactly
 one day, phased to ``start_time`` (to the Unix epoch, UTC, when it has none). Anything else is
@@ -9,18 +10,18 @@ an error that says so.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flyte.errors import RenderError
 from flyte.triggers import Cron, FixedRate
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def cron_schedule(automation: Cron | FixedRate) -> tuple[str, str | None]:
-    """(schedule, time zone or None)."""
+def cron_schedule(automation: Cron | FixedRate) -> tuple[str, str]:
+    """(schedule, time zone)."""
     if isinstance(automation, Cron):
-        return automation.expression, automation.timezone
+        return automation.expression, automation.timezone or "UTC"
     return fixed_rate_to_cron(automation), "UTC"
 
 
@@ -28,7 +29,7 @@ def fixed_rate_to_cron(rate: FixedRate) -> str:
     minutes = rate.interval_minutes
     start = rate.start_time or EPOCH
     if start.tzinfo is not None:
-        start = start.astimezone(timezone.utc)
+        start = start.astimezone(UTC)
     if start.second or start.microsecond:
         raise RenderError(
             f"FixedRate({minutes}, start_time={rate.start_time}): a cron schedule fires on whole "

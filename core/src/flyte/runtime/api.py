@@ -24,6 +24,8 @@ from flyte.task import TaskTemplate
 
 # Parameters of the reference SDK's init that select a remote control plane: we cannot honour
 # them, so a non-empty value is an error rather than a silently local run.
+# Ctrl-C: seconds the cancelled run gets to stop what it started before flyte.run re-raises.
+INTERRUPT_GRACE = 30.0
 _REMOTE_ONLY = ("endpoint", "api_key", "client_id", "client_credentials_secret", "command", "proxy_command")
 # Parameters of the reference SDK's init that only concern its remote client, logging format
 # or image builder: accepted so code written for it runs unchanged; they change nothing here.
@@ -288,9 +290,6 @@ class _Runner:
         return await asyncio.to_thread(self.__call__, task, *args, **kwargs)
 
 
-INTERRUPT_GRACE = 30.0  # seconds a run gets to unwind after Ctrl-C
-
-
 def with_runcontext(**settings: Any) -> RunContext:
     """Settings for one run: ``name``, ``overwrite_cache`` (recompute and replace cached
     results), ``disable_run_cache`` (neither read nor write the cache in this run),
@@ -315,20 +314,30 @@ async def _run_aio(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
 run.aio = _run_aio  # type: ignore[attr-defined]
 
 
-def _wind_down(thread: threading.Thread, cancel: Any, grace: float = INTERRUPT_GRACE) -> None:
-    """After Ctrl-C: cancel the run, so every attempt unwinds as on a timeout (sync bodies are
-    interrupted, plugins stop their engines and worker processes), and give it ``grace``
-    seconds; a second Ctrl-C stops waiting. Without this the interpreter would wait at exit
-    for sync task bodies, while nothing stops what the tasks started."""
-    if cancel is None:
-        return
-    loop, main = cancel
+# Ctrl-C: how long the run's loop gets to run the cancellation before the run is stopped
+# from outside (a loop that does not is blocked by an async body without a time limit).
+LOOP_CHECK = 1.0
+
+
+def _interrupt(controller: Controller, outcome: dict[str, Any], finished: threading.Event) -> None:
+    """Ctrl-C: cancel the run's tasks, so plugins stop what they started (engines, processes)
+    and every body on a thread of its own is stopped with its processes, and give them
+    ``INTERRUPT_GRACE`` seconds to; then stop whatever is left from here."""
+    main = outcome.get("main")
     try:
-        loop.call_soon_threadsafe(main.cancel)
-    except RuntimeError:  # the run's loop has already closed
-        return
-    with contextlib.suppress(KeyboardInterrupt):
-        thread.join(grace)
+        if main is not None:
+            loop, task = main
+            responsive = threading.Event()
+            with contextlib.suppress(RuntimeError):  # the run's loop has already closed
+                loop.call_soon_threadsafe(task.cancel)
+                loop.call_soon_threadsafe(responsive.set)
+            # A loop thread's children move to another thread when it ends: stop them before.
+            controller.stop_loop_processes()
+            if not finished.is_set() and responsive.wait(LOOP_CHECK):
+                finished.wait(INTERRUPT_GRACE)
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C: stop without waiting
+    controller.abort()
 
 
 def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) -> Any:
@@ -374,25 +383,31 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         # Only the custom context crosses into the run's thread: the caller's task context
         # (if flyte.run is called inside a task) must not capture this run's calls.
         current_custom_context.set(custom or None)
-        outcome["cancel"] = (asyncio.get_running_loop(), asyncio.current_task())
+        outcome["main"] = (asyncio.get_running_loop(), asyncio.current_task())
         outcome["value"] = await controller.run_action(task, inputs, parent=None)
 
+    finished = threading.Event()
+
     def target() -> None:
+        controller.loop_threads.add(threading.get_native_id())
         try:
             asyncio.run(main())
         except BaseException as exc:
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     # The run gets a thread and a loop of its own, so flyte.run works from sync code, from
     # inside a running event loop (notebooks), and from a task of another run alike.
-    thread = threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True)
-    thread.start()
+    threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True).start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
+        # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
+        # (CPython 3.11, bpo-45274).
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
-        _wind_down(thread, outcome.get("cancel"))
-        store.end_run(name, st.ABORTED, error="interrupted")
+        _interrupt(controller, outcome, finished)
+        store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
         store.close()
         raise
     finally:

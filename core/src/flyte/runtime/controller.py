@@ -5,22 +5,27 @@ checked against ``max_inline_io_bytes``, it waits for a slot (``max_queued_time`
 attempt runs under ``max_runtime``, failures are retried with backoff (a
 ``NonRecoverableError`` is not), the whole action is bounded by ``Timeout.deadline``, and
 every step is recorded in the run store. *Where* an attempt runs is decided by one seam,
-:func:`execute`: in this process (async bodies on the loop, sync bodies on a thread), or by a
-plugin's runner (a Ray cluster, torch worker processes) beneath the same semantics.
+:func:`execute`: in this process, or by a plugin's runner (a Ray cluster, torch worker
+processes) beneath the same semantics. In this process, an async body without a time limit
+runs on the action's loop; every other body runs on a thread of its own, where it can be
+stopped (:mod:`flyte.runtime.bodies`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import contextvars
+import functools
 import itertools
 import queue
+import sys
 import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from contextvars import ContextVar
 from typing import Any
@@ -29,9 +34,10 @@ from flyte import _codec
 from flyte._cache.key import cache_key, cache_version
 from flyte._cache.store import HEARTBEAT, get_store
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
-from flyte._context import current_caller, current_group
+from flyte._context import current_caller, current_group, current_task_data
 from flyte.connector_task import ConnectorTask
 from flyte.errors import (
+    ActionAbortedError,
     DeadlineExceededError,
     DependencyError,
     InlineIOMaxBytesBreached,
@@ -43,7 +49,7 @@ from flyte.errors import (
 )
 from flyte.io import _transport as transport
 from flyte.plugin_types import TaskCall
-from flyte.runtime import connectors, environ
+from flyte.runtime import bodies, connectors, environ, proctree
 from flyte.runtime import store as st
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
@@ -55,6 +61,12 @@ from flyte.task import TaskTemplate
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
 
 current_action: ContextVar[Action | None] = ContextVar("flyte_current_action", default=None)
+
+# A chain of nested calls grows one stack: an awaited child runs inside its parent's asyncio
+# task, a sync child inside its parent's thread. Past this many frames the next child starts
+# on a fresh stack (its own asyncio task, or a pool thread), so any nesting depth stays far
+# below Python's recursion limit.
+FRESH_STACK_AFTER = 200
 
 # Callables notified of every action state change: (run, action_id, task, status, attempt,
 # detail). The CLI's progress view is one; they must be quick and thread-safe.
@@ -77,6 +89,7 @@ class Action:
         "attempt",
         "children_waiting",
         "controller",
+        "forwarded",
         "holds_slot",
         "id",
         "inline",
@@ -85,6 +98,7 @@ class Action:
         "parent",
         "report",
         "spec",
+        "stoppable",
         "task",
     )
 
@@ -99,55 +113,99 @@ class Action:
         self.children_waiting = 0
         # Set when the caller is a sync body blocked on this action in its own thread: the
         # action's sync body then runs in that thread instead of another pool thread.
-        self.inline: queue.SimpleQueue[Any] | None = None
+        self.inline: queue.SimpleQueue[bodies.Body | None] | None = None
         self.report: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop running its attempt
         self.outputs_text: str | None = None  # its outputs as recorded (references, not data)
+        self.stoppable = False  # whether the current attempt has a time limit
+        # Children started from the body's own thread: cancelled when the attempt stops.
+        self.forwarded: set[concurrent.futures.Future[Any]] | None = None  # (an empty set is 216 bytes)
 
     # Caller protocol (flyte._context): a task called while this action runs.
     def call(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         inputs = task.bind(args, kwargs)
-        ctl = self.controller
-        on_loop = _running_loop() is not None
-        if not on_loop:
-            # A sync body on a worker thread: hand the child to the loop that started this body
-            # (it is free: it only awaits the body) and wait. This thread has nothing else to
-            # do meanwhile, so a sync child's body runs here rather than on another thread.
-            return _call_inline(ctl, task, inputs, self)
-        coro = ctl.run_action(task, inputs, parent=self)
-        if task.is_async:
-            return coro  # awaited by the caller: gather / create_task work as usual
+        loop = _running_loop()
+        if loop is None:
+            # A sync body on its own thread: hand the child to this action's loop (it is free:
+            # it only awaits the body) and wait. This thread has nothing else to do meanwhile,
+            # so a sync child's body runs here rather than on another thread.
+            return _call_inline(self, task, inputs)
+        if loop is not self.loop:
+            # An async body on a thread of its own (its attempt has a time limit): the children
+            # run on this action's loop, which records and cancels them even if the body blocks.
+            if task.is_async:
+                return self._forwarded(task, inputs)
+            return self.wait_on_loop(self.controller.run_action(task, inputs, parent=self))
+        if task.is_async:  # awaited by the caller: gather / create_task work as usual
+            return self._awaitable(task, inputs)
         # A sync task called from async code: the caller blocks, as any sync call does. The
         # child runs to completion on a private loop so this loop is not asked to run it.
-        return run_blocking(coro)
+        return run_blocking(self.controller.run_action(task, inputs, parent=self), self.controller.loop_threads)
 
     def aio(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
-        return self.controller.run_action(task, task.bind(args, kwargs), parent=self)
+        inputs = task.bind(args, kwargs)
+        if _running_loop() is self.loop:
+            return self._awaitable(task, inputs)
+        return self._forwarded(task, inputs)
+
+    def _awaitable(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        coro = self.controller.run_action(task, inputs, parent=self)
+        return _on_fresh_stack(coro) if _deep() else coro
+
+    async def _forwarded(self, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
+        return await asyncio.wrap_future(self.submit(self.controller.run_action(task, inputs, parent=self)))
+
+    def wait_on_loop(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` on this action's loop and wait for its result (from a body's thread)."""
+        return self.submit(coro).result()
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        """Start ``coro`` on this action's loop from another thread; it is cancelled if the
+        current attempt stops."""
+        body = bodies.current.get()
+        if body is not None and body.stopped:  # a body that outlived its attempt starts nothing
+            coro.close()
+            raise TaskInterruptedError(f"{self.spec.name}: its attempt was stopped, so it cannot call tasks any more")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        if self.forwarded is None:
+            self.forwarded = set()
+        self.forwarded.add(future)
+        future.add_done_callback(self.forwarded.discard)
+        waiting = self.controller.waiting
+        waiting.add(future)
+        future.add_done_callback(waiting.discard)
+        return future
+
+    def cancel_forwarded(self) -> None:
+        for future in list(self.forwarded or ()):
+            future.cancel()
 
 
-def _call_inline(ctl: Controller, task: TaskTemplate, inputs: dict[str, Any], parent: Action) -> Any:
-    bodies: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    loop = parent.loop
-    done = asyncio.run_coroutine_threadsafe(ctl.run_action(task, inputs, parent=parent, inline=bodies), loop)
-    done.add_done_callback(lambda _: bodies.put(None))
-    while (item := bodies.get()) is not None:
-        body, future = item
-        try:
-            result = body()
-        except BaseException as exc:  # handed to the attempt, which applies retries etc.
-            loop.call_soon_threadsafe(_settle, future, None, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, future, result, None)
+def _call_inline(parent: Action, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
+    if _deep() or not bodies.on_pool_thread():
+        # The child's body gets a thread (and a stack) of its own: a deep stack must not grow,
+        # and a body must never run where interpreter exit waits for it (e.g. on a thread of
+        # asyncio.to_thread, which exit joins).
+        return parent.wait_on_loop(parent.controller.run_action(task, inputs, parent=parent))
+    inline: queue.SimpleQueue[bodies.Body | None] = queue.SimpleQueue()
+    done = parent.submit(parent.controller.run_action(task, inputs, parent=parent, inline=inline))
+    done.add_done_callback(lambda _: inline.put(None))
+    while (body := inline.get()) is not None:
+        body.run()
     return done.result()
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the attempt was cancelled meanwhile
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _deep() -> bool:
+    """Whether this thread's stack is more than ``FRESH_STACK_AFTER`` frames deep."""
+    try:
+        sys._getframe(FRESH_STACK_AFTER)
+    except ValueError:
+        return False
+    return True
+
+
+async def _on_fresh_stack(coro: Coroutine[Any, Any, Any]) -> Any:
+    return await asyncio.ensure_future(coro)  # a task of its own starts from the loop's stack
 
 
 def _passed(deadline: float | None) -> bool:
@@ -162,16 +220,25 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def run_blocking(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine to completion on a fresh loop in a helper thread, and wait for it."""
+def run_blocking(coro: Coroutine[Any, Any, Any], loop_threads: set[int] | None = None) -> Any:
+    """Run a coroutine to completion on a fresh loop in a helper thread, and wait for it.
+
+    The helper's thread id is in ``loop_threads`` while it runs (a run's processes are found
+    through the threads of its loops)."""
     box: dict[str, Any] = {}
     ctx = contextvars.copy_context()
 
     def target() -> None:
+        native = threading.get_native_id()
+        if loop_threads is not None:
+            loop_threads.add(native)
         try:
             box["value"] = ctx.run(asyncio.run, coro)
         except BaseException as exc:
             box["error"] = exc
+        finally:
+            if loop_threads is not None:
+                loop_threads.discard(native)
 
     thread = threading.Thread(target=target, name="flyte-sync-call", daemon=True)
     thread.start()
@@ -201,21 +268,45 @@ class Controller:
         self.disable_cache = disable_cache
         self.slots = Slots(settings.max_concurrency)
         self._ids = itertools.count()
-        self._threads = ThreadPoolExecutor(max_workers=512, thread_name_prefix="flyte-task")
         self._warned: set[tuple[str, str]] = set()
         self.mounts = SecretMounts()
         self.cache = None  # the result cache, when enabled (flyte._cache.store)
         self.root_outputs: str | None = None  # the root action's encoded outputs
+        self.bodies: set[bodies.Body] = set()  # bodies running on threads of their own
+        self.loop_threads: set[int] = set()  # native ids of the threads running the run's loops
+        self.waiting: set[concurrent.futures.Future[Any]] = set()  # actions a thread waits for
+        self.aborted = False
 
     def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
         self.mounts.close()  # an interrupted run's secret files go now, not when its tasks notice
+
+    def stop_loop_processes(self) -> None:
+        """Stop the processes started on the run's loops (by async bodies without a time
+        limit, which run there): the run is being interrupted."""
+        if proctree.supported():
+            for native in list(self.loop_threads):
+                proctree.terminate(proctree.thread_children(native))
+
+    def abort(self) -> None:
+        """Stop what is left of an interrupted run from outside its loop (which may be blocked):
+        every body still running and the processes it started, the processes of the run's
+        loops, and record every unfinished action as ABORTED."""
+        self.aborted = True  # nothing is retried or started any more
+        for body in list(self.bodies):
+            body.stop()
+        for future in list(self.waiting):  # their loop may be blocked: release the waiting threads
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                future.set_exception(ActionAbortedError("the run was interrupted"))
+        self.stop_loop_processes()
+        self.store.abort_unfinished(self.run_name, "ActionAbortedError: the run was interrupted")
 
     # -- one action ------------------------------------------------------------------------
     async def run_action(
         self, task: TaskTemplate, inputs: dict[str, Any], parent: Action | None, inline: Any = None
     ) -> Any:
         spec = task.spec
+        if self.aborted:
+            raise ActionAbortedError(f"{spec.name}: the run was interrupted")
         action = Action(self, task, spec, f"a{next(self._ids)}", parent)
         action.inline = inline
         queued_at = time.monotonic()
@@ -336,10 +427,17 @@ class Controller:
                 action.task.check_output(result)  # an OutputTypeError is not retried
                 # Dataframes it returned are stored now: a failure to store fails the attempt.
                 stored, result = await transport.output_leaving(action.task.func, result, self.run_name, action.id)
+            except asyncio.CancelledError:
+                # Its parent stopped, a sibling failed, or the run was interrupted.
+                self._finish(action, st.ABORTED, error=ActionAbortedError(f"{spec.name} was cancelled"))
+                raise
             except NonRecoverableError as exc:
                 self._finish(action, st.FAILED, error=exc)
                 raise
             except Exception as exc:
+                if self.aborted:  # a body stopped from outside the run's loop
+                    self._finish(action, st.ABORTED, error=ActionAbortedError(f"{spec.name}: the run was interrupted"))
+                    raise
                 last = attempt + 1 >= max_attempts
                 past_deadline = _passed(deadline)
                 if last or past_deadline or isinstance(exc, InlineIOMaxBytesBreached):
@@ -397,6 +495,7 @@ class Controller:
             if deadline is not None:
                 left = deadline - time.monotonic()
                 limit = left if limit is None else min(limit, left)
+            action.stoppable = limit is not None
             if limit is None:
                 return await execute(action, inputs)
             try:
@@ -480,13 +579,18 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
         return await connectors.run_attempt(
             spec, inputs, store=ctl.store, run=run, action=action.id, attempt=attempt, settings=ctl.settings
         )
-    inputs = await transport.inputs_arriving(action.task.func, inputs)  # references read as declared
+    func = action.task.func
+    inputs = await transport.inputs_arriving(func, inputs)  # references read as declared
     with ExitStack() as stack:
         env = {**ctl.run_env, **spec.env_vars}
         env.update(stack.enter_context(secret_environment(spec, ctl.settings, ctl.mounts)))
+        data: dict[str, Any] = {}  # the attempt's task-context data (TaskCall.data)
 
         async def invoke() -> Any:
-            return await _invoke_here(action, inputs, env)
+            # Engine-bound dataframes (Spark's) cross here, inside the plugin's engine.
+            ready = await transport.inputs_arriving(func, inputs, in_engine=True)
+            result = await _invoke_here(action, ready, env, data)
+            return await transport.outputs_in_engine(func, result, ctl.run_name, action.id)
 
         if spec.plugin_config is not None:
             from flyte.plugins import get_registry
@@ -509,77 +613,53 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
                     environ={**environ.visible(), **env},
                     invoke=invoke_and_store,
                     action=f"{ctl.run_name}/{action.id}",
+                    data=data,
                 )
                 return await plugin.run(call)
         return await invoke()
 
 
-async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str]) -> Any:
+async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str], data: dict[str, Any]) -> Any:
     """The task body in this process, with its environment and its nested-call context."""
     from flyte.report import open_report
 
     ctl = action.controller
-    func = action.task.func
     if action.spec.report and action.report is None:
         action.report = open_report(ctl.run_name, action.id, action.spec.name)
     action.loop = asyncio.get_running_loop()
     with environ.task_environment(env):
         token_caller = current_caller.set(action)
         token_action = current_action.set(action)
+        token_data = current_task_data.set(data)
         try:
-            if action.task.is_async:
-                return await func(**inputs)
-            return await _run_sync_body(action.loop, ctl._threads, func, inputs, action.inline)
+            if action.task.is_async and not action.stoppable:
+                return await action.task.func(**inputs)  # the fast path, on this loop
+            return await _on_a_thread(action, inputs)
         finally:
             current_caller.reset(token_caller)
             current_action.reset(token_action)
+            current_task_data.reset(token_data)
 
 
-async def _run_sync_body(
-    loop: asyncio.AbstractEventLoop, pool: Any, func: Any, inputs: dict[str, Any], inline: Any = None
-) -> Any:
-    """A sync task body on a worker thread. If the attempt is cancelled (a timeout, a failed
-    sibling, Ctrl-C), the thread is interrupted too: ``TaskInterruptedError`` is raised in it
-    at its next Python instruction, so a runaway loop stops instead of running on unseen.
-    (Code blocked inside one C call, such as a long ``time.sleep``, stops when that returns.)"""
-    ctx = contextvars.copy_context()
-    lock = threading.Lock()
-    state: dict[str, Any] = {"thread": None}
-
-    def body() -> Any:
-        with lock:
-            if state.get("cancelled"):  # cancelled before it started (it waited for a thread)
-                raise TaskInterruptedError("the attempt was cancelled before its body started")
-            state["thread"] = threading.get_ident()
-        try:
-            return ctx.run(func, **inputs)
-        finally:
-            # Under the lock, so an interruption is only ever aimed at this body, never at
-            # whatever the pool thread runs next.
-            with lock:
-                state["thread"] = None
-
-    if inline is not None:  # the blocked caller's thread runs it (see _call_inline)
-        future = loop.create_future()
-        inline.put((body, future))
-    else:
-        future = loop.run_in_executor(pool, body)
+async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:
+    """The body on a thread of its own; if the attempt is cancelled (a timeout, its parent
+    stopped, Ctrl-C), the body, its processes and its children are stopped, without waiting."""
+    is_async = action.task.is_async
+    body = bodies.Body(functools.partial(action.task.func, **inputs), contextvars.copy_context(), action.loop, is_async)
+    running = action.controller.bodies
+    running.add(body)
     try:
-        return await asyncio.shield(future)
+        if action.inline is not None and not is_async and not action.stoppable:
+            action.inline.put(body)  # the blocked caller's thread runs it (see _call_inline)
+        else:
+            bodies.start(body)
+        return await body.future
     except asyncio.CancelledError:
-        with lock:
-            state["cancelled"] = True
-            if state["thread"] is not None:
-                _interrupt_thread(state["thread"])
-        # Nobody awaits the body any more: retrieve its outcome so it is not reported.
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        body.stop()
+        action.cancel_forwarded()
         raise
-
-
-def _interrupt_thread(thread_id: int) -> None:
-    import ctypes
-
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(TaskInterruptedError))
+    finally:
+        running.discard(body)
 
 
 def _summary(exc: BaseException | None) -> str | None:

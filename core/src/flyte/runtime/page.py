@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flyte._home import state_path
@@ -42,7 +42,7 @@ def write_run_page(name: str) -> str:
         if total > len(rows)
         else f"<p>{total} actions ({summary})</p>"
     )
-    created = datetime.fromtimestamp(run.created_at, timezone.utc).isoformat(timespec="seconds")
+    created = datetime.fromtimestamp(run.created_at, UTC).isoformat(timespec="seconds")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>run {html.escape(name)}</title></head><body>"

@@ -26,7 +26,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,17 +43,22 @@ def next_fire(automation: Cron | FixedRate, activated_at: datetime, last_fired: 
     """The next fire time (aware, UTC) of a trigger active since ``activated_at`` that last
     fired at ``last_fired`` (None: not yet)."""
     activated_at = _utc(activated_at)
-    if isinstance(automation, Cron):
-        return automation.next_after(_utc(last_fired) if last_fired else activated_at).astimezone(UTC)
-    interval = timedelta(minutes=automation.interval_minutes)
-    if automation.start_time is None:
-        return (_utc(last_fired) if last_fired else activated_at) + interval
-    start = _utc(automation.start_time)
     if last_fired is not None:
-        steps = math.floor((_utc(last_fired) - start) / interval) + 1  # strictly after
-    else:
-        steps = math.ceil((activated_at - start) / interval)  # at or after activation
-    return start + max(steps, 0) * interval
+        return automation.next_after(_utc(last_fired)).astimezone(UTC)
+    if isinstance(automation, FixedRate) and automation.start_time is not None:
+        # At or after activation: start_time itself fires when the trigger is active by then.
+        return automation.next_after(activated_at - timedelta(microseconds=1))
+    return automation.next_after(activated_at).astimezone(UTC)
+
+
+def upcoming(
+    automation: Cron | FixedRate, activated_at: datetime, last_fired: datetime | None, count: int = 3
+) -> list[datetime]:
+    """The next ``count`` fire times (aware, UTC) of an active trigger."""
+    times = [next_fire(automation, activated_at, last_fired)]
+    while len(times) < count:
+        times.append(next_fire(automation, activated_at, times[-1]))
+    return times
 
 
 def _utc(moment: datetime) -> datetime:
@@ -143,7 +147,8 @@ def _missing(name: str, task: str) -> str:
 
 
 # -- firing -------------------------------------------------------------------------------------
-def _load(row: dict[str, Any]) -> tuple[Any, Trigger]:
+def load_trigger(row: dict[str, Any]) -> tuple[Any, Trigger]:
+    """The task and trigger a recorded row names, from the task's file."""
     from flyte._loader import load_file
     from flyte.task import TaskTemplate
 
@@ -177,7 +182,7 @@ def _active() -> Iterator[
         if not row["active"] or row["activated_at"] is None:
             continue
         try:
-            task, trigger = _load(row)
+            task, trigger = load_trigger(row)
         except Exception as exc:
             yield row, exc
             continue

@@ -216,6 +216,14 @@ class RunStore:
             (status, time.time(), preview(outputs), error, report, name),
         )
 
+    def abort_unfinished(self, run: str, error: str) -> None:
+        """Record every action of ``run`` that has not ended as ABORTED, with ``error``."""
+        self.execute(
+            "UPDATE actions SET status=?, ended_at=COALESCE(ended_at, ?), error=COALESCE(error, ?) "
+            "WHERE run=? AND status NOT IN (?, ?, ?)",
+            (ABORTED, time.time(), error, run, *TERMINAL),
+        )
+
     def create_action(self, run: str, action: str, **fields: Any) -> None:
         self._queue.put((_CREATE, (run, action), fields))
 

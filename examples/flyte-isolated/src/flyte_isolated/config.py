@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
+from flyte.extend import FrozenDict
 
 
 def _python(value: Any) -> str | None:
@@ -22,18 +25,18 @@ def _python(value: Any) -> str | None:
     return value
 
 
-def _env(value: Any) -> dict[str, str] | None:
+def _env(value: Any) -> FrozenDict | None:
     if value is None:
         return None
     accepted = "None or a dict of str to str, e.g. {'OMP_NUM_THREADS': '1'}"
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         raise TypeError(f"Isolated.env: {value!r} is not a dict (accepted: {accepted})")
     for key, item in value.items():
         if not isinstance(key, str) or not key or "=" in key or "\0" in key:
             raise ValueError(f"Isolated.env: key {key!r} is not an environment variable name (accepted: {accepted})")
         if not isinstance(item, str):
             raise TypeError(f"Isolated.env[{key!r}]: {item!r} is not a str (accepted: {accepted})")
-    return dict(value)  # a private copy: the caller's dict may change later
+    return FrozenDict(value)  # a private, immutable copy: the caller's dict may change later
 
 
 @attrs.frozen
@@ -46,7 +49,7 @@ class Isolated:
     """
 
     python: str | None = attrs.field(default=None, converter=_python)
-    env: dict[str, str] | None = attrs.field(default=None, converter=_env)
+    env: FrozenDict | None = attrs.field(default=None, converter=_env)
 
     def interpreter(self) -> str:
         """The interpreter this config runs tasks with."""

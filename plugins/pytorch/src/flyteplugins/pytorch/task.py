@@ -1,14 +1,19 @@
 """The PyTorch plugin's configuration: ``Elastic`` and ``RunPolicy``.
 
-Frozen value objects validated when they are created; importing them does not import torch.
+Deeply frozen value objects validated when they are created (``rdzv_configs`` is accepted as a
+dict and stored as a ``flyte.frozen.FrozenDict``), so they hash; importing them does not import
+torch.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
+from flyte.extend import FrozenDict
 
 RDZV_BACKENDS = ("c10d", "etcd", "etcd-v2")
 # The training operator's values, and the spellings the reference SDK accepts for them.
@@ -84,13 +89,13 @@ class RunPolicy:
     backoff_limit: int | None = attrs.field(default=None, validator=_int("RunPolicy.backoff_limit", 0, allow_none=True))
 
 
-def _rdzv_configs(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+def _rdzv_configs(value: Any) -> FrozenDict:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise _bad("Elastic.rdzv_configs", value, 'a dict of rendezvous settings, e.g. {"timeout": 900}')
     for key, item in value.items():
         if not isinstance(item, (str, int, float, bool)):
             raise _bad(f"Elastic.rdzv_configs[{key!r}]", item, "a str, int, float or bool")
-    return dict(value)
+    return FrozenDict(value)
 
 
 def _default_rdzv_configs() -> dict[str, Any]:
@@ -119,7 +124,7 @@ class Elastic:
     run_policy: RunPolicy | None = attrs.field(default=None)
     monitor_interval: int | float = attrs.field(default=3)
     max_restarts: int = attrs.field(default=3, validator=_int("Elastic.max_restarts", 0))
-    rdzv_configs: dict[str, Any] = attrs.field(factory=_default_rdzv_configs, converter=_rdzv_configs)
+    rdzv_configs: FrozenDict = attrs.field(factory=_default_rdzv_configs, converter=_rdzv_configs)
     nccl_heartbeat_timeout_sec: int | None = attrs.field(
         default=300, validator=_int("Elastic.nccl_heartbeat_timeout_sec", 1, allow_none=True)
     )

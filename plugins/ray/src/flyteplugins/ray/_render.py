@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from flyte.extend import resource_quantities
+from flyte.extend import resource_quantities, thaw
 
 HEAD_PORTS = [
     {"containerPort": 6379, "name": "gcs-server"},
@@ -85,7 +85,7 @@ def render(spec: Any, ctx: Any) -> list[dict[str, Any]]:
     if _ray_version():
         cluster["rayVersion"] = _ray_version()
     if config.autoscaler_options:
-        cluster["autoscalerOptions"] = {_camel(k): v for k, v in config.autoscaler_options.items()}
+        cluster["autoscalerOptions"] = {_camel(k): thaw(v) for k, v in config.autoscaler_options.items()}
 
     # The driver runs under `ray job submit` on the head: hand it the entrypoint's environment
     # through the runtime env as well, so it does not depend on what the submitter inherits.
@@ -94,7 +94,7 @@ def render(spec: Any, ctx: Any) -> list[dict[str, Any]]:
         for e in head_container["env"]
         if "value" in e and e["name"] in (*PASSED_ENV, *spec.env_vars)
     }
-    runtime_env = dict(config.runtime_env or {})
+    runtime_env = thaw(config.runtime_env or {})
     runtime_env["env_vars"] = {**env, **(runtime_env.get("env_vars") or {})}
     job: dict[str, Any] = {
         "entrypoint": " ".join(shlex.quote(part) for part in ctx.command(spec)),

@@ -24,7 +24,7 @@ import sys
 import warnings
 from typing import Any
 
-from flyte.extend import SharedEngine, TaskCall, keep_warm_for
+from flyte.extend import SharedEngine, TaskCall, keep_warm_for, thaw
 
 logger = logging.getLogger("flyteplugins.ray")
 
@@ -39,7 +39,7 @@ _reported: set[str] = set()
 
 
 def _local_runtime_env(runtime_env: dict[str, Any] | None, task_env: dict[str, str]) -> dict[str, Any]:
-    env = {k: v for k, v in (runtime_env or {}).items() if k in LOCAL_RUNTIME_ENV}
+    env = {k: thaw(v) for k, v in (runtime_env or {}).items() if k in LOCAL_RUNTIME_ENV}
     skipped = sorted(set(runtime_env or {}) - set(LOCAL_RUNTIME_ENV))
     for key in skipped:
         if key not in _reported:

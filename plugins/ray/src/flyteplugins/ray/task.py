@@ -1,16 +1,20 @@
 """The Ray plugin's configuration: ``RayJobConfig``, ``HeadNodeConfig``, ``WorkerNodeConfig``.
 
-These are plain, frozen value objects validated when they are created; they import no Ray.
+These are plain, deeply frozen value objects validated when they are created (dict fields are
+accepted as dicts and stored as ``flyte.frozen.FrozenDict``), so configs and the specs that hold
+them are hashable; they import no Ray.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from flyte import PodTemplate, Resources
+from flyte.extend import FrozenDict, freeze
 
 GROUP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 AUTOSCALER_OPTIONS = {
@@ -32,15 +36,14 @@ def _bad(param: str, value: Any, accepted: str, problem: str = "is not valid") -
 
 
 def _start_params(param: str):
-    def convert(value: Any) -> dict[str, str] | None:
+    def convert(value: Any) -> FrozenDict | None:
         if value is None:
             return None
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise TypeError(f"{param}: expected a dict of `ray start` options, got {value!r}")
         # KubeRay takes every rayStartParams value as a string.
-        return {
-            k: v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()
-        }
+        text = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return FrozenDict(text)
 
     return convert
 
@@ -67,7 +70,7 @@ def _count(param: str, allow_none: bool = False):
 class HeadNodeConfig:
     """The Ray head: ``ray start`` parameters, its pod template and its requests/limits."""
 
-    ray_start_params: dict[str, str] | None = attrs.field(
+    ray_start_params: FrozenDict | None = attrs.field(
         default=None, converter=_start_params("HeadNodeConfig.ray_start_params")
     )
     pod_template: PodTemplate | None = attrs.field(
@@ -86,7 +89,7 @@ class WorkerNodeConfig:
     replicas: int = attrs.field(default=1, validator=_count("WorkerNodeConfig.replicas"))
     min_replicas: int | None = attrs.field(default=None, validator=_count("WorkerNodeConfig.min_replicas", True))
     max_replicas: int | None = attrs.field(default=None, validator=_count("WorkerNodeConfig.max_replicas", True))
-    ray_start_params: dict[str, str] | None = attrs.field(
+    ray_start_params: FrozenDict | None = attrs.field(
         default=None, converter=_start_params("WorkerNodeConfig.ray_start_params")
     )
     pod_template: PodTemplate | None = attrs.field(
@@ -129,18 +132,18 @@ def _workers(value: Any) -> tuple[WorkerNodeConfig, ...]:
     return tuple(items)
 
 
-def _runtime_env(value: Any) -> dict[str, Any] | None:
+def _runtime_env(value: Any) -> FrozenDict | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise TypeError(f"RayJobConfig.runtime_env: expected a dict (Ray's runtime_env), got {value!r}")
-    return dict(value)
+    return freeze(value)
 
 
-def _autoscaler(value: Any) -> dict[str, Any] | None:
+def _autoscaler(value: Any) -> FrozenDict | None:
     if value is None:
         return None
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         raise TypeError(f"RayJobConfig.autoscaler_options: expected a dict, got {value!r}")
     known = {**AUTOSCALER_OPTIONS, **{v: v for v in AUTOSCALER_OPTIONS.values()}}
     for key in value:
@@ -148,7 +151,7 @@ def _autoscaler(value: Any) -> dict[str, Any] | None:
             raise _bad(
                 "RayJobConfig.autoscaler_options", key, ", ".join(AUTOSCALER_OPTIONS), "is not an autoscaler option"
             )
-    return dict(value)
+    return freeze(value)
 
 
 @attrs.frozen
@@ -165,8 +168,8 @@ class RayJobConfig:
         default=None, validator=_optional(HeadNodeConfig, "RayJobConfig.head_node_config")
     )
     enable_autoscaling: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    autoscaler_options: dict[str, Any] | None = attrs.field(default=None, converter=_autoscaler)
-    runtime_env: dict[str, Any] | None = attrs.field(default=None, converter=_runtime_env)
+    autoscaler_options: FrozenDict | None = attrs.field(default=None, converter=_autoscaler)
+    runtime_env: FrozenDict | None = attrs.field(default=None, converter=_runtime_env)
     address: str | None = attrs.field(default=None)
     shutdown_after_job_finishes: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     ttl_seconds_after_finished: int | None = attrs.field(

@@ -1,0 +1,83 @@
+"""One command-line convention: ``-o/--output FORMAT`` everywhere (``--json`` = ``-o json``),
+run options before FILE or after FILE TASK, and usage hints that name a real command."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from flyte.cli.main import build_cli
+
+TASKS = textwrap.dedent("""
+    import os
+    import flyte
+
+    env = flyte.TaskEnvironment(name="conventions")
+
+    @env.task
+    def greet(who: str) -> str:
+        return f"hello {who} {os.environ.get('GREETING_MARK', '-')}"
+
+    @env.task
+    def named(name: str = "param") -> str:
+        return name
+""")
+
+
+@pytest.fixture
+def tasks_file(tmp_path):
+    path = tmp_path / "convention_tasks.py"
+    path.write_text(TASKS)
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(build_cli(), list(args), prog_name="flyte")
+
+
+@pytest.mark.parametrize("command", [["plugins"], ["runs", "list"]])
+def test_dash_o_json_and_the_json_alias_print_the_same(command):
+    by_option = invoke(*command, "-o", "json")
+    by_alias = invoke(*command, "--json")
+    assert by_option.exit_code == 0 and by_alias.exit_code == 0, by_option.output + by_alias.output
+    assert json.loads(by_option.output) == json.loads(by_alias.output)
+
+
+def test_render_takes_the_same_output_option(tasks_file):
+    as_yaml = yaml.safe_load(invoke("render", str(tasks_file), "greet").output)
+    as_json = json.loads(invoke("render", str(tasks_file), "greet", "-o", "json").output)
+    assert as_json == as_yaml == json.loads(invoke("render", str(tasks_file), "greet", "--json").output)
+    clash = invoke("render", str(tasks_file), "greet", "-o", "yaml", "--json")
+    assert clash.exit_code == 2 and "--json contradicts -o yaml" in clash.output
+    bad = invoke("plugins", "-o", "xml")
+    assert bad.exit_code == 2 and "'xml' is not one of 'table', 'json'" in bad.output
+
+
+def test_run_options_are_accepted_after_file_and_task(tasks_file):
+    after = invoke("run", str(tasks_file), "greet", "--who", "ann", "--name", "after-run", "--env", "GREETING_MARK=!")
+    assert after.exit_code == 0, after.output
+    assert "hello ann !" in after.output and "run after-run succeeded" in after.output
+    before = invoke("run", "--env", "GREETING_MARK=?", str(tasks_file), "greet", "--who", "bo")
+    assert before.exit_code == 0 and "hello bo ?" in before.output
+    assert "GREETING_MARK" not in os.environ  # the run's env vars stay inside the run
+
+
+def test_a_task_parameter_wins_over_a_run_option_of_the_same_name(tasks_file):
+    result = invoke("run", "--name", "the-run", str(tasks_file), "named", "--name", "the-param")
+    assert result.exit_code == 0, result.output
+    assert "the-param" in result.output and "run the-run succeeded" in result.output
+
+
+def test_usage_errors_name_a_command_that_exists(tasks_file, monkeypatch):
+    monkeypatch.chdir(tasks_file.parent)
+    result = invoke("run", tasks_file.name, "greet")
+    assert result.exit_code == 2
+    assert "Missing option '--who'" in result.output
+    assert "Try 'flyte run convention_tasks.py greet --help' for help." in result.output
+    helped = invoke("run", str(tasks_file), "greet", "--help")
+    assert helped.exit_code == 0 and "--who TEXT" in helped.output and "--env KEY=VALUE" in helped.output

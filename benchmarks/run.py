@@ -295,7 +295,6 @@ def main() -> None:
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray warm-start figure")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask warm-start figure")
 
-
     parser.add_argument("--no-spark", action="store_true", help="skip the Spark start figures")
     args = parser.parse_args()
     repeats = 3 if args.quick else 5

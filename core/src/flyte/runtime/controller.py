@@ -49,7 +49,7 @@ from flyte.errors import (
 )
 from flyte.io import _transport as transport
 from flyte.plugin_types import TaskCall
-from flyte.runtime import bodies, connectors, environ, proctree
+from flyte.runtime import bodies, connectors, environ, inline, proctree
 from flyte.runtime import store as st
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
@@ -89,6 +89,8 @@ class Action:
         "attempt",
         "children_waiting",
         "controller",
+        "driven",
+        "driven_child",
         "forwarded",
         "holds_slot",
         "id",
@@ -114,6 +116,10 @@ class Action:
         # Set when the caller is a sync body blocked on this action in its own thread: the
         # action's sync body then runs in that thread instead of another pool thread.
         self.inline: queue.SimpleQueue[bodies.Body | None] | None = None
+        # Driven on its caller's thread (flyte.runtime.inline): its loop, if any, is one that
+        # thread does not run (None when the caller blocks the run's loop).
+        self.driven = False
+        self.driven_child: Action | None = None  # the child its body's thread is driving now
         self.report: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop running its attempt
         self.outputs_text: str | None = None  # its outputs as recorded (references, not data)
@@ -138,13 +144,17 @@ class Action:
             return self.wait_on_loop(self.controller.run_action(task, inputs, parent=self))
         if task.is_async:  # awaited by the caller: gather / create_task work as usual
             return self._awaitable(task, inputs)
-        # A sync task called from async code: the caller blocks, as any sync call does. The
-        # child runs to completion on a private loop so this loop is not asked to run it.
-        return run_blocking(self.controller.run_action(task, inputs, parent=self), self.controller.loop_threads)
+        # A sync task called from async code: the caller blocks, as any sync call does. A plain
+        # one runs right here; any other to completion on a private loop in a helper thread, so
+        # this (blocked) loop is not asked to run it.
+        ctl = self.controller
+        if not _deep() and inline.eligible(task, ctl.slots.limit):
+            return self.drive(task, inputs)
+        return run_blocking(ctl.run_action(task, inputs, parent=self), ctl.loop_threads)
 
     def aio(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         inputs = task.bind(args, kwargs)
-        if _running_loop() is self.loop:
+        if self.loop is None or _running_loop() is self.loop:
             return self._awaitable(task, inputs)
         return self._forwarded(task, inputs)
 
@@ -162,10 +172,9 @@ class Action:
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         """Start ``coro`` on this action's loop from another thread; it is cancelled if the
         current attempt stops."""
-        body = bodies.current.get()
-        if body is not None and body.stopped:  # a body that outlived its attempt starts nothing
+        if _outlived_attempt():
             coro.close()
-            raise TaskInterruptedError(f"{self.spec.name}: its attempt was stopped, so it cannot call tasks any more")
+            self.refuse()
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
         if self.forwarded is None:
             self.forwarded = set()
@@ -176,23 +185,58 @@ class Action:
         future.add_done_callback(waiting.discard)
         return future
 
+    def refuse(self) -> None:
+        raise TaskInterruptedError(f"{self.spec.name}: its attempt was stopped, so it cannot call tasks any more")
+
+    def drive(self, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
+        """Run a plain sync child on this thread (:mod:`flyte.runtime.inline`)."""
+        if _outlived_attempt():  # a body that outlived its attempt starts nothing
+            self.refuse()
+        # This action's loop stays free for the child's own calls unless this thread runs it.
+        free = self.loop if _running_loop() is not self.loop else None
+        try:
+            return inline.drive(self.controller.run_action(task, inputs, parent=self, driven=True, free_loop=free))
+        finally:
+            self.driven_child = None
+
+    def abort_driven(self) -> None:
+        """Record the children this action's thread is driving as aborted: the action's attempt
+        was stopped, and they stop with its thread (a body blocked in a call sees it later)."""
+        child = self.driven_child
+        while child is not None:
+            error = ActionAbortedError(f"{child.spec.name}: its caller was stopped")
+            child.controller._finish(child, st.ABORTED, error=error)
+            child = child.driven_child
+
     def cancel_forwarded(self) -> None:
         for future in list(self.forwarded or ()):
             future.cancel()
 
 
 def _call_inline(parent: Action, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
+    ctl = parent.controller
+    # Only on a pool thread: never where interpreter exit waits for a body (asyncio.to_thread's).
+    if not _deep() and bodies.on_pool_thread() and inline.eligible(task, ctl.slots.limit):
+        return parent.drive(task, inputs)
+    if parent.loop is None:  # the parent was driven on a loop it blocks: the child needs one of its own
+        return run_blocking(ctl.run_action(task, inputs, parent=parent), ctl.loop_threads)
     if _deep() or not bodies.on_pool_thread():
         # The child's body gets a thread (and a stack) of its own: a deep stack must not grow,
         # and a body must never run where interpreter exit waits for it (e.g. on a thread of
         # asyncio.to_thread, which exit joins).
         return parent.wait_on_loop(parent.controller.run_action(task, inputs, parent=parent))
-    inline: queue.SimpleQueue[bodies.Body | None] = queue.SimpleQueue()
-    done = parent.submit(parent.controller.run_action(task, inputs, parent=parent, inline=inline))
-    done.add_done_callback(lambda _: inline.put(None))
-    while (body := inline.get()) is not None:
+    handed: queue.SimpleQueue[bodies.Body | None] = queue.SimpleQueue()
+    done = parent.submit(parent.controller.run_action(task, inputs, parent=parent, inline=handed))
+    done.add_done_callback(lambda _: handed.put(None))
+    while (body := handed.get()) is not None:
         body.run()
     return done.result()
+
+
+def _outlived_attempt() -> bool:
+    """Whether the body running this code outlived its attempt (it was stopped)."""
+    body = bodies.current.get()
+    return body is not None and body.stopped
 
 
 def _deep() -> bool:
@@ -277,6 +321,10 @@ class Controller:
         self.waiting: set[concurrent.futures.Future[Any]] = set()  # actions a thread waits for
         self.aborted = False
 
+    def new_action_id(self) -> str:
+        """The id of the run's next action (a task call or a traced step)."""
+        return st.action_id(next(self._ids))
+
     def close(self) -> None:
         self.mounts.close()  # an interrupted run's secret files go now, not when its tasks notice
 
@@ -302,13 +350,23 @@ class Controller:
 
     # -- one action ------------------------------------------------------------------------
     async def run_action(
-        self, task: TaskTemplate, inputs: dict[str, Any], parent: Action | None, inline: Any = None
+        self,
+        task: TaskTemplate,
+        inputs: dict[str, Any],
+        parent: Action | None,
+        inline: Any = None,
+        driven: bool = False,
+        free_loop: asyncio.AbstractEventLoop | None = None,
     ) -> Any:
         spec = task.spec
         if self.aborted:
             raise ActionAbortedError(f"{spec.name}: the run was interrupted")
-        action = Action(self, task, spec, f"a{next(self._ids)}", parent)
+        action = Action(self, task, spec, self.new_action_id(), parent)
         action.inline = inline
+        if driven:  # stepped by its caller's thread (flyte.runtime.inline)
+            action.driven = True
+            action.loop = free_loop  # where its body's own calls go (None: they get a loop of their own)
+            parent.driven_child = action  # type: ignore[union-attr]
         queued_at = time.monotonic()
         if parent is not None:
             self._check_dependency(parent, task)
@@ -435,7 +493,7 @@ class Controller:
                 self._finish(action, st.FAILED, error=exc)
                 raise
             except Exception as exc:
-                if self.aborted:  # a body stopped from outside the run's loop
+                if self.aborted or _caller_stopped(action):  # a body stopped from outside the run's loop
                     self._finish(action, st.ABORTED, error=ActionAbortedError(f"{spec.name}: the run was interrupted"))
                     raise
                 last = attempt + 1 >= max_attempts
@@ -617,7 +675,8 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
     ctl = action.controller
     if action.spec.report and action.report is None:
         action.report = open_report(ctl.run_name, action.id, action.spec.name)
-    action.loop = asyncio.get_running_loop()
+    if not action.driven:
+        action.loop = asyncio.get_running_loop()
     with environ.task_environment(env):
         token_caller = current_caller.set(action)
         token_action = current_action.set(action)
@@ -636,8 +695,16 @@ async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:
     """The body on a thread of its own; if the attempt is cancelled (a timeout, its parent
     stopped, Ctrl-C), the body, its processes and its children are stopped, without waiting."""
     is_async = action.task.is_async
-    body = bodies.Body(functools.partial(action.task.func, **inputs), contextvars.copy_context(), action.loop, is_async)
+    call = functools.partial(action.task.func, **inputs)
     running = action.controller.bodies
+    if action.driven:  # its caller's thread steps the attempt: the body runs right here
+        body = bodies.Body(call, contextvars.copy_context(), None, is_async)
+        running.add(body)
+        try:
+            return inline.without_loop(body.run_here)
+        finally:
+            running.discard(body)
+    body = bodies.Body(call, contextvars.copy_context(), action.loop, is_async)
     running.add(body)
     try:
         if action.inline is not None and not is_async and not action.stoppable:
@@ -648,9 +715,19 @@ async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:
     except asyncio.CancelledError:
         body.stop()
         action.cancel_forwarded()
+        action.abort_driven()
         raise
     finally:
         running.discard(body)
+
+
+def _caller_stopped(action: Action) -> bool:
+    """Whether an action driven on its caller's thread failed because the caller's body was
+    stopped (its attempt timed out or was cancelled): the child is aborted, not failed."""
+    if not action.driven:
+        return False
+    body = bodies.current.get()
+    return body is not None and body.stopped
 
 
 def _summary(exc: BaseException | None) -> str | None:

@@ -9,16 +9,14 @@ whose process is gone is reported as ``ABORTED``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import queue
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -117,6 +115,9 @@ TERMINAL = {SUCCEEDED, FAILED, ABORTED}
 
 # Previews kept in the store; the full values stay with the caller.
 PREVIEW_CHARS = 2000
+# How often the writer commits what changed (a crash loses at most this much of a run's record).
+WRITE_INTERVAL = 0.05
+_HOST = socket.gethostname()
 
 
 def db_path() -> Path:
@@ -127,10 +128,9 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     path = private_file(path or db_path())
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(SCHEMA)
-        _migrate(conn)
+        if conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+            _migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
         if not is_corruption(exc):
@@ -155,13 +155,45 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return not isinstance(exc, sqlite3.OperationalError)  # Python 3.10: no error names
 
 
+def _add_column(table: str, column: str, declaration: str) -> Callable[[sqlite3.Connection], None]:
+    def step(conn: sqlite3.Connection) -> None:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+    return step
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+# The store's schema, one step per version (``PRAGMA user_version`` is how many have run).
+# A store written by an older version goes through the steps it has not seen, once, on first
+# open; steps only ever add (tables, columns, indexes), so older readers keep working. To
+# extend the store (a column per action, a table of attempts), append a step.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_schema,  # stores from before versioning already have it: every statement is IF NOT EXISTS
+    _add_column("actions", "grp", "TEXT"),
+)
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a store written by an older version up to the current schema (columns only
-    ever get added, so older readers keep working)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(actions)")}
-    if "grp" not in columns:
-        with contextlib.suppress(sqlite3.OperationalError):  # a concurrent opener added it first
-            conn.execute("ALTER TABLE actions ADD COLUMN grp TEXT")
+    """Bring the store up to the current schema, under the write lock (several processes may
+    open an old store at once: the first migrates it, the others see it done)."""
+    conn.execute("PRAGMA journal_mode=WAL")  # kept in the file: set once, with the schema
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def process_start(pid: int) -> str | None:
@@ -186,26 +218,40 @@ def preview(text: str | None) -> str | None:
 
 
 class RunStore:
-    """The writer side of the store: a queue and one thread that commits in batches."""
+    """The writer side of the store: callers change records in memory; one thread writes them.
+
+    An action is one mutable record (a dict of its changed columns) until the writer takes
+    it: its creation and every later change before then end up in one row write. Callers never
+    wake the writer (a wake-up per change costs a GIL hand-off per event); it drains on its
+    own schedule, every :data:`WRITE_INTERVAL` seconds, in one transaction, and at once when
+    someone waits for it (:meth:`flush`, :meth:`close`).
+    """
 
     def __init__(self, path: Path | None = None):
         self.path = path or db_path()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._write_loop, name="flyte-run-store", daemon=True)
-        self._conn = connect(self.path)
-        self._thread.start()
+        self._lock = threading.Lock()
+        # (run, action id) -> [created here and not yet written, {column: value}]
+        self._actions: dict[tuple[str, str], list[Any]] = {}
+        self._statements: list[tuple[str, tuple[Any, ...]]] = []  # other tables, in order
+        self._waiters: list[threading.Event] = []
+        self._wake = threading.Event()
+        self._stopping = False
         self._closed = False
+        self._conn = connect(self.path)
+        self._thread = threading.Thread(target=self._write_loop, name="flyte-run-store", daemon=True)
+        self._thread.start()
 
     # -- the write API (non-blocking) -------------------------------------------------------
     def execute(self, sql: str, params: tuple[Any, ...]) -> None:
-        self._queue.put((sql, params))
+        with self._lock:
+            self._statements.append((sql, params))
 
     def create_run(self, name: str, task: str, inputs: str | None) -> None:
         pid = os.getpid()
         self.execute(
             "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, task, RUNNING, time.time(), socket.gethostname(), pid, process_start(pid), preview(inputs)),
+            (name, task, RUNNING, time.time(), _HOST, pid, process_start(pid), preview(inputs)),
         )
 
     def end_run(
@@ -225,24 +271,34 @@ class RunStore:
         )
 
     def create_action(self, run: str, action: str, **fields: Any) -> None:
-        self._queue.put((_CREATE, (run, action), fields))
+        with self._lock:
+            self._actions[(run, action)] = [True, fields]
 
     def update_action(self, run: str, action: str, **fields: Any) -> None:
-        self._queue.put((_UPDATE, (run, action), fields))
+        key = (run, action)
+        with self._lock:
+            record = self._actions.get(key)
+            if record is None:
+                self._actions[key] = [False, fields]
+            else:
+                record[1].update(fields)
 
     def flush(self, timeout: float = 30) -> None:
-        """Wait until everything queued so far is committed."""
+        """Wait until everything recorded so far is committed."""
         if self._closed:
             return
         done = threading.Event()
-        self._queue.put(done)
+        with self._lock:
+            self._waiters.append(done)
+        self._wake.set()
         done.wait(timeout)
 
     def close(self) -> None:
         if self._closed:
             return
+        with self._lock:
+            self._stopping = True
         self.flush()
-        self._queue.put(None)
         self._thread.join(timeout=30)
         self._closed = True
 
@@ -250,42 +306,37 @@ class RunStore:
     def _write_loop(self) -> None:
         conn = self._conn
         while True:
-            item = self._queue.get()
-            batch: list[Any] = []
-            events: list[threading.Event] = []
-            stop = False
-            while True:
-                if item is None:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    events.append(item)
-                else:
-                    batch.append(item)
-                if len(batch) >= 5000:
-                    break
+            self._wake.wait(WRITE_INTERVAL)
+            self._wake.clear()
+            with self._lock:
+                actions, self._actions = self._actions, {}
+                statements, self._statements = self._statements, []
+                waiters, self._waiters = self._waiters, []
+                stop = self._stopping
+            if actions or statements:
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                try:
-                    self._commit(conn, batch)
-                except Exception as exc:  # keep recording later events; say what was lost
-                    logger.error("flyte run store: %d records not written: %s", len(batch), exc)
-            for event in events:
+                    self._commit(conn, actions, statements)
+                except Exception as exc:  # keep recording later changes; say what was lost
+                    logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
+            for event in waiters:
                 event.set()
-            if stop:
+            if stop and waiters:
                 conn.close()
                 return
 
     @staticmethod
-    def _commit(conn: sqlite3.Connection, batch: list[Any]) -> None:
-        statements = _coalesce(batch)
+    def _commit(
+        conn: sqlite3.Connection, actions: dict[tuple[str, str], list[Any]], statements: list[tuple[str, Any]]
+    ) -> None:
+        grouped = _grouped(actions)
         for attempt in range(20):
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for sql, rows in statements:
+                for sql, rows in grouped:
                     conn.executemany(sql, rows)
+                # After the actions: a run's end and an abort of its unfinished actions see them.
+                for sql, params in statements:
+                    conn.execute(sql, params)
                 conn.execute("COMMIT")
                 return
             except sqlite3.OperationalError:
@@ -295,35 +346,18 @@ class RunStore:
         raise RuntimeError(f"run store at {conn} stayed locked; records were not written")
 
 
-_CREATE, _UPDATE = "create", "update"
-
-
-def _coalesce(batch: list[Any]) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The statements for one batch, fewest first: an action created and updated within the
-    batch becomes one INSERT, several updates of one action one UPDATE; rows with the same
-    columns share an ``executemany``. The result is what executing the batch in order gives,
-    in one transaction (plain statements touch other tables and keep their order)."""
-    plain: list[tuple[str, list[tuple[Any, ...]]]] = []
-    actions: dict[tuple[str, str], list[Any]] = {}
-    for item in batch:
-        if len(item) == 2:  # (sql, params)
-            plain.append((item[0], [item[1]]))
-            continue
-        kind, key, fields = item
-        entry = actions.get(key)
-        if entry is None or kind == _CREATE:
-            actions[key] = [kind, dict(fields)]
-        else:
-            entry[1].update(fields)
-    grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
-    for (run, action), (kind, fields) in actions.items():
-        columns = tuple(fields)
+def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The statements that write ``actions``: one INSERT per action created since the last
+    write, one UPDATE per action changed since; rows with the same columns share an
+    ``executemany``."""
+    grouped: dict[tuple[bool, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+    for (run, action), (created, fields) in actions.items():
+        rows = grouped.setdefault((created, tuple(fields)), [])
         values = tuple(fields.values())
-        rows = grouped.setdefault((kind, columns), [])
-        rows.append((run, action, *values) if kind == _CREATE else (*values, run, action))
-    statements = list(plain)
-    for (kind, columns), rows in grouped.items():
-        if kind == _CREATE:
+        rows.append((run, action, *values) if created else (*values, run, action))
+    statements = []
+    for (created, columns), rows in grouped.items():
+        if created:
             names = ", ".join(columns)
             marks = ", ".join("?" for _ in columns)
             sql = f"INSERT OR REPLACE INTO actions (run, id, {names}) VALUES (?, ?, {marks})"
@@ -379,6 +413,15 @@ def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
 
 # Phases, most in need of attention first (`flyte runs show` lists them in this order).
 SEVERITY = (FAILED, ABORTED, RETRYING, RUNNING, QUEUED, SUCCEEDED)
+
+
+def action_id(n: int) -> str:
+    """The id of a run's ``n``-th action (from 0): ``a0``, ``a1``, ... (:data:`CREATION_ORDER`
+    reads the number back)."""
+    return f"a{n}"
+
+
+# Actions in the order they were created (an index of the schema sorts by it).
 CREATION_ORDER = "CAST(SUBSTR(id, 2) AS INTEGER)"
 
 

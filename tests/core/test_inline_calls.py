@@ -73,7 +73,7 @@ async def async_calls_flaky() -> str:
 def test_retries_with_a_back_off_wait_on_the_callers_thread():
     run = flyte.run(calls_flaky)
     assert run.outputs() == "sync after 3"
-    child = [a for a in Run.get(run.name).actions() if a.task == "inline.flaky"][0]
+    child = next(a for a in Run.get(run.name).actions() if a.task == "inline.flaky")
     assert (child.phase, child.attempts) == ("SUCCEEDED", 3)
     assert flyte.run(async_calls_flaky).outputs() == "async after 3"
 
@@ -95,7 +95,7 @@ def calls_fails() -> tuple[str, bool]:
 def test_a_failing_inline_child_is_recorded_failed_and_its_error_reaches_the_caller():
     run = flyte.run(calls_fails)
     assert run.outputs() == ("'missing'", True)
-    child = [a for a in Run.get(run.name).actions() if a.task == "inline.fails"][0]
+    child = next(a for a in Run.get(run.name).actions() if a.task == "inline.fails")
     assert child.phase == "FAILED" and "missing" in (child.error or "")
 
 
@@ -156,5 +156,5 @@ def stopped_parent() -> None:
 def test_the_child_of_a_stopped_caller_is_aborted_not_failed():
     with pytest.raises(flyte.errors.MaxRuntimeExceededError):
         flyte.with_runcontext(name="stopped").run(stopped_parent)
-    child = [a for a in Run.get("stopped").actions() if a.task == "inline.sleeps_inline"][0]
+    child = next(a for a in Run.get("stopped").actions() if a.task == "inline.sleeps_inline")
     assert child.phase == "ABORTED"

@@ -354,11 +354,10 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     environ.install()
     secret_mounts.prepare()
     name = context.name or new_run_name()
-    store = st.RunStore()
+    store = st.writer()
     if context.name is not None:
         with st.reader() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone():
-                store.close()
                 raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
     from flyte.io._transport import outgoing
     from flyte.storage._paths import run_prefix, writing_under
@@ -408,7 +407,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     except KeyboardInterrupt:
         _interrupt(controller, outcome, finished)
         store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
-        store.close()
+        store.flush()
         raise
     finally:
         controller.close()
@@ -418,7 +417,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         store.end_run(name, st.SUCCEEDED, outputs=outputs)
     else:
         store.end_run(name, st.FAILED, error=f"{type(error).__name__}: {error}")
-    store.close()
+    store.flush()
     write_run_page(name)
     result = Run(
         name=name,

@@ -108,18 +108,23 @@ class Body:
     def run_here(self) -> Any:
         """Run a sync body on this thread and return its result (or raise its error): its
         attempt is driven on this same thread, so no loop waits for the outcome."""
-        result, error, _ = self._execute(None)
+        result, error, _ = self._execute(None, snapshot=False)
         if error is not None:
             raise error
         return result
 
-    def _execute(self, loop: asyncio.AbstractEventLoop | None) -> tuple[Any, BaseException | None, bool]:
+    def _execute(
+        self, loop: asyncio.AbstractEventLoop | None, snapshot: bool = True
+    ) -> tuple[Any, BaseException | None, bool]:
+        # snapshot: the thread's processes before the body, to tell the ones it starts. A body
+        # run by its caller's thread (run_here) has no time limit of its own: what stops it is
+        # the caller's stop or the run's, which stop that thread's processes either way.
         with self._lock:
             if self._state == _CANCELLED:
                 return None, TaskInterruptedError("the attempt was cancelled before its body started"), False
             self._thread = threading.get_ident()
             self._native = threading.get_native_id()
-            if _PROCTREE:
+            if _PROCTREE and snapshot:
                 self._before = proctree.thread_children(self._native)
             if loop is not None:
                 self._loop = loop

@@ -222,9 +222,11 @@ class RunStore:
 
     An action is one mutable record (a dict of its changed columns) until the writer takes
     it: its creation and every later change before then end up in one row write. Callers never
-    wake the writer (a wake-up per change costs a GIL hand-off per event); it drains on its
-    own schedule, every :data:`WRITE_INTERVAL` seconds, in one transaction, and at once when
-    someone waits for it (:meth:`flush`, :meth:`close`).
+    wake the writer per change (a wake-up costs a GIL hand-off): the first change after the
+    writer went idle starts its clock, and it writes everything that changed meanwhile
+    :data:`WRITE_INTERVAL` seconds later, in one transaction; at once when someone waits for
+    it (:meth:`flush`, :meth:`close`). One writer per store serves every run of the process
+    (:func:`writer`).
     """
 
     def __init__(self, path: Path | None = None):
@@ -234,7 +236,9 @@ class RunStore:
         self._actions: dict[tuple[str, str], list[Any]] = {}
         self._statements: list[tuple[str, tuple[Any, ...]]] = []  # other tables, in order
         self._waiters: list[threading.Event] = []
-        self._wake = threading.Event()
+        self._idle = True  # nothing changed since the last write: the next change starts the clock
+        self._work = threading.Event()  # something to write
+        self._now = threading.Event()  # someone waits: write without waiting out the interval
         self._stopping = False
         self._closed = False
         self._conn = connect(self.path)
@@ -245,6 +249,9 @@ class RunStore:
     def execute(self, sql: str, params: tuple[Any, ...]) -> None:
         with self._lock:
             self._statements.append((sql, params))
+            wake, self._idle = self._idle, False
+        if wake:
+            self._work.set()
 
     def create_run(self, name: str, task: str, inputs: str | None) -> None:
         pid = os.getpid()
@@ -273,6 +280,9 @@ class RunStore:
     def create_action(self, run: str, action: str, **fields: Any) -> None:
         with self._lock:
             self._actions[(run, action)] = [True, fields]
+            wake, self._idle = self._idle, False
+        if wake:
+            self._work.set()
 
     def update_action(self, run: str, action: str, **fields: Any) -> None:
         key = (run, action)
@@ -282,6 +292,9 @@ class RunStore:
                 self._actions[key] = [False, fields]
             else:
                 record[1].update(fields)
+            wake, self._idle = self._idle, False
+        if wake:
+            self._work.set()
 
     def flush(self, timeout: float = 30) -> None:
         """Wait until everything recorded so far is committed."""
@@ -290,7 +303,8 @@ class RunStore:
         done = threading.Event()
         with self._lock:
             self._waiters.append(done)
-        self._wake.set()
+        self._now.set()
+        self._work.set()
         done.wait(timeout)
 
     def close(self) -> None:
@@ -306,13 +320,16 @@ class RunStore:
     def _write_loop(self) -> None:
         conn = self._conn
         while True:
-            self._wake.wait(WRITE_INTERVAL)
-            self._wake.clear()
+            self._work.wait()
+            self._now.wait(WRITE_INTERVAL)  # changes gather into one transaction
+            self._work.clear()
+            self._now.clear()
             with self._lock:
                 actions, self._actions = self._actions, {}
                 statements, self._statements = self._statements, []
                 waiters, self._waiters = self._waiters, []
                 stop = self._stopping
+                self._idle = True
             if actions or statements:
                 try:
                     self._commit(conn, actions, statements)
@@ -344,6 +361,27 @@ class RunStore:
                     conn.execute("ROLLBACK")
                 time.sleep(0.05 * (attempt + 1))  # another process holds the write lock
         raise RuntimeError(f"run store at {conn} stayed locked; records were not written")
+
+
+_writers: dict[Path, tuple[int, int, RunStore]] = {}
+_writers_lock = threading.Lock()
+
+
+def writer() -> RunStore:
+    """The process's writer for the current store (one thread and connection for all its
+    runs, instead of a new one per run); a new one after a fork, or when the file was replaced."""
+    path = db_path()
+    with _writers_lock:
+        found = _writers.get(path)
+        try:
+            inode = path.stat().st_ino
+        except OSError:
+            inode = -1
+        if found is not None and found[0] == os.getpid() and found[1] == inode and not found[2]._closed:
+            return found[2]
+        store = RunStore(path)
+        _writers[path] = (os.getpid(), path.stat().st_ino, store)
+        return store
 
 
 def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[tuple[Any, ...]]]]:

@@ -4,6 +4,7 @@ writing every change in order, and older stores brought up to date."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 from flyte.runtime import store as st
 
@@ -46,7 +47,7 @@ def test_changes_to_an_action_before_a_write_become_one_row_with_every_change(tm
         assert conn.execute("SELECT status FROM runs WHERE name='r'").fetchone()[0] == st.FAILED
 
 
-def test_the_writer_commits_on_its_own_without_being_woken(tmp_path):
+def test_the_writer_commits_on_its_own_without_a_flush(tmp_path):
     path = tmp_path / "runs.db"
     store = st.RunStore(path)
     try:
@@ -57,7 +58,7 @@ def test_the_writer_commits_on_its_own_without_being_woken(tmp_path):
             for _ in range(600):
                 if reader.execute("SELECT 1 FROM actions WHERE id='a0'").fetchone():
                     break
-                store._wake.wait(0.05)
+                threading.Event().wait(0.05)
             assert reader.execute("SELECT status FROM actions WHERE id='a0'").fetchone()[0] == "QUEUED"
         finally:
             reader.close()
@@ -87,3 +88,16 @@ def test_a_store_written_before_schema_versions_is_migrated_once(tmp_path):
         assert {"runs", "actions", "deployments", "triggers", "connector_jobs"} <= tables
     finally:
         conn.close()
+
+
+def test_one_writer_serves_every_run_of_the_process_until_its_file_is_replaced(flyte_home):
+    first = st.writer()
+    assert st.writer() is first
+    first.flush()
+    st.db_path().rename(st.db_path().with_suffix(".moved"))
+    second = st.writer()
+    assert second is not first  # a writer never keeps writing into a file moved aside
+    second.create_run("r", "t", None)
+    second.flush()
+    with st.reader() as conn:
+        assert conn.execute("SELECT task FROM runs WHERE name='r'").fetchone()[0] == "t"

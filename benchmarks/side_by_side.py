@@ -79,7 +79,9 @@ async def cached_parent(n: int, start: int = 0) -> int:
 
 @env.task
 def map_parent(n: int) -> int:
-    return sum(flyte.map(noop_sync, range(n)))
+    # Async children: ours runs them concurrently on the run's loop (sync ones each get a
+    # thread, so they can block); the reference runs a local map's children one by one.
+    return sum(flyte.map(noop_async, range(n)))
 
 
 @env.task

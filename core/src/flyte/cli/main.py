@@ -10,7 +10,26 @@ import click
 from flyte._version import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _RootGroup(click.Group):
+    """The root group: the core's commands at once, the other plugins' commands only when a
+    command the core does not have is asked for or every command is listed (``--help``), so
+    ``flyte run`` of a plain task imports no plugin."""
+
+    plugins_added = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and not self.plugins_added:
+            _add_plugin_commands(self)
+            found = super().get_command(ctx, cmd_name)
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _add_plugin_commands(self)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="flyte")
 @click.option("--debug", "-v", is_flag=True, help="Show the traceback of an error (also FLYTE_DEBUG=1).")
 def cli(debug: bool) -> None:
@@ -23,16 +42,27 @@ def cli(debug: bool) -> None:
 
 
 def build_cli() -> click.Group:
-    """The root group with every plugin's commands added (each plugin guarded on its own)."""
-    from flyte.plugins import get_registry
+    """The root group with the core's commands; other plugins' commands are added when first
+    needed (each plugin guarded on its own)."""
+    from flyte._builtin.plugin import flyte_cli
 
-    registry = get_registry()
-    for impl in registry.hook.flyte_cli.get_hookimpls():
+    flyte_cli(cli=cli)
+    return cli
+
+
+def _add_plugin_commands(group: _RootGroup) -> None:
+    if group.plugins_added:
+        return
+    group.plugins_added = True
+    from flyte.plugins import CORE_PLUGIN, get_registry
+
+    for impl in get_registry().hook.flyte_cli.get_hookimpls():
+        if impl.plugin_name == CORE_PLUGIN:
+            continue  # added by build_cli
         try:
-            impl.function(cli=cli)
+            impl.function(cli=group)
         except Exception as exc:  # one plugin's broken command must not take the CLI down
             click.echo(f"flyte: plugin {impl.plugin_name!r} could not add its commands: {exc}", err=True)
-    return cli
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]

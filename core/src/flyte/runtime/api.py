@@ -411,6 +411,9 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
         raise
     finally:
         controller.close()
+    from flyte._cache.store import get_store
+
+    get_store().flush()  # the run's cache entries are visible to other processes once it returns
     error = outcome.get("error")
     if error is None:
         outputs = controller.root_outputs or _codec.dumps(outcome["value"], path="outputs")

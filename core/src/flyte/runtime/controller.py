@@ -440,7 +440,11 @@ class Controller:
     def _cache_write(self, action: Action, key: str, result: Any) -> None:
         spec = action.spec
         outputs = action.outputs_text or _codec.dumps(result, path="outputs")
-        get_store().put(key, spec.name, cache_version(action.task.func, spec.cache, spec.image), outputs)
+        version = cache_version(action.task.func, spec.cache, spec.image)
+        if spec.cache.serialize:  # waiters in other processes poll for it: commit it now
+            get_store().put(key, spec.name, version, outputs)
+        else:
+            get_store().put_later(key, spec.name, version, outputs)
         self.store.update_action(self.run_name, action.id, cache=WRITTEN)
 
     async def _serialized(self, action: Action, inputs: dict[str, Any], queued_at: float, key: str) -> Any:

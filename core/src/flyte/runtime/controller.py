@@ -26,7 +26,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Coroutine
-from contextlib import ExitStack
 from contextvars import ContextVar
 from typing import Any
 
@@ -641,58 +640,65 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
         return await connectors.run_attempt(
             spec, inputs, store=ctl.store, run=run, action=action.id, attempt=attempt, settings=ctl.settings
         )
-    func = action.task.func
-    inputs = await transport.inputs_arriving(func, inputs)  # references read as declared
-    with ExitStack() as stack:
-        env = {**ctl.run_env, **spec.env_vars}
-        env.update(stack.enter_context(secret_environment(spec, ctl.settings, ctl.mounts)))
-        data: dict[str, Any] = {}  # the attempt's task-context data (TaskCall.data)
+    inputs = await transport.inputs_arriving(action.task.func, inputs)  # references read as declared
+    env = {**ctl.run_env, **spec.env_vars} if ctl.run_env else dict(spec.env_vars)
+    if not spec.secrets:  # the common case: nothing to fetch, mount or clean up afterwards
+        return await _attempt_body(action, inputs, env)
+    with secret_environment(spec, ctl.settings, ctl.mounts) as secrets:
+        return await _attempt_body(action, inputs, {**env, **secrets})
 
-        async def invoke() -> Any:
-            # Engine-bound dataframes (Spark's) cross here, inside the plugin's engine.
-            ready = await transport.inputs_arriving(func, inputs, in_engine=True)
-            result = await _invoke_here(action, ready, env, data)
-            return await transport.outputs_in_engine(func, result, ctl.run_name, action.id)
 
-        if spec.plugin_config is not None:
-            from flyte.plugins import get_registry
+async def _attempt_body(action: Action, inputs: dict[str, Any], env: dict[str, str]) -> Any:
+    """The body, through the plugin that owns the task's config if it runs it, else here."""
+    spec, ctl, func = action.spec, action.controller, action.task.func
+    data: dict[str, Any] = {}  # the attempt's task-context data (TaskCall.data)
 
-            plugin = get_registry().task_plugin_for(spec.plugin_config)
-            if plugin.run is not None:
-                call = TaskCall(
-                    spec=spec,
-                    function=action.task.func,
-                    inputs=inputs,
-                    environ={**environ.visible(), **env},
-                    invoke=invoke,
-                    action=f"{ctl.run_name}/{action.id}",
-                    data=data,
-                )
-                return await plugin.run(call)
-        return await invoke()
+    async def invoke() -> Any:
+        # Engine-bound dataframes (Spark's) cross here, inside the plugin's engine.
+        ready = await transport.inputs_arriving(func, inputs, in_engine=True)
+        result = await _invoke_here(action, ready, env, data)
+        return await transport.outputs_in_engine(func, result, ctl.run_name, action.id)
+
+    if spec.plugin_config is not None:
+        from flyte.plugins import get_registry
+
+        plugin = get_registry().task_plugin_for(spec.plugin_config)
+        if plugin.run is not None:
+            call = TaskCall(
+                spec=spec,
+                function=func,
+                inputs=inputs,
+                environ={**environ.visible(), **env},
+                invoke=invoke,
+                action=f"{ctl.run_name}/{action.id}",
+                data=data,
+            )
+            return await plugin.run(call)
+    return await invoke()
 
 
 async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str], data: dict[str, Any]) -> Any:
     """The task body in this process, with its environment and its nested-call context."""
-    from flyte.report import open_report
-
-    ctl = action.controller
     if action.spec.report and action.report is None:
-        action.report = open_report(ctl.run_name, action.id, action.spec.name)
+        from flyte.report import open_report
+
+        action.report = open_report(action.controller.run_name, action.id, action.spec.name)
     if not action.driven:
         action.loop = asyncio.get_running_loop()
-    with environ.task_environment(env):
-        token_caller = current_caller.set(action)
-        token_action = current_action.set(action)
-        token_data = current_task_data.set(data)
-        try:
-            if action.task.is_async and not action.stoppable:
-                return await action.task.func(**inputs)  # the fast path, on this loop
-            return await _on_a_thread(action, inputs)
-        finally:
-            current_caller.reset(token_caller)
-            current_action.reset(token_action)
-            current_task_data.reset(token_data)
+    # Context variables set and reset by hand: a context manager per call costs more than the body.
+    token_env = environ.enter(env)
+    token_caller = current_caller.set(action)
+    token_action = current_action.set(action)
+    token_data = current_task_data.set(data)
+    try:
+        if action.task.is_async and not action.stoppable:
+            return await action.task.func(**inputs)  # the fast path, on this loop
+        return await _on_a_thread(action, inputs)
+    finally:
+        current_caller.reset(token_caller)
+        current_action.reset(token_action)
+        current_task_data.reset(token_data)
+        environ.leave(token_env)
 
 
 async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:

@@ -355,10 +355,8 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     secret_mounts.prepare()
     name = context.name or new_run_name()
     store = st.writer()
-    if context.name is not None:
-        with st.reader() as conn:
-            if conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone():
-                raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
+    if context.name is not None and st.run_exists(name):
+        raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
     from flyte.io._transport import outgoing
     from flyte.storage._paths import run_prefix, writing_under
 

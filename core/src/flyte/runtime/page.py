@@ -21,17 +21,9 @@ def write_run_page(name: str) -> str:
     from flyte.runtime import store as st
 
     run = Run.get(name)
-    order = "ORDER BY CAST(SUBSTR(id, 2) AS INTEGER)"
-    columns = "id, parent, task, status, attempts, cache, started_at, ended_at, error, report"
     with st.reader() as conn:
-        counts = dict(
-            conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (name,)).fetchall()
-        )
-        shown = conn.execute(f"SELECT {columns} FROM actions WHERE run=? {order} LIMIT ?", (name, MAX_ROWS)).fetchall()
-        notable = conn.execute(
-            f"SELECT {columns} FROM actions WHERE run=? AND (status=? OR report IS NOT NULL) {order} LIMIT ?",
-            (name, st.FAILED, MAX_ROWS),
-        ).fetchall()
+        counts = st.action_counts(conn, name)
+        shown, notable = st.page_rows(conn, name, MAX_ROWS)
     seen = {row["id"] for row in shown}
     rows = [_row(r) for r in shown] + [_row(r) for r in notable if r["id"] not in seen]
     total = sum(counts.values())

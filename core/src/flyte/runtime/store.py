@@ -1,5 +1,9 @@
 """The run store: every run and action, in SQLite under ``<state root>/runs.db``.
 
+This module holds every SQL statement on that database (runs, actions, deployments, triggers,
+connector jobs), its schema and the steps that migrate older stores (:data:`MIGRATIONS`), and
+mints action ids (:func:`action_id`); other modules call the functions below.
+
 Writes go through one background thread that commits in batches, so recording an action costs
 a queue put, not a synchronous commit; :meth:`RunStore.flush` waits for everything queued.
 Readers (``flyte runs``, :mod:`flyte.remote`) open their own connection and see committed
@@ -423,6 +427,17 @@ def reader(path: Path | None = None) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+@contextmanager
+def snapshot(path: Path | None = None) -> Iterator[sqlite3.Connection]:
+    """A reader whose queries all see one state of the store (a run may still be writing)."""
+    with reader(path) as conn:
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+
 def effective_status(row: sqlite3.Row) -> str:
     """A run's status, ``ABORTED`` when it claims to run but its process is gone."""
     status = row["status"]
@@ -555,3 +570,137 @@ def run_process(name: str) -> tuple[str | None, int | None]:
     with reader() as conn:
         row = conn.execute("SELECT host, pid FROM runs WHERE name=?", (name,)).fetchone()
     return (row["host"], row["pid"]) if row else (None, None)
+
+
+# -- runs and actions (flyte.remote, the run page, flyte.run) ------------------------------------
+
+
+def run_exists(name: str) -> bool:
+    with reader() as conn:
+        return conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone() is not None
+
+
+def run_row(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+
+
+def run_rows(conn: sqlite3.Connection, limit: int, task: str | None = None) -> list[sqlite3.Row]:
+    """The most recent runs first (of ``task`` only, if given)."""
+    if task:
+        return conn.execute(
+            "SELECT * FROM runs WHERE task=? ORDER BY created_at DESC LIMIT ?", (task, limit)
+        ).fetchall()
+    return conn.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+
+
+def action_counts(conn: sqlite3.Connection, run: str) -> dict[str, int]:
+    """How many of a run's actions are in each phase."""
+    return dict(conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (run,)).fetchall())
+
+
+_PAGE_COLUMNS = "id, parent, task, status, attempts, cache, started_at, ended_at, error, report"
+
+
+def page_rows(conn: sqlite3.Connection, run: str, limit: int) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+    """(a run's first ``limit`` actions, its first ``limit`` failed ones or ones with a report),
+    in creation order: what the run's page shows."""
+    first = conn.execute(
+        f"SELECT {_PAGE_COLUMNS} FROM actions WHERE run=? ORDER BY {CREATION_ORDER} LIMIT ?", (run, limit)
+    ).fetchall()
+    notable = conn.execute(
+        f"SELECT {_PAGE_COLUMNS} FROM actions WHERE run=? AND (status=? OR report IS NOT NULL) "
+        f"ORDER BY {CREATION_ORDER} LIMIT ?",
+        (run, FAILED, limit),
+    ).fetchall()
+    return first, notable
+
+
+# -- deployments (flyte.deploy) -----------------------------------------------------------------
+
+
+def record_deployments(rows: list[tuple[Any, ...]]) -> None:
+    """Record (env, task, version, triggers, spec, backend, deployed_at) rows, in one transaction."""
+    with reader() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT OR REPLACE INTO deployments (env, task, version, triggers, spec, backend, deployed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.execute("COMMIT")
+
+
+def deployment_rows() -> list[sqlite3.Row]:
+    """Every recorded deployment, newest first."""
+    with reader() as conn:
+        return conn.execute(
+            "SELECT env, task, version, triggers, backend, deployed_at FROM deployments ORDER BY deployed_at DESC"
+        ).fetchall()
+
+
+# -- triggers (flyte.runtime.schedule) ----------------------------------------------------------
+
+
+def record_triggers(tasks: list[tuple[str, list[tuple[Any, ...]]]], now: float) -> None:
+    """For each (task, [(name, file, schedule, auto_activate), ...]): record its triggers (one
+    already recorded keeps its activation) and delete the task's triggers not listed, in one
+    transaction."""
+    with reader() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        for task, triggers in tasks:
+            names = [t[0] for t in triggers]
+            marks = ", ".join("?" for _ in names)
+            conn.execute(
+                f"DELETE FROM triggers WHERE task=? AND name NOT IN ({marks})"
+                if names
+                else "DELETE FROM triggers WHERE task=?",
+                (task, *names),
+            )
+            for name, file, schedule, auto_activate in triggers:
+                conn.execute(
+                    "INSERT INTO triggers (task, name, file, schedule, active, activated_at, deployed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task, name) DO UPDATE SET "
+                    "file=excluded.file, schedule=excluded.schedule, deployed_at=excluded.deployed_at",
+                    (task, name, file, schedule, int(auto_activate), now if auto_activate else None, now),
+                )
+        conn.execute("COMMIT")
+
+
+def trigger_rows(name: str | None = None, task: str | None = None) -> list[dict[str, Any]]:
+    sql, params = "SELECT * FROM triggers WHERE 1=1", []
+    if name:
+        sql, params = sql + " AND name=?", [*params, name]
+    if task:
+        sql, params = sql + " AND task=?", [*params, task]
+    with reader() as conn:
+        return [dict(r) for r in conn.execute(sql + " ORDER BY task, name", params).fetchall()]
+
+
+def set_trigger_active(name: str, task: str, active: bool, now: float) -> bool:
+    """Activate (fire times counted from ``now``) or deactivate a trigger; False if there is none."""
+    with reader() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        found = conn.execute("SELECT active FROM triggers WHERE task=? AND name=?", (task, name)).fetchone()
+        if found is None:
+            conn.execute("ROLLBACK")
+            return False
+        if active and not found["active"]:
+            conn.execute(
+                "UPDATE triggers SET active=1, activated_at=?, last_fired=NULL WHERE task=? AND name=?",
+                (now, task, name),
+            )
+        elif not active:
+            conn.execute("UPDATE triggers SET active=0 WHERE task=? AND name=?", (task, name))
+        conn.execute("COMMIT")
+        return True
+
+
+def delete_trigger(name: str, task: str) -> bool:
+    """Delete a trigger; False if there is none."""
+    with reader() as conn:
+        return conn.execute("DELETE FROM triggers WHERE task=? AND name=?", (task, name)).rowcount > 0
+
+
+def trigger_fired(name: str, task: str, at: float) -> None:
+    with reader() as conn:
+        conn.execute("UPDATE triggers SET last_fired=? WHERE task=? AND name=?", (at, task, name))

@@ -17,11 +17,10 @@ MAX_ROWS = 500
 
 
 def write_run_page(name: str) -> str:
-    from flyte.remote import Run
     from flyte.runtime import store as st
 
-    run = Run.get(name)
-    with st.reader() as conn:
+    with st.reader() as conn:  # one connection for the whole page
+        run = st.run_row(conn, name)
         counts = st.action_counts(conn, name)
         shown, notable = st.page_rows(conn, name, MAX_ROWS)
     seen = {row["id"] for row in shown}
@@ -34,12 +33,12 @@ def write_run_page(name: str) -> str:
         if total > len(rows)
         else f"<p>{total} actions ({summary})</p>"
     )
-    created = datetime.fromtimestamp(run.created_at, UTC).isoformat(timespec="seconds")
+    created = datetime.fromtimestamp(run["created_at"], UTC).isoformat(timespec="seconds")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>run {html.escape(name)}</title></head><body>"
-        f"<h1>Run {html.escape(name)}</h1><p>task {html.escape(run.task)} · {run.phase} · {created}</p>"
-        + (f"<p>error: {html.escape(run.error)}</p>" if run.error else "")
+        f"<h1>Run {html.escape(name)}</h1><p>task {html.escape(run['task'])} · {run['status']} · {created}</p>"
+        + (f"<p>error: {html.escape(run['error'])}</p>" if run["error"] else "")
         + more
         + "<table border=1 cellpadding=4><tr><th>action</th><th>parent</th><th>task</th>"
         "<th>phase</th><th>attempts</th><th>cache</th><th>took</th><th>error</th><th></th></tr>"

@@ -419,7 +419,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     else:
         store.end_run(name, st.FAILED, error=f"{type(error).__name__}: {error}")
     store.flush()
-    write_run_page(name)
+    write_run_page(name, store)
     result = Run(
         name=name,
         task=task.name,

@@ -16,13 +16,14 @@ from flyte._home import state_path
 MAX_ROWS = 500
 
 
-def write_run_page(name: str) -> str:
+def write_run_page(name: str, store: Any) -> str:
+    """Write the page of run ``name`` from ``store`` (a flushed :class:`~flyte.runtime.store.RunStore`)."""
     from flyte.runtime import store as st
 
-    with st.reader() as conn:  # one connection for the whole page
-        run = st.run_row(conn, name)
-        counts = st.action_counts(conn, name)
-        shown, notable = st.page_rows(conn, name, MAX_ROWS)
+    def read(conn: Any) -> tuple[Any, dict[str, int], list[Any], list[Any]]:
+        return (st.run_row(conn, name), st.action_counts(conn, name), *st.page_rows(conn, name, MAX_ROWS))
+
+    run, counts, shown, notable = store.read(read)
     seen = {row["id"] for row in shown}
     rows = [_row(r) for r in shown] + [_row(r) for r in notable if r["id"] not in seen]
     total = sum(counts.values())

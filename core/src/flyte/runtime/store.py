@@ -202,6 +202,17 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 def process_start(pid: int) -> str | None:
     """The kernel's start time of a process (guards against a reused pid); None if gone."""
+    if pid == os.getpid():  # this process's never changes: read it once
+        if _own_start[0] != pid:
+            _own_start[:] = [pid, _read_process_start(pid)]
+        return _own_start[1]
+    return _read_process_start(pid)
+
+
+_own_start: list[Any] = [None, None]
+
+
+def _read_process_start(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[19]
@@ -246,6 +257,7 @@ class RunStore:
         self._stopping = False
         self._closed = False
         self._conn = connect(self.path)
+        self._conn_lock = threading.Lock()  # the writer's commits, and reads through read()
         self._thread = threading.Thread(target=self._write_loop, name="flyte-run-store", daemon=True)
         self._thread.start()
 
@@ -300,6 +312,12 @@ class RunStore:
         if wake:
             self._work.set()
 
+    def read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``query(connection)`` on the writer's own connection (no new one per read); it sees
+        what was committed, so :meth:`flush` first to see this process's latest changes."""
+        with self._conn_lock:
+            return query(self._conn)
+
     def flush(self, timeout: float = 30) -> None:
         """Wait until everything recorded so far is committed."""
         if self._closed:
@@ -336,7 +354,8 @@ class RunStore:
                 self._idle = True
             if actions or statements:
                 try:
-                    self._commit(conn, actions, statements)
+                    with self._conn_lock:
+                        self._commit(conn, actions, statements)
                 except Exception as exc:  # keep recording later changes; say what was lost
                     logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
             for event in waiters:

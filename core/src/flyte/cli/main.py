@@ -8,23 +8,31 @@ import sys
 import click
 
 from flyte._version import __version__
+from flyte.cli import commands
 
 
 class _RootGroup(click.Group):
-    """The root group: the core's commands at once, the other plugins' commands only when a
-    command the core does not have is asked for or every command is listed (``--help``), so
-    ``flyte run`` of a plain task imports no plugin."""
+    """The root group: a core command is imported when it is asked for, the other plugins'
+    commands only when a command the core does not have is asked for or every command is
+    listed (``--help``), so ``flyte run`` of a plain task imports no plugin and no other
+    command's modules."""
 
     plugins_added = False
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in commands.NAMES:
+            found = commands.core_command(cmd_name)
+            self.add_command(found)
         if found is None and not self.plugins_added:
             _add_plugin_commands(self)
             found = super().get_command(ctx, cmd_name)
         return found
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        for name in commands.NAMES:
+            if name not in self.commands:
+                self.add_command(commands.core_command(name))
         _add_plugin_commands(self)
         return super().list_commands(ctx)
 
@@ -42,11 +50,7 @@ def cli(debug: bool) -> None:
 
 
 def build_cli() -> click.Group:
-    """The root group with the core's commands; other plugins' commands are added when first
-    needed (each plugin guarded on its own)."""
-    from flyte._builtin.plugin import flyte_cli
-
-    flyte_cli(cli=cli)
+    """The root group; commands are added when first needed (each plugin guarded on its own)."""
     return cli
 
 
@@ -58,7 +62,7 @@ def _add_plugin_commands(group: _RootGroup) -> None:
 
     for impl in get_registry().hook.flyte_cli.get_hookimpls():
         if impl.plugin_name == CORE_PLUGIN:
-            continue  # added by build_cli
+            continue  # its commands are added by name, when asked for
         try:
             impl.function(cli=group)
         except Exception as exc:  # one plugin's broken command must not take the CLI down

@@ -308,7 +308,8 @@ class Controller:
         self.store = store
         self.run_env = dict(run_env or {})
         self.overwrite_cache = overwrite_cache
-        self.disable_cache = disable_cache
+        # FLYTE_LOCAL_CACHE_ENABLED=false: read once per run, not on every cached call
+        self.disable_cache = disable_cache or not cache_enabled_by_env()
         self.slots = Slots(settings.max_concurrency)
         self._ids = itertools.count()
         self._warned: set[tuple[str, str]] = set()
@@ -412,7 +413,7 @@ class Controller:
 
     # -- the result cache -------------------------------------------------------------------
     def _cache_key(self, action: Action, inputs: dict[str, Any]) -> str | None:
-        if self.disable_cache or not action.spec.cache.enabled or not cache_enabled_by_env():
+        if self.disable_cache or not action.spec.cache.enabled:
             return None
         if get_store().broken:
             return None

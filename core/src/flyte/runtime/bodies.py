@@ -148,6 +148,11 @@ class Body:
             outer._rearm()  # the line above may have dropped the outer body's own interruption
         return result, error, interrupted
 
+    @property
+    def finished(self) -> bool:
+        """The body's thread has left it (or it never started): its ``finally`` blocks ran."""
+        return self._state in (_DONE, _CANCELLED)
+
     def fail(self, error: BaseException) -> None:
         """The body cannot run (its thread could not start an event loop)."""
         with self._lock:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flyte._home import private_file, state_root
+from flyte._sqlite import use_wal
 from flyte.errors import StateError
 
 logger = logging.getLogger("flyte.runtime.store")
@@ -132,6 +133,7 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     path = private_file(path or db_path())
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     try:
+        use_wal(conn)  # with retries: processes opening one new file at once
         conn.execute("PRAGMA synchronous=NORMAL")
         if conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
             _migrate(conn)
@@ -186,7 +188,6 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring the store up to the current schema, under the write lock (several processes may
     open an old store at once: the first migrates it, the others see it done)."""
-    conn.execute("PRAGMA journal_mode=WAL")  # kept in the file: set once, with the schema
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]

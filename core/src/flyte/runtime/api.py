@@ -362,12 +362,9 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     logs.install()  # what tasks print is kept per attempt (and still reaches the terminal)
     secret_mounts.prepare()
     name = context.name or new_run_name()
-    store = st.RunStore()
-    if context.name is not None:
-        with st.reader() as conn:
-            if conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone():
-                store.close()
-                raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
+    store = st.writer()
+    if context.name is not None and st.run_exists(name):
+        raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
     from flyte.io._transport import outgoing
     from flyte.storage._paths import run_prefix, writing_under
 
@@ -407,9 +404,9 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
 
     # The run gets a thread and a loop of its own, so flyte.run works from sync code, from
     # inside a running event loop (notebooks), and from a task of another run alike.
-    threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True).start()
-    pulse = RunPulse(store, name, task.name)  # the heartbeat and the run page while it goes
-    try:
+    try:  # from the thread's start on, Ctrl-C must reach the run (its tasks may already run)
+        threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True).start()
+        pulse = RunPulse(store, name, task.name)  # the heartbeat and the run page while it goes
         # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
         # (CPython 3.11, bpo-45274).
         while not finished.wait(0.1):
@@ -417,20 +414,23 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     except KeyboardInterrupt:
         _interrupt(controller, outcome, finished)
         store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
-        store.close()
+        store.flush()
         logs.drain()
         write_run_page(name)
         raise
     finally:
         controller.close()
     logs.drain()  # the ended attempts' logs are on disk when the run is recorded as ended
+    from flyte._cache.store import get_store
+
+    get_store().flush()  # the run's cache entries are visible to other processes once it returns
     error = outcome.get("error")
     if error is None:
         outputs = controller.root_outputs or _codec.dumps(outcome["value"], path="outputs")
         store.end_run(name, st.SUCCEEDED, outputs=outputs)
     else:
         store.end_run(name, st.FAILED, error=redact(f"{type(error).__name__}: {error}"))
-    store.close()
+    store.flush()
     write_run_page(name)
     result = Run(
         name=name,

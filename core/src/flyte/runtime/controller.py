@@ -51,6 +51,7 @@ from flyte.io import _transport as transport
 from flyte.plugin_types import TaskCall
 from flyte.runtime import bodies, connectors, environ, proctree
 from flyte.runtime import store as st
+from flyte.runtime.pool import dispatch as pool_dispatch
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
 from flyte.runtime.slots import Slots
@@ -93,6 +94,7 @@ class Action:
         "holds_slot",
         "id",
         "inline",
+        "lease",
         "loop",
         "outputs_text",
         "parent",
@@ -118,6 +120,7 @@ class Action:
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop running its attempt
         self.outputs_text: str | None = None  # its outputs as recorded (references, not data)
         self.stoppable = False  # whether the current attempt has a time limit
+        self.lease: Any = None  # its slot on a reusable environment's worker (runtime.pool)
         # Children started from the body's own thread: cancelled when the attempt stops.
         self.forwarded: set[concurrent.futures.Future[Any]] | None = None  # (an empty set is 216 bytes)
 
@@ -473,6 +476,7 @@ class Controller:
             if remaining <= 0:
                 raise DeadlineExceededError(f"{spec.name}: deadline of {timeout.deadline} passed")
             queue_limit = remaining if queue_limit is None else min(queue_limit, remaining)
+        waited_from = time.monotonic()
         try:
             await self.slots.acquire(queue_limit)
         except TimeoutError:
@@ -486,6 +490,10 @@ class Controller:
             ) from None
         action.holds_slot = True
         try:
+            if spec.reusable is not None and not isinstance(action.task, ConnectorTask):
+                # A worker of the environment's pool, before the attempt's clock starts.
+                left = None if queue_limit is None else max(0.0, queue_limit - (time.monotonic() - waited_from))
+                action.lease = await pool_dispatch.reserve(action, left, lambda: _passed(deadline))
             self.store.update_action(
                 self.run_name, action.id, status=st.RUNNING, attempts=action.attempt, started_at=time.time()
             )
@@ -508,18 +516,25 @@ class Controller:
                     f"{spec.name}: attempt {action.attempt} ran longer than {limit:g}s"
                 ) from None
         finally:
+            if action.lease is not None:
+                action.lease.close()
+                action.lease = None
             action.holds_slot = False
             self.slots.release()
 
     # -- a parent gives its slot up while it waits for children ------------------------------
     async def _parent_waits(self, parent: Action) -> None:
         parent.children_waiting += 1
+        if parent.children_waiting == 1 and parent.lease is not None:
+            parent.lease.pause()  # its worker slot too (runtime.pool)
         if parent.children_waiting == 1 and parent.holds_slot:
             parent.holds_slot = False
             self.slots.release()
 
     async def _parent_resumes(self, parent: Action) -> None:
         parent.children_waiting -= 1
+        if parent.children_waiting == 0 and parent.lease is not None:
+            parent.lease.resume()
         if parent.children_waiting == 0 and not parent.holds_slot and self.slots.limit is not None:
             await self.slots.acquire(None)
             parent.holds_slot = True
@@ -580,6 +595,9 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
             spec, inputs, store=ctl.store, run=run, action=action.id, attempt=attempt, settings=ctl.settings
         )
     func = action.task.func
+    if action.lease is not None:  # a warm worker of the reusable environment's pool runs it
+        with secret_environment(spec, ctl.settings, ctl.mounts) as secret_env:
+            return await pool_dispatch.run(action, inputs, {**ctl.run_env, **spec.env_vars, **secret_env})
     inputs = await transport.inputs_arriving(func, inputs)  # references read as declared
     with ExitStack() as stack:
         env = {**ctl.run_env, **spec.env_vars}

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS actions (
     outputs TEXT,
     report TEXT,
     grp TEXT,
+    worker TEXT,
     PRIMARY KEY (run, id)
 );
 CREATE TABLE IF NOT EXISTS deployments (
@@ -162,6 +163,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
     if "grp" not in columns:
         with contextlib.suppress(sqlite3.OperationalError):  # a concurrent opener added it first
             conn.execute("ALTER TABLE actions ADD COLUMN grp TEXT")
+    if "worker" not in columns:
+        with contextlib.suppress(sqlite3.OperationalError):
+            conn.execute("ALTER TABLE actions ADD COLUMN worker TEXT")
 
 
 def process_start(pid: int) -> str | None:
@@ -406,6 +410,12 @@ def load_json(text: str | None) -> Any:
 
 
 # -- connector jobs (flyte.runtime.connectors) ------------------------------------------------
+
+
+def record_worker(store: RunStore, run: str, action: str, worker: str) -> None:
+    """Which worker process runs the action's attempt (``<environment>/<pid>`` for a reusable
+    environment's pool); the last attempt's worker is what stays recorded."""
+    store.update_action(run, action, worker=worker)
 
 
 def record_connector_job(store: RunStore, run: str, action: str, attempt: int, **fields: Any) -> None:

@@ -1,0 +1,281 @@
+"""A pool worker process: runs the tasks its pool sends, many at once, and keeps its globals.
+
+Started as ``python -m flyte.runtime.pool.worker READ_FD WRITE_FD PARENT_PID``. The task's
+module is imported once (by name, or from its file; the driver script as ``__mp_main__``), so a
+global a task sets (a model loaded once) is there for the next task on this worker. Each job
+runs like an attempt in the controller's process: its ``env_vars`` and secrets visible to it
+only, an async body without a time limit on the worker's event loop (async tasks interleave), any
+other body on a thread of its own that can be stopped (:mod:`flyte.runtime.bodies`), its
+plugin's runner around it (a warm engine stays in this process through ``SharedEngine``), and
+nested task calls sent back to the controller that owns the run.
+
+It never outlives its pool: Linux kills it when its parent dies (``PR_SET_PDEATHSIG``), and it
+exits as soon as its pipe from the pool reads end-of-file (the pool closed it, or its process
+is gone). Ctrl-C in a terminal reaches the whole process group; a worker ignores it and leaves
+the decision to its pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import ctypes
+import functools
+import itertools
+import os
+import signal
+import sys
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import cloudpickle
+
+from flyte import shipping
+from flyte._context import current_caller, current_custom_context, current_group, current_task_data
+from flyte.errors import as_user_error
+from flyte.runtime import bodies, environ, mount_redirect, proctree
+from flyte.runtime import settings as cfg
+from flyte.runtime.pool.protocol import Channel
+
+_PR_SET_PDEATHSIG = 1
+
+
+class Worker:
+    def __init__(self, channel: Channel):
+        self.channel = channel
+        self.loop = asyncio.new_event_loop()
+        self.raw_codes: dict[int, bytes] = {}
+        self.codes: dict[int, tuple[Any, Any, bool]] = {}  # code id -> (function, spec, is_async)
+        self.jobs: dict[int, asyncio.Task[None]] = {}
+        self.replies: dict[int, concurrent.futures.Future[bytes]] = {}
+        self.call_ids = itertools.count(1)
+
+    def serve(self) -> None:
+        environ.install()
+        threading.Thread(target=self._read, name="flyte-worker-pipe", daemon=True).start()
+        self.channel.send(("ready", os.getpid()))
+        self.loop.run_forever()
+
+    # -- the pipe from the pool (a thread) ------------------------------------------------
+    def _read(self) -> None:
+        while (message := self.channel.recv()) is not None:
+            kind = message[0]
+            if kind == "code":
+                self.raw_codes[message[1]] = message[2]
+            elif kind == "run":
+                self.loop.call_soon_threadsafe(self._start, *message[1:])
+            elif kind == "cancel":
+                self.loop.call_soon_threadsafe(self._cancel, message[1])
+            elif kind == "reply":
+                future = self.replies.pop(message[1], None)
+                if future is not None:
+                    future.set_result(message[2])
+        _exit_now()  # the pool closed our pipe, or its process is gone
+
+    # -- jobs (on the worker's loop) --------------------------------------------------------
+    def _start(self, job_id: int, code_id: int, payload: bytes) -> None:
+        self.jobs[job_id] = self.loop.create_task(self._job(job_id, code_id, payload))
+
+    def _cancel(self, job_id: int) -> None:
+        task = self.jobs.get(job_id)
+        if task is not None:
+            task.cancel()
+
+    async def _job(self, job_id: int, code_id: int, payload: bytes) -> None:
+        try:
+            function, spec, is_async = self._code(code_id)
+            call = cloudpickle.loads(payload)
+            result = await self._execute(job_id, function, spec, is_async, call)
+            outcome = shipping.pack_result(result)
+        except BaseException as exc:
+            outcome = shipping.pack_error(exc)
+        finally:
+            self.jobs.pop(job_id, None)
+        try:
+            self.channel.send(("done", job_id, outcome))
+        except OSError:
+            _exit_now()
+
+    def _code(self, code_id: int) -> tuple[Any, Any, bool]:
+        found = self.codes.get(code_id)
+        if found is None:
+            function_blob, spec, is_async = cloudpickle.loads(self.raw_codes.pop(code_id))
+            function, _ = shipping.loads_call(function_blob)  # imports the task's module once
+            found = self.codes[code_id] = (function, spec, is_async)
+        return found
+
+    async def _execute(self, job_id: int, function: Any, spec: Any, is_async: bool, call: dict[str, Any]) -> Any:
+        from flyte.io import _transport as transport
+
+        _adopt(call)
+        run, action = call["run"], call["action"]
+        caller = _RemoteCaller(self, job_id, spec, call)
+        data: dict[str, Any] = {}
+        inputs = await transport.inputs_arriving(function, call["inputs"])
+        env = call["env"]
+
+        async def invoke() -> Any:
+            ready = await transport.inputs_arriving(function, inputs, in_engine=True)
+            result = await self._body(function, is_async, ready, env, caller, data, call["stoppable"])
+            return await transport.outputs_in_engine(function, result, run, action)
+
+        if spec.plugin_config is not None:
+            from flyte.plugin_types import TaskCall
+            from flyte.plugins import get_registry
+
+            plugin = get_registry().task_plugin_for(spec.plugin_config)
+            if plugin.run is not None:
+                return await plugin.run(
+                    TaskCall(
+                        spec=spec,
+                        function=function,
+                        inputs=inputs,
+                        environ={**environ.visible(), **env},
+                        invoke=invoke,
+                        action=f"{run}/{action}",
+                        data=data,
+                    )
+                )
+        return await invoke()
+
+    async def _body(
+        self,
+        function: Any,
+        is_async: bool,
+        inputs: dict[str, Any],
+        env: dict[str, str],
+        caller: _RemoteCaller,
+        data: dict[str, Any],
+        stoppable: bool,
+    ) -> Any:
+        if env.get(mount_redirect.MOUNT_VAR):
+            mount_redirect.install()  # the guide's /etc/flyte/secrets/<key> reads this task's files
+        with environ.task_environment(env):
+            tokens = (current_caller.set(caller), current_task_data.set(data))
+            try:
+                if is_async and not stoppable:
+                    return await function(**inputs)  # on this loop: async tasks interleave
+                call = functools.partial(function, **inputs)
+                body = bodies.Body(call, contextvars.copy_context(), self.loop, is_async)
+                bodies.start(body)
+                try:
+                    return await body.future
+                except asyncio.CancelledError:
+                    body.stop()  # this task only: the worker's other tasks go on
+                    raise
+            finally:
+                current_caller.reset(tokens[0])
+                current_task_data.reset(tokens[1])
+
+
+class _RemoteCaller:
+    """A running job's side of nested task calls: each goes to the pool's controller, which
+    runs it as a child action of the job's action, and the outcome comes back."""
+
+    def __init__(self, worker: Worker, job_id: int, spec: Any, call: dict[str, Any]):
+        self.worker = worker
+        self.job_id = job_id
+        self.spec = spec
+        self.id = call["action"]
+        self.attempt = call["attempt"]
+        self.report = None
+        # What flyte.ctx() reads (flyte._task_context).
+        self.controller = SimpleNamespace(settings=call["settings"], run_name=call["run"])
+
+    def call(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and task.is_async:
+            return self._awaited(task, args, kwargs)  # sent when awaited, as a coroutine runs
+        return _outcome(self._send(task, args, kwargs).result())  # a sync call blocks its caller
+
+    def aio(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self._awaited(task, args, kwargs)
+
+    async def _awaited(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return _outcome(await asyncio.wrap_future(self._send(task, args, kwargs)))
+
+    def _send(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> concurrent.futures.Future[bytes]:
+        func = task.func
+        request = (
+            func.__module__,
+            func.__qualname__,
+            task.overrides,
+            args,
+            kwargs,
+            current_group.get(),
+            current_custom_context.get(),
+        )
+        call_id = next(self.worker.call_ids)
+        future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        self.worker.replies[call_id] = future
+        self.worker.channel.send(("call", self.job_id, call_id, cloudpickle.dumps(request)))
+        return future
+
+
+def _outcome(data: bytes) -> Any:
+    kind, value = shipping.read_outcome(data)
+    if kind == "ok":
+        return value
+    raise as_user_error(rebuild(value))
+
+
+def rebuild(record: dict[str, Any]) -> BaseException:
+    """The exception of a :func:`flyte.shipping.pack_error` record, as itself where it
+    unpickles (the other process's traceback in a note), else a ``RuntimeError`` naming it."""
+    exc: Any = None
+    if record.get("exception") is not None:
+        try:
+            exc = cloudpickle.loads(record["exception"])
+        except Exception:  # its class does not import here
+            exc = None
+    if isinstance(exc, BaseException) and not isinstance(exc, (SystemExit, KeyboardInterrupt)):
+        exc.add_note(f"traceback in the worker process:\n{record.get('traceback', '')}")
+        return exc
+    return RuntimeError(f"{record.get('type')}: {record.get('message')}\n\n{record.get('traceback', '')}")
+
+
+def _adopt(call: dict[str, Any]) -> None:
+    """The calling process's settings and state root for this job (a pool outlives runs)."""
+    settings = call["settings"]
+    if cfg._current != settings:
+        cfg._current = settings
+    home = call.get("home")
+    base = getattr(os.environ, "base", os.environ)
+    if home and base.get("FLYTE_HOME") != home:
+        base["FLYTE_HOME"] = home
+
+
+def _exit_now() -> None:
+    """Leave at once, stopping the processes our tasks started (they belong to the pool too)."""
+    if proctree.supported():
+        children: set[int] = set()
+        for tid in os.listdir("/proc/self/task"):
+            children |= proctree.thread_children(int(tid))
+        proctree.terminate(children, grace=0)
+    os._exit(0)
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    read_fd, write_fd, parent = (int(a) for a in argv)
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.set_inheritable(read_fd, False)  # a task's own child processes must not hold our pipes
+    os.set_inheritable(write_fd, False)
+    Worker(Channel(read_fd, write_fd)).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

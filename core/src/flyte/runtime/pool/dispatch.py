@@ -43,8 +43,9 @@ async def reserve(action: Any, queue_limit: float | None, deadline_passed: Any) 
                     f"{spec.name}: deadline of {spec.timeout.deadline} passed while waiting for a worker"
                 ) from None
             policy = pool.policy
+            limit = spec.timeout.max_queued_time.total_seconds() if spec.timeout.max_queued_time else queue_limit
             raise QueueTimeoutError(
-                f"{spec.name}: waited more than {queue_limit:g}s for a worker of reusable environment "
+                f"{spec.name}: waited more than {limit:g}s for a worker of reusable environment "
                 f"{pool.name!r} (capacity {policy.capacity} = {policy.max_replicas} replicas x "
                 f"{policy.concurrency} concurrency)"
             ) from None

@@ -59,6 +59,7 @@ class WorkerProcess:
         self.ready = False
         self.retiring = False
         self.load = 0  # slots taken
+        self.waiting = 0  # tasks here that gave their slot up while their children run
         self.jobs: dict[int, Job] = {}
         self.codes: set[int] = set()  # task codes this worker has been sent
         self.started_at = time.time()
@@ -94,7 +95,7 @@ class Lease:
     """A slot on one worker, held by one attempt from :meth:`WorkerPool.reserve` until its
     job ends (or, when no job started, until :meth:`close`)."""
 
-    __slots__ = ("_held", "_open", "job", "pool", "worker")
+    __slots__ = ("_held", "_open", "_paused", "job", "pool", "worker")
 
     def __init__(self, pool: WorkerPool, worker: WorkerProcess):
         self.pool = pool
@@ -102,6 +103,7 @@ class Lease:
         self.job: Job | None = None
         self._held = True  # counts in the worker's load
         self._open = True  # counts as an active task of the pool
+        self._paused = False  # its slot given up while its children run
 
     def start(self, task: Any, payload: bytes, nested: Any) -> Job:
         """Send the attempt to the worker; its outcome arrives in ``job.future``."""
@@ -195,9 +197,11 @@ class WorkerPool:
         return Lease(self, worker)
 
     def _free_worker(self) -> WorkerProcess | None:
+        # The least occupied, counting tasks that wait for their children: those still live
+        # there, and a child that crashes its worker would take its parent along.
         best = None
         for worker in self.workers:
-            if worker.free and (best is None or worker.load < best.load):
+            if worker.free and (best is None or worker.load + worker.waiting < best.load + best.waiting):
                 best = worker
         return best
 
@@ -230,21 +234,31 @@ class WorkerPool:
             self._grant_locked()
 
     def _release_slot(self, lease: Lease) -> None:
+        """The attempt waits for its children: its slot is free meanwhile."""
         with self._lock:
-            if lease._held:
+            if lease._held and lease._open:
                 lease._held = False
+                lease._paused = True
+                lease.worker.waiting += 1
                 self._release_worker(lease.worker)
 
     def _retake_slot(self, lease: Lease) -> None:
         with self._lock:
-            if not lease._held and lease.worker in self.workers:
+            if lease._paused:
+                lease._paused = False
+                lease.worker.waiting -= 1
                 lease._held = True
                 lease.worker.load += 1
                 self.changed = True
 
     def _finish_lease(self, lease: Lease) -> None:
         with self._lock:
-            self._release_slot(lease)
+            if lease._paused:
+                lease._paused = False
+                lease.worker.waiting -= 1
+            if lease._held:
+                lease._held = False
+                self._release_worker(lease.worker)
             if lease._open:
                 lease._open = False
                 self._active -= 1

@@ -9,10 +9,11 @@ other body on a thread of its own that can be stopped (:mod:`flyte.runtime.bodie
 plugin's runner around it (a warm engine stays in this process through ``SharedEngine``), and
 nested task calls sent back to the controller that owns the run.
 
-It never outlives its pool: Linux kills it when its parent dies (``PR_SET_PDEATHSIG``), and it
-exits as soon as its pipe from the pool reads end-of-file (the pool closed it, or its process
-is gone). Ctrl-C in a terminal reaches the whole process group; a worker ignores it and leaves
-the decision to its pool.
+It never outlives its pool: Linux sends it SIGTERM when its parent dies (``PR_SET_PDEATHSIG``),
+on which it stops the processes its tasks started and exits at once; and it exits as soon as
+its pipe from the pool reads end-of-file (the pool closed it, or its process is gone).
+Ctrl-C in a terminal reaches the whole process group; a worker ignores it and leaves the
+decision to its pool.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from flyte.runtime import settings as cfg
 from flyte.runtime.pool.protocol import Channel
 
 _PR_SET_PDEATHSIG = 1
+# How long a stopping worker's normal exit may take before it leaves at once.
+EXIT_GRACE = 4.0
 
 
 class Worker:
@@ -57,6 +60,8 @@ class Worker:
         threading.Thread(target=self._read, name="flyte-worker-pipe", daemon=True).start()
         self.channel.send(("ready", os.getpid()))
         self.loop.run_forever()
+        for task in list(self.jobs.values()):
+            task.cancel()
 
     # -- the pipe from the pool (a thread) ------------------------------------------------
     def _read(self) -> None:
@@ -72,7 +77,13 @@ class Worker:
                 future = self.replies.pop(message[1], None)
                 if future is not None:
                     future.set_result(message[2])
-        _exit_now()  # the pool closed our pipe, or its process is gone
+        # The pool closed our pipe (it stops this worker), or its process is gone: leave by
+        # the interpreter's normal exit, so warm engines stop cleanly (SharedEngine's atexit),
+        # and at once if that takes too long.
+        timer = threading.Timer(EXIT_GRACE, _exit_now)
+        timer.daemon = True  # runs while exit handlers run; never delays a quick exit
+        timer.start()
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
     # -- jobs (on the worker's loop) --------------------------------------------------------
     def _start(self, job_id: int, code_id: int, payload: bytes) -> None:
@@ -263,7 +274,7 @@ def _exit_now() -> None:
 def _die_with_parent(parent: int) -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:  # it died before the line above took effect
         os._exit(0)
 
@@ -272,6 +283,7 @@ def main(argv: list[str]) -> None:
     read_fd, write_fd, parent = (int(a) for a in argv)
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: _exit_now())  # the parent died (or a kill): go now
     os.set_inheritable(read_fd, False)  # a task's own child processes must not hold our pipes
     os.set_inheritable(write_fd, False)
     Worker(Channel(read_fd, write_fd)).serve()

@@ -442,3 +442,63 @@ def test_the_guides_examples_run_on_a_real_pool(tmp_path, monkeypatch, script, w
     assert all(r["status"] == "SUCCEEDED" for r in rows)
     pids = {r["worker"] for r in rows}
     assert len(pids) <= workers and all(w and not w.endswith(f"/{os.getpid()}") for w in pids)
+
+
+# -- secrets reach the worker for that task only ------------------------------------------------
+secretive = flyte.TaskEnvironment(
+    name="pool_secrets",
+    reusable=flyte.ReusePolicy(replicas=1, concurrency=2, idle_ttl=60),
+    secrets=[flyte.Secret(key="pool_file", mount="/etc/flyte/secrets"), flyte.Secret("pool_token", as_env_var="TOKEN")],
+)
+no_secrets = flyte.TaskEnvironment(name="pool_no_secrets", reusable=flyte.ReusePolicy(replicas=1, idle_ttl=60))
+
+
+@secretive.task
+def read_secrets() -> tuple[int, str, str]:
+    with open("/etc/flyte/secrets/pool_file") as f:
+        return os.getpid(), f.read(), os.environ["TOKEN"]
+
+
+@no_secrets.task
+async def sees_no_secrets() -> tuple[str | None, bool]:
+    return os.environ.get("TOKEN"), os.path.exists("/etc/flyte/secrets/pool_file")
+
+
+def test_secrets_reach_the_worker_for_that_task_only():
+    from flyte.runtime import secret_store
+
+    secret_store.create("pool_file", b"file-value")
+    secret_store.create("pool_token", b"token-value")
+    pid, file_value, token = flyte.run(read_secrets).outputs()
+    assert pid != os.getpid() and file_value == "file-value" and token == "token-value"
+    assert flyte.run(sees_no_secrets).outputs() == (None, False)
+    assert "TOKEN" not in os.environ
+
+
+# -- flyte pools and flyte runs show --------------------------------------------------------------
+def test_flyte_pools_lists_live_pools_their_workers_load_and_idle_timer():
+    from click.testing import CliRunner
+
+    from flyte.cli.main import build_cli
+
+    run = flyte.run(sequential, 3)
+    (pool,) = pools.live_pools()
+    pids = {w.pid for w in pool.workers}
+
+    def listed() -> dict | None:
+        import json
+
+        out = CliRunner().invoke(build_cli(), ["pools", "--json"])
+        found = [p for p in json.loads(out.output) if p["pool"] == "pool_two"]
+        return found[0] if found and found[0]["idle_since"] else None
+
+    assert wait_for(lambda: listed() is not None)
+    data = listed()
+    assert data["owner"] == os.getpid() and {w["pid"] for w in data["workers"]} == pids
+    assert data["replicas"] == 2 and data["concurrency"] == 1 and data["idle_ttl"] == 60
+    text = CliRunner().invoke(build_cli(), ["pools"]).output
+    assert "pool pool_two" in text and "stops in" in text and all(str(p) in text for p in pids)
+    shown = CliRunner().invoke(build_cli(), ["runs", "show", run.name]).output
+    assert "WORKER" in shown and any(f"pool_two/{p}" in shown for p in pids)
+    pools.shutdown_all()
+    assert wait_for(lambda: "no live pools" in CliRunner().invoke(build_cli(), ["pools"]).output)

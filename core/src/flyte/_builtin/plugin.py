@@ -24,6 +24,7 @@ def flyte_cli(cli: click.Group) -> None:
     from flyte.cli.cache import cache_group
     from flyte.cli.deploy import deploy_command
     from flyte.cli.plugins import plugins_command
+    from flyte.cli.pools import pools_command
     from flyte.cli.render import render_command
     from flyte.cli.run import run_command
     from flyte.cli.runs import runs_group
@@ -41,6 +42,7 @@ def flyte_cli(cli: click.Group) -> None:
         deploy_command,
         cache_group,
         runs_group,
+        pools_command,
         create_group,
         get_group,
         delete_group,

@@ -22,7 +22,7 @@ def write_run_page(name: str) -> str:
 
     run = Run.get(name)
     order = "ORDER BY CAST(SUBSTR(id, 2) AS INTEGER)"
-    columns = "id, parent, task, status, attempts, cache, started_at, ended_at, error, report"
+    columns = "id, parent, task, status, attempts, cache, started_at, ended_at, worker, error, report"
     with st.reader() as conn:
         counts = dict(
             conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (name,)).fetchall()
@@ -50,7 +50,7 @@ def write_run_page(name: str) -> str:
         + (f"<p>error: {html.escape(run.error)}</p>" if run.error else "")
         + more
         + "<table border=1 cellpadding=4><tr><th>action</th><th>parent</th><th>task</th>"
-        "<th>phase</th><th>attempts</th><th>cache</th><th>took</th><th>error</th><th></th></tr>"
+        "<th>phase</th><th>attempts</th><th>cache</th><th>took</th><th>worker</th><th>error</th><th></th></tr>"
         + "".join(rows)
         + "</table></body></html>\n"
     )
@@ -77,6 +77,7 @@ def _row(row: Any) -> str:
         row["attempts"],
         row["cache"] or "",
         took,
+        row["worker"] or "",
         row["error"] or "",
     )
     return "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in cells) + f"<td>{report}</td></tr>"

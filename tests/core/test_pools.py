@@ -502,3 +502,25 @@ def test_flyte_pools_lists_live_pools_their_workers_load_and_idle_timer():
     assert "WORKER" in shown and any(f"pool_two/{p}" in shown for p in pids)
     pools.shutdown_all()
     assert wait_for(lambda: "no live pools" in CliRunner().invoke(build_cli(), ["pools"]).output)
+
+
+# -- on Kubernetes: each call is its own Job (README: "Running on Kubernetes") -----------------------
+sized = flyte.TaskEnvironment(
+    name="pool_sized",
+    resources=flyte.Resources(cpu=1, memory="1Gi"),
+    reusable=flyte.ReusePolicy(replicas=(1, 4), concurrency=2),
+)
+
+
+@sized.task
+async def sized_task(x: int) -> int:
+    return x
+
+
+def test_a_reusable_environment_renders_valid_jobs_with_its_resources(tmp_path):
+    from conftest import render_valid
+
+    job = render_valid(sized_task, tmp_path)
+    assert job["kind"] == "Job"
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}

@@ -28,6 +28,7 @@ import os
 import subprocess
 import threading
 import time
+import warnings
 import weakref
 from typing import Any
 
@@ -358,6 +359,8 @@ class WorkerPool:
                     job = worker.jobs.get(message[1])
                 if job is not None:
                     job.nested(worker, message[2], message[3])
+            elif kind == "warn":
+                _warn_again(message[2])
             elif kind == "ready":
                 with self._lock:
                     worker.ready = True
@@ -494,6 +497,17 @@ class _Starting:
 
 class PoolClosedError(Exception):
     """The pool stopped (its idle_ttl passed) while a caller was about to use it: try again."""
+
+
+def _warn_again(blob: bytes) -> None:
+    """Issue a warning a worker's task raised, in this process (its filters apply)."""
+    try:
+        message, category, filename, lineno = cloudpickle.loads(blob)
+    except Exception:  # its category does not import here
+        return
+    if not (isinstance(category, type) and issubclass(category, Warning)):
+        category = UserWarning
+    warnings.warn_explicit(message, category, filename, lineno)
 
 
 def _fail(fut: asyncio.Future[Any], error: BaseException) -> None:

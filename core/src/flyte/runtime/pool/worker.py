@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
@@ -57,6 +58,7 @@ class Worker:
 
     def serve(self) -> None:
         environ.install()
+        _relay_warnings(self.channel)
         threading.Thread(target=self._read, name="flyte-worker-pipe", daemon=True).start()
         self.channel.send(("ready", os.getpid()))
         self.loop.run_forever()
@@ -95,6 +97,7 @@ class Worker:
             task.cancel()
 
     async def _job(self, job_id: int, code_id: int, payload: bytes) -> None:
+        _current_job.set(job_id)
         try:
             function, spec, is_async = self._code(code_id)
             call = cloudpickle.loads(payload)
@@ -248,6 +251,28 @@ def rebuild(record: dict[str, Any]) -> BaseException:
         exc.add_note(f"traceback in the worker process:\n{record.get('traceback', '')}")
         return exc
     return RuntimeError(f"{record.get('type')}: {record.get('message')}\n\n{record.get('traceback', '')}")
+
+
+_current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar("flyte_pool_job", default=None)
+
+
+def _relay_warnings(channel: Channel) -> None:
+    """A task's warnings go to the pool's process, which issues them again: its filters (and
+    ``pytest.warns``) decide, as if the task had run there. Here every warning is passed on."""
+    original = warnings.showwarning
+
+    def relay(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        job = _current_job.get()
+        if job is None:
+            original(message, category, filename, lineno, file, line)
+            return
+        try:
+            channel.send(("warn", job, cloudpickle.dumps((str(message), category, filename, lineno))))
+        except Exception:  # unpicklable category, closed pipe: show it here instead
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = relay
+    warnings.simplefilter("always")
 
 
 def _adopt(call: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 import flyte
 from flyte.errors import MaxRuntimeExceededError, QueueTimeoutError, WorkerDiedError
-from flyte.runtime import pool as pools
+from flyte.runtime.pool import registry as pools
 
 REPO = Path(__file__).resolve().parents[2]
 STATE: dict[str, int] = {"calls": 0}  # module globals of a worker persist across its tasks

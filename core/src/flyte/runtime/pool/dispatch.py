@@ -20,8 +20,8 @@ from flyte import shipping
 from flyte._context import current_custom_context, current_group
 from flyte.errors import DeadlineExceededError, QueueTimeoutError
 from flyte.runtime import store as st
-from flyte.runtime.pool import pool_for
 from flyte.runtime.pool.pool import MAIN_ALIAS, Lease, PoolClosedError, WorkerProcess
+from flyte.runtime.pool.registry import pool_for
 from flyte.runtime.pool.worker import rebuild
 
 

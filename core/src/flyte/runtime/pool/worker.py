@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import ctypes
 import functools
@@ -62,8 +63,12 @@ class Worker:
         threading.Thread(target=self._read, name="flyte-worker-pipe", daemon=True).start()
         self.channel.send(("ready", os.getpid()))
         self.loop.run_forever()
-        for task in list(self.jobs.values()):
+        leftovers = list(self.jobs.values())
+        for task in leftovers:
             task.cancel()
+        if leftovers:  # (a body that ignores this is cut short by EXIT_GRACE)
+            self.loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        self.loop.close()
 
     # -- the pipe from the pool (a thread) ------------------------------------------------
     def _read(self) -> None:
@@ -82,6 +87,7 @@ class Worker:
         # The pool closed our pipe (it stops this worker), or its process is gone: leave by
         # the interpreter's normal exit, so warm engines stop cleanly (SharedEngine's atexit),
         # and at once if that takes too long.
+        self.channel.close_receiving()
         timer = threading.Timer(EXIT_GRACE, _exit_now)
         timer.daemon = True  # runs while exit handlers run; never delays a quick exit
         timer.start()
@@ -107,10 +113,8 @@ class Worker:
             outcome = shipping.pack_error(exc)
         finally:
             self.jobs.pop(job_id, None)
-        try:
+        with contextlib.suppress(OSError):  # the pool is gone: the reader thread ends this process
             self.channel.send(("done", job_id, outcome))
-        except OSError:
-            _exit_now()
 
     def _code(self, code_id: int) -> tuple[Any, Any, bool]:
         found = self.codes.get(code_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import time
 from typing import Any
@@ -69,7 +70,9 @@ async def run(action: Any, inputs: dict[str, Any], env: dict[str, str]) -> Any:
         }
     )
     st.record_worker(ctl.store, ctl.run_name, action.id, f"{lease.pool.name}/{lease.worker.pid}")
-    job = lease.start(action.task, payload, _Nested(action))
+    origin = _origin.get()
+    on_caller = origin[1] if origin is not None and origin[0] is lease.worker else None
+    job = lease.start(action.task, payload, _Nested(action), on_caller)
     try:
         outcome = await asyncio.wrap_future(job.future)
     except asyncio.CancelledError:
@@ -97,14 +100,23 @@ class _Nested:
             module, qualname, overrides, args, kwargs, group, custom = cloudpickle.loads(request)
             task = _task(module, qualname, overrides)
             inputs = task.bind(tuple(args), dict(kwargs))
-            future = action.submit(_child(action, task, inputs, group, custom))
+            future = action.submit(_child(action, task, inputs, group, custom, (worker, call_id)))
         except BaseException as exc:
             _reply(worker, call_id, shipping.pack_error(exc))
             return
         future.add_done_callback(lambda f: _reply(worker, call_id, _packed(f)))
 
 
-async def _child(action: Any, task: Any, inputs: dict[str, Any], group: str | None, custom: Any) -> Any:
+# The nested call being answered (its worker and call id), seen by the child's own dispatch.
+_origin: contextvars.ContextVar[tuple[WorkerProcess, int] | None] = contextvars.ContextVar(
+    "flyte_pool_origin", default=None
+)
+
+
+async def _child(
+    action: Any, task: Any, inputs: dict[str, Any], group: str | None, custom: Any, origin: tuple[WorkerProcess, int]
+) -> Any:
+    _origin.set(origin)
     current_group.set(group)
     current_custom_context.set(custom)
     return await action.controller.run_action(task, inputs, parent=action)

@@ -106,9 +106,10 @@ class Lease:
         self._open = True  # counts as an active task of the pool
         self._paused = False  # its slot given up while its children run
 
-    def start(self, task: Any, payload: bytes, nested: Any) -> Job:
-        """Send the attempt to the worker; its outcome arrives in ``job.future``."""
-        return self.pool._start(self, task, payload, nested)
+    def start(self, task: Any, payload: bytes, nested: Any, origin: int | None = None) -> Job:
+        """Send the attempt to the worker; its outcome arrives in ``job.future``. ``origin``: the
+        nested call (of a task on the same worker) this attempt answers."""
+        return self.pool._start(self, task, payload, nested, origin)
 
     def cancel(self) -> None:
         """Stop the job (its attempt timed out or was cancelled); its slot is free when the
@@ -271,7 +272,7 @@ class WorkerPool:
             self._wake.set()
 
     # -- jobs ----------------------------------------------------------------------------------
-    def _start(self, lease: Lease, task: Any, payload: bytes, nested: Any) -> Job:
+    def _start(self, lease: Lease, task: Any, payload: bytes, nested: Any, origin: int | None) -> Job:
         worker = lease.worker
         code_id, code = self._code_for(task)
         job = Job(next(self._job_ids), lease, task.spec.name, nested)
@@ -290,7 +291,7 @@ class WorkerPool:
             if code_id not in worker.codes:
                 worker.channel.send(("code", code_id, code))
                 worker.codes.add(code_id)
-            worker.channel.send(("run", job.id, code_id, payload))
+            worker.channel.send(("run", job.id, code_id, payload, origin))
         except OSError:
             pass  # the worker died: its reader thread fails the job
         return job

@@ -55,6 +55,7 @@ class Worker:
         self.codes: dict[int, tuple[Any, Any, bool]] = {}  # code id -> (function, spec, is_async)
         self.jobs: dict[int, asyncio.Task[None]] = {}
         self.replies: dict[int, concurrent.futures.Future[bytes]] = {}
+        self.call_contexts: dict[int, contextvars.Context] = {}  # nested call id -> its caller's context
         self.call_ids = itertools.count(1)
 
     def serve(self) -> None:
@@ -81,6 +82,7 @@ class Worker:
             elif kind == "cancel":
                 self.loop.call_soon_threadsafe(self._cancel, message[1])
             elif kind == "reply":
+                self.call_contexts.pop(message[1], None)
                 future = self.replies.pop(message[1], None)
                 if future is not None:
                     future.set_result(message[2])
@@ -94,8 +96,12 @@ class Worker:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
     # -- jobs (on the worker's loop) --------------------------------------------------------
-    def _start(self, job_id: int, code_id: int, payload: bytes) -> None:
-        self.jobs[job_id] = self.loop.create_task(self._job(job_id, code_id, payload))
+    def _start(self, job_id: int, code_id: int, payload: bytes, origin: int | None) -> None:
+        # A child of a task on this worker starts from its caller's context, as an awaited
+        # child does in one process (a plugin's "already inside my engine" marker, say).
+        caller = self.call_contexts.get(origin) if origin is not None else None
+        context = caller.copy() if caller is not None else contextvars.Context()
+        self.jobs[job_id] = self.loop.create_task(self._job(job_id, code_id, payload), context=context)
 
     def _cancel(self, job_id: int) -> None:
         task = self.jobs.get(job_id)
@@ -231,6 +237,7 @@ class _RemoteCaller:
         call_id = next(self.worker.call_ids)
         future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
         self.worker.replies[call_id] = future
+        self.worker.call_contexts[call_id] = contextvars.copy_context()
         self.worker.channel.send(("call", self.job_id, call_id, cloudpickle.dumps(request)))
         return future
 

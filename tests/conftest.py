@@ -6,6 +6,7 @@ test reads or writes ``~/.flyte`` or depends on what happens to be installed.
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the tests' own helpers (kubeschema)
 
 from kubeschema.validate import validate_path  # noqa: E402
+
+# Started in the background by a shell without job control (`make test &`, some CI runners),
+# the suite inherits SIGINT ignored, and so would every process it starts: the tests that press
+# Ctrl-C on a run would wait forever. A handled signal is reset to its default by exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

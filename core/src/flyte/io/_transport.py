@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 import typing
 import weakref
 from collections.abc import Callable, Iterator
@@ -31,9 +30,11 @@ from flyte.io._hashing import HashMethod, annotated_hash, hash_of
 
 _PLAIN = (str, int, float, bool, type(None), bytes)
 
-# id(value) -> (weak reference to it, "unchanged?" predicate, its stored reference)
+# id(value) -> (weak reference to it, "unchanged?" predicate, its stored reference).
+# No lock: a weak reference's callback runs wherever the garbage collector happens to free the
+# value, which can be inside _remember itself (hashing a frame allocates), so a lock taken there
+# and in the callback deadlocks the thread. Single dict operations are atomic under the GIL.
 _stored: dict[int, tuple[Any, Callable[[Any], bool], DataFrame]] = {}
-_lock = threading.Lock()
 
 
 def _remember(value: Any, tracker: Any, ref: DataFrame) -> None:
@@ -41,21 +42,20 @@ def _remember(value: Any, tracker: Any, ref: DataFrame) -> None:
         return
     key = id(value)
     try:
-        alive = weakref.ref(value, lambda _: _forget(key))
+        alive = weakref.ref(value, lambda dead: _forget(key, dead))
     except TypeError:
         return  # not weakly referenceable: stored again when passed again
-    with _lock:
-        _stored[key] = (alive, tracker(value), ref)
+    _stored[key] = (alive, tracker(value), ref)
 
 
-def _forget(key: int) -> None:
-    with _lock:
+def _forget(key: int, dead: Any) -> None:
+    entry = _stored.get(key)
+    if entry is not None and entry[0] is dead:  # not a newer value that reuses the id
         _stored.pop(key, None)
 
 
 def _recall(value: Any) -> DataFrame | None:
-    with _lock:
-        entry = _stored.get(id(value))
+    entry = _stored.get(id(value))
     if entry is None or entry[0]() is not value:
         return None
     return entry[2] if entry[1](value) else None

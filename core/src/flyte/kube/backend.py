@@ -76,7 +76,7 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     ctx = RenderContext(settings=render_settings, inputs=inputs, run_name=name)
     objects = render_task(task, ctx)
     main = objects[0]  # a Job, or the plugin's object (RayJob, PyTorchJob, ...)
-    main["metadata"]["name"] = f"{main['metadata']['name'][:40]}-{name}"[:52]
+    main["metadata"]["name"] = run_object_name(main["metadata"]["name"], name)
     uri = outputs_uri(main)
     if uri is None:
         raise ClusterRunError(f"{main['kind']} {main['metadata']['name']}: no container sets FLYTE_OUTPUTS_URI")
@@ -107,6 +107,19 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     run = Run(name=name, task=task.name, phase="SUCCEEDED", created_at=started, ended_at=time.time())
     run._outputs = outputs
     return run
+
+
+# The tightest limit among the objects a run submits: KubeRay names a RayJob's pods after it
+# and refuses names over 47 characters (a Job's limit, 52, is looser).
+RUN_OBJECT_NAME_LIMIT = 47
+
+
+def run_object_name(rendered: str, run_name: str) -> str:
+    """The submitted object's name: the rendered name, shortened so the whole run name always
+    fits (two runs of one task never share a name), within ``RUN_OBJECT_NAME_LIMIT``."""
+    run_name = run_name[:RUN_OBJECT_NAME_LIMIT].strip("-")
+    prefix = rendered[: max(RUN_OBJECT_NAME_LIMIT - len(run_name) - 1, 0)].rstrip("-")
+    return f"{prefix}-{run_name}" if prefix else run_name
 
 
 def _follow(

@@ -1,4 +1,4 @@
-"""The performance table: `python benchmarks/run.py [--quick] [--no-ray]`.
+"""The performance table: `python benchmarks/run.py [--quick] [--no-ray] [--no-dask] [--no-spark]`.
 
 Every figure is a median of several repeats with its baseline beside it and the ratio. Run by
 hand on a quiet machine; nothing here is asserted by the tests. State goes to a temporary
@@ -225,6 +225,31 @@ def ray_warm_start() -> tuple[float, float] | None:
     return first, second
 
 
+def dask_warm_start(repeats: int) -> tuple[float, float] | None:
+    """Seconds from flyte.run to the task body: the first start (a cold 2-worker cluster) and
+    the median of later ones (the reusable environment's warm cluster)."""
+    try:
+        from flyteplugins.dask import Dask, WorkerGroup
+    except ImportError:
+        return None
+    pool = flyte.TaskEnvironment(
+        name="bench_dask",
+        plugin_config=Dask(workers=WorkerGroup(number_of_workers=2)),
+        reusable=flyte.ReusePolicy(replicas=1, idle_ttl=30),
+    )
+
+    @pool.task
+    async def dask_started() -> float:
+        return time.perf_counter()
+
+    def start() -> float:
+        begun = time.perf_counter()
+        return flyte.run(dask_started).outputs() - begun
+
+    first = start()
+    return first, statistics.median(start() for _ in range(repeats))
+
+
 def spark_starts(repeats: int) -> tuple[float, float, float] | None:
     """(cold start: JVM + session, new session on a warm JVM, warm session in a reusable env),
     each the median time of running a task whose body does nothing."""
@@ -268,6 +293,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (about a minute)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray warm-start figure")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask warm-start figure")
+
     parser.add_argument("--no-spark", action="store_true", help="skip the Spark start figures")
     args = parser.parse_args()
     repeats = 3 if args.quick else 5
@@ -321,6 +348,10 @@ def main() -> None:
         ray = ray_warm_start()
         if ray:
             rows.append(("Ray task in a reusable env: second start", "s", ray[1], ray[0], "first start (cold Ray)"))
+    if not args.no_dask:
+        dask = dask_warm_start(repeats)
+        if dask:
+            rows.append(("Dask task, reusable env: later starts", "s", dask[1], dask[0], "first start (cold cluster)"))
 
     if not args.no_spark:
         spark = spark_starts(3 if args.quick else 5)

@@ -184,3 +184,51 @@ def test_a_user_that_fails_still_releases_the_engine(keep_warm: float | None) ->
     with pytest.raises(ValueError):
         asyncio.run(failing())
     _wait_for(lambda: not _alive(pids[0]))
+
+
+def test_a_user_cancelled_while_it_waits_for_the_engine_does_not_keep_it_forever() -> None:
+    # A task that times out while another key holds an exclusive engine: when the holder
+    # leaves, the engine must not stay taken by the waiter that is gone.
+    engine = _engine(exclusive=True)
+    pids: list[int] = []
+
+    async def user(key: str, hold: float) -> None:
+        async with engine.use(key, key) as proc:
+            pids.append(proc.pid)
+            await asyncio.sleep(hold)
+
+    async def main() -> None:
+        holder = asyncio.create_task(user("a", 0.5))
+        await asyncio.sleep(0.1)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(user("b", 0.0), 0.1)  # gives up while "a" holds the engine
+        await holder
+        await asyncio.wait_for(user("c", 0.0), 30)  # would wait forever for the abandoned "b"
+
+    asyncio.run(main())
+    _wait_for(lambda: not any(_alive(p) for p in pids))
+
+
+def test_a_user_cancelled_while_its_engine_starts_does_not_leave_it_running() -> None:
+    started: list[int] = []
+
+    def slow_start(params: str) -> subprocess.Popen:
+        time.sleep(0.5)
+        proc = _start(params)
+        started.append(proc.pid)
+        return proc
+
+    engine = SharedEngine("slow", start=slow_start, stop=_stop)
+
+    async def user() -> None:
+        async with engine.use("k", "a"):
+            await asyncio.sleep(60)
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(user(), 0.1)  # a timeout while the engine is still starting
+
+    asyncio.run(main())
+    _wait_for(lambda: len(started) == 1)
+    _wait_for(lambda: not _alive(started[0]))  # stopped once up, as nobody holds it
+    assert engine.running("k") is None

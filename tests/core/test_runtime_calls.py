@@ -168,6 +168,50 @@ def test_a_killed_run_shows_as_aborted_not_running_forever(tmp_path, flyte_home)
     assert json.loads(result.output)["phase"] == "ABORTED"
 
 
+INTERRUPTED = textwrap.dedent("""
+    import sys, time, flyte
+    from pathlib import Path
+    env = flyte.TaskEnvironment(name="interrupted")
+
+    @env.task
+    def busy(folder: str) -> None:
+        Path(folder, "started").touch()
+        try:
+            while True:
+                time.sleep(0.05)
+        finally:
+            Path(folder, "unwound").touch()
+
+    flyte.init()
+    flyte.with_runcontext(name="interrupted").run(busy, folder=sys.argv[1])
+""")
+
+
+def test_ctrl_c_cancels_the_run_so_a_sync_body_unwinds_and_the_process_exits(tmp_path, flyte_home):
+    script = tmp_path / "busy.py"
+    script.write_text(INTERRUPTED)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        env={**os.environ, "FLYTE_HOME": str(flyte_home)},
+        stderr=subprocess.PIPE,
+        # As from a terminal: a shell starts background jobs with SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the task never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)  # without the wind-down it waits for the body forever
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert b"KeyboardInterrupt" in err
+    assert (tmp_path / "unwound").exists()  # the body was interrupted, its finally ran
+    assert Run.get("interrupted").phase == "ABORTED"
+
+
 CLI_TASKS = textwrap.dedent('''
     import dataclasses, enum
     from datetime import datetime

@@ -17,9 +17,11 @@ class TaskCall:
     """One attempt of a task, as a plugin's ``run`` receives it.
 
     ``invoke()`` runs the task function in this process with the task's context (environment
-    variables, secrets, nested task calls) and returns its result; a plugin that only needs to
-    set an engine up around the function awaits it. A plugin that runs the function elsewhere
-    (other processes, a remote service) uses ``function``, ``inputs`` and ``environ`` instead.
+    variables, secrets, nested task calls) and returns its result, with the dataframes in it
+    already stored as ``flyte.io.DataFrame`` references (so an engine's frames are written
+    while the engine is up); a plugin that only needs to set an engine up around the function
+    awaits it. A plugin that runs the function elsewhere (other processes, a remote service)
+    uses ``function``, ``inputs`` and ``environ`` instead.
 
     ``data`` is this attempt's task-context data: what a plugin puts in it before ``invoke()``
     (an engine handle, say) the task reads as ``flyte.ctx().data[key]`` (the reference SDK's

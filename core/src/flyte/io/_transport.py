@@ -69,7 +69,8 @@ def store_dataframe(
 
     if isinstance(value, DataFrame):
         if value.uri is not None:
-            return _with_hash(value, hash_method)
+            # Already stored with its hash (a plugin task's output, stored during the attempt).
+            return value if value.hash is not None else _with_hash(value, hash_method)
         destination = destination or value._destination
         value = value._val
     chunks: Iterator[Any] | None = None

@@ -317,6 +317,9 @@ run.aio = _run_aio  # type: ignore[attr-defined]
 # Ctrl-C: how long the run's loop gets to run the cancellation before the run is stopped
 # from outside (a loop that does not is blocked by an async body without a time limit).
 LOOP_CHECK = 1.0
+# Ctrl-C: how long stopped task bodies get to run their ``finally`` blocks before exit. A body
+# inside one C call (``time.sleep(3600)``) cannot be interrupted: it must not hold exit long.
+UNWIND_WAIT = 2.0
 
 
 def _interrupt(controller: Controller, outcome: dict[str, Any], finished: threading.Event) -> None:
@@ -338,6 +341,8 @@ def _interrupt(controller: Controller, outcome: dict[str, Any], finished: thread
     except KeyboardInterrupt:
         pass  # a second Ctrl-C: stop without waiting
     controller.abort()
+    with contextlib.suppress(KeyboardInterrupt):
+        controller.wait_unwound(UNWIND_WAIT)
 
 
 def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) -> Any:

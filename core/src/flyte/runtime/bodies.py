@@ -127,6 +127,11 @@ class Body:
         self._settle(result, error)
         return not interrupted
 
+    @property
+    def finished(self) -> bool:
+        """The body's thread has left it (or it never started): its ``finally`` blocks ran."""
+        return self._state in (_DONE, _CANCELLED)
+
     def fail(self, error: BaseException) -> None:
         """The body cannot run (its thread could not start an event loop)."""
         with self._lock:

@@ -276,6 +276,7 @@ class Controller:
         self.cache = None  # the result cache, when enabled (flyte._cache.store)
         self.root_outputs: str | None = None  # the root action's encoded outputs
         self.bodies: set[bodies.Body] = set()  # bodies running on threads of their own
+        self.stopping: set[bodies.Body] = set()  # stopped bodies whose threads may still unwind
         self.loop_threads: set[int] = set()  # native ids of the threads running the run's loops
         self.waiting: set[concurrent.futures.Future[Any]] = set()  # actions a thread waits for
         self.aborted = False
@@ -290,6 +291,21 @@ class Controller:
             for native in list(self.loop_threads):
                 proctree.terminate(proctree.thread_children(native))
 
+    def unwinding(self, body: bodies.Body) -> None:
+        """A stopped body whose thread may still be running: remembered (the finished ones
+        dropped now and then) so an interrupted run can wait for its ``finally`` blocks."""
+        if len(self.stopping) >= 64:
+            self.stopping = {b for b in self.stopping if not b.finished}
+        self.stopping.add(body)
+
+    def wait_unwound(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for stopped bodies to leave their threads, so their
+        ``finally`` blocks run before the interpreter exits (daemon threads stop mid-way)."""
+        deadline = time.monotonic() + timeout
+        while any(not body.finished for body in self.stopping) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.stopping = {body for body in self.stopping if not body.finished}
+
     def abort(self) -> None:
         """Stop what is left of an interrupted run from outside its loop (which may be blocked):
         every body still running and the processes it started, the processes of the run's
@@ -297,6 +313,7 @@ class Controller:
         self.aborted = True  # nothing is retried or started any more
         for body in list(self.bodies):
             body.stop()
+            self.unwinding(body)
         for future in list(self.waiting):  # their loop may be blocked: release the waiting threads
             with contextlib.suppress(concurrent.futures.InvalidStateError):
                 future.set_exception(ActionAbortedError("the run was interrupted"))
@@ -615,12 +632,21 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
 
             plugin = get_registry().task_plugin_for(spec.plugin_config)
             if plugin.run is not None:
+
+                async def invoke_and_store() -> Any:
+                    # Dataframes are stored before the plugin's engine goes away: a Dask or
+                    # Spark frame is computed, and written, by that engine's workers.
+                    result = await invoke()
+                    action.task.check_output(result)  # as returned, before anything is written
+                    stored, _ = await transport.output_leaving(action.task.func, result, ctl.run_name, action.id)
+                    return stored
+
                 call = TaskCall(
                     spec=spec,
                     function=action.task.func,
                     inputs=inputs,
                     environ={**environ.visible(), **env},
-                    invoke=invoke,
+                    invoke=invoke_and_store,
                     action=f"{ctl.run_name}/{action.id}",
                     data=data,
                 )
@@ -665,6 +691,8 @@ async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:
         return await body.future
     except asyncio.CancelledError:
         body.stop()
+        if not body.finished:
+            action.controller.unwinding(body)
         action.cancel_forwarded()
         raise
     finally:

@@ -48,6 +48,16 @@ def keep_warm_for(spec: Any) -> float | None:
     return policy.idle_ttl.total_seconds() if policy.idle_ttl else DEFAULT_KEEP_WARM
 
 
+class _Ticket:
+    """A user's request to enter; both fields change under the engine's lock."""
+
+    __slots__ = ("entered", "given_up")
+
+    def __init__(self) -> None:
+        self.given_up = False
+        self.entered: tuple[Any, bool] | None = None
+
+
 class _Instance(Generic[T]):
     __slots__ = ("error", "handle", "idle_timer", "key", "ready", "users")
 
@@ -95,11 +105,33 @@ class SharedEngine(Generic[T]):
     @contextlib.asynccontextmanager
     async def use(self, key: Hashable, params: Any, keep_warm: float | None = None) -> AsyncIterator[T]:
         """Hold the engine for ``key`` (started with ``params`` if needed) for the block."""
-        instance, must_start = await asyncio.to_thread(self._enter, key)
+        ticket = _Ticket()
+        try:
+            instance, must_start = await asyncio.shield(asyncio.to_thread(self._enter, key, ticket))
+        except asyncio.CancelledError:
+            # Cancelled while waiting (a timeout): stop the wait; if the thread got in first,
+            # hand the place back so the engine is not held by nobody.
+            with self._lock:
+                ticket.given_up = True
+                entered = ticket.entered
+                self._lock.notify_all()
+            if entered is not None:
+                self._give_back(*entered, params)
+            raise
+        leaves_later = False
         try:
             if must_start:
                 started = time.monotonic()
-                await asyncio.wrap_future(self._thread.submit(self._start_instance, instance, params))
+                start = self._thread.submit(self._start_instance, instance, params)
+                try:
+                    await asyncio.shield(asyncio.wrap_future(start))
+                except asyncio.CancelledError:
+                    if not start.done():
+                        # Cancelled mid-start: leave once the start is over, so an engine that
+                        # comes up for nobody is stopped instead of running on.
+                        leaves_later = True
+                        start.add_done_callback(lambda _: self._give_back(instance, False, params))
+                    raise
                 logger.info("%s engine started in %.2fs", self.name, time.monotonic() - started)
             else:
                 await asyncio.to_thread(instance.ready.wait)
@@ -108,7 +140,8 @@ class SharedEngine(Generic[T]):
             assert instance.handle is not None
             yield instance.handle
         finally:
-            await asyncio.to_thread(self._leave, instance, keep_warm)
+            if not leaves_later:
+                await asyncio.to_thread(self._leave, instance, keep_warm)
 
     def running(self, key: Hashable) -> T | None:
         """The running engine for ``key``, if any (for plugins that look it up in a task)."""
@@ -124,9 +157,11 @@ class SharedEngine(Generic[T]):
             self._stop_if_idle(instance)
 
     # -- bookkeeping (threads) ---------------------------------------------------------------
-    def _enter(self, key: Hashable) -> tuple[_Instance[T], bool]:
+    def _enter(self, key: Hashable, ticket: _Ticket) -> tuple[_Instance[T], bool] | None:
         with self._lock:
             while True:
+                if ticket.given_up:
+                    return None
                 instance = self._instances.get(key)
                 if instance is not None:
                     break
@@ -149,7 +184,20 @@ class SharedEngine(Generic[T]):
                 instance.idle_timer = None
             instance.users += 1
             must_start = instance.handle is None and not instance.ready.is_set() and instance.users == 1
-            return instance, must_start
+            ticket.entered = (instance, must_start)
+            return ticket.entered
+
+    def _give_back(self, instance: _Instance[T], must_start: bool, params: Any) -> None:
+        """The place of a user that is gone (cancelled): start the engine first if that user
+        was to start it (others may wait for it), then leave, on a thread of its own."""
+
+        def give_back() -> None:
+            if must_start:
+                with contextlib.suppress(BaseException):  # the error reached the waiters
+                    self._thread.submit(self._start_instance, instance, params).result()
+            self._leave(instance, None)
+
+        threading.Thread(target=give_back, name=f"flyte-{self.name}-give-back", daemon=True).start()
 
     def _start_instance(self, instance: _Instance[T], params: Any) -> None:
         try:

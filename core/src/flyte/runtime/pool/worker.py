@@ -131,6 +131,7 @@ class Worker:
         return found
 
     async def _execute(self, job_id: int, function: Any, spec: Any, is_async: bool, call: dict[str, Any]) -> Any:
+        from flyte._typecheck import signature_check
         from flyte.io import _transport as transport
 
         _adopt(call)
@@ -151,13 +152,22 @@ class Worker:
 
             plugin = get_registry().task_plugin_for(spec.plugin_config)
             if plugin.run is not None:
+
+                async def invoke_and_store() -> Any:
+                    # Dataframes are stored before the plugin's engine goes away (as in the
+                    # controller's process): a Dask or Spark frame is written by its workers.
+                    result = await invoke()
+                    signature_check(function).check_output(spec.name, result)  # before writing
+                    stored, _ = await transport.output_leaving(function, result, run, action)
+                    return stored
+
                 return await plugin.run(
                     TaskCall(
                         spec=spec,
                         function=function,
                         inputs=inputs,
                         environ={**environ.visible(), **env},
-                        invoke=invoke,
+                        invoke=invoke_and_store,
                         action=f"{run}/{action}",
                         data=data,
                     )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flyte._home import private_file, state_path
+from flyte._sqlite import use_wal
 from flyte.errors import CacheError
 from flyte.runtime.store import process_start
 
@@ -83,7 +84,7 @@ class CacheStore:
             try:
                 private_file(self.path)
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(SCHEMA)
                 self._conn = conn

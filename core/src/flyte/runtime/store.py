@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flyte._home import private_file, state_root
+from flyte._sqlite import use_wal
 from flyte.errors import StateError
 
 logger = logging.getLogger("flyte.runtime.store")
@@ -128,7 +129,7 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     path = private_file(path or db_path())
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(SCHEMA)
         _migrate(conn)

@@ -289,6 +289,24 @@ def spark_starts(repeats: int) -> tuple[float, float, float] | None:
     return statistics.median(cold_times), new_session, warm
 
 
+def side_by_side(quick: bool, repeats: int) -> None:
+    """Issue #18's rows, each workload in fresh processes; beside the reference SDK when
+    ``FLYTE_BENCH_REFERENCE`` names its interpreter."""
+    import reference
+    from rich.console import Console
+    from rich.table import Table
+
+    ref = os.environ.get("FLYTE_BENCH_REFERENCE") or None
+    rows = reference.table(ref, repeats, quick)
+    title = f"flyte against the reference SDK ({ref or 'FLYTE_BENCH_REFERENCE not set'}); medians of {repeats}"
+    table = Table(title=title)
+    for column in ("measure", "unit", "before (#18)", "flyte [cpu]", "reference [cpu]", "ratio [cpu]"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=160).print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (about a minute)")
@@ -296,8 +314,14 @@ def main() -> None:
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask warm-start figure")
 
     parser.add_argument("--no-spark", action="store_true", help="skip the Spark start figures")
+    parser.add_argument(
+        "--side-by-side-only", action="store_true", help="only the table against the reference SDK (issue #18's rows)"
+    )
     args = parser.parse_args()
     repeats = 3 if args.quick else 5
+    side_by_side(args.quick, repeats)
+    if args.side_by_side_only:
+        return
     sizes = (1_000, 10_000)
     flyte.init()
     rows: list[tuple[str, str, float, float, str]] = []

@@ -500,3 +500,24 @@ def test_disable_run_cache_neither_reads_nor_writes():
     assert calls == ["double", "double"] and _cached_action(run) == "disabled"
     with pytest.raises(TypeError, match="disable_run_cache"):
         flyte.with_runcontext(disable_run_cache="yes")
+
+
+def test_a_key_is_the_hash_of_its_documented_parts_so_older_entries_stay_valid():
+    import hashlib
+    import json
+
+    from flyte import _codec
+    from flyte._cache.key import cache_key, cache_version, interface_hash
+
+    keyed = flyte.TaskEnvironment(name="keyed", cache=flyte.Cache("auto", salt="s"))
+
+    @keyed.task
+    def f(a: int, b: str = "x") -> int:
+        return a
+
+    spec = f.spec
+    for inputs in ({"a": 1, "b": "x"}, {"a": 2, "b": 'q"uo\u00e9te'}):
+        encoded = _codec.dumps(inputs, canonical=True, path="input")
+        parts = [spec.name, interface_hash(spec), cache_version(f.func, spec.cache, spec.image), "s", encoded]
+        expected = hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
+        assert cache_key(spec, f.func, inputs) == cache_key(spec, f.func, inputs) == expected

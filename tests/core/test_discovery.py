@@ -212,3 +212,39 @@ def test_docs_walk_through_the_example_plugin():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "writing-a-plugin.md").read_text()
     for needle in ("flyte.plugins", "flyte_task_plugins", "TaskPlugin", "TaskCall", "flyte-isolated", "FLYTE_PLUGINS"):
         assert needle in doc
+
+
+PLAIN_TASK = """
+import flyte
+
+env = flyte.TaskEnvironment(name="plain")
+
+
+@env.task
+def one() -> int:
+    return 1
+"""
+
+LOADED_PLUGINS = """
+import runpy, sys
+sys.argv = ["flyte", *sys.argv[1:]]
+try:
+    runpy.run_module("flyte.cli.main", run_name="__main__")
+except SystemExit:
+    pass
+print("PLUGINS", sorted(m for m in sys.modules if m.startswith(("flyteplugins", "flyte_batch_job"))))
+"""
+
+
+def test_the_cli_imports_plugins_only_for_a_command_that_needs_them(tmp_path):
+    (tmp_path / "plain.py").write_text(PLAIN_TASK)
+    env = {**os.environ, "FLYTE_HOME": str(tmp_path / "home")}
+
+    def plugins_after(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", LOADED_PLUGINS, *args], capture_output=True, text=True, cwd=tmp_path, env=env
+        )
+        return next(line for line in out.stdout.splitlines() if line.startswith("PLUGINS"))
+
+    assert plugins_after("run", "plain.py", "one") == "PLUGINS []"
+    assert plugins_after("plugins") != "PLUGINS []"  # listing plugins loads them

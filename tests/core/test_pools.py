@@ -276,6 +276,21 @@ async def tree() -> dict:
     }
 
 
+sync_driving = flyte.TaskEnvironment(name="pool_sync_driver", depends_on=[nesting])
+
+
+@sync_driving.task
+def sync_driver() -> tuple[int, int]:
+    return os.getpid(), sync_child(5)[0]
+
+
+def test_a_sync_reusable_child_of_a_sync_task_in_the_driver_runs_on_the_pool():
+    driver_pid, value = flyte.run(sync_driver).outputs()
+    assert driver_pid == os.getpid() and value == 6
+    (pool,) = pools.live_pools()
+    assert pool.name == "pool_nesting" and sum(w.tasks_run for w in pool.workers) == 1
+
+
 def test_nested_calls_from_a_worker_run_as_child_actions_of_the_run():
     run = flyte.run(tree)
     out = run.outputs()

@@ -1,30 +1,33 @@
-"""The run store's writer: batches coalesce to fewer statements with the same end state."""
+"""The run store's writer and schema: one record per action until written, the same rows as
+writing every change in order, and older stores brought up to date."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 from flyte.runtime import store as st
 
 
-def test_a_batch_coalesces_per_action_and_ends_in_the_same_rows(tmp_path):
-    batch = [
-        ("INSERT INTO runs (name, task, status, created_at) VALUES (?, ?, ?, ?)", ("r", "t", "RUNNING", 1.0)),
-        (st._CREATE, ("r", "a0"), {"task": "t", "status": "QUEUED", "queued_at": 1.0}),
-        (st._UPDATE, ("r", "a0"), {"status": "RUNNING", "started_at": 2.0}),
-        (st._CREATE, ("r", "a1"), {"task": "t", "status": "QUEUED", "queued_at": 1.5}),
-        (st._UPDATE, ("r", "a0"), {"status": "SUCCEEDED", "ended_at": 3.0}),
-        (st._UPDATE, ("r", "old"), {"status": "FAILED"}),
-        (st._UPDATE, ("r", "old"), {"error": "boom"}),
-    ]
-    statements = st._coalesce(batch)
-    assert len(statements) == 4  # the runs insert, a0's insert, a1's insert, old's update
-    assert sum(len(rows) for _, rows in statements) == 4
-    conn = st.connect(tmp_path / "runs.db")
-    conn.execute("INSERT INTO actions (run, id, task, status) VALUES ('r', 'old', 't', 'RUNNING')")
-    st.RunStore._commit(conn, batch)
-    conn.row_factory = sqlite3.Row
-    rows = {r["id"]: dict(r) for r in conn.execute("SELECT * FROM actions")}
+def rows_of(path) -> dict[str, dict]:
+    conn = st.connect(path)
+    try:
+        return {r["id"]: dict(r) for r in conn.execute("SELECT * FROM actions")}
+    finally:
+        conn.close()
+
+
+def test_changes_to_an_action_before_a_write_become_one_row_with_every_change(tmp_path):
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    store.create_run("r", "t", None)
+    store.create_action("r", "a0", task="t", status="QUEUED", queued_at=1.0)
+    store.update_action("r", "a0", status="RUNNING", started_at=2.0)
+    store.create_action("r", "a1", task="t", status="QUEUED", queued_at=1.5)
+    store.update_action("r", "a0", status="SUCCEEDED", ended_at=3.0)
+    assert len(store._actions) == 2  # one mutable record per action, not one per change
+    store.flush()
+    rows = rows_of(path)
     assert (rows["a0"]["status"], rows["a0"]["queued_at"], rows["a0"]["started_at"], rows["a0"]["ended_at"]) == (
         "SUCCEEDED",
         1.0,
@@ -32,5 +35,69 @@ def test_a_batch_coalesces_per_action_and_ends_in_the_same_rows(tmp_path):
         3.0,
     )
     assert rows["a1"]["status"] == "QUEUED"
-    assert (rows["old"]["status"], rows["old"]["error"]) == ("FAILED", "boom")
-    assert conn.execute("SELECT status FROM runs WHERE name='r'").fetchone()[0] == "RUNNING"
+    # Changes after a write update the row in place; a run's end sees its actions.
+    store.update_action("r", "a1", status="FAILED")
+    store.update_action("r", "a1", error="boom")
+    store.abort_unfinished("r", "stopped")
+    store.end_run("r", st.FAILED, error="boom")
+    store.close()
+    rows = rows_of(path)
+    assert (rows["a1"]["status"], rows["a1"]["error"]) == ("FAILED", "boom")
+    with st.reader(path) as conn:
+        assert conn.execute("SELECT status FROM runs WHERE name='r'").fetchone()[0] == st.FAILED
+
+
+def test_the_writer_commits_on_its_own_without_a_flush(tmp_path):
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    try:
+        store.create_action("r", "a0", task="t", status="QUEUED")
+        reader = st.connect(path)
+        try:
+            # Nobody flushes: the writer's own schedule commits it (waited for, not timed).
+            for _ in range(600):
+                if reader.execute("SELECT 1 FROM actions WHERE id='a0'").fetchone():
+                    break
+                threading.Event().wait(0.05)
+            assert reader.execute("SELECT status FROM actions WHERE id='a0'").fetchone()[0] == "QUEUED"
+        finally:
+            reader.close()
+    finally:
+        store.close()
+
+
+def test_a_store_written_before_schema_versions_is_migrated_once(tmp_path):
+    path = tmp_path / "runs.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE actions (run TEXT NOT NULL, id TEXT NOT NULL, parent TEXT, task TEXT NOT NULL, "
+        "short_name TEXT, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, cache TEXT, "
+        "queued_at REAL, started_at REAL, ended_at REAL, error TEXT, inputs TEXT, outputs TEXT, "
+        "report TEXT, PRIMARY KEY (run, id))"
+    )
+    old.execute("INSERT INTO actions (run, id, task, status) VALUES ('r', 'a0', 't', 'SUCCEEDED')")
+    old.commit()
+    old.close()
+    conn = st.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(st.MIGRATIONS)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(actions)")}
+        assert "grp" in columns
+        assert conn.execute("SELECT status FROM actions WHERE id='a0'").fetchone()[0] == "SUCCEEDED"
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"runs", "actions", "deployments", "triggers", "connector_jobs"} <= tables
+    finally:
+        conn.close()
+
+
+def test_one_writer_serves_every_run_of_the_process_until_its_file_is_replaced(flyte_home):
+    first = st.writer()
+    assert st.writer() is first
+    first.flush()
+    st.db_path().rename(st.db_path().with_suffix(".moved"))
+    second = st.writer()
+    assert second is not first  # a writer never keeps writing into a file moved aside
+    second.create_run("r", "t", None)
+    second.flush()
+    with st.reader() as conn:
+        assert conn.execute("SELECT task FROM runs WHERE name='r'").fetchone()[0] == "t"

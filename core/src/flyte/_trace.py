@@ -85,7 +85,7 @@ class _Step:
             return cls(None, "")
         from flyte.runtime import store as st
 
-        step = cls(controller, f"a{next(controller._ids)}")
+        step = cls(controller, controller.new_action_id())
         try:
             bound = inspect.signature(func).bind(*args, **kwargs)
             inputs = dict(bound.arguments)

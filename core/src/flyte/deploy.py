@@ -118,34 +118,27 @@ def _record(deployment: Deployment, specs: dict[str, Any]) -> None:
     """One row per (task, version) in the run store's ``deployments`` table, in one transaction."""
     from flyte.runtime import store as st
 
-    with st.reader() as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        for task in deployment.tasks:
-            conn.execute(
-                "INSERT OR REPLACE INTO deployments (env, task, version, triggers, spec, backend, deployed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    deployment.env_name,
-                    task.name,
-                    task.version,
-                    json.dumps(list(task.triggers)),
-                    json.dumps(specs[task.name].to_dict(), sort_keys=True, default=str),
-                    deployment.backend,
-                    deployment.deployed_at,
-                ),
+    st.record_deployments(
+        [
+            (
+                deployment.env_name,
+                task.name,
+                task.version,
+                json.dumps(list(task.triggers)),
+                json.dumps(specs[task.name].to_dict(), sort_keys=True, default=str),
+                deployment.backend,
+                deployment.deployed_at,
             )
-        conn.execute("COMMIT")
+            for task in deployment.tasks
+        ]
+    )
 
 
 def deployments() -> list[dict[str, Any]]:
     """Every recorded deployment row, newest first (what ``flyte deploy --list`` prints)."""
     from flyte.runtime import store as st
 
-    with st.reader() as conn:
-        rows = conn.execute(
-            "SELECT env, task, version, triggers, backend, deployed_at FROM deployments ORDER BY deployed_at DESC"
-        ).fetchall()
-    return [{**dict(r), "triggers": json.loads(r["triggers"] or "[]")} for r in rows]
+    return [{**dict(r), "triggers": json.loads(r["triggers"] or "[]")} for r in st.deployment_rows()]
 
 
 def _apply(objects: list[dict[str, Any]], settings: Any) -> None:

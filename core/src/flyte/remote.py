@@ -113,8 +113,7 @@ class Run:
     def action_counts(self) -> dict[str, int]:
         """How many of the run's actions are in each phase."""
         with st.reader() as conn:
-            rows = conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (self.name,))
-            return dict(rows.fetchall())
+            return st.action_counts(conn, self.name)
 
     def iter_actions(
         self,
@@ -128,39 +127,31 @@ class Run:
         order, or with ``failed_first`` grouped by phase (failed, aborted, retrying, running,
         queued, succeeded) and in creation order within each; ``offset`` and ``limit`` page
         through that order. Memory stays bounded by one row, whatever the run's size."""
-        with st.reader() as conn:
-            conn.execute("BEGIN")  # one snapshot of a run that may still be writing
-            try:
-                if failed_first:
-                    counts = dict(
-                        conn.execute(
-                            "SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (self.name,)
-                        ).fetchall()
-                    )
-                    groups = [[p] for p in st.by_severity(counts) if phases is None or p in phases]
-                    sizes = [counts[g[0]] for g in groups]
-                else:
-                    groups, sizes = [list(phases) if phases is not None else None], [None]
-                left = limit
-                for group, size in zip(groups, sizes, strict=True):
-                    if size is not None and offset >= size:
-                        offset -= size
-                        continue
-                    take = -1 if left is None else left  # SQLite: LIMIT -1 is no limit
-                    for row in st.action_rows(conn, self.name, group, take, offset):
-                        yield _action(row, self.phase)
-                        if left is not None:
-                            left -= 1
-                    if left is not None and left <= 0:
-                        return
-                    offset = 0
-            finally:
-                conn.execute("COMMIT")
+        with st.snapshot() as conn:  # one state of a run that may still be writing
+            if failed_first:
+                counts = st.action_counts(conn, self.name)
+                groups = [[p] for p in st.by_severity(counts) if phases is None or p in phases]
+                sizes = [counts[g[0]] for g in groups]
+            else:
+                groups, sizes = [list(phases) if phases is not None else None], [None]
+            left = limit
+            for group, size in zip(groups, sizes, strict=True):
+                if size is not None and offset >= size:
+                    offset -= size
+                    continue
+                take = -1 if left is None else left  # SQLite: LIMIT -1 is no limit
+                for row in st.action_rows(conn, self.name, group, take, offset):
+                    yield _action(row, self.phase)
+                    if left is not None:
+                        left -= 1
+                if left is not None and left <= 0:
+                    return
+                offset = 0
 
     @classmethod
     def get(cls, name: str) -> Run:
         with st.reader() as conn:
-            row = conn.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+            row = st.run_row(conn, name)
             if row is None:
                 raise ActionNotFoundError(f"no run named {name!r} in {st.db_path()}")
             return _run(conn, row)
@@ -169,13 +160,7 @@ class Run:
     def listall(cls, limit: int = 100, task: str | None = None) -> Iterator[Run]:
         """The most recent runs first."""
         with st.reader() as conn:
-            sql = "SELECT * FROM runs"
-            params: tuple[Any, ...] = ()
-            if task:
-                sql += " WHERE task=?"
-                params = (task,)
-            rows = conn.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*params, limit)).fetchall()
-            runs = [_run(conn, row) for row in rows]
+            runs = [_run(conn, row) for row in st.run_rows(conn, limit, task)]
         yield from runs
 
 
@@ -183,7 +168,7 @@ def _run(conn: Any, row: Any) -> Run:
     phase = st.effective_status(row)
     if phase == st.ABORTED and row["status"] != st.ABORTED:
         st.mark_aborted(conn, row["name"])
-        row = conn.execute("SELECT * FROM runs WHERE name=?", (row["name"],)).fetchone()
+        row = st.run_row(conn, row["name"])
     return Run(
         name=row["name"],
         task=row["task"],

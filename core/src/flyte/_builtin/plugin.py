@@ -20,36 +20,10 @@ if TYPE_CHECKING:
 
 @hookimpl
 def flyte_cli(cli: click.Group) -> None:
-    from flyte.cli.build import build_command
-    from flyte.cli.cache import cache_group
-    from flyte.cli.deploy import deploy_command
-    from flyte.cli.plugins import plugins_command
-    from flyte.cli.pools import pools_command
-    from flyte.cli.render import render_command
-    from flyte.cli.run import run_command
-    from flyte.cli.runs import runs_group
-    from flyte.cli.secrets import create_group, delete_group, get_group
-    from flyte.cli.triggers import delete_trigger, get_trigger, serve_group, update_group
+    from flyte.cli.commands import NAMES, core_command
 
-    get_group.add_command(get_trigger)
-    delete_group.add_command(delete_trigger)
-
-    for command in (
-        plugins_command,
-        run_command,
-        render_command,
-        build_command,
-        deploy_command,
-        cache_group,
-        runs_group,
-        pools_command,
-        create_group,
-        get_group,
-        delete_group,
-        update_group,
-        serve_group,
-    ):
-        cli.add_command(command)
+    for name in NAMES:
+        cli.add_command(core_command(name))
 
 
 @hookimpl

@@ -84,8 +84,36 @@ def cache_key(spec: Any, func: Any, inputs: dict[str, Any]) -> str:
         encoded = _codec.dumps(final, canonical=True, path="input")
     except _codec.UnhashableInputError as exc:
         raise ConfigurationError(f"{spec.name}: cannot compute a cache key: {exc}") from None
-    material = json.dumps(
-        [spec.name, interface_hash(spec), cache_version(func, cache, spec.image), cache.salt, encoded],
-        separators=(",", ":"),
-    )
+    # The JSON list [name, interface, version, salt, encoded]: its first four items are the
+    # same for every call of the task, so they are serialised once.
+    material = _prefix(spec, func) + json.dumps(encoded) + "]"
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+_prefixes: dict[int, tuple[Any, Any, str]] = {}
+
+
+def _prefix(spec: Any, func: Any) -> str:
+    """``'["name","interface","version","salt",'`` for a task (memoised per spec object, kept
+    alive by the memo so its id stays its own)."""
+    found = _prefixes.get(id(spec))
+    if found is not None and found[0] is spec and found[1] is func:
+        return found[2]
+    cache = spec.cache
+    head = json.dumps(
+        [spec.name, interface_hash(spec), cache_version(func, cache, spec.image), cache.salt], separators=(",", ":")
+    )
+    prefix = head[:-1] + ","
+    if _memoisable(func, cache):
+        with _lock:
+            _prefixes[id(spec)] = (spec, func, prefix)
+    return prefix
+
+
+def _memoisable(func: Any, cache: Cache) -> bool:
+    """Whether the version is memoised too (an unhashable custom policy is asked every time)."""
+    try:
+        hash((func, cache))
+    except TypeError:
+        return False
+    return True

@@ -64,6 +64,11 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# put_later commits its entries once this many are held, or the oldest is this old.
+BATCH_ROWS = 512
+BATCH_SECONDS = 0.5
+
+
 class CacheStore:
     """One process's handle on the cache database (thread-safe)."""
 
@@ -75,6 +80,9 @@ class CacheStore:
         self._pid = os.getpid()
         self._pid_start = process_start(self._pid)
         self._host = socket.gethostname()
+        # Entries written by put_later and not yet committed: key -> (task, version, outputs, at).
+        self._pending: dict[str, tuple[str, str, str, float]] = {}
+        self._pending_since = 0.0
 
     # -- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection | None:
@@ -118,6 +126,7 @@ class CacheStore:
                 return default
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -126,6 +135,9 @@ class CacheStore:
     # -- entries ---------------------------------------------------------------------------
     def get(self, key: str) -> str | None:
         """The outputs stored under ``key`` (encoded), or None; a corrupt entry is a miss."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending[2]
         row = self._run(lambda c: c.execute("SELECT outputs, digest FROM entries WHERE key=?", (key,)).fetchone())
         if row is None:
             return None
@@ -151,7 +163,44 @@ class CacheStore:
 
         self._run(write)
 
+    def put_later(self, key: str, task: str, version: str, outputs: str) -> None:
+        """Store an entry with the next batch: a one-row commit costs several times a row of a
+        batched one. This process reads it at once (:meth:`get`); others once it is committed,
+        after :data:`BATCH_ROWS` entries, :data:`BATCH_SECONDS`, or :meth:`flush` (the end of
+        every run)."""
+        now = time.time()
+        with self._lock:
+            if not self._pending:
+                self._pending_since = now
+            self._pending[key] = (task, version, outputs, now)
+            due = len(self._pending) >= BATCH_ROWS or now - self._pending_since >= BATCH_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the entries :meth:`put_later` holds, in one transaction."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        rows = [
+            (key, task, version, at, outputs, digest(outputs)) for key, (task, version, outputs, at) in pending.items()
+        ]
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            c.executemany(
+                "INSERT OR REPLACE INTO entries (key, task, version, created_at, outputs, digest) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            c.executemany("DELETE FROM reservations WHERE key=?", [(row[0],) for row in rows])
+            c.execute("COMMIT")
+
+        self._run(write)
+
     def entries(self, task: str | None = None) -> list[tuple[str, str, str, float, int]]:
+        self.flush()
         sql = "SELECT key, task, version, created_at, LENGTH(outputs) FROM entries"
         args: tuple[Any, ...] = ()
         if task:
@@ -160,6 +209,8 @@ class CacheStore:
         return self._run(lambda c: c.execute(sql + " ORDER BY created_at", args).fetchall(), [])
 
     def clear(self, task: str | None = None) -> int:
+        self.flush()
+
         def delete(c: sqlite3.Connection) -> int:
             if task:
                 return c.execute("DELETE FROM entries WHERE task=?", (task,)).rowcount

@@ -8,9 +8,36 @@ import sys
 import click
 
 from flyte._version import __version__
+from flyte.cli import commands
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _RootGroup(click.Group):
+    """The root group: a core command is imported when it is asked for, the other plugins'
+    commands only when a command the core does not have is asked for or every command is
+    listed (``--help``), so ``flyte run`` of a plain task imports no plugin and no other
+    command's modules."""
+
+    plugins_added = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in commands.NAMES:
+            found = commands.core_command(cmd_name)
+            self.add_command(found)
+        if found is None and not self.plugins_added:
+            _add_plugin_commands(self)
+            found = super().get_command(ctx, cmd_name)
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for name in commands.NAMES:
+            if name not in self.commands:
+                self.add_command(commands.core_command(name))
+        _add_plugin_commands(self)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="flyte")
 @click.option("--debug", "-v", is_flag=True, help="Show the traceback of an error (also FLYTE_DEBUG=1).")
 def cli(debug: bool) -> None:
@@ -23,16 +50,23 @@ def cli(debug: bool) -> None:
 
 
 def build_cli() -> click.Group:
-    """The root group with every plugin's commands added (each plugin guarded on its own)."""
-    from flyte.plugins import get_registry
+    """The root group; commands are added when first needed (each plugin guarded on its own)."""
+    return cli
 
-    registry = get_registry()
-    for impl in registry.hook.flyte_cli.get_hookimpls():
+
+def _add_plugin_commands(group: _RootGroup) -> None:
+    if group.plugins_added:
+        return
+    group.plugins_added = True
+    from flyte.plugins import CORE_PLUGIN, get_registry
+
+    for impl in get_registry().hook.flyte_cli.get_hookimpls():
+        if impl.plugin_name == CORE_PLUGIN:
+            continue  # its commands are added by name, when asked for
         try:
-            impl.function(cli=cli)
+            impl.function(cli=group)
         except Exception as exc:  # one plugin's broken command must not take the CLI down
             click.echo(f"flyte: plugin {impl.plugin_name!r} could not add its commands: {exc}", err=True)
-    return cli
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]

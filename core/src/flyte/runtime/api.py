@@ -359,12 +359,9 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     environ.install()
     secret_mounts.prepare()
     name = context.name or new_run_name()
-    store = st.RunStore()
-    if context.name is not None:
-        with st.reader() as conn:
-            if conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone():
-                store.close()
-                raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
+    store = st.writer()
+    if context.name is not None and st.run_exists(name):
+        raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
     from flyte.io._transport import outgoing
     from flyte.storage._paths import run_prefix, writing_under
 
@@ -413,18 +410,21 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     except KeyboardInterrupt:
         _interrupt(controller, outcome, finished)
         store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
-        store.close()
+        store.flush()
         raise
     finally:
         controller.close()
+    from flyte._cache.store import get_store
+
+    get_store().flush()  # the run's cache entries are visible to other processes once it returns
     error = outcome.get("error")
     if error is None:
         outputs = controller.root_outputs or _codec.dumps(outcome["value"], path="outputs")
         store.end_run(name, st.SUCCEEDED, outputs=outputs)
     else:
         store.end_run(name, st.FAILED, error=f"{type(error).__name__}: {error}")
-    store.close()
-    write_run_page(name)
+    store.flush()
+    write_run_page(name, store)
     result = Run(
         name=name,
         task=task.name,

@@ -74,12 +74,17 @@ class Body:
     )
 
     def __init__(
-        self, call: Callable[[], Any], ctx: contextvars.Context, owner: asyncio.AbstractEventLoop, is_async: bool
+        self,
+        call: Callable[[], Any],
+        ctx: contextvars.Context,
+        owner: asyncio.AbstractEventLoop | None,
+        is_async: bool,
     ):
         self._call = call  # returns the result (sync body) or a coroutine (async body)
         self._ctx = ctx
         self.is_async = is_async
-        self.future: asyncio.Future[Any] = owner.create_future()
+        # Where the outcome is awaited (None: the caller runs it with run_here and gets it back).
+        self.future: asyncio.Future[Any] = owner.create_future() if owner is not None else None  # type: ignore[assignment]
         self._lock = threading.Lock()
         self._state = _PENDING
         self._thread = 0
@@ -96,13 +101,30 @@ class Body:
     def run(self, loop: asyncio.AbstractEventLoop | None = None) -> bool:
         """Run the body on this thread (an async body on ``loop``), hand the outcome to the
         action's loop; False when the body was interrupted (the thread must not be reused)."""
+        result, error, interrupted = self._execute(loop)
+        self._settle(result, error)
+        return not interrupted
+
+    def run_here(self) -> Any:
+        """Run a sync body on this thread and return its result (or raise its error): its
+        attempt is driven on this same thread, so no loop waits for the outcome."""
+        result, error, _ = self._execute(None, snapshot=False)
+        if error is not None:
+            raise error
+        return result
+
+    def _execute(
+        self, loop: asyncio.AbstractEventLoop | None, snapshot: bool = True
+    ) -> tuple[Any, BaseException | None, bool]:
+        # snapshot: the thread's processes before the body, to tell the ones it starts. A body
+        # run by its caller's thread (run_here) has no time limit of its own: what stops it is
+        # the caller's stop or the run's, which stop that thread's processes either way.
         with self._lock:
             if self._state == _CANCELLED:
-                self._settle(None, TaskInterruptedError("the attempt was cancelled before its body started"))
-                return True
+                return None, TaskInterruptedError("the attempt was cancelled before its body started"), False
             self._thread = threading.get_ident()
             self._native = threading.get_native_id()
-            if _PROCTREE:
+            if _PROCTREE and snapshot:
                 self._before = proctree.thread_children(self._native)
             if loop is not None:
                 self._loop = loop
@@ -124,8 +146,7 @@ class Body:
             _local.body = outer
         if interrupted and outer is not None:
             outer._rearm()  # the line above may have dropped the outer body's own interruption
-        self._settle(result, error)
-        return not interrupted
+        return result, error, interrupted
 
     @property
     def finished(self) -> bool:

@@ -26,7 +26,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Coroutine
-from contextlib import ExitStack
 from contextvars import ContextVar
 from typing import Any
 
@@ -49,7 +48,7 @@ from flyte.errors import (
 )
 from flyte.io import _transport as transport
 from flyte.plugin_types import TaskCall
-from flyte.runtime import bodies, connectors, environ, proctree
+from flyte.runtime import bodies, connectors, environ, inline, proctree
 from flyte.runtime import store as st
 from flyte.runtime.pool import dispatch as pool_dispatch
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
@@ -90,6 +89,8 @@ class Action:
         "attempt",
         "children_waiting",
         "controller",
+        "driven",
+        "driven_child",
         "forwarded",
         "holds_slot",
         "id",
@@ -116,6 +117,10 @@ class Action:
         # Set when the caller is a sync body blocked on this action in its own thread: the
         # action's sync body then runs in that thread instead of another pool thread.
         self.inline: queue.SimpleQueue[bodies.Body | None] | None = None
+        # Driven on its caller's thread (flyte.runtime.inline): its loop, if any, is one that
+        # thread does not run (None when the caller blocks the run's loop).
+        self.driven = False
+        self.driven_child: Action | None = None  # the child its body's thread is driving now
         self.report: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop running its attempt
         self.outputs_text: str | None = None  # its outputs as recorded (references, not data)
@@ -141,13 +146,17 @@ class Action:
             return self.wait_on_loop(self.controller.run_action(task, inputs, parent=self))
         if task.is_async:  # awaited by the caller: gather / create_task work as usual
             return self._awaitable(task, inputs)
-        # A sync task called from async code: the caller blocks, as any sync call does. The
-        # child runs to completion on a private loop so this loop is not asked to run it.
-        return run_blocking(self.controller.run_action(task, inputs, parent=self), self.controller.loop_threads)
+        # A sync task called from async code: the caller blocks, as any sync call does. A plain
+        # one runs right here; any other to completion on a private loop in a helper thread, so
+        # this (blocked) loop is not asked to run it.
+        ctl = self.controller
+        if not _deep() and inline.eligible(task, ctl.slots.limit):
+            return self.drive(task, inputs)
+        return run_blocking(ctl.run_action(task, inputs, parent=self), ctl.loop_threads)
 
     def aio(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         inputs = task.bind(args, kwargs)
-        if _running_loop() is self.loop:
+        if self.loop is None or _running_loop() is self.loop:
             return self._awaitable(task, inputs)
         return self._forwarded(task, inputs)
 
@@ -165,10 +174,9 @@ class Action:
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         """Start ``coro`` on this action's loop from another thread; it is cancelled if the
         current attempt stops."""
-        body = bodies.current.get()
-        if body is not None and body.stopped:  # a body that outlived its attempt starts nothing
+        if _outlived_attempt():
             coro.close()
-            raise TaskInterruptedError(f"{self.spec.name}: its attempt was stopped, so it cannot call tasks any more")
+            self.refuse()
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
         if self.forwarded is None:
             self.forwarded = set()
@@ -179,23 +187,58 @@ class Action:
         future.add_done_callback(waiting.discard)
         return future
 
+    def refuse(self) -> None:
+        raise TaskInterruptedError(f"{self.spec.name}: its attempt was stopped, so it cannot call tasks any more")
+
+    def drive(self, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
+        """Run a plain sync child on this thread (:mod:`flyte.runtime.inline`)."""
+        if _outlived_attempt():  # a body that outlived its attempt starts nothing
+            self.refuse()
+        # This action's loop stays free for the child's own calls unless this thread runs it.
+        free = self.loop if _running_loop() is not self.loop else None
+        try:
+            return inline.drive(self.controller.run_action(task, inputs, parent=self, driven=True, free_loop=free))
+        finally:
+            self.driven_child = None
+
+    def abort_driven(self) -> None:
+        """Record the children this action's thread is driving as aborted: the action's attempt
+        was stopped, and they stop with its thread (a body blocked in a call sees it later)."""
+        child = self.driven_child
+        while child is not None:
+            error = ActionAbortedError(f"{child.spec.name}: its caller was stopped")
+            child.controller._finish(child, st.ABORTED, error=error)
+            child = child.driven_child
+
     def cancel_forwarded(self) -> None:
         for future in list(self.forwarded or ()):
             future.cancel()
 
 
 def _call_inline(parent: Action, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
+    ctl = parent.controller
+    # Only on a pool thread: never where interpreter exit waits for a body (asyncio.to_thread's).
+    if not _deep() and bodies.on_pool_thread() and inline.eligible(task, ctl.slots.limit):
+        return parent.drive(task, inputs)
+    if parent.loop is None:  # the parent was driven on a loop it blocks: the child needs one of its own
+        return run_blocking(ctl.run_action(task, inputs, parent=parent), ctl.loop_threads)
     if _deep() or not bodies.on_pool_thread():
         # The child's body gets a thread (and a stack) of its own: a deep stack must not grow,
         # and a body must never run where interpreter exit waits for it (e.g. on a thread of
         # asyncio.to_thread, which exit joins).
         return parent.wait_on_loop(parent.controller.run_action(task, inputs, parent=parent))
-    inline: queue.SimpleQueue[bodies.Body | None] = queue.SimpleQueue()
-    done = parent.submit(parent.controller.run_action(task, inputs, parent=parent, inline=inline))
-    done.add_done_callback(lambda _: inline.put(None))
-    while (body := inline.get()) is not None:
+    handed: queue.SimpleQueue[bodies.Body | None] = queue.SimpleQueue()
+    done = parent.submit(parent.controller.run_action(task, inputs, parent=parent, inline=handed))
+    done.add_done_callback(lambda _: handed.put(None))
+    while (body := handed.get()) is not None:
         body.run()
     return done.result()
+
+
+def _outlived_attempt() -> bool:
+    """Whether the body running this code outlived its attempt (it was stopped)."""
+    body = bodies.current.get()
+    return body is not None and body.stopped
 
 
 def _deep() -> bool:
@@ -268,7 +311,8 @@ class Controller:
         self.store = store
         self.run_env = dict(run_env or {})
         self.overwrite_cache = overwrite_cache
-        self.disable_cache = disable_cache
+        # FLYTE_LOCAL_CACHE_ENABLED=false: read once per run, not on every cached call
+        self.disable_cache = disable_cache or not cache_enabled_by_env()
         self.slots = Slots(settings.max_concurrency)
         self._ids = itertools.count()
         self._warned: set[tuple[str, str]] = set()
@@ -280,6 +324,10 @@ class Controller:
         self.loop_threads: set[int] = set()  # native ids of the threads running the run's loops
         self.waiting: set[concurrent.futures.Future[Any]] = set()  # actions a thread waits for
         self.aborted = False
+
+    def new_action_id(self) -> str:
+        """The id of the run's next action (a task call or a traced step)."""
+        return st.action_id(next(self._ids))
 
     def close(self) -> None:
         self.mounts.close()  # an interrupted run's secret files go now, not when its tasks notice
@@ -322,13 +370,23 @@ class Controller:
 
     # -- one action ------------------------------------------------------------------------
     async def run_action(
-        self, task: TaskTemplate, inputs: dict[str, Any], parent: Action | None, inline: Any = None
+        self,
+        task: TaskTemplate,
+        inputs: dict[str, Any],
+        parent: Action | None,
+        inline: Any = None,
+        driven: bool = False,
+        free_loop: asyncio.AbstractEventLoop | None = None,
     ) -> Any:
         spec = task.spec
         if self.aborted:
             raise ActionAbortedError(f"{spec.name}: the run was interrupted")
-        action = Action(self, task, spec, f"a{next(self._ids)}", parent)
+        action = Action(self, task, spec, self.new_action_id(), parent)
         action.inline = inline
+        if driven:  # stepped by its caller's thread (flyte.runtime.inline)
+            action.driven = True
+            action.loop = free_loop  # where its body's own calls go (None: they get a loop of their own)
+            parent.driven_child = action  # type: ignore[union-attr]
         queued_at = time.monotonic()
         if parent is not None:
             self._check_dependency(parent, task)
@@ -375,7 +433,7 @@ class Controller:
 
     # -- the result cache -------------------------------------------------------------------
     def _cache_key(self, action: Action, inputs: dict[str, Any]) -> str | None:
-        if self.disable_cache or not action.spec.cache.enabled or not cache_enabled_by_env():
+        if self.disable_cache or not action.spec.cache.enabled:
             return None
         if get_store().broken:
             return None
@@ -402,7 +460,11 @@ class Controller:
     def _cache_write(self, action: Action, key: str, result: Any) -> None:
         spec = action.spec
         outputs = action.outputs_text or _codec.dumps(result, path="outputs")
-        get_store().put(key, spec.name, cache_version(action.task.func, spec.cache, spec.image), outputs)
+        version = cache_version(action.task.func, spec.cache, spec.image)
+        if spec.cache.serialize:  # waiters in other processes poll for it: commit it now
+            get_store().put(key, spec.name, version, outputs)
+        else:
+            get_store().put_later(key, spec.name, version, outputs)
         self.store.update_action(self.run_name, action.id, cache=WRITTEN)
 
     async def _serialized(self, action: Action, inputs: dict[str, Any], queued_at: float, key: str) -> Any:
@@ -455,7 +517,7 @@ class Controller:
                 self._finish(action, st.FAILED, error=exc)
                 raise
             except Exception as exc:
-                if self.aborted:  # a body stopped from outside the run's loop
+                if self.aborted or _caller_stopped(action):  # a body stopped from outside the run's loop
                     self._finish(action, st.ABORTED, error=ActionAbortedError(f"{spec.name}: the run was interrupted"))
                     raise
                 last = attempt + 1 >= max_attempts
@@ -611,77 +673,93 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
         return await connectors.run_attempt(
             spec, inputs, store=ctl.store, run=run, action=action.id, attempt=attempt, settings=ctl.settings
         )
-    func = action.task.func
     if action.lease is not None:  # a warm worker of the reusable environment's pool runs it
         with secret_environment(spec, ctl.settings, ctl.mounts) as secret_env:
             return await pool_dispatch.run(action, inputs, {**ctl.run_env, **spec.env_vars, **secret_env})
-    inputs = await transport.inputs_arriving(func, inputs)  # references read as declared
-    with ExitStack() as stack:
-        env = {**ctl.run_env, **spec.env_vars}
-        env.update(stack.enter_context(secret_environment(spec, ctl.settings, ctl.mounts)))
-        data: dict[str, Any] = {}  # the attempt's task-context data (TaskCall.data)
+    inputs = await transport.inputs_arriving(action.task.func, inputs)  # references read as declared
+    env = {**ctl.run_env, **spec.env_vars} if ctl.run_env else dict(spec.env_vars)
+    if not spec.secrets:  # the common case: nothing to fetch, mount or clean up afterwards
+        return await _attempt_body(action, inputs, env)
+    with secret_environment(spec, ctl.settings, ctl.mounts) as secrets:
+        return await _attempt_body(action, inputs, {**env, **secrets})
 
-        async def invoke() -> Any:
-            # Engine-bound dataframes (Spark's) cross here, inside the plugin's engine.
-            ready = await transport.inputs_arriving(func, inputs, in_engine=True)
-            result = await _invoke_here(action, ready, env, data)
-            return await transport.outputs_in_engine(func, result, ctl.run_name, action.id)
 
-        if spec.plugin_config is not None:
-            from flyte.plugins import get_registry
+async def _attempt_body(action: Action, inputs: dict[str, Any], env: dict[str, str]) -> Any:
+    """The body, through the plugin that owns the task's config if it runs it, else here."""
+    spec, ctl, func = action.spec, action.controller, action.task.func
+    data: dict[str, Any] = {}  # the attempt's task-context data (TaskCall.data)
 
-            plugin = get_registry().task_plugin_for(spec.plugin_config)
-            if plugin.run is not None:
+    async def invoke() -> Any:
+        # Engine-bound dataframes (Spark's) cross here, inside the plugin's engine.
+        ready = await transport.inputs_arriving(func, inputs, in_engine=True)
+        result = await _invoke_here(action, ready, env, data)
+        return await transport.outputs_in_engine(func, result, ctl.run_name, action.id)
 
-                async def invoke_and_store() -> Any:
-                    # Dataframes are stored before the plugin's engine goes away: a Dask or
-                    # Spark frame is computed, and written, by that engine's workers.
-                    result = await invoke()
-                    action.task.check_output(result)  # as returned, before anything is written
-                    stored, _ = await transport.output_leaving(action.task.func, result, ctl.run_name, action.id)
-                    return stored
+    if spec.plugin_config is not None:
+        from flyte.plugins import get_registry
 
-                call = TaskCall(
-                    spec=spec,
-                    function=action.task.func,
-                    inputs=inputs,
-                    environ={**environ.visible(), **env},
-                    invoke=invoke_and_store,
-                    action=f"{ctl.run_name}/{action.id}",
-                    data=data,
-                )
-                return await plugin.run(call)
-        return await invoke()
+        plugin = get_registry().task_plugin_for(spec.plugin_config)
+        if plugin.run is not None:
+
+            async def invoke_and_store() -> Any:
+                # Dataframes are stored before the plugin's engine goes away: a Dask or
+                # Spark frame is computed, and written, by that engine's workers.
+                result = await invoke()
+                action.task.check_output(result)  # as returned, before anything is written
+                stored, _ = await transport.output_leaving(func, result, ctl.run_name, action.id)
+                return stored
+
+            call = TaskCall(
+                spec=spec,
+                function=func,
+                inputs=inputs,
+                environ={**environ.visible(), **env},
+                invoke=invoke_and_store,
+                action=f"{ctl.run_name}/{action.id}",
+                data=data,
+            )
+            return await plugin.run(call)
+    return await invoke()
 
 
 async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str], data: dict[str, Any]) -> Any:
     """The task body in this process, with its environment and its nested-call context."""
-    from flyte.report import open_report
-
-    ctl = action.controller
     if action.spec.report and action.report is None:
-        action.report = open_report(ctl.run_name, action.id, action.spec.name)
-    action.loop = asyncio.get_running_loop()
-    with environ.task_environment(env):
-        token_caller = current_caller.set(action)
-        token_action = current_action.set(action)
-        token_data = current_task_data.set(data)
-        try:
-            if action.task.is_async and not action.stoppable:
-                return await action.task.func(**inputs)  # the fast path, on this loop
-            return await _on_a_thread(action, inputs)
-        finally:
-            current_caller.reset(token_caller)
-            current_action.reset(token_action)
-            current_task_data.reset(token_data)
+        from flyte.report import open_report
+
+        action.report = open_report(action.controller.run_name, action.id, action.spec.name)
+    if not action.driven:
+        action.loop = asyncio.get_running_loop()
+    # Context variables set and reset by hand: a context manager per call costs more than the body.
+    token_env = environ.enter(env)
+    token_caller = current_caller.set(action)
+    token_action = current_action.set(action)
+    token_data = current_task_data.set(data)
+    try:
+        if action.task.is_async and not action.stoppable:
+            return await action.task.func(**inputs)  # the fast path, on this loop
+        return await _on_a_thread(action, inputs)
+    finally:
+        current_caller.reset(token_caller)
+        current_action.reset(token_action)
+        current_task_data.reset(token_data)
+        environ.leave(token_env)
 
 
 async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:
     """The body on a thread of its own; if the attempt is cancelled (a timeout, its parent
     stopped, Ctrl-C), the body, its processes and its children are stopped, without waiting."""
     is_async = action.task.is_async
-    body = bodies.Body(functools.partial(action.task.func, **inputs), contextvars.copy_context(), action.loop, is_async)
+    call = functools.partial(action.task.func, **inputs)
     running = action.controller.bodies
+    if action.driven:  # its caller's thread steps the attempt: the body runs right here
+        body = bodies.Body(call, contextvars.copy_context(), None, is_async)
+        running.add(body)
+        try:
+            return inline.without_loop(body.run_here)
+        finally:
+            running.discard(body)
+    body = bodies.Body(call, contextvars.copy_context(), action.loop, is_async)
     running.add(body)
     try:
         if action.inline is not None and not is_async and not action.stoppable:
@@ -694,9 +772,19 @@ async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:
         if not body.finished:
             action.controller.unwinding(body)
         action.cancel_forwarded()
+        action.abort_driven()
         raise
     finally:
         running.discard(body)
+
+
+def _caller_stopped(action: Action) -> bool:
+    """Whether an action driven on its caller's thread failed because the caller's body was
+    stopped (its attempt timed out or was cancelled): the child is aborted, not failed."""
+    if not action.driven:
+        return False
+    body = bodies.current.get()
+    return body is not None and body.stopped
 
 
 def _summary(exc: BaseException | None) -> str | None:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 _overlay: ContextVar[Mapping[str, str] | None] = ContextVar("flyte_env_overlay", default=None)
@@ -106,14 +105,13 @@ def visible() -> dict[str, str]:
     return dict(os.environ.items())
 
 
-@contextmanager
-def task_environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Make ``values`` visible in ``os.environ`` for the current context until the block ends.
+def enter(values: Mapping[str, str]) -> Token[Mapping[str, str] | None]:
+    """Make ``values`` visible in ``os.environ`` for the current context until :func:`leave`.
 
     A task sees its own values, not its caller's: on a cluster each task has its own container.
     """
-    token = _overlay.set(dict(values))
-    try:
-        yield
-    finally:
-        _overlay.reset(token)
+    return _overlay.set(dict(values))
+
+
+def leave(token: Token[Mapping[str, str] | None]) -> None:
+    _overlay.reset(token)

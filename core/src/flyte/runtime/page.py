@@ -16,22 +16,14 @@ from flyte._home import state_path
 MAX_ROWS = 500
 
 
-def write_run_page(name: str) -> str:
-    from flyte.remote import Run
+def write_run_page(name: str, store: Any) -> str:
+    """Write the page of run ``name`` from ``store`` (a flushed :class:`~flyte.runtime.store.RunStore`)."""
     from flyte.runtime import store as st
 
-    run = Run.get(name)
-    order = "ORDER BY CAST(SUBSTR(id, 2) AS INTEGER)"
-    columns = "id, parent, task, status, attempts, cache, started_at, ended_at, worker, error, report"
-    with st.reader() as conn:
-        counts = dict(
-            conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (name,)).fetchall()
-        )
-        shown = conn.execute(f"SELECT {columns} FROM actions WHERE run=? {order} LIMIT ?", (name, MAX_ROWS)).fetchall()
-        notable = conn.execute(
-            f"SELECT {columns} FROM actions WHERE run=? AND (status=? OR report IS NOT NULL) {order} LIMIT ?",
-            (name, st.FAILED, MAX_ROWS),
-        ).fetchall()
+    def read(conn: Any) -> tuple[Any, dict[str, int], list[Any], list[Any]]:
+        return (st.run_row(conn, name), st.action_counts(conn, name), *st.page_rows(conn, name, MAX_ROWS))
+
+    run, counts, shown, notable = store.read(read)
     seen = {row["id"] for row in shown}
     rows = [_row(r) for r in shown] + [_row(r) for r in notable if r["id"] not in seen]
     total = sum(counts.values())
@@ -42,12 +34,12 @@ def write_run_page(name: str) -> str:
         if total > len(rows)
         else f"<p>{total} actions ({summary})</p>"
     )
-    created = datetime.fromtimestamp(run.created_at, UTC).isoformat(timespec="seconds")
+    created = datetime.fromtimestamp(run["created_at"], UTC).isoformat(timespec="seconds")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>run {html.escape(name)}</title></head><body>"
-        f"<h1>Run {html.escape(name)}</h1><p>task {html.escape(run.task)} · {run.phase} · {created}</p>"
-        + (f"<p>error: {html.escape(run.error)}</p>" if run.error else "")
+        f"<h1>Run {html.escape(name)}</h1><p>task {html.escape(run['task'])} · {run['status']} · {created}</p>"
+        + (f"<p>error: {html.escape(run['error'])}</p>" if run["error"] else "")
         + more
         + "<table border=1 cellpadding=4><tr><th>action</th><th>parent</th><th>task</th>"
         "<th>phase</th><th>attempts</th><th>cache</th><th>took</th><th>worker</th><th>error</th><th></th></tr>"

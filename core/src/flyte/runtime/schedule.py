@@ -76,69 +76,28 @@ def describe(automation: Cron | FixedRate) -> str:
 def record_deployment(tasks: list[Any], now: float) -> None:
     """Record the triggers of deployed tasks. A trigger already recorded keeps its activation;
     a task's recorded triggers that its new deployment no longer has are deleted."""
-    with st.reader() as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        for task in tasks:
-            spec = task.spec
-            source = inspect.getsourcefile(task.func) or ""
-            names = [t.name for t in spec.triggers]
-            marks = ", ".join("?" for _ in names)
-            conn.execute(
-                f"DELETE FROM triggers WHERE task=? AND name NOT IN ({marks})"
-                if names
-                else "DELETE FROM triggers WHERE task=?",
-                (spec.name, *names),
-            )
-            for trigger in spec.triggers:
-                conn.execute(
-                    "INSERT INTO triggers (task, name, file, schedule, active, activated_at, deployed_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task, name) DO UPDATE SET "
-                    "file=excluded.file, schedule=excluded.schedule, deployed_at=excluded.deployed_at",
-                    (
-                        spec.name,
-                        trigger.name,
-                        str(Path(source).resolve()) if source else "",
-                        describe(trigger.automation),
-                        int(trigger.auto_activate),
-                        now if trigger.auto_activate else None,
-                        now,
-                    ),
-                )
-        conn.execute("COMMIT")
+    recorded = []
+    for task in tasks:
+        source = inspect.getsourcefile(task.func) or ""
+        file = str(Path(source).resolve()) if source else ""
+        triggers = [(t.name, file, describe(t.automation), t.auto_activate) for t in task.spec.triggers]
+        recorded.append((task.spec.name, triggers))
+    st.record_triggers(recorded, now)
 
 
 def list_triggers(name: str | None = None, task: str | None = None) -> list[dict[str, Any]]:
-    sql, params = "SELECT * FROM triggers WHERE 1=1", []
-    if name:
-        sql, params = sql + " AND name=?", [*params, name]
-    if task:
-        sql, params = sql + " AND task=?", [*params, task]
-    with st.reader() as conn:
-        return [dict(r) for r in conn.execute(sql + " ORDER BY task, name", params).fetchall()]
+    return st.trigger_rows(name, task)
 
 
 def set_active(name: str, task: str, active: bool, now: float | None = None) -> None:
     """Activate (from ``now``: fire times are counted from it) or deactivate a trigger."""
-    with st.reader() as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        found = conn.execute("SELECT active FROM triggers WHERE task=? AND name=?", (task, name)).fetchone()
-        if found is None:
-            conn.execute("ROLLBACK")
-            raise LookupError(_missing(name, task))
-        if active and not found["active"]:
-            conn.execute(
-                "UPDATE triggers SET active=1, activated_at=?, last_fired=NULL WHERE task=? AND name=?",
-                (now if now is not None else time.time(), task, name),
-            )
-        elif not active:
-            conn.execute("UPDATE triggers SET active=0 WHERE task=? AND name=?", (task, name))
-        conn.execute("COMMIT")
+    if not st.set_trigger_active(name, task, active, now if now is not None else time.time()):
+        raise LookupError(_missing(name, task))
 
 
 def delete(name: str, task: str) -> None:
-    with st.reader() as conn:
-        if conn.execute("DELETE FROM triggers WHERE task=? AND name=?", (task, name)).rowcount == 0:
-            raise LookupError(_missing(name, task))
+    if not st.delete_trigger(name, task):
+        raise LookupError(_missing(name, task))
 
 
 def _missing(name: str, task: str) -> str:
@@ -216,10 +175,7 @@ def fire_due(now: datetime | None = None, runner: Callable[..., Any] | None = No
                 skipped,
                 due,
             )
-        with st.reader() as conn:  # recorded first: a crash while running never fires it twice
-            conn.execute(
-                "UPDATE triggers SET last_fired=? WHERE task=? AND name=?", (due.timestamp(), row["task"], row["name"])
-            )
+        st.trigger_fired(row["name"], row["task"], due.timestamp())  # first: a crash never fires it twice
         try:
             outcome = (runner or _run)(task, trigger, trigger_inputs(task, trigger, due))
         except Exception as exc:  # the run is recorded as failed; the schedule goes on

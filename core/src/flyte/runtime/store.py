@@ -1,5 +1,9 @@
 """The run store: every run and action, in SQLite under ``<state root>/runs.db``.
 
+This module holds every SQL statement on that database (runs, actions, deployments, triggers,
+connector jobs), its schema and the steps that migrate older stores (:data:`MIGRATIONS`), and
+mints action ids (:func:`action_id`); other modules call the functions below.
+
 Writes go through one background thread that commits in batches, so recording an action costs
 a queue put, not a synchronous commit; :meth:`RunStore.flush` waits for everything queued.
 Readers (``flyte runs``, :mod:`flyte.remote`) open their own connection and see committed
@@ -9,16 +13,14 @@ whose process is gone is reported as ``ABORTED``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import queue
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,9 @@ TERMINAL = {SUCCEEDED, FAILED, ABORTED}
 
 # Previews kept in the store; the full values stay with the caller.
 PREVIEW_CHARS = 2000
+# How often the writer commits what changed (a crash loses at most this much of a run's record).
+WRITE_INTERVAL = 0.05
+_HOST = socket.gethostname()
 
 
 def db_path() -> Path:
@@ -129,10 +134,10 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     path = private_file(path or db_path())
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     try:
-        use_wal(conn)
+        use_wal(conn)  # with retries: processes opening one new file at once
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(SCHEMA)
-        _migrate(conn)
+        if conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+            _migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
         if not is_corruption(exc):
@@ -157,20 +162,60 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return not isinstance(exc, sqlite3.OperationalError)  # Python 3.10: no error names
 
 
+def _add_column(table: str, column: str, declaration: str) -> Callable[[sqlite3.Connection], None]:
+    def step(conn: sqlite3.Connection) -> None:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+    return step
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+# The store's schema, one step per version (``PRAGMA user_version`` is how many have run).
+# A store written by an older version goes through the steps it has not seen, once, on first
+# open; steps only ever add (tables, columns, indexes), so older readers keep working. To
+# extend the store (a column per action, a table of attempts), append a step.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_schema,  # stores from before versioning already have it: every statement is IF NOT EXISTS
+    _add_column("actions", "grp", "TEXT"),
+    _add_column("actions", "worker", "TEXT"),  # the pool worker that ran it (reusable environments)
+)
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a store written by an older version up to the current schema (columns only
-    ever get added, so older readers keep working)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(actions)")}
-    if "grp" not in columns:
-        with contextlib.suppress(sqlite3.OperationalError):  # a concurrent opener added it first
-            conn.execute("ALTER TABLE actions ADD COLUMN grp TEXT")
-    if "worker" not in columns:
-        with contextlib.suppress(sqlite3.OperationalError):
-            conn.execute("ALTER TABLE actions ADD COLUMN worker TEXT")
+    """Bring the store up to the current schema, under the write lock (several processes may
+    open an old store at once: the first migrates it, the others see it done)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def process_start(pid: int) -> str | None:
     """The kernel's start time of a process (guards against a reused pid); None if gone."""
+    if pid == os.getpid():  # this process's never changes: read it once
+        if _own_start[0] != pid:
+            _own_start[:] = [pid, _read_process_start(pid)]
+        return _own_start[1]
+    return _read_process_start(pid)
+
+
+_own_start: list[Any] = [None, None]
+
+
+def _read_process_start(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[19]
@@ -191,26 +236,48 @@ def preview(text: str | None) -> str | None:
 
 
 class RunStore:
-    """The writer side of the store: a queue and one thread that commits in batches."""
+    """The writer side of the store: callers change records in memory; one thread writes them.
+
+    An action is one mutable record (a dict of its changed columns) until the writer takes
+    it: its creation and every later change before then end up in one row write. Callers never
+    wake the writer per change (a wake-up costs a GIL hand-off): the first change after the
+    writer went idle starts its clock, and it writes everything that changed meanwhile
+    :data:`WRITE_INTERVAL` seconds later, in one transaction; at once when someone waits for
+    it (:meth:`flush`, :meth:`close`). One writer per store serves every run of the process
+    (:func:`writer`).
+    """
 
     def __init__(self, path: Path | None = None):
         self.path = path or db_path()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._write_loop, name="flyte-run-store", daemon=True)
-        self._conn = connect(self.path)
-        self._thread.start()
+        self._lock = threading.Lock()
+        # (run, action id) -> [created here and not yet written, {column: value}]
+        self._actions: dict[tuple[str, str], list[Any]] = {}
+        self._statements: list[tuple[str, tuple[Any, ...]]] = []  # other tables, in order
+        self._waiters: list[threading.Event] = []
+        self._idle = True  # nothing changed since the last write: the next change starts the clock
+        self._work = threading.Event()  # something to write
+        self._now = threading.Event()  # someone waits: write without waiting out the interval
+        self._stopping = False
         self._closed = False
+        self._conn = connect(self.path)
+        self._conn_lock = threading.Lock()  # the writer's commits, and reads through read()
+        self._thread = threading.Thread(target=self._write_loop, name="flyte-run-store", daemon=True)
+        self._thread.start()
 
     # -- the write API (non-blocking) -------------------------------------------------------
     def execute(self, sql: str, params: tuple[Any, ...]) -> None:
-        self._queue.put((sql, params))
+        with self._lock:
+            self._statements.append((sql, params))
+            wake, self._idle = self._idle, False
+        if wake:
+            self._work.set()
 
     def create_run(self, name: str, task: str, inputs: str | None) -> None:
         pid = os.getpid()
         self.execute(
             "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, task, RUNNING, time.time(), socket.gethostname(), pid, process_start(pid), preview(inputs)),
+            (name, task, RUNNING, time.time(), _HOST, pid, process_start(pid), preview(inputs)),
         )
 
     def end_run(
@@ -230,24 +297,47 @@ class RunStore:
         )
 
     def create_action(self, run: str, action: str, **fields: Any) -> None:
-        self._queue.put((_CREATE, (run, action), fields))
+        with self._lock:
+            self._actions[(run, action)] = [True, fields]
+            wake, self._idle = self._idle, False
+        if wake:
+            self._work.set()
 
     def update_action(self, run: str, action: str, **fields: Any) -> None:
-        self._queue.put((_UPDATE, (run, action), fields))
+        key = (run, action)
+        with self._lock:
+            record = self._actions.get(key)
+            if record is None:
+                self._actions[key] = [False, fields]
+            else:
+                record[1].update(fields)
+            wake, self._idle = self._idle, False
+        if wake:
+            self._work.set()
+
+    def read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``query(connection)`` on the writer's own connection (no new one per read); it sees
+        what was committed, so :meth:`flush` first to see this process's latest changes."""
+        with self._conn_lock:
+            return query(self._conn)
 
     def flush(self, timeout: float = 30) -> None:
-        """Wait until everything queued so far is committed."""
+        """Wait until everything recorded so far is committed."""
         if self._closed:
             return
         done = threading.Event()
-        self._queue.put(done)
+        with self._lock:
+            self._waiters.append(done)
+        self._now.set()
+        self._work.set()
         done.wait(timeout)
 
     def close(self) -> None:
         if self._closed:
             return
+        with self._lock:
+            self._stopping = True
         self.flush()
-        self._queue.put(None)
         self._thread.join(timeout=30)
         self._closed = True
 
@@ -255,42 +345,41 @@ class RunStore:
     def _write_loop(self) -> None:
         conn = self._conn
         while True:
-            item = self._queue.get()
-            batch: list[Any] = []
-            events: list[threading.Event] = []
-            stop = False
-            while True:
-                if item is None:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    events.append(item)
-                else:
-                    batch.append(item)
-                if len(batch) >= 5000:
-                    break
+            self._work.wait()
+            self._now.wait(WRITE_INTERVAL)  # changes gather into one transaction
+            self._work.clear()
+            self._now.clear()
+            with self._lock:
+                actions, self._actions = self._actions, {}
+                statements, self._statements = self._statements, []
+                waiters, self._waiters = self._waiters, []
+                stop = self._stopping
+                self._idle = True
+            if actions or statements:
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                try:
-                    self._commit(conn, batch)
-                except Exception as exc:  # keep recording later events; say what was lost
-                    logger.error("flyte run store: %d records not written: %s", len(batch), exc)
-            for event in events:
+                    with self._conn_lock:
+                        self._commit(conn, actions, statements)
+                except Exception as exc:  # keep recording later changes; say what was lost
+                    logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
+            for event in waiters:
                 event.set()
-            if stop:
+            if stop and waiters:
                 conn.close()
                 return
 
     @staticmethod
-    def _commit(conn: sqlite3.Connection, batch: list[Any]) -> None:
-        statements = _coalesce(batch)
+    def _commit(
+        conn: sqlite3.Connection, actions: dict[tuple[str, str], list[Any]], statements: list[tuple[str, Any]]
+    ) -> None:
+        grouped = _grouped(actions)
         for attempt in range(20):
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for sql, rows in statements:
+                for sql, rows in grouped:
                     conn.executemany(sql, rows)
+                # After the actions: a run's end and an abort of its unfinished actions see them.
+                for sql, params in statements:
+                    conn.execute(sql, params)
                 conn.execute("COMMIT")
                 return
             except sqlite3.OperationalError:
@@ -300,35 +389,39 @@ class RunStore:
         raise RuntimeError(f"run store at {conn} stayed locked; records were not written")
 
 
-_CREATE, _UPDATE = "create", "update"
+_writers: dict[Path, tuple[int, int, RunStore]] = {}
+_writers_lock = threading.Lock()
 
 
-def _coalesce(batch: list[Any]) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The statements for one batch, fewest first: an action created and updated within the
-    batch becomes one INSERT, several updates of one action one UPDATE; rows with the same
-    columns share an ``executemany``. The result is what executing the batch in order gives,
-    in one transaction (plain statements touch other tables and keep their order)."""
-    plain: list[tuple[str, list[tuple[Any, ...]]]] = []
-    actions: dict[tuple[str, str], list[Any]] = {}
-    for item in batch:
-        if len(item) == 2:  # (sql, params)
-            plain.append((item[0], [item[1]]))
-            continue
-        kind, key, fields = item
-        entry = actions.get(key)
-        if entry is None or kind == _CREATE:
-            actions[key] = [kind, dict(fields)]
-        else:
-            entry[1].update(fields)
-    grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
-    for (run, action), (kind, fields) in actions.items():
-        columns = tuple(fields)
+def writer() -> RunStore:
+    """The process's writer for the current store (one thread and connection for all its
+    runs, instead of a new one per run); a new one after a fork, or when the file was replaced."""
+    path = db_path()
+    with _writers_lock:
+        found = _writers.get(path)
+        try:
+            inode = path.stat().st_ino
+        except OSError:
+            inode = -1
+        if found is not None and found[0] == os.getpid() and found[1] == inode and not found[2]._closed:
+            return found[2]
+        store = RunStore(path)
+        _writers[path] = (os.getpid(), path.stat().st_ino, store)
+        return store
+
+
+def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The statements that write ``actions``: one INSERT per action created since the last
+    write, one UPDATE per action changed since; rows with the same columns share an
+    ``executemany``."""
+    grouped: dict[tuple[bool, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+    for (run, action), (created, fields) in actions.items():
+        rows = grouped.setdefault((created, tuple(fields)), [])
         values = tuple(fields.values())
-        rows = grouped.setdefault((kind, columns), [])
-        rows.append((run, action, *values) if kind == _CREATE else (*values, run, action))
-    statements = list(plain)
-    for (kind, columns), rows in grouped.items():
-        if kind == _CREATE:
+        rows.append((run, action, *values) if created else (*values, run, action))
+    statements = []
+    for (created, columns), rows in grouped.items():
+        if created:
             names = ", ".join(columns)
             marks = ", ".join("?" for _ in columns)
             sql = f"INSERT OR REPLACE INTO actions (run, id, {names}) VALUES (?, ?, {marks})"
@@ -354,6 +447,17 @@ def reader(path: Path | None = None) -> Iterator[sqlite3.Connection]:
         raise
     finally:
         conn.close()
+
+
+@contextmanager
+def snapshot(path: Path | None = None) -> Iterator[sqlite3.Connection]:
+    """A reader whose queries all see one state of the store (a run may still be writing)."""
+    with reader(path) as conn:
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
 
 
 def effective_status(row: sqlite3.Row) -> str:
@@ -384,6 +488,15 @@ def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
 
 # Phases, most in need of attention first (`flyte runs show` lists them in this order).
 SEVERITY = (FAILED, ABORTED, RETRYING, RUNNING, QUEUED, SUCCEEDED)
+
+
+def action_id(n: int) -> str:
+    """The id of a run's ``n``-th action (from 0): ``a0``, ``a1``, ... (:data:`CREATION_ORDER`
+    reads the number back)."""
+    return f"a{n}"
+
+
+# Actions in the order they were created (an index of the schema sorts by it).
 CREATION_ORDER = "CAST(SUBSTR(id, 2) AS INTEGER)"
 
 
@@ -485,3 +598,137 @@ def run_process(name: str) -> tuple[str | None, int | None]:
     with reader() as conn:
         row = conn.execute("SELECT host, pid FROM runs WHERE name=?", (name,)).fetchone()
     return (row["host"], row["pid"]) if row else (None, None)
+
+
+# -- runs and actions (flyte.remote, the run page, flyte.run) ------------------------------------
+
+
+def run_exists(name: str) -> bool:
+    with reader() as conn:
+        return conn.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone() is not None
+
+
+def run_row(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+
+
+def run_rows(conn: sqlite3.Connection, limit: int, task: str | None = None) -> list[sqlite3.Row]:
+    """The most recent runs first (of ``task`` only, if given)."""
+    if task:
+        return conn.execute(
+            "SELECT * FROM runs WHERE task=? ORDER BY created_at DESC LIMIT ?", (task, limit)
+        ).fetchall()
+    return conn.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+
+
+def action_counts(conn: sqlite3.Connection, run: str) -> dict[str, int]:
+    """How many of a run's actions are in each phase."""
+    return dict(conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (run,)).fetchall())
+
+
+_PAGE_COLUMNS = "id, parent, task, status, attempts, cache, started_at, ended_at, worker, error, report"
+
+
+def page_rows(conn: sqlite3.Connection, run: str, limit: int) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+    """(a run's first ``limit`` actions, its first ``limit`` failed ones or ones with a report),
+    in creation order: what the run's page shows."""
+    first = conn.execute(
+        f"SELECT {_PAGE_COLUMNS} FROM actions WHERE run=? ORDER BY {CREATION_ORDER} LIMIT ?", (run, limit)
+    ).fetchall()
+    notable = conn.execute(
+        f"SELECT {_PAGE_COLUMNS} FROM actions WHERE run=? AND (status=? OR report IS NOT NULL) "
+        f"ORDER BY {CREATION_ORDER} LIMIT ?",
+        (run, FAILED, limit),
+    ).fetchall()
+    return first, notable
+
+
+# -- deployments (flyte.deploy) -----------------------------------------------------------------
+
+
+def record_deployments(rows: list[tuple[Any, ...]]) -> None:
+    """Record (env, task, version, triggers, spec, backend, deployed_at) rows, in one transaction."""
+    with reader() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT OR REPLACE INTO deployments (env, task, version, triggers, spec, backend, deployed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.execute("COMMIT")
+
+
+def deployment_rows() -> list[sqlite3.Row]:
+    """Every recorded deployment, newest first."""
+    with reader() as conn:
+        return conn.execute(
+            "SELECT env, task, version, triggers, backend, deployed_at FROM deployments ORDER BY deployed_at DESC"
+        ).fetchall()
+
+
+# -- triggers (flyte.runtime.schedule) ----------------------------------------------------------
+
+
+def record_triggers(tasks: list[tuple[str, list[tuple[Any, ...]]]], now: float) -> None:
+    """For each (task, [(name, file, schedule, auto_activate), ...]): record its triggers (one
+    already recorded keeps its activation) and delete the task's triggers not listed, in one
+    transaction."""
+    with reader() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        for task, triggers in tasks:
+            names = [t[0] for t in triggers]
+            marks = ", ".join("?" for _ in names)
+            conn.execute(
+                f"DELETE FROM triggers WHERE task=? AND name NOT IN ({marks})"
+                if names
+                else "DELETE FROM triggers WHERE task=?",
+                (task, *names),
+            )
+            for name, file, schedule, auto_activate in triggers:
+                conn.execute(
+                    "INSERT INTO triggers (task, name, file, schedule, active, activated_at, deployed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task, name) DO UPDATE SET "
+                    "file=excluded.file, schedule=excluded.schedule, deployed_at=excluded.deployed_at",
+                    (task, name, file, schedule, int(auto_activate), now if auto_activate else None, now),
+                )
+        conn.execute("COMMIT")
+
+
+def trigger_rows(name: str | None = None, task: str | None = None) -> list[dict[str, Any]]:
+    sql, params = "SELECT * FROM triggers WHERE 1=1", []
+    if name:
+        sql, params = sql + " AND name=?", [*params, name]
+    if task:
+        sql, params = sql + " AND task=?", [*params, task]
+    with reader() as conn:
+        return [dict(r) for r in conn.execute(sql + " ORDER BY task, name", params).fetchall()]
+
+
+def set_trigger_active(name: str, task: str, active: bool, now: float) -> bool:
+    """Activate (fire times counted from ``now``) or deactivate a trigger; False if there is none."""
+    with reader() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        found = conn.execute("SELECT active FROM triggers WHERE task=? AND name=?", (task, name)).fetchone()
+        if found is None:
+            conn.execute("ROLLBACK")
+            return False
+        if active and not found["active"]:
+            conn.execute(
+                "UPDATE triggers SET active=1, activated_at=?, last_fired=NULL WHERE task=? AND name=?",
+                (now, task, name),
+            )
+        elif not active:
+            conn.execute("UPDATE triggers SET active=0 WHERE task=? AND name=?", (task, name))
+        conn.execute("COMMIT")
+        return True
+
+
+def delete_trigger(name: str, task: str) -> bool:
+    """Delete a trigger; False if there is none."""
+    with reader() as conn:
+        return conn.execute("DELETE FROM triggers WHERE task=? AND name=?", (task, name)).rowcount > 0
+
+
+def trigger_fired(name: str, task: str, at: float) -> None:
+    with reader() as conn:
+        conn.execute("UPDATE triggers SET last_fired=? WHERE task=? AND name=?", (at, task, name))

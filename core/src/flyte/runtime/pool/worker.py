@@ -186,7 +186,8 @@ class Worker:
     ) -> Any:
         if env.get(mount_redirect.MOUNT_VAR):
             mount_redirect.install()  # the guide's /etc/flyte/secrets/<key> reads this task's files
-        with environ.task_environment(env):
+        token_env = environ.enter(env)
+        try:
             tokens = (current_caller.set(caller), current_task_data.set(data))
             try:
                 if is_async and not stoppable:
@@ -202,6 +203,8 @@ class Worker:
             finally:
                 current_caller.reset(tokens[0])
                 current_task_data.reset(tokens[1])
+        finally:
+            environ.leave(token_env)
 
 
 class _RemoteCaller:

@@ -1,0 +1,158 @@
+"""One workload of the side-by-side table, measured in this interpreter (ours or the reference SDK's).
+
+``python side_by_side.py WORKLOAD N`` prints one JSON line: wall and CPU seconds of the
+measured part, and the peak RSS it added. Written only against the public API the user guide
+documents (``flyte.TaskEnvironment``, ``@env.task``, ``flyte.init``, ``flyte.run``,
+``flyte.map``), so the same file runs on both SDKs; :mod:`run` starts it with each interpreter
+in turn. State goes to a temporary directory (``FLYTE_HOME`` for ours, the working directory
+for the reference, which keeps its local state beside it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+
+home = tempfile.mkdtemp(prefix="flyte-bench-")
+os.environ["FLYTE_HOME"] = home
+os.chdir(home)
+
+import flyte  # noqa: E402
+
+REFERENCE = os.environ.get("FLYTE_BENCH_SDK") == "reference"
+env = flyte.TaskEnvironment(name="bench")
+cached = flyte.TaskEnvironment(name="bench_cached", cache="auto")
+
+
+@env.task
+async def noop_async(i: int) -> int:
+    return i
+
+
+@env.task
+def noop_sync(i: int) -> int:
+    return i
+
+
+@cached.task
+async def cached_child(i: int) -> int:
+    return i
+
+
+@env.task
+async def gather_parent(n: int, start: int = 0) -> int:
+    return len(await asyncio.gather(*(noop_async(i) for i in range(start, start + n))))
+
+
+@env.task
+async def sequential_parent(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await noop_async(i)
+    return total
+
+
+@env.task
+def sync_parent(n: int) -> int:
+    return sum(noop_sync(i) for i in range(n))
+
+
+@env.task
+async def sync_from_async_parent(n: int) -> int:
+    total = 0
+    for i in range(n):
+        # The reference SDK awaits a sync task from async code through .aio; ours also accepts
+        # the plain call the guide shows (the caller blocks, as any sync call does).
+        total += await noop_sync.aio(i) if USE_AIO else noop_sync(i)
+    return total
+
+
+@env.task
+async def cached_parent(n: int, start: int = 0) -> int:
+    return len(await asyncio.gather(*(cached_child(i) for i in range(start, start + n))))
+
+
+@env.task
+def map_parent(n: int) -> int:
+    # Async children: ours runs them concurrently on the run's loop (sync ones each get a
+    # thread, so they can block); the reference runs a local map's children one by one.
+    return sum(flyte.map(noop_async, range(n)))
+
+
+@env.task
+async def trivial() -> int:
+    return 1
+
+
+USE_AIO = REFERENCE
+
+
+def measure(workload: str, n: int) -> tuple[float, float]:
+    """Wall and CPU seconds of the measured part (setup and warm-up excluded)."""
+    if workload == "gather":
+        flyte.run(gather_parent, 10)
+        return timed(lambda: flyte.run(gather_parent, n))
+    if workload == "sequential":
+        flyte.run(sequential_parent, 10)
+        return timed(lambda: flyte.run(sequential_parent, n))
+    if workload == "sync_in_sync":
+        flyte.run(sync_parent, 10)
+        return timed(lambda: flyte.run(sync_parent, n))
+    if workload == "sync_from_async":
+        flyte.run(sync_from_async_parent, 10)
+        return timed(lambda: flyte.run(sync_from_async_parent, n))
+    if workload == "cache_hit":
+        flyte.run(cached_parent, n)  # fills the cache
+        return timed(lambda: flyte.run(cached_parent, n))
+    if workload == "cache_miss":
+        flyte.run(cached_parent, 10, start=-100)
+        return timed(lambda: flyte.run(cached_parent, n))
+    if workload == "map":
+        flyte.run(map_parent, 10)
+        return timed(lambda: flyte.run(map_parent, n))
+    if workload == "trivial_run":
+        flyte.run(trivial)
+
+        def runs() -> None:
+            for _ in range(n):
+                flyte.run(trivial)
+
+        return timed(runs)
+    raise SystemExit(f"unknown workload {workload!r}")
+
+
+def timed(fn) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    workload, n = sys.argv[1], int(sys.argv[2])
+    flyte.init()
+    if workload == "memory":
+        flyte.run(gather_parent, 10)
+        before = rss_kib()
+        wall, cpu = timed(lambda: flyte.run(gather_parent, n))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        print(json.dumps({"wall": wall, "cpu": cpu, "peak_bytes": (peak - before) * 1024}))
+        return
+    wall, cpu = measure(workload, n)
+    print(json.dumps({"wall": wall, "cpu": cpu}))
+
+
+if __name__ == "__main__":
+    main()

@@ -128,6 +128,12 @@ class ActionAbortedError(FlyteError, RuntimeError):
     """The action was aborted."""
 
 
+class WorkerDiedError(FlyteError, RuntimeError):
+    """The worker process of a reusable environment's pool running the attempt died (it
+    exited, crashed or was killed); the message says how. The attempt is retried on a live
+    worker when the task has retries left."""
+
+
 class RetriesExhaustedError(RuntimeUserError):
     """Every attempt the task's retry budget allowed has failed."""
 

@@ -30,7 +30,8 @@ third-party author sees is the one we use. Names here are stable API; everything
   hashable: accept dicts, store them frozen, thaw them to render).
 - Engines: :class:`SharedEngine` shares a process-wide engine (a Ray runtime, a Spark
   session, a Dask cluster) between tasks and keeps it warm for reusable environments
-  (:func:`keep_warm_for`), the same way for every plugin.
+  (:func:`keep_warm_for`), the same way for every plugin: a reusable environment's task runs
+  in a worker of its pool, so the engine stays warm in that worker.
 - Local state: :func:`state_path` is a private folder under the state root (``FLYTE_HOME``,
   ``~/.flyte`` by default) for a plugin's local caches, e.g. ``state_path("spark", "jars")``.
 - Running on a cluster: :mod:`entrypoint` is the container entrypoint of rendered objects

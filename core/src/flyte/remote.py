@@ -39,6 +39,7 @@ class Action:
     report: str | None
     group: str | None = None  # the flyte.group / flyte.map group it ran in
     outputs: str | None = None  # a preview of its outputs, as recorded
+    worker: str | None = None  # ``<environment>/<pid>``: the pool worker that ran it (reusable)
 
     @property
     def duration(self) -> float | None:
@@ -194,4 +195,5 @@ def _action(row: Any, run_phase: str) -> Action:
         report=row["report"] if row["report"] and Path(row["report"]).exists() else None,
         group=row["grp"],
         outputs=row["outputs"],
+        worker=row["worker"],
     )

@@ -41,21 +41,26 @@ class RemoteTraceback(Exception):
     """The text of another process's traceback (``__cause__`` where notes are unavailable)."""
 
 
-def dumps_call(function: Callable[..., Any], inputs: Mapping[str, Any], by_file: bool = False) -> bytes:
+def dumps_call(
+    function: Callable[..., Any], inputs: Mapping[str, Any], by_file: bool = False, main_module: str | None = None
+) -> bytes:
     """Pickle ``(sys.path entries, function, inputs)`` for :func:`loads_call`.
 
     ``by_file=True`` (for receivers that have flyte installed): a module-level function is
     shipped as *its module's file and name*, and the receiver imports that module (from the
     file when it cannot by name), so the function sees its real module globals (a lock, a
     client) instead of pickled copies; by value remains the fallback when that fails.
+    ``main_module`` (with ``by_file``): a function of the ``__main__`` script travels the same
+    way, imported under that name (so its ``if __name__ == "__main__":`` block does not run).
     """
     module = sys.modules.get(getattr(function, "__module__", "") or "")
-    if by_file and module is not None and _file_reference_possible(function, module):
+    if by_file and module is not None and _file_reference_possible(function, module, main_module):
         try:
             fallback = _dumps_by_value(function, module)
         except Exception:  # unpicklable globals: the file is then the only way
             fallback = None
-        reference = _FunctionInFile(module.__file__, module.__name__, function.__qualname__, fallback)
+        name = main_module if module.__name__ == "__main__" else module.__name__
+        reference = _FunctionInFile(module.__file__, name, function.__qualname__, fallback)
         return pickle.dumps(_project_path()) + cloudpickle.dumps((reference, dict(inputs)))
     return pickle.dumps(_project_path()) + _dumps_by_value((function, dict(inputs)), module)
 
@@ -76,11 +81,11 @@ def _dumps_by_value(obj: Any, module: Any) -> bytes:
                 cloudpickle.unregister_pickle_by_value(module)
 
 
-def _file_reference_possible(function: Any, module: Any) -> bool:
+def _file_reference_possible(function: Any, module: Any, main_module: str | None = None) -> bool:
     # Importable or not: a task's module holds the TaskTemplate under the function's name, so
     # pickle's own by-name lookup never finds the function and would ship it by value.
     return (
-        module.__name__ != "__main__"
+        (module.__name__ != "__main__" or main_module is not None)
         and getattr(module, "__file__", None) is not None
         and "<locals>" not in getattr(function, "__qualname__", "<locals>")
     )

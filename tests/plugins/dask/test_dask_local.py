@@ -420,19 +420,26 @@ pool = flyte.TaskEnvironment(
 
 @pool.task
 async def pooled(x: int) -> dict:
+    # Runs in a worker of the environment's pool, where SharedEngine keeps the cluster warm.
     client = Client()
-    return {"value": client.submit(lambda v: v * v, x).result(), "pids": sorted(client.run(os.getpid).values())}
+    return {
+        "value": client.submit(lambda v: v * v, x).result(),
+        "pids": sorted(client.run(os.getpid).values()),
+        "worker": os.getpid(),
+        "starts": _runner.engine.starts,
+    }
 
 
 def test_a_reusable_environment_keeps_its_cluster_warm_until_idle_ttl():
     flyte.init()
-    starts = _runner.engine.starts
     first = flyte.run(pooled, 3).outputs()
     second = flyte.run(pooled, 4).outputs()
     assert (first["value"], second["value"]) == (9, 16)
-    assert first["pids"] == second["pids"] and _runner.engine.starts == starts + 1  # one warm cluster
+    assert first["worker"] == second["worker"] != os.getpid()  # the pool's worker, not this process
+    assert first["pids"] == second["pids"] and second["starts"] == first["starts"]  # one warm cluster
     assert all(_alive(p) for p in first["pids"])
-    assert not _wait_until_gone(first["pids"], timeout=90)  # stopped after idle_ttl
+    # idle_ttl: the pool stops its worker, which stops the cluster on its way out.
+    assert not _wait_until_gone([first["worker"], *first["pids"]], timeout=90)
 
 
 SLEEPER = """

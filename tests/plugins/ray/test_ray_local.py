@@ -9,6 +9,7 @@ import pytest
 import ray
 
 import flyte
+from flyte.runtime import proctree
 from flyteplugins.ray import _runner
 from flyteplugins.ray.task import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
 
@@ -136,23 +137,35 @@ pool = flyte.TaskEnvironment(
 
 
 @pool.task
-async def pooled(x: int) -> int:
-    return ray.get(square.remote(x))
+async def pooled(x: int) -> tuple[int, int, int, list[int]]:
+    # Runs in a worker of the environment's pool, where SharedEngine keeps Ray warm.
+    helpers = [pid for tid in os.listdir("/proc/self/task") for pid in proctree.thread_children(int(tid))]
+    return ray.get(square.remote(x)), os.getpid(), _runner.runtime.starts, helpers
 
 
-def test_a_reusable_environment_keeps_one_runtime_for_its_tasks():
-    starts = _runner.runtime.starts
-    assert flyte.run(pooled, 3).outputs() == 9
-    assert ray.is_initialized()  # kept warm for the next task
-    assert flyte.run(pooled, 4).outputs() == 16
-    assert _runner.runtime.starts == starts + 1  # both tasks used one runtime
-    deadline = asyncio.run(_wait_for_shutdown(15))
-    assert deadline, "the idle runtime was not shut down after idle_ttl"
+def test_a_reusable_environment_keeps_one_runtime_for_its_tasks_in_its_pool_worker():
+    value, worker, starts, helpers = flyte.run(pooled, 3).outputs()
+    assert value == 9 and worker != os.getpid() and starts == 1 and helpers
+    value, again, starts, _ = flyte.run(pooled, 4).outputs()
+    assert value == 16 and again == worker
+    assert starts == 1  # the second task found the runtime warm in the same worker
+    assert not ray.is_initialized()  # nothing of it in the driver
+    # idle_ttl=2: the pool stops its worker, which stops Ray on its way out.
+    gone = asyncio.run(_wait_for_exit([worker, *helpers], 60))
+    assert gone, "the idle pool's worker or its Ray processes are still running"
 
 
-async def _wait_for_shutdown(seconds: float) -> bool:
+async def _wait_for_exit(pids: list[int], seconds: float) -> bool:
     for _ in range(int(seconds * 10)):
-        if not ray.is_initialized():
+        if not any(_alive(pid) for pid in pids):
             return True
         await asyncio.sleep(0.1)
     return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

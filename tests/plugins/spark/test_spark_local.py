@@ -172,13 +172,19 @@ async def application_id() -> str:
     return spark_session().sparkContext.applicationId
 
 
-def test_a_reusable_environment_keeps_its_session_warm():
-    starts = _runner.sessions.starts
-    first = flyte.run(application_id).outputs()
-    second = flyte.run(application_id).outputs()
+@shared.task
+async def warm_state() -> tuple[str, int, int]:
+    # Runs in a worker of the environment's pool, where SharedEngine keeps the session warm.
+    return spark_session().sparkContext.applicationId, os.getpid(), _runner.sessions.starts
+
+
+def test_a_reusable_environment_keeps_its_session_warm_in_its_pool_worker():
+    first, worker, starts = flyte.run(warm_state).outputs()
+    second, again, starts_after = flyte.run(warm_state).outputs()
+    assert worker == again != os.getpid()  # the pool's worker, not this process
     assert first == second  # one SparkContext served both tasks
-    assert _runner.sessions.starts <= starts + 1
-    assert SparkContext._active_spark_context is not None  # still up for the next task
+    assert starts_after == starts  # the second found it warm
+    assert SparkContext._active_spark_context is None  # nothing of it in the driver
 
 
 @once.task

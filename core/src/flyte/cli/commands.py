@@ -18,6 +18,7 @@ _COMMANDS = {
     "runs": "flyte.cli.runs:runs_group",
     "logs": "flyte.cli.logs:logs_command",
     "ui": "flyte.cli.ui:ui_command",
+    "pools": "flyte.cli.pools:pools_command",
     "create": "flyte.cli.secrets:create_group",
     "get": "flyte.cli.secrets:get_group",
     "delete": "flyte.cli.secrets:delete_group",

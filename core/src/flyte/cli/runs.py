@@ -242,12 +242,13 @@ def _show_json(page: _Page) -> None:
             "ended_at": a.ended_at,
             "error": a.error,
             "report": a.report,
+            "worker": a.worker,
         }
         click.echo(("," if i else "") + "\n    " + json.dumps(record), nl=False)
     click.echo("\n  ]\n}")
 
 
-COLUMNS = ("ACTION", "PARENT", "TASK", "PHASE", "ATTEMPTS", "CACHE", "TOOK", "ERROR")
+COLUMNS = ("ACTION", "PARENT", "TASK", "PHASE", "ATTEMPTS", "CACHE", "TOOK", "WORKER", "ERROR")
 
 
 def _show_text(page: _Page) -> None:
@@ -261,15 +262,16 @@ def _show_text(page: _Page) -> None:
     if not page.shown:
         click.echo("no actions" + (f" in phase {', '.join(page.phases)}" if page.phases else "") + " to show")
         return
-    widths = [max(6, len(f"a{page.total}")), max(6, len(f"a{page.total}")), 0, 9, 8, 8, 8]
+    widths = [max(6, len(f"a{page.total}")), max(6, len(f"a{page.total}")), 0, 9, 8, 8, 8, 0]
     rows = page.actions()
     first = list(itertools.islice(rows, 200))  # the task column fits these; longer names are cut
     widths[2] = min(60, max([4, *(len(a.task) for a in first)]))
+    widths[7] = min(40, max([6, *(len(a.worker or "-") for a in first)]))  # "-": this process
     click.echo(_line(COLUMNS, widths))
     for a in itertools.chain(first, rows):
         took = f"{a.duration:.3f}s" if a.duration is not None else "-"
         error = (a.error or "").splitlines()[0][:100] if a.error else ""
-        cells = (a.id, a.parent or "-", a.task, a.phase, str(a.attempts), a.cache or "-", took, error)
+        cells = (a.id, a.parent or "-", a.task, a.phase, str(a.attempts), a.cache or "-", took, a.worker or "-", error)
         click.echo(_line(cells, widths))
     where = f" in phase {', '.join(page.phases)}" if page.phases else ""
     note = f"{page.offset + 1:,}-{page.offset + page.shown:,} of {page.matching:,} actions{where}, failed first"

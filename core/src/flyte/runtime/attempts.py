@@ -97,9 +97,12 @@ def _here(pid: int) -> str:
     return f"{socket.gethostname()} pid {pid}"
 
 
-def worker_of(spec: Any, is_connector: bool) -> str:
-    """Where an attempt ran: this host and process, and the engine or service when not in it."""
+def worker_of(spec: Any, is_connector: bool, pooled_on: str | None = None) -> str:
+    """Where an attempt ran: this host and process, and the engine or service when not in it,
+    or the reusable environment's worker (``pooled_on``: ``<pool>/<pid>``)."""
     here = _here(os.getpid())
+    if pooled_on is not None:
+        return f"pool worker {pooled_on} ({socket.gethostname()})"
     if is_connector:
         return f"connector ({here})"
     if spec.plugin_config is not None:

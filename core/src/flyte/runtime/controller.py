@@ -50,6 +50,7 @@ from flyte.io import _transport as transport
 from flyte.plugin_types import TaskCall
 from flyte.runtime import attempts, bodies, connectors, environ, inline, logs, proctree
 from flyte.runtime import store as st
+from flyte.runtime.pool import dispatch as pool_dispatch
 from flyte.runtime.redact import redact
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
@@ -96,10 +97,12 @@ class Action:
         "holds_slot",
         "id",
         "inline",
+        "lease",
         "log",
         "loop",
         "outputs_text",
         "parent",
+        "pooled_on",
         "report",
         "spec",
         "stoppable",
@@ -128,6 +131,8 @@ class Action:
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop running its attempt
         self.outputs_text: str | None = None  # its outputs as recorded (references, not data)
         self.stoppable = False  # whether the current attempt has a time limit
+        self.lease: Any = None  # its slot on a reusable environment's worker (runtime.pool)
+        self.pooled_on: str | None = None  # that worker (``<pool>/<pid>``), for the attempt's record
         # Children started from the body's own thread: cancelled when the attempt stops.
         self.forwarded: set[concurrent.futures.Future[Any]] | None = None  # (an empty set is 216 bytes)
 
@@ -564,6 +569,7 @@ class Controller:
             if remaining <= 0:
                 raise DeadlineExceededError(f"{spec.name}: deadline of {timeout.deadline} passed")
             queue_limit = remaining if queue_limit is None else min(queue_limit, remaining)
+        waited_from = time.monotonic()
         try:
             await self.slots.acquire(queue_limit)
         except TimeoutError:
@@ -578,6 +584,11 @@ class Controller:
         action.holds_slot = True
         logged = None
         try:
+            if spec.reusable is not None and not isinstance(action.task, ConnectorTask):
+                # A worker of the environment's pool, before the attempt's clock starts.
+                left = None if queue_limit is None else max(0.0, queue_limit - (time.monotonic() - waited_from))
+                action.lease = await pool_dispatch.reserve(action, left, lambda: _passed(deadline))
+                action.pooled_on = f"{action.lease.pool.name}/{action.lease.worker.pid}"
             action.attempt_started = now = time.time()
             if action.attempt == 1:  # an action's time spans all its attempts and backoffs
                 self.store.update_action(self.run_name, action.id, status=st.RUNNING, attempts=1, started_at=now)
@@ -605,6 +616,9 @@ class Controller:
                     f"{spec.name}: attempt {action.attempt} ran longer than {limit:g}s"
                 ) from None
         finally:
+            if action.lease is not None:
+                action.lease.close()
+                action.lease = None
             if logged is not None:
                 logs.current.reset(logged)
             action.holds_slot = False
@@ -613,12 +627,16 @@ class Controller:
     # -- a parent gives its slot up while it waits for children ------------------------------
     async def _parent_waits(self, parent: Action) -> None:
         parent.children_waiting += 1
+        if parent.children_waiting == 1 and parent.lease is not None:
+            parent.lease.pause()  # its worker slot too (runtime.pool)
         if parent.children_waiting == 1 and parent.holds_slot:
             parent.holds_slot = False
             self.slots.release()
 
     async def _parent_resumes(self, parent: Action) -> None:
         parent.children_waiting -= 1
+        if parent.children_waiting == 0 and parent.lease is not None:
+            parent.lease.resume()
         if parent.children_waiting == 0 and not parent.holds_slot and self.slots.limit is not None:
             await self.slots.acquire(None)
             parent.holds_slot = True
@@ -626,12 +644,12 @@ class Controller:
     # -- records and checks ----------------------------------------------------------------
     def _attempt_ended(self, action: Action, error: BaseException | None) -> None:
         """Record the attempt that just ended (one that never got a slot has no record)."""
-        started, log = action.attempt_started, action.log
+        started, log, pooled_on = action.attempt_started, action.log, action.pooled_on
         if started is None:
             return
-        action.attempt_started, action.log = None, None
+        action.attempt_started, action.log, action.pooled_on = None, None, None
         connector = isinstance(action.task, ConnectorTask)
-        in_process = not connector and action.spec.plugin_config is None
+        in_process = not connector and action.spec.plugin_config is None and pooled_on is None
         if not attempts.written_for(error, action.attempt, in_process):
             if log is not None:
                 log.close()
@@ -644,7 +662,7 @@ class Controller:
             started_at=started,
             ended_at=time.time(),
             error=error,
-            worker=attempts.worker_of(action.spec, connector),
+            worker=attempts.worker_of(action.spec, connector, pooled_on),
             log_path=log.close() if log is not None else None,
             aborted=self.aborted,
         )
@@ -703,6 +721,9 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
         return await connectors.run_attempt(
             spec, inputs, store=ctl.store, run=run, action=action.id, attempt=attempt, settings=ctl.settings
         )
+    if action.lease is not None:  # a warm worker of the reusable environment's pool runs it
+        with secret_environment(spec, ctl.settings, ctl.mounts) as secret_env:
+            return await pool_dispatch.run(action, inputs, {**ctl.run_env, **spec.env_vars, **secret_env})
     inputs = await transport.inputs_arriving(action.task.func, inputs)  # references read as declared
     env = {**ctl.run_env, **spec.env_vars} if ctl.run_env else dict(spec.env_vars)
     if not spec.secrets:  # the common case: nothing to fetch, mount or clean up afterwards

@@ -30,12 +30,12 @@ _set_running_loop = asyncio.events._set_running_loop
 
 def eligible(task: Any, slot_limit: int | None) -> bool:
     """Whether a call of ``task`` may run on its caller's thread: a sync task with no time
-    limit, no plugin, no concurrency cap and no serialized cache entry."""
+    limit, no plugin, no pool, no concurrency cap and no serialized cache entry."""
     if task.is_async or slot_limit is not None or isinstance(task, ConnectorTask):
         return False
     spec = task.spec
-    if spec.plugin_config is not None or spec.timeout is not None:
-        return False
+    if spec.plugin_config is not None or spec.timeout is not None or spec.reusable is not None:
+        return False  # (a reusable task runs on its pool's worker: runtime.pool)
     return not (spec.cache.enabled and spec.cache.serialize)
 
 

@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS actions (
     outputs TEXT,
     report TEXT,
     grp TEXT,
+    worker TEXT,
     PRIMARY KEY (run, id)
 );
 CREATE TABLE IF NOT EXISTS deployments (
@@ -183,6 +184,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_schema,  # stores from before versioning already have it: every statement is IF NOT EXISTS
     _add_column("actions", "grp", "TEXT"),
+    _add_column("actions", "worker", "TEXT"),  # the pool worker that ran it (reusable environments)
     attempts.ensure_schema,  # per-attempt records, and the columns they add to runs and actions
 )
 
@@ -533,6 +535,12 @@ def load_json(text: str | None) -> Any:
 # -- connector jobs (flyte.runtime.connectors) ------------------------------------------------
 
 
+def record_worker(store: RunStore, run: str, action: str, worker: str) -> None:
+    """Which worker process runs the action's attempt (``<environment>/<pid>`` for a reusable
+    environment's pool); the last attempt's worker is what stays recorded."""
+    store.update_action(run, action, worker=worker)
+
+
 def record_connector_job(store: RunStore, run: str, action: str, attempt: int, **fields: Any) -> None:
     """Queue the record of remote work just created (``connector``, ``task``, ``project``,
     ``domain``, ``metadata``); the caller flushes the store."""
@@ -627,7 +635,7 @@ def action_counts(conn: sqlite3.Connection, run: str) -> dict[str, int]:
     return dict(conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (run,)).fetchall())
 
 
-_PAGE_COLUMNS = "id, parent, task, status, attempts, cache, started_at, ended_at, error, report"
+_PAGE_COLUMNS = "id, parent, task, status, attempts, cache, started_at, ended_at, worker, error, report"
 
 
 def page_rows(conn: sqlite3.Connection, run: str, limit: int) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:

@@ -87,4 +87,5 @@ if __name__ == "__main__":
     print(f"  run page and report:  {run.url}")
     print(f"  the run's actions:    .venv/bin/flyte runs show {run.name}")
     print("  all runs:             .venv/bin/flyte runs list")
+    print("  in a browser:         .venv/bin/flyte ui  (then http://127.0.0.1:8765/)")
     print("  run one task:         .venv/bin/flyte run examples/demo.py main --shards 8")

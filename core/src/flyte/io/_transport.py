@@ -131,6 +131,22 @@ def _base(annotation: Any) -> Any:
     return annotation
 
 
+def _each_item(convert: Callable[..., Any], value: Any, annotation: Any) -> Any:
+    """``convert`` applied to the items of a list, tuple or dict ``value`` (a fixed-length tuple
+    annotation hands each item its own type, where hashes may be declared); others as they are."""
+    t = type(value)
+    if t is list:
+        return [convert(v) for v in value]
+    if t is tuple:
+        args = typing.get_args(_base(annotation))
+        if args and len(args) == len(value) and Ellipsis not in args:
+            return tuple(convert(v, a) for v, a in zip(value, args, strict=False))
+        return tuple(convert(v) for v in value)
+    if t is dict:
+        return {k: convert(v) for k, v in value.items()}
+    return value
+
+
 def might_hold_data(value: Any) -> bool:
     """False when ``value`` surely holds no dataframe or reference (skip the boundary work)."""
     t = type(value)
@@ -154,19 +170,9 @@ def outgoing(value: Any, annotation: Any = None) -> Any:
     if isinstance(value, (File, Dir)):
         method = method or getattr(value, "method", None)  # File.new_remote(hash_method=...)
         return value.with_content_hash(method) if method is not None and value.hash is None else value
-    t = type(value)
-    if t in _PLAIN:
+    if type(value) in _PLAIN:
         return value
-    if t is list:
-        return [outgoing(v) for v in value]
-    if t is tuple:
-        args = typing.get_args(_base(annotation))
-        if args and len(args) == len(value) and Ellipsis not in args:
-            return tuple(outgoing(v, a) for v, a in zip(value, args, strict=False))
-        return tuple(outgoing(v) for v in value)
-    if t is dict:
-        return {k: outgoing(v) for k, v in value.items()}
-    return value
+    return _each_item(outgoing, value, annotation)
 
 
 def incoming(value: Any, annotation: Any = None, produced: Any = None, in_engine: bool = False) -> Any:
@@ -221,17 +227,7 @@ def _engine_bound_stored(value: Any, annotation: Any = None) -> Any:
         if handler is not None and handler.engine_bound:
             return store_dataframe(value, hash_method=annotated_hash(annotation))
         return value
-    t = type(value)
-    if t is list:
-        return [_engine_bound_stored(v) for v in value]
-    if t is tuple:
-        args = typing.get_args(_base(annotation))
-        if args and len(args) == len(value) and Ellipsis not in args:
-            return tuple(_engine_bound_stored(v, a) for v, a in zip(value, args, strict=False))
-        return tuple(_engine_bound_stored(v) for v in value)
-    if t is dict:
-        return {k: _engine_bound_stored(v) for k, v in value.items()}
-    return value
+    return _each_item(_engine_bound_stored, value, annotation)
 
 
 def compatible(annotation: Any, value: Any) -> bool:

@@ -34,11 +34,13 @@ state: dict[str, object] = {}
 
 @pytest.fixture(autouse=True)
 def local_backend():
+    global release, state
     flyte.init()
-    state.clear()
-    release.clear()
+    # New ones for each test: a body that its test left blocked, released at the test's end,
+    # writes into its own test's dict (the bodies hold on to theirs), not the next test's.
+    state, release = {}, threading.Event()
     yield
-    release.set()  # let every body still blocked in a test finish
+    release.set()  # let every body still blocked in this test finish
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -72,23 +74,26 @@ def pids(folder: Path) -> dict[str, int]:
 
 @env.task(timeout=0.5)
 async def async_waits_in_c() -> str:
-    state["started"] = True
+    mine = state
+    mine["started"] = True
     release.wait()  # blocks the thread in C, as a blocking client library would
-    state["finished"] = True
+    mine["finished"] = True
     return "never seen"
 
 
 @env.task(timeout=0.5)
 async def async_sleeps() -> str:
+    mine = state
     time.sleep(30)
-    state["finished"] = True
+    mine["finished"] = True
     return "never seen"
 
 
 @env.task(timeout=0.5)
 def sync_waits_in_c() -> str:
+    mine = state
     release.wait()
-    state["finished"] = True
+    mine["finished"] = True
     return "never seen"
 
 
@@ -164,8 +169,9 @@ def test_the_controller_loop_runs_other_tasks_while_a_timed_body_blocks():
 @env.task(timeout=0.5, retries=1)
 async def first_attempt_blocks() -> str:
     if flyte.ctx().attempt == 1:
+        mine = state
         release.wait()
-        state["first_finished"] = True
+        mine["first_finished"] = True
         return "first"
     return "second"
 
@@ -180,8 +186,9 @@ def test_a_timed_out_attempt_is_retried_at_once_while_the_first_still_blocks():
 
 @env.task(retries=10, timeout=flyte.Timeout(deadline=0.5))
 async def blocks_past_its_deadline() -> str:
+    mine = state
     release.wait()
-    state["finished"] = True
+    mine["finished"] = True
     return "never seen"
 
 

@@ -287,6 +287,8 @@ def get_store() -> CacheStore:
     with _store_lock:
         path = state_path("local-cache") / "cache.db"
         if _store is None or _store.path != path:
+            if _store is not None:  # another state root: its connection is not kept open
+                _store.close()  # (a run still using it reopens it on its next call)
             _store = CacheStore(path)
         _store_home = home
         return _store

@@ -348,9 +348,6 @@ def _interrupt(controller: Controller, outcome: dict[str, Any], finished: thread
 
 
 def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) -> Any:
-    from flyte.remote import Run
-    from flyte.runtime.page import write_run_page
-
     settings = cfg.current()
     # A connector task has no cluster object: its work is followed from here, as Flyte's
     # connector service does in the control plane (README: "Connectors").
@@ -362,7 +359,6 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     logs.install()  # what tasks print is kept per attempt (and still reaches the terminal)
     secret_mounts.prepare()
     name = context.name or new_run_name()
-    store = st.writer()
     if context.name is not None and st.run_exists(name):
         raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
     from flyte.io._transport import outgoing
@@ -370,6 +366,25 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
 
     with writing_under(f"{run_prefix(name)}/data/inputs"):  # dataframes stored: the record holds references
         inputs = {k: outgoing(v) for k, v in inputs.items()}
+    store = st.writer()  # held until the run ends (st.release below)
+    try:
+        return _record_run(task, inputs, context, settings, name, store)
+    finally:
+        st.release(store)
+
+
+def _record_run(
+    task: TaskTemplate,
+    inputs: dict[str, Any],
+    context: RunContext,
+    settings: LocalSettings,
+    name: str,
+    store: st.RunStore,
+) -> Any:
+    """Run ``task`` as the run ``name``, recording it through ``store``."""
+    from flyte.remote import Run
+    from flyte.runtime.page import write_run_page
+
     store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
     controller = Controller(
         name,

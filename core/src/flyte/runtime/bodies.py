@@ -137,16 +137,28 @@ class Body:
             result = self._ctx.run(self._call) if loop is None else loop.run_until_complete(self._task)
         except BaseException as exc:  # handed to the attempt, which applies retries etc.
             error = exc
-        finally:
-            with self._lock:
-                interrupted = self._state == _INTERRUPTED
-                self._state = _DONE
-                if interrupted:  # an interruption not yet delivered must not hit the next code
-                    _set_async_exc(self._thread, None)
-            _local.body = outer
+        # An interruption sent just as the body ended is delivered at the next call, here
+        # (before _leave can withdraw it): absorbed, it must not reach the code that follows.
+        interrupted = False
+        while True:
+            try:
+                interrupted = self._leave() or interrupted
+                break
+            except TaskInterruptedError:
+                interrupted = True
+        _local.body = outer
         if interrupted and outer is not None:
             outer._rearm()  # the line above may have dropped the outer body's own interruption
         return result, error, interrupted
+
+    def _leave(self) -> bool:
+        """Mark the body done; whether it was interrupted (a pending interruption is withdrawn)."""
+        with self._lock:
+            interrupted = self._state == _INTERRUPTED
+            self._state = _DONE
+            if interrupted:
+                _set_async_exc(self._thread, None)
+        return interrupted
 
     @property
     def finished(self) -> bool:
@@ -248,7 +260,7 @@ class _Worker:
                 continue  # a body was handed to this thread as it gave up
             if body.is_async and self.loop is None:
                 try:
-                    self.loop = _new_loop()
+                    self.loop = new_loop()
                 except OSError as exc:
                     body.fail(exc)
                     _pool.idle(self)
@@ -274,10 +286,12 @@ class _Worker:
         return task
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """A pool thread's event loop. Each holds three file descriptors, and every async body
-    with a time limit running at once needs one: the first raises the soft open-file limit to
-    the hard one (once per process), and a loop that still cannot open fails its body clearly."""
+def new_loop(purpose: str = "an async task with a time limit") -> asyncio.AbstractEventLoop:
+    """An event loop for a thread of the run's: a pool thread's (an async body with a time
+    limit), or the one a sync body's call of an async task runs on. Each holds three file
+    descriptors, and a run may need hundreds at once (a thousand-deep chain of sync and async
+    calls): the first raises the soft open-file limit to the hard one (once per process, as
+    ``ulimit -n`` does), and a loop that still cannot open is a clear error."""
     global _limit_raised
     if not _limit_raised:
         _limit_raised = True
@@ -287,8 +301,8 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     except OSError as exc:
         raise OSError(
             exc.errno,
-            f"cannot start an event loop for an async task with a time limit ({exc.strerror}): each such body "
-            "running at once needs one, with 3 file descriptors; raise the open-file limit (ulimit -n)",
+            f"cannot start an event loop for {purpose} ({exc.strerror}): each one running at once "
+            "needs one, with 3 file descriptors; raise the open-file limit (ulimit -n)",
         ) from exc
 
 

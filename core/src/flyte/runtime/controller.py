@@ -273,6 +273,10 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+def _loop_for_a_sync_caller() -> asyncio.AbstractEventLoop:
+    return bodies.new_loop("a task called from a sync task")
+
+
 def run_blocking(coro: Coroutine[Any, Any, Any], loop_threads: set[int] | None = None) -> Any:
     """Run a coroutine to completion on a fresh loop in a helper thread, and wait for it.
 
@@ -286,7 +290,8 @@ def run_blocking(coro: Coroutine[Any, Any, Any], loop_threads: set[int] | None =
         if loop_threads is not None:
             loop_threads.add(native)
         try:
-            box["value"] = ctx.run(asyncio.run, coro)
+            with asyncio.Runner(loop_factory=_loop_for_a_sync_caller) as runner:
+                box["value"] = ctx.run(runner.run, coro)
         except BaseException as exc:
             box["error"] = exc
         finally:

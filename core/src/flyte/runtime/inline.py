@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from flyte.connector_task import ConnectorTask
+from flyte.runtime.bodies import new_loop
 
 # The running-loop slot asyncio reads (get_running_loop) and sets (run_until_complete); the
 # body must see no running loop, as on a thread of its own, and the coroutine the private one.
@@ -95,7 +96,7 @@ class _LazyLoop:
 
     def real(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
-            self._loop = asyncio.new_event_loop()
+            self._loop = new_loop("a sync task's nested call")
         return self._loop
 
     def __getattr__(self, name: str) -> Any:  # what the coroutine asks of "the running loop"

@@ -393,23 +393,48 @@ class RunStore:
 
 _writers: dict[Path, tuple[int, int, RunStore]] = {}
 _writers_lock = threading.Lock()
+# Runs recording through each writer now (guarded by _writers_lock).
+_users: dict[RunStore, int] = {}
 
 
 def writer() -> RunStore:
     """The process's writer for the current store (one thread and connection for all its
-    runs, instead of a new one per run); a new one after a fork, or when the file was replaced."""
+    runs, instead of a new one per run), held for one run until :func:`release`; a new one
+    after a fork, or when the file was replaced.
+
+    Writers of other state roots that no run holds are closed here: a process that moves
+    between state roots (a test suite with one ``FLYTE_HOME`` per test) keeps a connection
+    and a thread only for the roots its runs are using, not one per root it ever used.
+    """
     path = db_path()
     with _writers_lock:
+        for other, (pid, _, store) in list(_writers.items()):
+            if pid != os.getpid():  # inherited through a fork: its thread is not in this process
+                del _writers[other]
+                _users.pop(store, None)
+            elif other != path and not _users.get(store):
+                del _writers[other]
+                _users.pop(store, None)
+                store.close()
         found = _writers.get(path)
         try:
             inode = path.stat().st_ino
         except OSError:
             inode = -1
-        if found is not None and found[0] == os.getpid() and found[1] == inode and not found[2]._closed:
-            return found[2]
-        store = RunStore(path)
-        _writers[path] = (os.getpid(), path.stat().st_ino, store)
+        if found is not None and found[1] == inode and not found[2]._closed:
+            store = found[2]
+        else:
+            store = RunStore(path)
+            _writers[path] = (os.getpid(), path.stat().st_ino, store)
+        _users[store] = _users.get(store, 0) + 1
         return store
+
+
+def release(store: RunStore) -> None:
+    """The run that got ``store`` from :func:`writer` has ended."""
+    with _writers_lock:
+        if _users.get(store):
+            _users[store] -= 1
 
 
 def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[tuple[Any, ...]]]]:

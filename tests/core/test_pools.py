@@ -542,3 +542,110 @@ def test_a_reusable_environment_renders_valid_jobs_with_its_resources(tmp_path):
     assert job["kind"] == "Job"
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+
+
+# -- the fork server: workers are forks of one clean, warm process ----------------------------------
+forked = flyte.TaskEnvironment(name="pool_forked", reusable=flyte.ReusePolicy(replicas=2, idle_ttl=60))
+
+
+@forked.task
+async def lineage() -> dict:
+    return {
+        "pid": os.getpid(),
+        "parent": os.getppid(),
+        "late": os.environ.get("POOL_LATE"),
+        "cwd": os.getcwd(),
+    }
+
+
+@forked.task
+async def parks(marker: str) -> int:
+    Path(marker).write_text(str(os.getpid()))
+    await asyncio.sleep(3600)
+    return 0
+
+
+def threads_of(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_workers_are_forked_by_one_single_threaded_server_with_the_owners_current_environment(tmp_path, monkeypatch):
+    from flyte.runtime.pool import spawner
+
+    flyte.run(short_pid)  # a pool of another environment started the fork server earlier
+    server = spawner._fork_server()
+    assert server is not None and server.alive
+    monkeypatch.setenv("POOL_LATE", "set after the server started")
+    monkeypatch.chdir(tmp_path)
+    seen = flyte.run(lineage).outputs()
+    assert seen["parent"] == server.popen.pid != os.getpid()
+    stat = Path(f"/proc/{server.popen.pid}/stat").read_text()
+    assert stat.rsplit(")", 1)[1].split()[1] == str(os.getpid())  # the server's parent is us
+    assert threads_of(server.popen.pid) == 1  # nothing to copy mid-use into the next fork
+    assert seen["late"] == "set after the server started" and seen["cwd"] == str(tmp_path)
+
+
+def test_a_killed_fork_server_fails_its_workers_tasks_and_a_new_one_serves_the_next(tmp_path):
+    import threading
+
+    from flyte.runtime.pool import spawner
+
+    flyte.run(lineage)
+    server = spawner._fork_server()
+    marker = tmp_path / "pid"
+    outcome: list[BaseException | None] = []
+
+    def run_parked() -> None:
+        try:
+            flyte.run(parks, str(marker))
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run_parked)
+    runner.start()
+    assert wait_for(lambda: marker.exists() and marker.read_text())
+    worker = int(marker.read_text())
+    os.kill(server.popen.pid, signal.SIGKILL)
+    runner.join(120)
+    assert not runner.is_alive()
+    (error,) = outcome
+    assert isinstance(error, WorkerDiedError) and f"worker process {worker}" in str(error)
+    assert wait_for(lambda: not alive(worker))  # its parent-death signal followed the server
+    seen = flyte.run(lineage).outputs()
+    new_server = spawner._fork_server()
+    assert new_server is not server and seen["parent"] == new_server.popen.pid
+
+
+THREADED_SITE = """
+import threading, time
+threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+"""
+
+FALLBACK_DRIVER = """
+import os
+import flyte
+
+env = flyte.TaskEnvironment(name="fallback", reusable=flyte.ReusePolicy(replicas=1, idle_ttl=60))
+
+@env.task
+async def parent() -> int:
+    return os.getppid()
+
+if __name__ == "__main__":
+    flyte.init()
+    print(os.getpid(), flyte.run(parent).outputs(), flush=True)
+"""
+
+
+def test_a_fork_server_whose_imports_start_a_thread_is_refused_and_workers_start_directly(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(THREADED_SITE)  # every interpreter starts a thread
+    script = tmp_path / "driver.py"
+    script.write_text(FALLBACK_DRIVER)
+    env = {**os.environ, "FLYTE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(tmp_path / "site")}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    driver, parent = (int(p) for p in done.stdout.split())
+    assert parent == driver  # the worker is the driver's own child, not a fork of a threaded process
+    assert "fork server cannot run: importing" in done.stderr and "started 1 other thread(s)" in done.stderr

@@ -25,7 +25,6 @@ import concurrent.futures
 import contextlib
 import itertools
 import os
-import subprocess
 import threading
 import time
 import warnings
@@ -52,7 +51,7 @@ MAIN_ALIAS = "__mp_main__"
 class WorkerProcess:
     """One worker, as its pool sees it."""
 
-    def __init__(self, pool: WorkerPool, popen: subprocess.Popen[bytes], channel: Channel):
+    def __init__(self, pool: WorkerPool, popen: spawner.WorkerHandle, channel: Channel):
         self.pool = pool
         self.popen = popen
         self.pid = popen.pid
@@ -516,7 +515,7 @@ def _fail(fut: asyncio.Future[Any], error: BaseException) -> None:
         fut.set_exception(error)
 
 
-def _kill_if_running(popen: subprocess.Popen[bytes]) -> None:
+def _kill_if_running(popen: spawner.WorkerHandle) -> None:
     if popen.poll() is None:
         with contextlib.suppress(OSError):
             popen.kill()

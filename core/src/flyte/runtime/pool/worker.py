@@ -1,6 +1,7 @@
 """A pool worker process: runs the tasks its pool sends, many at once, and keeps its globals.
 
-Started as ``python -m flyte.runtime.pool.worker READ_FD WRITE_FD PARENT_PID``. The task's
+Forked by the pool's fork server (:mod:`.forkserver`), or started as ``python -m
+flyte.runtime.pool.worker READ_FD WRITE_FD PARENT_PID`` where there is none. The task's
 module is imported once (by name, or from its file; the driver script as ``__mp_main__``), so a
 global a task sets (a model loaded once) is there for the next task on this worker. Each job
 runs like an attempt in the controller's process: its ``env_vars`` and secrets visible to it
@@ -320,7 +321,8 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
+    """Have Linux send this process SIGTERM when ``parent`` dies (and leave now if it has)."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -330,7 +332,7 @@ def _die_with_parent(parent: int) -> None:
 
 def main(argv: list[str]) -> None:
     read_fd, write_fd, parent = (int(a) for a in argv)
-    _die_with_parent(parent)
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: _exit_now())  # the parent died (or a kill): go now
     os.set_inheritable(read_fd, False)  # a task's own child processes must not hold our pipes

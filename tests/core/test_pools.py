@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -586,8 +588,6 @@ def test_workers_are_forked_by_one_single_threaded_server_with_the_owners_curren
 
 
 def test_a_killed_fork_server_fails_its_workers_tasks_and_a_new_one_serves_the_next(tmp_path):
-    import threading
-
     from flyte.runtime.pool import spawner
 
     flyte.run(lineage)
@@ -649,3 +649,75 @@ def test_a_fork_server_whose_imports_start_a_thread_is_refused_and_workers_start
     driver, parent = (int(p) for p in done.stdout.split())
     assert parent == driver  # the worker is the driver's own child, not a fork of a threaded process
     assert "fork server cannot run: importing" in done.stderr and "started 1 other thread(s)" in done.stderr
+
+
+# -- what a pooled task prints is kept in its attempt's log ------------------------------------------
+chatty_pool = flyte.TaskEnvironment(
+    name="pool_chatty",
+    reusable=flyte.ReusePolicy(replicas=1, concurrency=2, idle_ttl=60),
+    secrets=[flyte.Secret("pool_log_token", as_env_var="LOG_TOKEN")],
+)
+chatty_driver = flyte.TaskEnvironment(name="pool_chatty_driver", depends_on=[chatty_pool])
+pool_user_log = logging.getLogger("pool.chatty")
+
+
+@chatty_pool.task
+async def talks(me: str, other: str, meeting: str) -> int:
+    print(f"{me}: first")
+    pool_user_log.warning("%s: a logging record", me)
+    print(f"{me}: token {os.environ['LOG_TOKEN']}", file=sys.stderr)
+    thread = threading.Thread(target=lambda: print(f"{me}: from a thread"))
+    thread.start()
+    thread.join()
+    subprocess.run([sys.executable, "-c", f"print('{me}: from a child process')"], check=True)
+    # Both tasks are running on the one worker before either goes on: their lines interleave.
+    Path(meeting, me).touch()
+    for _ in range(6000):
+        if Path(meeting, other).exists():
+            break
+        await asyncio.sleep(0.01)
+    print(f"{me}: second")
+    return os.getpid()
+
+
+@chatty_driver.task
+async def chat(meeting: str) -> list[int]:
+    return list(await asyncio.gather(talks("ann", "bob", meeting), talks("bob", "ann", meeting)))
+
+
+def test_what_a_pooled_task_prints_is_in_its_attempts_log_and_only_there(tmp_path, capfd):
+    from click.testing import CliRunner
+
+    from flyte.cli.main import build_cli
+    from flyte.runtime import secret_store
+
+    secret_store.create("pool_log_token", b"log-token-value")
+    with capfd.disabled():
+        flyte.run(short_pid)  # the fork server is running before the terminal below is a capture
+    run = flyte.run(chat, str(tmp_path))
+    ann_pid, bob_pid = run.outputs()
+    assert ann_pid == bob_pid != os.getpid()  # one worker ran both at once (concurrency=2)
+    for me, other, action in (("ann", "bob", "a1"), ("bob", "ann", "a2")):
+        result = CliRunner().invoke(build_cli(), ["logs", run.name, action])
+        assert result.exit_code == 0, result.output
+        shown = result.output
+        for line in ("first", "a logging record", "token ***", "from a thread", "from a child process", "second"):
+            assert f"{me}: {line}\n" in shown, shown
+        assert f"{other}:" not in shown and "log-token-value" not in shown
+    # It still reaches the terminal the driver has now (stderr is line-buffered).
+    assert "ann: token log-token-value" in capfd.readouterr().err
+
+
+def test_a_pooled_tasks_log_keeps_its_cap(monkeypatch):
+    monkeypatch.setenv("FLYTE_LOG_MAX_BYTES", "4096")
+    run = flyte.run(floods_in_pool, 2000)
+    log = (Path(os.environ["FLYTE_HOME"]) / "runs" / run.name / "logs" / "a0-1.log").read_text()
+    kept, note = log.rsplit("\n[flyte: log truncated: ", 1)
+    assert len(kept) <= 4096 and kept.startswith("line 000000 ")
+    assert "characters were dropped" in note and "FLYTE_LOG_MAX_BYTES=4,096" in note
+
+
+@forked.task
+async def floods_in_pool(lines: int) -> None:
+    for i in range(lines):
+        print(f"line {i:06d} " + "x" * 50)

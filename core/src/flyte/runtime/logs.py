@@ -137,6 +137,11 @@ class AttemptLog:
         if first:
             _writer.wants(self)
 
+    def lost(self, count: int) -> None:
+        """Count ``count`` characters dropped elsewhere (a pool worker's cap): the note says so."""
+        with self._lock:
+            self.dropped += count
+
     @property
     def used(self) -> bool:
         """Whether the attempt printed anything."""

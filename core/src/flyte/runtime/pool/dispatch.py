@@ -67,12 +67,13 @@ async def run(action: Any, inputs: dict[str, Any], env: dict[str, str]) -> Any:
             "stoppable": action.stoppable,
             "settings": ctl.settings,
             "home": getattr(os.environ, "base", os.environ).get("FLYTE_HOME"),
+            "log": action.log is not None,
         }
     )
     st.record_worker(ctl.store, ctl.run_name, action.id, f"{lease.pool.name}/{lease.worker.pid}")
     origin = _origin.get()
     on_caller = origin[1] if origin is not None and origin[0] is lease.worker else None
-    job = lease.start(action.task, payload, _Nested(action), on_caller)
+    job = lease.start(action.task, payload, _Nested(action), on_caller, action.log)
     try:
         outcome = await asyncio.wrap_future(job.future)
     except asyncio.CancelledError:

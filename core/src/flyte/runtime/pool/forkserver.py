@@ -12,7 +12,8 @@ worker imports it on its first task, as before.
 The owner talks to it over a ``SOCK_SEQPACKET`` socket (one message per send, file
 descriptors passed with ``SCM_RIGHTS``):
 
-- owner to server: ``("fork", request_id, environment, cwd)`` with the worker's two pipe ends;
+- owner to server: ``("fork", request_id, environment, cwd, streams)`` with the worker's two
+  pipe ends and the owner's current stdout/stderr (``streams``: which of fds 1 and 2 follow);
 - server to owner: ``("ready", pid)``, ``("forked", request_id, pid)``, ``("exited", pid,
   returncode)`` (a worker it reaped: ``-N`` when a signal N killed it), ``("unsafe", reason)``.
 
@@ -89,15 +90,18 @@ def _serve(sock: socket.socket) -> list[str] | None:
         while True:
             for key, _ in selector.select():
                 if key.fileobj is sock:
-                    data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 2)
+                    data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 4)
                     if not data:
                         return None  # the owner is gone
-                    _kind, request_id, environment, cwd = pickle.loads(data)
+                    _kind, request_id, environment, cwd, streams = pickle.loads(data)
                     pid = os.fork()
                     if pid == 0:
                         selector.close()
                         sock.close()
                         for fd in (wake_r, wake_w):
+                            os.close(fd)
+                        for target, fd in zip(streams, fds[2:], strict=True):
+                            os.dup2(fd, target)
                             os.close(fd)
                         _become_worker(environment, cwd, start_dir)
                         return [str(fds[0]), str(fds[1]), str(server)]

@@ -29,7 +29,7 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
@@ -38,6 +38,9 @@ from flyte.errors import WorkerDiedError
 from flyte.reuse import ReusePolicy
 from flyte.runtime.pool import spawner
 from flyte.runtime.pool.protocol import Channel
+
+if TYPE_CHECKING:
+    from flyte.runtime.logs import AttemptLog
 
 # A worker asked to stop that is still running this long after is killed.
 STOP_GRACE = 5.0
@@ -74,13 +77,14 @@ class WorkerProcess:
 class Job:
     """One attempt running on a worker; ``future`` gets the outcome bytes or the error."""
 
-    __slots__ = ("future", "id", "lease", "nested", "task_name")
+    __slots__ = ("future", "id", "lease", "log", "nested", "task_name")
 
-    def __init__(self, id: int, lease: Lease, task_name: str, nested: Any):
+    def __init__(self, id: int, lease: Lease, task_name: str, nested: Any, log: AttemptLog | None):
         self.id = id
         self.lease = lease
         self.task_name = task_name
         self.nested = nested  # answers the job's nested task calls (see dispatch)
+        self.log = log  # the attempt's log: what the job prints in the worker lands there
         self.future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
 
     def settle(self, outcome: bytes | None, error: BaseException | None = None) -> None:
@@ -105,10 +109,13 @@ class Lease:
         self._open = True  # counts as an active task of the pool
         self._paused = False  # its slot given up while its children run
 
-    def start(self, task: Any, payload: bytes, nested: Any, origin: int | None = None) -> Job:
+    def start(
+        self, task: Any, payload: bytes, nested: Any, origin: int | None = None, log: AttemptLog | None = None
+    ) -> Job:
         """Send the attempt to the worker; its outcome arrives in ``job.future``. ``origin``: the
-        nested call (of a task on the same worker) this attempt answers."""
-        return self.pool._start(self, task, payload, nested, origin)
+        nested call (of a task on the same worker) this attempt answers; ``log``: the attempt's
+        log, which gets what the job prints."""
+        return self.pool._start(self, task, payload, nested, origin, log)
 
     def cancel(self) -> None:
         """Stop the job (its attempt timed out or was cancelled); its slot is free when the
@@ -271,10 +278,12 @@ class WorkerPool:
             self._wake.set()
 
     # -- jobs ----------------------------------------------------------------------------------
-    def _start(self, lease: Lease, task: Any, payload: bytes, nested: Any, origin: int | None) -> Job:
+    def _start(
+        self, lease: Lease, task: Any, payload: bytes, nested: Any, origin: int | None, log: AttemptLog | None
+    ) -> Job:
         worker = lease.worker
         code_id, code = self._code_for(task)
-        job = Job(next(self._job_ids), lease, task.spec.name, nested)
+        job = Job(next(self._job_ids), lease, task.spec.name, nested, log)
         lease.job = job
         with self._lock:
             alive = worker in self.workers and not worker.retiring
@@ -359,6 +368,13 @@ class WorkerPool:
                     job = worker.jobs.get(message[1])
                 if job is not None:
                     job.nested(worker, message[2], message[3])
+            elif kind == "log":
+                with self._lock:
+                    job = worker.jobs.get(message[1])
+                if job is not None and job.log is not None:
+                    job.log.write(message[2])
+                    if message[3]:
+                        job.log.lost(message[3])
             elif kind == "warn":
                 _warn_again(message[2])
             elif kind == "ready":

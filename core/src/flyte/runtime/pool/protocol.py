@@ -2,14 +2,16 @@
 
 Each message is a tuple whose first item names it. Task payloads inside are already
 cloudpickled bytes, so this layer only frames them. A worker's stdout and stderr stay the
-parent's (a task's ``print`` shows up as usual): the protocol has pipes of its own.
+parent's (a task's ``print`` shows up as usual; a copy goes to its attempt's log as ``log``
+messages): the protocol has pipes of its own.
 
 Parent to worker: ``("code", code_id, blob)`` (a task function and spec, sent once per worker),
 ``("run", job_id, code_id, payload, origin)`` (``origin``: the nested call of a task on
 this worker that the job answers, or None), ``("cancel", job_id)``, ``("reply", call_id, outcome)``.
 Worker to parent: ``("ready", pid)``, ``("done", job_id, outcome)``, ``("call", job_id,
 call_id, blob)`` (a nested task call, answered by a ``reply``), ``("warn", job_id, blob)`` (a
-warning a task raised, issued again in the parent).
+warning a task raised, issued again in the parent), ``("log", job_id, text, dropped)`` (what
+the job printed, for its attempt's log; see :mod:`.joblog`).
 """
 
 from __future__ import annotations

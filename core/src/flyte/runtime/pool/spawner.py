@@ -166,9 +166,12 @@ class ForkServer:
             if not self.alive:
                 raise ForkServerGone("the pool's fork server exited")
             self._forking[request] = future
-        message = pickle.dumps(("fork", request, environment, os.getcwd()), protocol=pickle.HIGHEST_PROTOCOL)
+        # Its stdout and stderr are ours as they are now (a test's capture, say), as a worker
+        # started now would inherit them, not the ones the server inherited when it started.
+        streams = [fd for fd in (1, 2) if _is_open(fd)]
+        message = pickle.dumps(("fork", request, environment, os.getcwd(), streams), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            socket.send_fds(self.sock, [message], [read_fd, write_fd])
+            socket.send_fds(self.sock, [message], [read_fd, write_fd, *streams])
         except OSError as exc:  # it is gone (its reader sees that too), or the message is refused
             with self._lock:
                 self._forking.pop(request, None)
@@ -214,6 +217,14 @@ class ForkServer:
         """Close our end: the server exits, and its workers with it (their parent-death signal)."""
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader, which waits for the exit
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 _server: ForkServer | None = None

@@ -39,8 +39,9 @@ import cloudpickle
 from flyte import shipping
 from flyte._context import current_caller, current_custom_context, current_group, current_task_data
 from flyte.errors import as_user_error
-from flyte.runtime import bodies, environ, mount_redirect, proctree
+from flyte.runtime import bodies, environ, logs, mount_redirect, proctree
 from flyte.runtime import settings as cfg
+from flyte.runtime.pool.joblog import JobLog
 from flyte.runtime.pool.protocol import Channel
 
 _PR_SET_PDEATHSIG = 1
@@ -61,6 +62,7 @@ class Worker:
 
     def serve(self) -> None:
         environ.install()
+        logs.install()  # the terminal as before, and each job's own log (joblog)
         _relay_warnings(self.channel)
         threading.Thread(target=self._read, name="flyte-worker-pipe", daemon=True).start()
         self.channel.send(("ready", os.getpid()))
@@ -111,15 +113,21 @@ class Worker:
 
     async def _job(self, job_id: int, code_id: int, payload: bytes) -> None:
         _current_job.set(job_id)
+        log = None
         try:
-            function, spec, is_async = self._code(code_id)
             call = cloudpickle.loads(payload)
+            if call["log"]:  # what this job prints goes to its attempt's log too (joblog)
+                log = JobLog(self.channel, job_id)
+                logs.current.set(log)
+            function, spec, is_async = self._code(code_id)  # a module's import prints into it
             result = await self._execute(job_id, function, spec, is_async, call)
             outcome = shipping.pack_result(result)
         except BaseException as exc:
             outcome = shipping.pack_error(exc)
         finally:
             self.jobs.pop(job_id, None)
+        if log is not None:
+            log.close()  # every line reaches the pool before the outcome does
         with contextlib.suppress(OSError):  # the pool is gone: the reader thread ends this process
             self.channel.send(("done", job_id, outcome))
 

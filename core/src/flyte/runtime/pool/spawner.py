@@ -172,10 +172,15 @@ class ForkServer:
         message = pickle.dumps(("fork", request, environment, os.getcwd(), streams), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             socket.send_fds(self.sock, [message], [read_fd, write_fd, *streams])
-        except OSError as exc:  # it is gone (its reader sees that too), or the message is refused
+        except OSError as exc:
             with self._lock:
                 self._forking.pop(request, None)
-            raise ForkServerGone(f"the pool's fork server cannot be reached: {exc}") from exc
+                gone = not self.alive or isinstance(exc, (BrokenPipeError, ConnectionResetError))
+                if gone:  # its reader cleans up once it reads the end; the next worker starts a new one
+                    self.alive = False
+            if gone:
+                raise ForkServerGone(f"the pool's fork server exited: {exc}") from exc
+            raise  # it refused this request (too large an environment, say): this worker fails only
         return future.result()
 
     def _recv(self) -> tuple[Any, ...] | None:

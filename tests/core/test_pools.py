@@ -7,6 +7,7 @@ against a wall-clock limit: the machine is shared and slow at times.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import logging
 import os
@@ -557,6 +558,7 @@ async def lineage() -> dict:
         "parent": os.getppid(),
         "late": os.environ.get("POOL_LATE"),
         "cwd": os.getcwd(),
+        "late_module": importlib.util.find_spec("pool_late_module") is not None,
     }
 
 
@@ -575,23 +577,27 @@ def test_workers_are_forked_by_one_single_threaded_server_with_the_owners_curren
     from flyte.runtime.pool import spawner
 
     flyte.run(short_pid)  # a pool of another environment started the fork server earlier
-    server = spawner._fork_server()
+    server = spawner.fork_server()
     assert server is not None and server.alive
     monkeypatch.setenv("POOL_LATE", "set after the server started")
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "pool_late_module.py").write_text("VALUE = 1\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path / "mods"), os.getenv("PYTHONPATH")])))
     seen = flyte.run(lineage).outputs()
     assert seen["parent"] == server.popen.pid != os.getpid()
     stat = Path(f"/proc/{server.popen.pid}/stat").read_text()
     assert stat.rsplit(")", 1)[1].split()[1] == str(os.getpid())  # the server's parent is us
     assert threads_of(server.popen.pid) == 1  # nothing to copy mid-use into the next fork
     assert seen["late"] == "set after the server started" and seen["cwd"] == str(tmp_path)
+    assert seen["late_module"]  # PYTHONPATH as it is now, as a worker started now would have it
 
 
 def test_a_killed_fork_server_fails_its_workers_tasks_and_a_new_one_serves_the_next(tmp_path):
     from flyte.runtime.pool import spawner
 
     flyte.run(lineage)
-    server = spawner._fork_server()
+    server = spawner.fork_server()
     marker = tmp_path / "pid"
     outcome: list[BaseException | None] = []
 
@@ -613,7 +619,7 @@ def test_a_killed_fork_server_fails_its_workers_tasks_and_a_new_one_serves_the_n
     assert isinstance(error, WorkerDiedError) and f"worker process {worker}" in str(error)
     assert wait_for(lambda: not alive(worker))  # its parent-death signal followed the server
     seen = flyte.run(lineage).outputs()
-    new_server = spawner._fork_server()
+    new_server = spawner.fork_server()
     assert new_server is not server and seen["parent"] == new_server.popen.pid
 
 
@@ -669,7 +675,6 @@ async def talks(me: str, other: str, meeting: str) -> int:
     thread = threading.Thread(target=lambda: print(f"{me}: from a thread"))
     thread.start()
     thread.join()
-    subprocess.run([sys.executable, "-c", f"print('{me}: from a child process')"], check=True)
     # Both tasks are running on the one worker before either goes on: their lines interleave.
     Path(meeting, me).touch()
     for _ in range(6000):
@@ -677,6 +682,9 @@ async def talks(me: str, other: str, meeting: str) -> int:
             break
         await asyncio.sleep(0.01)
     print(f"{me}: second")
+    # Last: a child's text and its newline may arrive apart (PYTHONUNBUFFERED), and a print of
+    # ours could land between them; the attempt's end waits for an exited child's output.
+    subprocess.run([sys.executable, "-c", f"print('{me}: from a child process')"], check=True)
     return os.getpid()
 
 

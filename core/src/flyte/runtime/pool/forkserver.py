@@ -144,6 +144,9 @@ def _become_worker(environment: dict[str, str], cwd: str, start_dir: str) -> Non
     else:
         if sys.path and sys.path[0] == start_dir:  # `python -m` put the start directory first
             sys.path[0] = cwd
+    # Entries the owner's PYTHONPATH gained since the server started go where Python puts them.
+    added = [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
+    sys.path[1:1] = added
 
 
 if __name__ == "__main__":

@@ -237,7 +237,8 @@ _server_broken = False  # it cannot run in this process: start workers directly
 
 
 def _fork_server() -> ForkServer | None:
-    """This process's fork server, (re)started if it is not running; None where it cannot run."""
+    """This process's fork server, (re)started if it is not running (on the spawner thread:
+    its parent-death signal follows that thread); None where it cannot run."""
     global _server, _server_broken
     if _server is not None and _server.alive:
         return _server
@@ -250,6 +251,12 @@ def _fork_server() -> ForkServer | None:
         warnings.warn(f"{exc}; each pool worker starts its own interpreter instead", RuntimeWarning, stacklevel=2)
         return None
     return _server
+
+
+def fork_server() -> ForkServer | None:
+    """This process's running fork server, if any (started by the first pool's first worker)."""
+    server = _server
+    return server if server is not None and server.alive else None
 
 
 def stop_fork_server() -> ForkServer | None:

@@ -1,5 +1,5 @@
-"""The run's page on disk (``<state root>/runs/<name>/index.html``): written when the run
-starts, rewritten while it goes (:mod:`flyte.runtime.pulse`) and when it ends, from the same
+"""The run's page on disk (``<state root>/runs/<name>/index.html``): written a moment after
+the run starts, rewritten while it goes (:mod:`flyte.runtime.pulse`) and when it ends, from the same
 templates as ``flyte ui``. While the run goes the page reloads itself; it shows the action
 tree with a timeline, a page of actions (failed first) and the failed ones in full, with
 their tracebacks and logs."""

@@ -1,8 +1,9 @@
 """A running run's pulse: its heartbeat in the run store and its page on disk, kept fresh.
 
 The heartbeat (``runs.last_seen``) is what a run killed without warning is recorded as having
-ended at; the page (``Run.url``) is written when the run starts and rewritten while it goes,
-so a browser pointed at the file follows it without a server.
+ended at; the page (``Run.url``) is written once the run has gone on for a moment (the first
+tick, a tenth of a second in) and rewritten while it goes, so a browser pointed at the file
+follows it without a server.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ def started_by(trigger: str) -> Iterator[None]:
 
 
 class RunPulse:
-    """Called from the thread that waits for the run: :meth:`tick` as often as it likes."""
+    """Called from the thread that waits for the run: :meth:`tick` as often as it likes (the
+    first tick writes the run's first page: a run that ends before it gets only its final
+    page, so a short run does not pay for a page nobody could open)."""
 
     def __init__(self, store: Any, name: str, task: str):
-        from flyte.runtime.page import write_first_page
-
         self.store, self.name = store, name
         trigger = _trigger.get()
         if trigger is not None:
@@ -44,9 +45,14 @@ class RunPulse:
         now = time.monotonic()
         self._beat = now + EVERY
         self._page = now + EVERY
-        write_first_page(name, task)
+        self._first_page_of: str | None = task  # the task, until the first page is written
 
     def tick(self) -> None:
+        if self._first_page_of is not None:
+            from flyte.runtime.page import write_first_page
+
+            write_first_page(self.name, self._first_page_of)
+            self._first_page_of = None
         now = time.monotonic()
         if now < self._beat:
             return

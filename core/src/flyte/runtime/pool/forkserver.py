@@ -14,8 +14,9 @@ descriptors passed with ``SCM_RIGHTS``):
 
 - owner to server: ``("fork", request_id, environment, cwd, streams)`` with the worker's two
   pipe ends and the owner's current stdout/stderr (``streams``: which of fds 1 and 2 follow);
-- server to owner: ``("ready", pid)``, ``("forked", request_id, pid)``, ``("exited", pid,
-  returncode)`` (a worker it reaped: ``-N`` when a signal N killed it), ``("unsafe", reason)``.
+- server to owner: ``("ready", pid)``, ``("forked", request_id, pid)``, ``("failed",
+  request_id, reason)`` (the fork failed), ``("exited", pid, returncode)`` (a worker it reaped:
+  ``-N`` when a signal N killed it), ``("unsafe", reason)``.
 
 Lifetime. It dies with its owner (``PR_SET_PDEATHSIG``) and leaves as soon as its socket reads
 end-of-file; each worker's parent-death signal follows the server (its parent), and each
@@ -94,7 +95,13 @@ def _serve(sock: socket.socket) -> list[str] | None:
                     if not data:
                         return None  # the owner is gone
                     _kind, request_id, environment, cwd, streams = pickle.loads(data)
-                    pid = os.fork()
+                    try:
+                        pid = os.fork()
+                    except OSError as exc:  # out of memory or processes: this worker only
+                        for fd in fds:
+                            os.close(fd)
+                        send(sock, ("failed", request_id, str(exc)))
+                        continue
                     if pid == 0:
                         selector.close()
                         sock.close()
@@ -109,8 +116,7 @@ def _serve(sock: socket.socket) -> list[str] | None:
                         os.close(fd)  # the worker has them
                     send(sock, ("forked", request_id, pid))
                 else:
-                    while os.read(wake_r, 4096) == 4096:
-                        pass
+                    os.read(wake_r, 4096)  # what is left wakes the selector again
                     _reap(sock)
     except (BrokenPipeError, ConnectionResetError):
         return None  # the owner is gone

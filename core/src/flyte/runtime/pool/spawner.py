@@ -198,6 +198,10 @@ class ForkServer:
                     self._workers[worker.pid] = worker
                     future = self._forking.pop(message[1])
                 future.set_result(worker)
+            elif message[0] == "failed":
+                with self._lock:
+                    future = self._forking.pop(message[1])
+                future.set_exception(OSError(f"the pool's fork server cannot fork a worker: {message[2]}"))
             elif message[0] == "exited":
                 with self._lock:
                     worker = self._workers.pop(message[1], None)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -149,6 +151,19 @@ def test_no_secret_value_is_kept_anywhere(flyte_home: Path):
     assert len(files) >= 3  # runs.db, the YAML, the page on disk (at least)
     for path in files:
         assert SECRET_VALUE.encode() not in path.read_bytes(), path
+
+
+def test_a_cluster_run_whose_process_died_says_its_objects_may_remain(flyte_home: Path):
+    record, _ = start("r-dead")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with st.reader() as conn:  # the run's follower was that process, and it is gone
+        conn.execute("UPDATE runs SET pid=?, pid_start='0' WHERE name='r-dead'", (int(gone.stdout),))
+    record.ended = True  # a dead process records nothing more
+    record.close()
+    run = Run.get("r-dead")
+    assert run.phase == "ABORTED" and run.backend == "kubernetes"
+    assert "objects may still be there (flyte runs show r-dead says how to look)" in run.error
+    assert run.actions()[0].phase == "ABORTED"
 
 
 def test_runs_show_gives_the_object_its_yaml_and_kubectl_commands(flyte_home: Path):

@@ -43,6 +43,7 @@ def list_runs(limit: int, task: str | None, output: str) -> None:
                         "created_at": r.created_at,
                         "ended_at": r.ended_at,
                         "error": r.error,
+                        "backend": r.backend or "local",
                     }
                     for r in runs
                 ],

@@ -98,25 +98,27 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     uri = outputs_uri(main)
     if uri is None:
         raise ClusterRunError(f"{main['kind']} {main['metadata']['name']}: no container sets FLYTE_OUTPUTS_URI")
-    api = _client(config)
-    record = ClusterRunRecord(
-        name, task.name, _codec.dumps(inputs, path="inputs"), _context_name(config), render_settings.namespace
-    )
     from flyte.io._transport import annotations
 
+    inputs_json = _codec.dumps(inputs, path="inputs")
+    api = _client(config)
     try:
-        record.submitted(main, _plugin(task, "pods", job_pods)(main))
-        resource = KubeResource(api, main, render_settings.namespace)
-        outputs_text = _create_and_follow(task, resource, name, record, uri)
-        outputs = incoming(_codec.loads(outputs_text), annotations(task.func)[1])  # references read as declared
-        record.succeeded(outputs_text)
-    except BaseException as exc:
-        record.failed(exc)
-        raise
+        record = ClusterRunRecord(name, task.name, inputs_json, _context_name(config), render_settings.namespace)
+        try:
+            record.submitted(main, _plugin(task, "pods", job_pods)(main))
+            resource = KubeResource(api, main, render_settings.namespace)
+            outputs_text = _create_and_follow(task, resource, name, record, uri)
+            outputs = incoming(_codec.loads(outputs_text), annotations(task.func)[1])  # references read as declared
+            record.succeeded(outputs_text)
+        except BaseException as exc:
+            record.failed(exc)
+            raise
+        finally:
+            record.close()
     finally:
-        record.close()
-    run = Run(name=name, task=task.name, phase="SUCCEEDED", created_at=record.created_at, ended_at=time.time())
-    run.backend = BACKEND
+        api.close()  # its connections to the API server: nothing of a run outlives it
+    run = Run(name=name, task=task.name, phase="SUCCEEDED", created_at=record.created_at, backend=BACKEND)
+    run.ended_at = time.time()
     run._outputs = outputs
     return run
 

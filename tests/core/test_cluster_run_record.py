@@ -191,6 +191,19 @@ def test_runs_show_gives_the_object_its_yaml_and_kubectl_commands(flyte_home: Pa
     assert "kubectl --context kind-flyte -n team-a describe job double-r-show" in action_text
 
 
+def test_flyte_logs_of_a_cluster_run_points_at_its_pods(flyte_home: Path):
+    record, _ = start("r-logs")
+    record.succeeded("42")
+    record.close()
+    result = CliRunner().invoke(build_cli(), ["logs", "r-logs"])
+    assert result.exit_code == 0, result.output
+    assert "ran on kubernetes: what its tasks print is in their pods' logs" in result.output
+    assert "kubectl --context kind-flyte -n team-a logs -l job-name=double-r-logs --all-containers --prefix" in (
+        result.output
+    )
+    assert "printed nothing" not in result.output
+
+
 def test_a_local_run_has_no_cluster_objects(flyte_home: Path):
     flyte.init()
     local = flyte.TaskEnvironment(name="k8srec_local")

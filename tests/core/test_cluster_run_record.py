@@ -285,6 +285,9 @@ def test_the_ui_links_the_object_its_yaml_and_kubectl_commands(flyte_home: Path,
         assert "kubectl --context kind-flyte -n team-a get job double-r-ui -o yaml" in page
         assert "kubectl --context kind-flyte -n team-a logs -l job-name=double-r-ui" in page
 
+        status, _, runs = get(ui)
+        assert status == 200 and '<span class="muted backend">on kubernetes</span>' in runs
+
         status, _, action = get(ui + "runs/r-ui/actions/a0")
         assert status == 200 and 'href="/runs/r-ui/actions/a0/object.yaml"' in action
         assert "kubectl --context kind-flyte -n team-a describe job double-r-ui" in action

@@ -145,7 +145,7 @@ def runs_list(
     rows = "".join(
         f'<tr class="run" data-run="{esc(r["name"])}">'
         f'<td><a href="{esc(links.run(r["name"]))}">{esc(r["name"])}</a></td>'
-        f"<td>{esc(r['task'])}</td><td>{phase(r['status'])}</td><td>{when(r['created_at'])}</td>"
+        f"<td>{esc(r['task'])}{_on(r.get('backend'))}</td><td>{phase(r['status'])}</td><td>{when(r['created_at'])}</td>"
         f"<td>{took(r['created_at'], r['ended_at'] if r['status'] in st.TERMINAL else None)}</td>"
         f"<td>{esc((r['error'] or '')[:120])}</td></tr>"
         for r in runs
@@ -165,6 +165,11 @@ def runs_list(
         else "<p>no runs match</p>"
     )
     return f"<h1>Runs</h1>{form}<p class='muted'>{shown} runs, newest first</p>{table}{pager}"
+
+
+def _on(backend: str | None) -> str:
+    """Where a run ran, when not on this machine (a cluster run)."""
+    return f' <span class="muted backend">on {esc(backend)}</span>' if backend else ""
 
 
 def _pager(offset: int, shown: int, total: int, limit: int, link: Any) -> str:

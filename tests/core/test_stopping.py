@@ -24,6 +24,10 @@ import flyte
 import flyte.errors
 from flyte.remote import Run
 
+# An interruption sent as a body ends must be absorbed on the body's thread, never raised into
+# the runtime's own code (it once killed the pool thread, or hit the driving caller's code).
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 env = flyte.TaskEnvironment(name="stopping")
 has_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 

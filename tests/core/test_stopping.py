@@ -23,6 +23,7 @@ import pytest
 import flyte
 import flyte.errors
 from flyte.remote import Run
+from flyte.runtime import bodies
 
 # An interruption sent as a body ends must be absorbed on the body's thread, never raised into
 # the runtime's own code (it once killed the pool thread, or hit the driving caller's code).
@@ -421,6 +422,27 @@ def test_many_timed_async_bodies_at_once_fit_under_a_low_soft_open_file_limit(tm
     done = run_with_open_file_limit(tmp_path, flyte_home, 256, hard, "150", "together")  # 150 loops: 450 fds
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "150"
+
+
+@env.task(timeout=60)
+async def timed_leaf(i: int) -> int:
+    await asyncio.sleep(0.2)
+    return i
+
+
+@env.task
+async def timed_burst(n: int) -> int:
+    return sum(await asyncio.gather(*(timed_leaf(i) for i in range(n))))
+
+
+@has_proc
+def test_a_burst_of_timed_async_bodies_gives_its_file_descriptors_back_when_it_ends():
+    # Each timed async body running at once has a thread with an event loop (three fds); the
+    # idle threads keep a few loops for the next bodies, not one per body of the burst.
+    flyte.run(timed_burst, 2)
+    before = len(os.listdir("/proc/self/fd"))
+    assert flyte.run(timed_burst, 60).outputs() == sum(range(60))
+    assert len(os.listdir("/proc/self/fd")) <= before + 3 * bodies.IDLE_LOOPS
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX open-file limits")

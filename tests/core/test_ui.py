@@ -224,6 +224,28 @@ def test_the_page_on_disk_is_written_at_start_and_refreshed_until_the_end():
     assert outcome["run"].url == page.as_uri()
 
 
+@env.task
+async def outlasts_a_page_refresh() -> str:
+    await asyncio.sleep(1.3)  # past the first page (0.1 s) and one refresh (1 s)
+    return "done"
+
+
+def test_a_page_that_cannot_be_written_while_the_run_goes_does_not_stop_it(monkeypatch, caplog):
+    from flyte.runtime import page
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    flyte.init()
+    monkeypatch.setattr(page, "write_first_page", disk_full)
+    monkeypatch.setattr(page, "write_run_page", disk_full)
+    with caplog.at_level("WARNING", logger="flyte.runtime.pulse"):
+        assert flyte.with_runcontext(name="rfull").run(outlasts_a_page_refresh).outputs() == "done"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "flyte.runtime.pulse"]
+    assert warnings == ["flyte: the page of run rfull was not written: [Errno 28] No space left on device"]
+    assert flyte.remote.Run.get("rfull").phase == "SUCCEEDED"
+
+
 def _wait(condition, timeout: float = 120) -> None:
     import time
 

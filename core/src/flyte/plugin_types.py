@@ -48,12 +48,15 @@ class TaskPlugin:
     as a plain task does (a Job whose container runs the plugin). ``phase(status)`` reads
     that object's ``status`` and returns ``"SUCCEEDED"``, ``"FAILED"`` or None while it runs;
     None means the common convention (``conditions`` of type Succeeded/Complete/Failed).
+    ``pods(obj)`` returns the label selector of the pods the operator makes for that object
+    (what ``kubectl logs -l`` takes, shown with a cluster run's record); None: not known.
     """
 
     config_type: type
     run: Callable[[TaskCall], Awaitable[Any]] | None = None
     render: Callable[[TaskSpec, Any], list[dict[str, Any]]] | None = None
     phase: Callable[[dict[str, Any]], str | None] | None = None
+    pods: Callable[[dict[str, Any]], str | None] | None = None
     description: str = ""
 
 

@@ -61,6 +61,7 @@ class Run:
     _outputs_json: str | None = attrs.field(default=None, repr=False)
     _outputs: Any = attrs.field(default=_MISSING, repr=False)
     _exception: BaseException | None = attrs.field(default=None, repr=False)
+    backend: str | None = None  # None: ran on this machine; "kubernetes": its objects went to a cluster
 
     @property
     def url(self) -> str:
@@ -70,6 +71,15 @@ class Run:
     @property
     def status(self) -> str:
         return self.phase
+
+    def cluster_objects(self) -> list[dict[str, Any]]:
+        """The Kubernetes objects a cluster run submitted, one per action: context, namespace,
+        kind, name, the YAML kept under the run's folder (``manifest``), the status last seen and
+        the ``kubectl`` commands that inspect it ([] for a local run)."""
+        from flyte.kube.record import object_record
+
+        with st.reader() as conn:
+            return [object_record(row) for row in st.cluster_objects(conn, self.name)]
 
     @property
     def done(self) -> bool:
@@ -177,6 +187,7 @@ def _run(conn: Any, row: Any) -> Run:
         ended_at=row["ended_at"],
         error=row["error"],
         outputs_json=row["outputs"],
+        backend=row["backend"],
     )
 
 

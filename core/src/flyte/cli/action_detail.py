@@ -40,12 +40,14 @@ def failure_hint(name: str) -> str:
 
 def action_record(run: Any, ident: str) -> dict[str, Any]:
     """Everything recorded about action ``ident`` of ``run``, as JSON-able data."""
+    from flyte.kube.record import object_record
     from flyte.runtime import store as st
     from flyte.runtime.logs import recorded_log
     from flyte.ui import queries
 
     with st.reader() as conn:
         row = queries.action_detail(conn, run.name, ident)
+        objects = [object_record(o) for o in st.cluster_objects(conn, run.name, ident)]
     if row is None:
         raise click.ClickException(
             f"run {run.name} has no action {ident!r}; `flyte runs show {run.name}` lists its actions (a0, a1, ...)"
@@ -90,6 +92,7 @@ def action_record(run: Any, ident: str) -> dict[str, Any]:
         "outputs": row["outputs"],
         "report": row["report"],
         "attempt_records": attempts,
+        "cluster_objects": objects,  # the Kubernetes object it submitted (a cluster run)
     }
 
 
@@ -117,6 +120,9 @@ def show_action(run: Any, ident: str, output: str) -> None:
     click.echo(f"outputs: {record['outputs'] or '-'}")
     if record["report"]:
         click.echo(f"report: {record['report']}")
+    from flyte.cli.runs import show_cluster_objects
+
+    show_cluster_objects(record["cluster_objects"])
     records = record["attempt_records"]
     for attempt in records:
         seconds = attempt.get("duration")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -105,6 +106,19 @@ def logs_command(run: str, action: str | None, attempt: int | None, follow: bool
         show_new()
     if follow:
         show_new(final=True)  # what was written as it ended
-    if not offsets:
+    if not offsets and record.backend is not None:  # printed in the cluster's pods, not here
+        _point_at_pods(record, action)
+    elif not offsets:
         what = f"action {action}" + (f" attempt {attempt}" if attempt else "") if action else "its tasks"
         click.echo(f"run {run} ({record.phase}): {what} printed nothing", err=True)
+
+
+def _point_at_pods(record: Any, action: str | None) -> None:
+    """A cluster run's output is in its pods' logs: say how to read them."""
+    objects = [obj for obj in record.cluster_objects() if action in (None, obj["action"])]
+    commands = [c for obj in objects for c in obj["kubectl"] if " logs " in c or " describe " in c]
+    click.echo(
+        f"run {record.name} ({record.phase}) ran on {record.backend}: what its tasks print is in their pods' logs"
+        + "".join(f"\n  {command}" for command in commands),
+        err=True,
+    )

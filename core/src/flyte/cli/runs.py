@@ -43,6 +43,7 @@ def list_runs(limit: int, task: str | None, output: str) -> None:
                         "created_at": r.created_at,
                         "ended_at": r.ended_at,
                         "error": r.error,
+                        "backend": r.backend or "local",
                     }
                     for r in runs
                 ],
@@ -118,6 +119,7 @@ def show_run(name: str, action: str | None, phases: list[str] | None, limit: int
     else:
         _show_text(page)
         _show_connector_jobs(name)
+        show_cluster_objects(run.cluster_objects())
 
 
 def _connector_jobs(name: str) -> list[dict[str, Any]]:
@@ -150,6 +152,19 @@ def _show_connector_jobs(name: str) -> None:
         message = f"  {job['message'].splitlines()[0][:100]}" if job["message"] else ""
         where = f"{job['action']}#{job['attempt']}  {job['connector'].rsplit('.', 1)[-1]}  {job['state']}"
         click.echo(f"  {where}  {json.dumps(job['metadata'])}{message}{links}")
+
+
+def show_cluster_objects(objects: list[dict[str, Any]]) -> None:
+    """Where a cluster run's objects are, the YAML kept of each, and how to inspect them."""
+    if not objects:
+        return
+    click.echo("Kubernetes objects:")
+    for obj in objects:
+        context = f" (context {obj['context']})" if obj["context"] else ""
+        click.echo(f"  {obj['action']}  {obj['kind']} {obj['namespace']}/{obj['name']}{context}")
+        click.echo(f"    yaml: {obj['manifest']}")
+        for command in obj["kubectl"]:
+            click.echo(f"    {command}")
 
 
 @runs_group.command("cancel")
@@ -221,6 +236,7 @@ def _show_json(page: _Page) -> None:
         "phase": run.phase,
         "error": run.error,
         "url": run.url,
+        "backend": run.backend or "local",
         "summary": page.counts,
         "total": page.total,
         "matching": page.matching,
@@ -228,6 +244,7 @@ def _show_json(page: _Page) -> None:
         "limit": page.limit,
         "next_offset": page.next_offset,
         "connector_jobs": _connector_jobs(run.name),
+        "cluster_objects": run.cluster_objects(),
     }
     click.echo(json.dumps(head, indent=2)[:-2] + ',\n  "actions": [', nl=False)
     for i, a in enumerate(page.actions()):

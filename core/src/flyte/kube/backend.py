@@ -12,7 +12,8 @@ with the kubernetes client, followed with a watch until it finishes (polling wit
 watch cannot be had), and its outputs are read back from storage. The object is deleted, with
 its pods, when the run is cancelled (:func:`cancel`), passes ``timeout.deadline`` or is
 interrupted; a failure reports the operator's message and the object's events. The image must
-already be built and pushed (``flyte build``).
+already be built and pushed (``flyte build``). The run is recorded in the local run store, and
+the object kept as YAML under the run's folder, as it goes (:mod:`flyte.kube.record`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flyte import _codec
-from flyte.errors import ActionAbortedError, DeadlineExceededError, FlyteError
+from flyte.errors import ActionAbortedError, ConfigurationError, DeadlineExceededError, FlyteError
+from flyte.kube.record import BACKEND, ClusterRunRecord, job_pods
 from flyte.kube.resource import WATCH_WINDOW_SECONDS, KubeResource, ResourceGone, failure_message
 from flyte.render.context import RenderContext, RenderSettings
 
@@ -43,6 +46,19 @@ def _client(config: dict[str, Any]) -> Any:
     return client.ApiClient()
 
 
+def _context_name(config: dict[str, Any]) -> str | None:
+    """The kubeconfig context the run uses (the file's current one when none is configured)."""
+    if config.get("context"):
+        return config["context"]
+    from kubernetes import config as kubeconfig
+
+    try:
+        _, active = kubeconfig.list_kube_config_contexts(config_file=config.get("kubeconfig"))
+    except Exception:  # no kubeconfig file: _client says so
+        return None
+    return (active or {}).get("name")
+
+
 def cancel(run_name: str) -> bool:
     """Cancel a run that is following its object on the cluster (from any thread): the object
     is deleted and the run raises ``ActionAbortedError``. False if no such run is in progress."""
@@ -60,13 +76,15 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     object's events."""
     from flyte.remote import Run
     from flyte.render.render import render_task
+    from flyte.runtime import store as st
     from flyte.runtime.api import new_run_name
-    from flyte.storage._filesystem import filesystem
 
     config = dict(settings.kubernetes or {})
     if not config.get("storage"):
         raise ClusterRunError("kubernetes backend: set kubernetes.storage to object storage the pods can reach")
     name = context.name or new_run_name()
+    if context.name is not None and st.run_exists(name):
+        raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
     render_settings = RenderSettings.from_config(
         {k: v for k, v in config.items() if k not in ("context", "kubeconfig")}
     )
@@ -80,7 +98,36 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     uri = outputs_uri(main)
     if uri is None:
         raise ClusterRunError(f"{main['kind']} {main['metadata']['name']}: no container sets FLYTE_OUTPUTS_URI")
-    resource = KubeResource(_client(config), main, render_settings.namespace)
+    from flyte.io._transport import annotations
+
+    inputs_json = _codec.dumps(inputs, path="inputs")
+    api = _client(config)
+    try:
+        record = ClusterRunRecord(name, task.name, inputs_json, _context_name(config), render_settings.namespace)
+        try:
+            record.submitted(main, _plugin(task, "pods", job_pods)(main))
+            resource = KubeResource(api, main, render_settings.namespace)
+            outputs_text = _create_and_follow(task, resource, name, record, uri)
+            outputs = incoming(_codec.loads(outputs_text), annotations(task.func)[1])  # references read as declared
+            record.succeeded(outputs_text)
+        except BaseException as exc:
+            record.failed(exc)
+            raise
+        finally:
+            record.close()
+    finally:
+        api.close()  # its connections to the API server: nothing of a run outlives it
+    run = Run(name=name, task=task.name, phase="SUCCEEDED", created_at=record.created_at, backend=BACKEND)
+    run.ended_at = time.time()
+    run._outputs = outputs
+    return run
+
+
+def _create_and_follow(task: Any, resource: KubeResource, name: str, record: ClusterRunRecord, uri: str) -> str:
+    """Create the object, follow it to its end (recording what is seen), return the text of
+    its outputs."""
+    from flyte.storage._filesystem import filesystem
+
     started = time.time()
     timeout = task.spec.timeout
     limit = timeout.deadline.total_seconds() if timeout is not None and timeout.deadline is not None else None
@@ -93,20 +140,15 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
         except BaseException:  # Ctrl-C while the server may already have created it
             _delete(resource, "the run was interrupted")
             raise
-        phase, status = _follow(resource, created, _phase_function(task), cancelled, started, limit)
+        phase_of = _plugin(task, "phase", conditions_phase)
+        phase, status = _follow(resource, created, phase_of, cancelled, started, limit, record.observed)
     finally:
         _cancelled.pop(name, None)
     if phase == "FAILED":
         raise ClusterRunError(_failure(resource, status))
     fs, path = filesystem(uri)
     with fs.open(path, "r") as f:
-        outputs = _codec.loads(f.read())
-    from flyte.io._transport import annotations
-
-    outputs = incoming(outputs, annotations(task.func)[1])  # references read as the declared type
-    run = Run(name=name, task=task.name, phase="SUCCEEDED", created_at=started, ended_at=time.time())
-    run._outputs = outputs
-    return run
+        return f.read()
 
 
 # The tightest limit among the objects a run submits: KubeRay names a RayJob's pods after it
@@ -129,9 +171,10 @@ def _follow(
     cancelled: threading.Event,
     started: float,
     limit: float | None,
+    seen: Callable[[dict[str, Any]], None],
 ) -> tuple[str, dict[str, Any]]:
-    """Follow the object to SUCCEEDED or FAILED; on cancel, deadline or any interruption
-    (Ctrl-C included) delete it and raise."""
+    """Follow the object to SUCCEEDED or FAILED, passing each state of it to ``seen``; on
+    cancel, deadline or any interruption (Ctrl-C included) delete it and raise."""
 
     def past_deadline() -> bool:
         return limit is not None and time.time() - started > limit
@@ -140,6 +183,7 @@ def _follow(
         version = created.get("metadata", {}).get("resourceVersion")
         window = min(WATCH_WINDOW_SECONDS, max(1.0, limit)) if limit is not None else WATCH_WINDOW_SECONDS
         for obj in resource.follow(version, stop=lambda: cancelled.is_set() or past_deadline(), window=window):
+            seen(obj)
             status = obj.get("status") or {}
             phase = phase_of(status)
             if phase in ("SUCCEEDED", "FAILED"):
@@ -204,15 +248,17 @@ def outputs_uri(obj: Any) -> str | None:
     return None
 
 
-def _phase_function(task: Any) -> Any:
+def _plugin(task: Any, field: str, default: Any) -> Any:
+    """The task's plugin's ``field`` (``phase``, ``pods``), or ``default`` for a plain task or
+    a plugin that does not give it."""
     spec = task.spec
     if spec.plugin_config is not None:
         from flyte.plugins import get_registry
 
-        plugin = get_registry().task_plugin_for(spec.plugin_config)
-        if plugin.phase is not None:
-            return plugin.phase
-    return conditions_phase
+        found = getattr(get_registry().task_plugin_for(spec.plugin_config), field)
+        if found is not None:
+            return found
+    return default
 
 
 def conditions_phase(status: dict[str, Any]) -> str | None:

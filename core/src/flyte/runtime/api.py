@@ -383,7 +383,6 @@ def _record_run(
 ) -> Any:
     """Run ``task`` as the run ``name``, recording it through ``store``."""
     from flyte.remote import Run
-    from flyte.runtime.page import write_run_page
 
     store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
     controller = Controller(
@@ -419,9 +418,9 @@ def _record_run(
 
     # The run gets a thread and a loop of its own, so flyte.run works from sync code, from
     # inside a running event loop (notebooks), and from a task of another run alike.
+    pulse = RunPulse(store, name, task.name)  # the heartbeat and the run page while it goes
     try:  # from the thread's start on, Ctrl-C must reach the run (its tasks may already run)
         threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True).start()
-        pulse = RunPulse(store, name, task.name)  # the heartbeat and the run page while it goes
         # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
         # (CPython 3.11, bpo-45274).
         while not finished.wait(0.1):
@@ -431,7 +430,7 @@ def _record_run(
         store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
         store.flush()
         logs.drain()
-        write_run_page(name)
+        pulse.final_page()
         raise
     finally:
         controller.close()
@@ -446,7 +445,7 @@ def _record_run(
     else:
         store.end_run(name, st.FAILED, error=redact(f"{type(error).__name__}: {error}"))
     store.flush()
-    write_run_page(name)
+    pulse.final_page()
     result = Run(
         name=name,
         task=task.name,

@@ -45,6 +45,9 @@ BUSY_CHECK = 0.05
 CANCEL_GRACE = 1.0
 # How long an idle pool thread waits for another body before it exits.
 IDLE_SECONDS = 30.0
+# Idle pool threads keep their event loops (three file descriptors each) for the next async
+# body, up to this many: after a burst of timed async bodies the others close theirs at once.
+IDLE_LOOPS = 8
 
 _PROCTREE = proctree.supported()
 # The body whose thread (or event loop) runs the current code, if any.
@@ -273,6 +276,9 @@ class _Worker:
                 for task in leftovers:
                     task.cancel()
                 self.loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))  # type: ignore[union-attr]
+            if self.loop is not None and _pool.idle_loops() >= IDLE_LOOPS:
+                self.loop.close()
+                self.loop = None
             _pool.idle(self)
         if self.loop is not None:
             with contextlib.suppress(RuntimeError):  # still marked running: interrupted inside it
@@ -335,6 +341,11 @@ class _Pool:
             worker = _Worker()
             threading.Thread(target=worker.main, name="flyte-body", daemon=True).start()
         worker.bodies.put(body)
+
+    def idle_loops(self) -> int:
+        """How many idle threads hold an event loop."""
+        with self._lock:
+            return sum(worker.loop is not None for worker in self._idle)
 
     def idle(self, worker: _Worker) -> None:
         with self._lock:

@@ -12,13 +12,15 @@ import time
 
 from flyte._home import private_file, state_path
 
+# Imported with this module (at a run's start), not when a page is first written: by then the
+# run's tasks may have used up what an import needs (file descriptors).
+from flyte.ui import templates, views
+
 # The failed actions shown in full (traceback, log) below the table.
 DETAILS = 20
 
 
 def write_run_page(name: str) -> str:
-    from flyte.ui import templates, views
-
     links = templates.StaticLinks()
     main, live = views.run_view(name, {}, links, details=DETAILS)
     return _write(name, templates.document(f"run {name}", main, live, links))
@@ -26,8 +28,6 @@ def write_run_page(name: str) -> str:
 
 def write_first_page(name: str, task: str) -> str:
     """The page of a run that has just started (nothing recorded yet: no store read)."""
-    from flyte.ui import templates
-
     links = templates.StaticLinks()
     run = {"name": name, "task": task, "status": "RUNNING", "created_at": time.time(), "ended_at": None}
     page = {"offset": 0, "limit": 0, "matching": 0, "description": "", "link": None}

@@ -8,11 +8,16 @@ follows it without a server.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+
+from flyte.runtime import page
+
+logger = logging.getLogger("flyte.runtime.pulse")
 
 EVERY = 1.0  # seconds between heartbeats and page refreshes
 # A page of a very large run takes a while to write: it is rewritten at most once per this many
@@ -46,21 +51,32 @@ class RunPulse:
         self._beat = now + EVERY
         self._page = now + EVERY
         self._first_page_of: str | None = task  # the task, until the first page is written
+        self._page_failed = False
 
     def tick(self) -> None:
         if self._first_page_of is not None:
-            from flyte.runtime.page import write_first_page
-
-            write_first_page(self.name, self._first_page_of)
-            self._first_page_of = None
+            task, self._first_page_of = self._first_page_of, None
+            self._write_page(page.write_first_page, self.name, task)
         now = time.monotonic()
         if now < self._beat:
             return
         self._beat = now + EVERY
         self.store.execute("UPDATE runs SET last_seen=? WHERE name=?", (time.time(), self.name))
         if now >= self._page:
-            from flyte.runtime.page import write_run_page
-
-            write_run_page(self.name)
+            self._write_page(page.write_run_page, self.name)
             took = time.monotonic() - now
             self._page = time.monotonic() + max(EVERY, took * PAGE_SHARE)
+
+    def final_page(self) -> None:
+        """The page of the ended run (recorded first: the page reads the store)."""
+        self._write_page(page.write_run_page, self.name)
+
+    def _write_page(self, write: Callable[..., str], *args: str) -> None:
+        # The page is a view of what the store holds: a full disk or no file descriptor left
+        # must not stop the run or hide its outcome; said once per run.
+        try:
+            write(*args)
+        except Exception as exc:
+            if not self._page_failed:
+                self._page_failed = True
+                logger.warning("flyte: the page of run %s was not written: %s", self.name, exc)

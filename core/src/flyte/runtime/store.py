@@ -112,6 +112,25 @@ CREATE INDEX IF NOT EXISTS actions_by_run_status ON actions (run, status, CAST(S
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
 """
 
+# The objects a run on a cluster submitted (one action each), where they are and the YAML kept
+# of each (``manifest``: its path under the run's folder); ``status`` is the object's status as
+# last seen (JSON).
+CLUSTER_OBJECTS = """
+CREATE TABLE IF NOT EXISTS cluster_objects (
+    run TEXT NOT NULL,
+    action TEXT NOT NULL,
+    context TEXT,
+    namespace TEXT NOT NULL,
+    api_version TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    pods TEXT,
+    status TEXT,
+    PRIMARY KEY (run, action)
+)
+"""
+
 RUNNING = "RUNNING"
 QUEUED = "QUEUED"
 SUCCEEDED = "SUCCEEDED"
@@ -171,6 +190,13 @@ def _add_column(table: str, column: str, declaration: str) -> Callable[[sqlite3.
     return step
 
 
+def _create_table(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def step(conn: sqlite3.Connection) -> None:
+        conn.execute(sql)
+
+    return step
+
+
 def _create_schema(conn: sqlite3.Connection) -> None:
     for statement in SCHEMA.split(";"):
         if statement.strip():
@@ -186,6 +212,8 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _add_column("actions", "grp", "TEXT"),
     _add_column("actions", "worker", "TEXT"),  # the pool worker that ran it (reusable environments)
     attempts.ensure_schema,  # per-attempt records, and the columns they add to runs and actions
+    _add_column("runs", "backend", "TEXT"),  # where it ran: NULL (this machine) or "kubernetes"
+    _create_table(CLUSTER_OBJECTS),
 )
 
 
@@ -274,12 +302,14 @@ class RunStore:
         if wake:
             self._work.set()
 
-    def create_run(self, name: str, task: str, inputs: str | None) -> None:
+    def create_run(self, name: str, task: str, inputs: str | None, backend: str | None = None) -> None:
+        """Record a run that starts now in this process (``backend``: None for this machine,
+        ``"kubernetes"`` for a run whose objects this process submitted and follows)."""
         pid = os.getpid()
         self.execute(
-            "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, task, RUNNING, time.time(), _HOST, pid, process_start(pid), preview(inputs)),
+            "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs, backend) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, task, RUNNING, time.time(), _HOST, pid, process_start(pid), preview(inputs), backend),
         )
 
     def end_run(
@@ -502,7 +532,7 @@ def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
     """Record that a run's process died; its unfinished actions are aborted with it. The run
     ends when it was last seen alive (its heartbeat), not when the death was noticed."""
     conn.execute("BEGIN IMMEDIATE")
-    row = conn.execute("SELECT created_at, last_seen FROM runs WHERE name=?", (name,)).fetchone()
+    row = conn.execute("SELECT created_at, last_seen, backend FROM runs WHERE name=?", (name,)).fetchone()
     latest = conn.execute(  # a run killed before its first heartbeat: its last recorded event
         "SELECT MAX(MAX(COALESCE(queued_at, 0), COALESCE(started_at, 0), COALESCE(ended_at, 0))) FROM actions "
         "WHERE run=?",
@@ -511,13 +541,23 @@ def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
     now = max(row[1] or row[0], latest or 0) if row else time.time()
     conn.execute(
         "UPDATE runs SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE name=? AND status NOT IN (?, ?, ?)",
-        (ABORTED, now, "the process running this run exited before it finished", name, *TERMINAL),
+        (ABORTED, now, _died(name, row[2] if row else None), name, *TERMINAL),
     )
     conn.execute(
         "UPDATE actions SET status=?, ended_at=COALESCE(ended_at, ?) WHERE run=? AND status NOT IN (?, ?, ?)",
         (ABORTED, now, name, *TERMINAL),
     )
     conn.execute("COMMIT")
+
+
+def _died(name: str, backend: str | None) -> str:
+    if backend is None:
+        return "the process running this run exited before it finished"
+    # Its objects were not deleted: they may still run on the cluster.
+    return (
+        f"the process following this run on {backend} exited before it finished; its objects may still be "
+        f"there (flyte runs show {name} says how to look)"
+    )
 
 
 # Phases, most in need of attention first (`flyte runs show` lists them in this order).
@@ -625,6 +665,43 @@ def end_connector_job(run: str, action: str, attempt: int, state: str, message: 
             "UPDATE connector_jobs SET state=?, message=?, ended_at=? WHERE run=? AND action=? AND attempt=?",
             (state, message, time.time(), run, action, attempt),
         )
+
+
+# -- cluster objects (flyte.kube.record) -------------------------------------------------------
+
+
+def record_cluster_object(store: RunStore, run: str, action: str, **fields: Any) -> None:
+    """Queue the record of an object submitted for ``action`` (``context``, ``namespace``,
+    ``api_version``, ``kind``, ``name``, ``manifest``, ``pods``)."""
+    store.execute(
+        "INSERT OR REPLACE INTO cluster_objects (run, action, context, namespace, api_version, kind, name, manifest, "
+        "pods) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run,
+            action,
+            fields["context"],
+            fields["namespace"],
+            fields["api_version"],
+            fields["kind"],
+            fields["name"],
+            fields["manifest"],
+            fields["pods"],
+        ),
+    )
+
+
+def observed_cluster_object(store: RunStore, run: str, action: str, status: str) -> None:
+    """Queue the object's status as last seen (JSON)."""
+    store.execute("UPDATE cluster_objects SET status=? WHERE run=? AND action=?", (status, run, action))
+
+
+def cluster_objects(conn: sqlite3.Connection, run: str, action: str | None = None) -> list[sqlite3.Row]:
+    """The objects a run (or one of its actions) submitted to a cluster, by action."""
+    if action is not None:
+        return conn.execute("SELECT * FROM cluster_objects WHERE run=? AND action=?", (run, action)).fetchall()
+    return conn.execute(
+        "SELECT * FROM cluster_objects WHERE run=? ORDER BY CAST(SUBSTR(action, 2) AS INTEGER)", (run,)
+    ).fetchall()
 
 
 def run_process(name: str) -> tuple[str | None, int | None]:

@@ -7,8 +7,9 @@ thread with its own store connection. Pages update live by fetching their ``<mai
 
 Security: it binds to 127.0.0.1 unless told otherwise (:func:`check_host`); every response
 carries a Content-Security-Policy that allows only this origin's own script; reports are
-served with a ``sandbox`` policy and shown in ``<iframe sandbox>``; files are served only
-from the paths the store records under the state root.
+served with a ``sandbox`` policy and shown in ``<iframe sandbox>``; files (logs, reports, the
+YAML of a cluster run's objects, as plain text) are served only from the places the runtime
+writes them under the run's folder.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ ROUTES = [
     (re.compile(rf"^/runs/{_RUN}$"), "run"),
     (re.compile(rf"^/runs/{_RUN}/actions/{_ACTION}$"), "action"),
     (re.compile(rf"^/runs/{_RUN}/actions/{_ACTION}/report$"), "report"),
+    (re.compile(rf"^/runs/{_RUN}/actions/{_ACTION}/object\.yaml$"), "manifest"),
     (re.compile(rf"^/runs/{_RUN}/logs/{_ACTION}/(?P<attempt>\d+)$"), "log"),
     (re.compile(r"^/ui\.(?P<kind>js|css)$"), "static"),
 ]
@@ -105,6 +107,10 @@ class Handler(BaseHTTPRequestHandler):
         path = self._recorded_file(run, action, "report", None)
         self._send(HTTPStatus.OK, path.read_bytes(), "text/html; charset=utf-8", csp=REPORT_CSP)
 
+    def _manifest(self, query: dict[str, str], run: str, action: str) -> None:
+        path = self._recorded_file(run, action, "Kubernetes object", None)
+        self._send(HTTPStatus.OK, path.read_bytes(), "text/plain; charset=utf-8")
+
     def _log(self, query: dict[str, str], run: str, action: str, attempt: str) -> None:
         path = self._recorded_file(run, action, "log", int(attempt))
         self._send(HTTPStatus.OK, path.read_bytes(), "text/plain; charset=utf-8")
@@ -115,10 +121,16 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- helpers ------------------------------------------------------------------------------
     def _recorded_file(self, run: str, action: str, what: str, attempt: int | None) -> Path:
-        """A report or log of an action, only where the runtime writes them under the state root."""
+        """A report, log or Kubernetes object of an action, only where the runtime writes them
+        under the state root (the path is built here, never read from the store)."""
+        from flyte.kube.record import MANIFEST
+
         root = state_root()
         folder = root / "runs" / run  # never created here: a GET only reads
-        path = folder / "logs" / f"{action}-{attempt}.log" if what == "log" else folder / action / "report.html"
+        if what == "log":
+            path = folder / "logs" / f"{action}-{attempt}.log"
+        else:
+            path = folder / action / ("report.html" if what == "report" else MANIFEST)
         if not path.is_file():
             raise views.NotFound(
                 f"run {run} action {action} has no {what}" + (f" for attempt {attempt}" if attempt else "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ class Links:
     def report(self, name: str, action: str) -> str:
         return f"/runs/{quote(name)}/actions/{quote(action)}/report"
 
+    def manifest(self, name: str, action: str) -> str:
+        return f"/runs/{quote(name)}/actions/{quote(action)}/object.yaml"
+
 
 class StaticLinks(Links):
     """Links of the page on disk (``runs/<name>/index.html``): files beside it, anchors in it."""
@@ -89,6 +93,9 @@ class StaticLinks(Links):
 
     def report(self, name: str, action: str) -> str:
         return f"{quote(action)}/report.html"
+
+    def manifest(self, name: str, action: str) -> str:
+        return f"{quote(action)}/object.yaml"
 
 
 def _query(query: dict[str, Any]) -> str:
@@ -138,7 +145,7 @@ def runs_list(
     rows = "".join(
         f'<tr class="run" data-run="{esc(r["name"])}">'
         f'<td><a href="{esc(links.run(r["name"]))}">{esc(r["name"])}</a></td>'
-        f"<td>{esc(r['task'])}</td><td>{phase(r['status'])}</td><td>{when(r['created_at'])}</td>"
+        f"<td>{esc(r['task'])}{_on(r.get('backend'))}</td><td>{phase(r['status'])}</td><td>{when(r['created_at'])}</td>"
         f"<td>{took(r['created_at'], r['ended_at'] if r['status'] in st.TERMINAL else None)}</td>"
         f"<td>{esc((r['error'] or '')[:120])}</td></tr>"
         for r in runs
@@ -158,6 +165,11 @@ def runs_list(
         else "<p>no runs match</p>"
     )
     return f"<h1>Runs</h1>{form}<p class='muted'>{shown} runs, newest first</p>{table}{pager}"
+
+
+def _on(backend: str | None) -> str:
+    """Where a run ran, when not on this machine (a cluster run)."""
+    return f' <span class="muted backend">on {esc(backend)}</span>' if backend else ""
 
 
 def _pager(offset: int, shown: int, total: int, limit: int, link: Any) -> str:
@@ -181,9 +193,11 @@ def run_view(
     page: dict[str, Any],
     details: dict[str, str],
     links: Links,
+    objects: Sequence[Any] = (),
 ) -> str:
     """A run: header, counts by phase, the action tree with a timeline, one page of actions
-    (failed first) and, on the page on disk, the details of the actions that failed."""
+    (failed first), the Kubernetes objects of a cluster run and, on the page on disk, the
+    details of the actions that failed."""
     name = run["name"]
     end = run["ended_at"] if run["status"] in st.TERMINAL else None
     total = sum(counts.values())
@@ -192,6 +206,7 @@ def run_view(
         f"<p>task <b>{esc(run['task'])}</b> · started {when(run['created_at'])} · took "
         f"<span id='run-took'>{took(run['created_at'], end)}</span>"
         + (f" · started by {esc(run.get('trigger'))}" if run.get("trigger") else "")
+        + (f" · ran on <b class='backend'>{esc(run['backend'])}</b>" if run.get("backend") else "")
         + "</p>"
         + (f'<pre class="tb" id="run-error">{esc(run["error"])}</pre>' if run.get("error") else "")
     )
@@ -211,10 +226,35 @@ def run_view(
     return (
         head
         + f"<p class='chips' id='counts'>actions: {total:,} {chips}</p>"
+        + (_cluster_objects(name, objects, links) if objects else "")
         + f"<h2>Actions and timeline</h2><div id='tree'>{tree_html}</div>"
         + f"<h2>Actions {esc(where)}</h2>{table}{pager}"
         + "".join(details.values())
     )
+
+
+def _cluster_objects(name: str, objects: Sequence[Any], links: Links, heading: str = "h2") -> str:
+    """Where a cluster run's objects are: kind, name, namespace and context, the YAML kept of
+    each, and the ``kubectl`` commands that inspect them."""
+    from flyte.kube.record import kubectl_commands
+
+    parts = [f"<{heading}>Kubernetes objects</{heading}>"]
+    for obj in objects:
+        action = esc(obj["action"])
+        if not links.static:
+            action = f'<a href="{esc(links.action(name, obj["action"]))}">{action}</a>'
+        commands = "\n".join(kubectl_commands(obj))
+        parts.append(
+            f'<div class="k8s-object" data-action="{esc(obj["action"])}"><p>{action} · '
+            f'<b class="k8s-kind">{esc(obj["kind"])}</b> <b class="k8s-name">{esc(obj["name"])}</b> in namespace '
+            f'<b class="k8s-namespace">{esc(obj["namespace"])}</b>'
+            + (f" · context <b class='k8s-context'>{esc(obj['context'])}</b>" if obj["context"] else "")
+            + f" · <code>{esc(obj['api_version'])}</code> · "
+            f'<a class="k8s-yaml" href="{esc(links.manifest(name, obj["action"]))}">'
+            "the object as submitted (YAML)</a></p>"
+            f'<pre class="kubectl">{esc(commands)}</pre></div>'
+        )
+    return "".join(parts)
 
 
 def _walk(nodes: list[Node]) -> Any:
@@ -287,7 +327,12 @@ def _action_table(name: str, actions: list[Any], links: Links, detailed: set[str
 
 
 def action_view(
-    run: dict[str, Any], action: dict[str, Any], logs: dict[int, tuple[str, bool]], links: Links, heading: str = "h1"
+    run: dict[str, Any],
+    action: dict[str, Any],
+    logs: dict[int, tuple[str, bool]],
+    links: Links,
+    heading: str = "h1",
+    objects: Sequence[Any] = (),
 ) -> str:
     """An action: its phase, timing, cache, group, inputs and outputs, and every attempt with
     its error, traceback and log."""
@@ -315,6 +360,8 @@ def action_view(
         f'<a href="{esc(links.run(name))}">{esc(name)}</a></{heading}>',
         f"<table class='facts' style='width:auto'>{table}</table>",
     ]
+    if objects:
+        parts.append(_cluster_objects(name, objects, links))
     if action.get("error"):
         parts.append(f'<h2>Error</h2><pre class="tb action-error">{esc(action["error"])}</pre>')
     for record in reversed(action.get("attempt_records", [])):

@@ -74,6 +74,7 @@ def run_view(name: str, query: dict[str, str], links: t.Links, details: int = 0)
             raise NotFound(f"no run named {name!r}")
         counts = q.phase_counts(conn, name)
         tree, cut = q.action_tree(conn, name)
+        objects = st.cluster_objects(conn, name)
     record = Run(name=name, task=run["task"], phase=run["status"], created_at=run["created_at"])
     phases = [status] if status else None
     actions = q.action_page(record, phases, offset, parent=parent)
@@ -94,7 +95,7 @@ def run_view(name: str, query: dict[str, str], links: t.Links, details: int = 0)
     for ident in [a.id for a in actions if a.phase == st.FAILED][:details]:
         shown[ident] = action_view(name, ident, links, heading="h2")[0]
     live = run["status"] not in st.TERMINAL
-    return t.run_view(run, counts, tree, cut, actions, page, shown, links), live
+    return t.run_view(run, counts, tree, cut, actions, page, shown, links, objects), live
 
 
 def action_view(name: str, ident: str, links: t.Links, heading: str = "h1") -> tuple[str, bool]:
@@ -103,6 +104,7 @@ def action_view(name: str, ident: str, links: t.Links, heading: str = "h1") -> t
         if run is None:
             raise NotFound(f"no run named {name!r}")
         action = q.action_detail(conn, name, ident)
+        objects = st.cluster_objects(conn, name, ident)
     if action is None:
         raise NotFound(f"run {name} has no action {ident!r}")
     logs: dict[int, Any] = {}
@@ -114,4 +116,4 @@ def action_view(name: str, ident: str, links: t.Links, heading: str = "h1") -> t
         current = recorded_log(name, ident, action["attempts"])
         logs.setdefault(action["attempts"], q.read_log(str(current)))
     live = action["status"] not in st.TERMINAL and run["status"] not in st.TERMINAL
-    return t.action_view(run, action, logs, links, heading), live
+    return t.action_view(run, action, logs, links, heading, objects), live

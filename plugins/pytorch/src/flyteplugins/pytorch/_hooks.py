@@ -20,6 +20,11 @@ def _render(spec: Any, context: Any) -> list[dict[str, Any]]:
     return render(spec, context)
 
 
+def _pods(obj: dict[str, Any]) -> str:
+    """The PyTorchJob's replica pods (the training operator labels them with its name)."""
+    return f"training.kubeflow.org/job-name={obj['metadata']['name']}"
+
+
 @hookimpl
 def flyte_task_plugins() -> list[TaskPlugin]:
     return [
@@ -27,6 +32,7 @@ def flyte_task_plugins() -> list[TaskPlugin]:
             config_type=Elastic,
             run=_run,
             render=_render,
+            pods=_pods,
             description="PyTorch: torch elastic workers locally; a Kubeflow PyTorchJob on Kubernetes",
         )
     ]

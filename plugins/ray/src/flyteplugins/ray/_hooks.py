@@ -31,6 +31,12 @@ def _phase(status: dict[str, Any]) -> str | None:
     return None
 
 
+def _pods(obj: dict[str, Any]) -> str:
+    """The RayJob's submitter pod (KubeRay names its submitter Job after the RayJob): its log is
+    the Ray job's driver output."""
+    return f"job-name={obj['metadata']['name']}"
+
+
 @hookimpl
 def flyte_task_plugins() -> list[TaskPlugin]:
     return [
@@ -39,6 +45,7 @@ def flyte_task_plugins() -> list[TaskPlugin]:
             run=_run,
             render=_render,
             phase=_phase,
+            pods=_pods,
             description="Ray: a local Ray runtime; a KubeRay RayJob on Kubernetes",
         )
     ]

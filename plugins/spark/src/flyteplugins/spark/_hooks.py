@@ -35,6 +35,11 @@ def _phase(status: dict[str, Any]) -> str | None:
     return None
 
 
+def _pods(obj: dict[str, Any]) -> str:
+    """The SparkApplication's driver and executor pods (the operator labels them with its name)."""
+    return f"sparkoperator.k8s.io/app-name={obj['metadata']['name']}"
+
+
 @hookimpl
 def flyte_task_plugins() -> list[TaskPlugin]:
     return [
@@ -43,6 +48,7 @@ def flyte_task_plugins() -> list[TaskPlugin]:
             run=_run,
             render=_render,
             phase=_phase,
+            pods=_pods,
             description="Spark: a local SparkSession built from the config; a SparkApplication on Kubernetes",
         )
     ]

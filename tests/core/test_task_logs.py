@@ -71,6 +71,31 @@ async def conversation() -> list[str]:
     return list(await asyncio.gather(speaker("ann", 5), speaker("bob", 5)))
 
 
+HALVES = """
+import sys, time
+sys.stdout.write("half a line"); sys.stdout.flush()
+time.sleep(0.3)
+sys.stdout.write(" and its end\\n"); sys.stdout.flush()
+sys.stdout.write("a prompt without a newline"); sys.stdout.flush()
+"""
+
+
+@env.task
+def interleaved() -> None:
+    child = subprocess.Popen([sys.executable, "-c", HALVES])
+    time.sleep(0.15)  # while the child's line is half written
+    print("the task's own line")
+    child.wait()
+
+
+def test_a_childs_line_written_in_pieces_stays_whole_in_the_log():
+    flyte.init()
+    flyte.with_runcontext(name="rhalves").run(interleaved)
+    lines = log_of("rhalves", "a0").splitlines()
+    assert "half a line and its end" in lines and "the task's own line" in lines
+    assert lines[-1] == "a prompt without a newline"  # an unfinished last line is kept too
+
+
 def test_tasks_running_at_once_each_keep_their_own_lines():
     flyte.init()
     flyte.with_runcontext(name="rtalk").run(conversation)

@@ -36,6 +36,7 @@ PENDING_LIMIT = 4 * 1024 * 1024  # bytes waiting for the writer thread, per atte
 BACKLOG_LIMIT = 64 * 1024 * 1024  # bytes of ended attempts' logs waiting, all together
 FLUSH_EVERY = 0.2  # seconds between the writer thread's rounds
 PUMP_WAIT = 2.0  # seconds an ending attempt waits for an exited child's last output to arrive
+PARTIAL_LINE_MAX = 64 * 1024  # characters of a child's unfinished line held back from its log
 
 current: ContextVar[AttemptLog | None] = ContextVar("flyte_attempt_log", default=None)
 
@@ -418,12 +419,24 @@ def _pump(fd: int, terminal: Any, binding: AttemptLog | Route) -> None:
     a route: to the log of the attempt using the engine at the time)."""
     stream = terminal.wrapped if isinstance(terminal, TeeStream) else terminal
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span reads
+    # The log gets whole lines: an unbuffered child writes a line's text and its newline apart,
+    # and the task's own prints must not land between them. The terminal gets text at once
+    # (a prompt has no newline).
+    partial = ""
     with open(fd, "rb", buffering=0) as pipe:
         for raw in iter(lambda: pipe.read(65536), b""):
             text = decoder.decode(raw)
-            log = _resolve(binding)
-            if log is not None:
-                log.write(text)
+            partial += text
+            cut = len(partial) if len(partial) > PARTIAL_LINE_MAX else partial.rfind("\n") + 1
+            if cut:
+                log = _resolve(binding)
+                if log is not None:
+                    log.write(partial[:cut])
+                partial = partial[cut:]
             with contextlib.suppress(Exception):  # a closed terminal must not stop the copy
                 stream.write(text)
                 stream.flush()
+    partial += decoder.decode(b"", final=True)
+    log = _resolve(binding)
+    if partial and log is not None:
+        log.write(partial)

@@ -101,3 +101,29 @@ def test_one_writer_serves_every_run_of_the_process_until_its_file_is_replaced(f
     second.flush()
     with st.reader() as conn:
         assert conn.execute("SELECT task FROM runs WHERE name='r'").fetchone()[0] == "t"
+
+
+def test_a_thread_reuses_its_reader_only_for_the_same_file_and_never_inside_another(flyte_home):
+    first = st.RunStore()
+    first.create_run("r-old", "t", None)
+    first.close()
+    with st.reader() as conn:
+        outer = conn
+        conn.execute("BEGIN")
+        with st.reader() as inner:  # inside another reader: a connection of its own
+            assert inner is not outer
+            kept = inner  # the first to end is the one the thread keeps
+            assert [r[0] for r in inner.execute("SELECT name FROM runs")] == ["r-old"]
+        assert conn.in_transaction  # the inner reader did not end the outer's transaction
+        conn.execute("COMMIT")
+    with st.reader() as conn:
+        assert conn is kept  # kept for the next read on this thread
+    # The file moved aside (as the damaged-store message says to do) and a new one started:
+    # the next read sees the new file, not the kept connection's old one.
+    st.db_path().rename(flyte_home / "runs.db.aside")
+    second = st.RunStore()
+    second.create_run("r-new", "t", None)
+    second.close()
+    with st.reader() as conn:
+        assert conn is not kept
+        assert [r[0] for r in conn.execute("SELECT name FROM runs")] == ["r-new"]

@@ -493,17 +493,55 @@ def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[
 
 @contextmanager
 def reader(path: Path | None = None) -> Iterator[sqlite3.Connection]:
-    """A connection for reading; damage found while reading is reported like damage on open."""
+    """A connection for reading; damage found while reading is reported like damage on open.
+
+    Each thread keeps its last reader open for the next one on the same file (opening one
+    checks the path, the journal mode and the schema: most of what a small read costs, and a
+    run's end reads several times to write its page); a reader used inside another, or on
+    another file, is a new connection."""
     path = path or db_path()
-    conn = connect(path)
+    conn = _kept_reader(path)
+    if conn is None:
+        conn = connect(path)
+    keep = True
     try:
         yield conn
     except sqlite3.DatabaseError as exc:
+        keep = False
         if is_corruption(exc):
             raise damaged(path, exc) from exc
         raise
+    except BaseException:
+        keep = False
+        raise
     finally:
-        conn.close()
+        if keep and not conn.in_transaction and getattr(_readers, "kept", None) is None:
+            _readers.kept = (os.getpid(), path, path.stat().st_ino, conn)
+        else:
+            conn.close()
+
+
+_readers = threading.local()  # kept: (pid, path, inode, connection) of this thread's last reader
+
+
+def _kept_reader(path: Path) -> sqlite3.Connection | None:
+    """This thread's kept reader, if it reads ``path`` as the file is now (taken: a reader
+    opened inside it gets a connection of its own)."""
+    kept = getattr(_readers, "kept", None)
+    if kept is None:
+        return None
+    _readers.kept = None
+    pid, kept_path, inode, conn = kept
+    if pid != os.getpid():
+        return None  # inherited through a fork: never touched here
+    try:
+        same = kept_path == path and path.stat().st_ino == inode
+    except OSError:
+        same = False
+    if same:
+        return conn
+    conn.close()  # another state root, or the file was replaced
+    return None
 
 
 @contextmanager

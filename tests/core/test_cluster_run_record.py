@@ -12,12 +12,8 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -30,7 +26,7 @@ from flyte.render.context import RenderContext, RenderSettings
 from flyte.render.render import render_task
 from flyte.runtime import redact
 from flyte.runtime import store as st
-from flyte.ui import server
+from http_get import get
 
 SECRET_VALUE = "pw-9f3c-NEVER-WRITTEN"
 
@@ -251,24 +247,6 @@ def test_a_store_from_before_cluster_runs_gains_their_columns(tmp_path: Path):
 
 
 # -- the UI and the page on disk ---------------------------------------------------------------
-
-
-@pytest.fixture
-def ui() -> Iterator[str]:
-    httpd = server.start("127.0.0.1", 0)
-    try:
-        yield httpd.url
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def get(url: str) -> tuple[int, dict[str, str], str]:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read().decode()
 
 
 def test_the_ui_links_the_object_its_yaml_and_kubectl_commands(flyte_home: Path, ui: str):

@@ -11,9 +11,6 @@ import re
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ import pytest
 import flyte
 from flyte.runtime import store as st
 from flyte.ui import server
+from http_get import get
 
 env = flyte.TaskEnvironment(name="uitest")
 
@@ -45,24 +43,6 @@ async def child(i: int) -> int:
 @env.task
 async def fan_out(n: int) -> int:
     return sum(await asyncio.gather(*(child(i) for i in range(n))))
-
-
-@pytest.fixture
-def ui() -> Iterator[str]:
-    httpd = server.start("127.0.0.1", 0)
-    try:
-        yield httpd.url
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def get(url: str) -> tuple[int, dict[str, str], str]:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read().decode()
 
 
 def test_user_strings_are_escaped_everywhere(ui):

@@ -15,7 +15,6 @@ import pytest
 
 import flyte
 from browser_cdp import Browser, chromium_path
-from flyte.ui import server
 
 if chromium_path() is None:
     if os.environ.get("CI"):
@@ -47,16 +46,6 @@ def slow_step() -> str:
     print("waiting at the gate")
     GATE.wait(300)
     return "done"
-
-
-@pytest.fixture
-def ui() -> Iterator[str]:
-    httpd = server.start("127.0.0.1", 0)
-    try:
-        yield httpd.url
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture

@@ -87,43 +87,23 @@ def log_path(run: str, action: str, attempt: int) -> Path:
     return Path(_folder(run), f"{action}-{attempt}.log")
 
 
-class AttemptLog:
-    """The log of one attempt: written lazily (no file until the task prints)."""
+class PendingText:
+    """Text a task printed, held for a background thread to take (written to a file, or sent
+    from a pool worker to its driver): ``write`` never blocks on I/O, and text past
+    :data:`PENDING_LIMIT` waiting at once is dropped and counted."""
 
-    __slots__ = (
-        "_io",
-        "_lock",
-        "_path",
-        "_pending",
-        "_pending_bytes",
-        "action",
-        "attempt",
-        "closed",
-        "dropped",
-        "pumps",
-        "run",
-        "written",
-    )
+    __slots__ = ("_io", "_lock", "_pending", "_pending_bytes", "closed", "dropped", "pumps")
 
-    def __init__(self, run: str, action: str, attempt: int):
-        self.run, self.action, self.attempt = run, action, attempt
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._io = threading.Lock()
+        self._io = threading.Lock()  # one taker at a time keeps the text in order
         self._pending: list[str] = []
         self._pending_bytes = 0
-        self.written = 0  # characters handed to the file so far
         self.dropped = 0  # characters not kept (over a cap)
         self.closed = False
-        self._path: str | None = None
         # (child process, thread copying its output): a child that outlives the attempt (an
         # engine's JVM or server) keeps its copy going to the terminal, not to this log.
         self.pumps: list[tuple[subprocess.Popen[Any], threading.Thread]] | None = None
-
-    @property
-    def path(self) -> str:
-        if self._path is None:
-            self._path = os.path.join(_folder(self.run), f"{self.action}-{self.attempt}.log")
-        return self._path
 
     def write(self, text: str) -> None:
         if not text:
@@ -136,7 +116,32 @@ class AttemptLog:
             self._pending.append(text)
             self._pending_bytes += len(text)
         if first:
-            _writer.wants(self)
+            self._wake()
+
+    def _wake(self) -> None:
+        """Text is pending where there was none: tell the thread that takes it."""
+        raise NotImplementedError
+
+
+class AttemptLog(PendingText):
+    """The log of one attempt: written lazily (no file until the task prints)."""
+
+    __slots__ = ("_path", "action", "attempt", "run", "written")
+
+    def __init__(self, run: str, action: str, attempt: int):
+        super().__init__()
+        self.run, self.action, self.attempt = run, action, attempt
+        self.written = 0  # characters handed to the file so far
+        self._path: str | None = None
+
+    @property
+    def path(self) -> str:
+        if self._path is None:
+            self._path = os.path.join(_folder(self.run), f"{self.action}-{self.attempt}.log")
+        return self._path
+
+    def _wake(self) -> None:
+        _writer.wants(self)
 
     def lost(self, count: int) -> None:
         """Count ``count`` characters dropped elsewhere (a pool worker's cap): the note says so."""

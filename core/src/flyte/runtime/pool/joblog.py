@@ -17,56 +17,27 @@ the attempt's log, which ends with a note saying how much.
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import threading
 import time
-from typing import Any
 
 from flyte.runtime import logs
 from flyte.runtime.pool.protocol import Channel
 
 
-class JobLog:
-    """One job's output on its way to the pool (what :mod:`flyte.runtime.logs` writes to)."""
+class JobLog(logs.PendingText):
+    """One job's output on its way to the pool (what :mod:`flyte.runtime.logs` writes to);
+    ``dropped`` counts the characters not kept and not yet reported to the driver."""
 
-    __slots__ = (
-        "_io",
-        "_lock",
-        "_pending",
-        "_pending_bytes",
-        "channel",
-        "closed",
-        "dropped",
-        "job_id",
-        "pumps",
-        "sent",
-    )
+    __slots__ = ("channel", "job_id", "sent")
 
     def __init__(self, channel: Channel, job_id: int):
+        super().__init__()
         self.channel = channel
         self.job_id = job_id
-        self._lock = threading.Lock()
-        self._io = threading.Lock()  # one sender at a time keeps the lines in order
-        self._pending: list[str] = []
-        self._pending_bytes = 0
         self.sent = 0  # characters sent so far
-        self.dropped = 0  # characters not kept and not yet reported
-        self.closed = False
-        # (child process, thread copying its output), as on an AttemptLog.
-        self.pumps: list[tuple[subprocess.Popen[Any], threading.Thread]] | None = None
 
-    def write(self, text: str) -> None:
-        if not text:
-            return
-        with self._lock:
-            if self.closed or self._pending_bytes + len(text) > logs.PENDING_LIMIT:
-                self.dropped += len(text)
-                return
-            first = not self._pending
-            self._pending.append(text)
-            self._pending_bytes += len(text)
-        if first:
-            _sender.wants(self)
+    def _wake(self) -> None:
+        _sender.wants(self)
 
     def send(self, final: bool = False) -> None:
         """Send what is pending (complete lines only, unless ``final``)."""

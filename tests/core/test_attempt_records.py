@@ -212,3 +212,31 @@ def test_a_killed_run_ends_when_it_was_last_seen_alive(tmp_path):
     assert last_seen <= run.ended_at <= killed_at
     (action,) = run.actions()
     assert action.phase == "ABORTED" and action.ended_at == run.ended_at
+
+
+@env.task
+async def fails_at_the_bottom(n: int) -> int:
+    if n == 0:
+        raise ValueError("the bottom of the chain")
+    return 1 + await fails_at_the_bottom(n - 1)
+
+
+def test_an_error_passing_up_a_deep_chain_keeps_its_innermost_frames_at_every_level():
+    # Each level records the same error, whose traceback grows with every level it passes:
+    # a record keeps the innermost frames (where it was raised), not the whole chain.
+    from flyte.runtime.attempts import MAX_FRAMES
+
+    flyte.init()
+    with pytest.raises(ValueError, match="the bottom of the chain"):
+        flyte.with_runcontext(name="rdeepfail").run(fails_at_the_bottom, 60)
+    (root,) = attempts("rdeepfail", "a0")
+    user, full = root["traceback"].split("\nFull traceback:\n")
+    assert "outer frames not shown" in full.splitlines()[0]
+    assert full.count('  File "') == MAX_FRAMES
+    assert 'raise ValueError("the bottom of the chain")' in user and user.endswith("the bottom of the chain\n")
+    with st.reader() as conn:
+        leaf = conn.execute(
+            "SELECT traceback FROM attempts WHERE run='rdeepfail' AND traceback NOT LIKE '%outer frames%' "
+            "AND traceback LIKE '%the bottom of the chain%'"
+        ).fetchall()
+    assert leaf  # the levels nearest the bottom are recorded whole

@@ -19,6 +19,7 @@ import socket
 import sqlite3
 import sysconfig
 import traceback
+import types
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ _STDLIB_DIRS = tuple(
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def is_user_frame(filename: str) -> bool:
     """Whether a frame's file is user code (not flyte's runtime, not the standard library)."""
     try:
@@ -127,17 +129,43 @@ def is_user_frame(filename: str) -> bool:
     return not path.startswith(_FLYTE_DIR) and not path.startswith(_STDLIB_DIRS)
 
 
+# The innermost frames of an error's traceback kept in its record. An error raised at the
+# bottom of a deep chain of task calls passes up through every level, its traceback growing
+# with each; formatting all of it at every level made a failing 400-deep recursion take
+# minutes (the work grew with the square of the depth).
+MAX_FRAMES = 100
+
+
 def format_traceback(error: BaseException) -> str:
     """The error's traceback with the user's frames first (runtime frames left out), then the
-    full traceback, causes included, as Python prints it; secret values masked."""
-    full = "".join(traceback.format_exception(error))
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if is_user_frame(f.filename)]
+    full traceback, causes included, as Python prints it (its innermost :data:`MAX_FRAMES`
+    frames); secret values masked."""
+    tb, cut = _innermost(error.__traceback__, MAX_FRAMES)
+    full = "".join(traceback.format_exception(type(error), error, tb))
+    if cut:
+        full = f"({cut:,} outer frames not shown)\n{full}"
+    frames = [f for f in traceback.extract_tb(tb) if is_user_frame(f.filename)]
     head = "".join(traceback.format_exception_only(error))
     if frames:
         user = "Traceback of your code (most recent call last):\n" + "".join(traceback.format_list(frames)) + head
     else:
         user = f"(no frames of your code: raised by the runtime)\n{head}"
     return redact(f"{user}\nFull traceback:\n{full}")
+
+
+def _innermost(tb: types.TracebackType | None, keep: int) -> tuple[types.TracebackType | None, int]:
+    """The last ``keep`` entries of a traceback (a new chain: the error's own is left as it
+    is), and how many were left out."""
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    if len(entries) <= keep:
+        return (entries[0] if entries else None), 0
+    kept: types.TracebackType | None = None
+    for entry in reversed(entries[-keep:]):
+        kept = types.TracebackType(kept, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return kept, len(entries) - keep
 
 
 def written_for(error: BaseException | None, attempt: int, in_process: bool) -> bool:

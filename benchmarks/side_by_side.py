@@ -94,27 +94,23 @@ USE_AIO = REFERENCE
 
 def measure(workload: str, n: int) -> tuple[float, float]:
     """Wall and CPU seconds of the measured part (setup and warm-up excluded)."""
-    if workload == "gather":
-        flyte.run(gather_parent, 10)
-        return timed(lambda: flyte.run(gather_parent, n))
-    if workload == "sequential":
-        flyte.run(sequential_parent, 10)
-        return timed(lambda: flyte.run(sequential_parent, n))
-    if workload == "sync_in_sync":
-        flyte.run(sync_parent, 10)
-        return timed(lambda: flyte.run(sync_parent, n))
-    if workload == "sync_from_async":
-        flyte.run(sync_from_async_parent, 10)
-        return timed(lambda: flyte.run(sync_from_async_parent, n))
+    parents = {
+        "gather": gather_parent,
+        "sequential": sequential_parent,
+        "sync_in_sync": sync_parent,
+        "sync_from_async": sync_from_async_parent,
+        "map": map_parent,
+    }
+    if workload in parents:
+        parent = parents[workload]
+        flyte.run(parent, 10)  # warm-up
+        return timed(lambda: flyte.run(parent, n))
     if workload == "cache_hit":
         flyte.run(cached_parent, n)  # fills the cache
         return timed(lambda: flyte.run(cached_parent, n))
     if workload == "cache_miss":
         flyte.run(cached_parent, 10, start=-100)
         return timed(lambda: flyte.run(cached_parent, n))
-    if workload == "map":
-        flyte.run(map_parent, 10)
-        return timed(lambda: flyte.run(map_parent, n))
     if workload == "trivial_run":
         flyte.run(trivial)
 

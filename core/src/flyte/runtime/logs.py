@@ -122,6 +122,15 @@ class PendingText:
         """Text is pending where there was none: tell the thread that takes it."""
         raise NotImplementedError
 
+    def _take(self, final: bool) -> str:
+        """What is pending, up to its last complete line (all of it when ``final``); the
+        caller holds ``_lock``."""
+        text = "".join(self._pending)
+        cut = len(text) if final else text.rfind("\n") + 1
+        self._pending = [text[cut:]] if text[cut:] else []
+        self._pending_bytes = len(text) - cut
+        return text[:cut]
+
 
 class AttemptLog(PendingText):
     """The log of one attempt: written lazily (no file until the task prints)."""
@@ -160,11 +169,7 @@ class AttemptLog(PendingText):
 
     def _flush(self, final: bool) -> None:
         with self._lock:
-            text = "".join(self._pending)
-            cut = len(text) if final else text.rfind("\n") + 1
-            self._pending = [text[cut:]] if text[cut:] else []
-            self._pending_bytes = len(text) - cut
-            chunk = text[:cut]
+            chunk = self._take(final)
         limit = max_bytes()
         if chunk:
             room = max(0, limit - self.written)

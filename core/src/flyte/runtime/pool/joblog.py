@@ -43,11 +43,7 @@ class JobLog(logs.PendingText):
         """Send what is pending (complete lines only, unless ``final``)."""
         with self._io:
             with self._lock:
-                text = "".join(self._pending)
-                cut = len(text) if final else text.rfind("\n") + 1
-                self._pending = [text[cut:]] if text[cut:] else []
-                self._pending_bytes = len(text) - cut
-                chunk = text[:cut]
+                chunk = self._take(final)
                 kept = chunk[: max(0, logs.max_bytes() - self.sent)]
                 self.dropped += len(chunk) - len(kept)
                 dropped, self.dropped = self.dropped, 0

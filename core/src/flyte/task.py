@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flyte import _levels
+from flyte._binding import Binder
 from flyte._context import current_caller
 from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
 from flyte._typecheck import SignatureCheck, signature_check
@@ -49,6 +50,7 @@ class TaskTemplate:
         self.signature = inspect.signature(func)
         self._spec: TaskSpec | None = None
         self._checks: SignatureCheck | None = None
+        self._binder: Binder | None = None
         functools.update_wrapper(self, func)
         self._check_ignored_inputs()
         if not self.overrides:
@@ -197,20 +199,23 @@ class TaskTemplate:
         """The call's inputs by name, defaults applied; a clear error for a bad call, and an
         :class:`~flyte.errors.InputTypeError` for an input that does not match its annotation."""
         try:
-            bound = self.signature.bind(*args, **kwargs)
+            inputs = (self._binder or self._compile_binder()).bind(args, kwargs)
         except TypeError as exc:
             raise TypeError(f"{self.name}: {exc}") from None
         checks = self._checks or self._compile_checks()
         if checks.inputs:
-            checks.check_inputs(self, bound.arguments)
-        bound.apply_defaults()
-        return dict(bound.arguments)
+            checks.check_inputs(self, inputs)  # a default, given or not, is always accepted
+        return inputs
 
     def check_output(self, value: Any) -> None:
         """Raise :class:`~flyte.errors.OutputTypeError` if ``value`` does not match the return
         annotation."""
         checks = self._checks or self._compile_checks()
         checks.check_output(self, value)
+
+    def _compile_binder(self) -> Binder:
+        self._binder = Binder(self.signature)
+        return self._binder
 
     def _compile_checks(self) -> SignatureCheck:
         self._checks = signature_check(self.func)

@@ -47,6 +47,7 @@ from flyte.errors import (
     as_user_error,
 )
 from flyte.io import _transport as transport
+from flyte.io._transport import might_hold_data
 from flyte.plugin_types import TaskCall
 from flyte.runtime import attempts, bodies, connectors, environ, inline, logs, proctree
 from flyte.runtime import store as st
@@ -58,6 +59,9 @@ from flyte.runtime.slots import Slots
 from flyte.spec import TaskSpec
 from flyte.task import TaskTemplate
 
+# The running loop or None, without an exception to catch outside a loop (get_running_loop's).
+_get_running_loop = asyncio.events._get_running_loop
+
 # What the run store records about each action and the cache.
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
 
@@ -68,6 +72,11 @@ current_action: ContextVar[Action | None] = ContextVar("flyte_current_action", d
 # on a fresh stack (its own asyncio task, or a pool thread), so any nesting depth stays far
 # below Python's recursion limit.
 FRESH_STACK_AFTER = 200
+# A level of nesting adds fewer than 10 of our frames, so the stack of a call from an action
+# fewer than this many levels deep is far from FRESH_STACK_AFTER (unless the user's own code
+# recurses). Only past it is the depth looked up: sys._getframe raises on a shallow stack,
+# ~0.5 µs on every child call.
+SHALLOW_LEVELS = 8
 
 # Callables notified of every action state change: (run, action_id, task, status, attempt,
 # detail). The CLI's progress view is one; they must be quick and thread-safe.
@@ -91,6 +100,7 @@ class Action:
         "attempt_started",
         "children_waiting",
         "controller",
+        "depth",
         "driven",
         "driven_child",
         "forwarded",
@@ -115,6 +125,7 @@ class Action:
         self.spec = spec
         self.id = id
         self.parent = parent
+        self.depth = 0 if parent is None else parent.depth + 1  # levels of nested calls above it
         self.attempt = 0
         self.attempt_started: float | None = None  # when the current attempt got its slot
         self.log: logs.AttemptLog | None = None  # the current attempt's log
@@ -139,7 +150,7 @@ class Action:
     # Caller protocol (flyte._context): a task called while this action runs.
     def call(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         inputs = task.bind(args, kwargs)
-        loop = _running_loop()
+        loop = _get_running_loop()
         if loop is None:
             # A sync body on its own thread: hand the child to this action's loop (it is free:
             # it only awaits the body) and wait. This thread has nothing else to do meanwhile,
@@ -157,19 +168,19 @@ class Action:
         # one runs right here; any other to completion on a private loop in a helper thread, so
         # this (blocked) loop is not asked to run it.
         ctl = self.controller
-        if not _deep() and inline.eligible(task, ctl.slots.limit):
+        if not _deep(self) and inline.eligible(task, ctl.slots.limit):
             return self.drive(task, inputs)
         return run_blocking(ctl.run_action(task, inputs, parent=self), ctl.loop_threads)
 
     def aio(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         inputs = task.bind(args, kwargs)
-        if self.loop is None or _running_loop() is self.loop:
+        if self.loop is None or _get_running_loop() is self.loop:
             return self._awaitable(task, inputs)
         return self._forwarded(task, inputs)
 
     def _awaitable(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         coro = self.controller.run_action(task, inputs, parent=self)
-        return _on_fresh_stack(coro) if _deep() else coro
+        return _on_fresh_stack(coro) if _deep(self) else coro
 
     async def _forwarded(self, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
         return await asyncio.wrap_future(self.submit(self.controller.run_action(task, inputs, parent=self)))
@@ -202,7 +213,7 @@ class Action:
         if _outlived_attempt():  # a body that outlived its attempt starts nothing
             self.refuse()
         # This action's loop stays free for the child's own calls unless this thread runs it.
-        free = self.loop if _running_loop() is not self.loop else None
+        free = self.loop if _get_running_loop() is not self.loop else None
         try:
             return inline.drive(self.controller.run_action(task, inputs, parent=self, driven=True, free_loop=free))
         finally:
@@ -225,11 +236,11 @@ class Action:
 def _call_inline(parent: Action, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
     ctl = parent.controller
     # Only on a pool thread: never where interpreter exit waits for a body (asyncio.to_thread's).
-    if not _deep() and bodies.on_pool_thread() and inline.eligible(task, ctl.slots.limit):
+    if not _deep(parent) and bodies.on_pool_thread() and inline.eligible(task, ctl.slots.limit):
         return parent.drive(task, inputs)
     if parent.loop is None:  # the parent was driven on a loop it blocks: the child needs one of its own
         return run_blocking(ctl.run_action(task, inputs, parent=parent), ctl.loop_threads)
-    if _deep() or not bodies.on_pool_thread():
+    if _deep(parent) or not bodies.on_pool_thread():
         # The child's body gets a thread (and a stack) of its own: a deep stack must not grow,
         # and a body must never run where interpreter exit waits for it (e.g. on a thread of
         # asyncio.to_thread, which exit joins).
@@ -248,8 +259,11 @@ def _outlived_attempt() -> bool:
     return body is not None and body.stopped
 
 
-def _deep() -> bool:
-    """Whether this thread's stack is more than ``FRESH_STACK_AFTER`` frames deep."""
+def _deep(caller: Action) -> bool:
+    """Whether this thread's stack is more than ``FRESH_STACK_AFTER`` frames deep (``caller``:
+    the action making a call here)."""
+    if caller.depth < SHALLOW_LEVELS:
+        return False
     try:
         sys._getframe(FRESH_STACK_AFTER)
     except ValueError:
@@ -264,13 +278,6 @@ async def _on_fresh_stack(coro: Coroutine[Any, Any, Any]) -> Any:
 def _passed(deadline: float | None) -> bool:
     """Whether a ``Timeout.deadline`` (a ``time.monotonic()`` instant) has passed."""
     return deadline is not None and time.monotonic() >= deadline
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _loop_for_a_sync_caller() -> asyncio.AbstractEventLoop:
@@ -403,7 +410,8 @@ class Controller:
         queued_at = time.monotonic()
         if parent is not None:
             self._check_dependency(parent, task)
-        inputs = await transport.inputs_leaving(inputs)  # dataframes stored: records see references
+        if might_hold_data(inputs):  # dataframes stored: records see references
+            inputs = await transport.inputs_leaving(inputs)
         encoded_inputs = self._encode("inputs", spec, inputs)
         key = self._cache_key(action, inputs)
         self.store.create_action(
@@ -426,7 +434,7 @@ class Controller:
             if found is not None:
                 return await self._cache_hit(action, found)
         if parent is not None:
-            await self._parent_waits(parent)
+            self._parent_waits(parent)
         try:
             if key is not None and spec.cache.serialize:
                 return await self._serialized(action, inputs, queued_at, key)
@@ -442,8 +450,9 @@ class Controller:
                 raise
             raise seen from exc.__cause__
         finally:
-            if parent is not None:
-                await self._parent_resumes(parent)
+            if parent is not None and self._parent_resumes(parent):
+                await self.slots.acquire(None)
+                parent.holds_slot = True
 
     # -- the result cache -------------------------------------------------------------------
     def _cache_key(self, action: Action, inputs: dict[str, Any]) -> str | None:
@@ -523,7 +532,12 @@ class Controller:
                     result = await self._one_attempt(action, inputs, deadline)
                     action.task.check_output(result)  # an OutputTypeError is not retried
                     # Dataframes it returned are stored now: a failure to store fails the attempt.
-                    stored, result = await transport.output_leaving(action.task.func, result, self.run_name, action.id)
+                    if might_hold_data(result):
+                        stored, result = await transport.output_leaving(
+                            action.task.func, result, self.run_name, action.id
+                        )
+                    else:
+                        stored = result
                 except BaseException as exc:
                     self._attempt_ended(action, exc)
                     raise
@@ -575,17 +589,18 @@ class Controller:
                 raise DeadlineExceededError(f"{spec.name}: deadline of {timeout.deadline} passed")
             queue_limit = remaining if queue_limit is None else min(queue_limit, remaining)
         waited_from = time.monotonic()
-        try:
-            await self.slots.acquire(queue_limit)
-        except TimeoutError:
-            if _passed(deadline):
-                raise DeadlineExceededError(
-                    f"{spec.name}: deadline of {timeout.deadline} passed while waiting for a slot"
+        if self.slots.limit is not None:  # no cap (the default): nothing to wait for
+            try:
+                await self.slots.acquire(queue_limit)
+            except TimeoutError:
+                if _passed(deadline):
+                    raise DeadlineExceededError(
+                        f"{spec.name}: deadline of {timeout.deadline} passed while waiting for a slot"
+                    ) from None
+                raise QueueTimeoutError(
+                    f"{spec.name}: waited more than {queue_limit:g}s for a slot to run in "
+                    f"(max_concurrency={self.slots.limit})"
                 ) from None
-            raise QueueTimeoutError(
-                f"{spec.name}: waited more than {queue_limit:g}s for a slot to run in "
-                f"(max_concurrency={self.slots.limit})"
-            ) from None
         action.holds_slot = True
         logged = None
         try:
@@ -630,7 +645,7 @@ class Controller:
             self.slots.release()
 
     # -- a parent gives its slot up while it waits for children ------------------------------
-    async def _parent_waits(self, parent: Action) -> None:
+    def _parent_waits(self, parent: Action) -> None:
         parent.children_waiting += 1
         if parent.children_waiting == 1 and parent.lease is not None:
             parent.lease.pause()  # its worker slot too (runtime.pool)
@@ -638,13 +653,13 @@ class Controller:
             parent.holds_slot = False
             self.slots.release()
 
-    async def _parent_resumes(self, parent: Action) -> None:
+    def _parent_resumes(self, parent: Action) -> bool:
+        """A child of ``parent`` ended; True when the parent must now wait for its slot again
+        (a plain function, not a coroutine: it is called once per child)."""
         parent.children_waiting -= 1
         if parent.children_waiting == 0 and parent.lease is not None:
             parent.lease.resume()
-        if parent.children_waiting == 0 and not parent.holds_slot and self.slots.limit is not None:
-            await self.slots.acquire(None)
-            parent.holds_slot = True
+        return parent.children_waiting == 0 and not parent.holds_slot and self.slots.limit is not None
 
     # -- records and checks ----------------------------------------------------------------
     def _attempt_ended(self, action: Action, error: BaseException | None) -> None:
@@ -729,24 +744,25 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
     if action.lease is not None:  # a warm worker of the reusable environment's pool runs it
         with secret_environment(spec, ctl.settings, ctl.mounts) as secret_env:
             return await pool_dispatch.run(action, inputs, {**ctl.run_env, **spec.env_vars, **secret_env})
-    inputs = await transport.inputs_arriving(action.task.func, inputs)  # references read as declared
-    env = {**ctl.run_env, **spec.env_vars} if ctl.run_env else dict(spec.env_vars)
-    if not spec.secrets:  # the common case: nothing to fetch, mount or clean up afterwards
-        return await _attempt_body(action, inputs, env)
-    with secret_environment(spec, ctl.settings, ctl.mounts) as secrets:
-        return await _attempt_body(action, inputs, {**env, **secrets})
+    if might_hold_data(inputs):  # references read as declared
+        inputs = await transport.inputs_arriving(action.task.func, inputs)
+    # environ.enter copies it for the body (whose writes stay its own): no copy here.
+    env = {**ctl.run_env, **spec.env_vars} if ctl.run_env else spec.env_vars
+    if spec.secrets:
+        with secret_environment(spec, ctl.settings, ctl.mounts) as secrets:
+            return await _attempt_body(action, inputs, {**env, **secrets})
+    # The common case: nothing to fetch, mount or clean up afterwards. Without a plugin's
+    # config the body runs here, with no coroutine layer in between (one per child call).
+    if spec.plugin_config is None:
+        return await _invoke_here(action, inputs, env, {})
+    return await _attempt_body(action, inputs, env)
 
 
 async def _attempt_body(action: Action, inputs: dict[str, Any], env: dict[str, str]) -> Any:
     """The body, through the plugin that owns the task's config if it runs it, else here."""
     spec, ctl, func = action.spec, action.controller, action.task.func
     data: dict[str, Any] = {}  # the attempt's task-context data (TaskCall.data)
-
-    async def invoke() -> Any:
-        # Engine-bound dataframes (Spark's) cross here, inside the plugin's engine.
-        ready = await transport.inputs_arriving(func, inputs, in_engine=True)
-        result = await _invoke_here(action, ready, env, data)
-        return await transport.outputs_in_engine(func, result, ctl.run_name, action.id)
+    invoke = functools.partial(_invoke_here, action, inputs, env, data)
 
     if spec.plugin_config is not None:
         from flyte.plugins import get_registry
@@ -776,7 +792,13 @@ async def _attempt_body(action: Action, inputs: dict[str, Any], env: dict[str, s
 
 
 async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str], data: dict[str, Any]) -> Any:
-    """The task body in this process, with its environment and its nested-call context."""
+    """The task body in this process, with its environment and its nested-call context.
+
+    Engine-bound dataframes (Spark's) cross here, inside the plugin's engine when a plugin
+    runs the attempt (this is its ``TaskCall.invoke``)."""
+    func = action.task.func
+    if might_hold_data(inputs):
+        inputs = await transport.inputs_arriving(func, inputs, in_engine=True)
     if action.spec.report and action.report is None:
         from flyte.report import open_report
 
@@ -790,13 +812,17 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
     token_data = current_task_data.set(data)
     try:
         if action.task.is_async and not action.stoppable:
-            return await action.task.func(**inputs)  # the fast path, on this loop
-        return await _on_a_thread(action, inputs)
+            result = await func(**inputs)  # the fast path, on this loop
+        else:
+            result = await _on_a_thread(action, inputs)
     finally:
         current_caller.reset(token_caller)
         current_action.reset(token_action)
         current_task_data.reset(token_data)
         environ.leave(token_env)
+    if might_hold_data(result):
+        result = await transport.outputs_in_engine(func, result, action.controller.run_name, action.id)
+    return result
 
 
 async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:

@@ -1,0 +1,340 @@
+"""The floor profile: what one child task call costs, piece by piece, against bare asyncio.
+
+``python benchmarks/floor.py [--n 2000] [--repeats 7] [--callgrind] [--only NAME ...]``
+
+For the gather and sequential-await paths (and a cached child), it prints per child:
+
+- the floor no runtime can go below: a bare ``async def`` child run as an asyncio task
+  (``asyncio.gather``) or awaited directly;
+- our whole child call, measured the same way inside a running task;
+- each piece of our per-child work measured on its own, with the real objects of a running
+  action: binding and type checks, the inputs' and outputs' encoding for the record, the
+  action record (created, RUNNING, SUCCEEDED, written by the run store's writer), the
+  context a body runs in, the cache key and lookup;
+- the rest: the controller's bookkeeping (its coroutine layers, the ``Action`` and the
+  control flow between the pieces), our whole call minus the floor minus the pieces.
+
+Every figure is measured inside one running task (``flyte.run(probe, ...)``), so the run's own
+start and end are not in it. By default CPU seconds (``time.process_time``: every thread,
+so the writer's commits count; the store is flushed inside each measurement), the median of
+``--repeats``. With ``--callgrind`` each piece runs in its own process under
+``valgrind --tool=callgrind`` and the figure is instructions per child, (I(N) - I(0)) / N,
+which does not move with the machine's load. Nothing here is asserted by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+os.environ.setdefault("FLYTE_HOME", tempfile.mkdtemp(prefix="flyte-floor-"))
+
+import flyte  # noqa: E402
+from flyte._cache.key import cache_key  # noqa: E402
+from flyte._cache.store import get_store  # noqa: E402
+from flyte.io import _transport as transport  # noqa: E402
+from flyte.runtime import environ  # noqa: E402
+from flyte.runtime import store as st  # noqa: E402
+from flyte.runtime.controller import MISS, Action, current_action  # noqa: E402
+
+cached_env = flyte.TaskEnvironment(name="floor_cached", cache="auto")
+env = flyte.TaskEnvironment(name="floor", depends_on=[cached_env])
+
+
+@env.task
+async def child(i: int) -> int:
+    return i
+
+
+@cached_env.task
+async def cached_child(i: int) -> int:
+    return i
+
+
+async def bare_child(i: int) -> int:
+    return i
+
+
+# -- the pieces: each does n children's worth of one kind of work ---------------------------
+# Each takes (the running probe action, n, a start for fresh inputs) and is awaited.
+Piece = Callable[[Action, int, int], Awaitable[None]]
+
+
+async def floor_gather(action: Action, n: int, start: int) -> None:
+    await asyncio.gather(*(bare_child(i) for i in range(start, start + n)))
+
+
+async def floor_sequential(action: Action, n: int, start: int) -> None:
+    for i in range(start, start + n):
+        await bare_child(i)
+
+
+async def ours_gather(action: Action, n: int, start: int) -> None:
+    await asyncio.gather(*(child(i) for i in range(start, start + n)))
+    action.controller.store.flush()
+
+
+async def ours_sequential(action: Action, n: int, start: int) -> None:
+    for i in range(start, start + n):
+        await child(i)
+    action.controller.store.flush()
+
+
+async def ours_cache_hit(action: Action, n: int, start: int) -> None:
+    # The entries were written by the warm-up (the same inputs, start=0 each time).
+    await asyncio.gather(*(cached_child(i) for i in range(n)))
+    action.controller.store.flush()
+
+
+async def bind(action: Action, n: int, start: int) -> None:
+    for i in range(start, start + n):
+        child.bind((i,), {})
+
+
+async def encode(action: Action, n: int, start: int) -> None:
+    """The inputs and the outputs as the record previews them (and their size check)."""
+    ctl, spec = action.controller, child.spec
+    for i in range(start, start + n):
+        st.preview(ctl._encode("inputs", spec, {"i": i}))
+        st.preview(ctl._encode("outputs", spec, i))
+
+
+async def check_output(action: Action, n: int, start: int) -> None:
+    for i in range(start, start + n):
+        child.check_output(i)
+
+
+async def record(action: Action, n: int, start: int) -> None:
+    """The action's record as the controller writes it: created QUEUED, RUNNING, SUCCEEDED,
+    committed by the store's writer (flushed here, so its thread's work is counted)."""
+    ctl, spec = action.controller, child.spec
+    store, run = ctl.store, ctl.run_name
+    for _ in range(n):
+        aid = ctl.new_action_id()
+        store.create_action(
+            run,
+            aid,
+            parent=action.id,
+            task=spec.name,
+            short_name=spec.short_name,
+            status=st.QUEUED,
+            queued_at=time.time(),
+            inputs='{"i":1}',
+            cache="disabled",
+            grp=None,
+            cache_key=None,
+        )
+        store.update_action(run, aid, status=st.RUNNING, attempts=1, started_at=time.time())
+        store.update_action(run, aid, status=st.SUCCEEDED, attempts=1, ended_at=time.time(), outputs="1")
+    store.flush()
+
+
+async def body_context(action: Action, n: int, start: int) -> None:
+    """The context a body runs in: its environment overlay and three context variables set and
+    reset (the caller, the action, the task-context data)."""
+    from flyte._context import current_caller, current_task_data
+
+    values: dict[str, str] = {}
+    for _ in range(n):
+        token_env = environ.enter(values)
+        t1, t2, t3 = current_caller.set(action), current_action.set(action), current_task_data.set({})
+        current_caller.reset(t1)
+        current_action.reset(t2)
+        current_task_data.reset(t3)
+        environ.leave(token_env)
+
+
+async def data_checks(action: Action, n: int, start: int) -> None:
+    """The checks for dataframes and files among the inputs and the output (none here)."""
+    func = child.func
+    for i in range(start, start + n):
+        inputs = {"i": i}
+        await transport.inputs_leaving(inputs)
+        await transport.inputs_arriving(func, inputs)
+        await transport.inputs_arriving(func, inputs, in_engine=True)
+        await transport.outputs_in_engine(func, i, "run", "a1")
+        await transport.output_leaving(func, i, "run", "a1")
+
+
+async def key(action: Action, n: int, start: int) -> None:
+    spec, func = cached_child.spec, cached_child.func
+    for i in range(n):
+        cache_key(spec, func, {"i": i})
+
+
+async def lookup(action: Action, n: int, start: int) -> None:
+    spec, func, cache = cached_child.spec, cached_child.func, get_store()
+    keys = [cache_key(spec, func, {"i": i}) for i in range(n)]
+    for k in keys:
+        cache.get(k)
+
+
+async def keys_only(action: Action, n: int, start: int) -> None:
+    """What ``lookup`` spends before its lookups (subtracted from it)."""
+    spec, func = cached_child.spec, cached_child.func
+    [cache_key(spec, func, {"i": i}) for i in range(n)]
+
+
+PIECES: dict[str, Piece] = {
+    "floor_gather": floor_gather,
+    "floor_sequential": floor_sequential,
+    "ours_gather": ours_gather,
+    "ours_sequential": ours_sequential,
+    "ours_cache_hit": ours_cache_hit,
+    "bind": bind,
+    "encode": encode,
+    "check_output": check_output,
+    "record": record,
+    "body_context": body_context,
+    "data_checks": data_checks,
+    "key": key,
+    "lookup": lookup,
+    "keys_only": keys_only,
+}
+
+# Which pieces each path is made of (the cache hit: no body, no attempt, no output check).
+SHARED = ("bind", "encode", "check_output", "record", "body_context", "data_checks")
+PATHS = {
+    "gather": ("floor_gather", "ours_gather", SHARED),
+    "sequential": ("floor_sequential", "ours_sequential", SHARED),
+    "cache_hit": ("floor_gather", "ours_cache_hit", ("bind", "encode", "record", "key", "lookup")),
+}
+LABELS = {
+    "bind": "binding and type checks (task.bind)",
+    "encode": "inputs/outputs encoded for the record",
+    "check_output": "output type check",
+    "record": "the action record (3 changes + its write)",
+    "body_context": "the body's context (env overlay, 3 contextvars)",
+    "data_checks": "dataframe/file checks (5 awaits)",
+    "key": "cache key",
+    "lookup": "cache lookup",
+}
+
+
+@env.task
+async def probe(name: str, n: int, repeats: int, fill: int) -> list[float]:
+    """CPU seconds of ``repeats`` runs of the piece ``name`` for ``n`` children; the cache
+    pieces first store ``fill`` entries (committed, as a later run would find them)."""
+    action = current_action.get()
+    assert action is not None
+    piece = PIECES[name]
+    if name in ("ours_cache_hit", "lookup", "keys_only"):
+        await ours_cache_hit(action, fill, 0)
+        get_store().flush()
+    await piece(action, 50, 0)  # warm-up
+    samples = []
+    for r in range(repeats):
+        cpu = time.process_time()
+        await piece(action, n, (r + 1) * n)
+        samples.append(time.process_time() - cpu)
+    return samples
+
+
+def cpu_profile(n: int, repeats: int, names: list[str]) -> dict[str, float]:
+    """µs of CPU per child, the median over ``repeats``."""
+    flyte.init()
+    out = {}
+    for name in names:
+        samples = flyte.run(probe, name, n, repeats, n).outputs()
+        out[name] = statistics.median(samples) / n * 1e6
+    if "lookup" in out and "keys_only" in out:
+        out["lookup"] -= out["keys_only"]
+    return out
+
+
+def callgrind_profile(n: int, names: list[str]) -> dict[str, float]:
+    """Instructions per child: (I(n) - I(0)) / n, each piece in a process of its own."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="flyte-floor-cg-") as tmp:
+        for name in names:
+            counts = []
+            for size in (0, n):
+                outfile = os.path.join(tmp, f"{name}.{size}.out")
+                subprocess.run(
+                    [
+                        "valgrind",
+                        "--tool=callgrind",
+                        f"--callgrind-out-file={outfile}",
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        name,
+                        str(size),
+                        str(n),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    env={**os.environ, "PYTHONHASHSEED": "0"},
+                )
+                counts.append(_instructions(outfile))
+            out[name] = (counts[1] - counts[0]) / n
+    if "lookup" in out and "keys_only" in out:
+        out["lookup"] -= out["keys_only"]
+    return out
+
+
+def _instructions(outfile: str) -> int:
+    with open(outfile) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(re.split(r"\s+", line.strip())[1])
+    raise RuntimeError(f"no instruction total in {outfile}")
+
+
+def report(figures: dict[str, float], unit: str) -> None:
+    """One table per path: the floor, our call, each piece, and the rest."""
+    for path, (floor, ours, parts) in PATHS.items():
+        if floor not in figures or ours not in figures:
+            continue
+        total, base = figures[ours], figures[floor]
+        print(f"\n{path}: per child ({unit})")
+        print(f"  {'our whole child call':<52} {total:>10.1f}")
+        print(f"  {'floor: bare asyncio child (' + floor.split('_')[1] + ')':<52} {base:>10.1f}  {base / total:6.1%}")
+        rest = total - base
+        for part in parts:
+            if part in figures:
+                print(f"  {LABELS[part]:<52} {figures[part]:>10.1f}  {figures[part] / total:6.1%}")
+                rest -= figures[part]
+        print(f"  {'the rest: controller bookkeeping, coroutine layers':<52} {rest:>10.1f}  {rest / total:6.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="children per measurement")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--callgrind", action="store_true", help="instruction counts (slow, load-independent)")
+    parser.add_argument("--only", nargs="*", choices=sorted(PIECES), help="measure only these pieces")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object too")
+    parser.add_argument("--child", nargs=3, metavar=("PIECE", "N", "FILL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:  # one piece, once, in this process (under valgrind)
+        flyte.init()
+        flyte.run(probe, args.child[0], int(args.child[1]), 1, int(args.child[2]))
+        return
+    names = args.only or list(PIECES)
+    if "lookup" in names and "keys_only" not in names:
+        names.append("keys_only")
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print(f"load average: {load}; N={args.n:,}; python {sys.version.split()[0]}")
+    if args.callgrind:
+        figures, unit = callgrind_profile(args.n, names), "instructions"
+    else:
+        figures, unit = cpu_profile(args.n, args.repeats, names), f"µs CPU, median of {args.repeats}"
+    report(figures, unit)
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -35,17 +35,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 os.environ.setdefault("FLYTE_HOME", tempfile.mkdtemp(prefix="flyte-floor-"))
 
-import flyte  # noqa: E402
-from flyte._cache.key import cache_key  # noqa: E402
-from flyte._cache.store import get_store  # noqa: E402
-from flyte.io import _transport as transport  # noqa: E402
-from flyte.runtime import environ  # noqa: E402
-from flyte.runtime import store as st  # noqa: E402
-from flyte.runtime.controller import MISS, Action, current_action  # noqa: E402
+import flyte
+from flyte._cache.key import cache_key
+from flyte._cache.store import get_store
+from flyte.io import _transport as transport
+from flyte.runtime import environ
+from flyte.runtime import store as st
+from flyte.runtime.controller import Action, current_action
 
 cached_env = flyte.TaskEnvironment(name="floor_cached", cache="auto")
 env = flyte.TaskEnvironment(name="floor", depends_on=[cached_env])

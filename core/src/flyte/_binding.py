@@ -36,7 +36,7 @@ class Binder:
         positional = self._positional
         if not self._simple or len(args) > len(positional):
             return self._slow(args, kwargs)
-        given = dict(zip(positional, args))  # zip stops at the shorter: len(args) <= len(positional)
+        given = dict(zip(positional, args, strict=False))  # len(args) <= len(positional)
         if kwargs:
             names = self._names
             for name in kwargs:

@@ -89,15 +89,26 @@ def encode(value: Any, *, canonical: bool = False, path: str = "value") -> Any:
     return enc.encode(value, path)
 
 
+# The C encoders behind _COMPACT and _CANONICAL, built once for dumps's common case:
+# JSONEncoder.encode builds one on every call (~1 µs, a task call encodes twice). Only for
+# scalars and flat dicts of them, which cannot contain themselves: no circular-reference check.
+_make = json.encoder.c_make_encoder  # type: ignore[attr-defined]  # None without the C accelerator
+_text = json.encoder.encode_basestring
+_compact_flat = _make and _make(None, _COMPACT.default, _text, None, ":", ",", False, False, True)
+_canonical_flat = _make and _make(None, _CANONICAL.default, _text, None, ":", ",", True, False, True)
+
+
 def dumps(value: Any, *, canonical: bool = False, path: str = "value") -> str:
     """``encode`` then serialise to a compact JSON string (sorted keys when canonical)."""
     t = type(value)
     if t in _SCALARS or (
         t is dict and TAG not in value and all(type(k) is str and type(v) in _SCALARS for k, v in value.items())
     ):
-        data = value  # the common case (a few ints and strings) is already JSON: skip the walk
-    else:
-        data = encode(value, canonical=canonical, path=path)
+        # The common case (a few ints and strings) is already JSON: no walk, no encoder to build.
+        if _compact_flat is None:  # an interpreter without the C accelerator
+            return _canonical_json(value) if canonical else _COMPACT.encode(value)
+        return "".join((_canonical_flat if canonical else _compact_flat)(value, 0))
+    data = encode(value, canonical=canonical, path=path)
     if canonical:
         return _canonical_json(data)
     return _COMPACT.encode(data)

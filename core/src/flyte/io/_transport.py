@@ -152,8 +152,11 @@ def might_hold_data(value: Any) -> bool:
     t = type(value)
     if t in _PLAIN:
         return False
-    if t is dict:
-        return any(might_hold_data(v) for v in value.values())
+    if t is dict:  # a task call's inputs: checked a few times per call, so no generator
+        for v in value.values():  # noqa: SIM110 (the any() of a generator is what this avoids)
+            if type(v) not in _PLAIN and might_hold_data(v):
+                return True
+        return False
     if t in (list, tuple, set, frozenset):
         return any(might_hold_data(v) for v in value)
     return True

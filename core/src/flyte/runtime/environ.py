@@ -110,7 +110,7 @@ def enter(values: Mapping[str, str]) -> Token[Mapping[str, str] | None]:
 
     A task sees its own values, not its caller's: on a cluster each task has its own container.
     """
-    return _overlay.set(dict(values))
+    return _overlay.set(dict(values) if values else {})  # (a frozen mapping iterates in Python)
 
 
 def leave(token: Token[Mapping[str, str] | None]) -> None:

@@ -1,0 +1,157 @@
+"""The child-call hot path's shortcuts give exactly what the general code gives: the compiled
+binder against ``inspect.Signature.bind``, the codec's prebuilt encoders against
+``json.JSONEncoder``, and a call tree deeper than the levels whose stack depth is not looked up."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import sqlite3
+from typing import Any
+
+import pytest
+
+import flyte
+from flyte import _codec
+from flyte._binding import Binder
+from flyte.errors import InputTypeError
+from flyte.runtime import store as st
+from flyte.runtime.controller import FRESH_STACK_AFTER, SHALLOW_LEVELS
+
+
+@pytest.fixture(autouse=True)
+def local_backend():
+    flyte.init()
+
+
+def plain(a, b=2, c=None): ...
+def keyword_only(a, *, k, m=3): ...
+def no_params(): ...
+def variadic(a, *rest, **named): ...
+def positional_only(a, /, b=1): ...
+
+
+# (function, args, kwargs): good calls and bad ones, each compared with Signature.bind.
+CALLS: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
+    (plain, (1,), {}),
+    (plain, (1, 5, 6), {}),
+    (plain, (), {"a": 1}),
+    (plain, (1,), {"c": 9}),
+    (plain, (), {"c": 9, "a": 1}),  # keywords out of turn: bound in parameter order
+    (plain, (), {"c": 9, "b": 8, "a": 1}),
+    (plain, (1, 2, 3, 4), {}),  # too many
+    (plain, (1,), {"a": 1}),  # a twice
+    (plain, (1,), {"z": 1}),  # unknown
+    (plain, (), {}),  # a missing
+    (plain, (), {"b": 1}),
+    (keyword_only, (1,), {"k": 2}),
+    (keyword_only, (), {"k": 2, "a": 1, "m": 4}),
+    (keyword_only, (1, 2), {}),  # k passed positionally
+    (keyword_only, (1,), {}),  # k missing
+    (no_params, (), {}),
+    (no_params, (1,), {}),
+    (no_params, (), {"x": 1}),
+    (variadic, (1, 2, 3), {"x": 4}),
+    (variadic, (), {"x": 4}),
+    (positional_only, (1,), {"b": 2}),
+    (positional_only, (), {"a": 1}),
+]
+
+
+def _reference(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+    except TypeError as exc:
+        return ("TypeError", str(exc))
+    bound.apply_defaults()
+    return list(bound.arguments.items())
+
+
+@pytest.mark.parametrize(("func", "args", "kwargs"), CALLS)
+def test_binder_gives_what_signature_bind_gives(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Same names, values and order (defaults applied), or the same TypeError message."""
+    binder = Binder(inspect.signature(func))
+    try:
+        ours: Any = list(binder.bind(args, kwargs).items())
+    except TypeError as exc:
+        ours = ("TypeError", str(exc))
+    assert ours == _reference(func, args, kwargs)
+
+
+env = flyte.TaskEnvironment(name="hot")
+
+
+@env.task
+async def add(a: int, b: int = 10, *, scale: int = 1) -> int:
+    return (a + b) * scale
+
+
+@env.task
+async def caller(calls: list[dict[str, Any]]) -> list[int]:
+    return list(await asyncio.gather(*(add(*c.get("args", ()), **c.get("kwargs", {})) for c in calls)))
+
+
+def test_a_bad_call_names_the_task_and_the_parameter() -> None:
+    with pytest.raises(TypeError, match=r"hot\.add: .*'a'"):
+        add.bind((), {"b": 1})
+    with pytest.raises(TypeError, match=r"hot\.add: .*unexpected keyword argument 'c'"):
+        add.bind((1,), {"c": 1})
+    with pytest.raises(InputTypeError, match=r"hot\.add: input 'b' expects int, got str"):
+        add.bind((1, "x"), {})
+    # Defaults come back in parameter order, whichever order the keywords came in.
+    assert list(add.bind((), {"scale": 2, "a": 1}).items()) == [("a", 1), ("b", 10), ("scale", 2)]
+
+
+def test_child_calls_bind_through_the_binder_and_are_recorded_in_order() -> None:
+    """Positional, keyword and defaulted child calls inside a run; each child's recorded
+    inputs are its bound inputs in parameter order."""
+    calls = [{"args": [1]}, {"args": [1, 2]}, {"kwargs": {"scale": 3, "a": 2}}, {"args": [4], "kwargs": {"b": 0}}]
+    run = flyte.run(caller, calls)
+    assert run.outputs() == [11, 3, 36, 4]
+    with st.reader() as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            f"SELECT inputs, outputs, status, attempts FROM actions WHERE run=? AND task=? ORDER BY {st.CREATION_ORDER}",
+            (run.name, "hot.add"),
+        ).fetchall()
+    assert [json.loads(r["inputs"]) for r in rows] == [
+        {"a": 1, "b": 10, "scale": 1},
+        {"a": 1, "b": 2, "scale": 1},
+        {"a": 2, "b": 10, "scale": 3},
+        {"a": 4, "b": 0, "scale": 1},
+    ]
+    assert [r["outputs"] for r in rows] == ["11", "3", "36", "4"]
+    assert {(r["status"], r["attempts"]) for r in rows} == {(st.SUCCEEDED, 1)}
+
+
+VALUES = [0, -7, 2**70, "", "plain", 'quote " and \\ and \n', "é ✓ 😀", None, True, False, {}, {"i": 1}]
+VALUES += [{"b": "x", "a": None, "c": True, "é": "✓"}, {"$t": "tuple"}]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_dumps_common_case_matches_the_json_encoder(value: Any) -> None:
+    """The prebuilt C encoders write what json.JSONEncoder writes, compact and canonical (sorted)."""
+    assert _codec.dumps(value) == _codec._COMPACT.encode(_codec.encode(value))
+    assert _codec.dumps(value, canonical=True) == _codec._CANONICAL.encode(_codec.encode(value, canonical=True))
+    assert _codec.loads(_codec.dumps(value)) == value
+
+
+deep_env = flyte.TaskEnvironment(name="hot_deep")
+
+
+@deep_env.task
+async def nest(level: int) -> int:
+    if level == 0:
+        return 0
+    return 1 + await nest(level - 1)
+
+
+def test_a_chain_deeper_than_the_shallow_levels_starts_fresh_stacks() -> None:
+    """Past SHALLOW_LEVELS the depth is looked up again: a chain long enough to pass
+    FRESH_STACK_AFTER frames many times over (and Python's recursion limit without fresh
+    stacks) still runs."""
+    import sys
+
+    levels = max(SHALLOW_LEVELS * 4, sys.getrecursionlimit() // 4, FRESH_STACK_AFTER)
+    assert flyte.run(nest, levels).outputs() == levels

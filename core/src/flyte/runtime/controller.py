@@ -732,8 +732,26 @@ class Controller:
             warnings.warn(message, DependencyWarning, stacklevel=2)
 
 
-async def execute(action: Action, inputs: dict[str, Any]) -> Any:
-    """Run one attempt: through the plugin that owns the task's config, or in this process."""
+def execute(action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+    """Run one attempt: through the plugin that owns the task's config, or in this process
+    (the coroutine to await)."""
+    spec = action.spec
+    if (
+        spec.plugin_config is None
+        and not spec.secrets
+        and action.lease is None
+        and not isinstance(action.task, ConnectorTask)
+        and not might_hold_data(inputs)
+    ):
+        # The common case: nothing to read, fetch, mount or clean up, and no plugin. The
+        # attempt awaits the body's own coroutine: no layer in between (one per child call).
+        ctl = action.controller
+        # environ.enter copies it for the body (whose writes stay its own): no copy here.
+        return _invoke_here(action, inputs, {**ctl.run_env, **spec.env_vars} if ctl.run_env else spec.env_vars, {})
+    return _execute(action, inputs)
+
+
+async def _execute(action: Action, inputs: dict[str, Any]) -> Any:
     spec = action.spec
     ctl = action.controller
     if isinstance(action.task, ConnectorTask):  # a service does the work; the runtime follows it
@@ -746,16 +764,11 @@ async def execute(action: Action, inputs: dict[str, Any]) -> Any:
             return await pool_dispatch.run(action, inputs, {**ctl.run_env, **spec.env_vars, **secret_env})
     if might_hold_data(inputs):  # references read as declared
         inputs = await transport.inputs_arriving(action.task.func, inputs)
-    # environ.enter copies it for the body (whose writes stay its own): no copy here.
     env = {**ctl.run_env, **spec.env_vars} if ctl.run_env else spec.env_vars
-    if spec.secrets:
-        with secret_environment(spec, ctl.settings, ctl.mounts) as secrets:
-            return await _attempt_body(action, inputs, {**env, **secrets})
-    # The common case: nothing to fetch, mount or clean up afterwards. Without a plugin's
-    # config the body runs here, with no coroutine layer in between (one per child call).
-    if spec.plugin_config is None:
-        return await _invoke_here(action, inputs, env, {})
-    return await _attempt_body(action, inputs, env)
+    if not spec.secrets:
+        return await _attempt_body(action, inputs, env)
+    with secret_environment(spec, ctl.settings, ctl.mounts) as secrets:
+        return await _attempt_body(action, inputs, {**env, **secrets})
 
 
 async def _attempt_body(action: Action, inputs: dict[str, Any], env: dict[str, str]) -> Any:

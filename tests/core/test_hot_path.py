@@ -155,3 +155,20 @@ def test_a_chain_deeper_than_the_shallow_levels_starts_fresh_stacks() -> None:
 
     levels = max(SHALLOW_LEVELS * 4, sys.getrecursionlimit() // 4, FRESH_STACK_AFTER)
     assert flyte.run(nest, levels).outputs() == levels
+
+
+@env.task
+async def mapped_with_bad_items(items: list[Any], strict: bool) -> list[str]:
+    """``flyte.map`` calls ``add`` without a wrapper per item: an item that cannot be bound (a
+    str for ``a: int``) fails in its place, or stops the map when ``return_exceptions=False``."""
+    out = []
+    async for r in flyte.map.aio(add, items, return_exceptions=not strict):
+        out.append(f"{type(r).__name__}: {r}" if isinstance(r, Exception) else str(r))
+    return out
+
+
+def test_map_items_that_cannot_be_bound_fail_in_their_place() -> None:
+    run = flyte.run(mapped_with_bad_items, [1, "x", 3], False)
+    assert run.outputs() == ["11", "InputTypeError: hot.add: input 'a' expects int, got str 'x'", "13"]
+    with pytest.raises(InputTypeError, match=r"input 'a' expects int"):
+        flyte.run(mapped_with_bad_items, [1, "x", 3], True)

@@ -50,11 +50,21 @@ async def _results(
             if limit is not None:
                 limit.release()
 
+    def direct(item: tuple[Any, ...]) -> asyncio.Future[Any]:
+        # No coroutine of ours around the call: the task's own coroutine is the future's (one
+        # frame less per item, alive while the item waits). A call that cannot be bound fails
+        # its item, as it would inside ``one``.
+        try:
+            return asyncio.ensure_future(task.aio(*bound_args, *item, **bound_kwargs))
+        except Exception as exc:
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
+
+    start = direct if limit is None and hasattr(task, "aio") else lambda item: asyncio.ensure_future(one(item))
     token = current_group.set(f"{current_group.get()}/{name}" if current_group.get() else name)
     try:
-        futures = [
-            asyncio.ensure_future(one(item)) for item in zip(*iterables, strict=False)
-        ]  # the shortest iterable ends the map, as zip does
+        futures = [start(item) for item in zip(*iterables, strict=False)]  # the shortest iterable ends the map
     finally:
         current_group.reset(token)
     try:

@@ -775,7 +775,11 @@ async def _attempt_body(action: Action, inputs: dict[str, Any], env: dict[str, s
     """The body, through the plugin that owns the task's config if it runs it, else here."""
     spec, ctl, func = action.spec, action.controller, action.task.func
     data: dict[str, Any] = {}  # the attempt's task-context data (TaskCall.data)
-    invoke = functools.partial(_invoke_here, action, inputs, env, data)
+
+    async def invoke() -> Any:
+        # Engine-bound dataframes (Spark's) cross here, inside the plugin's engine.
+        ready = await transport.inputs_arriving(func, inputs, in_engine=True) if might_hold_data(inputs) else inputs
+        return await _invoke_here(action, ready, env, data)
 
     if spec.plugin_config is not None:
         from flyte.plugins import get_registry
@@ -805,13 +809,10 @@ async def _attempt_body(action: Action, inputs: dict[str, Any], env: dict[str, s
 
 
 async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str], data: dict[str, Any]) -> Any:
-    """The task body in this process, with its environment and its nested-call context.
-
-    Engine-bound dataframes (Spark's) cross here, inside the plugin's engine when a plugin
-    runs the attempt (this is its ``TaskCall.invoke``)."""
+    """The task body in this process, with its environment and its nested-call context; the
+    engine-bound dataframes it returned are stored here, inside the plugin's engine when a
+    plugin runs the attempt."""
     func = action.task.func
-    if might_hold_data(inputs):
-        inputs = await transport.inputs_arriving(func, inputs, in_engine=True)
     if action.spec.report and action.report is None:
         from flyte.report import open_report
 

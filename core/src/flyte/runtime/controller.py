@@ -179,8 +179,9 @@ class Action:
         return self._forwarded(task, inputs)
 
     def _awaitable(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
-        coro = self.controller.run_action(task, inputs, parent=self)
-        return _on_fresh_stack(coro) if _deep(self) else coro
+        if _deep(self):
+            return _on_fresh_stack(self.controller.run_action(task, inputs, parent=self))
+        return _child(self.controller, task, inputs, self)
 
     async def _forwarded(self, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
         return await asyncio.wrap_future(self.submit(self.controller.run_action(task, inputs, parent=self)))
@@ -269,6 +270,14 @@ def _deep(caller: Action) -> bool:
     except ValueError:
         return False
     return True
+
+
+async def _child(ctl: Controller, task: TaskTemplate, inputs: dict[str, Any], parent: Action) -> Any:
+    """A child call as its caller holds it (in an ``asyncio.gather``, a task): a finished
+    asyncio task keeps its coroutine until the task is freed, so this one is small (~220 bytes;
+    run_action's, ~400, is freed when it returns). In a gather of 100,000 children that is
+    ~18 MB less at the peak, for one coroutine layer (~1% of a child call's instructions)."""
+    return await ctl.run_action(task, inputs, parent)
 
 
 async def _on_fresh_stack(coro: Coroutine[Any, Any, Any]) -> Any:

@@ -28,7 +28,6 @@ from typing import Any
 from flyte._home import private_file, state_root
 from flyte._sqlite import use_wal
 from flyte.errors import StateError
-from flyte.runtime import attempts
 
 logger = logging.getLogger("flyte.runtime.store")
 
@@ -107,8 +106,6 @@ CREATE TABLE IF NOT EXISTS connector_jobs (
     PRIMARY KEY (run, action, attempt)
 );
 CREATE INDEX IF NOT EXISTS actions_by_task ON actions (task);
--- `flyte runs show`: a run's actions of one phase in creation order (ids are a0, a1, ...).
-CREATE INDEX IF NOT EXISTS actions_by_run_status ON actions (run, status, CAST(SUBSTR(id, 2) AS INTEGER));
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
 """
 
@@ -129,6 +126,46 @@ CREATE TABLE IF NOT EXISTS cluster_objects (
     status TEXT,
     PRIMARY KEY (run, action)
 )
+"""
+
+# Per-attempt records (flyte.runtime.attempts): one row per attempt that ended, written once.
+ATTEMPTS = """
+CREATE TABLE IF NOT EXISTS attempts (
+    run TEXT NOT NULL,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at REAL,
+    ended_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    error_type TEXT,
+    message TEXT,
+    traceback TEXT,
+    worker TEXT,
+    log_path TEXT,
+    PRIMARY KEY (run, action, attempt)
+);
+-- The UI's action tree: an action's children, grouped by task (flyte.ui.queries.action_tree).
+CREATE INDEX IF NOT EXISTS actions_by_parent ON actions (run, parent);
+"""
+
+# Columns added with the attempts table: an action's cache key, a run's heartbeat and trigger.
+ATTEMPT_COLUMNS = {
+    "actions": {"cache_key": "TEXT"},
+    "runs": {"last_seen": "REAL", "trigger": "TEXT"},
+}
+
+# An action's number (``a7`` is 7): its creation order, written with the action (see
+# :func:`action_number`). Stores from before the column get it from the id once; a row inserted
+# without it (by a flyte that predates the column, still writing to a migrated store) gets it
+# from the trigger, so every row is ordered. `flyte runs show` reads a run's actions of one
+# phase in creation order through the index.
+NUMBERED_ACTIONS = """
+UPDATE actions SET number = CAST(SUBSTR(id, 2) AS INTEGER) WHERE number IS NULL;
+DROP INDEX IF EXISTS actions_by_run_status;
+CREATE INDEX actions_by_run_status ON actions (run, status, number);
+CREATE TRIGGER IF NOT EXISTS actions_numbered AFTER INSERT ON actions WHEN NEW.number IS NULL BEGIN
+    UPDATE actions SET number = CAST(SUBSTR(NEW.id, 2) AS INTEGER) WHERE run = NEW.run AND id = NEW.id;
+END;
 """
 
 RUNNING = "RUNNING"
@@ -197,10 +234,38 @@ def _create_table(sql: str) -> Callable[[sqlite3.Connection], None]:
     return step
 
 
-def _create_schema(conn: sqlite3.Connection) -> None:
-    for statement in SCHEMA.split(";"):
+def _statements(script: str) -> Callable[[sqlite3.Connection], None]:
+    """A step running ``script``'s statements one by one (not ``executescript``, which would
+    commit the migration's transaction)."""
+
+    def step(conn: sqlite3.Connection) -> None:
+        statement = ""
+        for line in script.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):  # a trigger's body holds ";" too
+                conn.execute(statement)
+                statement = ""
         if statement.strip():
-            conn.execute(statement)
+            raise ValueError(f"an incomplete statement ends the script: {statement.strip()!r}")
+
+    return step
+
+
+_create_schema = _statements(SCHEMA)
+
+
+def _attempts_schema(conn: sqlite3.Connection) -> None:
+    """The attempts table and index, and the columns that came with them."""
+    _statements(ATTEMPTS)(conn)
+    for table, columns in ATTEMPT_COLUMNS.items():
+        for name, kind in columns.items():
+            _add_column(table, name, kind)(conn)
+
+
+def _number_actions(conn: sqlite3.Connection) -> None:
+    """The ``number`` column (:data:`NUMBERED_ACTIONS`), filled in for the actions already there."""
+    _add_column("actions", "number", "INTEGER")(conn)
+    _statements(NUMBERED_ACTIONS)(conn)
 
 
 # The store's schema, one step per version (``PRAGMA user_version`` is how many have run).
@@ -211,9 +276,10 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_schema,  # stores from before versioning already have it: every statement is IF NOT EXISTS
     _add_column("actions", "grp", "TEXT"),
     _add_column("actions", "worker", "TEXT"),  # the pool worker that ran it (reusable environments)
-    attempts.ensure_schema,  # per-attempt records, and the columns they add to runs and actions
+    _attempts_schema,  # per-attempt records, and the columns they add to runs and actions
     _add_column("runs", "backend", "TEXT"),  # where it ran: NULL (this machine) or "kubernetes"
     _create_table(CLUSTER_OBJECTS),
+    _number_actions,  # creation order as a column, not parsed from the id
 )
 
 
@@ -295,7 +361,8 @@ class RunStore:
         self._thread.start()
 
     # -- the write API (non-blocking) -------------------------------------------------------
-    def execute(self, sql: str, params: tuple[Any, ...]) -> None:
+    def _queue(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue one statement for the writer (private: every statement lives in this module)."""
         with self._lock:
             self._statements.append((sql, params))
             wake, self._idle = self._idle, False
@@ -306,7 +373,7 @@ class RunStore:
         """Record a run that starts now in this process (``backend``: None for this machine,
         ``"kubernetes"`` for a run whose objects this process submitted and follows)."""
         pid = os.getpid()
-        self.execute(
+        self._queue(
             "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs, backend) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, task, RUNNING, time.time(), _HOST, pid, process_start(pid), preview(inputs), backend),
@@ -315,20 +382,31 @@ class RunStore:
     def end_run(
         self, name: str, status: str, outputs: str | None = None, error: str | None = None, report: str | None = None
     ) -> None:
-        self.execute(
+        self._queue(
             "UPDATE runs SET status=?, ended_at=?, outputs=?, error=?, report=COALESCE(?, report) WHERE name=?",
             (status, time.time(), preview(outputs), error, report, name),
         )
 
+    def set_run_trigger(self, name: str, trigger: str) -> None:
+        """Record the trigger that started run ``name``."""
+        self._queue("UPDATE runs SET trigger=? WHERE name=?", (trigger, name))
+
+    def heartbeat(self, name: str) -> None:
+        """Record that run ``name`` is alive now (what it ended at, if its process dies)."""
+        self._queue("UPDATE runs SET last_seen=? WHERE name=?", (time.time(), name))
+
     def abort_unfinished(self, run: str, error: str) -> None:
         """Record every action of ``run`` that has not ended as ABORTED, with ``error``."""
-        self.execute(
+        self._queue(
             "UPDATE actions SET status=?, ended_at=COALESCE(ended_at, ?), error=COALESCE(error, ?) "
             "WHERE run=? AND status NOT IN (?, ?, ?)",
             (ABORTED, time.time(), error, run, *TERMINAL),
         )
 
     def create_action(self, run: str, action: str, **fields: Any) -> None:
+        """Record a new action ``action`` (an id from :func:`action_id`) of ``run`` with its
+        columns; its number (creation order) is written with it."""
+        fields["number"] = action_number(action)
         with self._lock:
             self._actions[(run, action)] = [True, fields]
             wake, self._idle = self._idle, False
@@ -603,13 +681,21 @@ SEVERITY = (FAILED, ABORTED, RETRYING, RUNNING, QUEUED, SUCCEEDED)
 
 
 def action_id(n: int) -> str:
-    """The id of a run's ``n``-th action (from 0): ``a0``, ``a1``, ... (:data:`CREATION_ORDER`
+    """The id of a run's ``n``-th action (from 0): ``a0``, ``a1``, ... (:func:`action_number`
     reads the number back)."""
     return f"a{n}"
 
 
+def action_number(ident: str) -> int:
+    """The number of the action ``ident`` (``a7``: 7), the inverse of :func:`action_id`."""
+    digits = ident[1:]
+    if ident[:1] != "a" or not digits.isdigit() or not digits.isascii():
+        raise ValueError(f"action: {ident!r} is not an action id (a0, a1, ...: 'a' and the action's number)")
+    return int(digits)
+
+
 # Actions in the order they were created (an index of the schema sorts by it).
-CREATION_ORDER = "CAST(SUBSTR(id, 2) AS INTEGER)"
+CREATION_ORDER = "number"
 
 
 def by_severity(phases: Any) -> list[str]:
@@ -647,7 +733,7 @@ def record_worker(store: RunStore, run: str, action: str, worker: str) -> None:
 def record_connector_job(store: RunStore, run: str, action: str, attempt: int, **fields: Any) -> None:
     """Queue the record of remote work just created (``connector``, ``task``, ``project``,
     ``domain``, ``metadata``); the caller flushes the store."""
-    store.execute(
+    store._queue(
         "INSERT OR REPLACE INTO connector_jobs (run, action, attempt, connector, task, project, domain, metadata, "
         "state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -674,7 +760,7 @@ def update_connector_job(store: RunStore, run: str, action: str, attempt: int, *
     if unknown:
         raise ValueError(f"connector_jobs has no column(s) {sorted(unknown)}")
     columns = ", ".join(f"{name}=?" for name in fields)
-    store.execute(
+    store._queue(
         f"UPDATE connector_jobs SET {columns} WHERE run=? AND action=? AND attempt=?",
         (*fields.values(), run, action, attempt),
     )
@@ -711,7 +797,7 @@ def end_connector_job(run: str, action: str, attempt: int, state: str, message: 
 def record_cluster_object(store: RunStore, run: str, action: str, **fields: Any) -> None:
     """Queue the record of an object submitted for ``action`` (``context``, ``namespace``,
     ``api_version``, ``kind``, ``name``, ``manifest``, ``pods``)."""
-    store.execute(
+    store._queue(
         "INSERT OR REPLACE INTO cluster_objects (run, action, context, namespace, api_version, kind, name, manifest, "
         "pods) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -730,7 +816,7 @@ def record_cluster_object(store: RunStore, run: str, action: str, **fields: Any)
 
 def observed_cluster_object(store: RunStore, run: str, action: str, status: str) -> None:
     """Queue the object's status as last seen (JSON)."""
-    store.execute("UPDATE cluster_objects SET status=? WHERE run=? AND action=?", (status, run, action))
+    store._queue("UPDATE cluster_objects SET status=? WHERE run=? AND action=?", (status, run, action))
 
 
 def cluster_objects(conn: sqlite3.Connection, run: str, action: str | None = None) -> list[sqlite3.Row]:
@@ -738,7 +824,9 @@ def cluster_objects(conn: sqlite3.Connection, run: str, action: str | None = Non
     if action is not None:
         return conn.execute("SELECT * FROM cluster_objects WHERE run=? AND action=?", (run, action)).fetchall()
     return conn.execute(
-        "SELECT * FROM cluster_objects WHERE run=? ORDER BY CAST(SUBSTR(action, 2) AS INTEGER)", (run,)
+        "SELECT o.* FROM cluster_objects o LEFT JOIN actions a ON a.run = o.run AND a.id = o.action "
+        f"WHERE o.run=? ORDER BY a.{CREATION_ORDER}, o.action",
+        (run,),
     ).fetchall()
 
 
@@ -881,3 +969,114 @@ def delete_trigger(name: str, task: str) -> bool:
 def trigger_fired(name: str, task: str, at: float) -> None:
     with reader() as conn:
         conn.execute("UPDATE triggers SET last_fired=? WHERE task=? AND name=?", (at, task, name))
+
+
+# -- attempts (flyte.runtime.attempts) ----------------------------------------------------------
+
+
+def record_attempt(
+    store: RunStore,
+    run: str,
+    action: str,
+    attempt: int,
+    *,
+    started_at: float | None,
+    ended_at: float,
+    outcome: str,
+    error_type: str | None,
+    message: str | None,
+    traceback: str | None,
+    worker: str,
+    log_path: str | None,
+) -> None:
+    """Queue the record of one finished attempt (the text already masked of secrets)."""
+    store._queue(
+        "INSERT OR REPLACE INTO attempts (run, action, attempt, started_at, ended_at, outcome, error_type, "
+        "message, traceback, worker, log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run, action, attempt, started_at, ended_at, outcome, error_type, message, traceback, worker, log_path),
+    )
+
+
+def attempt_rows(conn: sqlite3.Connection, run: str, action: str) -> list[sqlite3.Row]:
+    """An action's recorded attempts, first to last."""
+    return conn.execute("SELECT * FROM attempts WHERE run=? AND action=? ORDER BY attempt", (run, action)).fetchall()
+
+
+def action_with_process(conn: sqlite3.Connection, run: str, action: str) -> sqlite3.Row | None:
+    """An action's outcome and times with the host and pid of its run's process (``status``,
+    ``attempts``, ``cache``, ``started_at``, ``ended_at``, ``host``, ``pid``)."""
+    return conn.execute(
+        "SELECT a.status, a.attempts, a.cache, a.started_at, a.ended_at, r.host, r.pid FROM actions a "
+        "JOIN runs r ON r.name = a.run WHERE a.run=? AND a.id=?",
+        (run, action),
+    ).fetchone()
+
+
+# -- the UI and the CLI (flyte.ui.queries, flyte.cli) ---------------------------------------------
+
+_RUN_FILTERS = {"status": "status=?", "task": "task=?", "since": "created_at>=?", "until": "created_at<?"}
+
+
+def run_page(
+    conn: sqlite3.Connection,
+    limit: int,
+    offset: int,
+    *,
+    status: str | None = None,
+    task: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> tuple[list[sqlite3.Row], int]:
+    """One page of runs, newest first, that have ``status``, started from ``task`` and were
+    created in [``since``, ``until``) (each filter only when given), and how many match."""
+    given = {"status": status, "task": task, "since": since, "until": until}
+    clauses = [_RUN_FILTERS[name] for name, value in given.items() if value is not None]
+    params = [value for value in given.values() if value is not None]
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    total = conn.execute(f"SELECT COUNT(*) FROM runs{where}", params).fetchone()[0]
+    rows = conn.execute(
+        f"SELECT * FROM runs{where} ORDER BY created_at DESC LIMIT ? OFFSET ?", (*params, limit, offset)
+    ).fetchall()
+    return rows, total
+
+
+def run_tasks(conn: sqlite3.Connection) -> list[str]:
+    """Every task a recorded run started from, by name."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT task FROM runs ORDER BY task")]
+
+
+def action_row(conn: sqlite3.Connection, run: str, action: str) -> sqlite3.Row | None:
+    """One action's row (None if ``run`` has no action ``action``)."""
+    return conn.execute("SELECT * FROM actions WHERE run=? AND id=?", (run, action)).fetchone()
+
+
+def child_groups(conn: sqlite3.Connection, run: str, parent: str | None) -> list[sqlite3.Row]:
+    """The children of ``parent`` (None: the run's root actions) counted by group, task and phase:
+    ``grp``, ``task``, ``status``, ``n`` (how many), ``first`` (the number of the first created),
+    ``s`` (the earliest start) and ``e`` (the latest end)."""
+    return conn.execute(
+        f"SELECT grp, task, status, COUNT(*) AS n, MIN({CREATION_ORDER}) AS first, MIN(started_at) AS s, "
+        "MAX(ended_at) AS e FROM actions WHERE run=? AND parent IS ? GROUP BY grp, task, status",
+        (run, parent),
+    ).fetchall()
+
+
+def child_rows(conn: sqlite3.Connection, run: str, parent: str, limit: int, offset: int) -> list[sqlite3.Row]:
+    """One page of ``parent``'s children, in creation order."""
+    return conn.execute(
+        f"SELECT * FROM actions WHERE run=? AND parent=? ORDER BY {CREATION_ORDER} LIMIT ? OFFSET ?",
+        (run, parent, limit, offset),
+    ).fetchall()
+
+
+def children_count(conn: sqlite3.Connection, run: str, parent: str) -> int:
+    """How many actions ``parent`` started."""
+    return conn.execute("SELECT COUNT(*) FROM actions WHERE run=? AND parent=?", (run, parent)).fetchone()[0]
+
+
+def last_failed_action(conn: sqlite3.Connection, run: str) -> str | None:
+    """The id of the run's last created action that failed (None if none did)."""
+    row = conn.execute(
+        f"SELECT id FROM actions WHERE run=? AND status=? ORDER BY {CREATION_ORDER} DESC LIMIT 1", (run, FAILED)
+    ).fetchone()
+    return None if row is None else row["id"]

@@ -1,8 +1,10 @@
 """The run store: every run and action, in SQLite under ``<state root>/runs.db``.
 
-This module holds every SQL statement on that database (runs, actions, deployments, triggers,
-connector jobs), its schema and the steps that migrate older stores (:data:`MIGRATIONS`), and
-mints action ids (:func:`action_id`); other modules call the functions below.
+This module holds every SQL statement on that database (runs, actions, attempts, deployments,
+triggers, connector jobs, cluster objects), its schema and the steps that migrate older stores
+(:data:`MIGRATIONS`), and mints action ids (:func:`action_id`, read back by
+:func:`action_number`); other modules call the functions below, never SQL of their own
+(tests/core/test_run_store_sql.py keeps it so).
 
 Writes go through one background thread that commits in batches, so recording an action costs
 a queue put, not a synchronous commit; :meth:`RunStore.flush` waits for everything queued.

@@ -123,9 +123,6 @@ def test_processes_opening_one_old_store_at_once_migrate_it_once(tmp_path):
 
 def test_the_creator_writes_the_number_with_the_action(tmp_path):
     path = tmp_path / "runs.db"
-    conn = st.connect(path)
-    conn.execute("DROP TRIGGER actions_numbered")  # only what create_action writes counts here
-    conn.close()
     store = st.RunStore(path)
     try:
         for n in (2, 0, 11, 1):
@@ -140,17 +137,14 @@ def test_the_creator_writes_the_number_with_the_action(tmp_path):
     assert [tuple(r) for r in rows] == [("a0", 0), ("a1", 1), ("a2", 2), ("a11", 11)]
 
 
-def test_a_row_written_without_its_number_gets_it(flyte_home):
-    # A flyte from before the column, still running, writes to a store a newer one migrated.
-    store = st.RunStore()
-    store.create_run("r", "t", None)
-    store.create_action("r", "a0", task="t", status="SUCCEEDED")
-    store.close()
-    with st.reader() as conn:
-        conn.executemany(
-            "INSERT INTO actions (run, id, task, status) VALUES ('r', ?, 't', 'SUCCEEDED')", [("a10",), ("a9",)]
-        )
-        assert [r["id"] for r in st.action_rows(conn, "r", None, -1, 0)] == ["a0", "a9", "a10"]
+def test_recording_an_action_under_an_id_that_was_not_minted_is_refused(tmp_path):
+    store = st.RunStore(tmp_path / "runs.db")
+    try:
+        with pytest.raises(ValueError, match=r"action: 'step-1' is not an action id"):
+            store.create_action("r", "step-1", task="t", status="QUEUED")
+        assert store._actions == {}  # nothing half-recorded
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("ident", ["x1", "a", "a-1", "a1.5", "", "a١"])

@@ -4,6 +4,7 @@ lists its actions in creation order through the index."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing as mp
 import random
 import sqlite3
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import flyte
 from flyte.remote import Run
 from flyte.runtime import store as st
 
@@ -135,6 +137,35 @@ def test_the_creator_writes_the_number_with_the_action(tmp_path):
     finally:
         conn.close()
     assert [tuple(r) for r in rows] == [("a0", 0), ("a1", 1), ("a2", 2), ("a11", 11)]
+
+
+env = flyte.TaskEnvironment(name="numbers")
+
+
+@flyte.trace
+async def step(i: int) -> int:
+    return i
+
+
+@env.task
+async def leaf(i: int) -> int:
+    return await step(i)
+
+
+@env.task
+async def fan_out(n: int) -> int:
+    return sum(await asyncio.gather(*(leaf(i) for i in range(n))))
+
+
+def test_every_action_of_a_real_run_is_recorded_with_its_number():
+    # Task calls and traced steps alike: however actions come to be recorded, none lacks its number.
+    run = flyte.run(fan_out, n=12)
+    run.wait()
+    with st.reader() as conn:
+        rows = conn.execute("SELECT id, number FROM actions WHERE run=?", (run.name,)).fetchall()
+    assert len(rows) == 25  # the parent, 12 leaves, 12 traced steps
+    assert all(r["number"] == st.action_number(r["id"]) for r in rows), [tuple(r) for r in rows]
+    assert [a.id for a in Run.get(run.name).iter_actions()] == [st.action_id(n) for n in range(25)]
 
 
 def test_recording_an_action_under_an_id_that_was_not_minted_is_refused(tmp_path):

@@ -361,11 +361,12 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     name = context.name or new_run_name()
     if context.name is not None and st.run_exists(name):
         raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
-    from flyte.io._transport import outgoing
-    from flyte.storage._paths import run_prefix, writing_under
+    if inputs:  # a task without inputs stores nothing (and skips finding the storage root)
+        from flyte.io._transport import outgoing
+        from flyte.storage._paths import run_prefix, writing_under
 
-    with writing_under(f"{run_prefix(name)}/data/inputs"):  # dataframes stored: the record holds references
-        inputs = {k: outgoing(v) for k, v in inputs.items()}
+        with writing_under(f"{run_prefix(name)}/data/inputs"):  # dataframes stored: the record holds references
+            inputs = {k: outgoing(v) for k, v in inputs.items()}
     store = st.writer()  # held until the run ends (st.release below)
     try:
         return _record_run(task, inputs, context, settings, name, store)

@@ -205,3 +205,28 @@ def test_batches_taken_by_the_writer_and_by_flushes_commit_in_the_order_they_wer
         assert len(rows) == 300
     finally:
         store.close()
+
+
+def test_closing_while_other_threads_flush_ends_the_writer(tmp_path):
+    # close() hands the writer a stop and waits for it: a flush on another thread at that
+    # moment must neither take that hand-off nor write through a closed connection.
+    path = tmp_path / "runs.db"
+    for i in range(20):
+        store = st.RunStore(path)
+        stop = threading.Event()
+
+        def flushing(store: st.RunStore = store, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                store.flush()
+
+        flushers = [threading.Thread(target=flushing) for _ in range(2)]
+        for t in flushers:
+            t.start()
+        store.create_run(f"r{i}", "t", None)
+        store.close()
+        stop.set()
+        for t in flushers:
+            t.join()
+        assert not store._thread.is_alive()
+    with st.reader(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 20

@@ -389,20 +389,18 @@ class RunStore:
         self._closed = True
 
     # -- the writer thread ------------------------------------------------------------------
-    def _write_pending(self) -> tuple[bool, list[threading.Event], bool]:
-        """Take what is pending and commit it (the caller holds ``_conn_lock``); returns whether
-        there was anything, who waits for it and whether the writer is asked to stop."""
+    def _write_pending(self) -> bool:
+        """Take what is pending and commit it (the caller holds ``_conn_lock``); whether there
+        was anything."""
         with self._lock:
             actions, self._actions = self._actions, {}
             statements, self._statements = self._statements, []
-            waiters, self._waiters = self._waiters, []
-            stop = self._stopping
         if actions or statements:
             try:
                 self._commit(self._conn, actions, statements)
             except Exception as exc:  # keep recording later changes; say what was lost
                 logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
-        return bool(actions or statements), waiters, stop
+        return bool(actions or statements)
 
     def _write_loop(self) -> None:
         # While the process records, the writer looks for changes every WRITE_INTERVAL on its
@@ -417,7 +415,10 @@ class RunStore:
             self._now.wait(WRITE_INTERVAL)  # changes gather into one transaction
             self._now.clear()
             with self._conn_lock:
-                wrote, waiters, stop = self._write_pending()
+                with self._lock:  # taken first: what they wait for is in the write that follows
+                    waiters, self._waiters = self._waiters, []
+                    stop = self._stopping
+                wrote = self._write_pending()
             quiet = 0 if wrote else quiet + 1
             if quiet >= IDLE_POLLS:
                 with self._lock:  # only with nothing pending: a change made since wakes it

@@ -7,7 +7,7 @@ triggers, connector jobs, cluster objects), its schema and the steps that migrat
 (tests/core/test_run_store_sql.py keeps it so).
 
 Writes go through one background thread that commits in batches, so recording an action costs
-a queue put, not a synchronous commit; :meth:`RunStore.flush` waits for everything queued.
+a queue put, not a synchronous commit; :meth:`RunStore.flush` commits everything queued.
 Readers (``flyte runs``, :mod:`flyte.remote`) open their own connection and see committed
 state. A run records its process id and that process's start time; a run still marked running
 whose process is gone is reported as ``ABORTED``.
@@ -179,6 +179,8 @@ TERMINAL = {SUCCEEDED, FAILED, ABORTED}
 PREVIEW_CHARS = 2000
 # How often the writer commits what changed (a crash loses at most this much of a run's record).
 WRITE_INTERVAL = 0.05
+# Looks in a row that found nothing before the writer sleeps until woken (1 s at WRITE_INTERVAL).
+IDLE_POLLS = 20
 _HOST = socket.gethostname()
 
 
@@ -335,11 +337,12 @@ class RunStore:
 
     An action is one mutable record (a dict of its changed columns) until the writer takes
     it: its creation and every later change before then end up in one row write. Callers never
-    wake the writer per change (a wake-up costs a GIL hand-off): the first change after the
-    writer went idle starts its clock, and it writes everything that changed meanwhile
-    :data:`WRITE_INTERVAL` seconds later, in one transaction; at once when someone waits for
-    it (:meth:`flush`, :meth:`close`). One writer per store serves every run of the process
-    (:func:`writer`).
+    wake the writer per change (a wake-up costs a GIL hand-off, and on a busy machine a wait
+    for the scheduler): while the process records, the writer looks every
+    :data:`WRITE_INTERVAL` seconds and writes everything that changed meanwhile in one
+    transaction; after :data:`IDLE_POLLS` empty looks it sleeps, and the first change after
+    that wakes it. :meth:`flush` commits what is pending on the caller's own thread. One writer
+    per store serves every run of the process (:func:`writer`).
     """
 
     def __init__(self, path: Path | None = None):
@@ -349,7 +352,9 @@ class RunStore:
         self._actions: dict[tuple[str, str], list[Any]] = {}
         self._statements: list[tuple[str, tuple[Any, ...]]] = []  # other tables, in order
         self._waiters: list[threading.Event] = []
-        self._idle = True  # nothing changed since the last write: the next change starts the clock
+        # True while the writer sleeps until a change wakes it; it starts out looking on its
+        # own (a run is about to record).
+        self._idle = False
         self._work = threading.Event()  # something to write
         self._now = threading.Event()  # someone waits: write without waiting out the interval
         self._stopping = False
@@ -431,49 +436,77 @@ class RunStore:
             return query(self._conn)
 
     def flush(self, timeout: float = 30) -> None:
-        """Wait until everything recorded so far is committed."""
+        """Commit everything recorded so far, on the calling thread.
+
+        The caller writes what is pending itself rather than waking the writer and waiting
+        for it: a run's end then costs one commit, not two thread hand-offs (each of which,
+        on a busy machine, can wait for a scheduler slice). The writer takes and commits its
+        batches under the same lock, so batches commit in the order they were recorded.
+        ``timeout``: how long to wait for a commit the writer has under way."""
         if self._closed:
             return
-        done = threading.Event()
-        with self._lock:
-            self._waiters.append(done)
-        self._now.set()
-        self._work.set()
-        done.wait(timeout)
+        if not self._conn_lock.acquire(timeout=timeout):
+            raise StateError(f"the run store {self.path}: its writer held the connection for {timeout:g} s")
+        try:
+            self._write_pending()
+        finally:
+            self._conn_lock.release()
 
     def close(self) -> None:
         if self._closed:
             return
+        done = threading.Event()
         with self._lock:
             self._stopping = True
-        self.flush()
+            self._waiters.append(done)
+        self._now.set()
+        self._work.set()
+        done.wait(30)
         self._thread.join(timeout=30)
         self._closed = True
 
     # -- the writer thread ------------------------------------------------------------------
+    def _write_pending(self) -> bool:
+        """Take what is pending and commit it (the caller holds ``_conn_lock``); whether there
+        was anything."""
+        with self._lock:
+            actions, self._actions = self._actions, {}
+            statements, self._statements = self._statements, []
+        if actions or statements:
+            try:
+                self._commit(self._conn, actions, statements)
+            except Exception as exc:  # keep recording later changes; say what was lost
+                logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
+        return bool(actions or statements)
+
     def _write_loop(self) -> None:
-        conn = self._conn
+        # While the process records, the writer looks for changes every WRITE_INTERVAL on its
+        # own (callers never wake it); after IDLE_POLLS looks that found nothing it sleeps
+        # until the next change wakes it (_idle: that change's caller sets _work).
+        quiet = 0
         while True:
-            self._work.wait()
+            if quiet >= IDLE_POLLS:
+                self._work.wait()
+                self._work.clear()
+                quiet = 0
             self._now.wait(WRITE_INTERVAL)  # changes gather into one transaction
-            self._work.clear()
             self._now.clear()
-            with self._lock:
-                actions, self._actions = self._actions, {}
-                statements, self._statements = self._statements, []
-                waiters, self._waiters = self._waiters, []
-                stop = self._stopping
-                self._idle = True
-            if actions or statements:
-                try:
-                    with self._conn_lock:
-                        self._commit(conn, actions, statements)
-                except Exception as exc:  # keep recording later changes; say what was lost
-                    logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
+            with self._conn_lock:
+                with self._lock:  # taken first: what they wait for is in the write that follows
+                    waiters, self._waiters = self._waiters, []
+                    stop = self._stopping
+                wrote = self._write_pending()
+            quiet = 0 if wrote else quiet + 1
+            if quiet >= IDLE_POLLS:
+                with self._lock:  # only with nothing pending: a change made since wakes it
+                    if self._actions or self._statements:
+                        quiet = 0
+                    else:
+                        self._idle = True
             for event in waiters:
                 event.set()
             if stop and waiters:
-                conn.close()
+                self._conn.close()
                 return
 
     @staticmethod

@@ -39,7 +39,8 @@ def fill(home: str, name: str, actions: int) -> None:
         rows.append(
             (
                 name,
-                f"a{i}",
+                st.action_id(i),
+                i,
                 None if i == 0 else "a0",
                 "bench.shard" if i else "bench.main",
                 "shard" if i else "main",
@@ -56,8 +57,8 @@ def fill(home: str, name: str, actions: int) -> None:
         )
     conn.execute("BEGIN")
     conn.executemany(
-        "INSERT INTO actions (run, id, parent, task, short_name, status, attempts, cache, queued_at, started_at,"
-        " ended_at, error, inputs, outputs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO actions (run, id, number, parent, task, short_name, status, attempts, cache, queued_at,"
+        " started_at, ended_at, error, inputs, outputs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
     conn.execute("COMMIT")

@@ -127,3 +127,106 @@ def test_a_thread_reuses_its_reader_only_for_the_same_file_and_never_inside_anot
     with st.reader() as conn:
         assert conn is not kept
         assert [r[0] for r in conn.execute("SELECT name FROM runs")] == ["r-new"]
+
+
+def test_a_flush_commits_on_the_callers_thread_without_the_writer(tmp_path, monkeypatch):
+    # The writer would only look again in an hour: what a flush leaves committed, the
+    # caller committed itself.
+    monkeypatch.setattr(st, "WRITE_INTERVAL", 3600)
+    committed_by: list[threading.Thread] = []
+    commit = st.RunStore._commit
+
+    def recording(conn, actions, statements):
+        committed_by.append(threading.current_thread())
+        commit(conn, actions, statements)
+
+    monkeypatch.setattr(st.RunStore, "_commit", staticmethod(recording))
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    try:
+        store.create_run("r", "t", None)
+        store.create_action("r", "a0", task="t", status="QUEUED")
+        store.update_action("r", "a0", status="SUCCEEDED")
+        store.end_run("r", st.SUCCEEDED, outputs="1")
+        store.flush()
+        assert committed_by == [threading.current_thread()]
+        other = sqlite3.connect(path)  # another connection, as another process would read it
+        try:
+            assert other.execute("SELECT status, outputs FROM runs WHERE name='r'").fetchone() == (st.SUCCEEDED, "1")
+            assert other.execute("SELECT status FROM actions WHERE id='a0'").fetchone() == (st.SUCCEEDED,)
+        finally:
+            other.close()
+        store.flush()  # nothing pending: no empty transaction
+        assert len(committed_by) == 1
+    finally:
+        store.close()
+
+
+def test_a_writer_gone_to_sleep_is_woken_by_the_next_change(tmp_path, monkeypatch):
+    monkeypatch.setattr(st, "WRITE_INTERVAL", 0.001)
+    monkeypatch.setattr(st, "IDLE_POLLS", 2)
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    try:
+        for _ in range(6000):  # waited for, not timed: two empty looks, then it sleeps
+            if store._idle:
+                break
+            threading.Event().wait(0.01)
+        assert store._idle
+        store.create_action("r", "a0", task="t", status="QUEUED")  # nobody flushes
+        reader = st.connect(path)
+        try:
+            for _ in range(6000):
+                if reader.execute("SELECT 1 FROM actions WHERE id='a0'").fetchone():
+                    break
+                threading.Event().wait(0.01)
+            assert reader.execute("SELECT status FROM actions WHERE id='a0'").fetchone()[0] == "QUEUED"
+        finally:
+            reader.close()
+    finally:
+        store.close()
+
+
+def test_batches_taken_by_the_writer_and_by_flushes_commit_in_the_order_they_were_recorded(tmp_path, monkeypatch):
+    # The writer looks all the time while callers flush: each action's last change must win.
+    monkeypatch.setattr(st, "WRITE_INTERVAL", 0)
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    try:
+        for i in range(300):
+            store.create_action("r", f"a{i}", task="t", status="QUEUED", attempts=0)
+            store.update_action("r", f"a{i}", status="RUNNING", attempts=1)
+            if i % 7 == 0:
+                store.flush()
+            store.update_action("r", f"a{i}", status="SUCCEEDED", attempts=2)
+        store.flush()
+        rows = rows_of(path)
+        assert {(r["status"], r["attempts"]) for r in rows.values()} == {("SUCCEEDED", 2)}
+        assert len(rows) == 300
+    finally:
+        store.close()
+
+
+def test_closing_while_other_threads_flush_ends_the_writer(tmp_path):
+    # close() hands the writer a stop and waits for it: a flush on another thread at that
+    # moment must neither take that hand-off nor write through a closed connection.
+    path = tmp_path / "runs.db"
+    for i in range(20):
+        store = st.RunStore(path)
+        stop = threading.Event()
+
+        def flushing(store: st.RunStore = store, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                store.flush()
+
+        flushers = [threading.Thread(target=flushing) for _ in range(2)]
+        for t in flushers:
+            t.start()
+        store.create_run(f"r{i}", "t", None)
+        store.close()
+        stop.set()
+        for t in flushers:
+            t.join()
+        assert not store._thread.is_alive()
+    with st.reader(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 20

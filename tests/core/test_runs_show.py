@@ -105,9 +105,15 @@ def big_run(name: str, actions: int) -> None:
     )
     conn.execute("BEGIN")
     conn.executemany(
-        "INSERT INTO actions (run, id, task, status, attempts, error) VALUES (?, ?, 'big.shard', ?, 1, ?)",
+        "INSERT INTO actions (run, id, number, task, status, attempts, error) VALUES (?, ?, ?, 'big.shard', ?, 1, ?)",
         [
-            (name, f"a{i}", "FAILED" if i % 1000 == 7 else "SUCCEEDED", "ValueError: bad" if i % 1000 == 7 else None)
+            (
+                name,
+                st.action_id(i),
+                i,
+                "FAILED" if i % 1000 == 7 else "SUCCEEDED",
+                "ValueError: bad" if i % 1000 == 7 else None,
+            )
             for i in range(actions)
         ],
     )

@@ -272,3 +272,18 @@ def test_the_sweep_keeps_live_processes_folders_and_removes_dead_ones(tmp_path: 
         (folder / "k").write_text("v")
     assert sorted(secret_mounts.sweep(base)) == sorted([reused, gone])
     assert mine.exists() and unrelated.exists()
+
+
+def test_runs_sweep_at_most_once_per_interval(monkeypatch: pytest.MonkeyPatch):
+    from flyte.runtime import secret_mounts
+
+    swept: list[None] = []
+    monkeypatch.setattr(secret_mounts, "sweep", lambda: swept.append(None))
+    monkeypatch.setattr(secret_mounts, "_last_sweep", [float("-inf")])
+    monkeypatch.setattr(secret_mounts, "SWEEP_EVERY", 3600.0)
+    for _ in range(5):  # a loop of short runs: one sweep
+        secret_mounts.prepare()
+    assert len(swept) == 1
+    monkeypatch.setattr(secret_mounts, "SWEEP_EVERY", 0.0)  # the interval has passed: it sweeps again
+    secret_mounts.prepare()
+    assert len(swept) == 2

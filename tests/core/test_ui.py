@@ -281,3 +281,23 @@ def test_a_scheduled_run_records_the_trigger_that_started_it(ui, tmp_path):
     plain = flyte.run(module.tick)
     with st.reader() as conn:  # a run started by hand names no trigger
         assert conn.execute("SELECT trigger FROM runs WHERE name=?", (plain.name,)).fetchone()[0] is None
+
+
+def test_the_page_on_disk_is_private_and_leaves_no_temporary_file(monkeypatch):
+    from flyte.runtime import page as run_page
+
+    flyte.init()
+    run = flyte.with_runcontext(name="rprivate").run(child, 3)
+    folder = st.db_path().parent / "runs" / "rprivate"
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["index.html"]
+    assert (folder / "index.html").stat().st_mode & 0o777 == 0o600
+    assert run.url == (folder / "index.html").as_uri()
+
+    def no_rename(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run_page.os, "replace", no_rename)
+    with pytest.raises(OSError):
+        run_page.write_run_page("rprivate")
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["index.html"]  # the old page stays whole
+    assert 'data-phase="SUCCEEDED"' in (folder / "index.html").read_text()

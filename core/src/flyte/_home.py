@@ -21,17 +21,18 @@ from flyte.errors import StateError
 _PRIVATE_FILES = tuple(f"{db}{suffix}" for db in ("runs.db", "local-cache/cache.db") for suffix in ("", "-wal", "-shm"))
 _PRIVATE_TREES = ("secrets", "runs", "local-cache")
 
-_checked: set[str] = set()
+_checked: dict[str, Path] = {}  # FLYTE_HOME as given -> the root it names, checked once
+_real_roots: dict[Path, Path] = {}  # a root -> where it resolves (symlinks followed)
 _lock = threading.Lock()
 
 
 def state_root() -> Path:
     """The state root (created on first use, private to the user)."""
     raw = os.environ.get("FLYTE_HOME") or str(Path.home() / ".flyte")
-    root = Path(raw).expanduser()
-    key = str(root)
-    if key in _checked and root.is_dir():
+    root = _checked.get(raw)  # every run asks several times: parse and check it once
+    if root is not None and root.is_dir():
         return root
+    root = Path(raw).expanduser()
     if root.exists() and not root.is_dir():
         raise StateError(
             f"FLYTE_HOME={raw}: {root} is not a directory; point FLYTE_HOME at a directory "
@@ -44,7 +45,7 @@ def state_root() -> Path:
             except OSError as exc:
                 raise StateError(f"cannot create the state root {root} (FLYTE_HOME): {exc.strerror}") from exc
         _tighten(root)
-        _checked.add(key)
+        _checked[raw] = root
     return root
 
 
@@ -71,7 +72,12 @@ def state_path(*parts: str) -> Path:
 def inside(root: Path, path: Path) -> Path:
     """``path``, after checking that it resolves (symlinks followed) to a place under ``root``."""
     resolved = path.resolve()
-    if not resolved.is_relative_to(root.resolve()):
+    real_root = _real_roots.get(root)
+    if real_root is None:
+        # Resolved once per root: if the root is moved afterwards, paths under it stop
+        # matching and are refused, never let through.
+        real_root = _real_roots[root] = root.resolve()
+    if not resolved.is_relative_to(real_root):
         raise StateError(f"{path} resolves to {resolved}, outside the state root {root}; refusing to use it")
     return path
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import re
 import sys
-import tomllib
 import warnings
 from pathlib import Path
 from typing import Any, Union
@@ -522,6 +521,8 @@ def read_script_metadata(script: str | Path) -> dict[str, Any]:
         if block is not None:
             invalid("script", str(script), "a '# /// script' block closed by '# ///'", "has an unclosed block")
         return {}
+    import tomllib  # only a script's metadata needs it: not every import of flyte.image
+
     try:
         return tomllib.loads("\n".join(block))
     except tomllib.TOMLDecodeError as exc:

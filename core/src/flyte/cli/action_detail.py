@@ -25,13 +25,9 @@ def failure_hint(name: str) -> str:
     from flyte.runtime import store as st
 
     with st.reader() as conn:
-        row = conn.execute(
-            f"SELECT id FROM actions WHERE run=? AND status=? ORDER BY {st.CREATION_ORDER} DESC LIMIT 1",
-            (name, st.FAILED),
-        ).fetchone()
-    if row is None:
+        ident = st.last_failed_action(conn, name)
+    if ident is None:
         return f"run {name}: flyte runs show {name}"
-    ident = row["id"]
     return (
         f"run {name}: traceback: flyte runs show {name} {ident} · logs: flyte logs {name} {ident} · "
         f"all actions: flyte runs show {name}"

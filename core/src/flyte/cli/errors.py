@@ -7,9 +7,9 @@ traceback instead.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-import sysconfig
 import traceback
 from pathlib import Path
 from types import TracebackType
@@ -54,11 +54,16 @@ def report(exc: BaseException) -> None:
     print(f"flyte: error: {one_line(exc)}{hint}", file=sys.stderr)
 
 
-# Code that is not the user's: flyte itself, the standard library, installed packages.
-_LIBRARY_ROOTS = tuple(
-    {str(Path(p).resolve()) for p in (Path(__file__).parent.parent, sysconfig.get_path("stdlib"))}
-    | {str(Path(p).resolve()) for p in (sysconfig.get_path("purelib"), sysconfig.get_path("platlib"))}
-)
+@functools.cache
+def _library_roots() -> tuple[str, ...]:
+    """Where code that is not the user's lives: flyte itself, the standard library, installed
+    packages (found when an error is first reported: every command would pay for it at start)."""
+    import sysconfig
+
+    return tuple(
+        {str(Path(p).resolve()) for p in (Path(__file__).parent.parent, sysconfig.get_path("stdlib"))}
+        | {str(Path(p).resolve()) for p in (sysconfig.get_path("purelib"), sysconfig.get_path("platlib"))}
+    )
 
 
 def _user_frame(tb: TracebackType | None) -> str | None:
@@ -69,7 +74,7 @@ def _user_frame(tb: TracebackType | None) -> str | None:
         if filename.startswith("<"):
             continue
         resolved = str(Path(filename).resolve())
-        if not resolved.startswith(_LIBRARY_ROOTS):
+        if not resolved.startswith(_library_roots()):
             found = f"{_shown(filename)}:{lineno}"
     return found
 

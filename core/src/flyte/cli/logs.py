@@ -16,6 +16,8 @@ POLL = 0.25  # seconds between looks at the files while following
 
 def _files(folder: Path, action: str | None, attempt: int | None) -> list[tuple[int, int, Path]]:
     """The run's log files, in action creation order then attempt order."""
+    from flyte.runtime import store as st
+
     found = []
     if folder.is_dir():
         for path in folder.iterdir():
@@ -23,7 +25,7 @@ def _files(folder: Path, action: str | None, attempt: int | None) -> list[tuple[
             if match is None:
                 continue
             number, n = int(match[1]), int(match[2])
-            if action is not None and f"a{number}" != action:
+            if action is not None and st.action_id(number) != action:
                 continue
             if attempt is not None and n != attempt:
                 continue
@@ -56,7 +58,7 @@ def logs_command(run: str, action: str | None, attempt: int | None, follow: bool
     tasks: dict[str, str] = {}
     with st.reader() as conn:
         if action is not None:
-            row = conn.execute("SELECT task, attempts FROM actions WHERE run=? AND id=?", (run, action)).fetchone()
+            row = st.action_row(conn, run, action)
             if row is None:
                 raise click.ClickException(
                     f"run {run} has no action {action!r}; `flyte runs show {run}` lists its actions (a0, a1, ...)"
@@ -73,7 +75,7 @@ def logs_command(run: str, action: str | None, attempt: int | None, follow: bool
     def task_of(ident: str) -> str:
         if ident not in tasks:
             with st.reader() as conn:
-                row = conn.execute("SELECT task FROM actions WHERE run=? AND id=?", (run, ident)).fetchone()
+                row = st.action_row(conn, run, ident)
             tasks[ident] = row["task"] if row else "?"
         return tasks[ident]
 
@@ -94,7 +96,7 @@ def logs_command(run: str, action: str | None, attempt: int | None, follow: bool
                 if not data:
                     continue
             if last[0] != path:
-                ident = f"a{number}"
+                ident = st.action_id(number)
                 click.secho(f"── {ident} {task_of(ident)} · attempt {n} ──", fg="cyan", err=False)
                 last[0] = path
             click.echo(data.decode("utf-8", errors="replace"), nl=not data.endswith(b"\n"))

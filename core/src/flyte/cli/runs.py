@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from flyte.cli.output import output_option
-from flyte.runtime.store import SEVERITY, by_severity
+from flyte.runtime.store import SEVERITY, action_id, by_severity
 
 
 def _when(ts: float | None) -> str:
@@ -279,7 +279,7 @@ def _show_text(page: _Page) -> None:
     if not page.shown:
         click.echo("no actions" + (f" in phase {', '.join(page.phases)}" if page.phases else "") + " to show")
         return
-    widths = [max(6, len(f"a{page.total}")), max(6, len(f"a{page.total}")), 0, 9, 8, 8, 8, 0]
+    widths = [max(6, len(action_id(page.total))), max(6, len(action_id(page.total))), 0, 9, 8, 8, 8, 0]
     rows = page.actions()
     first = list(itertools.islice(rows, 200))  # the task column fits these; longer names are cut
     widths[2] = min(60, max([4, *(len(a.task) for a in first)]))

@@ -15,7 +15,7 @@ from flyte import _codec
 from flyte._validation import env_var_dict, safe_name, wrong_type
 from flyte.connector_task import ConnectorTask
 from flyte.errors import ConfigurationError, InitializationError
-from flyte.runtime import environ, logs, secret_mounts
+from flyte.runtime import environ, logs, run_threads, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
 from flyte.runtime.controller import Controller
@@ -361,11 +361,12 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     name = context.name or new_run_name()
     if context.name is not None and st.run_exists(name):
         raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
-    from flyte.io._transport import outgoing
-    from flyte.storage._paths import run_prefix, writing_under
+    if inputs:  # a task without inputs stores nothing (and skips finding the storage root)
+        from flyte.io._transport import outgoing
+        from flyte.storage._paths import run_prefix, writing_under
 
-    with writing_under(f"{run_prefix(name)}/data/inputs"):  # dataframes stored: the record holds references
-        inputs = {k: outgoing(v) for k, v in inputs.items()}
+        with writing_under(f"{run_prefix(name)}/data/inputs"):  # dataframes stored: the record holds references
+            inputs = {k: outgoing(v) for k, v in inputs.items()}
     store = st.writer()  # held until the run ends (st.release below)
     try:
         return _record_run(task, inputs, context, settings, name, store)
@@ -416,11 +417,13 @@ def _record_run(
         finally:
             finished.set()
 
-    # The run gets a thread and a loop of its own, so flyte.run works from sync code, from
-    # inside a running event loop (notebooks), and from a task of another run alike.
+    # The run gets a thread (kept from an earlier run, or new) and a loop of its own, so
+    # flyte.run works from sync code, from inside a running event loop (notebooks), and from a
+    # task of another run alike. Started inside a task attempt, a new thread: it is bound to
+    # that attempt's log as any thread started there.
     pulse = RunPulse(store, name, task.name)  # the heartbeat and the run page while it goes
     try:  # from the thread's start on, Ctrl-C must reach the run (its tasks may already run)
-        threading.Thread(target=target, name=f"flyte-run-{name}", daemon=True).start()
+        run_threads.start(target, name=f"flyte-run-{name}", fresh=logs.bound_here())
         # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
         # (CPython 3.11, bpo-45274).
         while not finished.wait(0.1):

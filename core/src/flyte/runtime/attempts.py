@@ -1,9 +1,8 @@
 """Per-attempt records: when each attempt of an action ran, how it ended, where, and why.
 
-Its own tables and schema step (:func:`ensure_schema`, run by every connection the run store
-opens), so a store written by an older version gains them on first open. A row is written
-once, when the attempt ends (one queued statement: the hot path stays one queue put); a
-running attempt is the action's own row (status RUNNING, ``attempts`` = its number).
+Its table lives in the run store (:mod:`flyte.runtime.store`, with every statement on it). A
+row is written once, when the attempt ends (one queued statement: the hot path stays one queue
+put); a running attempt is the action's own row (status RUNNING, ``attempts`` = its number).
 
 Error text is recorded with secret values masked (:mod:`flyte.runtime.redact`); the traceback
 shows the user's frames first, then the full chain as Python prints it.
@@ -12,7 +11,6 @@ shows the user's frames first, then the full chain as Python prints it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import socket
@@ -23,48 +21,10 @@ import types
 from pathlib import Path
 from typing import Any
 
+from flyte.runtime import store as st
 from flyte.runtime.redact import redact
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS attempts (
-    run TEXT NOT NULL,
-    action TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    started_at REAL,
-    ended_at REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    error_type TEXT,
-    message TEXT,
-    traceback TEXT,
-    worker TEXT,
-    log_path TEXT,
-    PRIMARY KEY (run, action, attempt)
-);
--- The UI's action tree: an action's children, grouped by task (flyte.ui.queries.action_tree).
-CREATE INDEX IF NOT EXISTS actions_by_parent ON actions (run, parent);
-"""
-
-# Columns this module adds to the run store's own tables (ALTER TABLE ... ADD COLUMN).
-COLUMNS = {
-    "actions": {"cache_key": "TEXT"},
-    "runs": {"last_seen": "REAL", "trigger": "TEXT"},
-}
-
 SUCCEEDED, FAILED, ABORTED = "SUCCEEDED", "FAILED", "ABORTED"
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create this module's table, index and columns in a store that lacks them (older stores).
-    Statement by statement (not ``executescript``, which would commit a caller's transaction)."""
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    for table, columns in COLUMNS.items():
-        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        for name, kind in columns.items():
-            if name not in present:
-                with contextlib.suppress(sqlite3.OperationalError):  # a concurrent opener added it first
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def record(
@@ -80,16 +40,25 @@ def record(
     log_path: str | None,
     aborted: bool = False,
 ) -> None:
-    """Queue the record of one finished attempt on ``store`` (a :class:`RunStore`)."""
+    """Queue the record of one finished attempt on ``store`` (a :class:`flyte.runtime.store.RunStore`)."""
     if error is None:
         outcome, kind, message, trace = SUCCEEDED, None, None, None
     else:
         outcome = ABORTED if aborted or isinstance(error, asyncio.CancelledError) else FAILED
         kind, message, trace = type(error).__name__, redact(str(error)), format_traceback(error)
-    store.execute(
-        "INSERT OR REPLACE INTO attempts (run, action, attempt, started_at, ended_at, outcome, error_type, "
-        "message, traceback, worker, log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (run, action, attempt, started_at, ended_at, outcome, kind, message, trace, worker, log_path),
+    st.record_attempt(
+        store,
+        run,
+        action,
+        attempt,
+        started_at=started_at,
+        ended_at=ended_at,
+        outcome=outcome,
+        error_type=kind,
+        message=message,
+        traceback=trace,
+        worker=worker,
+        log_path=log_path,
     )
 
 
@@ -178,17 +147,10 @@ def written_for(error: BaseException | None, attempt: int, in_process: bool) -> 
 def attempts_of(conn: sqlite3.Connection, run: str, action: str) -> list[dict[str, Any]]:
     """An action's finished attempts, first to last, as plain dicts (a first attempt that
     succeeded in the run's process is read from the action's and the run's rows)."""
-    rows = [
-        dict(row)
-        for row in conn.execute("SELECT * FROM attempts WHERE run=? AND action=? ORDER BY attempt", (run, action))
-    ]
+    rows = [dict(row) for row in st.attempt_rows(conn, run, action)]
     if rows:
         return rows
-    row = conn.execute(
-        "SELECT a.status, a.attempts, a.cache, a.started_at, a.ended_at, r.host, r.pid FROM actions a "
-        "JOIN runs r ON r.name = a.run WHERE a.run=? AND a.id=?",
-        (run, action),
-    ).fetchone()
+    row = st.action_with_process(conn, run, action)
     if row is None or row["status"] != SUCCEEDED or row["attempts"] != 1 or row["cache"] == "hit":
         return []
     from flyte.runtime.logs import recorded_log

@@ -308,6 +308,11 @@ def _binding_here() -> AttemptLog | Route | None:
     return current.get() or getattr(threading.current_thread(), "_flyte_log", None)
 
 
+def bound_here() -> bool:
+    """Whether the calling code belongs to an attempt (threads it starts are bound to its log)."""
+    return _binding_here() is not None
+
+
 def _resolve(binding: AttemptLog | Route | None) -> AttemptLog | None:
     return binding.log if isinstance(binding, Route) else binding
 

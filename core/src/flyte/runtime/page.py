@@ -6,11 +6,13 @@ their tracebacks and logs."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
-import tempfile
+import threading
 import time
 
-from flyte._home import private_file, state_path
+from flyte._home import state_path
 
 # Imported with this module (at a run's start), not when a page is first written: by then the
 # run's tasks may have used up what an import needs (file descriptors).
@@ -18,6 +20,7 @@ from flyte.ui import templates, views
 
 # The failed actions shown in full (traceback, log) below the table.
 DETAILS = 20
+_serial = itertools.count()  # the temporary files of pages written at once have names of their own
 
 
 def write_run_page(name: str) -> str:
@@ -37,10 +40,18 @@ def write_first_page(name: str, task: str) -> str:
 
 def _write(name: str, page: str) -> str:
     folder = state_path("runs", name)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".page-")
-    with os.fdopen(fd, "w") as f:
-        f.write(page)
-    target = folder / "index.html"
-    os.replace(tmp, target)
-    private_file(target)
-    return str(target)
+    # Written whole under a name of its own, then renamed over the page, so a reader never
+    # sees half a page. Created 0600 (the rename keeps the mode: no chmod after), and
+    # O_EXCL|O_NOFOLLOW: a name someone else holds is never written through.
+    tmp = os.path.join(folder, f".page-{os.getpid()}-{threading.get_ident()}-{next(_serial)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(page)
+        target = os.path.join(folder, "index.html")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target

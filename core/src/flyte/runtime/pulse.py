@@ -46,7 +46,7 @@ class RunPulse:
         self.store, self.name = store, name
         trigger = _trigger.get()
         if trigger is not None:
-            store.execute("UPDATE runs SET trigger=? WHERE name=?", (trigger, name))
+            store.set_run_trigger(name, trigger)
         now = time.monotonic()
         self._beat = now + EVERY
         self._page = now + EVERY
@@ -61,7 +61,7 @@ class RunPulse:
         if now < self._beat:
             return
         self._beat = now + EVERY
-        self.store.execute("UPDATE runs SET last_seen=? WHERE name=?", (time.time(), self.name))
+        self.store.heartbeat(self.name)
         if now >= self._page:
             self._write_page(page.write_run_page, self.name)
             took = time.monotonic() - now

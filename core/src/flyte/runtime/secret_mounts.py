@@ -29,6 +29,7 @@ import signal
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -63,10 +64,16 @@ def _private_dir_of_ours(path: Path) -> bool:
 
 def _pid_namespace() -> str:
     """Pids only identify a process within its pid namespace (containers sharing /dev/shm)."""
-    try:
-        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
-    except OSError:
-        return "0"
+    pid = os.getpid()
+    if _namespace[0] != pid:  # a process's own never changes: read once (again after a fork)
+        try:
+            _namespace[:] = [pid, os.readlink("/proc/self/ns/pid").strip("pid:[]")]
+        except OSError:
+            _namespace[:] = [pid, "0"]
+    return _namespace[1]
+
+
+_namespace: list[object] = [None, "0"]
 
 
 def _own_prefix() -> str:
@@ -149,11 +156,21 @@ def _alive(pid: int, start: str) -> bool:
     return start == "0" or now == "?" or now == start
 
 
+# prepare() sweeps at most once per this many seconds: a sweep reads the start time of every
+# live flyte process that has a folder, which a loop of short runs would pay for on every run.
+SWEEP_EVERY = 1.0
+_last_sweep: list[float] = [float("-inf")]
+
+
 def prepare() -> None:
-    """Sweep dead processes' folders, and, from the main thread, have SIGTERM and SIGHUP
-    remove this process's folder before the process ends as it would have without flyte.
-    Handlers an application set itself are left alone."""
-    sweep()
+    """Sweep dead processes' folders (at most once per :data:`SWEEP_EVERY` seconds), and,
+    from the main thread, have SIGTERM and SIGHUP remove this process's folder before the
+    process ends as it would have without flyte. Handlers an application set itself are left
+    alone."""
+    now = time.monotonic()
+    if now - _last_sweep[0] >= SWEEP_EVERY:
+        _last_sweep[0] = now
+        sweep()
     if threading.current_thread() is not threading.main_thread():
         return
     for signum in (signal.SIGTERM, signal.SIGHUP):

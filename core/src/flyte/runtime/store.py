@@ -1,11 +1,13 @@
 """The run store: every run and action, in SQLite under ``<state root>/runs.db``.
 
-This module holds every SQL statement on that database (runs, actions, deployments, triggers,
-connector jobs), its schema and the steps that migrate older stores (:data:`MIGRATIONS`), and
-mints action ids (:func:`action_id`); other modules call the functions below.
+This module holds every SQL statement on that database (runs, actions, attempts, deployments,
+triggers, connector jobs, cluster objects), its schema and the steps that migrate older stores
+(:data:`MIGRATIONS`), and mints action ids (:func:`action_id`, read back by
+:func:`action_number`); other modules call the functions below, never SQL of their own
+(tests/core/test_run_store_sql.py keeps it so).
 
 Writes go through one background thread that commits in batches, so recording an action costs
-a queue put, not a synchronous commit; :meth:`RunStore.flush` waits for everything queued.
+a queue put, not a synchronous commit; :meth:`RunStore.flush` commits everything queued.
 Readers (``flyte runs``, :mod:`flyte.remote`) open their own connection and see committed
 state. A run records its process id and that process's start time; a run still marked running
 whose process is gone is reported as ``ABORTED``.
@@ -28,7 +30,6 @@ from typing import Any
 from flyte._home import private_file, state_root
 from flyte._sqlite import use_wal
 from flyte.errors import StateError
-from flyte.runtime import attempts
 
 logger = logging.getLogger("flyte.runtime.store")
 
@@ -107,8 +108,6 @@ CREATE TABLE IF NOT EXISTS connector_jobs (
     PRIMARY KEY (run, action, attempt)
 );
 CREATE INDEX IF NOT EXISTS actions_by_task ON actions (task);
--- `flyte runs show`: a run's actions of one phase in creation order (ids are a0, a1, ...).
-CREATE INDEX IF NOT EXISTS actions_by_run_status ON actions (run, status, CAST(SUBSTR(id, 2) AS INTEGER));
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
 """
 
@@ -131,6 +130,43 @@ CREATE TABLE IF NOT EXISTS cluster_objects (
 )
 """
 
+# Per-attempt records (flyte.runtime.attempts): one row per attempt that ended, written once.
+ATTEMPTS = """
+CREATE TABLE IF NOT EXISTS attempts (
+    run TEXT NOT NULL,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at REAL,
+    ended_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    error_type TEXT,
+    message TEXT,
+    traceback TEXT,
+    worker TEXT,
+    log_path TEXT,
+    PRIMARY KEY (run, action, attempt)
+);
+-- The UI's action tree: an action's children, grouped by task (flyte.ui.queries.action_tree).
+CREATE INDEX IF NOT EXISTS actions_by_parent ON actions (run, parent);
+"""
+
+# Columns added with the attempts table: an action's cache key, a run's heartbeat and trigger.
+ATTEMPT_COLUMNS = {
+    "actions": {"cache_key": "TEXT"},
+    "runs": {"last_seen": "REAL", "trigger": "TEXT"},
+}
+
+# An action's number (``a7`` is 7): its creation order, written with the action (see
+# :func:`action_number`); actions of a store from before the column get it from their id, once.
+# `flyte runs show` reads a run's actions of one phase in creation order through the index.
+# (No trigger numbers rows inserted without it, by a flyte from before the column still writing
+# to a migrated store: it would cost every insert about a quarter more; such rows list first.)
+NUMBERED_ACTIONS = """
+UPDATE actions SET number = CAST(SUBSTR(id, 2) AS INTEGER) WHERE number IS NULL;
+DROP INDEX IF EXISTS actions_by_run_status;
+CREATE INDEX actions_by_run_status ON actions (run, status, number);
+"""
+
 RUNNING = "RUNNING"
 QUEUED = "QUEUED"
 SUCCEEDED = "SUCCEEDED"
@@ -143,6 +179,8 @@ TERMINAL = {SUCCEEDED, FAILED, ABORTED}
 PREVIEW_CHARS = 2000
 # How often the writer commits what changed (a crash loses at most this much of a run's record).
 WRITE_INTERVAL = 0.05
+# Looks in a row that found nothing before the writer sleeps until woken (1 s at WRITE_INTERVAL).
+IDLE_POLLS = 20
 _HOST = socket.gethostname()
 
 
@@ -197,10 +235,38 @@ def _create_table(sql: str) -> Callable[[sqlite3.Connection], None]:
     return step
 
 
-def _create_schema(conn: sqlite3.Connection) -> None:
-    for statement in SCHEMA.split(";"):
+def _statements(script: str) -> Callable[[sqlite3.Connection], None]:
+    """A step running ``script``'s statements one by one (not ``executescript``, which would
+    commit the migration's transaction)."""
+
+    def step(conn: sqlite3.Connection) -> None:
+        statement = ""
+        for line in script.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):  # a ";" inside a literal or a comment ends nothing
+                conn.execute(statement)
+                statement = ""
         if statement.strip():
-            conn.execute(statement)
+            raise ValueError(f"an incomplete statement ends the script: {statement.strip()!r}")
+
+    return step
+
+
+_create_schema = _statements(SCHEMA)
+
+
+def _attempts_schema(conn: sqlite3.Connection) -> None:
+    """The attempts table and index, and the columns that came with them."""
+    _statements(ATTEMPTS)(conn)
+    for table, columns in ATTEMPT_COLUMNS.items():
+        for name, kind in columns.items():
+            _add_column(table, name, kind)(conn)
+
+
+def _number_actions(conn: sqlite3.Connection) -> None:
+    """The ``number`` column (:data:`NUMBERED_ACTIONS`), filled in for the actions already there."""
+    _add_column("actions", "number", "INTEGER")(conn)
+    _statements(NUMBERED_ACTIONS)(conn)
 
 
 # The store's schema, one step per version (``PRAGMA user_version`` is how many have run).
@@ -211,9 +277,10 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_schema,  # stores from before versioning already have it: every statement is IF NOT EXISTS
     _add_column("actions", "grp", "TEXT"),
     _add_column("actions", "worker", "TEXT"),  # the pool worker that ran it (reusable environments)
-    attempts.ensure_schema,  # per-attempt records, and the columns they add to runs and actions
+    _attempts_schema,  # per-attempt records, and the columns they add to runs and actions
     _add_column("runs", "backend", "TEXT"),  # where it ran: NULL (this machine) or "kubernetes"
     _create_table(CLUSTER_OBJECTS),
+    _number_actions,  # creation order as a column, not parsed from the id
 )
 
 
@@ -270,11 +337,12 @@ class RunStore:
 
     An action is one mutable record (a dict of its changed columns) until the writer takes
     it: its creation and every later change before then end up in one row write. Callers never
-    wake the writer per change (a wake-up costs a GIL hand-off): the first change after the
-    writer went idle starts its clock, and it writes everything that changed meanwhile
-    :data:`WRITE_INTERVAL` seconds later, in one transaction; at once when someone waits for
-    it (:meth:`flush`, :meth:`close`). One writer per store serves every run of the process
-    (:func:`writer`).
+    wake the writer per change (a wake-up costs a GIL hand-off, and on a busy machine a wait
+    for the scheduler): while the process records, the writer looks every
+    :data:`WRITE_INTERVAL` seconds and writes everything that changed meanwhile in one
+    transaction; after :data:`IDLE_POLLS` empty looks it sleeps, and the first change after
+    that wakes it. :meth:`flush` commits what is pending on the caller's own thread. One writer
+    per store serves every run of the process (:func:`writer`).
     """
 
     def __init__(self, path: Path | None = None):
@@ -284,7 +352,9 @@ class RunStore:
         self._actions: dict[tuple[str, str], list[Any]] = {}
         self._statements: list[tuple[str, tuple[Any, ...]]] = []  # other tables, in order
         self._waiters: list[threading.Event] = []
-        self._idle = True  # nothing changed since the last write: the next change starts the clock
+        # True while the writer sleeps until a change wakes it; it starts out looking on its
+        # own (a run is about to record).
+        self._idle = False
         self._work = threading.Event()  # something to write
         self._now = threading.Event()  # someone waits: write without waiting out the interval
         self._stopping = False
@@ -295,7 +365,8 @@ class RunStore:
         self._thread.start()
 
     # -- the write API (non-blocking) -------------------------------------------------------
-    def execute(self, sql: str, params: tuple[Any, ...]) -> None:
+    def _queue(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue one statement for the writer (private: every statement lives in this module)."""
         with self._lock:
             self._statements.append((sql, params))
             wake, self._idle = self._idle, False
@@ -306,7 +377,7 @@ class RunStore:
         """Record a run that starts now in this process (``backend``: None for this machine,
         ``"kubernetes"`` for a run whose objects this process submitted and follows)."""
         pid = os.getpid()
-        self.execute(
+        self._queue(
             "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs, backend) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, task, RUNNING, time.time(), _HOST, pid, process_start(pid), preview(inputs), backend),
@@ -315,20 +386,31 @@ class RunStore:
     def end_run(
         self, name: str, status: str, outputs: str | None = None, error: str | None = None, report: str | None = None
     ) -> None:
-        self.execute(
+        self._queue(
             "UPDATE runs SET status=?, ended_at=?, outputs=?, error=?, report=COALESCE(?, report) WHERE name=?",
             (status, time.time(), preview(outputs), error, report, name),
         )
 
+    def set_run_trigger(self, name: str, trigger: str) -> None:
+        """Record the trigger that started run ``name``."""
+        self._queue("UPDATE runs SET trigger=? WHERE name=?", (trigger, name))
+
+    def heartbeat(self, name: str) -> None:
+        """Record that run ``name`` is alive now (what it ended at, if its process dies)."""
+        self._queue("UPDATE runs SET last_seen=? WHERE name=?", (time.time(), name))
+
     def abort_unfinished(self, run: str, error: str) -> None:
         """Record every action of ``run`` that has not ended as ABORTED, with ``error``."""
-        self.execute(
+        self._queue(
             "UPDATE actions SET status=?, ended_at=COALESCE(ended_at, ?), error=COALESCE(error, ?) "
             "WHERE run=? AND status NOT IN (?, ?, ?)",
             (ABORTED, time.time(), error, run, *TERMINAL),
         )
 
     def create_action(self, run: str, action: str, **fields: Any) -> None:
+        """Record a new action ``action`` (an id from :func:`action_id`) of ``run`` with its
+        columns; its number (creation order) is written with it."""
+        fields["number"] = action_number(action)
         with self._lock:
             self._actions[(run, action)] = [True, fields]
             wake, self._idle = self._idle, False
@@ -354,49 +436,77 @@ class RunStore:
             return query(self._conn)
 
     def flush(self, timeout: float = 30) -> None:
-        """Wait until everything recorded so far is committed."""
+        """Commit everything recorded so far, on the calling thread.
+
+        The caller writes what is pending itself rather than waking the writer and waiting
+        for it: a run's end then costs one commit, not two thread hand-offs (each of which,
+        on a busy machine, can wait for a scheduler slice). The writer takes and commits its
+        batches under the same lock, so batches commit in the order they were recorded.
+        ``timeout``: how long to wait for a commit the writer has under way."""
         if self._closed:
             return
-        done = threading.Event()
-        with self._lock:
-            self._waiters.append(done)
-        self._now.set()
-        self._work.set()
-        done.wait(timeout)
+        if not self._conn_lock.acquire(timeout=timeout):
+            raise StateError(f"the run store {self.path}: its writer held the connection for {timeout:g} s")
+        try:
+            self._write_pending()
+        finally:
+            self._conn_lock.release()
 
     def close(self) -> None:
         if self._closed:
             return
+        done = threading.Event()
         with self._lock:
             self._stopping = True
-        self.flush()
+            self._waiters.append(done)
+        self._now.set()
+        self._work.set()
+        done.wait(30)
         self._thread.join(timeout=30)
         self._closed = True
 
     # -- the writer thread ------------------------------------------------------------------
+    def _write_pending(self) -> bool:
+        """Take what is pending and commit it (the caller holds ``_conn_lock``); whether there
+        was anything."""
+        with self._lock:
+            actions, self._actions = self._actions, {}
+            statements, self._statements = self._statements, []
+        if actions or statements:
+            try:
+                self._commit(self._conn, actions, statements)
+            except Exception as exc:  # keep recording later changes; say what was lost
+                logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
+        return bool(actions or statements)
+
     def _write_loop(self) -> None:
-        conn = self._conn
+        # While the process records, the writer looks for changes every WRITE_INTERVAL on its
+        # own (callers never wake it); after IDLE_POLLS looks that found nothing it sleeps
+        # until the next change wakes it (_idle: that change's caller sets _work).
+        quiet = 0
         while True:
-            self._work.wait()
+            if quiet >= IDLE_POLLS:
+                self._work.wait()
+                self._work.clear()
+                quiet = 0
             self._now.wait(WRITE_INTERVAL)  # changes gather into one transaction
-            self._work.clear()
             self._now.clear()
-            with self._lock:
-                actions, self._actions = self._actions, {}
-                statements, self._statements = self._statements, []
-                waiters, self._waiters = self._waiters, []
-                stop = self._stopping
-                self._idle = True
-            if actions or statements:
-                try:
-                    with self._conn_lock:
-                        self._commit(conn, actions, statements)
-                except Exception as exc:  # keep recording later changes; say what was lost
-                    logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
+            with self._conn_lock:
+                with self._lock:  # taken first: what they wait for is in the write that follows
+                    waiters, self._waiters = self._waiters, []
+                    stop = self._stopping
+                wrote = self._write_pending()
+            quiet = 0 if wrote else quiet + 1
+            if quiet >= IDLE_POLLS:
+                with self._lock:  # only with nothing pending: a change made since wakes it
+                    if self._actions or self._statements:
+                        quiet = 0
+                    else:
+                        self._idle = True
             for event in waiters:
                 event.set()
             if stop and waiters:
-                conn.close()
+                self._conn.close()
                 return
 
     @staticmethod
@@ -603,13 +713,21 @@ SEVERITY = (FAILED, ABORTED, RETRYING, RUNNING, QUEUED, SUCCEEDED)
 
 
 def action_id(n: int) -> str:
-    """The id of a run's ``n``-th action (from 0): ``a0``, ``a1``, ... (:data:`CREATION_ORDER`
+    """The id of a run's ``n``-th action (from 0): ``a0``, ``a1``, ... (:func:`action_number`
     reads the number back)."""
     return f"a{n}"
 
 
+def action_number(ident: str) -> int:
+    """The number of the action ``ident`` (``a7``: 7), the inverse of :func:`action_id`."""
+    digits = ident[1:]
+    if ident[:1] != "a" or not digits.isdigit() or not digits.isascii():
+        raise ValueError(f"action: {ident!r} is not an action id (a0, a1, ...: 'a' and the action's number)")
+    return int(digits)
+
+
 # Actions in the order they were created (an index of the schema sorts by it).
-CREATION_ORDER = "CAST(SUBSTR(id, 2) AS INTEGER)"
+CREATION_ORDER = "number"
 
 
 def by_severity(phases: Any) -> list[str]:
@@ -647,7 +765,7 @@ def record_worker(store: RunStore, run: str, action: str, worker: str) -> None:
 def record_connector_job(store: RunStore, run: str, action: str, attempt: int, **fields: Any) -> None:
     """Queue the record of remote work just created (``connector``, ``task``, ``project``,
     ``domain``, ``metadata``); the caller flushes the store."""
-    store.execute(
+    store._queue(
         "INSERT OR REPLACE INTO connector_jobs (run, action, attempt, connector, task, project, domain, metadata, "
         "state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -674,7 +792,7 @@ def update_connector_job(store: RunStore, run: str, action: str, attempt: int, *
     if unknown:
         raise ValueError(f"connector_jobs has no column(s) {sorted(unknown)}")
     columns = ", ".join(f"{name}=?" for name in fields)
-    store.execute(
+    store._queue(
         f"UPDATE connector_jobs SET {columns} WHERE run=? AND action=? AND attempt=?",
         (*fields.values(), run, action, attempt),
     )
@@ -711,7 +829,7 @@ def end_connector_job(run: str, action: str, attempt: int, state: str, message: 
 def record_cluster_object(store: RunStore, run: str, action: str, **fields: Any) -> None:
     """Queue the record of an object submitted for ``action`` (``context``, ``namespace``,
     ``api_version``, ``kind``, ``name``, ``manifest``, ``pods``)."""
-    store.execute(
+    store._queue(
         "INSERT OR REPLACE INTO cluster_objects (run, action, context, namespace, api_version, kind, name, manifest, "
         "pods) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -730,7 +848,7 @@ def record_cluster_object(store: RunStore, run: str, action: str, **fields: Any)
 
 def observed_cluster_object(store: RunStore, run: str, action: str, status: str) -> None:
     """Queue the object's status as last seen (JSON)."""
-    store.execute("UPDATE cluster_objects SET status=? WHERE run=? AND action=?", (status, run, action))
+    store._queue("UPDATE cluster_objects SET status=? WHERE run=? AND action=?", (status, run, action))
 
 
 def cluster_objects(conn: sqlite3.Connection, run: str, action: str | None = None) -> list[sqlite3.Row]:
@@ -738,7 +856,9 @@ def cluster_objects(conn: sqlite3.Connection, run: str, action: str | None = Non
     if action is not None:
         return conn.execute("SELECT * FROM cluster_objects WHERE run=? AND action=?", (run, action)).fetchall()
     return conn.execute(
-        "SELECT * FROM cluster_objects WHERE run=? ORDER BY CAST(SUBSTR(action, 2) AS INTEGER)", (run,)
+        "SELECT o.* FROM cluster_objects o LEFT JOIN actions a ON a.run = o.run AND a.id = o.action "
+        f"WHERE o.run=? ORDER BY a.{CREATION_ORDER}, o.action",
+        (run,),
     ).fetchall()
 
 
@@ -881,3 +1001,114 @@ def delete_trigger(name: str, task: str) -> bool:
 def trigger_fired(name: str, task: str, at: float) -> None:
     with reader() as conn:
         conn.execute("UPDATE triggers SET last_fired=? WHERE task=? AND name=?", (at, task, name))
+
+
+# -- attempts (flyte.runtime.attempts) ----------------------------------------------------------
+
+
+def record_attempt(
+    store: RunStore,
+    run: str,
+    action: str,
+    attempt: int,
+    *,
+    started_at: float | None,
+    ended_at: float,
+    outcome: str,
+    error_type: str | None,
+    message: str | None,
+    traceback: str | None,
+    worker: str,
+    log_path: str | None,
+) -> None:
+    """Queue the record of one finished attempt (the text already masked of secrets)."""
+    store._queue(
+        "INSERT OR REPLACE INTO attempts (run, action, attempt, started_at, ended_at, outcome, error_type, "
+        "message, traceback, worker, log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run, action, attempt, started_at, ended_at, outcome, error_type, message, traceback, worker, log_path),
+    )
+
+
+def attempt_rows(conn: sqlite3.Connection, run: str, action: str) -> list[sqlite3.Row]:
+    """An action's recorded attempts, first to last."""
+    return conn.execute("SELECT * FROM attempts WHERE run=? AND action=? ORDER BY attempt", (run, action)).fetchall()
+
+
+def action_with_process(conn: sqlite3.Connection, run: str, action: str) -> sqlite3.Row | None:
+    """An action's outcome and times with the host and pid of its run's process (``status``,
+    ``attempts``, ``cache``, ``started_at``, ``ended_at``, ``host``, ``pid``)."""
+    return conn.execute(
+        "SELECT a.status, a.attempts, a.cache, a.started_at, a.ended_at, r.host, r.pid FROM actions a "
+        "JOIN runs r ON r.name = a.run WHERE a.run=? AND a.id=?",
+        (run, action),
+    ).fetchone()
+
+
+# -- the UI and the CLI (flyte.ui.queries, flyte.cli) ---------------------------------------------
+
+_RUN_FILTERS = {"status": "status=?", "task": "task=?", "since": "created_at>=?", "until": "created_at<?"}
+
+
+def run_page(
+    conn: sqlite3.Connection,
+    limit: int,
+    offset: int,
+    *,
+    status: str | None = None,
+    task: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> tuple[list[sqlite3.Row], int]:
+    """One page of runs, newest first, that have ``status``, started from ``task`` and were
+    created in [``since``, ``until``) (each filter only when given), and how many match."""
+    given = {"status": status, "task": task, "since": since, "until": until}
+    clauses = [_RUN_FILTERS[name] for name, value in given.items() if value is not None]
+    params = [value for value in given.values() if value is not None]
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    total = conn.execute(f"SELECT COUNT(*) FROM runs{where}", params).fetchone()[0]
+    rows = conn.execute(
+        f"SELECT * FROM runs{where} ORDER BY created_at DESC LIMIT ? OFFSET ?", (*params, limit, offset)
+    ).fetchall()
+    return rows, total
+
+
+def run_tasks(conn: sqlite3.Connection) -> list[str]:
+    """Every task a recorded run started from, by name."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT task FROM runs ORDER BY task")]
+
+
+def action_row(conn: sqlite3.Connection, run: str, action: str) -> sqlite3.Row | None:
+    """One action's row (None if ``run`` has no action ``action``)."""
+    return conn.execute("SELECT * FROM actions WHERE run=? AND id=?", (run, action)).fetchone()
+
+
+def child_groups(conn: sqlite3.Connection, run: str, parent: str | None) -> list[sqlite3.Row]:
+    """The children of ``parent`` (None: the run's root actions) counted by group, task and phase:
+    ``grp``, ``task``, ``status``, ``n`` (how many), ``first`` (the number of the first created),
+    ``s`` (the earliest start) and ``e`` (the latest end)."""
+    return conn.execute(
+        f"SELECT grp, task, status, COUNT(*) AS n, MIN({CREATION_ORDER}) AS first, MIN(started_at) AS s, "
+        "MAX(ended_at) AS e FROM actions WHERE run=? AND parent IS ? GROUP BY grp, task, status",
+        (run, parent),
+    ).fetchall()
+
+
+def child_rows(conn: sqlite3.Connection, run: str, parent: str, limit: int, offset: int) -> list[sqlite3.Row]:
+    """One page of ``parent``'s children, in creation order."""
+    return conn.execute(
+        f"SELECT * FROM actions WHERE run=? AND parent=? ORDER BY {CREATION_ORDER} LIMIT ? OFFSET ?",
+        (run, parent, limit, offset),
+    ).fetchall()
+
+
+def children_count(conn: sqlite3.Connection, run: str, parent: str) -> int:
+    """How many actions ``parent`` started."""
+    return conn.execute("SELECT COUNT(*) FROM actions WHERE run=? AND parent=?", (run, parent)).fetchone()[0]
+
+
+def last_failed_action(conn: sqlite3.Connection, run: str) -> str | None:
+    """The id of the run's last created action that failed (None if none did)."""
+    row = conn.execute(
+        f"SELECT id FROM actions WHERE run=? AND status=? ORDER BY {CREATION_ORDER} DESC LIMIT 1", (run, FAILED)
+    ).fetchone()
+    return None if row is None else row["id"]

@@ -16,7 +16,6 @@ import attrs
 from flyte.runtime import attempts as att
 from flyte.runtime import store as st
 
-ORDER = st.CREATION_ORDER
 RUNS_PAGE = 50
 ACTIONS_PAGE = 100
 MAX_TREE_NODES = 200
@@ -39,22 +38,15 @@ def list_runs(conn: sqlite3.Connection, where: RunFilter) -> tuple[list[dict[str
     """One page of runs, newest first, and how many match."""
     from flyte.remote import _run
 
-    clauses, params = [], []
-    for column, op, value in (
-        ("status", "=", where.status),
-        ("task", "=", where.task),
-        ("created_at", ">=", where.since),
-        ("created_at", "<", where.until),
-    ):
-        if value is not None:
-            clauses.append(f"{column} {op} ?")
-            params.append(value)
-    sql_where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    total = conn.execute(f"SELECT COUNT(*) FROM runs{sql_where}", params).fetchone()[0]
-    rows = conn.execute(
-        f"SELECT * FROM runs{sql_where} ORDER BY created_at DESC LIMIT ? OFFSET ?",
-        (*params, where.limit, where.offset),
-    ).fetchall()
+    rows, total = st.run_page(
+        conn,
+        where.limit,
+        where.offset,
+        status=where.status,
+        task=where.task,
+        since=where.since,
+        until=where.until,
+    )
     runs = []
     for row in rows:
         data = dict(row)
@@ -67,13 +59,13 @@ def list_runs(conn: sqlite3.Connection, where: RunFilter) -> tuple[list[dict[str
 
 def run_tasks(conn: sqlite3.Connection) -> list[str]:
     """Every task a recorded run started from (for the filter)."""
-    return [row[0] for row in conn.execute("SELECT DISTINCT task FROM runs ORDER BY task")]
+    return st.run_tasks(conn)
 
 
 def run_row(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
     from flyte.remote import _run
 
-    row = conn.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+    row = st.run_row(conn, name)
     if row is None:
         return None
     data = dict(row)
@@ -84,8 +76,7 @@ def run_row(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
 
 
 def phase_counts(conn: sqlite3.Connection, name: str) -> dict[str, int]:
-    rows = conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (name,))
-    return dict(rows.fetchall())
+    return st.action_counts(conn, name)
 
 
 @attrs.define
@@ -114,27 +105,25 @@ def action_tree(conn: sqlite3.Connection, name: str) -> tuple[list[Node], bool]:
     cut = [False]
 
     def children(parent: str | None) -> list[Node]:
-        rows = conn.execute(
-            f"SELECT grp, task, status, COUNT(*) AS n, MIN({ORDER}) AS first, MIN(started_at) AS s, "
-            "MAX(ended_at) AS e FROM actions WHERE run=? AND parent IS ? GROUP BY grp, task, status",
-            (name, parent),
-        ).fetchall()
         nodes: dict[tuple[str | None, str], Node] = {}
-        for row in rows:
+        first: dict[tuple[str | None, str], int] = {}  # the number of each node's first action
+        for row in st.child_groups(conn, name, parent):
             key = (row["grp"], row["task"])
             node = nodes.get(key)
             if node is None:
-                node = nodes[key] = Node(parent, row["task"], row["grp"], f"a{row['first']}", 0, {}, row["s"], row["e"])
+                ident = st.action_id(row["first"])
+                node = nodes[key] = Node(parent, row["task"], row["grp"], ident, 0, {}, row["s"], row["e"])
+                first[key] = row["first"]
             node.count += row["n"]
             node.counts[row["status"]] = row["n"]
-            if int(row["first"]) < int(node.first[1:]):
-                node.first = f"a{row['first']}"
+            if row["first"] < first[key]:
+                node.first, first[key] = st.action_id(row["first"]), row["first"]
             node.started_at = _least(node.started_at, row["s"])
             node.ended_at = row["e"] if node.ended_at is None else max(node.ended_at, row["e"] or 0)
         for node in nodes.values():
             if set(node.counts) - st.TERMINAL:  # still going: its bar runs to now
                 node.ended_at = None
-        ordered = sorted(nodes.values(), key=lambda n: int(n.first[1:]))
+        ordered = [nodes[key] for key in sorted(nodes, key=first.__getitem__)]
         kept = []
         for node in ordered:
             if budget[0] <= 0:
@@ -163,24 +152,18 @@ def action_page(
     if parent is None:
         return list(run.iter_actions(phases, failed_first=True, offset=offset, limit=limit))
     with st.reader() as conn:
-        rows = conn.execute(
-            f"SELECT * FROM actions WHERE run=? AND parent=? ORDER BY {ORDER} LIMIT ? OFFSET ?",
-            (run.name, parent, limit, offset),
-        ).fetchall()
-        return [_action(row, run.phase) for row in rows]
+        return [_action(row, run.phase) for row in st.child_rows(conn, run.name, parent, limit, offset)]
 
 
 def action_detail(conn: sqlite3.Connection, run: str, action: str) -> dict[str, Any] | None:
     """Everything recorded about one action: its row, its attempts (with tracebacks and log
     paths), its parent's task and how many children it has."""
-    row = conn.execute("SELECT * FROM actions WHERE run=? AND id=?", (run, action)).fetchone()
+    row = st.action_row(conn, run, action)
     if row is None:
         return None
     data = dict(row)
     data["attempt_records"] = att.attempts_of(conn, run, action)
-    data["children"] = conn.execute("SELECT COUNT(*) FROM actions WHERE run=? AND parent=?", (run, action)).fetchone()[
-        0
-    ]
+    data["children"] = st.children_count(conn, run, action)
     report = data.get("report")
     data["report"] = report if report and Path(report).exists() else None
     now = time.time()
@@ -206,4 +189,4 @@ def read_log(path: str | None, tail: int = LOG_TAIL_CHARS) -> tuple[str, bool]:
 
 def children_count(run: str, parent: str) -> int:
     with st.reader() as conn:
-        return conn.execute("SELECT COUNT(*) FROM actions WHERE run=? AND parent=?", (run, parent)).fetchone()[0]
+        return st.children_count(conn, run, parent)

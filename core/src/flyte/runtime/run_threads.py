@@ -1,0 +1,100 @@
+"""The threads that runs' event loops run on, kept between runs.
+
+``flyte.run`` runs each run on a loop of its own in a thread of its own, so it works from sync
+code, from inside a running loop and from a task of another run alike. Starting a thread costs
+more than the rest of a trivial run's start (the caller waits for the new thread to be
+scheduled; on a busy machine that is a wait for a time slice), so a thread whose run has ended
+waits for the next one instead of exiting. Each run still gets a new event loop: nothing a run
+left scheduled reaches the next.
+
+A thread started inside a task attempt is bound to that attempt's log
+(:mod:`flyte.runtime.logs`); a run started there gets a new thread, as before, so a kept
+thread is never bound to an attempt.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+
+logger = logging.getLogger("flyte.runtime.run_threads")
+
+# How long a kept thread waits for another run before it exits (a process that ran a burst of
+# runs does not keep threads for its whole life).
+IDLE_EXIT = 10.0
+
+
+class _RunThread:
+    """One kept thread: runs the jobs put to it, one at a time."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+
+    def main(self) -> None:
+        while True:
+            try:
+                job = self.jobs.get(timeout=IDLE_EXIT)
+            except queue.Empty:
+                if _kept.retire(self):
+                    return
+                continue  # taken for a run just now: its job is on the way
+            try:
+                contextvars.Context().run(job)  # as in a new thread: no context variable set
+            except BaseException:  # a job reports its own outcome; this is a bug in flyte
+                logger.exception("flyte: a run's thread failed")
+            _kept.park(self)
+
+
+class _Kept:
+    """The idle threads of this process (none after a fork: threads do not survive one)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_RunThread] = []
+        self._pid = os.getpid()
+
+    def take(self) -> _RunThread | None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._idle, self._pid = [], os.getpid()
+            return self._idle.pop() if self._idle else None
+
+    def park(self, thread: _RunThread) -> None:
+        with self._lock:
+            self._idle.append(thread)
+
+    def retire(self, thread: _RunThread) -> bool:
+        with self._lock:
+            if thread in self._idle:
+                self._idle.remove(thread)
+                return True
+            return False
+
+    def idle(self) -> int:
+        with self._lock:
+            return len(self._idle)
+
+
+_kept = _Kept()
+
+
+def start(job: Callable[[], None], name: str, fresh: bool = False) -> None:
+    """Run ``job`` on a kept thread, or a new one (named ``name``) if none is idle or ``fresh``
+    (a new thread that is not kept afterwards)."""
+    if fresh:
+        threading.Thread(target=job, name=name, daemon=True).start()
+        return
+    thread = _kept.take()
+    if thread is None:
+        thread = _RunThread()
+        threading.Thread(target=thread.main, name="flyte-run", daemon=True).start()
+    thread.jobs.put(job)
+
+
+def idle() -> int:
+    """How many kept threads wait for a run."""
+    return _kept.idle()

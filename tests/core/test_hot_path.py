@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import sqlite3
 from typing import Any
 
 import pytest
@@ -109,12 +108,8 @@ def test_child_calls_bind_through_the_binder_and_are_recorded_in_order() -> None
     calls = [{"args": [1]}, {"args": [1, 2]}, {"kwargs": {"scale": 3, "a": 2}}, {"args": [4], "kwargs": {"b": 0}}]
     run = flyte.run(caller, calls)
     assert run.outputs() == [11, 3, 36, 4]
-    with st.reader() as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute(
-            f"SELECT inputs, outputs, status, attempts FROM actions WHERE run=? AND task=? ORDER BY {st.CREATION_ORDER}",
-            (run.name, "hot.add"),
-        ).fetchall()
+    with st.reader() as conn:  # rows by column name (sqlite3.Row)
+        rows = [r for r in st.action_rows(conn, run.name, None, -1, 0) if r["task"] == "hot.add"]
     assert [json.loads(r["inputs"]) for r in rows] == [
         {"a": 1, "b": 10, "scale": 1},
         {"a": 1, "b": 2, "scale": 1},

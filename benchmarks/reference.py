@@ -49,9 +49,16 @@ BEFORE = {
 }
 
 
+def _environ(**extra: str) -> dict[str, str]:
+    """This process's environment for a measured one: bytecode is written and reused as on a
+    user's machine (a shell with PYTHONDONTWRITEBYTECODE would recompile every start), and
+    the state root is the benchmark's own."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FLYTE_HOME", "PYTHONDONTWRITEBYTECODE")}
+    return {**env, **extra}
+
+
 def _once(python: str, workload: str, n: int, reference: bool) -> dict[str, float]:
-    env = {**os.environ, "FLYTE_BENCH_SDK": "reference" if reference else "ours"}
-    env.pop("FLYTE_HOME", None)
+    env = _environ(FLYTE_BENCH_SDK="reference" if reference else "ours")
     proc = subprocess.run(
         [python, str(HERE / "side_by_side.py"), workload, str(n)],
         env=env,
@@ -90,7 +97,7 @@ def _starts(reference: str | None, repeats: int) -> list[tuple[str, str, float, 
     """``import flyte`` and ``flyte run FILE TASK`` (the reference: ``flyte run --local``), wall ms."""
     work = tempfile.mkdtemp(prefix="flyte-bench-cold-")
     shutil.copy(HERE / "cold_start_task.py", work)
-    env = {**os.environ, "FLYTE_HOME": os.path.join(work, "home")}
+    env = _environ(FLYTE_HOME=os.path.join(work, "home"))
     ours_cli = str(Path(OURS).parent / "flyte")
     ref_cli = str(Path(reference).parent / "flyte") if reference else None
     cases = {

@@ -230,3 +230,24 @@ def test_closing_while_other_threads_flush_ends_the_writer(tmp_path):
         assert not store._thread.is_alive()
     with st.reader(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 20
+
+
+def test_a_backlog_the_writer_has_not_taken_is_written_by_the_caller_at_its_bound(tmp_path, monkeypatch):
+    # The writer would only look again in an hour: a burst of actions is written by the
+    # callers themselves each time MAX_PENDING records wait, so memory stays bounded.
+    monkeypatch.setattr(st, "WRITE_INTERVAL", 3600)
+    monkeypatch.setattr(st, "MAX_PENDING", 10)
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    try:
+        for n in range(25):
+            store.create_action("r", st.action_id(n), task="t", status="QUEUED")
+            assert len(store._actions) < 10
+        rows = rows_of(path)
+        assert sorted(rows, key=st.action_number) == [st.action_id(n) for n in range(20)]
+        for n in range(25):
+            store.update_action("r", st.action_id(n), status="SUCCEEDED")
+        store.flush()
+        assert {r["status"] for r in rows_of(path).values()} == {"SUCCEEDED"} and len(rows_of(path)) == 25
+    finally:
+        store.close()

@@ -181,6 +181,9 @@ PREVIEW_CHARS = 2000
 WRITE_INTERVAL = 0.05
 # Looks in a row that found nothing before the writer sleeps until woken (1 s at WRITE_INTERVAL).
 IDLE_POLLS = 20
+# Actions changed and not yet written beyond which the caller writes them itself: a burst of
+# actions on a busy loop outruns the writer, and each waiting record holds ~1 KB.
+MAX_PENDING = 4096
 _HOST = socket.gethostname()
 
 
@@ -414,8 +417,8 @@ class RunStore:
         with self._lock:
             self._actions[(run, action)] = [True, fields]
             wake, self._idle = self._idle, False
-        if wake:
-            self._work.set()
+            full = len(self._actions) >= MAX_PENDING
+        self._changed(wake, full)
 
     def update_action(self, run: str, action: str, **fields: Any) -> None:
         key = (run, action)
@@ -426,8 +429,14 @@ class RunStore:
             else:
                 record[1].update(fields)
             wake, self._idle = self._idle, False
+            full = len(self._actions) >= MAX_PENDING
+        self._changed(wake, full)
+
+    def _changed(self, wake: bool, full: bool) -> None:
         if wake:
             self._work.set()
+        if full:  # the writer is behind: write the backlog here, so it stays bounded
+            self.flush()
 
     def read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
         """``query(connection)`` on the writer's own connection (no new one per read); it sees

@@ -20,6 +20,8 @@ PROCESSES = 8
 ROUNDS = 3
 # Creation order differs from the ids' text order (a10 < a2) and from the order rows were written.
 IDS = [st.action_id(n) for n in range(12)]
+# The step that adds the number, by position (later steps may follow it).
+STEP = st.MIGRATIONS.index(st._number_actions)
 
 
 def old_store(path: Path) -> None:
@@ -30,12 +32,12 @@ def old_store(path: Path) -> None:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN")
-        for step in st.MIGRATIONS[:-1]:
+        for step in st.MIGRATIONS[:STEP]:
             step(conn)
         conn.execute(
             "CREATE INDEX IF NOT EXISTS actions_by_run_status ON actions (run, status, CAST(SUBSTR(id, 2) AS INTEGER))"
         )
-        conn.execute(f"PRAGMA user_version = {len(st.MIGRATIONS) - 1}")
+        conn.execute(f"PRAGMA user_version = {STEP}")
         conn.execute(
             "INSERT INTO runs (name, task, status, created_at, ended_at, host, pid) "
             "VALUES ('r', 'old.main', 'SUCCEEDED', 1, 2, 'elsewhere', 1)"
@@ -83,14 +85,14 @@ def test_an_old_store_is_migrated_once_and_lists_its_actions_in_creation_order(f
 
 
 def _open_old(path: str, barrier, results) -> None:
-    # This process's own copy of the steps: the last one reports each time it runs.
-    real = st.MIGRATIONS[-1]
+    # This process's own copy of the steps: the number's step reports each time it runs.
+    real = st.MIGRATIONS[STEP]
 
     def counted(conn: sqlite3.Connection) -> None:
         results.put("migrated")
         real(conn)
 
-    st.MIGRATIONS = (*st.MIGRATIONS[:-1], counted)
+    st.MIGRATIONS = (*st.MIGRATIONS[:STEP], counted, *st.MIGRATIONS[STEP + 1 :])
     barrier.wait()
     try:
         conn = st.connect(Path(path))

@@ -251,3 +251,23 @@ def test_a_backlog_the_writer_has_not_taken_is_written_by_the_caller_at_its_boun
         assert {r["status"] for r in rows_of(path).values()} == {"SUCCEEDED"} and len(rows_of(path)) == 25
     finally:
         store.close()
+
+
+def test_an_index_no_query_reads_is_dropped_from_an_older_store(tmp_path):
+    # Every action's insert pays for each index: a store keeps only those its queries use.
+    path = tmp_path / "runs.db"
+    st.connect(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("CREATE INDEX actions_by_task ON actions (task)")  # as stores before the step had
+        conn.execute(f"PRAGMA user_version = {st.MIGRATIONS.index(st._drop_unread_indexes)}")
+    finally:
+        conn.close()
+    st.connect(path).close()
+    conn = sqlite3.connect(path)
+    try:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(st.MIGRATIONS)
+    finally:
+        conn.close()
+    assert "actions_by_task" not in indexes and {"actions_by_run_status", "actions_by_parent"} <= indexes

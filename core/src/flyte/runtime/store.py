@@ -107,7 +107,6 @@ CREATE TABLE IF NOT EXISTS connector_jobs (
     ended_at REAL,
     PRIMARY KEY (run, action, attempt)
 );
-CREATE INDEX IF NOT EXISTS actions_by_task ON actions (task);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
 """
 
@@ -276,6 +275,10 @@ def _number_actions(conn: sqlite3.Connection) -> None:
 # A store written by an older version goes through the steps it has not seen, once, on first
 # open; steps only ever add (tables, columns, indexes), so older readers keep working. To
 # extend the store (a column per action, a table of attempts), append a step.
+# No query reads actions by task alone (runs are listed by task), and every action's insert
+# paid for keeping this index.
+_drop_unread_indexes = _statements("DROP INDEX IF EXISTS actions_by_task;")
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_schema,  # stores from before versioning already have it: every statement is IF NOT EXISTS
     _add_column("actions", "grp", "TEXT"),
@@ -284,6 +287,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _add_column("runs", "backend", "TEXT"),  # where it ran: NULL (this machine) or "kubernetes"
     _create_table(CLUSTER_OBJECTS),
     _number_actions,  # creation order as a column, not parsed from the id
+    _drop_unread_indexes,
 )
 
 

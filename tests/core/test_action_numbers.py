@@ -15,6 +15,7 @@ import pytest
 import flyte
 from flyte.remote import Run
 from flyte.runtime import store as st
+from store_plans import failed_page_plan
 
 PROCESSES = 8
 ROUNDS = 3
@@ -73,14 +74,7 @@ def test_an_old_store_is_migrated_once_and_lists_its_actions_in_creation_order(f
         }
         indexes = {r[0]: r[1] for r in conn.execute("SELECT name, sql FROM sqlite_master WHERE type='index'")}
         assert "number" in indexes["actions_by_run_status"] and "SUBSTR" not in indexes["actions_by_run_status"]
-        plan = " ".join(
-            row[3]
-            for row in conn.execute(
-                f"EXPLAIN QUERY PLAN SELECT * FROM actions WHERE run=? AND status IN (?) "
-                f"ORDER BY {st.CREATION_ORDER} LIMIT 50",
-                ("r", "FAILED"),
-            )
-        )
+        plan = failed_page_plan(conn, "r")
     assert "actions_by_run_status" in plan and "TEMP B-TREE" not in plan, plan
 
 

@@ -13,6 +13,7 @@ import pytest
 import flyte
 from flyte.remote import Run
 from flyte.runtime import run_threads
+from flyte.runtime.idle_threads import IdleThreads
 
 env = flyte.TaskEnvironment(name="runthreads")
 marker: contextvars.ContextVar[str | None] = contextvars.ContextVar("runthreads_marker", default=None)
@@ -53,7 +54,7 @@ def test_runs_one_after_another_share_a_thread_but_never_a_loop_or_a_context_var
 
 
 def test_a_run_started_inside_a_task_attempt_gets_a_new_thread_that_is_not_kept(monkeypatch):
-    monkeypatch.setattr(run_threads, "_kept", run_threads._Kept())  # none kept yet
+    monkeypatch.setattr(run_threads, "_kept", IdleThreads())  # none kept yet
     kept = flyte.run(where).outputs()[0]
     assert run_threads.idle() == 1
     run = flyte.run(nested_run)  # takes the kept thread; the run inside gets a new one

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import flyte
 from flyte.cli.main import build_cli
 from flyte.runtime import store as st
+from store_plans import failed_page_plan
 
 env = flyte.TaskEnvironment(name="show")
 
@@ -136,12 +137,5 @@ def test_each_page_is_read_through_the_index_not_by_sorting_the_run(flyte_home):
     with st.reader() as conn:
         cursor = st.action_rows(conn, "big", ["FAILED"], 50, 0)
         cursor.close()
-        plan = " ".join(
-            row[3]
-            for row in conn.execute(
-                f"EXPLAIN QUERY PLAN SELECT * FROM actions WHERE run=? AND status IN (?) "
-                f"ORDER BY {st.CREATION_ORDER} LIMIT 50",
-                ("big", "FAILED"),
-            )
-        )
+        plan = failed_page_plan(conn, "big")
     assert "actions_by_run_status" in plan and "TEMP B-TREE" not in plan, plan

@@ -36,6 +36,7 @@ from typing import Any
 
 from flyte.errors import TaskInterruptedError
 from flyte.runtime import proctree
+from flyte.runtime.idle_threads import IdleThreads
 
 # An async body's loop that has not run its cancellation after BUSY_CHECK seconds is blocked
 # by the body; a body still running CANCEL_GRACE seconds after its cancellation ran ignores it.
@@ -242,6 +243,10 @@ def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)
 
 
+def _holds_loop(worker: _Worker) -> bool:
+    return worker.loop is not None
+
+
 class _Worker:
     """A pool thread: runs one body at a time; an async body on the thread's own loop."""
 
@@ -266,7 +271,7 @@ class _Worker:
                     self.loop = new_loop()
                 except OSError as exc:
                     body.fail(exc)
-                    _pool.idle(self)
+                    _pool.park(self)
                     continue
                 self.loop.set_task_factory(self._new_task)
             if not body.run(self.loop if body.is_async else None):
@@ -276,10 +281,10 @@ class _Worker:
                 for task in leftovers:
                     task.cancel()
                 self.loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))  # type: ignore[union-attr]
-            if self.loop is not None and _pool.idle_loops() >= IDLE_LOOPS:
+            if self.loop is not None and _pool.count(_holds_loop) >= IDLE_LOOPS:
                 self.loop.close()
                 self.loop = None
-            _pool.idle(self)
+            _pool.park(self)
         if self.loop is not None:
             with contextlib.suppress(RuntimeError):  # still marked running: interrupted inside it
                 self.loop.close()
@@ -327,39 +332,8 @@ def _raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-class _Pool:
-    """Daemon threads for bodies, reused while idle."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: list[_Worker] = []
-
-    def start(self, body: Body) -> None:
-        with self._lock:
-            worker = self._idle.pop() if self._idle else None
-        if worker is None:
-            worker = _Worker()
-            threading.Thread(target=worker.main, name="flyte-body", daemon=True).start()
-        worker.bodies.put(body)
-
-    def idle_loops(self) -> int:
-        """How many idle threads hold an event loop."""
-        with self._lock:
-            return sum(worker.loop is not None for worker in self._idle)
-
-    def idle(self, worker: _Worker) -> None:
-        with self._lock:
-            self._idle.append(worker)
-
-    def retire(self, worker: _Worker) -> bool:
-        with self._lock:
-            if worker in self._idle:
-                self._idle.remove(worker)
-                return True
-            return False
-
-
-_pool = _Pool()
+# Daemon threads for bodies, reused while idle.
+_pool: IdleThreads[_Worker] = IdleThreads()
 _local = threading.local()  # pool_thread: this is a pool thread; body: the body it runs now
 
 
@@ -369,5 +343,9 @@ def on_pool_thread() -> bool:
 
 
 def start(body: Body) -> None:
-    """Run ``body`` on a pool thread."""
-    _pool.start(body)
+    """Run ``body`` on a pool thread (an idle one, or a new one)."""
+    worker = _pool.take()
+    if worker is None:
+        worker = _Worker()
+        threading.Thread(target=worker.main, name="flyte-body", daemon=True).start()
+    worker.bodies.put(body)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable
+
+from flyte.runtime.idle_threads import IdleThreads
 
 logger = logging.getLogger("flyte.runtime.run_threads")
 
@@ -49,37 +50,8 @@ class _RunThread:
             _kept.park(self)
 
 
-class _Kept:
-    """The idle threads of this process (none after a fork: threads do not survive one)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: list[_RunThread] = []
-        self._pid = os.getpid()
-
-    def take(self) -> _RunThread | None:
-        with self._lock:
-            if self._pid != os.getpid():
-                self._idle, self._pid = [], os.getpid()
-            return self._idle.pop() if self._idle else None
-
-    def park(self, thread: _RunThread) -> None:
-        with self._lock:
-            self._idle.append(thread)
-
-    def retire(self, thread: _RunThread) -> bool:
-        with self._lock:
-            if thread in self._idle:
-                self._idle.remove(thread)
-                return True
-            return False
-
-    def idle(self) -> int:
-        with self._lock:
-            return len(self._idle)
-
-
-_kept = _Kept()
+# The idle threads of this process.
+_kept: IdleThreads[_RunThread] = IdleThreads()
 
 
 def start(job: Callable[[], None], name: str, fresh: bool = False) -> None:
@@ -97,4 +69,4 @@ def start(job: Callable[[], None], name: str, fresh: bool = False) -> None:
 
 def idle() -> int:
     """How many kept threads wait for a run."""
-    return _kept.idle()
+    return _kept.count()

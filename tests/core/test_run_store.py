@@ -232,17 +232,27 @@ def test_closing_while_other_threads_flush_ends_the_writer(tmp_path):
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 20
 
 
-def test_a_backlog_the_writer_has_not_taken_is_written_by_the_caller_at_its_bound(tmp_path, monkeypatch):
-    # The writer would only look again in an hour: a burst of actions is written by the
-    # callers themselves each time MAX_PENDING records wait, so memory stays bounded.
+def test_a_caller_that_reaches_the_backlog_bound_waits_until_the_writer_has_written_it(tmp_path, monkeypatch):
+    # The writer would only look again in an hour: a burst of actions is written each time
+    # MAX_PENDING records wait (the caller wakes the writer and waits), so memory stays
+    # bounded; the commits stay on the writer's thread.
     monkeypatch.setattr(st, "WRITE_INTERVAL", 3600)
     monkeypatch.setattr(st, "MAX_PENDING", 10)
+    committed_by: list[threading.Thread] = []
+    commit = st.RunStore._commit
+
+    def recording(conn, actions, statements):
+        committed_by.append(threading.current_thread())
+        commit(conn, actions, statements)
+
+    monkeypatch.setattr(st.RunStore, "_commit", staticmethod(recording))
     path = tmp_path / "runs.db"
     store = st.RunStore(path)
     try:
         for n in range(25):
             store.create_action("r", st.action_id(n), task="t", status="QUEUED")
             assert len(store._actions) < 10
+        assert committed_by and threading.current_thread() not in committed_by
         rows = rows_of(path)
         assert sorted(rows, key=st.action_number) == [st.action_id(n) for n in range(20)]
         for n in range(25):

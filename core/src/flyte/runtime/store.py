@@ -180,8 +180,8 @@ PREVIEW_CHARS = 2000
 WRITE_INTERVAL = 0.05
 # Looks in a row that found nothing before the writer sleeps until woken (1 s at WRITE_INTERVAL).
 IDLE_POLLS = 20
-# Actions changed and not yet written beyond which the caller writes them itself: a burst of
-# actions on a busy loop outruns the writer, and each waiting record holds ~1 KB.
+# Actions changed and not yet written beyond which the caller waits for the writer to write
+# them: a burst of actions on a busy loop outruns the writer, and each waiting record holds ~1 KB.
 MAX_PENDING = 4096
 _HOST = socket.gethostname()
 
@@ -439,8 +439,22 @@ class RunStore:
     def _changed(self, wake: bool, full: bool) -> None:
         if wake:
             self._work.set()
-        if full:  # the writer is behind: write the backlog here, so it stays bounded
-            self.flush()
+        if full:  # the writer is behind: wait for it, so the backlog stays bounded
+            self._wait_for_writer()
+
+    def _wait_for_writer(self, timeout: float = 30) -> None:
+        """Wait until the writer has committed what is pending. The caller does not commit it
+        itself: it may be a task body's thread, which a stopped attempt interrupts at any
+        instruction, and an interruption inside a commit would drop its records (or leave the
+        connection's lock held)."""
+        done = threading.Event()
+        with self._lock:
+            self._waiters.append(done)
+            wake, self._idle = self._idle, False
+        if wake:
+            self._work.set()
+        self._now.set()
+        done.wait(timeout)
 
     def read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
         """``query(connection)`` on the writer's own connection (no new one per read); it sees

@@ -6,7 +6,23 @@ from __future__ import annotations
 import sqlite3
 import threading
 
+import pytest
+
 from flyte.runtime import store as st
+
+
+@pytest.fixture
+def committed_by(monkeypatch) -> list[threading.Thread]:
+    """The thread of each commit the run store makes, in order."""
+    threads: list[threading.Thread] = []
+    commit = st.RunStore._commit
+
+    def recording(conn, actions, statements):
+        threads.append(threading.current_thread())
+        commit(conn, actions, statements)
+
+    monkeypatch.setattr(st.RunStore, "_commit", staticmethod(recording))
+    return threads
 
 
 def rows_of(path) -> dict[str, dict]:
@@ -129,18 +145,10 @@ def test_a_thread_reuses_its_reader_only_for_the_same_file_and_never_inside_anot
         assert [r[0] for r in conn.execute("SELECT name FROM runs")] == ["r-new"]
 
 
-def test_a_flush_commits_on_the_callers_thread_without_the_writer(tmp_path, monkeypatch):
+def test_a_flush_commits_on_the_callers_thread_without_the_writer(tmp_path, monkeypatch, committed_by):
     # The writer would only look again in an hour: what a flush leaves committed, the
     # caller committed itself.
     monkeypatch.setattr(st, "WRITE_INTERVAL", 3600)
-    committed_by: list[threading.Thread] = []
-    commit = st.RunStore._commit
-
-    def recording(conn, actions, statements):
-        committed_by.append(threading.current_thread())
-        commit(conn, actions, statements)
-
-    monkeypatch.setattr(st.RunStore, "_commit", staticmethod(recording))
     path = tmp_path / "runs.db"
     store = st.RunStore(path)
     try:
@@ -232,20 +240,14 @@ def test_closing_while_other_threads_flush_ends_the_writer(tmp_path):
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 20
 
 
-def test_a_caller_that_reaches_the_backlog_bound_waits_until_the_writer_has_written_it(tmp_path, monkeypatch):
+def test_a_caller_that_reaches_the_backlog_bound_waits_until_the_writer_has_written_it(
+    tmp_path, monkeypatch, committed_by
+):
     # The writer would only look again in an hour: a burst of actions is written each time
     # MAX_PENDING records wait (the caller wakes the writer and waits), so memory stays
     # bounded; the commits stay on the writer's thread.
     monkeypatch.setattr(st, "WRITE_INTERVAL", 3600)
     monkeypatch.setattr(st, "MAX_PENDING", 10)
-    committed_by: list[threading.Thread] = []
-    commit = st.RunStore._commit
-
-    def recording(conn, actions, statements):
-        committed_by.append(threading.current_thread())
-        commit(conn, actions, statements)
-
-    monkeypatch.setattr(st.RunStore, "_commit", staticmethod(recording))
     path = tmp_path / "runs.db"
     store = st.RunStore(path)
     try:

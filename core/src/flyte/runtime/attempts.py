@@ -24,8 +24,6 @@ from typing import Any
 from flyte.runtime import store as st
 from flyte.runtime.redact import redact
 
-SUCCEEDED, FAILED, ABORTED = "SUCCEEDED", "FAILED", "ABORTED"
-
 
 def record(
     store: Any,
@@ -42,9 +40,9 @@ def record(
 ) -> None:
     """Queue the record of one finished attempt on ``store`` (a :class:`flyte.runtime.store.RunStore`)."""
     if error is None:
-        outcome, kind, message, trace = SUCCEEDED, None, None, None
+        outcome, kind, message, trace = st.SUCCEEDED, None, None, None
     else:
-        outcome = ABORTED if aborted or isinstance(error, asyncio.CancelledError) else FAILED
+        outcome = st.ABORTED if aborted or isinstance(error, asyncio.CancelledError) else st.FAILED
         kind, message, trace = type(error).__name__, redact(str(error)), format_traceback(error)
     st.record_attempt(
         store,
@@ -151,7 +149,7 @@ def attempts_of(conn: sqlite3.Connection, run: str, action: str) -> list[dict[st
     if rows:
         return rows
     row = st.action_with_process(conn, run, action)
-    if row is None or row["status"] != SUCCEEDED or row["attempts"] != 1 or row["cache"] == "hit":
+    if row is None or row["status"] != st.SUCCEEDED or row["attempts"] != 1 or row["cache"] == "hit":
         return []
     from flyte.runtime.logs import recorded_log
 
@@ -163,7 +161,7 @@ def attempts_of(conn: sqlite3.Connection, run: str, action: str) -> list[dict[st
             "attempt": 1,
             "started_at": row["started_at"],
             "ended_at": row["ended_at"],
-            "outcome": SUCCEEDED,
+            "outcome": st.SUCCEEDED,
             "error_type": None,
             "message": None,
             "traceback": None,

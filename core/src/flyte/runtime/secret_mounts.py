@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -64,16 +65,15 @@ def _private_dir_of_ours(path: Path) -> bool:
 
 def _pid_namespace() -> str:
     """Pids only identify a process within its pid namespace (containers sharing /dev/shm)."""
-    pid = os.getpid()
-    if _namespace[0] != pid:  # a process's own never changes: read once (again after a fork)
-        try:
-            _namespace[:] = [pid, os.readlink("/proc/self/ns/pid").strip("pid:[]")]
-        except OSError:
-            _namespace[:] = [pid, "0"]
-    return _namespace[1]
+    return _namespace_of(os.getpid())  # read once per process (again after a fork)
 
 
-_namespace: list[object] = [None, "0"]
+@functools.lru_cache(maxsize=1)
+def _namespace_of(pid: int) -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return "0"
 
 
 def _own_prefix() -> str:

@@ -271,14 +271,14 @@ def _number_actions(conn: sqlite3.Connection) -> None:
     _statements(NUMBERED_ACTIONS)(conn)
 
 
-# The store's schema, one step per version (``PRAGMA user_version`` is how many have run).
-# A store written by an older version goes through the steps it has not seen, once, on first
-# open; steps only ever add (tables, columns, indexes), so older readers keep working. To
-# extend the store (a column per action, a table of attempts), append a step.
 # No query reads actions by task alone (runs are listed by task), and every action's insert
 # paid for keeping this index.
 _drop_unread_indexes = _statements("DROP INDEX IF EXISTS actions_by_task;")
 
+# The store's schema, one step per version (``PRAGMA user_version`` is how many have run).
+# A store written by an older version goes through the steps it has not seen, once, on first
+# open; steps add tables, columns and indexes (or drop an index nothing reads), so older readers
+# keep working. To extend the store (a column per action, a table of attempts), append a step.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_schema,  # stores from before versioning already have it: every statement is IF NOT EXISTS
     _add_column("actions", "grp", "TEXT"),
@@ -442,17 +442,17 @@ class RunStore:
         if full:  # the writer is behind: wait for it, so the backlog stays bounded
             self._wait_for_writer()
 
-    def _wait_for_writer(self, timeout: float = 30) -> None:
-        """Wait until the writer has committed what is pending. The caller does not commit it
-        itself: it may be a task body's thread, which a stopped attempt interrupts at any
-        instruction, and an interruption inside a commit would drop its records (or leave the
-        connection's lock held)."""
+    def _wait_for_writer(self, timeout: float = 30, stop: bool = False) -> None:
+        """Wait until the writer has committed what is pending (``stop``: and then ends). The
+        caller does not commit it itself: it may be a task body's thread, which a stopped
+        attempt interrupts at any instruction, and an interruption inside a commit would drop
+        its records (or leave the connection's lock held)."""
         done = threading.Event()
         with self._lock:
+            self._stopping = self._stopping or stop
             self._waiters.append(done)
-            wake, self._idle = self._idle, False
-        if wake:
-            self._work.set()
+            self._idle = False
+        self._work.set()
         self._now.set()
         done.wait(timeout)
 
@@ -482,13 +482,7 @@ class RunStore:
     def close(self) -> None:
         if self._closed:
             return
-        done = threading.Event()
-        with self._lock:
-            self._stopping = True
-            self._waiters.append(done)
-        self._now.set()
-        self._work.set()
-        done.wait(30)
+        self._wait_for_writer(stop=True)
         self._thread.join(timeout=30)
         self._closed = True
 
@@ -525,8 +519,8 @@ class RunStore:
                 wrote = self._write_pending()
             quiet = 0 if wrote else quiet + 1
             if quiet >= IDLE_POLLS:
-                with self._lock:  # only with nothing pending: a change made since wakes it
-                    if self._actions or self._statements:
+                with self._lock:  # only with nothing pending or awaited: a change made since wakes it
+                    if self._actions or self._statements or self._waiters:
                         quiet = 0
                     else:
                         self._idle = True

@@ -287,3 +287,76 @@ def test_cancelling_a_job_removes_its_pods(core_api, on_core_server):
     assert find_job(core_api, run.name) is None
     # Background propagation: the garbage collector deletes the Job's pods.
     wait_for(lambda: not job_pods(core_api, job.metadata.name), "the garbage collector to delete the Pod")
+
+
+named_pod = flyte.TaskEnvironment(name="live_named_pod", pod_template="live-base")
+
+
+@named_pod.task(retries=0)
+def triple(x: int) -> int:
+    return 3 * x
+
+
+def create_live_base(api: Any) -> None:
+    """The PodTemplate ``live-base`` in the test namespace (kept from an earlier session if there)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    template = {
+        "metadata": {"name": "live-base"},
+        "template": {
+            "metadata": {"labels": {"team": "ml"}},
+            "spec": {
+                "containers": [
+                    {"name": "primary", "image": "busybox", "env": [{"name": "FROM_TEMPLATE", "value": "1"}]}
+                ],
+                "volumes": [{"name": "scratch", "emptyDir": {}}],
+            },
+        },
+    }
+    try:
+        client.CoreV1Api(api).create_namespaced_pod_template(NAMESPACE, template)
+    except ApiException as exc:
+        if exc.status != 409:  # left by an earlier session
+            raise
+
+
+def test_a_pod_template_named_by_the_task_is_read_from_the_namespace_and_merged(core_api, on_core_server):
+    create_live_base(core_api)
+    run = Run(triple, "named-template", x=5)
+    job = wait_for(lambda: find_job(core_api, run.name), "the Job to be created")
+    (pod,) = wait_for(lambda: job_pods(core_api, job.metadata.name), "the Job controller to create the Pod")
+    assert pod.metadata.labels["team"] == "ml"
+    assert [v.name for v in pod.spec.volumes if v.name == "scratch"] == ["scratch"]
+    (container,) = pod.spec.containers
+    assert {e.name: e.value for e in container.env}["FROM_TEMPLATE"] == "1"
+    env = {e.name: e.value for e in container.env}
+    out = Path(env["FLYTE_OUTPUTS_URI"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(15))
+    play_kubelet(core_api, pod, exit_code=0)
+    assert run.outcome().outputs() == 15, run.error
+
+
+missing_pod = flyte.TaskEnvironment(name="live_missing_pod", pod_template="no-such-template")
+
+
+@missing_pod.task(retries=0)
+def never(x: int) -> int:
+    return x
+
+
+def test_a_pod_template_name_the_namespace_lacks_fails_the_run_before_anything_is_created(core_api, on_core_server):
+    run = Run(never, "missing-template", x=1)
+    run.outcome()
+    assert "'no-such-template'" in str(run.error) and NAMESPACE in str(run.error)
+    assert find_job(core_api, run.name) is None
+
+
+def test_deploy_reads_a_named_pod_template_from_the_namespace(core_api, on_core_server):
+    create_live_base(core_api)
+    (deployment,) = flyte.deploy(named_pod)
+    (job,) = deployment.objects
+    pod = job["spec"]["template"]
+    assert pod["metadata"]["labels"]["team"] == "ml"
+    assert {"name": "scratch", "emptyDir": {}} in pod["spec"]["volumes"]

@@ -85,33 +85,42 @@ def deploy(*envs: Any, dryrun: bool = False, version: str | None = None, **_refe
             seen.setdefault(id(each), each)
     check_unique_names(seen.values())
 
-    deployments = []
-    rendered: list[tuple[str, dict[str, Any]]] = []
-    now = time.time()
-    for env in seen.values():
-        tasks, objects = [], []
-        for task in env.tasks.values():
-            ensure_no_trigger_problems(task)
-            spec = task.spec
-            content = json.dumps(spec.to_dict(), sort_keys=True, default=str)
-            task_version = version or hashlib.sha256(content.encode()).hexdigest()[:16]
-            tasks.append(DeployedTask(spec.name, task_version, tuple(t.name for t in spec.triggers), spec.entrypoint))
-            if dryrun or settings.backend == "kubernetes":
-                task_objects = render_task(task, RenderContext(settings=render_settings))
-                objects.extend(task_objects)
-                rendered.extend((spec.name, obj) for obj in task_objects)
-        deployments.append(Deployment(env.name, tuple(tasks), settings.backend, now, tuple(objects)))
-    unique_objects(rendered)  # nothing applied yet: no two objects of one kind and name
-    if not dryrun:
-        for env, deployment in zip(seen.values(), deployments, strict=True):
-            if settings.backend == "kubernetes":
-                _apply(list(deployment.objects), settings)  # CronJobs fire the triggers
-            else:
-                from flyte.runtime.schedule import record_deployment
+    # One client for the whole deploy: it reads PodTemplates named by tasks and applies CronJobs.
+    api = _cluster_client(settings) if settings.backend == "kubernetes" and not dryrun else None
+    reader = None if api is None else _pod_template_reader(api, render_settings.namespace)
+    try:
+        deployments = []
+        rendered: list[tuple[str, dict[str, Any]]] = []
+        now = time.time()
+        for env in seen.values():
+            tasks, objects = [], []
+            for task in env.tasks.values():
+                ensure_no_trigger_problems(task)
+                spec = task.spec
+                content = json.dumps(spec.to_dict(), sort_keys=True, default=str)
+                task_version = version or hashlib.sha256(content.encode()).hexdigest()[:16]
+                tasks.append(
+                    DeployedTask(spec.name, task_version, tuple(t.name for t in spec.triggers), spec.entrypoint)
+                )
+                if dryrun or settings.backend == "kubernetes":
+                    task_objects = render_task(task, RenderContext(settings=render_settings, read_pod_template=reader))
+                    objects.extend(task_objects)
+                    rendered.extend((spec.name, obj) for obj in task_objects)
+            deployments.append(Deployment(env.name, tuple(tasks), settings.backend, now, tuple(objects)))
+        unique_objects(rendered)  # nothing applied yet: no two objects of one kind and name
+        if not dryrun:
+            for env, deployment in zip(seen.values(), deployments, strict=True):
+                if settings.backend == "kubernetes":
+                    _apply(list(deployment.objects), api, render_settings.namespace)  # CronJobs fire the triggers
+                else:
+                    from flyte.runtime.schedule import record_deployment
 
-                record_deployment(list(env.tasks.values()), now)  # `flyte serve triggers` fires them
-            _record(deployment, {t.spec.name: t.spec for t in env.tasks.values()})
-    return deployments
+                    record_deployment(list(env.tasks.values()), now)  # `flyte serve triggers` fires them
+                _record(deployment, {t.spec.name: t.spec for t in env.tasks.values()})
+        return deployments
+    finally:
+        if api is not None:
+            api.close()
 
 
 def _record(deployment: Deployment, specs: dict[str, Any]) -> None:
@@ -141,17 +150,25 @@ def deployments() -> list[dict[str, Any]]:
     return [{**dict(r), "triggers": json.loads(r["triggers"] or "[]")} for r in st.deployment_rows()]
 
 
-def _apply(objects: list[dict[str, Any]], settings: Any) -> None:
+def _cluster_client(settings: Any) -> Any:
+    from flyte.kube.backend import _client
+
+    return _client(dict(settings.kubernetes or {}))
+
+
+def _pod_template_reader(api: Any, namespace: str) -> Any:
+    from flyte.kube.backend import pod_template_reader
+
+    return pod_template_reader(api, namespace)
+
+
+def _apply(objects: list[dict[str, Any]], api: Any, namespace: str) -> None:
     """Create or update the CronJobs that fire the triggers. (A task's Job is not applied: a
     Job is one run, created when something runs the task.)"""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
-    from flyte.kube.backend import _client
-
-    api = _client(dict(settings.kubernetes or {}))
     batch = client.BatchV1Api(api)
-    namespace = (settings.kubernetes or {}).get("namespace", "default")
     for obj in objects:
         if obj.get("kind") != "CronJob":
             continue

@@ -23,7 +23,9 @@ How task settings map to Kubernetes (a plain task is a batch/v1 Job):
   secrets                env valueFrom.secretKeyRef / a projected secret volume at
                          /etc/flyte/secrets (references only, never values)
   pod_template           the pod: labels, annotations, sidecars, volumes, pull secrets kept;
-                         the task container merged into primary_container_name
+                         the task container merged into primary_container_name. A name:
+                         the cluster's PodTemplate (read by runs and deploys on the cluster;
+                         offline, annotation flyte.org/pod-template and a note)
   retries                Job backoffLimit; podFailurePolicy ignores DisruptionTarget
                          (preemption) and fails at once on a NonRecoverableError (exit 3)
   timeout.max_runtime    pod activeDeadlineSeconds (per attempt)
@@ -57,7 +59,7 @@ def render_command(file: str, target: str, output: str, namespace: str, inputs_j
     from flyte.environment import TaskEnvironment
     from flyte.errors import FlyteError
     from flyte.render.context import RenderContext, RenderSettings
-    from flyte.render.render import connector_notes, render_environment, render_task
+    from flyte.render.render import render_environment, render_notes, render_task
     from flyte.task import TaskTemplate
 
     inputs = None
@@ -78,7 +80,7 @@ def render_command(file: str, target: str, output: str, namespace: str, inputs_j
         objects = render_environment(obj, ctx) if isinstance(obj, TaskEnvironment) else render_task(obj, ctx)
     except (FlyteError, ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
-    notes = connector_notes(obj)
+    notes = render_notes(obj)
     if output == "json":  # JSON has no comments: the notes go to stderr
         for note in notes:
             click.echo(f"note: {note}", err=True)

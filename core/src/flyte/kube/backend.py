@@ -91,18 +91,19 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     from flyte.io._transport import incoming, outgoing
 
     inputs = {k: outgoing(v) for k, v in inputs.items()}  # dataframes go to the store the pods read
-    ctx = RenderContext(settings=render_settings, inputs=inputs, run_name=name)
-    objects = render_task(task, ctx)
-    main = objects[0]  # a Job, or the plugin's object (RayJob, PyTorchJob, ...)
-    main["metadata"]["name"] = run_object_name(main["metadata"]["name"], name)
-    uri = outputs_uri(main)
-    if uri is None:
-        raise ClusterRunError(f"{main['kind']} {main['metadata']['name']}: no container sets FLYTE_OUTPUTS_URI")
-    from flyte.io._transport import annotations
-
-    inputs_json = _codec.dumps(inputs, path="inputs")
     api = _client(config)
     try:
+        reader = pod_template_reader(api, render_settings.namespace)
+        ctx = RenderContext(settings=render_settings, inputs=inputs, run_name=name, read_pod_template=reader)
+        objects = render_task(task, ctx)
+        main = objects[0]  # a Job, or the plugin's object (RayJob, PyTorchJob, ...)
+        main["metadata"]["name"] = run_object_name(main["metadata"]["name"], name)
+        uri = outputs_uri(main)
+        if uri is None:
+            raise ClusterRunError(f"{main['kind']} {main['metadata']['name']}: no container sets FLYTE_OUTPUTS_URI")
+        from flyte.io._transport import annotations
+
+        inputs_json = _codec.dumps(inputs, path="inputs")
         record = ClusterRunRecord(name, task.name, inputs_json, _context_name(config), render_settings.namespace)
         try:
             record.submitted(main, _plugin(task, "pods", job_pods)(main))
@@ -121,6 +122,28 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     run.ended_at = time.time()
     run._outputs = outputs
     return run
+
+
+def pod_template_reader(api: Any, namespace: str) -> Callable[[str], dict[str, Any] | None]:
+    """Reads ``namespace``'s PodTemplates by name (None for a missing one), for the render
+    context: a task's ``pod_template`` given by name is the cluster's PodTemplate."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(api)
+
+    def read(name: str) -> dict[str, Any] | None:
+        try:
+            found = core.read_namespaced_pod_template(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise ClusterRunError(
+                f"could not read PodTemplate {name!r} in namespace {namespace!r}: {_api_message(exc)}"
+            ) from exc
+        return api.sanitize_for_serialization(found)
+
+    return read
 
 
 def _create_and_follow(task: Any, resource: KubeResource, name: str, record: ClusterRunRecord, uri: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -56,6 +57,33 @@ class RenderContext:
     settings: RenderSettings = attrs.field(factory=RenderSettings)
     inputs: dict[str, Any] | None = None  # concrete inputs to bake in (None: the defaults)
     run_name: str | None = None
+    # Reads a PodTemplate object of the namespace by name (None when there is none). Set where
+    # rendering talks to a cluster (a run on it, `flyte deploy`), so a ``pod_template`` given
+    # by name is merged in as the cluster would; offline, such a pod names it in an annotation.
+    read_pod_template: Callable[[str], dict[str, Any] | None] | None = None
+    _named_templates: dict[str, Any] = attrs.field(factory=dict, init=False, eq=False, repr=False)
+
+    def pod_template(self, spec: Any) -> Any:
+        """The task's :class:`~flyte.PodTemplate`: the one it was given, the cluster's one it
+        names (read once per context), or None (none given, or named while rendering offline)."""
+        template = spec.pod_template
+        if not isinstance(template, str):
+            return template
+        if self.read_pod_template is None:
+            return None
+        if template not in self._named_templates:
+            from flyte.render.pod import cluster_pod_template
+
+            found = self.read_pod_template(template)
+            if found is None:
+                from flyte.errors import RenderError
+
+                raise RenderError(
+                    f"{spec.name}: pod_template={template!r} names no PodTemplate in namespace "
+                    f"{self.settings.namespace!r} (create it, or give a flyte.PodTemplate)"
+                )
+            self._named_templates[template] = cluster_pod_template(template, found)
+        return self._named_templates[template]
 
     def container(self, spec: Any, name: str = "primary") -> dict[str, Any]:
         """The task's container: image, entrypoint command, env, secrets, resources."""

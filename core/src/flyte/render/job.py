@@ -25,8 +25,9 @@ NON_RECOVERABLE_EXIT = 3
 def job_spec(spec: Any, ctx: RenderContext, *, name: str | None = None) -> dict[str, Any]:
     pod = ctx.pod_spec(spec)
     primary = pod["containers"][0]["name"] if pod["containers"] else "primary"
-    if spec.pod_template is not None and hasattr(spec.pod_template, "primary_container_name"):
-        primary = spec.pod_template.primary_container_name
+    template = ctx.pod_template(spec)
+    if template is not None:
+        primary = template.primary_container_name
     job: dict[str, Any] = {
         "backoffLimit": spec.retries.count,
         "podFailurePolicy": {

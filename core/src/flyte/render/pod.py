@@ -12,7 +12,9 @@ Each setting maps to one place in the pod (the README has the full table):
 - ``interruptible`` → spot toleration and node affinity; ``queue`` → label and node selector
 - ``pod_template`` → the base pod: its labels, annotations, sidecars, volumes and pull
   secrets stay, and the task container is merged into the container named
-  ``primary_container_name``
+  ``primary_container_name``. Given by name, it is the cluster's PodTemplate of that name,
+  read where rendering talks to the cluster (:func:`cluster_pod_template`); offline the pod
+  names it in the ``flyte.org/pod-template`` annotation.
 """
 
 from __future__ import annotations
@@ -76,12 +78,19 @@ def object_labels(spec: Any, ctx: Any) -> dict[str, str]:
     return labels
 
 
+# Where an offline rendering keeps the name of a cluster PodTemplate it could not read.
+POD_TEMPLATE_ANNOTATION = "flyte.org/pod-template"
+
+
 def pod_metadata(spec: Any, ctx: Any) -> dict[str, Any]:
     labels = object_labels(spec, ctx)
     annotations: dict[str, str] = {}
-    if isinstance(spec.pod_template, PodTemplate):
-        labels = {**(spec.pod_template.labels or {}), **labels}
-        annotations.update(spec.pod_template.annotations or {})
+    template = ctx.pod_template(spec)
+    if template is not None:
+        labels = {**(template.labels or {}), **labels}
+        annotations.update(template.annotations or {})
+    elif isinstance(spec.pod_template, str):
+        annotations[POD_TEMPLATE_ANNOTATION] = spec.pod_template
     meta: dict[str, Any] = {"labels": labels}
     if annotations:
         meta["annotations"] = annotations
@@ -211,10 +220,40 @@ def _by_name(items: list[dict[str, Any]], extra: list[dict[str, Any]], key: str 
     return list(merged.values())
 
 
+def cluster_pod_template(name: str, obj: dict[str, Any]) -> PodTemplate:
+    """A cluster's PodTemplate object (camelCase, as the API returns it) as the base of a
+    task's pod, the way Flyte's backend applies a named template: its pod fields, labels and
+    annotations are kept; its containers named ``default`` and ``primary`` (over ``default``)
+    are templates of the task's container, and no container of the template is added to the pod."""
+    template = obj.get("template") or {}
+    meta = template.get("metadata") or {}
+    pod = copy.deepcopy(template.get("spec") or {})
+    bases = {c.get("name"): c for c in pod.get("containers") or []}
+    primary: dict[str, Any] = {"name": "primary"}
+    for base in (bases.get("default"), bases.get("primary")):
+        for key, value in (base or {}).items():
+            if key in ("env", "volumeMounts") and key in primary:
+                primary[key] = _by_name(primary[key], value, key="name" if key == "env" else "mountPath")
+            elif key != "name":
+                primary[key] = copy.deepcopy(value)
+    pod["containers"] = [primary]
+    try:
+        return PodTemplate(
+            pod_spec=pod,
+            labels=meta.get("labels"),
+            annotations=meta.get("annotations"),
+            primary_container_name="primary",
+        )
+    except (TypeError, ValueError) as exc:
+        from flyte.errors import RenderError
+
+        raise RenderError(f"the cluster's PodTemplate {name!r} cannot be merged into a task's pod: {exc}") from None
+
+
 def task_pod_spec(
     spec: Any, ctx: Any, container_name: str | None = None, restart_policy: str | None = "Never"
 ) -> dict[str, Any]:
-    template = spec.pod_template if isinstance(spec.pod_template, PodTemplate) else None
+    template = ctx.pod_template(spec)
     pod: dict[str, Any] = copy.deepcopy(template.pod_spec_dict()) if template else {}
     primary = container_name or (template.primary_container_name if template else "primary")
     ours = task_container(spec, ctx, primary)

@@ -134,7 +134,21 @@ def connector_note(task: Any) -> str | None:
     )
 
 
-def connector_notes(target: Any) -> list[str]:
-    """:func:`connector_note` for a task, or for every task of an environment tree."""
+def pod_template_note(task: Any) -> str | None:
+    """Why an offline rendering of a task whose ``pod_template`` names a cluster PodTemplate
+    does not include it; None for any other task."""
+    name = getattr(task.spec, "pod_template", None)
+    if not isinstance(name, str) or isinstance(task, ConnectorTask):
+        return None
+    return (
+        f"{task.name}: pod_template={name!r} names a PodTemplate of the cluster, which rendering offline "
+        "does not read: the pod carries its name (annotation flyte.org/pod-template) and not its contents; "
+        "a run on the cluster and `flyte deploy` read it from the namespace and merge it in"
+    )
+
+
+def render_notes(target: Any) -> list[str]:
+    """What an offline rendering of a task, or of every task of an environment tree, leaves
+    out and why (:func:`connector_note`, :func:`pod_template_note`)."""
     tasks = [t for env in target.reachable() for t in env.tasks.values()] if hasattr(target, "reachable") else [target]
-    return [note for note in map(connector_note, tasks) if note]
+    return [note for task in tasks for note in (connector_note(task), pod_template_note(task)) if note]

@@ -69,7 +69,7 @@ def _cores(quantity: str | None) -> int | None:
 
 def _pod(spec: Any, ctx: Any, container: str, role: str) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """(pod template for the role, its primary container's cpu/memory requests and limits)."""
-    template = spec.pod_template if not isinstance(spec.pod_template, str) else None
+    template = ctx.pod_template(spec)
     primary_name = template.primary_container_name if template is not None else container
     pod = ctx.pod_spec(spec, container_name=primary_name, restart_policy=None)
     if role == "executor":

@@ -23,7 +23,7 @@ from flyte.plugins import PluginRegistry, use_registry
 from flyte.render.context import RenderContext, RenderSettings
 from flyte.render.render import render_task
 from flyteplugins.dask import Dask, Scheduler, WorkerGroup
-from flyteplugins.dask._hooks import _phase
+from flyteplugins.dask._hooks import _phase, _pods
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from conftest import render_valid
@@ -133,6 +133,27 @@ def test_importing_the_plugin_does_not_import_dask():
 )
 def test_the_phase_comes_from_the_operators_job_status(status, phase):
     assert _phase(status) == phase
+
+
+def test_a_cluster_runs_record_selects_every_pod_the_operator_makes_for_the_job(tmp_path):
+    from flyte.kube.record import kubectl_commands
+
+    env = flyte.TaskEnvironment(name="dask_selected", plugin_config=Dask())
+
+    @env.task
+    async def selected() -> None:
+        pass
+
+    job = render_valid(selected, tmp_path)
+    name = job["metadata"]["name"]
+    selector = _pods(job)
+    # The operator labels the runner, the scheduler and the workers with the job's cluster name,
+    # the same label the scheduler Service selects on.
+    assert selector == f"dask.org/cluster-name={name}"
+    service = job["spec"]["cluster"]["spec"]["scheduler"]["service"]
+    assert service["selector"]["dask.org/cluster-name"] == name
+    row = {"context": None, "namespace": "default", "kind": "DaskJob", "name": name, "pods": selector}
+    assert f"kubectl -n default get pods -l {selector}" in kubectl_commands(row)
 
 
 def _containers(pod: dict) -> dict[str, dict]:

@@ -29,6 +29,12 @@ def _phase(status: dict[str, Any]) -> str | None:
     return OUTCOMES.get(status.get("jobStatus") or "")
 
 
+def _pods(obj: dict[str, Any]) -> str:
+    """The DaskJob's pods: the operator names the job's cluster after the job and labels the
+    job runner, the scheduler and every worker with the cluster's name."""
+    return f"dask.org/cluster-name={obj['metadata']['name']}"
+
+
 @hookimpl
 def flyte_task_plugins() -> list[TaskPlugin]:
     return [
@@ -37,6 +43,7 @@ def flyte_task_plugins() -> list[TaskPlugin]:
             run=_run,
             render=_render,
             phase=_phase,
+            pods=_pods,
             description="Dask: a local distributed.LocalCluster of the configured shape; a DaskJob on Kubernetes",
         )
     ]

@@ -623,7 +623,7 @@ class Controller:
             if remaining <= 0:
                 raise DeadlineExceededError(f"{spec.name}: deadline of {timeout.deadline} passed")
             queue_limit = remaining if queue_limit is None else min(queue_limit, remaining)
-        waited_from = time.monotonic()
+        waited_from = time.monotonic() if spec.reusable is not None else 0.0  # a pool's wait counts it
         if self.slots.limit is not None:  # no cap (the default): nothing to wait for
             try:
                 await self.slots.acquire(queue_limit)

@@ -422,7 +422,8 @@ class RunStore:
             self._actions[(run, action)] = [True, fields]
             wake, self._idle = self._idle, False
             full = len(self._actions) >= MAX_PENDING
-        self._changed(wake, full)
+        if wake or full:  # rarely: no call per change otherwise
+            self._changed(wake, full)
 
     def update_action(self, run: str, action: str, **fields: Any) -> None:
         key = (run, action)
@@ -434,7 +435,8 @@ class RunStore:
                 record[1].update(fields)
             wake, self._idle = self._idle, False
             full = len(self._actions) >= MAX_PENDING
-        self._changed(wake, full)
+        if wake or full:
+            self._changed(wake, full)
 
     def _changed(self, wake: bool, full: bool) -> None:
         if wake:

@@ -132,11 +132,9 @@ def _record(action: Action, store: st.RunStore, n: int) -> None:
             attempts=1,
             inputs='{"i":1}',
             cache="disabled",
-            grp=None,
         )
-        store.update_action(  # as Controller._finish records it
-            run, aid, status=st.SUCCEEDED, attempts=1, ended_at=time.time(), outputs="1", error=None, report=None
-        )
+        # As Controller._finish records a first attempt's success (no None: see store._grouped).
+        store.update_action(run, aid, status=st.SUCCEEDED, attempts=1, ended_at=time.time(), outputs="1")
 
 
 async def record(action: Action, n: int, start: int) -> None:

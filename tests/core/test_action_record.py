@@ -125,3 +125,49 @@ def test_a_child_that_waits_for_a_slot_is_recorded_queued_until_it_starts():
         done = dict(st.action_row(conn, run.name, second["id"]))
     assert (done["status"], done["attempts"]) == (st.SUCCEEDED, 1)
     assert done["queued_at"] <= done["started_at"] <= done["ended_at"]
+
+
+@env.task
+async def double(i: int) -> int:
+    return 2 * i
+
+
+@env.task
+async def traces_its_childrens_writes() -> list[str]:
+    """Three plain children (one in a group); the SQL their rows were written with."""
+    me = current_action.get()
+    store = me.controller.store
+    store.flush()
+    statements: list[str] = []
+    store.read(lambda conn: conn.set_trace_callback(statements.append))
+    try:
+        await asyncio.gather(double(1), double(2))
+        with flyte.group("g"):
+            await double(3)
+        store.flush()
+    finally:
+        store.read(lambda conn: conn.set_trace_callback(None))
+    return statements
+
+
+def test_a_plain_childs_row_is_written_without_a_null_and_reads_as_before():
+    flyte.init()
+    run = flyte.run(traces_its_childrens_writes)
+    inserts = [s for s in run.outputs() if s.startswith("INSERT OR REPLACE INTO actions")]
+    assert len(inserts) == 3 and not any("NULL" in s for s in inserts), inserts
+    with st.reader() as conn:
+        children = [
+            dict(r) for r in conn.execute("SELECT * FROM actions WHERE run=? AND parent IS NOT NULL", (run.name,))
+        ]
+    assert sorted(c["outputs"] for c in children) == ["2", "4", "6"]
+    for c in children:
+        assert (c["status"], c["attempts"], c["cache"], c["error"], c["report"], c["cache_key"]) == (
+            st.SUCCEEDED,
+            1,
+            "disabled",
+            None,
+            None,
+            None,
+        )
+        assert c["queued_at"] == c["started_at"] <= c["ended_at"] and c["number"] == st.action_number(c["id"])
+    assert sorted(c["grp"] or "" for c in children) == ["", "", "g"]

@@ -434,6 +434,7 @@ class Controller:
             # starts before anything else runs, so it is created RUNNING (one change less; no
             # reader could have seen it QUEUED) and _one_attempt does not record the start again.
             action.attempt_started = now
+            group = current_group.get()
             self.store.create_action(
                 self.run_name,
                 action.id,
@@ -446,7 +447,7 @@ class Controller:
                 attempts=1,
                 inputs=st.preview(encoded_inputs),
                 cache=DISABLED,
-                grp=current_group.get(),
+                **({"grp": group} if group is not None else {}),  # no None: see store._grouped
             )
         else:
             self.store.create_action(
@@ -726,6 +727,15 @@ class Controller:
     def _finish(
         self, action: Action, status: str, outputs: str | None = None, error: BaseException | None = None
     ) -> None:
+        if error is None and action.report is None and action.attempt == 1 and not self.aborted:
+            # A first attempt's success: no error or report was recorded to clear (passing them
+            # as None would cost the row's write; see store._grouped).
+            self.store.update_action(
+                self.run_name, action.id, status=status, attempts=1, ended_at=time.time(), outputs=st.preview(outputs)
+            )
+            if listeners:
+                _notify(self.run_name, action, status)
+            return
         report = action.report.save() if action.report is not None else None
         self.store.update_action(
             self.run_name,

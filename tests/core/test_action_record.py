@@ -86,8 +86,11 @@ async def looks_at_its_children(count: int) -> dict:
     try:
         release["children"] = asyncio.Event()
         children = [asyncio.ensure_future(waits()) for _ in range(count)]
-        while len(seen) < count + 1:  # every child QUEUED, the first RUNNING
+        for _ in range(10_000):  # loop turns, not time: every child QUEUED, the first RUNNING
+            if len(seen) >= count + 1:
+                break
             await asyncio.sleep(0)
+        assert len(seen) == count + 1, seen
         store = me.controller.store
         store.flush()
         ids = list(dict.fromkeys(action for action, _ in seen))

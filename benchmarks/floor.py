@@ -9,7 +9,7 @@ For the gather and sequential-await paths (and a cached child), it prints per ch
 - our whole child call, measured the same way inside a running task;
 - each piece of our per-child work measured on its own, with the real objects of a running
   action: binding and type checks, the inputs' and outputs' encoding for the record, the
-  action record (created, RUNNING, SUCCEEDED, written by the run store's writer), the
+  action record (created RUNNING, then SUCCEEDED, written by the run store's writer), the
   context a body runs in, the cache key and lookup;
 - the rest: the controller's bookkeeping (its coroutine layers, the ``Action`` and the
   control flow between the pieces), our whole call minus the floor minus the pieces.
@@ -119,25 +119,26 @@ def _record(action: Action, store: st.RunStore, n: int) -> None:
     run = ctl.run_name
     for _ in range(n):
         aid = ctl.new_action_id()
-        store.create_action(
+        now = time.time()
+        store.create_action(  # created RUNNING: it starts at once (Controller.run_action)
             run,
             aid,
             parent=action.id,
             task=spec.name,
             short_name=spec.short_name,
-            status=st.QUEUED,
-            queued_at=time.time(),
+            status=st.RUNNING,
+            queued_at=now,
+            started_at=now,
+            attempts=1,
             inputs='{"i":1}',
             cache="disabled",
-            grp=None,
-            cache_key=None,
         )
-        store.update_action(run, aid, status=st.RUNNING, attempts=1, started_at=time.time())
+        # As Controller._finish records a first attempt's success (no None: see store._grouped).
         store.update_action(run, aid, status=st.SUCCEEDED, attempts=1, ended_at=time.time(), outputs="1")
 
 
 async def record(action: Action, n: int, start: int) -> None:
-    """The action's record as the controller writes it: created QUEUED, RUNNING, SUCCEEDED,
+    """The action's record as the controller writes it: created RUNNING, then SUCCEEDED,
     committed by the store's writer (flushed here, so its thread's work is counted)."""
     _record(action, action.controller.store, n)
     action.controller.store.flush()
@@ -154,7 +155,7 @@ def _unwritten() -> st.RunStore:
 
 
 async def record_changes(action: Action, n: int, start: int) -> None:
-    """The record's three changes in memory, without the writer's work (``record`` minus this
+    """The record's two changes in memory, without the writer's work (``record`` minus this
     is the write: the rows' INSERT by the writer thread)."""
     _record(action, _unwritten(), n)
 
@@ -241,7 +242,7 @@ LABELS = {
     "bind": "binding and type checks (task.bind)",
     "encode": "inputs/outputs encoded for the record",
     "check_output": "output type check",
-    "record_changes": "the action record: its 3 changes in memory",
+    "record_changes": "the action record: its 2 changes in memory",
     "record_write": "the action record: its write (writer thread, SQLite)",
     "body_context": "the body's context (env overlay, 3 contextvars)",
     "attempt_log": "the attempt's log (made, current, closed)",

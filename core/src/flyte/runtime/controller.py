@@ -284,6 +284,11 @@ async def _on_fresh_stack(coro: Coroutine[Any, Any, Any]) -> Any:
     return await asyncio.ensure_future(coro)  # a task of its own starts from the loop's stack
 
 
+def _has_deadline(spec: TaskSpec) -> bool:
+    timeout = spec.timeout
+    return timeout is not None and timeout.deadline is not None
+
+
 def _passed(deadline: float | None) -> bool:
     """Whether a ``Timeout.deadline`` (a ``time.monotonic()`` instant) has passed."""
     return deadline is not None and time.monotonic() >= deadline
@@ -423,19 +428,41 @@ class Controller:
             inputs = await transport.inputs_leaving(inputs)
         encoded_inputs = self._encode("inputs", spec, inputs)
         key = self._cache_key(action, inputs)
-        self.store.create_action(
-            self.run_name,
-            action.id,
-            parent=parent.id if parent else None,
-            task=spec.name,
-            short_name=spec.short_name,
-            status=st.QUEUED,
-            queued_at=time.time(),
-            inputs=st.preview(encoded_inputs),
-            cache=MISS if key else DISABLED,
-            grp=current_group.get(),
-            cache_key=key,
-        )
+        now = time.time()
+        if key is None and self.slots.limit is None and spec.reusable is None and not _has_deadline(spec):
+            # Nothing to look up and no slot, worker or deadline to wait for: its first attempt
+            # starts before anything else runs, so it is created RUNNING (one change less; no
+            # reader could have seen it QUEUED) and _one_attempt does not record the start again.
+            action.attempt_started = now
+            group = current_group.get()
+            self.store.create_action(
+                self.run_name,
+                action.id,
+                parent=parent.id if parent else None,
+                task=spec.name,
+                short_name=spec.short_name,
+                status=st.RUNNING,
+                queued_at=now,
+                started_at=now,
+                attempts=1,
+                inputs=st.preview(encoded_inputs),
+                cache=DISABLED,
+                **({"grp": group} if group is not None else {}),  # no None: see store._grouped
+            )
+        else:
+            self.store.create_action(
+                self.run_name,
+                action.id,
+                parent=parent.id if parent else None,
+                task=spec.name,
+                short_name=spec.short_name,
+                status=st.QUEUED,
+                queued_at=now,
+                inputs=st.preview(encoded_inputs),
+                cache=MISS if key else DISABLED,
+                grp=current_group.get(),
+                cache_key=key,
+            )
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
         if key is not None and not self.overwrite_cache:
@@ -597,7 +624,7 @@ class Controller:
             if remaining <= 0:
                 raise DeadlineExceededError(f"{spec.name}: deadline of {timeout.deadline} passed")
             queue_limit = remaining if queue_limit is None else min(queue_limit, remaining)
-        waited_from = time.monotonic()
+        waited_from = time.monotonic() if spec.reusable is not None else 0.0  # a pool's wait counts it
         if self.slots.limit is not None:  # no cap (the default): nothing to wait for
             try:
                 await self.slots.acquire(queue_limit)
@@ -618,11 +645,12 @@ class Controller:
                 left = None if queue_limit is None else max(0.0, queue_limit - (time.monotonic() - waited_from))
                 action.lease = await pool_dispatch.reserve(action, left, lambda: _passed(deadline))
                 action.pooled_on = f"{action.lease.pool.name}/{action.lease.worker.pid}"
-            action.attempt_started = now = time.time()
-            if action.attempt == 1:  # an action's time spans all its attempts and backoffs
-                self.store.update_action(self.run_name, action.id, status=st.RUNNING, attempts=1, started_at=now)
-            else:
-                self.store.update_action(self.run_name, action.id, status=st.RUNNING, attempts=action.attempt)
+            if action.attempt_started is None:  # else recorded RUNNING when created (run_action)
+                action.attempt_started = now = time.time()
+                if action.attempt == 1:  # an action's time spans all its attempts and backoffs
+                    self.store.update_action(self.run_name, action.id, status=st.RUNNING, attempts=1, started_at=now)
+                else:
+                    self.store.update_action(self.run_name, action.id, status=st.RUNNING, attempts=action.attempt)
             if listeners:
                 _notify(self.run_name, action, st.RUNNING)
             limit = timeout.max_runtime.total_seconds() if timeout and timeout.max_runtime else None
@@ -699,6 +727,15 @@ class Controller:
     def _finish(
         self, action: Action, status: str, outputs: str | None = None, error: BaseException | None = None
     ) -> None:
+        if error is None and action.report is None and action.attempt == 1 and not self.aborted:
+            # A first attempt's success: no error or report was recorded to clear (passing them
+            # as None would cost the row's write; see store._grouped).
+            self.store.update_action(
+                self.run_name, action.id, status=status, attempts=1, ended_at=time.time(), outputs=st.preview(outputs)
+            )
+            if listeners:
+                _notify(self.run_name, action, status)
+            return
         report = action.report.save() if action.report is not None else None
         self.store.update_action(
             self.run_name,

@@ -422,7 +422,8 @@ class RunStore:
             self._actions[(run, action)] = [True, fields]
             wake, self._idle = self._idle, False
             full = len(self._actions) >= MAX_PENDING
-        self._changed(wake, full)
+        if wake or full:  # rarely: no call per change otherwise
+            self._changed(wake, full)
 
     def update_action(self, run: str, action: str, **fields: Any) -> None:
         key = (run, action)
@@ -434,7 +435,8 @@ class RunStore:
                 record[1].update(fields)
             wake, self._idle = self._idle, False
             full = len(self._actions) >= MAX_PENDING
-        self._changed(wake, full)
+        if wake or full:
+            self._changed(wake, full)
 
     def _changed(self, wake: bool, full: bool) -> None:
         if wake:
@@ -601,20 +603,31 @@ def release(store: RunStore) -> None:
 def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
     """The statements that write ``actions``: one INSERT per action created since the last
     write, one UPDATE per action changed since; rows with the same columns share an
-    ``executemany``."""
-    grouped: dict[tuple[bool, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+    ``executemany``.
+
+    No None is bound: Python's sqlite3 tries to adapt each bound None (a failed attribute
+    lookup that raises and formats an AttributeError), ~3.5k instructions apiece, a quarter of
+    a row's write. An INSERT leaves NULL columns out; an UPDATE sets them to a literal NULL.
+    (The controller passes no None for a plain child, which skips the filtering.)"""
+    grouped: dict[tuple[bool, tuple[str, ...], tuple[str, ...]], list[tuple[Any, ...]]] = {}
     for (run, action), (created, fields) in actions.items():
-        rows = grouped.setdefault((created, tuple(fields)), [])
-        values = tuple(fields.values())
+        if None in fields.values():
+            bound = {column: value for column, value in fields.items() if value is not None}
+            nulls = () if created else tuple(c for c in fields if c not in bound)
+        else:
+            bound, nulls = fields, ()
+        rows = grouped.setdefault((created, tuple(bound), nulls), [])
+        values = bound.values()
         rows.append((run, action, *values) if created else (*values, run, action))
     statements = []
-    for (created, columns), rows in grouped.items():
+    for (created, columns, nulls), rows in grouped.items():
         if created:
-            names = ", ".join(columns)
-            marks = ", ".join("?" for _ in columns)
-            sql = f"INSERT OR REPLACE INTO actions (run, id, {names}) VALUES (?, ?, {marks})"
+            names = "".join(f", {c}" for c in columns)
+            marks = "".join(", ?" for _ in columns)
+            sql = f"INSERT OR REPLACE INTO actions (run, id{names}) VALUES (?, ?{marks})"
         else:
-            sql = f"UPDATE actions SET {', '.join(f'{c}=?' for c in columns)} WHERE run=? AND id=?"
+            changes = ", ".join([*(f"{c}=?" for c in columns), *(f"{c}=NULL" for c in nulls)])
+            sql = f"UPDATE actions SET {changes} WHERE run=? AND id=?"
         statements.append((sql, rows))
     return statements
 

@@ -21,6 +21,7 @@ from flyte.errors import ConfigurationError
 from flyte.frozen import FrozenDict, freeze, thaw
 from flyte.image import Image, Layer
 from flyte.interface import InputSpec
+from flyte.notify import rules_from_data, shown_rules
 from flyte.pod_template import PodTemplate, pod_spec_to_dict
 from flyte.resources import Resources
 from flyte.reuse import ReusePolicy
@@ -51,7 +52,7 @@ _with_fields(
     InputSpec,
     default=override(omit_if_default=True, unstruct_hook=_codec.encode, struct_hook=lambda v, _: _codec.decode(v)),
 )
-_with_fields(Trigger, inputs=_coded)
+_with_fields(Trigger, inputs=_coded, notifications=override(unstruct_hook=shown_rules, struct_hook=rules_from_data))
 _with_fields(Cache, policies=_coded)
 _with_fields(
     PodTemplate,

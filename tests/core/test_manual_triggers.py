@@ -53,7 +53,7 @@ full_report = flyte.Trigger(
     env_vars={"REPORT_VERBOSE": "1"},
     notifications=(
         flyte.notify.Email(on_phase=ActionPhase.SUCCEEDED, recipients=["reports@example.com"]),
-        flyte.notify.Slack(on_phase=ActionPhase.FAILED, webhook_url=os.environ["HOOK_URL"] + "/ok/slack/SECRET"),
+        flyte.notify.Slack(on_phase=ActionPhase.FAILED, webhook_url=os.environ["HOOK_URL"] + "/ok/slack/T0K3N-MANUAL"),
     ),
 )
 
@@ -61,6 +61,7 @@ nightly = flyte.Trigger(
     name="nightly",
     automation=flyte.Cron("0 2 * * *"),
     inputs={"as_of": flyte.TriggerTime, "region": "all", "days": 1},
+    notifications=flyte.notify.Webhook(on_phase="succeeded", url=os.environ["HOOK_URL"] + "/ok/nightly"),
 )
 
 
@@ -96,7 +97,7 @@ def deployed(tmp_path, endpoint, monkeypatch):
     return module
 
 
-def test_manual_triggers_are_deployed_and_listed_but_never_scheduled(deployed):
+def test_manual_triggers_are_deployed_and_listed_but_never_scheduled(deployed, endpoint, flyte_home):
     rows = {r["name"]: r for r in schedule.list_triggers(task=TASK_NAME)}
     assert {n: r["schedule"] for n, r in rows.items()} == {
         "full-report": "manual",
@@ -111,6 +112,7 @@ def test_manual_triggers_are_deployed_and_listed_but_never_scheduled(deployed):
     # A year of the scheduler: only the schedule fires.
     fired = schedule.fire_due(now=datetime.now(UTC) + timedelta(days=365))
     assert [(name, task) for name, task, _ in fired] == [("nightly", TASK_NAME)]
+    assert [r["path"] for r in endpoint.requests] == ["/ok/nightly"]  # the scheduled run's notification
     assert schedule.next_wakeup(datetime.now(UTC)) <= 60.0
 
 
@@ -174,7 +176,7 @@ def test_bad_trigger_runs_are_clear_errors(deployed):
         flyte.run(deployed.quick_report)  # the configuration, not a deployed trigger
 
 
-def test_a_trigger_fired_from_another_process(deployed, tmp_path, endpoint):
+def test_a_trigger_fired_from_another_process(deployed, tmp_path, endpoint, flyte_home):
     script = tmp_path / "programmatic.py"
     script.write_text(
         "import flyte, flyte.remote\n"
@@ -191,4 +193,6 @@ def test_a_trigger_fired_from_another_process(deployed, tmp_path, endpoint):
     assert out.stdout.strip() == (
         "SUCCEEDED {'region': 'all', 'days': 3, 'as_of': None} region=all days=3 as_of=None env=REPORT_VERBOSE=1"
     )
-    assert "SECRET" not in out.stderr
+    assert "T0K3N-MANUAL" not in out.stderr + out.stdout
+    stored = "".join(p.read_bytes().decode("utf-8", "replace") for p in flyte_home.rglob("*") if p.is_file())
+    assert "T0K3N-MANUAL" not in stored  # deployment records, trigger tables, run records, pages

@@ -209,3 +209,25 @@ def test_import_flyte_loads_no_notification_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_rendered_manifests_hold_no_notification_secret_and_no_cronjob_for_a_manual_trigger():
+    from flyte.render.context import RenderContext
+    from flyte.render.render import render_task
+
+    slack = notify.Slack(on_phase="failed", webhook_url=SLACK)
+    env = flyte.TaskEnvironment(name="rendered_notify")
+
+    @env.task(
+        triggers=(
+            flyte.Trigger(name="by-hand", inputs={"x": 1}, notifications=slack),
+            flyte.Trigger(name="hourly", automation=flyte.Cron("0 * * * *"), notifications=slack),
+        )
+    )
+    def work(x: int = 0) -> int:
+        return x
+
+    objects = render_task(work, RenderContext())
+    assert [o["kind"] for o in objects] == ["Job", "CronJob"]
+    assert objects[1]["metadata"]["labels"]["flyte.org/trigger"] == "hourly"
+    assert "XYZZY" not in str(objects) and "XYZZY" not in str(work.spec.to_dict())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from http import HTTPMethod
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +36,7 @@ from flyte.models import ActionPhase
 SUPPORTED_PHASES = (ActionPhase.SUCCEEDED, ActionPhase.FAILED, ActionPhase.ABORTED, ActionPhase.TIMED_OUT)
 TEMPLATE_VARIABLES = (".Run.Name", ".Run.Project", ".Run.Domain", ".Phase", ".Error")
 TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-HTTP_METHODS = tuple("POST PUT PATCH GET DELETE HEAD OPTIONS TRACE CONNECT".split())
+HTTP_METHODS = tuple(m.value for m in HTTPMethod)  # POST, GET, PUT, PATCH, DELETE, ...
 # A plain address (no display name): anything else could smuggle headers or extra recipients.
 _ADDRESS = re.compile(r"[^@\s<>,;\"']+@[^@\s<>,;\"']+\.[^@\s<>,;\"'.]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token

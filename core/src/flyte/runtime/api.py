@@ -130,9 +130,7 @@ def init(
             domain=domain or "development",
             secret_source=secret_source,
             smtp=smtp,
-            notification_timeout=cfg.DEFAULT_NOTIFICATION_TIMEOUT
-            if notification_timeout is None
-            else notification_timeout,
+            notification_timeout=notification_timeout,
         )
     )
     secret_mounts.prepare()  # a killed process's secret files go now, not at the first run
@@ -454,7 +452,7 @@ def _record_run(
         store.flush()
         logs.drain()
         if context.notifications:
-            _notify(store, context, name, settings, None)
+            _notify(store, context, name, settings, None, interrupted=True)
         pulse.final_page()
         raise
     finally:
@@ -471,7 +469,7 @@ def _record_run(
         store.end_run(name, st.FAILED, error=redact(f"{type(error).__name__}: {error}"))
     store.flush()
     if context.notifications:  # a run without notifications pays this test only
-        _notify(store, context, name, settings, error or "ok")
+        _notify(store, context, name, settings, error)
     pulse.final_page()
     result = Run(
         name=name,
@@ -488,10 +486,16 @@ def _record_run(
     return result
 
 
-def _notify(store: st.RunStore, context: RunContext, name: str, settings: LocalSettings, outcome: Any) -> None:
-    """Deliver the run's notifications now that its end is recorded (``outcome``: "ok", the
-    error it failed with, or None when it was interrupted)."""
+def _notify(
+    store: st.RunStore,
+    context: RunContext,
+    name: str,
+    settings: LocalSettings,
+    error: BaseException | None,
+    interrupted: bool = False,
+) -> None:
+    """Deliver the run's notifications now that its end is recorded."""
     from flyte.runtime.notifications import deliver_for_run
 
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C skips them; the run is recorded
-        deliver_for_run(store, context.notifications, name, settings, outcome)
+        deliver_for_run(store, context.notifications, name, settings, error, interrupted=interrupted)

@@ -68,18 +68,16 @@ class Delivery:
     at: float = attrs.field(factory=time.time)
 
 
-def run_phase(outcome: Any) -> ActionPhase:
-    """The phase a run ended in: "ok" is SUCCEEDED, None (interrupted) ABORTED, a time limit's
-    error TIMED_OUT, any other error FAILED."""
+def run_phase(error: BaseException | None, interrupted: bool = False) -> ActionPhase:
+    """The phase a run ended in: ABORTED when interrupted, SUCCEEDED without an error,
+    TIMED_OUT when a time limit's error ended it, FAILED for any other error."""
     from flyte.errors import TaskTimeoutError
 
-    if outcome == "ok":
-        return ActionPhase.SUCCEEDED
-    if outcome is None:
+    if interrupted:
         return ActionPhase.ABORTED
-    if isinstance(outcome, TaskTimeoutError):
-        return ActionPhase.TIMED_OUT
-    return ActionPhase.FAILED
+    if error is None:
+        return ActionPhase.SUCCEEDED
+    return ActionPhase.TIMED_OUT if isinstance(error, TaskTimeoutError) else ActionPhase.FAILED
 
 
 def phase_name(phase: ActionPhase) -> str:
@@ -87,19 +85,23 @@ def phase_name(phase: ActionPhase) -> str:
     return phase.name
 
 
-def deliver_for_run(store: Any, rules: Rules, run: str, settings: Any, outcome: Any) -> list[Delivery]:
-    """Deliver the rules that fire on the run's end, record each outcome with the run and
-    commit them; returns the outcomes."""
-    phase = run_phase(outcome)
-    error = "" if outcome in ("ok", None) else redact(f"{type(outcome).__name__}: {outcome}")
-    if outcome is None:
-        error = "KeyboardInterrupt: the run was interrupted"
+def deliver_for_run(
+    store: Any, rules: Rules, run: str, settings: Any, error: BaseException | None, interrupted: bool = False
+) -> list[Delivery]:
+    """Deliver the rules that fire on the end of ``run`` (``error``: what it failed with;
+    ``interrupted``: Ctrl-C stopped it), record each outcome with the run and commit them;
+    returns the outcomes."""
+    phase = run_phase(error, interrupted)
+    if interrupted:
+        text = "KeyboardInterrupt: the run was interrupted"
+    else:
+        text = "" if error is None else redact(f"{type(error).__name__}: {error}")
     values = {
         ".Run.Name": run,
         ".Run.Project": settings.project,
         ".Run.Domain": settings.domain,
         ".Phase": phase_name(phase),
-        ".Error": error,
+        ".Error": text,
     }
     deliveries = deliver([r for r in rules if _fires(r, phase)], values, settings)
     for number, delivery in enumerate(deliveries):

@@ -86,6 +86,11 @@ def _smtp(value: Any) -> SmtpSettings | None:
 # How long one notification may take to deliver when a run ends (a slow endpoint never holds
 # the run's end longer than about this).
 DEFAULT_NOTIFICATION_TIMEOUT = 10.0
+_timeout_seconds = to_seconds("notification_timeout")
+
+
+def _notification_timeout(value: Any) -> Any:
+    return _timeout_seconds(DEFAULT_NOTIFICATION_TIMEOUT if value is None else value)
 
 
 @attrs.frozen
@@ -118,9 +123,8 @@ class LocalSettings:
     backend: str = "local"
     kubernetes: dict[str, Any] | None = None
     smtp: SmtpSettings | None = attrs.field(default=None, converter=_smtp)
-    notification_timeout: Any = attrs.field(
-        default=DEFAULT_NOTIFICATION_TIMEOUT, converter=to_seconds("notification_timeout")
-    )
+    # None: the default (a config file without the key, flyte.init without the argument).
+    notification_timeout: Any = attrs.field(default=None, converter=_notification_timeout)
 
 
 _current: LocalSettings | None = None

@@ -112,7 +112,7 @@ def test_manual_triggers_are_deployed_and_listed_but_never_scheduled(deployed, e
     # A year of the scheduler: only the schedule fires.
     fired = schedule.fire_due(now=datetime.now(UTC) + timedelta(days=365))
     assert [(name, task) for name, task, _ in fired] == [("nightly", TASK_NAME)]
-    assert [r["path"] for r in endpoint.requests] == ["/ok/nightly"]  # the scheduled run's notification
+    assert [r["path"] for r in endpoint.requests] == ["/ok/nightly"], fired  # the scheduled run's notification
     assert schedule.next_wakeup(datetime.now(UTC)) <= 60.0
 
 

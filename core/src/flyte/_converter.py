@@ -21,7 +21,6 @@ from flyte.errors import ConfigurationError
 from flyte.frozen import FrozenDict, freeze, thaw
 from flyte.image import Image, Layer
 from flyte.interface import InputSpec
-from flyte.notify import rules_from_data, shown_rules
 from flyte.pod_template import PodTemplate, pod_spec_to_dict
 from flyte.resources import Resources
 from flyte.reuse import ReusePolicy
@@ -52,7 +51,22 @@ _with_fields(
     InputSpec,
     default=override(omit_if_default=True, unstruct_hook=_codec.encode, struct_hook=lambda v, _: _codec.decode(v)),
 )
-_with_fields(Trigger, inputs=_coded, notifications=override(unstruct_hook=shown_rules, struct_hook=rules_from_data))
+
+
+def _shown_rules(value: Any) -> Any:
+    from flyte.notify import shown_rules
+
+    return None if value is None else shown_rules(value)
+
+
+def _rules_from_data(data: Any, _type: Any) -> Any:
+    from flyte.notify import rules_from_data
+
+    return None if data is None else rules_from_data(data)
+
+
+# A trigger's notifications as data hide their credentials (flyte.notify.shown_rules).
+_with_fields(Trigger, inputs=_coded, notifications=override(unstruct_hook=_shown_rules, struct_hook=_rules_from_data))
 _with_fields(Cache, policies=_coded)
 _with_fields(
     PodTemplate,

@@ -255,7 +255,9 @@ def _frozen(check: Any) -> Any:
 
 
 def _notifications(value: Any) -> Any:
-    from flyte.notify import NamedRule, to_notifications
+    if value is None:
+        return None
+    from flyte.notify import NamedRule, to_notifications  # only for a trigger that has some
 
     rules = to_notifications("Trigger.notifications", value)
     if not rules:

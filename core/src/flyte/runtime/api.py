@@ -15,7 +15,6 @@ from flyte import _codec
 from flyte._validation import env_var_dict, safe_name, wrong_type
 from flyte.connector_task import ConnectorTask
 from flyte.errors import ConfigurationError, InitializationError
-from flyte.notify import to_notifications
 from flyte.runtime import environ, logs, run_threads, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
@@ -273,7 +272,7 @@ class RunContext:
         self.env_vars = env_var_dict("env_vars")(env_vars) or {}
         self.custom_context = env_var_dict("custom_context")(custom_context) or {}
         # Delivered when the run ends (flyte.runtime.notifications); a trigger's are added to these.
-        self.notifications = to_notifications("notifications", notifications)
+        self.notifications: tuple[Any, ...] = () if notifications is None else _notifications(notifications)
         self.labels = ignored.get("labels")
         self.annotations = ignored.get("annotations")
 
@@ -282,6 +281,12 @@ class RunContext:
         """``.run(task, *args, **kwargs)`` runs ``task`` to completion and returns its
         :class:`~flyte.remote.Run`; ``await .run.aio(task, ...)`` does the same from async code."""
         return _Runner(self)
+
+
+def _notifications(value: Any) -> tuple[Any, ...]:
+    from flyte.notify import to_notifications  # only for a run that has some (a cold start skips it)
+
+    return to_notifications("notifications", value)
 
 
 class _Runner:

@@ -154,7 +154,7 @@ def test_credentials_never_show_in_repr_or_errors():
     with pytest.raises(TypeError) as caught:
         flyte.init(smtp={"host": "smtp.example.com", "password": 12345678})
     assert "12345678" not in str(caught.value)
-    from flyte.runtime.settings import SmtpSettings
+    from flyte.runtime.smtp import SmtpSettings
 
     assert "hunter22" not in repr(SmtpSettings(host="smtp.example.com", password="hunter22"))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import invalid, positive_int, safe_name, to_seconds, wrong_type
+from flyte._validation import positive_int, safe_name, to_seconds
 
 
 def _optional_limit(value: Any) -> int | None:
@@ -21,66 +21,12 @@ def _domain(value: Any) -> str:
     return safe_name("domain", value)
 
 
-def _smtp_host(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
-        wrong_type("smtp.host", value, 'a host name or address such as "smtp.example.com"')
-    return value
-
-
-def _smtp_port(value: Any) -> int | None:
+def _smtp(value: Any) -> Any:
     if value is None:
         return None
-    port = positive_int("smtp.port", value)
-    if port > 65535:
-        invalid("smtp.port", value, "1 to 65535 (e.g. 25, 465, 587)", "is out of range")
-    return port
+    from flyte.runtime.smtp import to_smtp_settings  # only when a server is configured
 
-
-def _optional_str(param: str) -> Any:
-    def convert(value: Any) -> str | None:
-        if value is not None and (not isinstance(value, str) or not value):
-            wrong_type(param, "***" if param == "smtp.password" else value, "a non-empty str or None")
-        return value
-
-    return convert
-
-
-@attrs.frozen(kw_only=True)
-class SmtpSettings:
-    """The SMTP server local runs send ``flyte.notify.Email`` notifications through (the
-    ``local.smtp`` section of the config file, or ``flyte.init(smtp={...})``).
-
-    - ``host``, ``port`` (default 465 with ``ssl``, else 587 with ``starttls``, else 25)
-    - ``ssl``: connect over TLS; ``starttls``: upgrade the connection with STARTTLS
-    - ``username`` and ``password`` (or ``password_env``: the environment variable holding it,
-      read when sending, so the file need not hold the secret); the password is never shown
-    - ``sender``: the ``From`` address (default ``flyte@<this host>``)
-    """
-
-    host: str = attrs.field(converter=_smtp_host)
-    port: int | None = attrs.field(default=None, converter=_smtp_port)
-    ssl: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    starttls: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    username: str | None = attrs.field(default=None, converter=_optional_str("smtp.username"))
-    password: str | None = attrs.field(default=None, converter=_optional_str("smtp.password"), repr=False)
-    password_env: str | None = attrs.field(default=None, converter=_optional_str("smtp.password_env"))
-    sender: str | None = attrs.field(default=None, converter=_optional_str("smtp.sender"))
-
-    @property
-    def effective_port(self) -> int:
-        return self.port or (465 if self.ssl else 587 if self.starttls else 25)
-
-
-def _smtp(value: Any) -> SmtpSettings | None:
-    if value is None or isinstance(value, SmtpSettings):
-        return value
-    if not isinstance(value, dict):
-        wrong_type("smtp", value, "a dict with host, port, ssl, starttls, username, password(_env), sender")
-    known = {a.name for a in attrs.fields(SmtpSettings)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        invalid("smtp", unknown, ", ".join(sorted(known)), "names unknown settings")
-    return SmtpSettings(**value)
+    return to_smtp_settings(value)
 
 
 # How long one notification may take to deliver when a run ends (a slow endpoint never holds
@@ -106,7 +52,8 @@ class LocalSettings:
       path; default ``<state root>/storage``); each run writes under ``<storage>/<run name>/``.
     - ``storage_configs``: object-store settings (``flyte.storage.S3/GCS/ABFS``), one per provider.
     - ``project``/``domain``: scope for secrets.
-    - ``smtp``: the server ``flyte.notify.Email`` is sent through (:class:`SmtpSettings`);
+    - ``smtp``: the server ``flyte.notify.Email`` is sent through
+      (:class:`flyte.runtime.smtp.SmtpSettings`);
       ``notification_timeout``: how long one notification's delivery may take.
     """
 
@@ -122,7 +69,7 @@ class LocalSettings:
     secret_source: str = "store"
     backend: str = "local"
     kubernetes: dict[str, Any] | None = None
-    smtp: SmtpSettings | None = attrs.field(default=None, converter=_smtp)
+    smtp: Any = attrs.field(default=None, converter=_smtp)  # a flyte.runtime.smtp.SmtpSettings
     # None: the default (a config file without the key, flyte.init without the argument).
     notification_timeout: Any = attrs.field(default=None, converter=_notification_timeout)
 

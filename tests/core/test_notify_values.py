@@ -231,3 +231,33 @@ def test_rendered_manifests_hold_no_notification_secret_and_no_cronjob_for_a_man
     assert [o["kind"] for o in objects] == ["Job", "CronJob"]
     assert objects[1]["metadata"]["labels"]["flyte.org/trigger"] == "hourly"
     assert "XYZZY" not in str(objects) and "XYZZY" not in str(work.spec.to_dict())
+
+
+def test_the_config_files_local_smtp_section(tmp_path, monkeypatch):
+    from datetime import timedelta
+
+    from flyte.runtime import settings as cfg
+
+    monkeypatch.setattr(cfg, "_current", cfg._current)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "local:\n"
+        "  smtp: {host: smtp.example.com, starttls: true, username: flyte, password_env: SMTP_PASSWORD}\n"
+        "  notification_timeout: 3\n"
+    )
+    flyte.init_from_config(config)
+    smtp = cfg.current().smtp
+    assert (smtp.host, smtp.effective_port, smtp.starttls, smtp.password_env) == (
+        "smtp.example.com",
+        587,
+        True,
+        "SMTP_PASSWORD",
+    )
+    assert cfg.current().notification_timeout == timedelta(seconds=3)
+    config.write_text("local:\n  smtp: {host: smtp.example.com, pasword: x}\n")
+    with pytest.raises(ConfigurationError, match=r"smtp: \['pasword'\] names unknown settings"):
+        flyte.init_from_config(config)
+    with pytest.raises(ConfigurationError, match="smtp.port: 70000 is out of range"):
+        flyte.init(smtp={"host": "smtp.example.com", "port": 70000})
+    with pytest.raises(ConfigurationError, match="notification_timeout"):
+        flyte.init(notification_timeout=0)

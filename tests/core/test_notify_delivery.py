@@ -331,3 +331,67 @@ def test_a_run_without_notifications_records_none():
     flyte.init()
     flyte.with_runcontext(name="quiet").run(add, 1, 1)
     assert Run.get("quiet").notifications() == []
+
+
+ABORTED_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+import flyte
+from flyte.models import ActionPhase
+
+env = flyte.TaskEnvironment(name="interrupted_notify")
+
+
+@env.task
+async def waits(marker: str) -> int:
+    Path(marker).write_text("started")
+    await asyncio.sleep(600)
+    return 1
+
+
+if __name__ == "__main__":
+    flyte.init()
+    rules = (
+        flyte.notify.Webhook(on_phase=ActionPhase.ABORTED, url=sys.argv[2] + "/ok/aborted"),
+        flyte.notify.Webhook(on_phase=ActionPhase.SUCCEEDED, url=sys.argv[2] + "/ok/succeeded"),
+    )
+    flyte.with_runcontext(name="interrupted-notify", notifications=rules).run(waits, sys.argv[1])
+"""
+
+
+def test_ctrl_c_delivers_the_aborted_notifications(endpoint, tmp_path, flyte_home):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "interrupted_notify.py"
+    script.write_text(ABORTED_SCRIPT)
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(marker), endpoint.url],
+        env={**os.environ, "FLYTE_HOME": str(flyte_home)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hung child, not a speed check
+        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert marker.exists(), "the task never started"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "KeyboardInterrupt" in stderr
+    (request,) = endpoint.requests
+    assert request["path"] == "/ok/aborted"
+    assert request["json"]["phase"] == "ABORTED" and "interrupted" in request["json"]["error"]
+    recorded = Run.get("interrupted-notify")
+    assert recorded.phase == "ABORTED"
+    assert [(o["kind"], o["phase"], o["outcome"]) for o in recorded.notifications()] == [
+        ("Webhook", "ABORTED", "delivered")
+    ]

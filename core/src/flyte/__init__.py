@@ -58,7 +58,7 @@ _EXPORTS: dict[str, str] = {
     "logger": "flyte._logging",
     "version": "flyte._version",
 }
-_SUBMODULES = ("errors", "hookspecs", "plugins", "io", "storage", "report", "remote")
+_SUBMODULES = ("errors", "hookspecs", "plugins", "io", "storage", "report", "remote", "notify", "models")
 
 __all__ = [*_EXPORTS, "__version__"]
 

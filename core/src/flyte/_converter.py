@@ -51,7 +51,22 @@ _with_fields(
     InputSpec,
     default=override(omit_if_default=True, unstruct_hook=_codec.encode, struct_hook=lambda v, _: _codec.decode(v)),
 )
-_with_fields(Trigger, inputs=_coded)
+
+
+def _shown_rules(value: Any) -> Any:
+    from flyte.notify import shown_rules
+
+    return None if value is None else shown_rules(value)
+
+
+def _rules_from_data(data: Any, _type: Any) -> Any:
+    from flyte.notify import rules_from_data
+
+    return None if data is None else rules_from_data(data)
+
+
+# A trigger's notifications as data hide their credentials (flyte.notify.shown_rules).
+_with_fields(Trigger, inputs=_coded, notifications=override(unstruct_hook=_shown_rules, struct_hook=_rules_from_data))
 _with_fields(Cache, policies=_coded)
 _with_fields(
     PodTemplate,

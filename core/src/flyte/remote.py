@@ -1,14 +1,16 @@
-"""Runs as records: read what the run store holds, from any process.
+"""Runs and deployed triggers as records: read what the run store holds, from any process.
 
 ``Run.get(name)`` and ``Run.listall()`` read the local run store (``<state root>/runs.db``); a
 run still marked running whose process is gone shows as ``ABORTED``. ``flyte.run(...)``
 returns the same type for the run it just executed, with its outputs in memory.
+``Trigger.get(name=, task_name=)`` and ``Trigger.listall(task_name=)`` read the triggers
+``flyte.deploy`` recorded; ``flyte.run(trigger, **overrides)`` fires one.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,27 @@ class Run:
             self._outputs_json = fresh._outputs_json
         return self
 
+    def inputs(self) -> dict[str, Any]:
+        """The inputs the run's root task was called with, as recorded."""
+        with st.reader() as conn:
+            row = st.run_row(conn, self.name)
+        text = row["inputs"] if row is not None else None
+        if text is None:
+            return {}
+        if text.endswith("…"):
+            raise RuntimeError(f"run {self.name}: its inputs were too large to keep in the run store")
+        return _codec.loads(text)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """The outcome of each ``flyte.notify`` notification the run's end fired: ``kind``,
+        ``target`` (never a credential), ``phase``, ``outcome`` ("delivered", "failed",
+        "not delivered"), ``detail`` and ``at``."""
+        with st.reader() as conn:
+            return [
+                {k: row[k] for k in ("kind", "target", "phase", "outcome", "detail", "at")}
+                for row in st.notification_rows(conn, self.name)
+            ]
+
     def outputs(self) -> Any:
         """The root task's result; raises the run's error if it failed."""
         if self._exception is not None:
@@ -172,6 +195,77 @@ class Run:
         with st.reader() as conn:
             runs = [_run(conn, row) for row in st.run_rows(conn, limit, task)]
         yield from runs
+
+
+@attrs.define
+class Trigger:
+    """A trigger ``flyte.deploy`` recorded on this machine; ``flyte.run(trigger, **inputs)``
+    fires it (its task with its inputs, env vars and notifications; keyword inputs override)."""
+
+    name: str
+    task_name: str
+    schedule: str  # "cron 0 2 * * * (UTC)", "every 10 min", or "manual" (fired on demand only)
+    is_active: bool
+    file: str = attrs.field(repr=False)
+    deployed_at: float | None = None
+    last_fired: float | None = None
+
+    @property
+    def is_manual(self) -> bool:
+        """Whether nothing fires it on its own (it has no automation)."""
+        from flyte.runtime.schedule import MANUAL
+
+        return self.schedule == MANUAL
+
+    @classmethod
+    def get(cls, *, name: str, task_name: str) -> Trigger:
+        """The deployed trigger ``name`` of the task ``task_name`` (``<environment>.<function>``)."""
+        rows = st.trigger_rows(name, task_name)
+        if not rows:
+            known = [f"{r['name']} ({r['task']})" for r in st.trigger_rows(task=task_name) or st.trigger_rows()]
+            raise ActionNotFoundError(
+                f"no deployed trigger {name!r} of task {task_name!r} "
+                f"(deployed: {', '.join(known) or 'none'}; flyte deploy records them)"
+            )
+        return _trigger(rows[0])
+
+    @classmethod
+    def listall(
+        cls, task_name: str | None = None, task_version: str | None = None, limit: int = 100
+    ) -> Iterator[Trigger]:
+        """The deployed triggers (of ``task_name`` when given), by task then name; at most
+        ``limit``. ``task_version`` is the reference SDK's: locally a task has one deployed version."""
+        rows = st.trigger_rows(task=task_name)
+        yield from (_trigger(row) for row in rows[:limit])
+
+
+async def _listall_aio(
+    task_name: str | None = None, task_version: str | None = None, limit: int = 100
+) -> AsyncIterator[Trigger]:
+    """``async for trigger in Trigger.listall.aio(...)``, as with the reference SDK."""
+    for trigger in Trigger.listall(task_name, task_version, limit):
+        yield trigger
+
+
+async def _get_aio(*, name: str, task_name: str) -> Trigger:
+    return Trigger.get(name=name, task_name=task_name)
+
+
+Trigger.listall.__func__.aio = _listall_aio  # type: ignore[attr-defined]
+Trigger.get.__func__.aio = _get_aio  # type: ignore[attr-defined]
+TriggerDetails = Trigger  # the reference SDK's name for what get() returns
+
+
+def _trigger(row: dict[str, Any]) -> Trigger:
+    return Trigger(
+        name=row["name"],
+        task_name=row["task"],
+        schedule=row["schedule"] or "",
+        is_active=bool(row["active"]),
+        file=row["file"] or "",
+        deployed_at=row["deployed_at"],
+        last_fired=row["last_fired"],
+    )
 
 
 def _run(conn: Any, row: Any) -> Run:

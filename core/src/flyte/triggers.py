@@ -1,4 +1,5 @@
-"""Schedule triggers: run a task on a cron schedule or at a fixed rate."""
+"""Triggers: named launch configurations of a task, fired on a cron schedule, at a fixed rate,
+or (without an automation) only on demand."""
 
 from __future__ import annotations
 
@@ -168,14 +169,14 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _automation(value: Any) -> Cron | FixedRate:
-    if isinstance(value, (Cron, FixedRate)):
+def _automation(value: Any) -> Cron | FixedRate | None:
+    if value is None or isinstance(value, (Cron, FixedRate)):  # None: a manual trigger
         return value
     if isinstance(value, str):  # "0 6 * * *" as a shorthand for Cron("0 6 * * *")
         return Cron(value)
-    if isinstance(value, Trigger):
+    if isinstance(value, Trigger) and value.automation is not None:
         return _schedule_of(value)
-    wrong_type("Trigger.automation", value, "a flyte.Cron or flyte.FixedRate")
+    wrong_type("Trigger.automation", value, "a flyte.Cron, a flyte.FixedRate, or None (fired on demand only)")
 
 
 def _schedule_of(trigger: Trigger) -> Cron | FixedRate:
@@ -195,6 +196,7 @@ def _schedule_of(trigger: Trigger) -> Cron | FixedRate:
             ("annotations", trigger.annotations),
             ("auto_activate", not trigger.auto_activate),
             ("trigger_time_input_key", trigger.trigger_time_required),
+            ("notifications", trigger.notifications),
         )
         if value
     ]
@@ -205,6 +207,7 @@ def _schedule_of(trigger: Trigger) -> Cron | FixedRate:
             f"Trigger.automation: the trigger {trigger.name!r} given as automation also sets {', '.join(lost)}, "
             f"which would be lost; write {predefined}flyte.Trigger(name, {_spelling(trigger.automation)}, {settings})"
         )
+    assert trigger.automation is not None  # checked by the caller
     return trigger.automation
 
 
@@ -251,17 +254,33 @@ def _frozen(check: Any) -> Any:
     return convert
 
 
+def _notifications(value: Any) -> Any:
+    if value is None:
+        return None
+    from flyte.notify import NamedRule, to_notifications  # only for a trigger that has some
+
+    rules = to_notifications("Trigger.notifications", value)
+    if not rules:
+        return None
+    return rules[0] if len(rules) == 1 and isinstance(rules[0], NamedRule) else rules
+
+
 @attrs.frozen
 class Trigger:
-    """Start runs of a task automatically, on a :class:`Cron` or :class:`FixedRate` schedule.
+    """A named launch configuration of a task: the inputs, env vars and settings of the runs
+    it starts, and the notifications they deliver when they end.
 
-    ``inputs`` gives values for the task's parameters; ``flyte.TriggerTime`` as a value
-    receives the fire time (UTC). ``env_vars``, ``interruptible``, ``overwrite_cache`` and
-    ``queue`` override the task's settings for triggered runs.
+    ``automation`` fires it on a :class:`Cron` or :class:`FixedRate` schedule; without one (a
+    manual trigger) nothing fires it on its own: ``flyte.run(flyte.remote.Trigger.get(...))``
+    does. ``inputs`` gives values for the task's parameters (over its defaults);
+    ``flyte.TriggerTime`` as a value receives the fire time (UTC), which only a scheduled
+    trigger has. ``env_vars``, ``interruptible``, ``overwrite_cache`` and ``queue`` override
+    the task's settings for triggered runs; ``notifications`` (``flyte.notify`` rules, one or a
+    tuple) are delivered when a triggered run ends.
     """
 
     name: str = attrs.field(converter=_name)
-    automation: Cron | FixedRate = attrs.field(converter=_automation)
+    automation: Cron | FixedRate | None = attrs.field(default=None, converter=_automation)
     description: str = attrs.field(default="")
     auto_activate: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     # The user's values as written (the task receives them), compared and hashed by encoding.
@@ -278,6 +297,20 @@ class Trigger:
     # (then the task must have that parameter; the default "trigger_time" is optional).
     trigger_time_input_key: str | None = attrs.field(default=None, kw_only=True)
     trigger_time_required: bool = attrs.field(default=False, kw_only=True)
+    # None, a flyte.notify.NamedRule, or a tuple of flyte.notify Notifications.
+    notifications: Any = attrs.field(default=None, kw_only=True, converter=_notifications)
+
+    def __attrs_post_init__(self) -> None:
+        if self.automation is None:
+            bound = [k for k, v in (self.inputs or {}).items() if v is TriggerTime]
+            if bound:
+                invalid(
+                    f"Trigger.inputs[{bound[0]!r}]",
+                    TriggerTime,
+                    "flyte.TriggerTime only in a scheduled trigger (automation=flyte.Cron(...) or "
+                    "flyte.FixedRate(...)); give a manual trigger's input a value, or leave it to the task's default",
+                    f"is bound in the manual trigger {self.name!r}, which has no fire time",
+                )
 
     @classmethod
     def _predefined(

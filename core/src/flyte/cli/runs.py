@@ -120,6 +120,7 @@ def show_run(name: str, action: str | None, phases: list[str] | None, limit: int
         _show_text(page)
         _show_connector_jobs(name)
         show_cluster_objects(run.cluster_objects())
+        _show_notifications(run.notifications())
 
 
 def _connector_jobs(name: str) -> list[dict[str, Any]]:
@@ -152,6 +153,16 @@ def _show_connector_jobs(name: str) -> None:
         message = f"  {job['message'].splitlines()[0][:100]}" if job["message"] else ""
         where = f"{job['action']}#{job['attempt']}  {job['connector'].rsplit('.', 1)[-1]}  {job['state']}"
         click.echo(f"  {where}  {json.dumps(job['metadata'])}{message}{links}")
+
+
+def _show_notifications(deliveries: list[dict[str, Any]]) -> None:
+    """What each flyte.notify notification of the run's end did (targets never show a secret)."""
+    if not deliveries:
+        return
+    click.echo("notifications:")
+    for d in deliveries:
+        detail = f"  {d['detail'].splitlines()[0][:150]}" if d["detail"] else ""
+        click.echo(f"  {d['kind']} to {d['target']}  on {d['phase']}  {d['outcome']}{detail}")
 
 
 def show_cluster_objects(objects: list[dict[str, Any]]) -> None:
@@ -245,6 +256,7 @@ def _show_json(page: _Page) -> None:
         "next_offset": page.next_offset,
         "connector_jobs": _connector_jobs(run.name),
         "cluster_objects": run.cluster_objects(),
+        "notifications": run.notifications(),
     }
     click.echo(json.dumps(head, indent=2)[:-2] + ',\n  "actions": [', nl=False)
     for i, a in enumerate(page.actions()):

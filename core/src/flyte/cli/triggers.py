@@ -43,6 +43,8 @@ def _next_fires(row: dict, count: int) -> list[str] | str:
     """The trigger's next fire times, or why there are none."""
     from flyte.runtime import schedule
 
+    if row["schedule"] == schedule.MANUAL:
+        return "on demand (flyte.run(flyte.remote.Trigger.get(...)))"
     if not row["active"] or row["activated_at"] is None:
         return "when activated"
     try:

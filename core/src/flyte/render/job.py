@@ -106,5 +106,6 @@ def render_cronjob(spec: Any, trigger: Any, ctx: RenderContext) -> dict[str, Any
 
 def render_plain_task(spec: Any, ctx: RenderContext) -> list[dict[str, Any]]:
     objects = [render_job(spec, ctx)]
-    objects.extend(render_cronjob(spec, trigger, ctx) for trigger in spec.triggers)
+    # A manual trigger (no automation) has no schedule: nothing on the cluster fires it.
+    objects.extend(render_cronjob(spec, trigger, ctx) for trigger in spec.triggers if trigger.automation is not None)
     return objects

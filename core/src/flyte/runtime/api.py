@@ -67,6 +67,8 @@ def init(
     log_level: int | str | None = None,
     secret_source: str = "store",
     raw_data_path: str | None = None,
+    smtp: Any = None,
+    notification_timeout: float | None = None,
     **options: Any,
 ) -> None:
     """Select the local backend: tasks run in this process, state under the state root.
@@ -74,7 +76,8 @@ def init(
     ``root_dir`` is where task code is found (added to ``sys.path``). ``storage`` is where task
     data goes (a local path or an object-store URL, also ``raw_data_path=``), or object-store
     settings (``flyte.storage.S3(...)``, ``GCS``, ``ABFS``, or a list of them); the other settings
-    are documented on :class:`~flyte.runtime.settings.LocalSettings`. The reference SDK's
+    are documented on :class:`~flyte.runtime.settings.LocalSettings` (``smtp`` and
+    ``notification_timeout``: how ``flyte.notify`` notifications are delivered). The reference SDK's
     client-only parameters (``org``, ``log_format``, ``image_builder``, ``batch_size``, ...) are
     accepted and have no effect; ``endpoint``/``api_key`` (a remote control plane) are refused.
     """
@@ -125,6 +128,8 @@ def init(
             project=project or "default",
             domain=domain or "development",
             secret_source=secret_source,
+            smtp=smtp,
+            notification_timeout=notification_timeout,
         )
     )
     secret_mounts.prepare()  # a killed process's secret files go now, not at the first run
@@ -188,6 +193,8 @@ def init_from_config(
         max_concurrency=local.get("max_concurrency"),
         strict_dependencies=bool(local.get("strict_dependencies", False)),
         storage=local.get("storage") or (kube or {}).get("storage"),
+        smtp=local.get("smtp"),
+        notification_timeout=local.get("notification_timeout"),
     )
     settings.update({k: v for k, v in overrides.items() if v is not None or k not in settings})
     init(root_dir=root_dir, **settings)
@@ -248,6 +255,7 @@ class RunContext:
         env_vars: dict[str, str] | None = None,
         mode: str | None = None,
         custom_context: dict[str, str] | None = None,
+        notifications: Any = None,
         **ignored: Any,
     ):
         if name is not None:
@@ -263,6 +271,8 @@ class RunContext:
         self.disable_run_cache = disable_run_cache
         self.env_vars = env_var_dict("env_vars")(env_vars) or {}
         self.custom_context = env_var_dict("custom_context")(custom_context) or {}
+        # Delivered when the run ends (flyte.runtime.notifications); a trigger's are added to these.
+        self.notifications: tuple[Any, ...] = () if notifications is None else _notifications(notifications)
         self.labels = ignored.get("labels")
         self.annotations = ignored.get("annotations")
 
@@ -271,6 +281,12 @@ class RunContext:
         """``.run(task, *args, **kwargs)`` runs ``task`` to completion and returns its
         :class:`~flyte.remote.Run`; ``await .run.aio(task, ...)`` does the same from async code."""
         return _Runner(self)
+
+
+def _notifications(value: Any) -> tuple[Any, ...]:
+    from flyte.notify import to_notifications  # only for a run that has some (a cold start skips it)
+
+    return to_notifications("notifications", value)
 
 
 class _Runner:
@@ -283,7 +299,13 @@ class _Runner:
 
     def __call__(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(task, TaskTemplate):
-            wrong_type("task", task, "a task (a function decorated with @env.task)")
+            from flyte.remote import Trigger
+
+            if isinstance(task, Trigger):  # a deployed trigger, fired by hand
+                from flyte.runtime.schedule import fire_by_hand
+
+                return fire_by_hand(task, self._context, args, kwargs)
+            wrong_type("task", task, "a task (a function decorated with @env.task) or a flyte.remote.Trigger.get(...)")
         inputs = task.bind(args, kwargs)
         return _execute(task, inputs, self._context)
 
@@ -296,7 +318,8 @@ def with_runcontext(**settings: Any) -> RunContext:
     """Settings for one run: ``name``, ``overwrite_cache`` (recompute and replace cached
     results), ``disable_run_cache`` (neither read nor write the cache in this run),
     ``env_vars`` (visible to every task of the run), ``custom_context`` (``flyte.ctx()``),
-    ``mode`` ("local"). The reference SDK's remote-only options are accepted and ignored."""
+    ``notifications`` (``flyte.notify`` rules delivered when the run ends), ``mode``
+    ("local"). The reference SDK's remote-only options are accepted and ignored."""
     return RunContext(**settings)
 
 
@@ -433,6 +456,8 @@ def _record_run(
         store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
         store.flush()
         logs.drain()
+        if context.notifications:
+            _notify(store, context, name, settings, None, interrupted=True)
         pulse.final_page()
         raise
     finally:
@@ -448,6 +473,8 @@ def _record_run(
     else:
         store.end_run(name, st.FAILED, error=redact(f"{type(error).__name__}: {error}"))
     store.flush()
+    if context.notifications:  # a run without notifications pays this test only
+        _notify(store, context, name, settings, error)
     pulse.final_page()
     result = Run(
         name=name,
@@ -462,3 +489,18 @@ def _record_run(
     result._outputs = outcome["value"]
     result._outputs_json = controller.root_outputs
     return result
+
+
+def _notify(
+    store: st.RunStore,
+    context: RunContext,
+    name: str,
+    settings: LocalSettings,
+    error: BaseException | None,
+    interrupted: bool = False,
+) -> None:
+    """Deliver the run's notifications now that its end is recorded."""
+    from flyte.runtime.notifications import deliver_for_run
+
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C skips them; the run is recorded
+        deliver_for_run(store, context.notifications, name, settings, error, interrupted=interrupted)

@@ -1,4 +1,5 @@
-"""Deployed triggers on this machine: when they fire, and the loop that fires them.
+"""Deployed triggers on this machine: when they fire, the loop that fires them, and firing
+one by hand (``flyte.run(flyte.remote.Trigger.get(...))``, :func:`fire_by_hand`).
 
 ``flyte.deploy`` (local backend) records each trigger of the deployed tasks in the run store's
 ``triggers`` table: active or not (``auto_activate``), since when, and when it last fired.
@@ -19,6 +20,9 @@ When a trigger fires follows the guide exactly:
 A trigger time passed to the task (``flyte.TriggerTime``, ``trigger_time_input_key``) is the
 scheduled time, timezone-aware in UTC. When the scheduler was not running at some fire times,
 it fires once, for the latest one, and records the rest as skipped.
+
+A trigger without an automation (a manual trigger) is deployed and listed like the others,
+with the schedule ``manual``; the loop never fires it.
 """
 
 from __future__ import annotations
@@ -65,7 +69,13 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def describe(automation: Cron | FixedRate) -> str:
+# The schedule recorded for a trigger without an automation: fired on demand only.
+MANUAL = "manual"
+
+
+def describe(automation: Cron | FixedRate | None) -> str:
+    if automation is None:
+        return MANUAL
     if isinstance(automation, Cron):
         return f"cron {automation.expression} ({automation.timezone or 'UTC'})"
     start = f" from {automation.start_time.isoformat()}" if automation.start_time else ""
@@ -138,7 +148,7 @@ def _active() -> Iterator[
 ]:
     """Each active trigger with its task, activation and last fire time (or why it cannot load)."""
     for row in list_triggers():
-        if not row["active"] or row["activated_at"] is None:
+        if not row["active"] or row["activated_at"] is None or row["schedule"] == MANUAL:
             continue
         try:
             task, trigger = load_trigger(row)
@@ -161,6 +171,8 @@ def fire_due(now: datetime | None = None, runner: Callable[..., Any] | None = No
             fired.append((row["name"], row["task"], exc))
             continue
         row, task, trigger, activated, last = entry
+        if trigger.automation is None:  # recorded as scheduled, made manual since: deploy again
+            continue
         due = next_fire(trigger.automation, activated, last)
         if due > now:
             continue
@@ -184,24 +196,60 @@ def fire_due(now: datetime | None = None, runner: Callable[..., Any] | None = No
     return fired
 
 
-def _run(task: Any, trigger: Trigger, inputs: dict[str, Any]) -> Any:
-    import flyte
+def _run(task: Any, trigger: Trigger, inputs: dict[str, Any], context: Any = None) -> Any:
+    """Run ``task`` as ``trigger`` fired it: its settings, env vars and notifications under
+    ``context``'s (a ``flyte.with_runcontext``; what it sets wins)."""
+    from flyte.notify import to_notifications
+    from flyte.runtime.api import RunContext
+    from flyte.runtime.pulse import started_by
 
     overrides = {k: v for k, v in (("interruptible", trigger.interruptible), ("queue", trigger.queue)) if v is not None}
     if overrides:
         task = task.override(**overrides)
-    from flyte.runtime.pulse import started_by
-
-    context = flyte.with_runcontext(env_vars=trigger.env_vars or {}, overwrite_cache=trigger.overwrite_cache)
+    given = context or RunContext()
+    layered = RunContext(
+        name=given.name,
+        overwrite_cache=given.overwrite_cache or trigger.overwrite_cache,
+        disable_run_cache=given.disable_run_cache,
+        env_vars={**(trigger.env_vars or {}), **given.env_vars},
+        custom_context=given.custom_context,
+    )
+    # Both deliver: the trigger's rules, then the run's.
+    layered.notifications = (*to_notifications("notifications", trigger.notifications), *given.notifications)
+    layered.labels, layered.annotations = given.labels, given.annotations
     with started_by(f"trigger {trigger.name}"):
-        return context.run(task, **inputs)
+        return layered.run(task, **inputs)
+
+
+def fire_by_hand(deployed: Any, context: Any, args: tuple[Any, ...], overrides: dict[str, Any]) -> Any:
+    """Run the trigger ``deployed`` (a :class:`flyte.remote.Trigger`) now: its task with the
+    trigger's inputs over the task's defaults and ``overrides`` over both, its env vars and
+    notifications, under ``context`` (``flyte.with_runcontext``). A ``flyte.TriggerTime``
+    input gets the time it was fired (UTC) unless an override sets it. Returns the Run."""
+    from flyte.errors import ConfigurationError
+
+    if args:
+        raise ConfigurationError(
+            f"flyte.run(trigger {deployed.name!r}): inputs override the trigger's by keyword only "
+            f"(flyte.run(trigger, days=3)); got {len(args)} positional argument(s)"
+        )
+    task, trigger = load_trigger({"name": deployed.name, "task": deployed.task_name, "file": deployed.file})
+    unknown = sorted(set(overrides) - set(task.signature.parameters))
+    if unknown:
+        known = ", ".join(task.signature.parameters) or "none"
+        raise ConfigurationError(
+            f"flyte.run(trigger {deployed.name!r}): {', '.join(unknown)} is not an input of {task.name} "
+            f"(accepted: {known})"
+        )
+    inputs = {**trigger_inputs(task, trigger, datetime.now(UTC)), **overrides}
+    return _run(task, trigger, inputs, context)
 
 
 def next_wakeup(now: datetime) -> float:
     """Seconds until the earliest next fire time of the active triggers (at most a minute)."""
     soonest = 60.0
     for entry in _active():
-        if len(entry) == 5:
+        if len(entry) == 5 and entry[2].automation is not None:
             _, _, trigger, activated, last = entry
             soonest = min(soonest, (next_fire(trigger.automation, activated, last) - now).total_seconds())
     return max(soonest, 0.0)

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import positive_int, safe_name
+from flyte._validation import positive_int, safe_name, to_seconds
 
 
 def _optional_limit(value: Any) -> int | None:
@@ -19,6 +19,24 @@ def _project(value: Any) -> str:
 
 def _domain(value: Any) -> str:
     return safe_name("domain", value)
+
+
+def _smtp(value: Any) -> Any:
+    if value is None:
+        return None
+    from flyte.runtime.smtp import to_smtp_settings  # only when a server is configured
+
+    return to_smtp_settings(value)
+
+
+# How long one notification may take to deliver when a run ends (a slow endpoint never holds
+# the run's end longer than about this).
+DEFAULT_NOTIFICATION_TIMEOUT = 10.0
+_timeout_seconds = to_seconds("notification_timeout")
+
+
+def _notification_timeout(value: Any) -> Any:
+    return _timeout_seconds(DEFAULT_NOTIFICATION_TIMEOUT if value is None else value)
 
 
 @attrs.frozen
@@ -34,6 +52,9 @@ class LocalSettings:
       path; default ``<state root>/storage``); each run writes under ``<storage>/<run name>/``.
     - ``storage_configs``: object-store settings (``flyte.storage.S3/GCS/ABFS``), one per provider.
     - ``project``/``domain``: scope for secrets.
+    - ``smtp``: the server ``flyte.notify.Email`` is sent through
+      (:class:`flyte.runtime.smtp.SmtpSettings`);
+      ``notification_timeout``: how long one notification's delivery may take.
     """
 
     max_concurrency: int | None = attrs.field(default=None, converter=_optional_limit)
@@ -48,6 +69,9 @@ class LocalSettings:
     secret_source: str = "store"
     backend: str = "local"
     kubernetes: dict[str, Any] | None = None
+    smtp: Any = attrs.field(default=None, converter=_smtp)  # a flyte.runtime.smtp.SmtpSettings
+    # None: the default (a config file without the key, flyte.init without the argument).
+    notification_timeout: Any = attrs.field(default=None, converter=_notification_timeout)
 
 
 _current: LocalSettings | None = None

@@ -166,6 +166,22 @@ DROP INDEX IF EXISTS actions_by_run_status;
 CREATE INDEX actions_by_run_status ON actions (run, status, number);
 """
 
+# The outcome of each flyte.notify notification of a run (flyte.runtime.notifications): what
+# it went to as it may be shown (a webhook's scheme and host, never its path or a header value).
+NOTIFICATIONS = """
+CREATE TABLE IF NOT EXISTS notifications (
+    run TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    at REAL NOT NULL,
+    PRIMARY KEY (run, number)
+)
+"""
+
 RUNNING = "RUNNING"
 QUEUED = "QUEUED"
 SUCCEEDED = "SUCCEEDED"
@@ -288,6 +304,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_table(CLUSTER_OBJECTS),
     _number_actions,  # creation order as a column, not parsed from the id
     _drop_unread_indexes,
+    _create_table(NOTIFICATIONS),  # each notification's outcome (flyte.notify)
 )
 
 
@@ -401,6 +418,16 @@ class RunStore:
     def set_run_trigger(self, name: str, trigger: str) -> None:
         """Record the trigger that started run ``name``."""
         self._queue("UPDATE runs SET trigger=? WHERE name=?", (trigger, name))
+
+    def record_notification(
+        self, run: str, number: int, *, kind: str, target: str, phase: str, outcome: str, detail: str, at: float
+    ) -> None:
+        """Record the outcome of notification ``number`` of ``run`` (flyte.runtime.notifications)."""
+        self._queue(
+            "INSERT OR REPLACE INTO notifications (run, number, kind, target, phase, outcome, detail, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run, number, kind, target, phase, outcome, detail, at),
+        )
 
     def heartbeat(self, name: str) -> None:
         """Record that run ``name`` is alive now (what it ended at, if its process dies)."""
@@ -883,6 +910,11 @@ def record_cluster_object(store: RunStore, run: str, action: str, **fields: Any)
 def observed_cluster_object(store: RunStore, run: str, action: str, status: str) -> None:
     """Queue the object's status as last seen (JSON)."""
     store._queue("UPDATE cluster_objects SET status=? WHERE run=? AND action=?", (status, run, action))
+
+
+def notification_rows(conn: sqlite3.Connection, run: str) -> list[sqlite3.Row]:
+    """The outcomes of ``run``'s notifications, in the order they were listed."""
+    return conn.execute("SELECT * FROM notifications WHERE run=? ORDER BY number", (run,)).fetchall()
 
 
 def cluster_objects(conn: sqlite3.Connection, run: str, action: str | None = None) -> list[sqlite3.Row]:

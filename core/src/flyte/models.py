@@ -1,0 +1,35 @@
+"""``flyte.models``: the reference SDK's shared enums that user code imports (``ActionPhase``)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ActionPhase(enum.StrEnum):
+    """The phase of an action or run, as the reference SDK names it (``ActionPhase.FAILED ==
+    "failed"``). Notifications (:mod:`flyte.notify`) fire on the terminal ones."""
+
+    QUEUED = "queued"
+    WAITING_FOR_RESOURCES = "waiting_for_resources"
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    TIMED_OUT = "timed_out"
+    RECOVERED = "recovered"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether an action in this phase has ended (it never changes phase again)."""
+        return self in _TERMINAL
+
+    def to_protobuf_name(self) -> str:
+        """The Flyte IDL enum name, e.g. ``ACTION_PHASE_QUEUED``."""
+        return f"ACTION_PHASE_{self.value.upper()}"
+
+
+_TERMINAL = frozenset(
+    {ActionPhase.SUCCEEDED, ActionPhase.FAILED, ActionPhase.ABORTED, ActionPhase.TIMED_OUT, ActionPhase.RECOVERED}
+)

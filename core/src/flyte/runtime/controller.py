@@ -425,8 +425,12 @@ class Controller:
         key = self._cache_key(action, inputs)
         if key is not None and not self.overwrite_cache:
             found = self._results().get(key)
-            if found is not None:
-                return await self._cache_hit(action, found, encoded_inputs, key)
+            if found is not None:  # no coroutine of its own: most hits have nothing to await
+                value = self._hit_value(action, found)
+                if might_hold_data(value):
+                    value = await transport.output_arriving(task.func, value)
+                self._record_hit(action, found, encoded_inputs, key)
+                return value
         self.store.create_action(
             self.run_name,
             action.id,
@@ -479,11 +483,8 @@ class Controller:
             return None
         return cache_key(action.spec, action.task.func, inputs)
 
-    async def _cache_hit(self, action: Action, outputs: str, encoded_inputs: str, key: str) -> Any:
+    def _record_hit(self, action: Action, outputs: str, encoded_inputs: str, key: str) -> None:
         """A call answered from the cache: its record is made once, succeeded and a hit."""
-        value = self._hit_value(action, outputs)
-        if might_hold_data(value):
-            value = await transport.output_arriving(action.task.func, value)
         spec, now = action.spec, time.time()
         self.store.create_action(
             self.run_name,
@@ -504,7 +505,6 @@ class Controller:
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
             _notify(self.run_name, action, "CACHED")
-        return value
 
     async def _waited_hit(self, action: Action, outputs: str) -> Any:
         """serialize=True: the entry another call wrote while this one waited (its record,

@@ -430,7 +430,8 @@ def callgrind_profile(n: int, names: list[str]) -> dict[str, float]:
                     ],
                     check=True,
                     capture_output=True,
-                    env={**os.environ, "PYTHONHASHSEED": "0"},
+                    # A state root of its own: the cache pieces must not find the other run's entries.
+                    env={**os.environ, "PYTHONHASHSEED": "0", "FLYTE_HOME": tempfile.mkdtemp(dir=tmp)},
                 )
                 counts.append(_instructions(outfile))
             out[name] = (counts[1] - counts[0]) / n

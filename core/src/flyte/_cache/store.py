@@ -5,9 +5,9 @@ killed at any point of a write leaves either no entry or the whole one, and a re
 the digest before trusting it. Entries this process read (and checked) or wrote are kept in
 memory for the next lookup, as long as ``PRAGMA data_version`` says no other connection has
 committed since: another process's ``flyte cache clear``, overwrite or tampering is seen at the
-very next lookup. Many processes may read and write at once (WAL mode, busy
-timeout). A damaged or unreadable cache file is reported once, clearly, and the run goes on
-without the cache: it can cost a recomputation, never a wrong result.
+very next lookup. Many processes may read and write at once (WAL mode, busy timeout). A
+damaged or unreadable cache file is reported once, clearly, and the run goes on without the
+cache: it can cost a recomputation, never a wrong result.
 
 ``serialize=True`` uses a reservation row per key: the holder runs the task and refreshes a
 heartbeat; the others wait and then read its result. A reservation whose process is gone, or

@@ -2,7 +2,7 @@
 
 ``python benchmarks/floor.py [--n 2000] [--repeats 7] [--callgrind] [--only NAME ...]``
 
-For the gather and sequential-await paths (and a cached child), it prints per child:
+For the gather and sequential-await paths, a cache hit and a cache miss, it prints per child:
 
 - the floor no runtime can go below: a bare ``async def`` child run as an asyncio task
   (``asyncio.gather``) or awaited directly;
@@ -13,6 +13,10 @@ For the gather and sequential-await paths (and a cached child), it prints per ch
   context a body runs in, the cache key and lookup;
 - the rest: the controller's bookkeeping (its coroutine layers, the ``Action`` and the
   control flow between the pieces), our whole call minus the floor minus the pieces.
+
+A cache miss is measured against our own uncached child (the same call without the cache:
+no runtime can make a miss cheaper than the call it has to make), and its pieces are the
+cache's: the key, the lookup that finds nothing, and the entry's write.
 
 Every figure is measured inside one running task (``flyte.run(probe, ...)``), so the run's own
 start and end are not in it. By default CPU seconds (``time.process_time``: every thread,
@@ -40,8 +44,9 @@ from collections.abc import Awaitable, Callable
 os.environ.setdefault("FLYTE_HOME", tempfile.mkdtemp(prefix="flyte-floor-"))
 
 import flyte
-from flyte._cache.key import cache_key
-from flyte._cache.store import get_store
+from flyte import _codec
+from flyte._cache.key import cache_key, key_version
+from flyte._cache.store import CacheStore, get_store
 from flyte.io._transport import might_hold_data
 from flyte.runtime import environ, logs
 from flyte.runtime import store as st
@@ -94,6 +99,19 @@ async def ours_cache_hit(action: Action, n: int, start: int) -> None:
     # The entries were written by the warm-up (the same inputs, start=0 each time).
     await asyncio.gather(*(cached_child(i) for i in range(n)))
     action.controller.store.flush()
+
+
+async def ours_cache_miss(action: Action, n: int, start: int) -> None:
+    """Children whose inputs were never seen (``start`` is fresh per measurement), their
+    entries committed inside the measurement."""
+    await asyncio.gather(*(cached_child(i) for i in range(MISSES + start, MISSES + start + n)))
+    action.controller.store.flush()
+    get_store().flush()
+
+
+MISSES = 10**9  # the inputs of ours_cache_miss: far from every other piece's
+# The pieces that compute keys before their measured work (keys_only is subtracted).
+KEYED = ("lookup", "lookup_cold", "lookup_miss", "cache_write")
 
 
 async def bind(action: Action, n: int, start: int) -> None:
@@ -154,6 +172,41 @@ def _unwritten() -> st.RunStore:
     return store
 
 
+def _hit_record(action: Action, store: st.RunStore, n: int) -> None:
+    ctl, spec = action.controller, cached_child.spec
+    run = ctl.run_name
+    for _ in range(n):
+        now = time.time()
+        store.create_action(
+            run,
+            ctl.new_action_id(),
+            parent=action.id,
+            task=spec.name,
+            short_name=spec.short_name,
+            status=st.SUCCEEDED,
+            queued_at=now,
+            started_at=now,
+            ended_at=now,
+            inputs='{"i":1}',
+            outputs="1",
+            cache="hit",
+            grp=None,
+            cache_key="0" * 64,
+        )
+
+
+async def hit_record(action: Action, n: int, start: int) -> None:
+    """A hit's record as the controller writes it: made once (succeeded, a hit), committed by
+    the store's writer."""
+    _hit_record(action, action.controller.store, n)
+    action.controller.store.flush()
+
+
+async def hit_record_changes(action: Action, n: int, start: int) -> None:
+    """A hit's record in memory, without the writer's work."""
+    _hit_record(action, _unwritten(), n)
+
+
 async def record_changes(action: Action, n: int, start: int) -> None:
     """The record's two changes in memory, without the writer's work (``record`` minus this
     is the write: the rows' INSERT by the writer thread)."""
@@ -199,10 +252,49 @@ async def key(action: Action, n: int, start: int) -> None:
 
 
 async def lookup(action: Action, n: int, start: int) -> None:
+    """Entries this process wrote (as a hit of the same run or a later one finds them): known
+    in memory, each checked by one ``PRAGMA data_version``."""
     spec, func, cache = cached_child.spec, cached_child.func, get_store()
     keys = [cache_key(spec, func, {"i": i}) for i in range(n)]
     for k in keys:
         cache.get(k)
+
+
+async def lookup_cold(action: Action, n: int, start: int) -> None:
+    """The same entries through a fresh handle (as a new process finds them): each read as a
+    row, its digest checked."""
+    spec, func = cached_child.spec, cached_child.func
+    keys = [cache_key(spec, func, {"i": i}) for i in range(n)]
+    cache = CacheStore(get_store().path)
+    try:
+        for k in keys:
+            cache.get(k)
+    finally:
+        cache.close()
+
+
+async def lookup_miss(action: Action, n: int, start: int) -> None:
+    """Lookups that find nothing (a miss: one row read)."""
+    spec, func, cache = cached_child.spec, cached_child.func, get_store()
+    keys = [cache_key(spec, func, {"i": i}) for i in range(-start - n, -start)]
+    for k in keys:
+        cache.get(k)
+
+
+async def decode(action: Action, n: int, start: int) -> None:
+    """A hit's outputs decoded."""
+    for i in range(start, start + n):
+        _codec.loads(str(i))
+
+
+async def cache_write(action: Action, n: int, start: int) -> None:
+    """A miss's entry: queued with its version, then committed in one batch (its digest, the
+    row), as the end of a run commits them."""
+    spec, func, cache = cached_child.spec, cached_child.func, get_store()
+    keys = [cache_key(spec, func, {"i": i}) for i in range(-start - n, -start)]
+    for k in keys:
+        cache.put_later(k, spec.name, key_version(spec, func), "1")
+    cache.flush()
 
 
 async def keys_only(action: Action, n: int, start: int) -> None:
@@ -222,21 +314,39 @@ PIECES: dict[str, Piece] = {
     "check_output": check_output,
     "record": record,
     "record_changes": record_changes,
+    "hit_record": hit_record,
+    "hit_record_changes": hit_record_changes,
     "body_context": body_context,
     "data_checks": data_checks,
     "attempt_log": attempt_log,
+    "ours_cache_miss": ours_cache_miss,
     "key": key,
     "lookup": lookup,
+    "lookup_cold": lookup_cold,
+    "lookup_miss": lookup_miss,
+    "decode": decode,
+    "cache_write": cache_write,
     "keys_only": keys_only,
 }
 
-# Which pieces each path is made of (the cache hit: no body, no attempt, no output check).
+# Which pieces each path is made of (the cache hit: no body, no attempt, no output check; a
+# miss: an uncached call and the cache's own pieces).
 RECORD = ("record_changes", "record_write")
 SHARED = ("bind", "encode", "check_output", *RECORD, "body_context", "attempt_log", "data_checks")
 PATHS = {
     "gather": ("floor_gather", "ours_gather", SHARED),
     "sequential": ("floor_sequential", "ours_sequential", SHARED),
-    "cache_hit": ("floor_gather", "ours_cache_hit", ("bind", "encode", *RECORD, "key", "lookup")),
+    "cache_hit": (
+        "floor_gather",
+        "ours_cache_hit",
+        ("bind", "encode", "hit_record_changes", "hit_record_write", "key", "lookup", "decode"),
+    ),
+    "cache_miss": ("ours_gather", "ours_cache_miss", ("key", "lookup_miss", "cache_write")),
+}
+FLOORS = {
+    "floor_gather": "floor: bare asyncio child (gather)",
+    "floor_sequential": "floor: bare asyncio child (sequential)",
+    "ours_gather": "floor: our uncached child (gather)",
 }
 LABELS = {
     "bind": "binding and type checks (task.bind)",
@@ -244,11 +354,17 @@ LABELS = {
     "check_output": "output type check",
     "record_changes": "the action record: its 2 changes in memory",
     "record_write": "the action record: its write (writer thread, SQLite)",
+    "hit_record_changes": "a hit's record: its one change in memory",
+    "hit_record_write": "a hit's record: its write (writer thread, SQLite)",
     "body_context": "the body's context (env overlay, 3 contextvars)",
     "attempt_log": "the attempt's log (made, current, closed)",
     "data_checks": "dataframe/file checks (5, nothing awaited)",
     "key": "cache key",
-    "lookup": "cache lookup",
+    "lookup": "cache lookup (known entry: one PRAGMA data_version)",
+    "lookup_cold": "cache lookup by a fresh handle (row read, digest)",
+    "lookup_miss": "cache lookup that finds nothing (row read)",
+    "decode": "the hit's outputs decoded",
+    "cache_write": "the entry's write (queued, digest, batched row)",
 }
 
 
@@ -259,7 +375,7 @@ async def probe(name: str, n: int, repeats: int, fill: int) -> list[float]:
     action = current_action.get()
     assert action is not None
     piece = PIECES[name]
-    if name in ("ours_cache_hit", "lookup", "keys_only"):
+    if name in ("ours_cache_hit", "lookup", "lookup_cold", "keys_only"):
         await ours_cache_hit(action, fill, 0)
         get_store().flush()
     await piece(action, 50, 0)  # warm-up
@@ -282,11 +398,14 @@ def cpu_profile(n: int, repeats: int, names: list[str]) -> dict[str, float]:
 
 
 def _derived(out: dict[str, float]) -> dict[str, float]:
-    """Pieces measured as differences: the lookups alone, the record's write alone."""
-    if "lookup" in out and "keys_only" in out:
-        out["lookup"] -= out["keys_only"]
+    """Pieces measured as differences: the lookups and writes alone, the records' writes alone."""
+    for name in KEYED:
+        if name in out and "keys_only" in out:
+            out[name] -= out["keys_only"]
     if "record" in out and "record_changes" in out:
         out["record_write"] = out["record"] - out["record_changes"]
+    if "hit_record" in out and "hit_record_changes" in out:
+        out["hit_record_write"] = out["hit_record"] - out["hit_record_changes"]
     return out
 
 
@@ -312,7 +431,8 @@ def callgrind_profile(n: int, names: list[str]) -> dict[str, float]:
                     ],
                     check=True,
                     capture_output=True,
-                    env={**os.environ, "PYTHONHASHSEED": "0"},
+                    # A state root of its own: the cache pieces must not find the other run's entries.
+                    env={**os.environ, "PYTHONHASHSEED": "0", "FLYTE_HOME": tempfile.mkdtemp(dir=tmp)},
                 )
                 counts.append(_instructions(outfile))
             out[name] = (counts[1] - counts[0]) / n
@@ -335,13 +455,16 @@ def report(figures: dict[str, float], unit: str) -> None:
         total, base = figures[ours], figures[floor]
         print(f"\n{path}: per child ({unit})")
         print(f"  {'our whole child call':<52} {total:>10.1f}")
-        print(f"  {'floor: bare asyncio child (' + floor.split('_')[1] + ')':<52} {base:>10.1f}  {base / total:6.1%}")
+        print(f"  {FLOORS[floor]:<52} {base:>10.1f}  {base / total:6.1%}")
         rest = total - base
         for part in parts:
             if part in figures:
                 print(f"  {LABELS[part]:<52} {figures[part]:>10.1f}  {figures[part] / total:6.1%}")
                 rest -= figures[part]
         print(f"  {'the rest: controller bookkeeping, coroutine layers':<52} {rest:>10.1f}  {rest / total:6.1%}")
+        if "lookup_cold" in figures and "lookup" in parts:
+            cold = figures["lookup_cold"]
+            print(f"  {'(a new process looks up: row read, digest checked)':<52} {cold:>10.1f}")
 
 
 def main() -> None:
@@ -358,10 +481,12 @@ def main() -> None:
         flyte.run(probe, args.child[0], int(args.child[1]), 1, int(args.child[2]))
         return
     names = args.only or list(PIECES)
-    if "lookup" in names and "keys_only" not in names:
+    if any(name in KEYED for name in names) and "keys_only" not in names:
         names.append("keys_only")
     if "record" in names and "record_changes" not in names:
         names.append("record_changes")
+    if "hit_record" in names and "hit_record_changes" not in names:
+        names.append("hit_record_changes")
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
     print(f"load average: {load}; N={args.n:,}; python {sys.version.split()[0]}")

@@ -521,3 +521,108 @@ def test_a_key_is_the_hash_of_its_documented_parts_so_older_entries_stay_valid()
         parts = [spec.name, interface_hash(spec), cache_version(f.func, spec.cache, spec.image), "s", encoded]
         expected = hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
         assert cache_key(spec, f.func, inputs) == cache_key(spec, f.func, inputs) == expected
+
+
+# -- entries kept in memory: exact while another process changes the cache --------------------------
+CLEAR_SCRIPT = """
+import sys
+from flyte.cli.main import build_cli
+build_cli()(["cache", "clear"], standalone_mode=False)
+"""
+
+
+def test_a_hit_recorded_once_has_the_whole_record():
+    flyte.run(double, x=40)
+    run = flyte.run(double, x=40)
+    (hit,) = run.actions()
+    assert (hit.phase, hit.cache, hit.outputs, hit.attempts) == ("SUCCEEDED", "hit", "80", 0)
+    assert hit.started_at is not None and hit.ended_at is not None
+    from flyte.runtime import store as st
+
+    conn = sqlite3.connect(st.db_path())
+    try:
+        row = conn.execute(
+            "SELECT inputs, cache_key, queued_at FROM actions WHERE run=? AND id=?", (run.name, hit.id)
+        ).fetchone()
+    finally:
+        conn.close()
+    assert row[0] == '{"x":40,"note":""}' and row[1] == _key(double, x=40) and row[2] is not None
+
+
+def test_a_known_entry_costs_one_pragma_and_no_row_read():
+    flyte.run(double, x=41)  # written by this process: known
+    store = get_store()
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    try:
+        assert store.get(_key(double, x=41)) == "82"
+    finally:
+        store._conn.set_trace_callback(None)
+    assert statements == ["PRAGMA data_version"]
+
+
+def test_flyte_cache_clear_in_another_process_is_seen_at_the_next_lookup():
+    calls.clear()
+    flyte.run(double, x=42)
+    assert _cached_action(flyte.run(double, x=42)) == "hit"  # known in memory now
+    subprocess.run([sys.executable, "-c", CLEAR_SCRIPT], check=True, capture_output=True, env=os.environ.copy())
+    run = flyte.run(double, x=42)
+    assert run.outputs() == 84 and _cached_action(run) == "written"
+    assert calls == ["double", "double"]
+
+
+def test_an_entry_replaced_or_deleted_by_another_connection_is_never_served_from_memory(tmp_path):
+    mine, theirs = CacheStore(tmp_path / "cache.db"), CacheStore(tmp_path / "cache.db")
+    try:
+        mine.put("k", "t", "v", '"first"')
+        assert mine.get("k") == '"first"'
+        theirs.put("k", "t", "v", '"second"')  # another connection overwrites it (overwrite_cache)
+        assert mine.get("k") == '"second"'
+        theirs.clear("t")
+        assert mine.get("k") is None
+        theirs.put("k", "t", "v", '"third"')
+        assert mine.get("k") == '"third"'
+        conn = sqlite3.connect(tmp_path / "cache.db")  # tampered: the digest no longer matches
+        with conn:
+            conn.execute("UPDATE entries SET outputs='\"forged\"' WHERE key='k'")
+        conn.close()
+        assert mine.get("k") is None
+    finally:
+        mine.close()
+        theirs.close()
+
+
+def test_entries_kept_in_memory_are_bounded_and_lookups_stay_right(tmp_path, monkeypatch):
+    from flyte._cache import store as cache_store
+
+    monkeypatch.setattr(cache_store, "KNOWN_ENTRIES", 5)
+    monkeypatch.setattr(cache_store, "KNOWN_CHARS", 40)
+    store = CacheStore(tmp_path / "cache.db")
+    try:
+        for i in range(12):
+            store.put_later(f"k{i}", "t", "v", f'"{i:04d}"')
+        store.flush()
+        assert len(store._known) == 5 and list(store._known) == [f"k{i}" for i in range(7, 12)]
+        store.put("big", "t", "v", '"' + "x" * 38 + '"')  # 40 characters: the others go
+        assert list(store._known) == ["big"]
+        assert [store.get(f"k{i}") for i in range(12)] == [f'"{i:04d}"' for i in range(12)]  # read again
+        assert store._known_chars == sum(len(v) for v in store._known.values()) <= 40
+    finally:
+        store.close()
+
+
+def test_a_batched_write_drops_the_reservation_of_its_key(tmp_path):
+    store = CacheStore(tmp_path / "cache.db")
+    try:
+        assert store.try_reserve("held", "someone") == (True, None)
+        store.put_later("held", "t", "v", "1")
+        store.put_later("free", "t", "v", "2")
+        store.flush()
+        conn = sqlite3.connect(tmp_path / "cache.db")
+        try:
+            assert conn.execute("SELECT COUNT(*) FROM reservations").fetchone()[0] == 0
+        finally:
+            conn.close()
+        assert store.try_reserve("held", "other") == (False, "1")  # a waiter finds the entry
+    finally:
+        store.close()

@@ -73,41 +73,64 @@ def interface_hash(spec: Any) -> str:
 def cache_key(spec: Any, func: Any, inputs: dict[str, Any]) -> str:
     """The key of one call; raises a clear error for an input that cannot be keyed."""
     cache = spec.cache
-    unknown = [name for name in cache.ignored_inputs if name not in inputs]
-    if unknown:
-        raise ConfigurationError(
-            f"{spec.name}: cache.ignored_inputs names {unknown}, which are not inputs of the task "
-            f"(inputs: {list(inputs)})"
-        )
-    final = {k: v for k, v in inputs.items() if k not in cache.ignored_inputs}
+    final = inputs
+    if cache.ignored_inputs:
+        unknown = [name for name in cache.ignored_inputs if name not in inputs]
+        if unknown:
+            raise ConfigurationError(
+                f"{spec.name}: cache.ignored_inputs names {unknown}, which are not inputs of the task "
+                f"(inputs: {list(inputs)})"
+            )
+        final = {k: v for k, v in inputs.items() if k not in cache.ignored_inputs}
     try:
         encoded = _codec.dumps(final, canonical=True, path="input")
     except _codec.UnhashableInputError as exc:
         raise ConfigurationError(f"{spec.name}: cannot compute a cache key: {exc}") from None
-    # The JSON list [name, interface, version, salt, encoded]: its first four items are the
-    # same for every call of the task, so they are serialised once.
-    material = _prefix(spec, func) + json.dumps(encoded) + "]"
-    return hashlib.sha256(material.encode()).hexdigest()
+    # The hash of the JSON list [name, interface, version, salt, encoded]: its first four items
+    # are the same for every call of the task, so the hash state after them is kept and copied.
+    digest = task_part(spec, func).head.copy()
+    digest.update((_json_string(encoded) + "]").encode())
+    return digest.hexdigest()
 
 
-_prefixes: dict[int, tuple[Any, Any, str]] = {}
+def key_version(spec: Any, func: Any) -> str:
+    """The version part of the task's keys (what a cache entry records as its version)."""
+    return task_part(spec, func).version
 
 
-def _prefix(spec: Any, func: Any) -> str:
-    """``'["name","interface","version","salt",'`` for a task (memoised per spec object, kept
-    alive by the memo so its id stays its own)."""
-    found = _prefixes.get(id(spec))
-    if found is not None and found[0] is spec and found[1] is func:
-        return found[2]
-    cache = spec.cache
-    head = json.dumps(
-        [spec.name, interface_hash(spec), cache_version(func, cache, spec.image), cache.salt], separators=(",", ":")
-    )
-    prefix = head[:-1] + ","
-    if _memoisable(func, cache):
+# What json.dumps does with a str (its default ensure_ascii), without its Python layers.
+_json_string = json.encoder.encode_basestring_ascii
+
+
+class TaskPart:
+    """What every key of one task shares: its version, and the hash state after the key's
+    head ``'["name","interface","version","salt",'``."""
+
+    __slots__ = ("func", "head", "spec", "version")
+
+    def __init__(self, spec: Any, func: Any):
+        cache = spec.cache
+        self.spec, self.func = spec, func
+        self.version = cache_version(func, cache, spec.image)
+        text = json.dumps([spec.name, interface_hash(spec), self.version, cache.salt], separators=(",", ":"))
+        self.head = hashlib.sha256((text[:-1] + ",").encode())
+
+
+_parts: dict[int, TaskPart] = {}
+
+
+def task_part(spec: Any, func: Any) -> TaskPart:
+    """The shared part of a task's keys (memoised per spec object, kept alive by the memo so its
+    id stays its own; computed every time for an unhashable custom policy, whose version may
+    change)."""
+    found = _parts.get(id(spec))
+    if found is not None and found.spec is spec and found.func is func:
+        return found
+    part = TaskPart(spec, func)
+    if _memoisable(func, spec.cache):
         with _lock:
-            _prefixes[id(spec)] = (spec, func, prefix)
-    return prefix
+            _parts[id(spec)] = part
+    return part
 
 
 def _memoisable(func: Any, cache: Cache) -> bool:

@@ -2,9 +2,12 @@
 
 An entry is written in one transaction together with a digest of its outputs, so a process
 killed at any point of a write leaves either no entry or the whole one, and a reader checks
-the digest before trusting it. Many processes may read and write at once (WAL mode, busy
-timeout). A damaged or unreadable cache file is reported once, clearly, and the run goes on
-without the cache: it can cost a recomputation, never a wrong result.
+the digest before trusting it. Entries this process read (and checked) or wrote are kept in
+memory for the next lookup, as long as ``PRAGMA data_version`` says no other connection has
+committed since: another process's ``flyte cache clear``, overwrite or tampering is seen at the
+very next lookup. Many processes may read and write at once (WAL mode, busy timeout). A
+damaged or unreadable cache file is reported once, clearly, and the run goes on without the
+cache: it can cost a recomputation, never a wrong result.
 
 ``serialize=True`` uses a reservation row per key: the holder runs the task and refreshes a
 heartbeat; the others wait and then read its result. A reservation whose process is gone, or
@@ -68,6 +71,11 @@ def digest(text: str) -> str:
 BATCH_ROWS = 512
 BATCH_SECONDS = 0.5
 
+# The entries kept in memory (CacheStore._known): at most this many, and this many characters
+# of outputs; past either, the oldest go first.
+KNOWN_ENTRIES = 20_000
+KNOWN_CHARS = 16 * 1024 * 1024
+
 
 class CacheStore:
     """One process's handle on the cache database (thread-safe)."""
@@ -83,6 +91,13 @@ class CacheStore:
         # Entries written by put_later and not yet committed: key -> (task, version, outputs, at).
         self._pending: dict[str, tuple[str, str, str, float]] = {}
         self._pending_since = 0.0
+        # Entries read (digest checked) or written through this connection: key -> outputs.
+        # They are what the database holds as long as no other connection has committed since
+        # _version (PRAGMA data_version) was read; when it changes they are all dropped.
+        self._known: dict[str, str] = {}
+        self._known_chars = 0
+        self._version: int | None = None
+        self.closed = False  # closed by its owner: get_store() hands out another handle
 
     # -- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection | None:
@@ -128,9 +143,40 @@ class CacheStore:
     def close(self) -> None:
         self.flush()
         with self._lock:
+            self.closed = True
+            self._forget()  # data_version counts per connection: a new one starts afresh
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    # -- entries known in memory -----------------------------------------------------------
+    def _forget(self) -> None:
+        self._known.clear()
+        self._known_chars = 0
+        self._version = None
+
+    def _unchanged(self, conn: sqlite3.Connection) -> bool:
+        """Whether no other connection committed since ``_version`` was read; when one did,
+        the known entries are dropped and ``_version`` is read anew (before any read that
+        fills them again: an entry is only ever newer than the version it is kept under)."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._version:
+            return True
+        self._forget()
+        self._version = version
+        return False
+
+    def _remember(self, key: str, outputs: str) -> None:
+        """Keep an entry read or written through this connection (the caller holds ``_lock``
+        and has read ``_version`` before the read or the write)."""
+        old = self._known.pop(key, None)
+        if old is not None:
+            self._known_chars -= len(old)
+        self._known[key] = outputs
+        self._known_chars += len(outputs)
+        known = self._known
+        while len(known) > KNOWN_ENTRIES or self._known_chars > KNOWN_CHARS:
+            self._known_chars -= len(known.pop(next(iter(known))))
 
     # -- entries ---------------------------------------------------------------------------
     def get(self, key: str) -> str | None:
@@ -138,14 +184,23 @@ class CacheStore:
         pending = self._pending.get(key)
         if pending is not None:
             return pending[2]
-        row = self._run(lambda c: c.execute("SELECT outputs, digest FROM entries WHERE key=?", (key,)).fetchone())
+        return self._run(lambda c: self._read(c, key))
+
+    def _read(self, c: sqlite3.Connection, key: str) -> str | None:
+        known = self._known.get(key)
+        if known is not None and self._unchanged(c):
+            return known  # one PRAGMA instead of the row, its digest and its decoding
+        if self._version is None:  # read before the row: it is kept under this version
+            self._unchanged(c)
+        row = c.execute("SELECT outputs, digest FROM entries WHERE key=?", (key,)).fetchone()
         if row is None:
             return None
         outputs, stored = row
         if digest(outputs) != stored:
             logger.warning("cache entry %s is damaged (digest mismatch); recomputing", key[:12])
-            self._run(lambda c: c.execute("DELETE FROM entries WHERE key=?", (key,)))
+            c.execute("DELETE FROM entries WHERE key=?", (key,))
             return None
+        self._remember(key, outputs)
         return outputs
 
     def put(self, key: str, task: str, version: str, outputs: str) -> None:
@@ -153,6 +208,8 @@ class CacheStore:
 
         def write(c: sqlite3.Connection) -> None:
             c.execute("BEGIN IMMEDIATE")
+            if self._version is None:  # read before the write: the entry is kept under it
+                self._unchanged(c)
             c.execute(
                 "INSERT OR REPLACE INTO entries (key, task, version, created_at, outputs, digest) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -160,6 +217,7 @@ class CacheStore:
             )
             c.execute("DELETE FROM reservations WHERE key=?", (key,))
             c.execute("COMMIT")
+            self._remember(key, outputs)
 
         self._run(write)
 
@@ -189,13 +247,19 @@ class CacheStore:
 
         def write(c: sqlite3.Connection) -> None:
             c.execute("BEGIN IMMEDIATE")
+            if self._version is None:  # read before the write: the entries are kept under it
+                self._unchanged(c)
             c.executemany(
                 "INSERT OR REPLACE INTO entries (key, task, version, created_at, outputs, digest) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            c.executemany("DELETE FROM reservations WHERE key=?", [(row[0],) for row in rows])
+            # Reservations exist only while a serialize=True call runs: one statement checks.
+            if c.execute("SELECT EXISTS (SELECT 1 FROM reservations)").fetchone()[0]:
+                c.executemany("DELETE FROM reservations WHERE key=?", [(row[0],) for row in rows])
             c.execute("COMMIT")
+            for row in rows:
+                self._remember(row[0], row[4])
 
         self._run(write)
 
@@ -212,6 +276,7 @@ class CacheStore:
         self.flush()
 
         def delete(c: sqlite3.Connection) -> int:
+            self._forget()  # the known entries do not say their task
             if task:
                 return c.execute("DELETE FROM entries WHERE task=?", (task,)).rowcount
             return c.execute("DELETE FROM entries").rowcount

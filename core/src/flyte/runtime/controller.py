@@ -30,8 +30,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from flyte import _codec
-from flyte._cache.key import cache_key, cache_version
-from flyte._cache.store import HEARTBEAT, get_store
+from flyte._cache.key import cache_key, key_version
+from flyte._cache.store import HEARTBEAT, CacheStore, get_store
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller, current_group, current_task_data
 from flyte.connector_task import ConnectorTask
@@ -350,7 +350,7 @@ class Controller:
         self._ids = itertools.count()
         self._warned: set[tuple[str, str]] = set()
         self.mounts = SecretMounts()
-        self.cache = None  # the result cache, when enabled (flyte._cache.store)
+        self.cache: CacheStore | None = None  # the result cache, once a cached task is called
         self.root_outputs: str | None = None  # the root action's encoded outputs
         self.bodies: set[bodies.Body] = set()  # bodies running on threads of their own
         self.stopping: set[bodies.Body] = set()  # stopped bodies whose threads may still unwind
@@ -428,6 +428,14 @@ class Controller:
             inputs = await transport.inputs_leaving(inputs)
         encoded_inputs = self._encode("inputs", spec, inputs)
         key = self._cache_key(action, inputs)
+        if key is not None and not self.overwrite_cache:
+            found = self._results().get(key)
+            if found is not None:  # no coroutine of its own: most hits have nothing to await
+                value = self._hit_value(action, found)
+                if might_hold_data(value):
+                    value = await transport.output_arriving(task.func, value)
+                self._record_hit(action, found, encoded_inputs, key)
+                return value
         now = time.time()
         if key is None and self.slots.limit is None and spec.reusable is None and not _has_deadline(spec):
             # Nothing to look up and no slot, worker or deadline to wait for: its first attempt
@@ -465,10 +473,6 @@ class Controller:
             )
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
-        if key is not None and not self.overwrite_cache:
-            found = get_store().get(key)
-            if found is not None:
-                return await self._cache_hit(action, found)
         if parent is not None:
             self._parent_waits(parent)
         try:
@@ -491,17 +495,50 @@ class Controller:
                 parent.holds_slot = True
 
     # -- the result cache -------------------------------------------------------------------
+    def _results(self) -> CacheStore:
+        """The cache store of the run's state root, looked up once per run (its owner may
+        close it, e.g. ``flyte cache clear`` of a damaged file: then it is looked up again)."""
+        cache = self.cache
+        if cache is None or cache.closed:
+            cache = self.cache = get_store()
+        return cache
+
     def _cache_key(self, action: Action, inputs: dict[str, Any]) -> str | None:
         if self.disable_cache or not action.spec.cache.enabled:
             return None
-        if get_store().broken:
+        if self._results().broken:
             return None
         return cache_key(action.spec, action.task.func, inputs)
 
-    async def _cache_hit(self, action: Action, outputs: str) -> Any:
-        value = await transport.output_arriving(action.task.func, _codec.loads(outputs))
-        if action.parent is None:
-            self.root_outputs = outputs
+    def _record_hit(self, action: Action, outputs: str, encoded_inputs: str, key: str) -> None:
+        """A call answered from the cache: its record is made once, succeeded and a hit."""
+        spec, now, group = action.spec, time.time(), current_group.get()
+        self.store.create_action(
+            self.run_name,
+            action.id,
+            parent=action.parent.id if action.parent else None,
+            task=spec.name,
+            short_name=spec.short_name,
+            status=st.SUCCEEDED,
+            queued_at=now,
+            started_at=now,
+            ended_at=now,
+            inputs=st.preview(encoded_inputs),
+            outputs=st.preview(outputs),
+            cache=HIT,
+            cache_key=key,
+            **({"grp": group} if group is not None else {}),  # no None: see store._grouped
+        )
+        if listeners:
+            _notify(self.run_name, action, st.QUEUED)
+            _notify(self.run_name, action, "CACHED")
+
+    async def _waited_hit(self, action: Action, outputs: str) -> Any:
+        """serialize=True: the entry another call wrote while this one waited (its record,
+        made before it waited, becomes a hit)."""
+        value = self._hit_value(action, outputs)
+        if might_hold_data(value):
+            value = await transport.output_arriving(action.task.func, value)
         now = time.time()
         self.store.update_action(
             self.run_name,
@@ -516,25 +553,31 @@ class Controller:
             _notify(self.run_name, action, "CACHED")
         return value
 
+    def _hit_value(self, action: Action, outputs: str) -> Any:
+        """A hit's outputs decoded (references in them not fetched yet: output_arriving)."""
+        if action.parent is None:
+            self.root_outputs = outputs
+        return _codec.loads(outputs)
+
     def _cache_write(self, action: Action, key: str, result: Any) -> None:
         spec = action.spec
         outputs = action.outputs_text or _codec.dumps(result, path="outputs")
-        version = cache_version(action.task.func, spec.cache, spec.image)
+        version = key_version(spec, action.task.func)
         if spec.cache.serialize:  # waiters in other processes poll for it: commit it now
-            get_store().put(key, spec.name, version, outputs)
+            self._results().put(key, spec.name, version, outputs)
         else:
-            get_store().put_later(key, spec.name, version, outputs)
+            self._results().put_later(key, spec.name, version, outputs)
         self.store.update_action(self.run_name, action.id, cache=WRITTEN)
 
     async def _serialized(self, action: Action, inputs: dict[str, Any], queued_at: float, key: str) -> Any:
         """serialize=True: run once per key across coroutines, threads and processes."""
-        cache = get_store()
+        cache = self._results()
         owner = f"{self.run_name}/{action.id}/{uuid.uuid4().hex}"
         delay = 0.01
         while True:
             reserved, found = await asyncio.to_thread(cache.try_reserve, key, owner)
             if found is not None and not self.overwrite_cache:
-                return await self._cache_hit(action, found)
+                return await self._waited_hit(action, found)
             if reserved:
                 break
             await asyncio.sleep(delay)  # someone else is computing it

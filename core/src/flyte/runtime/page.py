@@ -46,8 +46,12 @@ def _write(name: str, page: str) -> str:
     tmp = os.path.join(folder, f".page-{os.getpid()}-{threading.get_ident()}-{next(_serial)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(page)
+        try:  # os.write, not a file object: no buffer, no encoder, no stat or seek of the file
+            data = memoryview(page.encode())
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
         target = os.path.join(folder, "index.html")
         os.replace(tmp, target)
     except BaseException:

@@ -72,12 +72,17 @@ def run_view(name: str, query: dict[str, str], links: t.Links, details: int = 0)
         run = q.run_row(conn, name)
         if run is None:
             raise NotFound(f"no run named {name!r}")
-        counts = q.phase_counts(conn, name)
-        tree, cut = q.action_tree(conn, name)
+        record = Run(name=name, task=run["task"], phase=run["status"], created_at=run["created_at"])
+        # The first page of a small run (most runs): everything from one read of its actions.
+        small = q.small_run(conn, record) if status is None and offset == 0 and parent is None else None
+        if small is None:
+            counts = q.phase_counts(conn, name)
+            tree, cut = q.action_tree(conn, name)
+        else:
+            counts, tree, cut, actions = small
         objects = st.cluster_objects(conn, name)
-    record = Run(name=name, task=run["task"], phase=run["status"], created_at=run["created_at"])
-    phases = [status] if status else None
-    actions = q.action_page(record, phases, offset, parent=parent)
+    if small is None:
+        actions = q.action_page(record, [status] if status else None, offset, parent=parent)
     if parent is not None:
         matching = q.children_count(name, parent)
         description = f"called by {parent}"

@@ -11,6 +11,7 @@ import itertools
 import os
 import threading
 import time
+from typing import Any
 
 from flyte._home import state_path
 
@@ -23,9 +24,11 @@ DETAILS = 20
 _serial = itertools.count()  # the temporary files of pages written at once have names of their own
 
 
-def write_run_page(name: str) -> str:
+def write_run_page(name: str, store: Any = None) -> str:
+    """The page of run ``name`` as the store has it (``store``: the run's writer, which reads
+    it on its own connection; None: a reader)."""
     links = templates.StaticLinks()
-    main, live = views.run_view(name, {}, links, details=DETAILS)
+    main, live = views.run_view(name, {}, links, details=DETAILS, store=store)
     return _write(name, templates.document(f"run {name}", main, live, links))
 
 

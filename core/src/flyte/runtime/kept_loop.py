@@ -36,9 +36,10 @@ class KeptLoop:
         run's still going that may use the loop later (threads that hold it); the loop is then
         closed rather than kept."""
         runner = self._runner
-        if runner is not None and not self._reusable(runner.get_loop()):
-            # Something reached the idle loop since the last run (a callback from a thread of an
-            # ended run): it never runs, as on the closed loop asyncio.run would have left.
+        # Checked whole when the last run ended (_reusable); since, only a callback another
+        # thread scheduled (a late one of that run) can have reached the idle loop. It never
+        # runs, as on the closed loop asyncio.run would have left.
+        if runner is not None and runner.get_loop()._ready:  # type: ignore[attr-defined]
             self._runner = None
             runner.get_loop().close()
             runner = None

@@ -96,6 +96,8 @@ class Node:
 
     @property
     def status(self) -> str:
+        if len(self.counts) == 1:  # most nodes: every action in one phase
+            return next(iter(self.counts))
         return st.by_severity(self.counts)[0] if self.counts else st.QUEUED
 
 

@@ -81,7 +81,8 @@ def run_view(
         record = Run(name=name, task=run["task"], phase=run["status"], created_at=run["created_at"])
         # The first page of a small run (most runs): everything from one read of its actions.
         small = q.small_run(conn, record) if first_page else None
-        return (run, record), small, st.cluster_objects(conn, name)
+        # Only a run on a cluster submits objects (flyte.kube.record names its backend).
+        return (run, record), small, (st.cluster_objects(conn, name) if run.get("backend") else ())
 
     if store is not None:
         found, small, objects = store.read(first_read)

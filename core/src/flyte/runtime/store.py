@@ -192,7 +192,14 @@ _INSERT_RUN = (
 
 
 def db_path() -> Path:
-    return state_root() / "runs.db"
+    root = state_root()
+    path = _db_paths.get(root)
+    if path is None:  # a Path join costs more than the dict lookup, and every run asks
+        path = _db_paths[root] = root / "runs.db"
+    return path
+
+
+_db_paths: dict[Path, Path] = {}  # state root -> its run store
 
 
 def connect(path: Path | None = None) -> sqlite3.Connection:

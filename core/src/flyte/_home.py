@@ -60,7 +60,7 @@ def state_path(*parts: str) -> Path:
     for part in parts:
         if not isinstance(part, str) or part in ("", ".", "..") or "/" in part or "\0" in part or os.sep in part:
             invalid("state path component", part, "one path component: no '/', not '.' or '..'")
-        path = f"{path}{os.sep}{part}"
+        path = os.path.join(path, part)
         if not os.path.isdir(path):
             try:
                 os.mkdir(path, 0o700)

@@ -2,7 +2,7 @@
 ``flyte run FILE TASK`` and ``import flyte`` (a fresh process each), ours against a baseline
 tree of ours and the reference SDK, interleaved.
 
-    python benchmarks/per_run.py [--repeats 7] [--runs 200] [--baseline-src PATH]
+    python benchmarks/per_run.py [--repeats 7] [--runs 200] [--baseline-src PATH] [--callgrind]
 
 ``--baseline-src``: a ``core/src`` folder of another version of ours (for example
 ``git archive main core/src | tar -x -C /tmp/main``), put first on ``PYTHONPATH``. The reference
@@ -10,6 +10,11 @@ SDK is ``FLYTE_BENCH_REFERENCE`` (its interpreter; ``flyte run --local`` next to
 is a median of ``--repeats`` fresh processes; the order of the interpreters rotates each repeat,
 so load that comes and goes falls on all of them. CPU time is the process's (all threads; for a
 cold start, the child's user + system time), the figure to judge by on a shared machine.
+
+``--callgrind``: instead, instructions per trivial run (user space, every thread), which do not
+move with the machine's load: ``valgrind --tool=callgrind`` over ``side_by_side.py trivial_run``
+with 10 and with 60 runs, (I(60) - I(10)) / 50, ``--repeats`` samples per side (the writer's
+50 ms looks fall differently under valgrind's slowdown: a sample can differ by a few %).
 """
 
 from __future__ import annotations
@@ -63,11 +68,48 @@ def _trivial_runs(python: str, env: dict[str, str], runs: int) -> tuple[float, f
     return sample["wall"] / runs * 1e3, sample["cpu"] / runs * 1e3
 
 
+def _instructions(python: str, env: dict[str, str], runs: int, work: str) -> int:
+    """Instructions (callgrind's total) of ``side_by_side.py trivial_run RUNS`` in ``python``."""
+    out = os.path.join(work, f"callgrind-{os.getpid()}-{runs}.out")
+    workload = [str(HERE / "side_by_side.py"), "trivial_run", str(runs)]
+    subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python, *workload],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    with open(out) as f:
+        total = next(int(line.split()[1]) for line in f if line.startswith("totals:"))
+    os.unlink(out)
+    return total
+
+
+def callgrind(sides: list[tuple[str, str, str | None, bool]], repeats: int) -> None:
+    """Print instructions per trivial run of each side, (I(60) - I(10)) / 50, ``repeats`` samples."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--callgrind: valgrind is not installed")
+    work = tempfile.mkdtemp(prefix="flyte-bench-callgrind-")
+    print("instructions per trivial flyte.run, (I(60) - I(10)) / 50; median [samples]")
+    medians = {}
+    for name, python, src, is_ref in sides:
+        env = _env(src, is_ref)
+        samples = [
+            (_instructions(python, env, 60, work) - _instructions(python, env, 10, work)) / 50 for _ in range(repeats)
+        ]
+        medians[name] = statistics.median(samples)
+        print(f"{name}: {medians[name] / 1e6:.3f}M [{', '.join(f'{x / 1e6:.3f}' for x in samples)}]")
+    for other in ("reference", "baseline"):
+        if other in medians:
+            print(f"ours / {other}: {medians['ours'] / medians[other]:.2f}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--runs", type=int, default=200, help="runs per process for the trivial flyte.run row")
     parser.add_argument("--baseline-src", help="core/src of another version of ours (first on PYTHONPATH)")
+    parser.add_argument("--callgrind", action="store_true", help="instructions per trivial run (valgrind; slow)")
     args = parser.parse_args()
     reference = os.environ.get("FLYTE_BENCH_REFERENCE") or None
     sides = [("ours", OURS, None, False)]
@@ -75,6 +117,9 @@ def main() -> None:
         sides.append(("baseline", OURS, str(Path(args.baseline_src).resolve()), False))
     if reference:
         sides.append(("reference", reference, None, True))
+    if args.callgrind:
+        callgrind(sides, args.repeats)
+        return
 
     work = tempfile.mkdtemp(prefix="flyte-bench-per-run-")
     shutil.copy(HERE / "cold_start_task.py", work)

@@ -283,3 +283,45 @@ def test_an_index_no_query_reads_is_dropped_from_an_older_store(tmp_path):
     finally:
         conn.close()
     assert "actions_by_task" not in indexes and {"actions_by_run_status", "actions_by_parent"} <= indexes
+
+
+def run_row_of(path, name: str) -> dict:
+    conn = st.connect(path)
+    try:
+        return dict(conn.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone())
+    finally:
+        conn.close()
+
+
+def test_a_run_that_ends_before_its_row_is_written_is_inserted_once_ended(tmp_path, monkeypatch):
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    statements: list[str] = []
+    commit = st.RunStore._commit
+
+    def recording(conn, actions, pending):
+        statements.extend(" ".join(sql.split()[:3]) for sql, _ in pending)
+        commit(conn, actions, pending)
+
+    monkeypatch.setattr(st.RunStore, "_commit", staticmethod(recording))
+    store.create_run("short", "t", '{"x": 1}')
+    store.set_run_trigger("short", "hourly")  # a statement between the run's start and end
+    store.end_run("short", st.SUCCEEDED, outputs="2")
+    store.flush()
+    assert statements == ["INSERT INTO runs", "UPDATE runs SET"]  # the trigger's; the end is in the insert
+    row = run_row_of(path, "short")
+    assert (row["status"], row["outputs"], row["trigger"], row["inputs"]) == (st.SUCCEEDED, "2", "hourly", '{"x": 1}')
+    assert row["ended_at"] >= row["created_at"]
+
+    # A run whose row was written while it went is ended by an update, its report kept.
+    statements.clear()
+    store.create_run("long", "t", None)
+    store.flush()
+    store.end_run("long", st.FAILED, error="ValueError: no")
+    store.end_run("short", st.ABORTED, error="late")  # written already: an update, as before
+    store.flush()
+    store.close()
+    assert statements == ["INSERT INTO runs", "UPDATE runs SET", "UPDATE runs SET"]
+    long, short = run_row_of(path, "long"), run_row_of(path, "short")
+    assert (long["status"], long["error"], long["ended_at"] is not None) == (st.FAILED, "ValueError: no", True)
+    assert (short["status"], short["error"]) == (st.ABORTED, "late")

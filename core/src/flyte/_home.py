@@ -22,7 +22,7 @@ _PRIVATE_FILES = tuple(f"{db}{suffix}" for db in ("runs.db", "local-cache/cache.
 _PRIVATE_TREES = ("secrets", "runs", "local-cache")
 
 _checked: dict[str, Path] = {}  # FLYTE_HOME as given -> the root it names, checked once
-_real_roots: dict[Path, Path] = {}  # a root -> where it resolves (symlinks followed)
+_real_roots: dict[Path, str] = {}  # a root -> where it resolves (symlinks followed)
 _lock = threading.Lock()
 
 
@@ -55,29 +55,31 @@ def state_path(*parts: str) -> Path:
     Each part must be one plain path component; the resolved folder must lie inside the root.
     """
     root = state_root()
-    path = root
+    # Strings, not Paths, until the end: a run's page and logs ask for their folder each time.
+    path = os.fspath(root)
     for part in parts:
         if not isinstance(part, str) or part in ("", ".", "..") or "/" in part or "\0" in part or os.sep in part:
             invalid("state path component", part, "one path component: no '/', not '.' or '..'")
-        path = path / part
-        if not path.is_dir():
+        path = os.path.join(path, part)
+        if not os.path.isdir(path):
             try:
-                path.mkdir(mode=0o700, exist_ok=True)
+                os.mkdir(path, 0o700)
             except OSError as exc:
-                raise StateError(f"cannot create {path} under the state root: {exc.strerror}") from exc
+                if not os.path.isdir(path):  # made meanwhile by another process: fine
+                    raise StateError(f"cannot create {path} under the state root: {exc.strerror}") from exc
             _chmod(path, 0o700)
-    return inside(root, path)
+    return inside(root, Path(path))
 
 
 def inside(root: Path, path: Path) -> Path:
     """``path``, after checking that it resolves (symlinks followed) to a place under ``root``."""
-    resolved = path.resolve()
+    resolved = os.path.realpath(path)
     real_root = _real_roots.get(root)
     if real_root is None:
         # Resolved once per root: if the root is moved afterwards, paths under it stop
         # matching and are refused, never let through.
-        real_root = _real_roots[root] = root.resolve()
-    if not resolved.is_relative_to(real_root):
+        real_root = _real_roots[root] = os.path.realpath(root)
+    if resolved != real_root and not resolved.startswith(real_root.rstrip(os.sep) + os.sep):
         raise StateError(f"{path} resolves to {resolved}, outside the state root {root}; refusing to use it")
     return path
 
@@ -94,10 +96,10 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def _chmod(path: Path, mode: int) -> None:
+def _chmod(path: str | Path, mode: int) -> None:
     """Set ``mode`` on a file or folder we own when it differs (symlinks are never followed)."""
     try:
-        info = path.lstat()
+        info = os.lstat(path)
     except FileNotFoundError:
         return
     if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) == mode:

@@ -431,10 +431,13 @@ def _record_run(
 
     finished = threading.Event()
 
+    def left_behind() -> bool:  # a stopped body still unwinding may hand its outcome to the loop
+        return bool(controller.bodies) or any(not body.finished for body in controller.stopping)
+
     def target() -> None:
         controller.loop_threads.add(threading.get_native_id())
         try:
-            asyncio.run(main())
+            run_threads.run(main(), left_behind)
         except BaseException as exc:
             outcome["error"] = exc
         finally:

@@ -11,6 +11,7 @@ import itertools
 import os
 import threading
 import time
+from typing import Any
 
 from flyte._home import state_path
 
@@ -23,9 +24,11 @@ DETAILS = 20
 _serial = itertools.count()  # the temporary files of pages written at once have names of their own
 
 
-def write_run_page(name: str) -> str:
+def write_run_page(name: str, store: Any = None) -> str:
+    """The page of run ``name`` as the store has it (``store``: the run's writer, which reads
+    it on its own connection; None: a reader)."""
     links = templates.StaticLinks()
-    main, live = views.run_view(name, {}, links, details=DETAILS)
+    main, live = views.run_view(name, {}, links, details=DETAILS, store=store)
     return _write(name, templates.document(f"run {name}", main, live, links))
 
 
@@ -46,8 +49,12 @@ def _write(name: str, page: str) -> str:
     tmp = os.path.join(folder, f".page-{os.getpid()}-{threading.get_ident()}-{next(_serial)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(page)
+        try:  # os.write, not a file object: no buffer, no encoder, no stat or seek of the file
+            data = memoryview(page.encode())
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
         target = os.path.join(folder, "index.html")
         os.replace(tmp, target)
     except BaseException:

@@ -63,15 +63,15 @@ class RunPulse:
         self._beat = now + EVERY
         self.store.heartbeat(self.name)
         if now >= self._page:
-            self._write_page(page.write_run_page, self.name)
+            self._write_page(page.write_run_page, self.name, self.store)
             took = time.monotonic() - now
             self._page = time.monotonic() + max(EVERY, took * PAGE_SHARE)
 
     def final_page(self) -> None:
         """The page of the ended run (recorded first: the page reads the store)."""
-        self._write_page(page.write_run_page, self.name)
+        self._write_page(page.write_run_page, self.name, self.store)
 
-    def _write_page(self, write: Callable[..., str], *args: str) -> None:
+    def _write_page(self, write: Callable[..., str], *args: Any) -> None:
         # The page is a view of what the store holds: a full disk or no file descriptor left
         # must not stop the run or hide its outcome; said once per run.
         try:

@@ -22,7 +22,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -200,10 +200,22 @@ IDLE_POLLS = 20
 # them: a burst of actions on a busy loop outruns the writer, and each waiting record holds ~1 KB.
 MAX_PENDING = 4096
 _HOST = socket.gethostname()
+# A run's row as RunStore.create_run inserts it; end_run fills in its end while the insert waits.
+_INSERT_RUN = (
+    "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs, backend, "
+    "ended_at, outputs, error, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def db_path() -> Path:
-    return state_root() / "runs.db"
+    root = state_root()
+    path = _db_paths.get(root)
+    if path is None:  # a Path join costs more than the dict lookup, and every run asks
+        path = _db_paths[root] = root / "runs.db"
+    return path
+
+
+_db_paths: dict[Path, Path] = {}  # state root -> its run store
 
 
 def connect(path: Path | None = None) -> sqlite3.Connection:
@@ -374,7 +386,9 @@ class RunStore:
         self._lock = threading.Lock()
         # (run, action id) -> [created here and not yet written, {column: value}]
         self._actions: dict[tuple[str, str], list[Any]] = {}
-        self._statements: list[tuple[str, tuple[Any, ...]]] = []  # other tables, in order
+        self._statements: list[tuple[str, Sequence[Any]]] = []  # other tables, in order
+        # The rows of runs created here whose insert is among _statements still: name -> its values.
+        self._unwritten_runs: dict[str, list[Any]] = {}
         self._waiters: list[threading.Event] = []
         # True while the writer sleeps until a change wakes it; it starts out looking on its
         # own (a run is about to record).
@@ -401,18 +415,29 @@ class RunStore:
         """Record a run that starts now in this process (``backend``: None for this machine,
         ``"kubernetes"`` for a run whose objects this process submitted and follows)."""
         pid = os.getpid()
-        self._queue(
-            "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs, backend) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, task, RUNNING, time.time(), _HOST, pid, process_start(pid), preview(inputs), backend),
-        )
+        # A list: until the writer takes it, the run's end is written into it (see end_run).
+        row = [name, task, RUNNING, time.time(), _HOST, pid, process_start(pid), preview(inputs), backend]
+        row += [None, None, None, None]  # ended_at, outputs, error, report
+        with self._lock:
+            self._statements.append((_INSERT_RUN, row))
+            self._unwritten_runs[name] = row
+            wake, self._idle = self._idle, False
+        if wake:
+            self._work.set()
 
     def end_run(
         self, name: str, status: str, outputs: str | None = None, error: str | None = None, report: str | None = None
     ) -> None:
+        ended_at, outputs = time.time(), preview(outputs)
+        with self._lock:
+            row = self._unwritten_runs.pop(name, None)
+            if row is not None:  # a short run: its row is written once, ended (one statement, not two)
+                row[2] = status
+                row[9:] = [ended_at, outputs, error, report]
+                return
         self._queue(
             "UPDATE runs SET status=?, ended_at=?, outputs=?, error=?, report=COALESCE(?, report) WHERE name=?",
-            (status, time.time(), preview(outputs), error, report, name),
+            (status, ended_at, outputs, error, report, name),
         )
 
     def set_run_trigger(self, name: str, trigger: str) -> None:
@@ -522,6 +547,7 @@ class RunStore:
         with self._lock:
             actions, self._actions = self._actions, {}
             statements, self._statements = self._statements, []
+            self._unwritten_runs = {}  # taken: a run that ends from now on is an UPDATE
         if actions or statements:
             try:
                 self._commit(self._conn, actions, statements)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -95,19 +96,27 @@ class Node:
 
     @property
     def status(self) -> str:
+        if len(self.counts) == 1:  # most nodes: every action in one phase
+            return next(iter(self.counts))
         return st.by_severity(self.counts)[0] if self.counts else st.QUEUED
 
 
 def action_tree(conn: sqlite3.Connection, name: str) -> tuple[list[Node], bool]:
     """The run's actions as a tree of at most ``MAX_TREE_NODES`` nodes (and whether it was cut):
     a single action's children are expanded, a collapsed group's are not (open the group)."""
+    return _tree(lambda parent: st.child_groups(conn, name, parent))
+
+
+def _tree(groups: Callable[[str | None], Iterable[Any]]) -> tuple[list[Node], bool]:
+    """The tree of :func:`action_tree` from ``groups(parent)``: the rows of
+    :func:`flyte.runtime.store.child_groups`, or rows with the same keys."""
     budget = [MAX_TREE_NODES]
     cut = [False]
 
     def children(parent: str | None) -> list[Node]:
         nodes: dict[tuple[str | None, str], Node] = {}
         first: dict[tuple[str | None, str], int] = {}  # the number of each node's first action
-        for row in st.child_groups(conn, name, parent):
+        for row in groups(parent):
             key = (row["grp"], row["task"])
             node = nodes.get(key)
             if node is None:
@@ -138,8 +147,55 @@ def action_tree(conn: sqlite3.Connection, name: str) -> tuple[list[Node], bool]:
     return children(None), cut[0]
 
 
+def small_run(
+    conn: sqlite3.Connection, run: Any, limit: int = ACTIONS_PAGE
+) -> tuple[dict[str, int], list[Node], bool, list[Any]] | None:
+    """A run's counts by phase, action tree and first page of actions (failed first), as
+    :func:`phase_counts`, :func:`action_tree` and :func:`action_page` give them, from one read
+    of its actions, for a run of at most ``limit`` actions (``run``: a
+    :class:`flyte.remote.Run`); None for a larger run. Most runs are small: their page costs
+    one query instead of one per phase and per tree node."""
+    from flyte.remote import _action
+
+    rows = st.action_rows(conn, run.name, None, limit + 1, 0).fetchall()
+    if len(rows) > limit:
+        return None
+    counts: dict[str, int] = {}
+    # parent -> (group, task, phase) -> a row as child_groups gives it (SQL's MIN and MAX skip NULLs)
+    families: dict[str | None, dict[tuple[Any, str, str], dict[str, Any]]] = {}
+    for row in rows:
+        status = row["status"]
+        counts[status] = counts.get(status, 0) + 1
+        key = (row["grp"], row["task"], status)
+        family = families.setdefault(row["parent"], {})
+        group = family.get(key)
+        if group is None:
+            family[key] = {
+                "grp": row["grp"],
+                "task": row["task"],
+                "status": status,
+                "n": 1,
+                "first": row[st.CREATION_ORDER],
+                "s": row["started_at"],
+                "e": row["ended_at"],
+            }
+        else:
+            group["n"] += 1
+            group["first"] = _least(group["first"], row[st.CREATION_ORDER])
+            group["s"] = _least(group["s"], row["started_at"])
+            group["e"] = _most(group["e"], row["ended_at"])
+    tree, cut = _tree(lambda parent: families.get(parent, {}).values())
+    rank = {phase: i for i, phase in enumerate(st.by_severity(counts))}
+    page = sorted(rows, key=lambda row: rank[row["status"]])  # stable: creation order within a phase
+    return counts, tree, cut, [_action(row, run.phase) for row in page]
+
+
 def _least(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
+
+
+def _most(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def action_page(

@@ -10,6 +10,7 @@ origin of their own, with no access to this page). Links differ between the two 
 from __future__ import annotations
 
 import html
+import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -33,13 +34,28 @@ COLOURS = {
 CSS = (Path(__file__).parent / "static" / "ui.css").read_text()
 
 
+_SPECIAL = re.compile("[&<>\"']").search
+
+
 def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    text = "" if value is None else str(value)
+    # Most values are short names with nothing to escape: one scan, not html.escape's five
+    # (a long text, a log or a traceback, is scanned faster by html.escape itself).
+    if len(text) <= 200 and _SPECIAL(text) is None:
+        return text
+    return html.escape(text, quote=True)
+
+
+def _phase(status: str | None) -> str:
+    colour = COLOURS.get(status or "", "#57606a")
+    return f'<span class="phase" data-phase="{esc(status)}" style="background:{colour}">{esc(status)}</span>'
+
+
+_PHASES = {status: _phase(status) for status in COLOURS}  # every page shows a few of them
 
 
 def phase(status: str | None) -> str:
-    colour = COLOURS.get(status or "", "#57606a")
-    return f'<span class="phase" data-phase="{esc(status)}" style="background:{colour}">{esc(status)}</span>'
+    return _PHASES.get(status or "") or _phase(status)
 
 
 def when(ts: float | None) -> str:

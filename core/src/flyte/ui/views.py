@@ -60,24 +60,45 @@ def runs_view(query: dict[str, str], links: t.Links) -> tuple[str, bool]:
     return t.runs_list(runs, total, tasks, where, since, until, links), live
 
 
-def run_view(name: str, query: dict[str, str], links: t.Links, details: int = 0) -> tuple[str, bool]:
+def run_view(
+    name: str, query: dict[str, str], links: t.Links, details: int = 0, store: st.RunStore | None = None
+) -> tuple[str, bool]:
     """A run's page; ``details``: how many failed actions to show in full below (the page on
-    disk has no action pages to link to)."""
+    disk has no action pages to link to). ``store``: the run store's writer, whose own
+    connection reads the run and, for a small run, its actions: the writer's commits leave
+    its page cache valid, where a reader's must be read again after each one."""
     from flyte.remote import Run
 
     status = _phase(query.get("status", ""), "status")
     offset = _int(query.get("offset", ""), "offset")
     parent = query.get("parent") or None
-    with st.reader() as conn:
+    first_page = status is None and offset == 0 and parent is None
+
+    def first_read(conn: Any) -> tuple[Any, Any, Any]:
         run = q.run_row(conn, name)
         if run is None:
-            raise NotFound(f"no run named {name!r}")
-        counts = q.phase_counts(conn, name)
-        tree, cut = q.action_tree(conn, name)
-        objects = st.cluster_objects(conn, name)
-    record = Run(name=name, task=run["task"], phase=run["status"], created_at=run["created_at"])
-    phases = [status] if status else None
-    actions = q.action_page(record, phases, offset, parent=parent)
+            return None, None, ()
+        record = Run(name=name, task=run["task"], phase=run["status"], created_at=run["created_at"])
+        # The first page of a small run (most runs): everything from one read of its actions.
+        small = q.small_run(conn, record) if first_page else None
+        # Only a run on a cluster submits objects (flyte.kube.record names its backend).
+        return (run, record), small, (st.cluster_objects(conn, name) if run.get("backend") else ())
+
+    if store is not None:
+        found, small, objects = store.read(first_read)
+    else:
+        with st.reader() as conn:
+            found, small, objects = first_read(conn)
+    if found is None:
+        raise NotFound(f"no run named {name!r}")
+    run, record = found
+    if small is None:
+        with st.reader() as conn:
+            counts = q.phase_counts(conn, name)
+            tree, cut = q.action_tree(conn, name)
+        actions = q.action_page(record, [status] if status else None, offset, parent=parent)
+    else:
+        counts, tree, cut, actions = small
     if parent is not None:
         matching = q.children_count(name, parent)
         description = f"called by {parent}"

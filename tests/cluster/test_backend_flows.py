@@ -176,6 +176,25 @@ def test_cancel_deletes_the_object(crd_api, on_crd_server):
     assert not backend.cancel(run.name)  # nothing left to cancel
 
 
+def test_cancelling_the_await_of_run_aio_deletes_the_object(crd_api, on_crd_server):
+    import asyncio
+
+    name = unique("aio-cancelled")
+
+    async def submit_then_cancel() -> None:
+        running = asyncio.ensure_future(flyte.with_runcontext(name=name).run.aio(add, a=1, b=2))
+        while not find_rayjob(crd_api, name):
+            assert not running.done(), running
+            await asyncio.sleep(0.05)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+    asyncio.run(submit_then_cancel())
+    assert find_rayjob(crd_api, name) is None  # deleted before the cancelled await went on
+    assert flyte.remote.Run.get(name).phase == "ABORTED"
+
+
 def test_the_deadline_deletes_the_object(crd_api, on_crd_server):
     from flyte.errors import DeadlineExceededError
 

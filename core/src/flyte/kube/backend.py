@@ -154,7 +154,10 @@ def _create_and_follow(task: Any, resource: KubeResource, name: str, record: Clu
     started = time.time()
     timeout = task.spec.timeout
     limit = timeout.deadline.total_seconds() if timeout is not None and timeout.deadline is not None else None
-    cancelled = _cancelled.setdefault(name, threading.Event())
+    from flyte.runtime.api import cancel_requested
+
+    # backend.cancel(name) sets it, and so does cancelling the await of flyte.run.aio.
+    cancelled = _cancelled.setdefault(name, cancel_requested() or threading.Event())
     try:
         try:
             created = resource.create()

@@ -14,7 +14,7 @@ from typing import Any
 from flyte import _codec
 from flyte._validation import env_var_dict, safe_name, wrong_type
 from flyte.connector_task import ConnectorTask
-from flyte.errors import ConfigurationError, InitializationError
+from flyte.errors import ActionAbortedError, ConfigurationError, InitializationError
 from flyte.runtime import environ, logs, run_threads, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
@@ -310,8 +310,42 @@ class _Runner:
         return _execute(task, inputs, self._context)
 
     async def aio(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
-        # The run has its own thread and loop; this loop stays free while it runs.
-        return await asyncio.to_thread(self.__call__, task, *args, **kwargs)
+        """:meth:`__call__` from async code: the run has its own thread and loop, so this loop
+        stays free while it runs. Cancelling the await stops the run as Ctrl-C does (its
+        tasks cancelled, the run recorded ABORTED, on a cluster its object deleted) and goes
+        on once the run is recorded."""
+        cancel = threading.Event()
+
+        def call() -> Any:
+            _cancel_request.event = cancel
+            try:
+                return self.__call__(task, *args, **kwargs)
+            finally:
+                _cancel_request.event = None
+
+        running = asyncio.ensure_future(asyncio.to_thread(call))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            cancel.set()
+            await asyncio.wait([running])
+            if not running.cancelled():
+                running.exception()  # the run's ActionAbortedError: this cancellation, retrieved
+            raise
+
+
+# A cancelled ``await flyte.run.aio(...)`` stops its run: the thread that runs it holds the
+# call's Event here, which the run's wait checks (run_on_cluster deletes its object on it).
+_cancel_request = threading.local()
+
+
+def cancel_requested() -> threading.Event | None:
+    """The Event that a cancelled ``flyte.run.aio`` sets for the run this thread runs, or None."""
+    return getattr(_cancel_request, "event", None)
+
+
+class _RunCancelled(Exception):
+    """On the thread waiting for a run: its ``flyte.run.aio`` caller was cancelled."""
 
 
 def with_runcontext(**settings: Any) -> RunContext:
@@ -452,16 +486,25 @@ def _record_run(
         run_threads.start(target, name=f"flyte-run-{name}", fresh=logs.bound_here())
         # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
         # (CPython 3.11, bpo-45274).
+        cancel = cancel_requested()
         while not finished.wait(0.1):
+            if cancel is not None and cancel.is_set():
+                raise _RunCancelled
             pulse.tick()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _RunCancelled) as stop:
         _interrupt(controller, outcome, finished)
-        store.end_run(name, st.ABORTED, error="KeyboardInterrupt: the run was interrupted")
+        if isinstance(stop, KeyboardInterrupt):
+            why = "KeyboardInterrupt: the run was interrupted"
+        else:
+            why = "CancelledError: the run was cancelled (the await of flyte.run.aio was cancelled)"
+        store.end_run(name, st.ABORTED, error=why)
         store.flush()
         logs.drain()
         if context.notifications:
             _notify(store, context, name, settings, None, interrupted=True)
         pulse.final_page()
+        if isinstance(stop, _RunCancelled):
+            raise ActionAbortedError(f"run {name}: {why}") from None
         raise
     finally:
         controller.close()

@@ -623,6 +623,48 @@ def test_a_killed_fork_server_fails_its_workers_tasks_and_a_new_one_serves_the_n
     assert new_server is not server and seen["parent"] == new_server.popen.pid
 
 
+unnoticed = flyte.TaskEnvironment(name="pool_unnoticed", reusable=flyte.ReusePolicy(replicas=1, idle_ttl=60))
+
+
+@unnoticed.task
+async def worker_pid() -> int:
+    return os.getpid()
+
+
+def test_a_task_sent_to_a_worker_that_died_unnoticed_runs_on_the_next_worker():
+    """A worker that dies idle (its fork server killed, say) is in the pool until its reader
+    sees it go: a task sent to it meanwhile never reached it, and runs on the replacement."""
+    first = flyte.run(worker_pid).outputs()
+    pool = pools.pool_for(worker_pid.spec)
+    (worker,) = pool.workers
+    assert worker.pid == first
+    noticing, gate = threading.Event(), threading.Event()
+    exited = pool._exited
+
+    def noticed_late(dead, returncode):  # the reader saw the death; the pool hears of it later
+        noticing.set()
+        gate.wait(60)
+        exited(dead, returncode)
+
+    pool._exited = noticed_late
+    outcome: list[object] = []
+    try:
+        os.kill(worker.pid, signal.SIGKILL)
+        assert wait_for(noticing.is_set)
+        runner = threading.Thread(target=lambda: outcome.append(flyte.run(worker_pid).outputs()))
+        runner.start()
+        assert wait_for(lambda: bool(worker.jobs))  # the task was sent to the dead worker
+    finally:
+        gate.set()
+        del pool._exited
+    runner.join(120)
+    assert not runner.is_alive()
+    (second,) = outcome
+    assert second != first and alive(second)  # the replacement ran it; the attempt did not fail
+    (action,) = next(flyte.remote.Run.listall(limit=1)).actions()
+    assert action.phase == "SUCCEEDED" and action.attempts == 1
+
+
 THREADED_SITE = """
 import threading, time
 threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()

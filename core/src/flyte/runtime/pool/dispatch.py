@@ -21,9 +21,12 @@ from flyte import shipping
 from flyte._context import current_custom_context, current_group
 from flyte.errors import DeadlineExceededError, QueueTimeoutError
 from flyte.runtime import store as st
-from flyte.runtime.pool.pool import MAIN_ALIAS, Lease, PoolClosedError, WorkerProcess
+from flyte.runtime.pool.pool import MAIN_ALIAS, Lease, NeverReachedError, PoolClosedError, WorkerProcess
 from flyte.runtime.pool.registry import pool_for
 from flyte.runtime.pool.worker import rebuild
+
+# How many workers an attempt is sent to when each stops before the task reaches it.
+REACH_TRIES = 3
 
 
 async def reserve(action: Any, queue_limit: float | None, deadline_passed: Any) -> Lease:
@@ -70,16 +73,24 @@ async def run(action: Any, inputs: dict[str, Any], env: dict[str, str]) -> Any:
             "log": action.log is not None,
         }
     )
-    st.record_worker(ctl.store, ctl.run_name, action.id, f"{lease.pool.name}/{lease.worker.pid}")
-    origin = _origin.get()
-    on_caller = origin[1] if origin is not None and origin[0] is lease.worker else None
-    job = lease.start(action.task, payload, _Nested(action), on_caller, action.log)
-    try:
-        outcome = await asyncio.wrap_future(job.future)
-    except asyncio.CancelledError:
-        lease.cancel()  # the worker stops this job only
-        action.cancel_forwarded()
-        raise
+    for tries_left in range(REACH_TRIES - 1, -1, -1):
+        st.record_worker(ctl.store, ctl.run_name, action.id, f"{lease.pool.name}/{lease.worker.pid}")
+        origin = _origin.get()
+        on_caller = origin[1] if origin is not None and origin[0] is lease.worker else None
+        job = lease.start(action.task, payload, _Nested(action), on_caller, action.log)
+        try:
+            outcome = await asyncio.wrap_future(job.future)
+            break
+        except NeverReachedError:
+            if not tries_left:
+                raise
+            # The task never ran there: another worker takes it, in the same attempt.
+            action.lease = lease = await reserve(action, None, lambda: False)
+            action.pooled_on = f"{lease.pool.name}/{lease.worker.pid}"
+        except asyncio.CancelledError:
+            lease.cancel()  # the worker stops this job only
+            action.cancel_forwarded()
+            raise
     kind, value = shipping.read_outcome(outcome)
     if kind == "ok":
         return value

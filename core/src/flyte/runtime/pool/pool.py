@@ -14,7 +14,8 @@ Lifecycle. ``min`` workers (one when ``min`` is 0) start on first use; an idle w
 ``min`` stops after ``scaledown_ttl``, one per ``scaledown_ttl`` (the guide's "container 5,
 then container 4"); the whole pool stops after ``idle_ttl`` without active or queued tasks.
 A worker that dies fails the jobs it was running with :class:`~flyte.errors.WorkerDiedError`
-and is replaced.
+and is replaced; a job it had not yet taken (it says "took" on receipt) never ran there, and
+goes to another worker in the same attempt (:class:`NeverReachedError`, ``dispatch.run``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ TICK = 0.5
 MAIN_ALIAS = "__mp_main__"
 
 
+class NeverReachedError(WorkerDiedError):
+    """The worker stopped before the job reached it: the task never ran there, so the attempt
+    is sent to another worker instead of failing (see ``dispatch.run``)."""
+
+
 class WorkerProcess:
     """One worker, as its pool sees it."""
 
@@ -77,10 +83,11 @@ class WorkerProcess:
 class Job:
     """One attempt running on a worker; ``future`` gets the outcome bytes or the error."""
 
-    __slots__ = ("future", "id", "lease", "log", "nested", "task_name")
+    __slots__ = ("future", "id", "lease", "log", "nested", "taken", "task_name")
 
     def __init__(self, id: int, lease: Lease, task_name: str, nested: Any, log: AttemptLog | None):
         self.id = id
+        self.taken = False  # the worker said it has the job (before that, it never ran there)
         self.lease = lease
         self.task_name = task_name
         self.nested = nested  # answers the job's nested task calls (see dispatch)
@@ -292,7 +299,7 @@ class WorkerPool:
                 worker.tasks_run += 1
         if not alive:
             gone = f"worker {worker.pid} of pool {self.name!r} stopped before the task reached it"
-            job.settle(None, WorkerDiedError(gone))
+            job.settle(None, NeverReachedError(gone))
             self._finish_lease(lease)
             return job
         try:
@@ -363,6 +370,11 @@ class WorkerPool:
             kind = message[0]
             if kind == "done":
                 self._job_done(worker, message[1], message[2])
+            elif kind == "took":
+                with self._lock:
+                    job = worker.jobs.get(message[1])
+                    if job is not None:
+                        job.taken = True
             elif kind == "call":
                 with self._lock:
                     job = worker.jobs.get(message[1])
@@ -401,13 +413,17 @@ class WorkerPool:
         if returncode == -9:
             how += " (the kernel's out-of-memory killer sends SIGKILL too)"
         for job in jobs:
-            job.settle(
-                None,
-                WorkerDiedError(
+            if job.taken:
+                error: WorkerDiedError = WorkerDiedError(
                     f"{job.task_name}: worker process {worker.pid} of reusable environment {self.name!r} {how} "
                     f"while running it{' (it was being stopped)' if expected else ''}; the pool replaces it"
-                ),
-            )
+                )
+            else:  # it died before the job reached it (say, idle, just before the pool saw it)
+                error = NeverReachedError(
+                    f"{job.task_name}: worker process {worker.pid} of reusable environment {self.name!r} {how} "
+                    "before the task reached it"
+                )
+            job.settle(None, error)
             self._finish_lease(job.lease)
 
     def _stop_worker(self, worker: WorkerProcess) -> None:

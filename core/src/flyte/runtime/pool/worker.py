@@ -81,6 +81,10 @@ class Worker:
             if kind == "code":
                 self.raw_codes[message[1]] = message[2]
             elif kind == "run":
+                # Taken: from here on the pool counts the job as started here (a worker that
+                # dies before saying so never ran it, and the pool sends it to another).
+                with contextlib.suppress(OSError):
+                    self.channel.send(("took", message[1]))
                 self.loop.call_soon_threadsafe(self._start, *message[1:])
             elif kind == "cancel":
                 self.loop.call_soon_threadsafe(self._cancel, message[1])

@@ -442,35 +442,24 @@ class Controller:
             # starts before anything else runs, so it is created RUNNING (one change less; no
             # reader could have seen it QUEUED) and _one_attempt does not record the start again.
             action.attempt_started = now
-            group = current_group.get()
-            self.store.create_action(
-                self.run_name,
-                action.id,
-                parent=parent.id if parent else None,
-                task=spec.name,
-                short_name=spec.short_name,
-                status=st.RUNNING,
-                queued_at=now,
-                started_at=now,
-                attempts=1,
-                inputs=st.preview(encoded_inputs),
-                cache=DISABLED,
-                **({"grp": group} if group is not None else {}),  # no None: see store._grouped
-            )
+            state: dict[str, Any] = {"status": st.RUNNING, "started_at": now, "attempts": 1, "cache": DISABLED}
         else:
-            self.store.create_action(
-                self.run_name,
-                action.id,
-                parent=parent.id if parent else None,
-                task=spec.name,
-                short_name=spec.short_name,
-                status=st.QUEUED,
-                queued_at=now,
-                inputs=st.preview(encoded_inputs),
-                cache=MISS if key else DISABLED,
-                grp=current_group.get(),
-                cache_key=key,
-            )
+            state = {"status": st.QUEUED, "cache": MISS if key else DISABLED}
+            if key is not None:
+                state["cache_key"] = key
+        group = current_group.get()
+        if group is not None:  # no None bound: see store._grouped
+            state["grp"] = group
+        self.store.create_action(
+            self.run_name,
+            action.id,
+            parent=parent.id if parent else None,
+            task=spec.name,
+            short_name=spec.short_name,
+            queued_at=now,
+            inputs=st.preview(encoded_inputs),
+            **state,
+        )
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
         if parent is not None:

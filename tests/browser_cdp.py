@@ -44,6 +44,10 @@ def chromium_path() -> str | None:
     return None
 
 
+# What Chromium answers when the page navigates while an expression is evaluated in it.
+NAVIGATING = ("Inspected target navigated or closed", "Execution context was destroyed", "Cannot find context")
+
+
 class BrowserError(RuntimeError):
     pass
 
@@ -135,10 +139,16 @@ class Browser:
         ``timeout`` is only the point at which we give up)."""
         deadline = time.monotonic() + timeout
         while True:
-            # an element not there yet throws: that is "not yet", as false is
-            value = self.evaluate(
-                f"(() => {{ try {{ return Boolean({condition}); }} catch (e) {{ return false; }} }})()"
-            )
+            # an element not there yet throws: that is "not yet", as false is; so is a page
+            # that navigates (a click on a link) while the condition is evaluated in it
+            try:
+                value = self.evaluate(
+                    f"(() => {{ try {{ return Boolean({condition}); }} catch (e) {{ return false; }} }})()"
+                )
+            except BrowserError as exc:
+                if not any(sign in str(exc) for sign in NAVIGATING):
+                    raise
+                value = False
             if value:
                 return
             if time.monotonic() > deadline:

@@ -3,14 +3,10 @@ process) is cleaned up before the process exits."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
+from ctrl_c import interrupt_once_started
 from flyte.remote import Run
 
 SCRIPT = textwrap.dedent("""
@@ -40,24 +36,8 @@ def test_ctrl_c_cancels_the_run_and_the_process_exits(tmp_path, flyte_home):
     script = tmp_path / "interrupted.py"
     script.write_text(SCRIPT)
     marker = tmp_path / "marker"
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(marker)],
-        env={**os.environ, "FLYTE_HOME": str(flyte_home)},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert marker.exists(), "the task never started"
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    returncode, stderr = interrupt_once_started(script, marker, flyte_home=flyte_home)
     assert "KeyboardInterrupt" in stderr
-    assert proc.returncode != 0
+    assert returncode != 0
     assert Path(f"{marker}.cancelled").read_text() == "yes"  # the task saw the cancellation
     assert Run.get("interrupted-run").phase == "ABORTED"

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import flyte
+from ctrl_c import interrupt_once_started
 from flyte import notify
 from flyte.cli.main import build_cli
 from flyte.models import ActionPhase
@@ -360,32 +361,9 @@ if __name__ == "__main__":
 
 
 def test_ctrl_c_delivers_the_aborted_notifications(endpoint, tmp_path, flyte_home):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     script = tmp_path / "interrupted_notify.py"
     script.write_text(ABORTED_SCRIPT)
-    marker = tmp_path / "marker"
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(marker), endpoint.url],
-        env={**os.environ, "FLYTE_HOME": str(flyte_home)},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120  # a guard against a hung child, not a speed check
-        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert marker.exists(), "the task never started"
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    _, stderr = interrupt_once_started(script, tmp_path / "marker", endpoint.url, flyte_home=flyte_home)
     assert "KeyboardInterrupt" in stderr
     (request,) = endpoint.requests
     assert request["path"] == "/ok/aborted"

@@ -18,11 +18,14 @@ from click.testing import CliRunner
 
 import flyte
 from cluster.kubeapi import CORE_CONTEXT, CRD_CONTEXT, NAMESPACE, cluster_config, wait_for
+from flyte import notify
 from flyte.cli.main import build_cli
 from flyte.kube import backend
+from flyte.models import ActionPhase
 from flyte.remote import Run
 from flyte.runtime import secret_store
 from flyte.runtime import store as st
+from http_endpoint import Endpoint
 
 pytestmark = pytest.mark.cluster
 
@@ -54,15 +57,16 @@ def double(x: int) -> int:
 class Background:
     """``flyte.run`` on a thread, so the test can play the operator meanwhile."""
 
-    def __init__(self, task: Any, name: str, **inputs: Any):
+    def __init__(self, task: Any, name: str, notifications: tuple[Any, ...] = (), **inputs: Any):
         self.name = f"{name}-{uuid.uuid4().hex[:6]}"  # objects of earlier sessions stay on the server
         self.error: BaseException | None = None
+        self.notifications = notifications
         self.thread = threading.Thread(target=self._run, args=(task, inputs), daemon=True)
         self.thread.start()
 
     def _run(self, task: Any, inputs: dict[str, Any]) -> None:
         try:
-            flyte.with_runcontext(name=self.name).run(task, **inputs)
+            flyte.with_runcontext(name=self.name, notifications=self.notifications).run(task, **inputs)
         except BaseException as exc:
             self.error = exc
 
@@ -168,6 +172,52 @@ def test_a_cancelled_run_is_recorded_aborted(crd_api, on_crd_server):
     wait_for(lambda: backend.cancel(run.name), "the run to accept the cancel")
     run.end()
     assert Run.get(run.name).phase == "ABORTED" and action_phase(run.name) == "ABORTED"
+
+
+def test_a_cluster_runs_notifications_are_delivered_by_the_process_that_follows_it(crd_api, on_crd_server):
+    endpoint = Endpoint()
+    rules = (
+        notify.Webhook(on_phase=ActionPhase.SUCCEEDED, url=endpoint.url + "/ok/SUCCEEDED/{{.Run.Name}}"),
+        notify.Webhook(
+            on_phase=(ActionPhase.FAILED, ActionPhase.ABORTED),
+            url=endpoint.url + "/ok/{{.Phase}}/{{.Run.Name}}",
+            body={"error": "{{.Error}}"},
+        ),
+    )
+    try:
+        ok = Background(add, "rec-notify-ok", notifications=rules, a=2, b=3)
+        job = wait_for(lambda: rayjob(crd_api, ok.name), "the RayJob to be created")
+        out = Path(backend.outputs_uri(job))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(5))
+        assert endpoint.requests == []  # nothing before the end
+        play_operator(crd_api, job, {"jobStatus": "SUCCEEDED", "jobDeploymentStatus": "Complete"})
+        ok.end()
+        assert ok.error is None, ok.error
+
+        failed = Background(add, "rec-notify-failed", notifications=rules, a=1, b=2)
+        job = wait_for(lambda: rayjob(crd_api, failed.name), "the RayJob to be created")
+        status = {"jobStatus": "FAILED", "jobDeploymentStatus": "Failed", "reason": "AppFailed", "message": "oops 3"}
+        play_operator(crd_api, job, status)
+        failed.end()
+
+        cancelled = Background(add, "rec-notify-cancel", notifications=rules, a=1, b=2)
+        wait_for(lambda: rayjob(crd_api, cancelled.name), "the RayJob to be created")
+        wait_for(lambda: backend.cancel(cancelled.name), "the run to accept the cancel")
+        cancelled.end()
+    finally:
+        endpoint.close()
+    assert [r["path"] for r in endpoint.requests] == [
+        f"/ok/SUCCEEDED/{ok.name}",
+        f"/ok/FAILED/{failed.name}",
+        f"/ok/ABORTED/{cancelled.name}",
+    ]
+    assert "AppFailed: oops 3" in endpoint.requests[1]["json"]["error"]
+    assert endpoint.requests[2]["json"]["error"].startswith("ActionAbortedError: run cancelled")
+    for run, phase in ((ok, "SUCCEEDED"), (failed, "FAILED"), (cancelled, "ABORTED")):
+        outcomes = Run.get(run.name).notifications()
+        assert [(o["kind"], o["outcome"], o["phase"]) for o in outcomes] == [("Webhook", "delivered", phase)]
+        assert show_json(run.name)["notifications"][0]["outcome"] == "delivered"
 
 
 def test_a_jobs_record_names_pods_the_job_controller_made_and_no_secret_value(

@@ -13,7 +13,8 @@ watch cannot be had), and its outputs are read back from storage. The object is 
 its pods, when the run is cancelled (:func:`cancel`), passes ``timeout.deadline`` or is
 interrupted; a failure reports the operator's message and the object's events. The image must
 already be built and pushed (``flyte build``). The run is recorded in the local run store, and
-the object kept as YAML under the run's folder, as it goes (:mod:`flyte.kube.record`).
+the object kept as YAML under the run's folder, as it goes (:mod:`flyte.kube.record`); its
+``flyte.notify`` notifications are delivered by this process when it ends.
 """
 
 from __future__ import annotations
@@ -104,7 +105,15 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
         from flyte.io._transport import annotations
 
         inputs_json = _codec.dumps(inputs, path="inputs")
-        record = ClusterRunRecord(name, task.name, inputs_json, _context_name(config), render_settings.namespace)
+        record = ClusterRunRecord(
+            name,
+            task.name,
+            inputs_json,
+            _context_name(config),
+            render_settings.namespace,
+            notifications=context.notifications,
+            settings=settings,
+        )
         try:
             record.submitted(main, _plugin(task, "pods", job_pods)(main))
             resource = KubeResource(api, main, render_settings.namespace)

@@ -13,6 +13,7 @@ values (and what it holds goes through :func:`flyte.runtime.redact.redact` all t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -79,12 +80,24 @@ class ClusterRunRecord:
 
     :meth:`submitted` before the object is created, :meth:`observed` for each state of it seen,
     then exactly one of :meth:`succeeded` or :meth:`failed`; :meth:`close` releases the store.
+    The run's ``flyte.notify`` ``notifications`` are delivered once its end is recorded, as for
+    a local run (``settings``: the local settings, for the SMTP server and the time limit).
     """
 
-    def __init__(self, name: str, task: str, inputs: str | None, context: str | None, namespace: str):
+    def __init__(
+        self,
+        name: str,
+        task: str,
+        inputs: str | None,
+        context: str | None,
+        namespace: str,
+        notifications: tuple[Any, ...] = (),
+        settings: Any = None,
+    ):
         from flyte.runtime.page import write_first_page
 
         self.name, self.task, self.context, self.namespace = name, task, context, namespace
+        self.notifications, self.settings = notifications, settings
         self.store = st.writer()
         self.created_at = time.time()
         self.store.create_run(name, task, inputs, backend=BACKEND)
@@ -209,7 +222,17 @@ class ClusterRunRecord:
             )
         self.store.end_run(self.name, phase, outputs=outputs, error=message)
         self.store.flush()
+        if self.notifications:
+            self._notify(phase, error)
         write_run_page(self.name)
+
+    def _notify(self, phase: str, error: BaseException | None) -> None:
+        from flyte.runtime.notifications import deliver_for_run
+
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C skips them; the end is recorded
+            deliver_for_run(
+                self.store, self.notifications, self.name, self.settings, error, interrupted=phase == st.ABORTED
+            )
 
     def _refresh_page(self) -> None:
         from flyte.runtime.page import write_run_page

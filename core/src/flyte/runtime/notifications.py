@@ -89,12 +89,12 @@ def deliver_for_run(
     store: Any, rules: Rules, run: str, settings: Any, error: BaseException | None, interrupted: bool = False
 ) -> list[Delivery]:
     """Deliver the rules that fire on the end of ``run`` (``error``: what it failed with;
-    ``interrupted``: Ctrl-C stopped it), record each outcome with the run and commit them;
-    returns the outcomes."""
+    ``interrupted``: Ctrl-C or a cancellation stopped it, ``error`` then saying which), record
+    each outcome with the run and commit them; returns the outcomes."""
     phase = run_phase(error, interrupted)
-    if interrupted:
+    if interrupted and (error is None or isinstance(error, KeyboardInterrupt)):
         text = "KeyboardInterrupt: the run was interrupted"
-    else:
+    else:  # a cancelled run (interrupted) says how it was cancelled
         text = "" if error is None else redact(f"{type(error).__name__}: {error}")
     values = {
         ".Run.Name": run,

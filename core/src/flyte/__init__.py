@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "trace": "flyte._trace",
     "ctx": "flyte._task_context",
     "TaskContext": "flyte._task_context",
+    "Checkpoint": "flyte._checkpoint",
+    "latest_checkpoint": "flyte._checkpoint",
     "custom_context": "flyte._task_context",
     "get_custom_context": "flyte._task_context",
     "Environment": "flyte.environment",
@@ -79,6 +81,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from flyte._cache import Cache, CachePolicy
+    from flyte._checkpoint import Checkpoint, latest_checkpoint
     from flyte._group import group
     from flyte._logging import logger
     from flyte._map import map

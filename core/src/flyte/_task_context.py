@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from flyte._context import current_caller, current_custom_context, current_task_data
+
+if TYPE_CHECKING:
+    from flyte._checkpoint import Checkpoint
 
 
 @attrs.frozen
@@ -42,9 +45,39 @@ class TaskContext:
     report: Any = None
     custom_context: dict[str, str] = attrs.field(factory=dict)
     data: dict[str, Any] = attrs.field(factory=dict)
+    _caller: Any = attrs.field(default=None, repr=False, eq=False)  # the running action
 
     def is_in_cluster(self) -> bool:
         return self.mode == "remote"
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """This attempt's checkpoint (:class:`flyte.Checkpoint`): ``load()`` what an earlier
+        attempt of the task saved, ``save(...)`` progress for a later one. The same object for
+        the whole attempt; None in a context built by hand."""
+        if self._caller is None:
+            return None
+        from flyte._checkpoint import checkpoint_for
+
+        return checkpoint_for(self._caller, self.data)
+
+    @property
+    def checkpoint_paths(self) -> CheckpointPaths | None:
+        """Where this attempt's checkpoint goes and where the one it would load is."""
+        checkpoint = self.checkpoint
+        if checkpoint is None:
+            return None
+        source, destination = checkpoint.remote_source, checkpoint.remote_destination
+        return CheckpointPaths(prev_checkpoint_path=source, checkpoint_path=destination)
+
+
+@attrs.frozen
+class CheckpointPaths:
+    """The storage folders of an attempt's checkpoint (``checkpoint_path``) and of the earlier
+    attempt's one it loads (``prev_checkpoint_path``, None if no earlier attempt saved one)."""
+
+    prev_checkpoint_path: str | None
+    checkpoint_path: str | None
 
 
 def ctx() -> TaskContext | None:
@@ -68,6 +101,7 @@ def ctx() -> TaskContext | None:
         report=action.report,
         custom_context=get_custom_context(),
         data=_task_data(),
+        caller=action,
     )
 
 

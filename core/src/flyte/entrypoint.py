@@ -5,12 +5,14 @@ It imports the task by module and name, reads its inputs (``FLYTE_INPUTS`` inlin
 (timeouts, env vars, secrets, nested calls) but without retries, since the Job's
 ``backoffLimit`` already retries, and writes the result to ``FLYTE_OUTPUTS_URI``. Exit codes:
 0 success, 1 failure, 3 a ``NonRecoverableError`` (the Job's pod failure policy then fails the
-Job without retrying), 2 bad usage.
+Job without retrying), 2 bad usage. The task's checkpoints (``flyte.ctx().checkpoint``) are
+kept beside ``FLYTE_OUTPUTS_URI``, so a retried pod resumes from what the one before saved.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -47,6 +49,17 @@ def _write_outputs(text: str) -> None:
     fs.mv(tmp, path)  # readers never see half a result
 
 
+def _checkpoints_beside_outputs() -> contextlib.AbstractContextManager[None]:
+    """The task's checkpoints (``flyte.ctx().checkpoint``) go beside its outputs: each retry of
+    the pod is a new process and run, and loads what the pods before it saved."""
+    uri = os.environ.get("FLYTE_OUTPUTS_URI")
+    if not uri:
+        return contextlib.nullcontext()
+    from flyte._checkpoint import pinned_root
+
+    return pinned_root(f"{uri.rsplit('/', 1)[0]}/checkpoints")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flyte.entrypoint", description=__doc__.splitlines()[0])
     parser.add_argument("--module", required=True, help="the module that defines the task")
@@ -79,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     flyte.init(storage=os.environ.get("FLYTE_STORAGE"), secret_source="environment")
     overwrite = os.environ.get("FLYTE_OVERWRITE_CACHE", "").lower() == "true"
     try:
-        run = flyte.with_runcontext(overwrite_cache=overwrite).run(task.override(retries=0), **inputs)
+        with _checkpoints_beside_outputs():
+            run = flyte.with_runcontext(overwrite_cache=overwrite).run(task.override(retries=0), **inputs)
     except IgnoreOutputs:
         print(f"flyte.entrypoint: {task.name}: this replica does not hold the outputs", file=sys.stderr)
         return 0

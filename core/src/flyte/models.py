@@ -1,8 +1,13 @@
-"""``flyte.models``: the reference SDK's shared enums that user code imports (``ActionPhase``)."""
+"""``flyte.models``: the reference SDK's shared types that user code imports (``ActionPhase``,
+``TaskContext``, ``CheckpointPaths``)."""
 
 from __future__ import annotations
 
 import enum
+
+from flyte._task_context import ActionID, CheckpointPaths, TaskContext
+
+__all__ = ["ActionID", "ActionPhase", "CheckpointPaths", "TaskContext"]
 
 
 class ActionPhase(enum.StrEnum):

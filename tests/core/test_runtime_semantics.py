@@ -350,3 +350,16 @@ def test_strict_dependencies_turn_the_warning_into_an_error():
     flyte.init(strict_dependencies=True)
     with pytest.raises(flyte.errors.DependencyError, match="depends_on"):
         flyte.run(calls_far_away)
+
+
+@env.task
+async def takes_a_while() -> None:
+    await asyncio.sleep(0.2)
+
+
+def test_the_run_flyte_run_returns_has_the_recorded_start_and_end():
+    """Not the time flyte.run returned: the run's record (what `flyte runs show` and Run.get say)."""
+    run = flyte.run(takes_a_while)
+    recorded = Run.get(run.name)
+    assert (run.created_at, run.ended_at) == (recorded.created_at, recorded.ended_at)
+    assert run.ended_at - run.created_at >= 0.2

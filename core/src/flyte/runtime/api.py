@@ -7,7 +7,6 @@ import contextlib
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -442,7 +441,7 @@ def _record_run(
     """Run ``task`` as the run ``name``, recording it through ``store``."""
     from flyte.remote import Run
 
-    store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
+    created_at = store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
     controller = Controller(
         name,
         settings,
@@ -515,9 +514,9 @@ def _record_run(
     error = outcome.get("error")
     if error is None:
         outputs = controller.root_outputs or _codec.dumps(outcome["value"], path="outputs")
-        store.end_run(name, st.SUCCEEDED, outputs=outputs)
+        ended_at = store.end_run(name, st.SUCCEEDED, outputs=outputs)
     else:
-        store.end_run(name, st.FAILED, error=redact(f"{type(error).__name__}: {error}"))
+        ended_at = store.end_run(name, st.FAILED, error=redact(f"{type(error).__name__}: {error}"))
     store.flush()
     if context.notifications:  # a run without notifications pays this test only
         _notify(store, context, name, settings, error)
@@ -526,8 +525,8 @@ def _record_run(
         name=name,
         task=task.name,
         phase=st.FAILED if error else st.SUCCEEDED,
-        created_at=time.time(),
-        ended_at=time.time(),
+        created_at=created_at,  # as recorded: Run.get(name) says the same
+        ended_at=ended_at,
         error=None if error is None else f"{type(error).__name__}: {error}",
     )
     if error is not None:

@@ -411,12 +411,13 @@ class RunStore:
         if wake:
             self._work.set()
 
-    def create_run(self, name: str, task: str, inputs: str | None, backend: str | None = None) -> None:
+    def create_run(self, name: str, task: str, inputs: str | None, backend: str | None = None) -> float:
         """Record a run that starts now in this process (``backend``: None for this machine,
-        ``"kubernetes"`` for a run whose objects this process submitted and follows)."""
-        pid = os.getpid()
+        ``"kubernetes"`` for a run whose objects this process submitted and follows); the time
+        recorded as its start."""
+        pid, created_at = os.getpid(), time.time()
         # A list: until the writer takes it, the run's end is written into it (see end_run).
-        row = [name, task, RUNNING, time.time(), _HOST, pid, process_start(pid), preview(inputs), backend]
+        row = [name, task, RUNNING, created_at, _HOST, pid, process_start(pid), preview(inputs), backend]
         row += [None, None, None, None]  # ended_at, outputs, error, report
         with self._lock:
             self._statements.append((_INSERT_RUN, row))
@@ -424,21 +425,24 @@ class RunStore:
             wake, self._idle = self._idle, False
         if wake:
             self._work.set()
+        return created_at
 
     def end_run(
         self, name: str, status: str, outputs: str | None = None, error: str | None = None, report: str | None = None
-    ) -> None:
+    ) -> float:
+        """Record the end of run ``name``; the time recorded as its end."""
         ended_at, outputs = time.time(), preview(outputs)
         with self._lock:
             row = self._unwritten_runs.pop(name, None)
             if row is not None:  # a short run: its row is written once, ended (one statement, not two)
                 row[2] = status
                 row[9:] = [ended_at, outputs, error, report]
-                return
+                return ended_at
         self._queue(
             "UPDATE runs SET status=?, ended_at=?, outputs=?, error=?, report=COALESCE(?, report) WHERE name=?",
             (status, ended_at, outputs, error, report, name),
         )
+        return ended_at
 
     def set_run_trigger(self, name: str, trigger: str) -> None:
         """Record the trigger that started run ``name``."""

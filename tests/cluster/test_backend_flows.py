@@ -176,6 +176,19 @@ def test_cancel_deletes_the_object(crd_api, on_crd_server):
     assert not backend.cancel(run.name)  # nothing left to cancel
 
 
+def test_an_abort_requested_by_another_process_deletes_the_object(crd_api, on_crd_server):
+    from flyte.errors import ActionAbortedError
+
+    run = Run(add, "aborted", a=1, b=2)
+    wait_for(lambda: find_rayjob(crd_api, run.name), "the RayJob to be created")
+    flyte.remote.Run.get(run.name).abort(reason="wrong cluster")  # what flyte abort run NAME does
+    run.outcome()
+    assert isinstance(run.error, ActionAbortedError) and "wrong cluster" in str(run.error)
+    assert find_rayjob(crd_api, run.name) is None
+    recorded = flyte.remote.Run.get(run.name)
+    assert recorded.phase == "ABORTED" and "wrong cluster" in recorded.error
+
+
 def test_cancelling_the_await_of_run_aio_deletes_the_object(crd_api, on_crd_server):
     import asyncio
 

@@ -87,6 +87,17 @@ class Run:
     def done(self) -> bool:
         return self.phase in st.TERMINAL
 
+    def abort(self, reason: str = "Manually aborted from the SDK api.") -> None:
+        """Ask the run to stop, for ``reason`` (also what ``flyte abort run NAME`` does). The
+        process running it sees the request within about a second (following its object on
+        Kubernetes, within a 10 s watch window) and stops it as a cancel does: its tasks are
+        cancelled, it is recorded ABORTED with the reason, and its ``flyte.run`` raises
+        ``ActionAbortedError``. Returns at once: :meth:`wait` waits for the end. A run that
+        has ended stays as it ended."""
+        from flyte.runtime import aborts
+
+        self.phase = aborts.request(self.name, reason)
+
     def wait(
         self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
     ) -> Run:

@@ -285,11 +285,21 @@ def test_ctrl_c_cancels_the_job(service, token_secret, tmp_path):
     assert service.job(job_id)["state"] == "CANCELLED" and service.job(job_id)["deletes"] == 1
 
 
+def test_flyte_abort_run_from_another_process_cancels_the_job(service, token_secret, tmp_path):
+    process, job_id = _start_run(tmp_path, service, "aborted")
+    result = CliRunner().invoke(build_cli(), ["abort", "run", "aborted", "--reason", "wrong inputs"])
+    assert result.exit_code == 0 and "run aborted: ABORTED" in result.output, result.output
+    process.wait(timeout=120)
+    assert service.job(job_id)["state"] == "CANCELLED" and service.job(job_id)["deletes"] == 1
+    shown = CliRunner().invoke(build_cli(), ["runs", "show", "aborted"])
+    assert "wrong inputs" in shown.output
+
+
 def test_a_job_left_by_a_killed_process_is_cancelled_from_the_cli(service, token_secret, tmp_path):
     process, job_id = _start_run(tmp_path, service, "killed")
     refused = CliRunner().invoke(build_cli(), ["runs", "cancel", "killed"])
     assert refused.exit_code == 1 and "is still running" in refused.output, refused.output
-    assert f"kill -INT {process.pid}" in refused.output
+    assert "flyte abort run killed" in refused.output
     process.kill()
     process.wait()
     assert service.job(job_id)["deletes"] == 0  # nobody cancelled it

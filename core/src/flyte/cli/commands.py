@@ -16,6 +16,7 @@ _COMMANDS = {
     "deploy": "flyte.cli.deploy:deploy_command",
     "cache": "flyte.cli.cache:cache_group",
     "runs": "flyte.cli.runs:runs_group",
+    "abort": "flyte.cli.abort:abort_group",
     "logs": "flyte.cli.logs:logs_command",
     "ui": "flyte.cli.ui:ui_command",
     "pools": "flyte.cli.pools:pools_command",

@@ -183,9 +183,6 @@ def show_cluster_objects(objects: list[dict[str, Any]]) -> None:
 def cancel_run(name: str) -> None:
     """Cancel the remote work (warehouse queries, batch jobs) that run NAME's connector tasks
     left running when its process died (killed, crashed, machine lost)."""
-    import os
-    import socket
-
     from flyte.errors import ActionNotFoundError
     from flyte.remote import Run
     from flyte.runtime import store as st
@@ -197,9 +194,8 @@ def cancel_run(name: str) -> None:
         raise click.ClickException(str(exc)) from None
     if run.phase in (st.RUNNING, st.QUEUED):
         host, pid = st.run_process(name)
-        how = f"kill -INT {pid}" if host == socket.gethostname() and pid != os.getpid() else "Ctrl-C"
         raise click.ClickException(
-            f"run {name} is still running (process {pid} on {host}): stop it with {how}; "
+            f"run {name} is still running (process {pid} on {host}): stop it with flyte abort run {name}; "
             "its connector jobs are cancelled as it stops"
         )
     results = cancel_left_behind(name)

@@ -10,7 +10,8 @@ Selected by a ``kubernetes:`` section in the config file read by ``flyte.init_fr
 The task is rendered (a Job, or its plugin's object) with the run's inputs baked in, created
 with the kubernetes client, followed with a watch until it finishes (polling with backoff when a
 watch cannot be had), and its outputs are read back from storage. The object is deleted, with
-its pods, when the run is cancelled (:func:`cancel`), passes ``timeout.deadline`` or is
+its pods, when the run is cancelled (:func:`cancel`, or ``flyte abort run`` from another
+process: :mod:`flyte.runtime.aborts`), passes ``timeout.deadline`` or is
 interrupted; a failure reports the operator's message and the object's events. The image must
 already be built and pushed (``flyte build``). The run is recorded in the local run store, and
 the object kept as YAML under the run's folder, as it goes (:mod:`flyte.kube.record`); its
@@ -30,6 +31,7 @@ from flyte.errors import ActionAbortedError, ConfigurationError, DeadlineExceede
 from flyte.kube.record import BACKEND, ClusterRunRecord, job_pods
 from flyte.kube.resource import WATCH_WINDOW_SECONDS, KubeResource, ResourceGone, failure_message
 from flyte.render.context import RenderContext, RenderSettings
+from flyte.runtime.aborts import AbortWatch
 
 logger = logging.getLogger("flyte.kube")
 _cancelled: dict[str, threading.Event] = {}
@@ -176,7 +178,8 @@ def _create_and_follow(task: Any, resource: KubeResource, name: str, record: Clu
             _delete(resource, "the run was interrupted")
             raise
         phase_of = _plugin(task, "phase", conditions_phase)
-        phase, status = _follow(resource, created, phase_of, cancelled, started, limit, record.observed)
+        aborts = AbortWatch(record.store, name)  # flyte abort run NAME, from another process
+        phase, status = _follow(resource, created, phase_of, cancelled, started, limit, record.observed, aborts)
     finally:
         _cancelled.pop(name, None)
     if phase == "FAILED":
@@ -207,17 +210,21 @@ def _follow(
     started: float,
     limit: float | None,
     seen: Callable[[dict[str, Any]], None],
+    aborts: AbortWatch | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Follow the object to SUCCEEDED or FAILED, passing each state of it to ``seen``; on
-    cancel, deadline or any interruption (Ctrl-C included) delete it and raise."""
+    cancel, abort request, deadline or any interruption (Ctrl-C included) delete it and raise."""
 
     def past_deadline() -> bool:
         return limit is not None and time.time() - started > limit
 
+    def stop() -> bool:
+        return cancelled.is_set() or past_deadline() or (aborts is not None and aborts.requested() is not None)
+
     try:
         version = created.get("metadata", {}).get("resourceVersion")
         window = min(WATCH_WINDOW_SECONDS, max(1.0, limit)) if limit is not None else WATCH_WINDOW_SECONDS
-        for obj in resource.follow(version, stop=lambda: cancelled.is_set() or past_deadline(), window=window):
+        for obj in resource.follow(version, stop=stop, window=window):
             seen(obj)
             status = obj.get("status") or {}
             phase = phase_of(status)
@@ -231,6 +238,9 @@ def _follow(
     if cancelled.is_set():
         _delete(resource, "the run was cancelled")
         raise ActionAbortedError(f"run cancelled: {resource} deleted")
+    if aborts is not None and aborts.reason is not None:
+        _delete(resource, "the run was aborted")
+        raise ActionAbortedError(f"run {aborts.name} was aborted: {aborts.reason} ({resource} deleted)")
     _delete(resource, "the run passed its deadline")
     raise DeadlineExceededError(f"{resource} did not finish within timeout.deadline ({limit:g} s): deleted")
 

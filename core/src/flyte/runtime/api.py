@@ -17,6 +17,7 @@ from flyte.errors import ActionAbortedError, ConfigurationError, InitializationE
 from flyte.runtime import environ, logs, run_threads, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
+from flyte.runtime.aborts import AbortWatch
 from flyte.runtime.controller import Controller
 from flyte.runtime.pulse import RunPulse
 from flyte.runtime.redact import redact
@@ -344,7 +345,8 @@ def cancel_requested() -> threading.Event | None:
 
 
 class _RunCancelled(Exception):
-    """On the thread waiting for a run: its ``flyte.run.aio`` caller was cancelled."""
+    """On the thread waiting for a run: its ``flyte.run.aio`` caller was cancelled, or (with the
+    reason as its argument) another process asked to abort it (flyte.runtime.aborts)."""
 
 
 def with_runcontext(**settings: Any) -> RunContext:
@@ -486,22 +488,31 @@ def _record_run(
         # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
         # (CPython 3.11, bpo-45274).
         cancel = cancel_requested()
+        aborts = AbortWatch(store, name)  # flyte abort run NAME, from another process
         while not finished.wait(0.1):
             if cancel is not None and cancel.is_set():
                 raise _RunCancelled
+            if aborts.requested() is not None:
+                raise _RunCancelled(aborts.reason)
             pulse.tick()
     except (KeyboardInterrupt, _RunCancelled) as stop:
         _interrupt(controller, outcome, finished)
+        aborted = None  # the error an abort by request ends the run with
         if isinstance(stop, KeyboardInterrupt):
             why = "KeyboardInterrupt: the run was interrupted"
+        elif stop.args:
+            aborted = ActionAbortedError(f"run {name} was aborted: {stop.args[0]}")
+            why = redact(f"ActionAbortedError: {aborted}")
         else:
             why = "CancelledError: the run was cancelled (the await of flyte.run.aio was cancelled)"
         store.end_run(name, st.ABORTED, error=why)
         store.flush()
         logs.drain()
         if context.notifications:
-            _notify(store, context, name, settings, None, interrupted=True)
+            _notify(store, context, name, settings, aborted, interrupted=True)
         pulse.final_page()
+        if aborted is not None:
+            raise aborted from None
         if isinstance(stop, _RunCancelled):
             raise ActionAbortedError(f"run {name}: {why}") from None
         raise

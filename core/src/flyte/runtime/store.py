@@ -317,6 +317,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _number_actions,  # creation order as a column, not parsed from the id
     _drop_unread_indexes,
     _create_table(NOTIFICATIONS),  # each notification's outcome (flyte.notify)
+    _add_column("runs", "abort_requested", "TEXT"),  # why another process asked it to stop (flyte abort)
 )
 
 
@@ -787,6 +788,20 @@ def mark_aborted(conn: sqlite3.Connection, name: str) -> None:
         (ABORTED, now, name, *TERMINAL),
     )
     conn.execute("COMMIT")
+
+
+def request_abort(name: str, reason: str) -> sqlite3.Row | None:
+    """Ask run ``name``'s process to stop it, for ``reason`` (flyte.runtime.aborts); the run's
+    row as it is now (None: no such run). A run that has ended is left as it is."""
+    with reader() as conn:
+        conn.execute("UPDATE runs SET abort_requested=? WHERE name=? AND ended_at IS NULL", (reason, name))
+        return conn.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+
+
+def abort_request(conn: sqlite3.Connection, name: str) -> str | None:
+    """Why another process asked to stop run ``name``, or None if nobody did."""
+    row = conn.execute("SELECT abort_requested FROM runs WHERE name=?", (name,)).fetchone()
+    return None if row is None else row[0]
 
 
 def _died(name: str, backend: str | None) -> str:

@@ -338,6 +338,8 @@ async def fails_with(kind: str) -> None:
         raise KeyError("missing")
     if kind == "os":
         raise FileNotFoundError(2, "no such file", "/x")
+    if kind == "connection":  # an OSError without errno (what HTTP clients raise)
+        raise ConnectionError("HTTP 503 Service Unavailable")
     raise QuotaError("ana", 7)
 
 
@@ -367,6 +369,13 @@ def test_a_childs_exception_is_its_own_type_and_a_runtime_user_error():
         "FileNotFoundError",
         "[Errno 2] no such file: '/x'",
         "FileNotFoundError",
+    ]
+    assert flyte.run(catches, "connection").outputs() == [
+        "ConnectionError",
+        "HTTP 503 Service Unavailable",  # not "[Errno None] None"
+        "ConnectionError",
+        True,
+        "plain",
     ]
     assert flyte.run(catches, "quota").outputs() == ["QuotaError", "ana used 7", "QuotaError", "ana"]
     with pytest.raises(ValueError, match="I will fail!") as info:

@@ -270,8 +270,9 @@ def as_user_error(exc: BaseException) -> BaseException:
         new.args = exc.args
         new.__dict__.update(getattr(exc, "__dict__", {}))
         if isinstance(exc, OSError):  # fields OSError keeps outside args
-            new.errno, new.strerror = exc.errno, exc.strerror
-            for name in ("filename", "filename2"):
+            # Only those set: an errno or strerror set to None (not left unset) makes str() of
+            # ConnectionError("HTTP 503") "[Errno None] None".
+            for name in ("errno", "strerror", "filename", "filename2"):
                 if getattr(exc, name) is not None:
                     setattr(new, name, getattr(exc, name))
     except Exception:

@@ -182,6 +182,20 @@ def test_a_link_refused_by_proc_falls_back_to_the_usual_way(flyte_home, monkeypa
     assert page._unnamed is False
 
 
+def test_a_page_file_not_made_ahead_leaves_the_page_to_the_usual_way(flyte_home, monkeypatch, caplog):
+    def no_descriptor_left(name):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(page, "PageFile", no_descriptor_left)
+    flyte.init()
+    with caplog.at_level("WARNING", logger="flyte.runtime.pulse"):
+        flyte.with_runcontext(name="rnoahead").run(quick)
+    assert [r for r in caplog.records if r.name == "flyte.runtime.pulse"] == []  # the page was written
+    folder = _folder(flyte_home, "rnoahead")
+    assert _files(folder) == ["index.html"]
+    assert 'data-phase="SUCCEEDED"' in (folder / "index.html").read_text()
+
+
 KILLED = """
 import os, signal, sys
 from flyte.runtime import page

@@ -59,8 +59,8 @@ class RunPulse:
         nothing else to do; the run's end then only writes the page)."""
         try:
             self._ahead = page.PageFile(self.name)
-        except Exception as exc:
-            self._failed(exc)
+        except Exception:  # no warning yet: the page's own write tries again, and says what fails
+            logger.debug("flyte: the page file of run %s was not made ahead", self.name, exc_info=True)
 
     def tick(self) -> None:
         if self._first_page_of is not None:
@@ -91,9 +91,6 @@ class RunPulse:
         try:
             write(*args)
         except Exception as exc:
-            self._failed(exc)
-
-    def _failed(self, exc: Exception) -> None:
-        if not self._page_failed:
-            self._page_failed = True
-            logger.warning("flyte: the page of run %s was not written: %s", self.name, exc)
+            if not self._page_failed:
+                self._page_failed = True
+                logger.warning("flyte: the page of run %s was not written: %s", self.name, exc)

@@ -426,12 +426,7 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
             inputs = {k: outgoing(v) for k, v in inputs.items()}
     store = st.writer()  # held until the run ends (st.release below)
     try:
-        store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
-        pulse = RunPulse(store, name, task.name)  # the heartbeat and the run page while it goes
-        try:
-            return _record_run(task, inputs, context, settings, name, store, pulse)
-        finally:
-            pulse.close()  # the page's file made ahead, if no page took it
+        return _record_run(task, inputs, context, settings, name, store)
     finally:
         st.release(store)
 
@@ -443,12 +438,11 @@ def _record_run(
     settings: LocalSettings,
     name: str,
     store: st.RunStore,
-    pulse: RunPulse,
 ) -> Any:
-    """Run ``task`` as the run ``name`` (created in ``store``), recording it through ``store``;
-    ``pulse`` keeps its heartbeat and page."""
+    """Run ``task`` as the run ``name``, recording it through ``store``."""
     from flyte.remote import Run
 
+    store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
     controller = Controller(
         name,
         settings,
@@ -487,12 +481,12 @@ def _record_run(
     # flyte.run works from sync code, from inside a running event loop (notebooks), and from a
     # task of another run alike. Started inside a task attempt, a new thread: it is bound to
     # that attempt's log as any thread started there.
+    pulse = RunPulse(store, name, task.name)  # the heartbeat and the run page while it goes
     try:  # from the thread's start on, Ctrl-C must reach the run (its tasks may already run)
         run_threads.start(target, name=f"flyte-run-{name}", fresh=logs.bound_here())
         # An Event, not Thread.join: Ctrl-C inside join marks a running thread as stopped
         # (CPython 3.11, bpo-45274).
         cancel = cancel_requested()
-        pulse.prepare()  # the page's folder and file, made while the run goes
         while not finished.wait(0.1):
             if cancel is not None and cancel.is_set():
                 raise _RunCancelled

@@ -52,20 +52,11 @@ class RunPulse:
         self._page = now + EVERY
         self._first_page_of: str | None = task  # the task, until the first page is written
         self._page_failed = False
-        self._ahead: page.PageFile | None = None
-
-    def prepare(self) -> None:
-        """Make the page's folder and file now, while the run goes (the waiting thread has
-        nothing else to do; the run's end then only writes the page)."""
-        try:
-            self._ahead = page.PageFile(self.name)
-        except Exception:  # no warning yet: the page's own write tries again, and says what fails
-            logger.debug("flyte: the page file of run %s was not made ahead", self.name, exc_info=True)
 
     def tick(self) -> None:
         if self._first_page_of is not None:
             task, self._first_page_of = self._first_page_of, None
-            self._write_page(page.write_first_page, self.name, task, self._ahead)
+            self._write_page(page.write_first_page, self.name, task)
         now = time.monotonic()
         if now < self._beat:
             return
@@ -78,12 +69,7 @@ class RunPulse:
 
     def final_page(self) -> None:
         """The page of the ended run (recorded first: the page reads the store)."""
-        self._write_page(page.write_run_page, self.name, self.store, self._ahead)
-
-    def close(self) -> None:
-        """Let go of the page's file made ahead, if no page took it."""
-        if self._ahead is not None:
-            self._ahead.close()
+        self._write_page(page.write_run_page, self.name, self.store)
 
     def _write_page(self, write: Callable[..., str], *args: Any) -> None:
         # The page is a view of what the store holds: a full disk or no file descriptor left

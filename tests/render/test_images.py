@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 
+import pytest
 from click.testing import CliRunner
 
 import flyte
@@ -36,6 +37,25 @@ def test_each_layer_becomes_a_dockerfile_step():
     assert "--extra-index-url https://extra.example/simple" in pip
     assert "ENV OMP_NUM_THREADS=4" in lines and "RUN echo built > /built.txt" in lines
     assert any('uv pip install --system "flyte-core==' in line for line in lines)
+
+
+def test_a_source_folder_is_copied_as_a_folder_unless_only_its_contents_are_asked_for(tmp_path):
+    """As the reference SDK copies: with_source_folder(src) puts src/ under the working
+    directory; copy_contents_only=True spreads its files there; an explicit dst takes them."""
+    src = tmp_path / "my_pkg"
+    src.mkdir()
+    (src / "mod.py").write_text("X = 1\n")
+    base = flyte.Image.from_debian_base(python_version=(3, 12))
+
+    def copy_line(image: flyte.Image) -> str:
+        return next(line for line in dockerfile(image).splitlines() if line.startswith("COPY src-"))
+
+    assert copy_line(base.with_source_folder(src)).endswith(" ./my_pkg")
+    assert copy_line(base.with_source_folder(src, copy_contents_only=True)).endswith(" .")
+    assert copy_line(base.with_source_folder(src, "/app")).endswith(" /app")
+    assert base.with_source_folder(src).tag != base.with_source_folder(src, copy_contents_only=True).tag
+    with pytest.raises(TypeError, match=r"copy_contents_only: expected True or False, got str 'yes'"):
+        base.with_source_folder(src, copy_contents_only="yes")
 
 
 def test_secret_mounts_never_land_in_a_layer():
@@ -111,3 +131,32 @@ def test_build_without_an_engine_says_what_is_missing(tmp_path, monkeypatch):
     result = CliRunner().invoke(build_cli(), ["build", str(path), "main"])
     assert result.exit_code == 1
     assert "Docker" in result.output and "--dry-run" in result.output
+
+
+def test_the_task_code_is_not_copied_twice_only_when_a_source_layer_puts_it_where_it_is_imported(tmp_path, monkeypatch):
+    """The pods import ``shop.tasks`` from /root/shop/tasks.py: a source layer that puts the
+    file exactly there replaces the code copy; one that puts it elsewhere does not."""
+    import sys
+
+    from flyte.render.build_context import context_for
+
+    package = tmp_path / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "tasks.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "shop", raising=False)
+    monkeypatch.delitem(sys.modules, "shop.tasks", raising=False)
+    __import__("shop.tasks")
+    base = flyte.Image.from_debian_base(python_version=(3, 12))
+
+    def copies_code(image: flyte.Image) -> bool:
+        return context_for(image, "shop.tasks").code is not None
+
+    assert copies_code(base)
+    assert not copies_code(base.with_source_folder(package))  # /root/shop/tasks.py
+    assert not copies_code(base.with_source_folder(tmp_path, copy_contents_only=True))  # the root's contents
+    assert copies_code(base.with_source_folder(package, copy_contents_only=True))  # /root/tasks.py: not importable
+    assert copies_code(base.with_source_file(package / "tasks.py"))  # /root/tasks.py
+    assert not copies_code(base.with_source_file(package / "tasks.py", "shop/"))  # /root/shop/tasks.py
+    assert copies_code(base.with_workdir("/app").with_source_folder(package))  # /app/shop/tasks.py

@@ -450,12 +450,19 @@ class Image:
             invalid("src", str(src), "the path of an existing file", "does not exist")
         return self._add(CopySource(str(path), _optional_str("dst")(dst), _digest_path(path)))
 
-    def with_source_folder(self, src: str | Path, dst: str = ".") -> Image:
-        """Copy a local folder into the image."""
+    def with_source_folder(self, src: str | Path, dst: str = ".", copy_contents_only: bool = False) -> Image:
+        """Copy a local folder into the image: as a folder of the same name under ``dst`` (by
+        default the working directory), or with ``copy_contents_only=True`` its contents into
+        ``dst`` itself. A ``dst`` other than ``"."`` is where the folder's contents go."""
         path = Path(src)
         if not path.is_dir():
             invalid("src", str(src), "the path of an existing folder", "does not exist")
-        return self._add(CopySource(str(path), _optional_str("dst")(dst), _digest_path(path)))
+        if not isinstance(copy_contents_only, bool):
+            wrong_type("copy_contents_only", copy_contents_only, "True or False")
+        dst = _optional_str("dst")(dst)
+        if not copy_contents_only and dst == ".":
+            dst = f"./{path.resolve().name}"  # COPY of a folder copies its contents: name the folder
+        return self._add(CopySource(str(path), dst, _digest_path(path)))
 
     # -- identity --------------------------------------------------------------------------
     @property

@@ -25,6 +25,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -38,7 +39,7 @@ from urllib.parse import unquote, urlparse
 import attrs
 
 from flyte._version import __version__
-from flyte.image import CopySource, Image
+from flyte.image import CopySource, Image, WorkDir
 
 CORE = "flyte-core"
 ALWAYS_EXCLUDED = [
@@ -180,7 +181,7 @@ def context_for(image: Image, module: str) -> BuildContext:
     modules = user_modules(root) if root else {}
     flyte = _flyte_distributions(image, modules) if image.install_flyte else ()
     code = None
-    if root is not None and not _copies_itself(image, sys.modules.get(module)):
+    if root is not None and not _copies_itself(image, module, root):
         code = UserCode(root, tuple(sorted(_code_files(root, tuple(sorted(modules.items()))).items())))
     return BuildContext(image, flyte, code)
 
@@ -232,16 +233,28 @@ def _install_prefixes() -> tuple[Path, ...]:
     return tuple(Path(p).resolve() for p in paths if p)
 
 
-def _copies_itself(image: Image, module: Any) -> bool:
-    """True when a ``with_source_folder``/``with_source_file`` layer already holds the module."""
-    file = getattr(module, "__file__", None)
+def _copies_itself(image: Image, module: str, root: Path) -> bool:
+    """True when a ``with_source_folder``/``with_source_file`` layer puts the module's file
+    where the pods import it from (``/root/<its path under the program root>``)."""
+    file = getattr(sys.modules.get(module), "__file__", None)
     if not file:
         return False
     path = Path(file).resolve()
+    expected = posixpath.join(WORKDIR, path.relative_to(root).as_posix())
+    workdir = WORKDIR
     for layer in image.layers:
-        if isinstance(layer, CopySource):
-            src = Path(layer.src).resolve()
-            if path == src or path.is_relative_to(src):
+        if isinstance(layer, WorkDir):  # a relative dst below is relative to it
+            workdir = posixpath.join(workdir, layer.workdir)
+        elif isinstance(layer, CopySource):
+            src, dst = Path(layer.src).resolve(), posixpath.join(workdir, layer.dst)
+            if src.is_dir():  # COPY of a folder: its contents into dst
+                landed = posixpath.join(dst, path.relative_to(src).as_posix()) if path.is_relative_to(src) else None
+            elif path == src:  # a file: into dst when dst is a folder ("." or ending in "/")
+                into = layer.dst in (".", "./") or layer.dst.endswith("/")
+                landed = posixpath.join(dst, src.name) if into else dst
+            else:
+                landed = None
+            if landed is not None and posixpath.normpath(landed) == posixpath.normpath(expected):
                 return True
     return False
 

@@ -307,3 +307,17 @@ def test_with_uv_project_installs_the_locked_dependencies(tmp_path):
     assert relocked.uri != locked.uri
     with pytest.raises(ValueError, match="pyproject_file"):
         flyte.Image.from_debian_base(name="app").with_uv_project(tmp_path / "missing.toml")
+
+
+@env.task
+def scope() -> str:
+    return f"{flyte.current_project()}/{flyte.current_domain()}"
+
+
+def test_current_project_and_domain_come_from_init_and_inside_a_task_from_its_context():
+    """The reference SDK's flyte.current_project()/current_domain() (dynamic environments pick
+    settings by domain): init's values, the local defaults before any init."""
+    assert (flyte.current_project(), flyte.current_domain()) == ("default", "development")
+    flyte.init(project="shop", domain="production")
+    assert (flyte.current_project(), flyte.current_domain()) == ("shop", "production")
+    assert flyte.run(scope).outputs() == "shop/production"

@@ -349,6 +349,25 @@ class _RunCancelled(Exception):
     reason as its argument) another process asked to abort it (flyte.runtime.aborts)."""
 
 
+def current_project() -> str:
+    """The project of the running task (``flyte.ctx().action.project``), or outside a task the
+    one ``flyte.init``/``init_from_config`` set (``"default"`` when neither was called: local
+    runs need no initialization)."""
+    from flyte._task_context import ctx
+
+    running = ctx()
+    return running.action.project if running is not None else cfg.current().project
+
+
+def current_domain() -> str:
+    """The domain of the running task, or outside a task the one ``flyte.init`` set
+    (``"development"`` by default); see :func:`current_project`."""
+    from flyte._task_context import ctx
+
+    running = ctx()
+    return running.action.domain if running is not None else cfg.current().domain
+
+
 def with_runcontext(**settings: Any) -> RunContext:
     """Settings for one run: ``name``, ``overwrite_cache`` (recompute and replace cached
     results), ``disable_run_cache`` (neither read nor write the cache in this run),

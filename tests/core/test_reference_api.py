@@ -321,3 +321,25 @@ def test_current_project_and_domain_come_from_init_and_inside_a_task_from_its_co
     flyte.init(project="shop", domain="production")
     assert (flyte.current_project(), flyte.current_domain()) == ("shop", "production")
     assert flyte.run(scope).outputs() == "shop/production"
+
+
+def test_config_from_root_finds_the_repositorys_config_file(tmp_path, monkeypatch):
+    """flyte.init_from_config(flyte.git.config_from_root()), as the public dataframes example
+    starts: the file under the git root, from any folder inside the repository."""
+    import flyte.git
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src" / "pkg").mkdir(parents=True)
+    monkeypatch.chdir(repo / "src" / "pkg")
+    assert flyte.git.config_from_root() is None  # no .flyte/config.yaml yet
+    (repo / ".flyte").mkdir()
+    (repo / ".flyte" / "config.yaml").write_text("task:\n  project: from-git\n")
+    found = flyte.git.config_from_root()
+    assert found == repo / ".flyte" / "config.yaml"
+    flyte.init_from_config(found)
+    assert flyte.current_project() == "from-git"
+    monkeypatch.chdir(tmp_path)  # outside any repository
+    assert flyte.git.config_from_root() is None
+    with pytest.raises(TypeError, match=r"config_from_root: path=3 is not valid \(accepted: a path"):
+        flyte.git.config_from_root(3)

@@ -62,7 +62,7 @@ _EXPORTS: dict[str, str] = {
     "logger": "flyte._logging",
     "version": "flyte._version",
 }
-_SUBMODULES = ("errors", "hookspecs", "plugins", "io", "storage", "report", "remote", "notify", "models")
+_SUBMODULES = ("errors", "hookspecs", "plugins", "io", "storage", "report", "remote", "notify", "models", "git")
 
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -160,3 +160,36 @@ def test_the_task_code_is_not_copied_twice_only_when_a_source_layer_puts_it_wher
     assert copies_code(base.with_source_file(package / "tasks.py"))  # /root/tasks.py
     assert not copies_code(base.with_source_file(package / "tasks.py", "shop/"))  # /root/shop/tasks.py
     assert copies_code(base.with_workdir("/app").with_source_folder(package))  # /app/shop/tasks.py
+
+
+PLACEHOLDER_PROGRAM = """
+import flyte
+
+env = flyte.TaskEnvironment(
+    name="docs_env",
+    image=flyte.Image.from_debian_base(name="polars_image", registry="<my-container-registry>"),
+)
+
+
+@env.task
+def hello() -> str:
+    return "hi"
+"""
+
+
+def test_the_docs_registry_placeholder_runs_locally_and_is_refused_where_a_registry_is_needed(tmp_path):
+    """The public container-image examples set registry="<my-container-registry>": defining and
+    running them locally works; rendering (or building, deploying) says to name the registry."""
+    from flyte._loader import load_file
+
+    program = tmp_path / "docs_env.py"
+    program.write_text(PLACEHOLDER_PROGRAM)
+    module = load_file(program)
+    assert flyte.run(module.hello).outputs() == "hi"
+    result = CliRunner().invoke(build_cli(), ["render", str(program), "hello"])
+    assert result.exit_code == 1
+    assert "registry: '<my-container-registry>' is a placeholder: name your registry" in result.output
+    with pytest.raises(flyte.errors.ConfigurationError, match="accepted: a registry host"):
+        _ = module.env.image.uri
+    with pytest.raises(flyte.errors.ConfigurationError, match="registry: 'my registry' is not valid"):
+        flyte.Image.from_debian_base(registry="my registry")  # anything else is refused at once

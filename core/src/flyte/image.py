@@ -120,16 +120,23 @@ def _reference(param: str):
     return _convert
 
 
+# The docs' stand-in for a registry (``registry="<my-container-registry>"``): accepted when the
+# image is defined, so the examples run locally unchanged; refused when the image is built,
+# pushed or rendered (:attr:`Image.uri`), which need a real one.
+_PLACEHOLDER = re.compile(r"<[A-Za-z0-9_.:/-]+>")
+_REGISTRY_ACCEPTED = "a registry host[:port] with an optional path, e.g. ghcr.io/my-org or localhost:5000"
+
+
 def _registry(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
         wrong_type("registry", value, "a registry such as ghcr.io/my-org or localhost:5000")
     value = value.rstrip("/")
+    if _PLACEHOLDER.fullmatch(value):
+        return value
     if not REGISTRY.fullmatch(value):
-        invalid(
-            "registry", value, "a registry host[:port] with an optional path, e.g. ghcr.io/my-org or localhost:5000"
-        )
+        invalid("registry", value, _REGISTRY_ACCEPTED)
     return value
 
 
@@ -495,6 +502,9 @@ class Image:
         if self.is_prebuilt:
             return self.base_image
         name = self.name or DEFAULT_NAME
+        if self.registry and _PLACEHOLDER.fullmatch(self.registry):
+            problem = "is a placeholder: name your registry to build, push or deploy"
+            invalid("registry", self.registry, _REGISTRY_ACCEPTED, problem)
         return f"{self.registry}/{name}:{self.tag}" if self.registry else f"{name}:{self.tag}"
 
 

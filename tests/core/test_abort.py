@@ -57,6 +57,8 @@ def _start(tmp_path: Path, name: str) -> subprocess.Popen[str]:
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
     assert marker.exists(), "the run never started"
+    while not st.run_exists(name) and time.monotonic() < deadline:  # its writer records it on its own schedule
+        time.sleep(0.05)
     return proc
 
 

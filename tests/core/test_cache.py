@@ -3,6 +3,7 @@ serialize=True across processes, crash safety, damaged files, and the CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -626,3 +628,133 @@ def test_a_batched_write_drops_the_reservation_of_its_key(tmp_path):
         assert store.try_reserve("held", "other") == (False, "1")  # a waiter finds the entry
     finally:
         store.close()
+
+
+# -- one freshness check for the calls made before it (store.ticket) ---------------------------------
+parents = flyte.TaskEnvironment(name="cache_parents", depends_on=[env])
+
+
+@env.task
+async def triple(x: int) -> int:
+    _count("triple")
+    return 3 * x
+
+
+PUT_SCRIPT = """
+import sys
+from flyte._cache.store import get_store
+get_store().put(sys.argv[1], "cached.triple", "v", sys.argv[2])
+"""
+
+
+def _elsewhere(script: str, *args: str) -> None:
+    """``script`` run in another process on the same state root, to its end."""
+    subprocess.run([sys.executable, "-c", script, *args], check=True, capture_output=True, env=os.environ.copy())
+
+
+@parents.task
+async def gather_triples(n: int) -> list[int]:
+    return list(await asyncio.gather(*(triple(x=i) for i in range(n))))
+
+
+@parents.task
+async def clear_between(how: str) -> list[int]:
+    """Two gathers of the same cached calls, the cache cleared between them with no await that
+    reaches the event loop: by another process (``subprocess.run``), by this process's store on
+    another thread, or by another connection of this process on another thread."""
+    first = await asyncio.gather(triple(x=1), triple(x=2))
+    if how == "process":
+        _elsewhere(CLEAR_SCRIPT)
+    elif how == "overwrite":
+        _elsewhere(PUT_SCRIPT, _key(triple, x=1), "100")
+    else:
+        clear = get_store().clear if how == "this store" else lambda: _other_handle_clears()
+        worker = threading.Thread(target=clear)
+        worker.start()
+        worker.join()
+    second = await asyncio.gather(triple(x=1), triple(x=2))
+    return [*first, *second]
+
+
+def _other_handle_clears() -> None:
+    other = CacheStore(get_store().path)
+    try:
+        other.clear()
+    finally:
+        other.close()
+
+
+@parents.task
+async def awaited_around_a_clear() -> list[int]:
+    """Sequential awaits of a known entry, another process clearing it between them: an await
+    of a hit never reaches the event loop, so both lookups run in one iteration of it."""
+    first = await triple(x=5)
+    _elsewhere(CLEAR_SCRIPT)
+    return [first, await triple(x=5)]
+
+
+def test_a_gather_of_known_entries_asks_sqlite_once():
+    flyte.run(gather_triples, 50)  # written by this process: known
+    store = get_store()
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    try:
+        calls.clear()
+        assert flyte.run(gather_triples, 50).outputs() == [3 * i for i in range(50)]
+    finally:
+        store._conn.set_trace_callback(None)
+    assert calls == [] and statements == ["PRAGMA data_version"]
+
+
+@pytest.mark.parametrize("how", ["process", "this store", "another handle"])
+def test_a_clear_is_seen_by_every_call_made_after_it_within_one_loop_iteration(how):
+    flyte.run(gather_triples, 3)
+    calls.clear()
+    run = flyte.run(clear_between, how)
+    assert run.outputs() == [3, 6, 3, 6]
+    assert calls == ["triple", "triple"]  # the second gather recomputed both
+    caches = sorted(a.cache for a in run.actions() if a.task == "cached.triple")
+    assert caches == ["hit", "hit", "written", "written"]
+
+
+def test_an_overwrite_by_another_process_is_seen_by_the_next_call():
+    flyte.run(gather_triples, 3)
+    calls.clear()
+    assert flyte.run(clear_between, "overwrite").outputs() == [3, 6, 100, 6]
+    assert calls == []
+
+
+def test_a_clear_between_two_awaited_hits_is_seen_by_the_second():
+    flyte.run(triple, x=5)
+    calls.clear()
+    assert flyte.run(awaited_around_a_clear).outputs() == [15, 15]
+    assert calls == ["triple"]
+
+
+def test_a_lookup_answers_from_memory_only_for_calls_made_before_the_latest_check(tmp_path):
+    from flyte._cache.store import ticket
+
+    mine, theirs = CacheStore(tmp_path / "cache.db"), CacheStore(tmp_path / "cache.db")
+    statements: list[str] = []
+    try:
+        mine.put("k", "t", "v", '"first"')
+        early = ticket()  # a call made before the check below
+        assert mine.get("k", ticket()) == '"first"'  # checks (PRAGMA)
+        mine._conn.set_trace_callback(statements.append)
+        assert mine.get("k", early) == '"first"' and statements == []  # the check came after it
+        theirs.put("k", "t", "v", '"second"')
+        assert mine.get("k", ticket()) == '"second"'  # made after the overwrite: checks, reads
+        assert statements[0] == "PRAGMA data_version" and len(statements) == 2
+        theirs.clear()
+        assert mine.get("k", ticket()) is None
+        mine.put("k", "t", "v", '"third"')
+        late = ticket()
+        assert mine.get("k", ticket()) == '"third"'
+        statements.clear()
+        assert mine.get("k", late) == '"third"' and statements == []
+        mine.clear()  # this handle's own clear forgets what it knew, whatever the tickets
+        assert mine.get("k", late) is None
+    finally:
+        mine._conn.set_trace_callback(None)
+        mine.close()
+        theirs.close()

@@ -31,7 +31,7 @@ from typing import Any
 
 from flyte import _codec
 from flyte._cache.key import cache_key, key_version
-from flyte._cache.store import HEARTBEAT, CacheStore, get_store
+from flyte._cache.store import HEARTBEAT, CacheStore, get_store, ticket
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller, current_group, current_task_data
 from flyte.connector_task import ConnectorTask
@@ -181,7 +181,7 @@ class Action:
     def _awaitable(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         if _deep(self):
             return _on_fresh_stack(self.controller.run_action(task, inputs, parent=self))
-        return _child(self.controller, task, inputs, self)
+        return _child(self.controller, task, inputs, self, ticket())  # made now, run later: see ticket()
 
     async def _forwarded(self, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
         return await asyncio.wrap_future(self.submit(self.controller.run_action(task, inputs, parent=self)))
@@ -272,12 +272,12 @@ def _deep(caller: Action) -> bool:
     return True
 
 
-async def _child(ctl: Controller, task: TaskTemplate, inputs: dict[str, Any], parent: Action) -> Any:
+async def _child(ctl: Controller, task: TaskTemplate, inputs: dict[str, Any], parent: Action, made: int) -> Any:
     """A child call as its caller holds it (in an ``asyncio.gather``, a task): a finished
     asyncio task keeps its coroutine until the task is freed, so this one is small (~220 bytes;
     run_action's, ~400, is freed when it returns). In a gather of 100,000 children that is
     ~18 MB less at the peak, for one coroutine layer (~1% of a child call's instructions)."""
-    return await ctl.run_action(task, inputs, parent)
+    return await ctl.run_action(task, inputs, parent, made=made)
 
 
 async def _on_fresh_stack(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -411,7 +411,10 @@ class Controller:
         inline: Any = None,
         driven: bool = False,
         free_loop: asyncio.AbstractEventLoop | None = None,
+        made: int = 0,
     ) -> Any:
+        """Run one task call as an action of this run and return its outputs. ``made``: the
+        call's cache ticket when it was made before it runs (0: made now; see ``ticket``)."""
         spec = task.spec
         if self.aborted:
             raise ActionAbortedError(f"{spec.name}: the run was interrupted")
@@ -429,7 +432,7 @@ class Controller:
         encoded_inputs = self._encode("inputs", spec, inputs)
         key = self._cache_key(action, inputs)
         if key is not None and not self.overwrite_cache:
-            found = self._results().get(key)
+            found = self._results().get(key, made)
             if found is not None:  # no coroutine of its own: most hits have nothing to await
                 value = self._hit_value(action, found)
                 if might_hold_data(value):

@@ -758,3 +758,29 @@ def test_a_lookup_answers_from_memory_only_for_calls_made_before_the_latest_chec
         mine._conn.set_trace_callback(None)
         mine.close()
         theirs.close()
+
+
+@pytest.mark.parametrize(
+    "inputs", [{"x": 3}, {"a": 1, "b": "é"}, {"b": 1, "a": 2}, {"x": 1.5}, {"x": [1, 2]}, {"x": None}, {"$t": 1}]
+)
+def test_a_key_hashing_the_record_encoding_is_the_key_computed_alone(inputs):
+    spec, func = triple.spec, triple.func
+    from flyte import _codec
+
+    assert cache_key(spec, func, inputs, _codec.dumps(inputs)) == cache_key(spec, func, inputs)
+
+
+def test_the_key_a_hit_records_is_the_key_of_its_inputs():
+    flyte.run(gather_triples, 3)
+    run = flyte.run(gather_triples, 3)
+    from flyte.runtime import store as st
+
+    conn = sqlite3.connect(st.db_path())
+    try:
+        rows = conn.execute(
+            "SELECT inputs, cache, cache_key FROM actions WHERE run=? AND task=?", (run.name, "cached.triple")
+        )
+        keys = {json.loads(inputs)["x"]: (cache, key) for inputs, cache, key in rows}
+    finally:
+        conn.close()
+    assert keys == {x: ("hit", _key(triple, x=x)) for x in range(3)}

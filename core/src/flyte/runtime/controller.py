@@ -349,6 +349,8 @@ class Controller:
         self.slots = Slots(settings.max_concurrency)
         self._ids = itertools.count()
         self._warned: set[tuple[str, str]] = set()
+        # Environment pairs (caller, callee) a call went between, by id: checked once per run.
+        self._env_pairs: dict[tuple[int, int], tuple[Any, Any]] = {}
         self.mounts = SecretMounts()
         self.cache: CacheStore | None = None  # the result cache, once a cached task is called
         self.root_outputs: str | None = None  # the root action's encoded outputs
@@ -430,7 +432,7 @@ class Controller:
         if might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)
         encoded_inputs = self._encode("inputs", spec, inputs)
-        key = self._cache_key(action, inputs)
+        key = self._cache_key(action, inputs, encoded_inputs)
         if key is not None and not self.overwrite_cache:
             found = self._results().get(key, made)
             if found is not None:  # no coroutine of its own: most hits have nothing to await
@@ -495,12 +497,14 @@ class Controller:
             cache = self.cache = get_store()
         return cache
 
-    def _cache_key(self, action: Action, inputs: dict[str, Any]) -> str | None:
+    def _cache_key(self, action: Action, inputs: dict[str, Any], encoded: str) -> str | None:
+        """The call's cache key, or None when it is not cached (``encoded``: its inputs as
+        recorded, which the key reuses when they are canonical)."""
         if self.disable_cache or not action.spec.cache.enabled:
             return None
         if self._results().broken:
             return None
-        return cache_key(action.spec, action.task.func, inputs)
+        return cache_key(action.spec, action.task.func, inputs, encoded)
 
     def _record_hit(self, action: Action, outputs: str, encoded_inputs: str, key: str) -> None:
         """A call answered from the cache: its record is made once, succeeded and a hit."""
@@ -798,19 +802,24 @@ class Controller:
 
     def _check_dependency(self, parent: Action, task: TaskTemplate) -> None:
         caller_env, callee_env = parent.task.env, task.env
-        if callee_env is caller_env or callee_env in caller_env.reachable():
+        if callee_env is caller_env:
             return
-        message = (
-            f"task {parent.spec.name} (environment {caller_env.name!r}) calls {task.name} of "
-            f"environment {callee_env.name!r}, which {caller_env.name!r} does not list in "
-            f"depends_on; a deploy would not include it. Add depends_on=[{callee_env.name}]"
-        )
-        if self.settings.strict_dependencies:
-            raise DependencyError(message)
-        key = (caller_env.name, callee_env.name)
-        if key not in self._warned:
-            self._warned.add(key)
-            warnings.warn(message, DependencyWarning, stacklevel=2)
+        pair = (id(caller_env), id(callee_env))
+        if pair in self._env_pairs:  # checked (and warned about) in this run: depends_on only grows
+            return
+        if callee_env not in caller_env.reachable():
+            message = (
+                f"task {parent.spec.name} (environment {caller_env.name!r}) calls {task.name} of "
+                f"environment {callee_env.name!r}, which {caller_env.name!r} does not list in "
+                f"depends_on; a deploy would not include it. Add depends_on=[{callee_env.name}]"
+            )
+            if self.settings.strict_dependencies:
+                raise DependencyError(message)
+            key = (caller_env.name, callee_env.name)
+            if key not in self._warned:
+                self._warned.add(key)
+                warnings.warn(message, DependencyWarning, stacklevel=2)
+        self._env_pairs[pair] = (caller_env, callee_env)  # kept alive, so the ids stay theirs
 
 
 def execute(action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:

@@ -15,6 +15,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -418,6 +419,7 @@ def test_when_the_running_call_fails_a_waiter_runs_it(tmp_path):
 WRITER = """
 import sys
 from pathlib import Path
+from typing import Any
 from flyte._cache.store import CacheStore
 store = CacheStore(Path(sys.argv[1]))
 round_ = int(sys.argv[2])
@@ -784,3 +786,64 @@ def test_the_key_a_hit_records_is_the_key_of_its_inputs():
     finally:
         conn.close()
     assert keys == {x: ("hit", _key(triple, x=x)) for x in range(3)}
+
+
+# Keys pinned as main computed them before a key could hash the record's input encoding
+# (git main at ff6240a): every stored entry is found by its key, so a different key for the
+# same inputs must come with a new key_version, not silently.
+pinned = flyte.TaskEnvironment(name="pinned_keys", cache=flyte.Cache(behavior="override", version_override="v1"))
+
+
+@pinned.task
+async def in_order(a: int, b: str, c: bool | None = None) -> str:
+    return f"{a}{b}{c}"
+
+
+@pinned.task
+async def out_of_order(b: int, a: str) -> str:
+    return f"{a}{b}"
+
+
+@pinned.task
+async def keyed_by_float(x: float) -> float:
+    return x
+
+
+@flyte.TaskEnvironment(name="pinned_callers", depends_on=[pinned]).task
+async def calls_pinned() -> list[Any]:
+    return list(
+        await asyncio.gather(
+            in_order(a=1, b="é"), in_order(a=2, b="x", c=True), out_of_order(b=3, a="y"), keyed_by_float(x=0.5)
+        )
+    )
+
+
+PINNED_KEYS = {
+    (
+        "pinned_keys.in_order",
+        '{"a":1,"b":"é","c":null}',
+    ): "76c10ba91026949bc235d6cbef77a3c88a0816b508a5c62e350496c41e1fd243",
+    (
+        "pinned_keys.in_order",
+        '{"a":2,"b":"x","c":true}',
+    ): "59f16cb6cbc6fc5b04dc42e4b5ff6af1d31a1d081b69f47360ed64d68df0c2d2",
+    ("pinned_keys.out_of_order", '{"b":3,"a":"y"}'): "9f0d01737645a9eb0e75b9259e075ce512529a302358b9488347dadd9eae19b1",
+    ("pinned_keys.keyed_by_float", '{"x":0.5}'): "a67bffe97c09c67ae0e2540d87fb1bca555c2c99b89e2e411812367b48984ae4",
+}
+
+
+def test_the_keys_a_run_records_are_the_keys_of_before():
+    from flyte.runtime import store as st
+
+    for expected in ("written", "hit"):  # a miss and a hit key the same inputs the same way
+        run = flyte.run(calls_pinned)
+        assert run.outputs() == ["1éNone", "2xTrue", "y3", 0.5]
+        conn = sqlite3.connect(st.db_path())
+        try:
+            rows = conn.execute(
+                "SELECT task, inputs, cache_key, cache FROM actions WHERE run=? AND cache_key IS NOT NULL", (run.name,)
+            ).fetchall()
+        finally:
+            conn.close()
+        assert {(task, inputs): key for task, inputs, key, _ in rows} == PINNED_KEYS
+        assert {cache for *_, cache in rows} == {expected}

@@ -130,10 +130,13 @@ def canonical_as_is(value: dict[str, Any]) -> bool:
 
 # The C scanner behind json.loads, built once: json.loads's Python layers (its checks, the
 # decoder's two whitespace matches) cost about as much as scanning a small value.
-_scan = json.scanner.c_make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]  # None without the C accelerator
+_make_scanner = json.scanner.c_make_scanner  # type: ignore[attr-defined]  # None without the C accelerator
+_scan = _make_scanner and _make_scanner(json.JSONDecoder())
 
 
 def loads(text: str | bytes) -> Any:
+    """``dumps``'s output back as the value: ``decode(json.loads(text))``, the same values
+    and errors; text that is exactly one JSON value goes to the C scanner directly."""
     if type(text) is str and _scan is not None:
         try:
             data, end = _scan(text, 0)

@@ -663,12 +663,22 @@ async def gather_triples(n: int) -> list[int]:
 async def clear_between(how: str) -> list[int]:
     """Two gathers of the same cached calls, the cache cleared between them with no await that
     reaches the event loop: by another process (``subprocess.run``), by this process's store on
-    another thread, or by another connection of this process on another thread."""
+    another thread, or by another connection of this process on another thread (or an entry
+    overwritten in each of those ways)."""
     first = await asyncio.gather(triple(x=1), triple(x=2))
     if how == "process":
         _elsewhere(CLEAR_SCRIPT)
     elif how == "overwrite":
         _elsewhere(PUT_SCRIPT, _key(triple, x=1), "100")
+    elif how in ("overwrite here", "overwrite by another handle"):  # on another thread
+        key = _key(triple, x=1)
+        if how == "overwrite here":
+            put = lambda: get_store().put(key, "cached.triple", "v", "100")  # noqa: E731
+        else:
+            put = lambda: _other_handle_puts(key, "100")  # noqa: E731
+        worker = threading.Thread(target=put)
+        worker.start()
+        worker.join()
     else:
         clear = get_store().clear if how == "this store" else lambda: _other_handle_clears()
         worker = threading.Thread(target=clear)
@@ -676,6 +686,14 @@ async def clear_between(how: str) -> list[int]:
         worker.join()
     second = await asyncio.gather(triple(x=1), triple(x=2))
     return [*first, *second]
+
+
+def _other_handle_puts(key: str, outputs: str) -> None:
+    other = CacheStore(get_store().path)
+    try:
+        other.put(key, "cached.triple", "v", outputs)
+    finally:
+        other.close()
 
 
 def _other_handle_clears() -> None:
@@ -719,10 +737,11 @@ def test_a_clear_is_seen_by_every_call_made_after_it_within_one_loop_iteration(h
     assert caches == ["hit", "hit", "written", "written"]
 
 
-def test_an_overwrite_by_another_process_is_seen_by_the_next_call():
+@pytest.mark.parametrize("how", ["overwrite", "overwrite here", "overwrite by another handle"])
+def test_an_overwrite_by_another_process_or_thread_is_seen_by_the_next_call(how):
     flyte.run(gather_triples, 3)
     calls.clear()
-    assert flyte.run(clear_between, "overwrite").outputs() == [3, 6, 100, 6]
+    assert flyte.run(clear_between, how).outputs() == [3, 6, 100, 6]
     assert calls == []
 
 

@@ -190,8 +190,7 @@ def _hit_record(action: Action, store: st.RunStore, n: int) -> None:
             inputs='{"i":1}',
             outputs="1",
             cache="hit",
-            grp=None,
-            cache_key="0" * 64,
+            cache_key="0" * 64,  # no grp: the controller passes none outside a group
         )
 
 

@@ -3,6 +3,7 @@ serialize=True across processes, crash safety, damaged files, and the CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -10,9 +11,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -416,6 +419,7 @@ def test_when_the_running_call_fails_a_waiter_runs_it(tmp_path):
 WRITER = """
 import sys
 from pathlib import Path
+from typing import Any
 from flyte._cache.store import CacheStore
 store = CacheStore(Path(sys.argv[1]))
 round_ = int(sys.argv[2])
@@ -626,3 +630,239 @@ def test_a_batched_write_drops_the_reservation_of_its_key(tmp_path):
         assert store.try_reserve("held", "other") == (False, "1")  # a waiter finds the entry
     finally:
         store.close()
+
+
+# -- one freshness check for the calls made before it (store.ticket) ---------------------------------
+parents = flyte.TaskEnvironment(name="cache_parents", depends_on=[env])
+
+
+@env.task
+async def triple(x: int) -> int:
+    _count("triple")
+    return 3 * x
+
+
+PUT_SCRIPT = """
+import sys
+from flyte._cache.store import get_store
+get_store().put(sys.argv[1], "cached.triple", "v", sys.argv[2])
+"""
+
+
+def _elsewhere(script: str, *args: str) -> None:
+    """``script`` run in another process on the same state root, to its end."""
+    subprocess.run([sys.executable, "-c", script, *args], check=True, capture_output=True, env=os.environ.copy())
+
+
+@parents.task
+async def gather_triples(n: int) -> list[int]:
+    return list(await asyncio.gather(*(triple(x=i) for i in range(n))))
+
+
+@parents.task
+async def clear_between(how: str) -> list[int]:
+    """Two gathers of the same cached calls, the cache cleared between them with no await that
+    reaches the event loop: by another process (``subprocess.run``), by this process's store on
+    another thread, or by another connection of this process on another thread (or an entry
+    overwritten in each of those ways)."""
+    first = await asyncio.gather(triple(x=1), triple(x=2))
+    if how == "process":
+        _elsewhere(CLEAR_SCRIPT)
+    elif how == "overwrite":
+        _elsewhere(PUT_SCRIPT, _key(triple, x=1), "100")
+    elif how in ("overwrite here", "overwrite by another handle"):  # on another thread
+        key = _key(triple, x=1)
+        if how == "overwrite here":
+            put = lambda: get_store().put(key, "cached.triple", "v", "100")  # noqa: E731
+        else:
+            put = lambda: _other_handle_puts(key, "100")  # noqa: E731
+        worker = threading.Thread(target=put)
+        worker.start()
+        worker.join()
+    else:
+        clear = get_store().clear if how == "this store" else lambda: _other_handle_clears()
+        worker = threading.Thread(target=clear)
+        worker.start()
+        worker.join()
+    second = await asyncio.gather(triple(x=1), triple(x=2))
+    return [*first, *second]
+
+
+def _other_handle_puts(key: str, outputs: str) -> None:
+    other = CacheStore(get_store().path)
+    try:
+        other.put(key, "cached.triple", "v", outputs)
+    finally:
+        other.close()
+
+
+def _other_handle_clears() -> None:
+    other = CacheStore(get_store().path)
+    try:
+        other.clear()
+    finally:
+        other.close()
+
+
+@parents.task
+async def awaited_around_a_clear() -> list[int]:
+    """Sequential awaits of a known entry, another process clearing it between them: an await
+    of a hit never reaches the event loop, so both lookups run in one iteration of it."""
+    first = await triple(x=5)
+    _elsewhere(CLEAR_SCRIPT)
+    return [first, await triple(x=5)]
+
+
+def test_a_gather_of_known_entries_asks_sqlite_once():
+    flyte.run(gather_triples, 50)  # written by this process: known
+    store = get_store()
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    try:
+        calls.clear()
+        assert flyte.run(gather_triples, 50).outputs() == [3 * i for i in range(50)]
+    finally:
+        store._conn.set_trace_callback(None)
+    assert calls == [] and statements == ["PRAGMA data_version"]
+
+
+@pytest.mark.parametrize("how", ["process", "this store", "another handle"])
+def test_a_clear_is_seen_by_every_call_made_after_it_within_one_loop_iteration(how):
+    flyte.run(gather_triples, 3)
+    calls.clear()
+    run = flyte.run(clear_between, how)
+    assert run.outputs() == [3, 6, 3, 6]
+    assert calls == ["triple", "triple"]  # the second gather recomputed both
+    caches = sorted(a.cache for a in run.actions() if a.task == "cached.triple")
+    assert caches == ["hit", "hit", "written", "written"]
+
+
+@pytest.mark.parametrize("how", ["overwrite", "overwrite here", "overwrite by another handle"])
+def test_an_overwrite_by_another_process_or_thread_is_seen_by_the_next_call(how):
+    flyte.run(gather_triples, 3)
+    calls.clear()
+    assert flyte.run(clear_between, how).outputs() == [3, 6, 100, 6]
+    assert calls == []
+
+
+def test_a_clear_between_two_awaited_hits_is_seen_by_the_second():
+    flyte.run(triple, x=5)
+    calls.clear()
+    assert flyte.run(awaited_around_a_clear).outputs() == [15, 15]
+    assert calls == ["triple"]
+
+
+def test_a_lookup_answers_from_memory_only_for_calls_made_before_the_latest_check(tmp_path):
+    from flyte._cache.store import ticket
+
+    mine, theirs = CacheStore(tmp_path / "cache.db"), CacheStore(tmp_path / "cache.db")
+    statements: list[str] = []
+    try:
+        mine.put("k", "t", "v", '"first"')
+        early = ticket()  # a call made before the check below
+        assert mine.get("k", ticket()) == '"first"'  # checks (PRAGMA)
+        mine._conn.set_trace_callback(statements.append)
+        assert mine.get("k", early) == '"first"' and statements == []  # the check came after it
+        theirs.put("k", "t", "v", '"second"')
+        assert mine.get("k", ticket()) == '"second"'  # made after the overwrite: checks, reads
+        assert statements[0] == "PRAGMA data_version" and len(statements) == 2
+        theirs.clear()
+        assert mine.get("k", ticket()) is None
+        mine.put("k", "t", "v", '"third"')
+        late = ticket()
+        assert mine.get("k", ticket()) == '"third"'
+        statements.clear()
+        assert mine.get("k", late) == '"third"' and statements == []
+        mine.clear()  # this handle's own clear forgets what it knew, whatever the tickets
+        assert mine.get("k", late) is None
+    finally:
+        mine._conn.set_trace_callback(None)
+        mine.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize(
+    "inputs", [{"x": 3}, {"a": 1, "b": "é"}, {"b": 1, "a": 2}, {"x": 1.5}, {"x": [1, 2]}, {"x": None}, {"$t": 1}]
+)
+def test_a_key_hashing_the_record_encoding_is_the_key_computed_alone(inputs):
+    spec, func = triple.spec, triple.func
+    from flyte import _codec
+
+    assert cache_key(spec, func, inputs, _codec.dumps(inputs)) == cache_key(spec, func, inputs)
+
+
+def test_the_key_a_hit_records_is_the_key_of_its_inputs():
+    flyte.run(gather_triples, 3)
+    run = flyte.run(gather_triples, 3)
+    from flyte.runtime import store as st
+
+    conn = sqlite3.connect(st.db_path())
+    try:
+        rows = conn.execute(
+            "SELECT inputs, cache, cache_key FROM actions WHERE run=? AND task=?", (run.name, "cached.triple")
+        )
+        keys = {json.loads(inputs)["x"]: (cache, key) for inputs, cache, key in rows}
+    finally:
+        conn.close()
+    assert keys == {x: ("hit", _key(triple, x=x)) for x in range(3)}
+
+
+# Keys pinned as main computed them before a key could hash the record's input encoding
+# (git main at ff6240a): every stored entry is found by its key, so a different key for the
+# same inputs must come with a new key_version, not silently.
+pinned = flyte.TaskEnvironment(name="pinned_keys", cache=flyte.Cache(behavior="override", version_override="v1"))
+
+
+@pinned.task
+async def in_order(a: int, b: str, c: bool | None = None) -> str:
+    return f"{a}{b}{c}"
+
+
+@pinned.task
+async def out_of_order(b: int, a: str) -> str:
+    return f"{a}{b}"
+
+
+@pinned.task
+async def keyed_by_float(x: float) -> float:
+    return x
+
+
+@flyte.TaskEnvironment(name="pinned_callers", depends_on=[pinned]).task
+async def calls_pinned() -> list[Any]:
+    return list(
+        await asyncio.gather(
+            in_order(a=1, b="é"), in_order(a=2, b="x", c=True), out_of_order(b=3, a="y"), keyed_by_float(x=0.5)
+        )
+    )
+
+
+PINNED_KEYS = {
+    (
+        "pinned_keys.in_order",
+        '{"a":1,"b":"é","c":null}',
+    ): "76c10ba91026949bc235d6cbef77a3c88a0816b508a5c62e350496c41e1fd243",
+    (
+        "pinned_keys.in_order",
+        '{"a":2,"b":"x","c":true}',
+    ): "59f16cb6cbc6fc5b04dc42e4b5ff6af1d31a1d081b69f47360ed64d68df0c2d2",
+    ("pinned_keys.out_of_order", '{"b":3,"a":"y"}'): "9f0d01737645a9eb0e75b9259e075ce512529a302358b9488347dadd9eae19b1",
+    ("pinned_keys.keyed_by_float", '{"x":0.5}'): "a67bffe97c09c67ae0e2540d87fb1bca555c2c99b89e2e411812367b48984ae4",
+}
+
+
+def test_the_keys_a_run_records_are_the_keys_of_before():
+    from flyte.runtime import store as st
+
+    for expected in ("written", "hit"):  # a miss and a hit key the same inputs the same way
+        run = flyte.run(calls_pinned)
+        assert run.outputs() == ["1éNone", "2xTrue", "y3", 0.5]
+        conn = sqlite3.connect(st.db_path())
+        try:
+            rows = conn.execute(
+                "SELECT task, inputs, cache_key, cache FROM actions WHERE run=? AND cache_key IS NOT NULL", (run.name,)
+            ).fetchall()
+        finally:
+            conn.close()
+        assert {(task, inputs): key for task, inputs, key, _ in rows} == PINNED_KEYS
+        assert {cache for *_, cache in rows} == {expected}

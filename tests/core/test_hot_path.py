@@ -132,6 +132,43 @@ def test_dumps_common_case_matches_the_json_encoder(value: Any) -> None:
     assert _codec.loads(_codec.dumps(value)) == value
 
 
+@pytest.mark.parametrize("value", [v for v in VALUES if type(v) is dict] + [{"a": 1, "b": 2}, {"a": 1.5}, {"a": [1]}])
+def test_a_record_encoding_said_canonical_is_the_canonical_one(value: dict[str, Any]) -> None:
+    """A cache key hashes the record's encoding only when it is what canonical=True writes."""
+    if _codec.canonical_as_is(value):
+        assert _codec.dumps(value) == _codec.dumps(value, canonical=True)
+    expected = {"{}": True, '{"i":1}': True, '{"a":1,"b":2}': True}
+    assert _codec.canonical_as_is(value) == expected.get(_codec.dumps(value), False)
+
+
+TEXTS = ["5", "-0", "1e400", '"x"', '"\\u00e9"', "[1,2]", '{"a":1}', "NaN", "-Infinity", "null", "true"]
+TEXTS += [" 5", "5 ", "\n[1]\n", "5x", "", "[1,", '{"a":}', '{"$t":"tuple","v":[1,2]}', '{"$t":"nope"}']
+TEXTS += ["\ufeff5", "1 2", '{"a":1,"a":2}', '"\\ud800"', "9" * 5000, "[" * 100_000, '"a\tb"', "Infinity"]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_loads_reads_what_json_loads_reads(text: str) -> None:
+    """loads scans with json's C scanner directly: the same values and the same errors."""
+
+    def outcome(read: Any) -> Any:
+        try:
+            return "value", repr(read())
+        except Exception as exc:
+            return "error", type(exc), str(exc)
+
+    expected = outcome(lambda: _codec.decode(json.loads(text)))
+    assert outcome(lambda: _codec.loads(text)) == expected
+    if not text.startswith("\ufeff"):  # bytes are decoded first (utf-8-sig): a BOM is allowed there
+        assert outcome(lambda: _codec.loads(text.encode())) == expected
+
+
+def test_loads_without_the_c_scanner_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interpreter without json's C accelerator goes through json.loads itself."""
+    expected = [_codec.loads(text) for text in ('{"a":[1,2.5,null]}', '{"$t":"tuple","v":[1,2]}')]
+    monkeypatch.setattr(_codec, "_scan", None)
+    assert [_codec.loads(text) for text in ('{"a":[1,2.5,null]}', '{"$t":"tuple","v":[1,2]}')] == expected
+
+
 deep_env = flyte.TaskEnvironment(name="hot_deep")
 
 

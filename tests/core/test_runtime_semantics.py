@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import os
 import time
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -363,3 +364,28 @@ def test_the_run_flyte_run_returns_has_the_recorded_start_and_end():
     recorded = Run.get(run.name)
     assert (run.created_at, run.ended_at) == (recorded.created_at, recorded.ended_at)
     assert run.ended_at - run.created_at >= 0.2
+
+
+@caller.task
+async def calls_far_away_twice() -> list[str]:
+    seen = []
+    for _ in range(2):
+        try:
+            await far_away()
+        except flyte.errors.DependencyError as exc:
+            seen.append(type(exc).__name__)
+    return seen
+
+
+def test_strict_dependencies_refuse_every_call_not_only_the_first_of_a_run():
+    flyte.init(strict_dependencies=True)
+    assert flyte.run(calls_far_away_twice).outputs() == ["DependencyError", "DependencyError"]
+
+
+def test_a_call_outside_depends_on_warns_once_per_run_however_often_it_is_made():
+    from flyte.runtime.controller import DependencyWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert flyte.run(calls_far_away_twice).outputs() == []
+    assert [type(w.message) for w in caught if issubclass(w.category, DependencyWarning)] == [DependencyWarning]

@@ -114,7 +114,37 @@ def dumps(value: Any, *, canonical: bool = False, path: str = "value") -> str:
     return _COMPACT.encode(data)
 
 
+def canonical_as_is(value: dict[str, Any]) -> bool:
+    """Whether ``dumps(value)`` is also ``dumps(value, canonical=True)``: a flat dict of scalars
+    (dumps's common case) whose keys are already in sorted order (one input, or a few named in
+    order), so a cache key can hash the record's encoding instead of encoding again."""
+    if TAG in value:
+        return False
+    last = ""
+    for k, v in value.items():
+        if type(k) is not str or type(v) not in _SCALARS or k < last:
+            return False
+        last = k
+    return True
+
+
+# The C scanner behind json.loads, built once: json.loads's Python layers (its checks, the
+# decoder's two whitespace matches) cost about as much as scanning a small value.
+_make_scanner = json.scanner.c_make_scanner  # type: ignore[attr-defined]  # None without the C accelerator
+_scan = _make_scanner and _make_scanner(json.JSONDecoder())
+
+
 def loads(text: str | bytes) -> Any:
+    """``dumps``'s output back as the value: ``decode(json.loads(text))``, the same values
+    and errors; text that is exactly one JSON value goes to the C scanner directly."""
+    if type(text) is str and _scan is not None:
+        try:
+            data, end = _scan(text, 0)
+        except StopIteration:  # not a value at its start (e.g. whitespace): json.loads says why
+            pass
+        else:
+            if end == len(text):  # the whole text, as json.loads requires
+                return decode(data)
     return decode(json.loads(text))
 
 

@@ -70,8 +70,10 @@ def interface_hash(spec: Any) -> str:
     return digest
 
 
-def cache_key(spec: Any, func: Any, inputs: dict[str, Any]) -> str:
-    """The key of one call; raises a clear error for an input that cannot be keyed."""
+def cache_key(spec: Any, func: Any, inputs: dict[str, Any], encoded: str | None = None) -> str:
+    """The key of one call; raises a clear error for an input that cannot be keyed.
+    ``encoded``: ``_codec.dumps(inputs)`` when the caller has it (the action record's), hashed
+    as it is when it is the canonical encoding too."""
     cache = spec.cache
     final = inputs
     if cache.ignored_inputs:
@@ -82,10 +84,11 @@ def cache_key(spec: Any, func: Any, inputs: dict[str, Any]) -> str:
                 f"(inputs: {list(inputs)})"
             )
         final = {k: v for k, v in inputs.items() if k not in cache.ignored_inputs}
-    try:
-        encoded = _codec.dumps(final, canonical=True, path="input")
-    except _codec.UnhashableInputError as exc:
-        raise ConfigurationError(f"{spec.name}: cannot compute a cache key: {exc}") from None
+    if encoded is None or final is not inputs or not _codec.canonical_as_is(inputs):
+        try:
+            encoded = _codec.dumps(final, canonical=True, path="input")
+        except _codec.UnhashableInputError as exc:
+            raise ConfigurationError(f"{spec.name}: cannot compute a cache key: {exc}") from None
     # The hash of the JSON list [name, interface, version, salt, encoded]: its first four items
     # are the same for every call of the task, so the hash state after them is kept and copied.
     digest = task_part(spec, func).head.copy()

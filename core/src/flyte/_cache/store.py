@@ -4,8 +4,9 @@ An entry is written in one transaction together with a digest of its outputs, so
 killed at any point of a write leaves either no entry or the whole one, and a reader checks
 the digest before trusting it. Entries this process read (and checked) or wrote are kept in
 memory for the next lookup, as long as ``PRAGMA data_version`` says no other connection has
-committed since: another process's ``flyte cache clear``, overwrite or tampering is seen at the
-very next lookup. Many processes may read and write at once (WAL mode, busy timeout). A
+committed since: another process's ``flyte cache clear``, overwrite or tampering is seen by
+every call made after it. One check serves every call made before it (the calls of one
+``asyncio.gather``): see :func:`ticket`. Many processes may read and write at once (WAL mode, busy timeout). A
 damaged or unreadable cache file is reported once, clearly, and the run goes on without the
 cache: it can cost a recomputation, never a wrong result.
 
@@ -17,6 +18,7 @@ whose heartbeat is older than :data:`RESERVATION_TTL`, is taken over by one wait
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import socket
@@ -77,6 +79,33 @@ KNOWN_ENTRIES = 20_000
 KNOWN_CHARS = 16 * 1024 * 1024
 
 
+# The order of cached calls and freshness checks in this process (see ticket()).
+_clock = itertools.count(1)
+
+
+def ticket() -> int:
+    """A call's place in this process's order of calls and freshness checks, taken when the
+    call is made (for an async task: when its coroutine is created, e.g. in the arguments of
+    ``asyncio.gather``); passed to :meth:`CacheStore.get` as ``made``.
+
+    Why one ``PRAGMA data_version`` may serve many lookups: a lookup must see every change
+    another connection committed before its call was made; changes committed while the call
+    is under way may or may not be seen, as with any two overlapping operations. A check
+    that ran after the call was made (its ticket is greater) saw all of those, and the
+    entries known in memory are what the database held at that check, or newer (this
+    connection's own writes, and :meth:`CacheStore.clear`'s forgetting). So a lookup may
+    answer a known entry from memory when the latest check came after its call, and must
+    check again otherwise. In a gather of cached calls every call is made before the first
+    lookup runs: the first one checks, the rest reuse it. Calls awaited one by one each check
+    (anything may have happened between them, e.g. a ``flyte cache clear`` run by the
+    parent's own code with ``subprocess.run``, within one iteration of the event loop, so a
+    memo per loop iteration would not be exact). The counter is shared by every thread and
+    loop of the process: ``next()`` on it is atomic, and a check takes its ticket before it
+    asks SQLite, so "the check's ticket is greater" means "the check started after the call
+    was made"."""
+    return next(_clock)
+
+
 class CacheStore:
     """One process's handle on the cache database (thread-safe)."""
 
@@ -97,6 +126,9 @@ class CacheStore:
         self._known: dict[str, str] = {}
         self._known_chars = 0
         self._version: int | None = None
+        # The ticket taken just before the latest PRAGMA data_version (0: none since _forget):
+        # a call made before it may be answered from _known without asking again.
+        self._checked = 0
         self.closed = False  # closed by its owner: get_store() hands out another handle
 
     # -- connection ------------------------------------------------------------------------
@@ -154,17 +186,20 @@ class CacheStore:
         self._known.clear()
         self._known_chars = 0
         self._version = None
+        self._checked = 0
 
     def _unchanged(self, conn: sqlite3.Connection) -> bool:
         """Whether no other connection committed since ``_version`` was read; when one did,
         the known entries are dropped and ``_version`` is read anew (before any read that
         fills them again: an entry is only ever newer than the version it is kept under)."""
+        checked = next(_clock)  # before the statement: see ticket()
         version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version == self._version:
-            return True
-        self._forget()
-        self._version = version
-        return False
+        unchanged = version == self._version
+        if not unchanged:
+            self._forget()
+            self._version = version
+        self._checked = checked
+        return unchanged
 
     def _remember(self, key: str, outputs: str) -> None:
         """Keep an entry read or written through this connection (the caller holds ``_lock``
@@ -179,11 +214,17 @@ class CacheStore:
             self._known_chars -= len(known.pop(next(iter(known))))
 
     # -- entries ---------------------------------------------------------------------------
-    def get(self, key: str) -> str | None:
-        """The outputs stored under ``key`` (encoded), or None; a corrupt entry is a miss."""
+    def get(self, key: str, made: int = 0) -> str | None:
+        """The outputs stored under ``key`` (encoded), or None; a corrupt entry is a miss.
+        ``made``: the :func:`ticket` of the call looking it up (0: it is made now)."""
         pending = self._pending.get(key)
         if pending is not None:
             return pending[2]
+        if made and made < self._checked:  # checked since the call was made: see ticket()
+            with self._lock:
+                known = self._known.get(key) if made < self._checked else None
+            if known is not None:
+                return known
         return self._run(lambda c: self._read(c, key))
 
     def _read(self, c: sqlite3.Connection, key: str) -> str | None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from flyte import _codec
 from flyte._cache.key import cache_key, key_version
-from flyte._cache.store import HEARTBEAT, CacheStore, get_store
+from flyte._cache.store import HEARTBEAT, CacheStore, get_store, ticket
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller, current_group, current_task_data
 from flyte.connector_task import ConnectorTask
@@ -181,7 +181,7 @@ class Action:
     def _awaitable(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         if _deep(self):
             return _on_fresh_stack(self.controller.run_action(task, inputs, parent=self))
-        return _child(self.controller, task, inputs, self)
+        return _child(self.controller, task, inputs, self, ticket())  # made now, run later: see ticket()
 
     async def _forwarded(self, task: TaskTemplate, inputs: dict[str, Any]) -> Any:
         return await asyncio.wrap_future(self.submit(self.controller.run_action(task, inputs, parent=self)))
@@ -272,12 +272,12 @@ def _deep(caller: Action) -> bool:
     return True
 
 
-async def _child(ctl: Controller, task: TaskTemplate, inputs: dict[str, Any], parent: Action) -> Any:
+async def _child(ctl: Controller, task: TaskTemplate, inputs: dict[str, Any], parent: Action, made: int) -> Any:
     """A child call as its caller holds it (in an ``asyncio.gather``, a task): a finished
     asyncio task keeps its coroutine until the task is freed, so this one is small (~220 bytes;
     run_action's, ~400, is freed when it returns). In a gather of 100,000 children that is
     ~18 MB less at the peak, for one coroutine layer (~1% of a child call's instructions)."""
-    return await ctl.run_action(task, inputs, parent)
+    return await ctl.run_action(task, inputs, parent, made=made)
 
 
 async def _on_fresh_stack(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -349,6 +349,8 @@ class Controller:
         self.slots = Slots(settings.max_concurrency)
         self._ids = itertools.count()
         self._warned: set[tuple[str, str]] = set()
+        # Environment pairs (caller, callee) a call went between, by id: checked once per run.
+        self._env_pairs: dict[tuple[int, int], tuple[Any, Any]] = {}
         self.mounts = SecretMounts()
         self.cache: CacheStore | None = None  # the result cache, once a cached task is called
         self.root_outputs: str | None = None  # the root action's encoded outputs
@@ -411,7 +413,10 @@ class Controller:
         inline: Any = None,
         driven: bool = False,
         free_loop: asyncio.AbstractEventLoop | None = None,
+        made: int = 0,
     ) -> Any:
+        """Run one task call as an action of this run and return its outputs. ``made``: the
+        call's cache ticket when it was made before it runs (0: made now; see ``ticket``)."""
         spec = task.spec
         if self.aborted:
             raise ActionAbortedError(f"{spec.name}: the run was interrupted")
@@ -427,9 +432,9 @@ class Controller:
         if might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)
         encoded_inputs = self._encode("inputs", spec, inputs)
-        key = self._cache_key(action, inputs)
+        key = self._cache_key(action, inputs, encoded_inputs)
         if key is not None and not self.overwrite_cache:
-            found = self._results().get(key)
+            found = self._results().get(key, made)
             if found is not None:  # no coroutine of its own: most hits have nothing to await
                 value = self._hit_value(action, found)
                 if might_hold_data(value):
@@ -492,12 +497,14 @@ class Controller:
             cache = self.cache = get_store()
         return cache
 
-    def _cache_key(self, action: Action, inputs: dict[str, Any]) -> str | None:
+    def _cache_key(self, action: Action, inputs: dict[str, Any], encoded: str) -> str | None:
+        """The call's cache key, or None when it is not cached (``encoded``: its inputs as
+        recorded, which the key reuses when they are canonical)."""
         if self.disable_cache or not action.spec.cache.enabled:
             return None
         if self._results().broken:
             return None
-        return cache_key(action.spec, action.task.func, inputs)
+        return cache_key(action.spec, action.task.func, inputs, encoded)
 
     def _record_hit(self, action: Action, outputs: str, encoded_inputs: str, key: str) -> None:
         """A call answered from the cache: its record is made once, succeeded and a hit."""
@@ -795,19 +802,24 @@ class Controller:
 
     def _check_dependency(self, parent: Action, task: TaskTemplate) -> None:
         caller_env, callee_env = parent.task.env, task.env
-        if callee_env is caller_env or callee_env in caller_env.reachable():
+        if callee_env is caller_env:
             return
-        message = (
-            f"task {parent.spec.name} (environment {caller_env.name!r}) calls {task.name} of "
-            f"environment {callee_env.name!r}, which {caller_env.name!r} does not list in "
-            f"depends_on; a deploy would not include it. Add depends_on=[{callee_env.name}]"
-        )
-        if self.settings.strict_dependencies:
-            raise DependencyError(message)
-        key = (caller_env.name, callee_env.name)
-        if key not in self._warned:
-            self._warned.add(key)
-            warnings.warn(message, DependencyWarning, stacklevel=2)
+        pair = (id(caller_env), id(callee_env))
+        if pair in self._env_pairs:  # checked (and warned about) in this run: depends_on only grows
+            return
+        if callee_env not in caller_env.reachable():
+            message = (
+                f"task {parent.spec.name} (environment {caller_env.name!r}) calls {task.name} of "
+                f"environment {callee_env.name!r}, which {caller_env.name!r} does not list in "
+                f"depends_on; a deploy would not include it. Add depends_on=[{callee_env.name}]"
+            )
+            if self.settings.strict_dependencies:
+                raise DependencyError(message)
+            key = (caller_env.name, callee_env.name)
+            if key not in self._warned:
+                self._warned.add(key)
+                warnings.warn(message, DependencyWarning, stacklevel=2)
+        self._env_pairs[pair] = (caller_env, callee_env)  # kept alive, so the ids stay theirs
 
 
 def execute(action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:

@@ -229,12 +229,14 @@ async def body_context(action: Action, n: int, start: int) -> None:
 
 
 async def data_checks(action: Action, n: int, start: int) -> None:
-    """The checks for dataframes and files among the inputs (3) and the output (2): none here,
-    so nothing is awaited (a value that may hold some goes through flyte.io's transport)."""
+    """The checks for dataframes and files among the inputs (2) and the output (2), as the
+    controller makes them: a task whose annotations admit only scalars (``child``) skips the
+    search, anything else searches its values (nothing found here, nothing awaited)."""
     for i in range(start, start + n):
         inputs = {"i": i}
-        might_hold_data(inputs), might_hold_data(inputs), might_hold_data(inputs)
-        might_hold_data(i), might_hold_data(i)
+        checks = child.type_checks
+        not checks.scalar_inputs and might_hold_data(inputs), not checks.scalar_inputs and might_hold_data(inputs)
+        not checks.scalar_output and might_hold_data(i), not checks.scalar_output and might_hold_data(i)
 
 
 async def attempt_log(action: Action, n: int, start: int) -> None:

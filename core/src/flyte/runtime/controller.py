@@ -98,6 +98,7 @@ class Action:
     __slots__ = (
         "attempt",
         "attempt_started",
+        "checks",
         "children_waiting",
         "controller",
         "depth",
@@ -126,6 +127,7 @@ class Action:
         self.id = id
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1  # levels of nested calls above it
+        self.checks = task.type_checks  # what its inputs and output can be (scalars: no data to move)
         self.attempt = 0
         self.attempt_started: float | None = None  # when the current attempt got its slot
         self.log: logs.AttemptLog | None = None  # the current attempt's log
@@ -424,7 +426,7 @@ class Controller:
         queued_at = time.monotonic()
         if parent is not None:
             self._check_dependency(parent, task)
-        if might_hold_data(inputs):  # dataframes stored: records see references
+        if not action.checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)
         encoded_inputs = self._encode("inputs", spec, inputs)
         key = self._cache_key(action, inputs)
@@ -600,7 +602,7 @@ class Controller:
                     result = await self._one_attempt(action, inputs, deadline)
                     action.task.check_output(result)  # an OutputTypeError is not retried
                     # Dataframes it returned are stored now: a failure to store fails the attempt.
-                    if might_hold_data(result):
+                    if not action.checks.scalar_output and might_hold_data(result):
                         stored, result = await transport.output_leaving(
                             action.task.func, result, self.run_name, action.id
                         )
@@ -819,7 +821,7 @@ def execute(action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         and not spec.secrets
         and action.lease is None
         and not isinstance(action.task, ConnectorTask)
-        and not might_hold_data(inputs)
+        and (action.checks.scalar_inputs or not might_hold_data(inputs))
     ):
         # The common case: nothing to read, fetch, mount or clean up, and no plugin. The
         # attempt awaits the body's own coroutine: no layer in between (one per child call).
@@ -912,7 +914,8 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
         current_action.reset(token_action)
         current_task_data.reset(token_data)
         environ.leave(token_env)
-    if might_hold_data(result):
+    # A scalar output declared: anything else fails its check (_attempts) with nothing stored.
+    if not action.checks.scalar_output and might_hold_data(result):
         result = await transport.outputs_in_engine(func, result, action.controller.run_name, action.id)
     return result
 

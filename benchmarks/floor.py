@@ -360,7 +360,7 @@ LABELS = {
     "hit_record_write": "a hit's record: its write (writer thread, SQLite)",
     "body_context": "the body's context (env overlay, 3 contextvars)",
     "attempt_log": "the attempt's log (made, current, closed)",
-    "data_checks": "dataframe/file checks (5, nothing awaited)",
+    "data_checks": "dataframe/file checks (4: skipped, scalar annotations)",
     "key": "cache key",
     "lookup": "cache lookup (known entry: one PRAGMA data_version)",
     "lookup_cold": "cache lookup by a fresh handle (row read, digest)",

@@ -47,10 +47,11 @@ import flyte
 from flyte import _codec
 from flyte._cache.key import cache_key, key_version
 from flyte._cache.store import CacheStore, get_store
+from flyte._context import current_caller
 from flyte.io._transport import might_hold_data
 from flyte.runtime import environ, logs
 from flyte.runtime import store as st
-from flyte.runtime.controller import Action, current_action
+from flyte.runtime.controller import Action
 
 cached_env = flyte.TaskEnvironment(name="floor_cached", cache="auto")
 env = flyte.TaskEnvironment(name="floor", depends_on=[cached_env])
@@ -214,17 +215,16 @@ async def record_changes(action: Action, n: int, start: int) -> None:
 
 
 async def body_context(action: Action, n: int, start: int) -> None:
-    """The context a body runs in: its environment overlay and three context variables set and
-    reset (the caller, the action, the task-context data)."""
-    from flyte._context import current_caller, current_task_data
+    """The context a body runs in: its environment overlay and two context variables set and
+    reset (the caller, which is also the running action, and the task-context data)."""
+    from flyte._context import current_task_data
 
     values: dict[str, str] = {}
     for _ in range(n):
         token_env = environ.enter(values)
-        t1, t2, t3 = current_caller.set(action), current_action.set(action), current_task_data.set({})
+        t1, t2 = current_caller.set(action), current_task_data.set({})
         current_caller.reset(t1)
-        current_action.reset(t2)
-        current_task_data.reset(t3)
+        current_task_data.reset(t2)
         environ.leave(token_env)
 
 
@@ -358,7 +358,7 @@ LABELS = {
     "record_write": "the action record: its write (writer thread, SQLite)",
     "hit_record_changes": "a hit's record: its one change in memory",
     "hit_record_write": "a hit's record: its write (writer thread, SQLite)",
-    "body_context": "the body's context (env overlay, 3 contextvars)",
+    "body_context": "the body's context (env overlay, 2 contextvars)",
     "attempt_log": "the attempt's log (made, current, closed)",
     "data_checks": "dataframe/file checks (4: skipped, scalar annotations)",
     "key": "cache key",
@@ -374,7 +374,7 @@ LABELS = {
 async def probe(name: str, n: int, repeats: int, fill: int) -> list[float]:
     """CPU seconds of ``repeats`` runs of the piece ``name`` for ``n`` children; the cache
     pieces first store ``fill`` entries (committed, as a later run would find them)."""
-    action = current_action.get()
+    action = current_caller.get()
     assert action is not None
     piece = PIECES[name]
     if name in ("ours_cache_hit", "lookup", "lookup_cold", "keys_only"):

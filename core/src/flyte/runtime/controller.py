@@ -26,7 +26,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Coroutine
-from contextvars import ContextVar
 from typing import Any
 
 from flyte import _codec
@@ -64,8 +63,6 @@ _get_running_loop = asyncio.events._get_running_loop
 
 # What the run store records about each action and the cache.
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
-
-current_action: ContextVar[Action | None] = ContextVar("flyte_current_action", default=None)
 
 # A chain of nested calls grows one stack: an awaited child runs inside its parent's asyncio
 # task, a sync child inside its parent's thread. Past this many frames the next child starts
@@ -901,8 +898,7 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
         action.loop = asyncio.get_running_loop()
     # Context variables set and reset by hand: a context manager per call costs more than the body.
     token_env = environ.enter(env)
-    token_caller = current_caller.set(action)
-    token_action = current_action.set(action)
+    token_caller = current_caller.set(action)  # also the running action (flyte.report, flyte.ctx)
     token_data = current_task_data.set(data)
     try:
         if action.task.is_async and not action.stoppable:
@@ -911,7 +907,6 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
             result = await _on_a_thread(action, inputs)
     finally:
         current_caller.reset(token_caller)
-        current_action.reset(token_action)
         current_task_data.reset(token_data)
         environ.leave(token_env)
     # A scalar output declared: anything else fails its check (_attempts) with nothing stored.

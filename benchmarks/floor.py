@@ -47,10 +47,11 @@ import flyte
 from flyte import _codec
 from flyte._cache.key import cache_key, key_version
 from flyte._cache.store import CacheStore, get_store, ticket
+from flyte._context import current_caller
 from flyte.io._transport import might_hold_data
 from flyte.runtime import environ, logs
 from flyte.runtime import store as st
-from flyte.runtime.controller import Action, current_action
+from flyte.runtime.controller import Action
 
 cached_env = flyte.TaskEnvironment(name="floor_cached", cache="auto")
 env = flyte.TaskEnvironment(name="floor", depends_on=[cached_env])
@@ -213,27 +214,28 @@ async def record_changes(action: Action, n: int, start: int) -> None:
 
 
 async def body_context(action: Action, n: int, start: int) -> None:
-    """The context a body runs in: its environment overlay and three context variables set and
-    reset (the caller, the action, the task-context data)."""
-    from flyte._context import current_caller, current_task_data
+    """The context a body runs in: its environment overlay and two context variables set and
+    reset (the caller, which is also the running action, and the task-context data)."""
+    from flyte._context import current_task_data
 
     values: dict[str, str] = {}
     for _ in range(n):
         token_env = environ.enter(values)
-        t1, t2, t3 = current_caller.set(action), current_action.set(action), current_task_data.set({})
+        t1, t2 = current_caller.set(action), current_task_data.set({})
         current_caller.reset(t1)
-        current_action.reset(t2)
-        current_task_data.reset(t3)
+        current_task_data.reset(t2)
         environ.leave(token_env)
 
 
 async def data_checks(action: Action, n: int, start: int) -> None:
-    """The checks for dataframes and files among the inputs (3) and the output (2): none here,
-    so nothing is awaited (a value that may hold some goes through flyte.io's transport)."""
+    """The checks for dataframes and files among the inputs (2) and the output (2), as the
+    controller makes them: a task whose annotations admit only scalars (``child``) skips the
+    search, anything else searches its values (nothing found here, nothing awaited)."""
     for i in range(start, start + n):
         inputs = {"i": i}
-        might_hold_data(inputs), might_hold_data(inputs), might_hold_data(inputs)
-        might_hold_data(i), might_hold_data(i)
+        checks = child.type_checks
+        not checks.scalar_inputs and might_hold_data(inputs), not checks.scalar_inputs and might_hold_data(inputs)
+        not checks.scalar_output and might_hold_data(i), not checks.scalar_output and might_hold_data(i)
 
 
 async def attempt_log(action: Action, n: int, start: int) -> None:
@@ -369,9 +371,9 @@ LABELS = {
     "record_write": "the action record: its write (writer thread, SQLite)",
     "hit_record_changes": "a hit's record: its one change in memory",
     "hit_record_write": "a hit's record: its write (writer thread, SQLite)",
-    "body_context": "the body's context (env overlay, 3 contextvars)",
+    "body_context": "the body's context (env overlay, 2 contextvars)",
     "attempt_log": "the attempt's log (made, current, closed)",
-    "data_checks": "dataframe/file checks (5, nothing awaited)",
+    "data_checks": "dataframe/file checks (4: skipped, scalar annotations)",
     "key": "cache key",
     "lookup": "cache lookup, known entry (gathered: one PRAGMA)",
     "lookup_checked": "cache lookup, known entry (awaited: a PRAGMA each)",
@@ -386,7 +388,7 @@ LABELS = {
 async def probe(name: str, n: int, repeats: int, fill: int) -> list[float]:
     """CPU seconds of ``repeats`` runs of the piece ``name`` for ``n`` children; the cache
     pieces first store ``fill`` entries (committed, as a later run would find them)."""
-    action = current_action.get()
+    action = current_caller.get()
     assert action is not None
     piece = PIECES[name]
     if name in ("ours_cache_hit", "lookup", "lookup_checked", "lookup_cold", "keys_only"):

@@ -5,8 +5,10 @@ binder against ``inspect.Signature.bind``, the codec's prebuilt encoders against
 from __future__ import annotations
 
 import asyncio
+import enum
 import inspect
 import json
+import math
 from typing import Any
 
 import pytest
@@ -120,16 +122,65 @@ def test_child_calls_bind_through_the_binder_and_are_recorded_in_order() -> None
     assert {(r["status"], r["attempts"]) for r in rows} == {(st.SUCCEEDED, 1)}
 
 
-VALUES = [0, -7, 2**70, "", "plain", 'quote " and \\ and \n', "é ✓ 😀", None, True, False, {}, {"i": 1}]
-VALUES += [{"b": "x", "a": None, "c": True, "é": "✓"}, {"$t": "tuple"}]
+class Flag(enum.IntEnum):
+    ON = 1
+
+
+class Count(int):
+    pass
+
+
+class Name(str):
+    pass
+
+
+VALUES = [0, -7, 2**70, -(2**63), "", "plain", 'quote " and \\ and \n', "é ✓ 😀", None, True, False, {}, {"i": 1}]
+VALUES += ["\x00\x1f\x7f \u2028 \ud800 \t", 0.0, -0.0, 1.5, -2.5e-8, 1e16, 1e300, 5e-324, 0.1 + 0.2]
+VALUES += [math.nan, math.inf, -math.inf, {"x": math.nan}, {"b": 1.5, "a": -math.inf}]
+VALUES += [{"b": "x", "a": None, "c": True, "é": "✓"}, {"$t": "tuple"}, {"$t": 1, "a": 2}, {"z": 0.5}]
+VALUES += [Flag.ON, Count(3), Name("n"), {"f": Flag.ON}, {"c": Count(3)}, {"n": Name("n")}, {Name("k"): 1}]
+VALUES += [{1: "a"}, {"a": 1, 2: "b"}, {"a": [1, 2]}, {"a": {"b": 1}}, {"a": (1,)}, {"a": b"x"}, [1, "a"]]
+VALUES += [{"b": 2, "a": 1, "c": 0.25}, {"b": 2, "a": Count(1)}, {"": 0, " ": 1}]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
 
 
 @pytest.mark.parametrize("value", VALUES)
 def test_dumps_common_case_matches_the_json_encoder(value: Any) -> None:
-    """The prebuilt C encoders write what json.JSONEncoder writes, compact and canonical (sorted)."""
-    assert _codec.dumps(value) == _codec._COMPACT.encode(_codec.encode(value))
-    assert _codec.dumps(value, canonical=True) == _codec._CANONICAL.encode(_codec.encode(value, canonical=True))
-    assert _codec.loads(_codec.dumps(value)) == value
+    """The shortcuts (scalars, flat dicts, prebuilt encoders) write byte for byte what the json
+    module writes of the encoded value, compact and canonical (sorted keys); NaN and the
+    infinities stay tagged, and subclasses (IntEnum, str and int subclasses) keep their type."""
+    compact = json.dumps(_codec.encode(value), separators=(",", ":"), ensure_ascii=False)
+    assert _codec.dumps(value) == compact
+    try:
+        canonical = json.dumps(
+            _codec.encode(value, canonical=True), separators=(",", ":"), ensure_ascii=False, sort_keys=True
+        )
+    except _codec.UnhashableInputError:  # an int subclass the codec does not know: no cache key
+        with pytest.raises(_codec.UnhashableInputError):
+            _codec.dumps(value, canonical=True)
+    else:
+        assert _codec.dumps(value, canonical=True) == canonical
+    back = _codec.loads(_codec.dumps(value))
+    assert type(back) is type(value)
+    if isinstance(value, dict):
+        assert list(back) == list(value) and all(_same(back[k], value[k]) for k in value)
+        assert all(type(back[k]) is type(value[k]) for k in value)
+    else:
+        assert _same(back, value)
+
+
+def test_an_int_too_long_for_text_fails_as_json_fails() -> None:
+    """Past Python's limit on an int's digits, dumps raises json's own ValueError."""
+    huge = 10**5000
+    for value in (huge, {"n": huge}):
+        with pytest.raises(ValueError) as expected:
+            json.dumps(value)
+        with pytest.raises(ValueError) as got:
+            _codec.dumps(value)
+        assert str(got.value) == str(expected.value)
 
 
 @pytest.mark.parametrize("value", [v for v in VALUES if type(v) is dict] + [{"a": 1, "b": 2}, {"a": 1.5}, {"a": [1]}])

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 import flyte
 from flyte.cli.main import build_cli
 from flyte.runtime import store as st
+from flyte.runtime.attempts import attempts_of
 
 env = flyte.TaskEnvironment(name="logged")
 user_log = logging.getLogger("logged.user")
@@ -312,3 +313,102 @@ def test_a_failed_flyte_run_says_where_the_traceback_and_logs_are(tmp_path):
     assert listing.rstrip().endswith(
         "run rcli: traceback: flyte runs show rcli a1 · logs: flyte logs rcli a1 · all actions: flyte runs show rcli"
     )
+
+
+# -- an attempt that prints nothing itself: its log is made by whatever writes first ----------
+
+
+@env.task
+def quiet_but_its_thread_prints() -> None:
+    worker = threading.Thread(target=lambda: print("only a thread printed"))
+    worker.start()
+    worker.join()
+
+
+@env.task
+def quiet_but_its_process_prints() -> None:
+    subprocess.run([sys.executable, "-c", "print('only a child process printed')"], check=True)
+
+
+@env.task
+async def quiet_but_a_worker_thread_prints() -> None:
+    await asyncio.to_thread(print, "only asyncio.to_thread printed")
+
+
+@pytest.mark.parametrize(
+    ("task", "line"),
+    [
+        (quiet_but_its_thread_prints, "only a thread printed"),
+        (quiet_but_its_process_prints, "only a child process printed"),
+        (quiet_but_a_worker_thread_prints, "only asyncio.to_thread printed"),
+    ],
+)
+def test_the_first_line_of_an_attempt_may_come_from_its_thread_or_process(task, line):
+    flyte.init()
+    run = flyte.run(task)
+    assert log_of(run.name, "a0") == f"{line}\n"
+    with st.reader() as conn:
+        (row,) = attempts_of(conn, run.name, "a0")
+    assert row["log_path"] and Path(row["log_path"]).read_text() == f"{line}\n"
+
+
+def test_an_attempt_log_keeps_what_arrives_before_its_close_and_nothing_after():
+    from flyte.runtime import logs
+
+    unused = logs.AttemptLog("rlogs", "a1", 1)
+    assert unused.close() is None  # printed nothing: no file, no log path recorded
+    unused.write("too late\n")  # a thread that outlived its attempt: dropped
+    assert unused.close() is None and not Path(unused.path).exists()
+
+    used = logs.AttemptLog("rlogs", "a2", 1)
+    written = threading.Thread(target=used.write, args=("from another thread\n",))
+    written.start()
+    written.join()
+    path = used.close()
+    used.write("after the end\n")
+    logs.drain()
+    text = Path(path).read_text()  # (the late line may be counted in a note: it was dropped)
+    assert path == used.path and text.startswith("from another thread\n") and "after the end" not in text
+
+
+def test_a_count_dropped_elsewhere_is_noted_even_when_nothing_was_written():
+    """A pool worker over its cap sends no text, only how much it dropped: the note says so."""
+    from flyte.runtime import logs
+
+    log = logs.AttemptLog("rlost", "a1", 1)
+    log.lost(1234)
+    path = log.close()
+    logs.drain()
+    assert path is not None and "1,234 characters were dropped" in Path(path).read_text()
+
+
+def _write_lines(log, k: int, go: threading.Barrier, closing: threading.Event, before_close: list[int]) -> None:
+    go.wait()
+    for i in range(50):
+        log.write(f"writer {k} line {i}\n")
+        if not closing.is_set():
+            before_close[k] = i + 1  # this line's write returned before the close began
+
+
+def test_writes_racing_the_close_are_kept_or_dropped_whole_never_lost_after_being_accepted():
+    """Threads start writing to a fresh log (the first makes its buffer) while the attempt
+    ends: every line written before the close began is in the file, whole, and in order."""
+    from flyte.runtime import logs
+
+    for attempt in range(1, 30):
+        log = logs.AttemptLog("rrace", "a1", attempt)
+        go, closing, before_close = threading.Barrier(5), threading.Event(), [0] * 4
+        threads = [threading.Thread(target=_write_lines, args=(log, k, go, closing, before_close)) for k in range(4)]
+        for t in threads:
+            t.start()
+        go.wait()
+        closing.set()
+        path = log.close()
+        for t in threads:
+            t.join()
+        logs.drain()
+        text = Path(path).read_text() if path is not None else ""
+        for k in range(4):  # each writer's lines arrive in order: a prefix of them was kept
+            mine = [line for line in text.splitlines() if line.startswith(f"writer {k} ")]
+            assert mine == [f"writer {k} line {i}" for i in range(len(mine))]
+            assert len(mine) >= before_close[k]

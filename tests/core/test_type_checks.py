@@ -277,6 +277,55 @@ def test_a_type_can_register_its_own_rule():
         _typecheck._compiled.clear()
 
 
+def _only(n: int, s: str, f: float | None = None, b: bytes = b"", flag: bool = False) -> int | None: ...
+def _untyped(n, s: str) -> int: ...
+def _untyped_output(n: int): ...
+def _listed(xs: list[int]) -> int: ...
+def _variadic(*ns: int) -> int: ...
+def _keywords(**ns: int) -> int: ...
+def _a_frame_default(n: int = Frame()) -> int: ...  # type: ignore[assignment]
+def _annotated(n: Annotated[int, "meta"]) -> Annotated[str, "meta"]: ...
+def _framed(frame: Frame) -> Frame: ...
+def _maybe_framed(frame: Frame | None, n: int) -> Union[Frame, None]: ...  # noqa: UP007
+def _nothing() -> None: ...
+
+
+@pytest.mark.parametrize(
+    "func, scalar_inputs, scalar_output",
+    [
+        (_only, True, True),
+        (_nothing, True, True),
+        (_untyped, False, True),  # no annotation: anything, a dataframe included
+        (_untyped_output, True, False),
+        (_listed, False, True),  # containers are walked for data, as before
+        (_variadic, False, True),
+        (_keywords, False, True),
+        (_a_frame_default, False, True),  # a default is accepted unchecked: it may hold data
+        (_annotated, False, False),
+        (_framed, False, False),
+        (_maybe_framed, False, False),
+    ],
+)
+def test_a_signature_that_admits_only_scalars_is_known_to_hold_no_data(func, scalar_inputs, scalar_output):
+    """A task whose checked inputs (output) can only be numbers, str, bytes or None skips the
+    search for dataframes and files in them; anything that could hold one is still searched."""
+    checks = _typecheck.signature_check(func)
+    assert (checks.scalar_inputs, checks.scalar_output) == (scalar_inputs, scalar_output)
+
+
+def test_a_scalar_type_with_a_rule_of_its_own_may_hold_data():
+    flyte.extend.register_type_check(bytes, lambda v: isinstance(v, (bytes, Frame)))
+    try:
+
+        def reads(data: bytes) -> bytes: ...
+
+        assert not _typecheck.signature_check(reads).scalar_inputs
+        assert not _typecheck.signature_check(reads).scalar_output
+    finally:
+        del _typecheck._REGISTRY[bytes]
+        _typecheck._compiled.clear()
+
+
 CLI_TASKS = textwrap.dedent("""
     from datetime import datetime
     import flyte

@@ -17,6 +17,7 @@ import flyte
 import flyte.io
 from flyte.extend import DataFrameHandler, hookimpl
 from flyte.io import DataFrame
+from flyte.runtime import store as st
 
 EMPLOYEES = {
     "employee_id": range(1001, 1005),
@@ -283,3 +284,39 @@ def test_type_checks_accept_tables_as_declared_and_still_refuse_the_rest() -> No
         flyte.run(rows, 5)
     with pytest.raises(flyte.errors.InputTypeError, match="input 'df' expects flyte.io.DataFrame"):
         flyte.run(wrap, "not a table")
+
+
+def test_frames_still_move_where_scalar_annotations_let_calls_skip_the_search() -> None:
+    """A task whose annotations admit only scalars skips looking for frames in its inputs and
+    output; a frame that reaches it anyway (a default, accepted unchecked) is stored as before,
+    and one returned against a scalar annotation fails its check."""
+    env = flyte.TaskEnvironment(name="scalars")
+    default = pd.DataFrame({"x": [1, 2, 3]})
+
+    @env.task
+    async def rows(n: int | None = default) -> int:  # type: ignore[assignment]
+        assert isinstance(n, flyte.io.DataFrame)  # stored on the way in, as any frame is
+        return len(await n.open(pd.DataFrame).all())
+
+    @env.task
+    async def counted(n: int, df: pd.DataFrame) -> int:
+        return n + len(df)
+
+    @env.task
+    async def returns_a_frame() -> int:
+        return pd.DataFrame({"x": [1]})  # type: ignore[return-value]
+
+    @env.task
+    async def main() -> list[int]:
+        return [await rows(), await counted(1, pd.DataFrame({"x": [1, 2]}))]
+
+    run = flyte.run(main)
+    assert run.outputs() == [3, 3]
+    with st.reader() as conn:  # the records see references, never a pickled frame
+        inputs = {r["task"]: r["inputs"] for r in st.action_rows(conn, run.name, None, -1, 0)}
+    for task in ("scalars.rows", "scalars.counted"):
+        assert '"$t":"dataframe"' in inputs[task] and "pickle" not in inputs[task]
+    with pytest.raises(
+        flyte.errors.OutputTypeError, match="(?s)returned DataFrame .*, but its return annotation is int"
+    ):
+        flyte.run(returns_a_frame)

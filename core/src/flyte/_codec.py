@@ -89,25 +89,63 @@ def encode(value: Any, *, canonical: bool = False, path: str = "value") -> Any:
     return enc.encode(value, path)
 
 
-# The C encoders behind _COMPACT and _CANONICAL, built once for dumps's common case:
-# JSONEncoder.encode builds one on every call (~1 µs, a task call encodes twice). Only for
-# scalars and flat dicts of them, which cannot contain themselves: no circular-reference check.
+# The C encoders behind _COMPACT and _CANONICAL, built once for a flat dict whose keys must be
+# sorted (canonical): JSONEncoder.encode builds one on every call. Only for flat dicts of
+# scalars, which cannot contain themselves: no circular-reference check.
 _make = json.encoder.c_make_encoder  # type: ignore[attr-defined]  # None without the C accelerator
 _text = json.encoder.encode_basestring
-_compact_flat = _make and _make(None, _COMPACT.default, _text, None, ":", ",", False, False, True)
 _canonical_flat = _make and _make(None, _CANONICAL.default, _text, None, ":", ",", True, False, True)
+
+
+def _float_text(value: float) -> str | None:
+    return float.__repr__(value) if math.isfinite(value) else None  # NaN and infinities are tagged
+
+
+# A scalar's JSON text, exactly as the json module writes it (None: not plain JSON). A task
+# call encodes its inputs and its output for the record: this is most calls' whole encoding.
+_SCALAR_TEXT: dict[type, Callable[[Any], str | None]] = {
+    int: int.__repr__,
+    str: _text,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+    float: _float_text,
+}
+
+
+def _flat_text(value: dict[Any, Any]) -> str | None:
+    """A dict of str keys and scalar values as compact JSON in its own order (None: it is not
+    one)."""
+    if TAG in value:
+        return None
+    parts = []
+    for k, v in value.items():
+        to_text = _SCALAR_TEXT.get(type(v))
+        text = to_text(v) if to_text is not None and type(k) is str else None
+        if text is None:
+            return None
+        parts.append(f"{_text(k)}:{text}")
+    return "{" + ",".join(parts) + "}"
 
 
 def dumps(value: Any, *, canonical: bool = False, path: str = "value") -> str:
     """``encode`` then serialise to a compact JSON string (sorted keys when canonical)."""
     t = type(value)
-    if t in _SCALARS or (
-        t is dict and TAG not in value and all(type(k) is str and type(v) in _SCALARS for k, v in value.items())
-    ):
-        # The common case (a few ints and strings) is already JSON: no walk, no encoder to build.
-        if _compact_flat is None:  # an interpreter without the C accelerator
-            return _canonical_json(value) if canonical else _COMPACT.encode(value)
-        return "".join((_canonical_flat if canonical else _compact_flat)(value, 0))
+    to_text = _SCALAR_TEXT.get(t)
+    if to_text is not None:  # the common case: no walk, no encoder
+        text = to_text(value)
+        if text is not None:
+            return text
+    elif t is dict:
+        if not canonical or len(value) < 2:
+            text = _flat_text(value)
+            if text is not None:
+                return text
+        elif (
+            _canonical_flat
+            and TAG not in value
+            and all(type(k) is str and type(v) in _SCALARS for k, v in value.items())
+        ):
+            return "".join(_canonical_flat(value, 0))
     data = encode(value, canonical=canonical, path=path)
     if canonical:
         return _canonical_json(data)

@@ -347,6 +347,10 @@ class SignatureCheck:
     inputs: dict[str, Checker]
     defaults: dict[str, Any]
     output: Checker | None
+    # Whether every accepted input (the accepted output) is a number, a str, bytes or None:
+    # then it can hold no dataframe or file, and a call skips looking for them.
+    scalar_inputs: bool = False
+    scalar_output: bool = False
 
     def check_inputs(self, task: Any, given: dict[str, Any]) -> None:
         """Raise :class:`~flyte.errors.InputTypeError` for the first input in ``given`` that
@@ -397,12 +401,32 @@ def signature_check(func: Callable[..., Any]) -> SignatureCheck:
     if found is None:
         params, output = _annotations(func)
         checks = {name: c for name, tp in params.items() if (c := compile_check(tp)) is not None}
-        defaults = {
-            name: p.default for name, p in inspect.signature(func).parameters.items() if p.default is not p.empty
-        }
-        found = SignatureCheck(checks, defaults, compile_check(output))
+        parameters = inspect.signature(func).parameters
+        defaults = {name: p.default for name, p in parameters.items() if p.default is not p.empty}
+        scalar_inputs = all(
+            p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and _scalar(params[name]) for name, p in parameters.items()
+        ) and all(type(d) in _SCALAR_VALUES for d in defaults.values())  # a default is accepted unchecked
+        found = SignatureCheck(checks, defaults, compile_check(output), scalar_inputs, _scalar(output))
         _signatures[func] = found
     return found
+
+
+# What a scalar annotation accepts (an int for a float, a numbers.Integral for an int, ...) is
+# never a dataframe or a file: these types and their numeric stand-ins.
+_SCALAR_VALUES = frozenset((int, float, bool, str, bytes, type(None)))
+
+
+def _scalar(tp: Any) -> bool:
+    """Whether every value the check of annotation ``tp`` accepts is a scalar: ``int``,
+    ``float``, ``bool``, ``str``, ``bytes``, ``None``, or a union of them (not a type with a
+    rule of its own: :func:`register_type_check`)."""
+    if tp is None or tp is type(None):
+        return True
+    if isinstance(tp, type):
+        return tp in _SCALAR_VALUES and tp not in _REGISTRY
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return all(_scalar(a) for a in typing.get_args(tp))
+    return False
 
 
 def _annotations(func: Callable[..., Any]) -> tuple[dict[str, Any], Any]:

@@ -89,10 +89,11 @@ def open_report(run: str, action: str, task: str) -> Report:
 
 def current_report() -> Report | None:
     """The report of the running task, or None when it does not report."""
-    from flyte.runtime.controller import current_action
+    from flyte._context import current_caller
+    from flyte.runtime.controller import Action
 
-    action = current_action.get()
-    return action.report if action is not None else None
+    action = current_caller.get()  # in a pool worker: the worker's caller, which has no report
+    return action.report if isinstance(action, Action) else None
 
 
 def get_tab(name: str, create_if_missing: bool = True) -> Tab:

@@ -207,6 +207,11 @@ class TaskTemplate:
             checks.check_inputs(self, inputs)  # a default, given or not, is always accepted
         return inputs
 
+    @property
+    def type_checks(self) -> SignatureCheck:
+        """The compiled checks of the task's inputs and output against their annotations."""
+        return self._checks or self._compile_checks()
+
     def check_output(self, value: Any) -> None:
         """Raise :class:`~flyte.errors.OutputTypeError` if ``value`` does not match the return
         annotation."""

@@ -26,7 +26,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Coroutine
-from contextvars import ContextVar
 from typing import Any
 
 from flyte import _codec
@@ -65,8 +64,6 @@ _get_running_loop = asyncio.events._get_running_loop
 # What the run store records about each action and the cache.
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
 
-current_action: ContextVar[Action | None] = ContextVar("flyte_current_action", default=None)
-
 # A chain of nested calls grows one stack: an awaited child runs inside its parent's asyncio
 # task, a sync child inside its parent's thread. Past this many frames the next child starts
 # on a fresh stack (its own asyncio task, or a pool thread), so any nesting depth stays far
@@ -98,6 +95,7 @@ class Action:
     __slots__ = (
         "attempt",
         "attempt_started",
+        "checks",
         "children_waiting",
         "controller",
         "depth",
@@ -126,6 +124,7 @@ class Action:
         self.id = id
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1  # levels of nested calls above it
+        self.checks = task.type_checks  # what its inputs and output can be (scalars: no data to move)
         self.attempt = 0
         self.attempt_started: float | None = None  # when the current attempt got its slot
         self.log: logs.AttemptLog | None = None  # the current attempt's log
@@ -429,7 +428,7 @@ class Controller:
         queued_at = time.monotonic()
         if parent is not None:
             self._check_dependency(parent, task)
-        if might_hold_data(inputs):  # dataframes stored: records see references
+        if not action.checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)
         encoded_inputs = self._encode("inputs", spec, inputs)
         key = self._cache_key(action, inputs, encoded_inputs)
@@ -607,7 +606,7 @@ class Controller:
                     result = await self._one_attempt(action, inputs, deadline)
                     action.task.check_output(result)  # an OutputTypeError is not retried
                     # Dataframes it returned are stored now: a failure to store fails the attempt.
-                    if might_hold_data(result):
+                    if not action.checks.scalar_output and might_hold_data(result):
                         stored, result = await transport.output_leaving(
                             action.task.func, result, self.run_name, action.id
                         )
@@ -831,7 +830,7 @@ def execute(action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         and not spec.secrets
         and action.lease is None
         and not isinstance(action.task, ConnectorTask)
-        and not might_hold_data(inputs)
+        and (action.checks.scalar_inputs or not might_hold_data(inputs))
     ):
         # The common case: nothing to read, fetch, mount or clean up, and no plugin. The
         # attempt awaits the body's own coroutine: no layer in between (one per child call).
@@ -911,8 +910,7 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
         action.loop = asyncio.get_running_loop()
     # Context variables set and reset by hand: a context manager per call costs more than the body.
     token_env = environ.enter(env)
-    token_caller = current_caller.set(action)
-    token_action = current_action.set(action)
+    token_caller = current_caller.set(action)  # also the running action (flyte.report, flyte.ctx)
     token_data = current_task_data.set(data)
     try:
         if action.task.is_async and not action.stoppable:
@@ -921,10 +919,10 @@ async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, st
             result = await _on_a_thread(action, inputs)
     finally:
         current_caller.reset(token_caller)
-        current_action.reset(token_action)
         current_task_data.reset(token_data)
         environ.leave(token_env)
-    if might_hold_data(result):
+    # A scalar output declared: anything else fails its check (_attempts) with nothing stored.
+    if not action.checks.scalar_output and might_hold_data(result):
         result = await transport.outputs_in_engine(func, result, action.controller.run_name, action.id)
     return result
 

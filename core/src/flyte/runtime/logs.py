@@ -105,6 +105,13 @@ class PendingText:
         # engine's JVM or server) keeps its copy going to the terminal, not to this log.
         self.pumps: list[tuple[subprocess.Popen[Any], threading.Thread]] | None = None
 
+    def add_pump(self, child: subprocess.Popen[Any], pump: threading.Thread) -> None:
+        """Note a process started inside the attempt and the thread copying its output (an
+        exited child's last lines are waited for when the attempt ends)."""
+        if self.pumps is None:
+            self.pumps = []
+        self.pumps.append((child, pump))
+
     def write(self, text: str) -> None:
         if not text:
             return
@@ -132,8 +139,63 @@ class PendingText:
         return text[:cut]
 
 
-class AttemptLog(PendingText):
-    """The log of one attempt: written lazily (no file until the task prints)."""
+# Makes an attempt's buffer on its first write (once, whichever thread writes first).
+_opening = threading.Lock()
+
+
+class AttemptLog:
+    """The log of one attempt. Most attempts print nothing: its buffer is made on the first
+    write (or a process started inside it), its file when a line is written."""
+
+    __slots__ = ("_buffer", "action", "attempt", "closed", "run")
+
+    def __init__(self, run: str, action: str, attempt: int):
+        self.run, self.action, self.attempt = run, action, attempt
+        self._buffer: _LogFile | None = None
+        self.closed = False
+
+    @property
+    def path(self) -> str:
+        """Where the log is (or will be) written."""
+        buffer = self._buffer
+        if buffer is not None:
+            return buffer.path
+        return os.path.join(_folder(self.run), f"{self.action}-{self.attempt}.log")
+
+    def _opened(self) -> _LogFile:
+        buffer = self._buffer
+        if buffer is None:
+            with _opening:
+                buffer = self._buffer
+                if buffer is None:
+                    buffer = self._buffer = _LogFile(self.run, self.action, self.attempt)
+                    buffer.closed = self.closed  # a write after the attempt ended is dropped, as always
+        return buffer
+
+    def write(self, text: str) -> None:
+        if text and not (self.closed and self._buffer is None):  # ended unused: nothing to keep
+            self._opened().write(text)
+
+    def lost(self, count: int) -> None:
+        """Count ``count`` characters dropped elsewhere (a pool worker's cap): the note says so."""
+        self._opened().lost(count)
+
+    def add_pump(self, child: subprocess.Popen[Any], pump: threading.Thread) -> None:
+        """Note a process started inside the attempt and the thread copying its output (its
+        lines are written here: the buffer is made now)."""
+        self._opened().add_pump(child, pump)
+
+    def close(self) -> str | None:
+        """Stop taking writes, write the rest; the file's path if anything was printed."""
+        with _opening:
+            self.closed = True
+            buffer = self._buffer
+        return None if buffer is None else buffer.close()
+
+
+class _LogFile(PendingText):
+    """An attempt's printed text on its way to its file (written lazily: no file until a line
+    is written)."""
 
     __slots__ = ("_path", "action", "attempt", "run", "written")
 
@@ -153,7 +215,6 @@ class AttemptLog(PendingText):
         _writer.wants(self)
 
     def lost(self, count: int) -> None:
-        """Count ``count`` characters dropped elsewhere (a pool worker's cap): the note says so."""
         with self._lock:
             self.dropped += count
 
@@ -200,7 +261,6 @@ class AttemptLog(PendingText):
             os.close(fd)
 
     def close(self) -> str | None:
-        """Stop taking writes, write the rest; the file's path if anything was printed."""
         for child, pump in self.pumps or ():  # an exited child's last lines may still be in its pipe
             if child.poll() is not None:
                 pump.join(PUMP_WAIT)
@@ -220,8 +280,8 @@ class _Writer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._done = threading.Condition(self._lock)
-        self._logs: set[AttemptLog] = set()
-        self._closing: list[AttemptLog] = []
+        self._logs: set[_LogFile] = set()
+        self._closing: list[_LogFile] = []
         self._backlog = 0  # characters waiting in closed logs
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -231,12 +291,12 @@ class _Writer:
             self._thread = threading.Thread(target=self._loop, name="flyte-logs", daemon=True)
             self._thread.start()
 
-    def wants(self, log: AttemptLog) -> None:
+    def wants(self, log: _LogFile) -> None:
         with self._lock:
             self._logs.add(log)
             self._ensure_thread()
 
-    def finish(self, log: AttemptLog) -> None:
+    def finish(self, log: _LogFile) -> None:
         """Write the rest of a closed log (here, at once, when too much is already waiting)."""
         with self._lock:
             if self._backlog + log._pending_bytes <= BACKLOG_LIMIT:
@@ -274,7 +334,7 @@ class _Writer:
                 self._done.notify_all()
 
     @staticmethod
-    def _write(log: AttemptLog, final: bool) -> None:
+    def _write(log: _LogFile, final: bool) -> None:
         try:
             log.flush(final=final)
         except OSError as exc:  # a full disk must not stop the task: say so, keep going
@@ -421,9 +481,7 @@ def _patch_popen() -> None:
         for read_fd, write_fd, terminal in pumps:
             os.close(write_fd)  # the child holds its own copy
             pump = threading.Thread(target=_pump, args=(read_fd, terminal, binding), name="flyte-log-pipe", daemon=True)
-            if log.pumps is None:
-                log.pumps = []
-            log.pumps.append((self, pump))
+            log.add_pump(self, pump)
             pump.start()
 
     subprocess.Popen.__init__ = init  # type: ignore[method-assign]

@@ -25,9 +25,22 @@ def interrupt_once_started(script: Path, marker: Path, *args: str, flyte_home: P
             time.sleep(0.1)
         assert marker.exists(), "the task never started"
         proc.send_signal(signal.SIGINT)
+    except BaseException:
+        _kill(proc)
+        raise
+    return finish(proc)
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """Wait for ``proc`` to end (killed if it has not within 120 s); its exit code and stderr."""
+    try:
         _, stderr = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _kill(proc)
     return proc.returncode, stderr
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()

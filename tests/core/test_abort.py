@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import flyte
+from ctrl_c import finish
 from flyte.cli.main import build_cli
 from flyte.remote import Run
 from flyte.runtime import aborts
@@ -56,20 +57,14 @@ def _start(tmp_path: Path, name: str) -> subprocess.Popen[str]:
     deadline = time.monotonic() + 120  # a guard against a hung child, not a speed check
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
-    assert marker.exists(), "the run never started"
-    while not st.run_exists(name) and time.monotonic() < deadline:  # its writer records it on its own schedule
+    # The run's row: its writer records it on its own schedule.
+    while not st.run_exists(name) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
+    if not (marker.exists() and st.run_exists(name)):
+        proc.kill()
+        finish(proc)
+        pytest.fail("the run never started")
     return proc
-
-
-def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    try:
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, stderr
 
 
 def test_run_abort_stops_a_run_another_process_is_running(tmp_path):
@@ -77,7 +72,7 @@ def test_run_abort_stops_a_run_another_process_is_running(tmp_path):
     run = Run.get("nightly")
     assert run.phase == "RUNNING"
     run.abort(reason="wrong inputs")
-    code, stderr = _stop(proc)
+    code, stderr = finish(proc)
     assert code == 1
     assert "ActionAbortedError: run nightly was aborted: wrong inputs" in stderr
     run.wait(timeout=60)
@@ -91,7 +86,7 @@ def test_flyte_abort_run_waits_for_the_end_and_says_how_it_ended(tmp_path):
     result = CliRunner().invoke(build_cli(), ["abort", "run", "from-cli", "--reason", "enough"])
     assert result.exit_code == 0, result.output
     assert "run from-cli: ABORTED" in result.output
-    code, _ = _stop(proc)
+    code, _ = finish(proc)
     assert code == 1
     assert Run.get("from-cli").error == "ActionAbortedError: run from-cli was aborted: enough"
 

@@ -147,3 +147,32 @@ def test_credentials_from_the_config_file(s3_endpoint: str, s3_bucket: str, tmp_
     assert f.path.startswith(f"s3://{s3_bucket}/from-config/")
     with f.open_sync("r") as fh:
         assert fh.read() == "configured"
+
+
+checkpoint_env = flyte.TaskEnvironment(name="s3_checkpoints")
+
+
+@checkpoint_env.task(retries=2)
+def resumes_from_s3(tmp: str) -> list[str]:
+    """Each attempt loads the one before's checkpoint (bytes, then a folder) from the bucket."""
+    checkpoint = flyte.ctx().checkpoint
+    restored = checkpoint.load_sync()
+    attempt = flyte.ctx().attempt
+    if attempt == 1:
+        assert restored is None
+        checkpoint.save_sync(b"step 1")
+        raise RuntimeError("preempted")
+    if attempt == 2:
+        assert restored.read_bytes() == b"step 1"
+        folder = Path(tmp) / "tree"
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "last.ckpt").write_text("step 2")
+        checkpoint.save_sync(folder)
+        raise RuntimeError("preempted again")
+    return [checkpoint.remote_destination, flyte.latest_checkpoint(restored).read_text()]
+
+
+def test_checkpoints_live_in_the_run_storage_bucket(s3_storage: str, tmp_path: Path) -> None:
+    destination, restored = flyte.run(resumes_from_s3, tmp=str(tmp_path)).outputs()
+    assert restored == "step 2"
+    assert destination.startswith(f"{s3_storage}/") and "/checkpoints/" in destination

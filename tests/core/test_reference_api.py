@@ -211,14 +211,14 @@ def test_deploy_records_every_reachable_environment_with_content_versions():
         app_env.clone_with(name="deploy_app", env_vars={"A": "1"}) if False else app_env, version="v2"
     )
     assert changed[0].tasks[0].version == "v2"
-    from flyte.deploy import deployments
+    from flyte._deploy import deployments
 
     rows = deployments()
     assert {(r["task"], r["version"]) for r in rows} >= {("deploy_env.hourly", task.version), ("deploy_app.app", "v2")}
 
 
 def test_deploy_dry_run_renders_without_recording(tmp_path):
-    from flyte.deploy import deployments
+    from flyte._deploy import deployments
 
     (dry, _) = flyte.deploy(app_env, dryrun=True)
     assert [o["kind"] for o in dry.objects] == ["Job"]

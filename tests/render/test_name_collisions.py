@@ -50,7 +50,7 @@ def test_a_deploy_of_colliding_environments_is_refused_before_anything_is_applie
     # Task names can collide too: environment x, task y_z and environment x_y, task z.
     with pytest.raises(RenderError, match=r"Job 'x-y-z' would be rendered twice, for task x_y.z and for task x.y_z"):
         flyte.deploy(_env_with_task("x_y", "z"), _env_with_task("x", "y_z"), dryrun=True)
-    from flyte.deploy import deployments
+    from flyte._deploy import deployments
 
     assert deployments() == []
 

@@ -58,7 +58,7 @@ _EXPORTS: dict[str, str] = {
     "TimeoutType": "flyte.timeout",
     "CacheRequest": "flyte._cache",
     "SecretRequest": "flyte.secret",
-    "deploy": "flyte.deploy",
+    "deploy": "flyte._deploy",
     "logger": "flyte._logging",
     "version": "flyte._version",
 }
@@ -84,13 +84,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from flyte._cache import Cache, CachePolicy
     from flyte._checkpoint import Checkpoint, latest_checkpoint
+    from flyte._deploy import deploy
     from flyte._group import group
     from flyte._logging import logger
     from flyte._map import map
     from flyte._task_context import TaskContext, ctx, custom_context, get_custom_context
     from flyte._trace import trace
     from flyte._version import version
-    from flyte.deploy import deploy
     from flyte.docs import Documentation, Link
     from flyte.environment import TaskEnvironment
     from flyte.hookspecs import hookimpl

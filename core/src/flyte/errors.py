@@ -228,6 +228,10 @@ class ActionNotFoundError(FlyteError, LookupError):
     """No run or action with that name exists in the run store."""
 
 
+class TaskNotFoundError(FlyteError, LookupError):
+    """No deployed task with that name (and version) is recorded (``flyte.remote.Task.get``)."""
+
+
 class IgnoreOutputs(FlyteError):
     """Raised by a plugin's ``run`` on a replica that does not own the task's outputs.
 

@@ -4,7 +4,8 @@
 run still marked running whose process is gone shows as ``ABORTED``. ``flyte.run(...)``
 returns the same type for the run it just executed, with its outputs in memory.
 ``Trigger.get(name=, task_name=)`` and ``Trigger.listall(task_name=)`` read the triggers
-``flyte.deploy`` recorded; ``flyte.run(trigger, **overrides)`` fires one.
+``flyte.deploy`` recorded; ``flyte.run(trigger, **overrides)`` fires one. ``Task.get(name,
+auto_version="latest")`` is a task ``flyte.deploy`` recorded, to call from a task or pass to one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import attrs
 
 from flyte import _codec
 from flyte._home import state_root
-from flyte.errors import ActionNotFoundError
+from flyte.errors import ActionNotFoundError, TaskNotFoundError
 from flyte.runtime import store as st
 
 _MISSING: Any = object()
@@ -313,3 +314,121 @@ def _action(row: Any, run_phase: str) -> Action:
         outputs=row["outputs"],
         worker=row["worker"],
     )
+
+
+_AUTO_VERSIONS = ("latest", "current")
+
+
+@attrs.frozen
+class Task:
+    """A deployed task (:meth:`get`): call it inside a task (``await task(x=1)``), pass it to a
+    task as an input, or ``flyte.run`` it, as the task it names. Locally a deployment is a
+    record, not uploaded code: the task is loaded from the file it was deployed from, and only
+    if that file is byte for byte what was deployed (its sha256 is recorded). A process that
+    already imported the file (the script that deployed it) uses that module, as any import
+    would: an edit made since it imported the file is not read again."""
+
+    name: str
+    version: str
+    _template: Any = attrs.field(repr=False, eq=False)
+
+    @classmethod
+    def get(
+        cls,
+        name: str,
+        project: str | None = None,
+        domain: str | None = None,
+        version: str | None = None,
+        auto_version: str | None = None,
+    ) -> Task:
+        """The deployed task ``name`` (``"<environment>.<function>"``) at ``version``, or with
+        ``auto_version="latest"`` the one deployed last (``"current"``: the deployment of the
+        code here). ``project``/``domain`` are the reference SDK's; locally
+        every deployment is in this state root."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Task.get: name={name!r} is not valid (accepted: a task name such as 'env.task')")
+        if version is None and auto_version not in _AUTO_VERSIONS:
+            raise ValueError(
+                f"Task.get: auto_version={auto_version!r} is not valid without a version "
+                "(accepted: 'latest' or 'current', or pass version=)"
+            )
+        rows = st.deployed_task_rows(name)
+        if not rows:
+            raise TaskNotFoundError(f"Task.get: no deployment of task {name!r} is recorded (flyte deploy --list)")
+        if version is not None:
+            rows = [r for r in rows if r["version"] == version]
+            if not rows:
+                known = ", ".join(r["version"] for r in st.deployed_task_rows(name))
+                raise TaskNotFoundError(f"Task.get: task {name!r} has no version {version!r} (deployed: {known})")
+        if auto_version == "current" and version is None:
+            rows = [r for r in rows if _unchanged(r)]  # the deployment of the code here
+            if not rows:
+                raise TaskNotFoundError(f"Task.get: the code of task {name!r} here is not what was deployed")
+        row = rows[0]
+        if not _unchanged(row):
+            raise TaskNotFoundError(
+                f"Task.get: {row['file']} changed since task {name!r} version {row['version']} was deployed "
+                "from it: deploy it again"
+            )
+        chosen, template = row["version"], _deployed_template(name, row["file"])
+        return cls(name, chosen, template)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._template(*args, **kwargs)
+
+    def aio(self, *args: Any, **kwargs: Any) -> Any:
+        """Call it from async code whatever its body is (``await task.aio(...)``)."""
+        return self._template.aio(*args, **kwargs)
+
+    def override(self, **changes: Any) -> Any:
+        """The task with ``changes`` (as ``TaskTemplate.override``)."""
+        return self._template.override(**changes)
+
+    @property
+    def template(self) -> Any:
+        """The :class:`~flyte.TaskTemplate` it names."""
+        return self._template
+
+    def __reduce__(self) -> Any:  # pickled (a task input, a pool worker): found again by name and version
+        return (_get_version, (self.name, self.version))
+
+
+def _get_version(name: str, version: str) -> Task:
+    return Task.get(name, version=version)
+
+
+def _unchanged(row: Any) -> bool:
+    """Whether the file a deployment was made from still holds the deployed code (same bytes)."""
+    from flyte._deploy import file_digest
+
+    file = row["file"]
+    return bool(file) and row["file_digest"] is not None and file_digest(Path(file)) == row["file_digest"]
+
+
+def _deployed_template(name: str, file: str | None) -> Any:
+    """The task ``name`` defined in ``file``: the module already loaded from it (the script that
+    deployed it, say), or the file loaded now."""
+    import sys
+
+    from flyte.task import TaskTemplate
+
+    if not file or not Path(file).is_file():
+        raise TaskNotFoundError(f"Task.get: the file task {name!r} was deployed from ({file!r}) is gone")
+    modules = [m for m in list(sys.modules.values()) if _file_of(m) == file]
+    if not modules:
+        from flyte._loader import load_file
+
+        modules = [load_file(file)]
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, TaskTemplate) and value.spec.name == name:
+                return value
+    raise TaskNotFoundError(f"Task.get: {file} no longer defines task {name!r}: deploy it again")
+
+
+def _file_of(module: Any) -> str | None:
+    file = getattr(module, "__file__", None)
+    try:
+        return str(Path(file).resolve()) if file else None
+    except (OSError, TypeError):
+        return None

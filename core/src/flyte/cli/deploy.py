@@ -22,8 +22,8 @@ def deploy_command(
     `kubernetes:` config section the rendered objects, CronJobs for triggers included, are
     applied to the cluster."""
     import flyte
+    from flyte._deploy import deploy, deployments
     from flyte._loader import find, load_file
-    from flyte.deploy import deploy, deployments
     from flyte.environment import TaskEnvironment
     from flyte.errors import FlyteError
 

@@ -299,13 +299,20 @@ class _Runner:
 
     def __call__(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(task, TaskTemplate):
-            from flyte.remote import Trigger
+            from flyte.remote import Task, Trigger
 
             if isinstance(task, Trigger):  # a deployed trigger, fired by hand
                 from flyte.runtime.schedule import fire_by_hand
 
                 return fire_by_hand(task, self._context, args, kwargs)
-            wrong_type("task", task, "a task (a function decorated with @env.task) or a flyte.remote.Trigger.get(...)")
+            if not isinstance(task, Task):  # a deployed task: the task it names
+                wrong_type(
+                    "task",
+                    task,
+                    "a task (a function decorated with @env.task), a flyte.remote.Task.get(...) "
+                    "or a flyte.remote.Trigger.get(...)",
+                )
+            task = task.template
         inputs = task.bind(args, kwargs)
         return _execute(task, inputs, self._context)
 

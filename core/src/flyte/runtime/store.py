@@ -293,6 +293,12 @@ def _attempts_schema(conn: sqlite3.Connection) -> None:
             _add_column(table, name, kind)(conn)
 
 
+def _deployed_sources(conn: sqlite3.Connection) -> None:
+    """The source file of each deployed task and the sha256 of its bytes at deploy time."""
+    _add_column("deployments", "file", "TEXT")(conn)
+    _add_column("deployments", "file_digest", "TEXT")(conn)
+
+
 def _number_actions(conn: sqlite3.Connection) -> None:
     """The ``number`` column (:data:`NUMBERED_ACTIONS`), filled in for the actions already there."""
     _add_column("actions", "number", "INTEGER")(conn)
@@ -318,6 +324,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _drop_unread_indexes,
     _create_table(NOTIFICATIONS),  # each notification's outcome (flyte.notify)
     _add_column("runs", "abort_requested", "TEXT"),  # why another process asked it to stop (flyte abort)
+    _deployed_sources,  # where each deployed task's code is, and its digest (flyte.remote.Task.get)
 )
 
 
@@ -1027,15 +1034,27 @@ def page_rows(conn: sqlite3.Connection, run: str, limit: int) -> tuple[list[sqli
 
 
 def record_deployments(rows: list[tuple[Any, ...]]) -> None:
-    """Record (env, task, version, triggers, spec, backend, deployed_at) rows, in one transaction."""
+    """Record (env, task, version, triggers, spec, backend, deployed_at, file, file_digest)
+    rows, in one transaction."""
     with reader() as conn:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
-            "INSERT OR REPLACE INTO deployments (env, task, version, triggers, spec, backend, deployed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO deployments "
+            "(env, task, version, triggers, spec, backend, deployed_at, file, file_digest) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         conn.execute("COMMIT")
+
+
+def deployed_task_rows(task: str) -> list[sqlite3.Row]:
+    """The recorded deployments of task ``task`` (its full name), newest first."""
+    with reader() as conn:
+        return conn.execute(
+            "SELECT task, version, file, file_digest, deployed_at FROM deployments WHERE task=? "
+            "ORDER BY deployed_at DESC",
+            (task,),
+        ).fetchall()
 
 
 def deployment_rows() -> list[sqlite3.Row]:

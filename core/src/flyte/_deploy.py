@@ -7,6 +7,9 @@ triggers are recorded for ``flyte serve triggers``; with the Kubernetes backend
 (``flyte.init_from_config`` with a ``kubernetes:`` section) each trigger's CronJob is applied,
 which is what makes the schedules fire there (a task's Job is not applied: a Job is one run).
 ``dryrun=True`` validates and renders without recording or applying.
+
+The module is ``flyte._deploy``, not ``flyte.deploy``: importing a submodule named like the
+``flyte.deploy`` function would replace that attribute of the package with the module.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -97,8 +101,7 @@ def deploy(*envs: Any, dryrun: bool = False, version: str | None = None, **_refe
             for task in env.tasks.values():
                 ensure_no_trigger_problems(task)
                 spec = task.spec
-                content = json.dumps(spec.to_dict(), sort_keys=True, default=str)
-                task_version = version or hashlib.sha256(content.encode()).hexdigest()[:16]
+                task_version = version or content_version(task)
                 tasks.append(
                     DeployedTask(spec.name, task_version, tuple(t.name for t in spec.triggers), spec.entrypoint)
                 )
@@ -116,14 +119,14 @@ def deploy(*envs: Any, dryrun: bool = False, version: str | None = None, **_refe
                     from flyte.runtime.schedule import record_deployment
 
                     record_deployment(list(env.tasks.values()), now)  # `flyte serve triggers` fires them
-                _record(deployment, {t.spec.name: t.spec for t in env.tasks.values()})
+                _record(deployment, {t.spec.name: t for t in env.tasks.values()})
         return deployments
     finally:
         if api is not None:
             api.close()
 
 
-def _record(deployment: Deployment, specs: dict[str, Any]) -> None:
+def _record(deployment: Deployment, templates: dict[str, Any]) -> None:
     """One row per (task, version) in the run store's ``deployments`` table, in one transaction."""
     from flyte.runtime import store as st
 
@@ -134,13 +137,43 @@ def _record(deployment: Deployment, specs: dict[str, Any]) -> None:
                 task.name,
                 task.version,
                 json.dumps(list(task.triggers)),
-                json.dumps(specs[task.name].to_dict(), sort_keys=True, default=str),
+                json.dumps(templates[task.name].spec.to_dict(), sort_keys=True, default=str),
                 deployment.backend,
                 deployment.deployed_at,
+                *_source(templates[task.name]),
             )
             for task in deployment.tasks
         ]
     )
+
+
+def content_version(template: Any) -> str:
+    """The version ``flyte.deploy`` gives a task when none is named: a hash of its resolved spec."""
+    content = json.dumps(template.spec.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+def _source(template: Any) -> tuple[str | None, str | None]:
+    """Where the task is defined and the digest of that file now (``flyte.remote.Task.get``
+    loads it from there, and only if the file is unchanged)."""
+    import inspect
+
+    try:
+        source = inspect.getsourcefile(template.func)
+    except TypeError:  # a builtin or a C function: no file
+        return None, None
+    if not source:
+        return None, None
+    path = Path(source).resolve()
+    return str(path), file_digest(path)
+
+
+def file_digest(path: Path) -> str | None:
+    """The sha256 of a file's bytes (None if it cannot be read)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def deployments() -> list[dict[str, Any]]:

@@ -212,19 +212,14 @@ class Checkpoint:
             return target
 
 
-def checkpoint_for(caller: Any, data: dict[str, Any] | None) -> Checkpoint:
-    """The checkpoint of ``caller``'s running attempt (one per attempt, kept in its task
-    context ``data``)."""
-    if data is not None and (found := data.get(CHECKPOINT_DATA_KEY)) is not None:
-        return found
-    if _pinned is not None and getattr(caller, "depth", None) == 0:
-        prefix, order = _pinned
-    else:
-        from flyte.storage._paths import storage_root
-
-        prefix = f"{storage_root()}/{caller.controller.run_name}/checkpoints/{caller.id}"
-        order = max(caller.attempt, 1)
-    checkpoint = Checkpoint(prefix, order)
-    if data is not None:
-        data[CHECKPOINT_DATA_KEY] = checkpoint
-    return checkpoint
+def checkpoint_for(context: Any, root: bool) -> Checkpoint:
+    """The checkpoint of the attempt a :class:`~flyte.TaskContext` describes (``root``: the
+    run's root task), made once per attempt and kept in the context's ``data``."""
+    found = context.data.get(CHECKPOINT_DATA_KEY)
+    if found is None:
+        if root and _pinned is not None:
+            prefix, order = _pinned
+        else:
+            prefix, order = f"{context.run_base_dir}/checkpoints/{context.action.name}", context.attempt
+        found = context.data[CHECKPOINT_DATA_KEY] = Checkpoint(prefix, order)
+    return found

@@ -59,7 +59,7 @@ class TaskContext:
             return None
         from flyte._checkpoint import checkpoint_for
 
-        return checkpoint_for(self._caller, self.data)
+        return checkpoint_for(self, root=getattr(self._caller, "depth", None) == 0)
 
     @property
     def checkpoint_paths(self) -> CheckpointPaths | None:

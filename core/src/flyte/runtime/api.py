@@ -357,22 +357,25 @@ class _RunCancelled(Exception):
 
 
 def current_project() -> str:
-    """The project of the running task (``flyte.ctx().action.project``), or outside a task the
-    one ``flyte.init``/``init_from_config`` set (``"default"`` when neither was called: local
-    runs need no initialization)."""
-    from flyte._task_context import ctx
-
-    running = ctx()
-    return running.action.project if running is not None else cfg.current().project
+    """The project of the running task, or outside a task the one ``flyte.init``/
+    ``init_from_config`` set (``"default"`` when neither was called: local runs need no
+    initialization)."""
+    return _scope().project
 
 
 def current_domain() -> str:
     """The domain of the running task, or outside a task the one ``flyte.init`` set
     (``"development"`` by default); see :func:`current_project`."""
-    from flyte._task_context import ctx
+    return _scope().domain
 
-    running = ctx()
-    return running.action.domain if running is not None else cfg.current().domain
+
+def _scope() -> Any:
+    """The settings of the run the running task belongs to (what ``flyte.ctx().action`` names),
+    else the current ones."""
+    from flyte._context import current_caller
+
+    controller = getattr(current_caller.get(), "controller", None)
+    return controller.settings if controller is not None else cfg.current()
 
 
 def with_runcontext(**settings: Any) -> RunContext:

@@ -175,8 +175,8 @@ INTERRUPTED = textwrap.dedent("""
 
     @env.task
     def busy(folder: str) -> None:
-        Path(folder, "started").touch()
-        try:
+        try:  # the marker inside: an interrupt landing as touch() returns still runs the finally
+            Path(folder, "started").touch()
             while True:
                 time.sleep(0.05)
         finally:

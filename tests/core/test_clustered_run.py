@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 
 import flyte
 import flyte.errors
+from ctrl_c import finish, interrupt_once_started
 from flyte.clustered import ClusteredSettings, ClusteredTaskEnvironment, ClusterFailurePolicy, JaxRun, TorchRun
 
 pytestmark = pytest.mark.slow
@@ -335,3 +339,59 @@ def leaks_secret() -> int:
         raise ValueError(f"bad token {os.environ['CLUSTER_TOKEN']}")
     time.sleep(60)
     return 0
+
+
+INTERRUPTED = textwrap.dedent("""
+    import json, os, sys, time
+    from pathlib import Path
+    import flyte
+    from flyte.clustered import ClusteredTaskEnvironment
+
+    env = ClusteredTaskEnvironment(name="interrupted", replicas=2, nproc_per_node=1)
+
+    @env.task
+    def waits(marker: str) -> int:
+        folder = Path(marker).parent
+        (folder / f"pids-{flyte.ctx().rank}.json").write_text(json.dumps([os.getpid(), os.getppid()]))
+        if flyte.ctx().rank == 0:
+            while not (folder / "pids-1.json").exists():
+                time.sleep(0.05)
+            Path(marker).write_text("started")
+        time.sleep(600)
+        return 1
+
+    if __name__ == "__main__":
+        flyte.init()
+        flyte.with_runcontext(name="interrupted-run").run(waits, sys.argv[1])
+""")
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
+def test_an_interrupted_or_killed_flyte_process_leaves_no_worker(tmp_path, flyte_home, how):
+    """Ctrl-C cancels the run, which stops every process group; a SIGKILLed flyte process
+    cannot stop anything, so its agents and workers die with their parent (PR_SET_PDEATHSIG)."""
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED)
+    marker = tmp_path / "marker"
+    if how == "ctrl-c":
+        returncode, stderr = interrupt_once_started(script, marker, flyte_home=flyte_home)
+        assert "KeyboardInterrupt" in stderr and returncode != 0
+        from flyte.remote import Run
+
+        assert Run.get("interrupted-run").phase == "ABORTED"
+    else:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(marker)], env={**os.environ, "FLYTE_HOME": str(flyte_home)}
+        )
+        deadline = time.monotonic() + 120  # a guard against a hung child, not a speed check
+        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert marker.exists(), "the task never started"
+        proc.kill()
+        finish(proc)
+    pids = {pid for f in tmp_path.glob("pids-*.json") for pid in json.loads(f.read_text())}
+    assert len(pids) == 4  # two workers and their two agents
+    deadline = time.monotonic() + 60  # a condition with a generous bound, not a speed limit
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    assert not [p for p in pids if _alive(p)]

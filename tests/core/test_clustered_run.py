@@ -136,6 +136,28 @@ def fails_until(folder: str, good_attempt: int, good_restart: int) -> list:
     return [ctx.attempt, ctx.restart_attempt]
 
 
+@env.task(retries=1)
+def resumes(folder: str) -> list:
+    """Rank 0 saves its progress; rank 1 then fails in the first round of each attempt. Every
+    round's rank 0 reports what its checkpoint loads."""
+    ctx = flyte.ctx()
+    cp = ctx.checkpoint
+    loaded = cp.load_sync()
+    seen = None if loaded is None else loaded.read_text()
+    saved = Path(folder, f"saved-{ctx.attempt}-{ctx.restart_attempt}")
+    if ctx.rank == 0:
+        cp.save_sync(f"attempt {ctx.attempt} restart {ctx.restart_attempt}".encode())
+        saved.write_text("yes")
+        Path(folder, f"seen-{ctx.attempt}-{ctx.restart_attempt}").write_text(json.dumps(seen))
+    elif ctx.restart_attempt == 0:
+        while not saved.exists():
+            time.sleep(0.05)
+        raise RuntimeError("rank 1 lost its node")
+    if ctx.attempt == 1:
+        raise RuntimeError("fail the attempt after its restart")
+    return [seen, ctx.attempt, ctx.restart_attempt]
+
+
 @env.task
 def hangs(folder: str) -> int:
     import subprocess
@@ -278,6 +300,20 @@ def test_the_whole_set_restarts_before_the_tasks_retries(token, tmp_path):
     # Restarts and retries used up: the last failure is the task's error.
     with pytest.raises(RuntimeError, match="transient failure in attempt 2, restart 1"):
         flyte.run(task, folder=str(tmp_path / "c"), good_attempt=3, good_restart=0)
+
+
+def test_a_restarted_set_resumes_from_what_its_attempt_saved_and_the_next_attempt_too(token, tmp_path):
+    flyte.init()
+    shape = ClusteredSettings(replicas=2, nproc_per_node=1, failure_policy=ClusterFailurePolicy(max_restarts=1))
+    out = flyte.run(resumes.override(plugin_config=shape), folder=str(tmp_path)).outputs()
+    seen = {p.name: json.loads(p.read_text()) for p in tmp_path.glob("seen-*")}
+    assert seen == {
+        "seen-1-0": None,  # nothing saved yet
+        "seen-1-1": "attempt 1 restart 0",  # the restarted set loads what its attempt saved
+        "seen-2-0": "attempt 1 restart 1",  # the retry loads the failed attempt's newest
+        "seen-2-1": "attempt 2 restart 0",
+    }
+    assert out == ["attempt 2 restart 0", 2, 1]
 
 
 def test_in_node_restarts_come_from_torchrun(token, tmp_path):

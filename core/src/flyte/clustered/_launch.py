@@ -37,6 +37,7 @@ from typing import Any
 import attrs
 
 from flyte import shipping
+from flyte._checkpoint import CHECKPOINT_DATA_KEY
 from flyte.clustered.config import ClusteredSettings, JaxRun, TorchRun
 from flyte.errors import ClusterWorkerError
 from flyte.plugin_types import TaskCall
@@ -81,10 +82,12 @@ async def run(call: TaskCall) -> Any:
 
 def _shippable(context: Any) -> Any:
     """The task's context without what stays in this process (the action, the report, engine
-    handles in ``data``)."""
+    handles in ``data``), with the attempt's checkpoint."""
     if context is None:
         return None
-    return attrs.evolve(context, caller=None, report=None, data={})
+    checkpoint = context.checkpoint
+    data = {} if checkpoint is None else {CHECKPOINT_DATA_KEY: checkpoint}
+    return attrs.evolve(context, caller=None, report=None, data=data)
 
 
 def _base_env(environ: Mapping[str, str], settings: ClusteredSettings, restart: int) -> dict[str, str]:

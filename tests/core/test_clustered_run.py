@@ -110,6 +110,44 @@ def ddp_train(steps: int) -> dict:
 
 
 @env.task
+def lightning_ddp(steps: int) -> dict:
+    """Lightning attaches to the workers' process group: strategy="ddp" (not a spawn one)."""
+    import lightning
+    import torch
+
+    class Tiny(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.05)
+
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    data = torch.utils.data.TensorDataset(x, x.sum(dim=1, keepdim=True))
+    ctx = flyte.ctx()
+    trainer = lightning.Trainer(
+        accelerator="cpu",
+        devices=ctx.local_world_size,
+        num_nodes=ctx.nnodes,
+        strategy="ddp",
+        max_steps=steps,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+    )
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=8))
+    return {"global_rank": trainer.global_rank, "world_size": trainer.world_size, "node_rank": trainer.node_rank}
+
+
+@env.task
 def fails_on_rank_one() -> int:
     if flyte.ctx().rank == 1:
         raise ValueError("shard 7 is missing on rank 1")
@@ -256,6 +294,13 @@ def test_ddp_training_keeps_the_ranks_in_step_and_returns_rank_zeros_loss(token)
     out = flyte.run(ddp_train, steps=20).outputs()
     assert out["rank"] == 0 and out["in_step"]
     assert out["losses"][-1] < out["losses"][0] * 0.5
+
+
+def test_lightning_ddp_joins_the_workers_process_group(token):
+    pytest.importorskip("lightning")
+    flyte.init()
+    out = flyte.run(lightning_ddp.override(plugin_config=_shape(2, 1)), steps=4).outputs()
+    assert out == {"global_rank": 0, "world_size": 2, "node_rank": 0}
 
 
 @pytest.mark.parametrize("direct", [False, True], ids=["torchrun", "direct"])

@@ -361,8 +361,14 @@ def test_a_restarted_set_resumes_from_what_its_attempt_saved_and_the_next_attemp
     assert out == ["attempt 2 restart 0", 2, 1]
 
 
-def test_in_node_restarts_come_from_torchrun(token, tmp_path):
-    pytest.importorskip("torch")
+@pytest.mark.parametrize("direct", [False, True], ids=["torchrun", "direct"])
+def test_in_node_restarts_restart_a_nodes_workers_within_the_set(token, tmp_path, monkeypatch, direct):
+    if direct:
+        from flyte.clustered import _launch
+
+        monkeypatch.setattr(_launch, "_uses_torchrun", lambda settings: False)
+    else:
+        pytest.importorskip("torch")
     flyte.init()
     shape = ClusteredSettings(replicas=1, nproc_per_node=2, runtime=TorchRun(rdzv_backend="c10d", max_restarts=1))
     (tmp_path / "a").mkdir()
@@ -375,7 +381,7 @@ def test_in_node_restarts_come_from_torchrun(token, tmp_path):
             good_restart=1,
         )
     log = (tmp_path / "a" / "rank-1.log").read_text().split("\n")
-    assert log[:-1] == ["1 0", "1 0"]  # torchrun ran the node's workers twice, restart_attempt unchanged
+    assert log[:-1] == ["1 0", "1 0"]  # the node's workers ran twice, restart_attempt unchanged
 
 
 @pytest.mark.parametrize("direct", [False, True], ids=["torchrun", "direct"])
@@ -403,8 +409,9 @@ def test_a_timeout_stops_every_process_and_nothing_is_left(token, tmp_path, monk
 
 def test_secrets_reach_every_worker_but_no_log_or_record(token, tmp_path, flyte_home):
     flyte.init()  # every rank gets it: asserted in the tests above
-    with pytest.raises(ValueError, match="bad token"):
-        flyte.run(leaks_secret)  # every rank prints it, rank 1 raises with it
+    restarts = ClusteredSettings(replicas=2, nproc_per_node=1, failure_policy=ClusterFailurePolicy(max_restarts=1))
+    with pytest.raises(ValueError, match="bad token"):  # every rank prints it, rank 1 raises with it,
+        flyte.run(leaks_secret.override(plugin_config=restarts))  # the restart's warning quotes it
     store_files = {p for p in (flyte_home / "secrets").rglob("*") if p.is_file()}
     checked = [p for p in flyte_home.rglob("*") if p.is_file() and p not in store_files]
     logs = [p for p in checked if p.suffix == ".log" and b"token ***" in p.read_bytes()]

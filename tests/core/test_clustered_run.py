@@ -274,7 +274,7 @@ def test_every_rank_knows_its_place_and_rank_zero_returns(token, tmp_path, repli
 def test_torchrun_tasks_run_without_torch_on_the_direct_launcher(token, tmp_path, monkeypatch):
     from flyte.clustered import _launch
 
-    monkeypatch.setattr(_launch.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else 1)
+    monkeypatch.setattr(_launch, "_torch_installed", lambda: False)
     flyte.init()
     out = flyte.run(report_async.override(plugin_config=_shape(1, 2)), folder=str(tmp_path)).outputs()
     assert out["rank"] == 0 and sorted(_ranks(tmp_path)) == [0, 1]

@@ -148,6 +148,19 @@ def lightning_ddp(steps: int) -> dict:
 
 
 @env.task
+def jax_gather() -> dict:
+    import jax
+    from jax.experimental import multihost_utils
+
+    from flyte.clustered import jax_initialize
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes exchange over gloo
+    jax_initialize()
+    gathered = multihost_utils.process_allgather(jax.numpy.array([jax.process_index() + 1.0]))
+    return {"count": jax.process_count(), "index": jax.process_index(), "gathered": gathered.ravel().tolist()}
+
+
+@env.task
 def fails_on_rank_one() -> int:
     if flyte.ctx().rank == 1:
         raise ValueError("shard 7 is missing on rank 1")
@@ -301,6 +314,13 @@ def test_lightning_ddp_joins_the_workers_process_group(token):
     flyte.init()
     out = flyte.run(lightning_ddp.override(plugin_config=_shape(2, 1)), steps=4).outputs()
     assert out == {"global_rank": 0, "world_size": 2, "node_rank": 0}
+
+
+def test_jax_processes_join_one_jax_distributed_job(token):
+    pytest.importorskip("jax")
+    flyte.init()
+    out = flyte.run(jax_gather.override(plugin_config=_shape(2, 1, JaxRun()))).outputs()
+    assert out == {"count": 2, "index": 0, "gathered": [1.0, 2.0]}
 
 
 @pytest.mark.parametrize("direct", [False, True], ids=["torchrun", "direct"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import textwrap
 
 import pytest
@@ -193,3 +194,17 @@ def test_the_docs_registry_placeholder_runs_locally_and_is_refused_where_a_regis
         _ = module.env.image.uri
     with pytest.raises(flyte.errors.ConfigurationError, match="registry: 'my registry' is not valid"):
         flyte.Image.from_debian_base(registry="my registry")  # anything else is refused at once
+
+
+def test_a_loaded_module_with_a_relative_file_name_is_not_user_code(tmp_path, monkeypatch):
+    """torch.classes is a module whose ``__file__`` is just "_classes.py": a program that imports
+    torch still renders, from any folder."""
+    import types
+
+    from flyte.render.build_context import user_modules
+
+    fake = types.ModuleType("fake_classes")
+    fake.__file__ = "_classes.py"
+    monkeypatch.setitem(sys.modules, "fake_classes", fake)
+    monkeypatch.chdir(tmp_path)
+    assert "fake_classes" not in user_modules(tmp_path.resolve())

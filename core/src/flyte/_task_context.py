@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -50,14 +51,65 @@ class TaskContext:
     def is_in_cluster(self) -> bool:
         return self.mode == "remote"
 
+    # -- a clustered worker's place (flyte.clustered) ---------------------------------------
+    # Read from the torchrun environment contract, which the clustered launcher (torchrun, or
+    # the direct launcher for JaxRun) sets in every worker; None in any other task.
+
+    @property
+    def rank(self) -> int | None:
+        """This worker's global rank, 0 to ``world_size - 1`` (``RANK``)."""
+        return _env_int("RANK")
+
+    @property
+    def local_rank(self) -> int | None:
+        """This worker's rank on its node: the GPU it should use (``LOCAL_RANK``)."""
+        return _env_int("LOCAL_RANK")
+
+    @property
+    def world_size(self) -> int | None:
+        """How many workers in all: ``replicas * nproc_per_node`` (``WORLD_SIZE``)."""
+        return _env_int("WORLD_SIZE")
+
+    @property
+    def local_world_size(self) -> int | None:
+        """How many workers on this node: ``nproc_per_node`` (``LOCAL_WORLD_SIZE``)."""
+        return _env_int("LOCAL_WORLD_SIZE")
+
+    @property
+    def node_rank(self) -> int | None:
+        """This node's index, 0 to ``nnodes - 1`` (``NODE_RANK``)."""
+        return _env_int("NODE_RANK")
+
+    @property
+    def nnodes(self) -> int | None:
+        """How many nodes: the environment's ``replicas`` (``NNODES``)."""
+        return _env_int("NNODES")
+
+    @property
+    def master_addr(self) -> str | None:
+        """The address of the rendezvous master, node 0 (``MASTER_ADDR``)."""
+        return os.environ.get("MASTER_ADDR")
+
+    @property
+    def master_port(self) -> int | None:
+        """The rendezvous master's port (``MASTER_PORT``)."""
+        return _env_int("MASTER_PORT")
+
+    @property
+    def restart_attempt(self) -> int | None:
+        """How many times the whole set of nodes has started over within this attempt
+        (``ClusterFailurePolicy.max_restarts``), from 0 (``JOBSET_RESTART_ATTEMPT``)."""
+        return _env_int("JOBSET_RESTART_ATTEMPT")
+
     @property
     def checkpoint(self) -> Checkpoint | None:
         """This attempt's checkpoint (:class:`flyte.Checkpoint`): ``load()`` what an earlier
         attempt of the task saved, ``save(...)`` progress for a later one. The same object for
         the whole attempt; None in a context built by hand."""
-        if self._caller is None:
-            return None
-        from flyte._checkpoint import checkpoint_for
+        from flyte._checkpoint import CHECKPOINT_DATA_KEY, checkpoint_for
+
+        if self._caller is None:  # a context shipped to a worker process carries its checkpoint
+            return self.data.get(CHECKPOINT_DATA_KEY)
 
         return checkpoint_for(self, root=getattr(self._caller, "depth", None) == 0)
 
@@ -80,12 +132,36 @@ class CheckpointPaths:
     checkpoint_path: str | None
 
 
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+# The context of the task whose body this whole process runs for another one (a clustered
+# worker): what ``ctx()`` returns where no action of this process is running.
+_process_context: TaskContext | None = None
+
+
+def enter_process_context(context: TaskContext) -> None:
+    """Make ``context`` this process's task context (a worker process started to run one task
+    body, e.g. by :mod:`flyte.clustered`)."""
+    global _process_context
+    _process_context = context
+
+
 def ctx() -> TaskContext | None:
     """The context of the task running in this thread or coroutine, or None outside one."""
     action = current_caller.get()
     controller = getattr(action, "controller", None)
     if controller is None:
-        return None
+        return _process_context
+    return context_of(action)
+
+
+def context_of(action: Any, data: dict[str, Any] | None = None) -> TaskContext:
+    """The context of ``action``, a running action of this process's controller (``data``: its
+    task-context data, when it is not the running one's)."""
+    controller = action.controller
     from flyte.storage._paths import storage_root
 
     settings = controller.settings
@@ -100,7 +176,7 @@ def ctx() -> TaskContext | None:
         raw_data_path=f"{base}/data",
         report=action.report,
         custom_context=get_custom_context(),
-        data=_task_data(),
+        data=_task_data() if data is None else data,
         caller=action,
     )
 

@@ -134,6 +134,21 @@ class WorkerDiedError(FlyteError, RuntimeError):
     worker when the task has retries left."""
 
 
+class ClusterWorkerError(FlyteError, RuntimeError):
+    """A worker of a clustered task (:mod:`flyte.clustered`) failed without a Python exception
+    to report: it was killed by a signal, crashed in native code, or its launcher gave up.
+    ``rank`` is the worker's global rank and ``exitcode`` its exit status (negative: the
+    signal), when known."""
+
+    def __init__(self, message: str, rank: int | None = None, exitcode: int | None = None):
+        super().__init__(message)
+        self.rank = rank
+        self.exitcode = exitcode
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.rank, self.exitcode))
+
+
 class RetriesExhaustedError(RuntimeUserError):
     """Every attempt the task's retry budget allowed has failed."""
 

@@ -26,6 +26,10 @@ class TaskCall:
     ``data`` is this attempt's task-context data: what a plugin puts in it before ``invoke()``
     (an engine handle, say) the task reads as ``flyte.ctx().data[key]`` (the reference SDK's
     spelling ``flyte._context.internal_ctx().data.task_context.data[key]`` works too).
+
+    ``context`` is the :class:`flyte.TaskContext` the body sees as ``flyte.ctx()`` (action,
+    attempt, run folders, custom context); a plugin that runs the body in other processes
+    hands it to them (``flyte.clustered`` does).
     """
 
     spec: TaskSpec
@@ -35,6 +39,7 @@ class TaskCall:
     invoke: Callable[[], Awaitable[Any]]
     action: str = ""
     data: dict[str, Any] = attrs.field(factory=dict)
+    context: Any = None
 
 
 @attrs.frozen

@@ -1,4 +1,5 @@
-"""The core plugin (entry point ``core``): how plain tasks render, and the core CLI commands.
+"""The core plugin (entry point ``core``): how plain tasks render, clustered tasks run, and the
+core CLI commands.
 
 It uses the same hooks as any third-party plugin; a plugin with ``@hookimpl(tryfirst=True)``
 can replace any of it.
@@ -13,7 +14,7 @@ from flyte.hookspecs import hookimpl
 if TYPE_CHECKING:
     import click
 
-    from flyte.plugin_types import DataFrameHandler
+    from flyte.plugin_types import DataFrameHandler, TaskCall, TaskPlugin
     from flyte.render.context import RenderContext
     from flyte.spec import TaskSpec
 
@@ -32,6 +33,27 @@ def flyte_dataframe_handlers() -> list[DataFrameHandler]:
     from flyte._builtin.dataframes import HANDLERS
 
     return list(HANDLERS)
+
+
+@hookimpl
+def flyte_task_plugins() -> list[TaskPlugin]:
+    """``flyte.clustered``: a gang of worker processes (torchrun's contract) per attempt."""
+    from flyte.clustered.config import ClusteredSettings
+    from flyte.plugin_types import TaskPlugin
+
+    return [
+        TaskPlugin(
+            config_type=ClusteredSettings,
+            run=_run_clustered,
+            description="flyte.clustered: replicas × nproc_per_node workers on loopback locally",
+        )
+    ]
+
+
+async def _run_clustered(call: TaskCall) -> Any:
+    from flyte.clustered._launch import run
+
+    return await run(call)
 
 
 @hookimpl(trylast=True)

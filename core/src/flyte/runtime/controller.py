@@ -33,6 +33,7 @@ from flyte._cache.key import cache_key, key_version
 from flyte._cache.store import HEARTBEAT, CacheStore, get_store, ticket
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller, current_group, current_task_data
+from flyte._task_context import context_of
 from flyte.connector_task import ConnectorTask
 from flyte.errors import (
     ActionAbortedError,
@@ -892,6 +893,7 @@ async def _attempt_body(action: Action, inputs: dict[str, Any], env: dict[str, s
                 invoke=invoke_and_store,
                 action=f"{ctl.run_name}/{action.id}",
                 data=data,
+                context=context_of(action, data),
             )
             return await plugin.run(call)
     return await invoke()

@@ -1,0 +1,71 @@
+"""What every clustered worker process runs: ``python -m flyte.clustered._worker FOLDER ROUND``.
+
+Started by torchrun (one per local rank) or by the direct launcher, with the torchrun
+environment contract set. It reads the task call and the task's context the parent wrote in
+FOLDER, runs the function, and reports into FOLDER/ROUND: rank 0 its result, a rank that
+raises its exception (type, message, traceback) before exiting with status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def main(folder: str, round_dir: str) -> int:
+    die_with_parent()
+    from flyte import _task_context
+    from flyte.shipping import call, loads_call, pack_error, pack_result, write_atomic
+
+    rank = int(os.environ["RANK"])
+    restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))  # in-node restarts
+    out = Path(round_dir)
+    try:
+        _task_context.enter_process_context(_context(folder, restart))
+        function, inputs = loads_call((Path(folder) / "call.pkl").read_bytes())
+        result = call(function, inputs)
+        packed = pack_result(result) if rank == 0 else None
+    except BaseException as exc:
+        write_atomic(out / f"error-rank{rank}-restart{restart}.pkl", pack_error(exc, rank=rank, restart=restart))
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        return 1
+    if packed is not None:
+        write_atomic(out / "result.pkl", packed)
+    return 0
+
+
+def _context(folder: str, restart: int) -> Any:
+    """The task's context the parent shipped; after a restart within the attempt (the whole
+    set's, or torchrun's in-node one) its checkpoint also loads what the attempt saved."""
+    from flyte._checkpoint import CHECKPOINT_DATA_KEY
+
+    context = pickle.loads((Path(folder) / "context.pkl").read_bytes())
+    checkpoint = context.data.get(CHECKPOINT_DATA_KEY) if context is not None else None
+    if checkpoint is not None and (restart > 0 or int(os.environ.get("JOBSET_RESTART_ATTEMPT", "0")) > 0):
+        context.data[CHECKPOINT_DATA_KEY] = checkpoint.after_restart()
+    return context
+
+
+def die_with_parent() -> None:
+    """Have Linux kill this process when its parent (the launcher) dies, so a SIGKILLed
+    launcher leaves no worker behind; elsewhere the launcher's process groups are killed."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

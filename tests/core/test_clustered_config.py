@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import pytest
 
@@ -184,3 +186,26 @@ def test_required_fields_are_required():
         ClusteredTaskEnvironment(name="train", nproc_per_node=1)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="nproc_per_node"):
         ClusteredTaskEnvironment(name="train", replicas=1)  # type: ignore[call-arg]
+
+
+def test_jax_initialize_outside_a_clustered_worker_says_where_to_call_it(monkeypatch):
+    from flyte.clustered import jax_initialize
+
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match=r"RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set.*JaxRun"):
+        jax_initialize()
+
+
+def test_an_override_with_fewer_gpus_than_workers_fails_the_call_before_any_worker_starts(tmp_path):
+    env = ClusteredTaskEnvironment(name="gpus", replicas=1, nproc_per_node=2, resources=flyte.Resources(gpu=2))
+
+    @env.task
+    def fit(folder: str) -> int:
+        Path(folder, "started").write_text("yes")
+        return 0
+
+    flyte.init()
+    with pytest.raises(ConfigurationError, match=r"nproc_per_node: 2 .*resources.gpu = 1"):
+        flyte.run(fit.override(resources=flyte.Resources(gpu=1)), folder=str(tmp_path))
+    assert not (tmp_path / "started").exists()

@@ -84,9 +84,11 @@ class Checkpoint:
     (a Lightning callback, a ``def`` task). The async forms run the I/O on a thread.
     """
 
-    def __init__(self, prefix: str, order: int):
+    def __init__(self, prefix: str, order: int, *, include_own: bool = False):
         self._prefix = prefix.rstrip("/")
         self._order = order
+        # A clustered attempt's workers restarted within the attempt load what it saved too.
+        self._include_own = include_own
         self._workspace = tempfile.mkdtemp(prefix="flyte-checkpoint-")
         # Removed with the object (the attempt's task context ends), or at exit: quietly, unlike
         # an unclosed TemporaryDirectory, which warns.
@@ -95,6 +97,15 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"Checkpoint(destination={self.remote_destination!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # In another process (a clustered worker): the same checkpoint, a workspace of its own.
+        return (_rebuild, (self._prefix, self._order, self._include_own))
+
+    def after_restart(self) -> Checkpoint:
+        """This attempt's checkpoint for workers started over within the attempt (a clustered
+        task's restarts): ``load`` also finds what the attempt itself saved before."""
+        return Checkpoint(self._prefix, self._order, include_own=True)
 
     @property
     def path(self) -> pathlib.Path:
@@ -183,7 +194,8 @@ class Checkpoint:
                 names = [os.path.basename(p.rstrip("/")) for p in fs.ls(root, detail=False)]
             except FileNotFoundError:
                 return None
-            earlier = sorted((n for n in names if _ORDER.match(n) and int(n) < self._order), reverse=True)
+            last = self._order if self._include_own else self._order - 1
+            earlier = sorted((n for n in names if _ORDER.match(n) and int(n) <= last), reverse=True)
             for name in earlier:
                 folder = f"{self._prefix}/{name}"
                 present = [kind for kind in (_PAYLOAD, _TREE) if fs.exists(f"{root}/{name}/{kind}")]
@@ -210,6 +222,10 @@ class Checkpoint:
             with open(target, "wb") as out:
                 shutil.copyfileobj(inp, out, _CHUNK)
             return target
+
+
+def _rebuild(prefix: str, order: int, include_own: bool) -> Checkpoint:
+    return Checkpoint(prefix, order, include_own=include_own)
 
 
 def checkpoint_for(context: Any, root: bool) -> Checkpoint:

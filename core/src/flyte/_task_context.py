@@ -106,9 +106,10 @@ class TaskContext:
         """This attempt's checkpoint (:class:`flyte.Checkpoint`): ``load()`` what an earlier
         attempt of the task saved, ``save(...)`` progress for a later one. The same object for
         the whole attempt; None in a context built by hand."""
-        if self._caller is None:
-            return None
-        from flyte._checkpoint import checkpoint_for
+        from flyte._checkpoint import CHECKPOINT_DATA_KEY, checkpoint_for
+
+        if self._caller is None:  # a context shipped to a worker process carries its checkpoint
+            return self.data.get(CHECKPOINT_DATA_KEY)
 
         return checkpoint_for(self, root=getattr(self._caller, "depth", None) == 0)
 

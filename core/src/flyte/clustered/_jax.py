@@ -17,11 +17,6 @@ def jax_initialize(**overrides: Any) -> None:
 
     Raises ``RuntimeError`` outside a clustered worker (no topology in the environment).
     """
-    import jax
-
-    is_initialized = getattr(jax.distributed, "is_initialized", None)
-    if is_initialized is not None and is_initialized():
-        return
     names = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
     missing = [n for n in names if not os.environ.get(n)]
     if missing:
@@ -29,6 +24,11 @@ def jax_initialize(**overrides: Any) -> None:
             f"jax_initialize(): {', '.join(missing)} not set; call it in a task of a "
             "ClusteredTaskEnvironment(runtime=JaxRun())"
         )
+    import jax
+
+    is_initialized = getattr(jax.distributed, "is_initialized", None)
+    if is_initialized is not None and is_initialized():
+        return
     params: dict[str, Any] = {
         "coordinator_address": f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}",
         "num_processes": int(os.environ["WORLD_SIZE"]),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import pickle
@@ -36,6 +37,7 @@ from typing import Any
 import attrs
 
 from flyte import shipping
+from flyte._checkpoint import CHECKPOINT_DATA_KEY
 from flyte.clustered.config import ClusteredSettings, JaxRun, TorchRun
 from flyte.errors import ClusterWorkerError
 from flyte.plugin_types import TaskCall
@@ -62,9 +64,10 @@ async def run(call: TaskCall) -> Any:
         for restart in range(policy.max_restarts + 1):
             round_dir = root / f"restart-{restart}"
             round_dir.mkdir()
-            if await _run_round(settings, folder, round_dir, _base_env(call.environ, settings, restart)):
+            procs = _Round(round_dir)
+            if await _run_round(settings, folder, procs, _base_env(call.environ, settings, restart)):
                 return _result(call.spec.name, round_dir)
-            error = _failure(call.spec.name, round_dir)
+            error = _failure(call.spec.name, round_dir, procs.failures)
             if restart == policy.max_restarts:
                 raise error
             logger.warning(
@@ -79,10 +82,12 @@ async def run(call: TaskCall) -> Any:
 
 def _shippable(context: Any) -> Any:
     """The task's context without what stays in this process (the action, the report, engine
-    handles in ``data``)."""
+    handles in ``data``), with the attempt's checkpoint."""
     if context is None:
         return None
-    return attrs.evolve(context, caller=None, report=None, data={})
+    checkpoint = context.checkpoint
+    data = {} if checkpoint is None else {CHECKPOINT_DATA_KEY: checkpoint}
+    return attrs.evolve(context, caller=None, report=None, data=data)
 
 
 def _base_env(environ: Mapping[str, str], settings: ClusteredSettings, restart: int) -> dict[str, str]:
@@ -124,9 +129,12 @@ def _loopback_interface() -> str | None:
 class _Round:
     """The processes of one round, so that all of them can be stopped whatever happens."""
 
-    def __init__(self) -> None:
+    def __init__(self, round_dir: Path) -> None:
+        self.round_dir = round_dir
         self.procs: list[asyncio.subprocess.Process] = []
         self.stopping = False
+        # Workers that failed, in the order seen: {"node", "rank", "exitcode", "message"}.
+        self.failures: list[dict[str, Any]] = []
 
     async def start(self, args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
         if self.stopping:
@@ -163,14 +171,13 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-async def _run_round(settings: ClusteredSettings, folder: str, round_dir: Path, env: dict[str, str]) -> bool:
+async def _run_round(settings: ClusteredSettings, folder: str, procs: _Round, env: dict[str, str]) -> bool:
     """Start every node and wait; True when all succeeded. A node that fails for good stops
     the others at once: the set restarts (or fails) as a whole."""
     node = _torchrun_node if _uses_torchrun(settings) else _direct_node
-    procs = _Round()
+    round_dir = procs.round_dir
     nodes = [
-        asyncio.ensure_future(node(procs, settings, i, [folder, str(round_dir)], env))
-        for i in range(settings.replicas)
+        asyncio.ensure_future(node(procs, settings, i, [folder, str(round_dir)], env)) for i in range(settings.replicas)
     ]
     try:
         pending = set(nodes)
@@ -221,8 +228,13 @@ async def _torchrun_node(procs: _Round, settings: ClusteredSettings, node: int, 
     node_env.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR"):
         node_env.pop(name, None)  # torchrun sets each worker's own
-    proc = await procs.start(["-m", AGENT, *launcher, "-m", WORKER, *args], node_env)
-    return await proc.wait()
+    proc = await procs.start(["-m", AGENT, args[1], str(node), *launcher, "-m", WORKER, *args], node_env)
+    code = await proc.wait()
+    report = procs.round_dir / f"agent-{node}.json"
+    if code != 0 and not procs.stopping:
+        seen = json.loads(report.read_text()) if report.exists() else []
+        procs.failures.extend(seen or [{"node": node, "rank": None, "exitcode": code, "message": "torchrun failed"}])
+    return code
 
 
 async def _direct_node(procs: _Round, settings: ClusteredSettings, node: int, args: list[str], env: dict) -> int:
@@ -241,22 +253,31 @@ async def _direct_node(procs: _Round, settings: ClusteredSettings, node: int, ar
             if not isinstance(settings.runtime, JaxRun):
                 rank_env.update(TORCHELASTIC_RESTART_COUNT=str(restart), TORCHELASTIC_MAX_RESTARTS=str(restarts))
             workers.append(await procs.start(["-m", WORKER, *args], rank_env))
-        if await _all_succeed(workers):
+        first_rank = node * settings.nproc_per_node
+        failed = await _first_failures(workers)
+        if not failed:
             return 0
+        if not procs.stopping:
+            procs.failures.extend(
+                {"node": node, "rank": first_rank + local, "exitcode": code, "message": ""} for local, code in failed
+            )
     return 1
 
 
-async def _all_succeed(workers: list[asyncio.subprocess.Process]) -> bool:
-    """Wait for the workers; at the first failure stop the rest (as torchrun does) and say so."""
-    pending = {asyncio.ensure_future(w.wait()) for w in workers}
+async def _first_failures(workers: list[asyncio.subprocess.Process]) -> list[tuple[int, int]]:
+    """Wait for the workers; at the first failure stop the rest (as torchrun does). The
+    ``(local rank, exit code)`` of the workers that failed first; [] when all succeeded."""
+    waits = {asyncio.ensure_future(w.wait()): local for local, w in enumerate(workers)}
+    pending = set(waits)
     while pending:
         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        if any(task.result() != 0 for task in done):
+        failed = sorted((waits[task], task.result()) for task in done if task.result() != 0)
+        if failed:
             for worker in workers:
                 _signal_group(worker.pid, signal.SIGTERM)
             await _wait_or_kill(workers)
-            return False
-    return True
+            return failed
+    return []
 
 
 async def _wait_or_kill(workers: list[asyncio.subprocess.Process]) -> None:
@@ -279,9 +300,10 @@ def _result(task: str, round_dir: Path) -> Any:
     return value
 
 
-def _failure(task: str, round_dir: Path) -> Exception:
-    """The exception of the rank whose failure started it (the earliest that is not a peer's
-    lost connection), as itself; a ClusterWorkerError when no rank raised one."""
+def _failure(task: str, round_dir: Path, failures: list[dict[str, Any]]) -> Exception:
+    """What failed the round, as an exception: the exception of the rank whose failure started
+    it (the earliest that is not a peer's lost connection), as itself; else a worker that died
+    without one (a signal, a crash) as a ClusterWorkerError naming its rank and exit."""
     records = []
     for path in round_dir.glob("error-rank*-restart*.pkl"):
         with contextlib.suppress(Exception):
@@ -290,12 +312,13 @@ def _failure(task: str, round_dir: Path) -> Exception:
                 records.append(record)
     last = max((r.get("restart", 0) for r in records), default=0)  # the node's last in-node restart
     records = [r for r in records if r.get("restart", 0) == last]
-    if not records:
-        return ClusterWorkerError(
-            f"{task}: a worker failed without raising an exception (killed by a signal, crashed, "
-            "or its launcher failed; see the task's log)"
-        )
     causes = [r for r in records if not any(text in str(r.get("message", "")) for text in PEER_FAILURES)]
+    raised = {r.get("rank") for r in records}
+    silent = [f for f in failures if f.get("rank") not in raised or f.get("rank") is None]
+    if not causes and silent:
+        return _worker_error(task, silent)
+    if not records:
+        return ClusterWorkerError(f"{task}: the workers failed without a report (see the task's log)")
     first = min(causes or records, key=lambda r: r.get("time", 0.0))
     return shipping.rebuild_error(
         first,
@@ -304,9 +327,25 @@ def _failure(task: str, round_dir: Path) -> Exception:
     )
 
 
+def _worker_error(task: str, failures: list[dict[str, Any]]) -> ClusterWorkerError:
+    lines = []
+    for failure in failures:
+        code = failure.get("exitcode")
+        what = shipping.describe_exit(code) if isinstance(code, int) else "failed"
+        who = f"rank {failure['rank']}" if failure.get("rank") is not None else "its launcher"
+        message = (failure.get("message") or "").strip()
+        lines.append(f"node {failure.get('node')}, {who}: {what}" + (f" ({message})" if 0 < len(message) < 300 else ""))
+    first = failures[0]
+    hint = ""
+    if first.get("exitcode") == -signal.SIGKILL:
+        hint = "\n(SIGKILL usually means the out-of-memory killer or a memory limit.)"
+    return ClusterWorkerError(
+        f"{task}: a worker failed:\n  " + "\n  ".join(lines) + hint, first.get("rank"), first.get("exitcode")
+    )
+
+
 def _fallback(task: str, rank: int | None) -> Callable[[str], Exception]:
     def make(text: str) -> Exception:
         return ClusterWorkerError(f"{task}: rank {rank}: {text}", rank)
 
     return make
-

@@ -30,6 +30,7 @@ former as ``JOBSET_RESTART_ATTEMPT`` (``flyte.ctx().restart_attempt``), as in a 
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import socket
@@ -196,7 +197,7 @@ async def run(call: TaskCall) -> Any:
         round_dir = root / "round"
         round_dir.mkdir()
         env = node_env(call.environ, settings, node)
-        procs = _launch._Round()
+        procs = _launch._Round(round_dir)
         try:
             if _launch._uses_torchrun(settings):
                 code = await _torchrun(procs, settings, node, [folder, str(round_dir)], env)
@@ -205,7 +206,7 @@ async def run(call: TaskCall) -> Any:
         finally:
             await procs.stop()  # nothing of the node outlives the attempt
         if code != 0:
-            raise _launch._failure(call.spec.name, round_dir)
+            raise _launch._failure(call.spec.name, round_dir, procs.failures)
         if (round_dir / "result.pkl").exists():
             return _launch._result(call.spec.name, round_dir)
     raise IgnoreOutputs(f"{call.spec.name}: node {node.node_rank} does not hold rank 0")
@@ -263,5 +264,14 @@ async def _torchrun(
     agent_env.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR"):
         agent_env.pop(name, None)  # torchrun sets each worker's own
-    proc = await procs.start(["-m", _launch.AGENT, *launcher, "-m", _launch.WORKER, *args], agent_env)
-    return await proc.wait()
+    proc = await procs.start(
+        ["-m", _launch.AGENT, args[1], str(node.node_rank), *launcher, "-m", _launch.WORKER, *args], agent_env
+    )
+    code = await proc.wait()
+    report = procs.round_dir / f"agent-{node.node_rank}.json"  # ranks that failed without an exception
+    if code != 0:
+        seen = json.loads(report.read_text()) if report.exists() else []
+        procs.failures.extend(
+            seen or [{"node": node.node_rank, "rank": None, "exitcode": code, "message": "torchrun failed"}]
+        )
+    return code

@@ -25,7 +25,9 @@ JobSet counts restarts over the whole life of the set, across the task's attempt
 rendered budget is ``failure_policy.max_restarts`` restarts for each attempt
 (:func:`flyte.clustered._render.total_restarts`), so restart ``n`` is restart
 ``n % (max_restarts + 1)`` of attempt ``n // (max_restarts + 1)``, and the workers see the
-former as ``JOBSET_RESTART_ATTEMPT`` (``flyte.ctx().restart_attempt``), as in a local run.
+former as ``JOBSET_RESTART_ATTEMPT`` (``flyte.ctx().restart_attempt``), as in a local run. (A
+restart for host maintenance, outside the budget, advances JobSet's count too, and so shifts
+this split by one.)
 """
 
 from __future__ import annotations

@@ -110,6 +110,57 @@ def ddp_train(steps: int) -> dict:
 
 
 @env.task
+def lightning_ddp(steps: int) -> dict:
+    """Lightning attaches to the workers' process group: strategy="ddp" (not a spawn one)."""
+    import lightning
+    import torch
+
+    class Tiny(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.05)
+
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    data = torch.utils.data.TensorDataset(x, x.sum(dim=1, keepdim=True))
+    ctx = flyte.ctx()
+    trainer = lightning.Trainer(
+        accelerator="cpu",
+        devices=ctx.local_world_size,
+        num_nodes=ctx.nnodes,
+        strategy="ddp",
+        max_steps=steps,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+    )
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=8))
+    return {"global_rank": trainer.global_rank, "world_size": trainer.world_size, "node_rank": trainer.node_rank}
+
+
+@env.task
+def jax_gather() -> dict:
+    import jax
+    from jax.experimental import multihost_utils
+
+    from flyte.clustered import jax_initialize
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes exchange over gloo
+    jax_initialize()
+    gathered = multihost_utils.process_allgather(jax.numpy.array([jax.process_index() + 1.0]))
+    return {"count": jax.process_count(), "index": jax.process_index(), "gathered": gathered.ravel().tolist()}
+
+
+@env.task
 def fails_on_rank_one() -> int:
     if flyte.ctx().rank == 1:
         raise ValueError("shard 7 is missing on rank 1")
@@ -236,7 +287,7 @@ def test_every_rank_knows_its_place_and_rank_zero_returns(token, tmp_path, repli
 def test_torchrun_tasks_run_without_torch_on_the_direct_launcher(token, tmp_path, monkeypatch):
     from flyte.clustered import _launch
 
-    monkeypatch.setattr(_launch.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else 1)
+    monkeypatch.setattr(_launch, "_torch_installed", lambda: False)
     flyte.init()
     out = flyte.run(report_async.override(plugin_config=_shape(1, 2)), folder=str(tmp_path)).outputs()
     assert out["rank"] == 0 and sorted(_ranks(tmp_path)) == [0, 1]
@@ -256,6 +307,20 @@ def test_ddp_training_keeps_the_ranks_in_step_and_returns_rank_zeros_loss(token)
     out = flyte.run(ddp_train, steps=20).outputs()
     assert out["rank"] == 0 and out["in_step"]
     assert out["losses"][-1] < out["losses"][0] * 0.5
+
+
+def test_lightning_ddp_joins_the_workers_process_group(token):
+    pytest.importorskip("lightning")
+    flyte.init()
+    out = flyte.run(lightning_ddp.override(plugin_config=_shape(2, 1)), steps=4).outputs()
+    assert out == {"global_rank": 0, "world_size": 2, "node_rank": 0}
+
+
+def test_jax_processes_join_one_jax_distributed_job(token):
+    pytest.importorskip("jax")
+    flyte.init()
+    out = flyte.run(jax_gather.override(plugin_config=_shape(2, 1, JaxRun()))).outputs()
+    assert out == {"count": 2, "index": 0, "gathered": [1.0, 2.0]}
 
 
 @pytest.mark.parametrize("direct", [False, True], ids=["torchrun", "direct"])
@@ -316,8 +381,14 @@ def test_a_restarted_set_resumes_from_what_its_attempt_saved_and_the_next_attemp
     assert out == ["attempt 2 restart 0", 2, 1]
 
 
-def test_in_node_restarts_come_from_torchrun(token, tmp_path):
-    pytest.importorskip("torch")
+@pytest.mark.parametrize("direct", [False, True], ids=["torchrun", "direct"])
+def test_in_node_restarts_restart_a_nodes_workers_within_the_set(token, tmp_path, monkeypatch, direct):
+    if direct:
+        from flyte.clustered import _launch
+
+        monkeypatch.setattr(_launch, "_uses_torchrun", lambda settings: False)
+    else:
+        pytest.importorskip("torch")
     flyte.init()
     shape = ClusteredSettings(replicas=1, nproc_per_node=2, runtime=TorchRun(rdzv_backend="c10d", max_restarts=1))
     (tmp_path / "a").mkdir()
@@ -330,7 +401,7 @@ def test_in_node_restarts_come_from_torchrun(token, tmp_path):
             good_restart=1,
         )
     log = (tmp_path / "a" / "rank-1.log").read_text().split("\n")
-    assert log[:-1] == ["1 0", "1 0"]  # torchrun ran the node's workers twice, restart_attempt unchanged
+    assert log[:-1] == ["1 0", "1 0"]  # the node's workers ran twice, restart_attempt unchanged
 
 
 @pytest.mark.parametrize("direct", [False, True], ids=["torchrun", "direct"])
@@ -358,8 +429,9 @@ def test_a_timeout_stops_every_process_and_nothing_is_left(token, tmp_path, monk
 
 def test_secrets_reach_every_worker_but_no_log_or_record(token, tmp_path, flyte_home):
     flyte.init()  # every rank gets it: asserted in the tests above
-    with pytest.raises(ValueError, match="bad token"):
-        flyte.run(leaks_secret)  # every rank prints it, rank 1 raises with it
+    restarts = ClusteredSettings(replicas=2, nproc_per_node=1, failure_policy=ClusterFailurePolicy(max_restarts=1))
+    with pytest.raises(ValueError, match="bad token"):  # every rank prints it, rank 1 raises with it,
+        flyte.run(leaks_secret.override(plugin_config=restarts))  # the restart's warning quotes it
     store_files = {p for p in (flyte_home / "secrets").rglob("*") if p.is_file()}
     checked = [p for p in flyte_home.rglob("*") if p.is_file() and p not in store_files]
     logs = [p for p in checked if p.suffix == ".log" and b"token ***" in p.read_bytes()]

@@ -194,7 +194,11 @@ async def _run_round(settings: ClusteredSettings, folder: str, procs: _Round, en
 
 
 def _uses_torchrun(settings: ClusteredSettings) -> bool:
-    return isinstance(settings.runtime, TorchRun) and importlib.util.find_spec("torch") is not None
+    return isinstance(settings.runtime, TorchRun) and _torch_installed()
+
+
+def _torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
 
 
 def _node_env(env: dict[str, str], node: int) -> dict[str, str]:

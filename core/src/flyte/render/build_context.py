@@ -207,10 +207,13 @@ def user_modules(root: Path) -> dict[str, Path]:
         for name, module in list(sys.modules.items()):
             file = getattr(module, "__file__", None)
             # A cheap string test first: resolving every loaded module's path is what costs. A
-            # relative __file__ names no file (torch.classes says "_classes.py"): not user code.
-            if not file or name == "__main__" or not os.path.isabs(file):
-                continue
-            if not os.path.abspath(file).startswith(prefix):
+            # relative __file__ is no file of an import (torch.classes says "_classes.py").
+            if (
+                not file
+                or name == "__main__"
+                or not os.path.isabs(file)
+                or not os.path.abspath(file).startswith(prefix)
+            ):
                 continue
             path = Path(file).resolve()
             if path.suffix == ".py" and path.is_relative_to(root) and not _installed(path):

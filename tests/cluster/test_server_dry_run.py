@@ -92,6 +92,29 @@ TASKS = textwrap.dedent("""
     @single.task
     def train_one() -> float:
         return 0.0
+
+    from flyte.clustered import ClusteredTaskEnvironment, ClusterFailurePolicy, JaxRun, TorchRun
+
+    ddp = ClusteredTaskEnvironment(
+        name="dry_ddp", replicas=3, nproc_per_node=2, runtime=TorchRun(rdzv_backend="c10d", max_restarts=1),
+        failure_policy=ClusterFailurePolicy(max_restarts=2), ttl_seconds_after_finished=120,
+        resources=flyte.Resources(cpu=2, memory="4Gi", gpu=2), env_vars={"NCCL_DEBUG": "INFO"},
+        secrets=[flyte.Secret("api_key", as_env_var="API_KEY"), flyte.Secret("cert", group="tls", mount="/etc/flyte/secrets")],
+        pod_template=sidecar, interruptible=True, queue="gpu",
+    )
+
+    @ddp.task(retries=1, timeout=flyte.Timeout(max_runtime=timedelta(hours=2), deadline=timedelta(hours=6)))
+    def fit(epochs: int = 1) -> float:
+        return 0.0
+
+    jax_env = ClusteredTaskEnvironment(
+        name="dry_jax", replicas=2, nproc_per_node=1, runtime=JaxRun(),
+        failure_policy=ClusterFailurePolicy(max_restarts=1, restart_on_host_maintenance=True),
+    )
+
+    @jax_env.task
+    def fit_jax() -> float:
+        return 0.0
 """)
 
 
@@ -158,10 +181,10 @@ def dry_run(api: Any, obj: dict[str, Any]) -> tuple[int, Any, str]:
 def test_every_rendered_object_is_accepted_by_the_api_server(crd_api, core_api):
     objects = rendered()
     kinds = {obj["kind"] for _, obj in objects}
-    assert {"Job", "CronJob", "RayJob", "PyTorchJob"} <= kinds
+    assert {"Job", "CronJob", "RayJob", "PyTorchJob", "JobSet"} <= kinds
     problems = []
     for origin, obj in objects:
-        custom = "." in obj["apiVersion"].rpartition("/")[0]  # ray.io, kubeflow.org: an operator's group
+        custom = "." in obj["apiVersion"].rpartition("/")[0]  # ray.io, jobset.x-k8s.io: an operator's group
         status, data, used = dry_run(crd_api if custom else core_api, obj)
         name = f"{origin} {obj['kind']}/{obj['metadata']['name']}"
         if status >= 300:
@@ -179,3 +202,18 @@ def test_the_server_rejects_what_the_validator_rejects(crd_api):
     job["spec"]["entrypont"] = "typo"
     status, data, _ = dry_run(crd_api, job)
     assert status == 400 and "entrypont" in data["message"]
+
+
+def test_the_server_rejects_a_jobset_the_validator_rejects(crd_api):
+    """The same for the JobSet CRD: an unknown field, and a value its schema refuses."""
+    from kubeschema.validate import validate
+
+    (_, jobset) = next((o, obj) for o, obj in rendered() if obj["kind"] == "JobSet")
+    typo = {**jobset, "spec": {**jobset["spec"], "failurPolicy": {"maxRestarts": 1}}}
+    status, data, _ = dry_run(crd_api, typo)
+    assert status == 400 and "failurPolicy" in data["message"]
+    assert any("failurPolicy" in p for p in validate(typo))
+    bad = {**jobset, "spec": {**jobset["spec"], "startupPolicy": {"startupPolicyOrder": "Whenever"}}}
+    status, data, _ = dry_run(crd_api, bad)
+    assert status == 422 and "startupPolicyOrder" in data["message"]
+    assert any("startupPolicyOrder" in p for p in validate(bad))

@@ -1,7 +1,7 @@
 """Rendered Kubernetes objects checked offline, as the API server and the operators would.
 
 - A kind defined by a CRD in ``crds/`` (RayJob, RayCluster, PyTorchJob, SparkApplication,
-  ScheduledSparkApplication, DaskJob, DaskCluster): its version's ``openAPIV3Schema`` with the
+  ScheduledSparkApplication, DaskJob, DaskCluster, JobSet): its version's ``openAPIV3Schema`` with the
   API server's structural semantics and strict field validation (:mod:`structural`).
 - A built-in kind (Job, CronJob, Pod, ConfigMap, ...): the strict JSON schemas of
   ``kubernetes-validate`` for a given Kubernetes release.
@@ -45,7 +45,9 @@ NAMES: dict[str, tuple[re.Pattern[str], int, str]] = {
     "SparkApplication": (RFC1035_LABEL, 63, "the Spark operator's webhook"),
     "DaskJob": (RFC1035_LABEL, 63, "the Dask operator: services are named after it"),
     "DaskCluster": (RFC1035_LABEL, 63, "the Dask operator: services are named after it"),
+    "JobSet": (RFC1035_LABEL, 63, "JobSet's webhook: its headless service is named after it"),
 }
+FAILURE_RULE_NAME = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
 
 
 @cache
@@ -188,6 +190,8 @@ def operator_errors(obj: dict[str, Any]) -> list[str]:
     spec = obj.get("spec") or {}
     if obj["kind"] == "PyTorchJob":
         return _pytorchjob_errors(spec)
+    if obj["kind"] == "JobSet":
+        return _jobset_errors(obj["metadata"]["name"], spec)
     roles_select = any("nodeSelector" in (spec.get(role) or {}) for role in ("driver", "executor"))
     if obj["kind"] == "SparkApplication" and "nodeSelector" in spec and roles_select:
         # spark-operator's webhook: a node selector on the app excludes one on a role.
@@ -213,6 +217,35 @@ def _pytorchjob_errors(spec: dict[str, Any]) -> list[str]:
             found.append(f"{here}.replicas: at least 1, not {replicas}")
     if "elasticPolicy" in spec and "Worker" not in roles:
         found.append("spec.pytorchReplicaSpecs.Worker: required with an elasticPolicy")
+    return found
+
+
+def _jobset_errors(name: str, spec: dict[str, Any]) -> list[str]:
+    """JobSet's webhook on create: every Job's and every Indexed pod's name (with the 5
+    random characters a Job adds) must be a DNS-1035 label; failure policy rules are named as
+    its API says and target replicated jobs that exist."""
+    found = []
+    jobs = spec.get("replicatedJobs") or []
+    for i, rjob in enumerate(jobs):
+        here = f"spec.replicatedJobs[{i}]"
+        last_job = f"{name}-{rjob['name']}-{rjob.get('replicas', 1) - 1}"
+        if not (len(last_job) <= 63 and RFC1035_LABEL.match(last_job)):
+            found.append(f"{here}.name: its Jobs' names ({last_job!r}) are not DNS-1035 labels")
+        job = (rjob.get("template") or {}).get("spec") or {}
+        if job.get("completionMode") == "Indexed" and job.get("completions"):
+            last_pod = f"{last_job}-{job['completions'] - 1}-abcde"
+            if not (len(last_pod) <= 63 and RFC1035_LABEL.match(last_pod)):
+                found.append(
+                    f"{here}: its pods' names ({last_pod!r}, 5 random characters last) are not DNS-1035 labels"
+                )
+    names = {rjob["name"] for rjob in jobs}
+    for i, rule in enumerate((spec.get("failurePolicy") or {}).get("rules") or []):
+        here = f"spec.failurePolicy.rules[{i}]"
+        if not FAILURE_RULE_NAME.match(rule.get("name", "")):
+            found.append(f"{here}.name: {rule.get('name')!r} does not match {FAILURE_RULE_NAME.pattern}")
+        unknown = sorted(set(rule.get("targetReplicatedJobs") or []) - names)
+        if unknown:
+            found.append(f"{here}.targetReplicatedJobs: no replicated job named {', '.join(unknown)}")
     return found
 
 

@@ -20,7 +20,7 @@ def test_every_official_sample_is_valid(sample):
 
 def test_every_crd_keyword_and_cel_rule_is_understood():
     kinds = {kind for _, kind in crd_versions()}
-    assert {"RayJob", "RayCluster", "PyTorchJob", "SparkApplication", "DaskJob", "DaskCluster"} <= kinds
+    assert {"RayJob", "RayCluster", "PyTorchJob", "SparkApplication", "DaskJob", "DaskCluster", "JobSet"} <= kinds
     for (_, kind), versions in crd_versions().items():
         for name, entry in versions.items():
             schema = entry["schema"]["openAPIV3Schema"]

@@ -5,8 +5,15 @@ It imports the task by module and name, reads its inputs (``FLYTE_INPUTS`` inlin
 (timeouts, env vars, secrets, nested calls) but without retries, since the Job's
 ``backoffLimit`` already retries, and writes the result to ``FLYTE_OUTPUTS_URI``. Exit codes:
 0 success, 1 failure, 3 a ``NonRecoverableError`` (the Job's pod failure policy then fails the
-Job without retrying), 2 bad usage. The task's checkpoints (``flyte.ctx().checkpoint``) are
+Job without retrying), 2 bad usage (or, with ``--clustered``, a pod whose JobSet environment is
+missing or does not match the task). The task's checkpoints (``flyte.ctx().checkpoint``) are
 kept beside ``FLYTE_OUTPUTS_URI``, so a retried pod resumes from what the one before saved.
+
+``--clustered``: the container of a ``flyte.clustered`` task's JobSet. This pod is one node of
+the set: its place comes from the JobSet's environment (``JOB_COMPLETION_INDEX`` is the node
+rank, node 0's DNS name ``MASTER_ADDR``), and the attempt starts this node's workers (torchrun
+for ``TorchRun``, directly for ``JaxRun``); see :mod:`flyte.clustered._pod`. Only the pod holding
+rank 0 writes the outputs.
 """
 
 from __future__ import annotations
@@ -64,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flyte.entrypoint", description=__doc__.splitlines()[0])
     parser.add_argument("--module", required=True, help="the module that defines the task")
     parser.add_argument("--task", required=True, help="the task's attribute name in that module")
+    parser.add_argument(
+        "--clustered",
+        action="store_true",
+        help="run as one node of a flyte.clustered task's JobSet (its place read from the JobSet's environment)",
+    )
     args = parser.parse_args(argv)
 
     import flyte
@@ -84,6 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(task, TaskTemplate):
         print(f"flyte.entrypoint: {args.module}.{args.task} is not a task", file=sys.stderr)
         return 2
+    if args.clustered:
+        from flyte.clustered import _pod
+
+        try:
+            node = _pod.join(task)  # waits until node 0's name resolves
+        except _pod.ClusteredPodError as exc:
+            print(f"flyte.entrypoint: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"flyte.entrypoint: {task.name}: node {node.node_rank} of {node.nnodes}, "
+            f"MASTER_ADDR={node.master_addr}:{node.master_port}",
+            file=sys.stderr,
+        )
     inputs = _read_inputs()
     now = datetime.now(UTC).replace(second=0, microsecond=0)  # the minute the schedule fired
     for key in filter(None, os.environ.get("FLYTE_TRIGGER_TIME_INPUTS", "").split(",")):

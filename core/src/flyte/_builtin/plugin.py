@@ -37,7 +37,8 @@ def flyte_dataframe_handlers() -> list[DataFrameHandler]:
 
 @hookimpl
 def flyte_task_plugins() -> list[TaskPlugin]:
-    """``flyte.clustered``: a gang of worker processes (torchrun's contract) per attempt."""
+    """``flyte.clustered``: a gang of worker processes (torchrun's contract) per attempt;
+    a JobSet on Kubernetes."""
     from flyte.clustered.config import ClusteredSettings
     from flyte.plugin_types import TaskPlugin
 
@@ -45,15 +46,40 @@ def flyte_task_plugins() -> list[TaskPlugin]:
         TaskPlugin(
             config_type=ClusteredSettings,
             run=_run_clustered,
-            description="flyte.clustered: replicas × nproc_per_node workers on loopback locally",
+            render=_render_clustered,
+            phase=_jobset_phase,
+            pods=_jobset_pods,
+            description="flyte.clustered: replicas × nproc_per_node workers locally; a JobSet on Kubernetes",
         )
     ]
 
 
 async def _run_clustered(call: TaskCall) -> Any:
+    from flyte.clustered import _pod
+
+    if _pod.current_node(call.spec) is not None:  # the entrypoint runs as one pod of the JobSet
+        return await _pod.run(call)
     from flyte.clustered._launch import run
 
     return await run(call)
+
+
+def _render_clustered(spec: TaskSpec, context: RenderContext) -> list[dict[str, Any]]:
+    from flyte.clustered._render import render
+
+    return render(spec, context)
+
+
+def _jobset_phase(status: dict[str, Any]) -> str | None:
+    from flyte.clustered._render import phase
+
+    return phase(status)
+
+
+def _jobset_pods(obj: dict[str, Any]) -> str:
+    from flyte.clustered._render import pods
+
+    return pods(obj)
 
 
 @hookimpl(trylast=True)

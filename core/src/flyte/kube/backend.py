@@ -100,7 +100,7 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
         ctx = RenderContext(settings=render_settings, inputs=inputs, run_name=name, read_pod_template=reader)
         objects = render_task(task, ctx)
         main = objects[0]  # a Job, or the plugin's object (RayJob, PyTorchJob, ...)
-        main["metadata"]["name"] = run_object_name(main["metadata"]["name"], name)
+        main["metadata"]["name"] = run_object_name(main["metadata"]["name"], name, _name_limit(main))
         uri = outputs_uri(main)
         if uri is None:
             raise ClusterRunError(f"{main['kind']} {main['metadata']['name']}: no container sets FLYTE_OUTPUTS_URI")
@@ -194,12 +194,23 @@ def _create_and_follow(task: Any, resource: KubeResource, name: str, record: Clu
 RUN_OBJECT_NAME_LIMIT = 47
 
 
-def run_object_name(rendered: str, run_name: str) -> str:
+def run_object_name(rendered: str, run_name: str, limit: int = RUN_OBJECT_NAME_LIMIT) -> str:
     """The submitted object's name: the rendered name, shortened so the whole run name always
-    fits (two runs of one task never share a name), within ``RUN_OBJECT_NAME_LIMIT``."""
-    run_name = run_name[:RUN_OBJECT_NAME_LIMIT].strip("-")
-    prefix = rendered[: max(RUN_OBJECT_NAME_LIMIT - len(run_name) - 1, 0)].rstrip("-")
+    fits (two runs of one task never share a name), within ``limit``."""
+    run_name = run_name[:limit].strip("-")
+    prefix = rendered[: max(limit - len(run_name) - 1, 0)].rstrip("-")
     return f"{prefix}-{run_name}" if prefix else run_name
+
+
+def _name_limit(obj: dict[str, Any]) -> int:
+    """``RUN_OBJECT_NAME_LIMIT``, or less for a JobSet: its pods' names add the replicated job,
+    two indexes and a random suffix, and must stay DNS labels."""
+    if obj.get("kind") != "JobSet":
+        return RUN_OBJECT_NAME_LIMIT
+    from flyte.clustered._render import name_limit
+
+    replicas = max(job["template"]["spec"].get("completions", 1) for job in obj["spec"]["replicatedJobs"])
+    return min(RUN_OBJECT_NAME_LIMIT, name_limit(replicas))
 
 
 def _follow(

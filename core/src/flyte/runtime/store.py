@@ -646,7 +646,7 @@ def writer() -> RunStore:
                 store.close()
         found = _writers.get(path)
         try:
-            inode = path.stat().st_ino
+            inode = os.stat(path).st_ino  # not Path.stat: its layers cost more than the call
         except OSError:
             inode = -1
         if found is not None and found[1] == inode and not found[2]._closed:

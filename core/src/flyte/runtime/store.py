@@ -23,8 +23,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from itertools import chain
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any
 

@@ -92,6 +92,20 @@ def test_a_root_moved_away_and_linked_back_is_still_the_root(flyte_home: Path, t
     assert state_path("runs", "rnew").is_dir() and (moved / "runs" / "rnew").is_dir()
 
 
+def test_a_root_removed_and_made_again_is_used_and_still_checked(flyte_home: Path, tmp_path: Path):
+    import shutil
+
+    state_path("runs", "rold")
+    shutil.rmtree(flyte_home)  # e.g. a user clearing ~/.flyte while a process keeps running
+    assert state_path("runs", "rnew").is_dir() and not (flyte_home / "runs" / "rold").exists()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (flyte_home / "runs" / "rplanted").symlink_to(outside)
+    with pytest.raises(StateError, match="outside the state root"):
+        state_path("runs", "rplanted", "logs")
+    assert list(outside.iterdir()) == []
+
+
 def test_a_run_whose_folder_is_a_planted_link_writes_no_page_outside(
     flyte_home: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):

@@ -89,7 +89,8 @@ def state_dir(*parts: str) -> str:
     # through one is resolved (realpath: an lstat per component of the root's path too, in
     # Python, a fifth of a run's page), and before anything is made below it.
     if _root_ids.get(root) != (info.st_dev, info.st_ino):
-        inside(root, root)
+        inside(root, root)  # a root made again, or replaced: checked, then known by its inode
+        _root_ids[root] = (info.st_dev, info.st_ino)
     for part in parts:
         if not isinstance(part, str) or part in ("", ".", "..") or "/" in part or "\0" in part or os.sep in part:
             invalid("state path component", part, "one path component: no '/', not '.' or '..'")

@@ -325,3 +325,43 @@ def test_a_run_that_ends_before_its_row_is_written_is_inserted_once_ended(tmp_pa
     long, short = run_row_of(path, "long"), run_row_of(path, "short")
     assert (long["status"], long["error"], long["ended_at"] is not None) == (st.FAILED, "ValueError: no", True)
     assert (short["status"], short["error"]) == (st.ABORTED, "late")
+
+
+def test_many_new_actions_are_written_whole_however_they_are_grouped_into_statements(tmp_path):
+    """More new actions than one multi-row INSERT takes, with several column sets (a None left
+    out, a group, many columns), and changes to rows already written: every row as recorded."""
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    store.create_run("r", "t", None)
+    expected: dict[str, dict] = {}
+    for n in range(2 * st.ROWS_PER_INSERT + 7):
+        fields = {"parent": "a0", "task": "t", "status": "SUCCEEDED", "queued_at": float(n), "inputs": f'{{"i":{n}}}'}
+        if n % 3 == 1:
+            fields["grp"] = "g"
+        if n % 5 == 2:
+            fields["error"] = None  # left out of the INSERT: NULL
+        if n % 7 == 3:  # every column an action can have: fewer rows fit in one statement
+            fields.update(short_name="s", attempts=2, cache="hit", cache_key="k" * 64, started_at=1.0, ended_at=2.0)
+            fields.update(outputs="1", report="r.html", worker="w", error="e")
+        ident = st.action_id(n + 1)
+        store.create_action("r", ident, **fields)
+        expected[ident] = {"number": n + 1, **fields}
+    store.flush()
+    for ident in list(expected)[:60]:  # written: changed in place (UPDATEs), one with a NULL
+        store.update_action("r", ident, status="FAILED", error=None)
+        expected[ident].update(status="FAILED", error=None)
+    store.close()
+    rows = rows_of(path)
+    assert set(rows) == set(expected)
+    for ident, fields in expected.items():
+        assert {column: rows[ident][column] for column in fields} == fields, ident
+    assert [r["id"] for r in sorted(rows.values(), key=lambda r: r["number"])] == list(expected)
+
+
+def test_the_statements_of_a_write_stay_within_sqlites_oldest_limit_on_values():
+    wide = {c: "x" for c in ("parent", "task", "short_name", "status", "inputs", "outputs", "error", "report")}
+    wide.update({c: "x" for c in ("cache", "cache_key", "grp", "worker", "queued_at", "started_at", "ended_at")})
+    actions = {("r", st.action_id(n)): [True, dict(wide, number=n)] for n in range(1, 500)}
+    for sql, rows in st._grouped(actions):
+        assert all(len(values) == sql.count("?") <= 999 for values in rows)
+    assert sum(len(rows) * sql.count("(?") for sql, rows in st._grouped(actions)) == 499

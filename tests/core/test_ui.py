@@ -301,3 +301,13 @@ def test_the_page_on_disk_is_private_and_leaves_no_temporary_file(monkeypatch):
         run_page.write_run_page("rprivate")
     assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["index.html"]  # the old page stays whole
     assert 'data-phase="SUCCEEDED"' in (folder / "index.html").read_text()
+
+
+def test_times_on_pages_are_local_and_to_the_second():
+    from datetime import datetime
+
+    from flyte.ui import templates
+
+    for ts in (1.0, 1_700_000_000.25, 1_764_756_000.999, 4_102_444_800.5):
+        assert templates.when(ts) == datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    assert templates.when(None) == templates.when(0) == "-"

@@ -9,6 +9,7 @@ Every path under the root is built from single, checked components and resolved,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -22,16 +23,28 @@ _PRIVATE_FILES = tuple(f"{db}{suffix}" for db in ("runs.db", "local-cache/cache.
 _PRIVATE_TREES = ("secrets", "runs", "local-cache")
 
 _checked: dict[str, Path] = {}  # FLYTE_HOME as given -> the root it names, checked once
+_defaults: dict[str | None, str] = {}  # $HOME -> ~/.flyte under it
 _real_roots: dict[Path, str] = {}  # a root -> where it resolves (symlinks followed)
+_root_ids: dict[Path, tuple[int, int]] = {}  # a root -> (device, inode) of where it resolved
 _lock = threading.Lock()
 
 
 def state_root() -> Path:
     """The state root (created on first use, private to the user)."""
-    raw = os.environ.get("FLYTE_HOME") or str(Path.home() / ".flyte")
+    return _root()[0]
+
+
+def _root() -> tuple[Path, os.stat_result]:
+    """The state root and what ``stat`` says of it now."""
+    raw = os.environ.get("FLYTE_HOME") or _default_root()
     root = _checked.get(raw)  # every run asks several times: parse and check it once
-    if root is not None and root.is_dir():
-        return root
+    if root is not None:
+        try:
+            info = os.stat(root)
+        except OSError:
+            info = None
+        if info is not None and stat.S_ISDIR(info.st_mode):
+            return root, info
     root = Path(raw).expanduser()
     if root.exists() and not root.is_dir():
         raise StateError(
@@ -46,7 +59,16 @@ def state_root() -> Path:
                 raise StateError(f"cannot create the state root {root} (FLYTE_HOME): {exc.strerror}") from exc
         _tighten(root)
         _checked[raw] = root
-    return root
+    return root, os.stat(root)
+
+
+def _default_root() -> str:
+    """``~/.flyte`` (``Path.home()`` builds Paths on every call: kept per ``$HOME``)."""
+    home = os.environ.get("HOME")
+    found = _defaults.get(home)
+    if found is None:
+        found = _defaults[home] = str(Path.home() / ".flyte")
+    return found
 
 
 def state_path(*parts: str) -> Path:
@@ -54,21 +76,43 @@ def state_path(*parts: str) -> Path:
 
     Each part must be one plain path component; the resolved folder must lie inside the root.
     """
-    root = state_root()
-    # Strings, not Paths, until the end: a run's page and logs ask for their folder each time.
+    return Path(state_dir(*parts))
+
+
+def state_dir(*parts: str) -> str:
+    """:func:`state_path` as a string (a run's page and logs ask for their folder on every write)."""
+    root, info = _root()
     path = os.fspath(root)
+    # Built from checked components, the path can leave the root only through a symlink (in
+    # it, or the root's own path now leading to another folder than the one it first resolved
+    # to: another device and inode). One lstat per component finds them; only what leads
+    # through one is resolved (realpath: an lstat per component of the root's path too, in
+    # Python, a fifth of a run's page), and before anything is made below it.
+    if _root_ids.get(root) != (info.st_dev, info.st_ino):
+        inside(root, root)  # a root made again, or replaced: checked, then known by its inode
+        _root_ids[root] = (info.st_dev, info.st_ino)
     for part in parts:
         if not isinstance(part, str) or part in ("", ".", "..") or "/" in part or "\0" in part or os.sep in part:
             invalid("state path component", part, "one path component: no '/', not '.' or '..'")
         path = os.path.join(path, part)
-        if not os.path.isdir(path):
-            try:
-                os.mkdir(path, 0o700)
-            except OSError as exc:
-                if not os.path.isdir(path):  # made meanwhile by another process: fine
-                    raise StateError(f"cannot create {path} under the state root: {exc.strerror}") from exc
-            _chmod(path, 0o700)
-    return inside(root, Path(path))
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:  # missing (or unreadable: the mkdir below says why)
+            mode = 0
+        if stat.S_ISDIR(mode):
+            continue
+        if stat.S_ISLNK(mode):
+            inside(root, Path(path))
+            if os.path.isdir(path):
+                continue
+        try:
+            os.mkdir(path, 0o700)
+        except OSError as exc:
+            if not os.path.isdir(path):  # made meanwhile by another process: fine
+                raise StateError(f"cannot create {path} under the state root: {exc.strerror}") from exc
+            inside(root, Path(path))  # not made here: whatever it is gets resolved
+        _chmod(path, 0o700)
+    return path
 
 
 def inside(root: Path, path: Path) -> Path:
@@ -79,6 +123,9 @@ def inside(root: Path, path: Path) -> Path:
         # Resolved once per root: if the root is moved afterwards, paths under it stop
         # matching and are refused, never let through.
         real_root = _real_roots[root] = os.path.realpath(root)
+        with contextlib.suppress(OSError):
+            info = os.stat(real_root)
+            _root_ids[root] = (info.st_dev, info.st_ino)
     if resolved != real_root and not resolved.startswith(real_root.rstrip(os.sep) + os.sep):
         raise StateError(f"{path} resolves to {resolved}, outside the state root {root}; refusing to use it")
     return path

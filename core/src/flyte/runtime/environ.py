@@ -41,6 +41,15 @@ class OverlayEnviron(MutableMapping[str, str]):
             return value
         return self._base[key]
 
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        # Mapping.get's own layers (a try around __getitem__, then os.environ's) cost as much as
+        # the lookup: every run reads several settings (FLYTE_HOME, FLYTE_LOG_CAPTURE, ...).
+        overlay = _overlay.get()
+        if overlay is not None and key in overlay:
+            value = overlay[key]
+            return default if value is _REMOVED else value
+        return self._base.get(key, default)
+
     def __setitem__(self, key: str, value: str) -> None:
         overlay = _overlay.get()
         if isinstance(overlay, dict):  # inside a task: the write belongs to the task

@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TextIO
 
-from flyte._home import state_path, state_root
+from flyte._home import state_dir, state_root
 from flyte.runtime.redact import redact
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -73,7 +73,7 @@ def _folder(run: str, fresh: bool = False) -> str:
     if folder is None:
         if len(_folders) > 1000:  # one entry per run: a long-lived process starts many
             _folders.clear()
-        folder = _folders[key] = str(state_path("runs", run, "logs"))
+        folder = _folders[key] = state_dir("runs", run, "logs")
     return folder
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from flyte._home import state_path
+from flyte._home import state_dir
 
 # Imported with this module (at a run's start), not when a page is first written: by then the
 # run's tasks may have used up what an import needs (file descriptors).
@@ -42,7 +42,7 @@ def write_first_page(name: str, task: str) -> str:
 
 
 def _write(name: str, page: str) -> str:
-    folder = state_path("runs", name)
+    folder = state_dir("runs", name)
     # Written whole under a name of its own, then renamed over the page, so a reader never
     # sees half a page. Created 0600 (the rename keeps the mode: no chmod after), and
     # O_EXCL|O_NOFOLLOW: a name someone else holds is never written through.

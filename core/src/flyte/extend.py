@@ -38,7 +38,8 @@ third-party author sees is the one we use. Names here are stable API; everything
   (``entrypoint.main(["--module", M, "--task", T])``), for operators that must start it from
   a file of their own (spark-submit's application file).
 - Running elsewhere: :mod:`shipping` (send a call to another Python process and bring its
-  outcome back, exceptions included).
+  outcome back, exceptions included) and :mod:`process_groups` (stop the process groups a
+  runner started, and have them die with the flyte process).
 - Errors a plugin raises or handles: :class:`IgnoreOutputs` and the :mod:`flyte.errors`
   hierarchy re-exported below.
 
@@ -54,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 # module can import hookimpl and its records without pulling in rendering or pickling code.
 _EXPORTS = {
     "shipping": "flyte.shipping",
+    "process_groups": "flyte.process_groups",
     "entrypoint": "flyte.entrypoint",
     "number_to_quantity": "flyte._quantity",
     "parse_quantity": "flyte._quantity",

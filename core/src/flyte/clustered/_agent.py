@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from flyte.clustered._worker import die_with_parent
+from flyte.process_groups import die_with_parent
 
 
 def main(round_dir: str, node: int, args: list[str]) -> int:

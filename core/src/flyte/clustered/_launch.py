@@ -24,7 +24,6 @@ import contextlib
 import importlib.util
 import json
 import logging
-import os
 import pickle
 import signal
 import socket
@@ -36,7 +35,7 @@ from typing import Any
 
 import attrs
 
-from flyte import shipping
+from flyte import process_groups, shipping
 from flyte._checkpoint import CHECKPOINT_DATA_KEY
 from flyte.clustered.config import ClusteredSettings, JaxRun, TorchRun
 from flyte.errors import ClusterWorkerError
@@ -149,26 +148,10 @@ class _Round:
         return proc
 
     async def stop(self) -> None:
-        """SIGTERM every process group, SIGKILL what is left after the grace period; also for
-        processes that exited, to take down anything they left behind."""
+        """Stop every node's process groups (also of processes that exited, to take down
+        anything they left behind)."""
         self.stopping = True
-        try:
-            for proc in self.procs:
-                _signal_group(proc.pid, signal.SIGTERM)
-            running = [asyncio.ensure_future(p.wait()) for p in self.procs if p.returncode is None]
-            if running:
-                await asyncio.wait(running, timeout=TERMINATE_GRACE)
-        finally:  # even when cancelled again while waiting
-            for proc in self.procs:
-                _signal_group(proc.pid, signal.SIGKILL)
-        for proc in self.procs:
-            if proc.returncode is None:
-                await proc.wait()
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+        await process_groups.stop(self.procs, TERMINATE_GRACE)
 
 
 async def _run_round(settings: ClusteredSettings, folder: str, procs: _Round, env: dict[str, str]) -> bool:
@@ -277,22 +260,9 @@ async def _first_failures(workers: list[asyncio.subprocess.Process]) -> list[tup
         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         failed = sorted((waits[task], task.result()) for task in done if task.result() != 0)
         if failed:
-            for worker in workers:
-                _signal_group(worker.pid, signal.SIGTERM)
-            await _wait_or_kill(workers)
+            await process_groups.stop(workers, TERMINATE_GRACE)
             return failed
     return []
-
-
-async def _wait_or_kill(workers: list[asyncio.subprocess.Process]) -> None:
-    waits = [asyncio.ensure_future(w.wait()) for w in workers if w.returncode is None]
-    if waits:
-        await asyncio.wait(waits, timeout=TERMINATE_GRACE)
-    for worker in workers:
-        _signal_group(worker.pid, signal.SIGKILL)
-    for worker in workers:
-        if worker.returncode is None:
-            await worker.wait()
 
 
 # -- the outcome ------------------------------------------------------------------------------

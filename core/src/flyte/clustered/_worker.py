@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import sys
 from pathlib import Path
 from typing import Any
+
+from flyte.process_groups import die_with_parent
 
 
 def main(folder: str, round_dir: str) -> int:
@@ -49,22 +50,6 @@ def _context(folder: str, restart: int) -> Any:
     if checkpoint is not None and (restart > 0 or int(os.environ.get("JOBSET_RESTART_ATTEMPT", "0")) > 0):
         context.data[CHECKPOINT_DATA_KEY] = checkpoint.after_restart()
     return context
-
-
-def die_with_parent() -> None:
-    """Have Linux kill this process when its parent (the launcher) dies, so a SIGKILLed
-    launcher leaves no worker behind; elsewhere the launcher's process groups are killed."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        return
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 if __name__ == "__main__":

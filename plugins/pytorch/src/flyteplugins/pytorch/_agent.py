@@ -22,9 +22,9 @@ from flyte.extend import shipping
 
 
 def main(folder: str, node: int) -> int:
-    from flyteplugins.pytorch._worker import _die_with_parent
+    from flyte.extend import process_groups
 
-    _die_with_parent()  # SIGKILL also reaches us if the flyte process dies; workers follow
+    process_groups.die_with_parent()  # SIGKILL also reaches us if the flyte process dies; workers follow
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 

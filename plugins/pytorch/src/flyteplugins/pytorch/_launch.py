@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flyte.extend import IgnoreOutputs, TaskCall, shipping
+from flyte.extend import IgnoreOutputs, TaskCall, process_groups, shipping
 from flyteplugins.pytorch.errors import WorkerFailedError
 from flyteplugins.pytorch.task import Elastic
 
@@ -161,28 +161,8 @@ async def _run_agents(folder: str, nodes: list[int], env: dict[str, str], grace:
             codes.setdefault(node, proc.returncode if proc.returncode is not None else -int(signal.SIGTERM))
         return codes
     finally:
-        await _stop(list(procs.values()))
-
-
-async def _stop(procs: list[asyncio.subprocess.Process]) -> None:
-    """Terminate every agent's process group, then kill what is left. Also run for agents
-    that exited, to take down any worker they left behind."""
-    for proc in procs:
-        _signal_group(proc.pid, signal.SIGTERM)
-    running = [p for p in procs if p.returncode is None]
-    if running:
-        waits = [asyncio.ensure_future(p.wait()) for p in running]
-        await asyncio.wait(waits, timeout=TERMINATE_GRACE)
-    for proc in procs:
-        _signal_group(proc.pid, signal.SIGKILL)
-    for proc in procs:
-        if proc.returncode is None:
-            await proc.wait()
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+        # Also for agents that exited, to take down any worker they left behind.
+        await process_groups.stop(list(procs.values()), TERMINATE_GRACE)
 
 
 # -- the outcome ------------------------------------------------------------------------------

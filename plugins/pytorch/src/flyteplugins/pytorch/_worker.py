@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
 from pathlib import Path
 
 
 def main(folder: str) -> None:
-    _die_with_parent()
-    from flyte.extend import shipping
+    from flyte.extend import process_groups, shipping
+
+    process_groups.die_with_parent()  # no worker outlives a SIGKILLed agent
 
     rank = int(os.environ.get("RANK", "0"))
     restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
@@ -54,19 +53,3 @@ def _apply_collective_timeout() -> None:
     # distributed_c10d binds the constant by name at import: set both.
     constants.default_pg_nccl_timeout = timedelta(seconds=int(seconds))
     c10d.default_pg_nccl_timeout = timedelta(seconds=int(seconds))
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process if the agent dies first, so no worker outlives a
-    SIGKILLed agent (elsewhere the agent's process group is killed instead)."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-    if os.getppid() == 1:  # the agent died before prctl took effect
-        os._exit(1)

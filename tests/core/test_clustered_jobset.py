@@ -376,3 +376,24 @@ def test_a_local_run_is_not_routed_to_a_pods_node(tmp_path):
     settings = RenderSettings(namespace="ml")
     (obj,) = render_task(fit, RenderContext(settings=settings))
     assert obj["metadata"]["namespace"] == "ml"
+
+
+def test_a_schedule_on_a_task_that_renders_its_own_object_is_refused_not_dropped():
+    """A CronJob starts only a Job: a scheduled trigger on a JobSet task (as on a RayJob's) would
+    never fire on the cluster, so rendering says so; a manual trigger renders."""
+    env = ClusteredTaskEnvironment(name="nightly", replicas=2, nproc_per_node=1)
+
+    @env.task(triggers=flyte.Trigger("nightly-train", flyte.Cron("0 2 * * *")))
+    def train() -> float:
+        return 0.0
+
+    @env.task(triggers=flyte.Trigger("by-hand", None))
+    def retrain() -> float:
+        return 0.0
+
+    with pytest.raises(
+        flyte.errors.RenderError, match=r"trigger 'nightly-train' cannot fire on Kubernetes.*ClusteredSettings"
+    ):
+        render_task(train, RenderContext())
+    [jobset] = render_task(retrain, RenderContext())
+    assert jobset["kind"] == "JobSet"

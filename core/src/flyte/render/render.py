@@ -40,12 +40,28 @@ def _render(task: Any, ctx: RenderContext) -> list[dict[str, Any]]:
     if spec.plugin_config is not None:
         plugin = registry.task_plugin_for(spec.plugin_config)
         if plugin.render is not None:
+            _refuse_schedules(spec)
             return plugin.render(spec, ctx)
         # No renderer of its own: the task is a plain container (its plugin runs inside it).
     objects = registry.hook.flyte_render_task(spec=spec, context=ctx)
     if objects is None:
         raise RenderError(f"{spec.name}: no installed plugin renders plain tasks")
     return objects
+
+
+def _refuse_schedules(spec: Any) -> None:
+    """A trigger's CronJob can start only a Job, and a task whose plugin renders an object of
+    its own (a RayJob, a PyTorchJob, a JobSet, ...) is no Job: its schedule would never fire on
+    the cluster. Say so rather than render it without one."""
+    scheduled = [t.name for t in spec.triggers if t.automation is not None]
+    if scheduled:
+        names = ", ".join(repr(n) for n in scheduled)
+        raise RenderError(
+            f"{spec.name}: trigger {names} cannot fire on Kubernetes: a CronJob starts only a Job, "
+            f"and this task renders as its plugin's own object ({type(spec.plugin_config).__name__}). "
+            "Fire it locally instead (`flyte deploy` without a cluster, then `flyte serve triggers`), "
+            "or make it a manual trigger (no automation)"
+        )
 
 
 def render_environment(env: Any, ctx: RenderContext) -> list[dict[str, Any]]:

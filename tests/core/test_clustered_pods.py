@@ -80,14 +80,14 @@ def fails(kind: str) -> int:
 def pod_tasks(tmp_path):
     code = tmp_path / "code"
     code.mkdir()
-    (code / "pod_tasks.py").write_text(CODE)
+    (code / "clustered_pod_tasks.py").write_text(CODE)
     sys.path.insert(0, str(code))
     try:
-        import pod_tasks
+        import clustered_pod_tasks as pod_tasks
     finally:
         sys.path.remove(str(code))
     yield pod_tasks
-    sys.modules.pop("pod_tasks", None)
+    sys.modules.pop("clustered_pod_tasks", None)
 
 
 def run_pods(task, inputs: dict, tmp_path: Path, restart_count: int = 0) -> tuple[list[tuple[int, str]], Path]:

@@ -10,6 +10,8 @@ with :func:`loads_call`, runs the function, and writes :func:`pack_result` or
   (a test module, a script loaded by path); otherwise by reference, as pickle does.
 - ``sys.path`` entries of the project (not the interpreter's own folders) travel with it, so
   by-reference imports resolve the same way.
+- The task's context travels too (:func:`dumps_context`, :func:`enter_context`), so
+  ``flyte.ctx()`` answers in the other process as in the task.
 - An exception comes back as its own type when it unpickles, with the other process's
   traceback in its message (or a note); otherwise as the plugin's fallback error type carrying
   the type name, message and traceback text.
@@ -153,6 +155,39 @@ def call(function: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
 
         result = asyncio.run(result)
     return result
+
+
+def dumps_context(context: Any) -> bytes:
+    """The task's context (``TaskCall.context``) for :func:`enter_context` in another process:
+    what ``flyte.ctx()`` says there (action, attempt, run folders, custom context, the attempt's
+    checkpoint), without what stays in this process (the running action, the report, engine
+    handles in ``data``)."""
+    if context is not None:
+        import attrs
+
+        from flyte._checkpoint import CHECKPOINT_DATA_KEY
+
+        checkpoint = context.checkpoint
+        data = {} if checkpoint is None else {CHECKPOINT_DATA_KEY: checkpoint}
+        context = attrs.evolve(context, caller=None, report=None, data=data)
+    return pickle.dumps(context)
+
+
+def enter_context(data: bytes, *, restarted: bool = False) -> Any:
+    """Make the context written by :func:`dumps_context` this process's ``flyte.ctx()``, and
+    return it. ``restarted``: this process starts the body over within the same attempt (a
+    torchrun restart, a clustered set's restart), so the checkpoint's ``load`` also finds what
+    the attempt itself saved before."""
+    from flyte import _task_context
+    from flyte._checkpoint import CHECKPOINT_DATA_KEY
+
+    context = pickle.loads(data)
+    if context is not None:
+        checkpoint = context.data.get(CHECKPOINT_DATA_KEY)
+        if checkpoint is not None and restarted:
+            context.data[CHECKPOINT_DATA_KEY] = checkpoint.after_restart()
+        _task_context.enter_process_context(context)
+    return context
 
 
 def pack_result(value: Any) -> bytes:

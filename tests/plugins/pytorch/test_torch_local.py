@@ -49,6 +49,18 @@ def all_reduce(offset: int) -> dict:
         "task_env": os.environ.get("TASK_LEVEL"),
         "secret": os.environ.get("TORCH_TOKEN"),
     }
+    ctx = flyte.ctx()  # every rank sees the task's context
+    contexts = [None] * dist.get_world_size()
+    dist.all_gather_object(
+        contexts,
+        {
+            "run": ctx.action.run_name,
+            "task": ctx.task_name,
+            "attempt": ctx.attempt,
+            "team": ctx.custom_context.get("team"),
+        },
+    )
+    seen["contexts"] = contexts
     dist.destroy_process_group()
     return seen
 
@@ -74,6 +86,17 @@ def first_attempt_fails() -> int:
     dist.barrier()
     dist.destroy_process_group()
     return int(os.environ["TORCHELASTIC_RESTART_COUNT"])
+
+
+@torch_env.task
+def resumes_after_a_restart() -> str | None:
+    """Round 0 saves a checkpoint and fails; the restarted round loads what it saved."""
+    checkpoint = flyte.ctx().checkpoint
+    loaded = checkpoint.load_sync()
+    if os.environ["TORCHELASTIC_RESTART_COUNT"] == "0":
+        checkpoint.save_sync(b"progress of round 0")
+        raise RuntimeError("lost the node after saving")
+    return None if loaded is None else loaded.read_text()
 
 
 @torch_env.task
@@ -147,8 +170,12 @@ def token():
 
 def test_two_processes_all_reduce_and_the_task_returns_rank_zeros_view(token):
     flyte.init()
-    seen = flyte.run(all_reduce, offset=10).outputs()
+    run = flyte.with_runcontext(custom_context={"team": "ml"}).run(all_reduce, offset=10)
+    seen = run.outputs()
     assert seen["rank"] == 0 and seen["world"] == 2
+    # flyte.ctx() in each worker is the task's: its run, task, attempt and custom context
+    expected = {"run": run.name, "task": all_reduce.name, "attempt": 1, "team": "ml"}
+    assert seen["contexts"] == [expected, expected]
     assert seen["sum"] == 21.0  # (0 + 10) + (1 + 10): the input reached both ranks
     env = seen["env"]
     assert env["RANK"] == "0" and env["LOCAL_RANK"] == "0" and env["GROUP_RANK"] == "0"
@@ -183,6 +210,13 @@ def test_max_restarts_restarts_the_worker_group(token):
     assert restarted.outputs() == 1  # the second round (restart 1) succeeded
     with pytest.raises(RuntimeError, match="transient failure"):
         flyte.run(first_attempt_fails)  # max_restarts=0: the first failure is final
+
+
+def test_a_restarted_worker_group_loads_the_checkpoint_its_attempt_saved(token):
+    flyte.init()
+    one_restart = Elastic(nnodes=1, nproc_per_node=1, max_restarts=1, monitor_interval=1)
+    run = flyte.run(resumes_after_a_restart.override(plugin_config=one_restart))
+    assert run.outputs() == "progress of round 0"
 
 
 def test_a_hanging_rank_is_stopped_by_the_timeout_and_no_process_is_left(token, tmp_path):

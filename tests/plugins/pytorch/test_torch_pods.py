@@ -42,10 +42,10 @@ def world(offset: int) -> list[int]:
 def test_two_worker_pods_run_the_container_command_and_one_writes_the_outputs(tmp_path):
     code = tmp_path / "code"
     code.mkdir()
-    (code / "pod_tasks.py").write_text(CODE)
+    (code / "torch_pod_tasks.py").write_text(CODE)
     sys.path.insert(0, str(code))
     try:
-        import pod_tasks
+        import torch_pod_tasks as pod_tasks
     finally:
         sys.path.remove(str(code))
     storage = tmp_path / "bucket"

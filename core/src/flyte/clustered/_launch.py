@@ -24,7 +24,6 @@ import contextlib
 import importlib.util
 import json
 import logging
-import pickle
 import signal
 import socket
 import sys
@@ -33,10 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from flyte import process_groups, shipping
-from flyte._checkpoint import CHECKPOINT_DATA_KEY
 from flyte.clustered.config import ClusteredSettings, JaxRun, TorchRun
 from flyte.errors import ClusterWorkerError
 from flyte.plugin_types import TaskCall
@@ -59,7 +55,7 @@ async def run(call: TaskCall) -> Any:
     with tempfile.TemporaryDirectory(prefix="flyte-clustered-") as folder:
         root = Path(folder)
         (root / "call.pkl").write_bytes(shipping.dumps_call(call.function, call.inputs, by_file=True))
-        (root / "context.pkl").write_bytes(pickle.dumps(_shippable(call.context)))
+        (root / "context.pkl").write_bytes(shipping.dumps_context(call.context))
         for restart in range(policy.max_restarts + 1):
             round_dir = root / f"restart-{restart}"
             round_dir.mkdir()
@@ -77,16 +73,6 @@ async def run(call: TaskCall) -> Any:
                 policy.max_restarts,
             )
     raise AssertionError("unreachable")
-
-
-def _shippable(context: Any) -> Any:
-    """The task's context without what stays in this process (the action, the report, engine
-    handles in ``data``), with the attempt's checkpoint."""
-    if context is None:
-        return None
-    checkpoint = context.checkpoint
-    data = {} if checkpoint is None else {CHECKPOINT_DATA_KEY: checkpoint}
-    return attrs.evolve(context, caller=None, report=None, data=data)
 
 
 def _base_env(environ: Mapping[str, str], settings: ClusteredSettings, restart: int) -> dict[str, str]:

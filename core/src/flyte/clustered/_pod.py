@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import socket
 import tempfile
 import time
@@ -195,7 +194,7 @@ async def run(call: TaskCall) -> Any:
     with tempfile.TemporaryDirectory(prefix="flyte-clustered-pod-") as folder:
         root = Path(folder)
         (root / "call.pkl").write_bytes(shipping.dumps_call(call.function, call.inputs, by_file=True))
-        (root / "context.pkl").write_bytes(pickle.dumps(_launch._shippable(call.context)))
+        (root / "context.pkl").write_bytes(shipping.dumps_context(call.context))
         round_dir = root / "round"
         round_dir.mkdir()
         env = node_env(call.environ, settings, node)

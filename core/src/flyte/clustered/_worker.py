@@ -9,24 +9,22 @@ raises its exception (type, message, traceback) before exiting with status 1.
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 from pathlib import Path
-from typing import Any
 
 from flyte.process_groups import die_with_parent
 
 
 def main(folder: str, round_dir: str) -> int:
     die_with_parent()
-    from flyte import _task_context
-    from flyte.shipping import call, loads_call, pack_error, pack_result, write_atomic
+    from flyte.shipping import call, enter_context, loads_call, pack_error, pack_result, write_atomic
 
     rank = int(os.environ["RANK"])
     restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))  # in-node restarts
     out = Path(round_dir)
     try:
-        _task_context.enter_process_context(_context(folder, restart))
+        restarted = restart > 0 or int(os.environ.get("JOBSET_RESTART_ATTEMPT", "0")) > 0
+        enter_context((Path(folder) / "context.pkl").read_bytes(), restarted=restarted)
         function, inputs = loads_call((Path(folder) / "call.pkl").read_bytes())
         result = call(function, inputs)
         packed = pack_result(result) if rank == 0 else None
@@ -38,18 +36,6 @@ def main(folder: str, round_dir: str) -> int:
     if packed is not None:
         write_atomic(out / "result.pkl", packed)
     return 0
-
-
-def _context(folder: str, restart: int) -> Any:
-    """The task's context the parent shipped; after a restart within the attempt (the whole
-    set's, or torchrun's in-node one) its checkpoint also loads what the attempt saved."""
-    from flyte._checkpoint import CHECKPOINT_DATA_KEY
-
-    context = pickle.loads((Path(folder) / "context.pkl").read_bytes())
-    checkpoint = context.data.get(CHECKPOINT_DATA_KEY) if context is not None else None
-    if checkpoint is not None and (restart > 0 or int(os.environ.get("JOBSET_RESTART_ATTEMPT", "0")) > 0):
-        context.data[CHECKPOINT_DATA_KEY] = checkpoint.after_restart()
-    return context
 
 
 if __name__ == "__main__":

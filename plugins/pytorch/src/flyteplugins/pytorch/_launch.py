@@ -46,6 +46,7 @@ async def run(call: TaskCall) -> Any:
     with tempfile.TemporaryDirectory(prefix="flyte-torch-") as folder:
         out = Path(folder)
         (out / "call.pkl").write_bytes(shipping.dumps_call(call.function, call.inputs, by_file=True))
+        (out / "context.pkl").write_bytes(shipping.dumps_context(call.context))  # flyte.ctx() in every rank
         (out / "plan.json").write_text(json.dumps(plan))
         codes = await _run_agents(folder, nodes, env, grace=max(10.0, 3 * float(config.monitor_interval)))
         return _outcome(call.spec.name, out, codes, in_cluster=bool(pet))

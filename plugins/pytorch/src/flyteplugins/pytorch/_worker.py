@@ -28,6 +28,8 @@ def main(folder: str) -> None:
     )
     try:
         _apply_collective_timeout()
+        # flyte.ctx() as in the task; after an in-node restart its checkpoint loads this attempt's saves
+        shipping.enter_context((out / "context.pkl").read_bytes(), restarted=restart > 0)
         function, inputs = shipping.loads_call((out / "call.pkl").read_bytes())
         result = shipping.call(function, inputs)
         packed = shipping.pack_result(result) if rank == 0 else None

@@ -4,7 +4,9 @@ For runners that start processes of their own (``flyteplugins-pytorch``'s elasti
 ``flyte.clustered``'s nodes): start each with ``start_new_session=True`` so one signal to its
 group reaches everything it started, :func:`stop` them all when the attempt ends, and have
 every process call :func:`die_with_parent` first, so a SIGKILLed flyte process (which cannot
-stop anything) leaves none behind either. Reached as ``flyte.extend.process_groups``.
+stop anything) leaves none behind either. Several of them standing in for the nodes of a
+cluster talk over loopback: :func:`free_port` for their rendezvous, :func:`loopback_interface`
+for gloo (``GLOO_SOCKET_IFNAME``). Reached as ``flyte.extend.process_groups``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
+LOOPBACK = "127.0.0.1"
 # Seconds a process group has between SIGTERM and SIGKILL.
 TERMINATE_GRACE = 5.0
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -60,3 +64,19 @@ def die_with_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before prctl took effect: we were re-parented
         os._exit(1)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for a rendezvous between processes)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def loopback_interface() -> str | None:
+    """The name of this machine's loopback interface (``lo``), None when none is listed."""
+    with contextlib.suppress(OSError):
+        for _, name in socket.if_nameindex():
+            if name.startswith("lo"):
+                return name
+    return None

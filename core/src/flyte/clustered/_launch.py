@@ -25,7 +25,6 @@ import importlib.util
 import json
 import logging
 import signal
-import socket
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -82,7 +81,7 @@ def _base_env(environ: Mapping[str, str], settings: ClusteredSettings, restart: 
     env.setdefault("PYTHONUNBUFFERED", "1")  # a worker's prints show before it dies
     if settings.nproc_per_node > 1:
         env.setdefault("OMP_NUM_THREADS", "1")  # as torchrun: N workers must not oversubscribe
-    if loopback := _loopback_interface():
+    if loopback := process_groups.loopback_interface():
         env.setdefault("GLOO_SOCKET_IFNAME", loopback)  # the simulated nodes talk over loopback
     env.update(
         NNODES=str(settings.replicas),
@@ -90,24 +89,10 @@ def _base_env(environ: Mapping[str, str], settings: ClusteredSettings, restart: 
         WORLD_SIZE=str(settings.world_size),
         LOCAL_WORLD_SIZE=str(settings.nproc_per_node),
         MASTER_ADDR=LOOPBACK,
-        MASTER_PORT=str(_free_port()),
+        MASTER_PORT=str(process_groups.free_port()),
         JOBSET_RESTART_ATTEMPT=str(restart),
     )
     return env
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def _loopback_interface() -> str | None:
-    with contextlib.suppress(OSError):
-        for _, name in socket.if_nameindex():
-            if name.startswith("lo"):
-                return name
-    return None
 
 
 # -- one round: every node, started together ----------------------------------------------

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import tempfile
 import uuid
@@ -60,7 +59,7 @@ def _local_plan(config: Elastic) -> dict[str, Any]:
         "max_nodes": high,
         "nproc_per_node": config.nproc_per_node,
         "rdzv_backend": "c10d",  # etcd needs a server; locally c10d does the same job
-        "rdzv_endpoint": f"127.0.0.1:{_free_port()}",
+        "rdzv_endpoint": f"127.0.0.1:{process_groups.free_port()}",
         "rdzv_configs": dict(config.rdzv_configs),
         "run_id": uuid.uuid4().hex,
         "max_restarts": config.max_restarts,
@@ -109,23 +108,9 @@ def _worker_env(config: Elastic, environ: Any, local: bool) -> dict[str, str]:
     env.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
     if config.nproc_per_node > 1:
         env.setdefault("OMP_NUM_THREADS", "1")  # as torchrun: N workers must not oversubscribe
-    if local and (loopback := _loopback_interface()):
+    if local and (loopback := process_groups.loopback_interface()):
         env.setdefault("GLOO_SOCKET_IFNAME", loopback)  # the simulated nodes talk over loopback
     return env
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _loopback_interface() -> str | None:
-    with contextlib.suppress(OSError):
-        for _, name in socket.if_nameindex():
-            if name.startswith("lo"):
-                return name
-    return None
 
 
 # -- the agents -------------------------------------------------------------------------------

@@ -81,3 +81,53 @@ def test_usage_errors_name_a_command_that_exists(tasks_file, monkeypatch):
     assert "Try 'flyte run convention_tasks.py greet --help' for help." in result.output
     helped = invoke("run", str(tasks_file), "greet", "--help")
     assert helped.exit_code == 0 and "--who TEXT" in helped.output and "--env KEY=VALUE" in helped.output
+
+
+FLAGGED = textwrap.dedent("""
+    import flyte
+
+    env = flyte.TaskEnvironment(name="spelled")
+
+    @env.task
+    def scaled(batch_size: int, dry_run: bool = False) -> str:
+        return f"batch={batch_size} dry={dry_run}"
+""")
+
+
+@pytest.fixture
+def flagged_file(tmp_path):
+    path = tmp_path / "spelled_tasks.py"
+    path.write_text(FLAGGED)
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, shown",
+    [
+        (["--batch-size", "3"], "batch=3 dry=False"),
+        (["--batch_size", "4", "--dry_run"], "batch=4 dry=True"),  # the reference SDK's spelling
+        (["--batch_size", "5", "--dry-run", "--no-dry_run"], "batch=5 dry=False"),
+    ],
+)
+def test_task_options_take_the_parameter_name_as_the_reference_spells_it(flagged_file, args, shown):
+    result = invoke("run", str(flagged_file), "scaled", *args)
+    assert result.exit_code == 0, result.output
+    assert shown in result.output
+
+
+def test_run_local_is_accepted_before_file_and_after_task(flagged_file):
+    before = invoke("run", "--local", str(flagged_file), "scaled", "--batch_size", "1")
+    after = invoke("run", str(flagged_file), "scaled", "--batch_size", "2", "--local")
+    assert before.exit_code == 0 and "batch=1" in before.output, before.output
+    assert after.exit_code == 0 and "batch=2" in after.output, after.output
+
+
+def test_run_local_runs_here_when_a_cluster_was_chosen(flagged_file, monkeypatch):
+    import attrs
+
+    from flyte.runtime import settings
+
+    monkeypatch.setattr(settings, "_current", attrs.evolve(settings.current(), backend="kubernetes"))
+    result = invoke("run", "--local", str(flagged_file), "scaled", "--batch_size", "6")
+    assert result.exit_code == 0, result.output
+    assert "batch=6" in result.output and settings.current().backend == "local"

@@ -58,6 +58,11 @@ def _run_options() -> list[click.Option]:
     """The options of the run itself; accepted before FILE and after FILE TASK alike."""
     return [
         click.Option(["--name"], help="Name the run (default: generated)."),
+        click.Option(
+            ["--local"],
+            is_flag=True,
+            help="Run on this machine even when the config names a cluster (the reference SDK's flag).",
+        ),
         click.Option(["--overwrite-cache"], is_flag=True, help="Recompute cached tasks and replace their entries."),
         click.Option(
             ["--env", "env_vars"], multiple=True, metavar="KEY=VALUE", help="An environment variable of every task."
@@ -74,7 +79,7 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
     settings = dict(before or {})
     if values.get("name") is not None:
         settings["name"] = values["name"]
-    for flag in ("overwrite_cache", "strict_dependencies"):
+    for flag in ("overwrite_cache", "strict_dependencies", "local"):
         if values.get(flag):
             settings[flag] = True
     if values.get("max_concurrency") is not None:
@@ -119,6 +124,8 @@ def _task_command(name: str, task: Any) -> click.Command:
         tp = types[p.name]
         required = p.default is NO_DEFAULT
         option = "--" + p.name.replace("_", "-")
+        # The reference SDK spells options as the parameter is named (--batch_size): both work.
+        as_named = "--" + p.name
         kind, convert = _click_type(tp)
         # A required option gets no default at all: click counts an explicit None as a value.
         default = {} if required else {"default": p.default if kind is bool else None}
@@ -126,7 +133,7 @@ def _task_command(name: str, task: Any) -> click.Command:
         if kind is bool:
             params.append(
                 click.Option(
-                    [f"{option}/--no-{option[2:]}", p.name],
+                    [f"{option}/--no-{option[2:]}", *_alias(as_named, option, bool_flag=True), p.name],
                     required=required,
                     show_default=shown is not None,
                     **default,
@@ -135,7 +142,7 @@ def _task_command(name: str, task: Any) -> click.Command:
         else:
             params.append(
                 click.Option(
-                    [option, p.name],
+                    [option, *_alias(as_named, option), p.name],
                     type=kind,
                     required=required,
                     show_default=shown,
@@ -170,6 +177,14 @@ def _task_command(name: str, task: Any) -> click.Command:
     return click.Command(
         name, params=[*params, *run_options], callback=callback, help=f"{task.name}\n\n{doc}" if doc else task.name
     )
+
+
+def _alias(as_named: str, option: str, bool_flag: bool = False) -> list[str]:
+    """The reference SDK's spelling of an option (``--batch_size``, ``--debug_mode/--no-debug_mode``)
+    when it differs from ours."""
+    if as_named == option:
+        return []
+    return [f"{as_named}/--no-{as_named[2:]}"] if bool_flag else [as_named]
 
 
 def _option(name: str) -> str:
@@ -238,7 +253,13 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
     from flyte.cli.progress import Progress
     from flyte.runtime import settings
 
-    if not settings.is_initialized() or options.get("max_concurrency") or options.get("strict_dependencies"):
+    remote = settings.is_initialized() and settings.current().backend != "local"
+    if (
+        not settings.is_initialized()
+        or (options.get("local") and remote)
+        or options.get("max_concurrency")
+        or options.get("strict_dependencies")
+    ):
         flyte.init(
             max_concurrency=options.get("max_concurrency"),
             strict_dependencies=options.get("strict_dependencies", False),

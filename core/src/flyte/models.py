@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 
+from flyte._phase import Phase
 from flyte._task_context import ActionID, CheckpointPaths, TaskContext
 
 __all__ = ["ActionID", "ActionPhase", "CheckpointPaths", "TaskContext"]
@@ -24,6 +25,20 @@ class ActionPhase(enum.StrEnum):
     ABORTED = "aborted"
     TIMED_OUT = "timed_out"
     RECOVERED = "recovered"
+
+    # A recorded phase (flyte.remote's Run.phase, "FAILED") equals its member in either order:
+    # str's comparison would say 'failed' != 'FAILED' before Phase's own __eq__ is asked.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Phase):
+            return NotImplemented
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        if isinstance(other, Phase):
+            return NotImplemented
+        return str.__ne__(self, other)
+
+    __hash__ = str.__hash__
 
     @property
     def is_terminal(self) -> bool:

@@ -19,6 +19,7 @@ import attrs
 
 from flyte import _codec
 from flyte._home import state_root
+from flyte._phase import Phase, recorded
 from flyte.errors import ActionNotFoundError, TaskNotFoundError
 from flyte.runtime import store as st
 
@@ -27,13 +28,14 @@ _MISSING: Any = object()
 
 @attrs.define
 class Action:
-    """One recorded task invocation of a run."""
+    """One recorded task invocation of a run. ``phase`` is a :class:`flyte._phase.Phase`:
+    ``action.phase == "FAILED"`` and ``action.phase == ActionPhase.FAILED`` both hold."""
 
     id: str
     parent: str | None
     task: str
     short_name: str | None
-    phase: str
+    phase: Phase = attrs.field(converter=Phase)
     attempts: int
     cache: str | None
     started_at: float | None
@@ -43,6 +45,39 @@ class Action:
     group: str | None = None  # the flyte.group / flyte.map group it ran in
     outputs: str | None = None  # a preview of its outputs, as recorded
     worker: str | None = None  # ``<environment>/<pid>``: the pool worker that ran it (reusable)
+    run_name: str | None = None  # the run it belongs to
+
+    # The reference SDK's names for what an action is called.
+    @property
+    def name(self) -> str:
+        """The action's id within its run (the reference SDK's ``Action.name``)."""
+        return self.id
+
+    @property
+    def task_name(self) -> str:
+        return self.task
+
+    @property
+    def parent_name(self) -> str | None:
+        return self.parent
+
+    @property
+    def done(self) -> bool:
+        return self.phase.is_terminal
+
+    @classmethod
+    def listall(cls, for_run_name: str, in_phase: Sequence[Any] | None = None) -> Iterator[Action]:
+        """The actions of run ``for_run_name`` in creation order, only those in ``in_phase``
+        (``ActionPhase`` members or phase names, any case) when given."""
+        yield from Run.get(for_run_name).iter_actions(in_phase)
+
+    @classmethod
+    def get(cls, run_name: str, name: str) -> Action:
+        """Action ``name`` (its id) of run ``run_name``."""
+        for action in Run.get(run_name).iter_actions():
+            if action.id == name:
+                return action
+        raise ActionNotFoundError(f"run {run_name} has no action {name!r}")
 
     @property
     def duration(self) -> float | None:
@@ -53,11 +88,15 @@ class Action:
 
 @attrs.define
 class Run:
-    """A run of a task tree: its name, phase, where to look, and (when done) its outputs."""
+    """A run of a task tree: its name, phase, where to look, and (when done) its outputs.
+
+    ``phase`` is a :class:`flyte._phase.Phase`: it prints and serialises as the recorded name
+    (``"SUCCEEDED"``) and equals both that name and ``flyte.models.ActionPhase.SUCCEEDED``.
+    """
 
     name: str
     task: str
-    phase: str
+    phase: Phase = attrs.field(converter=Phase)
     created_at: float
     ended_at: float | None = None
     error: str | None = None
@@ -72,7 +111,7 @@ class Run:
         return (state_root() / "runs" / self.name / "index.html").as_uri()
 
     @property
-    def status(self) -> str:
+    def status(self) -> Phase:
         return self.phase
 
     def cluster_objects(self) -> list[dict[str, Any]]:
@@ -162,16 +201,19 @@ class Run:
 
     def iter_actions(
         self,
-        phases: Sequence[str] | None = None,
+        phases: Sequence[Any] | None = None,
         *,
         failed_first: bool = False,
         offset: int = 0,
         limit: int | None = None,
     ) -> Iterator[Action]:
-        """The run's actions, streamed: only those in ``phases`` (all when None), in creation
+        """The run's actions, streamed: only those in ``phases`` (recorded names or ``ActionPhase``
+        members; all when None), in creation
         order, or with ``failed_first`` grouped by phase (failed, aborted, retrying, running,
         queued, succeeded) and in creation order within each; ``offset`` and ``limit`` page
         through that order. Memory stays bounded by one row, whatever the run's size."""
+        if phases is not None:
+            phases = recorded(phases)
         with st.snapshot() as conn:  # one state of a run that may still be writing
             if failed_first:
                 counts = st.action_counts(conn, self.name)
@@ -313,6 +355,7 @@ def _action(row: Any, run_phase: str) -> Action:
         group=row["grp"],
         outputs=row["outputs"],
         worker=row["worker"],
+        run_name=row["run"] if "run" in row.keys() else None,  # noqa: SIM118 (a Row's `in` reads values)
     )
 
 

@@ -41,11 +41,13 @@ def runs() -> tuple[Run, Run]:
 
 def test_run_phase_equals_the_action_phase_member_and_the_recorded_name(runs):
     ok, failed = runs
-    assert ok.phase == ActionPhase.SUCCEEDED and ActionPhase.SUCCEEDED == ok.phase
+    # Both orders on purpose: ActionPhase's own comparison is asked first when it is on the left.
+    assert ok.phase == ActionPhase.SUCCEEDED and ActionPhase.SUCCEEDED == ok.phase  # noqa: SIM300
     assert ok.phase == "SUCCEEDED" and ok.status == ActionPhase.SUCCEEDED
     assert failed.phase == ActionPhase.FAILED and failed.phase == "FAILED"
-    assert failed.phase != ActionPhase.SUCCEEDED and ActionPhase.SUCCEEDED != failed.phase
-    assert not (failed.phase != ActionPhase.FAILED) and not (ActionPhase.FAILED != failed.phase)
+    assert failed.phase != ActionPhase.SUCCEEDED and ActionPhase.SUCCEEDED != failed.phase  # noqa: SIM300
+    assert (failed.phase != ActionPhase.FAILED) is False
+    assert (ActionPhase.FAILED != failed.phase) is False  # noqa: SIM300
     assert failed.phase in (ActionPhase.FAILED, ActionPhase.ABORTED)
     assert ok.phase.is_terminal and ok.done
 

@@ -131,3 +131,36 @@ def test_run_local_runs_here_when_a_cluster_was_chosen(flagged_file, monkeypatch
     result = invoke("run", "--local", str(flagged_file), "scaled", "--batch_size", "6")
     assert result.exit_code == 0, result.output
     assert "batch=6" in result.output and settings.current().backend == "local"
+
+
+TABLES = textwrap.dedent("""
+    import dataclasses
+    import flyte
+
+    env = flyte.TaskEnvironment(name="shown")
+
+    @dataclasses.dataclass
+    class Table:
+        rows: list[int]
+
+        def __str__(self) -> str:
+            return "shape: (2,)\\n┌──┐\\n" + "\\n".join(f"│{r} │" for r in self.rows)
+
+    @env.task
+    def table() -> Table:
+        return Table([1, 2])
+
+    @env.task
+    def numbers() -> dict[str, list[int]]:
+        return {"a": [1, 2]}
+""")
+
+
+def test_run_prints_a_value_as_its_text_and_json_types_as_json(tmp_path):
+    path = tmp_path / "shown_tasks.py"
+    path.write_text(TABLES)
+    table = invoke("run", str(path), "table")
+    assert table.exit_code == 0, table.output
+    assert "shape: (2,)\n┌──┐\n│1 │\n│2 │\n" in table.output  # the table itself, not a JSON string of it
+    numbers = invoke("run", str(path), "numbers")
+    assert numbers.exit_code == 0 and '{\n  "a": [\n    1,\n    2\n  ]\n}' in numbers.output

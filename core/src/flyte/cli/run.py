@@ -179,6 +179,19 @@ def _task_command(name: str, task: Any) -> click.Command:
     )
 
 
+def _shown(result: Any) -> str:
+    """The result as printed: JSON for JSON's own types and containers (other values inside as
+    their str), any other value as its str (a DataFrame's table, not that text as a JSON string)."""
+    if isinstance(result, str):
+        return result
+    if result is not None and not isinstance(result, (bool, int, float, list, tuple, dict)):
+        return str(result)
+    try:
+        return json.dumps(result, indent=2, default=str)
+    except (TypeError, ValueError):
+        return repr(result)
+
+
 def _alias(as_named: str, option: str, bool_flag: bool = False) -> list[str]:
     """The reference SDK's spelling of an option (``--batch_size``, ``--debug_mode/--no-debug_mode``)
     when it differs from ours."""
@@ -280,9 +293,5 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
 
                 click.echo(failure_hint(progress.run_name), err=True)
             sys.exit(1)
-    result = run.outputs()
-    try:
-        click.echo(json.dumps(result, indent=2, default=str) if not isinstance(result, str) else result)
-    except TypeError:
-        click.echo(repr(result))
+    click.echo(_shown(run.outputs()))
     click.echo(f"run {run.name} succeeded: {run.url}", err=True)

@@ -82,6 +82,28 @@ def test_actions_by_the_reference_names_and_phase_filters(runs):
     assert Action.get(failed.name, "a1").parent_name == "a0"
 
 
+def test_runs_listed_by_phase(runs):
+    ok, failed = runs
+    assert [r.name for r in Run.listall(in_phase=(ActionPhase.FAILED,))] == [failed.name]
+    assert [r.name for r in Run.listall(in_phase=["succeeded", "FAILED"])] == [failed.name, ok.name]
+    assert [r.name for r in Run.listall(limit=1, in_phase=[ActionPhase.SUCCEEDED, ActionPhase.FAILED])] == [failed.name]
+    assert list(Run.listall(in_phase=(ActionPhase.ABORTED,))) == []
+    assert [r.name for r in Run.listall(in_phase=("FAILED",), task="phases.root")] == [failed.name]
+    assert list(Run.listall(in_phase=("FAILED",), task="phases.leaf")) == []
+
+
+def test_a_run_whose_process_died_is_listed_as_aborted(runs):
+    import sqlite3
+
+    from flyte.runtime import store as st
+
+    _, failed = runs
+    with sqlite3.connect(st.db_path()) as conn:  # recorded as running by a process that is gone
+        conn.execute("UPDATE runs SET status='RUNNING', ended_at=NULL, pid=999999999 WHERE name=?", (failed.name,))
+    assert [r.name for r in Run.listall(in_phase=(ActionPhase.RUNNING,))] == []
+    assert [r.name for r in Run.listall(in_phase=(ActionPhase.ABORTED,))] == [failed.name]
+
+
 def test_a_retrying_action_is_running_to_the_reference():
     assert Phase("RETRYING") == ActionPhase.RUNNING and not Phase("RETRYING").is_terminal
     assert Phase("RUNNING") == ActionPhase.RUNNING and Phase("RUNNING") != ActionPhase.QUEUED

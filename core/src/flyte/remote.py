@@ -244,10 +244,14 @@ class Run:
             return _run(conn, row)
 
     @classmethod
-    def listall(cls, limit: int = 100, task: str | None = None) -> Iterator[Run]:
-        """The most recent runs first."""
+    def listall(cls, limit: int = 100, task: str | None = None, in_phase: Sequence[Any] | None = None) -> Iterator[Run]:
+        """The most recent runs first; only those in ``in_phase`` (``ActionPhase`` members or
+        phase names, any case) when given."""
         with st.reader() as conn:
-            runs = [_run(conn, row) for row in st.run_rows(conn, limit, task)]
+            if in_phase is None:
+                runs = [_run(conn, row) for row in st.run_rows(conn, limit, task)]
+            else:
+                runs = _runs_in(conn, recorded(in_phase), limit, task)
         yield from runs
 
 
@@ -337,6 +341,22 @@ def _run(conn: Any, row: Any) -> Run:
         outputs_json=row["outputs"],
         backend=row["backend"],
     )
+
+
+def _runs_in(conn: Any, phases: list[str], limit: int, task: str | None) -> list[Run]:
+    """Up to ``limit`` runs whose phase is in ``phases``. A run recorded as live whose process is
+    gone reads as ABORTED, so live rows are read when ABORTED is asked for, and every row is
+    checked again by the phase it reads as."""
+    stored = [*phases, *((st.RUNNING, st.QUEUED, st.RETRYING) if st.ABORTED in phases else ())]
+    runs: list[Run] = []
+    offset, page = 0, max(limit, 50)
+    while len(runs) < limit:
+        rows = st.run_rows_in(conn, list(dict.fromkeys(stored)), page, offset, task)
+        runs += [run for run in (_run(conn, row) for row in rows) if run.phase in phases]
+        if len(rows) < page:
+            break
+        offset += page
+    return runs[:limit]
 
 
 def _action(row: Any, run_phase: str) -> Action:

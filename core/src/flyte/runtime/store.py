@@ -1022,6 +1022,19 @@ def run_rows(conn: sqlite3.Connection, limit: int, task: str | None = None) -> l
     return conn.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
 
 
+def run_rows_in(
+    conn: sqlite3.Connection, statuses: list[str], limit: int, offset: int, task: str | None = None
+) -> list[sqlite3.Row]:
+    """A page of the runs recorded in one of ``statuses`` (of ``task`` only, if given), the most
+    recent first."""
+    marks = ",".join("?" * len(statuses))
+    where, args = f"status IN ({marks})", list(statuses)
+    if task:
+        where, args = f"{where} AND task=?", [*args, task]
+    sql = f"SELECT * FROM runs WHERE {where} ORDER BY created_at DESC LIMIT ? OFFSET ?"
+    return conn.execute(sql, (*args, limit, offset)).fetchall()
+
+
 def action_counts(conn: sqlite3.Connection, run: str) -> dict[str, int]:
     """How many of a run's actions are in each phase."""
     return dict(conn.execute("SELECT status, COUNT(*) FROM actions WHERE run=? GROUP BY status", (run,)).fetchall())

@@ -483,8 +483,10 @@ class RunStore:
 
     def create_action(self, run: str, action: str, **fields: Any) -> None:
         """Record a new action ``action`` (an id from :func:`action_id`) of ``run`` with its
-        columns; its number (creation order) is written with it."""
-        fields["number"] = action_number(action)
+        columns; its number (creation order) is written with it: ``number=`` when the caller
+        has it (the one the id was made from), else read back from the id."""
+        if "number" not in fields:
+            fields["number"] = action_number(action)
         with self._lock:
             self._actions[(run, action)] = [True, fields]
             wake, self._idle = self._idle, False

@@ -428,7 +428,7 @@ class Controller:
             action.loop = free_loop  # where its body's own calls go (None: they get a loop of their own)
             parent.driven_child = action  # type: ignore[union-attr]
         queued_at = time.monotonic()
-        if parent is not None:
+        if parent is not None and task.env is not parent.task.env:  # (most calls stay in one environment)
             self._check_dependency(parent, task)
         if not action.checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)

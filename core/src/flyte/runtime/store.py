@@ -675,6 +675,9 @@ def release(store: RunStore) -> None:
             _users[store] -= 1
 
 
+_NO_NONE = frozenset([None])
+
+
 def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[Sequence[Any]]]]:
     """The statements that write ``actions``: one INSERT per action created since the last
     write, one UPDATE per action changed since; rows with the same columns share an
@@ -690,7 +693,9 @@ def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[
     per row) was a quarter of a row's write."""
     grouped: dict[tuple[bool, tuple[str, ...], tuple[str, ...]], list[tuple[Any, ...]]] = {}
     for (run, action), (created, fields) in actions.items():
-        if None in fields.values():
+        # Not ``None in fields.values()``: that compares None with each value by ``==`` (a str's
+        # or a float's comparison with None is three failed attempts); a set probes hashes.
+        if not _NO_NONE.isdisjoint(fields.values()):
             bound = {column: value for column, value in fields.items() if value is not None}
             nulls = () if created else tuple(c for c in fields if c not in bound)
         else:

@@ -420,14 +420,15 @@ class Controller:
         spec = task.spec
         if self.aborted:
             raise ActionAbortedError(f"{spec.name}: the run was interrupted")
-        action = Action(self, task, spec, self.new_action_id(), parent)
+        number = next(self._ids)
+        action = Action(self, task, spec, st.action_id(number), parent)
         action.inline = inline
         if driven:  # stepped by its caller's thread (flyte.runtime.inline)
             action.driven = True
             action.loop = free_loop  # where its body's own calls go (None: they get a loop of their own)
             parent.driven_child = action  # type: ignore[union-attr]
         queued_at = time.monotonic()
-        if parent is not None:
+        if parent is not None and task.env is not parent.task.env:  # (most calls stay in one environment)
             self._check_dependency(parent, task)
         if not action.checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)
@@ -439,15 +440,17 @@ class Controller:
                 value = self._hit_value(action, found)
                 if might_hold_data(value):
                     value = await transport.output_arriving(task.func, value)
-                self._record_hit(action, found, encoded_inputs, key)
+                self._record_hit(action, number, found, encoded_inputs, key)
                 return value
         now = time.time()
+        plain = False  # whether its first attempt is a plain one (_plain_attempt)
         if key is None and self.slots.limit is None and spec.reusable is None and not _has_deadline(spec):
             # Nothing to look up and no slot, worker or deadline to wait for: its first attempt
             # starts before anything else runs, so it is created RUNNING (one change less; no
             # reader could have seen it QUEUED) and _one_attempt does not record the start again.
             action.attempt_started = now
             state: dict[str, Any] = {"status": st.RUNNING, "started_at": now, "attempts": 1, "cache": DISABLED}
+            plain = _runs_here(action, inputs) and not _has_time_limit(spec)
         else:
             state = {"status": st.QUEUED, "cache": MISS if key else DISABLED}
             if key is not None:
@@ -463,6 +466,7 @@ class Controller:
             short_name=spec.short_name,
             queued_at=now,
             inputs=st.preview(encoded_inputs),
+            number=number,
             **state,
         )
         if listeners:
@@ -472,7 +476,7 @@ class Controller:
         try:
             if key is not None and spec.cache.serialize:
                 return await self._serialized(action, inputs, queued_at, key)
-            result = await self._attempts(action, inputs, queued_at)
+            result = await self._attempts(action, inputs, queued_at, plain)
             if key is not None:
                 self._cache_write(action, key, result)
             return result
@@ -506,12 +510,14 @@ class Controller:
             return None
         return cache_key(action.spec, action.task.func, inputs, encoded)
 
-    def _record_hit(self, action: Action, outputs: str, encoded_inputs: str, key: str) -> None:
-        """A call answered from the cache: its record is made once, succeeded and a hit."""
+    def _record_hit(self, action: Action, number: int, outputs: str, encoded_inputs: str, key: str) -> None:
+        """A call answered from the cache: its record is made once, succeeded and a hit
+        (``number``: the action's, as its id says)."""
         spec, now, group = action.spec, time.time(), current_group.get()
         self.store.create_action(
             self.run_name,
             action.id,
+            number=number,
             parent=action.parent.id if action.parent else None,
             task=spec.name,
             short_name=spec.short_name,
@@ -595,7 +601,9 @@ class Controller:
         self._cache_write(action, key, result)
         return result
 
-    async def _attempts(self, action: Action, inputs: dict[str, Any], queued_at: float) -> Any:
+    async def _attempts(self, action: Action, inputs: dict[str, Any], queued_at: float, plain: bool = False) -> Any:
+        """Run the action's attempts (``plain``: its first one is a plain attempt, see
+        :meth:`_plain_attempt`); retries, and the record of each attempt and of the end."""
         spec = action.spec
         timeout = spec.timeout
         deadline = queued_at + timeout.deadline.total_seconds() if timeout and timeout.deadline else None
@@ -604,7 +612,10 @@ class Controller:
             action.attempt = attempt + 1
             try:
                 try:
-                    result = await self._one_attempt(action, inputs, deadline)
+                    if plain and not attempt:
+                        result = await self._plain_attempt(action, inputs)
+                    else:
+                        result = await self._one_attempt(action, inputs, deadline)
                     action.task.check_output(result)  # an OutputTypeError is not retried
                     # Dataframes it returned are stored now: a failure to store fails the attempt.
                     if not action.checks.scalar_output and might_hold_data(result):
@@ -653,6 +664,21 @@ class Controller:
             self._finish(action, st.SUCCEEDED, outputs=outputs)
             return result
         raise AssertionError("unreachable")
+
+    def _plain_attempt(self, action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        """A first attempt with nothing to wait for or go through (no slot cap, worker, time
+        limit, deadline, plugin, connector, secrets or data to read: see run_action), recorded
+        RUNNING when its action was created: what :meth:`_one_attempt` and :func:`execute` do
+        for it, without their coroutine layers (one per child call). The coroutine to await:
+        the body in its context (:func:`_invoke_here`), the attempt's log made current there."""
+        if listeners:
+            _notify(self.run_name, action, st.RUNNING)
+        if self.keep_logs:
+            action.log = logs.AttemptLog(self.run_name, action.id, action.attempt)
+        spec = action.spec
+        # environ.enter copies it for the body (whose writes stay its own): no copy here.
+        env = {**self.run_env, **spec.env_vars} if self.run_env else spec.env_vars
+        return _invoke_here(action, inputs, env, {}, action.log)
 
     async def _one_attempt(self, action: Action, inputs: dict[str, Any], deadline: float | None) -> Any:
         spec = action.spec
@@ -826,19 +852,30 @@ def execute(action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
     """Run one attempt: through the plugin that owns the task's config, or in this process
     (the coroutine to await)."""
     spec = action.spec
-    if (
-        spec.plugin_config is None
-        and not spec.secrets
-        and action.lease is None
-        and not isinstance(action.task, ConnectorTask)
-        and (action.checks.scalar_inputs or not might_hold_data(inputs))
-    ):
+    if action.lease is None and _runs_here(action, inputs):
         # The common case: nothing to read, fetch, mount or clean up, and no plugin. The
         # attempt awaits the body's own coroutine: no layer in between (one per child call).
         ctl = action.controller
         # environ.enter copies it for the body (whose writes stay its own): no copy here.
         return _invoke_here(action, inputs, {**ctl.run_env, **spec.env_vars} if ctl.run_env else spec.env_vars, {})
     return _execute(action, inputs)
+
+
+def _runs_here(action: Action, inputs: dict[str, Any]) -> bool:
+    """Whether an attempt of ``action`` with ``inputs`` is its body called in this process
+    and nothing else: no plugin, connector or secrets, and no data to read."""
+    spec = action.spec
+    return (
+        spec.plugin_config is None
+        and not spec.secrets
+        and not isinstance(action.task, ConnectorTask)
+        and (action.checks.scalar_inputs or not might_hold_data(inputs))
+    )
+
+
+def _has_time_limit(spec: TaskSpec) -> bool:
+    timeout = spec.timeout
+    return timeout is not None and timeout.max_runtime is not None
 
 
 async def _execute(action: Action, inputs: dict[str, Any]) -> Any:
@@ -899,34 +936,46 @@ async def _attempt_body(action: Action, inputs: dict[str, Any], env: dict[str, s
     return await invoke()
 
 
-async def _invoke_here(action: Action, inputs: dict[str, Any], env: dict[str, str], data: dict[str, Any]) -> Any:
+async def _invoke_here(
+    action: Action,
+    inputs: dict[str, Any],
+    env: dict[str, str],
+    data: dict[str, Any],
+    log: logs.AttemptLog | None = None,
+) -> Any:
     """The task body in this process, with its environment and its nested-call context; the
     engine-bound dataframes it returned are stored here, inside the plugin's engine when a
-    plugin runs the attempt."""
-    func = action.task.func
-    if action.spec.report and action.report is None:
-        from flyte.report import open_report
-
-        action.report = open_report(action.controller.run_name, action.id, action.spec.name)
-    if not action.driven:
-        action.loop = asyncio.get_running_loop()
+    plugin runs the attempt. ``log``: the attempt's log, made current here (a plain attempt;
+    any other is given its log by _one_attempt, around the plugin too)."""
     # Context variables set and reset by hand: a context manager per call costs more than the body.
-    token_env = environ.enter(env)
-    token_caller = current_caller.set(action)  # also the running action (flyte.report, flyte.ctx)
-    token_data = current_task_data.set(data)
+    token_log = logs.current.set(log) if log is not None else None  # what the attempt prints
     try:
-        if action.task.is_async and not action.stoppable:
-            result = await func(**inputs)  # the fast path, on this loop
-        else:
-            result = await _on_a_thread(action, inputs)
+        func = action.task.func
+        if action.spec.report and action.report is None:
+            from flyte.report import open_report
+
+            action.report = open_report(action.controller.run_name, action.id, action.spec.name)
+        if not action.driven:
+            action.loop = asyncio.get_running_loop()
+        token_env = environ.enter(env)
+        token_caller = current_caller.set(action)  # also the running action (flyte.report, flyte.ctx)
+        token_data = current_task_data.set(data)
+        try:
+            if action.task.is_async and not action.stoppable:
+                result = await func(**inputs)  # the fast path, on this loop
+            else:
+                result = await _on_a_thread(action, inputs)
+        finally:
+            current_caller.reset(token_caller)
+            current_task_data.reset(token_data)
+            environ.leave(token_env)
+        # A scalar output declared: anything else fails its check (_attempts) with nothing stored.
+        if not action.checks.scalar_output and might_hold_data(result):
+            result = await transport.outputs_in_engine(func, result, action.controller.run_name, action.id)
+        return result
     finally:
-        current_caller.reset(token_caller)
-        current_task_data.reset(token_data)
-        environ.leave(token_env)
-    # A scalar output declared: anything else fails its check (_attempts) with nothing stored.
-    if not action.checks.scalar_output and might_hold_data(result):
-        result = await transport.outputs_in_engine(func, result, action.controller.run_name, action.id)
-    return result
+        if token_log is not None:
+            logs.current.reset(token_log)
 
 
 async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 _UNSET: Any = object()
 
+# The settings a task object exposes as attributes (name and short_name are properties).
+_SETTING_ATTRIBUTES = frozenset(_levels.LEVELS) - {"name", "short_name", "depends_on"}
+
 
 class TaskTemplate:
     """A function bound to a :class:`~flyte.TaskEnvironment`, with its decorator settings.
@@ -68,6 +71,14 @@ class TaskTemplate:
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
+
+    def __getattr__(self, item: str) -> Any:
+        # Each resolved setting reads as an attribute named as the guide names the parameter
+        # (task.cache, task.retries, task.override(...).resources), as on the reference SDK's
+        # task objects; task.spec holds them all. Only called for names not found otherwise.
+        if item in _SETTING_ATTRIBUTES:
+            return getattr(self.spec, item)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {item!r}")
 
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         return self  # a task stored on a class stays a task, not a bound method

@@ -90,3 +90,46 @@ def test_defaults_read_back_from_a_bare_task():
     assert my_task.resources is None
     with pytest.raises(AttributeError):
         my_task.no_such_setting  # noqa: B018
+
+
+# -- exception types a test written against either SDK expects -------------------------------
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: flyte.Resources(gpu=1.5),
+        lambda: flyte.Resources(cpu=True),
+        lambda: flyte.TaskEnvironment(name="bad", env_vars=[("A", "1")]),
+        lambda: flyte.Trigger("", flyte.Cron("0 0 * * *")),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_both_a_type_error_and_a_value_error(make):
+    with pytest.raises(TypeError) as info:
+        make()
+    assert isinstance(info.value, ValueError)  # what the reference SDK raises for these
+
+
+def test_what_override_refuses_is_both_a_type_error_and_a_value_error():
+    from datetime import timedelta
+
+    env = flyte.TaskEnvironment(
+        name="reusable-env",
+        resources=flyte.Resources(memory="1Gi", cpu="500m"),
+        reusable=flyte.ReusePolicy(replicas=2, concurrency=1, scaledown_ttl=timedelta(minutes=10)),
+    )
+
+    @env.task
+    async def compute_task(x: int) -> int:
+        return x * x
+
+    for refused in (
+        lambda: compute_task.override(resources=flyte.Resources(cpu=1)),  # reusable: not overridable
+        lambda: compute_task.override(env_vars={"A": "b"}),
+        lambda: compute_task.override(image="python:3.12"),  # environment level only
+    ):
+        with pytest.raises(ValueError) as info:
+            refused()
+        assert isinstance(info.value, TypeError)
+    with pytest.raises(TypeError):
+        flyte.TaskEnvironment(name="x", retries=3)  # decorator level only
+    # reusable="off" in the same override is the way out
+    assert compute_task.override(reusable="off", resources=flyte.Resources(cpu=1)).resources.cpu == "1"

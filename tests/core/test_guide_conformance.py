@@ -133,3 +133,12 @@ def test_what_override_refuses_is_both_a_type_error_and_a_value_error():
         flyte.TaskEnvironment(name="x", retries=3)  # decorator level only
     # reusable="off" in the same override is the way out
     assert compute_task.override(reusable="off", resources=flyte.Resources(cpu=1)).resources.cpu == "1"
+
+
+# -- triggers ------------------------------------------------------------------------------
+def test_a_cron_schedule_defaults_to_utc_as_the_guide_says():
+    daily = flyte.Trigger("daily_report", flyte.Cron("0 6 * * *"))
+    assert daily.automation.timezone == "UTC"
+    assert flyte.Cron("0 6 * * *") == flyte.Cron("0 6 * * *", timezone="UTC")  # one schedule
+    assert flyte.Cron("30 9 * * 1-5", timezone="America/New_York").timezone == "America/New_York"
+    assert flyte.Trigger.hourly().automation.timezone == "UTC"

@@ -142,3 +142,13 @@ def test_a_cron_schedule_defaults_to_utc_as_the_guide_says():
     assert flyte.Cron("0 6 * * *") == flyte.Cron("0 6 * * *", timezone="UTC")  # one schedule
     assert flyte.Cron("30 9 * * 1-5", timezone="America/New_York").timezone == "America/New_York"
     assert flyte.Trigger.hourly().automation.timezone == "UTC"
+
+
+# -- caching -------------------------------------------------------------------------------
+def test_cache_answers_the_reference_sdks_questions():
+    selective = flyte.Cache(behavior="auto", ignored_inputs=("debug_flag",))
+    assert selective.is_enabled()
+    assert selective.get_ignored_inputs() == ("debug_flag",)
+    assert flyte.Cache(behavior="auto", ignored_inputs="debug_flag").get_ignored_inputs() == ("debug_flag",)
+    assert not flyte.Cache(behavior="disable").is_enabled()
+    assert flyte.Cache(behavior="override", version_override="v1.2").is_enabled()

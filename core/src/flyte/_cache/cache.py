@@ -70,6 +70,15 @@ class Cache:
     def enabled(self) -> bool:
         return self.behavior != "disable"
 
+    # The reference SDK's method names for the same two facts.
+    def is_enabled(self) -> bool:
+        """Whether results are reused (``behavior`` is not ``"disable"``)."""
+        return self.enabled
+
+    def get_ignored_inputs(self) -> tuple[str, ...]:
+        """The input names left out of the cache key."""
+        return self.ignored_inputs
+
 
 def to_cache(value: Any) -> Cache:
     """``cache=`` accepts a Cache, ``"auto"``/``"override"``/``"disable"``, or True/False."""

@@ -152,3 +152,14 @@ def test_cache_answers_the_reference_sdks_questions():
     assert flyte.Cache(behavior="auto", ignored_inputs="debug_flag").get_ignored_inputs() == ("debug_flag",)
     assert not flyte.Cache(behavior="disable").is_enabled()
     assert flyte.Cache(behavior="override", version_override="v1.2").is_enabled()
+
+
+# -- resources -----------------------------------------------------------------------------
+def test_gpu_names_of_the_reference_sdk_are_accepted_beside_the_guides():
+    assert flyte.Resources(gpu="A100_80G:2").gpu == flyte.Resources(gpu="A100 80G:2").gpu
+    assert flyte.GPU(device="A100_80G", quantity=1, partition="7g.80gb").device == "A100 80G"
+    for name in ("A2", "RTX_PRO_4500", "RTX_PRO_6000", "GB10"):
+        assert flyte.Resources(gpu=f"{name}:1").gpu.device == name
+    assert flyte.GPU(device="RTX_PRO_6000", quantity=1, partition="1g.24gb").partition == "1g.24gb"
+    with pytest.raises(ValueError, match="MIG profile"):
+        flyte.GPU(device="A100_80G", quantity=1, partition="1g.5gb")  # an A100 40GB profile

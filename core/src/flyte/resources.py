@@ -29,6 +29,10 @@ GPUType = Literal[
     "H100",
     "H200",
     "B200",
+    "A2",
+    "RTX_PRO_4500",
+    "RTX_PRO_6000",
+    "GB10",
 ]
 TPUType = Literal["V5E", "V5P", "V6E"]
 DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI", "CUSTOM"]
@@ -36,6 +40,8 @@ DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI", "CUSTOM
 GPU_TYPES: tuple[str, ...] = GPUType.__args__  # type: ignore[attr-defined]
 TPU_TYPES: tuple[str, ...] = TPUType.__args__  # type: ignore[attr-defined]
 DEVICE_CLASSES: tuple[str, ...] = DeviceClass.__args__  # type: ignore[attr-defined]
+# The reference SDK's later spelling of a guide name; either is accepted, the guide's is kept.
+GPU_ALIASES = {"A100_80G": "A100 80G"}
 
 # NVIDIA Multi-Instance GPU profiles each device supports (compute slices . memory).
 MIG_PARTITIONS: dict[str, tuple[str, ...]] = {
@@ -44,6 +50,7 @@ MIG_PARTITIONS: dict[str, tuple[str, ...]] = {
     "A100 80G": ("1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
     "H100": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
     "H200": ("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
+    "RTX_PRO_6000": ("1g.24gb", "2g.48gb", "4g.96gb"),
 }
 # TPU slice topologies (chips along each axis) per generation.
 TPU_TOPOLOGIES: dict[str, tuple[str, ...]] = {
@@ -106,6 +113,7 @@ def _check_count(param: str, quantity: int, device_class: str, shown: Any = None
 
 def GPU(device: str, quantity: int = 1, partition: str | None = None) -> Device:
     """``quantity`` NVIDIA GPUs of type ``device``, optionally one MIG ``partition`` of each."""
+    device = GPU_ALIASES.get(device, device)
     if device not in GPU_TYPES:
         invalid("GPU.device", device, ", ".join(GPU_TYPES), "is not a supported GPU type")
     if partition is not None:
@@ -168,6 +176,7 @@ def _to_device(value: Any) -> Device | None:
         name, sep, count = value.rpartition(":")
         if not sep:
             name, count = value, "1"
+        name = GPU_ALIASES.get(name, name)
         if not (count.isascii() and count.isdigit()) or name not in GPU_TYPES:
             invalid("gpu", value, f'"<type>:<count>" with type one of {", ".join(GPU_TYPES)}, e.g. "A100:2"')
         _check_count("gpu", positive_int("gpu", int(count)), "GPU", shown=value)

@@ -43,6 +43,7 @@ GPU_MODELS = {
     "H100": "nvidia-h100-80gb",
     "H200": "nvidia-h200-141gb",
     "B200": "nvidia-b200",
+    "RTX_PRO_6000": "nvidia-rtx-pro-6000",
 }
 TPU_ACCELERATORS = {"V5E": "tpu-v5-lite-podslice", "V5P": "tpu-v5p-slice", "V6E": "tpu-v6e-slice"}
 DEVICE_RESOURCES = {

@@ -163,3 +163,22 @@ def test_gpu_names_of_the_reference_sdk_are_accepted_beside_the_guides():
     assert flyte.GPU(device="RTX_PRO_6000", quantity=1, partition="1g.24gb").partition == "1g.24gb"
     with pytest.raises(ValueError, match="MIG profile"):
         flyte.GPU(device="A100_80G", quantity=1, partition="1g.5gb")  # an A100 40GB profile
+
+
+# -- running locally -----------------------------------------------------------------------
+def test_a_failing_root_task_raises_its_own_type_and_a_runtime_user_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLYTE_HOME", str(tmp_path))
+    env = flyte.TaskEnvironment(name="my-env")
+    attempts = []
+
+    @env.task(retries=1)
+    async def always_fail() -> str:
+        attempts.append(1)
+        raise ValueError("boom")
+
+    flyte.init()
+    with pytest.raises(ValueError, match="boom") as info:
+        flyte.run(always_fail)
+    assert isinstance(info.value, flyte.errors.RuntimeUserError)  # as the reference SDK raises it
+    assert info.value.code == "ValueError"
+    assert len(attempts) == 2  # retries=1: two attempts in all

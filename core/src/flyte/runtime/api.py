@@ -13,7 +13,7 @@ from typing import Any
 from flyte import _codec
 from flyte._validation import env_var_dict, safe_name, wrong_type
 from flyte.connector_task import ConnectorTask
-from flyte.errors import ActionAbortedError, ConfigurationError, InitializationError
+from flyte.errors import ActionAbortedError, ConfigurationError, InitializationError, as_user_error
 from flyte.runtime import environ, logs, run_threads, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
@@ -570,7 +570,8 @@ def _record_run(
         error=None if error is None else f"{type(error).__name__}: {error}",
     )
     if error is not None:
-        raise error
+        # Its own type, and a RuntimeUserError with .code as the reference SDK raises it.
+        raise as_user_error(error)
     result._outputs = outcome["value"]
     result._outputs_json = controller.root_outputs
     return result

@@ -182,3 +182,16 @@ def test_a_failing_root_task_raises_its_own_type_and_a_runtime_user_error(tmp_pa
     assert isinstance(info.value, flyte.errors.RuntimeUserError)  # as the reference SDK raises it
     assert info.value.code == "ValueError"
     assert len(attempts) == 2  # retries=1: two attempts in all
+
+
+def test_cron_takes_the_expression_under_the_guides_parameter_name():
+    # The guide documents flyte.Cron(cron_expression, timezone=None).
+    assert flyte.Cron(cron_expression="0 6 * * *") == flyte.Cron("0 6 * * *")
+    nyc = flyte.Cron(cron_expression="30 9 * * 1-5", timezone="America/New_York")
+    assert (nyc.cron_expression, nyc.timezone) == ("30 9 * * 1-5", "America/New_York")
+    with pytest.raises(TypeError, match="once"):
+        flyte.Cron("0 6 * * *", cron_expression="0 7 * * *")
+    with pytest.raises(TypeError, match="once"):
+        flyte.Cron()
+    with pytest.raises(ValueError, match="not a valid cron expression"):
+        flyte.Cron(cron_expression="60 0 * * *")

@@ -21,7 +21,7 @@ from flyte._validation import (
     str_dict,
     wrong_type,
 )
-from flyte.errors import ConfigurationError
+from flyte.errors import ConfigurationError, ConfigurationTypeError
 from flyte.frozen import FrozenDict, value_key
 
 
@@ -89,12 +89,20 @@ def _timezone(value: Any) -> str:
     return value
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Cron:
-    """A five-field Unix cron schedule, in ``timezone`` (``"UTC"`` unless given)."""
+    """A five-field Unix cron schedule, in ``timezone`` (``"UTC"`` unless given).
+
+    The expression may also be passed as ``cron_expression=``, the guide's name for it.
+    """
 
     expression: str = attrs.field(converter=_cron_expression)
     timezone: str = attrs.field(default="UTC", converter=_timezone)
+
+    def __init__(self, expression: Any = None, timezone: Any = None, *, cron_expression: Any = None) -> None:
+        if (expression is None) == (cron_expression is None):
+            raise ConfigurationTypeError("Cron: pass the cron expression once (expression or cron_expression)")
+        self.__attrs_init__(expression if cron_expression is None else cron_expression, timezone)
 
     @property
     def cron_expression(self) -> str:

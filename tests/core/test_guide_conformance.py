@@ -195,3 +195,38 @@ def test_cron_takes_the_expression_under_the_guides_parameter_name():
         flyte.Cron()
     with pytest.raises(ValueError, match="not a valid cron expression"):
         flyte.Cron(cron_expression="60 0 * * *")
+
+
+def test_a_custom_cache_policys_new_version_invalidates_within_one_process(tmp_path, monkeypatch):
+    # The guide's DatasetVersionPolicy: the version follows the dataset's, which can change
+    # between two runs of one process; the second must not reuse the first's result.
+    from flyte._cache import CachePolicy
+
+    monkeypatch.setenv("FLYTE_HOME", str(tmp_path))
+    dataset = {"version": "1"}
+    calls = []
+
+    def get_dataset_version() -> str:
+        return dataset["version"]
+
+    class DatasetVersionPolicy(CachePolicy):
+        def get_version(self, salt: str, params) -> str:
+            dataset_version = get_dataset_version()
+            return f"{salt}_{dataset_version}"
+
+    env = flyte.TaskEnvironment(name="policy_env")
+
+    @env.task(cache=flyte.Cache(behavior="auto", policies=[DatasetVersionPolicy()]))
+    async def dataset_dependent_task(data: str) -> str:
+        calls.append(data)
+        return data.upper()
+
+    flyte.init()
+    assert flyte.run(dataset_dependent_task, "a").outputs() == "A"
+    assert flyte.run(dataset_dependent_task, "a").outputs() == "A"
+    assert calls == ["a"]  # the same dataset version: a hit
+    dataset["version"] = "2"
+    assert flyte.run(dataset_dependent_task, "a").outputs() == "A"
+    assert calls == ["a", "a"]  # a new dataset version: computed again
+    assert flyte.run(dataset_dependent_task, "a").outputs() == "A"
+    assert calls == ["a", "a"]

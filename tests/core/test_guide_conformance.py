@@ -230,3 +230,18 @@ def test_a_custom_cache_policys_new_version_invalidates_within_one_process(tmp_p
     assert calls == ["a", "a"]  # a new dataset version: computed again
     assert flyte.run(dataset_dependent_task, "a").outputs() == "A"
     assert calls == ["a", "a"]
+
+
+# -- naming --------------------------------------------------------------------------------
+def test_an_environments_name_is_immutable_once_set():
+    env = flyte.TaskEnvironment(name="my_env")
+
+    @env.task
+    def my_task() -> str:
+        return "x"
+
+    with pytest.raises(AttributeError):
+        env.name = "other_env"
+    assert (env.name, my_task.name) == ("my_env", "my_env.my_task")
+    renamed = env.clone_with(name="other_env")  # the way to another name
+    assert (renamed.name, env.name) == ("other_env", "my_env")

@@ -33,7 +33,7 @@ class TaskEnvironment:
     so that deploying or rendering this environment brings theirs along.
     """
 
-    __slots__ = ("_settings", "_tasks", "depends_on", "name")
+    __slots__ = ("_name", "_settings", "_tasks", "depends_on")
 
     def __init__(
         self,
@@ -53,7 +53,7 @@ class TaskEnvironment:
         **unexpected: Any,
     ):
         _levels.check_unexpected(_levels.ENV, unexpected)
-        self.name = env_name(name)
+        self._name = env_name(name)
         self.depends_on = _depends_on(depends_on)
         check_unique_names(self.reachable())
         given = _levels.given(
@@ -81,6 +81,12 @@ class TaskEnvironment:
             settings["plugin_config"] = plugin_config
         self._settings: dict[str, Any] = settings
         self._tasks: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        """The environment's name; immutable once set, as the guide says (its tasks' names
+        begin with it). ``clone_with(name=...)`` makes a renamed copy."""
+        return self._name
 
     # -- settings ------------------------------------------------------------------------
     def __getattr__(self, item: str) -> Any:

@@ -245,3 +245,50 @@ def test_an_environments_name_is_immutable_once_set():
     assert (env.name, my_task.name) == ("my_env", "my_env.my_task")
     renamed = env.clone_with(name="other_env")  # the way to another name
     assert (renamed.name, env.name) == ("other_env", "my_env")
+
+
+# -- the guide's command lines -------------------------------------------------------------
+TRIGGER_FILE = """
+import flyte
+
+env = flyte.TaskEnvironment(name="my_task_env")
+
+custom_cron_trigger = flyte.Trigger(
+    "custom_cron",
+    flyte.Cron("0 0 * * *"),
+    auto_activate=False # Dont create runs yet
+)
+
+@env.task(triggers=custom_cron_trigger)
+def custom_task() -> str:
+    return "Hello, world!"
+"""
+
+
+def test_the_guides_deploy_and_trigger_commands_run_as_written(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from flyte.cli.main import build_cli
+    from flyte.runtime import schedule
+
+    (tmp_path / "triggers_file.py").write_text(TRIGGER_FILE)
+    monkeypatch.chdir(tmp_path)
+    cli, runner = build_cli(), CliRunner()
+
+    def flyte_cli(line: str) -> str:
+        result = runner.invoke(cli, line.split())
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    scope = "--project my_project --domain development"
+    assert "custom_cron" in flyte_cli("deploy -p my_project -d development triggers_file.py env")
+    assert not schedule.list_triggers()[0]["active"]  # auto_activate=False
+    flyte_cli(f"update trigger custom_cron my_task_env.custom_task --activate {scope}")
+    assert schedule.list_triggers()[0]["active"]
+    assert "active" in flyte_cli(f"get trigger {scope}")
+    flyte_cli(f"update trigger custom_cron my_task_env.custom_task --deactivate {scope}")
+    assert not schedule.list_triggers()[0]["active"]
+    flyte_cli(f"delete trigger custom_cron my_task_env.custom_task {scope}")
+    assert schedule.list_triggers() == []
+    bad = runner.invoke(cli, ["deploy", "-p", "not a project", "triggers_file.py", "env"])
+    assert bad.exit_code != 0 and "project" in bad.output

@@ -292,3 +292,19 @@ def test_the_guides_deploy_and_trigger_commands_run_as_written(tmp_path, monkeyp
     assert schedule.list_triggers() == []
     bad = runner.invoke(cli, ["deploy", "-p", "not a project", "triggers_file.py", "env"])
     assert bad.exit_code != 0 and "project" in bad.output
+
+
+def test_cache_takes_the_reference_sdks_aliases_for_on_and_off():
+    # The public config_levels example overrides with cache="enable".
+    env = flyte.TaskEnvironment(name="alias_env", cache="disable")
+
+    @env.task
+    async def process_data(data_path: str) -> str:
+        return data_path
+
+    assert process_data.override(cache="enable").cache.behavior == "auto"
+    assert flyte.Cache(behavior="off").behavior == "disable"
+    assert flyte.Cache(behavior="Yes").behavior == "auto"
+    assert flyte.TaskEnvironment(name="alias_env2", cache="none").cache.behavior == "disable"
+    with pytest.raises(ValueError, match="aliases"):
+        flyte.Cache(behavior="sometimes")

@@ -11,11 +11,18 @@ from flyte._validation import invalid, str_tuple, wrong_type
 
 CacheBehavior = Literal["auto", "override", "disable"]
 BEHAVIORS: tuple[str, ...] = ("auto", "override", "disable")
+# Everyday words for on and off that the reference SDK takes (any case) for the two it names;
+# public examples write cache="enable".
+ALIASES = {
+    **dict.fromkeys(("enable", "enabled", "on", "true", "yes"), "auto"),
+    **dict.fromkeys(("off", "false", "no", "none"), "disable"),
+}
 
 
 def _behavior(value: Any) -> str:
+    value = ALIASES.get(value.lower(), value) if isinstance(value, str) and value not in BEHAVIORS else value
     if value not in BEHAVIORS:
-        invalid("cache.behavior", value, '"auto", "override" or "disable"')
+        invalid("cache.behavior", value, f'"auto", "override" or "disable"; aliases: {", ".join(ALIASES)}')
     return value
 
 
@@ -93,9 +100,9 @@ def to_cache(value: Any) -> Cache:
             invalid(
                 "cache", value, 'flyte.Cache(behavior="override", version_override="v1")', "needs a version_override"
             )
-        if value in BEHAVIORS:
+        if value in BEHAVIORS or value.lower() in ALIASES:
             return Cache(value)
-        invalid("cache", value, '"auto", "disable", True, False or a flyte.Cache')
+        invalid("cache", value, f'"auto", "disable", True, False or a flyte.Cache; aliases: {", ".join(ALIASES)}')
     wrong_type("cache", value, '"auto", "disable", True, False or a flyte.Cache')
 
 

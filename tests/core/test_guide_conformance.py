@@ -308,3 +308,71 @@ def test_cache_takes_the_reference_sdks_aliases_for_on_and_off():
     assert flyte.TaskEnvironment(name="alias_env2", cache="none").cache.behavior == "disable"
     with pytest.raises(ValueError, match="aliases"):
         flyte.Cache(behavior="sometimes")
+
+
+# -- reusable environments -----------------------------------------------------------------
+UNGUARDED_SCRIPT = """
+import asyncio
+import os
+import flyte
+
+env = flyte.TaskEnvironment(
+    name="ml_env",
+    reusable=flyte.ReusePolicy(replicas=1, concurrency=3, scaledown_ttl=300, idle_ttl=1800),
+)
+model = None
+model_lock = asyncio.Lock()
+
+
+@env.task
+async def do_predict(data: list[float]) -> str:
+    global model
+    if model is None:
+        async with model_lock:
+            if model is None:
+                model = object()
+    return f"{sum(data)} {os.getpid()} {id(model)}"
+
+
+@env.task
+async def main() -> list[str]:
+    return [await do_predict([1.0, 2.0]), await do_predict([3.0])]
+
+
+flyte.init()  # no `if __name__ == "__main__":` guard
+print(flyte.run(main).outputs())
+"""
+
+
+def test_a_script_running_its_reusable_tasks_at_module_level_completes(tmp_path):
+    # The pool's worker imports the script to find the task, running its module-level
+    # flyte.run again: that run is refused there (it used to wait forever on the pool it ran
+    # in) and the worker runs the task shipped by value.
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], env=dict(os.environ), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    first, second = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert first.split()[0] == "3.0" and second.split()[0] == "3.0"
+    assert first.split()[1:] == second.split()[1:]  # one worker, its global model loaded once
+
+
+def test_flyte_run_is_refused_while_a_worker_imports_a_script(tmp_path):
+    from flyte import shipping
+
+    script = tmp_path / "runs_at_import.py"
+    script.write_text(
+        "import flyte\nenv = flyte.TaskEnvironment(name='imp')\n\n@env.task\ndef t() -> int:\n    return 1\n\n"
+        "flyte.init()\nflyte.run(t)\n"
+    )
+    with pytest.raises(RuntimeError, match='if __name__ == "__main__"'):
+        shipping._function_in_file(str(script), "__mp_main__", "t", None)
+    import sys
+
+    assert "__mp_main__" not in sys.modules  # the half-run module is not left to be found
+    assert shipping.importing_for_call() is None

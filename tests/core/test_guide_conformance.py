@@ -166,8 +166,7 @@ def test_gpu_names_of_the_reference_sdk_are_accepted_beside_the_guides():
 
 
 # -- running locally -----------------------------------------------------------------------
-def test_a_failing_root_task_raises_its_own_type_and_a_runtime_user_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLYTE_HOME", str(tmp_path))
+def test_a_failing_root_task_raises_its_own_type_and_a_runtime_user_error():
     env = flyte.TaskEnvironment(name="my-env")
     attempts = []
 
@@ -197,12 +196,11 @@ def test_cron_takes_the_expression_under_the_guides_parameter_name():
         flyte.Cron(cron_expression="60 0 * * *")
 
 
-def test_a_custom_cache_policys_new_version_invalidates_within_one_process(tmp_path, monkeypatch):
+def test_a_custom_cache_policys_new_version_invalidates_within_one_process():
     # The guide's DatasetVersionPolicy: the version follows the dataset's, which can change
     # between two runs of one process; the second must not reuse the first's result.
     from flyte._cache import CachePolicy
 
-    monkeypatch.setenv("FLYTE_HOME", str(tmp_path))
     dataset = {"version": "1"}
     calls = []
 

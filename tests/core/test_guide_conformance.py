@@ -374,3 +374,19 @@ def test_flyte_run_is_refused_while_a_worker_imports_a_script(tmp_path):
 
     assert "__mp_main__" not in sys.modules  # the half-run module is not left to be found
     assert shipping.importing_for_call() is None
+
+
+def test_a_call_that_does_not_fit_the_signature_is_both_a_type_error_and_a_value_error():
+    env = flyte.TaskEnvironment(name="my_env")
+
+    @env.task
+    async def process(data: list, batch_size: int = 32, verbose: bool = False) -> dict:
+        return {"n": len(data), "batch_size": batch_size, "verbose": verbose}
+
+    flyte.init()
+    assert flyte.run(process, data=[1, 2, 3]).outputs() == {"n": 3, "batch_size": 32, "verbose": False}
+    assert flyte.run(process, data=[1, 2, 3], batch_size=64).outputs()["batch_size"] == 64
+    for call in (lambda: flyte.run(process), lambda: flyte.run(process, data=[1], nope=1)):
+        with pytest.raises(TypeError) as info:
+            call()
+        assert isinstance(info.value, ValueError)  # the reference SDK: "Missing required inputs"

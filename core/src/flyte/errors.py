@@ -187,6 +187,12 @@ QueueTimeoutError = MaxQueuedTimeExceededError
 TaskTimeout = TaskTimeoutError
 
 
+class TaskCallError(FlyteError, TypeError, ValueError):
+    """A task was called with arguments that do not fit its signature (a required input
+    missing, an unknown one, too many). A ``TypeError`` as for any Python call, and a
+    ``ValueError`` as the reference SDK raises for a missing input."""
+
+
 class InputTypeError(FlyteError, TypeError):
     """A task was called with an input that does not match its annotation (raised at the
     call, before the task runs). ``task``, ``input`` and ``expected`` say which."""

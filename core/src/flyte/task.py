@@ -14,7 +14,7 @@ from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
 from flyte._typecheck import SignatureCheck, signature_check
 from flyte._validation import wrong_type
 from flyte.docs import Documentation
-from flyte.errors import ConfigurationError, LevelError
+from flyte.errors import ConfigurationError, LevelError, TaskCallError
 from flyte.image import Image
 from flyte.interface import interface_of
 from flyte.spec import TaskSpec
@@ -212,7 +212,7 @@ class TaskTemplate:
         try:
             inputs = (self._binder or self._compile_binder()).bind(args, kwargs)
         except TypeError as exc:
-            raise TypeError(f"{self.name}: {exc}") from None
+            raise TaskCallError(f"{self.name}: {exc}") from None
         checks = self._checks or self._compile_checks()
         if checks.inputs:
             checks.check_inputs(self, inputs)  # a default, given or not, is always accepted

@@ -40,7 +40,8 @@ def test_the_guides_level_example_reads_back_from_the_task_and_its_override():
     assert process_data.report is True
     assert process_data.max_inline_io_bytes == 100 * 1024
     assert process_data.retries.count == 3
-    assert process_data.timeout.max_runtime == timedelta(seconds=60)
+    assert process_data.timeout == 60  # as given, as on the reference SDK
+    assert process_data.spec.timeout.max_runtime == timedelta(seconds=60)
     assert process_data.docs.description == "This task processes data and generates a report."
     assert process_data.resources == flyte.Resources(cpu=1, memory="512Mi")  # from the environment
     assert process_data.env_vars == {"MY_VAR": "value"}
@@ -55,6 +56,42 @@ def test_the_guides_level_example_reads_back_from_the_task_and_its_override():
     assert overridden.short_name == "process"  # what the override does not set is kept
     assert process_data.retries.count == 3  # the original is untouched
     assert process_data.env_vars == {"MY_VAR": "value"}
+
+
+def test_the_timeout_attribute_reads_back_as_given_and_the_spec_holds_the_timeout():
+    env = flyte.TaskEnvironment(name="timeouts")
+
+    @env.task(timeout=60)
+    def seconds(x: int) -> int:
+        return x
+
+    @env.task(timeout=timedelta(minutes=5))
+    def delta(x: int) -> int:
+        return x
+
+    limits = flyte.Timeout(max_runtime=60, max_queued_time=30)
+
+    @env.task(timeout=limits)
+    def full(x: int) -> int:
+        return x
+
+    @env.task
+    def unset(x: int) -> int:
+        return x
+
+    assert seconds.timeout == 60
+    assert delta.timeout == timedelta(minutes=5)
+    assert full.timeout is limits
+    assert unset.timeout == 0 and unset.spec.timeout is None  # the reference SDK's 0 when unset
+    assert seconds.spec.timeout == flyte.Timeout(max_runtime=timedelta(seconds=60))
+
+    overridden = seconds.override(timeout=30)
+    assert overridden.timeout == 30
+    assert overridden.spec.timeout.max_runtime == timedelta(seconds=30)
+    assert overridden.override(retries=2).timeout == 30  # kept through a further override
+    assert seconds.timeout == 60  # the original is untouched
+    with pytest.raises(ValueError, match="timeout"):
+        seconds.override(timeout=-1)  # still validated when given
 
 
 def test_interruptible_and_queue_read_back_at_each_level():
@@ -132,7 +169,7 @@ def test_what_override_refuses_is_both_a_type_error_and_a_value_error():
     with pytest.raises(TypeError):
         flyte.TaskEnvironment(name="x", retries=3)  # decorator level only
     # reusable="off" in the same override is the way out
-    assert compute_task.override(reusable="off", resources=flyte.Resources(cpu=1)).resources.cpu == "1"
+    assert compute_task.override(reusable="off", resources=flyte.Resources(cpu=1)).resources.cpu == 1
 
 
 # -- triggers ------------------------------------------------------------------------------
@@ -156,10 +193,10 @@ def test_cache_answers_the_reference_sdks_questions():
 
 # -- resources -----------------------------------------------------------------------------
 def test_gpu_names_of_the_reference_sdk_are_accepted_beside_the_guides():
-    assert flyte.Resources(gpu="A100_80G:2").gpu == flyte.Resources(gpu="A100 80G:2").gpu
+    assert flyte.Resources(gpu="A100_80G:2").device == flyte.Resources(gpu="A100 80G:2").device
     assert flyte.GPU(device="A100_80G", quantity=1, partition="7g.80gb").device == "A100 80G"
     for name in ("A2", "RTX_PRO_4500", "RTX_PRO_6000", "GB10"):
-        assert flyte.Resources(gpu=f"{name}:1").gpu.device == name
+        assert flyte.Resources(gpu=f"{name}:1").device.device == name
     assert flyte.GPU(device="RTX_PRO_6000", quantity=1, partition="1g.24gb").partition == "1g.24gb"
     with pytest.raises(ValueError, match="MIG profile"):
         flyte.GPU(device="A100_80G", quantity=1, partition="1g.5gb")  # an A100 40GB profile

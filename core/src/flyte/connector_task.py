@@ -28,7 +28,7 @@ from flyte._validation import invalid, safe_name, wrong_type
 from flyte.errors import ConfigurationError, LevelError
 from flyte.secret import to_secrets
 from flyte.spec import TaskSpec
-from flyte.task import TaskTemplate
+from flyte.task import TaskTemplate, as_given
 
 if TYPE_CHECKING:
     from flyte.environment import TaskEnvironment
@@ -87,7 +87,7 @@ class ConnectorTask(TaskTemplate):
         from flyte.environment import TaskEnvironment
 
         env = TaskEnvironment(_env_name(name))
-        super().__init__(func, env, {**normalise(settings), "plugin_config": plugin_config})
+        super().__init__(func, env, {**normalise(settings), "plugin_config": plugin_config}, given=as_given(settings))
         env._tasks[self.name] = self
 
     # -- identity ----------------------------------------------------------------------------
@@ -125,9 +125,10 @@ class ConnectorTask(TaskTemplate):
         self._spec = None
         env._tasks[self.name] = self
 
-    def _with_overrides(self, overrides: dict[str, Any]) -> TaskTemplate:
+    def _with_overrides(self, overrides: dict[str, Any], given: dict[str, Any]) -> TaskTemplate:
         copied = copy.copy(self)
         copied.overrides = overrides
+        copied._given = given
         copied._spec = None
         return copied
 

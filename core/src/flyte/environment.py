@@ -184,31 +184,30 @@ class TaskEnvironment:
     ) -> Any:
         """Make a function a task of this environment; usable bare or with settings."""
         _levels.check_unexpected(_levels.TASK, unexpected)
-        settings = normalise(
-            _levels.given(
-                dict(
-                    short_name=short_name,
-                    cache=cache,
-                    retries=retries,
-                    timeout=timeout,
-                    docs=docs,
-                    pod_template=pod_template,
-                    report=report,
-                    interruptible=interruptible,
-                    max_inline_io_bytes=max_inline_io_bytes,
-                    queue=queue,
-                    triggers=triggers,
-                    links=links,
-                    entrypoint=entrypoint,
-                ),
-                _UNSET,
-            )
+        raw = _levels.given(
+            dict(
+                short_name=short_name,
+                cache=cache,
+                retries=retries,
+                timeout=timeout,
+                docs=docs,
+                pod_template=pod_template,
+                report=report,
+                interruptible=interruptible,
+                max_inline_io_bytes=max_inline_io_bytes,
+                queue=queue,
+                triggers=triggers,
+                links=links,
+                entrypoint=entrypoint,
+            ),
+            _UNSET,
         )
+        settings = normalise(raw)
 
         def decorate(func: Callable[..., Any]) -> Any:
-            from flyte.task import TaskTemplate
+            from flyte.task import TaskTemplate, as_given
 
-            task = TaskTemplate(func, self, settings)
+            task = TaskTemplate(func, self, settings, given=as_given(raw))
             existing = self._tasks.get(task.name)
             if existing is not None and _origin(existing.func) != _origin(func):
                 raise ConfigurationError(

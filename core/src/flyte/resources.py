@@ -207,13 +207,15 @@ def _quantity(param: str, examples: str, value: Any) -> tuple[str, Decimal]:
 
 
 def _request_limit(param: str, examples: str):
-    def _convert(value: Any) -> str | tuple[str, str] | None:
+    """Validate a cpu/memory value; keep it as given (a list pair becomes a tuple)."""
+
+    def _convert(value: Any) -> Any:
         if value is None:
             return None
         if isinstance(value, (tuple, list)):
             if len(value) != 2:
                 invalid(param, value, f"a (request, limit) pair: {examples}")
-            (req, req_v), (lim, lim_v) = (_quantity(param, examples, v) for v in value)
+            (_, req_v), (_, lim_v) = (_quantity(param, examples, v) for v in value)
             if req_v > lim_v:
                 invalid(
                     param,
@@ -221,27 +223,41 @@ def _request_limit(param: str, examples: str):
                     "a (request, limit) pair with request <= limit",
                     "has a request above its limit",
                 )
-            return (req, lim)
-        text, amount = _quantity(param, examples, value)
-        if amount == 0:
+            return tuple(value)
+        if _quantity(param, examples, value)[1] == 0:
             invalid(param, value, examples, "must be greater than zero")
-        return text
+        return value
 
     return _convert
 
 
 def _single(param: str, examples: str, allow_auto: bool = False):
-    def _convert(value: Any) -> str | None:
+    """Validate a disk/shm value (one quantity, or ``"auto"`` where allowed); keep it as given."""
+
+    def _convert(value: Any) -> Any:
         if value is None or (allow_auto and value == "auto"):
             return value
         if isinstance(value, (tuple, list)):
             invalid(param, value, f"a single quantity: {examples}", "cannot be a (request, limit) pair")
-        text, amount = _quantity(param, examples, value)
-        if amount == 0:
+        if _quantity(param, examples, value)[1] == 0:
             invalid(param, value, examples, "must be greater than zero")
-        return text
+        return value
 
     return _convert
+
+
+def _validated_gpu(value: Any) -> Any:
+    _to_device(value)  # raises on anything that is not a device request
+    return value
+
+
+def _canonical(value: Any) -> str | tuple[str, str] | None:
+    """A validated quantity (or pair) as Kubernetes quantity strings (``0.5`` -> ``"500m"``)."""
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, tuple):
+        return (normalise_quantity(value[0])[0], normalise_quantity(value[1])[0])  # type: ignore[index]
+    return normalise_quantity(value)[0]  # type: ignore[index]
 
 
 @attrs.frozen
@@ -254,21 +270,52 @@ class Resources:
     - ``disk``: ephemeral storage, ``"10Gi"``.
     - ``shm``: shared memory at ``/dev/shm``, ``"1Gi"`` or ``"auto"``.
 
-    Numbers are stored as Kubernetes quantity strings (``0.5`` becomes ``"500m"``).
+    Every value is validated here, and the fields read back as given (``Resources(cpu=1).cpu ==
+    1``; a list pair becomes a tuple), as on the reference SDK; equality compares those given
+    values. The canonical forms everything internal uses come from :meth:`request`,
+    :meth:`limit`, :attr:`device` and :attr:`shared_memory` (``0.5`` cores is ``"500m"``).
     """
 
-    cpu: str | tuple[str, str] | None = attrs.field(default=None, converter=_request_limit("cpu", _CPU_EXAMPLES))
-    memory: str | tuple[str, str] | None = attrs.field(
+    cpu: int | float | str | tuple[Any, Any] | None = attrs.field(
+        default=None, converter=_request_limit("cpu", _CPU_EXAMPLES)
+    )
+    memory: int | float | str | tuple[Any, Any] | None = attrs.field(
         default=None, converter=_request_limit("memory", _MEMORY_EXAMPLES)
     )
-    gpu: Device | None = attrs.field(default=None, converter=_to_device)
-    disk: str | None = attrs.field(default=None, converter=_single("disk", '"10Gi", "1Ti"'))
-    shm: str | None = attrs.field(default=None, converter=_single("shm", '"1Gi", "16Gi" or "auto"', allow_auto=True))
+    gpu: int | str | Device | None = attrs.field(default=None, converter=_validated_gpu)
+    disk: int | float | str | None = attrs.field(default=None, converter=_single("disk", '"10Gi", "1Ti"'))
+    shm: int | float | str | None = attrs.field(
+        default=None, converter=_single("shm", '"1Gi", "16Gi" or "auto"', allow_auto=True)
+    )
+    # The canonical forms, computed once from the fields above (not part of equality or repr).
+    _canon: dict[str, Any] = attrs.field(init=False, eq=False, repr=False)
 
-    def request(self, name: Literal["cpu", "memory"]) -> str | None:
-        value = getattr(self, name)
+    @_canon.default
+    def _canonical_forms(self) -> dict[str, Any]:
+        return {
+            "cpu": _canonical(self.cpu),
+            "memory": _canonical(self.memory),
+            "disk": _canonical(self.disk),
+            "shm": _canonical(self.shm),
+            "gpu": _to_device(self.gpu),
+        }
+
+    def request(self, name: Literal["cpu", "memory", "disk"]) -> str | None:
+        """The request for ``name`` as a Kubernetes quantity string, or None when unset."""
+        value = self._canon[name]
         return value[0] if isinstance(value, tuple) else value
 
-    def limit(self, name: Literal["cpu", "memory"]) -> str | None:
-        value = getattr(self, name)
+    def limit(self, name: Literal["cpu", "memory", "disk"]) -> str | None:
+        """The limit for ``name`` as a Kubernetes quantity string (the request when one value was given)."""
+        value = self._canon[name]
         return value[1] if isinstance(value, tuple) else value
+
+    @property
+    def device(self) -> Device | None:
+        """The accelerator request as a :class:`Device` (``"A100:2"`` is ``GPU("A100", 2)``), or None."""
+        return self._canon["gpu"]
+
+    @property
+    def shared_memory(self) -> str | None:
+        """The ``/dev/shm`` size as a Kubernetes quantity string, ``"auto"``, or None when unset."""
+        return self._canon["shm"]

@@ -26,6 +26,14 @@ _UNSET: Any = object()
 
 # The settings a task object exposes as attributes (name and short_name are properties).
 _SETTING_ATTRIBUTES = frozenset(_levels.LEVELS) - {"name", "short_name", "depends_on"}
+# Settings whose attribute reads back the value as given (task.timeout == 60), as on the
+# reference SDK, with its value when unset; task.spec holds the canonical form (a Timeout).
+_AS_GIVEN: dict[str, Any] = {"timeout": 0}
+
+
+def as_given(values: dict[str, Any]) -> dict[str, Any]:
+    """The raw values, before normalising, of the settings read back as given."""
+    return {k: v for k, v in values.items() if k in _AS_GIVEN}
 
 
 class TaskTemplate:
@@ -42,6 +50,7 @@ class TaskTemplate:
         env: TaskEnvironment,
         settings: dict[str, Any],
         overrides: dict[str, Any] | None = None,
+        given: dict[str, Any] | None = None,
     ):
         if not inspect.isfunction(func) or func.__name__ == "<lambda>":
             wrong_type("@env.task", func, "a function defined with def or async def")
@@ -49,6 +58,7 @@ class TaskTemplate:
         self.env = env
         self.settings = settings
         self.overrides = overrides or {}
+        self._given = given or {}  # see _AS_GIVEN
         self.is_async = inspect.iscoroutinefunction(func)
         self.signature = inspect.signature(func)
         self._spec: TaskSpec | None = None
@@ -76,6 +86,8 @@ class TaskTemplate:
         # Each resolved setting reads as an attribute named as the guide names the parameter
         # (task.cache, task.retries, task.override(...).resources), as on the reference SDK's
         # task objects; task.spec holds them all. Only called for names not found otherwise.
+        if item in _AS_GIVEN:
+            return self._given.get(item, _AS_GIVEN[item])
         if item in _SETTING_ATTRIBUTES:
             return getattr(self.spec, item)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {item!r}")
@@ -152,27 +164,26 @@ class TaskTemplate:
         ``plugin_config`` reshapes the task's engine (more nodes, another cluster shape).
         """
         _levels.check_unexpected(_levels.OVERRIDE, unexpected)
-        given = normalise(
-            _levels.given(
-                dict(
-                    short_name=short_name,
-                    resources=resources,
-                    cache=cache,
-                    retries=retries,
-                    timeout=timeout,
-                    reusable=reusable,
-                    env_vars=env_vars,
-                    secrets=secrets,
-                    max_inline_io_bytes=max_inline_io_bytes,
-                    pod_template=pod_template,
-                    queue=queue,
-                    interruptible=interruptible,
-                    links=links,
-                    entrypoint=entrypoint,
-                ),
-                _UNSET,
-            )
+        raw = _levels.given(
+            dict(
+                short_name=short_name,
+                resources=resources,
+                cache=cache,
+                retries=retries,
+                timeout=timeout,
+                reusable=reusable,
+                env_vars=env_vars,
+                secrets=secrets,
+                max_inline_io_bytes=max_inline_io_bytes,
+                pod_template=pod_template,
+                queue=queue,
+                interruptible=interruptible,
+                links=links,
+                entrypoint=entrypoint,
+            ),
+            _UNSET,
         )
+        given = normalise(raw)
         if plugin_config is not _UNSET:
             self._check_plugin_config(plugin_config)
             given["plugin_config"] = plugin_config
@@ -186,10 +197,10 @@ class TaskTemplate:
                         f"{self.env.name!r} is reusable (its replicas share one {param}); "
                         f'set it on the TaskEnvironment, or pass reusable="off" as well'
                     )
-        return self._with_overrides(overrides)
+        return self._with_overrides(overrides, {**self._given, **as_given(raw)})
 
-    def _with_overrides(self, overrides: dict[str, Any]) -> TaskTemplate:
-        return TaskTemplate(self.func, self.env, self.settings, overrides)
+    def _with_overrides(self, overrides: dict[str, Any], given: dict[str, Any]) -> TaskTemplate:
+        return TaskTemplate(self.func, self.env, self.settings, overrides, given)
 
     def _check_plugin_config(self, config: Any) -> None:
         if config is not None:

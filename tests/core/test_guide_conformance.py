@@ -94,6 +94,31 @@ def test_the_timeout_attribute_reads_back_as_given_and_the_spec_holds_the_timeou
         seconds.override(timeout=-1)  # still validated when given
 
 
+def test_secrets_read_back_as_given_and_the_spec_holds_secrets():
+    env = flyte.TaskEnvironment(name="secret_env", secrets="api_key")
+
+    @env.task
+    def uses(x: int) -> int:
+        return x
+
+    listed = [flyte.Secret(key="db", as_env_var="DB_PASSWORD")]
+    other = flyte.TaskEnvironment(name="other_env", secrets=listed)
+
+    @other.task
+    def listed_task(x: int) -> int:
+        return x
+
+    assert env.secrets == "api_key" and uses.secrets == "api_key"  # as on the reference SDK
+    assert uses.spec.secrets == (flyte.Secret(key="api_key"),)
+    assert listed_task.secrets == listed
+    assert uses.override(secrets=["other"]).secrets == ["other"]
+    assert uses.override(secrets=["other"]).spec.secrets == (flyte.Secret(key="other"),)
+    assert uses.secrets == "api_key"  # the original is untouched
+    clone = env.clone_with("secret_clone")
+    assert clone.secrets == "api_key" and clone.settings["secrets"] == (flyte.Secret(key="api_key"),)
+    assert flyte.TaskEnvironment(name="none_env").secrets is None
+
+
 def test_interruptible_and_queue_read_back_at_each_level():
     env = flyte.TaskEnvironment(name="my_env", interruptible=True, queue="default-pool")
 

@@ -28,7 +28,7 @@ from flyte._validation import invalid, safe_name, wrong_type
 from flyte.errors import ConfigurationError, LevelError
 from flyte.secret import to_secrets
 from flyte.spec import TaskSpec
-from flyte.task import TaskTemplate, as_given
+from flyte.task import TaskTemplate
 
 if TYPE_CHECKING:
     from flyte.environment import TaskEnvironment
@@ -87,7 +87,9 @@ class ConnectorTask(TaskTemplate):
         from flyte.environment import TaskEnvironment
 
         env = TaskEnvironment(_env_name(name))
-        super().__init__(func, env, {**normalise(settings), "plugin_config": plugin_config}, given=as_given(settings))
+        super().__init__(
+            func, env, {**normalise(settings), "plugin_config": plugin_config}, given=_levels.as_given(settings)
+        )
         env._tasks[self.name] = self
 
     # -- identity ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ class TaskEnvironment:
     so that deploying or rendering this environment brings theirs along.
     """
 
-    __slots__ = ("_name", "_settings", "_tasks", "depends_on")
+    __slots__ = ("_given", "_name", "_settings", "_tasks", "depends_on")
 
     def __init__(
         self,
@@ -80,6 +80,7 @@ class TaskEnvironment:
             get_registry().task_plugin_for(plugin_config)  # a clear error if nothing handles it
             settings["plugin_config"] = plugin_config
         self._settings: dict[str, Any] = settings
+        self._given = _levels.as_given(given)  # read back as given: see _levels.AS_GIVEN
         self._tasks: dict[str, Any] = {}
 
     @property
@@ -92,6 +93,8 @@ class TaskEnvironment:
     def __getattr__(self, item: str) -> Any:
         # Settings read as attributes (env.resources, env.cache, ...), None when unset.
         if item in _levels.LEVELS and _levels.ENV in _levels.LEVELS[item]:
+            if item in _levels.AS_GIVEN:
+                return self._given.get(item, _levels.AS_GIVEN[item])
             return self._settings.get(item)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {item!r}")
 
@@ -152,7 +155,7 @@ class TaskEnvironment:
         self, name: str, depends_on: Iterable[TaskEnvironment] | None = None, **changes: Any
     ) -> TaskEnvironment:
         """A new environment with this one's settings, some replaced."""
-        settings = {**self._settings, **changes}
+        settings = {**self._settings, **self._given, **changes}
         deps = self.depends_on if depends_on is None else depends_on
         return TaskEnvironment(name, depends_on=deps, **settings)
 
@@ -205,9 +208,9 @@ class TaskEnvironment:
         settings = normalise(raw)
 
         def decorate(func: Callable[..., Any]) -> Any:
-            from flyte.task import TaskTemplate, as_given
+            from flyte.task import TaskTemplate
 
-            task = TaskTemplate(func, self, settings, given=as_given(raw))
+            task = TaskTemplate(func, self, settings, given=_levels.as_given(raw))
             existing = self._tasks.get(task.name)
             if existing is not None and _origin(existing.func) != _origin(func):
                 raise ConfigurationError(

@@ -26,14 +26,6 @@ _UNSET: Any = object()
 
 # The settings a task object exposes as attributes (name and short_name are properties).
 _SETTING_ATTRIBUTES = frozenset(_levels.LEVELS) - {"name", "short_name", "depends_on"}
-# Settings whose attribute reads back the value as given (task.timeout == 60), as on the
-# reference SDK, with its value when unset; task.spec holds the canonical form (a Timeout).
-_AS_GIVEN: dict[str, Any] = {"timeout": 0}
-
-
-def as_given(values: dict[str, Any]) -> dict[str, Any]:
-    """The raw values, before normalising, of the settings read back as given."""
-    return {k: v for k, v in values.items() if k in _AS_GIVEN}
 
 
 class TaskTemplate:
@@ -58,7 +50,7 @@ class TaskTemplate:
         self.env = env
         self.settings = settings
         self.overrides = overrides or {}
-        self._given = given or {}  # see _AS_GIVEN
+        self._given = given or {}  # decorator and override values of _levels.AS_GIVEN, as given
         self.is_async = inspect.iscoroutinefunction(func)
         self.signature = inspect.signature(func)
         self._spec: TaskSpec | None = None
@@ -86,8 +78,11 @@ class TaskTemplate:
         # Each resolved setting reads as an attribute named as the guide names the parameter
         # (task.cache, task.retries, task.override(...).resources), as on the reference SDK's
         # task objects; task.spec holds them all. Only called for names not found otherwise.
-        if item in _AS_GIVEN:
-            return self._given.get(item, _AS_GIVEN[item])
+        if item in _levels.AS_GIVEN:  # the value as given, the most specific level winning
+            for given in (self._given, self.env._given):
+                if item in given:
+                    return given[item]
+            return _levels.AS_GIVEN[item]
         if item in _SETTING_ATTRIBUTES:
             return getattr(self.spec, item)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {item!r}")
@@ -197,7 +192,7 @@ class TaskTemplate:
                         f"{self.env.name!r} is reusable (its replicas share one {param}); "
                         f'set it on the TaskEnvironment, or pass reusable="off" as well'
                     )
-        return self._with_overrides(overrides, {**self._given, **as_given(raw)})
+        return self._with_overrides(overrides, {**self._given, **_levels.as_given(raw)})
 
     def _with_overrides(self, overrides: dict[str, Any], given: dict[str, Any]) -> TaskTemplate:
         return TaskTemplate(self.func, self.env, self.settings, overrides, given)

@@ -152,7 +152,8 @@ def test_bad_environments_are_refused_with_the_parameter_value_and_what_is_accep
 
 def test_gpus_at_least_nproc_per_node_are_accepted():
     env = ClusteredTaskEnvironment(name="train", replicas=2, nproc_per_node=2, resources=flyte.Resources(gpu="A100:2"))
-    assert env.resources.gpu.quantity == 2
+    assert env.resources.gpu == "A100:2"
+    assert env.resources.device.quantity == 2
     ClusteredTaskEnvironment(name="jax", replicas=2, nproc_per_node=1, runtime=JaxRun())
 
 

@@ -46,7 +46,7 @@ def test_the_guides_level_example_resolves_as_documented():
     assert spec.report is True and spec.max_inline_io_bytes == 100 * 1024
     assert spec.retries.count == 3 and spec.timeout.max_runtime == timedelta(seconds=60)
     assert spec.docs.description == "This task processes data and generates a report."
-    assert spec.resources == flyte.Resources(cpu="1", memory="512Mi")
+    assert spec.resources == flyte.Resources(cpu=1, memory="512Mi")
     assert spec.env_vars == {"MY_VAR": "value"}
     assert spec.depends_on == ("another_env",)
     assert spec.description == "Data processing task environment"
@@ -62,7 +62,8 @@ def test_the_guides_level_example_resolves_as_documented():
     assert overridden.spec.resources == flyte.Resources(cpu=4, memory="2Gi")
     assert overridden.spec.env_vars == {"MY_VAR": "new_value"}
     assert process_data.spec.env_vars == {"MY_VAR": "value"}  # the original is untouched
-    assert process_data.spec.resources.cpu == "1"
+    assert process_data.spec.resources.cpu == 1
+    assert process_data.spec.resources.request("cpu") == "1"
 
 
 def test_interruptible_and_queue_at_every_level():

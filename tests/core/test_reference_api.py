@@ -252,7 +252,7 @@ def test_other_accelerators():
     assert flyte.HABANA_GAUDI("Gaudi1").device_class == "HABANA_GAUDI"
     with pytest.raises(ValueError, match="AMD_GPU.device: 'MI999'"):
         flyte.AMD_GPU("MI999")
-    assert flyte.Resources(gpu=flyte.Neuron("Inf2")).gpu.device == "Inf2"
+    assert flyte.Resources(gpu=flyte.Neuron("Inf2")).device.device == "Inf2"
     assert flyte.version() == flyte.__version__
     assert flyte.Environment is flyte.TaskEnvironment
 

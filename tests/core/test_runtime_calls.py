@@ -379,5 +379,5 @@ def test_a_childs_exception_is_its_own_type_and_a_runtime_user_error():
     ]
     assert flyte.run(catches, "quota").outputs() == ["QuotaError", "ana used 7", "QuotaError", "ana"]
     with pytest.raises(ValueError, match="I will fail!") as info:
-        flyte.run(fails_with, "value")  # the root task's error is raised as it was
-    assert not isinstance(info.value, flyte.errors.RuntimeUserError)
+        flyte.run(fails_with, "value")  # the root task's error: its own type, as a child's is
+    assert isinstance(info.value, flyte.errors.RuntimeUserError) and info.value.code == "ValueError"

@@ -42,6 +42,7 @@ def test_any_valid_quantity_is_accepted_and_keeps_its_value(number, suffix):
             flyte.Resources(memory=text)
         return
     assert flyte.Resources(memory=text).memory == text
+    assert flyte.Resources(memory=text).request("memory") == text
 
 
 @settings(max_examples=300)
@@ -75,7 +76,11 @@ def test_any_text_is_a_quantity_or_a_clear_error(text):
     ],
 )
 def test_cpu_forms_of_the_guide(cpu, expected):
-    assert flyte.Resources(cpu=cpu).cpu == expected
+    # The field reads back as given; request/limit are the canonical quantity strings.
+    r = flyte.Resources(cpu=cpu)
+    assert r.cpu == cpu
+    canonical = expected if isinstance(expected, tuple) else (expected, expected)
+    assert (r.request("cpu"), r.limit("cpu")) == canonical
 
 
 @pytest.mark.parametrize(
@@ -115,7 +120,9 @@ def test_bad_types_are_type_errors_naming_the_parameter():
     ],
 )
 def test_gpu_shorthands(gpu, device, quantity):
-    parsed = flyte.Resources(gpu=gpu).gpu
+    r = flyte.Resources(gpu=gpu)
+    assert r.gpu == gpu
+    parsed = r.device
     assert (parsed.device, parsed.quantity, parsed.device_class) == (device, quantity, "GPU")
 
 
@@ -125,6 +132,7 @@ def test_gpu_helpers_partitions_and_devices():
     assert flyte.TPU(device="V6E", partition="4x4").quantity == 16
     custom = flyte.Device(device="custom_accelerator", quantity=2, partition="large")
     assert flyte.Resources(gpu=custom).gpu == custom
+    assert flyte.Resources(gpu=custom).device is custom
     with pytest.raises(ValueError, match="GPU.partition: '7g.80gb' is not a MIG profile of A100"):
         flyte.GPU(device="A100", quantity=1, partition="7g.80gb")
     with pytest.raises(ValueError, match="gpu: 'Z9:2'"):
@@ -136,6 +144,7 @@ def test_gpu_helpers_partitions_and_devices():
 def test_disk_and_shm():
     r = flyte.Resources(disk="1Ti", shm="auto")
     assert (r.disk, r.shm) == ("1Ti", "auto")
+    assert (r.request("disk"), r.limit("disk"), r.shared_memory) == ("1Ti", "1Ti", "auto")
     with pytest.raises(ValueError, match="disk: .*single quantity"):
         flyte.Resources(disk=("1Gi", "2Gi"))
 

@@ -22,7 +22,7 @@ from flyte.frozen import FrozenDict, freeze, thaw
 from flyte.image import Image, Layer
 from flyte.interface import InputSpec
 from flyte.pod_template import PodTemplate, pod_spec_to_dict
-from flyte.resources import Resources
+from flyte.resources import Device, Resources
 from flyte.reuse import ReusePolicy
 from flyte.spec import TaskSpec
 from flyte.triggers import Cron, FixedRate, Trigger
@@ -78,8 +78,21 @@ def _pair_or_scalar(value: Any, _: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-# Resources.cpu/memory are "str | (request, limit)"; ReusePolicy.replicas "int | (min, max)".
-_with_fields(Resources, cpu=override(struct_hook=_pair_or_scalar), memory=override(struct_hook=_pair_or_scalar))
+def _gpu_from_data(value: Any, _: Any) -> Any:
+    return converter.structure(value, Device) if isinstance(value, dict) else value
+
+
+# Resources keep their values as given ("1", 1, 0.5, (request, limit), "A100:2", a Device), so
+# each field comes back as it went out; ReusePolicy.replicas is "int | (min, max)".
+_as_given = override(struct_hook=lambda v, _: v)
+_with_fields(
+    Resources,
+    cpu=override(struct_hook=_pair_or_scalar),
+    memory=override(struct_hook=_pair_or_scalar),
+    gpu=override(unstruct_hook=lambda v: converter.unstructure(v), struct_hook=_gpu_from_data),
+    disk=_as_given,
+    shm=_as_given,
+)
 _with_fields(ReusePolicy, replicas=override(struct_hook=_pair_or_scalar))
 
 # image= and pod_template= also accept a plain string (an image reference, a cluster

@@ -44,6 +44,17 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "entrypoint": (TASK, OVERRIDE),
 }
 
+# Settings that read back as given on environments and tasks (task.timeout == 60,
+# env.secrets == "k"), as on the reference SDK, with its value when unset; everything that
+# runs a task uses the canonical forms in task.spec and env.settings (a Timeout, Secrets).
+AS_GIVEN: dict[str, Any] = {"timeout": 0, "secrets": None}
+
+
+def as_given(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw values, before normalising, of the settings that read back as given."""
+    return {k: v for k, v in values.items() if k in AS_GIVEN}
+
+
 # Cannot be overridden at invocation while the environment is reusable: every replica of a
 # reusable pool shares one container shape and one environment.
 NOT_OVERRIDABLE_WHEN_REUSABLE = ("resources", "env_vars", "secrets")

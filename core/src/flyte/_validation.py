@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from flyte.errors import ConfigurationError
+from flyte.errors import ConfigurationError, ConfigurationTypeError
 
 
 def invalid(param: str, value: Any, accepted: str, problem: str | None = None) -> NoReturn:
@@ -24,8 +24,9 @@ def invalid(param: str, value: Any, accepted: str, problem: str | None = None) -
 
 
 def wrong_type(param: str, value: Any, accepted: str) -> NoReturn:
-    """Raise a TypeError for a value of the wrong type."""
-    raise TypeError(f"{param}: expected {accepted}, got {type(value).__name__} {_show(value)}")
+    """Raise a TypeError (a :class:`~flyte.errors.ConfigurationTypeError`) for a value of the
+    wrong type."""
+    raise ConfigurationTypeError(f"{param}: expected {accepted}, got {type(value).__name__} {_show(value)}")
 
 
 def _show(value: Any) -> str:

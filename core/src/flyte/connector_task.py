@@ -87,7 +87,9 @@ class ConnectorTask(TaskTemplate):
         from flyte.environment import TaskEnvironment
 
         env = TaskEnvironment(_env_name(name))
-        super().__init__(func, env, {**normalise(settings), "plugin_config": plugin_config})
+        super().__init__(
+            func, env, {**normalise(settings), "plugin_config": plugin_config}, given=_levels.as_given(settings)
+        )
         env._tasks[self.name] = self
 
     # -- identity ----------------------------------------------------------------------------
@@ -125,9 +127,10 @@ class ConnectorTask(TaskTemplate):
         self._spec = None
         env._tasks[self.name] = self
 
-    def _with_overrides(self, overrides: dict[str, Any]) -> TaskTemplate:
+    def _with_overrides(self, overrides: dict[str, Any], given: dict[str, Any]) -> TaskTemplate:
         copied = copy.copy(self)
         copied.overrides = overrides
+        copied._given = given
         copied._spec = None
         return copied
 

@@ -33,7 +33,7 @@ class TaskEnvironment:
     so that deploying or rendering this environment brings theirs along.
     """
 
-    __slots__ = ("_settings", "_tasks", "depends_on", "name")
+    __slots__ = ("_given", "_name", "_settings", "_tasks", "depends_on")
 
     def __init__(
         self,
@@ -53,7 +53,7 @@ class TaskEnvironment:
         **unexpected: Any,
     ):
         _levels.check_unexpected(_levels.ENV, unexpected)
-        self.name = env_name(name)
+        self._name = env_name(name)
         self.depends_on = _depends_on(depends_on)
         check_unique_names(self.reachable())
         given = _levels.given(
@@ -80,12 +80,21 @@ class TaskEnvironment:
             get_registry().task_plugin_for(plugin_config)  # a clear error if nothing handles it
             settings["plugin_config"] = plugin_config
         self._settings: dict[str, Any] = settings
+        self._given = _levels.as_given(given)  # read back as given: see _levels.AS_GIVEN
         self._tasks: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        """The environment's name; immutable once set, as the guide says (its tasks' names
+        begin with it). ``clone_with(name=...)`` makes a renamed copy."""
+        return self._name
 
     # -- settings ------------------------------------------------------------------------
     def __getattr__(self, item: str) -> Any:
         # Settings read as attributes (env.resources, env.cache, ...), None when unset.
         if item in _levels.LEVELS and _levels.ENV in _levels.LEVELS[item]:
+            if item in _levels.AS_GIVEN:
+                return self._given.get(item, _levels.AS_GIVEN[item])
             return self._settings.get(item)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {item!r}")
 
@@ -146,7 +155,7 @@ class TaskEnvironment:
         self, name: str, depends_on: Iterable[TaskEnvironment] | None = None, **changes: Any
     ) -> TaskEnvironment:
         """A new environment with this one's settings, some replaced."""
-        settings = {**self._settings, **changes}
+        settings = {**self._settings, **self._given, **changes}
         deps = self.depends_on if depends_on is None else depends_on
         return TaskEnvironment(name, depends_on=deps, **settings)
 
@@ -178,31 +187,30 @@ class TaskEnvironment:
     ) -> Any:
         """Make a function a task of this environment; usable bare or with settings."""
         _levels.check_unexpected(_levels.TASK, unexpected)
-        settings = normalise(
-            _levels.given(
-                dict(
-                    short_name=short_name,
-                    cache=cache,
-                    retries=retries,
-                    timeout=timeout,
-                    docs=docs,
-                    pod_template=pod_template,
-                    report=report,
-                    interruptible=interruptible,
-                    max_inline_io_bytes=max_inline_io_bytes,
-                    queue=queue,
-                    triggers=triggers,
-                    links=links,
-                    entrypoint=entrypoint,
-                ),
-                _UNSET,
-            )
+        raw = _levels.given(
+            dict(
+                short_name=short_name,
+                cache=cache,
+                retries=retries,
+                timeout=timeout,
+                docs=docs,
+                pod_template=pod_template,
+                report=report,
+                interruptible=interruptible,
+                max_inline_io_bytes=max_inline_io_bytes,
+                queue=queue,
+                triggers=triggers,
+                links=links,
+                entrypoint=entrypoint,
+            ),
+            _UNSET,
         )
+        settings = normalise(raw)
 
         def decorate(func: Callable[..., Any]) -> Any:
             from flyte.task import TaskTemplate
 
-            task = TaskTemplate(func, self, settings)
+            task = TaskTemplate(func, self, settings, given=_levels.as_given(raw))
             existing = self._tasks.get(task.name)
             if existing is not None and _origin(existing.func) != _origin(func):
                 raise ConfigurationError(

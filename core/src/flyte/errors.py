@@ -16,8 +16,19 @@ class ConfigurationError(FlyteError, ValueError):
     """A configuration value is invalid (raised when the task or environment is defined)."""
 
 
-class LevelError(FlyteError, TypeError):
-    """A parameter was given at a configuration level that does not accept it."""
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """A configuration value has the wrong type (``retries="3"``, ``Resources(gpu=1.5)``).
+
+    A ``TypeError`` as Python has it, and a ``ValueError`` too: the reference SDK raises
+    ``ValueError`` for these, and code written against either catches it."""
+
+
+class LevelError(FlyteError, TypeError, ValueError):
+    """A parameter was given at a configuration level that does not accept it.
+
+    A ``TypeError`` like any unexpected keyword argument, and a ``ValueError`` as the reference
+    SDK raises for what ``task.override`` refuses (``image``, ``name``, ``resources`` of a
+    reusable environment), so code written against either catches it."""
 
 
 class PluginNotFoundError(FlyteError, TypeError):
@@ -174,6 +185,12 @@ QueueTimeoutError = MaxQueuedTimeExceededError
 
 # The reference SDK's name for the runtime timeout.
 TaskTimeout = TaskTimeoutError
+
+
+class TaskCallError(FlyteError, TypeError, ValueError):
+    """A task was called with arguments that do not fit its signature (a required input
+    missing, an unknown one, too many). A ``TypeError`` as for any Python call, and a
+    ``ValueError`` as the reference SDK raises for a missing input."""
 
 
 class InputTypeError(FlyteError, TypeError):

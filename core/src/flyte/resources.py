@@ -29,6 +29,10 @@ GPUType = Literal[
     "H100",
     "H200",
     "B200",
+    "A2",
+    "RTX_PRO_4500",
+    "RTX_PRO_6000",
+    "GB10",
 ]
 TPUType = Literal["V5E", "V5P", "V6E"]
 DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI", "CUSTOM"]
@@ -36,6 +40,8 @@ DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI", "CUSTOM
 GPU_TYPES: tuple[str, ...] = GPUType.__args__  # type: ignore[attr-defined]
 TPU_TYPES: tuple[str, ...] = TPUType.__args__  # type: ignore[attr-defined]
 DEVICE_CLASSES: tuple[str, ...] = DeviceClass.__args__  # type: ignore[attr-defined]
+# The reference SDK's later spelling of a guide name; either is accepted, the guide's is kept.
+GPU_ALIASES = {"A100_80G": "A100 80G"}
 
 # NVIDIA Multi-Instance GPU profiles each device supports (compute slices . memory).
 MIG_PARTITIONS: dict[str, tuple[str, ...]] = {
@@ -44,6 +50,7 @@ MIG_PARTITIONS: dict[str, tuple[str, ...]] = {
     "A100 80G": ("1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
     "H100": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
     "H200": ("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
+    "RTX_PRO_6000": ("1g.24gb", "2g.48gb", "4g.96gb"),
 }
 # TPU slice topologies (chips along each axis) per generation.
 TPU_TOPOLOGIES: dict[str, tuple[str, ...]] = {
@@ -106,6 +113,7 @@ def _check_count(param: str, quantity: int, device_class: str, shown: Any = None
 
 def GPU(device: str, quantity: int = 1, partition: str | None = None) -> Device:
     """``quantity`` NVIDIA GPUs of type ``device``, optionally one MIG ``partition`` of each."""
+    device = GPU_ALIASES.get(device, device)
     if device not in GPU_TYPES:
         invalid("GPU.device", device, ", ".join(GPU_TYPES), "is not a supported GPU type")
     if partition is not None:
@@ -168,6 +176,7 @@ def _to_device(value: Any) -> Device | None:
         name, sep, count = value.rpartition(":")
         if not sep:
             name, count = value, "1"
+        name = GPU_ALIASES.get(name, name)
         if not (count.isascii() and count.isdigit()) or name not in GPU_TYPES:
             invalid("gpu", value, f'"<type>:<count>" with type one of {", ".join(GPU_TYPES)}, e.g. "A100:2"')
         _check_count("gpu", positive_int("gpu", int(count)), "GPU", shown=value)
@@ -198,13 +207,15 @@ def _quantity(param: str, examples: str, value: Any) -> tuple[str, Decimal]:
 
 
 def _request_limit(param: str, examples: str):
-    def _convert(value: Any) -> str | tuple[str, str] | None:
+    """Validate a cpu/memory value; keep it as given (a list pair becomes a tuple)."""
+
+    def _convert(value: Any) -> Any:
         if value is None:
             return None
         if isinstance(value, (tuple, list)):
             if len(value) != 2:
                 invalid(param, value, f"a (request, limit) pair: {examples}")
-            (req, req_v), (lim, lim_v) = (_quantity(param, examples, v) for v in value)
+            (_, req_v), (_, lim_v) = (_quantity(param, examples, v) for v in value)
             if req_v > lim_v:
                 invalid(
                     param,
@@ -212,27 +223,41 @@ def _request_limit(param: str, examples: str):
                     "a (request, limit) pair with request <= limit",
                     "has a request above its limit",
                 )
-            return (req, lim)
-        text, amount = _quantity(param, examples, value)
-        if amount == 0:
+            return tuple(value)
+        if _quantity(param, examples, value)[1] == 0:
             invalid(param, value, examples, "must be greater than zero")
-        return text
+        return value
 
     return _convert
 
 
 def _single(param: str, examples: str, allow_auto: bool = False):
-    def _convert(value: Any) -> str | None:
+    """Validate a disk/shm value (one quantity, or ``"auto"`` where allowed); keep it as given."""
+
+    def _convert(value: Any) -> Any:
         if value is None or (allow_auto and value == "auto"):
             return value
         if isinstance(value, (tuple, list)):
             invalid(param, value, f"a single quantity: {examples}", "cannot be a (request, limit) pair")
-        text, amount = _quantity(param, examples, value)
-        if amount == 0:
+        if _quantity(param, examples, value)[1] == 0:
             invalid(param, value, examples, "must be greater than zero")
-        return text
+        return value
 
     return _convert
+
+
+def _validated_gpu(value: Any) -> Any:
+    _to_device(value)  # raises on anything that is not a device request
+    return value
+
+
+def _canonical(value: Any) -> str | tuple[str, str] | None:
+    """A validated quantity (or pair) as Kubernetes quantity strings (``0.5`` -> ``"500m"``)."""
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, tuple):
+        return (normalise_quantity(value[0])[0], normalise_quantity(value[1])[0])  # type: ignore[index]
+    return normalise_quantity(value)[0]  # type: ignore[index]
 
 
 @attrs.frozen
@@ -245,21 +270,52 @@ class Resources:
     - ``disk``: ephemeral storage, ``"10Gi"``.
     - ``shm``: shared memory at ``/dev/shm``, ``"1Gi"`` or ``"auto"``.
 
-    Numbers are stored as Kubernetes quantity strings (``0.5`` becomes ``"500m"``).
+    Every value is validated here, and the fields read back as given (``Resources(cpu=1).cpu ==
+    1``; a list pair becomes a tuple), as on the reference SDK; equality compares those given
+    values. The canonical forms everything internal uses come from :meth:`request`,
+    :meth:`limit`, :attr:`device` and :attr:`shared_memory` (``0.5`` cores is ``"500m"``).
     """
 
-    cpu: str | tuple[str, str] | None = attrs.field(default=None, converter=_request_limit("cpu", _CPU_EXAMPLES))
-    memory: str | tuple[str, str] | None = attrs.field(
+    cpu: int | float | str | tuple[Any, Any] | None = attrs.field(
+        default=None, converter=_request_limit("cpu", _CPU_EXAMPLES)
+    )
+    memory: int | float | str | tuple[Any, Any] | None = attrs.field(
         default=None, converter=_request_limit("memory", _MEMORY_EXAMPLES)
     )
-    gpu: Device | None = attrs.field(default=None, converter=_to_device)
-    disk: str | None = attrs.field(default=None, converter=_single("disk", '"10Gi", "1Ti"'))
-    shm: str | None = attrs.field(default=None, converter=_single("shm", '"1Gi", "16Gi" or "auto"', allow_auto=True))
+    gpu: int | str | Device | None = attrs.field(default=None, converter=_validated_gpu)
+    disk: int | float | str | None = attrs.field(default=None, converter=_single("disk", '"10Gi", "1Ti"'))
+    shm: int | float | str | None = attrs.field(
+        default=None, converter=_single("shm", '"1Gi", "16Gi" or "auto"', allow_auto=True)
+    )
+    # The canonical forms, computed once from the fields above (not part of equality or repr).
+    _canon: dict[str, Any] = attrs.field(init=False, eq=False, repr=False)
 
-    def request(self, name: Literal["cpu", "memory"]) -> str | None:
-        value = getattr(self, name)
+    @_canon.default
+    def _canonical_forms(self) -> dict[str, Any]:
+        return {
+            "cpu": _canonical(self.cpu),
+            "memory": _canonical(self.memory),
+            "disk": _canonical(self.disk),
+            "shm": _canonical(self.shm),
+            "gpu": _to_device(self.gpu),
+        }
+
+    def request(self, name: Literal["cpu", "memory", "disk"]) -> str | None:
+        """The request for ``name`` as a Kubernetes quantity string, or None when unset."""
+        value = self._canon[name]
         return value[0] if isinstance(value, tuple) else value
 
-    def limit(self, name: Literal["cpu", "memory"]) -> str | None:
-        value = getattr(self, name)
+    def limit(self, name: Literal["cpu", "memory", "disk"]) -> str | None:
+        """The limit for ``name`` as a Kubernetes quantity string (the request when one value was given)."""
+        value = self._canon[name]
         return value[1] if isinstance(value, tuple) else value
+
+    @property
+    def device(self) -> Device | None:
+        """The accelerator request as a :class:`Device` (``"A100:2"`` is ``GPU("A100", 2)``), or None."""
+        return self._canon["gpu"]
+
+    @property
+    def shared_memory(self) -> str | None:
+        """The ``/dev/shm`` size as a Kubernetes quantity string, ``"auto"``, or None when unset."""
+        return self._canon["shm"]

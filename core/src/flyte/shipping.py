@@ -37,6 +37,8 @@ from flyte._syspath import add_to_path
 
 # cloudpickle's by-value registry is process-wide; one dump at a time may change it.
 _pickle_lock = threading.Lock()
+# The file a receiver is importing to find a shipped function (see importing_for_call).
+_importing = threading.local()
 
 
 class RemoteTraceback(Exception):
@@ -117,7 +119,14 @@ def _function_in_file(file: str, module_name: str, qualname: str, fallback: byte
             spec = importlib.util.spec_from_file_location(module_name, file)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+            _importing.file = file
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(module_name, None)  # half run: not a module to find functions in
+                raise
+            finally:
+                _importing.file = None
         obj: Any = module
         for part in qualname.split("."):
             obj = getattr(obj, part)
@@ -127,6 +136,13 @@ def _function_in_file(file: str, module_name: str, qualname: str, fallback: byte
         if fallback is None:
             raise
         return cloudpickle.loads(fallback)
+
+
+def importing_for_call() -> str | None:
+    """The file this thread is importing to find a shipped function, if it is: module-level
+    code then runs again in the receiving process (a script's unguarded ``flyte.run`` would
+    start its run once more in every worker, as with multiprocessing's spawn)."""
+    return getattr(_importing, "file", None)
 
 
 def loads_call(data: bytes) -> tuple[Callable[..., Any], dict[str, Any]]:

@@ -14,7 +14,7 @@ from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
 from flyte._typecheck import SignatureCheck, signature_check
 from flyte._validation import wrong_type
 from flyte.docs import Documentation
-from flyte.errors import ConfigurationError, LevelError
+from flyte.errors import ConfigurationError, LevelError, TaskCallError
 from flyte.image import Image
 from flyte.interface import interface_of
 from flyte.spec import TaskSpec
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from flyte.environment import TaskEnvironment
 
 _UNSET: Any = object()
+
+# The settings a task object exposes as attributes (name and short_name are properties).
+_SETTING_ATTRIBUTES = frozenset(_levels.LEVELS) - {"name", "short_name", "depends_on"}
 
 
 class TaskTemplate:
@@ -39,6 +42,7 @@ class TaskTemplate:
         env: TaskEnvironment,
         settings: dict[str, Any],
         overrides: dict[str, Any] | None = None,
+        given: dict[str, Any] | None = None,
     ):
         if not inspect.isfunction(func) or func.__name__ == "<lambda>":
             wrong_type("@env.task", func, "a function defined with def or async def")
@@ -46,6 +50,7 @@ class TaskTemplate:
         self.env = env
         self.settings = settings
         self.overrides = overrides or {}
+        self._given = given or {}  # decorator and override values of _levels.AS_GIVEN, as given
         self.is_async = inspect.iscoroutinefunction(func)
         self.signature = inspect.signature(func)
         self._spec: TaskSpec | None = None
@@ -68,6 +73,19 @@ class TaskTemplate:
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
+
+    def __getattr__(self, item: str) -> Any:
+        # Each resolved setting reads as an attribute named as the guide names the parameter
+        # (task.cache, task.retries, task.override(...).resources), as on the reference SDK's
+        # task objects; task.spec holds them all. Only called for names not found otherwise.
+        if item in _levels.AS_GIVEN:  # the value as given, the most specific level winning
+            for given in (self._given, self.env._given):
+                if item in given:
+                    return given[item]
+            return _levels.AS_GIVEN[item]
+        if item in _SETTING_ATTRIBUTES:
+            return getattr(self.spec, item)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {item!r}")
 
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         return self  # a task stored on a class stays a task, not a bound method
@@ -141,27 +159,26 @@ class TaskTemplate:
         ``plugin_config`` reshapes the task's engine (more nodes, another cluster shape).
         """
         _levels.check_unexpected(_levels.OVERRIDE, unexpected)
-        given = normalise(
-            _levels.given(
-                dict(
-                    short_name=short_name,
-                    resources=resources,
-                    cache=cache,
-                    retries=retries,
-                    timeout=timeout,
-                    reusable=reusable,
-                    env_vars=env_vars,
-                    secrets=secrets,
-                    max_inline_io_bytes=max_inline_io_bytes,
-                    pod_template=pod_template,
-                    queue=queue,
-                    interruptible=interruptible,
-                    links=links,
-                    entrypoint=entrypoint,
-                ),
-                _UNSET,
-            )
+        raw = _levels.given(
+            dict(
+                short_name=short_name,
+                resources=resources,
+                cache=cache,
+                retries=retries,
+                timeout=timeout,
+                reusable=reusable,
+                env_vars=env_vars,
+                secrets=secrets,
+                max_inline_io_bytes=max_inline_io_bytes,
+                pod_template=pod_template,
+                queue=queue,
+                interruptible=interruptible,
+                links=links,
+                entrypoint=entrypoint,
+            ),
+            _UNSET,
         )
+        given = normalise(raw)
         if plugin_config is not _UNSET:
             self._check_plugin_config(plugin_config)
             given["plugin_config"] = plugin_config
@@ -175,10 +192,10 @@ class TaskTemplate:
                         f"{self.env.name!r} is reusable (its replicas share one {param}); "
                         f'set it on the TaskEnvironment, or pass reusable="off" as well'
                     )
-        return self._with_overrides(overrides)
+        return self._with_overrides(overrides, {**self._given, **_levels.as_given(raw)})
 
-    def _with_overrides(self, overrides: dict[str, Any]) -> TaskTemplate:
-        return TaskTemplate(self.func, self.env, self.settings, overrides)
+    def _with_overrides(self, overrides: dict[str, Any], given: dict[str, Any]) -> TaskTemplate:
+        return TaskTemplate(self.func, self.env, self.settings, overrides, given)
 
     def _check_plugin_config(self, config: Any) -> None:
         if config is not None:
@@ -201,7 +218,7 @@ class TaskTemplate:
         try:
             inputs = (self._binder or self._compile_binder()).bind(args, kwargs)
         except TypeError as exc:
-            raise TypeError(f"{self.name}: {exc}") from None
+            raise TaskCallError(f"{self.name}: {exc}") from None
         checks = self._checks or self._compile_checks()
         if checks.inputs:
             checks.check_inputs(self, inputs)  # a default, given or not, is always accepted

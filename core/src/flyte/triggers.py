@@ -21,7 +21,7 @@ from flyte._validation import (
     str_dict,
     wrong_type,
 )
-from flyte.errors import ConfigurationError
+from flyte.errors import ConfigurationError, ConfigurationTypeError
 from flyte.frozen import FrozenDict, value_key
 
 
@@ -70,9 +70,9 @@ def _cron_expression(value: Any) -> str:
     return expression
 
 
-def _timezone(value: Any) -> str | None:
+def _timezone(value: Any) -> str:
     if value is None:
-        return None
+        return "UTC"  # the guide's default, spelled out as the reference SDK does
     if not isinstance(value, str):
         wrong_type("Cron.timezone", value, 'an IANA time zone name such as "America/New_York"')
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -89,12 +89,20 @@ def _timezone(value: Any) -> str | None:
     return value
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Cron:
-    """A five-field Unix cron schedule, in ``timezone`` (UTC when None)."""
+    """A five-field Unix cron schedule, in ``timezone`` (``"UTC"`` unless given).
+
+    The expression may also be passed as ``cron_expression=``, the guide's name for it.
+    """
 
     expression: str = attrs.field(converter=_cron_expression)
-    timezone: str | None = attrs.field(default=None, converter=_timezone)
+    timezone: str = attrs.field(default="UTC", converter=_timezone)
+
+    def __init__(self, expression: Any = None, timezone: Any = None, *, cron_expression: Any = None) -> None:
+        if (expression is None) == (cron_expression is None):
+            raise ConfigurationTypeError("Cron: pass the cron expression once (expression or cron_expression)")
+        self.__attrs_init__(expression if cron_expression is None else cron_expression, timezone)
 
     @property
     def cron_expression(self) -> str:
@@ -112,7 +120,7 @@ class Cron:
 
         from cronsim import CronSim
 
-        zone = ZoneInfo(self.timezone or "UTC")
+        zone = ZoneInfo(self.timezone)
         after = moment.astimezone(zone) if moment.tzinfo else moment.replace(tzinfo=zone)
         for wall in CronSim(self.expression, after.replace(tzinfo=None)):  # naive wall times
             local = wall.replace(tzinfo=zone)  # fold=0: the first of a repeated wall time
@@ -216,7 +224,7 @@ _PREDEFINED = ("minutely", "hourly", "daily", "weekly", "monthly")
 
 def _spelling(automation: Cron | FixedRate) -> str:
     if isinstance(automation, Cron):
-        zone = f", timezone={automation.timezone!r}" if automation.timezone else ""
+        zone = f", timezone={automation.timezone!r}" if automation.timezone != "UTC" else ""
         return f"flyte.Cron({automation.expression!r}{zone})"
     start = f", start_time={automation.start_time!r}" if automation.start_time else ""
     return f"flyte.FixedRate({automation.interval_minutes}{start})"

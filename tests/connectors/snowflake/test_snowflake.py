@@ -336,3 +336,11 @@ def test_a_query_left_by_a_killed_process_is_cancelled_from_the_cli(database, sn
     cancelled = CliRunner().invoke(build_cli(), ["runs", "cancel", "killed"])
     assert cancelled.exit_code == 0, cancelled.output
     assert database.aborted().count(query_id) == 1
+
+
+def test_a_connector_tasks_timeout_reads_back_as_given(database):
+    task = query(database, "timed", "SELECT 1", timeout=120)
+    assert task.timeout == 120
+    assert task.spec.timeout == flyte.Timeout(max_runtime=120)
+    assert task.override(timeout=30).timeout == 30
+    assert task.timeout == 120

@@ -187,3 +187,23 @@ def test_the_guide_example_renders(tmp_path):
 
     job = render_valid(distributed_compute, tmp_path)
     assert job["metadata"]["name"] == "ray-env-distributed-compute"
+
+
+@pytest.mark.parametrize(
+    "resources, sizing",
+    [
+        (flyte.Resources(cpu=0.5, gpu="A100:2"), {"num_cpus": 1, "num_gpus": 2}),
+        (flyte.Resources(cpu=(1, "2500m"), gpu=3), {"num_cpus": 3, "num_gpus": 3}),
+        (flyte.Resources(gpu=flyte.TPU("V5P", "2x2x1")), {}),  # Ray's num_gpus counts GPUs only
+    ],
+)
+def test_the_local_ray_is_sized_from_the_canonical_resources(resources, sizing):
+    from flyteplugins.ray import _runner
+
+    env = flyte.TaskEnvironment(name="ray_sizing", resources=resources, plugin_config=RayJobConfig())
+
+    @env.task
+    def sized(x: int) -> int:
+        return x
+
+    assert _runner._sizing(sized.spec) == sizing

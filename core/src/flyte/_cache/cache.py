@@ -11,11 +11,18 @@ from flyte._validation import invalid, str_tuple, wrong_type
 
 CacheBehavior = Literal["auto", "override", "disable"]
 BEHAVIORS: tuple[str, ...] = ("auto", "override", "disable")
+# Everyday words for on and off that the reference SDK takes (any case) for the two it names;
+# public examples write cache="enable".
+ALIASES = {
+    **dict.fromkeys(("enable", "enabled", "on", "true", "yes"), "auto"),
+    **dict.fromkeys(("off", "false", "no", "none"), "disable"),
+}
 
 
 def _behavior(value: Any) -> str:
+    value = ALIASES.get(value.lower(), value) if isinstance(value, str) and value not in BEHAVIORS else value
     if value not in BEHAVIORS:
-        invalid("cache.behavior", value, '"auto", "override" or "disable"')
+        invalid("cache.behavior", value, f'"auto", "override" or "disable"; aliases: {", ".join(ALIASES)}')
     return value
 
 
@@ -70,6 +77,15 @@ class Cache:
     def enabled(self) -> bool:
         return self.behavior != "disable"
 
+    # The reference SDK's method names for the same two facts.
+    def is_enabled(self) -> bool:
+        """Whether results are reused (``behavior`` is not ``"disable"``)."""
+        return self.enabled
+
+    def get_ignored_inputs(self) -> tuple[str, ...]:
+        """The input names left out of the cache key."""
+        return self.ignored_inputs
+
 
 def to_cache(value: Any) -> Cache:
     """``cache=`` accepts a Cache, ``"auto"``/``"override"``/``"disable"``, or True/False."""
@@ -84,9 +100,9 @@ def to_cache(value: Any) -> Cache:
             invalid(
                 "cache", value, 'flyte.Cache(behavior="override", version_override="v1")', "needs a version_override"
             )
-        if value in BEHAVIORS:
+        if value in BEHAVIORS or value.lower() in ALIASES:
             return Cache(value)
-        invalid("cache", value, '"auto", "disable", True, False or a flyte.Cache')
+        invalid("cache", value, f'"auto", "disable", True, False or a flyte.Cache; aliases: {", ".join(ALIASES)}')
     wrong_type("cache", value, '"auto", "disable", True, False or a flyte.Cache')
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from flyte import _codec
 from flyte._cache.cache import Cache
-from flyte._cache.policy import VersionParameters
+from flyte._cache.policy import FunctionBodyPolicy, VersionParameters
 from flyte.errors import ConfigurationError
 
 _versions: dict[tuple[Any, Cache], str] = {}
@@ -27,14 +27,12 @@ _lock = threading.Lock()
 
 
 def cache_version(func: Any, cache: Cache, image: Any = None) -> str:
-    """The version part of the key (memoised per function and cache setting)."""
+    """The version part of the key (memoised per function and cache setting when only the
+    function's code decides it; a custom policy is asked every time)."""
     if cache.behavior == "override":
         return f"override:{cache.version_override}"
-    memo = (func, cache)
-    try:
-        found = _versions.get(memo)
-    except TypeError:  # an unhashable custom policy: compute every time
-        memo, found = None, None
+    memo = (func, cache) if _memoisable(func, cache) else None
+    found = None if memo is None else _versions.get(memo)
     if found is not None:
         return found
     params = VersionParameters(func=func, container_image=image)
@@ -124,8 +122,7 @@ _parts: dict[int, TaskPart] = {}
 
 def task_part(spec: Any, func: Any) -> TaskPart:
     """The shared part of a task's keys (memoised per spec object, kept alive by the memo so its
-    id stays its own; computed every time for an unhashable custom policy, whose version may
-    change)."""
+    id stays its own; computed every time for a custom policy, whose version may change)."""
     found = _parts.get(id(spec))
     if found is not None and found.spec is spec and found.func is func:
         return found
@@ -137,7 +134,11 @@ def task_part(spec: Any, func: Any) -> TaskPart:
 
 
 def _memoisable(func: Any, cache: Cache) -> bool:
-    """Whether the version is memoised too (an unhashable custom policy is asked every time)."""
+    """Whether the version can be memoised: only the function's code decides it. A custom
+    policy is asked on every call, as the guide's DatasetVersionPolicy needs (its version
+    follows a dataset's, which may change while the process lives)."""
+    if not all(type(policy) is FunctionBodyPolicy for policy in cache.policies):
+        return False
     try:
         hash((func, cache))
     except TypeError:

@@ -14,8 +14,17 @@ import click
 @click.option(
     "--config", "config", type=click.Path(dir_okay=False), help="Config file (default: as flyte.init_from_config)."
 )
+@click.option("--project", "-p", help="The project to deploy in, as flyte.init(project=...) (default: the config's).")
+@click.option("--domain", "-d", help="The domain to deploy in, as flyte.init(domain=...) (default: the config's).")
 def deploy_command(
-    file: str | None, envs: tuple[str, ...], dryrun: bool, version: str | None, list_: bool, config: str | None
+    file: str | None,
+    envs: tuple[str, ...],
+    dryrun: bool,
+    version: str | None,
+    list_: bool,
+    config: str | None,
+    project: str | None,
+    domain: str | None,
 ) -> None:
     """Deploy the environments ENVS of FILE (all of them when none is named) and every
     environment they depend on. Locally the deployment is recorded (see --list); with a
@@ -44,8 +53,12 @@ def deploy_command(
     import contextlib
     import io
 
-    with contextlib.redirect_stderr(io.StringIO()):  # the one-line backend note: shown below instead
-        flyte.init_from_config(config)
+    scope = {k: v for k, v in (("project", project), ("domain", domain)) if v is not None}
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # the one-line backend note: shown below instead
+            flyte.init_from_config(config, **scope)
+    except (FlyteError, ValueError, TypeError) as exc:  # e.g. a project name that is not one
+        raise click.ClickException(str(exc)) from None
     try:
         results = deploy(*targets, dryrun=dryrun, version=version)
     except (FlyteError, ValueError, TypeError) as exc:

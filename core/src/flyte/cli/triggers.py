@@ -9,12 +9,21 @@ import click
 from flyte.cli.output import output_option
 
 
+def _scope(func):  # type: ignore[no-untyped-def]
+    """The guide's --project/--domain. A local state root keeps one set of deployed triggers,
+    not one per project and domain, so they are accepted and select nothing."""
+    note = "Accepted as in the guide's commands; locally every deployed trigger is in one scope."
+    func = click.option("--domain", "-d", "_domain", help=note)(func)
+    return click.option("--project", "-p", "_project", help=note)(func)
+
+
 @click.command("trigger")
 @click.argument("name", required=False)
 @click.argument("task", required=False)
 @click.option("--count", default=3, show_default=True, help="How many next fire times to show.")
 @output_option("table", "json", default="table")
-def get_trigger(name: str | None, task: str | None, count: int, output: str) -> None:
+@_scope
+def get_trigger(name: str | None, task: str | None, count: int, output: str, **_scope_given: str | None) -> None:
     """List deployed triggers (or one: NAME [TASK]) with their schedule, state, last fire and
     next fire times (UTC)."""
     from flyte.runtime import schedule
@@ -61,7 +70,8 @@ def _next_fires(row: dict, count: int) -> list[str] | str:
 @click.argument("name")
 @click.argument("task")
 @click.option("--activate/--deactivate", required=True, help="Start or stop firing the trigger.")
-def update_trigger(name: str, task: str, activate: bool) -> None:
+@_scope
+def update_trigger(name: str, task: str, activate: bool, **_scope_given: str | None) -> None:
     """Activate or deactivate trigger NAME of TASK (fire times count from the activation)."""
     from flyte.runtime import schedule
 
@@ -75,7 +85,8 @@ def update_trigger(name: str, task: str, activate: bool) -> None:
 @click.command("trigger")
 @click.argument("name")
 @click.argument("task")
-def delete_trigger(name: str, task: str) -> None:
+@_scope
+def delete_trigger(name: str, task: str, **_scope_given: str | None) -> None:
     """Delete trigger NAME of TASK (deploying the task again brings it back)."""
     from flyte.runtime import schedule
 

@@ -140,7 +140,7 @@ class ClusteredSettings:
 
     def check_gpus(self, resources: Any) -> None:
         """Refuse fewer GPUs per node than ``nproc_per_node`` (one process per GPU at most)."""
-        device = getattr(resources, "gpu", None)
+        device = getattr(resources, "device", None)
         if device is not None and device.quantity < self.nproc_per_node:
             invalid(
                 "nproc_per_node",

@@ -43,6 +43,7 @@ GPU_MODELS = {
     "H100": "nvidia-h100-80gb",
     "H200": "nvidia-h200-141gb",
     "B200": "nvidia-b200",
+    "RTX_PRO_6000": "nvidia-rtx-pro-6000",
 }
 TPU_ACCELERATORS = {"V5E": "tpu-v5-lite-podslice", "V5P": "tpu-v5p-slice", "V6E": "tpu-v6e-slice"}
 DEVICE_RESOURCES = {
@@ -155,11 +156,11 @@ def resource_quantities(res: Any) -> tuple[dict[str, str], dict[str, str]]:
         if getattr(res, name) is not None:
             requests[name] = res.request(name)
             limits[name] = res.limit(name)
-    if res.disk:
-        requests["ephemeral-storage"] = limits["ephemeral-storage"] = res.disk
-    if res.gpu is not None:
-        resource = device_resource(res.gpu)
-        requests[resource] = limits[resource] = str(res.gpu.quantity)
+    if res.disk is not None:
+        requests["ephemeral-storage"] = limits["ephemeral-storage"] = res.request("disk")
+    if res.device is not None:
+        resource = device_resource(res.device)
+        requests[resource] = limits[resource] = str(res.device.quantity)
     return requests, limits
 
 
@@ -205,7 +206,7 @@ def task_container(spec: Any, ctx: Any, name: str = "primary") -> dict[str, Any]
     mounts = []
     if any(s.mount for s in spec.secrets):
         mounts.append({"name": SECRETS_VOLUME, "mountPath": SECRETS_MOUNT, "readOnly": True})
-    if spec.resources is not None and spec.resources.shm:
+    if spec.resources is not None and spec.resources.shared_memory:
         mounts.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
     if mounts:
         container["volumeMounts"] = mounts
@@ -285,10 +286,10 @@ def task_pod_spec(
             {"secret": {"name": secret_name(s.key, s.group), "items": [{"key": s.key, "path": s.key}]}} for s in mounted
         ]
         volumes = _by_name(volumes, [{"name": SECRETS_VOLUME, "projected": {"sources": sources}}])
-    if spec.resources is not None and spec.resources.shm:
+    if spec.resources is not None and spec.resources.shared_memory:
         shm: dict[str, Any] = {"medium": "Memory"}
-        if spec.resources.shm != "auto":
-            shm["sizeLimit"] = spec.resources.shm
+        if spec.resources.shared_memory != "auto":
+            shm["sizeLimit"] = spec.resources.shared_memory
         volumes = _by_name(volumes, [{"name": SHM_VOLUME, "emptyDir": shm}])
     if volumes:
         pod["volumes"] = volumes
@@ -299,8 +300,8 @@ def task_pod_spec(
         pod["imagePullSecrets"] = _by_name(pod.get("imagePullSecrets") or [], [pull])
 
     selectors = dict(pod.get("nodeSelector") or {})
-    if spec.resources is not None and spec.resources.gpu is not None:
-        selectors.update(_device_selectors(spec.resources.gpu, ctx))
+    if spec.resources is not None and spec.resources.device is not None:
+        selectors.update(_device_selectors(spec.resources.device, ctx))
     if spec.queue:
         selectors[ctx.settings.queue_node_label] = label_value(spec.queue)
     if selectors:

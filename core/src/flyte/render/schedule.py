@@ -21,7 +21,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def cron_schedule(automation: Cron | FixedRate) -> tuple[str, str]:
     """(schedule, time zone)."""
     if isinstance(automation, Cron):
-        return automation.expression, automation.timezone or "UTC"
+        return automation.expression, automation.timezone
     return fixed_rate_to_cron(automation), "UTC"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from flyte import _codec
 from flyte._validation import env_var_dict, safe_name, wrong_type
 from flyte.connector_task import ConnectorTask
-from flyte.errors import ActionAbortedError, ConfigurationError, InitializationError
+from flyte.errors import ActionAbortedError, ConfigurationError, InitializationError, as_user_error
 from flyte.runtime import environ, logs, run_threads, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
@@ -298,6 +298,7 @@ class _Runner:
         self._context = context
 
     def __call__(self, task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:
+        _refuse_while_importing_for_a_worker()
         if not isinstance(task, TaskTemplate):
             from flyte.remote import Task, Trigger
 
@@ -344,6 +345,22 @@ class _Runner:
 # A cancelled ``await flyte.run.aio(...)`` stops its run: the thread that runs it holds the
 # call's Event here, which the run's wait checks (run_on_cluster deletes its object on it).
 _cancel_request = threading.local()
+
+
+def _refuse_while_importing_for_a_worker() -> None:
+    """A script that calls flyte.run at module level, imported by a reusable environment's
+    worker to find its task, must not start the run again there (it would wait forever on
+    the pool it runs in): a clear error instead, after which the worker uses the function
+    shipped by value. As multiprocessing's spawn, such code belongs under
+    ``if __name__ == "__main__":``."""
+    from flyte.shipping import importing_for_call
+
+    file = importing_for_call()
+    if file is not None:
+        raise RuntimeError(
+            f"flyte.run called while a worker process imports {file} to run one of its tasks: "
+            'module-level code runs again in each worker; put the run under if __name__ == "__main__":'
+        )
 
 
 def cancel_requested() -> threading.Event | None:
@@ -570,7 +587,8 @@ def _record_run(
         error=None if error is None else f"{type(error).__name__}: {error}",
     )
     if error is not None:
-        raise error
+        # Its own type, and a RuntimeUserError with .code as the reference SDK raises it.
+        raise as_user_error(error)
     result._outputs = outcome["value"]
     result._outputs_json = controller.root_outputs
     return result

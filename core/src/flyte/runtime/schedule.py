@@ -77,7 +77,7 @@ def describe(automation: Cron | FixedRate | None) -> str:
     if automation is None:
         return MANUAL
     if isinstance(automation, Cron):
-        return f"cron {automation.expression} ({automation.timezone or 'UTC'})"
+        return f"cron {automation.expression} ({automation.timezone})"
     start = f" from {automation.start_time.isoformat()}" if automation.start_time else ""
     return f"every {automation.interval_minutes} min{start}"
 

@@ -73,8 +73,8 @@ def _sizing(spec: Any) -> dict[str, Any]:
     cpus = _cores(res.limit("cpu") or res.request("cpu"))
     if cpus is not None:
         sizing["num_cpus"] = cpus
-    if res.gpu is not None and res.gpu.device_class == "GPU":
-        sizing["num_gpus"] = res.gpu.quantity
+    if res.device is not None and res.device.device_class == "GPU":
+        sizing["num_gpus"] = res.device.quantity
     return sizing
 
 

@@ -154,6 +154,26 @@ def test_defaults_read_back_from_a_bare_task():
         my_task.no_such_setting  # noqa: B018
 
 
+def test_an_environments_cache_reads_back_as_given_and_its_defaults_as_the_reference():
+    bare = flyte.TaskEnvironment(name="bare")
+    assert (bare.cache, bare.interruptible, bare.queue, bare.resources) == ("disable", False, None, None)
+    assert flyte.TaskEnvironment(name="on", cache="auto").cache == "auto"
+    policy = flyte.Cache(behavior="override", version_override="v2")
+    assert flyte.TaskEnvironment(name="pinned", cache=policy).cache is policy
+
+    env = flyte.TaskEnvironment(name="spelled", cache="enable", interruptible=True)
+
+    @env.task
+    def double(x: int) -> int:
+        return x * 2
+
+    # What runs is the resolved cache: the task's reads as a flyte.Cache, whatever the spelling.
+    assert env.cache == "enable" and env.interruptible is True
+    assert double.cache.behavior == "auto" and env.settings["cache"].behavior == "auto"
+    clone = env.clone_with(name="spelled_again")
+    assert clone.cache == "enable" and clone.settings["cache"].behavior == "auto"
+
+
 # -- exception types a test written against either SDK expects -------------------------------
 @pytest.mark.parametrize(
     "make",
@@ -365,7 +385,7 @@ def test_cache_takes_the_reference_sdks_aliases_for_on_and_off():
     assert process_data.override(cache="enable").cache.behavior == "auto"
     assert flyte.Cache(behavior="off").behavior == "disable"
     assert flyte.Cache(behavior="Yes").behavior == "auto"
-    assert flyte.TaskEnvironment(name="alias_env2", cache="none").cache.behavior == "disable"
+    assert flyte.TaskEnvironment(name="alias_env2", cache="none").settings["cache"].behavior == "disable"
     with pytest.raises(ValueError, match="aliases"):
         flyte.Cache(behavior="sometimes")
 

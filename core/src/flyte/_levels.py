@@ -48,11 +48,16 @@ LEVELS: dict[str, tuple[str, ...]] = {
 # env.secrets == "k"), as on the reference SDK, with its value when unset; everything that
 # runs a task uses the canonical forms in task.spec and env.settings (a Timeout, Secrets).
 AS_GIVEN: dict[str, Any] = {"timeout": 0, "secrets": None}
+# An environment also reads its cache back as given (env.cache == "auto"; a task's reads as the
+# resolved flyte.Cache, as on the reference SDK), and these unset settings as the reference's
+# environment defaults.
+ENV_AS_GIVEN: dict[str, Any] = {**AS_GIVEN, "cache": "disable"}
+ENV_UNSET: dict[str, Any] = {"interruptible": False}
 
 
-def as_given(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The raw values, before normalising, of the settings that read back as given."""
-    return {k: v for k, v in values.items() if k in AS_GIVEN}
+def as_given(values: Mapping[str, Any], names: Mapping[str, Any] = AS_GIVEN) -> dict[str, Any]:
+    """The raw values, before normalising, of the settings (``names``) that read back as given."""
+    return {k: v for k, v in values.items() if k in names}
 
 
 # Cannot be overridden at invocation while the environment is reusable: every replica of a

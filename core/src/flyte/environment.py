@@ -80,7 +80,7 @@ class TaskEnvironment:
             get_registry().task_plugin_for(plugin_config)  # a clear error if nothing handles it
             settings["plugin_config"] = plugin_config
         self._settings: dict[str, Any] = settings
-        self._given = _levels.as_given(given)  # read back as given: see _levels.AS_GIVEN
+        self._given = _levels.as_given(given, _levels.ENV_AS_GIVEN)  # read back as given
         self._tasks: dict[str, Any] = {}
 
     @property
@@ -91,11 +91,12 @@ class TaskEnvironment:
 
     # -- settings ------------------------------------------------------------------------
     def __getattr__(self, item: str) -> Any:
-        # Settings read as attributes (env.resources, env.cache, ...), None when unset.
+        # Settings read as attributes (env.resources, env.cache, ...), None when unset unless
+        # the reference SDK's environment reads otherwise (_levels.ENV_AS_GIVEN, ENV_UNSET).
         if item in _levels.LEVELS and _levels.ENV in _levels.LEVELS[item]:
-            if item in _levels.AS_GIVEN:
-                return self._given.get(item, _levels.AS_GIVEN[item])
-            return self._settings.get(item)
+            if item in _levels.ENV_AS_GIVEN:
+                return self._given.get(item, _levels.ENV_AS_GIVEN[item])
+            return self._settings.get(item, _levels.ENV_UNSET.get(item))
         raise AttributeError(f"{type(self).__name__!s} has no attribute {item!r}")
 
     @property

@@ -51,12 +51,16 @@ REGISTRY = re.compile(rf"^{_DOMAIN}(?:/{_PATH})?$")
 PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
-def _packages(param: str, packages: tuple[Any, ...], pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+def _packages(
+    param: str, packages: tuple[Any, ...], pattern: re.Pattern[str] | None = None, what: str = "package name"
+) -> tuple[str, ...]:
     if not packages:
-        invalid(param, packages, "one or more package names", "is empty")
+        invalid(param, packages, f"one or more {what}s", "is empty")
     for item in packages:
+        if isinstance(item, (list, tuple)) and what == "package name":
+            wrong_type(param, item, f"{what}s as separate arguments: {param}(*names)")
         if not isinstance(item, str) or not item.strip():
-            wrong_type(param, item, "a package name (str)")
+            wrong_type(param, item, f"a {what} (str)")
         no_control_characters(param, item)
         if pattern is not None and not pattern.fullmatch(item):
             invalid(param, item, "a Debian package name such as libopenblas-dev or curl=7.88.1-10")
@@ -445,7 +449,7 @@ class Image:
     def with_commands(self, commands: list[str] | str, secret_mounts: Any = None) -> Image:
         """Run shell commands while building."""
         items = (commands,) if isinstance(commands, str) else tuple(commands)
-        return self._add(Commands(_packages("with_commands", items), to_secrets(secret_mounts)))
+        return self._add(Commands(_packages("with_commands", items, what="shell command"), to_secrets(secret_mounts)))
 
     def with_workdir(self, workdir: str) -> Image:
         return self._add(WorkDir(_optional_str("workdir")(workdir)))

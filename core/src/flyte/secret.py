@@ -25,7 +25,9 @@ def _group(value: Any) -> str | None:
 def _as_env_var(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not ENV_VAR_NAME.match(value):
+    if not isinstance(value, str):
+        wrong_type("Secret.as_env_var", value, "an environment variable name (a str) such as MY_API_KEY")
+    if not ENV_VAR_NAME.fullmatch(value):
         invalid("Secret.as_env_var", value, "an environment variable name such as MY_API_KEY")
     return value
 

@@ -14,7 +14,7 @@ from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
 from flyte._typecheck import SignatureCheck, signature_check
 from flyte._validation import wrong_type
 from flyte.docs import Documentation
-from flyte.errors import ConfigurationError, LevelError, TaskCallError
+from flyte.errors import ConfigurationError, InputTypeError, LevelError, TaskCallError
 from flyte.image import Image
 from flyte.interface import interface_of
 from flyte.spec import TaskSpec
@@ -218,7 +218,9 @@ class TaskTemplate:
         try:
             inputs = (self._binder or self._compile_binder()).bind(args, kwargs)
         except TypeError as exc:
-            raise TaskCallError(f"{self.name}: {exc}") from None
+            # Python's message names the argument; the signature says what the task takes.
+            takes = self.signature.replace(return_annotation=inspect.Signature.empty)
+            raise TaskCallError(f"{self.name}: {exc} (accepted: {takes})") from None
         checks = self._checks or self._compile_checks()
         if checks.inputs:
             checks.check_inputs(self, inputs)  # a default, given or not, is always accepted
@@ -285,6 +287,10 @@ class TriggerInputWarning(UserWarning):
 
 def trigger_problems(task: TaskTemplate) -> list[str]:
     triggers = task.settings.get("triggers", ())
+    if not triggers:
+        return []
+    from flyte.triggers import TriggerTime
+
     params = task.signature.parameters
     problems = []
     for trigger in triggers:
@@ -295,6 +301,12 @@ def trigger_problems(task: TaskTemplate) -> list[str]:
                 problems.append(
                     f"trigger {trigger.name!r} of {task.name}: input {name!r} is not a parameter of the task"
                 )
+            elif name in params and inputs[name] is not TriggerTime:
+                # A value of the wrong type would fail every triggered run when it starts.
+                try:
+                    task.type_checks.check_inputs(task, {name: inputs[name]})
+                except InputTypeError as exc:
+                    problems.append(f"trigger {trigger.name!r} of {exc}")
         for name, param in params.items():
             if param.default is param.empty and name not in inputs:
                 problems.append(

@@ -219,8 +219,7 @@ class TaskTemplate:
             inputs = (self._binder or self._compile_binder()).bind(args, kwargs)
         except TypeError as exc:
             # Python's message names the argument; the signature says what the task takes.
-            takes = self.signature.replace(return_annotation=inspect.Signature.empty)
-            raise TaskCallError(f"{self.name}: {exc} (accepted: {takes})") from None
+            raise TaskCallError(f"{self.name}: {exc} (accepted: {_inputs_text(self.signature)})") from None
         checks = self._checks or self._compile_checks()
         if checks.inputs:
             checks.check_inputs(self, inputs)  # a default, given or not, is always accepted
@@ -279,6 +278,25 @@ class TaskTemplate:
             import warnings
 
             warnings.warn(problem, TriggerInputWarning, stacklevel=4)
+
+
+def _inputs_text(signature: inspect.Signature) -> str:
+    """``(x: int = 1, *, y: str)``: the inputs as written, annotations unquoted."""
+    params = []
+    for param in signature.parameters.values():
+        annotation = param.annotation
+        if annotation is not param.empty:
+            shown = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+            param = param.replace(annotation=_Shown(shown))
+        params.append(param)
+    return str(signature.replace(parameters=params, return_annotation=inspect.Signature.empty))
+
+
+class _Shown(str):
+    """An annotation that prints as its text (``int``, not ``'int'``)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 class TriggerInputWarning(UserWarning):

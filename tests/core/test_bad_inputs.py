@@ -71,6 +71,13 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("commands int", lambda: flyte.Image.from_debian_base().with_commands([5]), TypeError, ("with_commands", "5", "a shell command")),
     ("pip list", lambda: flyte.Image.from_debian_base().with_pip_packages(["numpy"]), TypeError, ("with_pip_packages", "['numpy']", "with_pip_packages(*names)")),
     ("plugin_config dict", lambda: flyte.TaskEnvironment(name="e", plugin_config={"a": 1}), PluginNotFoundError, ("plugin_config", "{'a': 1}", "accepted")),
+    ("env_vars NUL", lambda: flyte.TaskEnvironment(name="e", env_vars={"A": "x\x00y"}), ValueError, ("env_vars['A']", "'x\\x00y'", "without NUL")),
+    ("runcontext env_vars NUL", lambda: flyte.with_runcontext(env_vars={"A": "\x00"}), ValueError, ("env_vars['A']", "NUL")),
+    ("extra_index_urls int", lambda: flyte.Image.from_debian_base().with_pip_packages("numpy", extra_index_urls=5), TypeError, ("extra_index_urls", "5", "an index URL")),
+    ("flyte_version int", lambda: flyte.Image.from_debian_base(flyte_version=5), TypeError, ("flyte_version", "5", "a non-empty str")),
+    ("install_flyte str", lambda: flyte.Image.from_debian_base(install_flyte="no"), TypeError, ("install_flyte", "'no'", "True or False")),
+    ("secret_mounts int", lambda: flyte.Image.from_debian_base().with_apt_packages("curl", secret_mounts=5), TypeError, ("secret_mounts", "5", "a flyte.Secret")),
+    ("init strict_dependencies", lambda: flyte.init(strict_dependencies="yes"), TypeError, ("strict_dependencies", "'yes'", "True or False")),
     # -- flyte.map and task calls -----------------------------------------------------------
     ("map not iterable", lambda: flyte.map(double, 5), TypeError, ("flyte.map", "iterable 1 (5)", "a list or other iterable")),
     ("map group_name", lambda: flyte.map(double, [1], group_name=5), TypeError, ("group_name", "5", "a non-empty str")),
@@ -193,3 +200,52 @@ def test_runs_list_refuses_a_limit_below_one(tmp_path: Any, monkeypatch: pytest.
     result = CliRunner().invoke(build_cli(), ["runs", "list", "--limit", "-5"])
     assert result.exit_code == 2
     assert "--limit" in result.output and "-5" in result.output and "x>=1" in result.output
+
+
+def test_a_report_refuses_what_is_not_html_when_it_is_written() -> None:
+    flyte.init()
+
+    @env.task(report=True)
+    async def reports(what: str) -> int:
+        if what == "content":
+            flyte.report.log(5)
+        else:
+            flyte.report.get_tab(5)
+        return 1
+
+    with pytest.raises(TypeError, match=r"flyte\.report\.log: content: expected HTML \(a str\), got int 5"):
+        flyte.run(reports, "content")
+    with pytest.raises(TypeError, match=r"flyte\.report\.get_tab: name: expected a non-empty str, got int 5"):
+        flyte.run(reports, "tab")
+
+
+def test_the_same_secret_twice_is_asked_for_once() -> None:
+    twice = flyte.TaskEnvironment(name="secret_twice", secrets=["api_key", flyte.Secret(key="api_key")])
+
+    @twice.task
+    def uses() -> int:
+        return 1
+
+    assert uses.spec.secrets == (flyte.Secret(key="api_key"),)
+    with pytest.raises(ValueError, match="is the target of two secrets"):  # two secrets, one env var
+        flyte.TaskEnvironment(
+            name="two", secrets=[flyte.Secret("a", as_env_var="X"), flyte.Secret("b", as_env_var="X")]
+        )
+
+
+def test_trigger_time_bound_to_a_parameter_that_is_not_a_datetime_is_reported() -> None:
+    from datetime import datetime
+
+    time_env = flyte.TaskEnvironment(name="trigger_time_types")
+    with pytest.warns(TriggerInputWarning, match="input 'x' expects int, but flyte.TriggerTime gives it the fire time"):
+
+        @time_env.task(triggers=flyte.Trigger.daily(trigger_time_input_key="x"))
+        def wrong(x: int = 1) -> int:
+            return x
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+
+        @time_env.task(triggers=flyte.Trigger.daily())
+        def right(trigger_time: datetime) -> str:
+            return trigger_time.isoformat()

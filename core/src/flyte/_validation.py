@@ -106,7 +106,7 @@ def env_var_dict(param: str) -> Callable[[Any], dict[str, str] | None]:
 
     def _convert(value: Any) -> dict[str, str] | None:
         out = base(value)
-        for name in out or ():
+        for name, text in (out or {}).items():
             if not ENV_VAR_NAME.fullmatch(name):
                 invalid(
                     param,
@@ -114,6 +114,8 @@ def env_var_dict(param: str) -> Callable[[Any], dict[str, str] | None]:
                     "letters, digits and _, not starting with a digit",
                     "is not a valid environment variable name",
                 )
+            if "\x00" in text:  # no process environment can hold one: the task would fail to start
+                invalid(f"{param}[{name!r}]", text, "text without NUL characters", "contains a NUL character")
         return out
 
     return _convert

@@ -15,24 +15,34 @@ import tempfile
 from pathlib import Path
 
 from flyte._home import state_path
+from flyte._validation import wrong_type
 
 DEFAULT_TAB = "Main"
+
+
+def _html(param: str, content: object) -> str:
+    # Checked when written: a non-str would only fail when the report is saved, after the task.
+    if not isinstance(content, str):
+        wrong_type(param, content, "HTML (a str)")
+    return content
 
 
 class Tab:
     """One named section of a report."""
 
     def __init__(self, name: str):
+        if not isinstance(name, str) or not name:
+            wrong_type("flyte.report.get_tab: name", name, "a non-empty str")
         self.name = name
         self.content: list[str] = []
 
     def log(self, content: str, do_flush: bool = False) -> None:
-        self.content.append(content)
+        self.content.append(_html("flyte.report.log: content", content))
         if do_flush:
             flush()
 
     def replace(self, content: str, do_flush: bool = False) -> None:
-        self.content = [content]
+        self.content = [_html("flyte.report.replace: content", content)]
         if do_flush:
             flush()
 

@@ -307,8 +307,11 @@ def trigger_problems(task: TaskTemplate) -> list[str]:
     triggers = task.settings.get("triggers", ())
     if not triggers:
         return []
+    from datetime import UTC, datetime
+
     from flyte.triggers import TriggerTime
 
+    fire_time = datetime.now(UTC)
     params = task.signature.parameters
     problems = []
     for trigger in triggers:
@@ -319,12 +322,19 @@ def trigger_problems(task: TaskTemplate) -> list[str]:
                 problems.append(
                     f"trigger {trigger.name!r} of {task.name}: input {name!r} is not a parameter of the task"
                 )
-            elif name in params and inputs[name] is not TriggerTime:
-                # A value of the wrong type would fail every triggered run when it starts.
+            elif name in params:
+                # A value of the wrong type would fail every triggered run when it starts; the
+                # fire time is a datetime.
+                value = fire_time if inputs[name] is TriggerTime else inputs[name]
                 try:
-                    task.type_checks.check_inputs(task, {name: inputs[name]})
+                    task.type_checks.check_inputs(task, {name: value})
                 except InputTypeError as exc:
-                    problems.append(f"trigger {trigger.name!r} of {exc}")
+                    problems.append(
+                        f"trigger {trigger.name!r} of {task.name}: input {name!r} expects {exc.expected}, but "
+                        "flyte.TriggerTime gives it the fire time, a datetime"
+                        if value is fire_time
+                        else f"trigger {trigger.name!r} of {exc}"
+                    )
         for name, param in params.items():
             if param.default is param.empty and name not in inputs:
                 problems.append(

@@ -249,3 +249,37 @@ def test_trigger_time_bound_to_a_parameter_that_is_not_a_datetime_is_reported() 
         @time_env.task(triggers=flyte.Trigger.daily())
         def right(trigger_time: datetime) -> str:
             return trigger_time.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("source", "needles"),
+    [
+        ("async def f(*args: int) -> int:\n    return 1", ("*args parameters are not supported", "accepted: named")),
+        ("async def f(**kw: int) -> int:\n    return 1", ("**kw parameters are not supported", "accepted: named")),
+        (
+            "async def f(x: int, /) -> int:\n    return x",
+            ("'x' is positional-only", "accepted: parameters without '/'"),
+        ),
+    ],
+)
+def test_a_task_whose_inputs_cannot_be_passed_by_name_is_refused_when_defined(source: str, needles: tuple[str, ...]):
+    # Not accepted, then failing each call with "input 'args' expects int, got tuple (1, 2)".
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    with pytest.raises(ConfigurationError) as raised:
+        env.task(namespace["f"])
+    for needle in needles:
+        assert needle in str(raised.value)
+
+
+def test_custom_context_keys_are_any_str_as_in_the_reference_sdk() -> None:
+    flyte.init()
+
+    @env.task
+    def read() -> dict[str, str]:
+        return flyte.get_custom_context()
+
+    context = {"mlflow.run-id": "abc", "team name": "ml"}
+    assert flyte.with_runcontext(custom_context=context).run(read).outputs() == context
+    with pytest.raises(TypeError, match=r"custom_context\['n'\]: expected str, got int 1"):
+        flyte.with_runcontext(custom_context={"n": 1})

@@ -16,7 +16,7 @@ from flyte._validation import wrong_type
 from flyte.docs import Documentation
 from flyte.errors import ConfigurationError, InputTypeError, LevelError, TaskCallError
 from flyte.image import Image
-from flyte.interface import interface_of
+from flyte.interface import check_parameters, interface_of
 from flyte.spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class TaskTemplate:
         self._given = given or {}  # decorator and override values of _levels.AS_GIVEN, as given
         self.is_async = inspect.iscoroutinefunction(func)
         self.signature = inspect.signature(func)
+        check_parameters(func, self.signature)
         self._spec: TaskSpec | None = None
         self._checks: SignatureCheck | None = None
         self._binder: Binder | None = None

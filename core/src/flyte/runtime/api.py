@@ -18,6 +18,7 @@ from flyte._validation import (
     k8s_labels,
     label_value,
     safe_name,
+    str_dict,
     wrong_type,
 )
 from flyte.connector_task import ConnectorTask
@@ -291,7 +292,8 @@ class RunContext:
         self.overwrite_cache = overwrite_cache
         self.disable_run_cache = disable_run_cache
         self.env_vars = env_var_dict("env_vars")(env_vars) or {}
-        self.custom_context = env_var_dict("custom_context")(custom_context) or {}
+        # Values tasks read with flyte.ctx(): any str keys, as in the reference SDK (not env vars).
+        self.custom_context = str_dict("custom_context")(custom_context) or {}
         # Delivered when the run ends (flyte.runtime.notifications); a trigger's are added to these.
         self.notifications: tuple[Any, ...] = () if notifications is None else _notifications(notifications)
         self.labels = ignored.get("labels")

@@ -51,6 +51,8 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("init root_dir", lambda: flyte.init(root_dir=5), TypeError, ("root_dir", "5", "path")),
     ("init log_level", lambda: flyte.init(log_level="loud"), ValueError, ("log_level", "'loud'", "DEBUG")),
     ("init log_level type", lambda: flyte.init(log_level=1.5), TypeError, ("log_level", "1.5", "logging.DEBUG")),
+    ("init unknown", lambda: flyte.init(foo=1), TypeError, ("foo", "accepted: project, domain", "max_concurrency")),
+    ("init typo", lambda: flyte.init(max_concurency=2), TypeError, ("max_concurency", "did you mean `max_concurrency`")),
     ("init_from_config int", lambda: flyte.init_from_config(5), TypeError, ("path_or_config", "5", "YAML config file")),
     ("init_from_config missing", lambda: flyte.init_from_config("/nonexistent/c.yaml"), RuntimeError, ("'/nonexistent/c.yaml'", "accepted")),
     # -- Trigger and its predefined shortcuts ---------------------------------------------

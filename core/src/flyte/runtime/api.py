@@ -69,6 +69,20 @@ _ACCEPTED = (
     "user_log_level",
 )
 SECRET_SOURCES = ("store", "environment")
+# init's own parameters (for the error listing what it accepts).
+_INIT_PARAMETERS = (
+    "project",
+    "domain",
+    "root_dir",
+    "max_concurrency",
+    "strict_dependencies",
+    "storage",
+    "log_level",
+    "secret_source",
+    "raw_data_path",
+    "smtp",
+    "notification_timeout",
+)
 
 
 def init(
@@ -107,10 +121,10 @@ def init(
     if unknown:
         import difflib
 
-        hints = [
-            difflib.get_close_matches(k, [*_ACCEPTED, "project", "domain", "root_dir", "storage"], 1) for k in unknown
-        ]
+        hints = [difflib.get_close_matches(k, [*_ACCEPTED, *_INIT_PARAMETERS], 1) for k in unknown]
         hint = "".join(f"; did you mean `{h[0]}`?" for h in hints if h)
+        if not hint:
+            hint = f" (accepted: {', '.join(_INIT_PARAMETERS)}, and the reference SDK's {', '.join(_ACCEPTED)})"
         raise TypeError(f"flyte.init: unknown parameter(s) {', '.join(unknown)}{hint}")
     if secret_source not in SECRET_SOURCES:
         raise ConfigurationError(

@@ -83,7 +83,7 @@ def _warn_unknown(connector: Connector, status: ConnectorStatus) -> None:
 
 def task_secrets(spec: TaskSpec, settings: Any) -> dict[str, str]:
     """The values of the task's secrets by key, from where the settings say secrets come from."""
-    from flyte.runtime import secret_store
+    from flyte.runtime import redact, secret_store
 
     values: dict[str, str] = {}
     for secret in spec.secrets:
@@ -106,6 +106,8 @@ def task_secrets(spec: TaskSpec, settings: Any) -> dict[str, str]:
         except SecretNotFoundError as exc:
             raise SecretNotFoundError(f"{spec.name}: {exc}") from None
         values[secret.key] = raw.decode("utf-8", errors="replace")
+    for value in values.values():  # masked in the error, logs and records of the job
+        redact.remember(value)
     return values
 
 

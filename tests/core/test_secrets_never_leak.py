@@ -3,13 +3,25 @@ pages, reports, rendered manifests, Dockerfiles, or anything the command line pr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import html
+import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+import flyte
+import flyte.report
+from flyte._cache.store import CacheWarning
 from flyte.remote import Run
-from flyte.runtime import secret_store
+from flyte.runtime import redact, secret_store
+from flyte.runtime import store as st
+from http_get import get
 
 TOKEN = "tok-SECRET-5e1d-env"
 KEY = "-----BEGIN KEY 9c44 SECRET-FILE-----"
@@ -97,3 +109,160 @@ def test_values_never_appear_in_any_artefact(flyte_home: Path, tmp_path: Path):
             assert TOKEN.encode() not in data and KEY.encode() not in data, path
             checked += 1
     assert checked >= 4  # runs.db, the cache, the run page, the reports (at least)
+
+
+# -- a hostile task: it does everything it can with its secret ---------------------------------
+# Each test has its canary of its own: masking is per process, and a value one test's task
+# was given stays masked for the rest of the session.
+
+CANARY = "S3CR3T-canary-42"
+
+hostile = flyte.TaskEnvironment(name="hostile", secrets=flyte.Secret(key="canary", as_env_var="CANARY"))
+
+
+@hostile.task
+def takes(x: str) -> int:
+    return len(x)
+
+
+@hostile.task(cache="auto")
+def cached_len(x: str) -> int:
+    return len(x)
+
+
+@hostile.task
+def echo_env() -> str:
+    return os.environ["LEAKED"]
+
+
+@hostile.task
+def fails_with(x: str) -> int:
+    return {}[x]
+
+
+@flyte.trace
+async def reversed_(x: str) -> str:
+    return x[::-1]
+
+
+@hostile.task(report=True)
+async def exposes() -> str:
+    secret = os.environ["CANARY"]
+    print("printed", secret)
+    print("to stderr", secret, file=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)  # to the terminal, as an application's logging does
+    logging.getLogger("hostile").addHandler(handler)
+    try:
+        logging.getLogger("hostile").warning("logged %s", secret)
+    finally:
+        logging.getLogger("hostile").removeHandler(handler)
+    flyte.report.log(f"<p>reported {secret}</p>")
+    flyte.report.log(f"<p>escaped {html.escape(secret)}</p>")
+    assert takes(secret) == len(secret)  # an input
+    assert cached_len(secret) == cached_len(secret) == len(secret)  # a cache miss, then a hit
+    assert [n async for n in flyte.map.aio(takes, [secret, secret])] == [len(secret)] * 2
+    await reversed_(secret)  # a traced step's input
+    assert echo_env.override(env_vars={"LEAKED": secret})() == secret  # env_vars, and an output
+    with contextlib.suppress(KeyError):
+        fails_with(secret)  # a child failing with the secret in its error
+    return secret  # the root's output
+
+
+def everything_written(root: Path) -> dict[Path, bytes]:
+    """Every file under the state root but the secret store's own."""
+    store = root / "secrets"
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and store not in p.parents}
+
+
+def test_a_task_exposing_its_secret_everywhere_leaves_it_in_nothing_flyte_writes(flyte_home: Path, ui: str):
+    secret_store.create("canary", CANARY.encode())
+    flyte.init()
+    run = flyte.run(exposes)
+    assert run.outputs() == CANARY  # the caller holds the value itself
+    assert Run.get(run.name).outputs() == "***"  # the record masks it
+    with st.reader() as conn:
+        actions = conn.execute("SELECT id, inputs, outputs, error FROM actions WHERE run=?", (run.name,)).fetchall()
+    assert len(actions) >= 9
+    assert any(row["inputs"] == '{"x":"***"}' for row in actions)  # the inputs' other data kept
+    assert any(row["error"] == "KeyError: '***'" for row in actions)
+
+    pages = [f"/runs/{run.name}", f"/runs/{run.name}/actions/a0/report", f"/runs/{run.name}/logs/a0/1"]
+    pages += [f"/runs/{run.name}/actions/{row['id']}" for row in actions]
+    for page in ["/", *pages]:
+        status, _, body = get(ui + page)
+        assert status == 200, page
+        assert CANARY not in body, page
+    assert "reported ***" in get(ui + pages[1])[2] and "escaped ***" in get(ui + pages[1])[2]
+    log = get(ui + pages[2])[2]
+    assert "printed ***" in log and "logged ***" in log
+
+    shown = flyte_cli(flyte_home, "runs", "show", run.name) + flyte_cli(flyte_home, "logs", run.name)
+    assert CANARY not in shown
+    written = everything_written(flyte_home)
+    assert any(p.name == "runs.db" for p in written) and any(p.name == "report.html" for p in written)
+    for path, data in written.items():
+        assert CANARY.encode() not in data, path
+
+
+# -- the cache: a result holding a secret is never written ---------------------------------------
+
+CACHE_CANARY = "S3CR3T-cached-77"
+bodies: list[int] = []
+
+
+@hostile.task(cache="auto")
+def token_for(n: int) -> str:
+    bodies.append(n)
+    return f"{os.environ['CANARY']}/{n}"
+
+
+@hostile.task(cache=flyte.Cache(behavior="auto", serialize=True))
+def serialized_token(n: int) -> str:
+    bodies.append(n)
+    return os.environ["CANARY"]
+
+
+@hostile.task
+async def both_serialized() -> list[str]:
+    return list(await asyncio.gather(serialized_token.aio(7), serialized_token.aio(7)))
+
+
+def test_outputs_holding_a_secret_are_not_cached_and_the_task_runs_each_time(flyte_home: Path):
+    secret_store.create("canary", CACHE_CANARY.encode())
+    flyte.init()
+    bodies.clear()
+    with pytest.warns(CacheWarning, match="outputs contain a secret's value, so they are not cached"):
+        first = flyte.run(token_for, 1)
+    with pytest.warns(CacheWarning):  # each run says so
+        second = flyte.run(token_for, 1)
+    assert first.outputs() == second.outputs() == f"{CACHE_CANARY}/1"  # exact: computed each time
+    assert bodies == [1, 1]
+    with st.reader() as conn:
+        cache = [
+            conn.execute("SELECT cache FROM actions WHERE run=?", (r.name,)).fetchone()[0] for r in (first, second)
+        ]
+    assert cache == ["not cached (secret)"] * 2
+
+    # serialize=True: the second caller waits for the first, finds nothing cached, runs itself
+    with pytest.warns(CacheWarning):
+        assert flyte.run(both_serialized).outputs() == [CACHE_CANARY] * 2
+    assert bodies == [1, 1, 7, 7]
+    for path, data in everything_written(flyte_home).items():
+        assert CACHE_CANARY.encode() not in data, path
+
+
+# -- a value as it is spelt elsewhere: escaped, or one line of it -------------------------------
+
+
+def test_escaped_spellings_and_each_line_of_a_multi_line_secret_are_masked():
+    value = 'pa"ss\\word-<91>\nsecond-line-of-91\n'
+    redact.remember(value)
+    for text in (
+        json.dumps({"x": value}),  # an input or output as recorded
+        repr(KeyError(value)),  # an exception's message
+        html.escape(value),  # a report
+        "second-line-of-91",  # one line, logged on its own
+    ):
+        masked = redact.redact(text)
+        assert "word-" not in masked and "second-line" not in masked, (text, masked)
+    assert redact.redact("pass word") == "pass word"  # other text is left alone

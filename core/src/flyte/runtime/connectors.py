@@ -46,6 +46,7 @@ from flyte.plugin_types import (
     ConnectorContext,
     ConnectorStatus,
 )
+from flyte.runtime import redact
 from flyte.spec import TaskSpec
 
 logger = logging.getLogger("flyte.connectors")
@@ -83,7 +84,7 @@ def _warn_unknown(connector: Connector, status: ConnectorStatus) -> None:
 
 def task_secrets(spec: TaskSpec, settings: Any) -> dict[str, str]:
     """The values of the task's secrets by key, from where the settings say secrets come from."""
-    from flyte.runtime import redact, secret_store
+    from flyte.runtime import secret_store
 
     values: dict[str, str] = {}
     for secret in spec.secrets:
@@ -347,7 +348,8 @@ async def _poll(connector: Connector, context: ConnectorContext, job: Job, recor
                     f"{context.spec.name}: the service did not answer for {now - outage_since:.0f}s "
                     f"(PollPolicy.outage={policy.outage:g}s): {type(exc).__name__}: {exc}"
                 ) from exc
-            logger.info("flyte: %s: status not available (%s: %s); asking again", job.name, type(exc).__name__, exc)
+            why = redact.redact(f"{type(exc).__name__}: {exc}")
+            logger.info("flyte: %s: status not available (%s); asking again", job.name, why)
             continue
         outage_since = None
         if not isinstance(status, ConnectorStatus):

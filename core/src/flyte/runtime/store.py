@@ -933,10 +933,13 @@ _JOB_FIELDS = ("state", "message", "log_links", "ended_at")
 
 
 def update_connector_job(store: RunStore, run: str, action: str, attempt: int, **fields: Any) -> None:
-    """Queue a change of a job's ``state``, ``message``, ``log_links`` or ``ended_at``."""
+    """Queue a change of a job's ``state``, ``message`` (secret values masked), ``log_links``
+    or ``ended_at``."""
     unknown = set(fields) - set(_JOB_FIELDS)
     if unknown:
         raise ValueError(f"connector_jobs has no column(s) {sorted(unknown)}")
+    if fields.get("message"):  # the service's words: it may echo a credential it refused
+        fields["message"] = redact(fields["message"])
     columns = ", ".join(f"{name}=?" for name in fields)
     store._queue(
         f"UPDATE connector_jobs SET {columns} WHERE run=? AND action=? AND attempt=?",

@@ -266,3 +266,53 @@ def test_escaped_spellings_and_each_line_of_a_multi_line_secret_are_masked():
         masked = redact.redact(text)
         assert "word-" not in masked and "second-line" not in masked, (text, masked)
     assert redact.redact("pass word") == "pass word"  # other text is left alone
+
+
+# -- in a container: the platform injected the secrets ------------------------------------------
+
+POD_TASKS = """
+import os
+import flyte
+
+env = flyte.TaskEnvironment(
+    name="pod_secrets",
+    secrets=[flyte.Secret(key="pod_token", as_env_var="POD_TOKEN"), flyte.Secret(key="pod_key", mount="/etc/flyte/secrets")],
+)
+
+
+@env.task
+def refused() -> int:
+    folder = os.environ.get("FLYTE_SECRETS_MOUNT", "/etc/flyte/secrets")  # the volume's place, here
+    with open(os.path.join(folder, "pod_key")) as f:
+        key = f.read()
+    print("connecting with", os.environ["POD_TOKEN"], "and", key)
+    raise PermissionError(f"{os.environ['POD_TOKEN']} and {key!r} were refused")
+"""
+
+
+def test_in_a_container_injected_secrets_are_masked_in_what_flyte_prints_and_records(
+    flyte_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+):
+    from flyte import entrypoint
+
+    token, key = "S3CR3T-pod-env-55", "S3CR3T-pod-file-55\nsecond line 55\n"
+    (tmp_path / "pod_secret_tasks.py").write_text(POD_TASKS)
+    mount = tmp_path / "mounted"
+    mount.mkdir()
+    (mount / "pod_key").write_text(key)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("POD_TOKEN", token)  # what a secretKeyRef gives the container
+    monkeypatch.setenv("FLYTE_SECRETS_MOUNT", str(mount))  # the projected volume, here
+    monkeypatch.delenv("FLYTE_OUTPUTS_URI", raising=False)
+
+    assert entrypoint.main(["--module", "pod_secret_tasks", "--task", "refused"]) == 1
+    printed = capfd.readouterr()
+    assert "*** and '***' were refused" in printed.err  # the traceback and the failure line
+    assert "S3CR3T-pod" not in printed.err and "second line 55" not in printed.err
+    (run,) = Run.listall(limit=1)
+    (action,) = run.actions()
+    assert "*** and '***' were refused" in action.error
+    written = everything_written(flyte_home)
+    assert any(p.suffix == ".log" for p in written)  # what the task printed, kept masked
+    for path, data in written.items():
+        assert b"S3CR3T-pod" not in data and b"second line 55" not in data, path

@@ -316,3 +316,41 @@ def test_in_a_container_injected_secrets_are_masked_in_what_flyte_prints_and_rec
     assert any(p.suffix == ".log" for p in written)  # what the task printed, kept masked
     for path, data in written.items():
         assert b"S3CR3T-pod" not in data and b"second line 55" not in data, path
+
+
+# -- the command line: what `flyte run` prints --------------------------------------------------
+
+CLI_TASKS = """
+import os
+import flyte
+
+env = flyte.TaskEnvironment(name="cli_secrets", secrets=flyte.Secret(key="cli_token", as_env_var="TOKEN"))
+
+
+@env.task
+def refused() -> int:
+    raise PermissionError(f"token {os.environ['TOKEN']} was refused")
+
+
+@env.task
+def returned() -> str:
+    return os.environ["TOKEN"]
+"""
+
+
+def test_flyte_run_prints_neither_a_secret_in_an_error_nor_a_returned_one(tmp_path: Path):
+    value = "S3CR3T-cli-66"
+    secret_store.create("cli_token", value.encode())
+    (tmp_path / "cli_secrets.py").write_text(CLI_TASKS)
+    for args in (("run",), ("--debug", "run")):
+        failed = subprocess.run(
+            [sys.executable, "-m", "flyte.cli.main", *args, "cli_secrets.py", "refused"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert failed.returncode == 1 and "token *** was refused" in failed.stderr
+        assert value not in failed.stdout + failed.stderr
+    printed = flyte_cli(tmp_path, "run", "cli_secrets.py", "returned")
+    assert "***" in printed and value not in printed  # as the run's record shows it

@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -354,3 +355,41 @@ def test_flyte_run_prints_neither_a_secret_in_an_error_nor_a_returned_one(tmp_pa
         assert value not in failed.stdout + failed.stderr
     printed = flyte_cli(tmp_path, "run", "cli_secrets.py", "returned")
     assert "***" in printed and value not in printed  # as the run's record shows it
+
+
+# -- a scheduled run: what `flyte serve triggers` prints ----------------------------------------
+
+SCHEDULED_TASKS = """
+import os
+from datetime import datetime
+
+import flyte
+
+env = flyte.TaskEnvironment(name="scheduled_secrets", secrets=flyte.Secret(key="sched_token", as_env_var="TOKEN"))
+
+
+@env.task(triggers=flyte.Trigger.hourly())
+def nightly(trigger_time: datetime) -> int:
+    raise PermissionError(f"token {os.environ['TOKEN']} was refused")
+"""
+
+
+def test_serving_triggers_prints_a_failed_runs_error_masked(
+    flyte_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from flyte._loader import load_file
+    from flyte.runtime import schedule
+
+    value = "S3CR3T-sched-88"
+    secret_store.create("sched_token", value.encode())
+    path = tmp_path / "scheduled_secret_tasks.py"
+    path.write_text(SCHEDULED_TASKS)
+    flyte.init()
+    flyte.deploy(load_file(path).env)
+    fire_due = schedule.fire_due
+    monkeypatch.setattr(schedule, "fire_due", lambda: fire_due(now=datetime.now(UTC) + timedelta(hours=2)))
+    printed: list[str] = []
+    schedule.serve(once=True, echo=printed.append)
+    assert printed == ["trigger hourly of scheduled_secrets.nightly: failed: token *** was refused"]
+    for path, data in everything_written(flyte_home).items():
+        assert value.encode() not in data, path

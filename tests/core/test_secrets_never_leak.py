@@ -393,3 +393,24 @@ def test_serving_triggers_prints_a_failed_runs_error_masked(
     assert printed == ["trigger hourly of scheduled_secrets.nightly: failed: token *** was refused"]
     for path, data in everything_written(flyte_home).items():
         assert value.encode() not in data, path
+
+
+# -- the log cap: its cut never keeps the start of a value --------------------------------------
+
+CAP_CANARY = "S3CR3T-capped-99"
+
+
+@hostile.task
+def fills_its_log() -> None:
+    print("x" * 1010 + os.environ["CANARY"])  # the 1,024-character cap falls inside the value
+
+
+def test_the_log_cap_never_cuts_a_secret_in_half(flyte_home: Path, monkeypatch: pytest.MonkeyPatch):
+    secret_store.create("canary", CAP_CANARY.encode())
+    monkeypatch.setenv("FLYTE_LOG_MAX_BYTES", "1024")
+    flyte.init()
+    run = flyte.run(fills_its_log)
+    (log,) = (flyte_home / "runs" / run.name / "logs").iterdir()
+    text = log.read_text()
+    assert "x" * 1010 + "***" in text and "characters were dropped" not in text
+    assert "S3CR" not in text

@@ -414,3 +414,25 @@ def test_the_log_cap_never_cuts_a_secret_in_half(flyte_home: Path, monkeypatch: 
     text = log.read_text()
     assert "x" * 1010 + "***" in text and "characters were dropped" not in text
     assert "S3CR" not in text
+
+
+pooled = flyte.TaskEnvironment(
+    name="hostile_pool",
+    secrets=flyte.Secret(key="canary", as_env_var="CANARY"),
+    reusable=flyte.ReusePolicy(replicas=1, idle_ttl=30),
+)
+
+
+@pooled.task
+def fills_its_log_in_a_pool() -> None:
+    print("x" * 1010 + os.environ["CANARY"])
+
+
+def test_the_log_cap_never_cuts_a_secret_in_half_in_a_pool_worker(flyte_home: Path, monkeypatch: pytest.MonkeyPatch):
+    secret_store.create("canary", b"S3CR3T-pool-capped-99")
+    monkeypatch.setenv("FLYTE_LOG_MAX_BYTES", "1024")
+    flyte.init()
+    run = flyte.run(fills_its_log_in_a_pool)
+    (log,) = (flyte_home / "runs" / run.name / "logs").iterdir()
+    text = log.read_text()
+    assert "x" * 1010 + "***" in text and "S3CR" not in text

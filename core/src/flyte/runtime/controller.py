@@ -563,8 +563,8 @@ class Controller:
         return _codec.loads(outputs)
 
     def _cache_write(self, action: Action, key: str, result: Any) -> bool:
-        """Store the action's outputs under ``key``; False when they hold a secret's value,
-        which flyte never writes to disk: such a call runs again each time (exact, not cached)."""
+        """Store the action's outputs under ``key``; False when they hold a secret's value, which
+        the cache never keeps: such a call runs again each time (exact, not cached)."""
         spec = action.spec
         outputs = action.outputs_text or _codec.dumps(result, path="outputs")
         if contains_secret(outputs):
@@ -572,8 +572,8 @@ class Controller:
                 self._warned.add(("secret output", spec.name))
                 warnings.warn(
                     f"{spec.name}: its outputs contain a secret's value, so they are not cached "
-                    "(flyte never writes secret values to disk); return something derived from the "
-                    "secret instead of the secret itself",
+                    "(the cache never keeps secret values) and the task runs on every call; "
+                    "return something derived from the secret instead of the secret itself",
                     CacheWarning,
                     stacklevel=2,
                 )

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -262,6 +263,7 @@ def test_escaped_spellings_and_each_line_of_a_multi_line_secret_are_masked():
         json.dumps({"x": value}),  # an input or output as recorded
         repr(KeyError(value)),  # an exception's message
         html.escape(value),  # a report
+        "GET /v1?token=" + quote(value, safe=""),  # a logged request
         "second-line-of-91",  # one line, logged on its own
     ):
         masked = redact.redact(text)

@@ -4,10 +4,10 @@ The secret runtime tells this module every value it hands a task (:func:`remembe
 its way to the run store or a log file goes through :func:`redact`, which replaces each known
 value with ``***``. The values live only in this process's memory, where the task has them too.
 
-A value is also masked as it is spelt once escaped (in JSON, in a Python ``repr``, in HTML:
-how it reads in a recorded output, an exception's message or a report), and each line of a
-multi-line value on its own (a log line or a preview may hold one line of a key file), as CI
-systems' log maskers do.
+A value is also masked as it is spelt once escaped (in JSON, in a Python ``repr``, in HTML, in
+a URL: how it reads in a recorded output, an exception's message, a report or a logged
+request), and each line of a multi-line value on its own (a log line or a preview may hold
+one line of a key file), as CI systems' log maskers do.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import threading
+from urllib.parse import quote
 
 MASK = "***"
 # Shorter values would mask ordinary words and digits all over a log; such a "secret" is not
@@ -34,6 +35,7 @@ def _spellings(text: str) -> set[str]:
         forms.add(json.dumps(form, ensure_ascii=False)[1:-1])
         forms.add(repr(form)[1:-1])  # a str's repr body ("KeyError: 'value'")
         forms.add(html.escape(form))  # a report, a page
+        forms.add(quote(form, safe=""))  # a URL's query (a request logged with its token)
     return {f for f in forms if len(f) >= MIN_LENGTH}
 
 

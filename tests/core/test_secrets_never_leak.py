@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -438,3 +439,39 @@ def test_the_log_cap_never_cuts_a_secret_in_half_in_a_pool_worker(flyte_home: Pa
     (log,) = (flyte_home / "runs" / run.name / "logs").iterdir()
     text = log.read_text()
     assert "x" * 1010 + "***" in text and "S3CR" not in text
+
+
+# -- a connector's failed cancel: the service's words are logged masked ------------------------
+
+
+class _RefusingService:
+    """A connector whose delete fails with a message quoting the credential it was given."""
+
+    poll = types.SimpleNamespace(delete_timeout=5.0)
+
+    def __init__(self, token: str):
+        self.token = token
+
+    async def delete(self, context: object, metadata: object) -> None:
+        raise PermissionError(f"token {self.token} may not delete jobs")
+
+
+def test_a_failed_cancel_of_connector_work_is_logged_with_its_secret_masked(caplog: pytest.LogCaptureFixture):
+    from flyte.runtime import connectors
+
+    token = "S3CR3T-cancel-12"
+    redact.remember(token)  # as task_secrets does for the values a connector is handed
+    ended: list[str] = []
+
+    async def on_end(state: str, message: str) -> None:
+        ended.append(message)
+
+    job = connectors.Job(_RefusingService(token), None, {"job_id": "j1"}, "run/a1#1")  # type: ignore[arg-type]
+    asyncio.run(job.abandon(on_end))
+    live = connectors._LiveJobs()
+    live._jobs.add(connectors.Job(_RefusingService(token), None, {"job_id": "j2"}, "run/a2#1"))  # type: ignore[arg-type]
+    live.abandon_all()  # at exit
+    logged = [r.getMessage() for r in caplog.records if "could not cancel" in r.getMessage()]
+    assert len(logged) == 2 and all("token *** may not delete jobs" in line for line in logged), logged
+    assert ended and "token ***" in ended[0]
+    assert token not in " ".join(logged + ended)

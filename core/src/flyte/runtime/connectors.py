@@ -163,7 +163,7 @@ class Job:
             else:
                 self.settle(False)
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-            message = f"could not cancel {self.describe()}: {reason}"
+            message = redact.redact(f"could not cancel {self.describe()}: {reason}")
             logger.warning("flyte: %s", message)
             if on_end is not None:
                 await on_end(CANCEL_FAILED, message)
@@ -226,7 +226,8 @@ class _LiveJobs:
                     await asyncio.wait_for(job.connector.delete(job.context, job.metadata), limit)
                 except BaseException as exc:
                     job.settle(False)
-                    logger.warning("flyte: could not cancel %s at exit: %s", job.describe(), exc)
+                    why = redact.redact(f"{type(exc).__name__}: {exc}")
+                    logger.warning("flyte: could not cancel %s at exit: %s", job.describe(), why)
                 else:
                     job.settle(True)
 

@@ -4,7 +4,8 @@ Inside such a task, ``flyte.report.log(html)`` appends to the report, ``replace(
 replaces it, ``get_tab(name)`` gives a named tab with the same two methods, and ``flush()``
 writes the file now (it is written when the task ends anyway). Outside a reporting task these
 calls do nothing, so code can report unconditionally. The file is
-``<state root>/runs/<run>/<action>/report.html``; the run's page links to it.
+``<state root>/runs/<run>/<action>/report.html``; the run's page links to it. Secret values
+the task was given are masked in the file (``***``), as in its logs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from flyte._home import state_path
 from flyte._validation import wrong_type
+from flyte.runtime.redact import redact
 
 DEFAULT_TAB = "Main"
 
@@ -85,10 +87,10 @@ class Report:
         )
 
     def save(self) -> str:
-        """Write the report atomically; returns its path."""
+        """Write the report atomically, secret values masked; returns its path."""
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".report-")
         with os.fdopen(fd, "w") as f:
-            f.write(self.render())
+            f.write(redact(self.render()))
         os.replace(tmp, self.path)
         return str(self.path)
 

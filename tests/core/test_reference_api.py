@@ -116,6 +116,37 @@ def test_map_with_partial_and_without_return_exceptions():
         flyte.run(strict_mapper, xs=[1, -1])
 
 
+@env.task
+async def async_body_sync_map(xs: list[int]) -> list[int]:
+    return list(flyte.map(scale, xs, [10] * len(xs), group_name="scaled"))
+
+
+@env.task(timeout=30)
+def timed_scale(x: int, factor: int) -> int:
+    return x * factor
+
+
+@env.task
+async def async_body_sync_child_in_group(x: int) -> int:
+    with flyte.group("g"):
+        return timed_scale(x, 2)  # a sync child with a time limit: run on a private loop
+
+
+def test_a_sync_map_in_an_async_body_records_its_calls_as_the_runs_actions():
+    run = flyte.run(async_body_sync_map, xs=[1, 2, 3])
+    assert run.outputs() == [10, 20, 30]
+    children = [a for a in run.actions() if a.parent]
+    assert [a.task for a in children] == ["refapi.scale"] * 3
+    assert {a.group for a in children} == {"scaled"} and {a.phase for a in children} == {"SUCCEEDED"}
+
+
+def test_a_sync_child_run_on_a_private_loop_keeps_its_callers_group():
+    run = flyte.run(async_body_sync_child_in_group, x=4)
+    assert run.outputs() == 8
+    (child,) = [a for a in run.actions() if a.parent]
+    assert child.task == "refapi.timed_scale" and child.group == "g"
+
+
 def test_map_outside_a_run_calls_the_functions_and_rejects_bad_arguments():
     assert list(flyte.map(scale, [1, 2], [10, 100])) == [10, 200]
     with pytest.raises(ValueError, match="concurrency=-1"):

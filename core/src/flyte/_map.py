@@ -126,9 +126,13 @@ class _Map:
 
         caller = current_caller.get()
         loop = getattr(caller, "loop", None)
-        if caller is not None and loop is not None and _running_loop() is None:
+        running = _running_loop()
+        if caller is not None and loop is not None and running is None:
             # A sync task body on its own thread: its children run on the action's loop.
             results = caller.wait_on_loop(collect())
+        elif caller is not None and loop is not None and running is loop:
+            # An async body calling the sync map blocks its own loop until the map returns.
+            results = caller.run_blocked(collect())
         else:
             results = run_blocking(collect())
         return iter(results)

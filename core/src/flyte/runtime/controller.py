@@ -62,6 +62,10 @@ from flyte.task import TaskTemplate
 # The running loop or None, without an exception to catch outside a loop (get_running_loop's).
 _get_running_loop = asyncio.events._get_running_loop
 
+# The action whose async body is blocked in a sync call (``Action.run_blocked``): its calls run
+# where they are made instead of on its loop.
+_blocked_loop_of: contextvars.ContextVar[Action | None] = contextvars.ContextVar("flyte_blocked_loop_of", default=None)
+
 # What the run store records about each action and the cache.
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
 NOT_CACHED = "not cached (secret)"  # ran, and its outputs held a secret's value: not written
@@ -175,9 +179,21 @@ class Action:
 
     def aio(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         inputs = task.bind(args, kwargs)
-        if self.loop is None or _get_running_loop() is self.loop:
+        if self.loop is None or _get_running_loop() is self.loop or _blocked_loop_of.get() is self:
             return self._awaitable(task, inputs)
         return self._forwarded(task, inputs)
+
+    def run_blocked(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` (which calls tasks) to its end from this action's async body, which
+        blocks its loop meanwhile (a sync API called from async code, e.g. ``flyte.map``): on
+        a private loop in a helper thread, where the calls run as they would on this action's
+        loop, rather than being handed to the blocked loop (a deadlock)."""
+
+        async def blocked() -> Any:
+            _blocked_loop_of.set(self)  # in this coroutine's own context (run_blocking's task)
+            return await coro
+
+        return run_blocking(blocked(), self.controller.loop_threads)
 
     def _awaitable(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         if _deep(self):
@@ -312,8 +328,12 @@ def run_blocking(coro: Coroutine[Any, Any, Any], loop_threads: set[int] | None =
         if loop_threads is not None:
             loop_threads.add(native)
         try:
+            # The caller's context goes to the coroutine's task: Runner.run would give it the
+            # context the runner copied when it started, on this thread (empty), so the calls in
+            # ``coro`` would lose their caller (flyte.map from an async body ran its children
+            # unrecorded) and its flyte.group.
             with asyncio.Runner(loop_factory=_loop_for_a_sync_caller) as runner:
-                box["value"] = ctx.run(runner.run, coro)
+                box["value"] = runner.run(coro, context=ctx)
         except BaseException as exc:
             box["error"] = exc
         finally:

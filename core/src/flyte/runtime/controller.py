@@ -29,11 +29,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from flyte import _codec
-from flyte._cache.key import cache_key, key_version
+from flyte._cache.key import cache_key, key_version, memoised_part
 from flyte._cache.store import HEARTBEAT, CacheStore, get_store, ticket
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller, current_group, current_task_data
 from flyte._task_context import context_of
+from flyte._typecheck import SignatureCheck
 from flyte.connector_task import ConnectorTask
 from flyte.errors import (
     ActionAbortedError,
@@ -62,6 +63,8 @@ from flyte.task import TaskTemplate
 # The running loop or None, without an exception to catch outside a loop (get_running_loop's).
 _get_running_loop = asyncio.events._get_running_loop
 
+_UNKNOWN = object()
+
 # What the run store records about each action and the cache.
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
 
@@ -86,6 +89,13 @@ def _notify(run: str, action: Action, status: str, detail: str | None = None) ->
         listener(run, action.id, action.spec.short_name, status, action.attempt, detail)
 
 
+def _notify_hit(run: str, action_id: str, spec: TaskSpec) -> None:
+    """A call answered from the cache: queued, then cached (it has no attempt)."""
+    for status in (st.QUEUED, "CACHED"):
+        for listener in listeners:
+            listener(run, action_id, spec.short_name, status, 0, None)
+
+
 class DependencyWarning(UserWarning):
     """A task called a task of an environment its environment does not ``depends_on``."""
 
@@ -96,6 +106,7 @@ class Action:
     __slots__ = (
         "attempt",
         "attempt_started",
+        "checked_env",
         "checks",
         "children_waiting",
         "controller",
@@ -118,14 +129,24 @@ class Action:
         "task",
     )
 
-    def __init__(self, controller: Controller, task: TaskTemplate, spec: TaskSpec, id: str, parent: Action | None):
+    def __init__(
+        self,
+        controller: Controller,
+        task: TaskTemplate,
+        spec: TaskSpec,
+        id: str,
+        parent: Action | None,
+        checks: SignatureCheck | None = None,
+    ):
         self.controller = controller
         self.task = task
         self.spec = spec
         self.id = id
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1  # levels of nested calls above it
-        self.checks = task.type_checks  # what its inputs and output can be (scalars: no data to move)
+        # What its inputs and output can be (scalars: no data to move); task.type_checks.
+        self.checks = checks or task.type_checks
+        self.checked_env: Any = None  # another environment its calls went to, checked (depends_on)
         self.attempt = 0
         self.attempt_started: float | None = None  # when the current attempt got its slot
         self.log: logs.AttemptLog | None = None  # the current attempt's log
@@ -351,6 +372,9 @@ class Controller:
         self._warned: set[tuple[str, str]] = set()
         # Environment pairs (caller, callee) a call went between, by id: checked once per run.
         self._env_pairs: dict[tuple[int, int], tuple[Any, Any]] = {}
+        # Per task called: the part of its cache keys all its calls share (a TaskPart), None for
+        # a cached task whose keys are computed whole each call, False for one not cached here.
+        self._key_parts: dict[TaskTemplate, Any] = {}
         self.mounts = SecretMounts()
         self.cache: CacheStore | None = None  # the result cache, once a cached task is called
         self.root_outputs: str | None = None  # the root action's encoded outputs
@@ -421,54 +445,70 @@ class Controller:
         if self.aborted:
             raise ActionAbortedError(f"{spec.name}: the run was interrupted")
         number = next(self._ids)
-        action = Action(self, task, spec, st.action_id(number), parent)
+        queued_at = time.monotonic()
+        if parent is not None:
+            env = task.env
+            # Most calls stay in one environment, or go to the one the caller's last call went to.
+            if env is not parent.task.env and env is not parent.checked_env:
+                self._check_dependency(parent, task)
+                parent.checked_env = env
+        checks = task.type_checks
+        if not checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
+            inputs = await transport.inputs_leaving(inputs)
+        encoded_inputs = self._encode("inputs", spec, inputs)
+        key = self._cache_key(task, inputs, encoded_inputs)
+        if key is not None and not self.overwrite_cache:
+            found = self.cache.get(key, made)  # type: ignore[union-attr]  # (_cache_key opened it)
+            if found is not None:
+                # A hit is answered before its Action is made: it needs none (no attempt, no
+                # body, no slot) and most hits have nothing to await, not even a coroutine.
+                if parent is None:
+                    self.root_outputs = found
+                value = _codec.loads(found)  # references in it are fetched below
+                # A scalar output declared: its entry, keyed by the interface, holds one.
+                if not checks.scalar_output and might_hold_data(value):
+                    value = await transport.output_arriving(task.func, value)
+                self._record_hit(spec, number, parent, found, encoded_inputs, key)
+                return value
+        action = Action(self, task, spec, st.action_id(number), parent, checks)
         action.inline = inline
         if driven:  # stepped by its caller's thread (flyte.runtime.inline)
             action.driven = True
             action.loop = free_loop  # where its body's own calls go (None: they get a loop of their own)
             parent.driven_child = action  # type: ignore[union-attr]
-        queued_at = time.monotonic()
-        if parent is not None and task.env is not parent.task.env:  # (most calls stay in one environment)
-            self._check_dependency(parent, task)
-        if not action.checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
-            inputs = await transport.inputs_leaving(inputs)
-        encoded_inputs = self._encode("inputs", spec, inputs)
-        key = self._cache_key(action, inputs, encoded_inputs)
-        if key is not None and not self.overwrite_cache:
-            found = self._results().get(key, made)
-            if found is not None:  # no coroutine of its own: most hits have nothing to await
-                value = self._hit_value(action, found)
-                if might_hold_data(value):
-                    value = await transport.output_arriving(task.func, value)
-                self._record_hit(action, number, found, encoded_inputs, key)
-                return value
         now = time.time()
+        # No None in a record (see store._grouped): a column left out is NULL.
+        record: dict[str, Any] = {
+            "number": number,
+            "task": spec.name,
+            "short_name": spec.short_name,
+            "queued_at": now,
+            "inputs": st.preview(encoded_inputs),
+        }
+        if parent is not None:
+            record["parent"] = parent.id
         plain = False  # whether its first attempt is a plain one (_plain_attempt)
         if key is None and self.slots.limit is None and spec.reusable is None and not _has_deadline(spec):
             # Nothing to look up and no slot, worker or deadline to wait for: its first attempt
             # starts before anything else runs, so it is created RUNNING (one change less; no
             # reader could have seen it QUEUED) and _one_attempt does not record the start again.
             action.attempt_started = now
-            state: dict[str, Any] = {"status": st.RUNNING, "started_at": now, "attempts": 1, "cache": DISABLED}
+            record["status"] = st.RUNNING
+            record["started_at"] = now
+            record["attempts"] = 1
+            record["cache"] = DISABLED
             plain = _runs_here(action, inputs) and not _has_time_limit(spec)
         else:
-            state = {"status": st.QUEUED, "cache": MISS if key else DISABLED}
+            record["status"] = st.QUEUED
             if key is not None:
-                state["cache_key"] = key
+                record["cache"] = MISS
+                record["cache_key"] = key
+            else:
+                record["cache"] = DISABLED
         group = current_group.get()
-        if group is not None:  # no None bound: see store._grouped
-            state["grp"] = group
-        self.store.create_action(
-            self.run_name,
-            action.id,
-            parent=parent.id if parent else None,
-            task=spec.name,
-            short_name=spec.short_name,
-            queued_at=now,
-            inputs=st.preview(encoded_inputs),
-            number=number,
-            **state,
-        )
+        if group is not None:
+            record["grp"] = group
+        self.store.create_action_record(self.run_name, action.id, record)
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
         if parent is not None:
@@ -501,44 +541,63 @@ class Controller:
             cache = self.cache = get_store()
         return cache
 
-    def _cache_key(self, action: Action, inputs: dict[str, Any], encoded: str) -> str | None:
+    def _cache_key(self, task: TaskTemplate, inputs: dict[str, Any], encoded: str) -> str | None:
         """The call's cache key, or None when it is not cached (``encoded``: its inputs as
-        recorded, which the key reuses when they are canonical)."""
-        if self.disable_cache or not action.spec.cache.enabled:
+        recorded, which the key reuses when they are canonical). Whether the task is cached in
+        this run, and the part of its keys every call shares, are looked up once per run."""
+        part = self._key_parts.get(task, _UNKNOWN)
+        if part is _UNKNOWN:
+            spec = task.spec
+            cached = not self.disable_cache and spec.cache.enabled
+            # A custom policy's version may change while the process lives: asked every call (None).
+            part = self._key_parts[task] = memoised_part(spec, task.func) if cached else False
+        if part is False:
             return None
-        if self._results().broken:
+        cache = self.cache
+        if cache is None or cache.closed:
+            cache = self._results()
+        if cache.broken:
             return None
-        return cache_key(action.spec, action.task.func, inputs, encoded)
+        if part is None:
+            return cache_key(task.spec, task.func, inputs, encoded)
+        return part.key(inputs, encoded)
 
-    def _record_hit(self, action: Action, number: int, outputs: str, encoded_inputs: str, key: str) -> None:
+    def _record_hit(
+        self, spec: TaskSpec, number: int, parent: Action | None, outputs: str, encoded_inputs: str, key: str
+    ) -> None:
         """A call answered from the cache: its record is made once, succeeded and a hit
         (``number``: the action's, as its id says)."""
-        spec, now, group = action.spec, time.time(), current_group.get()
-        self.store.create_action(
-            self.run_name,
-            action.id,
-            number=number,
-            parent=action.parent.id if action.parent else None,
-            task=spec.name,
-            short_name=spec.short_name,
-            status=st.SUCCEEDED,
-            queued_at=now,
-            started_at=now,
-            ended_at=now,
-            inputs=st.preview(encoded_inputs),
-            outputs=st.preview(outputs),
-            cache=HIT,
-            cache_key=key,
-            **({"grp": group} if group is not None else {}),  # no None: see store._grouped
-        )
+        now = time.time()
+        record = {
+            "number": number,
+            "task": spec.name,
+            "short_name": spec.short_name,
+            "status": st.SUCCEEDED,
+            "queued_at": now,
+            "started_at": now,
+            "ended_at": now,
+            "inputs": encoded_inputs if len(encoded_inputs) <= st.PREVIEW_CHARS else st.preview(encoded_inputs),
+            "outputs": outputs if len(outputs) <= st.PREVIEW_CHARS else st.preview(outputs),
+            "cache": HIT,
+            "cache_key": key,
+        }
+        # No None in a record (see store._grouped): a column left out is NULL.
+        if parent is not None:
+            record["parent"] = parent.id
+        group = current_group.get()
+        if group is not None:
+            record["grp"] = group
+        ident = f"a{number}"  # st.action_id
+        self.store.create_action_record(self.run_name, ident, record)
         if listeners:
-            _notify(self.run_name, action, st.QUEUED)
-            _notify(self.run_name, action, "CACHED")
+            _notify_hit(self.run_name, ident, spec)
 
     async def _waited_hit(self, action: Action, outputs: str) -> Any:
         """serialize=True: the entry another call wrote while this one waited (its record,
         made before it waited, becomes a hit)."""
-        value = self._hit_value(action, outputs)
+        if action.parent is None:
+            self.root_outputs = outputs
+        value = _codec.loads(outputs)
         if might_hold_data(value):
             value = await transport.output_arriving(action.task.func, value)
         now = time.time()
@@ -554,12 +613,6 @@ class Controller:
         if listeners:
             _notify(self.run_name, action, "CACHED")
         return value
-
-    def _hit_value(self, action: Action, outputs: str) -> Any:
-        """A hit's outputs decoded (references in them not fetched yet: output_arriving)."""
-        if action.parent is None:
-            self.root_outputs = outputs
-        return _codec.loads(outputs)
 
     def _cache_write(self, action: Action, key: str, result: Any) -> None:
         spec = action.spec

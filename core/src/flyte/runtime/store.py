@@ -489,10 +489,15 @@ class RunStore:
         """Record a new action ``action`` (an id from :func:`action_id`) of ``run`` with its
         columns; its number (creation order) is written with it: ``number=`` when the caller
         has it (the one the id was made from), else read back from the id."""
-        if "number" not in fields:
-            fields["number"] = action_number(action)
+        self.create_action_record(run, action, fields)
+
+    def create_action_record(self, run: str, action: str, record: dict[str, Any]) -> None:
+        """:meth:`create_action` with the columns in a dict, which the store keeps (the caller
+        leaves it alone): no keywords to match and pack, for a record made whole at once."""
+        if "number" not in record:
+            record["number"] = action_number(action)
         with self._lock:
-            self._actions[(run, action)] = [True, fields]
+            self._actions[(run, action)] = [True, record]
             wake, self._idle = self._idle, False
             full = len(self._actions) >= MAX_PENDING
         if wake or full:  # rarely: no call per change otherwise

@@ -200,7 +200,7 @@ class Action:
         return self._forwarded(task, inputs)
 
     def _awaitable(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
-        if _deep(self):
+        if self.depth >= SHALLOW_LEVELS and _deep(self):  # (the depth test first: no call)
             return _on_fresh_stack(self.controller.run_action(task, inputs, parent=self))
         return _child(self.controller, task, inputs, self, ticket())  # made now, run later: see ticket()
 
@@ -477,34 +477,42 @@ class Controller:
             action.loop = free_loop  # where its body's own calls go (None: they get a loop of their own)
             parent.driven_child = action  # type: ignore[union-attr]
         now = time.time()
+        inputs_text = st.preview(encoded_inputs)
         # No None in a record (see store._grouped): a column left out is NULL.
-        record: dict[str, Any] = {
-            "number": number,
-            "task": spec.name,
-            "short_name": spec.short_name,
-            "queued_at": now,
-            "inputs": st.preview(encoded_inputs),
-        }
-        if parent is not None:
-            record["parent"] = parent.id
+        record: dict[str, Any]
         plain = False  # whether its first attempt is a plain one (_plain_attempt)
         if key is None and self.slots.limit is None and spec.reusable is None and not _has_deadline(spec):
             # Nothing to look up and no slot, worker or deadline to wait for: its first attempt
             # starts before anything else runs, so it is created RUNNING (one change less; no
             # reader could have seen it QUEUED) and _one_attempt does not record the start again.
             action.attempt_started = now
-            record["status"] = st.RUNNING
-            record["started_at"] = now
-            record["attempts"] = 1
-            record["cache"] = DISABLED
+            record = {
+                "number": number,
+                "task": spec.name,
+                "short_name": spec.short_name,
+                "queued_at": now,
+                "inputs": inputs_text,
+                "status": st.RUNNING,
+                "started_at": now,
+                "attempts": 1,
+                "cache": DISABLED,
+            }
             plain = _runs_here(action, inputs) and not _has_time_limit(spec)
         else:
-            record["status"] = st.QUEUED
+            record = {
+                "number": number,
+                "task": spec.name,
+                "short_name": spec.short_name,
+                "queued_at": now,
+                "inputs": inputs_text,
+                "status": st.QUEUED,
+                "cache": DISABLED,
+            }
             if key is not None:
                 record["cache"] = MISS
                 record["cache_key"] = key
-            else:
-                record["cache"] = DISABLED
+        if parent is not None:
+            record["parent"] = parent.id
         group = current_group.get()
         if group is not None:
             record["grp"] = group
@@ -512,7 +520,9 @@ class Controller:
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
         if parent is not None:
-            self._parent_waits(parent)
+            parent.children_waiting += 1
+            if parent.children_waiting == 1:  # its first child waiting: it gives its slot up
+                self._parent_waits(parent)
         try:
             if key is not None and spec.cache.serialize:
                 return await self._serialized(action, inputs, queued_at, key)
@@ -528,9 +538,11 @@ class Controller:
                 raise
             raise seen from exc.__cause__
         finally:
-            if parent is not None and self._parent_resumes(parent):
-                await self.slots.acquire(None)
-                parent.holds_slot = True
+            if parent is not None:
+                parent.children_waiting -= 1
+                if not parent.children_waiting and self._parent_resumes(parent):
+                    await self.slots.acquire(None)
+                    parent.holds_slot = True
 
     # -- the result cache -------------------------------------------------------------------
     def _results(self) -> CacheStore:
@@ -800,21 +812,22 @@ class Controller:
             self.slots.release()
 
     # -- a parent gives its slot up while it waits for children ------------------------------
+    # (run_action counts the children waiting; these are called when the count leaves or
+    # reaches 0, not once per child.)
     def _parent_waits(self, parent: Action) -> None:
-        parent.children_waiting += 1
-        if parent.children_waiting == 1 and parent.lease is not None:
+        """The first child ``parent`` waits for started: it gives its slot up."""
+        if parent.lease is not None:
             parent.lease.pause()  # its worker slot too (runtime.pool)
-        if parent.children_waiting == 1 and parent.holds_slot:
+        if parent.holds_slot:
             parent.holds_slot = False
             self.slots.release()
 
     def _parent_resumes(self, parent: Action) -> bool:
-        """A child of ``parent`` ended; True when the parent must now wait for its slot again
-        (a plain function, not a coroutine: it is called once per child)."""
-        parent.children_waiting -= 1
-        if parent.children_waiting == 0 and parent.lease is not None:
+        """The last child ``parent`` waited for ended; True when the parent must now wait for
+        its slot again (a plain function, not a coroutine)."""
+        if parent.lease is not None:
             parent.lease.resume()
-        return parent.children_waiting == 0 and not parent.holds_slot and self.slots.limit is not None
+        return not parent.holds_slot and self.slots.limit is not None
 
     # -- records and checks ----------------------------------------------------------------
     def _attempt_ended(self, action: Action, error: BaseException | None) -> None:

@@ -251,3 +251,44 @@ async def alternates() -> list[str]:
 def test_calls_alternating_between_environments_are_each_checked():
     flyte.init(strict_dependencies=True)
     assert flyte.run(alternates).outputs() == ["2", "refused", "2", "refused"]
+
+
+@callers.task
+async def calls_overrides() -> list[int]:
+    """The same task as called, then overridden: each object keys (or skips) the cache as its
+    own spec says, whatever was worked out for the other first."""
+    return [
+        await single(7),
+        await single.override(cache="disable")(7),
+        await single.override(cache=flyte.Cache(behavior="override", version_override="v2"))(7),
+        await single(7),
+    ]
+
+
+def test_an_override_keys_the_cache_by_its_own_settings_after_the_original_was_called():
+    bodies.clear()
+    run = flyte.run(calls_overrides)
+    assert run.outputs() == [8, 8, 8, 8]
+    assert bodies == ["single", "single", "single"]  # the original's second call: a hit
+    caches = [a.cache for a in run.actions() if a.task == single.name]
+    assert caches == ["written", "disabled", "written", "hit"]
+    bodies.clear()
+    assert flyte.run(calls_overrides).outputs() == [8, 8, 8, 8]
+    assert bodies == ["single"]  # only the disabled one runs again
+
+
+def test_a_task_copied_with_other_settings_works_its_cache_part_out_afresh():
+    """What a task object worked out for its keys is its spec's: an override (a new object) or
+    a connector task's copy and adoption start without it."""
+    flyte.run(single, 70)
+    assert single._cache_part is not None
+    assert single.override(cache="disable")._cache_part is None
+    from flyte_batch_job import BatchJobConfig, BatchJobTask
+
+    job = BatchJobTask(
+        name="resize", plugin_config=BatchJobConfig(endpoint="http://127.0.0.1:9", queue="q"), inputs={"n": int}
+    )
+    job._cache_part = "worked out"
+    assert job.override(retries=2)._cache_part is None
+    flyte.TaskEnvironment.from_task("hit_path_jobs", job)
+    assert job._cache_part is None

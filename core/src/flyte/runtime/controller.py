@@ -63,7 +63,8 @@ from flyte.task import TaskTemplate
 # The running loop or None, without an exception to catch outside a loop (get_running_loop's).
 _get_running_loop = asyncio.events._get_running_loop
 
-_UNKNOWN = object()
+# TaskTemplate._cache_part of a cached task whose keys are computed whole on every call.
+_PER_CALL = object()
 
 # What the run store records about each action and the cache.
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
@@ -372,9 +373,6 @@ class Controller:
         self._warned: set[tuple[str, str]] = set()
         # Environment pairs (caller, callee) a call went between, by id: checked once per run.
         self._env_pairs: dict[tuple[int, int], tuple[Any, Any]] = {}
-        # Per task called: the part of its cache keys all its calls share (a TaskPart), None for
-        # a cached task whose keys are computed whole each call, False for one not cached here.
-        self._key_parts: dict[TaskTemplate, Any] = {}
         self.mounts = SecretMounts()
         self.cache: CacheStore | None = None  # the result cache, once a cached task is called
         self.root_outputs: str | None = None  # the root action's encoded outputs
@@ -555,14 +553,16 @@ class Controller:
 
     def _cache_key(self, task: TaskTemplate, inputs: dict[str, Any], encoded: str) -> str | None:
         """The call's cache key, or None when it is not cached (``encoded``: its inputs as
-        recorded, which the key reuses when they are canonical). Whether the task is cached in
-        this run, and the part of its keys every call shares, are looked up once per run."""
-        part = self._key_parts.get(task, _UNKNOWN)
-        if part is _UNKNOWN:
+        recorded, which the key reuses when they are canonical). Whether the task is cached,
+        and the part of its keys every call shares, are worked out once per task object."""
+        if self.disable_cache:
+            return None
+        part = task._cache_part
+        if part is None:  # first use of this task object (its spec is fixed: an override is another)
             spec = task.spec
-            cached = not self.disable_cache and spec.cache.enabled
-            # A custom policy's version may change while the process lives: asked every call (None).
-            part = self._key_parts[task] = memoised_part(spec, task.func) if cached else False
+            # (A custom policy's version may change while the process lives: asked every call.)
+            part = (memoised_part(spec, task.func) or _PER_CALL) if spec.cache.enabled else False
+            task._cache_part = part
         if part is False:
             return None
         cache = self.cache
@@ -570,7 +570,7 @@ class Controller:
             cache = self._results()
         if cache.broken:
             return None
-        if part is None:
+        if part is _PER_CALL:
             return cache_key(task.spec, task.func, inputs, encoded)
         return part.key(inputs, encoded)
 

@@ -427,11 +427,13 @@ def test_a_timeout_stops_every_process_and_nothing_is_left(token, tmp_path, monk
     assert not [p for p in pids if _alive(p)]
 
 
-def test_secrets_reach_every_worker_but_no_log_or_record(token, tmp_path, flyte_home):
+def test_secrets_reach_every_worker_but_no_log_or_record(token, tmp_path, flyte_home, caplog):
     flyte.init()  # every rank gets it: asserted in the tests above
     restarts = ClusteredSettings(replicas=2, nproc_per_node=1, failure_policy=ClusterFailurePolicy(max_restarts=1))
     with pytest.raises(ValueError, match="bad token"):  # every rank prints it, rank 1 raises with it,
         flyte.run(leaks_secret.override(plugin_config=restarts))  # the restart's warning quotes it
+    (warning,) = [r.getMessage() for r in caplog.records if "restarting every node" in r.getMessage()]
+    assert "bad token ***" in warning and "s3cr3t-cluster-value" not in warning
     store_files = {p for p in (flyte_home / "secrets").rglob("*") if p.is_file()}
     checked = [p for p in flyte_home.rglob("*") if p.is_file() and p not in store_files]
     logs = [p for p in checked if p.suffix == ".log" and b"token ***" in p.read_bytes()]

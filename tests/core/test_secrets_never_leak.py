@@ -3,13 +3,28 @@ pages, reports, rendered manifests, Dockerfiles, or anything the command line pr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import html
+import json
+import logging
 import os
 import subprocess
 import sys
+import types
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
+import pytest
+
+import flyte
+import flyte.report
+from flyte._cache.store import CacheWarning
 from flyte.remote import Run
-from flyte.runtime import secret_store
+from flyte.runtime import redact, secret_store
+from flyte.runtime import store as st
+from http_get import get
 
 TOKEN = "tok-SECRET-5e1d-env"
 KEY = "-----BEGIN KEY 9c44 SECRET-FILE-----"
@@ -97,3 +112,366 @@ def test_values_never_appear_in_any_artefact(flyte_home: Path, tmp_path: Path):
             assert TOKEN.encode() not in data and KEY.encode() not in data, path
             checked += 1
     assert checked >= 4  # runs.db, the cache, the run page, the reports (at least)
+
+
+# -- a hostile task: it does everything it can with its secret ---------------------------------
+# Each test has its canary of its own: masking is per process, and a value one test's task
+# was given stays masked for the rest of the session.
+
+CANARY = "S3CR3T-canary-42"
+
+hostile = flyte.TaskEnvironment(name="hostile", secrets=flyte.Secret(key="canary", as_env_var="CANARY"))
+
+
+@hostile.task
+def takes(x: str) -> int:
+    return len(x)
+
+
+@hostile.task(cache="auto")
+def cached_len(x: str) -> int:
+    return len(x)
+
+
+@hostile.task
+def echo_env() -> str:
+    return os.environ["LEAKED"]
+
+
+@hostile.task
+def fails_with(x: str) -> int:
+    return {}[x]
+
+
+@flyte.trace
+async def reversed_(x: str) -> str:
+    return x[::-1]
+
+
+@hostile.task(report=True)
+async def exposes() -> str:
+    secret = os.environ["CANARY"]
+    print("printed", secret)
+    print("to stderr", secret, file=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)  # to the terminal, as an application's logging does
+    logging.getLogger("hostile").addHandler(handler)
+    try:
+        logging.getLogger("hostile").warning("logged %s", secret)
+    finally:
+        logging.getLogger("hostile").removeHandler(handler)
+    flyte.report.log(f"<p>reported {secret}</p>")
+    flyte.report.log(f"<p>escaped {html.escape(secret)}</p>")
+    assert takes(secret) == len(secret)  # an input
+    assert cached_len(secret) == cached_len(secret) == len(secret)  # a cache miss, then a hit
+    assert [n async for n in flyte.map.aio(takes, [secret, secret])] == [len(secret)] * 2
+    await reversed_(secret)  # a traced step's input
+    assert echo_env.override(env_vars={"LEAKED": secret})() == secret  # env_vars, and an output
+    with contextlib.suppress(KeyError):
+        fails_with(secret)  # a child failing with the secret in its error
+    return secret  # the root's output
+
+
+def everything_written(root: Path) -> dict[Path, bytes]:
+    """Every file under the state root but the secret store's own."""
+    store = root / "secrets"
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and store not in p.parents}
+
+
+def test_a_task_exposing_its_secret_everywhere_leaves_it_in_nothing_flyte_writes(flyte_home: Path, ui: str):
+    secret_store.create("canary", CANARY.encode())
+    flyte.init()
+    run = flyte.run(exposes)
+    assert run.outputs() == CANARY  # the caller holds the value itself
+    assert Run.get(run.name).outputs() == "***"  # the record masks it
+    with st.reader() as conn:
+        actions = conn.execute("SELECT id, inputs, outputs, error FROM actions WHERE run=?", (run.name,)).fetchall()
+    assert len(actions) >= 9
+    assert any(row["inputs"] == '{"x":"***"}' for row in actions)  # the inputs' other data kept
+    assert any(row["error"] == "KeyError: '***'" for row in actions)
+
+    pages = [f"/runs/{run.name}", f"/runs/{run.name}/actions/a0/report", f"/runs/{run.name}/logs/a0/1"]
+    pages += [f"/runs/{run.name}/actions/{row['id']}" for row in actions]
+    for page in ["/", *pages]:
+        status, _, body = get(ui + page)
+        assert status == 200, page
+        assert CANARY not in body, page
+    assert "reported ***" in get(ui + pages[1])[2] and "escaped ***" in get(ui + pages[1])[2]
+    log = get(ui + pages[2])[2]
+    assert "printed ***" in log and "logged ***" in log
+
+    shown = flyte_cli(flyte_home, "runs", "show", run.name) + flyte_cli(flyte_home, "logs", run.name)
+    assert CANARY not in shown
+    written = everything_written(flyte_home)
+    assert any(p.name == "runs.db" for p in written) and any(p.name == "report.html" for p in written)
+    for path, data in written.items():
+        assert CANARY.encode() not in data, path
+
+
+# -- the cache: a result holding a secret is never written ---------------------------------------
+
+CACHE_CANARY = "S3CR3T-cached-77"
+bodies: list[int] = []
+
+
+@hostile.task(cache="auto")
+def token_for(n: int) -> str:
+    bodies.append(n)
+    return f"{os.environ['CANARY']}/{n}"
+
+
+@hostile.task(cache=flyte.Cache(behavior="auto", serialize=True))
+def serialized_token(n: int) -> str:
+    bodies.append(n)
+    return os.environ["CANARY"]
+
+
+@hostile.task
+async def both_serialized() -> list[str]:
+    return list(await asyncio.gather(serialized_token.aio(7), serialized_token.aio(7)))
+
+
+def test_outputs_holding_a_secret_are_not_cached_and_the_task_runs_each_time(flyte_home: Path):
+    secret_store.create("canary", CACHE_CANARY.encode())
+    flyte.init()
+    bodies.clear()
+    with pytest.warns(CacheWarning, match="outputs contain a secret's value, so they are not cached"):
+        first = flyte.run(token_for, 1)
+    with pytest.warns(CacheWarning):  # each run says so
+        second = flyte.run(token_for, 1)
+    assert first.outputs() == second.outputs() == f"{CACHE_CANARY}/1"  # exact: computed each time
+    assert bodies == [1, 1]
+    with st.reader() as conn:
+        cache = [
+            conn.execute("SELECT cache FROM actions WHERE run=?", (r.name,)).fetchone()[0] for r in (first, second)
+        ]
+    assert cache == ["not cached (secret)"] * 2
+
+    # serialize=True: the second caller waits for the first, finds nothing cached, runs itself
+    with pytest.warns(CacheWarning):
+        assert flyte.run(both_serialized).outputs() == [CACHE_CANARY] * 2
+    assert bodies == [1, 1, 7, 7]
+    for path, data in everything_written(flyte_home).items():
+        assert CACHE_CANARY.encode() not in data, path
+
+
+# -- a value as it is spelt elsewhere: escaped, or one line of it -------------------------------
+
+
+def test_escaped_spellings_and_each_line_of_a_multi_line_secret_are_masked():
+    value = 'pa"ss\\word-<91>\nsecond-line-of-91\n'
+    redact.remember(value)
+    for text in (
+        json.dumps({"x": value}),  # an input or output as recorded
+        repr(KeyError(value)),  # an exception's message
+        html.escape(value),  # a report
+        "GET /v1?token=" + quote(value, safe=""),  # a logged request
+        "second-line-of-91",  # one line, logged on its own
+    ):
+        masked = redact.redact(text)
+        assert "word-" not in masked and "second-line" not in masked, (text, masked)
+    assert redact.redact("pass word") == "pass word"  # other text is left alone
+
+
+# -- in a container: the platform injected the secrets ------------------------------------------
+
+POD_TASKS = """
+import os
+import flyte
+
+env = flyte.TaskEnvironment(
+    name="pod_secrets",
+    secrets=[flyte.Secret(key="pod_token", as_env_var="POD_TOKEN"), flyte.Secret(key="pod_key", mount="/etc/flyte/secrets")],
+)
+
+
+@env.task
+def refused() -> int:
+    folder = os.environ.get("FLYTE_SECRETS_MOUNT", "/etc/flyte/secrets")  # the volume's place, here
+    with open(os.path.join(folder, "pod_key")) as f:
+        key = f.read()
+    print("connecting with", os.environ["POD_TOKEN"], "and", key)
+    raise PermissionError(f"{os.environ['POD_TOKEN']} and {key!r} were refused")
+"""
+
+
+def test_in_a_container_injected_secrets_are_masked_in_what_flyte_prints_and_records(
+    flyte_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+):
+    from flyte import entrypoint
+
+    token, key = "S3CR3T-pod-env-55", "S3CR3T-pod-file-55\nsecond line 55\n"
+    (tmp_path / "pod_secret_tasks.py").write_text(POD_TASKS)
+    mount = tmp_path / "mounted"
+    mount.mkdir()
+    (mount / "pod_key").write_text(key)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("POD_TOKEN", token)  # what a secretKeyRef gives the container
+    monkeypatch.setenv("FLYTE_SECRETS_MOUNT", str(mount))  # the projected volume, here
+    monkeypatch.delenv("FLYTE_OUTPUTS_URI", raising=False)
+
+    assert entrypoint.main(["--module", "pod_secret_tasks", "--task", "refused"]) == 1
+    printed = capfd.readouterr()
+    assert "*** and '***' were refused" in printed.err  # the traceback and the failure line
+    assert "S3CR3T-pod" not in printed.err and "second line 55" not in printed.err
+    (run,) = Run.listall(limit=1)
+    (action,) = run.actions()
+    assert "*** and '***' were refused" in action.error
+    written = everything_written(flyte_home)
+    assert any(p.suffix == ".log" for p in written)  # what the task printed, kept masked
+    for path, data in written.items():
+        assert b"S3CR3T-pod" not in data and b"second line 55" not in data, path
+
+
+# -- the command line: what `flyte run` prints --------------------------------------------------
+
+CLI_TASKS = """
+import os
+import flyte
+
+env = flyte.TaskEnvironment(name="cli_secrets", secrets=flyte.Secret(key="cli_token", as_env_var="TOKEN"))
+
+
+@env.task
+def refused() -> int:
+    raise PermissionError(f"token {os.environ['TOKEN']} was refused")
+
+
+@env.task
+def returned() -> str:
+    return os.environ["TOKEN"]
+"""
+
+
+def test_flyte_run_prints_neither_a_secret_in_an_error_nor_a_returned_one(tmp_path: Path):
+    value = "S3CR3T-cli-66"
+    secret_store.create("cli_token", value.encode())
+    (tmp_path / "cli_secrets.py").write_text(CLI_TASKS)
+    for args in (("run",), ("--debug", "run")):
+        failed = subprocess.run(
+            [sys.executable, "-m", "flyte.cli.main", *args, "cli_secrets.py", "refused"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert failed.returncode == 1 and "token *** was refused" in failed.stderr
+        assert value not in failed.stdout + failed.stderr
+    printed = flyte_cli(tmp_path, "run", "cli_secrets.py", "returned")
+    assert "***" in printed and value not in printed  # as the run's record shows it
+
+
+# -- a scheduled run: what `flyte serve triggers` prints ----------------------------------------
+
+SCHEDULED_TASKS = """
+import os
+from datetime import datetime
+
+import flyte
+
+env = flyte.TaskEnvironment(name="scheduled_secrets", secrets=flyte.Secret(key="sched_token", as_env_var="TOKEN"))
+
+
+@env.task(triggers=flyte.Trigger.hourly())
+def nightly(trigger_time: datetime) -> int:
+    raise PermissionError(f"token {os.environ['TOKEN']} was refused")
+"""
+
+
+def test_serving_triggers_prints_a_failed_runs_error_masked(
+    flyte_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from flyte._loader import load_file
+    from flyte.runtime import schedule
+
+    value = "S3CR3T-sched-88"
+    secret_store.create("sched_token", value.encode())
+    path = tmp_path / "scheduled_secret_tasks.py"
+    path.write_text(SCHEDULED_TASKS)
+    flyte.init()
+    flyte.deploy(load_file(path).env)
+    fire_due = schedule.fire_due
+    monkeypatch.setattr(schedule, "fire_due", lambda: fire_due(now=datetime.now(UTC) + timedelta(hours=2)))
+    printed: list[str] = []
+    schedule.serve(once=True, echo=printed.append)
+    assert printed == ["trigger hourly of scheduled_secrets.nightly: failed: token *** was refused"]
+    for path, data in everything_written(flyte_home).items():
+        assert value.encode() not in data, path
+
+
+# -- the log cap: its cut never keeps the start of a value --------------------------------------
+
+CAP_CANARY = "S3CR3T-capped-99"
+
+
+@hostile.task
+def fills_its_log() -> None:
+    print("x" * 1010 + os.environ["CANARY"])  # the 1,024-character cap falls inside the value
+
+
+def test_the_log_cap_never_cuts_a_secret_in_half(flyte_home: Path, monkeypatch: pytest.MonkeyPatch):
+    secret_store.create("canary", CAP_CANARY.encode())
+    monkeypatch.setenv("FLYTE_LOG_MAX_BYTES", "1024")
+    flyte.init()
+    run = flyte.run(fills_its_log)
+    (log,) = (flyte_home / "runs" / run.name / "logs").iterdir()
+    text = log.read_text()
+    assert "x" * 1010 + "***" in text and "characters were dropped" not in text
+    assert "S3CR" not in text
+
+
+pooled = flyte.TaskEnvironment(
+    name="hostile_pool",
+    secrets=flyte.Secret(key="canary", as_env_var="CANARY"),
+    reusable=flyte.ReusePolicy(replicas=1, idle_ttl=30),
+)
+
+
+@pooled.task
+def fills_its_log_in_a_pool() -> None:
+    print("x" * 1010 + os.environ["CANARY"])
+
+
+def test_the_log_cap_never_cuts_a_secret_in_half_in_a_pool_worker(flyte_home: Path, monkeypatch: pytest.MonkeyPatch):
+    secret_store.create("canary", b"S3CR3T-pool-capped-99")
+    monkeypatch.setenv("FLYTE_LOG_MAX_BYTES", "1024")
+    flyte.init()
+    run = flyte.run(fills_its_log_in_a_pool)
+    (log,) = (flyte_home / "runs" / run.name / "logs").iterdir()
+    text = log.read_text()
+    assert "x" * 1010 + "***" in text and "S3CR" not in text
+
+
+# -- a connector's failed cancel: the service's words are logged masked ------------------------
+
+
+class _RefusingService:
+    """A connector whose delete fails with a message quoting the credential it was given."""
+
+    poll = types.SimpleNamespace(delete_timeout=5.0)
+
+    def __init__(self, token: str):
+        self.token = token
+
+    async def delete(self, context: object, metadata: object) -> None:
+        raise PermissionError(f"token {self.token} may not delete jobs")
+
+
+def test_a_failed_cancel_of_connector_work_is_logged_with_its_secret_masked(caplog: pytest.LogCaptureFixture):
+    from flyte.runtime import connectors
+
+    token = "S3CR3T-cancel-12"
+    redact.remember(token)  # as task_secrets does for the values a connector is handed
+    ended: list[str] = []
+
+    async def on_end(state: str, message: str) -> None:
+        ended.append(message)
+
+    job = connectors.Job(_RefusingService(token), None, {"job_id": "j1"}, "run/a1#1")  # type: ignore[arg-type]
+    asyncio.run(job.abandon(on_end))
+    live = connectors._LiveJobs()
+    live._jobs.add(connectors.Job(_RefusingService(token), None, {"job_id": "j2"}, "run/a2#1"))  # type: ignore[arg-type]
+    live.abandon_all()  # at exit
+    logged = [r.getMessage() for r in caplog.records if "could not cancel" in r.getMessage()]
+    assert len(logged) == 2 and all("token *** may not delete jobs" in line for line in logged), logged
+    assert ended and "token ***" in ended[0]
+    assert token not in " ".join(logged + ended)

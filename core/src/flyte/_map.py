@@ -30,6 +30,23 @@ def _check_concurrency(concurrency: Any) -> int:
     return concurrency
 
 
+def _check_call(iterables: tuple[Any, ...], group_name: Any, return_exceptions: Any) -> None:
+    from flyte.errors import ConfigurationTypeError
+
+    for position, items in enumerate(iterables, start=1):
+        if not isinstance(items, Iterable):
+            raise ConfigurationTypeError(
+                f"flyte.map: iterable {position} ({items!r}) is not iterable "
+                "(accepted: a list or other iterable per parameter, e.g. flyte.map(task, [1, 2, 3]))"
+            )
+    if group_name is not None and (not isinstance(group_name, str) or not group_name):
+        raise ConfigurationTypeError(f"flyte.map: group_name={group_name!r} is not valid (accepted: a non-empty str)")
+    if not isinstance(return_exceptions, bool):  # a truthy "no" would silently mean True
+        raise ConfigurationTypeError(
+            f"flyte.map: return_exceptions={return_exceptions!r} is not valid (accepted: True or False)"
+        )
+
+
 async def _results(
     func: Any, iterables: tuple[Iterable[Any], ...], group_name: str | None, concurrency: int, return_exceptions: bool
 ) -> AsyncIterator[Any]:
@@ -101,6 +118,7 @@ class _Map:
     ) -> Iterator[Any]:
         concurrency = _check_concurrency(concurrency)
         _target(func)
+        _check_call(iterables, group_name, return_exceptions)
         from flyte.runtime.controller import run_blocking
 
         async def collect() -> list[Any]:
@@ -126,6 +144,7 @@ class _Map:
         """The results as an async iterator, in input order: ``async for r in flyte.map.aio(...)``."""
         concurrency = _check_concurrency(concurrency)
         _target(func)
+        _check_call(iterables, group_name, return_exceptions)
         return _results(func, iterables, group_name, concurrency, return_exceptions)
 
 

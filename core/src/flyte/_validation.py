@@ -60,14 +60,18 @@ def to_seconds(param: str, *, allow_zero: bool = False) -> Callable[[Any], timed
             wrong_type(param, value, "seconds (int or float) or datetime.timedelta")
         if isinstance(value, float) and not math.isfinite(value):
             invalid(param, value, accepted, "is not a finite number of seconds")
+        # Errors show the value as given (-1, not timedelta(days=-1, seconds=86399)).
+        given = value
         if not isinstance(value, timedelta):
-            if abs(value) > MAX_DURATION.total_seconds():
-                invalid(param, value, accepted, "is too long")
+            if value < 0:
+                invalid(param, given, accepted, "must be positive")
+            if value > MAX_DURATION.total_seconds():
+                invalid(param, given, accepted, "is too long")
             value = timedelta(seconds=value)
         if value < timedelta(0) or (value == timedelta(0) and not allow_zero):
-            invalid(param, value, accepted, "must be positive")
+            invalid(param, given, accepted, "must be positive")
         if value > MAX_DURATION:
-            invalid(param, value, accepted, "is too long")
+            invalid(param, given, accepted, "is too long")
         return value
 
     return _convert
@@ -102,7 +106,7 @@ def env_var_dict(param: str) -> Callable[[Any], dict[str, str] | None]:
 
     def _convert(value: Any) -> dict[str, str] | None:
         out = base(value)
-        for name in out or ():
+        for name, text in (out or {}).items():
             if not ENV_VAR_NAME.fullmatch(name):
                 invalid(
                     param,
@@ -110,6 +114,8 @@ def env_var_dict(param: str) -> Callable[[Any], dict[str, str] | None]:
                     "letters, digits and _, not starting with a digit",
                     "is not a valid environment variable name",
                 )
+            if "\x00" in text:  # no process environment can hold one: the task would fail to start
+                invalid(f"{param}[{name!r}]", text, "text without NUL characters", "contains a NUL character")
         return out
 
     return _convert
@@ -214,6 +220,17 @@ def safe_name(param: str, value: Any) -> str:
     if not NAME.fullmatch(value):
         invalid(param, value, NAME_RULE)
     return value
+
+
+def is_bool(param: str) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: the value is True or False (not 1, not "yes": a truthy str would
+    silently mean True)."""
+
+    def _check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if not isinstance(value, bool):
+            wrong_type(param, value, "True or False")
+
+    return _check
 
 
 def positive_int(param: str, value: Any, *, allow_zero: bool = False) -> int:

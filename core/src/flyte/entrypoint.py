@@ -26,6 +26,8 @@ import sys
 import traceback
 from datetime import UTC, datetime
 
+from flyte.runtime.redact import redact
+
 NON_RECOVERABLE_EXIT = 3
 
 
@@ -123,11 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flyte.entrypoint: {task.name}: this replica does not hold the outputs", file=sys.stderr)
         return 0
     except NonRecoverableError as exc:
-        print(f"flyte.entrypoint: {task.name} failed (not retryable): {exc}", file=sys.stderr)
+        print(redact(f"flyte.entrypoint: {task.name} failed (not retryable): {exc}"), file=sys.stderr)
         return NON_RECOVERABLE_EXIT
     except Exception as exc:
-        traceback.print_exc()
-        print(f"flyte.entrypoint: {task.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        # The pod's log: the task's secrets (in its environment and files) read ***.
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
+        print(redact(f"flyte.entrypoint: {task.name} failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 1
     # The recorded form: dataframes and files are references into the configured storage.
     _write_outputs(run._outputs_json or _codec.dumps(run.outputs(), path="outputs"))

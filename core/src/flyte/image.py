@@ -51,12 +51,16 @@ REGISTRY = re.compile(rf"^{_DOMAIN}(?:/{_PATH})?$")
 PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
-def _packages(param: str, packages: tuple[Any, ...], pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+def _packages(
+    param: str, packages: tuple[Any, ...], pattern: re.Pattern[str] | None = None, what: str = "package name"
+) -> tuple[str, ...]:
     if not packages:
-        invalid(param, packages, "one or more package names", "is empty")
+        invalid(param, packages, f"one or more {what}s", "is empty")
     for item in packages:
+        if isinstance(item, (list, tuple)) and what == "package name":
+            wrong_type(param, item, f"{what}s as separate arguments: {param}(*names)")
         if not isinstance(item, str) or not item.strip():
-            wrong_type(param, item, "a package name (str)")
+            wrong_type(param, item, f"a {what} (str)")
         no_control_characters(param, item)
         if pattern is not None and not pattern.fullmatch(item):
             invalid(param, item, "a Debian package name such as libopenblas-dev or curl=7.88.1-10")
@@ -266,7 +270,12 @@ class Image:
         platform: tuple[str, ...] | None = None,
         base_image: str | None = None,
     ) -> Image:
-        """The default image: ``python:<version>-slim-bookworm`` with flyte installed."""
+        """The default image: ``python:<version>-slim-bookworm`` with flyte installed (this
+        library's own distributions: ``flyte_version``, a reference SDK release, is accepted for
+        compatibility and not used)."""
+        _optional_str("flyte_version")(flyte_version)
+        if not isinstance(install_flyte, bool):
+            wrong_type("install_flyte", install_flyte, "True or False")
         version = _python_version(python_version)
         return cls(
             base_image=base_image or f"python:{version[0]}.{version[1]}-slim-bookworm",
@@ -369,7 +378,8 @@ class Image:
 
     def with_apt_packages(self, *packages: str, secret_mounts: Any = None) -> Image:
         """Install Debian packages with apt-get."""
-        return self._add(AptPackages(_packages("with_apt_packages", packages, APT_PACKAGE), to_secrets(secret_mounts)))
+        packages = _packages("with_apt_packages", packages, APT_PACKAGE)
+        return self._add(AptPackages(packages, to_secrets(secret_mounts, "secret_mounts")))
 
     def with_pip_packages(
         self,
@@ -384,6 +394,8 @@ class Image:
         variables during this step only, and never stored in a layer."""
         if not isinstance(pre, bool):
             wrong_type("pre", pre, "True or False")
+        if extra_index_urls is not None and not isinstance(extra_index_urls, (str, list, tuple)):
+            wrong_type("extra_index_urls", extra_index_urls, "an index URL (str) or a list of them")
         extras = (extra_index_urls,) if isinstance(extra_index_urls, str) else tuple(extra_index_urls or ())
         extras = tuple(_optional_str("extra_index_urls")(url) for url in extras)
         return self._add(
@@ -393,7 +405,7 @@ class Image:
                 extra_index_urls=extras,
                 pre=pre,
                 extra_args=_optional_str("extra_args")(extra_args),
-                secret_mounts=to_secrets(secret_mounts),
+                secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
             )
         )
 
@@ -402,7 +414,7 @@ class Image:
         path = Path(file)
         if not path.is_file():
             invalid("file", str(file), "the path of an existing requirements file", "does not exist")
-        return self._add(Requirements(str(path), _digest_path(path), to_secrets(secret_mounts)))
+        return self._add(Requirements(str(path), _digest_path(path), to_secrets(secret_mounts, "secret_mounts")))
 
     def with_uv_project(
         self,
@@ -431,7 +443,7 @@ class Image:
                 hashlib.sha256(digest.encode()).hexdigest(),
                 _optional_str("index_url")(index_url),
                 _optional_str("extra_args")(extra_args),
-                to_secrets(secret_mounts),
+                to_secrets(secret_mounts, "secret_mounts"),
             )
         )
 
@@ -445,7 +457,8 @@ class Image:
     def with_commands(self, commands: list[str] | str, secret_mounts: Any = None) -> Image:
         """Run shell commands while building."""
         items = (commands,) if isinstance(commands, str) else tuple(commands)
-        return self._add(Commands(_packages("with_commands", items), to_secrets(secret_mounts)))
+        checked = _packages("with_commands", items, what="shell command")
+        return self._add(Commands(checked, to_secrets(secret_mounts, "secret_mounts")))
 
     def with_workdir(self, workdir: str) -> Image:
         return self._add(WorkDir(_optional_str("workdir")(workdir)))

@@ -118,17 +118,30 @@ def signature_types(func: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
     return params, hints.get("return", Any if sig.return_annotation is sig.empty else None)
 
 
+def check_parameters(func: Callable[..., Any], sig: inspect.Signature) -> None:
+    """A task's inputs are named: they are passed by name (to a child action, a container, a
+    trigger), cached and shown. ``*args``/``**kwargs`` and positional-only parameters cannot be."""
+    for name, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            stars = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            raise ConfigurationError(
+                f"task {func.__qualname__}: {stars}{name} parameters are not supported (accepted: named "
+                "parameters, e.g. def f(x: int, y: str = 'a')): name every input so it can be passed, cached and shown"
+            )
+        if param.kind is param.POSITIONAL_ONLY:
+            raise ConfigurationError(
+                f"task {func.__qualname__}: {name!r} is positional-only (before '/'), but a task's inputs are "
+                "passed by name (accepted: parameters without '/', e.g. def f(x: int))"
+            )
+
+
 def interface_of(func: Callable[..., Any]) -> Interface:
     """The interface of a task function, from its signature and annotations."""
     sig = inspect.signature(func)
     params, output = signature_types(func)
     inputs = []
+    check_parameters(func, sig)
     for name, param in sig.parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise ConfigurationError(
-                f"task {func.__qualname__}: *{name} / **{name} parameters are not supported; "
-                "name every input so it can be passed, cached and shown"
-            )
         default = NO_DEFAULT if param.default is param.empty else param.default
         inputs.append(InputSpec(name=name, type=type_name(params[name]), default=default))
     return Interface(inputs=tuple(inputs), output=type_name(output))

@@ -275,8 +275,10 @@ class PluginRegistry:
             if klass in index:
                 return index[klass][0]
         t = type(config)
+        handled = ", ".join(sorted(k.__name__ for k in index)) or "none"
         raise PluginNotFoundError(
-            f"{what}: no installed plugin handles {t.__name__} ({_qualname(t)}): {install_hint(t)}"
+            f"{what}: no installed plugin handles {t.__name__} ({_qualname(t)}), got {_shown(config)}: "
+            f"{install_hint(t)} (accepted: an instance of an installed plugin's config type: {handled})"
         )
 
     def _describe_owner(self, name: str) -> str:
@@ -287,6 +289,11 @@ class PluginRegistry:
     def hook(self) -> Any:
         self.load()
         return self.pm.hook
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _describe(exc: BaseException) -> str:

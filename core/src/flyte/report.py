@@ -4,7 +4,8 @@ Inside such a task, ``flyte.report.log(html)`` appends to the report, ``replace(
 replaces it, ``get_tab(name)`` gives a named tab with the same two methods, and ``flush()``
 writes the file now (it is written when the task ends anyway). Outside a reporting task these
 calls do nothing, so code can report unconditionally. The file is
-``<state root>/runs/<run>/<action>/report.html``; the run's page links to it.
+``<state root>/runs/<run>/<action>/report.html``; the run's page links to it. Secret values
+the task was given are masked in the file (``***``), as in its logs.
 """
 
 from __future__ import annotations
@@ -15,24 +16,35 @@ import tempfile
 from pathlib import Path
 
 from flyte._home import state_path
+from flyte._validation import wrong_type
+from flyte.runtime.redact import redact
 
 DEFAULT_TAB = "Main"
+
+
+def _html(param: str, content: object) -> str:
+    # Checked when written: a non-str would only fail when the report is saved, after the task.
+    if not isinstance(content, str):
+        wrong_type(param, content, "HTML (a str)")
+    return content
 
 
 class Tab:
     """One named section of a report."""
 
     def __init__(self, name: str):
+        if not isinstance(name, str) or not name:
+            wrong_type("flyte.report.get_tab: name", name, "a non-empty str")
         self.name = name
         self.content: list[str] = []
 
     def log(self, content: str, do_flush: bool = False) -> None:
-        self.content.append(content)
+        self.content.append(_html("flyte.report.log: content", content))
         if do_flush:
             flush()
 
     def replace(self, content: str, do_flush: bool = False) -> None:
-        self.content = [content]
+        self.content = [_html("flyte.report.replace: content", content)]
         if do_flush:
             flush()
 
@@ -75,10 +87,10 @@ class Report:
         )
 
     def save(self) -> str:
-        """Write the report atomically; returns its path."""
+        """Write the report atomically, secret values masked; returns its path."""
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".report-")
         with os.fdopen(fd, "w") as f:
-            f.write(self.render())
+            f.write(redact(self.render()))
         os.replace(tmp, self.path)
         return str(self.path)
 

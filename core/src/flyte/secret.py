@@ -25,7 +25,9 @@ def _group(value: Any) -> str | None:
 def _as_env_var(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not ENV_VAR_NAME.match(value):
+    if not isinstance(value, str):
+        wrong_type("Secret.as_env_var", value, "an environment variable name (a str) such as MY_API_KEY")
+    if not ENV_VAR_NAME.fullmatch(value):
         invalid("Secret.as_env_var", value, "an environment variable name such as MY_API_KEY")
     return value
 
@@ -80,24 +82,25 @@ class Secret:
         return f"{self.mount}/{self.key}" if self.mount else None
 
 
-def to_secrets(value: Any) -> tuple[Secret, ...]:
-    """``secrets=`` accepts a key (str), a Secret, or a list of either."""
+def to_secrets(value: Any, param: str = "secrets") -> tuple[Secret, ...]:
+    """``secrets=`` (or ``param``) accepts a key (str), a Secret, or a list of either."""
     if value is None:
         return ()
     items = [value] if isinstance(value, (str, Secret)) else value
     if not isinstance(items, (list, tuple)):
-        wrong_type("secrets", value, "a str, a flyte.Secret or a list of them")
+        wrong_type(param, value, "a str, a flyte.Secret or a list of them")
     secrets = []
     for item in items:
         if isinstance(item, str):
             item = Secret(key=item)
         elif not isinstance(item, Secret):
-            wrong_type("secrets", item, "a str or a flyte.Secret")
+            wrong_type(param, item, "a str or a flyte.Secret")
         secrets.append(item)
+    secrets = list(dict.fromkeys(secrets))  # the same secret twice is asked for once
     targets = [s.env_var or s.path for s in secrets]
     for target in targets:
         if targets.count(target) > 1:
-            invalid("secrets", target, "each env var or file used by one secret", "is the target of two secrets")
+            invalid(param, target, "each env var or file used by one secret", "is the target of two secrets")
     return tuple(secrets)
 
 

@@ -14,9 +14,9 @@ from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
 from flyte._typecheck import SignatureCheck, signature_check
 from flyte._validation import wrong_type
 from flyte.docs import Documentation
-from flyte.errors import ConfigurationError, LevelError, TaskCallError
+from flyte.errors import ConfigurationError, InputTypeError, LevelError, TaskCallError
 from flyte.image import Image
-from flyte.interface import interface_of
+from flyte.interface import check_parameters, interface_of
 from flyte.spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class TaskTemplate:
         self._given = given or {}  # decorator and override values of _levels.AS_GIVEN, as given
         self.is_async = inspect.iscoroutinefunction(func)
         self.signature = inspect.signature(func)
+        check_parameters(func, self.signature)
         self._spec: TaskSpec | None = None
         self._checks: SignatureCheck | None = None
         self._binder: Binder | None = None
@@ -222,7 +223,8 @@ class TaskTemplate:
         try:
             inputs = (self._binder or self._compile_binder()).bind(args, kwargs)
         except TypeError as exc:
-            raise TaskCallError(f"{self.name}: {exc}") from None
+            # Python's message names the argument; the signature says what the task takes.
+            raise TaskCallError(f"{self.name}: {exc} (accepted: {_inputs_text(self.signature)})") from None
         checks = self._checks or self._compile_checks()
         if checks.inputs:
             checks.check_inputs(self, inputs)  # a default, given or not, is always accepted
@@ -283,12 +285,38 @@ class TaskTemplate:
             warnings.warn(problem, TriggerInputWarning, stacklevel=4)
 
 
+def _inputs_text(signature: inspect.Signature) -> str:
+    """``(x: int = 1, *, y: str)``: the inputs as written, annotations unquoted."""
+    params = []
+    for param in signature.parameters.values():
+        annotation = param.annotation
+        if annotation is not param.empty:
+            shown = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+            param = param.replace(annotation=_Shown(shown))
+        params.append(param)
+    return str(signature.replace(parameters=params, return_annotation=inspect.Signature.empty))
+
+
+class _Shown(str):
+    """An annotation that prints as its text (``int``, not ``'int'``)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 class TriggerInputWarning(UserWarning):
     """A trigger cannot supply an input its task requires (the trigger would fail to run)."""
 
 
 def trigger_problems(task: TaskTemplate) -> list[str]:
     triggers = task.settings.get("triggers", ())
+    if not triggers:
+        return []
+    from datetime import UTC, datetime
+
+    from flyte.triggers import TriggerTime
+
+    fire_time = datetime.now(UTC)
     params = task.signature.parameters
     problems = []
     for trigger in triggers:
@@ -299,6 +327,19 @@ def trigger_problems(task: TaskTemplate) -> list[str]:
                 problems.append(
                     f"trigger {trigger.name!r} of {task.name}: input {name!r} is not a parameter of the task"
                 )
+            elif name in params:
+                # A value of the wrong type would fail every triggered run when it starts; the
+                # fire time is a datetime.
+                value = fire_time if inputs[name] is TriggerTime else inputs[name]
+                try:
+                    task.type_checks.check_inputs(task, {name: value})
+                except InputTypeError as exc:
+                    problems.append(
+                        f"trigger {trigger.name!r} of {task.name}: input {name!r} expects {exc.expected}, but "
+                        "flyte.TriggerTime gives it the fire time, a datetime"
+                        if value is fire_time
+                        else f"trigger {trigger.name!r} of {exc}"
+                    )
         for name, param in params.items():
             if param.default is param.empty and name not in inputs:
                 problems.append(

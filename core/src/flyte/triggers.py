@@ -12,6 +12,7 @@ import attrs
 
 from flyte._validation import (
     invalid,
+    is_bool,
     k8s_annotations,
     k8s_labels,
     label_value,
@@ -100,7 +101,13 @@ class Cron:
     timezone: str = attrs.field(default="UTC", converter=_timezone)
 
     def __init__(self, expression: Any = None, timezone: Any = None, *, cron_expression: Any = None) -> None:
-        if (expression is None) == (cron_expression is None):
+        if expression is None and cron_expression is None:
+            wrong_type(
+                "Cron.expression",
+                None,
+                'a str with five cron fields, e.g. "0 6 * * 1-5", passed once (expression or cron_expression)',
+            )
+        if expression is not None and cron_expression is not None:
             raise ConfigurationTypeError("Cron: pass the cron expression once (expression or cron_expression)")
         self.__attrs_init__(expression if cron_expression is None else cron_expression, timezone)
 
@@ -244,6 +251,12 @@ def _name(value: Any) -> str:
     return no_control_characters("Trigger.name", value)
 
 
+def _description(value: Any) -> str:
+    if not isinstance(value, str):
+        wrong_type("Trigger.description", value, "a str")
+    return value
+
+
 def _optional_bool(param: str):
     def _check(_instance: Any, _attribute: Any, value: Any) -> None:
         if value is not None and not isinstance(value, bool):
@@ -289,13 +302,13 @@ class Trigger:
 
     name: str = attrs.field(converter=_name)
     automation: Cron | FixedRate | None = attrs.field(default=None, converter=_automation)
-    description: str = attrs.field(default="")
-    auto_activate: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    description: str = attrs.field(default="", converter=_description)
+    auto_activate: bool = attrs.field(default=True, validator=is_bool("Trigger.auto_activate"))
     # The user's values as written (the task receives them), compared and hashed by encoding.
     inputs: dict[str, Any] | None = attrs.field(default=None, converter=_inputs, eq=lambda d: value_key(d or {}))
     env_vars: FrozenDict | None = attrs.field(default=None, converter=_frozen(str_dict("Trigger.env_vars")))
     interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
-    overwrite_cache: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    overwrite_cache: bool = attrs.field(default=False, validator=is_bool("Trigger.overwrite_cache"))
     queue: str | None = attrs.field(default=None, converter=optional(lambda v: label_value("Trigger.queue", v)))
     labels: FrozenDict | None = attrs.field(default=None, converter=_frozen(k8s_labels("Trigger.labels")))
     annotations: FrozenDict | None = attrs.field(
@@ -329,6 +342,16 @@ class Trigger:
         trigger_time_input_key: str | None,
         kwargs: dict[str, Any],
     ) -> Trigger:
+        if trigger_time_input_key is not None and not (
+            isinstance(trigger_time_input_key, str) and trigger_time_input_key.isidentifier()
+        ):
+            wrong_type("trigger_time_input_key", trigger_time_input_key, "the name of a parameter of the task (a str)")
+        unknown = [k for k in kwargs if k not in _PREDEFINED_OPTIONS]
+        if unknown:
+            raise ConfigurationTypeError(
+                f"Trigger.{default_name}: unknown parameter `{unknown[0]}` "
+                f"(accepted: trigger_time_input_key, {', '.join(_PREDEFINED_OPTIONS)})"
+            )
         name = kwargs.pop("name", None) or default_name
         description = kwargs.pop("description", None) or default_description
         key = trigger_time_input_key or "trigger_time"
@@ -375,6 +398,15 @@ class Trigger:
         return cls._predefined(
             "0 0 1 * *", "monthly", "A trigger that runs monthly on the 1st at midnight", trigger_time_input_key, kwargs
         )
+
+
+# What a predefined trigger (Trigger.daily(...), ...) takes besides trigger_time_input_key:
+# Trigger's own parameters, less the schedule it fixes.
+_PREDEFINED_OPTIONS = tuple(
+    f.alias
+    for f in attrs.fields(Trigger)
+    if f.name not in ("automation", "trigger_time_input_key", "trigger_time_required")
+)
 
 
 def to_triggers(value: Any) -> tuple[Trigger, ...]:

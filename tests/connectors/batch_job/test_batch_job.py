@@ -311,3 +311,22 @@ def test_a_job_left_by_a_killed_process_is_cancelled_from_the_cli(service, token
     assert service.job(job_id)["state"] == "CANCELLED" and service.job(job_id)["deletes"] == 1
     again = CliRunner().invoke(build_cli(), ["runs", "cancel", "killed"])
     assert "left no connector job running" in again.output and service.job(job_id)["deletes"] == 1
+
+
+def test_a_service_echoing_the_secret_it_refused_leaves_it_in_no_record(service, token_secret):
+    resize = make(service)
+    service.script(["RUNNING", "FAILED"], error=f"token {TOKEN} was refused")
+    with pytest.raises(PermanentConnectorError) as failed:
+        flyte.run(resize, bucket="b", width=6)
+    assert TOKEN in str(failed.value)  # the caller's own exception is the service's words
+    (run,) = Run.listall(limit=1)
+    (action,) = run.actions()
+    assert "token *** was refused" in action.error
+    with st.reader() as conn:
+        rows = [dict(r) for r in conn.execute("SELECT * FROM actions")]
+        rows += [dict(r) for r in conn.execute("SELECT * FROM attempts")]
+        rows += [dict(r) for r in conn.execute("SELECT * FROM runs")]
+    rows += jobs_of(run.name)
+    assert TOKEN not in json.dumps(rows, default=str)
+    shown = CliRunner().invoke(build_cli(), ["runs", "show", run.name]).output
+    assert "***" in shown and TOKEN not in shown

@@ -155,3 +155,18 @@ def test_definitions_are_checked_when_made():
         BigQueryTask(name="q", inputs={"x": dict}, plugin_config=config, query_template="SELECT @x")
     with pytest.raises(ValueError, match="BigQueryConfig.ProjectID: '' is not accepted"):
         BigQueryConfig(ProjectID="")
+
+
+def test_arguments_of_the_wrong_type_are_named_with_what_is_accepted():
+    config = BigQueryConfig(ProjectID="flyte")
+    with pytest.raises(TypeError, match=r"BigQueryTask 'q': inputs: \['day'\] is not accepted \(a dict of input name"):
+        BigQueryTask(name="q", inputs=["day"], plugin_config=config, query_template="SELECT @day")
+    with pytest.raises(TypeError, match=r"output_dataframe_type: 5 is not accepted \(a dataframe type such as"):
+        BigQueryTask(name="q", plugin_config=config, query_template="SELECT 1", output_dataframe_type=5)
+    with pytest.raises(
+        TypeError, match=r"google_application_credentials: 5 is not accepted \(the key of a flyte.Secret"
+    ):
+        BigQueryTask(name="q", plugin_config=config, query_template="SELECT 1", google_application_credentials=5)
+    with pytest.raises(TypeError, match=r"BigQueryConfig.Location: 5 is not accepted \(a location such as 'US'"):
+        BigQueryConfig(ProjectID="flyte", Location=5)
+    assert BigQueryConfig(ProjectID="flyte", Location="EU").Location == "EU"

@@ -280,6 +280,16 @@ def test_definitions_are_checked_when_made(database):
         SnowflakeConfig(account="", user="u", database="d", schema="s", warehouse="w")
 
 
+def test_arguments_of_the_wrong_type_are_named_with_what_is_accepted():
+    config = SnowflakeConfig(account="a", user="u", database="d", schema="s", warehouse="w")
+    with pytest.raises(TypeError, match=r"Snowflake 'q': inputs: \['day'\] is not accepted \(a dict of input name"):
+        Snowflake(name="q", query_template="SELECT %(day)s", plugin_config=config, inputs=["day"])
+    with pytest.raises(TypeError, match=r"output_dataframe_type: 5 is not accepted \(a dataframe type such as"):
+        Snowflake(name="q", query_template="SELECT 1", plugin_config=config, output_dataframe_type=5)
+    with pytest.raises(TypeError, match=r"snowflake_private_key: 5 is not accepted \(the key of a flyte.Secret"):
+        Snowflake(name="q", query_template="SELECT 1", plugin_config=config, snowflake_private_key=5)
+
+
 SCRIPT = """
 import json, os, sys
 import flyte

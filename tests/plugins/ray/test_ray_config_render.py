@@ -78,6 +78,14 @@ def test_job_config_is_validated():
     assert RayJobConfig(worker_node_config=WorkerNodeConfig(group_name="one")).worker_node_config[0].group_name == "one"
 
 
+@pytest.mark.parametrize("flag", ["enable_autoscaling", "shutdown_after_job_finishes"])
+def test_a_flag_that_is_not_a_bool_is_named(flag):
+    # Not attrs' raw ("'x' must be <class 'bool'>", Attribute(...)) tuple: a truthy "no" is refused.
+    with pytest.raises(TypeError) as raised:
+        RayJobConfig(worker_node_config=[], **{flag: "no"})
+    assert str(raised.value) == f"RayJobConfig.{flag}: expected True or False, got 'no'"
+
+
 def test_config_round_trips_through_the_spec_converter():
     env = flyte.TaskEnvironment(name="ray_rt", plugin_config=full_config())
 

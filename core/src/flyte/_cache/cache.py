@@ -7,7 +7,7 @@ from typing import Any, Literal
 import attrs
 
 from flyte._cache.policy import CachePolicy, FunctionBodyPolicy
-from flyte._validation import invalid, str_tuple, wrong_type
+from flyte._validation import invalid, is_bool, str_tuple, wrong_type
 
 CacheBehavior = Literal["auto", "override", "disable"]
 BEHAVIORS: tuple[str, ...] = ("auto", "override", "disable")
@@ -57,7 +57,7 @@ class Cache:
 
     behavior: str = attrs.field(converter=_behavior)
     version_override: str | None = attrs.field(default=None, validator=_optional_str("cache.version_override"))
-    serialize: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    serialize: bool = attrs.field(default=False, validator=is_bool("cache.serialize"))
     ignored_inputs: tuple[str, ...] = attrs.field(default=(), converter=lambda v: str_tuple("cache.ignored_inputs", v))
     salt: str = attrs.field(default="", validator=_optional_str("cache.salt"))
     policies: tuple[CachePolicy, ...] = attrs.field(default=None, converter=_policies)

@@ -2,7 +2,7 @@
 
 Every command's errors end here (the root, :func:`flyte.cli.main.main`), so each command
 raises and none prints. ``flyte --debug ...`` (or ``-v``, or ``FLYTE_DEBUG=1``) shows the
-traceback instead.
+traceback instead. Either way, secret values the process handed a task read ``***``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from flyte.errors import FlyteError
+from flyte.runtime.redact import redact
 
 DEBUG_FLAGS = ("--debug", "-v")
 _debug = False
@@ -48,10 +49,10 @@ def one_line(exc: BaseException) -> str:
 def report(exc: BaseException) -> None:
     """Print ``exc`` for the command line: one line, or the traceback when debugging."""
     if debugging():
-        traceback.print_exception(exc)
+        print(redact("".join(traceback.format_exception(exc))), end="", file=sys.stderr)
         return
     hint = "" if isinstance(exc, FlyteError) else " [flyte --debug ... shows the traceback]"
-    print(f"flyte: error: {one_line(exc)}{hint}", file=sys.stderr)
+    print(redact(f"flyte: error: {one_line(exc)}{hint}"), file=sys.stderr)
 
 
 @functools.cache

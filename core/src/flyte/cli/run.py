@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from flyte.interface import signature_types
+from flyte.runtime.redact import redact
 
 
 class RunGroup(click.Group):
@@ -287,11 +288,11 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
             run = context.run(task, **inputs)
         except Exception as exc:
             progress.stop()
-            click.echo(f"Error: {type(exc).__name__}: {exc}", err=True)
+            click.echo(redact(f"Error: {type(exc).__name__}: {exc}"), err=True)
             if progress.run_name:
                 from flyte.cli.action_detail import failure_hint
 
                 click.echo(failure_hint(progress.run_name), err=True)
             sys.exit(1)
-    click.echo(_shown(run.outputs()))
+    click.echo(redact(_shown(run.outputs())))  # a returned secret prints as ***, as in the records
     click.echo(f"run {run.name} succeeded: {run.url}", err=True)

@@ -24,7 +24,9 @@ def runs_group() -> None:
 
 
 @runs_group.command("list")
-@click.option("--limit", default=20, show_default=True, help="How many runs (newest first).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs (newest first)."
+)
 @click.option("--task", help="Only runs of this fully-qualified task name.")
 @output_option("table", "json", default="table")
 def list_runs(limit: int, task: str | None, output: str) -> None:

@@ -35,6 +35,7 @@ from flyte import process_groups, shipping
 from flyte.clustered.config import ClusteredSettings, JaxRun, TorchRun
 from flyte.errors import ClusterWorkerError
 from flyte.plugin_types import TaskCall
+from flyte.runtime.redact import redact
 
 logger = logging.getLogger("flyte.clustered")
 
@@ -67,7 +68,7 @@ async def run(call: TaskCall) -> Any:
             logger.warning(
                 "%s: a worker failed (%s); restarting every node (restart %d of %d)",
                 call.spec.name,
-                str(error).splitlines()[0] if str(error) else type(error).__name__,
+                redact(str(error).splitlines()[0]) if str(error) else type(error).__name__,
                 restart + 1,
                 policy.max_restarts,
             )

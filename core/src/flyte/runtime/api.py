@@ -11,9 +11,24 @@ from pathlib import Path
 from typing import Any
 
 from flyte import _codec
-from flyte._validation import env_var_dict, safe_name, wrong_type
+from flyte._validation import (
+    env_var_dict,
+    invalid,
+    k8s_annotations,
+    k8s_labels,
+    label_value,
+    safe_name,
+    str_dict,
+    wrong_type,
+)
 from flyte.connector_task import ConnectorTask
-from flyte.errors import ActionAbortedError, ConfigurationError, InitializationError, as_user_error
+from flyte.errors import (
+    ActionAbortedError,
+    ConfigurationError,
+    ConfigurationTypeError,
+    InitializationError,
+    as_user_error,
+)
 from flyte.runtime import environ, logs, run_threads, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
@@ -54,6 +69,20 @@ _ACCEPTED = (
     "user_log_level",
 )
 SECRET_SOURCES = ("store", "environment")
+# init's own parameters (for the error listing what it accepts).
+_INIT_PARAMETERS = (
+    "project",
+    "domain",
+    "root_dir",
+    "max_concurrency",
+    "strict_dependencies",
+    "storage",
+    "log_level",
+    "secret_source",
+    "raw_data_path",
+    "smtp",
+    "notification_timeout",
+)
 
 
 def init(
@@ -92,23 +121,25 @@ def init(
     if unknown:
         import difflib
 
-        hints = [
-            difflib.get_close_matches(k, [*_ACCEPTED, "project", "domain", "root_dir", "storage"], 1) for k in unknown
-        ]
+        hints = [difflib.get_close_matches(k, [*_ACCEPTED, *_INIT_PARAMETERS], 1) for k in unknown]
         hint = "".join(f"; did you mean `{h[0]}`?" for h in hints if h)
+        if not hint:
+            hint = f" (accepted: {', '.join(_INIT_PARAMETERS)}, and the reference SDK's {', '.join(_ACCEPTED)})"
         raise TypeError(f"flyte.init: unknown parameter(s) {', '.join(unknown)}{hint}")
     if secret_source not in SECRET_SOURCES:
         raise ConfigurationError(
             f"flyte.init: secret_source={secret_source!r} is not valid (accepted: {', '.join(SECRET_SOURCES)})"
         )
     if root_dir is not None:
+        _path("root_dir", root_dir)
         path = str(Path(root_dir).resolve())
         if path not in sys.path:
             sys.path.insert(0, path)
     if log_level is not None:
         import logging
 
-        logging.getLogger("flyte").setLevel(log_level)
+        _log_level("log_level", log_level)
+        logging.getLogger("flyte").setLevel(log_level.upper() if isinstance(log_level, str) else log_level)
     storage_configs: tuple[Any, ...] = ()
     if storage is not None and not isinstance(storage, (str, os.PathLike)):
         # The reference SDK's storage settings object (flyte.storage.S3/GCS/ABFS), or several.
@@ -142,9 +173,13 @@ def find_config(path: str | Path | None = None) -> Path | None:
     """The config file: ``path``, ``$FLYTE_CONFIG``, ``./.flyte/config.yaml``,
     ``./config.yaml``, then ``<state root>/config.yaml``; None when there is none."""
     if path is not None:
+        if not isinstance(path, (str, os.PathLike)):
+            wrong_type("flyte.init_from_config: path_or_config", path, "the path of a YAML config file (str or Path)")
         p = Path(path).expanduser()
         if not p.is_file():
-            raise InitializationError(f"flyte.init_from_config: {p} does not exist")
+            raise InitializationError(
+                f"flyte.init_from_config: {str(p)!r} does not exist (accepted: the path of a YAML config file)"
+            )
         return p
     if os.environ.get("FLYTE_CONFIG"):
         return find_config(os.environ["FLYTE_CONFIG"])
@@ -258,6 +293,7 @@ class RunContext:
         notifications: Any = None,
         **ignored: Any,
     ):
+        _check_reference_options(ignored)
         if name is not None:
             safe_name("name", name)  # it names the run's folder under the state root
         if not isinstance(overwrite_cache, bool):
@@ -270,7 +306,8 @@ class RunContext:
         self.overwrite_cache = overwrite_cache
         self.disable_run_cache = disable_run_cache
         self.env_vars = env_var_dict("env_vars")(env_vars) or {}
-        self.custom_context = env_var_dict("custom_context")(custom_context) or {}
+        # Values tasks read with flyte.ctx(): any str keys, as in the reference SDK (not env vars).
+        self.custom_context = str_dict("custom_context")(custom_context) or {}
         # Delivered when the run ends (flyte.runtime.notifications); a trigger's are added to these.
         self.notifications: tuple[Any, ...] = () if notifications is None else _notifications(notifications)
         self.labels = ignored.get("labels")
@@ -281,6 +318,118 @@ class RunContext:
         """``.run(task, *args, **kwargs)`` runs ``task`` to completion and returns its
         :class:`~flyte.remote.Run`; ``await .run.aio(task, ...)`` does the same from async code."""
         return _Runner(self)
+
+
+def _bool(param: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        wrong_type(param, value, "True or False")
+
+
+def _optional(check: Any) -> Any:
+    return lambda param, value: None if value is None else check(param, value)
+
+
+def _choice(*choices: str) -> Any:
+    def _check(param: str, value: Any) -> None:
+        if value not in choices:
+            invalid(param, value, ", ".join(repr(c) for c in choices))
+
+    return _check
+
+
+def _str(param: str, value: Any) -> None:
+    if not isinstance(value, str):
+        wrong_type(param, value, "a str")
+
+
+def _log_level(param: str, value: Any) -> None:
+    import logging
+
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        wrong_type(param, value, "a logging level such as logging.DEBUG (an int) or 'DEBUG'")
+    if isinstance(value, str) and not isinstance(logging.getLevelNamesMapping().get(value.upper()), int):
+        invalid(param, value, ", ".join(logging.getLevelNamesMapping()), "is not a logging level")
+
+
+def _action_concurrency(param: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        wrong_type(param, value, "an int: 0 (the platform's default) or at least 2")
+    if value < 0 or value == 1:  # 1 would deadlock a run whose parent holds the only slot
+        invalid(param, value, "0 (the platform's default) or at least 2", "is out of range")
+
+
+def _datetime(param: str, value: Any) -> None:
+    from datetime import datetime
+
+    if not isinstance(value, datetime):
+        wrong_type(param, value, "a datetime.datetime")
+
+
+def _path(param: str, value: Any) -> None:
+    if not isinstance(value, (str, os.PathLike)):
+        wrong_type(param, value, "a path (str or pathlib.Path)")
+
+
+# The reference SDK's with_runcontext options that only concern its remote control plane,
+# code bundling or logging: accepted so code written for it runs unchanged, and checked as
+# it types them, so that a wrong value or a misspelt name is an error rather than ignored.
+_REFERENCE_OPTIONS: dict[str, Any] = {
+    "service_account": _optional(_str),
+    "version": _optional(_str),
+    "copy_style": _choice("loaded_modules", "all", "none", "custom"),
+    "dry_run": _bool,
+    "copy_bundle_to": _optional(_path),
+    "interactive_mode": _optional(_bool),
+    "raw_data_path": _optional(_str),
+    "run_base_dir": _optional(_str),
+    "run_start_time": _optional(_datetime),
+    "project": _optional(safe_name),
+    "domain": _optional(safe_name),
+    "labels": k8s_labels("labels"),
+    "annotations": k8s_annotations("annotations"),
+    "interruptible": _optional(_bool),
+    "log_level": _optional(_log_level),
+    "log_format": _choice("console", "json"),
+    "user_log_level": _optional(_log_level),
+    "reset_root_logger": _bool,
+    "queue": _optional(label_value),
+    "max_action_concurrency": _optional(_action_concurrency),
+    "cache_lookup_scope": _choice("global", "project-domain"),
+    "preserve_original_types": _bool,
+    "debug": _bool,
+    "tracked": _bool,
+    "tracked_strict": _bool,
+}
+
+
+def _check_reference_options(options: dict[str, Any]) -> None:
+    for key, value in options.items():
+        check = _REFERENCE_OPTIONS.get(key)
+        if check is None:
+            import difflib
+
+            known = [*_RUN_OPTIONS, *_REFERENCE_OPTIONS]
+            hint = difflib.get_close_matches(key, known, 1)
+            raise ConfigurationTypeError(
+                f"with_runcontext: unknown parameter `{key}`"
+                + (f"; did you mean `{hint[0]}`?" if hint else f" (accepted: {', '.join(sorted(known))})")
+            )
+        if key in ("labels", "annotations"):
+            check(value)  # converters: they take the value only
+        else:
+            check(key, value)
+
+
+# with_runcontext's options that change a local run (RunContext's own parameters).
+_RUN_OPTIONS = (
+    "mode",
+    "name",
+    "overwrite_cache",
+    "disable_run_cache",
+    "env_vars",
+    "custom_context",
+    "notifications",
+)
 
 
 def _notifications(value: Any) -> tuple[Any, ...]:
@@ -395,13 +544,15 @@ def _scope() -> Any:
     return controller.settings if controller is not None else cfg.current()
 
 
-def with_runcontext(**settings: Any) -> RunContext:
-    """Settings for one run: ``name``, ``overwrite_cache`` (recompute and replace cached
-    results), ``disable_run_cache`` (neither read nor write the cache in this run),
-    ``env_vars`` (visible to every task of the run), ``custom_context`` (``flyte.ctx()``),
-    ``notifications`` (``flyte.notify`` rules delivered when the run ends), ``mode``
-    ("local"). The reference SDK's remote-only options are accepted and ignored."""
-    return RunContext(**settings)
+def with_runcontext(mode: str | None = None, **settings: Any) -> RunContext:
+    """Settings for one run: ``mode`` ("local", also positional as in the reference SDK),
+    ``name``, ``overwrite_cache`` (recompute and replace cached results),
+    ``disable_run_cache`` (neither read nor write the cache in this run), ``env_vars``
+    (visible to every task of the run), ``custom_context`` (``flyte.ctx()``),
+    ``notifications`` (``flyte.notify`` rules delivered when the run ends). The reference
+    SDK's remote-only options (``project``, ``queue``, ``copy_style``, ...) are checked as it
+    types them and otherwise ignored; any other name is a ``TypeError``."""
+    return RunContext(mode=mode, **settings)
 
 
 def run(task: TaskTemplate, *args: Any, **kwargs: Any) -> Any:

@@ -46,6 +46,7 @@ from flyte.plugin_types import (
     ConnectorContext,
     ConnectorStatus,
 )
+from flyte.runtime import redact
 from flyte.spec import TaskSpec
 
 logger = logging.getLogger("flyte.connectors")
@@ -106,6 +107,8 @@ def task_secrets(spec: TaskSpec, settings: Any) -> dict[str, str]:
         except SecretNotFoundError as exc:
             raise SecretNotFoundError(f"{spec.name}: {exc}") from None
         values[secret.key] = raw.decode("utf-8", errors="replace")
+    for value in values.values():  # masked in the error, logs and records of the job
+        redact.remember(value)
     return values
 
 
@@ -160,7 +163,7 @@ class Job:
             else:
                 self.settle(False)
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-            message = f"could not cancel {self.describe()}: {reason}"
+            message = redact.redact(f"could not cancel {self.describe()}: {reason}")
             logger.warning("flyte: %s", message)
             if on_end is not None:
                 await on_end(CANCEL_FAILED, message)
@@ -223,7 +226,8 @@ class _LiveJobs:
                     await asyncio.wait_for(job.connector.delete(job.context, job.metadata), limit)
                 except BaseException as exc:
                     job.settle(False)
-                    logger.warning("flyte: could not cancel %s at exit: %s", job.describe(), exc)
+                    why = redact.redact(f"{type(exc).__name__}: {exc}")
+                    logger.warning("flyte: could not cancel %s at exit: %s", job.describe(), why)
                 else:
                     job.settle(True)
 
@@ -345,7 +349,8 @@ async def _poll(connector: Connector, context: ConnectorContext, job: Job, recor
                     f"{context.spec.name}: the service did not answer for {now - outage_since:.0f}s "
                     f"(PollPolicy.outage={policy.outage:g}s): {type(exc).__name__}: {exc}"
                 ) from exc
-            logger.info("flyte: %s: status not available (%s: %s); asking again", job.name, type(exc).__name__, exc)
+            why = redact.redact(f"{type(exc).__name__}: {exc}")
+            logger.info("flyte: %s: status not available (%s); asking again", job.name, why)
             continue
         outage_since = None
         if not isinstance(status, ConnectorStatus):

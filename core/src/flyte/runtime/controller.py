@@ -30,7 +30,7 @@ from typing import Any
 
 from flyte import _codec
 from flyte._cache.key import cache_key, key_version, memoised_part
-from flyte._cache.store import HEARTBEAT, CacheStore, get_store, ticket
+from flyte._cache.store import HEARTBEAT, CacheStore, CacheWarning, get_store, ticket
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller, current_group, current_task_data
 from flyte._task_context import context_of
@@ -53,7 +53,7 @@ from flyte.plugin_types import TaskCall
 from flyte.runtime import attempts, bodies, connectors, environ, inline, logs, proctree
 from flyte.runtime import store as st
 from flyte.runtime.pool import dispatch as pool_dispatch
-from flyte.runtime.redact import redact
+from flyte.runtime.redact import contains_secret, redact
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
 from flyte.runtime.slots import Slots
@@ -68,6 +68,7 @@ _PER_CALL = object()
 
 # What the run store records about each action and the cache.
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
+NOT_CACHED = "not cached (secret)"  # ran, and its outputs held a secret's value: not written
 
 # A chain of nested calls grows one stack: an awaited child runs inside its parent's asyncio
 # task, a sync child inside its parent's thread. Past this many frames the next child starts
@@ -588,8 +589,8 @@ class Controller:
             "queued_at": now,
             "started_at": now,
             "ended_at": now,
-            "inputs": encoded_inputs if len(encoded_inputs) <= st.PREVIEW_CHARS else st.preview(encoded_inputs),
-            "outputs": outputs if len(outputs) <= st.PREVIEW_CHARS else st.preview(outputs),
+            "inputs": st.preview(encoded_inputs),  # (secret values masked)
+            "outputs": st.preview(outputs),
             "cache": HIT,
             "cache_key": key,
         }
@@ -626,15 +627,30 @@ class Controller:
             _notify(self.run_name, action, "CACHED")
         return value
 
-    def _cache_write(self, action: Action, key: str, result: Any) -> None:
+    def _cache_write(self, action: Action, key: str, result: Any) -> bool:
+        """Store the action's outputs under ``key``; False when they hold a secret's value, which
+        the cache never keeps: such a call runs again each time (exact, not cached)."""
         spec = action.spec
         outputs = action.outputs_text or _codec.dumps(result, path="outputs")
+        if contains_secret(outputs):
+            if ("secret output", spec.name) not in self._warned:
+                self._warned.add(("secret output", spec.name))
+                warnings.warn(
+                    f"{spec.name}: its outputs contain a secret's value, so they are not cached "
+                    "(the cache never keeps secret values) and the task runs on every call; "
+                    "return something derived from the secret instead of the secret itself",
+                    CacheWarning,
+                    stacklevel=2,
+                )
+            self.store.update_action(self.run_name, action.id, cache=NOT_CACHED)
+            return False
         version = key_version(spec, action.task.func)
         if spec.cache.serialize:  # waiters in other processes poll for it: commit it now
             self._results().put(key, spec.name, version, outputs)
         else:
             self._results().put_later(key, spec.name, version, outputs)
         self.store.update_action(self.run_name, action.id, cache=WRITTEN)
+        return True
 
     async def _serialized(self, action: Action, inputs: dict[str, Any], queued_at: float, key: str) -> Any:
         """serialize=True: run once per key across coroutines, threads and processes."""
@@ -663,7 +679,8 @@ class Controller:
             raise
         finally:
             beating.cancel()
-        self._cache_write(action, key, result)
+        if not self._cache_write(action, key, result):
+            cache.release(key, owner)  # nothing to wait for: a waiter runs the task itself
         return result
 
     async def _attempts(self, action: Action, inputs: dict[str, Any], queued_at: float, plain: bool = False) -> Any:

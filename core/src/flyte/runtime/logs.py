@@ -233,11 +233,12 @@ class _LogFile(PendingText):
             chunk = self._take(final)
         limit = max_bytes()
         if chunk:
+            chunk = redact(chunk)  # before the cap's cut, which could keep the start of a value
             room = max(0, limit - self.written)
             kept = chunk[:room]
             self.dropped += len(chunk) - len(kept)
             if kept:
-                self._append(redact(kept))
+                self._append(kept)
                 self.written += len(kept)
         if final and self.dropped:
             self._append(

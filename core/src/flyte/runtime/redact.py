@@ -3,11 +3,19 @@
 The secret runtime tells this module every value it hands a task (:func:`remember`); text on
 its way to the run store or a log file goes through :func:`redact`, which replaces each known
 value with ``***``. The values live only in this process's memory, where the task has them too.
+
+A value is also masked as it is spelt once escaped (in JSON, in a Python ``repr``, in HTML, in
+a URL: how it reads in a recorded output, an exception's message, a report or a logged
+request), and each line of a multi-line value on its own (a log line or a preview may hold
+one line of a key file), as CI systems' log maskers do.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import threading
+from urllib.parse import quote
 
 MASK = "***"
 # Shorter values would mask ordinary words and digits all over a log; such a "secret" is not
@@ -15,25 +23,49 @@ MASK = "***"
 MIN_LENGTH = 4
 
 _lock = threading.Lock()
-_values: frozenset[str] = frozenset()
+_values: tuple[str, ...] = ()  # longest first, so a value containing another is masked whole
+
+
+def _spellings(text: str) -> set[str]:
+    """``text`` as it may appear in what flyte writes: as is, stripped, escaped, line by line."""
+    forms = {text, text.strip()}
+    forms |= {line.strip() for line in text.splitlines()}
+    for form in list(forms):
+        forms.add(json.dumps(form)[1:-1])  # a JSON string's body (outputs, inputs)
+        forms.add(json.dumps(form, ensure_ascii=False)[1:-1])
+        forms.add(repr(form)[1:-1])  # a str's repr body ("KeyError: 'value'")
+        forms.add(html.escape(form))  # a report, a page
+        forms.add(quote(form, safe=""))  # a URL's query (a request logged with its token)
+    return {f for f in forms if len(f) >= MIN_LENGTH}
 
 
 def remember(value: str | bytes) -> None:
     """Add a secret value (and, for bytes, its UTF-8 text) to those :func:`redact` masks."""
     global _values
     text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
-    candidates = {text, text.strip()}
+    forms = _spellings(text)
     with _lock:
-        _values = _values | {v for v in candidates if len(v) >= MIN_LENGTH}
+        if forms.issubset(_values):
+            return
+        _values = tuple(sorted(forms.union(_values), key=len, reverse=True))
+
+
+def known() -> bool:
+    """Whether any secret value has been handed to a task in this process."""
+    return bool(_values)
+
+
+def contains_secret(text: str) -> bool:
+    """Whether ``text`` holds a remembered secret value (in any spelling :func:`redact` masks)."""
+    return any(value in text for value in _values) if text else False
 
 
 def redact(text: str) -> str:
-    """``text`` with every remembered secret value replaced by ``***`` (longest first, so a
-    value containing another is masked whole)."""
+    """``text`` with every remembered secret value replaced by ``***``."""
     values = _values
     if not values or not text:
         return text
-    for value in sorted(values, key=len, reverse=True):
+    for value in values:
         if value in text:
             text = text.replace(value, MASK)
     return text

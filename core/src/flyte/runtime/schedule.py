@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from flyte.runtime import store as st
+from flyte.runtime.redact import redact
 from flyte.triggers import Cron, FixedRate, Trigger, TriggerTime
 
 logger = logging.getLogger("flyte.triggers")
@@ -260,7 +261,7 @@ def serve(once: bool = False, echo: Callable[[str], None] = print) -> None:
     while True:
         for name, task, outcome in fire_due():
             what = f"run {outcome.name} {outcome.phase}" if hasattr(outcome, "phase") else f"failed: {outcome}"
-            echo(f"trigger {name} of {task}: {what}")
+            echo(redact(f"trigger {name} of {task}: {what}"))  # a run's error may hold its secret
         if once:
             return
         time.sleep(max(0.5, next_wakeup(datetime.now(UTC))))

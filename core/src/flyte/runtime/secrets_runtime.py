@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from flyte.runtime import mount_redirect, redact, secret_mounts, secret_store
 from flyte.runtime.settings import LocalSettings
+from flyte.secret import Secret
 from flyte.spec import TaskSpec
 
 
@@ -44,6 +46,19 @@ class SecretMounts:
             secret_mounts.remove(folder)
 
 
+def _remember_injected(secret: Secret) -> None:
+    """Mask a secret the platform injected (an env var from a secretKeyRef, a file of a mounted
+    Secret volume) in what the task's records and logs keep."""
+    if secret.env_var:
+        value = os.environ.get(secret.env_var)
+        if value:
+            redact.remember(value)
+        return
+    path = Path(os.environ.get(mount_redirect.MOUNT_VAR) or str(secret.mount)) / secret.key
+    with contextlib.suppress(OSError):  # not mounted: the task's own read fails and says so
+        redact.remember(path.read_bytes())
+
+
 @contextmanager
 def secret_environment(spec: TaskSpec, settings: LocalSettings, mounts: SecretMounts) -> Iterator[dict[str, str]]:
     """Fetch the task's secrets; yield the env vars to set (``FLYTE_SECRETS_MOUNT`` names the
@@ -52,9 +67,8 @@ def secret_environment(spec: TaskSpec, settings: LocalSettings, mounts: SecretMo
         yield {}
         return
     if settings.secret_source == "environment":
-        for secret in spec.secrets:  # the values come from the process's own environment
-            if secret.env_var and (value := os.environ.get(secret.env_var)):
-                redact.remember(value)
+        for secret in spec.secrets:  # the platform put them in this process's environment or files
+            _remember_injected(secret)
         yield {}
         return
     env: dict[str, str] = {}

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import positive_int, safe_name, to_seconds
+from flyte._validation import is_bool, positive_int, safe_name, to_seconds
 
 
 def _optional_limit(value: Any) -> int | None:
@@ -58,7 +58,7 @@ class LocalSettings:
     """
 
     max_concurrency: int | None = attrs.field(default=None, converter=_optional_limit)
-    strict_dependencies: bool = False
+    strict_dependencies: bool = attrs.field(default=False, validator=is_bool("strict_dependencies"))
     storage: str | None = None
     storage_configs: tuple[Any, ...] = ()
     # Names (they scope secrets, i.e. folders of the local store): checked like Secret keys.

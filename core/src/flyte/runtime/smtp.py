@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import invalid, positive_int, wrong_type
+from flyte._validation import invalid, is_bool, positive_int, wrong_type
 
 
 def _smtp_host(value: Any) -> str:
@@ -49,8 +49,8 @@ class SmtpSettings:
 
     host: str = attrs.field(converter=_smtp_host)
     port: int | None = attrs.field(default=None, converter=_smtp_port)
-    ssl: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    starttls: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    ssl: bool = attrs.field(default=False, validator=is_bool("smtp.ssl"))
+    starttls: bool = attrs.field(default=False, validator=is_bool("smtp.starttls"))
     username: str | None = attrs.field(default=None, converter=_optional_str("smtp.username"))
     password: str | None = attrs.field(default=None, converter=_optional_str("smtp.password"), repr=False)
     password_env: str | None = attrs.field(default=None, converter=_optional_str("smtp.password_env"))

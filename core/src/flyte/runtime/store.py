@@ -31,6 +31,7 @@ from typing import Any
 from flyte._home import private_file, state_root
 from flyte._sqlite import use_wal
 from flyte.errors import StateError
+from flyte.runtime.redact import redact
 
 logger = logging.getLogger("flyte.runtime.store")
 
@@ -374,7 +375,13 @@ def _read_process_start(pid: int) -> str | None:
 
 
 def preview(text: str | None) -> str | None:
-    if text is None or len(text) <= PREVIEW_CHARS:
+    """What the store keeps of an encoded value (inputs, outputs, an error): its first
+    :data:`PREVIEW_CHARS` characters, secret values masked (before the cut, so no part of one
+    is kept). The caller keeps the value itself."""
+    if text is None:
+        return None
+    text = redact(text)
+    if len(text) <= PREVIEW_CHARS:
         return text
     return text[:PREVIEW_CHARS] + "…"
 
@@ -940,10 +947,13 @@ _JOB_FIELDS = ("state", "message", "log_links", "ended_at")
 
 
 def update_connector_job(store: RunStore, run: str, action: str, attempt: int, **fields: Any) -> None:
-    """Queue a change of a job's ``state``, ``message``, ``log_links`` or ``ended_at``."""
+    """Queue a change of a job's ``state``, ``message`` (secret values masked), ``log_links``
+    or ``ended_at``."""
     unknown = set(fields) - set(_JOB_FIELDS)
     if unknown:
         raise ValueError(f"connector_jobs has no column(s) {sorted(unknown)}")
+    if fields.get("message"):  # the service's words: it may echo a credential it refused
+        fields["message"] = redact(fields["message"])
     columns = ", ".join(f"{name}=?" for name in fields)
     store._queue(
         f"UPDATE connector_jobs SET {columns} WHERE run=? AND action=? AND attempt=?",

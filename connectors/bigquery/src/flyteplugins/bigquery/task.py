@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,14 @@ def _project(value: Any) -> str:
     return value
 
 
+def _location(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise TypeError(
+            f"BigQueryConfig.Location: {value!r} is not accepted (a location such as 'US' or 'EU', or None)"
+        )
+    return value
+
+
 def _job_config(value: Any) -> dict[str, Any] | None:
     """A ``google.cloud.bigquery.QueryJobConfig`` is kept as its API representation (plain
     data: recorded, hashed and shipped like any config) and rebuilt when the job starts."""
@@ -33,6 +42,11 @@ def _job_config(value: Any) -> dict[str, Any] | None:
     return to_api()
 
 
+def _is_type(value: Any) -> bool:
+    """A class, or a parameterised type such as ``Annotated[pd.DataFrame, ...]``."""
+    return isinstance(value, type) or typing.get_origin(value) is not None
+
+
 @attrs.frozen
 class BigQueryConfig:
     """Where queries run: ``ProjectID``, ``Location`` (e.g. ``"US"``), and a ``QueryJobConfig``
@@ -40,7 +54,7 @@ class BigQueryConfig:
     billed ...); the task's inputs are added to its query parameters."""
 
     ProjectID: str = attrs.field(converter=_project)
-    Location: str | None = None
+    Location: str | None = attrs.field(default=None, converter=_location)
     QueryJobConfig: dict[str, Any] | None = attrs.field(default=None, converter=_job_config, hash=False)
 
 
@@ -107,9 +121,24 @@ class BigQueryTask(ConnectorTask):
             raise TypeError(
                 f"BigQueryTask {name!r}: plugin_config must be a BigQueryConfig, not {type(plugin_config).__name__}"
             )
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise TypeError(
+                f"BigQueryTask {name!r}: inputs: {inputs!r} is not accepted "
+                "(a dict of input name -> type, e.g. {'day': str})"
+            )
+        if output_dataframe_type is not None and not _is_type(output_dataframe_type):
+            raise TypeError(
+                f"BigQueryTask {name!r}: output_dataframe_type: {output_dataframe_type!r} is not accepted "
+                "(a dataframe type such as flyte.io.DataFrame, pandas.DataFrame or pyarrow.Table, or None)"
+            )
         inputs = dict(inputs or {})
         if not isinstance(query_template, str) or not query_template.strip():
             raise ValueError(f"BigQueryTask {name!r}: query_template: {query_template!r} is not accepted (the SQL)")
+        if google_application_credentials is not None and not isinstance(google_application_credentials, str):
+            raise TypeError(
+                f"BigQueryTask {name!r}: google_application_credentials: {google_application_credentials!r} is not "
+                "accepted (the key of a flyte.Secret holding a service account's JSON key, a str)"
+            )
         used = set(NAMED_PARAMETER.findall(query_template))
         missing = sorted(used - set(inputs))
         if missing:

@@ -45,6 +45,11 @@ def _connection_kwargs(value: Any) -> dict[str, Any] | None:
     return dict(value)
 
 
+def _is_type(value: Any) -> bool:
+    """A class, or a parameterised type such as ``Annotated[pd.DataFrame, ...]``."""
+    return isinstance(value, type) or typing.get_origin(value) is not None
+
+
 @attrs.frozen
 class SnowflakeConfig:
     """Where queries run: the account, user, database, schema and warehouse, plus any other
@@ -146,8 +151,27 @@ class Snowflake(ConnectorTask):
             raise TypeError(
                 f"Snowflake {name!r}: plugin_config must be a SnowflakeConfig, not {type(plugin_config).__name__}"
             )
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise TypeError(
+                f"Snowflake {name!r}: inputs: {inputs!r} is not accepted "
+                "(a dict of input name -> type, e.g. {'day': str})"
+            )
+        if output_dataframe_type is not None and not _is_type(output_dataframe_type):
+            raise TypeError(
+                f"Snowflake {name!r}: output_dataframe_type: {output_dataframe_type!r} is not accepted "
+                "(a dataframe type such as flyte.io.DataFrame, pandas.DataFrame or pyarrow.Table, or None)"
+            )
         inputs = dict(inputs or {})
         _check_query(name, query_template, inputs, batch)
+        for param, key in (
+            ("secret_group", secret_group),
+            ("snowflake_private_key", snowflake_private_key),
+            ("snowflake_private_key_passphrase", snowflake_private_key_passphrase),
+        ):
+            if key is not None and not isinstance(key, str):
+                raise TypeError(
+                    f"Snowflake {name!r}: {param}: {key!r} is not accepted (the key of a flyte.Secret, a str)"
+                )
         if snowflake_private_key_passphrase and not snowflake_private_key:
             raise ValueError(f"Snowflake {name!r}: snowflake_private_key_passphrase needs snowflake_private_key")
         secrets = [

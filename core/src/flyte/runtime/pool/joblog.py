@@ -9,8 +9,9 @@ as ``("log", job_id, text, dropped)`` messages, and the job sends the rest befor
 so the pool has every line before the attempt ends. The pool writes them to the attempt's log
 (:class:`flyte.runtime.logs.AttemptLog`), which masks secret values and keeps its cap.
 
-Bounded like the controller's capture: at most ``PENDING_LIMIT`` characters wait per job and at
-most ``FLYTE_LOG_MAX_BYTES`` are sent; the rest is dropped and counted, and the count reaches
+Bounded like the controller's capture: at most ``PENDING_LIMIT`` characters wait per job, and
+chunks are sent until ``FLYTE_LOG_MAX_BYTES`` is reached (the last one whole: the attempt's log
+masks, then cuts at the cap); the rest is dropped and counted, and the count reaches
 the attempt's log, which ends with a note saying how much.
 """
 
@@ -44,7 +45,9 @@ class JobLog(logs.PendingText):
         with self._io:
             with self._lock:
                 chunk = self._take(final)
-                kept = chunk[: max(0, logs.max_bytes() - self.sent)]
+                # Whole chunks while under the cap: the driver masks secret values, then makes
+                # the exact cut (a cut here could send the start of a value it cannot mask).
+                kept = chunk if self.sent < logs.max_bytes() else ""
                 self.dropped += len(chunk) - len(kept)
                 dropped, self.dropped = self.dropped, 0
                 self.sent += len(kept)

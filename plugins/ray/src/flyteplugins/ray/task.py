@@ -56,6 +56,14 @@ def _optional(cls: type, param: str):
     return check
 
 
+def _flag(param: str):
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if not isinstance(value, bool):  # a truthy "no" would silently mean True
+            raise TypeError(f"{param}: expected True or False, got {value!r}")
+
+    return check
+
+
 def _count(param: str, allow_none: bool = False):
     def check(_instance: Any, _attribute: Any, value: Any) -> None:
         if value is None and allow_none:
@@ -167,11 +175,13 @@ class RayJobConfig:
     head_node_config: HeadNodeConfig | None = attrs.field(
         default=None, validator=_optional(HeadNodeConfig, "RayJobConfig.head_node_config")
     )
-    enable_autoscaling: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    enable_autoscaling: bool = attrs.field(default=False, validator=_flag("RayJobConfig.enable_autoscaling"))
     autoscaler_options: FrozenDict | None = attrs.field(default=None, converter=_autoscaler)
     runtime_env: FrozenDict | None = attrs.field(default=None, converter=_runtime_env)
     address: str | None = attrs.field(default=None)
-    shutdown_after_job_finishes: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    shutdown_after_job_finishes: bool = attrs.field(
+        default=False, validator=_flag("RayJobConfig.shutdown_after_job_finishes")
+    )
     ttl_seconds_after_finished: int | None = attrs.field(
         default=None, validator=_count("RayJobConfig.ttl_seconds_after_finished", True)
     )

@@ -49,13 +49,14 @@ def child(workload: str, n: int, repeats: int) -> None:
         flyte.run(parent[workload], n)
 
 
-def instructions(workload: str, n: int, repeats: int, src: str | None) -> dict[str, int]:
-    """Callgrind's total of each thread of one measured process (``t1`` is the main thread)."""
+def instructions(workload: str, n: int, repeats: int, src: str | None, dump: str | None = None) -> dict[str, int]:
+    """Callgrind's total of each thread of one measured process (``t1`` is the main thread);
+    ``dump``: a folder to keep callgrind's files in (``callgrind.out.<repeats>-<thread>``)."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if src:
         env["PYTHONPATH"] = src
     with tempfile.TemporaryDirectory(prefix="flyte-by-thread-cg-") as tmp:
-        out = os.path.join(tmp, "callgrind.out")
+        out = os.path.join(dump or tmp, f"callgrind.out.{repeats}")
         subprocess.run(
             [
                 *("valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}"),
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("workload", nargs="?", choices=["gather", "sequential", "cache_hit", "trivial_run"])
     parser.add_argument("--n", type=int, help="children per run (default 2,000), or runs per repeat (default 50)")
     parser.add_argument("--src", help="the core/src of the tree to measure (default: the installed one)")
+    parser.add_argument("--dump", help="keep callgrind's files in this folder (for callgrind_annotate)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -87,7 +89,7 @@ def main() -> None:
     if args.workload is None:
         parser.error("name a workload")
     n = args.n or (50 if args.workload == "trivial_run" else 2000)
-    one, three = (instructions(args.workload, n, r, args.src) for r in (1, 3))
+    one, three = (instructions(args.workload, n, r, args.src, args.dump) for r in (1, 3))
     per = {
         t: (three.get(t, 0) - one.get(t, 0)) / (2 * n) for t in sorted(set(one) | set(three), key=lambda t: int(t[1:]))
     }

@@ -361,7 +361,30 @@ def test_many_new_actions_are_written_whole_however_they_are_grouped_into_statem
 def test_the_statements_of_a_write_stay_within_sqlites_oldest_limit_on_values():
     wide = {c: "x" for c in ("parent", "task", "short_name", "status", "inputs", "outputs", "error", "report")}
     wide.update({c: "x" for c in ("cache", "cache_key", "grp", "worker", "queued_at", "started_at", "ended_at")})
-    actions = {("r", st.action_id(n)): [True, dict(wide, number=n)] for n in range(1, 500)}
+    actions = {("r", st.action_id(n)): [True, dict(wide, number=n), False] for n in range(1, 500)}
     for sql, rows in st._grouped(actions):
         assert all(len(values) == sql.count("?") <= 999 for values in rows)
     assert sum(len(rows) * sql.count("(?") for sql, rows in st._grouped(actions)) == 499
+
+
+def test_a_none_is_a_null_whichever_way_it_was_recorded(tmp_path):
+    """Records said to hold no None are not looked through for one (the controller's); a None
+    given anyway, or set by a later change before or after the row is written, is a NULL."""
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    store.create_run("r", "t", None)
+    store.create_action_record("r", "a0", {"task": "t", "status": "RUNNING", "error": None, "attempts": 1})
+    store.create_action_record("r", "a1", {"task": "t", "status": "RUNNING", "error": "e", "grp": "g"})
+    store.update_action("r", "a1", error=None, status="SUCCEEDED")  # before the row is written
+    store.create_action_record("r", "a2", {"task": "t", "status": "RUNNING", "error": "e", "worker": "w"})
+    store.flush()
+    store.update_action("r", "a2", worker=None)  # after: an UPDATE
+    store.update_action("r", "a2", status="FAILED")  # a later change to the same pending record
+    store.close()
+    rows = rows_of(path)
+    assert [(rows[a]["status"], rows[a]["error"], rows[a]["grp"], rows[a]["worker"]) for a in ("a0", "a1", "a2")] == [
+        ("RUNNING", None, None, None),
+        ("SUCCEEDED", None, "g", None),
+        ("FAILED", "e", None, None),
+    ]
+    assert [rows[a]["number"] for a in ("a0", "a1", "a2")] == [0, 1, 2]

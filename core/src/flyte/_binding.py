@@ -20,7 +20,7 @@ _P = inspect.Parameter
 class Binder:
     """Binds calls to one signature (compiled once; :meth:`bind` per call)."""
 
-    __slots__ = ("_defaults", "_names", "_positional", "_signature", "_simple")
+    __slots__ = ("_all_positional", "_defaults", "_names", "_positional", "_signature", "_simple")
 
     def __init__(self, signature: inspect.Signature):
         params = signature.parameters.values()
@@ -29,10 +29,15 @@ class Binder:
         self._names = tuple(signature.parameters)  # the order bound arguments come in
         self._positional = tuple(p.name for p in params if p.kind is _P.POSITIONAL_OR_KEYWORD)
         self._defaults = {p.name: p.default for p in params if p.default is not _P.empty}
+        # Every parameter positional-or-keyword: a call passing each one positionally (most
+        # task calls) binds as zip pairs them.
+        self._all_positional = self._simple and len(self._positional) == len(self._names)
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by name, defaults applied, in parameter order. Raises
         ``TypeError`` (Python's message) for a call that does not fit the signature."""
+        if not kwargs and self._all_positional and len(args) == len(self._names):
+            return dict(zip(self._names, args, strict=False))  # (the same length)
         positional = self._positional
         if not self._simple or len(args) > len(positional):
             return self._slow(args, kwargs)

@@ -77,6 +77,8 @@ def _import(path: str) -> Any:
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _SCALARS = (str, int, bool, type(None))
+# The types of value canonical_as_is accepts in a flat dict (a set: one hash probe per value).
+CANONICAL_SCALARS = frozenset(_SCALARS)
 
 
 def _canonical_json(value: Any) -> str:
@@ -182,8 +184,12 @@ def loads(text: str | bytes) -> Any:
             pass
         else:
             if end == len(text):  # the whole text, as json.loads requires
-                return decode(data)
+                return data if type(data) in _AS_DECODED else decode(data)
     return decode(json.loads(text))
+
+
+# What the scanner reads that decode() returns as it is (no container to walk, no tag).
+_AS_DECODED = frozenset((str, int, float, bool, type(None)))
 
 
 class _Encoder:

@@ -125,6 +125,7 @@ class ConnectorTask(TaskTemplate):
         self.env = env
         self._adopted = True
         self._spec = None
+        self._cache_part = None  # made from the spec: another name, another key
         env._tasks[self.name] = self
 
     def _with_overrides(self, overrides: dict[str, Any], given: dict[str, Any]) -> TaskTemplate:
@@ -132,6 +133,7 @@ class ConnectorTask(TaskTemplate):
         copied.overrides = overrides
         copied._given = given
         copied._spec = None
+        copied._cache_part = None  # made from the spec
         return copied
 
     def _check_plugin_config(self, config: Any) -> None:

@@ -57,6 +57,10 @@ class TaskTemplate:
         self._spec: TaskSpec | None = None
         self._checks: SignatureCheck | None = None
         self._binder: Binder | None = None
+        # The part of its cache keys every call shares, made from its spec on first use by the
+        # runtime (flyte.runtime.controller: a flyte._cache.key.TaskPart, or what stands for
+        # none); whatever sets _spec back to None sets this back too.
+        self._cache_part: Any = None
         functools.update_wrapper(self, func)
         self._check_ignored_inputs()
         if not self.overrides:

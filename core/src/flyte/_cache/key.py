@@ -87,11 +87,7 @@ def cache_key(spec: Any, func: Any, inputs: dict[str, Any], encoded: str | None 
             encoded = _codec.dumps(final, canonical=True, path="input")
         except _codec.UnhashableInputError as exc:
             raise ConfigurationError(f"{spec.name}: cannot compute a cache key: {exc}") from None
-    # The hash of the JSON list [name, interface, version, salt, encoded]: its first four items
-    # are the same for every call of the task, so the hash state after them is kept and copied.
-    digest = task_part(spec, func).head.copy()
-    digest.update((_json_string(encoded) + "]").encode())
-    return digest.hexdigest()
+    return task_part(spec, func).hash(encoded)
 
 
 def key_version(spec: Any, func: Any) -> str:
@@ -107,7 +103,7 @@ class TaskPart:
     """What every key of one task shares: its version, and the hash state after the key's
     head ``'["name","interface","version","salt",'``."""
 
-    __slots__ = ("func", "head", "spec", "version")
+    __slots__ = ("func", "head", "sorted_names", "spec", "version")
 
     def __init__(self, spec: Any, func: Any):
         cache = spec.cache
@@ -115,9 +111,42 @@ class TaskPart:
         self.version = cache_version(func, cache, spec.image)
         text = json.dumps([spec.name, interface_hash(spec), self.version, cache.salt], separators=(",", ":"))
         self.head = hashlib.sha256((text[:-1] + ",").encode())
+        names = tuple(i.name for i in spec.interface.inputs)
+        # The task's input names when they are in sorted order and none is ignored: a call's
+        # inputs with these keys in this order are canonical as the record encodes them, if
+        # their values are scalars (see key()).
+        self.sorted_names = names if names == tuple(sorted(names)) and not cache.ignored_inputs else None
+
+    def hash(self, canonical: str) -> str:
+        """The key of the inputs whose canonical encoding is ``canonical``: the hash of the JSON
+        list [name, interface, version, salt, canonical], from the state after its first four
+        items (the same for every call of the task)."""
+        digest = self.head.copy()
+        digest.update((_json_string(canonical) + "]").encode())
+        return digest.hexdigest()
+
+    def key(self, inputs: dict[str, Any], encoded: str) -> str:
+        """:func:`cache_key` of a call of this task (``encoded``: ``_codec.dumps(inputs)``).
+        Bound inputs come in parameter order: when that order is sorted, only their values'
+        types are left to check (:func:`flyte._codec.canonical_as_is`'s other tests hold)."""
+        if self.sorted_names is not None and tuple(inputs) == self.sorted_names:
+            for value in inputs.values():
+                if type(value) not in _codec.CANONICAL_SCALARS:
+                    break
+            else:  # self.hash(encoded), without a call
+                digest = self.head.copy()
+                digest.update((_json_string(encoded) + "]").encode())
+                return digest.hexdigest()
+        return cache_key(self.spec, self.func, inputs, encoded)
 
 
 _parts: dict[int, TaskPart] = {}
+
+
+def memoised_part(spec: Any, func: Any) -> TaskPart | None:
+    """The shared part of a task's keys if it stays the same while the process lives (only the
+    function's code decides the version), else None: ask :func:`cache_key` on every call."""
+    return task_part(spec, func) if _memoisable(func, spec.cache) else None
 
 
 def task_part(spec: Any, func: Any) -> TaskPart:

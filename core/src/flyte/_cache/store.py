@@ -221,8 +221,12 @@ class CacheStore:
         if pending is not None:
             return pending[2]
         if made and made < self._checked:  # checked since the call was made: see ticket()
-            with self._lock:
-                known = self._known.get(key) if made < self._checked else None
+            # Without the lock: a check running meanwhile in another thread (_unchanged) may
+            # drop and refill the entries, but each one read here is what the database held at
+            # a check that started after the call was made (the one just compared with, or that
+            # newer one), or this connection's own newer write; a clear through this handle
+            # zeroes _checked, so calls made after it never get here.
+            known = self._known.get(key)
             if known is not None:
                 return known
         return self._run(lambda c: self._read(c, key))

@@ -29,11 +29,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from flyte import _codec
-from flyte._cache.key import cache_key, key_version
+from flyte._cache.key import cache_key, key_version, memoised_part
 from flyte._cache.store import HEARTBEAT, CacheStore, CacheWarning, get_store, ticket
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import current_caller, current_group, current_task_data
 from flyte._task_context import context_of
+from flyte._typecheck import SignatureCheck
 from flyte.connector_task import ConnectorTask
 from flyte.errors import (
     ActionAbortedError,
@@ -66,6 +67,9 @@ _get_running_loop = asyncio.events._get_running_loop
 # where they are made instead of on its loop.
 _blocked_loop_of: contextvars.ContextVar[Action | None] = contextvars.ContextVar("flyte_blocked_loop_of", default=None)
 
+# TaskTemplate._cache_part of a cached task whose keys are computed whole on every call.
+_PER_CALL = object()
+
 # What the run store records about each action and the cache.
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
 NOT_CACHED = "not cached (secret)"  # ran, and its outputs held a secret's value: not written
@@ -91,6 +95,13 @@ def _notify(run: str, action: Action, status: str, detail: str | None = None) ->
         listener(run, action.id, action.spec.short_name, status, action.attempt, detail)
 
 
+def _notify_hit(run: str, action_id: str, spec: TaskSpec) -> None:
+    """A call answered from the cache: queued, then cached (it has no attempt)."""
+    for status in (st.QUEUED, "CACHED"):
+        for listener in listeners:
+            listener(run, action_id, spec.short_name, status, 0, None)
+
+
 class DependencyWarning(UserWarning):
     """A task called a task of an environment its environment does not ``depends_on``."""
 
@@ -101,6 +112,7 @@ class Action:
     __slots__ = (
         "attempt",
         "attempt_started",
+        "checked_env",
         "checks",
         "children_waiting",
         "controller",
@@ -123,14 +135,24 @@ class Action:
         "task",
     )
 
-    def __init__(self, controller: Controller, task: TaskTemplate, spec: TaskSpec, id: str, parent: Action | None):
+    def __init__(
+        self,
+        controller: Controller,
+        task: TaskTemplate,
+        spec: TaskSpec,
+        id: str,
+        parent: Action | None,
+        checks: SignatureCheck | None = None,
+    ):
         self.controller = controller
         self.task = task
         self.spec = spec
         self.id = id
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1  # levels of nested calls above it
-        self.checks = task.type_checks  # what its inputs and output can be (scalars: no data to move)
+        # What its inputs and output can be (scalars: no data to move); task.type_checks.
+        self.checks = checks or task.type_checks
+        self.checked_env: Any = None  # another environment its calls went to, checked (depends_on)
         self.attempt = 0
         self.attempt_started: float | None = None  # when the current attempt got its slot
         self.log: logs.AttemptLog | None = None  # the current attempt's log
@@ -196,7 +218,7 @@ class Action:
         return run_blocking(blocked(), self.controller.loop_threads)
 
     def _awaitable(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
-        if _deep(self):
+        if self.depth >= SHALLOW_LEVELS and _deep(self):  # (the depth test first: no call)
             return _on_fresh_stack(self.controller.run_action(task, inputs, parent=self))
         return _child(self.controller, task, inputs, self, ticket())  # made now, run later: see ticket()
 
@@ -442,58 +464,84 @@ class Controller:
         if self.aborted:
             raise ActionAbortedError(f"{spec.name}: the run was interrupted")
         number = next(self._ids)
-        action = Action(self, task, spec, st.action_id(number), parent)
+        queued_at = time.monotonic()
+        if parent is not None:
+            env = task.env
+            # Most calls stay in one environment, or go to the one the caller's last call went to.
+            if env is not parent.task.env and env is not parent.checked_env:
+                self._check_dependency(parent, task)
+                parent.checked_env = env
+        checks = task.type_checks
+        if not checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
+            inputs = await transport.inputs_leaving(inputs)
+        encoded_inputs = self._encode("inputs", spec, inputs)
+        key = self._cache_key(task, inputs, encoded_inputs)
+        if key is not None and not self.overwrite_cache:
+            found = self.cache.get(key, made)  # type: ignore[union-attr]  # (_cache_key opened it)
+            if found is not None:
+                # A hit is answered before its Action is made: it needs none (no attempt, no
+                # body, no slot) and most hits have nothing to await, not even a coroutine.
+                if parent is None:
+                    self.root_outputs = found
+                value = _codec.loads(found)  # references in it are fetched below
+                # A scalar output declared: its entry, keyed by the interface, holds one.
+                if not checks.scalar_output and might_hold_data(value):
+                    value = await transport.output_arriving(task.func, value)
+                self._record_hit(spec, number, parent, found, encoded_inputs, key)
+                return value
+        action = Action(self, task, spec, st.action_id(number), parent, checks)
         action.inline = inline
         if driven:  # stepped by its caller's thread (flyte.runtime.inline)
             action.driven = True
             action.loop = free_loop  # where its body's own calls go (None: they get a loop of their own)
             parent.driven_child = action  # type: ignore[union-attr]
-        queued_at = time.monotonic()
-        if parent is not None and task.env is not parent.task.env:  # (most calls stay in one environment)
-            self._check_dependency(parent, task)
-        if not action.checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
-            inputs = await transport.inputs_leaving(inputs)
-        encoded_inputs = self._encode("inputs", spec, inputs)
-        key = self._cache_key(action, inputs, encoded_inputs)
-        if key is not None and not self.overwrite_cache:
-            found = self._results().get(key, made)
-            if found is not None:  # no coroutine of its own: most hits have nothing to await
-                value = self._hit_value(action, found)
-                if might_hold_data(value):
-                    value = await transport.output_arriving(task.func, value)
-                self._record_hit(action, number, found, encoded_inputs, key)
-                return value
         now = time.time()
+        inputs_text = st.preview(encoded_inputs)
+        # No None in a record (see store._grouped): a column left out is NULL.
+        record: dict[str, Any]
         plain = False  # whether its first attempt is a plain one (_plain_attempt)
         if key is None and self.slots.limit is None and spec.reusable is None and not _has_deadline(spec):
             # Nothing to look up and no slot, worker or deadline to wait for: its first attempt
             # starts before anything else runs, so it is created RUNNING (one change less; no
             # reader could have seen it QUEUED) and _one_attempt does not record the start again.
             action.attempt_started = now
-            state: dict[str, Any] = {"status": st.RUNNING, "started_at": now, "attempts": 1, "cache": DISABLED}
+            record = {
+                "number": number,
+                "task": spec.name,
+                "short_name": spec.short_name,
+                "queued_at": now,
+                "inputs": inputs_text,
+                "status": st.RUNNING,
+                "started_at": now,
+                "attempts": 1,
+                "cache": DISABLED,
+            }
             plain = _runs_here(action, inputs) and not _has_time_limit(spec)
         else:
-            state = {"status": st.QUEUED, "cache": MISS if key else DISABLED}
+            record = {
+                "number": number,
+                "task": spec.name,
+                "short_name": spec.short_name,
+                "queued_at": now,
+                "inputs": inputs_text,
+                "status": st.QUEUED,
+                "cache": DISABLED,
+            }
             if key is not None:
-                state["cache_key"] = key
+                record["cache"] = MISS
+                record["cache_key"] = key
+        if parent is not None:
+            record["parent"] = parent.id
         group = current_group.get()
-        if group is not None:  # no None bound: see store._grouped
-            state["grp"] = group
-        self.store.create_action(
-            self.run_name,
-            action.id,
-            parent=parent.id if parent else None,
-            task=spec.name,
-            short_name=spec.short_name,
-            queued_at=now,
-            inputs=st.preview(encoded_inputs),
-            number=number,
-            **state,
-        )
+        if group is not None:
+            record["grp"] = group
+        self.store.create_action_record(self.run_name, action.id, record)
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
         if parent is not None:
-            self._parent_waits(parent)
+            parent.children_waiting += 1
+            if parent.children_waiting == 1:  # its first child waiting: it gives its slot up
+                self._parent_waits(parent)
         try:
             if key is not None and spec.cache.serialize:
                 return await self._serialized(action, inputs, queued_at, key)
@@ -509,9 +557,11 @@ class Controller:
                 raise
             raise seen from exc.__cause__
         finally:
-            if parent is not None and self._parent_resumes(parent):
-                await self.slots.acquire(None)
-                parent.holds_slot = True
+            if parent is not None:
+                parent.children_waiting -= 1
+                if not parent.children_waiting and self._parent_resumes(parent):
+                    await self.slots.acquire(None)
+                    parent.holds_slot = True
 
     # -- the result cache -------------------------------------------------------------------
     def _results(self) -> CacheStore:
@@ -522,44 +572,65 @@ class Controller:
             cache = self.cache = get_store()
         return cache
 
-    def _cache_key(self, action: Action, inputs: dict[str, Any], encoded: str) -> str | None:
+    def _cache_key(self, task: TaskTemplate, inputs: dict[str, Any], encoded: str) -> str | None:
         """The call's cache key, or None when it is not cached (``encoded``: its inputs as
-        recorded, which the key reuses when they are canonical)."""
-        if self.disable_cache or not action.spec.cache.enabled:
+        recorded, which the key reuses when they are canonical). Whether the task is cached,
+        and the part of its keys every call shares, are worked out once per task object."""
+        if self.disable_cache:
             return None
-        if self._results().broken:
+        part = task._cache_part
+        if part is None:  # first use of this task object (its spec is fixed: an override is another)
+            spec = task.spec
+            # (A custom policy's version may change while the process lives: asked every call.)
+            part = (memoised_part(spec, task.func) or _PER_CALL) if spec.cache.enabled else False
+            task._cache_part = part
+        if part is False:
             return None
-        return cache_key(action.spec, action.task.func, inputs, encoded)
+        cache = self.cache
+        if cache is None or cache.closed:
+            cache = self._results()
+        if cache.broken:
+            return None
+        if part is _PER_CALL:
+            return cache_key(task.spec, task.func, inputs, encoded)
+        return part.key(inputs, encoded)
 
-    def _record_hit(self, action: Action, number: int, outputs: str, encoded_inputs: str, key: str) -> None:
+    def _record_hit(
+        self, spec: TaskSpec, number: int, parent: Action | None, outputs: str, encoded_inputs: str, key: str
+    ) -> None:
         """A call answered from the cache: its record is made once, succeeded and a hit
         (``number``: the action's, as its id says)."""
-        spec, now, group = action.spec, time.time(), current_group.get()
-        self.store.create_action(
-            self.run_name,
-            action.id,
-            number=number,
-            parent=action.parent.id if action.parent else None,
-            task=spec.name,
-            short_name=spec.short_name,
-            status=st.SUCCEEDED,
-            queued_at=now,
-            started_at=now,
-            ended_at=now,
-            inputs=st.preview(encoded_inputs),
-            outputs=st.preview(outputs),
-            cache=HIT,
-            cache_key=key,
-            **({"grp": group} if group is not None else {}),  # no None: see store._grouped
-        )
+        now = time.time()
+        record = {
+            "number": number,
+            "task": spec.name,
+            "short_name": spec.short_name,
+            "status": st.SUCCEEDED,
+            "queued_at": now,
+            "started_at": now,
+            "ended_at": now,
+            "inputs": st.preview(encoded_inputs),  # (secret values masked)
+            "outputs": st.preview(outputs),
+            "cache": HIT,
+            "cache_key": key,
+        }
+        # No None in a record (see store._grouped): a column left out is NULL.
+        if parent is not None:
+            record["parent"] = parent.id
+        group = current_group.get()
+        if group is not None:
+            record["grp"] = group
+        ident = f"a{number}"  # st.action_id
+        self.store.create_action_record(self.run_name, ident, record)
         if listeners:
-            _notify(self.run_name, action, st.QUEUED)
-            _notify(self.run_name, action, "CACHED")
+            _notify_hit(self.run_name, ident, spec)
 
     async def _waited_hit(self, action: Action, outputs: str) -> Any:
         """serialize=True: the entry another call wrote while this one waited (its record,
         made before it waited, becomes a hit)."""
-        value = self._hit_value(action, outputs)
+        if action.parent is None:
+            self.root_outputs = outputs
+        value = _codec.loads(outputs)
         if might_hold_data(value):
             value = await transport.output_arriving(action.task.func, value)
         now = time.time()
@@ -575,12 +646,6 @@ class Controller:
         if listeners:
             _notify(self.run_name, action, "CACHED")
         return value
-
-    def _hit_value(self, action: Action, outputs: str) -> Any:
-        """A hit's outputs decoded (references in them not fetched yet: output_arriving)."""
-        if action.parent is None:
-            self.root_outputs = outputs
-        return _codec.loads(outputs)
 
     def _cache_write(self, action: Action, key: str, result: Any) -> bool:
         """Store the action's outputs under ``key``; False when they hold a secret's value, which
@@ -784,21 +849,22 @@ class Controller:
             self.slots.release()
 
     # -- a parent gives its slot up while it waits for children ------------------------------
+    # (run_action counts the children waiting; these are called when the count leaves or
+    # reaches 0, not once per child.)
     def _parent_waits(self, parent: Action) -> None:
-        parent.children_waiting += 1
-        if parent.children_waiting == 1 and parent.lease is not None:
+        """The first child ``parent`` waits for started: it gives its slot up."""
+        if parent.lease is not None:
             parent.lease.pause()  # its worker slot too (runtime.pool)
-        if parent.children_waiting == 1 and parent.holds_slot:
+        if parent.holds_slot:
             parent.holds_slot = False
             self.slots.release()
 
     def _parent_resumes(self, parent: Action) -> bool:
-        """A child of ``parent`` ended; True when the parent must now wait for its slot again
-        (a plain function, not a coroutine: it is called once per child)."""
-        parent.children_waiting -= 1
-        if parent.children_waiting == 0 and parent.lease is not None:
+        """The last child ``parent`` waited for ended; True when the parent must now wait for
+        its slot again (a plain function, not a coroutine)."""
+        if parent.lease is not None:
             parent.lease.resume()
-        return parent.children_waiting == 0 and not parent.holds_slot and self.slots.limit is not None
+        return not parent.holds_slot and self.slots.limit is not None
 
     # -- records and checks ----------------------------------------------------------------
     def _attempt_ended(self, action: Action, error: BaseException | None) -> None:

@@ -17,6 +17,7 @@ import inspect
 import keyword
 import re
 import sys
+import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +147,23 @@ class ConnectorTask(TaskTemplate):
         if config is None:
             raise ConfigurationError("plugin_config: a connector task needs the config its connector owns, not None")
         get_registry().connector_for(config)  # a clear error if no installed connector handles it
+
+
+def declared_io(owner: str, inputs: Any, output_type: Any) -> dict[str, Any]:
+    """A connector task's declared ``inputs`` (a dict of input name -> type) as a new dict,
+    after checking it and ``output_type`` (a class, a parameterised type such as
+    ``Annotated[pd.DataFrame, ...]``, or None). ``owner`` starts each error, e.g.
+    ``"BigQueryTask 'q'"``: a subclass checks what it is given before reading it."""
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise TypeError(
+            f"{owner}: inputs: {inputs!r} is not accepted (a dict of input name -> type, e.g. {{'day': str}})"
+        )
+    if output_type is not None and not (isinstance(output_type, type) or typing.get_origin(output_type) is not None):
+        raise TypeError(
+            f"{owner}: output_dataframe_type: {output_type!r} is not accepted "
+            "(a dataframe type such as flyte.io.DataFrame, pandas.DataFrame or pyarrow.Table, or None)"
+        )
+    return dict(inputs or {})
 
 
 def _input_types(name: str, inputs: Mapping[str, Any] | None) -> dict[str, Any]:

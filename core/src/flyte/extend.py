@@ -17,7 +17,8 @@ third-party author sees is the one we use. Names here are stable API; everything
 - Connectors: :class:`Connector` (``create``/``get``/``delete`` for your config type),
   :class:`ConnectorContext` (the task and its secrets, as those receive it),
   :class:`ConnectorStatus` and :class:`LogLink` (what ``get`` reports), :class:`PollPolicy`,
-  :class:`ConnectorTask` (the task object users create, e.g. through your own constructor),
+  :class:`ConnectorTask` (the task object users create, e.g. through your own constructor;
+  :func:`declared_io` checks its ``inputs`` and output type before your constructor reads them),
   and the errors :class:`ConnectorError`, :class:`PermanentConnectorError`,
   :class:`ConnectorTransientError`. See ``docs/writing-a-connector.md``.
 - Rendering: :class:`RenderContext` (settings plus builders for the task's container, pod
@@ -76,6 +77,7 @@ _EXPORTS = {
     "LogLink": "flyte.plugin_types",
     "PollPolicy": "flyte.plugin_types",
     "ConnectorTask": "flyte.connector_task",
+    "declared_io": "flyte.connector_task",
     "TaskCall": "flyte.plugin_types",
     "TaskPlugin": "flyte.plugin_types",
     "DataFrameHandler": "flyte.plugin_types",

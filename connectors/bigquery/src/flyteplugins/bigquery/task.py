@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 import flyte
-from flyte.extend import ConnectorTask
+from flyte.extend import ConnectorTask, declared_io
 
 NAMED_PARAMETER = re.compile(r"@(\w+)")
 
@@ -42,11 +42,6 @@ def _job_config(value: Any) -> dict[str, Any] | None:
     return to_api()
 
 
-def _is_type(value: Any) -> bool:
-    """A class, or a parameterised type such as ``Annotated[pd.DataFrame, ...]``."""
-    return isinstance(value, type) or typing.get_origin(value) is not None
-
-
 @attrs.frozen
 class BigQueryConfig:
     """Where queries run: ``ProjectID``, ``Location`` (e.g. ``"US"``), and a ``QueryJobConfig``
@@ -73,7 +68,6 @@ def bigquery_type(name: str, kind: Any) -> str:
     """The BigQuery parameter type of an input type (``ARRAY<INT64>`` for ``list[int]``)."""
     import datetime as dt
     import decimal
-    import typing
 
     scalars = {
         bool: "BOOL",
@@ -121,17 +115,7 @@ class BigQueryTask(ConnectorTask):
             raise TypeError(
                 f"BigQueryTask {name!r}: plugin_config must be a BigQueryConfig, not {type(plugin_config).__name__}"
             )
-        if inputs is not None and not isinstance(inputs, Mapping):
-            raise TypeError(
-                f"BigQueryTask {name!r}: inputs: {inputs!r} is not accepted "
-                "(a dict of input name -> type, e.g. {'day': str})"
-            )
-        if output_dataframe_type is not None and not _is_type(output_dataframe_type):
-            raise TypeError(
-                f"BigQueryTask {name!r}: output_dataframe_type: {output_dataframe_type!r} is not accepted "
-                "(a dataframe type such as flyte.io.DataFrame, pandas.DataFrame or pyarrow.Table, or None)"
-            )
-        inputs = dict(inputs or {})
+        inputs = declared_io(f"BigQueryTask {name!r}", inputs, output_dataframe_type)
         if not isinstance(query_template, str) or not query_template.strip():
             raise ValueError(f"BigQueryTask {name!r}: query_template: {query_template!r} is not accepted (the SQL)")
         if google_application_credentials is not None and not isinstance(google_application_credentials, str):

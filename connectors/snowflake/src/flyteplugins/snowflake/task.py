@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 import flyte
-from flyte.extend import ConnectorTask
+from flyte.extend import ConnectorTask, declared_io
 
 # pyformat placeholders, the driver's paramstyle: %(name)s. "%%" is a literal percent sign.
 PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%|%")
@@ -43,11 +43,6 @@ def _connection_kwargs(value: Any) -> dict[str, Any] | None:
             "the task. Store it as a flyte.Secret and pass its key (snowflake_private_key=...)"
         )
     return dict(value)
-
-
-def _is_type(value: Any) -> bool:
-    """A class, or a parameterised type such as ``Annotated[pd.DataFrame, ...]``."""
-    return isinstance(value, type) or typing.get_origin(value) is not None
 
 
 @attrs.frozen
@@ -151,17 +146,7 @@ class Snowflake(ConnectorTask):
             raise TypeError(
                 f"Snowflake {name!r}: plugin_config must be a SnowflakeConfig, not {type(plugin_config).__name__}"
             )
-        if inputs is not None and not isinstance(inputs, Mapping):
-            raise TypeError(
-                f"Snowflake {name!r}: inputs: {inputs!r} is not accepted "
-                "(a dict of input name -> type, e.g. {'day': str})"
-            )
-        if output_dataframe_type is not None and not _is_type(output_dataframe_type):
-            raise TypeError(
-                f"Snowflake {name!r}: output_dataframe_type: {output_dataframe_type!r} is not accepted "
-                "(a dataframe type such as flyte.io.DataFrame, pandas.DataFrame or pyarrow.Table, or None)"
-            )
-        inputs = dict(inputs or {})
+        inputs = declared_io(f"Snowflake {name!r}", inputs, output_dataframe_type)
         _check_query(name, query_template, inputs, batch)
         for param, key in (
             ("secret_group", secret_group),

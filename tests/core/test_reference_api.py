@@ -36,6 +36,21 @@ def test_init_accepts_the_reference_sdks_client_options_and_refuses_a_remote_end
         flyte.init(secret_source="vault")
 
 
+# flyte.init's parameters in the reference SDK 2.12.1 (inspect.signature), the remote ones aside.
+REFERENCE_INIT_OPTIONS = (
+    "auth_client_config", "auth_type", "batch_size", "ca_cert_file_path", "disable_keyring", "headless",
+    "http_proxy_url", "image_builder", "image_registry", "images", "insecure", "insecure_skip_verify",
+    "load_plugin_type_transformers", "local_persistence", "local_tracked", "local_tracked_strict", "log_format",
+    "org", "reset_root_logger", "rpc_retries", "scopes", "source_config_path", "sync_local_sys_paths",
+    "user_log_level",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REFERENCE_INIT_OPTIONS)
+def test_init_accepts_every_client_option_of_the_reference_sdk(name):
+    flyte.init(**{name: None})
+
+
 def test_init_from_config_takes_the_path_positionally_or_by_keyword(tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text("task:\n  project: from-file\n")

@@ -39,10 +39,10 @@ from flyte.runtime.redact import redact
 from flyte.runtime.settings import LocalSettings
 from flyte.task import TaskTemplate
 
-# Parameters of the reference SDK's init that select a remote control plane: we cannot honour
-# them, so a non-empty value is an error rather than a silently local run.
 # Ctrl-C: seconds the cancelled run gets to stop what it started before flyte.run re-raises.
 INTERRUPT_GRACE = 30.0
+# Parameters of the reference SDK's init that select a remote control plane: we cannot honour
+# them, so a non-empty value is an error rather than a silently local run.
 _REMOTE_ONLY = ("endpoint", "api_key", "client_id", "client_credentials_secret", "command", "proxy_command")
 # Parameters of the reference SDK's init that only concern its remote client, logging format
 # or image builder: accepted so code written for it runs unchanged; they change nothing here.
@@ -67,6 +67,10 @@ _ACCEPTED = (
     "load_plugin_type_transformers",
     "local_persistence",
     "user_log_level",
+    "disable_keyring",
+    "scopes",
+    "local_tracked",
+    "local_tracked_strict",
 )
 SECRET_SOURCES = ("store", "environment")
 # init's own parameters (for the error listing what it accepts).

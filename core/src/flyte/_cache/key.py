@@ -133,10 +133,8 @@ class TaskPart:
             for value in inputs.values():
                 if type(value) not in _codec.CANONICAL_SCALARS:
                     break
-            else:  # self.hash(encoded), without a call
-                digest = self.head.copy()
-                digest.update((_json_string(encoded) + "]").encode())
-                return digest.hexdigest()
+            else:
+                return self.hash(encoded)
         return cache_key(self.spec, self.func, inputs, encoded)
 
 

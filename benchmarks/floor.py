@@ -408,7 +408,7 @@ def cpu_profile(n: int, repeats: int, names: list[str]) -> dict[str, float]:
     flyte.init()
     out = {}
     for name in names:
-        samples = flyte.run(probe, name, n, repeats, n).outputs()
+        samples = flyte.run(probe, name, n, repeats, n).outputs()[0]
         out[name] = statistics.median(samples) / n * 1e6
     return _derived(out)
 

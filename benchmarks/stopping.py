@@ -131,7 +131,7 @@ def frames_per_level() -> dict[str, float]:
 
     levels = 20  # fewer than one fresh stack's worth
     return {
-        task.short_name: (flyte.run(task, levels).outputs() - flyte.run(task, 0).outputs()) / levels
+        task.short_name: (flyte.run(task, levels).outputs()[0] - flyte.run(task, 0).outputs()[0]) / levels
         for task in (nest_async, nest_sync)
     }
 

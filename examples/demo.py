@@ -81,7 +81,7 @@ if __name__ == "__main__":
     flyte.init()
     for label in ("first run", "second run"):
         run = flyte.run(main, shards=4)
-        print(f"{label}: {run.name} -> {run.outputs()}  ({_summary(run)})")
+        print(f"{label}: {run.name} -> {run.outputs()[0]}  ({_summary(run)})")
     print()
     print("Where to look next:")
     print(f"  run page and report:  {run.url}")

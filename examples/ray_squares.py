@@ -56,4 +56,4 @@ async def sum_of_squares(n: int = 10) -> int:
 
 if __name__ == "__main__":
     flyte.init()
-    print(flyte.run(sum_of_squares, n=20).outputs())
+    print(flyte.run(sum_of_squares, n=20).outputs()[0])

@@ -57,4 +57,4 @@ def train(epochs: int = 5, lr: float = 0.1) -> list[float]:
 if __name__ == "__main__":
     flyte.init()
     run = flyte.run(train, epochs=5)
-    print(run.outputs())
+    print(run.outputs()[0])

@@ -106,7 +106,7 @@ async def looks_at_its_children(count: int) -> dict:
 def test_a_child_that_starts_at_once_is_recorded_running_from_its_creation():
     flyte.init()
     run = flyte.run(looks_at_its_children, 1)
-    out = run.outputs()
+    out = run.outputs()[0]
     (live,) = out["live"]
     assert (live["status"], live["attempts"], live["cache"]) == (st.RUNNING, 1, "disabled")
     assert live["started_at"] == live["queued_at"] and live["ended_at"] is None
@@ -121,7 +121,7 @@ def test_a_child_that_starts_at_once_is_recorded_running_from_its_creation():
 def test_a_child_that_waits_for_a_slot_is_recorded_queued_until_it_starts():
     flyte.init(max_concurrency=1)
     run = flyte.run(looks_at_its_children, 2)
-    first, second = run.outputs()["live"]
+    first, second = run.outputs()[0]["live"]
     assert (first["status"], first["attempts"]) == (st.RUNNING, 1)
     assert (second["status"], second["attempts"], second["started_at"]) == (st.QUEUED, 0, None)
     with st.reader() as conn:
@@ -156,7 +156,7 @@ async def traces_its_childrens_writes() -> list[str]:
 def test_a_plain_childs_row_is_written_without_a_null_and_reads_as_before():
     flyte.init()
     run = flyte.run(traces_its_childrens_writes)
-    inserts = [s for s in run.outputs() if s.startswith("INSERT OR REPLACE INTO actions")]
+    inserts = [s for s in run.outputs()[0] if s.startswith("INSERT OR REPLACE INTO actions")]
     assert len(inserts) == 3 and not any("NULL" in s for s in inserts), inserts
     with st.reader() as conn:
         children = [

@@ -331,7 +331,7 @@ import sys
 import flyte
 import serial_tasks
 flyte.init()
-print(flyte.run(serial_tasks.expensive, x=int(sys.argv[1]), folder=sys.argv[2], sleep=float(sys.argv[3])).outputs())
+print(flyte.run(serial_tasks.expensive, x=int(sys.argv[1]), folder=sys.argv[2], sleep=float(sys.argv[3])).outputs()[0])
 """
 
 
@@ -410,7 +410,7 @@ def test_when_the_running_call_fails_a_waiter_runs_it(tmp_path):
         results = await asyncio.gather(*(flaky(5) for _ in range(4)), return_exceptions=True)
         return [r if isinstance(r, int) else type(r).__name__ for r in results]
 
-    out = flyte.run(fan_out).outputs()
+    out = flyte.run(fan_out).outputs()[0]
     assert sorted(map(str, out)) == ["5", "5", "5", "RuntimeError"]
     assert attempts["n"] == 2
 

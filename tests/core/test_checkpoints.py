@@ -125,7 +125,7 @@ async def parent() -> list[tuple[str, str]]:
 
 
 def test_every_action_has_checkpoints_of_its_own_and_its_local_folder_goes_with_the_attempt():
-    (first, first_local), (second, second_local) = flyte.run(parent).outputs()
+    (first, first_local), (second, second_local) = flyte.run(parent).outputs()[0]
     assert first != second
     assert pathlib.Path(first, "payload").read_bytes() == b"a"
     assert pathlib.Path(second, "payload").read_bytes() == b"b"

@@ -268,7 +268,7 @@ def test_ctx_fields_are_none_in_a_plain_task_and_ctx_is_none_outside_a_task():
 )
 def test_every_rank_knows_its_place_and_rank_zero_returns(token, tmp_path, replicas, nproc, runtime):
     flyte.init()
-    out = flyte.run(report.override(plugin_config=_shape(replicas, nproc, runtime)), folder=str(tmp_path)).outputs()
+    out = flyte.run(report.override(plugin_config=_shape(replicas, nproc, runtime)), folder=str(tmp_path)).outputs()[0]
     ranks = _ranks(tmp_path)
     assert sorted(ranks) == [0, 1]
     assert out == ranks[0]  # the task's output is rank 0's value
@@ -289,7 +289,7 @@ def test_torchrun_tasks_run_without_torch_on_the_direct_launcher(token, tmp_path
 
     monkeypatch.setattr(_launch, "_torch_installed", lambda: False)
     flyte.init()
-    out = flyte.run(report_async.override(plugin_config=_shape(1, 2)), folder=str(tmp_path)).outputs()
+    out = flyte.run(report_async.override(plugin_config=_shape(1, 2)), folder=str(tmp_path)).outputs()[0]
     assert out["rank"] == 0 and sorted(_ranks(tmp_path)) == [0, 1]
 
 
@@ -304,7 +304,7 @@ def test_gloo_all_reduce_across_nodes(token):
 def test_ddp_training_keeps_the_ranks_in_step_and_returns_rank_zeros_loss(token):
     pytest.importorskip("torch")
     flyte.init()
-    out = flyte.run(ddp_train, steps=20).outputs()
+    out = flyte.run(ddp_train, steps=20).outputs()[0]
     assert out["rank"] == 0 and out["in_step"]
     assert out["losses"][-1] < out["losses"][0] * 0.5
 
@@ -312,14 +312,14 @@ def test_ddp_training_keeps_the_ranks_in_step_and_returns_rank_zeros_loss(token)
 def test_lightning_ddp_joins_the_workers_process_group(token):
     pytest.importorskip("lightning")
     flyte.init()
-    out = flyte.run(lightning_ddp.override(plugin_config=_shape(2, 1)), steps=4).outputs()
+    out = flyte.run(lightning_ddp.override(plugin_config=_shape(2, 1)), steps=4).outputs()[0]
     assert out == {"global_rank": 0, "world_size": 2, "node_rank": 0}
 
 
 def test_jax_processes_join_one_jax_distributed_job(token):
     pytest.importorskip("jax")
     flyte.init()
-    out = flyte.run(jax_gather.override(plugin_config=_shape(2, 1, JaxRun()))).outputs()
+    out = flyte.run(jax_gather.override(plugin_config=_shape(2, 1, JaxRun()))).outputs()[0]
     assert out == {"count": 2, "index": 0, "gathered": [1.0, 2.0]}
 
 
@@ -370,7 +370,7 @@ def test_the_whole_set_restarts_before_the_tasks_retries(token, tmp_path):
 def test_a_restarted_set_resumes_from_what_its_attempt_saved_and_the_next_attempt_too(token, tmp_path):
     flyte.init()
     shape = ClusteredSettings(replicas=2, nproc_per_node=1, failure_policy=ClusterFailurePolicy(max_restarts=1))
-    out = flyte.run(resumes.override(plugin_config=shape), folder=str(tmp_path)).outputs()
+    out = flyte.run(resumes.override(plugin_config=shape), folder=str(tmp_path)).outputs()[0]
     seen = {p.name: json.loads(p.read_text()) for p in tmp_path.glob("seen-*")}
     assert seen == {
         "seen-1-0": None,  # nothing saved yet

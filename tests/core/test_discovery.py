@@ -161,7 +161,7 @@ async def boom() -> None:
 
 def test_the_example_plugin_runs_tasks_in_another_process():
     flyte.init()
-    out = flyte.run(where, 21).outputs()
+    out = flyte.run(where, 21).outputs()[0]
     assert out["pid"] != os.getpid() and out["double"] == 42
     assert out["child"] == "1" and out["task_var"] == "t"
     with pytest.raises(KeyError, match="from the child") as info:

@@ -420,7 +420,7 @@ async def main() -> list[str]:
 
 
 flyte.init()  # no `if __name__ == "__main__":` guard
-print(flyte.run(main).outputs())
+print(flyte.run(main).outputs()[0])
 """
 
 
@@ -467,7 +467,7 @@ def test_a_call_that_does_not_fit_the_signature_is_both_a_type_error_and_a_value
 
     flyte.init()
     assert flyte.run(process, data=[1, 2, 3]).outputs() == {"n": 3, "batch_size": 32, "verbose": False}
-    assert flyte.run(process, data=[1, 2, 3], batch_size=64).outputs()["batch_size"] == 64
+    assert flyte.run(process, data=[1, 2, 3], batch_size=64).outputs()[0]["batch_size"] == 64
     for call in (lambda: flyte.run(process), lambda: flyte.run(process, data=[1], nope=1)):
         with pytest.raises(TypeError) as info:
             call()

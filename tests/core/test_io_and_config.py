@@ -59,8 +59,8 @@ def test_files_pass_by_reference_and_do_not_count_as_inline_bytes():
 
 
 def test_dirs_upload_walk_and_download(tmp_path):
-    d = flyte.run(make_dir, 3).outputs()
-    assert sorted(flyte.run(count_dir, d).outputs()) == ["deep.txt", "part-0.txt", "part-1.txt", "part-2.txt"]
+    d = flyte.run(make_dir, 3).outputs()[0]
+    assert sorted(flyte.run(count_dir, d).outputs()[0]) == ["deep.txt", "part-0.txt", "part-1.txt", "part-2.txt"]
     local = d.download_sync(tmp_path / "copy")
     assert (tmp_path / "copy" / "sub" / "deep.txt").read_text() == "deep"
     assert local == str(tmp_path / "copy")
@@ -68,7 +68,7 @@ def test_dirs_upload_walk_and_download(tmp_path):
 
 def test_any_fsspec_url_can_be_the_store():
     flyte.init(storage="memory://flyte-test")
-    f = flyte.run(write_big, 10).outputs()
+    f = flyte.run(write_big, 10).outputs()[0]
     assert f.path.startswith("memory://flyte-test/")
     assert flyte.run(read_size, f).outputs() == 10
 

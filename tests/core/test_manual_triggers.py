@@ -137,13 +137,13 @@ def test_every_listed_trigger_fires_and_a_schedule_fired_by_hand_gets_the_fire_t
     before = datetime.now(UTC)
     runs = [flyte.run(trigger) for trigger in flyte.remote.Trigger.listall(task_name=TASK_NAME)]
     after = datetime.now(UTC)
-    outputs = [r.outputs() for r in runs]
+    outputs = [r.outputs()[0] for r in runs]
     assert outputs[0] == "region=all days=30 as_of=None env=REPORT_VERBOSE=1"
     assert outputs[2] == "region=us-east days=1 as_of=None env="
     as_of = datetime.fromisoformat(outputs[1].split("as_of=")[1].split(" ")[0])
     assert before <= as_of <= after and as_of.tzinfo is not None  # nightly, fired now
     pinned = flyte.run(flyte.remote.Trigger.get(name="nightly", task_name=TASK_NAME), as_of=before)
-    assert f"as_of={before.isoformat()}" in pinned.outputs()  # an explicit value wins over the fire time
+    assert f"as_of={before.isoformat()}" in pinned.outputs()[0]  # an explicit value wins over the fire time
 
 
 def test_the_trigger_and_the_run_context_notifications_both_deliver(deployed, endpoint):
@@ -159,7 +159,7 @@ def test_async_listall_and_run_aio(deployed):
         names = [t.name async for t in flyte.remote.Trigger.listall.aio(task_name=TASK_NAME)]
         trigger = await flyte.remote.Trigger.get.aio(name="quick-report", task_name=TASK_NAME)
         run = await flyte.run.aio(trigger, region="eu")
-        return [*names, run.outputs()]
+        return [*names, run.outputs()[0]]
 
     assert asyncio.run(main()) == ["full-report", "nightly", "quick-report", "region=eu days=1 as_of=None env="]
 
@@ -184,7 +184,7 @@ def test_a_trigger_fired_from_another_process(deployed, tmp_path, endpoint, flyt
         f"trigger = flyte.remote.Trigger.get(name='full-report', task_name={TASK_NAME!r})\n"
         "run = flyte.run(trigger, days=3)\n"
         "run.wait()\n"
-        "print(run.phase, run.inputs(), run.outputs())\n"
+        "print(run.phase, run.inputs(), run.outputs()[0])\n"
     )
     out = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ), timeout=300

@@ -56,7 +56,7 @@ async def listens() -> dict:
 def test_a_plain_childs_lines_context_and_record_are_its_own():
     flyte.init()
     run = flyte.with_runcontext(name="rplain").run(listens)
-    out = run.outputs()
+    out = run.outputs()[0]
     (child,) = children_of("rplain")
     # Its context: its own action, its environment's variables; the parent's back after it.
     assert out["me"] == child["id"] and out["parent"] == "a0" and out["action"].endswith(child["id"])
@@ -141,7 +141,7 @@ def test_a_plain_first_attempt_that_fails_is_retried_and_each_attempt_recorded()
     failures.clear()
     flyte.init()
     run = flyte.with_runcontext(name="rflaky").run(retries_a_child)
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out["value"] == 2
     assert out["events"] == ["QUEUED:0", "RUNNING:1", "RETRYING:1", "RUNNING:2", "SUCCEEDED:2"]
     (child,) = children_of("rflaky")

@@ -78,7 +78,7 @@ async def sequential(n: int) -> list[tuple[int, int]]:
 
 
 def test_tasks_run_in_worker_processes_not_the_driver_and_globals_persist():
-    results = flyte.run(sequential, 10).outputs()
+    results = flyte.run(sequential, 10).outputs()[0]
     pids = {pid for pid, _ in results}
     assert os.getpid() not in pids
     assert 1 <= len(pids) <= 2  # at most `replicas` workers
@@ -111,7 +111,7 @@ async def eight() -> list[tuple[int, float, float]]:
 
 
 def test_capacity_is_replicas_times_concurrency_and_the_rest_queue():
-    results = flyte.run(eight).outputs()
+    results = flyte.run(eight).outputs()[0]
     spans = [(s, e) for _, s, e in results]
     assert max_overlap(spans) == 4  # 8 one-second tasks on 2 x 2 slots: two waves of 4
     pids = {pid for pid, _, _ in results}
@@ -230,7 +230,7 @@ async def queue_behind() -> str:
 
 
 def test_max_queued_time_bounds_the_wait_for_a_worker():
-    message = flyte.run(queue_behind).outputs()
+    message = flyte.run(queue_behind).outputs()[0]
     assert "waited more than 0.3s for a worker of reusable environment 'pool_slow'" in message
     assert "capacity 2 = 1 replicas x 2 concurrency" in message
 
@@ -296,7 +296,7 @@ def test_a_sync_reusable_child_of_a_sync_task_in_the_driver_runs_on_the_pool():
 
 def test_nested_calls_from_a_worker_run_as_child_actions_of_the_run():
     run = flyte.run(tree)
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out["me"] != os.getpid()
     assert out["child"] == 2 and out["stage"] == "warm"
     assert out["plain"] == os.getpid()  # a non-reusable child runs in the controller's process
@@ -351,7 +351,7 @@ async def burst(n: int) -> list[int]:
 
 
 def test_an_autoscaled_pool_grows_to_max_while_tasks_queue_and_shrinks_one_at_a_time_to_min():
-    pids = set(flyte.run(burst, 6).outputs())
+    pids = set(flyte.run(burst, 6).outputs()[0])
     assert len(pids) == 3  # grew from 1 to max
     (pool,) = pools.live_pools()
     seen: list[tuple[int, float]] = []  # (live workers, when first seen)
@@ -384,13 +384,13 @@ async def short_pid() -> int:
 
 
 def test_the_whole_pool_stops_after_idle_ttl_and_starts_again_on_demand():
-    pid = flyte.run(short_pid).outputs()
+    pid = flyte.run(short_pid).outputs()[0]
     (pool,) = pools.live_pools()
     workers = [w.pid for w in pool.workers]
     assert wait_for(lambda: pool.closed)
     assert wait_for(lambda: not any(alive(p) for p in workers))
     assert pools.live_pools() == []
-    again = flyte.run(short_pid).outputs()
+    again = flyte.run(short_pid).outputs()[0]
     assert again != pid and alive(again)
 
 
@@ -412,7 +412,7 @@ async def both() -> list[int]:
 
 if __name__ == "__main__":
     flyte.init()
-    print(*flyte.run(both).outputs(), flush=True)
+    print(*flyte.run(both).outputs()[0], flush=True)
     if sys.argv[1] == "busy":
         flyte.run(pid, 3600)  # a task is running when the driver is stopped
     time.sleep(3600)
@@ -584,7 +584,7 @@ def test_workers_are_forked_by_one_single_threaded_server_with_the_owners_curren
     (tmp_path / "mods").mkdir()
     (tmp_path / "mods" / "pool_late_module.py").write_text("VALUE = 1\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path / "mods"), os.getenv("PYTHONPATH")])))
-    seen = flyte.run(lineage).outputs()
+    seen = flyte.run(lineage).outputs()[0]
     assert seen["parent"] == server.popen.pid != os.getpid()
     stat = Path(f"/proc/{server.popen.pid}/stat").read_text()
     assert stat.rsplit(")", 1)[1].split()[1] == str(os.getpid())  # the server's parent is us
@@ -618,7 +618,7 @@ def test_a_killed_fork_server_fails_its_workers_tasks_and_a_new_one_serves_the_n
     (error,) = outcome
     assert isinstance(error, WorkerDiedError) and f"worker process {worker}" in str(error)
     assert wait_for(lambda: not alive(worker))  # its parent-death signal followed the server
-    seen = flyte.run(lineage).outputs()
+    seen = flyte.run(lineage).outputs()[0]
     new_server = spawner.fork_server()
     assert new_server is not server and seen["parent"] == new_server.popen.pid
 
@@ -634,7 +634,7 @@ async def worker_pid() -> int:
 def test_a_task_sent_to_a_worker_that_died_unnoticed_runs_on_the_next_worker():
     """A worker that dies idle (its fork server killed, say) is in the pool until its reader
     sees it go: a task sent to it meanwhile never reached it, and runs on the replacement."""
-    first = flyte.run(worker_pid).outputs()
+    first = flyte.run(worker_pid).outputs()[0]
     pool = pools.pool_for(worker_pid.spec)
     (worker,) = pool.workers
     assert worker.pid == first
@@ -651,7 +651,7 @@ def test_a_task_sent_to_a_worker_that_died_unnoticed_runs_on_the_next_worker():
     try:
         os.kill(worker.pid, signal.SIGKILL)
         assert wait_for(noticing.is_set)
-        runner = threading.Thread(target=lambda: outcome.append(flyte.run(worker_pid).outputs()))
+        runner = threading.Thread(target=lambda: outcome.append(flyte.run(worker_pid).outputs()[0]))
         runner.start()
         assert wait_for(lambda: bool(worker.jobs))  # the task was sent to the dead worker
     finally:
@@ -682,7 +682,7 @@ async def parent() -> int:
 
 if __name__ == "__main__":
     flyte.init()
-    print(os.getpid(), flyte.run(parent).outputs(), flush=True)
+    print(os.getpid(), flyte.run(parent).outputs()[0], flush=True)
 """
 
 
@@ -745,7 +745,7 @@ def test_what_a_pooled_task_prints_is_in_its_attempts_log_and_only_there(tmp_pat
     with capfd.disabled():
         flyte.run(short_pid)  # the fork server is running before the terminal below is a capture
     run = flyte.run(chat, str(tmp_path))
-    ann_pid, bob_pid = run.outputs()
+    ann_pid, bob_pid = run.outputs()[0]
     assert ann_pid == bob_pid != os.getpid()  # one worker ran both at once (concurrency=2)
     for me, other, action in (("ann", "bob", "a1"), ("bob", "ann", "a2")):
         result = CliRunner().invoke(build_cli(), ["logs", run.name, action])

@@ -206,7 +206,7 @@ async def grouped_and_traced() -> dict:
 def test_groups_traces_and_the_task_context_are_recorded():
     with flyte.custom_context(team="ml"):
         run = flyte.run(grouped_and_traced)
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out["values"] == [0, 1] and out["inner"] == 25 and out["size"] == len("<html>a.example</html>")
     assert out["task"] == "refapi.grouped_and_traced" and out["run"] == run.name and out["attempt"] == 1
     assert out["custom"] == {"team": "ml"}
@@ -312,7 +312,7 @@ def test_run_aio_from_async_code():
     async def main() -> list[int]:
         first = await flyte.run.aio(plus_one, 1)
         second = await flyte.with_runcontext(custom_context={"k": "v"}).run.aio(plus_one, x=2)
-        return [first.outputs(), second.outputs()]
+        return [first.outputs()[0], second.outputs()[0]]
 
     assert asyncio.run(main()) == [2, 3]
 

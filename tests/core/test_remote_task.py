@@ -74,7 +74,7 @@ def test_code_changed_since_the_deploy_is_not_run_in_its_place(program):
     with pytest.raises(flyte.errors.TaskNotFoundError, match="the code of task 'env_2.remote_task' here is not"):
         remote.Task.get("env_2.remote_task", auto_version="current")
     subprocess.run([sys.executable, str(program)], env=os.environ, check=True)  # deployed again, changed
-    script = "import flyte\nprint(flyte.run(flyte.remote.Task.get('env_2.remote_task', auto_version='latest'), x='x').outputs())"
+    script = "import flyte\nprint(flyte.run(flyte.remote.Task.get('env_2.remote_task', auto_version='latest'), x='x').outputs()[0])"
     out = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("changed: x!")  # a fresh process runs the code deployed last
 

@@ -111,7 +111,7 @@ def test_a_run_that_is_not_cancelled_returns_as_before():
     async def main() -> tuple[object, object]:
         run = await flyte.run.aio(sleeper, 0.0)
         second = await flyte.with_runcontext(name="aio-not-cancelled").run.aio(sleeper, 0.0)
-        return run.outputs(), second.name
+        return run.outputs()[0], second.name
 
     assert asyncio.run(main()) == ("slept", "aio-not-cancelled")
     assert newest_run().phase == "SUCCEEDED"

@@ -52,7 +52,7 @@ def sync_parent(n: int) -> list[int]:
 
 
 def test_every_call_form_of_the_guide():
-    out = flyte.run(forms).outputs()
+    out = flyte.run(forms).outputs()[0]
     assert out == {"gathered": [10, 11, 12], "created": 2, "sync": 16, "overridden": 15}
 
 
@@ -365,7 +365,7 @@ async def catches(kind: str) -> list:
 def test_a_childs_exception_is_its_own_type_and_a_runtime_user_error():
     assert flyte.run(catches, "value").outputs() == ["ValueError", "I will fail!", "ValueError", True, "plain"]
     assert flyte.run(catches, "key").outputs() == ["KeyError", "'missing'", "KeyError", True, "plain"]
-    assert flyte.run(catches, "os").outputs()[:3] == [
+    assert flyte.run(catches, "os").outputs()[0][:3] == [
         "FileNotFoundError",
         "[Errno 2] no such file: '/x'",
         "FileNotFoundError",

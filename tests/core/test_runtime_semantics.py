@@ -187,7 +187,7 @@ async def queue_parent() -> list[str]:
 
 def test_max_queued_time_fails_an_attempt_waiting_for_a_slot():
     flyte.init(max_concurrency=1)
-    out = flyte.run(queue_parent).outputs()
+    out = flyte.run(queue_parent).outputs()[0]
     assert out == ["None", "MaxQueuedTimeExceededError"]
 
 
@@ -227,13 +227,13 @@ async def read_both() -> list[str]:
 
 
 def test_env_vars_are_per_task_even_when_tasks_run_at_once():
-    out = flyte.run(read_both).outputs()
+    out = flyte.run(read_both).outputs()[0]
     assert out == ["aa"] * 5 + ["bb"] * 5 + ["unset"]
     assert "WHO" not in os.environ
 
 
 def test_run_context_env_vars_reach_every_task():
-    out = flyte.with_runcontext(env_vars={"RUN_LEVEL": "yes"}).run(env_value, name="RUN_LEVEL").outputs()
+    out = flyte.with_runcontext(env_vars={"RUN_LEVEL": "yes"}).run(env_value, name="RUN_LEVEL").outputs()[0]
     assert out == "yes"
 
 

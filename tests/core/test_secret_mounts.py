@@ -96,7 +96,7 @@ def test_the_guides_path_reads_the_tasks_own_file_and_nothing_is_written_there()
     secret_store.create("api_key", b"env-value")
     secret_store.create("other_key", b"other-value")
     before = guide_listing()
-    out = flyte.run(guide_reader).outputs()
+    out = flyte.run(guide_reader).outputs()[0]
     value = "file-value-7f3a"
     assert [out["guide"], out["pathlib"], out["bytes_path"], out["os_open"], out["via_variable"]] == [value] * 5
     assert out["exists"] == [True, True, True]
@@ -166,7 +166,7 @@ def read_repeatedly() -> int:
     return reads
 
 flyte.init(project=me)
-print(flyte.run(read_repeatedly).outputs())
+print(flyte.run(read_repeatedly).outputs()[0])
 """
 
 

@@ -48,7 +48,7 @@ TASKS = textwrap.dedent("""
 
     if __name__ == "__main__":
         flyte.init()
-        print(flyte.run(add, x=2).outputs())
+        print(flyte.run(add, x=2).outputs()[0])
 """)
 
 # The guide's own example (Configure tasks > Secrets), saved as secrets.py.

@@ -358,7 +358,7 @@ EXITS_PROMPTLY = textwrap.dedent("""
         return [type(e).__name__ for e in got]
 
     flyte.init()
-    print(flyte.run(main).outputs(), flush=True)
+    print(flyte.run(main).outputs()[0], flush=True)
 """)
 
 
@@ -395,7 +395,7 @@ FAN_OUT = textwrap.dedent("""
         return len(await asyncio.gather(*(child(i) for i in range(n))))
 
     flyte.init()
-    print(flyte.run(parent).outputs())
+    print(flyte.run(parent).outputs()[0])
 """)
 
 

@@ -256,7 +256,7 @@ def test_a_child_that_outlives_its_attempt_does_not_hold_it_up():
     import signal
 
     flyte.init()
-    pid = flyte.with_runcontext(name="rserver").run(starts_a_server).outputs()
+    pid = flyte.with_runcontext(name="rserver").run(starts_a_server).outputs()[0]
     try:
         assert flyte.remote.Run.get("rserver").phase == "SUCCEEDED"  # not waiting for the child
     finally:

@@ -136,7 +136,7 @@ def test_pandas_driver_of_the_example_hits_on_the_second_call() -> None:
         return r1 == r2
 
     run = flyte.run(pandas_driver)
-    assert run.outputs() is True
+    assert run.outputs()[0] is True
     assert _cache_column(run) == ["written", "hit"]
 
 
@@ -148,7 +148,7 @@ def test_identical_content_from_two_producers_is_one_cache_key() -> None:
         return [first, second]
 
     run = flyte.run(driver_two_producers)
-    first, second = run.outputs()
+    first, second = run.outputs()[0]
     assert first == second and _cache_column(run) == ["written", "hit"]
     # ... and across runs: a new run writes new data, the content (so the key) is the same.
     again = flyte.run(driver_two_producers)
@@ -163,7 +163,7 @@ def test_without_a_hash_the_key_follows_the_location() -> None:
         return [a, b]
 
     run = flyte.run(driver_unhashed)
-    a, b = run.outputs()
+    a, b = run.outputs()[0]
     assert a != b and _cache_column(run) == ["written", "written"]
 
 

@@ -99,7 +99,7 @@ def test_engine_bound_tables_are_read_and_stored_inside_the_engine(engine_plugin
         return [isinstance(table, flyte.io.DataFrame), await total(table)]
 
     assert flyte.run(main, 4).outputs() == [True, 6]
-    ref = flyte.run(produce, 3).outputs()
+    ref = flyte.run(produce, 3).outputs()[0]
     assert isinstance(ref, flyte.io.DataFrame)
     with pytest.raises(RuntimeError, match="a Table needs the engine"):
         flyte.run(needs_engine, ref)

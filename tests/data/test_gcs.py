@@ -44,7 +44,7 @@ async def main() -> str:
     df, f = await produce()
     return await consume(df, f)
 
-print(flyte.run(main).outputs())
+print(flyte.run(main).outputs()[0])
 """
 
 

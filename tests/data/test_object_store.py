@@ -95,7 +95,7 @@ def test_file_dir_and_dataframe_pass_between_tasks_through_s3(
         assert f.path.startswith(s3_storage) and d.path.startswith(s3_storage)
         return await read_all(f, d, df)
 
-    out = flyte.run(main).outputs()
+    out = flyte.run(main).outputs()[0]
     assert out == {"text": "line one\nline two\n", "names": ["a.txt", "b.txt"], "b": "B", "total": 6, "missing": None}
     keys = _keys(s3_endpoint, s3_bucket, "runs/")
     assert any(k.endswith("/data.parquet") for k in keys)
@@ -143,7 +143,7 @@ def test_credentials_from_the_config_file(s3_endpoint: str, s3_bucket: str, tmp_
             fh.write("configured")
         return f
 
-    f = flyte.run(write).outputs()
+    f = flyte.run(write).outputs()[0]
     assert f.path.startswith(f"s3://{s3_bucket}/from-config/")
     with f.open_sync("r") as fh:
         assert fh.read() == "configured"
@@ -173,6 +173,6 @@ def resumes_from_s3(tmp: str) -> list[str]:
 
 
 def test_checkpoints_live_in_the_run_storage_bucket(s3_storage: str, tmp_path: Path) -> None:
-    destination, restored = flyte.run(resumes_from_s3, tmp=str(tmp_path)).outputs()
+    destination, restored = flyte.run(resumes_from_s3, tmp=str(tmp_path)).outputs()[0]
     assert restored == "step 2"
     assert destination.startswith(f"{s3_storage}/") and "/checkpoints/" in destination

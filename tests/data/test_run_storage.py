@@ -34,7 +34,7 @@ def test_each_run_writes_under_its_own_prefix_and_cached_data_outlives_it(tmp_pa
 
     first = flyte.run(main, "same")
     second = flyte.run(main, "same")
-    (f1, t1), (f2, t2) = first.outputs(), second.outputs()
+    (f1, t1), (f2, t2) = first.outputs()[0], second.outputs()[0]
     assert t1.equals(t2)
     root = str(tmp_path / "store")
     assert f1.path.startswith(f"{root}/{first.name}/data/") and f2.path.startswith(f"{root}/{second.name}/data/")

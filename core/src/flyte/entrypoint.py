@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(redact(f"flyte.entrypoint: {task.name} failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 1
     # The recorded form: dataframes and files are references into the configured storage.
-    _write_outputs(run._outputs_json or _codec.dumps(run.outputs(), path="outputs"))
+    _write_outputs(run._outputs_json or _codec.dumps(run._result(), path="outputs"))
     return 0
 
 

@@ -3,6 +3,7 @@
 ``Run.get(name)`` and ``Run.listall()`` read the local run store (``<state root>/runs.db``); a
 run still marked running whose process is gone shows as ``ABORTED``. ``flyte.run(...)``
 returns the same type for the run it just executed, with its outputs in memory.
+``run.outputs()`` is an :class:`ActionOutputs`, the reference SDK's tuple of outputs.
 ``Trigger.get(name=, task_name=)`` and ``Trigger.listall(task_name=)`` read the triggers
 ``flyte.deploy`` recorded; ``flyte.run(trigger, **overrides)`` fires one. ``Task.get(name,
 auto_version="latest")`` is a task ``flyte.deploy`` recorded, to call from a task or pass to one.
@@ -19,6 +20,7 @@ import attrs
 
 from flyte import _codec
 from flyte._home import state_root
+from flyte._outputs import ActionOutputs, action_outputs
 from flyte._phase import Phase, recorded
 from flyte.errors import ActionNotFoundError, TaskNotFoundError
 from flyte.runtime import store as st
@@ -177,8 +179,14 @@ class Run:
                 for row in st.notification_rows(conn, self.name)
             ]
 
-    def outputs(self) -> Any:
-        """The root task's result; raises the run's error if it failed."""
+    def outputs(self) -> ActionOutputs:
+        """The root task's outputs as the reference SDK gives them (:class:`ActionOutputs`, a
+        tuple: ``run.outputs()[0]`` is a ``-> int`` task's int); raises the run's error if it
+        failed."""
+        return action_outputs(self._result())
+
+    def _result(self) -> Any:
+        """The root task's result as it returned it (the value, not the tuple of outputs)."""
         if self._exception is not None:
             raise self._exception
         if self.phase != st.SUCCEEDED:

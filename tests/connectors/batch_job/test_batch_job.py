@@ -84,7 +84,7 @@ def test_a_parent_task_calls_a_connector_task_and_the_job_is_recorded(service, t
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # depends_on given: no DependencyWarning
         run = flyte.run(main, 640)
-    result = run.outputs()
+    result = run.outputs()[0]
     assert result["payload"] == {"bucket": "photos", "width": 640}
     job = service.job(result["job"])
     assert job["queue"] == "gpu" and job["label"].startswith(run.name + "/")
@@ -102,8 +102,8 @@ def test_flyte_run_runs_a_connector_task_and_every_phase_is_followed(service, to
     resize = make(service)
     service.script(["PENDING", "RUNNING", "RUNNING", "DONE"])
     run = flyte.run(resize, bucket="b", width=1)
-    assert run.outputs()["payload"] == {"bucket": "b", "width": 1}
-    assert service.job(run.outputs()["job"])["gets"] == 4  # one status request per state
+    assert run.outputs()[0]["payload"] == {"bucket": "b", "width": 1}
+    assert service.job(run.outputs()[0]["job"])["gets"] == 4  # one status request per state
 
 
 def test_an_unknown_state_is_running_and_warned_about_once(service, token_secret):
@@ -118,7 +118,7 @@ def test_a_transient_status_error_is_survived(service, token_secret):
     resize = make(service)
     service.script(["RUNNING", "DONE"], flaky=3)  # three 503s before the service answers
     run = flyte.run(resize, bucket="b", width=3)
-    assert service.job(run.outputs()["job"])["gets"] == 5
+    assert service.job(run.outputs()[0]["job"])["gets"] == 5
 
 
 def test_a_failed_job_surfaces_the_services_message_and_is_not_retried_unless_retryable(service, token_secret):
@@ -155,9 +155,9 @@ def test_a_timed_out_attempt_cancels_its_job_once(service, token_secret):
 def test_retries_and_the_cache_apply_as_for_any_task(service, token_secret):
     resize = make(service, retries=1, cache="auto")
     service.script(["FAILED"], error="spot instance reclaimed", retryable=True)
-    first = flyte.run(resize, bucket="cached", width=7).outputs()
+    first = flyte.run(resize, bucket="cached", width=7).outputs()[0]
     jobs = len(service.jobs())
-    again = flyte.run(resize, bucket="cached", width=7).outputs()
+    again = flyte.run(resize, bucket="cached", width=7).outputs()[0]
     assert again == first and len(service.jobs()) == jobs  # a cache hit: no new job
     (run,) = Run.listall(limit=1)
     assert run.actions()[0].cache == "hit"
@@ -168,7 +168,7 @@ def test_retries_and_the_cache_apply_as_for_any_task(service, token_secret):
         inputs={"bucket": str, "width": int},
         cache="auto",
     )
-    assert flyte.run(other, bucket="cached", width=7).outputs()["job"] != first["job"]
+    assert flyte.run(other, bucket="cached", width=7).outputs()[0]["job"] != first["job"]
 
 
 def test_a_missing_secret_is_named(service):

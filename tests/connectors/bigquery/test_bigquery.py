@@ -70,9 +70,9 @@ def test_the_public_examples_query_shape_runs(dataset):
         df = await templatized(version=version)
         return await convert_bq_table_to_pandas_dataframe(df=df)
 
-    assert flyte.run(no_io).outputs().open(pd.DataFrame).all_sync().iloc[0, 0] == 1
+    assert flyte.run(no_io).outputs()[0].open(pd.DataFrame).all_sync().iloc[0, 0] == 1
     run = flyte.run(full_bigquery_wf, version=1)
-    frame = run.outputs()
+    frame = run.outputs()[0]
     assert sorted(frame["hash"]) == ["h1", "h2"] and set(frame.columns) == {"hash", "size", "block_number"}
     with st.reader() as conn:
         (job,) = st.connector_jobs(conn, run.name)
@@ -99,7 +99,7 @@ def test_parameters_of_every_supported_type(dataset):
         ts=dt.datetime(2024, 2, 29, 1, 2, 3, tzinfo=dt.UTC),
         ids=[100, 300],
     )
-    (row,) = flyte.run(task, **values).outputs().to_dict("records")
+    (row,) = flyte.run(task, **values).outputs()[0].to_dict("records")
     assert row["s"] == values["s"] and row["i"] == 7 and row["f"] == 1.5 and row["b"] is True
     assert pd.Timestamp(row["d"]).date() == values["d"] and pd.Timestamp(row["ts"]) == pd.Timestamp(values["ts"])
     assert row["matched"] == 2
@@ -116,7 +116,7 @@ def test_query_job_config_is_honoured(dataset):
         plugin_config=BigQueryConfig(ProjectID="flyte", QueryJobConfig=config),
         query_template="SELECT COUNT(*) AS n FROM transactions",  # found through default_dataset
     )
-    assert flyte.run(task).outputs()["n"].tolist() == [3]
+    assert flyte.run(task).outputs()[0]["n"].tolist() == [3]
 
 
 def test_a_failing_querys_message_is_surfaced(dataset):

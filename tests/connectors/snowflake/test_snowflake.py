@@ -58,7 +58,7 @@ def query(fake, name: str, sql: str, **kwargs) -> Snowflake:
 def run_sql(fake, sql: str, **kwargs):
     """Run one statement through a Snowflake task; its rows as pandas."""
     task = query(fake, "adhoc", sql, output_dataframe_type=DataFrame, **kwargs)
-    frame = flyte.run(task, **kwargs.get("_inputs", {})).outputs()
+    frame = flyte.run(task, **kwargs.get("_inputs", {})).outputs()[0]
     return frame.open(pd.DataFrame).all_sync()
 
 
@@ -212,7 +212,7 @@ def test_parameters_of_every_supported_type(database, snowflake_secrets):
         inputs={"s": str, "i": int, "d": dt.date, "b": bool},
         output_dataframe_type=pd.DataFrame,
     )
-    (row,) = flyte.run(select, s=values["s"], i=values["i"], d=values["d"], b=True).outputs().to_dict("records")
+    (row,) = flyte.run(select, s=values["s"], i=values["i"], d=values["d"], b=True).outputs()[0].to_dict("records")
     assert row["s"] == values["s"] and row["i"] == values["i"] and row["f"] == 2.5 and row["b"] is True
     assert pd.Timestamp(row["d"]).date() == values["d"] and pd.Timestamp(row["ts"]) == pd.Timestamp(values["ts"])
     assert decimal.Decimal(str(row["n"])) == values["n"] and row["z"] is None

@@ -98,7 +98,7 @@ async def pipeline(n: int) -> dict:
 
 def test_a_dask_dataframe_is_written_by_the_workers_and_read_back_as_any_frame_type(flyte_home):
     flyte.init()
-    out = flyte.run(pipeline, n=30).outputs()
+    out = flyte.run(pipeline, n=30).outputs()[0]
     expected_index = [f"r{i:03d}" for i in range(30)]
     assert out["pandas"]["rows"] == 30 and out["pandas"]["x"] == list(range(30))  # row order kept
     assert out["pandas"]["index"] == expected_index  # and the index
@@ -135,7 +135,7 @@ async def csv_pipeline(n: int) -> dict:
 
 def test_a_dask_dataframe_can_be_stored_as_csv_part_files():
     flyte.init()
-    out = flyte.run(csv_pipeline, n=7).outputs()
+    out = flyte.run(csv_pipeline, n=7).outputs()[0]
     assert out["pandas"] == list(range(7))
     assert sorted(p.name for p in Path(out["uri"]).iterdir()) == [f"part.{i:06d}.csv" for i in range(3)]
 
@@ -172,5 +172,5 @@ async def hashed_pipeline() -> str:
 def test_a_content_hash_declared_on_a_dask_tasks_output_keys_the_cache():
     # The output is stored during the attempt (while the cluster is up); its hash survives.
     flyte.init()
-    first, second = flyte.run(hashed_pipeline).outputs(), flyte.run(hashed_pipeline).outputs()
+    first, second = flyte.run(hashed_pipeline).outputs()[0], flyte.run(hashed_pipeline).outputs()[0]
     assert first == second and first.startswith("sum=6 ")

@@ -100,7 +100,7 @@ if __name__ == "__main__":
     print(r.name)
     print(r.url)
     r.wait()
-    print("OUTPUTS " + json.dumps(r.outputs()))
+    print("OUTPUTS " + json.dumps(r.outputs()[0]))
 """
 
 
@@ -269,7 +269,7 @@ def test_inside_a_task_client_and_dask_compute_reach_the_cluster_and_module_func
 ):
     module = _load_module(tmp_path, MODULE)
     flyte.init()
-    out = flyte.run(module.inside, n=6).outputs()
+    out = flyte.run(module.inside, n=6).outputs()[0]
     assert out["results"] == [0, 10, 20, 30, 40, 50]
     assert len(out["workers"]) == 2 and set(out["ran_on"]) <= set(out["workers"])
     assert all(w.startswith("tcp://127.0.0.1:") for w in out["workers"])  # loopback only
@@ -323,7 +323,7 @@ async def other_config_at_once() -> list[dict]:
 def test_two_tasks_running_at_once_with_one_config_share_one_cluster():
     flyte.init()
     starts = _runner.engine.starts
-    first, second = flyte.run(same_config_at_once).outputs()
+    first, second = flyte.run(same_config_at_once).outputs()[0]
     assert first["address"] == second["address"] and first["workers"] == 1
     assert (first["sum"], second["sum"]) == (2, 4)
     assert _runner.engine.starts == starts + 1
@@ -336,7 +336,7 @@ def test_two_tasks_running_at_once_with_one_config_share_one_cluster():
 def test_two_tasks_with_other_shapes_at_once_each_get_their_own_cluster_in_turn():
     flyte.init()
     starts = _runner.engine.starts
-    small, big = flyte.run(other_config_at_once).outputs()
+    small, big = flyte.run(other_config_at_once).outputs()[0]
     assert (small["workers"], big["workers"]) == (1, 2)  # each saw the shape it asked for
     assert small["address"] != big["address"]
     assert _runner.engine.starts == starts + 2
@@ -432,8 +432,8 @@ async def pooled(x: int) -> dict:
 
 def test_a_reusable_environment_keeps_its_cluster_warm_until_idle_ttl():
     flyte.init()
-    first = flyte.run(pooled, 3).outputs()
-    second = flyte.run(pooled, 4).outputs()
+    first = flyte.run(pooled, 3).outputs()[0]
+    second = flyte.run(pooled, 4).outputs()[0]
     assert (first["value"], second["value"]) == (9, 16)
     assert first["worker"] == second["worker"] != os.getpid()  # the pool's worker, not this process
     assert first["pids"] == second["pids"] and second["starts"] == first["starts"]  # one warm cluster

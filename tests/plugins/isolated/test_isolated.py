@@ -64,7 +64,7 @@ def local():
 
 
 def test_the_body_runs_in_another_process_with_its_environment():
-    out = flyte.run(where, 21).outputs()
+    out = flyte.run(where, 21).outputs()[0]
     assert out["pid"] != os.getpid() and out["x"] == 42 and out["env"] == ["yes", "too"]
     assert flyte.run(async_body, 1).outputs() == 2
 

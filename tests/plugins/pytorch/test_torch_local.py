@@ -171,7 +171,7 @@ def token():
 def test_two_processes_all_reduce_and_the_task_returns_rank_zeros_view(token):
     flyte.init()
     run = flyte.with_runcontext(custom_context={"team": "ml"}).run(all_reduce, offset=10)
-    seen = run.outputs()
+    seen = run.outputs()[0]
     assert seen["rank"] == 0 and seen["world"] == 2
     # flyte.ctx() in each worker is the task's: its run, task, attempt and custom context
     expected = {"run": run.name, "task": all_reduce.name, "attempt": 1, "team": "ml"}
@@ -186,7 +186,7 @@ def test_two_processes_all_reduce_and_the_task_returns_rank_zeros_view(token):
 
 def test_two_nodes_of_one_process_are_simulated_on_this_machine(token):
     flyte.init()
-    seen = flyte.run(all_reduce.override(plugin_config=TWO_NODES), offset=1).outputs()
+    seen = flyte.run(all_reduce.override(plugin_config=TWO_NODES), offset=1).outputs()[0]
     assert seen["world"] == 2 and seen["sum"] == 3.0
     assert seen["env"]["LOCAL_WORLD_SIZE"] == "1"  # one worker per node, two nodes
 
@@ -246,7 +246,7 @@ def test_a_rank_killed_by_a_signal_is_reported_with_its_rank_and_signal(token):
 
 def test_a_ddp_training_step_lowers_the_loss(token):
     flyte.init()
-    out = flyte.run(ddp_steps, steps=20).outputs()
+    out = flyte.run(ddp_steps, steps=20).outputs()[0]
     losses = out["losses"]
     assert len(losses) == 20 and losses[-1] < losses[0] * 0.5
     assert out["replicas_identical"]  # DDP kept the ranks' models in step

@@ -86,7 +86,7 @@ def local():
 
 
 def test_remote_functions_actors_nested_tasks_and_env():
-    out = flyte.run(everything, n=5).outputs()
+    out = flyte.run(everything, n=5).outputs()[0]
     assert out["squares"] == [0, 1, 4, 9, 16]
     assert out["total"] == 10
     assert out["nested"] == 42
@@ -101,7 +101,7 @@ def test_a_failing_remote_function_fails_the_task_with_the_remote_traceback():
 
 
 def test_override_changes_the_runtime_size():
-    out = flyte.run(everything.override(resources=flyte.Resources(cpu=1)), n=2).outputs()
+    out = flyte.run(everything.override(resources=flyte.Resources(cpu=1)), n=2).outputs()[0]
     assert out["squares"] == [0, 1] and out["cpus"] == 1.0
 
 

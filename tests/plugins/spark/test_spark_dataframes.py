@@ -54,7 +54,7 @@ async def pipeline(n: int) -> list:
 
 def test_a_spark_dataframe_is_stored_as_parquet_and_read_by_every_kind_of_consumer():
     flyte.init()
-    kind, total, (uri, ids), (same_session, spark_total) = flyte.run(pipeline, 5).outputs()
+    kind, total, (uri, ids), (same_session, spark_total) = flyte.run(pipeline, 5).outputs()[0]
     assert kind == "DataFrame" and total == 30 == spark_total  # 0+1+4+9+16
     assert ids == [0, 1, 2, 3, 4]
     assert same_session  # read by the consuming task's own session
@@ -85,7 +85,7 @@ def test_a_pandas_table_reaches_a_spark_task_as_a_spark_dataframe():
 
 def test_outside_a_spark_session_the_output_is_a_reference_and_a_plain_task_cannot_declare_spark():
     flyte.init()
-    out = flyte.run(produce, 3).outputs()
+    out = flyte.run(produce, 3).outputs()[0]
     assert isinstance(out, flyte.io.DataFrame)
     assert sorted(out.open(pd.DataFrame).all_sync()["square"]) == [0, 1, 4]
 

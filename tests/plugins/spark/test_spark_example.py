@@ -97,8 +97,8 @@ EXAMPLE = textwrap.dedent("""
 
     if __name__ == "__main__":
         flyte.init()
-        nested = flyte.run(hello_spark_nested).outputs()
-        overridden = flyte.run(spark_overrider).outputs()
+        nested = flyte.run(hello_spark_nested).outputs()[0]
+        overridden = flyte.run(spark_overrider).outputs()[0]
         print(json.dumps({"nested": nested, "overridden": overridden}), flush=True)
         flyte.run(stuck, sys.argv[1])
 """)

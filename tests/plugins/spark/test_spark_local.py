@@ -98,7 +98,7 @@ def local():
 
 def test_the_session_is_built_from_the_config():
     with pytest.warns(UserWarning, match=r"spark\.kubernetes\.namespace \(it only means something on Kubernetes\)"):
-        out = flyte.run(inspect_session).outputs()
+        out = flyte.run(inspect_session).outputs()[0]
     assert out["master"] == "local[2]"  # 1 instance × 2 cores
     assert out["shuffle_partitions"] == "3"
     assert out["marker"] == "from-config"
@@ -127,7 +127,7 @@ def functions_reach_the_workers(n: int) -> dict:  # a sync task: runs on a worke
 
 
 def test_functions_of_the_task_module_reach_the_workers():
-    out = flyte.run(functions_reach_the_workers, 4).outputs()
+    out = flyte.run(functions_reach_the_workers, 4).outputs()[0]
     assert out == {
         "module_function": [0, 1, 4, 9],
         "closure": [10, 11, 12, 13],
@@ -194,10 +194,10 @@ async def once_app() -> list:
 
 
 def test_each_attempt_stops_its_session_and_the_jvm_stays_warm():
-    first_app, name, first_jvm = flyte.run(once_app).outputs()
+    first_app, name, first_jvm = flyte.run(once_app).outputs()[0]
     assert name == "once"
     assert SparkContext._active_spark_context is None  # stopped with the attempt
-    second_app, _, second_jvm = flyte.run(once_app).outputs()
+    second_app, _, second_jvm = flyte.run(once_app).outputs()[0]
     assert second_app != first_app  # a new session
     assert second_jvm == first_jvm  # on the same JVM, started once
 
@@ -228,7 +228,7 @@ def test_the_reference_sdks_deepcopy_pattern_overrides_the_config():
 
     task = master_and_name.override(plugin_config=edited, reusable="off")
     with pytest.warns(UserWarning, match="instances × cores = 6, and this machine has"):
-        master, name = flyte.run(task).outputs()
+        master, name = flyte.run(task).outputs()[0]
     assert name == "edited"
     assert master == f"local[{min(6, len(os.sched_getaffinity(0)))}]"
 

@@ -294,5 +294,7 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
 
                 click.echo(failure_hint(progress.run_name), err=True)
             sys.exit(1)
-    click.echo(redact(_shown(run.outputs())))  # a returned secret prints as ***, as in the records
+    # The task's result as it returned it (3, not the reference's "ActionOutputs(o0=3)": stdout
+    # stays JSON a script can read); a returned secret prints as ***, as in the records.
+    click.echo(redact(_shown(run._result())))
     click.echo(f"run {run.name} succeeded: {run.url}", err=True)

@@ -119,6 +119,32 @@ def test_a_body_stopped_while_its_call_is_driven_gets_no_interruption_inside_the
 
 
 @env.task
+def fails() -> None:
+    raise ValueError("the child's own error")
+
+
+@env.task(timeout=0.5)
+def catches_its_childs_error() -> None:
+    mine = state
+    mine["body"], mine["thread"] = bodies.current.get(), threading.get_ident()
+    try:
+        fails()
+    except ValueError:  # expected of the child: a stopped body must not go on because of it
+        mine["outcome"] = "went on"
+    except TaskInterruptedError as exc:
+        mine["outcome"] = f"interrupted: {exc}"
+
+
+def test_a_body_stopped_inside_a_failing_call_gets_the_interruption_not_the_childs_error(monkeypatch):
+    monkeypatch.setattr(controller.Controller, "_finish", hold_until_stopped(controller.Controller._finish))
+    with pytest.raises(flyte.errors.MaxRuntimeExceededError):
+        flyte.run(catches_its_childs_error)
+    wait_until(lambda: "outcome" in state, "the body's task call to return")
+    assert state.get("held") and "landed" not in state
+    assert state["outcome"].startswith("interrupted: ")
+
+
+@env.task
 def spins() -> None:
     mine = state
     while not release.is_set():  # a CPU loop: only an interruption stops it

@@ -129,12 +129,16 @@ def shield_here() -> Shield | None:
 def call_shielded(shield: Shield, stopped: Callable[[], bool], call: Callable[..., T], *args: Any) -> T:
     """``call(*args)``: flyte's code for a task call of the body running on this thread, which
     no interruption lands in; one that came meanwhile is raised on return if ``stopped()``
-    (the calling body's attempt was stopped). An error of the call goes back as it is."""
+    (the calling body's attempt was stopped), instead of the call's error if it failed (a
+    body that catches the child's error must still be stopped)."""
     depth = shield.enter_flyte()
     try:
         result = call(*args)
+    except TaskInterruptedError:  # the interruption already (a refusal, or the child's)
+        shield.leave_flyte(depth, stopped=False)
+        raise
     except BaseException:
-        shield.leave_flyte(depth, stopped=False)  # the body's code gets an error anyway
+        shield.leave_flyte(depth, stopped=stopped())
         raise
     shield.leave_flyte(depth, stopped=stopped())
     return result

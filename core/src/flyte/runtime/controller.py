@@ -180,8 +180,19 @@ class Action:
         if shield is None:  # not a body's thread: nothing interrupts this one
             return self._call(task, args, kwargs)
         # A body's thread: stopping the body now interrupts it when the call returns, not
-        # inside flyte's code (flyte.runtime.interrupts).
-        return interrupts.call_shielded(shield, _outlived_attempt, self._call, task, args, kwargs)
+        # inside flyte's code. interrupts.call_shielded, written out: one frame less on every
+        # sync child call (~0.3 µs of ~20).
+        depth = shield.enter_flyte()
+        try:
+            result = self._call(task, args, kwargs)
+        except TaskInterruptedError:  # the interruption already (a refusal, or the child's)
+            shield.leave_flyte(depth, stopped=False)
+            raise
+        except BaseException:
+            shield.leave_flyte(depth, stopped=_outlived_attempt())
+            raise
+        shield.leave_flyte(depth, stopped=_outlived_attempt())
+        return result
 
     def _call(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         inputs = task.bind(args, kwargs)

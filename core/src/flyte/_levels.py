@@ -80,9 +80,12 @@ def check_unexpected(level: str, unexpected: Mapping[str, Any]) -> None:
         raise LevelError(f"{level.split('(')[0]}: unknown parameter `{param}`{hint}")
 
 
-def given(values: Mapping[str, Any], sentinel: Any) -> dict[str, Any]:
-    """The parameters the caller actually passed (not left at the sentinel)."""
-    return {k: v for k, v in values.items() if v is not sentinel}
+def given(values: Mapping[str, Any], sentinel: Any, *, none_unset: bool = False) -> dict[str, Any]:
+    """The parameters the caller actually passed (not left at the sentinel). ``none_unset``:
+    None is not a value either, as at the reference SDK's task and override levels, where a
+    parameter passed as None inherits the level above (``task.override(cache=None)`` keeps the
+    task's cache, ``@env.task(queue=None)`` takes the environment's queue)."""
+    return {k: v for k, v in values.items() if v is not sentinel and not (none_unset and v is None)}
 
 
 def accepted_at(level: str) -> Iterable[str]:

@@ -25,6 +25,12 @@ def _depends_on(value: Any) -> tuple[TaskEnvironment, ...]:
     return tuple(dict.fromkeys(items))  # keep order, drop repeats
 
 
+def clone_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """The settings ``clone_with`` replaces: as in the reference SDK, one passed as None keeps
+    the original's value, except ``reusable=None`` (a copy that is not reusable)."""
+    return {k: v for k, v in changes.items() if v is not None or k == "reusable"}
+
+
 class TaskEnvironment:
     """Settings shared by every task of the environment, and the ``@env.task`` decorator.
 
@@ -155,8 +161,10 @@ class TaskEnvironment:
     def clone_with(
         self, name: str, depends_on: Iterable[TaskEnvironment] | None = None, **changes: Any
     ) -> TaskEnvironment:
-        """A new environment with this one's settings, some replaced."""
-        settings = {**self._settings, **self._given, **changes}
+        """A new environment with this one's settings, some replaced. A setting passed as None
+        keeps this environment's value, as in the reference SDK, except ``reusable=None``,
+        which makes the copy not reusable."""
+        settings = {**self._settings, **self._given, **clone_changes(changes)}
         deps = self.depends_on if depends_on is None else depends_on
         return TaskEnvironment(name, depends_on=deps, **settings)
 
@@ -205,6 +213,7 @@ class TaskEnvironment:
                 entrypoint=entrypoint,
             ),
             _UNSET,
+            none_unset=True,
         )
         settings = normalise(raw)
 

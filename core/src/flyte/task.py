@@ -182,8 +182,13 @@ class TaskTemplate:
                 entrypoint=entrypoint,
             ),
             _UNSET,
+            none_unset=True,
         )
         given = normalise(raw)
+        if "timeout" in given and given["timeout"] is None:
+            # timeout=0 overrides nothing: the reference SDK's override keeps the task's timeout
+            # (``timeout or self.timeout``); Timeout(max_runtime=0) is an override to no limit.
+            del given["timeout"], raw["timeout"]
         if plugin_config is not _UNSET:
             self._check_plugin_config(plugin_config)
             given["plugin_config"] = plugin_config

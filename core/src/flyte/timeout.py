@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import attrs
 
 from flyte._validation import to_seconds, wrong_type
+
+
+def _is_zero(value: Any) -> bool:
+    """Zero seconds, which the reference SDK reads as "no limit" (``False`` is not a duration)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float, timedelta)) and not value
+
+
+def _bound(param: str) -> Callable[[Any], timedelta | None]:
+    """A limit of ``Timeout``: zero is none, anything else positive (to_seconds)."""
+    positive = to_seconds(param)
+
+    def _convert(value: Any) -> timedelta | None:
+        return None if _is_zero(value) else positive(value)
+
+    return _convert
 
 
 @attrs.frozen
@@ -20,20 +36,24 @@ class Timeout:
     - ``deadline``: the whole action (every attempt and the waits between them) must finish
       this long after it was first enqueued; it wins over remaining retries.
 
-    Each is seconds (int or float) or a ``timedelta``.
+    Each is seconds (int or float) or a ``timedelta``; ``None`` or zero is no limit (as the
+    reference SDK documents it: ``timeout=0`` is its default).
     """
 
-    max_runtime: timedelta | None = attrs.field(default=None, converter=to_seconds("Timeout.max_runtime"))
-    max_queued_time: timedelta | None = attrs.field(default=None, converter=to_seconds("Timeout.max_queued_time"))
-    deadline: timedelta | None = attrs.field(default=None, converter=to_seconds("Timeout.deadline"))
+    max_runtime: timedelta | None = attrs.field(default=None, converter=_bound("Timeout.max_runtime"))
+    max_queued_time: timedelta | None = attrs.field(default=None, converter=_bound("Timeout.max_queued_time"))
+    deadline: timedelta | None = attrs.field(default=None, converter=_bound("Timeout.deadline"))
 
 
-def to_timeout(value: Any) -> Timeout:
-    """``timeout=`` accepts seconds (int or float), a timedelta, or a Timeout."""
+def to_timeout(value: Any) -> Timeout | None:
+    """``timeout=`` accepts seconds (int or float), a timedelta, or a Timeout; zero is no
+    timeout (None)."""
     if isinstance(value, Timeout):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
         wrong_type("timeout", value, "seconds (int), a datetime.timedelta or a flyte.Timeout")
+    if _is_zero(value):
+        return None
     return Timeout(max_runtime=to_seconds("timeout")(value))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flyte._validation import invalid
 from flyte.clustered.config import ClusteredSettings, ClusterFailurePolicy, Runtime, TorchRun
-from flyte.environment import TaskEnvironment
+from flyte.environment import TaskEnvironment, clone_changes
 
 
 class ClusteredTaskEnvironment(TaskEnvironment):
@@ -116,10 +116,10 @@ class ClusteredTaskEnvironment(TaskEnvironment):
         self, name: str, depends_on: Iterable[TaskEnvironment] | None = None, **changes: Any
     ) -> ClusteredTaskEnvironment:
         """A new clustered environment with this one's settings, some replaced (clustered
-        fields such as ``replicas`` included)."""
+        fields such as ``replicas`` included); one passed as None keeps its value."""
         settings = {k: v for k, v in self._settings.items() if k != "plugin_config"}
         clustered = {f: getattr(self.clustered, f) for f in _CLUSTERED_FIELDS}
-        merged = {**settings, **clustered, **changes}
+        merged = {**settings, **clustered, **clone_changes(changes)}
         deps = self.depends_on if depends_on is None else depends_on
         return ClusteredTaskEnvironment(name, depends_on=deps, **merged)
 

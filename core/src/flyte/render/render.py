@@ -8,6 +8,7 @@ are an error naming both tasks.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -111,11 +112,19 @@ def _origin(task: str, obj: dict[str, Any]) -> str:
 
 
 def _check_importable(task: Any) -> None:
-    """The container imports the task's module by name: a file loaded under a private name
-    (its own name belongs to another module, see flyte._loader) cannot be imported there."""
+    """The container imports the task's module by name: a function made where no module
+    holds it (``exec()`` of a string, a REPL), or a file loaded under a private name (its own
+    name belongs to another module, see flyte._loader), cannot be imported there."""
     from flyte._loader import PRIVATE_PREFIX
 
     module = task.spec.module
+    loaded = sys.modules.get(module) if isinstance(module, str) else None
+    if loaded is None or getattr(loaded, "__file__", None) is None:
+        where = "no module" if module is None else f"module {module!r}, which is not a module loaded from a file"
+        raise RenderError(
+            f"{task.name}: its function {task.func.__qualname__} has {where} (made by exec() or in an "
+            "interactive session?), so a container could not import it; define the task in a .py file"
+        )
     if module.startswith(PRIVATE_PREFIX):
         file = task.func.__code__.co_filename
         name = module.removeprefix(PRIVATE_PREFIX)

@@ -16,7 +16,8 @@ without waiting for the body:
    has not run the cancellation within :data:`BUSY_CHECK` (the body blocks it), or the body
    still runs :data:`CANCEL_GRACE` after it. This is the last resort: it stops a CPU-bound
    Python loop, but a thread inside one C call (``time.sleep``, a blocking read) only sees it
-   when that call returns;
+   when that call returns; while the thread runs flyte's code for one of the body's task
+   calls, it is raised when that call returns (:mod:`~flyte.runtime.interrupts`);
 3. the processes the body started, and their trees, are stopped (:mod:`~flyte.runtime.proctree`).
 
 Pool threads are daemon threads: the interpreter never waits for a body at exit. A thread
@@ -28,14 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import ctypes
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from flyte.errors import TaskInterruptedError
-from flyte.runtime import proctree
+from flyte.runtime import interrupts, proctree
 from flyte.runtime.idle_threads import IdleThreads
 
 # An async body's loop that has not run its cancellation after BUSY_CHECK seconds is blocked
@@ -69,6 +69,7 @@ class Body:
         "_lock",
         "_loop",
         "_native",
+        "_shield",
         "_state",
         "_task",
         "_thread",
@@ -93,6 +94,7 @@ class Body:
         self._state = _PENDING
         self._thread = 0
         self._native = 0
+        self._shield: interrupts.Shield | None = None  # its thread's (set when it starts)
         self._before: frozenset[int] = frozenset()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -123,45 +125,42 @@ class Body:
         # snapshot: the thread's processes before the body, to tell the ones it starts. A body
         # run by its caller's thread (run_here) has no time limit of its own: what stops it is
         # the caller's stop or the run's, which stop that thread's processes either way.
+        shield = interrupts.shield()
         with self._lock:
             if self._state == _CANCELLED:
                 return None, TaskInterruptedError("the attempt was cancelled before its body started"), False
             self._thread = threading.get_ident()
             self._native = threading.get_native_id()
+            self._shield = shield
             if _PROCTREE and snapshot:
                 self._before = proctree.thread_children(self._native)
             if loop is not None:
                 self._loop = loop
                 self._task = loop.create_task(self._call(), context=self._ctx)
             self._state = _RUNNING
-        outer = getattr(_local, "body", None)  # the sync body this one runs inline in
-        _local.body = self
+        depth = len(shield.stack)  # (flyte's code runs here: nothing is sent to this thread)
         result = error = None
         try:
+            shield.enter_body()
             result = self._ctx.run(self._call) if loop is None else loop.run_until_complete(self._task)
         except BaseException as exc:  # handed to the attempt, which applies retries etc.
             error = exc
-        # An interruption sent just as the body ended is delivered at the next call, here
-        # (before _leave can withdraw it): absorbed, it must not reach the code that follows.
+        # An interruption sent just as the body ended may land here, before leave_body withdraws
+        # it: absorbed, it must not reach the code that follows.
         interrupted = False
         while True:
             try:
-                interrupted = self._leave() or interrupted
+                interrupted = shield.leave_body(depth) or interrupted
                 break
             except TaskInterruptedError:
                 interrupted = True
-        _local.body = outer
-        if interrupted and outer is not None:
-            outer._rearm()  # the line above may have dropped the outer body's own interruption
-        return result, error, interrupted
+        return result, error, self._leave() or interrupted
 
     def _leave(self) -> bool:
-        """Mark the body done; whether it was interrupted (a pending interruption is withdrawn)."""
+        """Mark the body done; whether it was interrupted."""
         with self._lock:
             interrupted = self._state == _INTERRUPTED
             self._state = _DONE
-            if interrupted:
-                _set_async_exc(self._thread, None)
         return interrupted
 
     @property
@@ -219,14 +218,9 @@ class Body:
                 return
             self._interrupt_locked()
 
-    def _rearm(self) -> None:
-        with self._lock:
-            if self._state == _INTERRUPTED:
-                _set_async_exc(self._thread, TaskInterruptedError)
-
     def _interrupt_locked(self) -> None:
         self._state = _INTERRUPTED
-        _set_async_exc(self._thread, TaskInterruptedError)
+        self._shield.interrupt()  # type: ignore[union-attr]  # (set when it started running)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -236,11 +230,6 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_exception(error)
     else:
         future.set_result(result)
-
-
-def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
-    """Raise ``exc`` in a thread at its next Python instruction (None: cancel a pending one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)
 
 
 def _holds_loop(worker: _Worker) -> bool:
@@ -334,7 +323,7 @@ def _raise_open_file_limit() -> None:
 
 # Daemon threads for bodies, reused while idle.
 _pool: IdleThreads[_Worker] = IdleThreads()
-_local = threading.local()  # pool_thread: this is a pool thread; body: the body it runs now
+_local = threading.local()  # pool_thread: this is a pool thread
 
 
 def on_pool_thread() -> bool:

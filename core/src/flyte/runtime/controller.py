@@ -50,7 +50,7 @@ from flyte.errors import (
 from flyte.io import _transport as transport
 from flyte.io._transport import might_hold_data
 from flyte.plugin_types import TaskCall
-from flyte.runtime import attempts, bodies, connectors, environ, inline, logs, proctree
+from flyte.runtime import attempts, bodies, connectors, environ, inline, interrupts, logs, proctree
 from flyte.runtime import store as st
 from flyte.runtime.pool import dispatch as pool_dispatch
 from flyte.runtime.redact import contains_secret, redact
@@ -176,6 +176,25 @@ class Action:
 
     # Caller protocol (flyte._context): a task called while this action runs.
     def call(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        shield = interrupts.shield_here()
+        if shield is None:  # not a body's thread: nothing interrupts this one
+            return self._call(task, args, kwargs)
+        # A body's thread: stopping the body now interrupts it when the call returns, not
+        # inside flyte's code. interrupts.call_shielded, written out: one frame less on every
+        # sync child call (~0.3 µs of ~20).
+        depth = shield.enter_flyte()
+        try:
+            result = self._call(task, args, kwargs)
+        except TaskInterruptedError:  # the interruption already (a refusal, or the child's)
+            shield.leave_flyte(depth, stopped=False)
+            raise
+        except BaseException:
+            shield.leave_flyte(depth, stopped=_outlived_attempt())
+            raise
+        shield.leave_flyte(depth, stopped=_outlived_attempt())
+        return result
+
+    def _call(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         inputs = task.bind(args, kwargs)
         loop = _get_running_loop()
         if loop is None:

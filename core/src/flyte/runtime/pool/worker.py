@@ -39,7 +39,7 @@ import cloudpickle
 from flyte import shipping
 from flyte._context import current_caller, current_custom_context, current_group, current_task_data
 from flyte.errors import as_user_error
-from flyte.runtime import bodies, environ, logs, mount_redirect, proctree
+from flyte.runtime import bodies, environ, interrupts, logs, mount_redirect, proctree
 from flyte.runtime import settings as cfg
 from flyte.runtime.pool.joblog import JobLog
 from flyte.runtime.pool.protocol import Channel
@@ -241,6 +241,13 @@ class _RemoteCaller:
             running = None
         if running is not None and task.is_async:
             return self._awaited(task, args, kwargs)  # sent when awaited, as a coroutine runs
+        shield = interrupts.shield_here()
+        if shield is None:
+            return self._blocking(task, args, kwargs)
+        # A stopped body's interruption must not land in the send or the wait for the reply.
+        return interrupts.call_shielded(shield, _body_stopped, self._blocking, task, args, kwargs)
+
+    def _blocking(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return _outcome(self._send(task, args, kwargs).result())  # a sync call blocks its caller
 
     def aio(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -266,6 +273,11 @@ class _RemoteCaller:
         self.worker.call_contexts[call_id] = contextvars.copy_context()
         self.worker.channel.send(("call", self.job_id, call_id, cloudpickle.dumps(request)))
         return future
+
+
+def _body_stopped() -> bool:
+    body = bodies.current.get()
+    return body is not None and body.stopped
 
 
 def _outcome(data: bytes) -> Any:

@@ -31,6 +31,9 @@ def keyword_only(a, *, k, m=3): ...
 def no_params(): ...
 def variadic(a, *rest, **named): ...
 def positional_only(a, /, b=1): ...
+def one(x): ...
+def two(y, x): ...
+def four(d, c, b, a=0): ...
 
 
 # (function, args, kwargs): good calls and bad ones, each compared with Signature.bind.
@@ -57,6 +60,13 @@ CALLS: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
     (variadic, (), {"x": 4}),
     (positional_only, (1,), {"b": 2}),
     (positional_only, (), {"a": 1}),
+    # Every parameter passed positionally: bound by a dict made per arity (_binding._by_position).
+    (one, (1,), {}),
+    (one, (1, 2), {}),  # too many
+    (two, ("y", "x"), {}),  # parameter order, not sorted
+    (four, (1, 2, 3, 4), {}),
+    (four, (1, 2, 3), {}),  # a default applied
+    (no_params, (), {}),
 ]
 
 

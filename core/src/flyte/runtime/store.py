@@ -909,6 +909,11 @@ def action_rows(
     return conn.execute(sql, (*params, limit, offset))
 
 
+def has_more_actions(conn: sqlite3.Connection, run: str, count: int) -> bool:
+    """Whether ``run`` has more than ``count`` actions (read from an index, no row)."""
+    return conn.execute("SELECT 1 FROM actions WHERE run=? LIMIT 1 OFFSET ?", (run, count)).fetchone() is not None
+
+
 def load_json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 

@@ -367,6 +367,30 @@ def test_the_statements_of_a_write_stay_within_sqlites_oldest_limit_on_values():
     assert sum(len(rows) * sql.count("(?") for sql, rows in st._grouped(actions)) == 499
 
 
+@pytest.mark.parametrize(
+    "count", [1, 2, 3, 25, st.ROWS_PER_INSERT - 1, st.ROWS_PER_INSERT, 2 * st.ROWS_PER_INSERT + 13]
+)
+def test_new_actions_a_look_finds_are_written_in_a_few_statements_in_order(tmp_path, count):
+    """The rows a full statement does not take go in statements of the powers of two their
+    count is made of (25: 16 + 8 + 1), not one per row; every row written, in order."""
+    row = {"parent": "a0", "task": "t", "status": "SUCCEEDED", "queued_at": 1.5, "inputs": "{}"}
+    actions = {("r", st.action_id(n)): [True, dict(row, number=n), False] for n in range(1, count + 1)}
+    statements = st._grouped(actions)
+    rest = count % st.ROWS_PER_INSERT
+    assert len(statements) == (count >= st.ROWS_PER_INSERT) + bin(rest).count("1")
+    written = [values[i + 1] for _, rows in statements for values in rows for i in range(0, len(values), 8)]
+    assert written == [st.action_id(n) for n in range(1, count + 1)]
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    store.create_run("r", "t", None)
+    for (run, ident), (_, fields, _) in actions.items():
+        store.create_action(run, ident, **dict(fields))
+    store.close()
+    rows = rows_of(path)
+    assert sorted(rows, key=st.action_number) == [st.action_id(n) for n in range(1, count + 1)]
+    assert all({c: rows[ident][c] for c in row} == row for ident in rows)
+
+
 def test_a_none_is_a_null_whichever_way_it_was_recorded(tmp_path):
     """Records said to hold no None are not looked through for one (the controller's); a None
     given anyway, or set by a later change before or after the row is written, is a NULL."""

@@ -732,15 +732,25 @@ def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[
             continue
         row = f"(?, ?{''.join(', ?' for _ in columns)})"
         insert = f"INSERT OR REPLACE INTO actions (run, id{''.join(f', {c}' for c in columns)}) VALUES "
-        # Full statements of several rows each, then the rest one row at a time, in order
-        # (SQLite's oldest default allows 999 values in a statement).
+        # Full statements of several rows each, then the rest in statements of the powers of
+        # two it is made of (25 rows: 16 + 8 + 1), in order: a writer's look that finds a few
+        # rows (a run whose actions come slowly) writes them in a few statements, not one per
+        # row, and each size's statement is prepared once per connection (sqlite3's statement
+        # cache). SQLite's oldest default allows 999 values in a statement.
         per = max(1, min(ROWS_PER_INSERT, 999 // (len(columns) + 2)))
         full = len(rows) - len(rows) % per if per > 1 else 0
         if full:
             chunks = [list(chain.from_iterable(rows[i : i + per])) for i in range(0, full, per)]
             statements.append((insert + ", ".join([row] * per), chunks))
-        if full < len(rows):
-            statements.append((insert + row, rows[full:]))
+        if per == 1:  # (rows of 500 columns or more: one statement per row)
+            statements.append((insert + row, rows))
+            continue
+        start = full
+        while start < len(rows):
+            size = 1 << ((len(rows) - start).bit_length() - 1)  # the largest power of two left
+            chunk = rows[start : start + size]
+            statements.append((insert + ", ".join([row] * size), [list(chain.from_iterable(chunk))]))
+            start += size
     return statements
 
 

@@ -460,7 +460,9 @@ class Controller:
     ) -> Any:
         """Run one task call as an action of this run and return its outputs. ``made``: the
         call's cache ticket when it was made before it runs (0: made now; see ``ticket``)."""
-        spec = task.spec
+        # The resolved spec and checks, as task.spec and task.type_checks give them (read
+        # here without their properties: Python 3.11 specialises no property read).
+        spec = task._spec or task.spec
         if self.aborted:
             raise ActionAbortedError(f"{spec.name}: the run was interrupted")
         number = next(self._ids)
@@ -471,7 +473,7 @@ class Controller:
             if env is not parent.task.env and env is not parent.checked_env:
                 self._check_dependency(parent, task)
                 parent.checked_env = env
-        checks = task.type_checks
+        checks = task._checks or task.type_checks
         if not checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)
         encoded_inputs = self._encode("inputs", spec, inputs)

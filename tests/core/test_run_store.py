@@ -391,6 +391,26 @@ def test_new_actions_a_look_finds_are_written_in_a_few_statements_in_order(tmp_p
     assert all({c: rows[ident][c] for c in row} == row for ident in rows)
 
 
+def test_new_actions_with_the_same_columns_in_another_order_are_written_as_recorded(tmp_path):
+    """Rows are grouped by their columns in order (a row's values are taken in its own
+    order): records of the same columns named in another order, alternating, each as recorded."""
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    store.create_run("r", "t", None)
+    expected = {}
+    for n in range(1, 41):
+        fields = {"task": f"t{n}", "status": "QUEUED", "inputs": f"{n}"}
+        if n % 2:
+            fields = dict(reversed(fields.items()))
+        if n % 3 == 0:
+            fields["grp"] = f"g{n}"
+        store.create_action_record("r", st.action_id(n), dict(fields))
+        expected[st.action_id(n)] = fields
+    store.close()
+    rows = rows_of(path)
+    assert {ident: {c: rows[ident][c] for c in fields} for ident, fields in expected.items()} == expected
+
+
 def test_a_none_is_a_null_whichever_way_it_was_recorded(tmp_path):
     """Records said to hold no None are not looked through for one (the controller's); a None
     given anyway, or set by a later change before or after the row is written, is a NULL."""

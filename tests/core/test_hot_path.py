@@ -182,6 +182,34 @@ def test_dumps_common_case_matches_the_json_encoder(value: Any) -> None:
         assert _same(back, value)
 
 
+# Every value of VALUES as a task's only input, and beside another one (in and out of the
+# order the encoder was made for), and the dicts of VALUES whose keys it was made for.
+FLAT_CASES = [({"i": v}, ("i",)) for v in VALUES] + [({"a": 1, "i": v}, ("a", "i")) for v in VALUES]
+FLAT_CASES += [({"i": v, "a": 1}, ("a", "i")) for v in VALUES[:3]] + [({}, ()), ({"i": 1}, ()), ({}, ("i",))]
+FLAT_CASES += [(v, tuple(v)) for v in VALUES if type(v) is dict and all(isinstance(k, str) for k in v)] + [
+    ({"i": 1, "j": 2}, ("i",)),
+    ({"j": 1}, ("i",)),
+]
+FLAT_CASES += [({Name("i"): 1}, ("i",)), ({"a": 1, Name("i"): 1}, ("a", "i")), ({"$t": 1}, ("$t",))]
+
+
+@pytest.mark.parametrize(("value", "names"), FLAT_CASES)
+def test_a_tasks_input_encoder_writes_what_dumps_writes_or_nothing(value: dict[str, Any], names: Any) -> None:
+    """_codec.flat_encoder (a task's bound inputs encoded for its record, keys' text made once)
+    writes dumps's text byte for byte, or None for anything but its keys in its order with
+    plain scalar values (then the record encodes it with dumps, as before)."""
+    text = _codec.flat_encoder(names)(value)
+    plain = list(value) == list(names) and all(type(k) is str for k in value) and k_plain(value)
+    assert text == (_codec.dumps(value) if plain else None)
+
+
+def k_plain(value: dict[str, Any]) -> bool:
+    scalars = (str, int, bool, type(None))
+    return "$t" not in value and all(
+        type(v) in scalars or (type(v) is float and math.isfinite(v)) for v in value.values()
+    )
+
+
 def test_an_int_too_long_for_text_fails_as_json_fails() -> None:
     """Past Python's limit on an int's digits, dumps raises json's own ValueError."""
     huge = 10**5000

@@ -89,6 +89,9 @@ class TaskTemplate:
         # runtime (flyte.runtime.controller: a flyte._cache.key.TaskPart, or what stands for
         # none); whatever sets _spec back to None sets this back too.
         self._cache_part: Any = None
+        # Its bound inputs' record text, from their values (flyte._codec.flat_encoder of its
+        # parameters), made by the runtime on first use.
+        self._inputs_encoder: Any = None
         _wrap(self, func)
         self._check_ignored_inputs()
         if not self.overrides:

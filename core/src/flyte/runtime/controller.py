@@ -476,7 +476,10 @@ class Controller:
         checks = task._checks or task.type_checks
         if not checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)
-        encoded_inputs = self._encode("inputs", spec, inputs)
+        encoder = task._inputs_encoder
+        if encoder is None:  # the first call of this task object
+            encoder = task._inputs_encoder = _codec.flat_encoder(tuple(task.signature.parameters))
+        encoded_inputs = self._encode("inputs", spec, inputs, encoder(inputs))
         key = self._cache_key(task, inputs, encoded_inputs)
         if key is not None and not self.overwrite_cache:
             found = self.cache.get(key, made)  # type: ignore[union-attr]  # (_cache_key opened it)
@@ -920,8 +923,11 @@ class Controller:
         if listeners:
             _notify(self.run_name, action, status, _summary(error) if error else None)
 
-    def _encode(self, what: str, spec: TaskSpec, value: Any) -> str:
-        text = _codec.dumps(value, path=what)
+    def _encode(self, what: str, spec: TaskSpec, value: Any, text: str | None = None) -> str:
+        """``value`` as recorded (``text``: that, when the caller has it), within the task's
+        ``max_inline_io_bytes``."""
+        if text is None:
+            text = _codec.dumps(value, path=what)
         size = len(text.encode()) if not text.isascii() else len(text)
         if size > spec.max_inline_io_bytes:
             raise InlineIOMaxBytesBreached(

@@ -168,7 +168,6 @@ def canonical_as_is(value: dict[str, Any]) -> bool:
     return True
 
 
-
 def flat_encoder(names: tuple[str, ...]) -> Callable[[dict[str, Any]], str | None]:
     """``dumps`` of a dict whose keys are ``names``, in this order, and whose values are
     str, int, bool, None or finite floats (a task's bound inputs, mostly), with the keys'

@@ -479,8 +479,9 @@ class Controller:
         encoder = task._inputs_encoder
         if encoder is None:  # the first call of this task object
             encoder = task._inputs_encoder = _codec.flat_encoder(tuple(task.signature.parameters))
-        encoded_inputs = self._encode("inputs", spec, inputs, encoder(inputs))
-        key = self._cache_key(task, inputs, encoded_inputs)
+        text = encoder(inputs)  # None: not plain scalars by parameter name (dumps encodes them)
+        encoded_inputs = self._encode("inputs", spec, inputs, text)
+        key = self._cache_key(task, inputs, encoded_inputs, text is not None)
         if key is not None and not self.overwrite_cache:
             found = self.cache.get(key, made)  # type: ignore[union-attr]  # (_cache_key opened it)
             if found is not None:
@@ -577,10 +578,11 @@ class Controller:
             cache = self.cache = get_store()
         return cache
 
-    def _cache_key(self, task: TaskTemplate, inputs: dict[str, Any], encoded: str) -> str | None:
+    def _cache_key(self, task: TaskTemplate, inputs: dict[str, Any], encoded: str, in_order: bool) -> str | None:
         """The call's cache key, or None when it is not cached (``encoded``: its inputs as
-        recorded, which the key reuses when they are canonical). Whether the task is cached,
-        and the part of its keys every call shares, are worked out once per task object."""
+        recorded, which the key reuses when they are canonical; ``in_order``: they are the
+        task's parameters in order). Whether the task is cached, and the part of its keys
+        every call shares, are worked out once per task object."""
         if self.disable_cache:
             return None
         part = task._cache_part
@@ -598,7 +600,7 @@ class Controller:
             return None
         if part is _PER_CALL:
             return cache_key(task.spec, task.func, inputs, encoded)
-        return part.key(inputs, encoded)
+        return part.key(inputs, encoded, in_order)
 
     def _record_hit(
         self, spec: TaskSpec, number: int, parent: Action | None, outputs: str, encoded_inputs: str, key: str

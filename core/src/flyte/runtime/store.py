@@ -767,7 +767,6 @@ def _grouped(actions: dict[tuple[str, str], list[Any]]) -> list[tuple[str, list[
     return statements
 
 
-
 # The text of the INSERTs _rows_statement made, by (its head, row width, rows, shared columns).
 _row_statements: dict[tuple[str, int, int, tuple[int, ...]], str] = {}
 
@@ -780,9 +779,7 @@ def _rows_statement(insert: str, width: int, size: int, values: list[Any]) -> tu
     (~5k instructions a row less). Only exact str are shared: equal text is the same stored
     value, where 1 and 1.0 (equal in Python) are stored as two."""
     shared = tuple(
-        j
-        for j in range(width)
-        if size > 1 and type(values[j]) is str and values[j::width].count(values[j]) == size
+        j for j in range(width) if size > 1 and type(values[j]) is str and values[j::width].count(values[j]) == size
     )
     if not shared:
         params = values

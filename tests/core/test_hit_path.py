@@ -169,9 +169,15 @@ def test_a_failed_call_is_recorded_and_never_cached():
     ],
 )
 def test_a_key_from_the_tasks_shared_part_is_the_key_computed_alone(task: Any, inputs: dict[str, Any]):
+    """Also when the record's encoder of the task's inputs said they are its parameters in
+    order (the key then skips comparing their names)."""
     from flyte import _codec
 
-    assert task_part(task.spec, task.func).key(inputs, _codec.dumps(inputs)) == cache_key(task.spec, task.func, inputs)
+    expected = cache_key(task.spec, task.func, inputs)
+    assert task_part(task.spec, task.func).key(inputs, _codec.dumps(inputs)) == expected
+    text = _codec.flat_encoder(tuple(task.signature.parameters))(inputs)
+    if text is not None:
+        assert task_part(task.spec, task.func).key(inputs, text, in_order=True) == expected
 
 
 def test_a_lookup_without_the_lock_never_answers_older_than_its_call(tmp_path):

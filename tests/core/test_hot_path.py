@@ -31,6 +31,9 @@ def keyword_only(a, *, k, m=3): ...
 def no_params(): ...
 def variadic(a, *rest, **named): ...
 def positional_only(a, /, b=1): ...
+def one(x): ...
+def two(y, x): ...
+def four(d, c, b, a=0): ...
 
 
 # (function, args, kwargs): good calls and bad ones, each compared with Signature.bind.
@@ -57,6 +60,13 @@ CALLS: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
     (variadic, (), {"x": 4}),
     (positional_only, (1,), {"b": 2}),
     (positional_only, (), {"a": 1}),
+    # Every parameter passed positionally: bound by a dict made per arity (_binding._by_position).
+    (one, (1,), {}),
+    (one, (1, 2), {}),  # too many
+    (two, ("y", "x"), {}),  # parameter order, not sorted
+    (four, (1, 2, 3, 4), {}),
+    (four, (1, 2, 3), {}),  # a default applied
+    (no_params, (), {}),
 ]
 
 
@@ -170,6 +180,34 @@ def test_dumps_common_case_matches_the_json_encoder(value: Any) -> None:
         assert all(type(back[k]) is type(value[k]) for k in value)
     else:
         assert _same(back, value)
+
+
+# Every value of VALUES as a task's only input, and beside another one (in and out of the
+# order the encoder was made for), and the dicts of VALUES whose keys it was made for.
+FLAT_CASES = [({"i": v}, ("i",)) for v in VALUES] + [({"a": 1, "i": v}, ("a", "i")) for v in VALUES]
+FLAT_CASES += [({"i": v, "a": 1}, ("a", "i")) for v in VALUES[:3]] + [({}, ()), ({"i": 1}, ()), ({}, ("i",))]
+FLAT_CASES += [(v, tuple(v)) for v in VALUES if type(v) is dict and all(isinstance(k, str) for k in v)] + [
+    ({"i": 1, "j": 2}, ("i",)),
+    ({"j": 1}, ("i",)),
+]
+FLAT_CASES += [({Name("i"): 1}, ("i",)), ({"a": 1, Name("i"): 1}, ("a", "i")), ({"$t": 1}, ("$t",))]
+
+
+@pytest.mark.parametrize(("value", "names"), FLAT_CASES)
+def test_a_tasks_input_encoder_writes_what_dumps_writes_or_nothing(value: dict[str, Any], names: Any) -> None:
+    """_codec.flat_encoder (a task's bound inputs encoded for its record, keys' text made once)
+    writes dumps's text byte for byte, or None for anything but its keys in its order with
+    plain scalar values (then the record encodes it with dumps, as before)."""
+    text = _codec.flat_encoder(names)(value)
+    plain = list(value) == list(names) and all(type(k) is str for k in value) and k_plain(value)
+    assert text == (_codec.dumps(value) if plain else None)
+
+
+def k_plain(value: dict[str, Any]) -> bool:
+    scalars = (str, int, bool, type(None))
+    return "$t" not in value and all(
+        type(v) in scalars or (type(v) is float and math.isfinite(v)) for v in value.values()
+    )
 
 
 def test_an_int_too_long_for_text_fails_as_json_fails() -> None:

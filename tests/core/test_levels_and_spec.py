@@ -191,6 +191,48 @@ def test_a_decorated_task_keeps_name_docstring_and_signature():
     assert iface.output == "str"
 
 
+def test_a_task_wraps_its_function_as_update_wrapper_does():
+    """The task object carries what functools.update_wrapper would put on it (its function's
+    name, module, qualname, docstring, annotations, attributes and __wrapped__), set one by
+    one (task._wrap) rather than through the task's __dict__."""
+    import functools
+
+    env = flyte.TaskEnvironment(name="x")
+
+    def tagged(a: int) -> int:
+        """Tagged."""
+        return a
+
+    tagged.tag = "kept"  # type: ignore[attr-defined]
+    task = env.task(tagged)
+
+    class Plain:
+        pass
+
+    expected = functools.update_wrapper(Plain(), tagged).__dict__
+    assert {k: v for k, v in vars(task).items() if k in expected} == expected
+    assert task.__wrapped__ is tagged and task.tag == "kept"
+
+
+def test_settings_read_as_task_attributes():
+    """Each setting reads as an attribute of the task (resolved, most specific level winning;
+    timeout and secrets as given), an attribute set on the task object wins over it, and any
+    other name is an AttributeError naming it."""
+    env = flyte.TaskEnvironment(name="x", cache="auto", secrets="env-secret")
+
+    @env.task(retries=2, timeout=30)
+    async def job(a: int) -> int:
+        return a
+
+    assert job.retries == flyte.RetryStrategy(count=2) and job.override(retries=3).retries.count == 3
+    assert job.cache.behavior == "auto" and job.timeout == 30 and job.secrets == "env-secret"
+    assert job.description is None and job.override(timeout=5).timeout == 5
+    job.retries = "set on the object"  # type: ignore[misc]
+    assert job.retries == "set on the object" and job.spec.retries.count == 2
+    with pytest.raises(AttributeError, match="'TaskTemplate' object has no attribute 'nope'"):
+        job.nope  # noqa: B018
+
+
 def _fully_populated_spec() -> flyte.TaskSpec:
     pod = flyte.PodTemplate(
         primary_container_name="primary",

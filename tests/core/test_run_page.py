@@ -98,3 +98,19 @@ def test_a_run_larger_than_a_page_takes_the_general_path(monkeypatch):
     phases = re.findall(r'class="action" data-action="a\d+" data-phase="([A-Z]+)"', page)
     failed = sum(1 for i in range(queries.ACTIONS_PAGE + 1) if i % 7 == 3)
     assert phases == ["FAILED"] * failed + ["SUCCEEDED"] * (queries.ACTIONS_PAGE - failed)  # one page, failed first
+
+
+def test_a_run_of_exactly_a_page_of_actions_is_a_small_run():
+    """The size is told from an index (store.has_more_actions) before any row is read: a run
+    of ACTIONS_PAGE actions (the root and its children) is read whole, one more is not."""
+    flyte.init()
+    flyte.with_runcontext(name="rexact").run(wide, queries.ACTIONS_PAGE - 1)
+    run = Run.get("rexact")
+    with st.reader() as conn:
+        assert not st.has_more_actions(conn, "rexact", queries.ACTIONS_PAGE)
+        assert st.has_more_actions(conn, "rexact", queries.ACTIONS_PAGE - 1)
+        assert not st.has_more_actions(conn, "no such run", 0)
+        small = queries.small_run(conn, run)
+    assert small is not None
+    counts, _, _, actions = small
+    assert sum(counts.values()) == len(actions) == queries.ACTIONS_PAGE

@@ -3,6 +3,7 @@ writing every change in order, and older stores brought up to date."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 
@@ -363,8 +364,86 @@ def test_the_statements_of_a_write_stay_within_sqlites_oldest_limit_on_values():
     wide.update({c: "x" for c in ("cache", "cache_key", "grp", "worker", "queued_at", "started_at", "ended_at")})
     actions = {("r", st.action_id(n)): [True, dict(wide, number=n), False] for n in range(1, 500)}
     for sql, rows in st._grouped(actions):
-        assert all(len(values) == sql.count("?") <= 999 for values in rows)
+        assert all(len(values) == _parameters(sql) <= 999 for values in rows)
     assert sum(len(rows) * sql.count("(?") for sql, rows in st._grouped(actions)) == 499
+
+
+def _parameters(sql: str) -> int:
+    """How many values a statement binds: its highest ?NNN, or its count of ?."""
+    numbered = [int(n) for n in re.findall(r"\?(\d+)", sql)]
+    return max(numbered) if numbered else sql.count("?")
+
+
+@pytest.mark.parametrize(
+    "count", [1, 2, 3, 25, st.ROWS_PER_INSERT - 1, st.ROWS_PER_INSERT, 2 * st.ROWS_PER_INSERT + 13]
+)
+def test_new_actions_a_look_finds_are_written_in_a_few_statements_in_order(tmp_path, count):
+    """The rows a full statement does not take go in statements of the powers of two their
+    count is made of (25: 16 + 8 + 1), not one per row; every row written, in order."""
+    row = {"parent": "a0", "task": "t", "status": "SUCCEEDED", "queued_at": 1.5, "inputs": "{}"}
+    actions = {("r", st.action_id(n)): [True, dict(row, number=n), False] for n in range(1, count + 1)}
+    statements = st._grouped(actions)
+    rest = count % st.ROWS_PER_INSERT
+    assert len(statements) == (count >= st.ROWS_PER_INSERT) + bin(rest).count("1")
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    store.create_run("r", "t", None)
+    for (run, ident), (_, fields, _) in actions.items():
+        store.create_action(run, ident, **dict(fields))
+    store.close()
+    rows = rows_of(path)
+    assert all({c: rows[ident][c] for c in row} == row for ident in rows)
+    with sqlite3.connect(path) as conn:  # inserted in the order recorded
+        assert [r[0] for r in conn.execute("SELECT id FROM actions ORDER BY rowid")] == [
+            st.action_id(n) for n in range(1, count + 1)
+        ]
+
+
+def test_new_actions_with_the_same_columns_in_another_order_are_written_as_recorded(tmp_path):
+    """Rows are grouped by their columns in order (a row's values are taken in its own
+    order): records of the same columns named in another order, alternating, each as recorded."""
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    store.create_run("r", "t", None)
+    expected = {}
+    for n in range(1, 41):
+        fields = {"task": f"t{n}", "status": "QUEUED", "inputs": f"{n}"}
+        if n % 2:
+            fields = dict(reversed(fields.items()))
+        if n % 3 == 0:
+            fields["grp"] = f"g{n}"
+        store.create_action_record("r", st.action_id(n), dict(fields))
+        expected[st.action_id(n)] = fields
+    store.close()
+    rows = rows_of(path)
+    assert {ident: {c: rows[ident][c] for c in fields} for ident, fields in expected.items()} == expected
+
+
+def test_a_text_every_row_of_a_statement_has_is_bound_once_and_stored_in_each_row(tmp_path):
+    """store._rows_statement binds a str value every row of a statement has once (numbered
+    parameters the rows share); values equal in Python but stored differently (1 and 1.0 in
+    a TEXT column) are bound row by row."""
+    shared = {"parent": "a0", "task": "t", "status": "SUCCEEDED", "cache": "hit"}
+    actions = {}
+    for n in range(1, 2 * st.ROWS_PER_INSERT + 6):
+        fields = {"number": n, **shared, "inputs": f"{n}", "worker": 1 if n % 2 else 1.0, "error": "same"}
+        actions[("r", st.action_id(n))] = [True, fields, False]
+    statements = st._grouped(actions)
+    first_sql, first_params = statements[0]
+    assert "?1," in first_sql and len(first_params[0]) < st.ROWS_PER_INSERT * 11  # fewer values than rows x columns
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    store.create_run("r", "t", None)
+    for (run, ident), (_, fields, _) in actions.items():
+        store.create_action_record(run, ident, dict(fields))
+    store.close()
+    rows = rows_of(path)
+    assert len(rows) == len(actions)
+    for (_, ident), (_, fields, _) in actions.items():
+        assert {c: rows[ident][c] for c in (*shared, "inputs", "error")} == {
+            c: fields[c] for c in (*shared, "inputs", "error")
+        }
+        assert rows[ident]["worker"] == ("1" if fields["worker"] == 1 and type(fields["worker"]) is int else "1.0")
 
 
 def test_a_none_is_a_null_whichever_way_it_was_recorded(tmp_path):

@@ -168,6 +168,43 @@ def canonical_as_is(value: dict[str, Any]) -> bool:
     return True
 
 
+def flat_encoder(names: tuple[str, ...]) -> Callable[[dict[str, Any]], str | None]:
+    """``dumps`` of a dict whose keys are ``names``, in this order, and whose values are
+    str, int, bool, None or finite floats (a task's bound inputs, mostly), with the keys'
+    text worked out once: the same text, byte for byte; None for any other dict (ask
+    :func:`dumps`). Encoding one such input ``{"i": 5}`` through ``dumps`` was ~7.7k
+    instructions, its parts (the key's text, the joins) more than the value's."""
+    if TAG in names:
+        return lambda value: None
+    heads = [("," if i else "{") + _text(name) + ":" for i, name in enumerate(names)]
+    if len(names) == 1:
+        (name,), (head,) = names, heads
+
+        def one(value: dict[str, Any]) -> str | None:
+            for key, item in value.items():
+                if len(value) == 1 and type(key) is str and key == name:
+                    to_text = _SCALAR_TEXT.get(type(item))
+                    text = None if to_text is None else to_text(item)
+                    return None if text is None else head + text + "}"
+            return None
+
+        return one
+
+    def many(value: dict[str, Any]) -> str | None:
+        if len(value) != len(names):
+            return None
+        parts = []
+        for (key, item), name, head in zip(value.items(), names, heads, strict=True):
+            to_text = _SCALAR_TEXT.get(type(item))
+            text = None if to_text is None or type(key) is not str or key != name else to_text(item)
+            if text is None:
+                return None
+            parts += (head, text)
+        return "".join(parts) + "}" if parts else "{}"
+
+    return many
+
+
 # The C scanner behind json.loads, built once: json.loads's Python layers (its checks, the
 # decoder's two whitespace matches) cost about as much as scanning a small value.
 _make_scanner = json.scanner.c_make_scanner  # type: ignore[attr-defined]  # None without the C accelerator

@@ -28,6 +28,34 @@ _UNSET: Any = object()
 _SETTING_ATTRIBUTES = frozenset(_levels.LEVELS) - {"name", "short_name", "depends_on"}
 
 
+class _Setting:
+    """A resolved setting read as an attribute of a task object, named as the guide names the
+    parameter (task.cache, task.retries, task.override(...).resources), as on the reference
+    SDK's task objects; task.spec holds them all. _levels.AS_GIVEN's read back as given, the
+    most specific level winning.
+
+    A descriptor on the class, not a ``__getattr__``: CPython specialises no attribute read
+    on an instance of a class with a ``__getattr__`` (every ``task.spec``, ``task.env``, ...
+    of a call went through the hook, ~500 instructions each). It has no ``__set__``, so a
+    value in the instance's ``__dict__`` still wins, as it did over ``__getattr__``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, task: TaskTemplate | None, owner: Any = None) -> Any:
+        if task is None:  # read on the class (help(), inspect): the descriptor itself
+            return self
+        name = self.name
+        if name in _levels.AS_GIVEN:
+            for given in (task._given, task.env._given):
+                if name in given:
+                    return given[name]
+            return _levels.AS_GIVEN[name]
+        return getattr(task.spec, name)
+
+
 class TaskTemplate:
     """A function bound to a :class:`~flyte.TaskEnvironment`, with its decorator settings.
 
@@ -61,7 +89,10 @@ class TaskTemplate:
         # runtime (flyte.runtime.controller: a flyte._cache.key.TaskPart, or what stands for
         # none); whatever sets _spec back to None sets this back too.
         self._cache_part: Any = None
-        functools.update_wrapper(self, func)
+        # Its bound inputs' record text, from their values (flyte._codec.flat_encoder of its
+        # parameters), made by the runtime on first use.
+        self._inputs_encoder: Any = None
+        _wrap(self, func)
         self._check_ignored_inputs()
         if not self.overrides:
             self._check_triggers()
@@ -78,19 +109,6 @@ class TaskTemplate:
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
-
-    def __getattr__(self, item: str) -> Any:
-        # Each resolved setting reads as an attribute named as the guide names the parameter
-        # (task.cache, task.retries, task.override(...).resources), as on the reference SDK's
-        # task objects; task.spec holds them all. Only called for names not found otherwise.
-        if item in _levels.AS_GIVEN:  # the value as given, the most specific level winning
-            for given in (self._given, self.env._given):
-                if item in given:
-                    return given[item]
-            return _levels.AS_GIVEN[item]
-        if item in _SETTING_ATTRIBUTES:
-            return getattr(self.spec, item)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {item!r}")
 
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         return self  # a task stored on a class stays a task, not a bound method
@@ -288,6 +306,27 @@ class TaskTemplate:
             import warnings
 
             warnings.warn(problem, TriggerInputWarning, stacklevel=4)
+
+
+for _name in _SETTING_ATTRIBUTES:
+    setattr(TaskTemplate, _name, _Setting(_name))
+del _name
+
+
+def _wrap(task: TaskTemplate, func: Callable[..., Any]) -> None:
+    """``functools.update_wrapper(task, func)`` (the function's name, docstring, attributes and
+    ``__wrapped__`` on the task) without reading ``task.__dict__``: on Python 3.11 an object
+    whose ``__dict__`` was ever read gets no specialised attribute reads (each ``task.env``,
+    ``task.func``, ... of every call would go the slow, generic way)."""
+    for name in functools.WRAPPER_ASSIGNMENTS:
+        try:
+            value = getattr(func, name)
+        except AttributeError:
+            continue
+        setattr(task, name, value)
+    for name, value in func.__dict__.items():
+        setattr(task, name, value)
+    task.__wrapped__ = func
 
 
 def _inputs_text(signature: inspect.Signature) -> str:

@@ -125,11 +125,13 @@ class TaskPart:
         digest.update((_json_string(canonical) + "]").encode())
         return digest.hexdigest()
 
-    def key(self, inputs: dict[str, Any], encoded: str) -> str:
-        """:func:`cache_key` of a call of this task (``encoded``: ``_codec.dumps(inputs)``).
-        Bound inputs come in parameter order: when that order is sorted, only their values'
-        types are left to check (:func:`flyte._codec.canonical_as_is`'s other tests hold)."""
-        if self.sorted_names is not None and tuple(inputs) == self.sorted_names:
+    def key(self, inputs: dict[str, Any], encoded: str, in_order: bool = False) -> str:
+        """:func:`cache_key` of a call of this task (``encoded``: ``_codec.dumps(inputs)``;
+        ``in_order``: the inputs are known to be the task's parameters in their order, as its
+        inputs' encoder found them). Bound inputs come in parameter order: when that order is
+        sorted, only their values' types are left to check (:func:`flyte._codec.canonical_as_is`'s
+        other tests hold)."""
+        if self.sorted_names is not None and (in_order or tuple(inputs) == self.sorted_names):
             for value in inputs.values():
                 if type(value) not in _codec.CANONICAL_SCALARS:
                     break

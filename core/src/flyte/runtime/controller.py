@@ -479,7 +479,9 @@ class Controller:
     ) -> Any:
         """Run one task call as an action of this run and return its outputs. ``made``: the
         call's cache ticket when it was made before it runs (0: made now; see ``ticket``)."""
-        spec = task.spec
+        # The resolved spec and checks, as task.spec and task.type_checks give them (read
+        # here without their properties: Python 3.11 specialises no property read).
+        spec = task._spec or task.spec
         if self.aborted:
             raise ActionAbortedError(f"{spec.name}: the run was interrupted")
         number = next(self._ids)
@@ -490,11 +492,15 @@ class Controller:
             if env is not parent.task.env and env is not parent.checked_env:
                 self._check_dependency(parent, task)
                 parent.checked_env = env
-        checks = task.type_checks
+        checks = task._checks or task.type_checks
         if not checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)
-        encoded_inputs = self._encode("inputs", spec, inputs)
-        key = self._cache_key(task, inputs, encoded_inputs)
+        encoder = task._inputs_encoder
+        if encoder is None:  # the first call of this task object
+            encoder = task._inputs_encoder = _codec.flat_encoder(tuple(task.signature.parameters))
+        text = encoder(inputs)  # None: not plain scalars by parameter name (dumps encodes them)
+        encoded_inputs = self._encode("inputs", spec, inputs, text)
+        key = self._cache_key(task, inputs, encoded_inputs, text is not None)
         if key is not None and not self.overwrite_cache:
             found = self.cache.get(key, made)  # type: ignore[union-attr]  # (_cache_key opened it)
             if found is not None:
@@ -591,10 +597,11 @@ class Controller:
             cache = self.cache = get_store()
         return cache
 
-    def _cache_key(self, task: TaskTemplate, inputs: dict[str, Any], encoded: str) -> str | None:
+    def _cache_key(self, task: TaskTemplate, inputs: dict[str, Any], encoded: str, in_order: bool) -> str | None:
         """The call's cache key, or None when it is not cached (``encoded``: its inputs as
-        recorded, which the key reuses when they are canonical). Whether the task is cached,
-        and the part of its keys every call shares, are worked out once per task object."""
+        recorded, which the key reuses when they are canonical; ``in_order``: they are the
+        task's parameters in order). Whether the task is cached, and the part of its keys
+        every call shares, are worked out once per task object."""
         if self.disable_cache:
             return None
         part = task._cache_part
@@ -612,7 +619,7 @@ class Controller:
             return None
         if part is _PER_CALL:
             return cache_key(task.spec, task.func, inputs, encoded)
-        return part.key(inputs, encoded)
+        return part.key(inputs, encoded, in_order)
 
     def _record_hit(
         self, spec: TaskSpec, number: int, parent: Action | None, outputs: str, encoded_inputs: str, key: str
@@ -937,8 +944,11 @@ class Controller:
         if listeners:
             _notify(self.run_name, action, status, _summary(error) if error else None)
 
-    def _encode(self, what: str, spec: TaskSpec, value: Any) -> str:
-        text = _codec.dumps(value, path=what)
+    def _encode(self, what: str, spec: TaskSpec, value: Any, text: str | None = None) -> str:
+        """``value`` as recorded (``text``: that, when the caller has it), within the task's
+        ``max_inline_io_bytes``."""
+        if text is None:
+            text = _codec.dumps(value, path=what)
         size = len(text.encode()) if not text.isascii() else len(text)
         if size > spec.max_inline_io_bytes:
             raise InlineIOMaxBytesBreached(

@@ -157,9 +157,11 @@ def small_run(
     one query instead of one per phase and per tree node."""
     from flyte.remote import _action
 
-    rows = st.action_rows(conn, run.name, None, limit + 1, 0).fetchall()
-    if len(rows) > limit:
+    # A larger run is told apart first from an index alone: its rows in creation order would
+    # be all of them sorted (0.57 ms for 2,000 actions, against 6 µs for the look).
+    if st.has_more_actions(conn, run.name, limit):
         return None
+    rows = st.action_rows(conn, run.name, None, limit, 0).fetchall()
     counts: dict[str, int] = {}
     # parent -> (group, task, phase) -> a row as child_groups gives it (SQL's MIN and MAX skip NULLs)
     families: dict[str | None, dict[tuple[Any, str, str], dict[str, Any]]] = {}

@@ -242,3 +242,30 @@ def test_flyte_render_of_a_file_that_makes_a_task_by_exec(tmp_path, monkeypatch)
     assert result.exit_code != 0
     assert "dyn.made: its function made has no module" in result.output
     assert "AttributeError" not in result.output
+
+
+def test_a_file_loaded_by_importlib_without_registering_it_still_renders(tmp_path):
+    # spec_from_file_location + exec_module, never put in sys.modules: how test harnesses load
+    # an example file. Its function's source is on disk, so it renders as it always did.
+    import importlib.util
+
+    (tmp_path / "loaded_example.py").write_text(
+        textwrap.dedent(
+            """
+            import flyte
+
+            env = flyte.TaskEnvironment(name="unset_loaded")
+
+            @env.task
+            def work(x: int) -> int:
+                return x
+            """
+        )
+    )
+    spec = importlib.util.spec_from_file_location("loaded_under_another_name", tmp_path / "loaded_example.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert "loaded_under_another_name" not in sys.modules
+    (obj,) = render_task(module.work, RenderContext())
+    assert obj["kind"] == "Job"
+    assert flyte.run(module.work, 4).outputs() == 4

@@ -8,7 +8,7 @@ are an error naming both tasks.
 
 from __future__ import annotations
 
-import sys
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -118,8 +118,12 @@ def _check_importable(task: Any) -> None:
     from flyte._loader import PRIVATE_PREFIX
 
     module = task.spec.module
-    loaded = sys.modules.get(module) if isinstance(module, str) else None
-    if loaded is None or getattr(loaded, "__file__", None) is None:
+    # Judged by where the function's code came from, not by sys.modules: a file loaded with
+    # importlib's spec_from_file_location and never registered (a test harness does it) has
+    # its source on disk, and renders as it always did.
+    code = getattr(task.func, "__code__", None)
+    source = code.co_filename if code is not None else None
+    if module is None or source is None or not os.path.isfile(source):
         where = "no module" if module is None else f"module {module!r}, which is not a module loaded from a file"
         raise RenderError(
             f"{task.name}: its function {task.func.__qualname__} has {where} (made by exec() or in an "

@@ -604,7 +604,7 @@ class Run:
         if self._exception is not None:
             raise self._exception
         if self.phase != st.SUCCEEDED:
-            raise RuntimeError(f"run {self.name} is {self.phase}: {self.error or 'no outputs'}")
+            self.raise_for_status()  # its error when it failed or was aborted; not done yet: RunNotDoneError
         if self._outputs is not _MISSING:
             return self._outputs
         if self._outputs_json is None or self._outputs_json.endswith("…"):

@@ -3,7 +3,10 @@
 ``Run.get(name)`` and ``Run.listall()`` read the local run store (``<state root>/runs.db``); a
 run still marked running whose process is gone shows as ``ABORTED``. ``flyte.run(...)``
 returns the same type for the run it just executed, with its outputs in memory.
-``run.outputs()`` is an :class:`ActionOutputs`, the reference SDK's tuple of outputs.
+``run.outputs()`` is an :class:`ActionOutputs`, the reference SDK's tuple of outputs. The
+methods the reference SDK makes callable both ways are callable both ways here
+(``run.wait()``, ``await run.wait.aio()``: :mod:`flyte._syncify`); the README's "What a run gives
+back" lists them and what each does locally.
 ``Trigger.get(name=, task_name=)`` and ``Trigger.listall(task_name=)`` read the triggers
 ``flyte.deploy`` recorded; ``flyte.run(trigger, **overrides)`` fires one. ``Task.get(name,
 auto_version="latest")`` is a task ``flyte.deploy`` recorded, to call from a task or pass to one.

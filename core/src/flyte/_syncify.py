@@ -36,8 +36,20 @@ class syncify:
         self.fn: Callable[..., Any] = fn.__func__ if isinstance(fn, classmethod) else fn
         self.is_generator = inspect.isgeneratorfunction(self.fn)
         self.async_fn: Callable[..., Any] | None = None
-        self.awaitable_in_loop = awaitable_in_loop
         functools.update_wrapper(self, self.fn)  # type: ignore[arg-type]
+        # staticmethod: read back as this object itself, not bound (it is a descriptor too).
+        self._bound: type[_Bound] = type("_Bound", (_Bound,), {"_spec": staticmethod(self), "__slots__": ()})
+        self.awaitable_in_loop = awaitable_in_loop
+
+    @property
+    def awaitable_in_loop(self) -> bool:
+        return self._bound.__call__ is _Bound._awaitable_in_loop
+
+    @awaitable_in_loop.setter
+    def awaitable_in_loop(self, value: bool) -> None:
+        # Set on this method's own bound type, so the other methods keep partial's C-level call.
+        if value:
+            self._bound.__call__ = _Bound._awaitable_in_loop  # type: ignore[method-assign]
 
     def aio_body(self, async_fn: Callable[..., Any]) -> syncify:
         """Use ``async_fn`` (same parameters, ``async def``) for ``.aio``."""
@@ -51,59 +63,48 @@ class syncify:
         target = owner if self.on_class else obj
         if target is None:  # looked up on the class: the descriptor itself
             return self
-        return _Bound(self, target)
+        return self._bound(self.fn, target)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:  # only reached for a plain function
         return self.fn(*args, **kwargs)
 
 
-class _Bound:
-    """``syncify`` bound to its instance (or class): call it, or ``.aio`` it."""
+class _Bound(functools.partial):
+    """``syncify`` bound to its instance (or class): call it (partial's own call, in C: a method
+    call costs what it did before it was syncified), or ``.aio`` it. Each syncified method has
+    its own subclass, whose ``_spec`` is that method."""
 
-    __slots__ = ("_spec", "_target")
-
-    def __init__(self, spec: syncify, target: Any) -> None:
-        self._spec, self._target = spec, target
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        spec = self._spec
-        if spec.awaitable_in_loop and _loop_running():
-            return self._awaitable(*args, **kwargs)
-        return spec.fn(self._target, *args, **kwargs)
+    __slots__ = ()
+    _spec: syncify
 
     def aio(self, *args: Any, **kwargs: Any) -> Any:
         """The awaitable form: a coroutine, or an async iterator for a generator method."""
-        spec = self._spec
+        spec, target = self._spec, self.args[0]
         if spec.async_fn is not None:
-            return spec.async_fn(self._target, *args, **kwargs)
+            return spec.async_fn(target, *args, **kwargs)
         if spec.is_generator:
-            return _async_iter(spec.fn(self._target, *args, **kwargs))
-        return _call_soon(spec.fn, self._target, *args, **kwargs)
+            return _async_iter(spec.fn(target, *args, **kwargs))
+        return _call_soon(spec.fn, target, *args, **kwargs)
 
-    def _awaitable(self, *args: Any, **kwargs: Any) -> Any:
-        done = getattr(self._target, "_settled", None)
-        if done is not None and done():  # nothing to wait for: do it now, hand back its result
-            return Ready(self._spec.fn(self._target, *args, **kwargs))
+    def _awaitable_in_loop(self, *args: Any, **kwargs: Any) -> Any:
+        """The call of a method the reference defines as a coroutine function."""
+        target = self.args[0]
+        if not _loop_running():
+            return self.func(target, *args, **kwargs)
+        if target._settled():  # nothing to wait for: do it now, hand back its result
+            return Ready(self.func(target, *args, **kwargs))
         return self.aio(*args, **kwargs)
 
     @property
     def __self__(self) -> Any:
-        return self._target
-
-    @property
-    def __func__(self) -> Callable[..., Any]:
-        return self._spec.fn
+        return self.args[0]
 
     @property
     def __name__(self) -> str:
-        return self._spec.fn.__name__
-
-    @property
-    def __doc__(self) -> str | None:  # type: ignore[override]
-        return self._spec.fn.__doc__
+        return self.func.__name__
 
     def __repr__(self) -> str:
-        return f"<syncified method {self._spec.__qualname__} of {self._target!r}>"
+        return f"<syncified method {self._spec.__qualname__} of {self.args[0]!r}>"
 
 
 class Ready:
@@ -114,6 +115,9 @@ class Ready:
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+    def __repr__(self) -> str:
+        return f"Ready({self.value!r})"
 
     def __await__(self) -> Any:
         return self.value

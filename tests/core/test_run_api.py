@@ -136,8 +136,8 @@ def test_a_failed_run_raises_its_error_as_a_parent_task_would_see_it(runs):
         with pytest.raises(ValueError, match="n=-1 is negative") as caught:
             call()
         assert isinstance(caught.value, flyte.errors.RuntimeUserError) and caught.value.code == "ValueError"
-    with pytest.raises(ValueError, match="n=-1 is negative"):
-        run.outputs()
+    with pytest.raises(RuntimeError, match="run failed is FAILED: ValueError: n=-1 is negative"):
+        run.outputs()  # as before: a RuntimeError naming the phase; raise_for_status() raises the error itself
     failure = run.first_failure()
     assert (failure.name, failure.task_name, failure.parent_name) == ("a1", "runapi.leaf", "a0")
     assert failure.error_message == "ValueError: n=-1 is negative"
@@ -214,6 +214,19 @@ def test_listall_and_get_work_both_ways(runs):
         asyncio.run(Run.get.aio("no-such-run"))
 
 
+def test_details_are_the_records_read_again(runs):
+    run = runs["failed"]
+    details = run.details()
+    assert details is run and details.done() and details.action_details.name == "a0"
+    leaf_details = asyncio.run(Action.get("failed", "a1").details.aio())
+    assert (leaf_details.task_name, leaf_details.error_message) == ("runapi.leaf", "ValueError: n=-1 is negative")
+    assert leaf_details.attempts == 1 and not leaf_details.is_running
+    assert leaf_details.runtime.total_seconds() == pytest.approx(leaf_details.duration, abs=1e-5)
+    assert [r.name for r in Run.listall(task_name="runapi.root")] == ["failed", "ok"]
+    with pytest.raises(ValueError, match=r"Run.listall: task='a' and task_name='b' differ"):
+        list(Run.listall(task="a", task_name="b"))
+
+
 def test_to_dict_and_to_json(runs):
     data = runs["failed"].to_dict()
     assert data["name"] == "failed" and data["phase"] == "FAILED" and data["error"] == "ValueError: n=-1 is negative"
@@ -281,11 +294,7 @@ def _start(tmp_path: Path, name: str) -> tuple[subprocess.Popen[str], Path]:
     )
     deadline = time.monotonic() + 120  # a guard against a hung child, not a speed check
     while time.monotonic() < deadline and proc.poll() is None:
-        if (
-            st.run_exists(name)
-            and Action.listall(name, in_phase=["RUNNING"])
-            and Run.get(name).action.phase == "RUNNING"
-        ):
+        if st.run_exists(name) and Run.get(name).action.phase == "RUNNING":
             return proc, gate
         time.sleep(0.05)
     proc.kill()

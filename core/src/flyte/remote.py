@@ -99,6 +99,24 @@ class Action:
         """Its error as recorded (``"ValueError: bad x"``; "" if it did not fail)."""
         return self.error or ""
 
+    @property
+    def is_running(self) -> bool:
+        return self.phase in (st.RUNNING, st.RETRYING)
+
+    @property
+    def runtime(self) -> dt.timedelta:
+        """How long it has run: from its first attempt's start to its end (or to now while it runs)."""
+        if self.started_at is None:
+            return dt.timedelta(0)
+        return dt.timedelta(seconds=(self.ended_at or time.time()) - self.started_at)
+
+    @syncify
+    def details(self) -> Action:
+        """The reference SDK's ``ActionDetails``: locally the record itself, read again, has its
+        names (``phase``, ``task_name``, ``error_message``, ``attempts``, ``runtime``, ``done()``)."""
+        self._refresh()
+        return self
+
     @syncify
     @classmethod
     def listall(
@@ -442,6 +460,18 @@ class Run:
         self._refresh()
         return self
 
+    @syncify
+    def details(self) -> Run:
+        """The reference SDK's ``RunDetails``: locally the run itself, read again, with
+        :attr:`action_details` (its root action's record), ``done()``, ``inputs()``, ``outputs()``."""
+        self._refresh()
+        return self
+
+    @property
+    def action_details(self) -> Action:
+        """The root action's record (the reference's ``RunDetails.action_details``)."""
+        return self.action
+
     def watch(self, poll: float = 0.2) -> _Watch:
         """Its record each time its phase changes, the first as it is now, until it has ended:
         ``for r in run.watch()`` or ``async for r in run.watch()``."""
@@ -607,7 +637,7 @@ class Run:
         if self._exception is not None:
             raise self._exception
         if self.phase != st.SUCCEEDED:
-            self.raise_for_status()  # its error when it failed or was aborted; not done yet: RunNotDoneError
+            raise RuntimeError(f"run {self.name} is {self.phase}: {self.error or 'no outputs'}")
         if self._outputs is not _MISSING:
             return self._outputs
         if self._outputs_json is None or self._outputs_json.endswith("…"):
@@ -671,9 +701,21 @@ class Run:
 
     @syncify
     @classmethod
-    def listall(cls, limit: int = 100, task: str | None = None, in_phase: Sequence[Any] | None = None) -> Iterator[Run]:
+    def listall(
+        cls,
+        limit: int = 100,
+        task: str | None = None,
+        in_phase: Sequence[Any] | None = None,
+        *,
+        task_name: str | None = None,
+    ) -> Iterator[Run]:
         """The most recent runs first; only those in ``in_phase`` (``ActionPhase`` members or
-        phase names, any case) when given."""
+        phase names, any case) and of task ``task`` (``task_name``, the reference SDK's name
+        for it) when given."""
+        if task_name is not None:
+            if task is not None and task != task_name:
+                raise ValueError(f"Run.listall: task={task!r} and task_name={task_name!r} differ (give one)")
+            task = task_name
         with st.reader() as conn:
             if in_phase is None:
                 runs = [_run(conn, row) for row in st.run_rows(conn, limit, task)]

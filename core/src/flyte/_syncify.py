@@ -65,7 +65,7 @@ class syncify:
             return self
         return self._bound(self.fn, target)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # only reached for a plain function
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # through the class: Run.outputs(run)
         return self.fn(*args, **kwargs)
 
 

@@ -294,7 +294,9 @@ def _start(tmp_path: Path, name: str) -> tuple[subprocess.Popen[str], Path]:
     )
     deadline = time.monotonic() + 120  # a guard against a hung child, not a speed check
     while time.monotonic() < deadline and proc.poll() is None:
-        if st.run_exists(name) and Run.get(name).action.phase == "RUNNING":
+        with st.reader() as conn:  # the run's and its root's rows are written a moment apart
+            row = st.action_row(conn, name, "a0")
+        if row is not None and row["status"] == "RUNNING":
             return proc, gate
         time.sleep(0.05)
     proc.kill()
@@ -325,11 +327,11 @@ def test_waiting_on_a_run_another_process_runs_keeps_the_event_loop_going(tmp_pa
 
             ticker = asyncio.create_task(tick())
             action = Action.get("gated", "a0")
-            waited = asyncio.ensure_future(action.wait(poll=0.05))  # the reference's form: a coroutine
+            waited = asyncio.ensure_future(action.wait(poll=0.05, timeout=60))  # the reference's form: a coroutine
             await asyncio.sleep(0.3)
             before = ticks
             gate.touch()
-            result = await run.wait.aio(poll=0.05)
+            result = await run.wait.aio(poll=0.05, timeout=60)
             await waited
             ticker.cancel()
             assert before >= 5  # the loop ran while both waits polled

@@ -88,3 +88,64 @@ def action_outputs(result: Any) -> ActionOutputs:
         named = isinstance(fields, tuple) and all(isinstance(f, str) for f in fields)
         return ActionOutputs(result, fields if named else None)
     return ActionOutputs((result,))
+
+
+def typed(
+    values: dict[str, Any],
+    types: Any,
+    deserializers: Any = None,
+    *,
+    what: str = "typed_outputs",
+) -> dict[str, Any]:
+    """``values`` (outputs by name, ``o0``...; or inputs by name) restricted to the names in
+    ``types`` and converted to the type given for each, as the reference SDK's
+    ``typed_outputs``/``typed_inputs`` do. A value already of its type is returned as it is (the
+    run store gives back the types tasks returned); ``deserializers[type]`` is called with the
+    value's plain form (a dict for a dataclass, attrs or pydantic object) to build one; otherwise
+    the plain form is structured into the type (pydantic's ``model_validate``, or cattrs)."""
+    if not isinstance(types, dict) or not all(isinstance(k, str) for k in types):
+        raise TypeError(
+            f"{what}: types={types!r} is not valid (accepted: a dict of name to type, e.g. {{'o0': MyModel}})"
+        )
+    if deserializers is not None and not isinstance(deserializers, dict):
+        raise TypeError(f"{what}: deserializers={deserializers!r} is not valid (accepted: a dict of type to callable)")
+    deserializers = deserializers or {}
+    result: dict[str, Any] = {}
+    for name, kind in types.items():
+        if name not in values:
+            continue  # as the reference: only the requested names that are present
+        value = values[name]
+        if kind in deserializers:
+            result[name] = deserializers[kind](_plain(value))
+        elif isinstance(kind, type) and isinstance(value, kind):
+            result[name] = value
+        else:
+            result[name] = _structure(_plain(value), kind, f"{what}: {name}")
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """A value as plain data (dicts, lists, scalars), the form a deserializer is handed."""
+    import dataclasses
+
+    import attrs
+
+    if hasattr(value, "model_dump"):  # pydantic
+        return value.model_dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if attrs.has(type(value)):
+        return attrs.asdict(value)
+    return value
+
+
+def _structure(data: Any, kind: Any, where: str) -> Any:
+    validate = getattr(kind, "model_validate", None)
+    try:
+        if validate is not None:
+            return validate(data)
+        import cattrs
+
+        return cattrs.structure(data, kind)
+    except Exception as exc:
+        raise TypeError(f"{where}: {data!r} cannot be read as {getattr(kind, '__name__', kind)} ({exc})") from exc

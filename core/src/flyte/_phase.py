@@ -10,6 +10,7 @@ upper-case string: ``ActionPhase`` members hash as their lower-case values.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -73,3 +74,59 @@ def recorded(phases: Iterable[Any]) -> list[str]:
         name = (value.value if isinstance(value, ActionPhase) else str(value)).upper()
         names += [name, *(r for r, a in _AS_ACTION_PHASE.items() if a.upper() == name)]
     return list(dict.fromkeys(names))
+
+
+class Done:
+    """Whether a run or action has ended, read either way: ``run.done()`` as the reference SDK
+    calls it, or ``run.done`` as a bool (``if run.done:``, ``not run.done``, ``run.done == True``)
+    as code written against this library before did. ``run.done is True`` does not hold: it
+    is an object, not the bool itself (``bool(run.done)`` and ``run.done()`` are)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bool) -> None:
+        self._value = value
+
+    def __call__(self) -> bool:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return self._value == (other._value if isinstance(other, Done) else other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return repr(self._value)
+
+
+# The reference SDK's ``raw_phase`` is a protobuf enum (``flyteidl2.common.phase_pb2``); these are
+# its numbers, so ``run.raw_phase == phase_pb2.ACTION_PHASE_SUCCEEDED`` holds without protobuf here.
+class RawPhase(enum.IntEnum):
+    """A phase as the reference SDK's protobuf enum numbers it (``ACTION_PHASE_SUCCEEDED == 5``)."""
+
+    ACTION_PHASE_UNSPECIFIED = 0
+    ACTION_PHASE_QUEUED = 1
+    ACTION_PHASE_WAITING_FOR_RESOURCES = 2
+    ACTION_PHASE_INITIALIZING = 3
+    ACTION_PHASE_RUNNING = 4
+    ACTION_PHASE_SUCCEEDED = 5
+    ACTION_PHASE_FAILED = 6
+    ACTION_PHASE_ABORTED = 7
+    ACTION_PHASE_TIMED_OUT = 8
+    ACTION_PHASE_PAUSED = 9
+    ACTION_PHASE_RECOVERED = 10
+
+
+def raw_phase(value: Phase) -> RawPhase:
+    """The protobuf number of a recorded phase (``RETRYING`` is running, as the reference says)."""
+    member = value.action_phase
+    if member is None:
+        return RawPhase.ACTION_PHASE_UNSPECIFIED
+    return RawPhase[f"ACTION_PHASE_{member.name}"]

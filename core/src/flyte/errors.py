@@ -338,3 +338,8 @@ class StoragePermissionError(StorageError, PermissionError):
 
 class StorageFilesystemMissingError(StorageError):
     """A URL's scheme has no installed filesystem; the message names the package to install."""
+
+
+class NotAvailableLocallyError(FlyteError, RuntimeError):
+    """What the reference SDK reads from its control plane and a local run does not have (its
+    protobuf literals, a debugger's URL): the message names what to use instead."""

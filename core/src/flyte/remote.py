@@ -3,7 +3,10 @@
 ``Run.get(name)`` and ``Run.listall()`` read the local run store (``<state root>/runs.db``); a
 run still marked running whose process is gone shows as ``ABORTED``. ``flyte.run(...)``
 returns the same type for the run it just executed, with its outputs in memory.
-``run.outputs()`` is an :class:`ActionOutputs`, the reference SDK's tuple of outputs.
+``run.outputs()`` is an :class:`ActionOutputs`, the reference SDK's tuple of outputs. The
+methods the reference SDK makes callable both ways are callable both ways here
+(``run.wait()``, ``await run.wait.aio()``: :mod:`flyte._syncify`); the README's "What a run gives
+back" lists them and what each does locally.
 ``Trigger.get(name=, task_name=)`` and ``Trigger.listall(task_name=)`` read the triggers
 ``flyte.deploy`` recorded; ``flyte.run(trigger, **overrides)`` fires one. ``Task.get(name,
 auto_version="latest")`` is a task ``flyte.deploy`` recorded, to call from a task or pass to one.
@@ -11,21 +14,26 @@ auto_version="latest")`` is a task ``flyte.deploy`` recorded, to call from a tas
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import json
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from flyte import _codec
+from flyte import _codec, _run_errors
 from flyte._home import state_root
-from flyte._outputs import ActionOutputs, action_outputs
-from flyte._phase import Phase, recorded
-from flyte.errors import ActionNotFoundError, TaskNotFoundError
+from flyte._outputs import ActionOutputs, action_outputs, typed
+from flyte._phase import Done, Phase, RawPhase, raw_phase, recorded
+from flyte._syncify import syncify
+from flyte.errors import ActionNotFoundError, NotAvailableLocallyError, TaskNotFoundError
 from flyte.runtime import store as st
 
 _MISSING: Any = object()
+_ROOT = "a0"  # the root action's id in every run
 
 
 @attrs.define
@@ -64,28 +72,289 @@ class Action:
         return self.parent
 
     @property
-    def done(self) -> bool:
+    def done(self) -> Done:
+        """Whether it has ended: ``action.done()`` (the reference SDK's) or ``action.done`` as a bool."""
+        return Done(self.phase.is_terminal)
+
+    def _settled(self) -> bool:
         return self.phase.is_terminal
 
-    @classmethod
-    def listall(cls, for_run_name: str, in_phase: Sequence[Any] | None = None) -> Iterator[Action]:
-        """The actions of run ``for_run_name`` in creation order, only those in ``in_phase``
-        (``ActionPhase`` members or phase names, any case) when given."""
-        yield from Run.get(for_run_name).iter_actions(in_phase)
+    @property
+    def raw_phase(self) -> RawPhase:
+        """The phase as the reference SDK's protobuf enum numbers it (``ACTION_PHASE_FAILED == 6``)."""
+        return raw_phase(self.phase)
 
+    @property
+    def start_time(self) -> dt.datetime | None:
+        """When its first attempt started (UTC); None while it is queued."""
+        return None if self.started_at is None else dt.datetime.fromtimestamp(self.started_at, dt.UTC)
+
+    @property
+    def relation(self) -> None:
+        """The run it was rerun or recovered from, on the reference SDK: a local run never is one."""
+        return None
+
+    @property
+    def error_message(self) -> str:
+        """Its error as recorded (``"ValueError: bad x"``; "" if it did not fail)."""
+        return self.error or ""
+
+    @property
+    def is_running(self) -> bool:
+        return self.phase in (st.RUNNING, st.RETRYING)
+
+    @property
+    def runtime(self) -> dt.timedelta:
+        """How long it has run: from its first attempt's start to its end (or to now while it runs)."""
+        if self.started_at is None:
+            return dt.timedelta(0)
+        return dt.timedelta(seconds=(self.ended_at or time.time()) - self.started_at)
+
+    @syncify
+    def details(self) -> Action:
+        """The reference SDK's ``ActionDetails``: locally the record itself, read again, has its
+        names (``phase``, ``task_name``, ``error_message``, ``attempts``, ``runtime``, ``done()``)."""
+        self._refresh()
+        return self
+
+    @syncify
+    @classmethod
+    def listall(
+        cls, for_run_name: str, in_phase: Sequence[Any] | None = None, parent_name: str | None = None
+    ) -> Iterator[Action]:
+        """The actions of run ``for_run_name`` in creation order, only those in ``in_phase``
+        (``ActionPhase`` members or phase names, any case) and under ``parent_name`` when given."""
+        for action in Run.get(for_run_name).iter_actions(in_phase):
+            if parent_name is None or action.parent == parent_name:
+                yield action
+
+    @syncify
     @classmethod
     def get(cls, run_name: str, name: str) -> Action:
-        """Action ``name`` (its id) of run ``run_name``."""
-        for action in Run.get(run_name).iter_actions():
-            if action.id == name:
-                return action
-        raise ActionNotFoundError(f"run {run_name} has no action {name!r}")
+        """Action ``name`` (its id, ``"a0"`` for the root) of run ``run_name``."""
+        run = Run.get(run_name)  # a run whose process died reads (and is recorded) ABORTED first
+        with st.reader() as conn:
+            row = st.action_row(conn, run_name, name)
+        if row is None:
+            raise ActionNotFoundError(f"run {run_name} has no action {name!r}")
+        return _action(row, run.name)
+
+    def _refresh(self) -> None:
+        fresh = Action.get(self._run(), self.id)
+        for field in attrs.fields(Action):
+            setattr(self, field.name, getattr(fresh, field.name))
+
+    def _run(self) -> str:
+        if self.run_name is None:
+            raise ActionNotFoundError(f"action {self.id}: the run it belongs to is not known")
+        return self.run_name
+
+    @syncify
+    def sync(self) -> Action:
+        """Read it again from the run store; returns itself."""
+        self._refresh()
+        return self
+
+    sync.awaitable_in_loop = True  # the reference's Action.sync is a coroutine function
+
+    @syncify
+    def wait(
+        self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
+    ) -> Action:
+        """Wait until it has ended (``wait_for="running"``: until it runs); returns itself, read
+        again. ``quiet`` is the reference SDK's: the local wait prints nothing. In async code,
+        ``await action.wait()`` (the reference's form) and ``await action.wait.aio()`` both wait
+        with asyncio sleeps."""
+        start = _wait_args("Action.wait", timeout, poll, wait_for)
+        while not _reached(self.phase, wait_for):
+            _check_time(start, timeout, f"action {self.id} of run {self.run_name}")
+            time.sleep(poll)
+            self._refresh()
+        return self
+
+    @wait.aio_body
+    async def wait(
+        self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
+    ) -> Action:
+        start = _wait_args("Action.wait", timeout, poll, wait_for)
+        while not _reached(self.phase, wait_for):
+            _check_time(start, timeout, f"action {self.id} of run {self.run_name}")
+            await asyncio.sleep(poll)
+            self._refresh()
+        return self
+
+    wait.awaitable_in_loop = True  # the reference's Action.wait is a coroutine function
+
+    def watch(self, poll: float = 0.2) -> _Watch:
+        """Its record each time its phase changes, the first as it is now, until it has ended:
+        ``for a in action.watch()`` or ``async for a in action.watch()``."""
+        return _Watch(self, poll)
+
+    @syncify
+    def abort(self, reason: str = "Manually aborted from the SDK.") -> None:
+        """Abort it. Locally an abort stops a whole run: the root action (``a0``) aborts its run
+        (:meth:`Run.abort`); another action cannot be stopped on its own."""
+        if self.parent is not None:
+            raise NotAvailableLocallyError(
+                f"Action.abort: action {self.id} of run {self.run_name} is not the run's root; locally only a "
+                f"whole run can be aborted (flyte.remote.Run.get({self.run_name!r}).abort())"
+            )
+        Run.get(self._run()).abort(reason)
+        self._refresh()
+
+    @syncify
+    def get_logs(self, attempt: int | None = None, filter_system: bool = False, show_ts: bool = False) -> Iterator[str]:
+        """The lines it printed in ``attempt`` (1 is the first; its last when None), as ``flyte
+        logs RUN ACTION`` shows them. The log holds only what the task printed, so
+        ``filter_system`` has nothing to remove; lines carry no timestamps, so ``show_ts=True``
+        is refused."""
+        from flyte.runtime.logs import recorded_lines
+
+        n = self._attempt(attempt, "get_logs")
+        if show_ts:
+            raise NotAvailableLocallyError(
+                "get_logs: show_ts=True is not available locally: attempt logs are kept without timestamps "
+                "(the attempt's start and end are in flyte runs show RUN ACTION)"
+            )
+        self._logs_here("get_logs")
+        yield from recorded_lines(self._run(), self.id, n)
+
+    @syncify
+    def show_logs(
+        self,
+        attempt: int | None = None,
+        max_lines: int = 30,
+        show_ts: bool = False,
+        raw: bool = False,
+        filter_system: bool = False,
+    ) -> None:
+        """Print the last ``max_lines`` lines of its log for ``attempt`` (its last when None)."""
+        if not isinstance(max_lines, int) or isinstance(max_lines, bool) or max_lines < 1:
+            raise ValueError(f"show_logs: max_lines={max_lines!r} is not valid (accepted: an int of at least 1)")
+        import collections
+
+        lines = collections.deque(self.get_logs(attempt, filter_system, show_ts), maxlen=max_lines)
+        for line in lines:
+            print(line)
+
+    def _attempt(self, attempt: int | None, method: str) -> int:
+        last = max(self.attempts, 1)
+        if attempt is None:
+            return last
+        if not isinstance(attempt, int) or isinstance(attempt, bool) or not 1 <= attempt <= last:
+            raise ValueError(
+                f"{method}: attempt={attempt!r} is not valid for action {self.id} of run {self.run_name} "
+                f"(accepted: 1 to {last}, or None for the last)"
+            )
+        return attempt
+
+    def _logs_here(self, method: str) -> None:
+        with st.reader() as conn:
+            row = st.run_row(conn, self._run())
+        backend = row["backend"] if row is not None else None
+        if backend is not None:
+            raise NotAvailableLocallyError(
+                f"{method}: run {self.run_name} ran on {backend}: what its tasks printed is in their pods' logs "
+                f"(flyte logs {self.run_name} {self.id} names the kubectl commands)"
+            )
+
+    @syncify
+    def get_report(self, attempt: int | None = None) -> str:
+        """The HTML of its report (``report=True`` tasks' ``flyte.report``), as written next to the
+        run's page; one per action locally, so ``attempt`` only has to be one of its attempts."""
+        self._attempt(attempt, "get_report")
+        if self.report is None:
+            raise RuntimeError(
+                f"No report is available for action '{self.id}' in run '{self.run_name}' "
+                "(its task has no report=True, or wrote nothing)."
+            )
+        return Path(self.report).read_text(encoding="utf-8")
+
+    @syncify
+    def download_code(self, dest: str | Path | None = None, extract: bool = True, attempt: int | None = None) -> Path:
+        """The reference SDK downloads the code bundle a remote action ran; a local action ran
+        the code on this machine and has no bundle, which the reference reports as this error."""
+        raise RuntimeError(
+            f"No code bundle is associated with action '{self.id}' in run '{self.run_name}': a local run "
+            "executes the code on this machine, nothing is packaged or uploaded."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its record as JSON-ready data (phase as recorded, times as epoch seconds)."""
+        return {**attrs.asdict(self), "phase": str(self.phase), "name": self.id}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
 
     @property
     def duration(self) -> float | None:
         if self.started_at is None or self.ended_at is None:
             return None
         return self.ended_at - self.started_at
+
+
+def _wait_args(method: str, timeout: Any, poll: Any, wait_for: Any) -> float:
+    """Check a wait's arguments; when it started (``time.monotonic()``)."""
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+        raise ValueError(f"{method}: timeout={timeout!r} is not valid (accepted: seconds >= 0, or None to wait on)")
+    if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll <= 0:
+        raise ValueError(f"{method}: poll={poll!r} is not valid (accepted: seconds > 0)")
+    if wait_for not in _WAIT_FOR:
+        raise ValueError(f"{method}: wait_for={wait_for!r} is not valid (accepted: {', '.join(map(repr, _WAIT_FOR))})")
+    return time.monotonic()
+
+
+# "logs-ready" is the reference's: a local attempt's log is readable as soon as it runs.
+_WAIT_FOR = ("terminal", "running", "logs-ready")
+
+
+def _reached(phase: Phase, wait_for: str) -> bool:
+    return phase.is_terminal or (wait_for != "terminal" and phase in (st.RUNNING, st.RETRYING))
+
+
+def _check_time(start: float, timeout: float | None, what: str) -> None:
+    if timeout is not None and time.monotonic() - start > timeout:
+        raise TimeoutError(f"{what} did not finish within {timeout}s")
+
+
+class _Watch:
+    """A record's successive states (one per phase change, until it ends), iterable both ways:
+    ``for`` sleeps with ``time``, ``async for`` with ``asyncio``."""
+
+    def __init__(self, record: Any, poll: float) -> None:
+        _wait_args("watch", None, poll, "terminal")
+        self._record, self._poll = record, poll
+        self._last: Phase | None = None
+
+    def _next_state(self) -> Any | None:
+        """The record if its phase changed since the last one given; None if not (yet)."""
+        if self._last is not None and self._last.is_terminal:
+            raise StopIteration
+        if self._last is not None:
+            self._record._refresh()
+        if self._record.phase == self._last:
+            return None
+        self._last = self._record.phase
+        return self._record
+
+    def __iter__(self) -> _Watch:
+        return self
+
+    def __next__(self) -> Any:
+        while (state := self._next_state()) is None:
+            time.sleep(self._poll)
+        return state
+
+    def __aiter__(self) -> _Watch:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            while (state := self._next_state()) is None:
+                await asyncio.sleep(self._poll)
+        except StopIteration:
+            raise StopAsyncIteration from None
+        return state
 
 
 @attrs.define
@@ -126,9 +395,24 @@ class Run:
             return [object_record(row) for row in st.cluster_objects(conn, self.name)]
 
     @property
-    def done(self) -> bool:
+    def done(self) -> Done:
+        """Whether it has ended: ``run.done()`` (the reference SDK's) or ``run.done`` as a bool."""
+        return Done(self.phase in st.TERMINAL)
+
+    def _settled(self) -> bool:
         return self.phase in st.TERMINAL
 
+    @property
+    def raw_phase(self) -> RawPhase:
+        """The phase as the reference SDK's protobuf enum numbers it (``ACTION_PHASE_SUCCEEDED == 5``)."""
+        return raw_phase(self.phase)
+
+    @property
+    def action(self) -> Action:
+        """Its root action (``a0``), read from the run store."""
+        return Action.get(self.name, _ROOT)
+
+    @syncify
     def abort(self, reason: str = "Manually aborted from the SDK api.") -> None:
         """Ask the run to stop, for ``reason`` (also what ``flyte abort run NAME`` does). The
         process running it sees the request within about a second (following its object on
@@ -140,24 +424,186 @@ class Run:
 
         self.phase = aborts.request(self.name, reason)
 
+    @syncify
     def wait(
         self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
     ) -> Run:
-        """Wait until the run has ended (local runs end before ``flyte.run`` returns).
-
-        ``quiet`` and ``wait_for`` are the reference SDK's; the local wait prints nothing and
-        always waits for the end.
-        """
-        start = time.monotonic()
-        while not self.done:
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise TimeoutError(f"run {self.name} did not finish within {timeout}s")
+        """Wait until the run has ended (``wait_for="running"``: until it runs; local runs end
+        before ``flyte.run`` returns); returns itself, read again. ``quiet`` is the reference
+        SDK's: the local wait prints nothing. ``await run.wait.aio()`` waits with asyncio sleeps."""
+        start = _wait_args("Run.wait", timeout, poll, wait_for)
+        while not _reached(self.phase, wait_for):
+            _check_time(start, timeout, f"run {self.name}")
             time.sleep(poll)
-            fresh = Run.get(self.name)
-            self.phase, self.ended_at, self.error = fresh.phase, fresh.ended_at, fresh.error
-            self._outputs_json = fresh._outputs_json
+            self._refresh()
         return self
 
+    @wait.aio_body
+    async def wait(
+        self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
+    ) -> Run:
+        start = _wait_args("Run.wait", timeout, poll, wait_for)
+        while not _reached(self.phase, wait_for):
+            _check_time(start, timeout, f"run {self.name}")
+            await asyncio.sleep(poll)
+            self._refresh()
+        return self
+
+    def _refresh(self) -> None:
+        fresh = Run.get(self.name)
+        self.phase, self.ended_at, self.error = fresh.phase, fresh.ended_at, fresh.error
+        self._outputs_json = fresh._outputs_json
+
+    @syncify
+    def sync(self) -> Run:
+        """Read it again from the run store; returns itself."""
+        self._refresh()
+        return self
+
+    @syncify
+    def details(self) -> Run:
+        """The reference SDK's ``RunDetails``: locally the run itself, read again, with
+        :attr:`action_details` (its root action's record), ``done()``, ``inputs()``, ``outputs()``."""
+        self._refresh()
+        return self
+
+    @property
+    def action_details(self) -> Action:
+        """The root action's record (the reference's ``RunDetails.action_details``)."""
+        return self.action
+
+    def watch(self, poll: float = 0.2) -> _Watch:
+        """Its record each time its phase changes, the first as it is now, until it has ended:
+        ``for r in run.watch()`` or ``async for r in run.watch()``."""
+        return _Watch(self, poll)
+
+    @syncify
+    def raise_for_status(self) -> None:
+        """Raise the run's failure as the exception a parent task would have raised for it (see
+        :mod:`flyte._run_errors`); nothing when it succeeded. A run that has not ended raises
+        ``RuntimeUserError`` with code ``RunNotDoneError``: call :meth:`wait` first."""
+        if not self._settled():
+            raise _run_errors.not_done(self.name, self.phase)
+        if self.phase == st.SUCCEEDED:
+            return
+        if self._exception is not None:  # the run this process just ran: its own error
+            raise self._exception
+        if self.phase == st.ABORTED:
+            raise _run_errors.aborted(self.name, self.error)
+        kind, message = self._root_error()
+        raise _run_errors.failed(self.name, kind, message)
+
+    def _root_error(self) -> tuple[str | None, str | None]:
+        """The type name and message of the root action's last failed attempt, else of the run."""
+        with st.reader() as conn:
+            attempts = st.attempt_rows(conn, self.name, _ROOT)
+        for row in reversed(attempts):
+            if row["error_type"]:
+                return row["error_type"], row["message"]
+        return _run_errors.split_recorded(self.error)
+
+    @syncify
+    def first_failure(self) -> Action | None:
+        """The first action that failed, in creation order, preferring a failed child over the
+        root (whose error usually repeats it); None if none failed. Its ``task_name`` and
+        ``error_message`` say which step broke and why."""
+        fallback = None
+        for action in self.iter_actions([st.FAILED]):
+            if action.parent is not None:
+                return action
+            fallback = fallback or action
+        return fallback
+
+    @syncify
+    def get_logs(self, attempt: int | None = None, filter_system: bool = False, show_ts: bool = False) -> Iterator[str]:
+        """The lines the root action printed (see :meth:`Action.get_logs`)."""
+        yield from self.action.get_logs(attempt, filter_system, show_ts)
+
+    @syncify
+    def show_logs(
+        self,
+        attempt: int | None = None,
+        max_lines: int = 100,
+        show_ts: bool = False,
+        raw: bool = False,
+        filter_system: bool = False,
+    ) -> None:
+        """Print the last ``max_lines`` lines the root action printed (see :meth:`Action.show_logs`)."""
+        self.action.show_logs(attempt, max_lines, show_ts, raw, filter_system)
+
+    @syncify
+    def get_report(self, attempt: int | None = None) -> str:
+        """The HTML of the root action's report (see :meth:`Action.get_report`)."""
+        return self.action.get_report(attempt)
+
+    @syncify
+    def code_bundle(self) -> None:
+        """The bundle of code the reference SDK uploads for a remote run: None, as for a run of
+        code baked into its image; a local run ran the code on this machine."""
+        return None
+
+    @syncify
+    def download_code(self, dest: str | Path | None = None, extract: bool = True, attempt: int | None = None) -> Path:
+        """Refused as the reference SDK refuses a run without a bundle (see :meth:`code_bundle`)."""
+        return self.action.download_code(dest, extract, attempt)
+
+    @syncify
+    def get_debug_url(self) -> str | None:
+        """The reference SDK's URL of a VS Code debugger attached to a remote task; none attaches
+        to a local run (debug it in this process: ``breakpoint()`` in the task works)."""
+        raise NotAvailableLocallyError(
+            f"get_debug_url: run {self.name} ran locally; no remote debugger attaches to a local run "
+            "(a breakpoint() in the task stops in this process)"
+        )
+
+    @syncify
+    def input_literals(self) -> dict[str, Any]:
+        """The reference SDK's protobuf literals: a local run records values, not literals."""
+        raise NotAvailableLocallyError(
+            f"input_literals: run {self.name} has no protobuf literals locally; run.inputs() has its inputs "
+            "and run.typed_inputs({...}) converts them to types you choose"
+        )
+
+    @syncify
+    def output_literals(self) -> dict[str, Any]:
+        """The reference SDK's protobuf literals: a local run records values, not literals."""
+        raise NotAvailableLocallyError(
+            f"output_literals: run {self.name} has no protobuf literals locally; run.outputs() has its outputs "
+            "and run.typed_outputs({...}) converts them to types you choose"
+        )
+
+    @syncify
+    def typed_outputs(
+        self, types: dict[str, type], deserializers: dict[type, Callable[[Any], Any]] | None = None
+    ) -> dict[str, Any]:
+        """The outputs named in ``types`` (``{"o0": MyModel}``) as those types (see
+        :func:`flyte._outputs.typed`); raises the run's error if it failed."""
+        return typed(self.outputs().named_outputs, types, deserializers, what="typed_outputs")
+
+    @syncify
+    def typed_inputs(
+        self, types: dict[str, type], deserializers: dict[type, Callable[[Any], Any]] | None = None
+    ) -> dict[str, Any]:
+        """The inputs named in ``types`` (``{"x": int}``) as those types (see :func:`flyte._outputs.typed`)."""
+        return typed(self.inputs(), types, deserializers, what="typed_inputs")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its record as JSON-ready data: name, task, phase, times, error, backend and url."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "phase": str(self.phase),
+            "created_at": self.created_at,
+            "ended_at": self.ended_at,
+            "error": self.error,
+            "backend": self.backend,
+            "url": self.url,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @syncify
     def inputs(self) -> dict[str, Any]:
         """The inputs the run's root task was called with, as recorded."""
         with st.reader() as conn:
@@ -179,6 +625,7 @@ class Run:
                 for row in st.notification_rows(conn, self.name)
             ]
 
+    @syncify
     def outputs(self) -> ActionOutputs:
         """The root task's outputs as the reference SDK gives them (:class:`ActionOutputs`, a
         tuple: ``run.outputs()[0]`` is a ``-> int`` task's int); raises the run's error if it
@@ -236,13 +683,14 @@ class Run:
                     continue
                 take = -1 if left is None else left  # SQLite: LIMIT -1 is no limit
                 for row in st.action_rows(conn, self.name, group, take, offset):
-                    yield _action(row, self.phase)
+                    yield _action(row, self.name)
                     if left is not None:
                         left -= 1
                 if left is not None and left <= 0:
                     return
                 offset = 0
 
+    @syncify
     @classmethod
     def get(cls, name: str) -> Run:
         with st.reader() as conn:
@@ -251,10 +699,23 @@ class Run:
                 raise ActionNotFoundError(f"no run named {name!r} in {st.db_path()}")
             return _run(conn, row)
 
+    @syncify
     @classmethod
-    def listall(cls, limit: int = 100, task: str | None = None, in_phase: Sequence[Any] | None = None) -> Iterator[Run]:
+    def listall(
+        cls,
+        limit: int = 100,
+        task: str | None = None,
+        in_phase: Sequence[Any] | None = None,
+        *,
+        task_name: str | None = None,
+    ) -> Iterator[Run]:
         """The most recent runs first; only those in ``in_phase`` (``ActionPhase`` members or
-        phase names, any case) when given."""
+        phase names, any case) and of task ``task`` (``task_name``, the reference SDK's name
+        for it) when given."""
+        if task_name is not None:
+            if task is not None and task != task_name:
+                raise ValueError(f"Run.listall: task={task!r} and task_name={task_name!r} differ (give one)")
+            task = task_name
         with st.reader() as conn:
             if in_phase is None:
                 runs = [_run(conn, row) for row in st.run_rows(conn, limit, task)]
@@ -283,6 +744,7 @@ class Trigger:
 
         return self.schedule == MANUAL
 
+    @syncify
     @classmethod
     def get(cls, *, name: str, task_name: str) -> Trigger:
         """The deployed trigger ``name`` of the task ``task_name`` (``<environment>.<function>``)."""
@@ -295,6 +757,7 @@ class Trigger:
             )
         return _trigger(rows[0])
 
+    @syncify
     @classmethod
     def listall(
         cls, task_name: str | None = None, task_version: str | None = None, limit: int = 100
@@ -305,20 +768,6 @@ class Trigger:
         yield from (_trigger(row) for row in rows[:limit])
 
 
-async def _listall_aio(
-    task_name: str | None = None, task_version: str | None = None, limit: int = 100
-) -> AsyncIterator[Trigger]:
-    """``async for trigger in Trigger.listall.aio(...)``, as with the reference SDK."""
-    for trigger in Trigger.listall(task_name, task_version, limit):
-        yield trigger
-
-
-async def _get_aio(*, name: str, task_name: str) -> Trigger:
-    return Trigger.get(name=name, task_name=task_name)
-
-
-Trigger.listall.__func__.aio = _listall_aio  # type: ignore[attr-defined]
-Trigger.get.__func__.aio = _get_aio  # type: ignore[attr-defined]
 TriggerDetails = Trigger  # the reference SDK's name for what get() returns
 
 
@@ -367,7 +816,7 @@ def _runs_in(conn: Any, phases: list[str], limit: int, task: str | None) -> list
     return runs[:limit]
 
 
-def _action(row: Any, run_phase: str) -> Action:
+def _action(row: Any, run_name: str) -> Action:
     return Action(
         id=row["id"],
         parent=row["parent"],
@@ -383,7 +832,7 @@ def _action(row: Any, run_phase: str) -> Action:
         group=row["grp"],
         outputs=row["outputs"],
         worker=row["worker"],
-        run_name=row["run"] if "run" in row.keys() else None,  # noqa: SIM118 (a Row's `in` reads values)
+        run_name=run_name,
     )
 
 

@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TextIO
@@ -80,6 +81,18 @@ def _folder(run: str, fresh: bool = False) -> str:
 def recorded_log(run: str, action: str, attempt: int) -> Path:
     """Where an attempt's log is, for readers (creates nothing; the file may not exist)."""
     return state_root() / "runs" / run / "logs" / f"{action}-{attempt}.log"
+
+
+def recorded_lines(run: str, action: str, attempt: int) -> Iterator[str]:
+    """The lines an attempt's log holds (without their line ends), read as they are iterated;
+    none if the attempt printed nothing (no file)."""
+    try:
+        f = open(recorded_log(run, action, attempt), encoding="utf-8", errors="replace")  # noqa: SIM115
+    except FileNotFoundError:
+        return
+    with f:
+        for line in f:
+            yield line.rstrip("\r\n")
 
 
 def log_path(run: str, action: str, attempt: int) -> Path:

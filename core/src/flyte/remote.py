@@ -165,22 +165,16 @@ class Action:
         again. ``quiet`` is the reference SDK's: the local wait prints nothing. In async code,
         ``await action.wait()`` (the reference's form) and ``await action.wait.aio()`` both wait
         with asyncio sleeps."""
-        start = _wait_args("Action.wait", timeout, poll, wait_for)
-        while not _reached(self.phase, wait_for):
-            _check_time(start, timeout, f"action {self.id} of run {self.run_name}")
-            time.sleep(poll)
-            self._refresh()
+        for delay in _polls(self, "Action.wait", timeout, poll, wait_for):
+            time.sleep(delay)
         return self
 
     @wait.aio_body
     async def wait(
         self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
     ) -> Action:
-        start = _wait_args("Action.wait", timeout, poll, wait_for)
-        while not _reached(self.phase, wait_for):
-            _check_time(start, timeout, f"action {self.id} of run {self.run_name}")
-            await asyncio.sleep(poll)
-            self._refresh()
+        for delay in _polls(self, "Action.wait", timeout, poll, wait_for):
+            await asyncio.sleep(delay)
         return self
 
     wait.awaitable_in_loop = True  # the reference's Action.wait is a coroutine function
@@ -312,9 +306,17 @@ def _reached(phase: Phase, wait_for: str) -> bool:
     return phase.is_terminal or (wait_for != "terminal" and phase in (st.RUNNING, st.RETRYING))
 
 
-def _check_time(start: float, timeout: float | None, what: str) -> None:
-    if timeout is not None and time.monotonic() - start > timeout:
-        raise TimeoutError(f"{what} did not finish within {timeout}s")
+def _polls(record: Any, method: str, timeout: Any, poll: Any, wait_for: Any) -> Iterator[float]:
+    """A wait's sleeps, one per look, until ``record`` (a Run or an Action, read again after each
+    sleep) has reached ``wait_for``: the sync body sleeps them with ``time``, ``.aio`` with
+    ``asyncio``. Raises TimeoutError past ``timeout``."""
+    start = _wait_args(method, timeout, poll, wait_for)
+    while not _reached(record.phase, wait_for):
+        if timeout is not None and time.monotonic() - start > timeout:
+            what = f"run {record.name}" if isinstance(record, Run) else f"action {record.id} of run {record.run_name}"
+            raise TimeoutError(f"{what} did not finish within {timeout}s")
+        yield poll
+        record._refresh()
 
 
 class _Watch:
@@ -431,22 +433,16 @@ class Run:
         """Wait until the run has ended (``wait_for="running"``: until it runs; local runs end
         before ``flyte.run`` returns); returns itself, read again. ``quiet`` is the reference
         SDK's: the local wait prints nothing. ``await run.wait.aio()`` waits with asyncio sleeps."""
-        start = _wait_args("Run.wait", timeout, poll, wait_for)
-        while not _reached(self.phase, wait_for):
-            _check_time(start, timeout, f"run {self.name}")
-            time.sleep(poll)
-            self._refresh()
+        for delay in _polls(self, "Run.wait", timeout, poll, wait_for):
+            time.sleep(delay)
         return self
 
     @wait.aio_body
     async def wait(
         self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
     ) -> Run:
-        start = _wait_args("Run.wait", timeout, poll, wait_for)
-        while not _reached(self.phase, wait_for):
-            _check_time(start, timeout, f"run {self.name}")
-            await asyncio.sleep(poll)
-            self._refresh()
+        for delay in _polls(self, "Run.wait", timeout, poll, wait_for):
+            await asyncio.sleep(delay)
         return self
 
     def _refresh(self) -> None:

@@ -29,7 +29,7 @@ from flyte.errors import (
     InitializationError,
     as_user_error,
 )
-from flyte.runtime import environ, logs, run_threads, secret_mounts
+from flyte.runtime import environ, logs, page, run_threads, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
 from flyte.runtime.aborts import AbortWatch
@@ -729,10 +729,11 @@ def _record_run(
         ended_at = store.end_run(name, st.SUCCEEDED, outputs=outputs)
     else:
         ended_at = store.end_run(name, st.FAILED, error=redact(f"{type(error).__name__}: {error}"))
-    store.flush()
+    # A short run's rows were all written by this commit: its page is made from them, not read back.
+    written = store.flush(run=name, most=page.SMALL_RUN)
     if context.notifications:  # a run without notifications pays this test only
         _notify(store, context, name, settings, error)
-    pulse.final_page()
+    pulse.final_page(written)
     result = Run(
         name=name,
         task=task.name,

@@ -14,21 +14,28 @@ import time
 from typing import Any
 
 from flyte._home import state_dir
+from flyte.runtime.written import WrittenRun
 
 # Imported with this module (at a run's start), not when a page is first written: by then the
 # run's tasks may have used up what an import needs (file descriptors).
-from flyte.ui import templates, views
+from flyte.ui import queries, templates, views
 
 # The failed actions shown in full (traceback, log) below the table.
 DETAILS = 20
 _serial = itertools.count()  # the temporary files of pages written at once have names of their own
 
 
-def write_run_page(name: str, store: Any = None) -> str:
+# The largest run whose final page is made from the rows its last commit wrote (as large as
+# the page's one read of a small run's actions).
+SMALL_RUN = queries.ACTIONS_PAGE
+
+
+def write_run_page(name: str, store: Any = None, written: WrittenRun | None = None) -> str:
     """The page of run ``name`` as the store has it (``store``: the run's writer, which reads
-    it on its own connection; None: a reader)."""
+    it on its own connection; None: a reader; ``written``: the ended run's rows as the commit
+    that wrote them all left them, :meth:`~flyte.runtime.store.RunStore.flush`'s: no read)."""
     links = templates.StaticLinks()
-    main, live = views.run_view(name, {}, links, details=DETAILS, store=store)
+    main, live = views.run_view(name, {}, links, details=DETAILS, store=store, written=written)
     return _write(name, templates.document(f"run {name}", main, live, links))
 
 

@@ -211,10 +211,13 @@ def test_stored_values_follow_sqlite_affinity():
     assert written.stored(integer, 1.0) is written.UNKNOWN
     assert written.stored(written.Column("c", "BLOB", None), b"x") is written.UNKNOWN
     assert written.stored(text, None) is None
-    table = (written.Column("a", "TEXT", None), written.Column("n", "INTEGER", 0))
+    table = written.Table((written.Column("a", "TEXT", None), written.Column("n", "INTEGER", 0)))
     assert written.row(table, {"a": "x"}) == {"a": "x", "n": 0}
+    assert list(written.row(table, {"n": 2, "a": "x"})) == ["a", "n"]  # the table's order, as SELECT *
     assert written.row(table, {"a": "x", "other": 1}) is None  # a column the table does not have
-    assert written.row((written.Column("d", "TEXT", written.UNKNOWN),), {}) is None
+    assert written.row(table, {"a": 3}) is None
+    unsettled = written.Table((written.Column("d", "TEXT", written.UNKNOWN),))
+    assert written.row(unsettled, {}) is None and written.row(unsettled, {"d": "x"}) == {"d": "x"}
     assert written.affinity("VARCHAR(10)") == "TEXT" and written.affinity("BIGINT") == "INTEGER"
     assert written.affinity("DOUBLE") == "REAL" and written.affinity("") == "BLOB"
     assert written.affinity("DECIMAL") == "NUMERIC"

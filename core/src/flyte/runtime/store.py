@@ -419,7 +419,7 @@ class RunStore:
         self._conn = connect(self.path)
         self._conn_lock = threading.Lock()  # the writer's commits, and reads through read()
         # The runs' and actions' columns (flyte.runtime.written), read at the first flush that needs them.
-        self._columns: tuple[tuple[written.Column, ...], tuple[written.Column, ...]] | None = None
+        self._columns: tuple[written.Table, written.Table] | None = None
         self._thread = threading.Thread(target=self._write_loop, name="flyte-run-store", daemon=True)
         self._thread.start()
 
@@ -631,8 +631,8 @@ class RunStore:
                 mine.append({**record, "run": owner, "id": ident})
         if self._columns is None:  # read once per connection: migrations only ever add columns
             self._columns = (
-                written.columns(self._conn.execute("PRAGMA table_info(runs)").fetchall()),
-                written.columns(self._conn.execute("PRAGMA table_info(actions)").fetchall()),
+                written.Table(written.columns(self._conn.execute("PRAGMA table_info(runs)").fetchall())),
+                written.Table(written.columns(self._conn.execute("PRAGMA table_info(actions)").fetchall())),
             )
         run_columns, action_columns = self._columns
         run_row = written.row(run_columns, dict(zip(_RUN_COLUMNS, row, strict=True)))
@@ -1001,10 +1001,13 @@ def action_number(ident: str) -> int:
 CREATION_ORDER = "number"
 
 
+_SEVERITY_RANK = {p: i for i, p in enumerate(SEVERITY)}
+
+
 def by_severity(phases: Any) -> list[str]:
     """``phases`` in :data:`SEVERITY` order (unknown ones last, by name)."""
-    rank = {p: i for i, p in enumerate(SEVERITY)}
-    return sorted(phases, key=lambda p: (rank.get(p, len(rank)), p))
+    rank, unknown = _SEVERITY_RANK, len(_SEVERITY_RANK)
+    return sorted(phases, key=lambda p: (rank.get(p, unknown), p))
 
 
 def action_rows(

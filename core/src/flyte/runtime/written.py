@@ -64,38 +64,67 @@ def columns(info: Iterable[Sequence[Any]]) -> tuple[Column, ...]:
     return tuple(Column(row[1], affinity(row[2] or ""), default(row[4])) for row in info)
 
 
-def stored(column: Column, value: Any) -> Any:
-    """``value`` as SQLite stores it in ``column`` and sqlite3 reads it back; UNKNOWN when that
-    is not certain."""
-    if value is None:
-        return None
+def _text(value: Any) -> Any:
+    if type(value) is str:
+        return value
+    # A str subclass (a Phase) is bound as its text and read back as a plain str.
+    return str.__str__(value) if isinstance(value, str) else UNKNOWN
+
+
+def _real(value: Any) -> Any:
     kind = type(value)
-    if column.affinity == "TEXT":
-        # A str subclass (a Phase) is bound as its text and read back as a plain str.
-        return str.__str__(value) if isinstance(value, str) else UNKNOWN
-    if column.affinity == "REAL":
-        if kind is float:
-            return value if not math.isnan(value) else UNKNOWN  # SQLite stores a NaN as NULL
-        if kind is int and -(2**53) <= value <= 2**53:  # forced into a float, exactly
-            return float(value)
-        return UNKNOWN
-    if column.affinity == "INTEGER":
-        if kind is int or kind is bool:  # sqlite3 binds a bool as 0 or 1
-            return int(value)
-        return UNKNOWN
+    if kind is float:
+        return value if not math.isnan(value) else UNKNOWN  # SQLite stores a NaN as NULL
+    if kind is int and -(2**53) <= value <= 2**53:  # forced into a float, exactly
+        return float(value)
     return UNKNOWN
 
 
-def row(table: tuple[Column, ...], given: dict[str, Any]) -> dict[str, Any] | None:
+def _integer(value: Any) -> Any:
+    kind = type(value)
+    return int(value) if kind is int or kind is bool else UNKNOWN  # sqlite3 binds a bool as 0 or 1
+
+
+def _other(value: Any) -> Any:
+    return UNKNOWN
+
+
+_CONVERTERS = {"TEXT": _text, "REAL": _real, "INTEGER": _integer}
+
+
+def stored(column: Column, value: Any) -> Any:
+    """``value`` as SQLite stores it in ``column`` and sqlite3 reads it back; UNKNOWN when that
+    is not certain."""
+    return None if value is None else _CONVERTERS.get(column.affinity, _other)(value)
+
+
+class Table:
+    """A table's columns as :func:`row` uses them: each column's default (in the table's
+    order), each one's converter, and the columns whose default is not worked out here."""
+
+    __slots__ = ("converters", "defaults", "unsettled")
+
+    def __init__(self, table: Sequence[Column]):
+        self.defaults = {column.name: column.default for column in table}
+        self.converters = {column.name: _CONVERTERS.get(column.affinity, _other) for column in table}
+        self.unsettled = frozenset(column.name for column in table if column.default is UNKNOWN)
+
+
+def row(table: Table, given: dict[str, Any]) -> dict[str, Any] | None:
     """The row ``SELECT *`` reads back after an INSERT of the columns ``given`` (the others
     take their defaults); None when a value's stored form, or a default, is not certain, or
     ``given`` names a column the table does not have."""
-    out: dict[str, Any] = {}
-    for column in table:
-        value = stored(column, given[column.name]) if column.name in given else column.default
-        if value is UNKNOWN:
-            return None
-        out[column.name] = value
-    if not given.keys() <= out.keys():
+    if not table.unsettled <= given.keys():
         return None
+    out = table.defaults.copy()
+    converters = table.converters
+    for name, value in given.items():
+        convert = converters.get(name)
+        if convert is None:
+            return None
+        if value is not None:
+            value = convert(value)
+            if value is UNKNOWN:
+                return None
+        out[name] = value
     return out

@@ -326,8 +326,10 @@ def _action_table(name: str, actions: list[Any], links: Links, detailed: set[str
         return "<p>no actions to show</p>"
     rows = []
     for a in actions:
-        link = links.action(name, a.id)
-        ident = f'<a href="{esc(link)}">{esc(a.id)}</a>' if not links.static or a.id in detailed else esc(a.id)
+        if not links.static or a.id in detailed:
+            ident = f'<a href="{esc(links.action(name, a.id))}">{esc(a.id)}</a>'
+        else:  # (no link: its quoting was most of an action's row on a small run's page)
+            ident = esc(a.id)
         report = f'<a href="{esc(links.report(name, a.id))}">report</a>' if a.report else ""
         rows.append(
             f'<tr class="action" data-action="{esc(a.id)}" data-phase="{esc(a.phase)}"><td>{ident}</td>'

@@ -71,9 +71,9 @@ def pages(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     made: list[bool] = []
     write = page.write_run_page
 
-    def spy(name: str, store: object = None, written: object = None) -> str:
+    def spy(name: str, store: object = None, written: object = None, first: bool = False) -> str:
         made.append(written is not None)
-        return write(name, store, written)
+        return write(name, store, written, first)
 
     monkeypatch.setattr(page, "write_run_page", spy)
     return made

@@ -124,6 +124,11 @@ def _query(query: dict[str, Any]) -> str:
 def document(title: str, main: str, live: bool, links: Links) -> str:
     """A whole page. ``live``: it refreshes itself (the UI by fetching its ``<main>``, the
     page on disk by reloading) until what it shows has ended."""
+    return "".join(document_parts(title, main, live, links))
+
+
+def document_parts(title: str, main: str, live: bool, links: Links) -> tuple[str, str, str]:
+    """:func:`document` in three parts (head, main, tail), to be joined or encoded one by one."""
     if links.static:
         head = '<meta http-equiv="refresh" content="2">' if live else ""
         script = ""
@@ -136,7 +141,9 @@ def document(title: str, main: str, live: bool, links: Links) -> str:
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>{head}'
         f"<style>{CSS}</style></head><body>"
         f'<header>{home} <span class="muted">local runs</span></header>'
-        f"<main{data}>{main}</main>{script}</body></html>\n"
+        f"<main{data}>",
+        main,
+        f"</main>{script}</body></html>\n",
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from flyte.remote import _action
 from flyte.runtime import attempts as att
 from flyte.runtime import store as st
 
@@ -166,8 +167,6 @@ def small_run_of(rows: Sequence[Any], run: Any) -> tuple[dict[str, int], list[No
     """:func:`small_run` of a run whose action rows (all of them, in creation order) are
     ``rows``: read from the store, or as the commit that wrote them left them
     (:mod:`flyte.runtime.written`)."""
-    from flyte.remote import _action
-
     counts: dict[str, int] = {}
     # parent -> (group, task, phase) -> a row as child_groups gives it (SQL's MIN and MAX skip NULLs)
     families: dict[str | None, dict[tuple[Any, str, str], dict[str, Any]]] = {}
@@ -211,7 +210,6 @@ def action_page(
 ) -> list[Any]:
     """One page of a run's actions (``run``: a :class:`flyte.remote.Run`), failed first; given
     ``parent``, that action's children in creation order."""
-    from flyte.remote import _action
 
     if parent is None:
         return list(run.iter_actions(phases, failed_first=True, offset=offset, limit=limit))

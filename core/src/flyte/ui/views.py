@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flyte.remote import Run
 from flyte.runtime import store as st
 from flyte.runtime.written import WrittenRun
 from flyte.ui import queries as q
@@ -75,8 +76,6 @@ def run_view(
     its page cache valid, where a reader's must be read again after each one. ``written``:
     the ended run's rows as the commit that wrote them all left them (its final page, when
     :meth:`~flyte.runtime.store.RunStore.flush` returned them): nothing is read back."""
-    from flyte.remote import Run
-
     status = _phase(query.get("status", ""), "status")
     offset = _int(query.get("offset", ""), "offset")
     parent = query.get("parent") or None

@@ -100,14 +100,20 @@ def stored(column: Column, value: Any) -> Any:
 
 class Table:
     """A table's columns as :func:`row` uses them: each column's default (in the table's
-    order), each one's converter, and the columns whose default is not worked out here."""
+    order), each one's affinity and converter, and the columns whose default is not worked out
+    here."""
 
-    __slots__ = ("converters", "defaults", "unsettled")
+    __slots__ = ("affinities", "converters", "defaults", "unsettled")
 
     def __init__(self, table: Sequence[Column]):
         self.defaults = {column.name: column.default for column in table}
+        self.affinities = {column.name: column.affinity for column in table}
         self.converters = {column.name: _CONVERTERS.get(column.affinity, _other) for column in table}
         self.unsettled = frozenset(column.name for column in table if column.default is UNKNOWN)
+
+
+# The value types each affinity stores as they are (a float only when it is not a NaN).
+_KEPT = {"TEXT": str, "REAL": float, "INTEGER": int}
 
 
 def row(table: Table, given: dict[str, Any]) -> dict[str, Any] | None:
@@ -117,14 +123,18 @@ def row(table: Table, given: dict[str, Any]) -> dict[str, Any] | None:
     if not table.unsettled <= given.keys():
         return None
     out = table.defaults.copy()
-    converters = table.converters
+    affinities = table.affinities
     for name, value in given.items():
-        convert = converters.get(name)
-        if convert is None:
+        affinity = affinities.get(name)
+        if affinity is None:
             return None
-        if value is not None:
-            value = convert(value)
-            if value is UNKNOWN:
-                return None
+        kind = type(value)
+        # Most values are stored as they are (no call for them): text, a float, an int.
+        if value is None or (kind is _KEPT.get(affinity) and (kind is not float or not math.isnan(value))):
+            out[name] = value
+            continue
+        value = table.converters[name](value)
+        if value is UNKNOWN:
+            return None
         out[name] = value
     return out

@@ -209,6 +209,7 @@ _HOST = socket.gethostname()
 # A run's row as RunStore.create_run inserts it; end_run fills in its end while the insert waits.
 _RUN_COLUMNS = ("name", "task", "status", "created_at", "host", "pid", "pid_start", "inputs", "backend")
 _RUN_COLUMNS += ("ended_at", "outputs", "error", "report")
+_BACKEND = _RUN_COLUMNS.index("backend")
 _INSERT_RUN = f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})"
 
 
@@ -638,7 +639,7 @@ class RunStore:
                 row = params
             elif sql.startswith(("UPDATE runs", "UPDATE actions")) and run in params:
                 return None  # another change to its rows, in the same commit
-        if row is None or row[8] is not None:  # not inserted now; or a cluster run, whose page shows its objects
+        if row is None or row[_BACKEND] is not None:  # not inserted now; or a cluster run, whose page shows its objects
             return None
         mine = []
         for (owner, ident), (created, record, _) in actions.items():
@@ -647,10 +648,14 @@ class RunStore:
                     return None
                 mine.append({**record, "run": owner, "id": ident})
         if self._columns is None:  # read once per connection: migrations only ever add columns
-            self._columns = (
-                written.Table(written.columns(self._conn.execute("PRAGMA table_info(runs)").fetchall())),
-                written.Table(written.columns(self._conn.execute("PRAGMA table_info(actions)").fetchall())),
-            )
+            try:
+                self._columns = (
+                    written.Table(written.columns(self._conn.execute("PRAGMA table_info(runs)").fetchall())),
+                    written.Table(written.columns(self._conn.execute("PRAGMA table_info(actions)").fetchall())),
+                )
+            except sqlite3.Error as exc:  # the run is committed: its page reads the store instead
+                logger.debug("flyte run store: the tables' columns were not read (%s)", exc)
+                return None
         run_columns, action_columns = self._columns
         run_row = written.row(run_columns, dict(zip(_RUN_COLUMNS, row, strict=True)))
         rows = [written.row(action_columns, given) for given in mine]

@@ -2,10 +2,12 @@
 ``flyte run FILE TASK`` and ``import flyte`` (a fresh process each), ours against a baseline
 tree of ours and the reference SDK, interleaved.
 
-    python benchmarks/per_run.py [--repeats 7] [--runs 200] [--baseline-src PATH] [--callgrind]
+    python benchmarks/per_run.py [--repeats 7] [--runs 200] [--src PATH] [--baseline-src PATH] [--callgrind]
 
 ``--baseline-src``: a ``core/src`` folder of another version of ours (for example
-``git archive main core/src | tar -x -C /tmp/main``), put first on ``PYTHONPATH``. The reference
+``git archive main core/src | tar -x -C /tmp/main``), put first on ``PYTHONPATH``; ``--src``: the
+same for ours (default: the flyte installed in this interpreter, which for a worktree is
+another checkout's). The reference
 SDK is ``FLYTE_BENCH_REFERENCE`` (its interpreter; ``flyte run --local`` next to it). Every figure
 is a median of ``--repeats`` fresh processes; the order of the interpreters rotates each repeat,
 so load that comes and goes falls on all of them. CPU time is the process's (all threads; for a
@@ -108,11 +110,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--runs", type=int, default=200, help="runs per process for the trivial flyte.run row")
+    parser.add_argument("--src", help="core/src of the tree to measure as ours (first on PYTHONPATH)")
     parser.add_argument("--baseline-src", help="core/src of another version of ours (first on PYTHONPATH)")
     parser.add_argument("--callgrind", action="store_true", help="instructions per trivial run (valgrind; slow)")
     args = parser.parse_args()
     reference = os.environ.get("FLYTE_BENCH_REFERENCE") or None
-    sides = [("ours", OURS, None, False)]
+    sides = [("ours", OURS, str(Path(args.src).resolve()) if args.src else None, False)]
     if args.baseline_src:
         sides.append(("baseline", OURS, str(Path(args.baseline_src).resolve()), False))
     if reference:

@@ -72,6 +72,24 @@ def test_a_dangling_symlink_or_a_file_in_place_of_a_folder_is_an_error(flyte_hom
     assert not (tmp_path / "missing").exists() and not (flyte_home / "missing").exists()
 
 
+def test_a_folder_expected_new_is_checked_as_any_other_when_something_is_there(flyte_home: Path, tmp_path: Path):
+    """``new=True`` (a run's folder at its first page) makes the last folder first; whatever was
+    already there is judged as without it: a folder reused, a link outside or a file refused."""
+    made = state_dir("runs", "rnew", new=True)
+    assert made == str(flyte_home / "runs" / "rnew") and stat.S_IMODE(os.lstat(made).st_mode) == 0o700
+    (flyte_home / "runs" / "rnew" / "kept").write_text("x")
+    assert state_dir("runs", "rnew", new=True) == made and (flyte_home / "runs" / "rnew" / "kept").exists()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (flyte_home / "runs" / "rplanted").symlink_to(outside)
+    (flyte_home / "runs" / "rfile").write_text("not a folder")
+    with pytest.raises(StateError, match="outside the state root"):
+        state_dir("runs", "rplanted", new=True)
+    with pytest.raises(StateError, match="cannot create"):
+        state_dir("runs", "rfile", new=True)
+    assert list(outside.iterdir()) == []
+
+
 def test_a_root_replaced_by_a_link_to_another_folder_is_refused(flyte_home: Path, tmp_path: Path):
     state_path("runs")  # resolved here first
     other = tmp_path / "other-root"

@@ -79,8 +79,10 @@ def state_path(*parts: str) -> Path:
     return Path(state_dir(*parts))
 
 
-def state_dir(*parts: str) -> str:
-    """:func:`state_path` as a string (a run's page and logs ask for their folder on every write)."""
+def state_dir(*parts: str, new: bool = False) -> str:
+    """:func:`state_path` as a string (a run's page and logs ask for their folder on every write).
+    ``new``: the last folder is most likely missing (a run's, at its first page): it is made
+    first and looked at only if it was there, instead of looked at, missed, then made."""
     root, info = _root()
     path = os.fspath(root)
     # Built from checked components, the path can leave the root only through a symlink (in
@@ -91,10 +93,19 @@ def state_dir(*parts: str) -> str:
     if _root_ids.get(root) != (info.st_dev, info.st_ino):
         inside(root, root)  # a root made again, or replaced: checked, then known by its inode
         _root_ids[root] = (info.st_dev, info.st_ino)
-    for part in parts:
+    last = len(parts) - 1 if new else -1
+    for i, part in enumerate(parts):
         if not isinstance(part, str) or part in ("", ".", "..") or "/" in part or "\0" in part or os.sep in part:
             invalid("state path component", part, "one path component: no '/', not '.' or '..'")
         path = os.path.join(path, part)
+        if i == last:
+            try:  # made here: a new folder, nothing to resolve (whatever was there fails it)
+                os.mkdir(path, 0o700)
+            except OSError:
+                pass  # there already, or cannot be made: looked at below as any other part
+            else:
+                _chmod(path, 0o700)
+                continue
         try:
             mode = os.lstat(path).st_mode
         except OSError:  # missing (or unreadable: the mkdir below says why)

@@ -24,6 +24,8 @@ class Phase(str):
     __slots__ = ()
 
     def __eq__(self, other: object) -> bool:
+        if type(other) is str:  # the common case, without the import below (a run's page compares a few)
+            return str.__eq__(self, other)
         from flyte.models import ActionPhase
 
         if isinstance(other, ActionPhase):

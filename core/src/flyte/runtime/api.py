@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from flyte import _codec
+from flyte._cache.store import get_store
+from flyte._context import current_custom_context
 from flyte._validation import (
     env_var_dict,
     invalid,
@@ -29,7 +31,8 @@ from flyte.errors import (
     InitializationError,
     as_user_error,
 )
-from flyte.runtime import environ, logs, run_threads, secret_mounts
+from flyte.remote import Run
+from flyte.runtime import environ, logs, page, run_threads, secret_mounts
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
 from flyte.runtime.aborts import AbortWatch
@@ -37,6 +40,7 @@ from flyte.runtime.controller import Controller
 from flyte.runtime.pulse import RunPulse
 from flyte.runtime.redact import redact
 from flyte.runtime.settings import LocalSettings
+from flyte.shipping import importing_for_call
 from flyte.task import TaskTemplate
 
 # Ctrl-C: seconds the cancelled run gets to stop what it started before flyte.run re-raises.
@@ -506,8 +510,6 @@ def _refuse_while_importing_for_a_worker() -> None:
     the pool it runs in): a clear error instead, after which the worker uses the function
     shipped by value. As multiprocessing's spawn, such code belongs under
     ``if __name__ == "__main__":``."""
-    from flyte.shipping import importing_for_call
-
     file = importing_for_call()
     if file is not None:
         raise RuntimeError(
@@ -642,8 +644,6 @@ def _record_run(
     store: st.RunStore,
 ) -> Any:
     """Run ``task`` as the run ``name``, recording it through ``store``."""
-    from flyte.remote import Run
-
     created_at = store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
     controller = Controller(
         name,
@@ -654,8 +654,6 @@ def _record_run(
         disable_cache=context.disable_run_cache,
     )
     outcome: dict[str, Any] = {}
-    from flyte._context import current_custom_context
-
     custom = {**(current_custom_context.get() or {}), **context.custom_context}
 
     async def main() -> None:
@@ -720,8 +718,6 @@ def _record_run(
     finally:
         controller.close()
     logs.drain()  # the ended attempts' logs are on disk when the run is recorded as ended
-    from flyte._cache.store import get_store
-
     get_store().flush()  # the run's cache entries are visible to other processes once it returns
     error = outcome.get("error")
     if error is None:
@@ -729,10 +725,11 @@ def _record_run(
         ended_at = store.end_run(name, st.SUCCEEDED, outputs=outputs)
     else:
         ended_at = store.end_run(name, st.FAILED, error=redact(f"{type(error).__name__}: {error}"))
-    store.flush()
+    # A short run's rows were all written by this commit: its page is made from them, not read back.
+    written = store.flush(run=name, most=page.SMALL_RUN)
     if context.notifications:  # a run without notifications pays this test only
         _notify(store, context, name, settings, error)
-    pulse.final_page()
+    pulse.final_page(written)
     result = Run(
         name=name,
         task=task.name,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -429,8 +430,6 @@ def install() -> None:
     ``logging``'s terminal handlers at the wrappers, and bind threads and child processes
     started inside an attempt to its log. Idempotent; called at the start of every run."""
     global _patched
-    import logging
-
     enabled()  # a bad FLYTE_LOG_CAPTURE is reported before the run starts
     max_bytes()
     with _install_lock:

@@ -14,22 +14,30 @@ import time
 from typing import Any
 
 from flyte._home import state_dir
+from flyte.runtime.written import WrittenRun
 
 # Imported with this module (at a run's start), not when a page is first written: by then the
 # run's tasks may have used up what an import needs (file descriptors).
-from flyte.ui import templates, views
+from flyte.ui import queries, templates, views
 
 # The failed actions shown in full (traceback, log) below the table.
 DETAILS = 20
 _serial = itertools.count()  # the temporary files of pages written at once have names of their own
 
 
-def write_run_page(name: str, store: Any = None) -> str:
+# The largest run whose final page is made from the rows its last commit wrote (as large as
+# the page's one read of a small run's actions).
+SMALL_RUN = queries.ACTIONS_PAGE
+
+
+def write_run_page(name: str, store: Any = None, written: WrittenRun | None = None, first: bool = False) -> str:
     """The page of run ``name`` as the store has it (``store``: the run's writer, which reads
-    it on its own connection; None: a reader)."""
+    it on its own connection; None: a reader; ``written``: the ended run's rows as the commit
+    that wrote them all left them, :meth:`~flyte.runtime.store.RunStore.flush`'s: no read;
+    ``first``: no page of the run was written before, so its folder is most likely new)."""
     links = templates.StaticLinks()
-    main, live = views.run_view(name, {}, links, details=DETAILS, store=store)
-    return _write(name, templates.document(f"run {name}", main, live, links))
+    main, live = views.run_view(name, {}, links, details=DETAILS, store=store, written=written)
+    return _write(name, templates.document_parts(f"run {name}", main, live, links), first)
 
 
 def write_first_page(name: str, task: str) -> str:
@@ -38,11 +46,11 @@ def write_first_page(name: str, task: str) -> str:
     run = {"name": name, "task": task, "status": "RUNNING", "created_at": time.time(), "ended_at": None}
     page = {"offset": 0, "limit": 0, "matching": 0, "description": "", "link": None}
     main = templates.run_view(run, {}, [], False, [], page, {}, links)
-    return _write(name, templates.document(f"run {name}", main, True, links))
+    return _write(name, templates.document_parts(f"run {name}", main, True, links), True)
 
 
-def _write(name: str, page: str) -> str:
-    folder = state_dir("runs", name)
+def _write(name: str, page: tuple[str, ...], new: bool) -> str:
+    folder = state_dir("runs", name, new=new)
     # Written whole under a name of its own, then renamed over the page, so a reader never
     # sees half a page. Created 0600 (the rename keeps the mode: no chmod after), and
     # O_EXCL|O_NOFOLLOW: a name someone else holds is never written through.
@@ -50,7 +58,9 @@ def _write(name: str, page: str) -> str:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         try:  # os.write, not a file object: no buffer, no encoder, no stat or seek of the file
-            data = memoryview(page.encode())
+            # Encoded part by part: an ASCII part (the head and its style) is copied as it is,
+            # where one text with a "·" in it is encoded character by character.
+            data = memoryview(b"".join([part.encode() for part in page]))
             while data:
                 data = data[os.write(fd, data) :]
         finally:

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from flyte.runtime import page
+from flyte.runtime.written import WrittenRun
 
 logger = logging.getLogger("flyte.runtime.pulse")
 
@@ -67,9 +68,11 @@ class RunPulse:
             took = time.monotonic() - now
             self._page = time.monotonic() + max(EVERY, took * PAGE_SHARE)
 
-    def final_page(self) -> None:
-        """The page of the ended run (recorded first: the page reads the store)."""
-        self._write_page(page.write_run_page, self.name, self.store)
+    def final_page(self, written: WrittenRun | None = None) -> None:
+        """The page of the ended run (recorded first: the page reads the store, or is made
+        from ``written``, the rows its last commit wrote, :meth:`RunStore.flush`'s)."""
+        first = self._first_page_of is not None  # no page written yet: its folder is most likely new
+        self._write_page(page.write_run_page, self.name, self.store, written, first)
 
     def _write_page(self, write: Callable[..., str], *args: Any) -> None:
         # The page is a view of what the store holds: a full disk or no file descriptor left

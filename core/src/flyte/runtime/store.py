@@ -31,7 +31,9 @@ from typing import Any
 from flyte._home import private_file, state_root
 from flyte._sqlite import use_wal
 from flyte.errors import StateError
+from flyte.runtime import written
 from flyte.runtime.redact import redact
+from flyte.runtime.written import WrittenRun
 
 logger = logging.getLogger("flyte.runtime.store")
 
@@ -205,10 +207,27 @@ MAX_PENDING = 4096
 ROWS_PER_INSERT = 50
 _HOST = socket.gethostname()
 # A run's row as RunStore.create_run inserts it; end_run fills in its end while the insert waits.
-_INSERT_RUN = (
-    "INSERT INTO runs (name, task, status, created_at, host, pid, pid_start, inputs, backend, "
-    "ended_at, outputs, error, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_RUN_COLUMNS = ("name", "task", "status", "created_at", "host", "pid", "pid_start", "inputs", "backend")
+_RUN_COLUMNS += ("ended_at", "outputs", "error", "report")
+_BACKEND = _RUN_COLUMNS.index("backend")
+_INSERT_RUN = f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})"
+
+
+# The INSERT of a run's row without its NULL columns, by which of its values are given.
+_run_inserts: dict[tuple[bool, ...], str] = {}
+
+
+def _run_insert(row: list[Any]) -> tuple[str, list[Any]]:
+    """The INSERT of a run's ``row`` (create_run's list) that leaves its None values out:
+    sqlite3 tries to adapt each None bound, a failed attribute lookup that formats an error
+    (~3.5k instructions; a short run binds three or four), and a column left out is NULL
+    (the runs table has no other default)."""
+    given = tuple(value is not None for value in row)
+    sql = _run_inserts.get(given)
+    if sql is None:
+        names = [name for name, present in zip(_RUN_COLUMNS, given, strict=True) if present]
+        sql = _run_inserts[given] = f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    return sql, [value for value in row if value is not None]
 
 
 def db_path() -> Path:
@@ -417,6 +436,8 @@ class RunStore:
         self._closed = False
         self._conn = connect(self.path)
         self._conn_lock = threading.Lock()  # the writer's commits, and reads through read()
+        # The runs' and actions' columns (flyte.runtime.written), read at the first flush that needs them.
+        self._columns: tuple[written.Table, written.Table] | None = None
         self._thread = threading.Thread(target=self._write_loop, name="flyte-run-store", daemon=True)
         self._thread.start()
 
@@ -555,20 +576,25 @@ class RunStore:
         with self._conn_lock:
             return query(self._conn)
 
-    def flush(self, timeout: float = 30) -> None:
+    def flush(self, timeout: float = 30, run: str | None = None, most: int = 0) -> WrittenRun | None:
         """Commit everything recorded so far, on the calling thread.
 
         The caller writes what is pending itself rather than waking the writer and waiting
         for it: a run's end then costs one commit, not two thread hand-offs (each of which,
         on a busy machine, can wait for a scheduler slice). The writer takes and commits its
         batches under the same lock, so batches commit in the order they were recorded.
-        ``timeout``: how long to wait for a commit the writer has under way."""
+        ``timeout``: how long to wait for a commit the writer has under way.
+
+        ``run``: a run of this process that has ended; when this commit wrote its row and all
+        of its at most ``most`` actions (nothing of it was taken before, and no other change to
+        its rows waits beside them), those rows as the store now holds them
+        (:mod:`flyte.runtime.written`), else None."""
         if self._closed:
-            return
+            return None
         if not self._conn_lock.acquire(timeout=timeout):
             raise StateError(f"the run store {self.path}: its writer held the connection for {timeout:g} s")
         try:
-            self._write_pending()
+            return self._write_pending(run, most)[1]
         finally:
             self._conn_lock.release()
 
@@ -580,19 +606,63 @@ class RunStore:
         self._closed = True
 
     # -- the writer thread ------------------------------------------------------------------
-    def _write_pending(self) -> bool:
+    def _write_pending(self, run: str | None = None, most: int = 0) -> tuple[bool, WrittenRun | None]:
         """Take what is pending and commit it (the caller holds ``_conn_lock``); whether there
-        was anything."""
+        was anything, and the rows of ``run`` as :meth:`flush` says."""
         with self._lock:
             actions, self._actions = self._actions, {}
             statements, self._statements = self._statements, []
             self._unwritten_runs = {}  # taken: a run that ends from now on is an UPDATE
-        if actions or statements:
+        if not (actions or statements):
+            return False, None
+        try:
+            self._commit(self._conn, actions, statements)
+        except Exception as exc:  # keep recording later changes; say what was lost
+            logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
+            return True, None
+        return True, (self._written(run, actions, statements, most) if run is not None else None)
+
+    def _written(
+        self,
+        run: str,
+        actions: dict[tuple[str, str], list[Any]],
+        statements: list[tuple[str, Any]],
+        most: int,
+    ) -> WrittenRun | None:
+        """The rows of ``run`` as the commit of ``actions`` and ``statements`` left them, when
+        it inserted the run's row, or None (see :meth:`flush`). Every action of the run was
+        created after that insert was queued, so none was taken before it: each is in
+        ``actions``, created here, with all its changes merged into one record."""
+        row = None
+        for sql, params in statements:
+            if sql is _INSERT_RUN and params[0] == run:
+                row = params
+            elif sql.startswith(("UPDATE runs", "UPDATE actions")) and run in params:
+                return None  # another change to its rows, in the same commit
+        if row is None or row[_BACKEND] is not None:  # not inserted now; or a cluster run, whose page shows its objects
+            return None
+        mine = []
+        for (owner, ident), (created, record, _) in actions.items():
+            if owner == run:
+                if not created or len(mine) == most:
+                    return None
+                mine.append({**record, "run": owner, "id": ident})
+        if self._columns is None:  # read once per connection: migrations only ever add columns
             try:
-                self._commit(self._conn, actions, statements)
-            except Exception as exc:  # keep recording later changes; say what was lost
-                logger.error("flyte run store: %d records not written: %s", len(actions) + len(statements), exc)
-        return bool(actions or statements)
+                self._columns = (
+                    written.Table(written.columns(self._conn.execute("PRAGMA table_info(runs)").fetchall())),
+                    written.Table(written.columns(self._conn.execute("PRAGMA table_info(actions)").fetchall())),
+                )
+            except sqlite3.Error as exc:  # the run is committed: its page reads the store instead
+                logger.debug("flyte run store: the tables' columns were not read (%s)", exc)
+                return None
+        run_columns, action_columns = self._columns
+        run_row = written.row(run_columns, dict(zip(_RUN_COLUMNS, row, strict=True)))
+        rows = [written.row(action_columns, given) for given in mine]
+        if run_row is None or None in rows:
+            return None
+        rows.sort(key=lambda r: r[CREATION_ORDER])
+        return written.WrittenRun(run_row, rows)  # type: ignore[arg-type]
 
     def _write_loop(self) -> None:
         # While the process records, the writer looks for changes every WRITE_INTERVAL on its
@@ -610,7 +680,7 @@ class RunStore:
                 with self._lock:  # taken first: what they wait for is in the write that follows
                     waiters, self._waiters = self._waiters, []
                     stop = self._stopping
-                wrote = self._write_pending()
+                wrote = self._write_pending()[0]
             quiet = 0 if wrote else quiet + 1
             if quiet >= IDLE_POLLS:
                 with self._lock:  # only with nothing pending or awaited: a change made since wakes it
@@ -636,6 +706,8 @@ class RunStore:
                     conn.executemany(sql, rows)
                 # After the actions: a run's end and an abort of its unfinished actions see them.
                 for sql, params in statements:
+                    if sql is _INSERT_RUN:
+                        sql, params = _run_insert(params)
                     conn.execute(sql, params)
                 conn.execute("COMMIT")
                 return
@@ -953,10 +1025,13 @@ def action_number(ident: str) -> int:
 CREATION_ORDER = "number"
 
 
+_SEVERITY_RANK = {p: i for i, p in enumerate(SEVERITY)}
+
+
 def by_severity(phases: Any) -> list[str]:
     """``phases`` in :data:`SEVERITY` order (unknown ones last, by name)."""
-    rank = {p: i for i, p in enumerate(SEVERITY)}
-    return sorted(phases, key=lambda p: (rank.get(p, len(rank)), p))
+    rank, unknown = _SEVERITY_RANK, len(_SEVERITY_RANK)
+    return sorted(phases, key=lambda p: (rank.get(p, unknown), p))
 
 
 def action_rows(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from flyte.remote import _action
 from flyte.runtime import attempts as att
 from flyte.runtime import store as st
 
@@ -155,13 +156,17 @@ def small_run(
     of its actions, for a run of at most ``limit`` actions (``run``: a
     :class:`flyte.remote.Run`); None for a larger run. Most runs are small: their page costs
     one query instead of one per phase and per tree node."""
-    from flyte.remote import _action
-
     # A larger run is told apart first from an index alone: its rows in creation order would
     # be all of them sorted (0.57 ms for 2,000 actions, against 6 µs for the look).
     if st.has_more_actions(conn, run.name, limit):
         return None
-    rows = st.action_rows(conn, run.name, None, limit, 0).fetchall()
+    return small_run_of(st.action_rows(conn, run.name, None, limit, 0).fetchall(), run)
+
+
+def small_run_of(rows: Sequence[Any], run: Any) -> tuple[dict[str, int], list[Node], bool, list[Any]]:
+    """:func:`small_run` of a run whose action rows (all of them, in creation order) are
+    ``rows``: read from the store, or as the commit that wrote them left them
+    (:mod:`flyte.runtime.written`)."""
     counts: dict[str, int] = {}
     # parent -> (group, task, phase) -> a row as child_groups gives it (SQL's MIN and MAX skip NULLs)
     families: dict[str | None, dict[tuple[Any, str, str], dict[str, Any]]] = {}
@@ -205,7 +210,6 @@ def action_page(
 ) -> list[Any]:
     """One page of a run's actions (``run``: a :class:`flyte.remote.Run`), failed first; given
     ``parent``, that action's children in creation order."""
-    from flyte.remote import _action
 
     if parent is None:
         return list(run.iter_actions(phases, failed_first=True, offset=offset, limit=limit))

@@ -124,6 +124,11 @@ def _query(query: dict[str, Any]) -> str:
 def document(title: str, main: str, live: bool, links: Links) -> str:
     """A whole page. ``live``: it refreshes itself (the UI by fetching its ``<main>``, the
     page on disk by reloading) until what it shows has ended."""
+    return "".join(document_parts(title, main, live, links))
+
+
+def document_parts(title: str, main: str, live: bool, links: Links) -> tuple[str, str, str]:
+    """:func:`document` in three parts (head, main, tail), to be joined or encoded one by one."""
     if links.static:
         head = '<meta http-equiv="refresh" content="2">' if live else ""
         script = ""
@@ -136,7 +141,9 @@ def document(title: str, main: str, live: bool, links: Links) -> str:
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>{head}'
         f"<style>{CSS}</style></head><body>"
         f'<header>{home} <span class="muted">local runs</span></header>'
-        f"<main{data}>{main}</main>{script}</body></html>\n"
+        f"<main{data}>",
+        main,
+        f"</main>{script}</body></html>\n",
     )
 
 
@@ -326,8 +333,10 @@ def _action_table(name: str, actions: list[Any], links: Links, detailed: set[str
         return "<p>no actions to show</p>"
     rows = []
     for a in actions:
-        link = links.action(name, a.id)
-        ident = f'<a href="{esc(link)}">{esc(a.id)}</a>' if not links.static or a.id in detailed else esc(a.id)
+        if not links.static or a.id in detailed:
+            ident = f'<a href="{esc(links.action(name, a.id))}">{esc(a.id)}</a>'
+        else:  # (no link: its quoting was most of an action's row on a small run's page)
+            ident = esc(a.id)
         report = f'<a href="{esc(links.report(name, a.id))}">report</a>' if a.report else ""
         rows.append(
             f'<tr class="action" data-action="{esc(a.id)}" data-phase="{esc(a.phase)}"><td>{ident}</td>'

@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flyte.remote import Run
 from flyte.runtime import store as st
+from flyte.runtime.written import WrittenRun
 from flyte.ui import queries as q
 from flyte.ui import templates as t
 
@@ -61,18 +63,32 @@ def runs_view(query: dict[str, str], links: t.Links) -> tuple[str, bool]:
 
 
 def run_view(
-    name: str, query: dict[str, str], links: t.Links, details: int = 0, store: st.RunStore | None = None
+    name: str,
+    query: dict[str, str],
+    links: t.Links,
+    details: int = 0,
+    store: st.RunStore | None = None,
+    written: WrittenRun | None = None,
 ) -> tuple[str, bool]:
     """A run's page; ``details``: how many failed actions to show in full below (the page on
     disk has no action pages to link to). ``store``: the run store's writer, whose own
     connection reads the run and, for a small run, its actions: the writer's commits leave
-    its page cache valid, where a reader's must be read again after each one."""
-    from flyte.remote import Run
-
+    its page cache valid, where a reader's must be read again after each one. ``written``:
+    the ended run's rows as the commit that wrote them all left them (its final page, when
+    :meth:`~flyte.runtime.store.RunStore.flush` returned them): nothing is read back."""
     status = _phase(query.get("status", ""), "status")
     offset = _int(query.get("offset", ""), "offset")
     parent = query.get("parent") or None
     first_page = status is None and offset == 0 and parent is None
+    if (
+        written is not None
+        and first_page
+        and written.run["status"] in st.TERMINAL
+        and len(written.actions) <= q.ACTIONS_PAGE
+    ):
+        run = written.run
+        record = Run(name=name, task=run["task"], phase=run["status"], created_at=run["created_at"])
+        return _run_page(name, run, record, q.small_run_of(written.actions, record), (), links, details, None, 0, None)
 
     def first_read(conn: Any) -> tuple[Any, Any, Any]:
         run = q.run_row(conn, name)
@@ -92,6 +108,23 @@ def run_view(
     if found is None:
         raise NotFound(f"no run named {name!r}")
     run, record = found
+    return _run_page(name, run, record, small, objects, links, details, status, offset, parent)
+
+
+def _run_page(
+    name: str,
+    run: dict[str, Any],
+    record: Any,
+    small: Any,
+    objects: Any,
+    links: t.Links,
+    details: int,
+    status: str | None,
+    offset: int,
+    parent: str | None,
+) -> tuple[str, bool]:
+    """:func:`run_view` once the run's row is read (``small``: :func:`queries.small_run`'s
+    summary of its actions, or None to read them a page at a time)."""
     if small is None:
         with st.reader() as conn:
             counts = q.phase_counts(conn, name)

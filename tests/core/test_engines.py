@@ -19,12 +19,13 @@ from flyte.runtime.engines import SharedEngine
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not). Its /proc entry is read without a separate
+    existence check first: the process can be reaped between the two."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _wait_for(condition, timeout: float = 30.0) -> None:

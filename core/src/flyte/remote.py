@@ -15,6 +15,7 @@ auto_version="latest")`` is a task ``flyte.deploy`` recorded, to call from a tas
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import json
 import time
@@ -225,8 +226,6 @@ class Action:
         """Print the last ``max_lines`` lines of its log for ``attempt`` (its last when None)."""
         if not isinstance(max_lines, int) or isinstance(max_lines, bool) or max_lines < 1:
             raise ValueError(f"show_logs: max_lines={max_lines!r} is not valid (accepted: an int of at least 1)")
-        import collections
-
         lines = collections.deque(self.get_logs(attempt, filter_system, show_ts), maxlen=max_lines)
         for line in lines:
             print(line)

@@ -6,7 +6,8 @@ the digest before trusting it. Entries this process read (and checked) or wrote 
 memory for the next lookup, as long as ``PRAGMA data_version`` says no other connection has
 committed since: another process's ``flyte cache clear``, overwrite or tampering is seen by
 every call made after it. One check serves every call made before it (the calls of one
-``asyncio.gather``): see :func:`ticket`. Many processes may read and write at once (WAL mode, busy timeout). A
+``asyncio.gather``): see :func:`ticket`. A task's keys, read once a few of its lookups found
+nothing, answer its next misses the same way, without reading their rows. Many processes may read and write at once (WAL mode, busy timeout). A
 damaged or unreadable cache file is reported once, clearly, and the run goes on without the
 cache: it can cost a recomputation, never a wrong result.
 

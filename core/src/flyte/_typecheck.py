@@ -373,6 +373,11 @@ class SignatureCheck:
         detail = ""
         if found is not None and found.path != "the value":
             detail = f" ({found.path} is {describe(found.value)}, expected {found.expected})"
+        if inspect.iscoroutine(value):
+            # The usual cause: an async helper called without await. Closing it also spares the
+            # user Python's "was never awaited" warning on top of this error.
+            value.close()
+            detail = f"; it was never awaited: write `return await {value.__qualname__}(...)`"
         raise OutputTypeError(
             f"{task}: returned {describe(value)}, but its return annotation is {check.expected}{detail}",
             task=task,

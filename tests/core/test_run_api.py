@@ -249,6 +249,18 @@ def test_what_has_no_local_meaning_is_refused_by_name(runs):
         Action.get("ok", "a1").abort()
 
 
+def test_wait_takes_quiet_and_wait_for_first_as_the_reference_does(runs):
+    # A public example ends with run.wait(run): the reference's first parameter is quiet, so any
+    # truthy value is a quiet wait, never a timeout.
+    run = runs["ok"]
+    assert run.wait(run) is run and run.wait(True, "running") is run
+    assert asyncio.run(run.wait.aio(True)) is run
+    assert run.action.wait(False, "terminal") is not None
+    with pytest.raises(TypeError):
+        run.wait(True, "terminal", 5)  # timeout and poll are keywords only
+    assert run.wait(timeout=5, poll=0.01) is run
+
+
 def test_bad_arguments_name_the_parameter_the_value_and_what_is_accepted(runs):
     run = runs["ok"]
     with pytest.raises(ValueError, match=r"Run.wait: wait_for='soon' is not valid \(accepted: 'terminal', 'running'"):

@@ -347,6 +347,33 @@ def test_calling_an_environment_outside_depends_on_warns_naming_both():
         assert flyte.run(calls_far_away).outputs() == 7
 
 
+@lonely.task
+def far_away_sync() -> int:
+    return 8
+
+
+@caller.task
+def calls_far_away_sync() -> int:
+    return far_away_sync()
+
+
+@pytest.mark.parametrize(("task", "body"), [(calls_far_away, "return await far_away()"), (calls_far_away_sync, None)])
+def test_the_dependency_warning_points_at_the_call_in_the_users_file(task, body):
+    # Shown as "<file>:<line>: DependencyWarning" with that line's source: the user's call,
+    # not the runtime's internals (the secrets example's task_1() call).
+    import inspect
+
+    from flyte.runtime.controller import DependencyWarning
+
+    with pytest.warns(DependencyWarning) as caught:
+        flyte.run(task)
+    (warning,) = [w for w in caught if issubclass(w.category, DependencyWarning)]
+    lines, first = inspect.getsourcelines(task.func)
+    call = body or "return far_away_sync()"
+    assert warning.filename == __file__
+    assert warning.lineno == first + next(i for i, text in enumerate(lines) if call in text)
+
+
 def test_strict_dependencies_turn_the_warning_into_an_error():
     flyte.init(strict_dependencies=True)
     with pytest.raises(flyte.errors.DependencyError, match="depends_on"):

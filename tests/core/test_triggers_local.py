@@ -4,7 +4,7 @@ trigger's inputs, and can be listed, (de)activated and deleted."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -192,3 +192,26 @@ def test_get_trigger_shows_the_next_fire_times_of_cron_and_fixed_rate(deployed):
     assert shown["custom"] == [t.isoformat(timespec="seconds") for t in expected]
     table = runner.invoke(build_cli(), ["get", "trigger", "hourly"]).output
     assert f"next: {first.isoformat(timespec='seconds')}, " in table
+
+
+def test_get_trigger_shows_fire_times_missed_while_no_scheduler_ran_as_one_due_now(deployed, monkeypatch):
+    # Deployed, then no `flyte serve triggers` for hours: the past hours are not "next"; the
+    # scheduler will fire once, for the latest, and the listing says so, then the future times.
+    import flyte.cli.triggers as cli_triggers
+
+    row = next(r for r in schedule.list_triggers() if r["name"] == "hourly")
+    first = next_fire(Cron("0 * * * *"), datetime.fromtimestamp(row["activated_at"], UTC), None)
+    now = first + timedelta(hours=2, minutes=30)
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return now
+
+    monkeypatch.setattr(cli_triggers, "datetime", Later)
+    out = CliRunner().invoke(build_cli(), ["get", "trigger", "hourly", "-o", "json"])
+    assert out.exit_code == 0, out.output
+    (shown,) = [r["next_fires"] for r in json.loads(out.output)]
+    missed = f"due now (missed since {first.isoformat(timespec='seconds')}; fired once by `flyte serve triggers`)"
+    future = [(first + timedelta(hours=h)).isoformat(timespec="seconds") for h in (3, 4)]
+    assert shown == [missed, *future]

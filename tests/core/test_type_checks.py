@@ -443,3 +443,24 @@ def test_checking_costs_little_next_to_binding(tmp_path):
     assert set(check.inputs) == {"x", "y"} and check.inputs["x"].ok is _typecheck._SCALARS[int]
     assert _typecheck.signature_check(add.func) is check  # compiled once per function
     assert Path(__file__).exists()
+
+
+async def _upper(data: str) -> str:
+    return data.upper()
+
+
+@env.task
+async def forgot_await(data: str) -> str:
+    return _upper(data)  # the public caching example's slip: an async helper not awaited
+
+
+def test_a_returned_coroutine_is_reported_as_never_awaited_without_a_python_warning(recwarn):
+    with pytest.raises(OutputTypeError) as caught:
+        flyte.run(forgot_await, data="abc")
+    message = str(caught.value)
+    assert "typed.forgot_await: returned coroutine" in message and "its return annotation is str" in message
+    assert "never awaited: write `return await _upper(...)`" in message
+    import gc
+
+    gc.collect()  # an unclosed coroutine would warn when collected
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]

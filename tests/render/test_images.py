@@ -208,3 +208,38 @@ def test_a_loaded_module_with_a_relative_file_name_is_not_user_code(tmp_path, mo
     monkeypatch.setitem(sys.modules, "fake_classes", fake)
     monkeypatch.chdir(tmp_path)
     assert "fake_classes" not in user_modules(tmp_path.resolve())
+
+
+UV_SCRIPT_PROGRAM = """# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#    "flyte>=2.0.0b0",
+#    "numpy",
+# ]
+# ///
+import flyte
+
+env = flyte.TaskEnvironment(
+    name="uv_env",
+    image=flyte.Image.from_uv_script(__file__, name="my-image", registry="registry.example.com/my-org")
+    .with_pip_packages("Flyte==2.12.1", "flyte-kit-extras"),
+)
+
+
+@env.task
+def main() -> None: ...
+"""
+
+
+def test_an_image_never_installs_the_reference_sdk_over_the_flyte_it_ships(tmp_path):
+    # The public uv-script examples list "flyte>=2..." (the reference SDK's distribution): it
+    # provides the same `flyte` package, so installing it would replace this one in the image.
+    path = tmp_path / "uv_tasks.py"
+    path.write_text(UV_SCRIPT_PROGRAM)
+    result = CliRunner().invoke(build_cli(), ["build", str(path), "main", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    installs = [line for line in result.output.splitlines() if "uv pip install" in line]
+    assert installs[0].endswith("/tmp/flyte-wheels/*.whl") or "flyte-core" in installs[0]  # ours first
+    assert any('"numpy"' in line for line in installs)
+    assert any('"flyte-kit-extras"' in line for line in installs)  # only the name "flyte" is dropped
+    assert not [line for line in installs[1:] if '"flyte>=' in line or '"Flyte==' in line]

@@ -373,6 +373,11 @@ class SignatureCheck:
         detail = ""
         if found is not None and found.path != "the value":
             detail = f" ({found.path} is {describe(found.value)}, expected {found.expected})"
+        if inspect.iscoroutine(value):
+            # The usual cause: an async helper called without await. Closing it also spares the
+            # user Python's "was never awaited" warning on top of this error.
+            value.close()
+            detail = f"; it was never awaited: write `return await {value.__qualname__}(...)`"
         raise OutputTypeError(
             f"{task}: returned {describe(value)}, but its return annotation is {check.expected}{detail}",
             task=task,
@@ -380,9 +385,20 @@ class SignatureCheck:
         )
 
 
+def _is_trigger_time(value: Any) -> bool:
+    from flyte.triggers import TriggerTime
+
+    return value is TriggerTime
+
+
 def _input_error(task: str, name: str, check: Checker, value: Any) -> InputTypeError:
     found = check.explain(value, name)
-    if found is None or found.path == name:
+    if _is_trigger_time(value):
+        message = (
+            f"{task}: input {name!r} expects {check.expected}, got flyte.TriggerTime, which only a "
+            f"trigger's firing fills in; pass {name}=... to run the task directly"
+        )
+    elif found is None or found.path == name:
         message = f"{task}: input {name!r} expects {check.expected}, got {describe(value)}"
     else:
         message = (
@@ -406,7 +422,10 @@ def signature_check(func: Callable[..., Any]) -> SignatureCheck:
         scalar_inputs = all(
             p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and _scalar(params[name]) for name, p in parameters.items()
         ) and all(type(d) in _SCALAR_VALUES for d in defaults.values())  # a default is accepted unchecked
-        found = SignatureCheck(checks, defaults, compile_check(output), scalar_inputs, _scalar(output))
+        # Only a trigger's firing replaces a flyte.TriggerTime default: a direct run must pass a
+        # value, as in the reference SDK, rather than hand the placeholder to the function.
+        accepted = {name: d for name, d in defaults.items() if not _is_trigger_time(d)}
+        found = SignatureCheck(checks, accepted, compile_check(output), scalar_inputs, _scalar(output))
         _signatures[func] = found
     return found
 

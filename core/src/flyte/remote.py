@@ -160,7 +160,7 @@ class Action:
 
     @syncify
     def wait(
-        self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
+        self, quiet: bool = False, wait_for: str = "terminal", *, timeout: float | None = None, poll: float = 0.2
     ) -> Action:
         """Wait until it has ended (``wait_for="running"``: until it runs); returns itself, read
         again. ``quiet`` is the reference SDK's: the local wait prints nothing. In async code,
@@ -172,7 +172,7 @@ class Action:
 
     @wait.aio_body
     async def wait(
-        self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
+        self, quiet: bool = False, wait_for: str = "terminal", *, timeout: float | None = None, poll: float = 0.2
     ) -> Action:
         for delay in _polls(self, "Action.wait", timeout, poll, wait_for):
             await asyncio.sleep(delay)
@@ -427,18 +427,19 @@ class Run:
 
     @syncify
     def wait(
-        self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
+        self, quiet: bool = False, wait_for: str = "terminal", *, timeout: float | None = None, poll: float = 0.2
     ) -> Run:
         """Wait until the run has ended (``wait_for="running"``: until it runs; local runs end
-        before ``flyte.run`` returns); returns itself, read again. ``quiet`` is the reference
-        SDK's: the local wait prints nothing. ``await run.wait.aio()`` waits with asyncio sleeps."""
+        before ``flyte.run`` returns); returns itself, read again. ``quiet`` and ``wait_for`` come
+        first, as in the reference SDK (``run.wait(True)``); the local wait prints nothing either
+        way. ``await run.wait.aio()`` waits with asyncio sleeps."""
         for delay in _polls(self, "Run.wait", timeout, poll, wait_for):
             time.sleep(delay)
         return self
 
     @wait.aio_body
     async def wait(
-        self, timeout: float | None = None, poll: float = 0.2, quiet: bool = False, wait_for: str = "terminal"
+        self, quiet: bool = False, wait_for: str = "terminal", *, timeout: float | None = None, poll: float = 0.2
     ) -> Run:
         for delay in _polls(self, "Run.wait", timeout, poll, wait_for):
             await asyncio.sleep(delay)

@@ -232,6 +232,10 @@ def _click_type(tp: Any) -> tuple[Any, Any]:
         return click.Choice([str(m.value) for m in tp]), lambda _n, v: tp(type(next(iter(tp)).value)(v))
     if tp is datetime:
         return str, lambda n, v: _datetime(n, v)
+    from flyte.io import Dir, File
+
+    if tp is File or tp is Dir:
+        return str, lambda n, v: _reference(tp, n, v)
     if dataclasses.is_dataclass(tp) or origin in (list, dict, tuple, set) or tp in (list, dict):
         return str, lambda n, v: _structured(tp, n, _json(n, v))
     return str, None
@@ -260,6 +264,27 @@ def _datetime(name: str, text: str) -> datetime:
         raise click.BadParameter(
             f"{text!r} is not an ISO date/time such as 2025-01-31T09:30", param_hint=_option(name)
         ) from None
+
+
+def _reference(kind: type, name: str, text: str) -> Any:
+    """A ``File``/``Dir`` input given as a path, as the reference SDK's ``flyte run`` takes it: a
+    storage URL as it is, a local path (which must exist) by its absolute path."""
+    from pathlib import Path
+
+    from flyte.io import File
+    from flyte.storage import is_remote
+
+    if is_remote(text):
+        return kind.from_existing_remote(text)
+    path = Path(text.removeprefix("file://")).expanduser()
+    if not (path.is_file() if kind is File else path.is_dir()):
+        what = "file" if kind is File else "folder"
+        raise click.BadParameter(
+            f"{text!r} is not an existing {what} (accepted: a local {what} path or a storage URL such as "
+            "s3://bucket/key)",
+            param_hint=_option(name),
+        )
+    return kind.from_existing_remote(str(path.resolve()))
 
 
 def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) -> None:

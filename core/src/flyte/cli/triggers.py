@@ -63,7 +63,16 @@ def _next_fires(row: dict, count: int) -> list[str] | str:
     activated = datetime.fromtimestamp(row["activated_at"], UTC)
     last = datetime.fromtimestamp(row["last_fired"], UTC) if row["last_fired"] else None
     times = schedule.upcoming(trigger.automation, activated, last, count)
-    return [t.isoformat(timespec="seconds") for t in times]
+    if times[0] > datetime.now(UTC):
+        return [t.isoformat(timespec="seconds") for t in times]
+    # Fire times passed while no scheduler ran: the next one to run fires once, for the latest
+    # (schedule.fire_due), so they are one "due now", not past times listed as next.
+    now, due = datetime.now(UTC), times[0]
+    while (later := schedule.next_fire(trigger.automation, activated, due)) <= now:
+        due = later
+    missed = f"due now (missed since {times[0].isoformat(timespec='seconds')}; fired once by `flyte serve triggers`)"
+    later_times = schedule.upcoming(trigger.automation, activated, due, count - 1) if count > 1 else []
+    return [missed, *(t.isoformat(timespec="seconds") for t in later_times)]
 
 
 @click.command("trigger")

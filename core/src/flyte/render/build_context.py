@@ -42,6 +42,9 @@ from flyte._version import __version__
 from flyte.image import CopySource, Image, WorkDir
 
 CORE = "flyte-core"
+# The reference SDK's distribution: the same ``flyte`` import package as flyte-core, so a script's
+# or pip layer's "flyte>=2..." (every public uv-script example lists it) would overwrite ours.
+REFERENCE_CORE = "flyte"
 ALWAYS_EXCLUDED = [
     "__pycache__/",
     "*.py[cod]",
@@ -128,7 +131,7 @@ class BuildContext:
             self.image,
             flyte_wheels=bool(shipped),
             flyte_pins=tuple(d.requirement for d in self.flyte if not d.shipped),
-            replaced=tuple(d.name for d in self.flyte),
+            replaced=tuple(d.name for d in self.flyte) + ((REFERENCE_CORE,) if self.flyte else ()),
             code=self.code is not None,
         )
 

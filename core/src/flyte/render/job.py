@@ -70,6 +70,8 @@ def render_cronjob(spec: Any, trigger: Any, ctx: RenderContext) -> dict[str, Any
             f"{trigger.trigger_time_input_key!r} is not a parameter of the task"
         )
     time_keys = [k for k in time_keys if k in names]
+    # A parameter defaulting to flyte.TriggerTime receives the fire time as well.
+    time_keys += [i.name for i in spec.interface.inputs if i.default is TriggerTime and i.name not in inputs]
     fixed = {k: v for k, v in inputs.items() if v is not TriggerTime and k in names}
     overrides: dict[str, Any] = {}
     if trigger.env_vars:

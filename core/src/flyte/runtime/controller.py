@@ -1025,8 +1025,23 @@ class Controller:
             key = (caller_env.name, callee_env.name)
             if key not in self._warned:
                 self._warned.add(key)
-                warnings.warn(message, DependencyWarning, stacklevel=2)
+                _warn_at_call(message, parent.task.func)
         self._env_pairs[pair] = (caller_env, callee_env)  # kept alive, so the ids stay theirs
+
+
+def _warn_at_call(message: str, caller: Callable[..., Any]) -> None:
+    """A DependencyWarning shown at the line of the calling task's body that made the call (the
+    user's file, not this module), found on the stack; else at the calling task's definition."""
+    code = getattr(caller, "__code__", None)
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code is not code:
+        frame = frame.f_back
+    if code is None:
+        warnings.warn(message, DependencyWarning, stacklevel=3)
+        return
+    filename, line = (frame.f_code.co_filename, frame.f_lineno) if frame else (code.co_filename, code.co_firstlineno)
+    module = getattr(caller, "__module__", None) or "flyte"
+    warnings.warn_explicit(message, DependencyWarning, filename, line, module=module)
 
 
 def execute(action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:

@@ -136,11 +136,15 @@ def load_trigger(row: dict[str, Any]) -> tuple[Any, Trigger]:
 
 def trigger_inputs(task: Any, trigger: Trigger, fire_time: datetime) -> dict[str, Any]:
     """The task's inputs for one firing: the trigger's, with ``flyte.TriggerTime`` (and the
-    ``trigger_time_input_key`` parameter) set to the scheduled time."""
+    ``trigger_time_input_key`` parameter, and a parameter whose default is ``flyte.TriggerTime``)
+    set to the scheduled time."""
     inputs = {k: (fire_time if v is TriggerTime else v) for k, v in (trigger.inputs or {}).items()}
     key = trigger.trigger_time_input_key
     if key and key not in inputs and key in task.signature.parameters:
         inputs[key] = fire_time
+    for name, param in task.signature.parameters.items():
+        if name not in inputs and param.default is TriggerTime:
+            inputs[name] = fire_time
     return inputs
 
 

@@ -32,7 +32,7 @@ from flyte import _codec
 from flyte._cache.key import cache_key, key_version, memoised_part
 from flyte._cache.store import HEARTBEAT, CacheStore, CacheWarning, get_store, ticket
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
-from flyte._context import current_caller, current_group, current_task_data
+from flyte._context import BodyContext, current_body, current_group
 from flyte._task_context import context_of
 from flyte._typecheck import SignatureCheck
 from flyte.connector_task import ConnectorTask
@@ -853,7 +853,8 @@ class Controller:
             action.stoppable = limit is not None
             if self.keep_logs:
                 action.log = logs.AttemptLog(self.run_name, action.id, action.attempt)
-                logged = logs.current.set(action.log)  # what the body prints goes to its attempt's log
+                # What the attempt prints (a plugin's run included) goes to its log.
+                logged = current_body.set(current_body.get().but(log=action.log))
             if limit is None:
                 return await execute(action, inputs)
             try:
@@ -870,7 +871,7 @@ class Controller:
                 action.lease.close()
                 action.lease = None
             if logged is not None:
-                logs.current.reset(logged)
+                current_body.reset(logged)
             action.holds_slot = False
             self.slots.release()
 
@@ -1077,37 +1078,38 @@ async def _invoke_here(
 ) -> Any:
     """The task body in this process, with its environment and its nested-call context; the
     engine-bound dataframes it returned are stored here, inside the plugin's engine when a
-    plugin runs the attempt. ``log``: the attempt's log, made current here (a plain attempt;
-    any other is given its log by _one_attempt, around the plugin too)."""
-    # Context variables set and reset by hand: a context manager per call costs more than the body.
-    token_log = logs.current.set(log) if log is not None else None  # what the attempt prints
-    try:
-        func = action.task.func
-        if action.spec.report and action.report is None:
-            from flyte.report import open_report
+    plugin runs the attempt. ``log``: the attempt's log (a plain attempt's; any other's was
+    made current by _one_attempt, around the plugin too)."""
+    outer = current_body.get()
+    if log is None:
+        log = outer.log
+    func = action.task.func
+    if action.spec.report and action.report is None:
+        from flyte.report import open_report
 
-            action.report = open_report(action.controller.run_name, action.id, action.spec.name)
-        if not action.driven:
-            action.loop = asyncio.get_running_loop()
-        token_env = environ.enter(env)
-        token_caller = current_caller.set(action)  # also the running action (flyte.report, flyte.ctx)
-        token_data = current_task_data.set(data)
-        try:
-            if action.task.is_async and not action.stoppable:
-                result = await func(**inputs)  # the fast path, on this loop
-            else:
-                result = await _on_a_thread(action, inputs)
-        finally:
-            current_caller.reset(token_caller)
-            current_task_data.reset(token_data)
-            environ.leave(token_env)
-        # A scalar output declared: anything else fails its check (_attempts) with nothing stored.
-        if not action.checks.scalar_output and might_hold_data(result):
-            result = await transport.outputs_in_engine(func, result, action.controller.run_name, action.id)
-        return result
+        action.report = open_report(action.controller.run_name, action.id, action.spec.name)
+    if not action.driven:
+        action.loop = asyncio.get_running_loop()
+    # One context variable, set and reset by hand (a context manager per call costs more than
+    # the body): the action as the caller (flyte.ctx, flyte.report), its data, its own copy of
+    # its environment, what the attempt prints.
+    token = current_body.set(BodyContext(action, data, environ.overlay(env), log))
+    try:
+        if action.task.is_async and not action.stoppable:
+            result = await func(**inputs)  # the fast path, on this loop
+        else:
+            result = await _on_a_thread(action, inputs)
     finally:
-        if token_log is not None:
-            logs.current.reset(token_log)
+        current_body.reset(token)
+    # A scalar output declared: anything else fails its check (_attempts) with nothing stored.
+    if not action.checks.scalar_output and might_hold_data(result):
+        # Stored with the attempt's log current (what the storing prints is the attempt's).
+        token = current_body.set(outer.but(log=log))
+        try:
+            result = await transport.outputs_in_engine(func, result, action.controller.run_name, action.id)
+        finally:
+            current_body.reset(token)
+    return result
 
 
 async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from datetime import timedelta
 
 import flyte
@@ -137,3 +138,40 @@ def test_environ_enter_keeps_the_rest_of_the_body_context():
     finally:
         current_body.reset(token)
     assert current_caller() is None
+
+
+@kids.task
+async def where(tag: str) -> dict:
+    return {"var": os.environ.get("BODY_VAR"), "thread": threading.get_ident()}
+
+
+@parents.task
+async def calls_overrides() -> list:
+    first = await where("plain")  # the task object's plan is made here
+    limited_one = await where.override(timeout=timedelta(seconds=30))("limited")
+    other_env = await where.override(env_vars={"BODY_VAR": "overridden"})("env")
+    again = await where("again")
+    mine = threading.get_ident()
+    return [{"var": r["var"], "on_loop_thread": r["thread"] == mine} for r in (first, limited_one, other_env, again)]
+
+
+def test_a_tasks_overrides_are_planned_apart_from_it():
+    """The plan a task object's calls reuse (created RUNNING, a plain first attempt, its
+    variables) is its own: an override made after the original ran is planned from its own
+    spec (a time limit runs the body on a thread; other variables are seen)."""
+    flyte.init()
+    first, limited_one, other_env, again = flyte.with_runcontext(name="rbodyplan").run(calls_overrides).outputs()[0]
+    assert first == again == {"var": "kid", "on_loop_thread": True}
+    assert limited_one == {"var": "kid", "on_loop_thread": False}
+    assert other_env == {"var": "overridden", "on_loop_thread": True}
+    with st.reader() as conn:
+        rows = conn.execute(
+            "SELECT inputs, status, queued_at = started_at AS at_once FROM actions WHERE run=? AND parent IS NOT NULL",
+            ("rbodyplan",),
+        ).fetchall()
+    assert {r["inputs"]: (r["status"], r["at_once"]) for r in rows} == {
+        '{"tag":"plain"}': (st.SUCCEEDED, 1),
+        '{"tag":"limited"}': (st.SUCCEEDED, 1),
+        '{"tag":"env"}': (st.SUCCEEDED, 1),
+        '{"tag":"again"}': (st.SUCCEEDED, 1),
+    }

@@ -92,6 +92,9 @@ class TaskTemplate:
         # Its bound inputs' record text, from their values (flyte._codec.flat_encoder of its
         # parameters), made by the runtime on first use.
         self._inputs_encoder: Any = None
+        # What its calls need beyond the body, from its spec (flyte.runtime.controller._plan_of),
+        # made by the runtime on first use; whatever sets _spec back to None sets this back too.
+        self._plan: Any = None
         _wrap(self, func)
         self._check_ignored_inputs()
         if not self.overrides:

@@ -525,7 +525,8 @@ class Controller:
         # No None in a record (see store._grouped): a column left out is NULL.
         record: dict[str, Any]
         plain = False  # whether its first attempt is a plain one (_plain_attempt)
-        if key is None and self.slots.limit is None and spec.reusable is None and not _has_deadline(spec):
+        plan = task._plan or _plan_of(task, spec)
+        if key is None and self.slots.limit is None and plan[0]:
             # Nothing to look up and no slot, worker or deadline to wait for: its first attempt
             # starts before anything else runs, so it is created RUNNING (one change less; no
             # reader could have seen it QUEUED) and _one_attempt does not record the start again.
@@ -541,7 +542,7 @@ class Controller:
                 "attempts": 1,
                 "cache": DISABLED,
             }
-            plain = _runs_here(action, inputs) and not _has_time_limit(spec)
+            plain = plan[1] and (checks.scalar_inputs or not might_hold_data(inputs))
         else:
             record = {
                 "number": number,
@@ -565,7 +566,8 @@ class Controller:
             _notify(self.run_name, action, st.QUEUED)
         if parent is not None:
             parent.children_waiting += 1
-            if parent.children_waiting == 1:  # its first child waiting: it gives its slot up
+            # Its first child waiting: it gives its slot (and its worker's) up, if it holds one.
+            if parent.children_waiting == 1 and (parent.holds_slot or parent.lease is not None):
                 self._parent_waits(parent)
         try:
             if key is not None and spec.cache.serialize:
@@ -584,7 +586,9 @@ class Controller:
         finally:
             if parent is not None:
                 parent.children_waiting -= 1
-                if not parent.children_waiting and self._parent_resumes(parent):
+                # (With no slot cap and no worker, resuming has nothing to do.)
+                resumes = parent.lease is not None or self.slots.limit is not None
+                if not parent.children_waiting and resumes and self._parent_resumes(parent):
                     await self.slots.acquire(None)
                     parent.holds_slot = True
 
@@ -744,7 +748,7 @@ class Controller:
                         result = await self._plain_attempt(action, inputs)
                     else:
                         result = await self._one_attempt(action, inputs, deadline)
-                    action.task.check_output(result)  # an OutputTypeError is not retried
+                    action.checks.check_output(action.task, result)  # an OutputTypeError is not retried
                     # Dataframes it returned are stored now: a failure to store fails the attempt.
                     if not action.checks.scalar_output and might_hold_data(result):
                         stored, result = await transport.output_leaving(
@@ -803,9 +807,9 @@ class Controller:
             _notify(self.run_name, action, st.RUNNING)
         if self.keep_logs:
             action.log = logs.AttemptLog(self.run_name, action.id, action.attempt)
-        spec = action.spec
-        # environ.enter copies it for the body (whose writes stay its own): no copy here.
-        env = {**self.run_env, **spec.env_vars} if self.run_env else spec.env_vars
+        env_vars = action.task._plan[2]  # (a plain attempt's task has its plan)
+        # environ.overlay copies it for the body (whose writes stay its own): no copy here.
+        env = {**self.run_env, **env_vars} if self.run_env else env_vars
         return _invoke_here(action, inputs, env, {}, action.log)
 
     async def _one_attempt(self, action: Action, inputs: dict[str, Any], deadline: float | None) -> Any:
@@ -997,13 +1001,29 @@ def execute(action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
 def _runs_here(action: Action, inputs: dict[str, Any]) -> bool:
     """Whether an attempt of ``action`` with ``inputs`` is its body called in this process
     and nothing else: no plugin, connector or secrets, and no data to read."""
-    spec = action.spec
-    return (
-        spec.plugin_config is None
-        and not spec.secrets
-        and not isinstance(action.task, ConnectorTask)
-        and (action.checks.scalar_inputs or not might_hold_data(inputs))
+    return _body_alone(action.task, action.spec) and (action.checks.scalar_inputs or not might_hold_data(inputs))
+
+
+def _body_alone(task: TaskTemplate, spec: TaskSpec) -> bool:
+    """Whether an attempt of ``task`` is its body and nothing else, whatever its inputs: no
+    plugin, connector or secrets."""
+    return spec.plugin_config is None and not spec.secrets and not isinstance(task, ConnectorTask)
+
+
+def _plan_of(task: TaskTemplate, spec: TaskSpec) -> tuple[bool, bool, dict[str, str]]:
+    """What a call of ``task`` needs beyond its body, from its spec, worked out once per task
+    object (``TaskTemplate._plan``; an override is another object): whether it can start at
+    once (no reusable environment's worker or deadline to wait for), whether its first
+    attempt can then be plain (its body alone, with no time limit: given inputs with no data
+    to read, see Controller._plain_attempt), and its environment variables as a plain dict
+    (a frozen mapping is read in Python, item by item)."""
+    plan = (
+        spec.reusable is None and not _has_deadline(spec),
+        _body_alone(task, spec) and not _has_time_limit(spec),
+        dict(spec.env_vars),
     )
+    task._plan = plan
+    return plan
 
 
 def _has_time_limit(spec: TaskSpec) -> bool:

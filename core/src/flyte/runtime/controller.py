@@ -928,10 +928,9 @@ class Controller:
     ) -> None:
         if error is None and action.report is None and action.attempt == 1 and not self.aborted:
             # A first attempt's success: no error or report was recorded to clear (passing them
-            # as None would cost the row's write; see store._grouped).
-            self.store.update_action(
-                self.run_name, action.id, status=status, attempts=1, ended_at=time.time(), outputs=st.preview(outputs)
-            )
+            # as None would cost the row's write; see store._grouped); only the outputs may be None.
+            ended = {"status": status, "attempts": 1, "ended_at": time.time(), "outputs": st.preview(outputs)}
+            self.store.update_action_record(self.run_name, action.id, ended, outputs is None)
             if listeners:
                 _notify(self.run_name, action, status)
             return

@@ -365,7 +365,7 @@ LABELS = {
     "record_write": "the action record: its write (writer thread, SQLite)",
     "hit_record_changes": "a hit's record: its one change in memory",
     "hit_record_write": "a hit's record: its write (writer thread, SQLite)",
-    "body_context": "the body's context (env overlay, 2 contextvars)",
+    "body_context": "the body's context (one context variable)",
     "attempt_log": "the attempt's log (made, current, closed)",
     "data_checks": "dataframe/file checks (4: skipped, scalar annotations)",
     "key": "cache key",

@@ -1,8 +1,9 @@
 """Instructions per task call (or per run), by thread: valgrind's callgrind, load-independent.
 
-``python by_thread.py gather|sequential|cache_hit|trivial_run [--n N] [--src PATH]`` runs the
+``python by_thread.py gather|sequential|cache_hit|cache_miss|trivial_run [--n N] [--src PATH]`` runs the
 workload of :mod:`side_by_side` in a fresh process under callgrind once with one measured
-repeat and once with three (each after a warm-up; a cache hit's cache filled first), and prints
+repeat and once with three (each after a warm-up; a cache hit's cache filled first, a cache
+miss's repeats each with keys of their own), and prints
 (I(3) - I(1)) / (2 N) for the whole process and for each of its threads. ``--src``: the
 ``core/src`` of another tree (e.g. ``git archive main core/src | tar -x -C /tmp/main``) to
 compare with.
@@ -44,6 +45,11 @@ def child(workload: str, n: int, repeats: int) -> None:
         for _ in range(repeats * n):
             flyte.run(sbs.trivial)
         return
+    if workload == "cache_miss":  # every repeat's keys are new: each call misses and writes
+        flyte.run(sbs.cached_parent, n, start=-n)  # the warm-up (and the cache file made)
+        for r in range(repeats):
+            flyte.run(sbs.cached_parent, n, start=r * n)
+        return
     parent = {"gather": sbs.gather_parent, "sequential": sbs.sequential_parent, "cache_hit": sbs.cached_parent}
     for _ in range(repeats + 1):  # the first run warms up (and fills the cache for the hits)
         flyte.run(parent[workload], n)
@@ -78,7 +84,8 @@ def instructions(workload: str, n: int, repeats: int, src: str | None, dump: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", nargs="?", choices=["gather", "sequential", "cache_hit", "trivial_run"])
+    workloads = ["gather", "sequential", "cache_hit", "cache_miss", "trivial_run"]
+    parser.add_argument("workload", nargs="?", choices=workloads)
     parser.add_argument("--n", type=int, help="children per run (default 2,000), or runs per repeat (default 50)")
     parser.add_argument("--src", help="the core/src of the tree to measure (default: the installed one)")
     parser.add_argument("--dump", help="keep callgrind's files in this folder (for callgrind_annotate)")

@@ -866,3 +866,101 @@ def test_the_keys_a_run_records_are_the_keys_of_before():
             conn.close()
         assert {(task, inputs): key for task, inputs, key, _ in rows} == PINNED_KEYS
         assert {cache for *_, cache in rows} == {expected}
+
+
+# -- a task's keys in memory: misses answered without a read ------------------------------------------
+def test_a_gather_of_misses_reads_the_tasks_keys_once_instead_of_each_row():
+    from flyte._cache.store import MISSES_BEFORE_KEYS
+
+    flyte.run(gather_triples, 5)  # the store's connection opened, x=0..4 written
+    store = get_store()
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    try:
+        calls.clear()
+        run = flyte.run(gather_triples, 60)
+        assert run.outputs() == [3 * i for i in range(60)]
+    finally:
+        store._conn.set_trace_callback(None)
+    assert calls == ["triple"] * 55  # x=5..59 missed and ran; x=0..4 hit
+    row_reads = [s for s in statements if s.startswith("SELECT outputs, digest FROM entries")]
+    key_reads = [s for s in statements if s.startswith("SELECT key FROM entries")]
+    # (the first run's 5 misses count towards the MISSES_BEFORE_KEYS that read the keys)
+    assert len(row_reads) == MISSES_BEFORE_KEYS - 5 and len(key_reads) == 1  # 52 misses without one
+    caches = sorted(a.cache for a in run.actions() if a.task == "cached.triple")
+    assert caches == ["hit"] * 5 + ["written"] * 55
+    calls.clear()
+    assert flyte.run(gather_triples, 60).outputs() == [3 * i for i in range(60)] and calls == []
+
+
+def test_a_miss_answered_from_the_keys_in_memory_is_exact(tmp_path):
+    from flyte._cache.store import MISSES_BEFORE_KEYS, ticket
+
+    mine, theirs = CacheStore(tmp_path / "cache.db"), CacheStore(tmp_path / "cache.db")
+    statements: list[str] = []
+    try:
+        theirs.put("old", "t", "v", '"old"')
+        for i in range(MISSES_BEFORE_KEYS):
+            assert mine.get(f"m{i}", ticket(), "t") is None
+        assert mine._keys == {"t": {"old"}}
+        early = ticket()  # a call made before the check below
+        assert mine.get("z", ticket(), "t") is None  # checks (PRAGMA), no row read
+        mine._conn.set_trace_callback(statements.append)
+        assert mine.get("m99", early, "t") is None and statements == []  # the check came after it
+        assert mine.get("other task's", early, "u") is None and statements  # no keys of "u": reads
+        theirs.put("k", "t", "v", '"theirs"')  # another connection writes one
+        assert mine.get("k", ticket(), "t") == '"theirs"'  # made after it: checks, reads the row
+        mine.put_later("own", "t", "v", '"own"')
+        mine.flush()
+        for _ in range(MISSES_BEFORE_KEYS):  # (the keys were dropped with theirs' commit)
+            mine.get("nothing", ticket(), "t")
+        assert {"old", "k", "own"} <= mine._keys["t"]
+        mine._forget()  # (the known outputs only: the keys must answer "own" as present)
+        mine._known.clear()
+        assert mine.get("own", ticket(), "t") == '"own"'
+        conn = sqlite3.connect(tmp_path / "cache.db")  # tampered: a key of the set, a bad digest
+        with conn:
+            conn.execute("UPDATE entries SET outputs='\"forged\"' WHERE key='old'")
+        conn.close()
+        assert mine.get("old", ticket(), "t") is None and "old" not in mine._keys.get("t", ())
+        theirs.clear()
+        assert mine.get("k", ticket(), "t") is None and mine.get("own", ticket(), "t") is None
+    finally:
+        mine._conn.set_trace_callback(None)
+        mine.close()
+        theirs.close()
+
+
+def test_a_task_with_more_keys_than_are_kept_reads_each_miss(tmp_path, monkeypatch):
+    from flyte._cache import store as cache_store
+
+    monkeypatch.setattr(cache_store, "KEYS_MAX", 5)
+    store = CacheStore(tmp_path / "cache.db")
+    try:
+        for i in range(6):
+            store.put_later(f"k{i}", "t", "v", str(i))
+        store.flush()
+        store._known.clear()
+        for i in range(20):
+            assert store.get(f"m{i}", cache_store.ticket(), "t") is None
+        assert "t" not in store._keys
+        assert [store.get(f"k{i}", cache_store.ticket(), "t") for i in range(6)] == [str(i) for i in range(6)]
+    finally:
+        store.close()
+
+
+@env.task
+def failing_cached(x: int) -> int:
+    raise ValueError(f"no {x}")
+
+
+def test_a_cached_call_that_misses_is_recorded_running_then_written_or_failed():
+    run = flyte.run(double, x=77)
+    (action,) = run.actions()
+    assert (action.phase, action.cache, action.attempts) == ("SUCCEEDED", "written", 1)
+    assert action.started_at is not None and action.ended_at >= action.started_at
+    with pytest.raises(Exception, match="no 3"):
+        flyte.run(failing_cached, x=3)
+    (last,) = flyte.remote.Run.listall(limit=1)
+    (failed,) = last.actions()
+    assert (failed.phase, failed.cache) == ("FAILED", "miss")

@@ -6,7 +6,8 @@ the digest before trusting it. Entries this process read (and checked) or wrote 
 memory for the next lookup, as long as ``PRAGMA data_version`` says no other connection has
 committed since: another process's ``flyte cache clear``, overwrite or tampering is seen by
 every call made after it. One check serves every call made before it (the calls of one
-``asyncio.gather``): see :func:`ticket`. Many processes may read and write at once (WAL mode, busy timeout). A
+``asyncio.gather``): see :func:`ticket`. A task's keys, read once a few of its lookups found
+nothing, answer its next misses the same way, without reading their rows. Many processes may read and write at once (WAL mode, busy timeout). A
 damaged or unreadable cache file is reported once, clearly, and the run goes on without the
 cache: it can cost a recomputation, never a wrong result.
 
@@ -78,6 +79,15 @@ BATCH_SECONDS = 0.5
 KNOWN_ENTRIES = 20_000
 KNOWN_CHARS = 16 * 1024 * 1024
 
+# A task's keys are read into memory (CacheStore._keys: a miss answered without a read) after
+# this many misses found by reading the row since the known entries were last dropped, and
+# at least one for each KEYS_PER_MISS keys it had at its last reading: so reading them
+# again each time another process commits costs at most about KEYS_PER_MISS keys per miss.
+# A task with more than KEYS_MAX keys is not read (its misses read their row).
+MISSES_BEFORE_KEYS = 8
+KEYS_PER_MISS = 64
+KEYS_MAX = 20_000
+
 
 # The order of cached calls and freshness checks in this process (see ticket()).
 _clock = itertools.count(1)
@@ -125,6 +135,11 @@ class CacheStore:
         # _version (PRAGMA data_version) was read; when it changes they are all dropped.
         self._known: dict[str, str] = {}
         self._known_chars = 0
+        # Every key a task has in the database, read under _version (and this connection's
+        # own writes since): a key not in it is a miss without a read. Dropped with _known.
+        self._keys: dict[str, set[str]] = {}
+        self._misses: dict[str, int] = {}  # per task: misses that read their row, since dropped
+        self._keys_read: dict[str, int] = {}  # per task: how many keys it had when last read
         self._version: int | None = None
         # The ticket taken just before the latest PRAGMA data_version (0: none since _forget):
         # a call made before it may be answered from _known without asking again.
@@ -185,6 +200,8 @@ class CacheStore:
     def _forget(self) -> None:
         self._known.clear()
         self._known_chars = 0
+        self._keys = {}  # (a new dict: a lookup without the lock may hold the old one; see get)
+        self._misses.clear()
         self._version = None
         self._checked = 0
 
@@ -213,40 +230,68 @@ class CacheStore:
         while len(known) > KNOWN_ENTRIES or self._known_chars > KNOWN_CHARS:
             self._known_chars -= len(known.pop(next(iter(known))))
 
+    def _wrote(self, task: str, key: str) -> None:
+        """This connection committed an entry of ``task`` (the caller holds ``_lock``)."""
+        keys = self._keys.get(task)
+        if keys is not None:
+            keys.add(key)
+
     # -- entries ---------------------------------------------------------------------------
-    def get(self, key: str, made: int = 0) -> str | None:
+    def get(self, key: str, made: int = 0, task: str | None = None) -> str | None:
         """The outputs stored under ``key`` (encoded), or None; a corrupt entry is a miss.
-        ``made``: the :func:`ticket` of the call looking it up (0: it is made now)."""
+        ``made``: the :func:`ticket` of the call looking it up (0: it is made now); ``task``:
+        the task whose entry it is (its keys may then answer a miss from memory)."""
         pending = self._pending.get(key)
         if pending is not None:
             return pending[2]
         if made and made < self._checked:  # checked since the call was made: see ticket()
             # Without the lock: a check running meanwhile in another thread (_unchanged) may
-            # drop and refill the entries, but each one read here is what the database held at
-            # a check that started after the call was made (the one just compared with, or that
-            # newer one), or this connection's own newer write; a clear through this handle
-            # zeroes _checked, so calls made after it never get here.
+            # drop and refill the entries and keys, but each one read here is what the
+            # database held at a check that started after the call was made (the one just
+            # compared with, or that newer one), or this connection's own newer write; a clear
+            # through this handle zeroes _checked, so calls made after it never get here.
             known = self._known.get(key)
             if known is not None:
                 return known
-        return self._run(lambda c: self._read(c, key))
+            keys = self._keys.get(task)  # type: ignore[arg-type]  # (None is no task's)
+            if keys is not None and key not in keys:
+                return None
+        return self._run(lambda c: self._read(c, key, task))
 
-    def _read(self, c: sqlite3.Connection, key: str) -> str | None:
+    def _read(self, c: sqlite3.Connection, key: str, task: str | None = None) -> str | None:
         known = self._known.get(key)
         if known is not None and self._unchanged(c):
             return known  # one PRAGMA instead of the row, its digest and its decoding
+        if task is not None and task in self._keys and self._unchanged(c) and key not in self._keys[task]:
+            return None  # one PRAGMA instead of the row's read (_unchanged may drop the keys)
         if self._version is None:  # read before the row: it is kept under this version
             self._unchanged(c)
         row = c.execute("SELECT outputs, digest FROM entries WHERE key=?", (key,)).fetchone()
         if row is None:
+            if task is not None and task not in self._keys:
+                self._missed(c, task)
             return None
         outputs, stored = row
         if digest(outputs) != stored:
             logger.warning("cache entry %s is damaged (digest mismatch); recomputing", key[:12])
             c.execute("DELETE FROM entries WHERE key=?", (key,))
+            if task is not None and task in self._keys:
+                self._keys[task].discard(key)
             return None
         self._remember(key, outputs)
         return outputs
+
+    def _missed(self, c: sqlite3.Connection, task: str) -> None:
+        """A miss of ``task`` that read its row (the caller holds ``_lock``, and ``_version``
+        was read before the read): after enough of them, read all of its keys (see
+        :data:`MISSES_BEFORE_KEYS`), kept under that same version."""
+        misses = self._misses[task] = self._misses.get(task, 0) + 1
+        if misses < max(MISSES_BEFORE_KEYS, self._keys_read.get(task, 0) // KEYS_PER_MISS):
+            return
+        rows = c.execute("SELECT key FROM entries WHERE task=? LIMIT ?", (task, KEYS_MAX + 1)).fetchall()
+        self._keys_read[task] = len(rows)
+        if len(rows) <= KEYS_MAX:
+            self._keys[task] = {row[0] for row in rows}
 
     def put(self, key: str, task: str, version: str, outputs: str) -> None:
         """Store (or replace) an entry and drop its reservation, in one transaction."""
@@ -263,6 +308,7 @@ class CacheStore:
             c.execute("DELETE FROM reservations WHERE key=?", (key,))
             c.execute("COMMIT")
             self._remember(key, outputs)
+            self._wrote(task, key)
 
         self._run(write)
 
@@ -305,6 +351,7 @@ class CacheStore:
             c.execute("COMMIT")
             for row in rows:
                 self._remember(row[0], row[4])
+                self._wrote(row[1], row[0])
 
         self._run(write)
 

@@ -502,7 +502,7 @@ class Controller:
         encoded_inputs = self._encode("inputs", spec, inputs, text)
         key = self._cache_key(task, inputs, encoded_inputs, text is not None)
         if key is not None and not self.overwrite_cache:
-            found = self.cache.get(key, made)  # type: ignore[union-attr]  # (_cache_key opened it)
+            found = self.cache.get(key, made, spec.name)  # type: ignore[union-attr]  # (_cache_key opened it)
             if found is not None:
                 # A hit is answered before its Action is made: it needs none (no attempt, no
                 # body, no slot) and most hits have nothing to await, not even a coroutine.
@@ -526,10 +526,11 @@ class Controller:
         record: dict[str, Any]
         plain = False  # whether its first attempt is a plain one (_plain_attempt)
         plan = task._plan or _plan_of(task, spec)
-        if key is None and self.slots.limit is None and plan[0]:
-            # Nothing to look up and no slot, worker or deadline to wait for: its first attempt
-            # starts before anything else runs, so it is created RUNNING (one change less; no
-            # reader could have seen it QUEUED) and _one_attempt does not record the start again.
+        if (key is None or not spec.cache.serialize) and self.slots.limit is None and plan[0]:
+            # No slot, worker, deadline or reservation to wait for (a cache lookup, made above,
+            # awaits nothing): its first attempt starts before anything else runs, so it is
+            # created RUNNING (one change less; no reader could have seen it QUEUED) and
+            # _one_attempt does not record the start again.
             action.attempt_started = now
             record = {
                 "number": number,
@@ -542,6 +543,9 @@ class Controller:
                 "attempts": 1,
                 "cache": DISABLED,
             }
+            if key is not None:
+                record["cache"] = MISS
+                record["cache_key"] = key
             plain = plan[1] and (checks.scalar_inputs or not might_hold_data(inputs))
         else:
             record = {
@@ -572,10 +576,7 @@ class Controller:
         try:
             if key is not None and spec.cache.serialize:
                 return await self._serialized(action, inputs, queued_at, key)
-            result = await self._attempts(action, inputs, queued_at, plain)
-            if key is not None:
-                self._cache_write(action, key, result)
-            return result
+            return await self._attempts(action, inputs, queued_at, plain, key)
         except Exception as exc:
             if parent is None:
                 raise
@@ -677,11 +678,21 @@ class Controller:
             _notify(self.run_name, action, "CACHED")
         return value
 
-    def _cache_write(self, action: Action, key: str, result: Any) -> bool:
-        """Store the action's outputs under ``key``; False when they hold a secret's value, which
-        the cache never keeps: such a call runs again each time (exact, not cached)."""
+    def _cache_write(self, action: Action, key: str) -> bool:
+        """Store the action's outputs under ``key`` and record it; False when they hold a
+        secret's value, which the cache never keeps: such a call runs again each time (exact,
+        not cached). (A call that is not serialized stores them in :meth:`_attempts`, with its
+        end's record: :meth:`_cache_put`.)"""
+        state = self._cache_put(action, key)
+        self.store.update_action(self.run_name, action.id, cache=state)
+        return state == WRITTEN
+
+    def _cache_put(self, action: Action, key: str) -> str:
+        """Store the succeeded action's outputs under ``key`` (``action.outputs_text``); what
+        its record's cache column says then: WRITTEN, or NOT_CACHED when they hold a secret."""
         spec = action.spec
-        outputs = action.outputs_text or _codec.dumps(result, path="outputs")
+        outputs = action.outputs_text
+        assert outputs is not None  # (set by _attempts before its end is recorded)
         if contains_secret(outputs):
             if ("secret output", spec.name) not in self._warned:
                 self._warned.add(("secret output", spec.name))
@@ -692,15 +703,13 @@ class Controller:
                     CacheWarning,
                     stacklevel=2,
                 )
-            self.store.update_action(self.run_name, action.id, cache=NOT_CACHED)
-            return False
+            return NOT_CACHED
         version = key_version(spec, action.task.func)
         if spec.cache.serialize:  # waiters in other processes poll for it: commit it now
             self._results().put(key, spec.name, version, outputs)
         else:
             self._results().put_later(key, spec.name, version, outputs)
-        self.store.update_action(self.run_name, action.id, cache=WRITTEN)
-        return True
+        return WRITTEN
 
     async def _serialized(self, action: Action, inputs: dict[str, Any], queued_at: float, key: str) -> Any:
         """serialize=True: run once per key across coroutines, threads and processes."""
@@ -729,13 +738,16 @@ class Controller:
             raise
         finally:
             beating.cancel()
-        if not self._cache_write(action, key, result):
+        if not self._cache_write(action, key):
             cache.release(key, owner)  # nothing to wait for: a waiter runs the task itself
         return result
 
-    async def _attempts(self, action: Action, inputs: dict[str, Any], queued_at: float, plain: bool = False) -> Any:
+    async def _attempts(
+        self, action: Action, inputs: dict[str, Any], queued_at: float, plain: bool = False, key: str | None = None
+    ) -> Any:
         """Run the action's attempts (``plain``: its first one is a plain attempt, see
-        :meth:`_plain_attempt`); retries, and the record of each attempt and of the end."""
+        :meth:`_plain_attempt`); retries, and the record of each attempt and of the end.
+        ``key``: the cache key its outputs are stored under when it succeeds."""
         spec = action.spec
         timeout = spec.timeout
         deadline = queued_at + timeout.deadline.total_seconds() if timeout and timeout.deadline else None
@@ -793,7 +805,14 @@ class Controller:
             action.outputs_text = outputs
             if action.parent is None:
                 self.root_outputs = outputs
-            self._finish(action, st.SUCCEEDED, outputs=outputs)
+            cache = None
+            if key is not None:
+                try:
+                    cache = self._cache_put(action, key)
+                except BaseException:
+                    self._finish(action, st.SUCCEEDED, outputs=outputs)  # it ran; its entry was not stored
+                    raise
+            self._finish(action, st.SUCCEEDED, outputs=outputs, cache=cache)
             return result
         raise AssertionError("unreachable")
 
@@ -924,17 +943,27 @@ class Controller:
         )
 
     def _finish(
-        self, action: Action, status: str, outputs: str | None = None, error: BaseException | None = None
+        self,
+        action: Action,
+        status: str,
+        outputs: str | None = None,
+        error: BaseException | None = None,
+        cache: str | None = None,
     ) -> None:
+        """Record the action's end (``cache``: what its record's cache column says now, when
+        its outputs were just stored or refused; None leaves it as it is)."""
         if error is None and action.report is None and action.attempt == 1 and not self.aborted:
             # A first attempt's success: no error or report was recorded to clear (passing them
             # as None would cost the row's write; see store._grouped); only the outputs may be None.
             ended = {"status": status, "attempts": 1, "ended_at": time.time(), "outputs": st.preview(outputs)}
+            if cache is not None:
+                ended["cache"] = cache
             self.store.update_action_record(self.run_name, action.id, ended, outputs is None)
             if listeners:
                 _notify(self.run_name, action, status)
             return
         report = action.report.save() if action.report is not None else None
+        fields: dict[str, Any] = {} if cache is None else {"cache": cache}
         self.store.update_action(
             self.run_name,
             action.id,
@@ -944,6 +973,7 @@ class Controller:
             outputs=st.preview(outputs),
             error=_summary(error) if error else None,
             report=report,
+            **fields,
         )
         if listeners:
             _notify(self.run_name, action, status, _summary(error) if error else None)

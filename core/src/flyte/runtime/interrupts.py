@@ -110,12 +110,18 @@ class Shield:
         return sent
 
 
-_local = threading.local()
+class _ThreadShield(threading.local):
+    # A class default: a thread that never made one reads None without a failed lookup
+    # (getattr's default costs an AttributeError made and formatted, on every task call).
+    shield: Shield | None = None
+
+
+_local = _ThreadShield()
 
 
 def shield() -> Shield:
     """This thread's shield (made on first use)."""
-    found = getattr(_local, "shield", None)
+    found = _local.shield
     if found is None:
         found = _local.shield = Shield()
     return found
@@ -123,7 +129,7 @@ def shield() -> Shield:
 
 def shield_here() -> Shield | None:
     """This thread's shield if it has run a body, else None (nothing interrupts it)."""
-    return getattr(_local, "shield", None)
+    return _local.shield
 
 
 def call_shielded(shield: Shield, stopped: Callable[[], bool], call: Callable[..., T], *args: Any) -> T:

@@ -7,9 +7,10 @@ memory for the next lookup, as long as ``PRAGMA data_version`` says no other con
 committed since: another process's ``flyte cache clear``, overwrite or tampering is seen by
 every call made after it. One check serves every call made before it (the calls of one
 ``asyncio.gather``): see :func:`ticket`. A task's keys, read once a few of its lookups found
-nothing, answer its next misses the same way, without reading their rows. Many processes may read and write at once (WAL mode, busy timeout). A
-damaged or unreadable cache file is reported once, clearly, and the run goes on without the
-cache: it can cost a recomputation, never a wrong result.
+nothing, answer its next misses the same way, without reading their rows. Many processes
+may read and write at once (WAL mode, busy timeout). A damaged or unreadable cache file is
+reported once, clearly, and the run goes on without the cache: it can cost a recomputation,
+never a wrong result.
 
 ``serialize=True`` uses a reservation row per key: the holder runs the task and refreshes a
 heartbeat; the others wait and then read its result. A reservation whose process is gone, or

@@ -500,7 +500,8 @@ class Controller:
             encoder = task._inputs_encoder = _codec.flat_encoder(tuple(task.signature.parameters))
         text = encoder(inputs)  # None: not plain scalars by parameter name (dumps encodes them)
         encoded_inputs = self._encode("inputs", spec, inputs, text)
-        key = self._cache_key(task, inputs, encoded_inputs, text is not None)
+        # (A task known not to be cached has no key: no call to say so.)
+        key = None if task._cache_part is False else self._cache_key(task, inputs, encoded_inputs, text is not None)
         if key is not None and not self.overwrite_cache:
             found = self.cache.get(key, made, spec.name)  # type: ignore[union-attr]  # (_cache_key opened it)
             if found is not None:

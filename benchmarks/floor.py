@@ -47,7 +47,7 @@ import flyte
 from flyte import _codec
 from flyte._cache.key import cache_key, key_version
 from flyte._cache.store import CacheStore, get_store, ticket
-from flyte._context import current_caller
+from flyte._context import BodyContext, current_body, current_caller
 from flyte.io._transport import might_hold_data
 from flyte.runtime import environ, logs
 from flyte.runtime import store as st
@@ -214,17 +214,11 @@ async def record_changes(action: Action, n: int, start: int) -> None:
 
 
 async def body_context(action: Action, n: int, start: int) -> None:
-    """The context a body runs in: its environment overlay and two context variables set and
-    reset (the caller, which is also the running action, and the task-context data)."""
-    from flyte._context import current_task_data
-
+    """The context a body runs in: one context variable (the caller, which is also the running
+    action, the task-context data, its environment overlay and its attempt's log) set and reset."""
     values: dict[str, str] = {}
     for _ in range(n):
-        token_env = environ.enter(values)
-        t1, t2 = current_caller.set(action), current_task_data.set({})
-        current_caller.reset(t1)
-        current_task_data.reset(t2)
-        environ.leave(token_env)
+        current_body.reset(current_body.set(BodyContext(action, {}, environ.overlay(values), None)))
 
 
 async def data_checks(action: Action, n: int, start: int) -> None:
@@ -242,7 +236,7 @@ async def attempt_log(action: Action, n: int, start: int) -> None:
     """The attempt's log: made, made current for the body, closed unwritten."""
     for _ in range(n):
         log = logs.AttemptLog(action.controller.run_name, action.id, 1)
-        logs.current.reset(logs.current.set(log))
+        current_body.reset(current_body.set(current_body.get().but(log=log)))
         log.close()
 
 
@@ -371,7 +365,7 @@ LABELS = {
     "record_write": "the action record: its write (writer thread, SQLite)",
     "hit_record_changes": "a hit's record: its one change in memory",
     "hit_record_write": "a hit's record: its write (writer thread, SQLite)",
-    "body_context": "the body's context (env overlay, 2 contextvars)",
+    "body_context": "the body's context (one context variable)",
     "attempt_log": "the attempt's log (made, current, closed)",
     "data_checks": "dataframe/file checks (4: skipped, scalar annotations)",
     "key": "cache key",
@@ -388,7 +382,7 @@ LABELS = {
 async def probe(name: str, n: int, repeats: int, fill: int) -> list[float]:
     """CPU seconds of ``repeats`` runs of the piece ``name`` for ``n`` children; the cache
     pieces first store ``fill`` entries (committed, as a later run would find them)."""
-    action = current_caller.get()
+    action = current_caller()
     assert action is not None
     piece = PIECES[name]
     if name in ("ours_cache_hit", "lookup", "lookup_checked", "lookup_cold", "keys_only"):

@@ -100,13 +100,14 @@ def capture_work_per_attempt(n: int = 200_000) -> float:
     """µs of capture's own work for an attempt that prints nothing (its log object, the
     context variable, closing it), measured alone: the part of the figures above that noise
     cannot hide."""
+    from flyte._context import current_body
     from flyte.runtime import logs
 
     def attempts() -> None:
         for i in range(n):
             log = logs.AttemptLog("rbench", f"a{i}", 1)
-            token = logs.current.set(log)
-            logs.current.reset(token)
+            token = current_body.set(current_body.get().but(log=log))
+            current_body.reset(token)
             log.close()
 
     attempts()

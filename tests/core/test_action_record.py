@@ -75,7 +75,7 @@ async def waits() -> int:
 async def looks_at_its_children(count: int) -> dict:
     """Starts ``count`` children that wait, and reads their records from the store once the
     first runs and the others are queued; then lets them finish."""
-    me = current_caller.get()
+    me = current_caller()
     seen: list[tuple[str, str]] = []
 
     def listener(run: str, action: str, task: str, status: str, attempt: int, detail: str | None) -> None:
@@ -138,7 +138,7 @@ async def double(i: int) -> int:
 @env.task
 async def traces_its_childrens_writes() -> list[str]:
     """Three plain children (one in a group); the SQL their rows were written with."""
-    me = current_caller.get()
+    me = current_caller()
     store = me.controller.store
     store.flush()
     statements: list[str] = []

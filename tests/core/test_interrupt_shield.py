@@ -18,6 +18,7 @@ import pytest
 
 import flyte
 import flyte.errors
+from flyte._typecheck import SignatureCheck
 from flyte.errors import TaskInterruptedError
 from flyte.runtime import bodies, controller, inline, logs, store
 from flyte.runtime.interrupts import Shield
@@ -87,11 +88,11 @@ def hold_until_stopped(original: Callable[..., Any]) -> Callable[..., Any]:
 # Flyte's code that a sync body's call of a plain sync task runs on the body's thread.
 POINTS = [
     (store.RunStore, "create_action_record"),
-    (store.RunStore, "update_action"),
+    (store.RunStore, "update_action_record"),
     (controller.Controller, "_encode"),
     (controller.Controller, "_finish"),
     (logs.AttemptLog, "close"),
-    (TaskTemplate, "check_output"),
+    (SignatureCheck, "check_output"),
     (TaskTemplate, "bind"),
 ]
 

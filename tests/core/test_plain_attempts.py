@@ -42,7 +42,7 @@ def children_of(run: str) -> list[dict]:
 async def speaks(i: int) -> dict:
     print(f"child {i} speaks")
     ctx = flyte.ctx()
-    return {"action": ctx.action.name, "var": os.environ.get("PLAIN_VAR"), "me": current_caller.get().id}
+    return {"action": ctx.action.name, "var": os.environ.get("PLAIN_VAR"), "me": current_caller().id}
 
 
 @parents.task
@@ -50,7 +50,7 @@ async def listens() -> dict:
     print("parent before")
     seen = await speaks(1)
     print("parent after")
-    return {**seen, "parent_var": os.environ.get("PLAIN_VAR"), "parent": current_caller.get().id}
+    return {**seen, "parent_var": os.environ.get("PLAIN_VAR"), "parent": current_caller().id}
 
 
 def test_a_plain_childs_lines_context_and_record_are_its_own():
@@ -122,7 +122,7 @@ async def flaky(key: str) -> int:
 
 @parents.task
 async def retries_a_child() -> dict:
-    me = current_caller.get()
+    me = current_caller()
     events: list[str] = []
 
     def listener(run: str, action: str, task: str, status: str, attempt: int, detail: str | None) -> None:

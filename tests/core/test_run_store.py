@@ -467,3 +467,28 @@ def test_a_none_is_a_null_whichever_way_it_was_recorded(tmp_path):
         ("FAILED", "e", None, None),
     ]
     assert [rows[a]["number"] for a in ("a0", "a1", "a2")] == [0, 1, 2]
+
+
+def test_an_end_recorded_from_a_dict_is_the_end_recorded_by_keywords(tmp_path):
+    """update_action_record (the controller's end of a first attempt's success) writes what
+    update_action writes, before or after the row's insert; a None said to be there is a NULL."""
+    path = tmp_path / "runs.db"
+    store = st.RunStore(path)
+    store.create_run("r", "t", None)
+    end = {"status": "SUCCEEDED", "attempts": 1, "ended_at": 12.5, "outputs": "1"}
+    for ident in ("a0", "a1", "a2", "a3"):
+        store.create_action_record("r", ident, {"task": "t", "status": "RUNNING", "started_at": 1.0})
+    store.update_action("r", "a0", **end)  # pending: merged into the insert
+    store.update_action_record("r", "a1", dict(end))
+    store.flush()
+    store.update_action("r", "a2", **end)  # written: an UPDATE
+    store.update_action_record("r", "a3", {**end, "outputs": None}, True)
+    store.close()
+    rows = rows_of(path)
+    columns = ("status", "attempts", "started_at", "ended_at", "outputs")
+    assert [tuple(rows[a][c] for c in columns) for a in ("a0", "a1", "a2", "a3")] == [
+        ("SUCCEEDED", 1, 1.0, 12.5, "1"),
+        ("SUCCEEDED", 1, 1.0, 12.5, "1"),
+        ("SUCCEEDED", 1, 1.0, 12.5, "1"),
+        ("SUCCEEDED", 1, 1.0, 12.5, None),
+    ]

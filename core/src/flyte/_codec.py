@@ -181,11 +181,13 @@ def flat_encoder(names: tuple[str, ...]) -> Callable[[dict[str, Any]], str | Non
         (name,), (head,) = names, heads
 
         def one(value: dict[str, Any]) -> str | None:
-            for key, item in value.items():
-                if len(value) == 1 and type(key) is str and key == name:
+            if len(value) == 1:
+                for key, item in value.items():
                     to_text = _SCALAR_TEXT.get(type(item))
-                    text = None if to_text is None else to_text(item)
-                    return None if text is None else head + text + "}"
+                    if to_text is not None and type(key) is str and key == name:
+                        text = to_text(item)
+                        if text is not None:
+                            return head + text + "}"
             return None
 
         return one

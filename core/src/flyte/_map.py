@@ -124,7 +124,7 @@ class _Map:
         async def collect() -> list[Any]:
             return [r async for r in _results(func, iterables, group_name, concurrency, return_exceptions)]
 
-        caller = current_caller.get()
+        caller = current_caller()
         loop = getattr(caller, "loop", None)
         running = _running_loop()
         if caller is not None and loop is not None and running is None:

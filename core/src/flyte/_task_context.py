@@ -151,7 +151,7 @@ def enter_process_context(context: TaskContext) -> None:
 
 def ctx() -> TaskContext | None:
     """The context of the task running in this thread or coroutine, or None outside one."""
-    action = current_caller.get()
+    action = current_caller()
     controller = getattr(action, "controller", None)
     if controller is None:
         return _process_context
@@ -182,7 +182,7 @@ def context_of(action: Any, data: dict[str, Any] | None = None) -> TaskContext:
 
 
 def _task_data() -> dict[str, Any]:
-    data = current_task_data.get()
+    data = current_task_data()
     return {} if data is None else data
 
 

@@ -79,7 +79,7 @@ class _Step:
 
     @classmethod
     def start(cls, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Step:
-        action = current_caller.get()
+        action = current_caller()
         controller = getattr(action, "controller", None)
         if controller is None:
             return cls(None, "")

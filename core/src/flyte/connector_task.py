@@ -127,6 +127,7 @@ class ConnectorTask(TaskTemplate):
         self._adopted = True
         self._spec = None
         self._cache_part = None  # made from the spec: another name, another key
+        self._plan = None
         env._tasks[self.name] = self
 
     def _with_overrides(self, overrides: dict[str, Any], given: dict[str, Any]) -> TaskTemplate:
@@ -135,6 +136,7 @@ class ConnectorTask(TaskTemplate):
         copied._given = given
         copied._spec = None
         copied._cache_part = None  # made from the spec
+        copied._plan = None
         return copied
 
     def _check_plugin_config(self, config: Any) -> None:

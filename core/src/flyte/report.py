@@ -104,7 +104,7 @@ def current_report() -> Report | None:
     from flyte._context import current_caller
     from flyte.runtime.controller import Action
 
-    action = current_caller.get()  # in a pool worker: the worker's caller, which has no report
+    action = current_caller()  # in a pool worker: the worker's caller, which has no report
     return action.report if isinstance(action, Action) else None
 
 

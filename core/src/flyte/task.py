@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte import _levels
 from flyte._binding import Binder
-from flyte._context import current_caller
+from flyte._context import current_body
 from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
 from flyte._typecheck import SignatureCheck, signature_check
 from flyte._validation import wrong_type
@@ -92,6 +92,9 @@ class TaskTemplate:
         # Its bound inputs' record text, from their values (flyte._codec.flat_encoder of its
         # parameters), made by the runtime on first use.
         self._inputs_encoder: Any = None
+        # What its calls need beyond the body, from its spec (flyte.runtime.controller._plan_of),
+        # made by the runtime on first use; whatever sets _spec back to None sets this back too.
+        self._plan: Any = None
         _wrap(self, func)
         self._check_ignored_inputs()
         if not self.overrides:
@@ -273,14 +276,14 @@ class TaskTemplate:
         return self._checks
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        caller = current_caller.get()
+        caller = current_body.get().caller
         if caller is None:
             return self.func(*args, **kwargs)
         return caller.call(self, args, kwargs)
 
     def aio(self, *args: Any, **kwargs: Any) -> Any:
         """Call the task from async code and get an awaitable, whether it is sync or async."""
-        caller = current_caller.get()
+        caller = current_body.get().caller
         if caller is None:
             if self.is_async:
                 return self.func(*args, **kwargs)

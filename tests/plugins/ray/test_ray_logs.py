@@ -41,7 +41,7 @@ async def fan() -> int:
     total = sum(ray.get([shout.remote(i) for i in range(3)]))
     # Ray forwards worker output asynchronously (its log monitor tails the workers' files):
     # wait, while the attempt is still open, until the lines have come through to its log.
-    path = logs.current.get().path
+    path = logs.current().path
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         text = Path(path).read_text() if os.path.exists(path) else ""

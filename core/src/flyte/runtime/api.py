@@ -546,7 +546,7 @@ def _scope() -> Any:
     else the current ones."""
     from flyte._context import current_caller
 
-    controller = getattr(current_caller.get(), "controller", None)
+    controller = getattr(current_caller(), "controller", None)
     return controller.settings if controller is not None else cfg.current()
 
 

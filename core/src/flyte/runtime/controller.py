@@ -32,7 +32,7 @@ from flyte import _codec
 from flyte._cache.key import cache_key, key_version, memoised_part
 from flyte._cache.store import HEARTBEAT, CacheStore, CacheWarning, get_store, ticket
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
-from flyte._context import current_caller, current_group, current_task_data
+from flyte._context import BodyContext, current_body, current_group
 from flyte._task_context import context_of
 from flyte._typecheck import SignatureCheck
 from flyte.connector_task import ConnectorTask
@@ -500,7 +500,8 @@ class Controller:
             encoder = task._inputs_encoder = _codec.flat_encoder(tuple(task.signature.parameters))
         text = encoder(inputs)  # None: not plain scalars by parameter name (dumps encodes them)
         encoded_inputs = self._encode("inputs", spec, inputs, text)
-        key = self._cache_key(task, inputs, encoded_inputs, text is not None)
+        # (A task known not to be cached has no key: no call to say so.)
+        key = None if task._cache_part is False else self._cache_key(task, inputs, encoded_inputs, text is not None)
         if key is not None and not self.overwrite_cache:
             found = self.cache.get(key, made, spec.name)  # type: ignore[union-attr]  # (_cache_key opened it)
             if found is not None:
@@ -525,12 +526,8 @@ class Controller:
         # No None in a record (see store._grouped): a column left out is NULL.
         record: dict[str, Any]
         plain = False  # whether its first attempt is a plain one (_plain_attempt)
-        if (
-            (key is None or not spec.cache.serialize)
-            and self.slots.limit is None
-            and spec.reusable is None
-            and not _has_deadline(spec)
-        ):
+        plan = task._plan or _plan_of(task, spec)
+        if (key is None or not spec.cache.serialize) and self.slots.limit is None and plan[0]:
             # No slot, worker, deadline or reservation to wait for (a cache lookup, made above,
             # awaits nothing): its first attempt starts before anything else runs, so it is
             # created RUNNING (one change less; no reader could have seen it QUEUED) and
@@ -550,7 +547,7 @@ class Controller:
             if key is not None:
                 record["cache"] = MISS
                 record["cache_key"] = key
-            plain = _runs_here(action, inputs) and not _has_time_limit(spec)
+            plain = plan[1] and (checks.scalar_inputs or not might_hold_data(inputs))
         else:
             record = {
                 "number": number,
@@ -574,7 +571,8 @@ class Controller:
             _notify(self.run_name, action, st.QUEUED)
         if parent is not None:
             parent.children_waiting += 1
-            if parent.children_waiting == 1:  # its first child waiting: it gives its slot up
+            # Its first child waiting: it gives its slot (and its worker's) up, if it holds one.
+            if parent.children_waiting == 1 and (parent.holds_slot or parent.lease is not None):
                 self._parent_waits(parent)
         try:
             if key is not None and spec.cache.serialize:
@@ -590,7 +588,9 @@ class Controller:
         finally:
             if parent is not None:
                 parent.children_waiting -= 1
-                if not parent.children_waiting and self._parent_resumes(parent):
+                # (With no slot cap and no worker, resuming has nothing to do.)
+                resumes = parent.lease is not None or self.slots.limit is not None
+                if not parent.children_waiting and resumes and self._parent_resumes(parent):
                     await self.slots.acquire(None)
                     parent.holds_slot = True
 
@@ -761,7 +761,7 @@ class Controller:
                         result = await self._plain_attempt(action, inputs)
                     else:
                         result = await self._one_attempt(action, inputs, deadline)
-                    action.task.check_output(result)  # an OutputTypeError is not retried
+                    action.checks.check_output(action.task, result)  # an OutputTypeError is not retried
                     # Dataframes it returned are stored now: a failure to store fails the attempt.
                     if not action.checks.scalar_output and might_hold_data(result):
                         stored, result = await transport.output_leaving(
@@ -827,9 +827,9 @@ class Controller:
             _notify(self.run_name, action, st.RUNNING)
         if self.keep_logs:
             action.log = logs.AttemptLog(self.run_name, action.id, action.attempt)
-        spec = action.spec
-        # environ.enter copies it for the body (whose writes stay its own): no copy here.
-        env = {**self.run_env, **spec.env_vars} if self.run_env else spec.env_vars
+        env_vars = action.task._plan[2]  # (a plain attempt's task has its plan)
+        # environ.overlay copies it for the body (whose writes stay its own): no copy here.
+        env = {**self.run_env, **env_vars} if self.run_env else env_vars
         return _invoke_here(action, inputs, env, {}, action.log)
 
     async def _one_attempt(self, action: Action, inputs: dict[str, Any], deadline: float | None) -> Any:
@@ -877,7 +877,8 @@ class Controller:
             action.stoppable = limit is not None
             if self.keep_logs:
                 action.log = logs.AttemptLog(self.run_name, action.id, action.attempt)
-                logged = logs.current.set(action.log)  # what the body prints goes to its attempt's log
+                # What the attempt prints (a plugin's run included) goes to its log.
+                logged = current_body.set(current_body.get().but(log=action.log))
             if limit is None:
                 return await execute(action, inputs)
             try:
@@ -894,7 +895,7 @@ class Controller:
                 action.lease.close()
                 action.lease = None
             if logged is not None:
-                logs.current.reset(logged)
+                current_body.reset(logged)
             action.holds_slot = False
             self.slots.release()
 
@@ -954,26 +955,11 @@ class Controller:
         its outputs were just stored or refused; None leaves it as it is)."""
         if error is None and action.report is None and action.attempt == 1 and not self.aborted:
             # A first attempt's success: no error or report was recorded to clear (passing them
-            # as None would cost the row's write; see store._grouped).
-            if cache is None:
-                self.store.update_action(
-                    self.run_name,
-                    action.id,
-                    status=status,
-                    attempts=1,
-                    ended_at=time.time(),
-                    outputs=st.preview(outputs),
-                )
-            else:
-                self.store.update_action(
-                    self.run_name,
-                    action.id,
-                    status=status,
-                    attempts=1,
-                    ended_at=time.time(),
-                    outputs=st.preview(outputs),
-                    cache=cache,
-                )
+            # as None would cost the row's write; see store._grouped); only the outputs may be None.
+            ended = {"status": status, "attempts": 1, "ended_at": time.time(), "outputs": st.preview(outputs)}
+            if cache is not None:
+                ended["cache"] = cache
+            self.store.update_action_record(self.run_name, action.id, ended, outputs is None)
             if listeners:
                 _notify(self.run_name, action, status)
             return
@@ -1060,13 +1046,29 @@ def execute(action: Action, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
 def _runs_here(action: Action, inputs: dict[str, Any]) -> bool:
     """Whether an attempt of ``action`` with ``inputs`` is its body called in this process
     and nothing else: no plugin, connector or secrets, and no data to read."""
-    spec = action.spec
-    return (
-        spec.plugin_config is None
-        and not spec.secrets
-        and not isinstance(action.task, ConnectorTask)
-        and (action.checks.scalar_inputs or not might_hold_data(inputs))
+    return _body_alone(action.task, action.spec) and (action.checks.scalar_inputs or not might_hold_data(inputs))
+
+
+def _body_alone(task: TaskTemplate, spec: TaskSpec) -> bool:
+    """Whether an attempt of ``task`` is its body and nothing else, whatever its inputs: no
+    plugin, connector or secrets."""
+    return spec.plugin_config is None and not spec.secrets and not isinstance(task, ConnectorTask)
+
+
+def _plan_of(task: TaskTemplate, spec: TaskSpec) -> tuple[bool, bool, dict[str, str]]:
+    """What a call of ``task`` needs beyond its body, from its spec, worked out once per task
+    object (``TaskTemplate._plan``; an override is another object): whether it can start at
+    once (no reusable environment's worker or deadline to wait for), whether its first
+    attempt can then be plain (its body alone, with no time limit: given inputs with no data
+    to read, see Controller._plain_attempt), and its environment variables as a plain dict
+    (a frozen mapping is read in Python, item by item)."""
+    plan = (
+        spec.reusable is None and not _has_deadline(spec),
+        _body_alone(task, spec) and not _has_time_limit(spec),
+        dict(spec.env_vars),
     )
+    task._plan = plan
+    return plan
 
 
 def _has_time_limit(spec: TaskSpec) -> bool:
@@ -1141,37 +1143,38 @@ async def _invoke_here(
 ) -> Any:
     """The task body in this process, with its environment and its nested-call context; the
     engine-bound dataframes it returned are stored here, inside the plugin's engine when a
-    plugin runs the attempt. ``log``: the attempt's log, made current here (a plain attempt;
-    any other is given its log by _one_attempt, around the plugin too)."""
-    # Context variables set and reset by hand: a context manager per call costs more than the body.
-    token_log = logs.current.set(log) if log is not None else None  # what the attempt prints
-    try:
-        func = action.task.func
-        if action.spec.report and action.report is None:
-            from flyte.report import open_report
+    plugin runs the attempt. ``log``: the attempt's log (a plain attempt's; any other's was
+    made current by _one_attempt, around the plugin too)."""
+    outer = current_body.get()
+    if log is None:
+        log = outer.log
+    func = action.task.func
+    if action.spec.report and action.report is None:
+        from flyte.report import open_report
 
-            action.report = open_report(action.controller.run_name, action.id, action.spec.name)
-        if not action.driven:
-            action.loop = asyncio.get_running_loop()
-        token_env = environ.enter(env)
-        token_caller = current_caller.set(action)  # also the running action (flyte.report, flyte.ctx)
-        token_data = current_task_data.set(data)
-        try:
-            if action.task.is_async and not action.stoppable:
-                result = await func(**inputs)  # the fast path, on this loop
-            else:
-                result = await _on_a_thread(action, inputs)
-        finally:
-            current_caller.reset(token_caller)
-            current_task_data.reset(token_data)
-            environ.leave(token_env)
-        # A scalar output declared: anything else fails its check (_attempts) with nothing stored.
-        if not action.checks.scalar_output and might_hold_data(result):
-            result = await transport.outputs_in_engine(func, result, action.controller.run_name, action.id)
-        return result
+        action.report = open_report(action.controller.run_name, action.id, action.spec.name)
+    if not action.driven:
+        action.loop = asyncio.get_running_loop()
+    # One context variable, set and reset by hand (a context manager per call costs more than
+    # the body): the action as the caller (flyte.ctx, flyte.report), its data, its own copy of
+    # its environment, what the attempt prints.
+    token = current_body.set(BodyContext(action, data, environ.overlay(env), log))
+    try:
+        if action.task.is_async and not action.stoppable:
+            result = await func(**inputs)  # the fast path, on this loop
+        else:
+            result = await _on_a_thread(action, inputs)
     finally:
-        if token_log is not None:
-            logs.current.reset(token_log)
+        current_body.reset(token)
+    # A scalar output declared: anything else fails its check (_attempts) with nothing stored.
+    if not action.checks.scalar_output and might_hold_data(result):
+        # Stored with the attempt's log current (what the storing prints is the attempt's).
+        token = current_body.set(outer.but(log=log))
+        try:
+            result = await transport.outputs_in_engine(func, result, action.controller.run_name, action.id)
+        finally:
+            current_body.reset(token)
+    return result
 
 
 async def _on_a_thread(action: Action, inputs: dict[str, Any]) -> Any:

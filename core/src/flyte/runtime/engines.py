@@ -124,7 +124,7 @@ class SharedEngine(Generic[T]):
                 self._give_back(*entered, params)
             raise
         leaves_later = False
-        mine = logs.current.get()
+        mine = logs.current()
         with self._lock:
             alone = sum(i.users for i in self._instances.values()) == 1
         self.log_route.log = mine if alone else None

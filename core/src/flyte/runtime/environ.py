@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, MutableMapping
-from contextvars import ContextVar, Token
+from contextvars import Token
 from typing import Any
 
-_overlay: ContextVar[Mapping[str, str] | None] = ContextVar("flyte_env_overlay", default=None)
+from flyte._context import BodyContext, current_body
+
 _REMOVED = object()
 
 
@@ -33,7 +34,7 @@ class OverlayEnviron(MutableMapping[str, str]):
         return self._base
 
     def __getitem__(self, key: str) -> str:
-        overlay = _overlay.get()
+        overlay = current_body.get().environ
         if overlay is not None and key in overlay:
             value = overlay[key]
             if value is _REMOVED:
@@ -44,21 +45,21 @@ class OverlayEnviron(MutableMapping[str, str]):
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         # Mapping.get's own layers (a try around __getitem__, then os.environ's) cost as much as
         # the lookup: every run reads several settings (FLYTE_HOME, FLYTE_LOG_CAPTURE, ...).
-        overlay = _overlay.get()
+        overlay = current_body.get().environ
         if overlay is not None and key in overlay:
             value = overlay[key]
             return default if value is _REMOVED else value
         return self._base.get(key, default)
 
     def __setitem__(self, key: str, value: str) -> None:
-        overlay = _overlay.get()
+        overlay = current_body.get().environ
         if isinstance(overlay, dict):  # inside a task: the write belongs to the task
             overlay[key] = value
         else:
             self._base[key] = value
 
     def __delitem__(self, key: str) -> None:
-        overlay = _overlay.get()
+        overlay = current_body.get().environ
         if isinstance(overlay, dict):
             if key not in self:
                 raise KeyError(key)
@@ -68,7 +69,7 @@ class OverlayEnviron(MutableMapping[str, str]):
 
     def _keys(self) -> dict[str, None]:
         keys = dict.fromkeys(self._base)
-        for key, value in (_overlay.get() or {}).items():
+        for key, value in (current_body.get().environ or {}).items():
             if value is _REMOVED:
                 keys.pop(key, None)
             else:
@@ -82,7 +83,7 @@ class OverlayEnviron(MutableMapping[str, str]):
         return len(self._keys())
 
     def __contains__(self, key: object) -> bool:
-        overlay = _overlay.get()
+        overlay = current_body.get().environ
         if overlay is not None and key in overlay:
             return overlay[key] is not _REMOVED  # type: ignore[index]
         return key in self._base
@@ -106,7 +107,7 @@ def install() -> None:
 
 def task_overlay() -> Mapping[str, str] | None:
     """The running task's own variables (None outside a task); a removed one is not a str."""
-    return _overlay.get()
+    return current_body.get().environ
 
 
 def visible() -> dict[str, str]:
@@ -114,13 +115,18 @@ def visible() -> dict[str, str]:
     return dict(os.environ.items())
 
 
-def enter(values: Mapping[str, str]) -> Token[Mapping[str, str] | None]:
-    """Make ``values`` visible in ``os.environ`` for the current context until :func:`leave`.
+def overlay(values: Mapping[str, str]) -> dict[str, str]:
+    """The overlay a body with the variables ``values`` gets (its own copy: its writes to
+    ``os.environ`` stay in it). A task sees its own values, not its caller's: on a cluster each
+    task has its own container."""
+    return dict(values) if values else {}  # (a frozen mapping iterates in Python)
 
-    A task sees its own values, not its caller's: on a cluster each task has its own container.
-    """
-    return _overlay.set(dict(values) if values else {})  # (a frozen mapping iterates in Python)
+
+def enter(values: Mapping[str, str]) -> Token[BodyContext]:
+    """Make ``values`` visible in ``os.environ`` for the current context until :func:`leave`
+    (the rest of the body's context as it is)."""
+    return current_body.set(current_body.get().but(environ=overlay(values)))
 
 
-def leave(token: Token[Mapping[str, str] | None]) -> None:
-    _overlay.reset(token)
+def leave(token: Token[BodyContext]) -> None:
+    current_body.reset(token)

@@ -26,10 +26,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TextIO
 
+from flyte._context import current_body
 from flyte._home import state_dir, state_root
 from flyte.runtime.redact import redact
 
@@ -40,7 +40,11 @@ FLUSH_EVERY = 0.2  # seconds between the writer thread's rounds
 PUMP_WAIT = 2.0  # seconds an ending attempt waits for an exited child's last output to arrive
 PARTIAL_LINE_MAX = 64 * 1024  # characters of a child's unfinished line held back from its log
 
-current: ContextVar[AttemptLog | None] = ContextVar("flyte_attempt_log", default=None)
+
+def current() -> Any:
+    """The log of the attempt running in this context (its body's, :class:`flyte._context.BodyContext`),
+    or None."""
+    return current_body.get().log
 
 
 def enabled() -> bool:
@@ -380,7 +384,7 @@ def bind_thread(binding: AttemptLog | Route | None) -> None:
 
 
 def _binding_here() -> AttemptLog | Route | None:
-    return current.get() or getattr(threading.current_thread(), "_flyte_log", None)
+    return current_body.get().log or getattr(threading.current_thread(), "_flyte_log", None)
 
 
 def bound_here() -> bool:

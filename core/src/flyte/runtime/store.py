@@ -535,8 +535,13 @@ class RunStore:
 
     def update_action(self, run: str, action: str, /, **fields: Any) -> None:
         """Record changes to the columns of action ``action`` of ``run``."""
+        self.update_action_record(run, action, fields, not _NO_NONE.isdisjoint(fields.values()))
+
+    def update_action_record(self, run: str, action: str, fields: dict[str, Any], nones: bool = False) -> None:
+        """:meth:`update_action` with the changed columns in a dict, which the store keeps (the
+        caller leaves it alone): no keywords to match and pack, for the common end of an action.
+        ``nones`` as for :meth:`create_action_record`."""
         key = (run, action)
-        nones = not _NO_NONE.isdisjoint(fields.values())  # (see _grouped)
         with self._lock:
             record = self._actions.get(key)
             if record is None:

@@ -53,7 +53,7 @@ def new_path(name: str | None = None) -> str:
 
     unique = uuid.uuid4().hex[:20]
     prefix = _writing_under.get()
-    action = current_caller.get()
+    action = current_caller()
     controller = getattr(action, "controller", None)
     if prefix is not None:
         base = f"{prefix}/{unique}"

@@ -37,7 +37,7 @@ from typing import Any
 import cloudpickle
 
 from flyte import shipping
-from flyte._context import current_caller, current_custom_context, current_group, current_task_data
+from flyte._context import BodyContext, current_body, current_custom_context, current_group
 from flyte.errors import as_user_error
 from flyte.runtime import bodies, environ, interrupts, logs, mount_redirect, proctree
 from flyte.runtime import settings as cfg
@@ -122,7 +122,7 @@ class Worker:
             call = cloudpickle.loads(payload)
             if call["log"]:  # what this job prints goes to its attempt's log too (joblog)
                 log = JobLog(self.channel, job_id)
-                logs.current.set(log)
+                current_body.set(current_body.get().but(log=log))  # (this job's own asyncio task)
             function, spec, is_async = self._code(code_id)  # a module's import prints into it
             result = await self._execute(job_id, function, spec, is_async, call)
             outcome = shipping.pack_result(result)
@@ -199,25 +199,20 @@ class Worker:
     ) -> Any:
         if env.get(mount_redirect.MOUNT_VAR):
             mount_redirect.install()  # the guide's /etc/flyte/secrets/<key> reads this task's files
-        token_env = environ.enter(env)
+        token = current_body.set(BodyContext(caller, data, environ.overlay(env), current_body.get().log))
         try:
-            tokens = (current_caller.set(caller), current_task_data.set(data))
+            if is_async and not stoppable:
+                return await function(**inputs)  # on this loop: async tasks interleave
+            call = functools.partial(function, **inputs)
+            body = bodies.Body(call, contextvars.copy_context(), self.loop, is_async)
+            bodies.start(body)
             try:
-                if is_async and not stoppable:
-                    return await function(**inputs)  # on this loop: async tasks interleave
-                call = functools.partial(function, **inputs)
-                body = bodies.Body(call, contextvars.copy_context(), self.loop, is_async)
-                bodies.start(body)
-                try:
-                    return await body.future
-                except asyncio.CancelledError:
-                    body.stop()  # this task only: the worker's other tasks go on
-                    raise
-            finally:
-                current_caller.reset(tokens[0])
-                current_task_data.reset(tokens[1])
+                return await body.future
+            except asyncio.CancelledError:
+                body.stop()  # this task only: the worker's other tasks go on
+                raise
         finally:
-            environ.leave(token_env)
+            current_body.reset(token)
 
 
 class _RemoteCaller:

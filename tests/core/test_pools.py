@@ -415,7 +415,10 @@ if __name__ == "__main__":
     print(*flyte.run(both).outputs()[0], flush=True)
     if sys.argv[1] == "busy":
         flyte.run(pid, 3600)  # a task is running when the driver is stopped
-    time.sleep(3600)
+    # Short sleeps: a SIGINT the kernel hands to another thread only sets Python's flag, and the
+    # main thread acts on it when its sleep returns (one sleep of an hour once missed it in CI).
+    while True:
+        time.sleep(0.2)
 """
 
 

@@ -621,7 +621,10 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     secret_mounts.prepare()
     name = context.name or new_run_name()
     if context.name is not None and st.run_exists(name):
-        raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
+        raise ConfigurationError(
+            f"with_runcontext(name={name!r}): a run named {name!r} already exists in this state root "
+            "(run names are unique: pass another name, or none for a generated one)"
+        )
     if inputs:  # a task without inputs stores nothing (and skips finding the storage root)
         from flyte.io._transport import outgoing
         from flyte.storage._paths import run_prefix, writing_under

@@ -347,3 +347,83 @@ def test_every_example_renders_valid_objects(example, tmp_path):
     out.write_text("\n---\n".join(docs))
     problems = validate_manifests(out)
     assert not problems, "\n".join(problems)
+
+
+SERVICE_ACCOUNTS = textwrap.dedent("""
+    import flyte
+    env = flyte.TaskEnvironment(name="identity", service_account="etl-runner")
+
+    @env.task
+    def load(day: str) -> str:
+        return day
+
+    @env.task(service_account="warehouse-writer")
+    def write(rows: int) -> int:
+        return rows
+""")
+
+
+def test_a_service_account_is_the_pods_and_the_most_specific_wins(tmp_path):
+    path = tmp_path / "identity.py"
+    path.write_text(SERVICE_ACCOUNTS)
+    out = tmp_path / "identity.yaml"
+    out.write_text(render(path, "identity"))
+    assert not validate_manifests(out)
+    jobs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out.read_text())}
+    assert jobs["identity-load"]["spec"]["template"]["spec"]["serviceAccountName"] == "etl-runner"
+    assert jobs["identity-write"]["spec"]["template"]["spec"]["serviceAccountName"] == "warehouse-writer"
+    plain = yaml.safe_load(render(path, "identity.load", "--inputs", '{"day": "d"}'))
+    assert plain["spec"]["template"]["spec"]["serviceAccountName"] == "etl-runner"
+
+
+PLUGIN_IDENTITY = textwrap.dedent("""
+    import flyte
+    from flyteplugins.dask import Dask
+    from flyteplugins.pytorch import Elastic
+    from flyteplugins.ray import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
+
+    ray_env = flyte.TaskEnvironment(
+        name="ray_sa", service_account="ray-jobs",
+        plugin_config=RayJobConfig(head_node_config=HeadNodeConfig(), worker_node_config=[WorkerNodeConfig(group_name="w", replicas=2)]),
+    )
+    dask_env = flyte.TaskEnvironment(name="dask_sa", service_account="dask-jobs", plugin_config=Dask())
+    torch_env = flyte.TaskEnvironment(name="torch_sa", service_account="torch-jobs", plugin_config=Elastic(nnodes=2, nproc_per_node=1))
+
+    @ray_env.task
+    def on_ray() -> int:
+        return 1
+
+    @dask_env.task
+    def on_dask() -> int:
+        return 1
+
+    @torch_env.task
+    def on_torch() -> int:
+        return 1
+""")
+
+
+def _pod_specs(node):
+    """Every PodSpec in a rendered object (a dict with containers)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("containers"), list):
+            yield node
+        for value in node.values():
+            yield from _pod_specs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _pod_specs(value)
+
+
+@pytest.mark.parametrize(
+    ("target", "account"), [("ray_sa", "ray-jobs"), ("dask_sa", "dask-jobs"), ("torch_sa", "torch-jobs")]
+)
+def test_every_pod_of_a_plugins_object_runs_as_the_service_account(tmp_path, target, account):
+    path = tmp_path / "plugin_identity.py"
+    path.write_text(PLUGIN_IDENTITY)
+    out = tmp_path / f"{target}.yaml"
+    out.write_text(render(path, target))
+    assert not validate_manifests(out)
+    pods = [pod for doc in yaml.safe_load_all(out.read_text()) for pod in _pod_specs(doc)]
+    assert pods  # head and workers, scheduler and workers, the workers' replica template
+    assert {pod.get("serviceAccountName") for pod in pods} == {account}

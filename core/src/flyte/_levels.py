@@ -38,6 +38,9 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "links": (TASK, OVERRIDE),
     "interruptible": (ENV, TASK, OVERRIDE),
     "queue": (ENV, TASK, OVERRIDE),
+    # The Kubernetes ServiceAccount the task's pods run as (its cloud identity: IRSA, Workload
+    # Identity); a local run has no pods and runs as the user.
+    "service_account": (ENV, TASK, OVERRIDE),
     "docs": (TASK,),
     # The reference SDK's marker for the task a person starts runs from (UIs list it first;
     # `flyte deploy` shows it). It changes nothing about how the task runs.

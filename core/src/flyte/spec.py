@@ -58,6 +58,7 @@ class TaskSpec:
     links: tuple[Any, ...] = ()
     interruptible: bool = False
     queue: str | None = None
+    service_account: str | None = None
     docs: Documentation = attrs.field(factory=Documentation)
     entrypoint: bool = False
 

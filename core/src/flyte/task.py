@@ -155,6 +155,7 @@ class TaskTemplate:
             links=merged.get("links", ()),
             interruptible=bool(merged.get("interruptible") or False),
             queue=merged.get("queue"),
+            service_account=merged.get("service_account"),
             docs=merged.get("docs") or Documentation.from_function(func),
             entrypoint=bool(merged.get("entrypoint", False)),
         )
@@ -175,6 +176,7 @@ class TaskTemplate:
         pod_template: Any = _UNSET,
         queue: str | None = _UNSET,
         interruptible: bool | None = _UNSET,
+        service_account: str | None = _UNSET,
         links: Any = _UNSET,
         plugin_config: Any = _UNSET,
         entrypoint: bool = _UNSET,
@@ -199,6 +201,7 @@ class TaskTemplate:
                 pod_template=pod_template,
                 queue=queue,
                 interruptible=interruptible,
+                service_account=service_account,
                 links=links,
                 entrypoint=entrypoint,
             ),

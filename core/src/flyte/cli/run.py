@@ -70,6 +70,10 @@ def _run_options() -> list[click.Option]:
         ),
         click.Option(["--max-concurrency"], type=int, help="Task bodies running at once (default: no cap)."),
         click.Option(
+            ["--service-account"],
+            help="On a cluster: the Kubernetes ServiceAccount of pods whose task names none (locally: checked only).",
+        ),
+        click.Option(
             ["--strict-dependencies"], is_flag=True, help="Fail when a task calls an environment not in depends_on."
         ),
     ]
@@ -85,6 +89,13 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
             settings[flag] = True
     if values.get("max_concurrency") is not None:
         settings["max_concurrency"] = values["max_concurrency"]
+    if values.get("service_account") is not None:
+        from flyte._validation import service_account
+
+        try:  # a usage error that names the option, before anything runs
+            settings["service_account"] = service_account("service_account", values["service_account"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--service-account") from None
     pairs = dict(settings.get("env_vars") or {})
     for item in values.get("env_vars") or ():
         key, sep, value = item.partition("=")
@@ -307,6 +318,7 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
         name=options.get("name"),
         overwrite_cache=options.get("overwrite_cache", False),
         env_vars=options.get("env_vars") or None,
+        service_account=options.get("service_account"),
     )
     with Progress(interactive=sys.stderr.isatty()) as progress:
         try:

@@ -87,7 +87,12 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
         raise ClusterRunError("kubernetes backend: set kubernetes.storage to object storage the pods can reach")
     name = context.name or new_run_name()
     if context.name is not None and st.run_exists(name):
-        raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
+        raise ConfigurationError(
+            f"with_runcontext(name={name!r}): a run named {name!r} already exists in this state root "
+            "(run names are unique: pass another name, or none for a generated one)"
+        )
+    if context.service_account and not task.spec.service_account:
+        task = task.override(service_account=context.service_account)
     render_settings = RenderSettings.from_config(
         {k: v for k, v in config.items() if k not in ("context", "kubeconfig")}
     )

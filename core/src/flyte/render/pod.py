@@ -10,6 +10,7 @@ Each setting maps to one place in the pod (the README has the full table):
 - ``env_vars`` → ``env``; secrets → ``secretKeyRef`` env vars, or a projected secret volume
   at ``/etc/flyte/secrets`` (references only, never values)
 - ``interruptible`` → spot toleration and node affinity; ``queue`` → label and node selector
+- ``service_account`` → ``serviceAccountName``
 - ``pod_template`` → the base pod: its labels, annotations, sidecars, volumes and pull
   secrets stay, and the task container is merged into the container named
   ``primary_container_name``. Given by name, it is the cluster's PodTemplate of that name,
@@ -308,6 +309,8 @@ def task_pod_spec(
         pod["nodeSelector"] = selectors
     if spec.interruptible:
         _spot(pod, ctx)
+    if spec.service_account:
+        pod["serviceAccountName"] = spec.service_account
     if spec.timeout is not None and spec.timeout.max_runtime is not None:
         pod["activeDeadlineSeconds"] = max(1, int(spec.timeout.max_runtime.total_seconds()))
     return pod

@@ -20,6 +20,7 @@ from flyte._validation import (
     k8s_labels,
     label_value,
     safe_name,
+    service_account,
     str_dict,
     wrong_type,
 )
@@ -318,6 +319,8 @@ class RunContext:
         self.custom_context = str_dict("custom_context")(custom_context) or {}
         # Delivered when the run ends (flyte.runtime.notifications); a trigger's are added to these.
         self.notifications: tuple[Any, ...] = () if notifications is None else _notifications(notifications)
+        # A cluster run's pods run as this ServiceAccount where the task names none.
+        self.service_account: str | None = ignored.get("service_account")
         self.labels = ignored.get("labels")
         self.annotations = ignored.get("annotations")
 
@@ -382,7 +385,7 @@ def _path(param: str, value: Any) -> None:
 # code bundling or logging: accepted so code written for it runs unchanged, and checked as
 # it types them, so that a wrong value or a misspelt name is an error rather than ignored.
 _REFERENCE_OPTIONS: dict[str, Any] = {
-    "service_account": _optional(_str),
+    "service_account": _optional(service_account),  # a cluster run's pods run as it
     "version": _optional(_str),
     "copy_style": _choice("loaded_modules", "all", "none", "custom"),
     "dry_run": _bool,

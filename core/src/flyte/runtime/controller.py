@@ -503,7 +503,7 @@ class Controller:
         # (A task known not to be cached has no key: no call to say so.)
         key = None if task._cache_part is False else self._cache_key(task, inputs, encoded_inputs, text is not None)
         if key is not None and not self.overwrite_cache:
-            found = self.cache.get(key, made, spec.name)  # type: ignore[union-attr]  # (_cache_key opened it)
+            found = self.cache.get(key, made, spec.name, spec.cache.max_age)  # type: ignore[union-attr]  # (_cache_key opened it)
             if found is not None:
                 # A hit is answered before its Action is made: it needs none (no attempt, no
                 # body, no slot) and most hits have nothing to await, not even a coroutine.
@@ -718,7 +718,7 @@ class Controller:
         owner = f"{self.run_name}/{action.id}/{uuid.uuid4().hex}"
         delay = 0.01
         while True:
-            reserved, found = await asyncio.to_thread(cache.try_reserve, key, owner)
+            reserved, found = await asyncio.to_thread(cache.try_reserve, key, owner, action.spec.cache.max_age)
             if found is not None and not self.overwrite_cache:
                 return await self._waited_hit(action, found)
             if reserved:

@@ -156,6 +156,7 @@ class TaskTemplate:
             interruptible=bool(merged.get("interruptible") or False),
             queue=merged.get("queue"),
             service_account=merged.get("service_account"),
+            include=env.settings.get("include", ()),
             docs=merged.get("docs") or Documentation.from_function(func),
             entrypoint=bool(merged.get("entrypoint", False)),
         )

@@ -21,6 +21,7 @@ commit gets a new tag and a cluster never runs a stale image under an old name.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib.metadata
 import json
@@ -39,6 +40,7 @@ from urllib.parse import unquote, urlparse
 import attrs
 
 from flyte._version import __version__
+from flyte.errors import ConfigurationError
 from flyte.image import CopySource, Image, WorkDir
 
 CORE = "flyte-core"
@@ -176,8 +178,9 @@ def build_wheel(source: Path, into: Path) -> None:
 # -- what goes in -------------------------------------------------------------------------------
 
 
-def context_for(image: Image, module: str) -> BuildContext:
-    """The build context of ``image`` for a program whose task lives in ``module``."""
+def context_for(image: Image, module: str, include: tuple[str, ...] = ()) -> BuildContext:
+    """The build context of ``image`` for a program whose task lives in ``module``, with the
+    environment's ``include`` files (absolute paths, folders or glob patterns)."""
     if image.is_prebuilt:
         return BuildContext(image)
     root = program_root(module)
@@ -185,8 +188,39 @@ def context_for(image: Image, module: str) -> BuildContext:
     flyte = _flyte_distributions(image, modules) if image.install_flyte else ()
     code = None
     if root is not None and not _copies_itself(image, module, root):
-        code = UserCode(root, tuple(sorted(_code_files(root, tuple(sorted(modules.items()))).items())))
+        files = _code_files(root, tuple(sorted(modules.items())))
+        files.update(included_files(root, include))
+        code = UserCode(root, tuple(sorted(files.items())))
+    elif include:
+        raise ConfigurationError(
+            f"include: {include[0]!r}: the image gets no code folder from flyte for {module!r} "
+            "(its module is installed, or a source layer copies it): copy the files with "
+            "Image.with_source_folder/with_source_file instead"
+        )
     return BuildContext(image, flyte, code)
+
+
+def included_files(root: Path, include: tuple[str, ...]) -> dict[str, Path]:
+    """The files ``include`` names (a file, a folder's files, a glob's matches), by their path
+    under ``root``: the image's code folder holds them where the program finds them."""
+    files: dict[str, Path] = {}
+    for entry in include:
+        pattern = any(c in entry for c in "*?[")
+        matches = [Path(p) for p in sorted(glob.glob(entry, recursive=True))] if pattern else [Path(entry)]
+        if not matches or not all(m.exists() for m in matches):
+            raise ConfigurationError(f"include: {entry!r} names no file (accepted: a file, a folder or a glob pattern)")
+        for match in matches:
+            for path in sorted(match.rglob("*")) if match.is_dir() else [match]:
+                if not path.is_file():
+                    continue
+                path = path.resolve()
+                if not path.is_relative_to(root):
+                    raise ConfigurationError(
+                        f"include: {str(path)!r} is outside the program's folder {str(root)!r} "
+                        "(accepted: files under it, which the image's code folder holds as they are laid out)"
+                    )
+                files[path.relative_to(root).as_posix()] = path
+    return files
 
 
 def program_root(module: str) -> Path | None:

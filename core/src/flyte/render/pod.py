@@ -66,7 +66,7 @@ def image_reference(spec: Any) -> str:
         return image
     from flyte.render.build_context import context_for
 
-    return context_for(image, spec.module).uri
+    return context_for(image, spec.module, spec.include).uri
 
 
 def object_labels(spec: Any, ctx: Any) -> dict[str, str]:

@@ -126,12 +126,22 @@ def test_a_rayjob_is_created_watched_and_its_outputs_returned(crd_api, on_crd_se
     assert "watch failed" not in caplog.text  # followed by a watch, not by polling
 
 
-def test_a_runs_service_account_is_its_pods_where_the_task_names_none(crd_api, on_crd_server):
-    run = Run(add, "run-identity", run_settings={"service_account": "ray-runner"}, a=1, b=1)
+def test_a_runs_context_reaches_its_pods_under_the_tasks_own_settings(crd_api, on_crd_server):
+    settings = {
+        "service_account": "ray-runner",
+        "env_vars": {"RUN_FLAG": "1"},
+        "custom_context": {"team": "finance"},
+        "max_action_concurrency": 3,
+    }
+    run = Run(add, "run-context", run_settings=settings, a=1, b=1)
     job = wait_for(lambda: find_rayjob(crd_api, run.name), "the RayJob to be created")
     cluster = job["spec"]["rayClusterSpec"]
     pods = [cluster["headGroupSpec"]["template"]["spec"], *(g["template"]["spec"] for g in cluster["workerGroupSpecs"])]
     assert {pod.get("serviceAccountName") for pod in pods} == {"ray-runner"}
+    for pod in pods:  # what the entrypoint reads (flyte.entrypoint), in every container of the task
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["RUN_FLAG"] == "1" and env["FLYTE_MAX_ACTION_CONCURRENCY"] == "3"
+        assert json.loads(env["FLYTE_CUSTOM_CONTEXT"]) == {"team": "finance"}
     backend.cancel(run.name)
     run.outcome()
     own = Run(

@@ -287,7 +287,8 @@ def _run_container(job: dict, workdir: Path, storage: Path) -> subprocess.Comple
     env["FLYTE_HOME"] = str(storage / "home")
     for item in container["env"]:
         env[item["name"]] = item["value"]
-    env["PYTHONPATH"] = str(workdir)  # the image's /root, here the folder holding the code
+    # The image's /root, here the folder holding the code (then the test's own path, if any).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workdir), os.environ.get("PYTHONPATH")]))
     command = [sys.executable if c == "python" else c for c in container["command"]]
     return subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, timeout=120)
 
@@ -427,3 +428,46 @@ def test_every_pod_of_a_plugins_object_runs_as_the_service_account(tmp_path, tar
     pods = [pod for doc in yaml.safe_load_all(out.read_text()) for pod in _pod_specs(doc)]
     assert pods  # head and workers, scheduler and workers, the workers' replica template
     assert {pod.get("serviceAccountName") for pod in pods} == {account}
+
+
+TRIGGER_OPTIONS = textwrap.dedent("""
+    import asyncio, time
+    import flyte
+
+    env = flyte.TaskEnvironment(name="trig_opts")
+    batch = flyte.Trigger(
+        name="batch", automation=flyte.Cron("0 1 * * *"), max_action_concurrency=2, custom_context={"team": "finance"}
+    )
+
+    @env.task
+    async def span(i: int) -> list[float]:
+        start = time.monotonic()
+        await asyncio.sleep(0.2)
+        return [start, time.monotonic()]
+
+    @env.task(triggers=batch)
+    async def nightly(n: int = 4) -> dict:
+        spans = await asyncio.gather(*(span(i) for i in range(n)))
+        return {"spans": list(spans), "team": flyte.ctx().custom_context.get("team")}
+""")
+
+
+def test_a_triggers_run_options_reach_the_cronjobs_container_and_its_entrypoint(tmp_path):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "trig_opts.py").write_text(TRIGGER_OPTIONS)
+    storage = tmp_path / "bucket"
+    out = tmp_path / "trig.yaml"
+    out.write_text(render(code / "trig_opts.py", "trig_opts", "--storage", str(storage)))
+    assert not validate_manifests(out)
+    (cron,) = [d for d in yaml.safe_load_all(out.read_text()) if d["kind"] == "CronJob"]
+    job = cron["spec"]["jobTemplate"]
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FLYTE_MAX_ACTION_CONCURRENCY"] == "2" and json.loads(env["FLYTE_CUSTOM_CONTEXT"]) == {"team": "finance"}
+    result = _run_container(job, code, storage)  # the pod's command, run here
+    assert result.returncode == 0, result.stderr
+    outputs = json.loads(Path(env["FLYTE_OUTPUTS_URI"]).read_text())
+    assert outputs["team"] == "finance"
+    spans = sorted(tuple(s) for s in outputs["spans"])
+    at_once = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert at_once <= 2

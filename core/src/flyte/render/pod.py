@@ -117,6 +117,8 @@ def _env(spec: Any, ctx: Any, name: str) -> list[dict[str, Any]]:
     def put(key: str, entry: dict[str, Any]) -> None:
         env[key] = {"name": key, **entry}
 
+    for key, value in ctx.run_env.items():
+        put(key, {"value": value})
     for key, value in spec.env_vars.items():
         put(key, {"value": value})
     put("PYTHONPATH", {"value": settings.workdir})
@@ -132,6 +134,27 @@ def _env(spec: Any, ctx: Any, name: str) -> list[dict[str, Any]]:
                 {"valueFrom": {"secretKeyRef": {"name": secret_name(secret.key, secret.group), "key": secret.key}}},
             )
     return list(env.values())
+
+
+def run_options_env(
+    *,
+    custom_context: dict[str, str] | None = None,
+    max_action_concurrency: int | None = None,
+    overwrite_cache: bool = False,
+    disable_run_cache: bool = False,
+) -> dict[str, str]:
+    """A run's options as the container entrypoint reads them (``flyte.entrypoint``): what
+    ``with_runcontext`` or the trigger that fired it set for the run a pod runs."""
+    env: dict[str, str] = {}
+    if custom_context:
+        env["FLYTE_CUSTOM_CONTEXT"] = _codec.dumps(dict(custom_context), path="custom_context")
+    if max_action_concurrency:
+        env["FLYTE_MAX_ACTION_CONCURRENCY"] = str(max_action_concurrency)
+    if overwrite_cache:
+        env["FLYTE_OVERWRITE_CACHE"] = "true"
+    if disable_run_cache:
+        env["FLYTE_DISABLE_RUN_CACHE"] = "true"
+    return env
 
 
 def storage_env(settings: Any) -> dict[str, str]:

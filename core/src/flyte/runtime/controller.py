@@ -404,6 +404,7 @@ class Controller:
         max_concurrency: int | None = None,
     ):
         self.run_name = run_name
+        self.started_at = time.time()  # flyte.ctx().run_start_time
         self.settings = settings
         self.store = store
         self.run_env = dict(run_env or {})

@@ -145,7 +145,7 @@ class BuildContext:
         (folder / "Dockerfile").write_text(self.dockerfile())
         for name, source in context_files(self.image).items():
             if source.is_dir():
-                _copy_tree(source, folder / name)
+                _copy_tree(source, folder / name, self.image.ignore_files)
             else:
                 shutil.copy2(source, folder / name)
         wheels = folder / "flyte-wheels"
@@ -188,7 +188,7 @@ def context_for(image: Image, module: str, include: tuple[str, ...] = ()) -> Bui
     flyte = _flyte_distributions(image, modules) if image.install_flyte else ()
     code = None
     if root is not None and not _copies_itself(image, module, root):
-        files = _code_files(root, tuple(sorted(modules.items())))
+        files = _code_files(root, tuple(sorted(modules.items())), image.ignore_files)
         files.update(included_files(root, include))
         code = UserCode(root, tuple(sorted(files.items())))
     elif include:
@@ -302,8 +302,8 @@ def _copies_itself(image: Image, module: str, root: Path) -> bool:
     return False
 
 
-def _code_files(root: Path, modules: tuple[tuple[str, Path], ...]) -> dict[str, Path]:
-    ignored = _ignore_spec(root)
+def _code_files(root: Path, modules: tuple[tuple[str, Path], ...], extra: tuple[str, ...] = ()) -> dict[str, Path]:
+    ignored = _ignore_spec(root, extra)
     files: dict[str, Path] = {}
 
     def add(path: Path) -> None:
@@ -330,18 +330,24 @@ def _code_files(root: Path, modules: tuple[tuple[str, Path], ...]) -> dict[str, 
     return files
 
 
-def _ignore_spec(root: Path) -> Any:
+def _ignore_spec(root: Path, extra: tuple[str, ...] = ()) -> Any:
+    """What a copy of ``root`` leaves out: flyte's defaults, the folder's ``.gitignore`` and
+    ``.dockerignore``, and the image's ``with_dockerignore`` files (``extra``)."""
     import pathspec
 
     lines = list(ALWAYS_EXCLUDED)
     for name in (".gitignore", ".dockerignore"):
         if (root / name).is_file():
             lines += (root / name).read_text().splitlines()
+    for file in extra:
+        if not Path(file).is_file():
+            raise ConfigurationError(f"with_dockerignore: {file!r} does not exist (accepted: a .dockerignore file)")
+        lines += Path(file).read_text().splitlines()
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    ignored = _ignore_spec(source)
+def _copy_tree(source: Path, target: Path, extra: tuple[str, ...] = ()) -> None:
+    ignored = _ignore_spec(source, extra)
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source).as_posix()
         if path.is_file() and not ignored.match_file(relative):

@@ -67,6 +67,8 @@ async def run(action: Any, inputs: dict[str, Any], env: dict[str, str]) -> Any:
             "inputs": inputs,
             "env": env,
             "run": ctl.run_name,
+            "started_at": ctl.started_at,  # flyte.ctx() in the worker reads the run's
+            "disable_cache": ctl.disable_cache,
             "action": action.id,
             "attempt": action.attempt,
             "stoppable": action.stoppable,

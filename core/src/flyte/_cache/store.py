@@ -132,6 +132,9 @@ class CacheStore:
         # Entries written by put_later and not yet committed: key -> (task, version, outputs, at).
         self._pending: dict[str, tuple[str, str, str, float]] = {}
         self._pending_since = 0.0
+        # Entries a flush has taken from _pending and not yet committed: still answered, so a
+        # lookup meanwhile (from another thread) does not miss an entry this process computed.
+        self._flushing: dict[str, tuple[str, str, str, float]] = {}
         # Entries read (digest checked) or written through this connection: key -> outputs.
         # They are what the database holds as long as no other connection has committed since
         # _version (PRAGMA data_version) was read; when it changes they are all dropped.
@@ -246,7 +249,7 @@ class CacheStore:
         an entry older than it is a miss (``Cache.max_age``; None or zero: any age)."""
         if max_age:  # the entries kept in memory do not say their age: read it with the row
             return self._fresh(key, time.time() - max_age.total_seconds())
-        pending = self._pending.get(key)
+        pending = self._pending.get(key) or self._flushing.get(key)
         if pending is not None:
             return pending[2]
         if made and made < self._checked:  # checked since the call was made: see ticket()
@@ -295,7 +298,7 @@ class CacheStore:
 
     def _fresh(self, key: str, oldest: float) -> str | None:
         """The outputs under ``key`` if its entry was made at ``oldest`` (a time) or later."""
-        pending = self._pending.get(key)
+        pending = self._pending.get(key) or self._flushing.get(key)
         if pending is not None and pending[3] >= oldest:
             return pending[2]
 
@@ -357,8 +360,16 @@ class CacheStore:
         """Commit the entries :meth:`put_later` holds, in one transaction."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        if not pending:
-            return
+            if not pending:
+                return
+            self._flushing = {**self._flushing, **pending}  # (a new dict: lookups read it unlocked)
+        try:
+            self._commit(pending)
+        finally:
+            with self._lock:
+                self._flushing = {k: v for k, v in self._flushing.items() if pending.get(k) is not v}
+
+    def _commit(self, pending: dict[str, tuple[str, str, str, float]]) -> None:
         rows = [
             (key, task, version, at, outputs, digest(outputs)) for key, (task, version, outputs, at) in pending.items()
         ]

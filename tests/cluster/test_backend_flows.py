@@ -62,8 +62,9 @@ def unique(name: str) -> str:
 class Run:
     """``flyte.run`` on a thread, so the test can play the operator meanwhile."""
 
-    def __init__(self, task: Any, name: str, **inputs: Any):
+    def __init__(self, task: Any, name: str, run_settings: dict[str, Any] | None = None, **inputs: Any):
         self.name = unique(name)
+        self.run_settings = run_settings or {}
         self.result: Any = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(task, inputs), daemon=True)
@@ -71,7 +72,7 @@ class Run:
 
     def _run(self, task: Any, inputs: dict[str, Any]) -> None:
         try:
-            self.result = flyte.with_runcontext(name=self.name).run(task, **inputs)
+            self.result = flyte.with_runcontext(name=self.name, **self.run_settings).run(task, **inputs)
         except BaseException as exc:
             self.error = exc
 
@@ -123,6 +124,37 @@ def test_a_rayjob_is_created_watched_and_its_outputs_returned(crd_api, on_crd_se
     assert run.error is None, run.error
     assert result.outputs() == 5 and result.phase == "SUCCEEDED"
     assert "watch failed" not in caplog.text  # followed by a watch, not by polling
+
+
+def test_a_runs_context_reaches_its_pods_under_the_tasks_own_settings(crd_api, on_crd_server):
+    settings = {
+        "service_account": "ray-runner",
+        "env_vars": {"RUN_FLAG": "1"},
+        "custom_context": {"team": "finance"},
+        "max_action_concurrency": 3,
+    }
+    run = Run(add, "run-context", run_settings=settings, a=1, b=1)
+    job = wait_for(lambda: find_rayjob(crd_api, run.name), "the RayJob to be created")
+    cluster = job["spec"]["rayClusterSpec"]
+    pods = [cluster["headGroupSpec"]["template"]["spec"], *(g["template"]["spec"] for g in cluster["workerGroupSpecs"])]
+    assert {pod.get("serviceAccountName") for pod in pods} == {"ray-runner"}
+    for pod in pods:  # what the entrypoint reads (flyte.entrypoint), in every container of the task
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["RUN_FLAG"] == "1" and env["FLYTE_MAX_ACTION_CONCURRENCY"] == "3"
+        assert json.loads(env["FLYTE_CUSTOM_CONTEXT"]) == {"team": "finance"}
+    backend.cancel(run.name)
+    run.outcome()
+    own = Run(
+        add.override(service_account="task-own"),
+        "task-identity",
+        run_settings={"service_account": "ray-runner"},
+        a=1,
+        b=1,
+    )
+    job = wait_for(lambda: find_rayjob(crd_api, own.name), "the RayJob to be created")
+    assert job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["serviceAccountName"] == "task-own"
+    backend.cancel(own.name)
+    own.outcome()
 
 
 def test_a_broken_watch_falls_back_to_polling_with_backoff(crd_api, on_crd_server, caplog):

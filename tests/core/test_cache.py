@@ -4,6 +4,7 @@ serialize=True across processes, crash safety, damaged files, and the CLI."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import os
 import random
@@ -964,3 +965,26 @@ def test_a_cached_call_that_misses_is_recorded_running_then_written_or_failed():
     (last,) = flyte.remote.Run.listall(limit=1)
     (failed,) = last.actions()
     assert (failed.phase, failed.cache) == ("FAILED", "miss")
+
+
+def test_an_entry_being_committed_is_still_answered(tmp_path, monkeypatch):
+    """Between a flush taking its batch and committing it, a lookup (another thread's, here
+    made from inside the flush) finds the entry: it was computed, so it is never recomputed."""
+    from flyte._cache import store as store_module
+
+    store = CacheStore(tmp_path / "cache.db")
+    store.put_later("k1", "t", "v1", '"one"')
+    seen = []
+    real = store_module.digest
+
+    def looking(text: str) -> str:  # the flush digests its rows before it commits them
+        seen.append((store.get("k1", 0, "t"), store.get("k1", 0, "t", max_age=datetime.timedelta(hours=1))))
+        return real(text)
+
+    monkeypatch.setattr(store_module, "digest", looking)
+    store.flush()
+    monkeypatch.setattr(store_module, "digest", real)
+    assert seen == [('"one"', '"one"')]
+    assert store._flushing == {}  # nothing kept once committed
+    fresh = CacheStore(tmp_path / "cache.db")  # another connection reads it from the database
+    assert fresh.get("k1") == '"one"'

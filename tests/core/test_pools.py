@@ -774,3 +774,47 @@ def test_a_pooled_tasks_log_keeps_its_cap(monkeypatch):
 async def floods_in_pool(lines: int) -> None:
     for i in range(lines):
         print(f"line {i:06d} " + "x" * 50)
+
+
+# -- scope: "global" (one pool for every run) or "run" (a pool per run, stopped at its end) ---------
+per_run = flyte.TaskEnvironment(
+    name="pool_per_run", reusable=flyte.ReusePolicy(replicas=1, concurrency=1, idle_ttl=60, scope="run")
+)
+
+
+@per_run.task
+async def per_run_pid() -> int:
+    return os.getpid()
+
+
+@per_run.task
+async def per_run_twice() -> list[int]:
+    return [await per_run_pid(), await per_run_pid()]
+
+
+def test_a_run_scoped_pool_serves_its_run_only_and_stops_when_the_run_ends():
+    first = flyte.run(per_run_twice).outputs()[0]
+    assert len(set(first)) == 1 and os.getpid() not in first  # one warm worker for the whole run
+    assert wait_for(lambda: not alive(first[0]))  # stopped with its run
+    assert not [p for p in pools.live_pools() if p.name == "pool_per_run"]
+    second = flyte.run(per_run_pid).outputs()[0]
+    assert second != first[0]  # a new run, a new pool
+    # The default scope keeps its pool warm for the next run (see the first test of this file).
+    assert flyte.ReusePolicy(replicas=1).scope == "global"
+
+
+def test_a_run_scoped_pool_ends_with_a_failed_run_too():
+    @per_run.task
+    async def fails_on_its_worker() -> int:
+        raise ValueError(f"worker {os.getpid()}")
+
+    with pytest.raises(ValueError, match=r"worker \d+") as raised:
+        flyte.run(fails_on_its_worker)
+    pid = int(str(raised.value).split()[-1])
+    assert pid != os.getpid()
+    assert wait_for(lambda: not alive(pid))
+
+
+def test_a_scope_other_than_global_or_run_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"ReusePolicy.scope: 'project' .*\"global\" .*\"run\""):
+        flyte.ReusePolicy(replicas=1, scope="project")

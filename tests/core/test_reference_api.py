@@ -8,7 +8,7 @@ import contextlib
 import functools
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -389,3 +389,48 @@ def test_config_from_root_finds_the_repositorys_config_file(tmp_path, monkeypatc
     assert flyte.git.config_from_root() is None
     with pytest.raises(TypeError, match=r"config_from_root: path=3 is not valid \(accepted: a path"):
         flyte.git.config_from_root(3)
+
+
+# -- the reference SDK's TaskContext fields ---------------------------------------------------------
+context_env = flyte.TaskEnvironment(name="ctx_fields")
+SEEN: list[dict] = []
+
+
+@context_env.task(retries=2)
+def flaky_context() -> int:
+    context = flyte.ctx()
+    SEEN.append(
+        {
+            "attempt_number": context.attempt_number,
+            "attempt": context.attempt,
+            "output_path": context.output_path,
+            "run_base_dir": context.run_base_dir,
+            "action": context.action.name,
+            "task_action": context.task_action,
+            "run_start_time": context.run_start_time,
+            "disable_run_cache": context.disable_run_cache,
+            "version": context.version,
+            "input_path": context.input_path,
+            "interactive_mode": context.interactive_mode,
+        }
+    )
+    if context.attempt_number < 1:
+        raise ConnectionError("first attempt fails")
+    return context.attempt_number
+
+
+def test_the_reference_sdks_context_fields_read_as_it_gives_them_locally():
+    SEEN.clear()
+    before = datetime.now(UTC)
+    run = flyte.with_runcontext(disable_run_cache=True).run(flaky_context)
+    assert run.outputs()[0] == 1
+    first, second = SEEN
+    assert (first["attempt_number"], second["attempt_number"]) == (0, 1)  # from 0, as FLYTE_ATTEMPT_NUMBER
+    assert second["attempt"] == 2
+    assert first["output_path"] == f"{first['run_base_dir']}/{first['action']}"
+    assert first["task_action"].name == first["action"]
+    start = first["run_start_time"]
+    assert start.tzinfo is UTC and before.timestamp() - 1 <= start.timestamp() <= datetime.now(UTC).timestamp()
+    assert second["run_start_time"] == start  # the run's, not the attempt's
+    assert first["disable_run_cache"] is True
+    assert (first["version"], first["input_path"], first["interactive_mode"]) == ("", None, False)

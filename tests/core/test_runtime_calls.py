@@ -121,8 +121,11 @@ def test_a_failed_run_is_recorded_as_failed():
 
 def test_run_names_must_be_unique():
     flyte.with_runcontext(name="once").run(add, 1)
-    with pytest.raises(ValueError, match="already exists"):
+    with pytest.raises(ValueError, match="already exists") as raised:
         flyte.with_runcontext(name="once").run(add, 1)
+    # The parameter, the value and what would be accepted.
+    assert "name='once'" in str(raised.value) and "another name, or none" in str(raised.value)
+    assert Run.get("once").outputs() == 11  # the first run's record is untouched
 
 
 SLEEPER = textwrap.dedent("""

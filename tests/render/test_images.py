@@ -243,3 +243,60 @@ def test_an_image_never_installs_the_reference_sdk_over_the_flyte_it_ships(tmp_p
     assert any('"numpy"' in line for line in installs)
     assert any('"flyte-kit-extras"' in line for line in installs)  # only the name "flyte" is dropped
     assert not [line for line in installs[1:] if '"flyte>=' in line or '"Flyte==' in line]
+
+
+IGNORING = """
+from pathlib import Path
+import flyte
+
+HERE = Path(__file__).parent
+image = flyte.Image.from_debian_base(name="ignoring", python_version=(3, 12)).with_source_folder(HERE / "assets")
+env = flyte.TaskEnvironment(name="ignoring", image=image.with_dockerignore(HERE / "build.ignore"))
+
+
+@env.task
+def work() -> int:
+    return 1
+"""
+
+
+def test_with_dockerignore_leaves_its_patterns_out_of_the_code_and_source_folders(tmp_path, monkeypatch):
+    from flyte.spec import TaskSpec
+
+    (tmp_path / "ignoring.py").write_text(IGNORING)
+    (tmp_path / "notes.log").write_text("scratch")
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "logo.svg").write_text("<svg/>")
+    (tmp_path / "assets" / "raw.log").write_text("big")
+    (tmp_path / "build.ignore").write_text("*.log\n")
+    monkeypatch.delitem(sys.modules, "ignoring", raising=False)
+    context = tmp_path / "ctx"
+    result = CliRunner().invoke(
+        build_cli(), ["build", str(tmp_path / "ignoring.py"), "ignoring", "--dry-run", "--context", str(context)]
+    )
+    assert result.exit_code == 0, result.output
+    (folder,) = context.iterdir()
+    copied = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert "code/ignoring.py" in copied and any(p.endswith("/logo.svg") for p in copied)
+    assert not any(p.endswith(".log") for p in copied), copied
+
+    from flyte._loader import load_file
+
+    module = load_file(tmp_path / "ignoring.py")
+    spec = module.work.spec
+    assert TaskSpec.from_dict(spec.to_dict()).image == spec.image  # the layer round-trips
+    before = spec.image.tag
+    (tmp_path / "build.ignore").write_text("*.log\nassets/\n")
+    assert module.env.image.with_dockerignore(tmp_path / "build.ignore").tag != before  # its contents are its identity
+
+    base = flyte.Image.from_base("python:3.12-slim")
+    missing = base.with_dockerignore(tmp_path / "absent.ignore")  # defined without the file: fine
+    assert missing.is_prebuilt  # an ignore file alone builds nothing
+    (tmp_path / "other.py").write_text(
+        IGNORING.replace('"build.ignore"', '"absent.ignore"').replace("ignoring", "absent")
+    )
+    monkeypatch.delitem(sys.modules, "other", raising=False)
+    failed = CliRunner().invoke(build_cli(), ["build", str(tmp_path / "other.py"), "absent", "--dry-run"])
+    assert failed.exit_code == 1  # (the CLI's main prints this one line; the runner keeps the exception)
+    assert isinstance(failed.exception, flyte.errors.ConfigurationError)
+    assert "with_dockerignore: " in str(failed.exception) and "absent.ignore' does not exist" in str(failed.exception)

@@ -287,7 +287,8 @@ def _run_container(job: dict, workdir: Path, storage: Path) -> subprocess.Comple
     env["FLYTE_HOME"] = str(storage / "home")
     for item in container["env"]:
         env[item["name"]] = item["value"]
-    env["PYTHONPATH"] = str(workdir)  # the image's /root, here the folder holding the code
+    # The image's /root, here the folder holding the code (then the test's own path, if any).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workdir), os.environ.get("PYTHONPATH")]))
     command = [sys.executable if c == "python" else c for c in container["command"]]
     return subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, timeout=120)
 
@@ -347,3 +348,126 @@ def test_every_example_renders_valid_objects(example, tmp_path):
     out.write_text("\n---\n".join(docs))
     problems = validate_manifests(out)
     assert not problems, "\n".join(problems)
+
+
+SERVICE_ACCOUNTS = textwrap.dedent("""
+    import flyte
+    env = flyte.TaskEnvironment(name="identity", service_account="etl-runner")
+
+    @env.task
+    def load(day: str) -> str:
+        return day
+
+    @env.task(service_account="warehouse-writer")
+    def write(rows: int) -> int:
+        return rows
+""")
+
+
+def test_a_service_account_is_the_pods_and_the_most_specific_wins(tmp_path):
+    path = tmp_path / "identity.py"
+    path.write_text(SERVICE_ACCOUNTS)
+    out = tmp_path / "identity.yaml"
+    out.write_text(render(path, "identity"))
+    assert not validate_manifests(out)
+    jobs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out.read_text())}
+    assert jobs["identity-load"]["spec"]["template"]["spec"]["serviceAccountName"] == "etl-runner"
+    assert jobs["identity-write"]["spec"]["template"]["spec"]["serviceAccountName"] == "warehouse-writer"
+    plain = yaml.safe_load(render(path, "identity.load", "--inputs", '{"day": "d"}'))
+    assert plain["spec"]["template"]["spec"]["serviceAccountName"] == "etl-runner"
+
+
+PLUGIN_IDENTITY = textwrap.dedent("""
+    import flyte
+    from flyteplugins.dask import Dask
+    from flyteplugins.pytorch import Elastic
+    from flyteplugins.ray import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
+
+    ray_env = flyte.TaskEnvironment(
+        name="ray_sa", service_account="ray-jobs",
+        plugin_config=RayJobConfig(head_node_config=HeadNodeConfig(), worker_node_config=[WorkerNodeConfig(group_name="w", replicas=2)]),
+    )
+    dask_env = flyte.TaskEnvironment(name="dask_sa", service_account="dask-jobs", plugin_config=Dask())
+    torch_env = flyte.TaskEnvironment(name="torch_sa", service_account="torch-jobs", plugin_config=Elastic(nnodes=2, nproc_per_node=1))
+
+    @ray_env.task
+    def on_ray() -> int:
+        return 1
+
+    @dask_env.task
+    def on_dask() -> int:
+        return 1
+
+    @torch_env.task
+    def on_torch() -> int:
+        return 1
+""")
+
+
+def _pod_specs(node):
+    """Every PodSpec in a rendered object (a dict with containers)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("containers"), list):
+            yield node
+        for value in node.values():
+            yield from _pod_specs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _pod_specs(value)
+
+
+@pytest.mark.parametrize(
+    ("target", "account"), [("ray_sa", "ray-jobs"), ("dask_sa", "dask-jobs"), ("torch_sa", "torch-jobs")]
+)
+def test_every_pod_of_a_plugins_object_runs_as_the_service_account(tmp_path, target, account):
+    path = tmp_path / "plugin_identity.py"
+    path.write_text(PLUGIN_IDENTITY)
+    out = tmp_path / f"{target}.yaml"
+    out.write_text(render(path, target))
+    assert not validate_manifests(out)
+    pods = [pod for doc in yaml.safe_load_all(out.read_text()) for pod in _pod_specs(doc)]
+    assert pods  # head and workers, scheduler and workers, the workers' replica template
+    assert {pod.get("serviceAccountName") for pod in pods} == {account}
+
+
+TRIGGER_OPTIONS = textwrap.dedent("""
+    import asyncio, time
+    import flyte
+
+    env = flyte.TaskEnvironment(name="trig_opts")
+    batch = flyte.Trigger(
+        name="batch", automation=flyte.Cron("0 1 * * *"), max_action_concurrency=2, custom_context={"team": "finance"}
+    )
+
+    @env.task
+    async def span(i: int) -> list[float]:
+        start = time.monotonic()
+        await asyncio.sleep(0.2)
+        return [start, time.monotonic()]
+
+    @env.task(triggers=batch)
+    async def nightly(n: int = 4) -> dict:
+        spans = await asyncio.gather(*(span(i) for i in range(n)))
+        return {"spans": list(spans), "team": flyte.ctx().custom_context.get("team")}
+""")
+
+
+def test_a_triggers_run_options_reach_the_cronjobs_container_and_its_entrypoint(tmp_path):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "trig_opts.py").write_text(TRIGGER_OPTIONS)
+    storage = tmp_path / "bucket"
+    out = tmp_path / "trig.yaml"
+    out.write_text(render(code / "trig_opts.py", "trig_opts", "--storage", str(storage)))
+    assert not validate_manifests(out)
+    (cron,) = [d for d in yaml.safe_load_all(out.read_text()) if d["kind"] == "CronJob"]
+    job = cron["spec"]["jobTemplate"]
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FLYTE_MAX_ACTION_CONCURRENCY"] == "2" and json.loads(env["FLYTE_CUSTOM_CONTEXT"]) == {"team": "finance"}
+    result = _run_container(job, code, storage)  # the pod's command, run here
+    assert result.returncode == 0, result.stderr
+    outputs = json.loads(Path(env["FLYTE_OUTPUTS_URI"]).read_text())
+    assert outputs["team"] == "finance"
+    spans = sorted(tuple(s) for s in outputs["spans"])
+    at_once = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert at_once <= 2

@@ -28,6 +28,9 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "pod_template": (ENV, TASK, OVERRIDE),
     "reusable": (ENV, OVERRIDE),
     "depends_on": (ENV,),
+    # Extra files shipped with the environment's code (templates, configs): rendered images
+    # carry them beside the modules; a local run reads them where they are.
+    "include": (ENV,),
     "description": (ENV,),
     "plugin_config": (ENV, OVERRIDE),
     "report": (TASK,),
@@ -38,6 +41,9 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "links": (TASK, OVERRIDE),
     "interruptible": (ENV, TASK, OVERRIDE),
     "queue": (ENV, TASK, OVERRIDE),
+    # The Kubernetes ServiceAccount the task's pods run as (its cloud identity: IRSA, Workload
+    # Identity); a local run has no pods and runs as the user.
+    "service_account": (ENV, TASK, OVERRIDE),
     "docs": (TASK,),
     # The reference SDK's marker for the task a person starts runs from (UIs list it first;
     # `flyte deploy` shows it). It changes nothing about how the task runs.
@@ -51,7 +57,7 @@ AS_GIVEN: dict[str, Any] = {"timeout": 0, "secrets": None}
 # An environment also reads its cache back as given (env.cache == "auto"; a task's reads as the
 # resolved flyte.Cache, as on the reference SDK), and these unset settings as the reference's
 # environment defaults.
-ENV_AS_GIVEN: dict[str, Any] = {**AS_GIVEN, "cache": "disable"}
+ENV_AS_GIVEN: dict[str, Any] = {**AS_GIVEN, "cache": "disable", "include": ()}
 ENV_UNSET: dict[str, Any] = {"interruptible": False}
 
 

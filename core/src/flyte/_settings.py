@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flyte._cache import to_cache
-from flyte._validation import env_var_dict, invalid, label_value, positive_int, wrong_type
+from flyte._validation import env_var_dict, invalid, label_value, positive_int, service_account, wrong_type
 from flyte.docs import to_documentation, to_links
 from flyte.image import to_image
 from flyte.pod_template import PodTemplate
@@ -73,6 +73,26 @@ def _queue(value: Any) -> str | None:
     return None if value is None else label_value("queue", value)
 
 
+def _include(value: Any) -> tuple[str, ...]:
+    """Extra files of the environment's code: a sequence of paths, folders or glob patterns."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)):
+        wrong_type("include", value, f"a sequence of paths, folders or glob patterns, such as ({value!r},)")
+    try:
+        entries = tuple(value)
+    except TypeError:
+        wrong_type("include", value, "a sequence of paths, folders or glob patterns")
+    for entry in entries:
+        if not isinstance(entry, str) or not entry.strip():
+            wrong_type("include", entry, "a non-empty str (a path, a folder or a glob pattern) in each entry")
+    return entries
+
+
+def _service_account(value: Any) -> str | None:
+    return None if value is None else service_account("service_account", value)
+
+
 def _pod_template(value: Any) -> PodTemplate | str | None:
     if value is None or isinstance(value, PodTemplate):
         return value
@@ -112,6 +132,8 @@ NORMALISE: dict[str, Callable[[Any], Any]] = {
     "links": to_links,
     "interruptible": _bool("interruptible", optional=True),
     "queue": _queue,
+    "service_account": _service_account,
+    "include": _include,
     "docs": to_documentation,
     "entrypoint": _bool("entrypoint"),
 }

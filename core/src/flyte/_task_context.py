@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -30,10 +31,13 @@ class ActionID:
 class TaskContext:
     """The running task's context (``flyte.ctx()``; None outside a task).
 
-    ``attempt`` counts from 1; ``mode`` is ``"local"`` (this process runs the run) or
-    ``"remote"`` (a rendered container on a cluster). ``run_base_dir`` is where this run's
-    ``flyte.io`` data goes; ``report`` is the task's report (``flyte.report``). ``data`` holds
-    what the task's plugin provides it (``data["spark_session"]`` in a Spark task).
+    ``attempt`` counts from 1 (``attempt_number`` from 0, as the reference SDK's does);
+    ``mode`` is ``"local"`` (this process runs the run) or ``"remote"`` (a rendered container on
+    a cluster). ``run_base_dir`` is where this run's ``flyte.io`` data goes, ``output_path``
+    this action's folder in it; ``report`` is the task's report (``flyte.report``). ``data``
+    holds what the task's plugin provides it (``data["spark_session"]`` in a Spark task).
+    ``run_start_time`` is when the run started (UTC); ``disable_run_cache`` whether the run
+    neither reads nor writes the cache.
     """
 
     action: ActionID
@@ -47,9 +51,31 @@ class TaskContext:
     custom_context: dict[str, str] = attrs.field(factory=dict)
     data: dict[str, Any] = attrs.field(factory=dict)
     _caller: Any = attrs.field(default=None, repr=False, eq=False)  # the running action
+    run_start_time: datetime | None = None
+    disable_run_cache: bool = False
+    # The reference SDK's fields with no local meaning: a local run has no deployed version, no
+    # input file (inputs are handed over in memory) and no notebook mode.
+    version: str = ""
+    input_path: str | None = None
+    interactive_mode: bool = False
 
     def is_in_cluster(self) -> bool:
         return self.mode == "remote"
+
+    @property
+    def attempt_number(self) -> int:
+        """This attempt's number counting from 0 (the first attempt is 0, its first retry 1)."""
+        return self.attempt - 1
+
+    @property
+    def output_path(self) -> str:
+        """This action's folder in the run's storage (``run_base_dir``)."""
+        return f"{self.run_base_dir}/{self.action.name}"
+
+    @property
+    def task_action(self) -> ActionID:
+        """The action of the task running here (the reference SDK's name; the same as ``action``)."""
+        return self.action
 
     # -- a clustered worker's place (flyte.clustered) ---------------------------------------
     # Read from the torchrun environment contract, which the clustered launcher (torchrun, or
@@ -178,6 +204,8 @@ def context_of(action: Any, data: dict[str, Any] | None = None) -> TaskContext:
         custom_context=get_custom_context(),
         data=_task_data() if data is None else data,
         caller=action,
+        run_start_time=datetime.fromtimestamp(controller.started_at, UTC),
+        disable_run_cache=controller.disable_cache,
     )
 
 

@@ -145,6 +145,21 @@ def label_value(param: str, value: Any) -> str:
     return value
 
 
+def service_account(param: str, value: Any) -> str:
+    """A Kubernetes ServiceAccount name: a DNS subdomain (lower-case) of at most 253 characters."""
+    if not isinstance(value, str):
+        wrong_type(param, value, "a str")
+    if len(value) > 253 or not value.isascii() or not DNS_SUBDOMAIN.fullmatch(value):
+        invalid(
+            param,
+            value,
+            "a Kubernetes ServiceAccount name: at most 253 lower-case letters, digits, '-' or '.', "
+            "starting and ending with a letter or digit (such as spark-driver)",
+            "is not a valid ServiceAccount name",
+        )
+    return value
+
+
 def qualified_name(param: str, key: Any) -> str:
     """A valid Kubernetes label or annotation key: ``[prefix/]name``, the prefix a DNS
     subdomain of at most 253 characters, the name as a label value but not empty."""

@@ -45,6 +45,7 @@ SETTINGS = (
     "interruptible",
     "max_inline_io_bytes",
     "queue",
+    "service_account",
     "links",
     "entrypoint",
 )

@@ -117,10 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         inputs[key] = now
     # Secrets were injected by Kubernetes (secretKeyRef env vars, the projected volume).
     flyte.init(storage=os.environ.get("FLYTE_STORAGE"), secret_source="environment")
-    overwrite = os.environ.get("FLYTE_OVERWRITE_CACHE", "").lower() == "true"
+    context = flyte.with_runcontext(
+        # The run's options, from with_runcontext on the caller's side or the trigger that fired it.
+        overwrite_cache=os.environ.get("FLYTE_OVERWRITE_CACHE", "").lower() == "true",
+        disable_run_cache=os.environ.get("FLYTE_DISABLE_RUN_CACHE", "").lower() == "true",
+        custom_context=_codec.loads(os.environ.get("FLYTE_CUSTOM_CONTEXT") or "{}"),
+        max_action_concurrency=int(os.environ.get("FLYTE_MAX_ACTION_CONCURRENCY") or 0),
+    )
     try:
         with _checkpoints_beside_outputs():
-            run = flyte.with_runcontext(overwrite_cache=overwrite).run(task.override(retries=0), **inputs)
+            run = context.run(task.override(retries=0), **inputs)
     except IgnoreOutputs:
         print(f"flyte.entrypoint: {task.name}: this replica does not hold the outputs", file=sys.stderr)
         return 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, overload
 
 from flyte import _levels
@@ -31,6 +34,40 @@ def clone_changes(changes: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in changes.items() if v is not None or k == "reusable"}
 
 
+def _declaring_folder() -> Path | None:
+    """The folder of the user's file that is defining an environment: the first caller
+    outside flyte's own code (None in a REPL or ``exec`` of a string)."""
+    own = Path(__file__).resolve().parent
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.startswith("<"):
+            path = Path(name).resolve()
+            if not path.is_relative_to(own):
+                return path.parent if path.is_file() else None
+        frame = frame.f_back
+    return None
+
+
+def _anchored(entries: tuple[str, ...]) -> tuple[str, ...]:
+    """``include`` entries as absolute paths: a relative one from the declaring file's folder."""
+    folder = None
+    anchored = []
+    for entry in entries:
+        if not Path(entry).is_absolute():
+            folder = folder or _declaring_folder()
+            if folder is None:
+                invalid(
+                    "include",
+                    entry,
+                    "an absolute path here",
+                    "is relative, and the environment is not defined in a file to resolve it from",
+                )
+            entry = str(folder / entry)
+        anchored.append(os.path.normpath(entry))
+    return tuple(anchored)
+
+
 class TaskEnvironment:
     """Settings shared by every task of the environment, and the ``@env.task`` decorator.
 
@@ -52,10 +89,12 @@ class TaskEnvironment:
         resources: Any = _UNSET,
         interruptible: bool | None = _UNSET,
         queue: str | None = _UNSET,
+        service_account: str | None = _UNSET,
         cache: Any = _UNSET,
         reusable: Any = _UNSET,
         plugin_config: Any = _UNSET,
         image: Any = _UNSET,
+        include: Any = _UNSET,
         **unexpected: Any,
     ):
         _levels.check_unexpected(_levels.ENV, unexpected)
@@ -71,13 +110,18 @@ class TaskEnvironment:
                 resources=resources,
                 interruptible=interruptible,
                 queue=queue,
+                service_account=service_account,
                 cache=cache,
                 reusable=reusable,
                 image=image,
+                include=include,
             ),
             _UNSET,
         )
         settings = normalise(given)
+        if settings.get("include"):
+            given["include"] = settings["include"]  # reads back as a tuple, as written
+            settings["include"] = _anchored(settings["include"])
         if settings.get("reusable") == "off":
             invalid("reusable", "off", "a flyte.ReusePolicy or None", '"off" only applies in task.override')
         if plugin_config is not _UNSET and plugin_config is not None:
@@ -189,6 +233,7 @@ class TaskEnvironment:
         interruptible: bool | None = _UNSET,
         max_inline_io_bytes: int = _UNSET,
         queue: str | None = _UNSET,
+        service_account: str | None = _UNSET,
         triggers: Any = _UNSET,
         links: Any = _UNSET,
         entrypoint: bool = _UNSET,
@@ -208,6 +253,7 @@ class TaskEnvironment:
                 interruptible=interruptible,
                 max_inline_io_bytes=max_inline_io_bytes,
                 queue=queue,
+                service_account=service_account,
                 triggers=triggers,
                 links=links,
                 entrypoint=entrypoint,

@@ -240,7 +240,17 @@ class UVProject:
     secret_mounts: tuple[Secret, ...] = ()
 
 
-Layer = Union[AptPackages, PipPackages, Requirements, EnvVars, Commands, WorkDir, CopySource, UVProject]  # noqa: UP007
+@attrs.frozen
+class DockerIgnore:
+    """A ``.dockerignore`` file: its patterns keep files out of what the build copies (the
+    program's code folder and source folders), identified by its contents. Not required where
+    the image is defined: module-level code also runs inside the container, without it."""
+
+    file: str
+    digest: str  # "" where the file is absent
+
+
+Layer = Union[AptPackages, PipPackages, Requirements, EnvVars, Commands, WorkDir, CopySource, UVProject, DockerIgnore]  # noqa: UP007
 
 
 @attrs.frozen
@@ -484,11 +494,26 @@ class Image:
             dst = f"./{path.resolve().name}"  # COPY of a folder copies its contents: name the folder
         return self._add(CopySource(str(path), dst, _digest_path(path)))
 
+    def with_dockerignore(self, path: str | Path) -> Image:
+        """Leave out of the build what ``path`` (a ``.dockerignore`` file) names, besides the
+        program folder's own ``.gitignore`` and ``.dockerignore``. Checked where the image is
+        built, not where it is defined (the container runs the definition without the file)."""
+        if not isinstance(path, (str, Path)) or not str(path).strip():
+            wrong_type("path", path, "the path of a .dockerignore file")
+        file = Path(path)
+        return self._add(DockerIgnore(str(file), _digest_path(file) if file.is_file() else ""))
+
+    @property
+    def ignore_files(self) -> tuple[str, ...]:
+        """The ``with_dockerignore`` files, in the order given."""
+        return tuple(layer.file for layer in self.layers if isinstance(layer, DockerIgnore))
+
     # -- identity --------------------------------------------------------------------------
     @property
     def is_prebuilt(self) -> bool:
         """True when the image is an existing reference with nothing to build."""
-        return not self.layers and not self.install_flyte and self.dockerfile is None
+        builds = any(not isinstance(layer, DockerIgnore) for layer in self.layers)
+        return not builds and not self.install_flyte and self.dockerfile is None
 
     @property
     def identifier(self) -> str:
@@ -523,7 +548,7 @@ class Image:
 
 def _layer_identity(layer: Layer) -> Any:
     data = attrs.asdict(layer, recurse=True)
-    if isinstance(layer, (Requirements, CopySource)):
+    if isinstance(layer, (Requirements, CopySource, DockerIgnore)):
         # Where the file lives on this machine is not part of the image; its contents are.
         data.pop("file", None)
         data.pop("src", None)

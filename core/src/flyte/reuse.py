@@ -34,6 +34,15 @@ def _replicas(value: Any) -> int | tuple[int, int]:
     return _at_most("ReusePolicy.replicas", MAX_REPLICAS, value)
 
 
+SCOPES = ("global", "run")
+
+
+def _scope(value: Any) -> str:
+    if value not in SCOPES:
+        invalid("ReusePolicy.scope", value, '"global" (one pool for every run) or "run" (a pool per run)')
+    return value
+
+
 @attrs.frozen
 class ReusePolicy:
     """Keep a pool of workers alive and route this environment's tasks to them.
@@ -42,6 +51,8 @@ class ReusePolicy:
     - ``concurrency``: tasks one worker runs at once; capacity is ``max replicas * concurrency``.
     - ``scaledown_ttl``: an idle worker above the minimum stops after this long.
     - ``idle_ttl``: the whole pool stops after this long without tasks (None: never).
+    - ``scope``: ``"global"`` (default): the pool serves every run of the process that owns
+      it; ``"run"``: each run gets a pool of its own, stopped when the run ends.
 
     Durations are seconds (int) or ``timedelta``.
     """
@@ -56,6 +67,7 @@ class ReusePolicy:
     scaledown_ttl: timedelta | None = attrs.field(
         default=timedelta(seconds=30), converter=to_seconds("ReusePolicy.scaledown_ttl")
     )
+    scope: str = attrs.field(default="global", converter=_scope)
 
     @property
     def min_replicas(self) -> int:

@@ -58,6 +58,8 @@ class TaskSpec:
     links: tuple[Any, ...] = ()
     interruptible: bool = False
     queue: str | None = None
+    service_account: str | None = None
+    include: tuple[str, ...] = ()  # the environment's extra code files (absolute paths or globs)
     docs: Documentation = attrs.field(factory=Documentation)
     entrypoint: bool = False
 

@@ -265,6 +265,18 @@ def _optional_bool(param: str):
     return _check
 
 
+def _action_concurrency(value: Any) -> int | None:
+    """As the reference SDK takes it: 0 (the default cap) or at least 2 (1 would deadlock a run
+    whose parent holds the only slot while its children wait for one)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        wrong_type("Trigger.max_action_concurrency", value, "an int: 0 (the default) or at least 2")
+    if value < 0 or value == 1:
+        invalid("Trigger.max_action_concurrency", value, "0 (the default) or at least 2", "is out of range")
+    return value
+
+
 def _frozen(check: Any) -> Any:
     """A converter: ``check`` (validates, may return None), then stored as a FrozenDict."""
 
@@ -297,7 +309,10 @@ class Trigger:
     ``flyte.TriggerTime`` as a value receives the fire time (UTC), which only a scheduled
     trigger has. ``env_vars``, ``interruptible``, ``overwrite_cache`` and ``queue`` override
     the task's settings for triggered runs; ``notifications`` (``flyte.notify`` rules, one or a
-    tuple) are delivered when a triggered run ends.
+    tuple) are delivered when a triggered run ends. ``max_action_concurrency`` caps the task
+    bodies of a triggered run running at once (0 or at least 2; as
+    ``with_runcontext(max_action_concurrency=)``); ``custom_context`` is what its tasks read
+    with ``flyte.ctx().custom_context``.
     """
 
     name: str = attrs.field(converter=_name)
@@ -310,6 +325,7 @@ class Trigger:
     interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
     overwrite_cache: bool = attrs.field(default=False, validator=is_bool("Trigger.overwrite_cache"))
     queue: str | None = attrs.field(default=None, converter=optional(lambda v: label_value("Trigger.queue", v)))
+    max_action_concurrency: int | None = attrs.field(default=None, converter=_action_concurrency)
     labels: FrozenDict | None = attrs.field(default=None, converter=_frozen(k8s_labels("Trigger.labels")))
     annotations: FrozenDict | None = attrs.field(
         default=None, converter=_frozen(k8s_annotations("Trigger.annotations"))
@@ -320,6 +336,10 @@ class Trigger:
     trigger_time_required: bool = attrs.field(default=False, kw_only=True)
     # None, a flyte.notify.NamedRule, or a tuple of flyte.notify Notifications.
     notifications: Any = attrs.field(default=None, kw_only=True, converter=_notifications)
+    # Read with flyte.ctx().custom_context by every task of a triggered run.
+    custom_context: FrozenDict | None = attrs.field(
+        default=None, kw_only=True, converter=_frozen(str_dict("Trigger.custom_context"))
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.automation is None:

@@ -7,6 +7,9 @@ Run with the fakes venv's Python; prints the port, then serves on 127.0.0.1 unti
   asked for reports these states, one per status request (the last one sticks); its first
   ``n`` status requests answer HTTP 503.
 - ``GET /_test/aborts``: the query ids cancelled so far.
+- ``POST /_test/reset``: drop the scripts no query has taken yet. A test whose process was
+  killed before its query's first status request leaves its script behind; the next query (of
+  another test) would take it and, scripted never to finish, run forever.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ async def script(request: Request) -> JSONResponse:
     body = await request.json()
     with lock:
         pending.append({"states": list(body["states"]), "flaky": int(body.get("flaky", 0))})
+    return JSONResponse({"success": True})
+
+
+async def reset(request: Request) -> JSONResponse:
+    with lock:
+        pending.clear()
     return JSONResponse({"success": True})
 
 
@@ -64,6 +73,7 @@ async def monitoring(request: Request) -> JSONResponse:
 fake.app.router.routes[0:0] = [
     Route("/_test/script", script, methods=["POST"]),
     Route("/_test/aborts", aborts, methods=["GET"]),
+    Route("/_test/reset", reset, methods=["POST"]),
     Route("/queries/{sfqid}/abort-request", abort, methods=["POST"]),
     Route("/monitoring/queries/{sfqid}", monitoring, methods=["GET"]),
 ]

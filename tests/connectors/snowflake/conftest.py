@@ -37,6 +37,10 @@ class FakeSnowflake:
         body = json.dumps({"states": states, "flaky": flaky}).encode()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/_test/script", data=body, method="POST"), timeout=10)
 
+    def reset(self) -> None:
+        """Drop the scripts no query has taken (see the fake's ``/_test/reset``)."""
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/_test/reset", data=b"{}", method="POST"), timeout=10)
+
     def aborted(self) -> list[str]:
         with urllib.request.urlopen(f"{self.url}/_test/aborts", timeout=10) as response:
             return json.loads(response.read())["aborted"]
@@ -54,6 +58,15 @@ def fake_snowflake() -> Iterator[FakeSnowflake]:
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(autouse=True)
+def _no_script_outlives_its_test(request) -> Iterator[None]:
+    """A script a test queued but no query took (its process was killed first) must not reach
+    the next test's query: the tests pass in any order."""
+    yield
+    if "fake_snowflake" in request.fixturenames:
+        request.getfixturevalue("fake_snowflake").reset()
 
 
 @pytest.fixture(scope="session")

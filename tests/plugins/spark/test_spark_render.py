@@ -139,6 +139,17 @@ def test_every_setting_lands_in_the_spark_application(tmp_path):
     assert "db-password" not in json.dumps(app).replace('"db-password"', "")  # references, never values
 
 
+def test_a_service_account_reaches_spark_submit_and_every_pod(tmp_path):
+    app = render_valid(etl.override(service_account="spark-jobs"), tmp_path)
+    driver, executor = app["spec"]["driver"], app["spec"]["executor"]
+    assert driver["serviceAccount"] == executor["serviceAccount"] == "spark-jobs"
+    assert driver["template"]["spec"]["serviceAccountName"] == "spark-jobs"
+    assert executor["template"]["spec"]["serviceAccountName"] == "spark-jobs"
+    # Without one, the operator's own default applies: nothing is set beyond the pod templates'.
+    plain = render_valid(etl, tmp_path)["spec"]
+    assert "serviceAccount" not in plain["driver"] and "serviceAccount" not in plain["executor"]
+
+
 def test_defaults_and_the_application_path(tmp_path):
     plain_env = flyte.TaskEnvironment(name="spark_min", plugin_config=Spark())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 import attrs
@@ -44,6 +45,17 @@ def _optional_str(param: str):
     return _check
 
 
+def _max_age(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, timedelta)):
+        wrong_type("cache.max_age", value, "a timedelta, a whole number of seconds, or None")
+    age = timedelta(seconds=value) if isinstance(value, int) else value
+    if age < timedelta(0):
+        invalid("cache.max_age", value, "zero (no age limit) or a positive age", "is negative")
+    return age
+
+
 @attrs.frozen
 class Cache:
     """Reuse a task's outputs when it runs again with the same inputs.
@@ -53,6 +65,9 @@ class Cache:
     - ``serialize``: identical concurrent runs execute once; the others wait for its result.
     - ``ignored_inputs``: input names left out of the key.
     - ``salt``: any string mixed into the key, to keep caches apart.
+    - ``max_age``: the oldest result this task reuses (a ``timedelta`` or seconds); an older
+      entry is recomputed and replaced. ``None`` or zero: no age limit. Not part of the key:
+      tasks that differ only in it share entries, each judging their age by its own limit.
     """
 
     behavior: str = attrs.field(converter=_behavior)
@@ -61,6 +76,7 @@ class Cache:
     ignored_inputs: tuple[str, ...] = attrs.field(default=(), converter=lambda v: str_tuple("cache.ignored_inputs", v))
     salt: str = attrs.field(default="", validator=_optional_str("cache.salt"))
     policies: tuple[CachePolicy, ...] = attrs.field(default=None, converter=_policies)
+    max_age: timedelta | None = attrs.field(default=None, converter=_max_age)
 
     def __attrs_post_init__(self) -> None:
         if self.behavior == "override" and not self.version_override:

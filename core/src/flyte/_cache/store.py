@@ -28,6 +28,7 @@ import sqlite3
 import threading
 import time
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,9 @@ class CacheStore:
         # Entries written by put_later and not yet committed: key -> (task, version, outputs, at).
         self._pending: dict[str, tuple[str, str, str, float]] = {}
         self._pending_since = 0.0
+        # Entries a flush has taken from _pending and not yet committed: still answered, so a
+        # lookup meanwhile (from another thread) does not miss an entry this process computed.
+        self._flushing: dict[str, tuple[str, str, str, float]] = {}
         # Entries read (digest checked) or written through this connection: key -> outputs.
         # They are what the database holds as long as no other connection has committed since
         # _version (PRAGMA data_version) was read; when it changes they are all dropped.
@@ -238,11 +242,14 @@ class CacheStore:
             keys.add(key)
 
     # -- entries ---------------------------------------------------------------------------
-    def get(self, key: str, made: int = 0, task: str | None = None) -> str | None:
+    def get(self, key: str, made: int = 0, task: str | None = None, max_age: timedelta | None = None) -> str | None:
         """The outputs stored under ``key`` (encoded), or None; a corrupt entry is a miss.
         ``made``: the :func:`ticket` of the call looking it up (0: it is made now); ``task``:
-        the task whose entry it is (its keys may then answer a miss from memory)."""
-        pending = self._pending.get(key)
+        the task whose entry it is (its keys may then answer a miss from memory); ``max_age``:
+        an entry older than it is a miss (``Cache.max_age``; None or zero: any age)."""
+        if max_age:  # the entries kept in memory do not say their age: read it with the row
+            return self._fresh(key, time.time() - max_age.total_seconds())
+        pending = self._pending.get(key) or self._flushing.get(key)
         if pending is not None:
             return pending[2]
         if made and made < self._checked:  # checked since the call was made: see ticket()
@@ -273,14 +280,36 @@ class CacheStore:
                 self._missed(c, task)
             return None
         outputs, stored = row
-        if digest(outputs) != stored:
-            logger.warning("cache entry %s is damaged (digest mismatch); recomputing", key[:12])
-            c.execute("DELETE FROM entries WHERE key=?", (key,))
-            if task is not None and task in self._keys:
-                self._keys[task].discard(key)
+        if not self._intact(c, key, outputs, stored, task):
             return None
         self._remember(key, outputs)
         return outputs
+
+    def _intact(self, c: sqlite3.Connection, key: str, outputs: str, stored: str, task: str | None = None) -> bool:
+        """Whether a row's outputs match their digest; a damaged row is deleted (the caller
+        holds ``_lock``)."""
+        if digest(outputs) == stored:
+            return True
+        logger.warning("cache entry %s is damaged (digest mismatch); recomputing", key[:12])
+        c.execute("DELETE FROM entries WHERE key=?", (key,))
+        if task is not None and task in self._keys:
+            self._keys[task].discard(key)
+        return False
+
+    def _fresh(self, key: str, oldest: float) -> str | None:
+        """The outputs under ``key`` if its entry was made at ``oldest`` (a time) or later."""
+        pending = self._pending.get(key) or self._flushing.get(key)
+        if pending is not None and pending[3] >= oldest:
+            return pending[2]
+
+        def read(c: sqlite3.Connection) -> str | None:
+            sql = "SELECT outputs, digest, created_at FROM entries WHERE key=?"
+            row = c.execute(sql, (key,)).fetchone()
+            if row is None or row[2] < oldest or not self._intact(c, key, row[0], row[1]):
+                return None
+            return row[0]
+
+        return self._run(read)
 
     def _missed(self, c: sqlite3.Connection, task: str) -> None:
         """A miss of ``task`` that read its row (the caller holds ``_lock``, and ``_version``
@@ -331,8 +360,16 @@ class CacheStore:
         """Commit the entries :meth:`put_later` holds, in one transaction."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        if not pending:
-            return
+            if not pending:
+                return
+            self._flushing = {**self._flushing, **pending}  # (a new dict: lookups read it unlocked)
+        try:
+            self._commit(pending)
+        finally:
+            with self._lock:
+                self._flushing = {k: v for k, v in self._flushing.items() if pending.get(k) is not v}
+
+    def _commit(self, pending: dict[str, tuple[str, str, str, float]]) -> None:
         rows = [
             (key, task, version, at, outputs, digest(outputs)) for key, (task, version, outputs, at) in pending.items()
         ]
@@ -377,15 +414,17 @@ class CacheStore:
         return self._run(delete, 0)
 
     # -- reservations (serialize=True) -------------------------------------------------------
-    def try_reserve(self, key: str, owner: str) -> tuple[bool, str | None]:
-        """(reserved, outputs): outputs when an entry already exists, else whether we now hold
-        the reservation (taking over an abandoned one)."""
+    def try_reserve(self, key: str, owner: str, max_age: timedelta | None = None) -> tuple[bool, str | None]:
+        """(reserved, outputs): outputs when an entry already exists (no older than
+        ``max_age``, when one is given), else whether we now hold the reservation (taking over
+        an abandoned one)."""
+        oldest = time.time() - max_age.total_seconds() if max_age else None
 
         def attempt(c: sqlite3.Connection) -> tuple[bool, str | None]:
             c.execute("BEGIN IMMEDIATE")
             try:
-                row = c.execute("SELECT outputs, digest FROM entries WHERE key=?", (key,)).fetchone()
-                if row is not None and digest(row[0]) == row[1]:
+                row = c.execute("SELECT outputs, digest, created_at FROM entries WHERE key=?", (key,)).fetchone()
+                if row is not None and digest(row[0]) == row[1] and (oldest is None or row[2] >= oldest):
                     return False, row[0]
                 held = c.execute(
                     "SELECT owner, host, pid, pid_start, heartbeat FROM reservations WHERE key=?", (key,)

@@ -13,18 +13,20 @@ import click
 def images_for(obj: object) -> list:
     """The distinct images of every environment reachable from a task's or environment's
     environment through depends_on (and only those), each with a module of a task using it
-    (which decides the code the image ships)."""
+    (which decides the code the image ships) and the environment's ``include`` files (an
+    image shared by environments that include different files is built once for each)."""
     from flyte.environment import TaskEnvironment
     from flyte.image import Image
 
     env = obj if isinstance(obj, TaskEnvironment) else obj.env  # type: ignore[attr-defined]
-    seen: dict[str, tuple[object, str | None]] = {}
+    seen: dict[tuple[str, tuple[str, ...]], tuple[object, str | None, tuple[str, ...]]] = {}
     for each in env.reachable():
         image = each.settings.get("image") or Image.from_debian_base()
-        key = image.uri if isinstance(image, Image) else image
+        include = each.settings.get("include", ())
+        key = (image.uri if isinstance(image, Image) else image, include)
         module = next((t.spec.module for t in each.tasks.values()), None)
         if key not in seen or seen[key][1] is None:
-            seen[key] = (image, module)
+            seen[key] = (image, module, include)
     return list(seen.values())
 
 
@@ -65,14 +67,14 @@ def build_command(file: str, target: str, dry_run: bool, context_dir: str | None
     obj = find(load_file(file), target, (TaskTemplate, TaskEnvironment))
     images = images_for(obj)
     problem = None if dry_run else engine_problem()
-    if problem and any(isinstance(i, Image) and not i.is_prebuilt for i, _ in images):
+    if problem and any(isinstance(i, Image) and not i.is_prebuilt for i, _, _ in images):
         raise click.ClickException(problem + " (use --dry-run to see the Dockerfiles)")
-    for image, module in images:
+    for image, module, include in images:
         if not isinstance(image, Image) or image.is_prebuilt:
             ref = image if isinstance(image, str) else image.uri
             click.echo(f"# {ref}: an existing image, nothing to build")
             continue
-        context = context_for(image, module) if module else BuildContext(image)
+        context = context_for(image, module, include) if module else BuildContext(image)
         if context_dir:
             folder = context.write(Path(context_dir) / context.uri.rpartition("/")[2].replace(":", "-"))
             click.echo(f"# build context of {context.uri}: {folder}", err=True)

@@ -32,6 +32,8 @@ How task settings map to Kubernetes (a plain task is a batch/v1 Job):
   timeout.deadline       Job activeDeadlineSeconds (all attempts)
   interruptible          toleration + required node affinity flyte.org/interruptible=true
   queue                  label and node selector flyte.org/queue=<queue>
+  service_account        pod serviceAccountName (SparkApplication: driver/executor
+                         serviceAccount too)
   triggers               one batch/v1 CronJob each (schedule, timeZone, suspend when not
                          auto_activate; trigger inputs/env vars; trigger time in UTC)
   plugin_config          the plugin's object (RayJob, PyTorchJob, ...)

@@ -70,6 +70,15 @@ def _run_options() -> list[click.Option]:
         ),
         click.Option(["--max-concurrency"], type=int, help="Task bodies running at once (default: no cap)."),
         click.Option(
+            ["--max-action-concurrency"],
+            type=int,
+            help="This run's cap on task bodies running at once: 0 (the default) or at least 2 (the reference's).",
+        ),
+        click.Option(
+            ["--service-account"],
+            help="On a cluster: the Kubernetes ServiceAccount of pods whose task names none (locally: checked only).",
+        ),
+        click.Option(
             ["--strict-dependencies"], is_flag=True, help="Fail when a task calls an environment not in depends_on."
         ),
     ]
@@ -85,6 +94,21 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
             settings[flag] = True
     if values.get("max_concurrency") is not None:
         settings["max_concurrency"] = values["max_concurrency"]
+    if values.get("max_action_concurrency") is not None:
+        value = values["max_action_concurrency"]
+        if value < 0 or value == 1:  # as with_runcontext checks it, but as a usage error
+            raise click.BadParameter(
+                f"{value} is out of range (accepted: 0, the default, or at least 2)",
+                param_hint="--max-action-concurrency",
+            )
+        settings["max_action_concurrency"] = value
+    if values.get("service_account") is not None:
+        from flyte._validation import service_account
+
+        try:  # a usage error that names the option, before anything runs
+            settings["service_account"] = service_account("service_account", values["service_account"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--service-account") from None
     pairs = dict(settings.get("env_vars") or {})
     for item in values.get("env_vars") or ():
         key, sep, value = item.partition("=")
@@ -307,6 +331,8 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
         name=options.get("name"),
         overwrite_cache=options.get("overwrite_cache", False),
         env_vars=options.get("env_vars") or None,
+        service_account=options.get("service_account"),
+        max_action_concurrency=options.get("max_action_concurrency"),
     )
     with Progress(interactive=sys.stderr.isatty()) as progress:
         try:

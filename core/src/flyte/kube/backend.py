@@ -31,6 +31,7 @@ from flyte.errors import ActionAbortedError, ConfigurationError, DeadlineExceede
 from flyte.kube.record import BACKEND, ClusterRunRecord, job_pods
 from flyte.kube.resource import WATCH_WINDOW_SECONDS, KubeResource, ResourceGone, failure_message
 from flyte.render.context import RenderContext, RenderSettings
+from flyte.render.pod import run_options_env
 from flyte.runtime.aborts import AbortWatch
 
 logger = logging.getLogger("flyte.kube")
@@ -87,7 +88,12 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
         raise ClusterRunError("kubernetes backend: set kubernetes.storage to object storage the pods can reach")
     name = context.name or new_run_name()
     if context.name is not None and st.run_exists(name):
-        raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
+        raise ConfigurationError(
+            f"with_runcontext(name={name!r}): a run named {name!r} already exists in this state root "
+            "(run names are unique: pass another name, or none for a generated one)"
+        )
+    if context.service_account and not task.spec.service_account:
+        task = task.override(service_account=context.service_account)
     render_settings = RenderSettings.from_config(
         {k: v for k, v in config.items() if k not in ("context", "kubeconfig")}
     )
@@ -97,7 +103,18 @@ def run_on_cluster(task: Any, inputs: dict[str, Any], context: Any, settings: An
     api = _client(config)
     try:
         reader = pod_template_reader(api, render_settings.namespace)
-        ctx = RenderContext(settings=render_settings, inputs=inputs, run_name=name, read_pod_template=reader)
+        run_env = {
+            **context.env_vars,
+            **run_options_env(
+                custom_context=context.custom_context,
+                max_action_concurrency=context.max_action_concurrency,
+                overwrite_cache=context.overwrite_cache,
+                disable_run_cache=context.disable_run_cache,
+            ),
+        }
+        ctx = RenderContext(
+            settings=render_settings, inputs=inputs, run_name=name, read_pod_template=reader, run_env=run_env
+        )
         objects = render_task(task, ctx)
         main = objects[0]  # a Job, or the plugin's object (RayJob, PyTorchJob, ...)
         main["metadata"]["name"] = run_object_name(main["metadata"]["name"], name, _name_limit(main))

@@ -21,6 +21,7 @@ commit gets a new tag and a cluster never runs a stale image under an old name.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib.metadata
 import json
@@ -39,6 +40,7 @@ from urllib.parse import unquote, urlparse
 import attrs
 
 from flyte._version import __version__
+from flyte.errors import ConfigurationError
 from flyte.image import CopySource, Image, WorkDir
 
 CORE = "flyte-core"
@@ -143,7 +145,7 @@ class BuildContext:
         (folder / "Dockerfile").write_text(self.dockerfile())
         for name, source in context_files(self.image).items():
             if source.is_dir():
-                _copy_tree(source, folder / name)
+                _copy_tree(source, folder / name, self.image.ignore_files)
             else:
                 shutil.copy2(source, folder / name)
         wheels = folder / "flyte-wheels"
@@ -176,8 +178,9 @@ def build_wheel(source: Path, into: Path) -> None:
 # -- what goes in -------------------------------------------------------------------------------
 
 
-def context_for(image: Image, module: str) -> BuildContext:
-    """The build context of ``image`` for a program whose task lives in ``module``."""
+def context_for(image: Image, module: str, include: tuple[str, ...] = ()) -> BuildContext:
+    """The build context of ``image`` for a program whose task lives in ``module``, with the
+    environment's ``include`` files (absolute paths, folders or glob patterns)."""
     if image.is_prebuilt:
         return BuildContext(image)
     root = program_root(module)
@@ -185,8 +188,39 @@ def context_for(image: Image, module: str) -> BuildContext:
     flyte = _flyte_distributions(image, modules) if image.install_flyte else ()
     code = None
     if root is not None and not _copies_itself(image, module, root):
-        code = UserCode(root, tuple(sorted(_code_files(root, tuple(sorted(modules.items()))).items())))
+        files = _code_files(root, tuple(sorted(modules.items())), image.ignore_files)
+        files.update(included_files(root, include))
+        code = UserCode(root, tuple(sorted(files.items())))
+    elif include:
+        raise ConfigurationError(
+            f"include: {include[0]!r}: the image gets no code folder from flyte for {module!r} "
+            "(its module is installed, or a source layer copies it): copy the files with "
+            "Image.with_source_folder/with_source_file instead"
+        )
     return BuildContext(image, flyte, code)
+
+
+def included_files(root: Path, include: tuple[str, ...]) -> dict[str, Path]:
+    """The files ``include`` names (a file, a folder's files, a glob's matches), by their path
+    under ``root``: the image's code folder holds them where the program finds them."""
+    files: dict[str, Path] = {}
+    for entry in include:
+        pattern = any(c in entry for c in "*?[")
+        matches = [Path(p) for p in sorted(glob.glob(entry, recursive=True))] if pattern else [Path(entry)]
+        if not matches or not all(m.exists() for m in matches):
+            raise ConfigurationError(f"include: {entry!r} names no file (accepted: a file, a folder or a glob pattern)")
+        for match in matches:
+            for path in sorted(match.rglob("*")) if match.is_dir() else [match]:
+                if not path.is_file():
+                    continue
+                path = path.resolve()
+                if not path.is_relative_to(root):
+                    raise ConfigurationError(
+                        f"include: {str(path)!r} is outside the program's folder {str(root)!r} "
+                        "(accepted: files under it, which the image's code folder holds as they are laid out)"
+                    )
+                files[path.relative_to(root).as_posix()] = path
+    return files
 
 
 def program_root(module: str) -> Path | None:
@@ -268,8 +302,8 @@ def _copies_itself(image: Image, module: str, root: Path) -> bool:
     return False
 
 
-def _code_files(root: Path, modules: tuple[tuple[str, Path], ...]) -> dict[str, Path]:
-    ignored = _ignore_spec(root)
+def _code_files(root: Path, modules: tuple[tuple[str, Path], ...], extra: tuple[str, ...] = ()) -> dict[str, Path]:
+    ignored = _ignore_spec(root, extra)
     files: dict[str, Path] = {}
 
     def add(path: Path) -> None:
@@ -296,18 +330,24 @@ def _code_files(root: Path, modules: tuple[tuple[str, Path], ...]) -> dict[str, 
     return files
 
 
-def _ignore_spec(root: Path) -> Any:
+def _ignore_spec(root: Path, extra: tuple[str, ...] = ()) -> Any:
+    """What a copy of ``root`` leaves out: flyte's defaults, the folder's ``.gitignore`` and
+    ``.dockerignore``, and the image's ``with_dockerignore`` files (``extra``)."""
     import pathspec
 
     lines = list(ALWAYS_EXCLUDED)
     for name in (".gitignore", ".dockerignore"):
         if (root / name).is_file():
             lines += (root / name).read_text().splitlines()
+    for file in extra:
+        if not Path(file).is_file():
+            raise ConfigurationError(f"with_dockerignore: {file!r} does not exist (accepted: a .dockerignore file)")
+        lines += Path(file).read_text().splitlines()
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    ignored = _ignore_spec(source)
+def _copy_tree(source: Path, target: Path, extra: tuple[str, ...] = ()) -> None:
+    ignored = _ignore_spec(source, extra)
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source).as_posix()
         if path.is_file() and not ignored.match_file(relative):

@@ -57,6 +57,9 @@ class RenderContext:
     settings: RenderSettings = attrs.field(factory=RenderSettings)
     inputs: dict[str, Any] | None = None  # concrete inputs to bake in (None: the defaults)
     run_name: str | None = None
+    # The run's own environment of every task container: with_runcontext's env_vars (a task's
+    # own env_vars win, as locally) and its options for the entrypoint (run_options_env).
+    run_env: dict[str, str] = attrs.field(factory=dict)
     # Reads a PodTemplate object of the namespace by name (None when there is none). Set where
     # rendering talks to a cluster (a run on it, `flyte deploy`), so a ``pod_template`` given
     # by name is merged in as the cluster would; offline, such a pod names it in an annotation.

@@ -15,6 +15,7 @@ from typing import Any
 from flyte.errors import RenderError
 from flyte.render.context import RenderContext
 from flyte.render.names import dns_name, label_value
+from flyte.render.pod import run_options_env
 from flyte.render.schedule import cron_schedule
 from flyte.triggers import TriggerTime
 
@@ -85,8 +86,12 @@ def render_cronjob(spec: Any, trigger: Any, ctx: RenderContext) -> dict[str, Any
     job = job_spec(triggered, trigger_ctx)
     container = job["template"]["spec"]["containers"][0]
     extra = [{"name": "FLYTE_TRIGGER_TIME_INPUTS", "value": ",".join(time_keys)}] if time_keys else []
-    if trigger.overwrite_cache:
-        extra.append({"name": "FLYTE_OVERWRITE_CACHE", "value": "true"})
+    options = run_options_env(
+        custom_context=trigger.custom_context,
+        max_action_concurrency=trigger.max_action_concurrency,
+        overwrite_cache=trigger.overwrite_cache,
+    )
+    extra += [{"name": key, "value": value} for key, value in options.items()]
     container["env"] = [*container["env"], *extra]
     name = dns_name(spec.env_name, spec.function_name, trigger.name, max_len=52)
     labels = {**ctx.labels(triggered), "flyte.org/trigger": label_value(trigger.name), **(trigger.labels or {})}

@@ -10,6 +10,7 @@ Each setting maps to one place in the pod (the README has the full table):
 - ``env_vars`` → ``env``; secrets → ``secretKeyRef`` env vars, or a projected secret volume
   at ``/etc/flyte/secrets`` (references only, never values)
 - ``interruptible`` → spot toleration and node affinity; ``queue`` → label and node selector
+- ``service_account`` → ``serviceAccountName``
 - ``pod_template`` → the base pod: its labels, annotations, sidecars, volumes and pull
   secrets stay, and the task container is merged into the container named
   ``primary_container_name``. Given by name, it is the cluster's PodTemplate of that name,
@@ -65,7 +66,7 @@ def image_reference(spec: Any) -> str:
         return image
     from flyte.render.build_context import context_for
 
-    return context_for(image, spec.module).uri
+    return context_for(image, spec.module, spec.include).uri
 
 
 def object_labels(spec: Any, ctx: Any) -> dict[str, str]:
@@ -116,6 +117,8 @@ def _env(spec: Any, ctx: Any, name: str) -> list[dict[str, Any]]:
     def put(key: str, entry: dict[str, Any]) -> None:
         env[key] = {"name": key, **entry}
 
+    for key, value in ctx.run_env.items():
+        put(key, {"value": value})
     for key, value in spec.env_vars.items():
         put(key, {"value": value})
     put("PYTHONPATH", {"value": settings.workdir})
@@ -131,6 +134,27 @@ def _env(spec: Any, ctx: Any, name: str) -> list[dict[str, Any]]:
                 {"valueFrom": {"secretKeyRef": {"name": secret_name(secret.key, secret.group), "key": secret.key}}},
             )
     return list(env.values())
+
+
+def run_options_env(
+    *,
+    custom_context: dict[str, str] | None = None,
+    max_action_concurrency: int | None = None,
+    overwrite_cache: bool = False,
+    disable_run_cache: bool = False,
+) -> dict[str, str]:
+    """A run's options as the container entrypoint reads them (``flyte.entrypoint``): what
+    ``with_runcontext`` or the trigger that fired it set for the run a pod runs."""
+    env: dict[str, str] = {}
+    if custom_context:
+        env["FLYTE_CUSTOM_CONTEXT"] = _codec.dumps(dict(custom_context), path="custom_context")
+    if max_action_concurrency:
+        env["FLYTE_MAX_ACTION_CONCURRENCY"] = str(max_action_concurrency)
+    if overwrite_cache:
+        env["FLYTE_OVERWRITE_CACHE"] = "true"
+    if disable_run_cache:
+        env["FLYTE_DISABLE_RUN_CACHE"] = "true"
+    return env
 
 
 def storage_env(settings: Any) -> dict[str, str]:
@@ -308,6 +332,8 @@ def task_pod_spec(
         pod["nodeSelector"] = selectors
     if spec.interruptible:
         _spot(pod, ctx)
+    if spec.service_account:
+        pod["serviceAccountName"] = spec.service_account
     if spec.timeout is not None and spec.timeout.max_runtime is not None:
         pod["activeDeadlineSeconds"] = max(1, int(spec.timeout.max_runtime.total_seconds()))
     return pod

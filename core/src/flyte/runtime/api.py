@@ -20,6 +20,7 @@ from flyte._validation import (
     k8s_labels,
     label_value,
     safe_name,
+    service_account,
     str_dict,
     wrong_type,
 )
@@ -299,9 +300,12 @@ class RunContext:
         mode: str | None = None,
         custom_context: dict[str, str] | None = None,
         notifications: Any = None,
+        max_action_concurrency: int | None = None,
         **ignored: Any,
     ):
         _check_reference_options(ignored)
+        if max_action_concurrency is not None:
+            _action_concurrency("max_action_concurrency", max_action_concurrency)
         if name is not None:
             safe_name("name", name)  # it names the run's folder under the state root
         if not isinstance(overwrite_cache, bool):
@@ -318,6 +322,10 @@ class RunContext:
         self.custom_context = str_dict("custom_context")(custom_context) or {}
         # Delivered when the run ends (flyte.runtime.notifications); a trigger's are added to these.
         self.notifications: tuple[Any, ...] = () if notifications is None else _notifications(notifications)
+        # Task bodies of this run running at once (0 or None: flyte.init's max_concurrency).
+        self.max_action_concurrency = max_action_concurrency or None
+        # A cluster run's pods run as this ServiceAccount where the task names none.
+        self.service_account: str | None = ignored.get("service_account")
         self.labels = ignored.get("labels")
         self.annotations = ignored.get("annotations")
 
@@ -382,7 +390,7 @@ def _path(param: str, value: Any) -> None:
 # code bundling or logging: accepted so code written for it runs unchanged, and checked as
 # it types them, so that a wrong value or a misspelt name is an error rather than ignored.
 _REFERENCE_OPTIONS: dict[str, Any] = {
-    "service_account": _optional(_str),
+    "service_account": _optional(service_account),  # a cluster run's pods run as it
     "version": _optional(_str),
     "copy_style": _choice("loaded_modules", "all", "none", "custom"),
     "dry_run": _bool,
@@ -401,7 +409,6 @@ _REFERENCE_OPTIONS: dict[str, Any] = {
     "user_log_level": _optional(_log_level),
     "reset_root_logger": _bool,
     "queue": _optional(label_value),
-    "max_action_concurrency": _optional(_action_concurrency),
     "cache_lookup_scope": _choice("global", "project-domain"),
     "preserve_original_types": _bool,
     "debug": _bool,
@@ -437,6 +444,7 @@ _RUN_OPTIONS = (
     "env_vars",
     "custom_context",
     "notifications",
+    "max_action_concurrency",
 )
 
 
@@ -555,7 +563,10 @@ def with_runcontext(mode: str | None = None, **settings: Any) -> RunContext:
     ``name``, ``overwrite_cache`` (recompute and replace cached results),
     ``disable_run_cache`` (neither read nor write the cache in this run), ``env_vars``
     (visible to every task of the run), ``custom_context`` (``flyte.ctx()``),
-    ``notifications`` (``flyte.notify`` rules delivered when the run ends). The reference
+    ``notifications`` (``flyte.notify`` rules delivered when the run ends),
+    ``max_action_concurrency`` (task bodies of the run running at once: 0 or at least 2, as
+    the reference SDK takes it; a parent waiting for its children gives its slot up meanwhile;
+    0 or None: ``flyte.init(max_concurrency=)``'s cap, none by default). The reference
     SDK's remote-only options (``project``, ``queue``, ``copy_style``, ...) are checked as it
     types them and otherwise ignored; any other name is a ``TypeError``."""
     return RunContext(mode=mode, **settings)
@@ -621,7 +632,10 @@ def _execute(task: TaskTemplate, inputs: dict[str, Any], context: RunContext) ->
     secret_mounts.prepare()
     name = context.name or new_run_name()
     if context.name is not None and st.run_exists(name):
-        raise ConfigurationError(f"with_runcontext: a run named {name!r} already exists")
+        raise ConfigurationError(
+            f"with_runcontext(name={name!r}): a run named {name!r} already exists in this state root "
+            "(run names are unique: pass another name, or none for a generated one)"
+        )
     if inputs:  # a task without inputs stores nothing (and skips finding the storage root)
         from flyte.io._transport import outgoing
         from flyte.storage._paths import run_prefix, writing_under
@@ -652,6 +666,7 @@ def _record_run(
         run_env=context.env_vars,
         overwrite_cache=context.overwrite_cache,
         disable_cache=context.disable_run_cache,
+        max_concurrency=context.max_action_concurrency,
     )
     outcome: dict[str, Any] = {}
     custom = {**(current_custom_context.get() or {}), **context.custom_context}

@@ -53,6 +53,7 @@ from flyte.plugin_types import TaskCall
 from flyte.runtime import attempts, bodies, connectors, environ, inline, interrupts, logs, proctree
 from flyte.runtime import store as st
 from flyte.runtime.pool import dispatch as pool_dispatch
+from flyte.runtime.pool import registry as pool_registry
 from flyte.runtime.redact import contains_secret, redact
 from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
 from flyte.runtime.settings import LocalSettings
@@ -400,15 +401,18 @@ class Controller:
         run_env: dict[str, str] | None = None,
         overwrite_cache: bool = False,
         disable_cache: bool = False,
+        max_concurrency: int | None = None,
     ):
         self.run_name = run_name
+        self.started_at = time.time()  # flyte.ctx().run_start_time
         self.settings = settings
         self.store = store
         self.run_env = dict(run_env or {})
         self.overwrite_cache = overwrite_cache
         # FLYTE_LOCAL_CACHE_ENABLED=false: read once per run, not on every cached call
         self.disable_cache = disable_cache or not cache_enabled_by_env()
-        self.slots = Slots(settings.max_concurrency)
+        # The run's own cap (with_runcontext(max_action_concurrency=)) over the process's.
+        self.slots = Slots(max_concurrency or settings.max_concurrency)
         self._ids = itertools.count()
         self._warned: set[tuple[str, str]] = set()
         # Environment pairs (caller, callee) a call went between, by id: checked once per run.
@@ -417,6 +421,7 @@ class Controller:
         self.cache: CacheStore | None = None  # the result cache, once a cached task is called
         self.root_outputs: str | None = None  # the root action's encoded outputs
         self.bodies: set[bodies.Body] = set()  # bodies running on threads of their own
+        self.run_pools = False  # whether a pool of a scope="run" policy was started for this run
         self.stopping: set[bodies.Body] = set()  # stopped bodies whose threads may still unwind
         self.loop_threads: set[int] = set()  # native ids of the threads running the run's loops
         self.waiting: set[concurrent.futures.Future[Any]] = set()  # actions a thread waits for
@@ -429,6 +434,8 @@ class Controller:
 
     def close(self) -> None:
         self.mounts.close()  # an interrupted run's secret files go now, not when its tasks notice
+        if self.run_pools:  # ReusePolicy(scope="run"): the run's own pools end with it
+            pool_registry.close_run_pools(self.run_name)
 
     def stop_loop_processes(self) -> None:
         """Stop the processes started on the run's loops (by async bodies without a time
@@ -503,7 +510,7 @@ class Controller:
         # (A task known not to be cached has no key: no call to say so.)
         key = None if task._cache_part is False else self._cache_key(task, inputs, encoded_inputs, text is not None)
         if key is not None and not self.overwrite_cache:
-            found = self.cache.get(key, made, spec.name)  # type: ignore[union-attr]  # (_cache_key opened it)
+            found = self.cache.get(key, made, spec.name, spec.cache.max_age)  # type: ignore[union-attr]  # (_cache_key opened it)
             if found is not None:
                 # A hit is answered before its Action is made: it needs none (no attempt, no
                 # body, no slot) and most hits have nothing to await, not even a coroutine.
@@ -718,7 +725,7 @@ class Controller:
         owner = f"{self.run_name}/{action.id}/{uuid.uuid4().hex}"
         delay = 0.01
         while True:
-            reserved, found = await asyncio.to_thread(cache.try_reserve, key, owner)
+            reserved, found = await asyncio.to_thread(cache.try_reserve, key, owner, action.spec.cache.max_age)
             if found is not None and not self.overwrite_cache:
                 return await self._waited_hit(action, found)
             if reserved:

@@ -217,7 +217,8 @@ def _run(task: Any, trigger: Trigger, inputs: dict[str, Any], context: Any = Non
         overwrite_cache=given.overwrite_cache or trigger.overwrite_cache,
         disable_run_cache=given.disable_run_cache,
         env_vars={**(trigger.env_vars or {}), **given.env_vars},
-        custom_context=given.custom_context,
+        custom_context={**(trigger.custom_context or {}), **given.custom_context},
+        max_action_concurrency=given.max_action_concurrency or trigger.max_action_concurrency,
     )
     # Both deliver: the trigger's rules, then the run's.
     layered.notifications = (*to_notifications("notifications", trigger.notifications), *given.notifications)

@@ -34,8 +34,10 @@ async def reserve(action: Any, queue_limit: float | None, deadline_passed: Any) 
     ``DeadlineExceededError``) when none frees up within ``queue_limit`` seconds."""
     spec = action.spec
     started = time.monotonic()
+    if spec.reusable.scope == "run":
+        action.controller.run_pools = True  # closed when the run ends (Controller.close)
     while True:
-        pool = pool_for(spec)
+        pool = pool_for(spec, action.controller.run_name)
         left = None if queue_limit is None else max(0.0, queue_limit - (time.monotonic() - started))
         try:
             return await pool.reserve(left)
@@ -65,6 +67,8 @@ async def run(action: Any, inputs: dict[str, Any], env: dict[str, str]) -> Any:
             "inputs": inputs,
             "env": env,
             "run": ctl.run_name,
+            "started_at": ctl.started_at,  # flyte.ctx() in the worker reads the run's
+            "disable_cache": ctl.disable_cache,
             "action": action.id,
             "attempt": action.attempt,
             "stoppable": action.stoppable,

@@ -14,14 +14,17 @@ _pools: dict[Hashable, WorkerPool] = {}
 _lock = threading.Lock()
 
 
-def pool_key(spec: Any) -> Hashable:
-    """Tasks share a pool when their environment, policy and image agree."""
+def pool_key(spec: Any, run: str | None = None) -> Hashable:
+    """Tasks share a pool when their environment, policy and image agree (and, for a policy
+    of ``scope="run"``, their run)."""
+    if spec.reusable.scope == "run":
+        return (spec.env_name, spec.reusable, spec.image, run)
     return (spec.env_name, spec.reusable, spec.image)
 
 
-def pool_for(spec: Any) -> WorkerPool:
-    """The running pool for the task's environment, started if there is none."""
-    key = pool_key(spec)
+def pool_for(spec: Any, run: str | None = None) -> WorkerPool:
+    """The running pool for the task's environment (in ``run``), started if there is none."""
+    key = pool_key(spec, run)
     with _lock:
         pool = _pools.get(key)
         if pool is None or pool.closed:
@@ -36,6 +39,14 @@ def _forget(key: Hashable, pool: WorkerPool) -> None:
     with _lock:
         if _pools.get(key) is pool:
             del _pools[key]
+
+
+def close_run_pools(run: str) -> None:
+    """Stop the pools of ``scope="run"`` policies that ``run`` started (the run has ended)."""
+    with _lock:
+        ended = [pool for key, pool in _pools.items() if len(key) == 4 and key[3] == run]  # type: ignore[arg-type]
+    for pool in ended:
+        pool.close()
 
 
 def live_pools() -> list[WorkerPool]:

@@ -227,7 +227,12 @@ class _RemoteCaller:
         self.attempt = call["attempt"]
         self.report = None
         # What flyte.ctx() reads (flyte._task_context).
-        self.controller = SimpleNamespace(settings=call["settings"], run_name=call["run"])
+        self.controller = SimpleNamespace(
+            settings=call["settings"],
+            run_name=call["run"],
+            started_at=call["started_at"],
+            disable_cache=call["disable_cache"],
+        )
 
     def call(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:

@@ -144,6 +144,8 @@ def render(spec: Any, ctx: Any) -> list[dict[str, Any]]:
     executor: dict[str, Any] = {**_sizing(conf, "executor", executor_sizes), "template": executor_template}
     if "spark.executor.instances" in conf:
         executor["instances"] = int(conf["spark.executor.instances"])
+    if spec.service_account:  # the operator's spark-submit reads these, not the templates'
+        driver["serviceAccount"] = executor["serviceAccount"] = spec.service_account
 
     app: dict[str, Any] = {
         "type": "Python",

@@ -129,15 +129,17 @@ def _task_command(name: str, task: Any) -> click.Command:
         as_named = "--" + p.name
         kind, convert = _click_type(tp)
         # A required option gets no default at all: click counts an explicit None as a value.
-        default = {} if required else {"default": p.default if kind is bool else None}
+        default = {} if required else {"default": None}
         shown = None if required else _show_default(p.default)
         if kind is bool:
+            # A flag left out is False even without a default, as in the reference SDK's
+            # `flyte run`: `f(use_x: bool)` runs with --use-x, --no-use-x or neither.
             params.append(
                 click.Option(
                     [f"{option}/--no-{option[2:]}", *_alias(as_named, option, bool_flag=True), p.name],
-                    required=required,
-                    show_default=shown is not None,
-                    **default,
+                    required=False,
+                    show_default=True,
+                    default=False if required else p.default,
                 )
             )
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import sys
@@ -99,9 +98,10 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
 def _run_group_callback(ctx: click.Context, **values: Any) -> None:
     """Run a task of FILE locally: flyte run [OPTIONS] FILE TASK [--param value ...] [OPTIONS]
 
-    Parameters come from the task's signature (--batch-size for batch_size); lists, dicts and
-    dataclasses are given as JSON. The result is printed; a failure exits with status 1. The run
-    options below may also follow FILE TASK (where a task parameter of the same name wins).
+    Parameters come from the task's signature (--batch-size for batch_size); lists, dicts,
+    dataclasses and pydantic models are given as JSON. The result is printed; a failure exits
+    with status 1. The run options below may also follow FILE TASK (where a task parameter of
+    the same name wins).
     """
     ctx.obj = _run_settings(values)
 
@@ -238,7 +238,9 @@ def _click_type(tp: Any) -> tuple[Any, Any]:
 
     if tp is File or tp is Dir:
         return str, lambda n, v: _reference(tp, n, v)
-    if dataclasses.is_dataclass(tp) or origin in (list, dict, tuple, set) or tp in (list, dict):
+    from flyte.cli._values import is_record
+
+    if is_record(tp) or origin in (list, dict, tuple, set) or tp in (list, dict):
         return str, lambda n, v: _structured(tp, n, _json(n, v))
     return str, None
 

@@ -91,12 +91,43 @@ def test_flyte_abort_run_waits_for_the_end_and_says_how_it_ended(tmp_path):
     assert Run.get("from-cli").error == "ActionAbortedError: run from-cli was aborted: enough"
 
 
+def test_flyte_abort_action_of_the_root_aborts_the_run(tmp_path):
+    # The reference SDK's spelling, `flyte abort action RUN ACTION`, as the abort guide gives it.
+    proc = _start(tmp_path, "by-action")
+    result = CliRunner().invoke(build_cli(), ["abort", "action", "by-action", "a0", "--reason", "stop it"])
+    assert result.exit_code == 0, result.output
+    assert "run by-action: ABORTED" in result.output
+    code, _ = finish(proc)
+    assert code == 1
+    assert Run.get("by-action").error == "ActionAbortedError: run by-action was aborted: stop it"
+
+
 env = flyte.TaskEnvironment(name="abort_ended")
 
 
 @env.task
 def quick() -> int:
     return 1
+
+
+@env.task
+async def calls_quick() -> int:
+    return quick() + 1
+
+
+def test_flyte_abort_action_names_what_it_cannot_abort_locally():
+    flyte.with_runcontext(name="nested").run(calls_quick)
+    child = CliRunner().invoke(build_cli(), ["abort", "action", "nested", "a1"])
+    assert child.exit_code == 1
+    assert (
+        "abort: action a1 of run nested is not the run's root (a0); locally only a whole run can be aborted: "
+        "flyte abort run nested"
+    ) in child.output
+    unknown = CliRunner().invoke(build_cli(), ["abort", "action", "nested", "a9"])
+    assert unknown.exit_code == 1 and "abort: run nested has no action 'a9'" in unknown.output
+    no_run = CliRunner().invoke(build_cli(), ["abort", "action", "no-such-run", "a0"])
+    assert no_run.exit_code == 1 and "abort: no run named 'no-such-run'" in no_run.output
+    assert Run.get("nested").phase == "SUCCEEDED"
 
 
 def test_a_run_that_has_ended_stays_as_it_ended():

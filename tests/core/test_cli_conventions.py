@@ -91,6 +91,10 @@ FLAGGED = textwrap.dedent("""
     @env.task
     def scaled(batch_size: int, dry_run: bool = False) -> str:
         return f"batch={batch_size} dry={dry_run}"
+
+    @env.task
+    def labelled(strict: bool, label: str) -> str:
+        return f"label={label} strict={strict!r}"
 """)
 
 
@@ -113,6 +117,27 @@ def test_task_options_take_the_parameter_name_as_the_reference_spells_it(flagged
     result = invoke("run", str(flagged_file), "scaled", *args)
     assert result.exit_code == 0, result.output
     assert shown in result.output
+
+
+@pytest.mark.parametrize(
+    "args, shown",
+    [
+        ([], "strict=False"),
+        (["--strict"], "strict=True"),
+        (["--no-strict"], "strict=False"),
+    ],
+)
+def test_a_bool_parameter_without_default_is_a_flag_that_defaults_to_false(flagged_file, args, shown):
+    # As the reference SDK's `flyte run`: `--use_x` sets it, leaving it out is False, not a
+    # "Missing option" error.
+    result = invoke("run", str(flagged_file), "labelled", "--label", "a", *args)
+    assert result.exit_code == 0, result.output
+    assert f"label=a {shown}" in result.output
+
+
+def test_a_bool_flag_takes_no_value(flagged_file):
+    result = invoke("run", str(flagged_file), "labelled", "--label", "a", "--strict", "false")
+    assert result.exit_code == 2 and "unexpected extra argument (false)" in result.output
 
 
 def test_run_local_is_accepted_before_file_and_after_task(flagged_file):

@@ -208,6 +208,34 @@ def test_a_fired_trigger_returns_action_outputs(tmp_path, monkeypatch):
     assert type(outputs) is ActionOutputs and outputs[0] == 8
 
 
+@env.task
+def add_one(x: int) -> int:
+    return x + 1
+
+
+@env.task
+def frame_rows(df: pd.DataFrame) -> int:
+    return len(df)
+
+
+def test_passing_a_runs_outputs_on_as_an_input_says_to_take_the_value():
+    # As on the reference SDK, the outputs are not the value they hold; the error says how to
+    # get it, where code written for a bare-value outputs() passes run.outputs() on as it is.
+    with pytest.raises(flyte.errors.InputTypeError) as caught:
+        flyte.run(add_one, x=flyte.run(one).outputs())
+    assert str(caught.value) == (
+        "outs.add_one: input 'x' expects int, got a run's outputs ActionOutputs(o0=3); "
+        "pass the value itself: run.outputs()[0] (or .o0)"
+    )
+    assert caught.value.input == "x"
+    with pytest.raises(flyte.errors.InputTypeError, match=r"one of run.outputs\(\)\[0\] .. \[1\]"):
+        flyte.run(add_one, x=flyte.run(pair).outputs())
+    with pytest.raises(flyte.errors.InputTypeError, match=r"(?s)'df' expects pandas.*run.outputs\(\)\[0\]"):
+        flyte.run(frame_rows, df=flyte.run(frame).outputs())
+    assert flyte.run(add_one, x=flyte.run(one).outputs()[0]).outputs() == 4
+    assert flyte.run(frame_rows, df=flyte.run(frame).outputs().o0).outputs() == 2
+
+
 def test_a_failed_run_raises_its_error_from_outputs():
     with pytest.raises(ValueError, match="no good"):
         flyte.run(fails)

@@ -37,7 +37,8 @@ def show(*args: str):
 
 
 def rows(output: str) -> list[list[str]]:
-    """The action rows of the text table (ids start with 'a')."""
+    """The action rows of the text table (ids start with 'a'), split into columns: ACTION, PARENT,
+    TASK, GROUP, PHASE, ..."""
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("ACTION"))
     return [line.split() for line in lines[start + 1 :] if line.startswith("a")]
@@ -53,8 +54,8 @@ def test_counts_come_first_and_failed_actions_lead_the_list(run_name: str):
     assert "actions: 31 (FAILED 3 · SUCCEEDED 28)" in out
     listed = rows(out)
     assert [r[0] for r in listed[:3]] == ["a4", "a14", "a24"]  # shards 3, 13, 23 (a0 is the parent)
-    assert all(r[3] == "FAILED" and "ValueError" in " ".join(r) for r in listed[:3])
-    assert [r[3] for r in listed[3:]] == ["SUCCEEDED"] * 28
+    assert all(r[4] == "FAILED" and "ValueError" in " ".join(r) for r in listed[:3])
+    assert [r[4] for r in listed[3:]] == ["SUCCEEDED"] * 28
     assert out.rstrip().endswith("1-31 of 31 actions, failed first")
 
 
@@ -76,7 +77,7 @@ def test_limit_and_offset_page_through_every_action_once(run_name: str):
 
 def test_status_selects_phases_in_any_case_and_comma_separated(run_name: str):
     failed = rows(show(run_name, "--status", "failed"))
-    assert [r[3] for r in failed] == ["FAILED"] * 3
+    assert [r[4] for r in failed] == ["FAILED"] * 3
     both = rows(show(run_name, "--status", "FAILED,succeeded", "--limit", "0"))
     assert len(both) == 31
     assert "no actions in phase RUNNING to show" in show(run_name, "--status", "RUNNING")
@@ -127,7 +128,7 @@ def test_a_big_run_prints_one_page_and_its_counts(flyte_home):
     out = show("big")
     assert "actions: 20,000 (FAILED 20 · SUCCEEDED 19,980)" in out
     listed = rows(out)
-    assert len(listed) == 50 and [r[3] for r in listed[:20]] == ["FAILED"] * 20
+    assert len(listed) == 50 and [r[4] for r in listed[:20]] == ["FAILED"] * 20
     last = rows(show("big", "--offset", "19990"))
     assert [r[0] for r in last] == [f"a{i}" for i in range(19990, 20000) if i % 1000 != 7][-10:]
 
@@ -139,3 +140,21 @@ def test_each_page_is_read_through_the_index_not_by_sorting_the_run(flyte_home):
         cursor.close()
         plan = failed_page_plan(conn, "big")
     assert "actions_by_run_status" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@env.task
+async def grouped_stages(n: int) -> int:
+    with flyte.group("validate"):
+        await shard(0)
+        with flyte.group("deep"):
+            await shard(1)
+    return sum(flyte.map(shard, [4, 5], group_name="mapped"))
+
+
+def test_each_action_shows_the_group_it_ran_in():
+    # The grouping guide's flyte.group (and a named flyte.map) as the list shows them: "-" for none.
+    name = flyte.run(grouped_stages, n=1).name
+    groups = {r[0]: r[3] for r in rows(show(name))}
+    assert groups == {"a0": "-", "a1": "validate", "a2": "validate/deep", "a3": "mapped", "a4": "mapped"}
+    as_json = json.loads(show(name, "--json"))
+    assert {a["id"]: a["group"] for a in as_json["actions"]} == {**groups, "a0": None}

@@ -363,8 +363,9 @@ def test_flyte_run_refuses_missing_and_wrong_typed_options_as_usage_errors(tmp_p
     tasks.write_text(CLI_TASKS)
     missing = _cli("run", str(tasks), "total")
     assert missing.exit_code == 2 and "Missing option '--x'" in missing.output
-    missing_flag = _cli("run", str(tasks), "needs_flag")
-    assert missing_flag.exit_code == 2 and "Missing option '--flag'" in missing_flag.output
+    # A bool flag left out is False (the reference SDK's flyte run), never a missing option.
+    unset_flag = _cli("run", str(tasks), "needs_flag")
+    assert unset_flag.exit_code == 0 and unset_flag.stdout.strip() == "false", unset_flag.output
     wrong = _cli("run", str(tasks), "total", "--x", "1", "--xs", '[1, "a"]')
     assert wrong.exit_code == 2
     assert "Invalid value for --xs: cli_typed.total: input 'xs' expects list[int], but xs[1] is str 'a'" in wrong.output

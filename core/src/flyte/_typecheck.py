@@ -391,12 +391,26 @@ def _is_trigger_time(value: Any) -> bool:
     return value is TriggerTime
 
 
+def _is_run_outputs(value: Any) -> bool:
+    from flyte._outputs import ActionOutputs
+
+    return isinstance(value, ActionOutputs)
+
+
 def _input_error(task: str, name: str, check: Checker, value: Any) -> InputTypeError:
     found = check.explain(value, name)
     if _is_trigger_time(value):
         message = (
             f"{task}: input {name!r} expects {check.expected}, got flyte.TriggerTime, which only a "
             f"trigger's firing fills in; pass {name}=... to run the task directly"
+        )
+    elif _is_run_outputs(value) and found is not None and found.path == name:
+        # A run's outputs are a tuple (as on the reference SDK), not the value they hold;
+        # code written when run.outputs() returned the bare value passes them on as they are.
+        pick = "run.outputs()[0] (or .o0)" if len(value) == 1 else f"one of run.outputs()[0] .. [{len(value) - 1}]"
+        message = (
+            f"{task}: input {name!r} expects {check.expected}, got a run's outputs "
+            f"{describe(value).removeprefix('ActionOutputs ')}; pass the value itself: {pick}"
         )
     elif found is None or found.path == name:
         message = f"{task}: input {name!r} expects {check.expected}, got {describe(value)}"

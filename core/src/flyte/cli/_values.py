@@ -2,7 +2,8 @@
 
 JSON has no datetimes, tuples, sets, enums or dataclasses: an ISO string becomes a
 ``datetime``/``date``, a list a ``tuple``/``set``, an enum's value the member, an object a
-dataclass or attrs instance (through cattrs), element by element inside containers. The
+dataclass or attrs instance (through cattrs) or a pydantic model (its ``model_validate``),
+element by element inside containers. The
 codec's tagged forms (``{"$t": "datetime", "v": ...}``) are accepted as well. Anything else is
 left as it is for the task's own input check to judge.
 """
@@ -71,7 +72,23 @@ def _convert(tp: Any, value: Any) -> Any:
             return cattrs.structure(value, tp)
         except Exception as exc:
             raise ConversionError(f"does not match {tp.__name__}: {exc}") from None
+    if is_pydantic_model(tp) and isinstance(value, dict):
+        try:
+            return tp.model_validate(value)
+        except ValueError as exc:  # pydantic's ValidationError; its text lists each field's problem
+            raise ConversionError(f"does not match {tp.__name__}: {exc}") from None
     return value
+
+
+def is_pydantic_model(tp: Any) -> bool:
+    """Whether ``tp`` is a pydantic model class (told by its API: pydantic is not imported)."""
+    return isinstance(tp, type) and callable(getattr(tp, "model_validate", None))
+
+
+def is_record(tp: Any) -> bool:
+    """Whether ``tp`` is a class whose values are given as a JSON object: a dataclass, an attrs
+    class or a pydantic model."""
+    return isinstance(tp, type) and (dataclasses.is_dataclass(tp) or attrs.has(tp) or is_pydantic_model(tp))
 
 
 def _iso(parse: Any, text: str, accepted: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import sys
@@ -123,9 +122,10 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
 def _run_group_callback(ctx: click.Context, **values: Any) -> None:
     """Run a task of FILE locally: flyte run [OPTIONS] FILE TASK [--param value ...] [OPTIONS]
 
-    Parameters come from the task's signature (--batch-size for batch_size); lists, dicts and
-    dataclasses are given as JSON. The result is printed; a failure exits with status 1. The run
-    options below may also follow FILE TASK (where a task parameter of the same name wins).
+    Parameters come from the task's signature (--batch-size for batch_size); lists, dicts,
+    dataclasses and pydantic models are given as JSON. The result is printed; a failure exits
+    with status 1. The run options below may also follow FILE TASK (where a task parameter of
+    the same name wins).
     """
     ctx.obj = _run_settings(values)
 
@@ -153,15 +153,17 @@ def _task_command(name: str, task: Any) -> click.Command:
         as_named = "--" + p.name
         kind, convert = _click_type(tp)
         # A required option gets no default at all: click counts an explicit None as a value.
-        default = {} if required else {"default": p.default if kind is bool else None}
+        default = {} if required else {"default": None}
         shown = None if required else _show_default(p.default)
         if kind is bool:
+            # A flag left out is False even without a default, as in the reference SDK's
+            # `flyte run`: `f(use_x: bool)` runs with --use-x, --no-use-x or neither.
             params.append(
                 click.Option(
                     [f"{option}/--no-{option[2:]}", *_alias(as_named, option, bool_flag=True), p.name],
-                    required=required,
-                    show_default=shown is not None,
-                    **default,
+                    required=False,
+                    show_default=True,
+                    default=False if required else p.default,
                 )
             )
         else:
@@ -260,7 +262,9 @@ def _click_type(tp: Any) -> tuple[Any, Any]:
 
     if tp is File or tp is Dir:
         return str, lambda n, v: _reference(tp, n, v)
-    if dataclasses.is_dataclass(tp) or origin in (list, dict, tuple, set) or tp in (list, dict):
+    from flyte.cli._values import is_record
+
+    if is_record(tp) or origin in (list, dict, tuple, set) or tp in (list, dict):
         return str, lambda n, v: _structured(tp, n, _json(n, v))
     return str, None
 

@@ -262,6 +262,7 @@ def _show_json(page: _Page) -> None:
             "id": a.id,
             "parent": a.parent,
             "task": a.task,
+            "group": a.group,
             "phase": a.phase,
             "attempts": a.attempts,
             "cache": a.cache,
@@ -275,7 +276,7 @@ def _show_json(page: _Page) -> None:
     click.echo("\n  ]\n}")
 
 
-COLUMNS = ("ACTION", "PARENT", "TASK", "PHASE", "ATTEMPTS", "CACHE", "TOOK", "WORKER", "ERROR")
+COLUMNS = ("ACTION", "PARENT", "TASK", "GROUP", "PHASE", "ATTEMPTS", "CACHE", "TOOK", "WORKER", "ERROR")
 
 
 def _show_text(page: _Page) -> None:
@@ -289,16 +290,18 @@ def _show_text(page: _Page) -> None:
     if not page.shown:
         click.echo("no actions" + (f" in phase {', '.join(page.phases)}" if page.phases else "") + " to show")
         return
-    widths = [max(6, len(action_id(page.total))), max(6, len(action_id(page.total))), 0, 9, 8, 8, 8, 0]
+    widths = [max(6, len(action_id(page.total))), max(6, len(action_id(page.total))), 0, 0, 9, 8, 8, 8, 0]
     rows = page.actions()
     first = list(itertools.islice(rows, 200))  # the task column fits these; longer names are cut
     widths[2] = min(60, max([4, *(len(a.task) for a in first)]))
-    widths[7] = min(40, max([6, *(len(a.worker or "-") for a in first)]))  # "-": this process
+    widths[3] = min(40, max([5, *(len(a.group or "-") for a in first)]))  # flyte.group / flyte.map
+    widths[8] = min(40, max([6, *(len(a.worker or "-") for a in first)]))  # "-": this process
     click.echo(_line(COLUMNS, widths))
     for a in itertools.chain(first, rows):
         took = f"{a.duration:.3f}s" if a.duration is not None else "-"
         error = (a.error or "").splitlines()[0][:100] if a.error else ""
-        cells = (a.id, a.parent or "-", a.task, a.phase, str(a.attempts), a.cache or "-", took, a.worker or "-", error)
+        group, cache, worker = a.group or "-", a.cache or "-", a.worker or "-"
+        cells = (a.id, a.parent or "-", a.task, group, a.phase, str(a.attempts), cache, took, worker, error)
         click.echo(_line(cells, widths))
     where = f" in phase {', '.join(page.phases)}" if page.phases else ""
     note = f"{page.offset + 1:,}-{page.offset + page.shown:,} of {page.matching:,} actions{where}, failed first"

@@ -313,6 +313,10 @@ def _call_inline(parent: Action, task: TaskTemplate, inputs: dict[str, Any]) -> 
     return done.result()
 
 
+def _outlived_root(name: str) -> ActionAbortedError:
+    return ActionAbortedError(f"{name} was aborted: the run's root action ended while it ran")
+
+
 def _outlived_attempt() -> bool:
     """Whether the body running this code outlived its attempt (it was stopped)."""
     body = bodies.current.get()
@@ -420,6 +424,9 @@ class Controller:
         self.mounts = SecretMounts()
         self.cache: CacheStore | None = None  # the result cache, once a cached task is called
         self.root_outputs: str | None = None  # the root action's encoded outputs
+        # The root action returned or raised: a child still going then (a task it started and
+        # never awaited) is aborted, however its body ends (the guide's action lifetime).
+        self.root_ended = False
         self.bodies: set[bodies.Body] = set()  # bodies running on threads of their own
         self.run_pools = False  # whether a pool of a scope="run" policy was started for this run
         self.stopping: set[bodies.Body] = set()  # stopped bodies whose threads may still unwind
@@ -593,7 +600,9 @@ class Controller:
                 raise
             raise seen from exc.__cause__
         finally:
-            if parent is not None:
+            if parent is None:
+                self.root_ended = True
+            else:
                 parent.children_waiting -= 1
                 # (With no slot cap and no worker, resuming has nothing to do.)
                 resumes = parent.lease is not None or self.slots.limit is not None
@@ -790,6 +799,9 @@ class Controller:
                 if self.aborted or _caller_stopped(action):  # a body stopped from outside the run's loop
                     self._finish(action, st.ABORTED, error=ActionAbortedError(f"{spec.name}: the run was interrupted"))
                     raise
+                if self.root_ended:
+                    self._finish(action, st.ABORTED, error=_outlived_root(spec.name))
+                    raise
                 last = attempt + 1 >= max_attempts
                 past_deadline = _passed(deadline)
                 if last or past_deadline or isinstance(exc, InlineIOMaxBytesBreached):
@@ -808,6 +820,11 @@ class Controller:
                 if delay:
                     await asyncio.sleep(delay)
                 continue
+            if self.root_ended:  # its body caught the cancel the root's end sent it, and returned
+                stopped = _outlived_root(spec.name)
+                self._attempt_ended(action, stopped)
+                self._finish(action, st.ABORTED, error=stopped)
+                return result
             self._attempt_ended(action, None)
             outputs = self._encode("outputs", spec, stored)
             action.outputs_text = outputs

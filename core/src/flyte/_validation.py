@@ -160,6 +160,18 @@ def service_account(param: str, value: Any) -> str:
     return value
 
 
+def action_concurrency(param: str, value: Any) -> int | None:
+    """A run's cap on task bodies at once, as the reference SDK takes it: 0 (the default) or at
+    least 2 (1 would deadlock a run whose parent holds the only slot while its children wait)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        wrong_type(param, value, "an int: 0 (the default) or at least 2")
+    if value < 0 or value == 1:
+        invalid(param, value, "0 (the default) or at least 2", "is out of range")
+    return value
+
+
 def qualified_name(param: str, key: Any) -> str:
     """A valid Kubernetes label or annotation key: ``[prefix/]name``, the prefix a DNS
     subdomain of at most 253 characters, the name as a label value but not empty."""

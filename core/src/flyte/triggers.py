@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from flyte._validation import (
+    action_concurrency,
     invalid,
     is_bool,
     k8s_annotations,
@@ -265,18 +266,6 @@ def _optional_bool(param: str):
     return _check
 
 
-def _action_concurrency(value: Any) -> int | None:
-    """As the reference SDK takes it: 0 (the default cap) or at least 2 (1 would deadlock a run
-    whose parent holds the only slot while its children wait for one)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        wrong_type("Trigger.max_action_concurrency", value, "an int: 0 (the default) or at least 2")
-    if value < 0 or value == 1:
-        invalid("Trigger.max_action_concurrency", value, "0 (the default) or at least 2", "is out of range")
-    return value
-
-
 def _frozen(check: Any) -> Any:
     """A converter: ``check`` (validates, may return None), then stored as a FrozenDict."""
 
@@ -325,7 +314,9 @@ class Trigger:
     interruptible: bool | None = attrs.field(default=None, validator=_optional_bool("Trigger.interruptible"))
     overwrite_cache: bool = attrs.field(default=False, validator=is_bool("Trigger.overwrite_cache"))
     queue: str | None = attrs.field(default=None, converter=optional(lambda v: label_value("Trigger.queue", v)))
-    max_action_concurrency: int | None = attrs.field(default=None, converter=_action_concurrency)
+    max_action_concurrency: int | None = attrs.field(
+        default=None, converter=lambda v: action_concurrency("Trigger.max_action_concurrency", v)
+    )
     labels: FrozenDict | None = attrs.field(default=None, converter=_frozen(k8s_labels("Trigger.labels")))
     annotations: FrozenDict | None = attrs.field(
         default=None, converter=_frozen(k8s_annotations("Trigger.annotations"))

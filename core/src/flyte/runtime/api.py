@@ -14,6 +14,7 @@ from flyte import _codec
 from flyte._cache.store import get_store
 from flyte._context import current_custom_context
 from flyte._validation import (
+    action_concurrency,
     env_var_dict,
     invalid,
     k8s_annotations,
@@ -304,8 +305,7 @@ class RunContext:
         **ignored: Any,
     ):
         _check_reference_options(ignored)
-        if max_action_concurrency is not None:
-            _action_concurrency("max_action_concurrency", max_action_concurrency)
+        action_concurrency("max_action_concurrency", max_action_concurrency)
         if name is not None:
             safe_name("name", name)  # it names the run's folder under the state root
         if not isinstance(overwrite_cache, bool):
@@ -365,13 +365,6 @@ def _log_level(param: str, value: Any) -> None:
         wrong_type(param, value, "a logging level such as logging.DEBUG (an int) or 'DEBUG'")
     if isinstance(value, str) and not isinstance(logging.getLevelNamesMapping().get(value.upper()), int):
         invalid(param, value, ", ".join(logging.getLevelNamesMapping()), "is not a logging level")
-
-
-def _action_concurrency(param: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        wrong_type(param, value, "an int: 0 (the platform's default) or at least 2")
-    if value < 0 or value == 1:  # 1 would deadlock a run whose parent holds the only slot
-        invalid(param, value, "0 (the platform's default) or at least 2", "is out of range")
 
 
 def _datetime(param: str, value: Any) -> None:

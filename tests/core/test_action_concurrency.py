@@ -16,6 +16,7 @@ import flyte
 import flyte.remote
 from flyte.cli.main import build_cli
 from flyte.runtime import settings as cfg
+from spans import max_overlap
 
 env = flyte.TaskEnvironment(name="capped")
 
@@ -32,15 +33,6 @@ async def fan_out(n: int) -> list[tuple[float, float]]:
     return list(await asyncio.gather(*(span(i) for i in range(n))))
 
 
-def most_at_once(spans: list[tuple[float, float]]) -> int:
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
-    most = current = 0
-    for _, step in events:
-        current += step
-        most = max(most, current)
-    return most
-
-
 @pytest.fixture(autouse=True)
 def _local():
     flyte.init()
@@ -48,11 +40,11 @@ def _local():
 
 def test_a_runs_cap_bounds_its_bodies_running_at_once():
     capped = flyte.with_runcontext(max_action_concurrency=2).run(fan_out, 6).outputs()[0]
-    assert most_at_once([tuple(s) for s in capped]) <= 2
+    assert max_overlap(capped) <= 2
     free = flyte.run(fan_out, 6).outputs()[0]  # the next run has no cap
-    assert most_at_once([tuple(s) for s in free]) > 2
+    assert max_overlap(free) > 2
     zero = flyte.with_runcontext(max_action_concurrency=0).run(fan_out, 6).outputs()[0]  # 0: the default
-    assert most_at_once([tuple(s) for s in zero]) > 2
+    assert max_overlap(zero) > 2
 
 
 @pytest.mark.parametrize(("value", "error"), [(1, ValueError), (-3, ValueError), (True, TypeError), ("2", TypeError)])
@@ -77,7 +69,7 @@ def test_flyte_run_takes_the_cap_and_refuses_one(tmp_path):
     )
     ok = CliRunner().invoke(build_cli(), ["run", "--max-action-concurrency", "2", str(script), "fan_out", "--n", "5"])
     assert ok.exit_code == 0, ok.output
-    assert most_at_once([tuple(s) for s in json.loads(ok.stdout)]) <= 2
+    assert max_overlap(json.loads(ok.stdout)) <= 2
     bad = CliRunner().invoke(build_cli(), ["run", "--max-action-concurrency", "1", str(script), "fan_out", "--n", "5"])
     assert bad.exit_code == 2 and "--max-action-concurrency" in bad.output and "at least 2" in bad.output
 
@@ -117,8 +109,8 @@ def test_a_triggers_cap_and_custom_context_reach_the_runs_it_fires(tmp_path, mon
     trigger = flyte.remote.Trigger.get(name="batch", task_name="capped_trigger.nightly")
     fired = flyte.run(trigger).outputs()[0]
     assert fired["team"] == "finance"
-    assert most_at_once([tuple(s) for s in fired["spans"]]) <= 2
+    assert max_overlap(fired["spans"]) <= 2
     # What the run context sets wins over the trigger's.
     mine = flyte.with_runcontext(custom_context={"team": "ops"}, max_action_concurrency=3).run(trigger).outputs()[0]
-    assert mine["team"] == "ops" and most_at_once([tuple(s) for s in mine["spans"]]) <= 3
+    assert mine["team"] == "ops" and max_overlap(mine["spans"]) <= 3
     assert flyte.Trigger.daily(max_action_concurrency=4).max_action_concurrency == 4

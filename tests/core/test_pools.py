@@ -23,6 +23,7 @@ import pytest
 import flyte
 from flyte.errors import MaxRuntimeExceededError, QueueTimeoutError, WorkerDiedError
 from flyte.runtime.pool import registry as pools
+from spans import max_overlap
 
 REPO = Path(__file__).resolve().parents[2]
 STATE: dict[str, int] = {"calls": 0}  # module globals of a worker persist across its tasks
@@ -51,15 +52,6 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def max_overlap(spans: list[tuple[float, float]]) -> int:
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
-    most = current = 0
-    for _, step in events:
-        current += step
-        most = max(most, current)
-    return most
 
 
 # -- the guide's shape: replicas=2, concurrency=1 -------------------------------------------------

@@ -18,6 +18,7 @@ from flyte.cli.main import build_cli
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import validate_manifests  # noqa: E402
+from spans import max_overlap  # noqa: E402
 
 GUIDE_EXAMPLES = textwrap.dedent("""
     from datetime import datetime, timedelta
@@ -468,6 +469,4 @@ def test_a_triggers_run_options_reach_the_cronjobs_container_and_its_entrypoint(
     assert result.returncode == 0, result.stderr
     outputs = json.loads(Path(env["FLYTE_OUTPUTS_URI"]).read_text())
     assert outputs["team"] == "finance"
-    spans = sorted(tuple(s) for s in outputs["spans"])
-    at_once = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
-    assert at_once <= 2
+    assert max_overlap(outputs["spans"]) <= 2

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import click
 
@@ -15,17 +16,24 @@ def abort_group() -> None:
     """Stop runs that are going (their own process stops them)."""
 
 
+def _abort_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options both commands take: why, and how long to wait for the run to stop."""
+    command = click.option(
+        "--wait",
+        "wait_seconds",
+        type=click.FloatRange(min=0),
+        default=10.0,
+        show_default=True,
+        help="Seconds to wait for the run to stop (0: ask and return).",
+    )(command)
+    return click.option(
+        "--reason", default=DEFAULT_REASON, show_default=True, help="Why: recorded as the run's error."
+    )(command)
+
+
 @abort_group.command("run")
 @click.argument("name")
-@click.option("--reason", default=DEFAULT_REASON, show_default=True, help="Why: recorded as the run's error.")
-@click.option(
-    "--wait",
-    "wait_seconds",
-    type=click.FloatRange(min=0),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for the run to stop (0: ask and return).",
-)
+@_abort_options
 def abort_run(name: str, reason: str, wait_seconds: float) -> None:
     """Abort run NAME: its process sees the request within about a second, cancels its tasks
     (deleting its Kubernetes object, if it runs on a cluster) and records it ABORTED with the
@@ -36,15 +44,7 @@ def abort_run(name: str, reason: str, wait_seconds: float) -> None:
 @abort_group.command("action")
 @click.argument("run_name")
 @click.argument("action_name")
-@click.option("--reason", default=DEFAULT_REASON, show_default=True, help="Why: recorded as the run's error.")
-@click.option(
-    "--wait",
-    "wait_seconds",
-    type=click.FloatRange(min=0),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for the run to stop (0: ask and return).",
-)
+@_abort_options
 def abort_action(run_name: str, action_name: str, reason: str, wait_seconds: float) -> None:
     """Abort action ACTION_NAME of run RUN_NAME. Locally an abort stops a whole run, so only the
     root action (a0) can be named: it aborts the run, as flyte abort run RUN_NAME does."""

@@ -1,6 +1,6 @@
 """Instructions per task call (or per run), by thread: valgrind's callgrind, load-independent.
 
-``python by_thread.py gather|sequential|cache_hit|cache_miss|trivial_run [--n N] [--src PATH]`` runs the
+``python by_thread.py gather|sequential|cache_hit|cache_miss|trivial_run|sync_from_async [--n N] [--src PATH]`` runs the
 workload of :mod:`side_by_side` in a fresh process under callgrind once with one measured
 repeat and once with three (each after a warm-up; a cache hit's cache filled first, a cache
 miss's repeats each with keys of their own), and prints
@@ -50,7 +50,12 @@ def child(workload: str, n: int, repeats: int) -> None:
         for r in range(repeats):
             flyte.run(sbs.cached_parent, n, start=r * n)
         return
-    parent = {"gather": sbs.gather_parent, "sequential": sbs.sequential_parent, "cache_hit": sbs.cached_parent}
+    parent = {
+        "gather": sbs.gather_parent,
+        "sequential": sbs.sequential_parent,
+        "cache_hit": sbs.cached_parent,
+        "sync_from_async": sbs.sync_from_async_parent,  # plain calls of a sync task from async code
+    }
     for _ in range(repeats + 1):  # the first run warms up (and fills the cache for the hits)
         flyte.run(parent[workload], n)
 
@@ -84,7 +89,7 @@ def instructions(workload: str, n: int, repeats: int, src: str | None, dump: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    workloads = ["gather", "sequential", "cache_hit", "cache_miss", "trivial_run"]
+    workloads = ["gather", "sequential", "cache_hit", "cache_miss", "trivial_run", "sync_from_async"]
     parser.add_argument("workload", nargs="?", choices=workloads)
     parser.add_argument("--n", type=int, help="children per run (default 2,000), or runs per repeat (default 50)")
     parser.add_argument("--src", help="the core/src of the tree to measure (default: the installed one)")

@@ -465,3 +465,32 @@ def test_a_returned_coroutine_is_reported_as_never_awaited_without_a_python_warn
 
     gc.collect()  # an unclosed coroutine would warn when collected
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+class _Table:
+    async def rows(self) -> list[int]:
+        return [1]
+
+    def rows_sync(self) -> list[int]:
+        return [1]
+
+
+@env.task
+def sync_forgot_await(n: int) -> list[int]:
+    # The public BigQuery example's slip: an async reader called from a sync task.
+    return _Table().rows() if n else _upper("x")
+
+
+def test_a_coroutine_returned_by_a_sync_task_points_at_the_blocking_form(recwarn):
+    with pytest.raises(OutputTypeError) as caught:
+        flyte.run(sync_forgot_await, n=1)
+    message = str(caught.value)
+    assert "never awaited: a sync task cannot await, call `_Table.rows_sync(...)`" in message
+    assert "return await" not in message  # await is not valid in a def
+    with pytest.raises(OutputTypeError) as caught:
+        flyte.run(sync_forgot_await, n=0)  # no blocking form to offer
+    assert "a sync task cannot await: make the task async def and write `return await _upper(...)`" in str(caught.value)
+    import gc
+
+    gc.collect()
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]

@@ -368,7 +368,7 @@ class SignatureCheck:
         check = self.output
         if check is None or check.ok(value):
             return
-        task = getattr(task, "name", task)
+        task_obj, task = task, getattr(task, "name", task)
         found = check.explain(value, "the value")
         detail = ""
         if found is not None and found.path != "the value":
@@ -376,13 +376,26 @@ class SignatureCheck:
         if inspect.iscoroutine(value):
             # The usual cause: an async helper called without await. Closing it also spares the
             # user Python's "was never awaited" warning on top of this error.
+            detail = "; it was never awaited: " + _await_hint(value, getattr(task_obj, "is_async", True))
             value.close()
-            detail = f"; it was never awaited: write `return await {value.__qualname__}(...)`"
         raise OutputTypeError(
             f"{task}: returned {describe(value)}, but its return annotation is {check.expected}{detail}",
             task=task,
             expected=check.expected,
         )
+
+
+def _await_hint(coro: Any, in_async_task: bool) -> str:
+    """How to get the value a coroutine stands for: await it, or (a sync task cannot) call the
+    blocking form its owner offers (``DataFrame.all`` → ``all_sync``), or make the task async."""
+    name = coro.__qualname__
+    if in_async_task:
+        return f"write `return await {name}(...)`"
+    frame = coro.cr_frame  # not started: its locals are the call's arguments, ``self`` first
+    owner = frame.f_locals.get("self") if frame is not None else None
+    if owner is not None and callable(getattr(owner, f"{coro.__name__}_sync", None)):
+        return f"a sync task cannot await, call `{name}_sync(...)` (or make the task async def and await it)"
+    return f"a sync task cannot await: make the task async def and write `return await {name}(...)`"
 
 
 def _is_trigger_time(value: Any) -> bool:

@@ -170,3 +170,68 @@ def test_arguments_of_the_wrong_type_are_named_with_what_is_accepted():
     with pytest.raises(TypeError, match=r"BigQueryConfig.Location: 5 is not accepted \(a location such as 'US'"):
         BigQueryConfig(ProjectID="flyte", Location=5)
     assert BigQueryConfig(ProjectID="flyte", Location="EU").Location == "EU"
+
+
+def test_the_older_examples_flytekit_argument_names_work_on_their_import_path(dataset):
+    config = BigQueryConfig(ProjectID="flyte")
+    no_io = OldPathTask(name="sql.bigquery.no_io_v1", inputs={}, query_template="SELECT 1", task_config=config)
+    Rows = Annotated[DataFrame, {"hash": str}]
+    with_io = OldPathTask(
+        name="sql.bigquery.w_io_v1",
+        inputs={"version": int},
+        output_structured_dataset_type=Rows,
+        task_config=config,
+        query_template="SELECT hash FROM `flyte.crypto.transactions` WHERE version = @version",
+    )
+    assert isinstance(with_io, BigQueryTask)
+    queries = flyte.TaskEnvironment.from_task("bigquery_v1_names_env", no_io, with_io)
+    env = flyte.TaskEnvironment(name="bigquery_v1_names_wf", depends_on=[queries])
+
+    @env.task
+    def hashes(version: int) -> list[str]:
+        return sorted(with_io(version=version).open(pd.DataFrame).all_sync()["hash"])
+
+    assert flyte.run(no_io).outputs()[0] is None  # no output type: the rows are not kept
+    assert flyte.run(hashes, version=1).outputs()[0] == ["h1", "h2"]
+    with pytest.raises(TypeError, match=r"'q': give plugin_config or task_config \(its flytekit name\), not both"):
+        OldPathTask(name="q", query_template="SELECT 1", plugin_config=config, task_config=config)
+    with pytest.raises(TypeError, match="give output_dataframe_type or output_structured_dataset_type"):
+        OldPathTask(
+            name="q",
+            query_template="SELECT 1",
+            plugin_config=config,
+            output_dataframe_type=DataFrame,
+            output_structured_dataset_type=DataFrame,
+        )
+    with pytest.raises(TypeError, match=r"'q': plugin_config is required \(a BigQueryConfig\)"):
+        OldPathTask(name="q", query_template="SELECT 1")
+
+
+def test_missing_google_credentials_are_named_with_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+    task = BigQueryTask(name="no_creds", query_template="SELECT 1", plugin_config=BigQueryConfig(ProjectID="flyte"))
+    with pytest.raises(PermanentConnectorError) as caught:
+        flyte.run(task)
+    message = str(caught.value)
+    assert message.startswith("no_creds: no Google Cloud credentials for BigQuery project 'flyte'")
+    assert "google_application_credentials=" in message and "gcloud auth application-default login" in message
+    assert caught.value.code == "BigQueryCredentialsError" and caught.value.__cause__ is None
+
+
+def test_a_secret_that_is_not_a_service_account_key_is_named_not_quoted(monkeypatch):
+    from flyte.runtime import secret_store
+
+    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
+    secret_store.create("bq_key", b'{"type": "service_account", "private_key": "TOP-SECRET"}')
+    task = BigQueryTask(
+        name="bad_key",
+        query_template="SELECT 1",
+        plugin_config=BigQueryConfig(ProjectID="flyte"),
+        google_application_credentials="bq_key",
+    )
+    with pytest.raises(PermanentConnectorError) as caught:
+        flyte.run(task)
+    # What the run records is this message: it names the secret and never quotes it.
+    assert str(caught.value).startswith("bad_key: the secret 'bq_key' is not a service account's JSON key")
+    assert "TOP-SECRET" not in str(caught.value)

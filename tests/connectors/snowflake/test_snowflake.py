@@ -262,6 +262,37 @@ def test_a_missing_secret_is_named(database):
         flyte.run(task)
 
 
+def test_an_account_that_cannot_be_reached_is_named_not_a_driver_traceback(snowflake_secrets):
+    # A port nothing listens on: the driver gives up after its login_timeout.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    unreachable = SnowflakeConfig(
+        account="myorg-myaccount",
+        user="flyte_user",
+        database="ANALYTICS",
+        schema="PUBLIC",
+        warehouse="COMPUTE_WH",
+        connection_kwargs={"host": "127.0.0.1", "port": port, "protocol": "http", "login_timeout": 3},
+    )
+    task = Snowflake(
+        name="unreachable",
+        query_template="SELECT 1",
+        plugin_config=unreachable,
+        snowflake_private_key="snowflake",
+        snowflake_private_key_passphrase="snowflake_passphrase",
+    )
+    with pytest.raises(PermanentConnectorError) as caught:
+        flyte.run(task)
+    message = str(caught.value)
+    assert message.startswith("unreachable: cannot log in to Snowflake account 'myorg-myaccount' as user 'flyte_user'")
+    assert "secret 'snowflake'" in message and "-----BEGIN" not in message
+    assert caught.value.code == "SnowflakeLoginError"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no driver chain
+
+
 def test_definitions_are_checked_when_made(database):
     fake = database
     with pytest.raises(ValueError, match=r"uses %\(day\)s, which is not an input"):

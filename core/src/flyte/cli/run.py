@@ -262,6 +262,10 @@ def _click_type(tp: Any) -> tuple[Any, Any]:
 
     if tp is File or tp is Dir:
         return str, lambda n, v: _reference(tp, n, v)
+    if origin is typing.Annotated:  # a dataframe with its columns, say: the type decides
+        return _click_type(typing.get_args(tp)[0])
+    if _is_dataframe_type(tp):
+        return str, _dataframe
     from flyte.cli._values import is_record
 
     if is_record(tp) or origin in (list, dict, tuple, set) or tp in (list, dict):
@@ -313,6 +317,38 @@ def _reference(kind: type, name: str, text: str) -> Any:
             param_hint=_option(name),
         )
     return kind.from_existing_remote(str(path.resolve()))
+
+
+def _is_dataframe_type(tp: Any) -> bool:
+    """``flyte.io.DataFrame`` or a type some installed plugin stores as a table
+    (``pandas.DataFrame``, ``polars.LazyFrame``, ...)."""
+    from flyte.io import DataFrame
+    from flyte.io._frames import handler_for_type
+
+    if not isinstance(tp, type) or tp.__module__ == "builtins":
+        return False
+    return issubclass(tp, DataFrame) or handler_for_type(tp) is not None
+
+
+def _dataframe(name: str, text: str) -> Any:
+    """A dataframe input given as a Parquet or CSV file, or a folder of them, as the reference
+    SDK's ``flyte run`` takes it: a reference the task reads as the type it declares."""
+    from pathlib import Path
+
+    from flyte.io import DataFrame
+    from flyte.storage import is_remote
+
+    fmt = "csv" if text.rstrip("/").lower().endswith(".csv") else "parquet"
+    if is_remote(text):
+        return DataFrame.from_existing_remote(text, format=fmt)
+    path = Path(text.removeprefix("file://")).expanduser()
+    if not path.exists():
+        raise click.BadParameter(
+            f"{text!r} is not an existing file or folder (accepted: a Parquet or CSV file, a folder of "
+            "them, or a storage URL such as s3://bucket/table.parquet)",
+            param_hint=_option(name),
+        )
+    return DataFrame.from_existing_remote(str(path.resolve()), format=fmt)
 
 
 def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ from flyte.runtime.controller import Controller
 from flyte.runtime.pulse import RunPulse
 from flyte.runtime.redact import redact
 from flyte.runtime.settings import LocalSettings
+from flyte.runtime.user_traceback import user_traceback
 from flyte.shipping import importing_for_call
 from flyte.task import TaskTemplate
 
@@ -747,8 +748,10 @@ def _record_run(
         error=None if error is None else f"{type(error).__name__}: {error}",
     )
     if error is not None:
-        # Its own type, and a RuntimeUserError with .code as the reference SDK raises it.
-        raise as_user_error(error)
+        # Its own type, and a RuntimeUserError with .code as the reference SDK raises it; with
+        # the user's frames, not the runtime's (flyte.runtime.user_traceback).
+        raised = as_user_error(error)
+        raise raised.with_traceback(user_traceback(raised))
     result._outputs = outcome["value"]
     result._outputs_json = controller.root_outputs
     return result

@@ -52,6 +52,7 @@ from flyte.io._transport import might_hold_data
 from flyte.plugin_types import TaskCall
 from flyte.runtime import attempts, bodies, connectors, environ, inline, interrupts, logs, proctree
 from flyte.runtime import store as st
+from flyte.runtime.awaited import call_awaited
 from flyte.runtime.pool import dispatch as pool_dispatch
 from flyte.runtime.pool import registry as pool_registry
 from flyte.runtime.redact import contains_secret, redact
@@ -198,6 +199,9 @@ class Action:
     def _call(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         inputs = task.bind(args, kwargs)
         loop = _get_running_loop()
+        # ``await sync_task(...)`` in async code: meant as ``await sync_task.aio(...)``.
+        if loop is not None and not task.is_async and call_awaited(2):  # (TaskTemplate.__call__, call)
+            return self._aio(task, inputs)
         if loop is None:
             # A sync body on its own thread: hand the child to this action's loop (it is free:
             # it only awaits the body) and wait. This thread has nothing else to do meanwhile,
@@ -220,7 +224,9 @@ class Action:
         return run_blocking(ctl.run_action(task, inputs, parent=self), ctl.loop_threads)
 
     def aio(self, task: TaskTemplate, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
-        inputs = task.bind(args, kwargs)
+        return self._aio(task, task.bind(args, kwargs))
+
+    def _aio(self, task: TaskTemplate, inputs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         if self.loop is None or _get_running_loop() is self.loop or _blocked_loop_of.get() is self:
             return self._awaitable(task, inputs)
         return self._forwarded(task, inputs)

@@ -28,20 +28,40 @@ RETRYABLE_REASONS = {"backendError", "internalError", "rateLimitExceeded", "jobB
 
 
 def _client(context: ConnectorContext) -> Any:
+    from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import bigquery
 
     job: BigQueryQuery = context.config
     credentials = None
     if job.credentials_secret:
-        from google.oauth2 import service_account
-
-        info = json.loads(context.secrets[job.credentials_secret])
-        credentials = service_account.Credentials.from_service_account_info(info)
+        credentials = _service_account(context, job.credentials_secret)
     elif os.environ.get("BIGQUERY_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials
 
         credentials = AnonymousCredentials()
-    return bigquery.Client(project=job.config.ProjectID, credentials=credentials, location=job.config.Location)
+    try:
+        return bigquery.Client(project=job.config.ProjectID, credentials=credentials, location=job.config.Location)
+    except DefaultCredentialsError as exc:  # no secret given, and none found where Google looks
+        raise PermanentConnectorError(
+            f"{context.spec.name}: no Google Cloud credentials for BigQuery project {job.config.ProjectID!r} "
+            "(pass google_application_credentials=<the key of a flyte.Secret holding a service account's JSON "
+            "key>, or set up Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS or "
+            f"`gcloud auth application-default login`): {exc}",
+            code="BigQueryCredentialsError",
+        ) from None
+
+
+def _service_account(context: ConnectorContext, secret: str) -> Any:
+    from google.oauth2 import service_account
+
+    try:
+        return service_account.Credentials.from_service_account_info(json.loads(context.secrets[secret]))
+    except (ValueError, TypeError, AttributeError) as exc:
+        # The message never quotes the secret: it names it.
+        raise PermanentConnectorError(
+            f"{context.spec.name}: the secret {secret!r} is not a service account's JSON key ({type(exc).__name__})",
+            code="BigQueryCredentialsError",
+        ) from None
 
 
 def _parameters(job: BigQueryQuery, inputs: Mapping[str, Any]) -> list[Any]:

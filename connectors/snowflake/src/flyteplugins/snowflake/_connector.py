@@ -71,6 +71,25 @@ def _connect(context: ConnectorContext) -> Any:
     )
 
 
+def _login(context: ConnectorContext) -> Any:
+    """:func:`_connect` for a new query: a login that fails (an account that cannot be reached,
+    credentials refused) is the task's error in the user's terms, not the driver's traceback.
+    The driver has already retried it for its ``login_timeout``."""
+    from snowflake.connector.errors import Error
+
+    try:
+        return _connect(context)
+    except Error as exc:
+        job: SnowflakeQuery = context.config
+        key = f", the key in secret {job.private_key!r}" if job.private_key else ""
+        raise PermanentConnectorError(
+            f"{context.spec.name}: cannot log in to Snowflake account {job.config.account!r} as user "
+            f"{job.config.user!r}: {exc.msg or exc} (check SnowflakeConfig's account and user{key}, "
+            "and that this machine reaches the account)",
+            code="SnowflakeLoginError",
+        ) from None
+
+
 def _rows(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
     """batch=True: one dict of parameters per row, from one list per input."""
     lengths = {name: len(values) for name, values in inputs.items()}
@@ -84,7 +103,7 @@ def _create(context: ConnectorContext, inputs: Mapping[str, Any]) -> dict[str, A
     from snowflake.connector.errors import ProgrammingError
 
     job: SnowflakeQuery = context.config
-    conn = _connect(context)
+    conn = _login(context)
     try:
         cursor = conn.cursor()
         try:

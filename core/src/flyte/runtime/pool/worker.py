@@ -41,6 +41,7 @@ from flyte._context import BodyContext, current_body, current_custom_context, cu
 from flyte.errors import as_user_error
 from flyte.runtime import bodies, environ, interrupts, logs, mount_redirect, proctree
 from flyte.runtime import settings as cfg
+from flyte.runtime.awaited import call_awaited
 from flyte.runtime.pool.joblog import JobLog
 from flyte.runtime.pool.protocol import Channel
 
@@ -239,7 +240,7 @@ class _RemoteCaller:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is not None and task.is_async:
+        if running is not None and (task.is_async or call_awaited(1)):  # ``await sync_task()``: as .aio()
             return self._awaited(task, args, kwargs)  # sent when awaited, as a coroutine runs
         shield = interrupts.shield_here()
         if shield is None:

@@ -9,6 +9,7 @@ import html
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import types
@@ -358,6 +359,53 @@ def test_flyte_run_prints_neither_a_secret_in_an_error_nor_a_returned_one(tmp_pa
         assert value not in failed.stdout + failed.stderr
     printed = flyte_cli(tmp_path, "run", "cli_secrets.py", "returned")
     assert "***" in printed and value not in printed  # as the run's record shows it
+
+
+PRINTING_TASKS = """
+import logging
+import os
+import subprocess
+import sys
+
+import flyte
+
+secret = flyte.Secret(key="echo_token", as_env_var="TOKEN")
+env = flyte.TaskEnvironment(name="echoes", secrets=secret)
+pool = flyte.TaskEnvironment(name="echoes_pool", secrets=secret, reusable=flyte.ReusePolicy(replicas=1, idle_ttl=30))
+
+
+@env.task
+def shows() -> int:
+    print(f"printed {os.environ['TOKEN']}")
+    print(f"to stderr {os.environ['TOKEN']}", file=sys.stderr)
+    logging.getLogger("echoes").warning("logged %s", os.environ["TOKEN"])
+    subprocess.run([sys.executable, "-c", "import os; print('child', os.environ['TOKEN'], flush=True)"], check=True)
+    return 1
+
+
+@pool.task
+def shows_in_a_pool() -> int:
+    print(f"pooled {os.environ['TOKEN']}")
+    return 2
+
+
+@env.task
+def both() -> int:
+    return shows() + shows_in_a_pool()
+"""
+
+
+def test_what_a_task_prints_reaches_the_terminal_with_its_secret_masked(tmp_path: Path):
+    value = "S3CR3T-echoed-31"
+    secret_store.create("echo_token", value.encode())
+    (tmp_path / "echoes.py").write_text(PRINTING_TASKS)
+    printed = flyte_cli(tmp_path, "run", "echoes.py", "both")
+    for line in ("printed ***", "to stderr ***", "logged ***", "child ***", "pooled ***"):
+        assert line in printed, line
+    assert value not in printed
+    run = re.search(r"run (\S+) succeeded", printed)[1]
+    kept = flyte_cli(tmp_path, "logs", run, "a1")  # the log keeps the same words
+    assert "printed ***" in kept and "child ***" in kept and value not in kept
 
 
 # -- a scheduled run: what `flyte serve triggers` prints ----------------------------------------

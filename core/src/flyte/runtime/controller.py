@@ -50,7 +50,7 @@ from flyte.errors import (
 from flyte.io import _transport as transport
 from flyte.io._transport import might_hold_data
 from flyte.plugin_types import TaskCall
-from flyte.runtime import attempts, bodies, connectors, environ, inline, interrupts, logs, proctree
+from flyte.runtime import attempts, bodies, connectors, devices, environ, inline, interrupts, logs, proctree
 from flyte.runtime import store as st
 from flyte.runtime.awaited import call_awaited
 from flyte.runtime.pool import dispatch as pool_dispatch
@@ -1098,6 +1098,7 @@ def _plan_of(task: TaskTemplate, spec: TaskSpec) -> tuple[bool, bool, dict[str, 
         dict(spec.env_vars),
     )
     task._plan = plan
+    devices.warn_if_missing(spec, getattr(task, "func", None))  # once per task object, as its plan is made
     return plan
 
 

@@ -6,14 +6,17 @@ runs, and only to it: two tasks running at once with different values each see t
 that reads a context-local overlay first and the real environment second. Context variables
 follow asyncio tasks and the threads we start for sync tasks, so every task sees its overlay.
 
-Child processes started by a task do not inherit the overlay through the C environment;
-pass ``env=dict(os.environ)`` to ``subprocess`` to hand it on (plugins get it as
-``TaskCall.environ``).
+A child process inherits the C environment, not the overlay: ``subprocess`` (and what runs
+through it: ``os.popen``, ``asyncio.create_subprocess_exec``) is patched to hand a task's
+children the environment the task sees when the caller passes no ``env``, as a container's
+children would get it. ``os.system`` and ``os.exec*`` bypass ``subprocess``: pass
+``env=dict(os.environ)`` (plugins get it as ``TaskCall.environ``).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextvars import Token
 from typing import Any
@@ -100,9 +103,29 @@ class OverlayEnviron(MutableMapping[str, str]):
 
 
 def install() -> None:
-    """Replace ``os.environ`` with the overlay mapping (idempotent)."""
+    """Replace ``os.environ`` with the overlay mapping and let ``subprocess`` children of a
+    task inherit what it sees (idempotent)."""
+    global _patched
     if not isinstance(os.environ, OverlayEnviron):
         os.environ = OverlayEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 (deliberate: we wrap it)
+    if not _patched:
+        _patch_popen()
+        _patched = True
+
+
+_patched = False
+_ENV_POSITION = 10  # Popen(args, bufsize, executable, stdin, stdout, stderr, preexec_fn, close_fds, shell, cwd, env)
+
+
+def _patch_popen() -> None:
+    original = subprocess.Popen.__init__
+
+    def init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("env") is None and len(args) <= _ENV_POSITION and current_body.get().environ:
+            kwargs["env"] = visible()  # the task's env_vars and secrets, as in its container
+        original(self, *args, **kwargs)
+
+    subprocess.Popen.__init__ = init  # type: ignore[method-assign]
 
 
 def task_overlay() -> Mapping[str, str] | None:

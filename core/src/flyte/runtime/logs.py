@@ -1,7 +1,9 @@
 """What a task prints, kept per attempt under its run (``runs/<run>/logs/<action>-<n>.log``).
 
 ``sys.stdout`` and ``sys.stderr`` are wrapped once (:func:`install`): every write still goes to
-the terminal, and is also handed to the log of the attempt running in the writing context (a
+the terminal (with the secret values a task was handed masked, as in the log: a value split
+across two writes is not recognised there), and is also handed to the log of the attempt
+running in the writing context (a
 context variable, which follows asyncio tasks and the threads the runtime starts; threads a task
 starts itself are bound to its attempt when they start). ``logging`` handlers that write to
 the terminal write through the same wrappers, so log records are kept as printed.
@@ -31,7 +33,7 @@ from typing import Any, TextIO
 
 from flyte._context import current_body
 from flyte._home import state_dir, state_root
-from flyte.runtime.redact import redact
+from flyte.runtime import redact
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 PENDING_LIMIT = 4 * 1024 * 1024  # bytes waiting for the writer thread, per attempt
@@ -251,7 +253,7 @@ class _LogFile(PendingText):
             chunk = self._take(final)
         limit = max_bytes()
         if chunk:
-            chunk = redact(chunk)  # before the cap's cut, which could keep the start of a value
+            chunk = redact.redact(chunk)  # before the cap's cut, which could keep the start of a value
             room = max(0, limit - self.written)
             kept = chunk[:room]
             self.dropped += len(chunk) - len(kept)
@@ -414,7 +416,10 @@ class TeeStream:
     def write(self, text: str) -> int:
         log = _log_here()
         if log is not None:
-            log.write(text)
+            log.write(text)  # masked on its way to the file, whole lines at a time
+        if redact.known():  # a task printing its secret shows *** on the terminal too
+            self._stream.write(redact.redact(text))
+            return len(text)  # what the caller handed over, as a stream reports it
         return self._stream.write(text)
 
     def writelines(self, lines: Any) -> None:
@@ -524,7 +529,7 @@ def _pump(fd: int, terminal: Any, binding: AttemptLog | Route) -> None:
                     log.write(partial[:cut])
                 partial = partial[cut:]
             with contextlib.suppress(Exception):  # a closed terminal must not stop the copy
-                stream.write(text)
+                stream.write(redact.redact(text) if redact.known() else text)
                 stream.flush()
     partial += decoder.decode(b"", final=True)
     log = _resolve(binding)

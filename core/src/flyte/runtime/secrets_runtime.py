@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,17 +46,24 @@ class SecretMounts:
             secret_mounts.remove(folder)
 
 
-def _remember_injected(secret: Secret) -> None:
+def _remember_injected(secret: Secret, environ: Mapping[str, str] = os.environ) -> None:
     """Mask a secret the platform injected (an env var from a secretKeyRef, a file of a mounted
     Secret volume) in what the task's records and logs keep."""
     if secret.env_var:
-        value = os.environ.get(secret.env_var)
+        value = environ.get(secret.env_var)
         if value:
             redact.remember(value)
         return
-    path = Path(os.environ.get(mount_redirect.MOUNT_VAR) or str(secret.mount)) / secret.key
+    path = Path(environ.get(mount_redirect.MOUNT_VAR) or str(secret.mount)) / secret.key
     with contextlib.suppress(OSError):  # not mounted: the task's own read fails and says so
         redact.remember(path.read_bytes())
+
+
+def remember_handed(spec: TaskSpec, env: Mapping[str, str]) -> None:
+    """In a pool worker: mask the secrets a job was handed (its ``env``: values, and the
+    folder of its mounted ones) in what this process prints and sends, as the driver does."""
+    for secret in spec.secrets or ():
+        _remember_injected(secret, {**os.environ, **env})
 
 
 @contextmanager

@@ -39,7 +39,7 @@ import cloudpickle
 from flyte import shipping
 from flyte._context import BodyContext, current_body, current_custom_context, current_group
 from flyte.errors import as_user_error
-from flyte.runtime import bodies, environ, interrupts, logs, mount_redirect, proctree
+from flyte.runtime import bodies, environ, interrupts, logs, mount_redirect, proctree, secrets_runtime
 from flyte.runtime import settings as cfg
 from flyte.runtime.awaited import call_awaited
 from flyte.runtime.pool.joblog import JobLog
@@ -154,6 +154,7 @@ class Worker:
         data: dict[str, Any] = {}
         inputs = await transport.inputs_arriving(function, call["inputs"])
         env = call["env"]
+        secrets_runtime.remember_handed(spec, env)  # masked in what this worker prints, too
 
         async def invoke() -> Any:
             ready = await transport.inputs_arriving(function, inputs, in_engine=True)

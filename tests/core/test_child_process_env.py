@@ -1,0 +1,100 @@
+"""A process a task starts sees the environment the task sees, as in its container: the
+task's ``env_vars``, its secrets, what it set or removed in ``os.environ``; two tasks running at
+once each hand on their own; an explicit ``env=`` is the caller's to decide."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+
+import flyte
+from flyte.runtime import secret_store
+
+PRINT = "import os, sys; print(os.environ.get(sys.argv[1], '<unset>'))"
+
+
+def child_sees(name: str, **kwargs: object) -> str:
+    done = subprocess.run([sys.executable, "-c", PRINT, name], capture_output=True, text=True, check=True, **kwargs)
+    return done.stdout.strip()
+
+
+env = flyte.TaskEnvironment(
+    name="child_env",
+    env_vars={"CHILD_ENV_COLOUR": "blue"},
+    secrets=flyte.Secret(key="child_env_token", as_env_var="CHILD_ENV_TOKEN"),
+)
+pool = flyte.TaskEnvironment(
+    name="child_env_pool",
+    env_vars={"CHILD_ENV_COLOUR": "green"},
+    reusable=flyte.ReusePolicy(replicas=1, idle_ttl=30),
+)
+
+
+@env.task
+def sees() -> dict[str, str]:
+    os.environ["CHILD_ENV_WRITTEN"] = "set in the task"
+    del os.environ["CHILD_ENV_PROCESS"]
+    return {
+        "colour": child_sees("CHILD_ENV_COLOUR"),
+        "token_length": str(len(child_sees("CHILD_ENV_TOKEN"))),
+        "written": child_sees("CHILD_ENV_WRITTEN"),
+        "removed": child_sees("CHILD_ENV_PROCESS"),
+        "explicit": child_sees("CHILD_ENV_COLOUR", env={"PATH": os.environ.get("PATH", "")}),
+        "shell": subprocess.run("echo $CHILD_ENV_COLOUR", shell=True, capture_output=True, text=True).stdout.strip(),
+    }
+
+
+@env.task
+async def colour_of(value: str) -> str:
+    os.environ["CHILD_ENV_COLOUR"] = value  # this task's own
+    await asyncio.sleep(0.05)  # the other task writes its value meanwhile
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", PRINT, "CHILD_ENV_COLOUR", stdout=subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return out.decode().strip()
+
+
+@env.task
+async def two_at_once() -> list[str]:
+    return list(await asyncio.gather(colour_of("red"), colour_of("yellow")))
+
+
+@pool.task
+def sees_in_a_pool() -> str:
+    return child_sees("CHILD_ENV_COLOUR")
+
+
+@pytest.fixture
+def token(flyte_home: object) -> str:
+    value = "child-env-token-value"
+    secret_store.create("child_env_token", value.encode())
+    return value
+
+
+def test_a_child_process_gets_the_tasks_variables_secrets_and_changes(token: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CHILD_ENV_PROCESS", "the process's")
+    flyte.init()
+    seen = flyte.run(sees).outputs()
+    assert seen == {
+        "colour": "blue",
+        "token_length": str(len(token)),
+        "written": "set in the task",
+        "removed": "<unset>",
+        "explicit": "<unset>",  # env= given: exactly what the caller passed
+        "shell": "blue",
+    }
+    assert "CHILD_ENV_WRITTEN" not in os.environ  # the task's write stayed in the task
+    assert child_sees("CHILD_ENV_COLOUR") == "<unset>"  # outside a task: the process's own
+
+
+def test_two_tasks_running_at_once_each_hand_on_their_own_values(token: str):
+    flyte.init()
+    assert flyte.run(two_at_once).outputs() == ["red", "yellow"]
+
+
+def test_a_pool_worker_hands_its_job_s_variables_to_a_child():
+    flyte.init()
+    assert flyte.run(sees_in_a_pool).outputs() == "green"

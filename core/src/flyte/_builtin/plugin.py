@@ -14,7 +14,7 @@ from flyte.hookspecs import hookimpl
 if TYPE_CHECKING:
     import click
 
-    from flyte.plugin_types import DataFrameHandler, TaskCall, TaskPlugin
+    from flyte.plugin_types import Connector, DataFrameHandler, TaskCall, TaskPlugin
     from flyte.render.context import RenderContext
     from flyte.spec import TaskSpec
 
@@ -25,6 +25,15 @@ def flyte_cli(cli: click.Group) -> None:
 
     for name in NAMES:
         cli.add_command(core_command(name))
+
+
+@hookimpl
+def flyte_connectors() -> list[Connector]:
+    """``flyte.connectors``: every connector written for the reference SDK (``AsyncConnector``),
+    looked up by the task's ``task_type`` in ``ConnectorRegistry``."""
+    from flyte.connectors._adapter import CONNECTOR
+
+    return [CONNECTOR]
 
 
 @hookimpl

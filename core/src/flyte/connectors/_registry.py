@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import sys
 import threading
 import warnings
 from importlib.metadata import entry_points
@@ -245,7 +246,12 @@ def _import_registering(module: str, file: str | None) -> None:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load {file}")
         loaded = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(loaded)
+        sys.modules[spec.name] = loaded  # dataclasses look their module up while it runs
+        try:
+            spec.loader.exec_module(loaded)
+        except BaseException:
+            del sys.modules[spec.name]
+            raise
 
 
 def _qualname(cls: type) -> str:

@@ -11,6 +11,7 @@ resolved, since authors set ``self.plugin_config`` after ``super().__init__``.
 from __future__ import annotations
 
 import json
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -131,7 +132,10 @@ class TaskTemplate(ConnectorTask):
         spec = super()._resolve()
         config = attrs.evolve(spec.plugin_config, custom=self._custom())
         # What the task does, for cache versions: its connector's task type and custom config.
-        self.func.__flyte_source__ = _codec.dumps(config, canonical=True)  # type: ignore[attr-defined]
+        # Versions are memoised per function, so a changed config gets a function of its own.
+        source = _codec.dumps(config, canonical=True)
+        if getattr(self.func, "__flyte_source__", None) != source:
+            self.func = _with_source(self.func, source)
         return attrs.evolve(spec, plugin_config=config)
 
     def _custom(self) -> dict[str, Any]:
@@ -158,6 +162,16 @@ class TaskTemplate(ConnectorTask):
             f"{type(self).__name__} {self.name!r}: override(plugin_config=...) does not apply to a "
             "TaskTemplate task (set task.plugin_config; custom_config() says what the connector gets)"
         )
+
+
+def _with_source(func: Any, source: str) -> Any:
+    """A copy of the body ``func`` whose ``__flyte_source__`` is ``source``."""
+    copy = types.FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
+    copy.__dict__.update(func.__dict__)  # its __signature__
+    copy.__annotations__ = dict(func.__annotations__)
+    copy.__qualname__, copy.__module__, copy.__doc__ = func.__qualname__, func.__module__, func.__doc__
+    copy.__flyte_source__ = source  # type: ignore[attr-defined]
+    return copy
 
 
 def _output_type(outputs: Mapping[str, Any]) -> Any:

@@ -24,19 +24,36 @@ backoff, retries, timeouts, the cache, run records, ``delete`` on every abort pa
 ``docs/writing-a-plugin.md`` ("Porting a connector written for the reference SDK").
 """
 
-from flyte.connectors._registry import AsyncConnector, ConnectorRegistry, Resource, ResourceMeta
-from flyte.connectors._task import AsyncConnectorExecutorMixin
-from flyte.errors import ConnectorNotFoundError
+from __future__ import annotations
 
+import importlib
+from typing import Any
+
+# name -> module that defines it, loaded on first access (PEP 562): the core plugin's connector
+# record imports this package's light modules when plugins load, not the task classes.
+_EXPORTS = {
+    "AsyncConnector": "flyte.connectors._registry",
+    "ConnectorRegistry": "flyte.connectors._registry",
+    "Resource": "flyte.connectors._registry",
+    "ResourceMeta": "flyte.connectors._registry",
+    "AsyncConnectorExecutorMixin": "flyte.connectors._task",
+    "ConnectorNotFoundError": "flyte.errors",
+}
 # The reference SDK's name for the error.
-FlyteConnectorNotFound = ConnectorNotFoundError
+_ALIASES = {"FlyteConnectorNotFound": "ConnectorNotFoundError"}
 
-__all__ = [
-    "AsyncConnector",
-    "AsyncConnectorExecutorMixin",
-    "ConnectorNotFoundError",
-    "ConnectorRegistry",
-    "FlyteConnectorNotFound",
-    "Resource",
-    "ResourceMeta",
-]
+__all__ = sorted([*_EXPORTS, *_ALIASES])
+
+
+def __getattr__(name: str) -> Any:
+    target = _ALIASES.get(name, name)
+    module = _EXPORTS.get(target)
+    if module is None:
+        raise AttributeError(f"module 'flyte.connectors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), target)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

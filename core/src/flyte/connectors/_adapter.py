@@ -1,4 +1,5 @@
-"""The one :class:`~flyte.plugin_types.Connector` that runs every reference-SDK connector: its
+"""How the core plugin's one :class:`~flyte.plugin_types.Connector` record
+(:mod:`flyte._builtin.plugin`) runs every reference-SDK connector: its
 ``create``/``get``/``delete`` find the ``AsyncConnector`` registered for the task's type and
 translate between the two shapes, so polling, retries, timeouts, records, cancellation and
 ``flyte runs cancel`` are the connector runtime's, as for any connector.
@@ -25,7 +26,7 @@ from flyte.connectors import _idl
 from flyte.connectors._config import ConnectorTaskType
 from flyte.connectors._registry import AsyncConnector, Resource, ResourceMeta, find, has_logs
 from flyte.errors import ConfigurationError, OutputTypeError, PermanentConnectorError
-from flyte.plugin_types import SUCCEEDED, TERMINAL_PHASES, Connector, ConnectorContext, ConnectorStatus
+from flyte.plugin_types import SUCCEEDED, TERMINAL_PHASES, ConnectorContext, ConnectorStatus
 
 logger = logging.getLogger("flyte.connectors")
 
@@ -129,15 +130,6 @@ async def delete(context: ConnectorContext, metadata: Mapping[str, Any]) -> None
     config: ConnectorTaskType = context.config
     connector = _connector(config, metadata)
     await connector.delete(resource_meta=_resource_meta(connector, metadata), **_secrets(context))
-
-
-CONNECTOR = Connector(
-    config_type=ConnectorTaskType,
-    create=create,
-    get=get,
-    delete=delete,
-    description="flyte.connectors: connectors written for the reference SDK (AsyncConnector), by task type",
-)
 
 
 # -- what the connector receives and gives back ----------------------------------------------

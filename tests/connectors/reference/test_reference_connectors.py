@@ -5,6 +5,7 @@ secrets, records, and a killed run's job cancelled from another process."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import inspect
 import json
@@ -428,3 +429,45 @@ def test_a_job_left_by_a_killed_process_is_cancelled_from_a_fresh_process(folder
     assert all_jobs(folder)[0]["deletes"] == 1
     (row,) = jobs_of("killed")
     assert row["state"] == "CANCELLED"
+
+
+# -- the shapes connectors hand back -----------------------------------------------------------
+
+
+@dataclass
+class Window:
+    start: datetime.datetime
+    days: int
+
+
+@dataclass
+class NestedMeta(ResourceMeta):
+    job_id: str
+    window: Window
+
+
+def test_resource_meta_encodes_to_json_and_decodes_nested_dataclasses():
+    meta = NestedMeta(job_id="j", window=Window(datetime.datetime(2026, 12, 1, 8, 30), 3))
+    data = meta.encode()
+    assert json.loads(data) == {"job_id": "j", "window": {"start": "2026-12-01T08:30:00", "days": 3}}
+    assert NestedMeta.decode(data) == meta
+
+
+def test_phases_are_read_as_flyteidl2_numbers_names_or_enum_members():
+    import enum
+
+    from flyte.connectors import _idl
+    from flyte.connectors.utils import convert_to_flyte_phase, is_terminal_phase
+
+    class Phase(enum.Enum):  # how a generated enum wrapper would hand it over
+        RETRYABLE_FAILED = 8
+
+    assert _idl.runtime_phase(2) == ("RUNNING", False)
+    assert _idl.runtime_phase("succeeded") == ("SUCCEEDED", False)
+    assert _idl.runtime_phase(Phase.RETRYABLE_FAILED) == ("FAILED", True)
+    assert _idl.runtime_phase("WAITING_FOR_RESOURCES") == ("QUEUED", False)
+    assert _idl.runtime_phase(0) is None and _idl.runtime_phase(True) is None and _idl.runtime_phase(99) is None
+    assert convert_to_flyte_phase("Done") == 3 and convert_to_flyte_phase("internal_error") == 8
+    assert is_terminal_phase(5) and is_terminal_phase("ABORTED") and not is_terminal_phase(2)
+    with pytest.raises(ValueError, match="state: 'weird' is not accepted"):
+        convert_to_flyte_phase("weird")

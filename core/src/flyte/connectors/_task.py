@@ -20,7 +20,7 @@ import attrs
 from flyte import _codec
 from flyte.connector_task import ConnectorTask
 from flyte.connectors._config import ConnectorTaskType
-from flyte.errors import ConfigurationError, LevelError
+from flyte.errors import ConfigurationError, ConfigurationTypeError, LevelError
 from flyte.models import NativeInterface, SerializationContext, _required
 from flyte.spec import TaskSpec
 
@@ -30,14 +30,14 @@ _UNSET_VALUES: dict[str, tuple[Any, ...]] = {
     "image": (None, "auto"),
     "resources": (None,),
     "reusable": (None,),
-    "env_vars": (None,),
+    "env_vars": (None, {}),
     "pod_template": (None,),
     "report": (False,),
     "debuggable": (False,),
     "produces_artifacts": (False,),
     "parent_env": (None,),
     "parent_env_name": (None,),
-    "triggers": ((), None),
+    "triggers": ((), [], None),
 }
 
 
@@ -81,11 +81,11 @@ class TaskTemplate(ConnectorTask):
                 "TaskTemplate)) so the connector registered for its task_type does the work"
             )
         if not isinstance(interface, NativeInterface):
-            raise TypeError(
+            raise ConfigurationTypeError(
                 f"{kind} {name!r}: interface: {interface!r} is not accepted (a flyte.models.NativeInterface)"
             )
         if task_type == "python":
-            raise ValueError(
+            raise ConfigurationError(
                 f"{kind} {name!r}: task_type: 'python' is not accepted (the task_type_name of the "
                 "AsyncConnector that runs it, e.g. 'batch_job')"
             )
@@ -102,7 +102,7 @@ class TaskTemplate(ConnectorTask):
         try:
             config = ConnectorTaskType(task_type, task_type_version, tuple(interface.outputs))
         except ValueError as exc:
-            raise ValueError(f"{kind} {name!r}: {exc}") from None
+            raise ConfigurationError(f"{kind} {name!r}: {exc}") from None
         self.interface = interface
         self.task_type = task_type
         self.task_type_version = task_type_version

@@ -471,3 +471,15 @@ def test_phases_are_read_as_flyteidl2_numbers_names_or_enum_members():
     assert is_terminal_phase(5) and is_terminal_phase("ABORTED") and not is_terminal_phase(2)
     with pytest.raises(ValueError, match="state: 'weird' is not accepted"):
         convert_to_flyte_phase("weird")
+
+
+def test_ctrl_c_calls_delete(folder, tmp_path):
+    import signal
+
+    process, _ = _start_run(tmp_path, folder, "interrupted")
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=120)
+    (job,) = all_jobs(folder)
+    assert job["deletes"] == 1
+    (row,) = jobs_of("interrupted")
+    assert row["state"] == "CANCELLED"

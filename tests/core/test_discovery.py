@@ -26,8 +26,16 @@ def test_the_example_plugin_is_discovered_through_its_entry_point(fresh_registry
     assert isolated.distribution == "flyte-isolated" and isolated.version == "0.1.0"
     assert isolated.config_types == ("flyte_isolated.config.Isolated",)
     assert isolated.hooks == ("flyte_cli", "flyte_task_plugins")
-    assert infos["core"].hooks == ("flyte_cli", "flyte_dataframe_handlers", "flyte_render_task", "flyte_task_plugins")
+    assert infos["core"].hooks == (
+        "flyte_cli",
+        "flyte_connectors",
+        "flyte_dataframe_handlers",
+        "flyte_render_task",
+        "flyte_task_plugins",
+    )
     assert infos["core"].config_types == ("flyte.clustered.config.ClusteredSettings",)
+    # flyte.connectors: the reference SDK's AsyncConnectors, run by one core connector record
+    assert infos["core"].connector_types == ("flyte.connectors._config.ConnectorTaskType",)
     assert next(iter(infos)) == "core"
 
 

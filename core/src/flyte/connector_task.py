@@ -85,7 +85,8 @@ class ConnectorTask(TaskTemplate):
         self._name = name
         self._own_secrets = to_secrets(secrets)
         self._adopted = False
-        func = _body(self, name, _input_types(name, inputs), output_type, plugin_config)
+        types = _input_types(name, inputs)
+        func = _body(self, name, types, output_type, plugin_config, self._input_defaults(types))
         from flyte.environment import TaskEnvironment
 
         env = TaskEnvironment(_env_name(name))
@@ -143,6 +144,11 @@ class ConnectorTask(TaskTemplate):
     def _check_plugin_config(self, config: Any) -> None:
         self._check_connector(config)
 
+    def _input_defaults(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults of some of ``inputs`` (by name); a connector task's inputs are all required,
+        a subclass whose interface declares defaults (``flyte.extend.TaskTemplate``) gives them."""
+        return {}
+
     @staticmethod
     def _check_connector(config: Any) -> None:
         from flyte.plugins import get_registry
@@ -195,7 +201,9 @@ def _caller_module(task: ConnectorTask) -> str:
     return frame.f_globals.get("__name__", "__main__") if frame is not None else "__main__"
 
 
-def _body(task: ConnectorTask, name: str, inputs: dict[str, Any], output: Any, config: Any) -> Any:
+def _body(
+    task: ConnectorTask, name: str, inputs: dict[str, Any], output: Any, config: Any, defaults: Mapping[str, Any]
+) -> Any:
     """The stand-in for a Python body: its signature and annotations are the task's interface,
     and calling it outside a run does the work through the connector with no records."""
 
@@ -204,8 +212,13 @@ def _body(task: ConnectorTask, name: str, inputs: dict[str, Any], output: Any, c
 
         return await run_unrecorded(task, task.bind(args, kwargs))
 
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    parameters = [inspect.Parameter(n, kind, annotation=t) for n, t in inputs.items()]
+    kind, empty = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty
+    parameters = []
+    for n, t in inputs.items():
+        default = defaults.get(n, empty)
+        if default is empty and parameters and parameters[-1].default is not empty:
+            kind = inspect.Parameter.KEYWORD_ONLY  # a required input after one with a default
+        parameters.append(inspect.Parameter(n, kind, default=default, annotation=t))
     body.__signature__ = inspect.Signature(parameters, return_annotation=output)  # type: ignore[attr-defined]
     body.__annotations__ = {**inputs, "return": output}
     body.__name__ = body.__qualname__ = name

@@ -95,6 +95,11 @@ class ConnectorTransientError(FlyteError):
     task's timeout and the connector's ``PollPolicy.outage``."""
 
 
+class ConnectorNotFoundError(FlyteError, ValueError):
+    """No connector is registered for a task's type (``flyte.connectors.ConnectorRegistry``); the
+    message names the registered ones."""
+
+
 class RuntimeUnknownError(_CodedError):
     """A task failed and the cause could not be attributed to the user or the system."""
 

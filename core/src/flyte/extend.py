@@ -21,6 +21,9 @@ third-party author sees is the one we use. Names here are stable API; everything
   :func:`declared_io` checks its ``inputs`` and output type before your constructor reads them),
   and the errors :class:`ConnectorError`, :class:`PermanentConnectorError`,
   :class:`ConnectorTransientError`. See ``docs/writing-a-connector.md``.
+- Connectors written for the reference SDK: :class:`TaskTemplate` (its task declared by name,
+  ``NativeInterface`` and ``task_type``, with ``flyte.connectors.AsyncConnectorExecutorMixin``);
+  the connector itself uses :mod:`flyte.connectors`.
 - Rendering: :class:`RenderContext` (settings plus builders for the task's container, pod
   spec, metadata, labels, entrypoint command and object name), :class:`RenderSettings`,
   :func:`resource_quantities`.
@@ -78,6 +81,7 @@ _EXPORTS = {
     "PollPolicy": "flyte.plugin_types",
     "ConnectorTask": "flyte.connector_task",
     "declared_io": "flyte.connector_task",
+    "TaskTemplate": "flyte.connectors._task",
     "TaskCall": "flyte.plugin_types",
     "TaskPlugin": "flyte.plugin_types",
     "DataFrameHandler": "flyte.plugin_types",

@@ -59,7 +59,8 @@ def flyte_connectors() -> list[Connector]:
     connector's ``config_type`` (the ``plugin_config`` type of its ``ConnectorTask``s). Each
     ``Connector`` gives async ``create(context, inputs) -> metadata``, ``get(context, metadata)
     -> ConnectorStatus`` and ``delete(context, metadata)``; the core's connector runtime polls,
-    records and cancels (see ``docs/writing-a-connector.md``).
+    records and cancels (see ``docs/writing-a-connector.md``). The core's own record runs the
+    connectors written for the reference SDK (``flyte.connectors.AsyncConnector``).
     """
 
 

@@ -7,6 +7,7 @@ can replace any of it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flyte.hookspecs import hookimpl
@@ -14,7 +15,7 @@ from flyte.hookspecs import hookimpl
 if TYPE_CHECKING:
     import click
 
-    from flyte.plugin_types import DataFrameHandler, TaskCall, TaskPlugin
+    from flyte.plugin_types import Connector, ConnectorContext, ConnectorStatus, DataFrameHandler, TaskCall, TaskPlugin
     from flyte.render.context import RenderContext
     from flyte.spec import TaskSpec
 
@@ -25,6 +26,43 @@ def flyte_cli(cli: click.Group) -> None:
 
     for name in NAMES:
         cli.add_command(core_command(name))
+
+
+@hookimpl
+def flyte_connectors() -> list[Connector]:
+    """``flyte.connectors``: every connector written for the reference SDK (``AsyncConnector``),
+    looked up by the task's ``task_type`` in ``ConnectorRegistry``. The adapter is imported
+    when such a task runs, not when plugins load."""
+    from flyte.connectors._config import ConnectorTaskType
+    from flyte.plugin_types import Connector
+
+    return [
+        Connector(
+            config_type=ConnectorTaskType,
+            create=_reference_create,
+            get=_reference_get,
+            delete=_reference_delete,
+            description="flyte.connectors: connectors written for the reference SDK (AsyncConnector), by task type",
+        )
+    ]
+
+
+async def _reference_create(context: ConnectorContext, inputs: Mapping[str, Any]) -> Any:
+    from flyte.connectors import _adapter
+
+    return await _adapter.create(context, inputs)
+
+
+async def _reference_get(context: ConnectorContext, metadata: Any) -> ConnectorStatus:
+    from flyte.connectors import _adapter
+
+    return await _adapter.get(context, metadata)
+
+
+async def _reference_delete(context: ConnectorContext, metadata: Any) -> None:
+    from flyte.connectors import _adapter
+
+    await _adapter.delete(context, metadata)
 
 
 @hookimpl

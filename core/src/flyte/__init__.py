@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "SecretRequest": "flyte.secret",
     "deploy": "flyte._deploy",
     "logger": "flyte._logging",
+    "system_logger": "flyte._logging",
     "version": "flyte._version",
 }
 _SUBMODULES = ("errors", "hookspecs", "plugins", "io", "storage", "report", "remote", "notify", "models", "git")
@@ -86,7 +87,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from flyte._checkpoint import Checkpoint, latest_checkpoint
     from flyte._deploy import deploy
     from flyte._group import group
-    from flyte._logging import logger
+    from flyte._logging import logger, system_logger
     from flyte._map import map
     from flyte._task_context import TaskContext, ctx, custom_context, get_custom_context
     from flyte._trace import trace

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import flyte
+from cli_process import flyte_cli
 from flyte.cli.main import build_cli
 
 FILES = {
@@ -20,17 +20,6 @@ FILES = {
     "raises.py": "import flyte\n\nraise RuntimeError('refusing to load at import time')\n",
     "config.py": "import flyte\nenv = flyte.TaskEnvironment(name='e', resources=flyte.Resources(cpu='5 cores'))\n",
 }
-
-
-def flyte_cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flyte.cli.main", *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def assert_one_line(result: subprocess.CompletedProcess[str], *expected: str) -> str:

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import flyte
+from cli_process import flyte_cli
 from flyte import _logging
 from flyte.runtime import secret_store
 
@@ -32,37 +30,26 @@ def submit(n: int) -> int:
 """
 
 
-def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flyte.cli.main", *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_info_lines_reach_the_terminal_and_the_log_masked(tmp_path: Path):
     secret_store.create("user_log_token", b"user-log-token-value")
     (tmp_path / "tasks.py").write_text(TASKS)
-    done = cli(tmp_path, "run", "tasks.py", "submit", "--n", "7")
+    done = flyte_cli(tmp_path, "run", "tasks.py", "submit", "--n", "7")
     assert done.returncode == 0, done.stderr
     assert "INFO Submitted batch job 7\n" in done.stderr
     assert "WARNING with token ***\n" in done.stderr and "user-log-token-value" not in done.stderr
     assert "not shown" not in done.stderr
     assert done.stderr.count("Submitted batch job 7") == 1  # not also through the root logger
     run = next(line.split()[1] for line in done.stderr.splitlines() if line.startswith("run ") and "succeeded" in line)
-    kept = cli(tmp_path, "logs", run, "a0")
+    kept = flyte_cli(tmp_path, "logs", run, "a0")
     assert "INFO Submitted batch job 7" in kept.stdout and "WARNING with token ***" in kept.stdout
 
 
 def test_user_log_level_sets_the_level(tmp_path: Path):
     secret_store.create("user_log_token", b"user-log-token-value")
     (tmp_path / "tasks.py").write_text(TASKS)
-    quiet = cli(tmp_path, "run", "tasks.py", "submit", "--n", "1", USER_LOG_LEVEL="warning")
+    quiet = flyte_cli(tmp_path, "run", "tasks.py", "submit", "--n", "1", USER_LOG_LEVEL="warning")
     assert quiet.returncode == 0 and "Submitted" not in quiet.stderr and "WARNING with token ***" in quiet.stderr
-    loud = cli(tmp_path, "run", "tasks.py", "submit", "--n", "1", USER_LOG_LEVEL="DEBUG")
+    loud = flyte_cli(tmp_path, "run", "tasks.py", "submit", "--n", "1", USER_LOG_LEVEL="DEBUG")
     assert "DEBUG not shown at the default level" in loud.stderr
 
 

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 from pathlib import Path
 
@@ -31,18 +30,9 @@ from flyte.plugins import PluginRegistry
 from flyte.remote import Run
 from flyte.runtime import store as st
 from flyte.runtime.connectors import ConnectorStateWarning
+from waiting import wait_for
 
 from .conftest import TOKEN
-
-
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def jobs_of(run: str) -> list[dict]:

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,21 +36,12 @@ from flyte.models import NativeInterface
 from flyte.remote import Run
 from flyte.runtime import logs
 from flyte.runtime import store as st
+from waiting import wait_for
 
 from .file_jobs import FileJobConfig, FileJobTask, all_jobs
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "job-s3cret-value"
-
-
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(autouse=True)

@@ -21,10 +21,21 @@ from typing import Any, Union
 
 import attrs
 
+from flyte import _image_refs as image_refs
+from flyte._image_projects import (
+    LOCAL_PATHS,
+    PixiProject,
+    PoetryProject,
+    UVProject,
+    pixi_project,
+    poetry_project,
+    uv_project,
+)
 from flyte._validation import env_var_dict, invalid, no_control_characters, wrong_type
 from flyte.secret import Secret, to_secrets
 
 DEFAULT_NAME = "flyte"
+CODE_COPY_STYLES = ("loaded_modules", "all")
 IMAGE_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 APT_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.:~-]*(=[A-Za-z0-9.+:~-]+)?$")
 # Versions an image may declare. flyte-core itself needs 3.11 (tomllib, datetime.UTC,
@@ -228,19 +239,6 @@ class CopySource:
 
 
 @attrs.frozen
-class UVProject:
-    """A uv project's dependencies (``pyproject.toml``, and ``uv.lock`` when there is one),
-    identified by the files' contents; the project itself is not installed."""
-
-    pyproject: str
-    uvlock: str | None
-    digest: str
-    index_url: str | None = None
-    extra_args: str | None = None
-    secret_mounts: tuple[Secret, ...] = ()
-
-
-@attrs.frozen
 class DockerIgnore:
     """A ``.dockerignore`` file: its patterns keep files out of what the build copies (the
     program's code folder and source folders), identified by its contents. Not required where
@@ -250,7 +248,29 @@ class DockerIgnore:
     digest: str  # "" where the file is absent
 
 
-Layer = Union[AptPackages, PipPackages, Requirements, EnvVars, Commands, WorkDir, CopySource, UVProject, DockerIgnore]  # noqa: UP007
+@attrs.frozen
+class CodeBundle:
+    """The program's code in the image (``with_code_bundle``): ``"loaded_modules"``, the
+    modules it imported from its root folder (what every built image gets), or ``"all"``,
+    every file under that folder less what its ignore files leave out."""
+
+    copy_style: str = "loaded_modules"
+
+
+Layer = Union[  # noqa: UP007
+    AptPackages,
+    PipPackages,
+    Requirements,
+    EnvVars,
+    Commands,
+    WorkDir,
+    CopySource,
+    UVProject,
+    PoetryProject,
+    PixiProject,
+    DockerIgnore,
+    CodeBundle,
+]
 
 
 @attrs.frozen
@@ -266,6 +286,7 @@ class Image:
     install_flyte: bool = attrs.field(default=False)
     dockerfile: str | None = attrs.field(default=None)  # contents, for from_dockerfile
     layers: tuple[Layer, ...] = attrs.field(default=(), converter=tuple)
+    ref_name: str | None = attrs.field(default=None)  # from_ref_name: the base is named at init
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
@@ -301,6 +322,16 @@ class Image:
     def from_base(cls, image_uri: str) -> Image:
         """An existing image, used as is (or as the base of further layers)."""
         return cls(base_image=_reference("image_uri")(image_uri))
+
+    @classmethod
+    def from_ref_name(cls, name: str = "default") -> Image:
+        """An image named here and given by reference where the program starts:
+        ``flyte.init(images={"training": "ghcr.io/org/training:1.2"})``, ``images=("training=REF",)``,
+        or ``image.image_refs`` in the config file. Layers added to it build on that image.
+        Runs on this machine do not need it; rendering, building and deploying do."""
+        if not isinstance(name, str) or not image_refs.NAME.fullmatch(name):
+            invalid("name", name, "an image name such as training or data-prep (letters, digits, '.', '_', '-')")
+        return cls(base_image="scratch", ref_name=name)
 
     @classmethod
     def from_dockerfile(
@@ -379,6 +410,8 @@ class Image:
         ):
             if value is not None:
                 changes[key] = value
+        if base_image is not None:
+            changes["ref_name"] = None  # a named base given its reference (as a deploy does)
         image = attrs.evolve(self, **changes)
         return image._add(addl_layer) if addl_layer is not None else image
 
@@ -431,30 +464,62 @@ class Image:
         pyproject_file: str | Path,
         uvlock: str | Path | None = None,
         index_url: str | None = None,
+        extra_index_urls: str | list[str] | tuple[str, ...] | None = None,
+        pre: bool = False,
         extra_args: str | None = None,
         secret_mounts: Any = None,
-        **_reference_options: Any,
+        project_install_mode: str = "dependencies_only",
     ) -> Image:
-        """Install the dependencies of a uv project: exactly the locked versions when a
-        ``uv.lock`` is next to ``pyproject_file`` (or given as ``uvlock``), else those the
-        pyproject declares. ``extra_args`` go to uv (e.g. ``"--group test"``)."""
-        path = Path(pyproject_file)
-        if not path.is_file() or path.name != "pyproject.toml":
-            invalid("pyproject_file", str(pyproject_file), "the path of an existing pyproject.toml", "is not one")
-        lock = Path(uvlock) if uvlock is not None else path.with_name("uv.lock")
-        if uvlock is not None and not lock.is_file():
-            invalid("uvlock", str(uvlock), "the path of an existing uv.lock", "does not exist")
-        lock_path = str(lock) if lock.is_file() else None
-        digest = _digest_path(path) + (_digest_path(lock) if lock_path else "")
+        """Install a uv project's dependencies: exactly the versions of its ``uv.lock`` (next
+        to ``pyproject_file``, or ``uvlock``), else those uv resolves from the pyproject.
+        ``extra_args`` go to ``uv export`` (e.g. ``"--group test"``, ``"--only-group etl"``);
+        ``index_url``, ``extra_index_urls`` and ``pre`` to the install. Local folders that
+        ``[tool.uv.sources]`` names are built and installed too. With
+        ``project_install_mode="install_project"`` the project folder (less what its ignore
+        files and the image's ``with_dockerignore`` files leave out) is installed as well."""
         return self._add(
-            UVProject(
-                str(path),
-                lock_path,
-                hashlib.sha256(digest.encode()).hexdigest(),
-                _optional_str("index_url")(index_url),
-                _optional_str("extra_args")(extra_args),
-                to_secrets(secret_mounts, "secret_mounts"),
+            uv_project(
+                pyproject_file,
+                uvlock,
+                index_url,
+                extra_index_urls,
+                pre,
+                extra_args,
+                secret_mounts,
+                project_install_mode,
             )
+        )
+
+    def with_poetry_project(
+        self,
+        pyproject_file: str | Path,
+        poetry_lock: str | Path | None = None,
+        extra_args: str | None = None,
+        secret_mounts: Any = None,
+        project_install_mode: str = "dependencies_only",
+    ) -> Image:
+        """Install exactly what a Poetry project's ``poetry.lock`` (next to ``pyproject_file``,
+        or ``poetry_lock``) pins, with Poetry (``poetry install --no-root``; ``extra_args``
+        are added, e.g. ``"--only main"``). With ``project_install_mode="install_project"``
+        the project folder is copied and the project installed as well."""
+        return self._add(poetry_project(pyproject_file, poetry_lock, extra_args, secret_mounts, project_install_mode))
+
+    def with_pixi_project(
+        self,
+        manifest_file: str | Path,
+        pixi_lock: str | Path | None = None,
+        environment: str = "default",
+        extra_args: str | None = None,
+        secret_mounts: Any = None,
+        project_install_mode: str = "dependencies_only",
+    ) -> Image:
+        """Install a pixi project's ``environment`` (``pixi install --locked`` when there is a
+        ``pixi.lock``; ``--frozen`` in ``extra_args`` replaces ``--locked``) and make it the
+        Python the image's tasks run in: flyte is installed into it after this layer.
+        ``manifest_file`` is a ``pixi.toml``, a ``pyproject.toml`` with ``[tool.pixi]``, or the
+        project folder (pixi.toml wins over pyproject.toml, as pixi decides)."""
+        return self._add(
+            pixi_project(manifest_file, pixi_lock, environment, extra_args, secret_mounts, project_install_mode)
         )
 
     def with_env_vars(self, env_vars: dict[str, str]) -> Image:
@@ -473,8 +538,27 @@ class Image:
     def with_workdir(self, workdir: str) -> Image:
         return self._add(WorkDir(_optional_str("workdir")(workdir)))
 
-    def with_source_file(self, src: str | Path, dst: str = ".") -> Image:
-        """Copy a local file into the image."""
+    def with_source_file(self, src: str | Path | list[str | Path], dst: str = ".") -> Image:
+        """Copy a local file, or a list of files, into ``dst`` (a folder when it is "." or
+        ends with "/", else the file's new name)."""
+        if isinstance(src, (list, tuple)):
+            if not src:
+                invalid("src", src, "a file, or a non-empty list of files")
+            names = [Path(p).name for p in src]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                invalid(
+                    "src",
+                    [str(p) for p in src],
+                    "files with distinct names",
+                    f"would overwrite each other in {dst!r}: {duplicates}",
+                )
+            image = self
+            for item in src:
+                image = image.with_source_file(item, dst)
+            return image
+        if not isinstance(src, (str, Path)):
+            wrong_type("src", src, "a file path (str or pathlib.Path), or a list of them")
         path = Path(src)
         if not path.is_file():
             invalid("src", str(src), "the path of an existing file", "does not exist")
@@ -494,6 +578,30 @@ class Image:
             dst = f"./{path.resolve().name}"  # COPY of a folder copies its contents: name the folder
         return self._add(CopySource(str(path), dst, _digest_path(path)))
 
+    def with_code_bundle(self, copy_style: str = "loaded_modules", dst: str = ".") -> Image:
+        """Say how the program's code gets into the image ``flyte build`` builds (every built
+        image has it: deployments run the image's own copy). ``"loaded_modules"``: the modules
+        the program imported from its root folder (the default); ``"all"``: every file under
+        that folder, less what its ignore files leave out. The code lands in the image's work
+        dir, which the rendered pods put on ``PYTHONPATH``, so ``dst`` can only be ``"."``."""
+        if copy_style not in CODE_COPY_STYLES:
+            invalid("copy_style", copy_style, " or ".join(repr(c) for c in CODE_COPY_STYLES))
+        if dst not in (".", "./"):
+            invalid(
+                "dst",
+                dst,
+                '"." (the work dir the rendered pods import task code from)',
+                "is not supported: the pods would not find the code there",
+            )
+        if any(isinstance(layer, CodeBundle) for layer in self.layers):
+            invalid("with_code_bundle", copy_style, "one with_code_bundle per image", "is a second one")
+        return self._add(CodeBundle(copy_style))
+
+    @property
+    def code_copy_style(self) -> str:
+        """How the build copies the program's code (``with_code_bundle``)."""
+        return next((layer.copy_style for layer in self.layers if isinstance(layer, CodeBundle)), "loaded_modules")
+
     def with_dockerignore(self, path: str | Path) -> Image:
         """Leave out of the build what ``path`` (a ``.dockerignore`` file) names, besides the
         program folder's own ``.gitignore`` and ``.dockerignore``. Checked where the image is
@@ -510,9 +618,15 @@ class Image:
 
     # -- identity --------------------------------------------------------------------------
     @property
+    def base(self) -> str:
+        """The image this one starts from: ``base_image``, or for :meth:`from_ref_name` the
+        reference its name is given at init (an error naming the name when it is not)."""
+        return image_refs.resolve(self.ref_name) if self.ref_name is not None else self.base_image
+
+    @property
     def is_prebuilt(self) -> bool:
         """True when the image is an existing reference with nothing to build."""
-        builds = any(not isinstance(layer, DockerIgnore) for layer in self.layers)
+        builds = any(not isinstance(layer, (DockerIgnore, CodeBundle)) for layer in self.layers)
         return not builds and not self.install_flyte and self.dockerfile is None
 
     @property
@@ -526,6 +640,8 @@ class Image:
             "dockerfile": self.dockerfile,
             "layers": [[type(layer).__name__, _layer_identity(layer)] for layer in self.layers],
         }
+        if self.ref_name is not None:  # the image the name stands for where it is known, else the name
+            definition["ref_name"] = image_refs.lookup(self.ref_name) or self.ref_name
         text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -538,7 +654,7 @@ class Image:
     def uri(self) -> str:
         """The full image reference: ``registry/name:tag``, or the base for a prebuilt image."""
         if self.is_prebuilt:
-            return self.base_image
+            return self.base
         name = self.name or DEFAULT_NAME
         if self.registry and _PLACEHOLDER.fullmatch(self.registry):
             problem = "is a placeholder: name your registry to build, push or deploy"
@@ -548,10 +664,10 @@ class Image:
 
 def _layer_identity(layer: Layer) -> Any:
     data = attrs.asdict(layer, recurse=True)
-    if isinstance(layer, (Requirements, CopySource, DockerIgnore)):
-        # Where the file lives on this machine is not part of the image; its contents are.
-        data.pop("file", None)
-        data.pop("src", None)
+    if isinstance(layer, (Requirements, CopySource, DockerIgnore, UVProject, PoetryProject, PixiProject)):
+        # Where the files live on this machine is not part of the image; their contents are.
+        for key in ("file", "src", *LOCAL_PATHS):
+            data.pop(key, None)
     return data
 
 

@@ -1,0 +1,289 @@
+"""Image layers that install a Python project's locked dependencies: uv (``uv.lock``), Poetry
+(``poetry.lock``) and pixi (``pixi.lock``, conda and PyPI packages).
+
+Each layer is identified by the contents of the files it reads: the manifest and the lock for
+``project_install_mode="dependencies_only"`` (plus the local folders a uv project's
+``[tool.uv.sources]`` install from), the whole project folder, less what its ``.gitignore`` and
+``.dockerignore`` leave out, for ``"install_project"``. Where the files live on this machine is
+not part of the identity. :mod:`flyte.render.dockerfile` turns them into build steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from flyte._ignore import tree_digest
+from flyte._validation import invalid, no_control_characters, wrong_type
+from flyte.secret import Secret, to_secrets
+
+INSTALL_MODES = ("dependencies_only", "install_project")
+# pixi's own rule for environment names (lower-case letters, digits and dashes).
+PIXI_ENVIRONMENT = re.compile(r"^[a-z0-9-]+$")
+
+
+@attrs.frozen
+class UVProject:
+    """A uv project: the versions ``uv.lock`` pins (resolved at build time without one), and
+    the project itself with ``install_project``. ``root`` is the folder the build context
+    mirrors: the project's, or a common parent when ``path_sources`` (local folders or files
+    ``[tool.uv.sources]`` install from) lie outside it."""
+
+    pyproject: str
+    uvlock: str | None
+    digest: str
+    index_url: str | None = None
+    extra_args: str | None = None
+    secret_mounts: tuple[Secret, ...] = ()
+    extra_index_urls: tuple[str, ...] = ()
+    pre: bool = False
+    project_install_mode: str = "dependencies_only"
+    root: str = ""
+    path_sources: tuple[str, ...] = ()
+
+    @property
+    def project_dir(self) -> str:
+        """The project folder, relative to ``root`` (POSIX, "." when they are the same)."""
+        return Path(os.path.relpath(Path(self.pyproject).parent, self.root or Path(self.pyproject).parent)).as_posix()
+
+
+@attrs.frozen
+class PoetryProject:
+    """A Poetry project: exactly what ``poetry.lock`` pins, and with ``install_project`` the
+    project itself."""
+
+    pyproject: str
+    poetry_lock: str
+    digest: str
+    extra_args: str | None = None
+    secret_mounts: tuple[Secret, ...] = ()
+    project_install_mode: str = "dependencies_only"
+
+
+@attrs.frozen
+class PixiProject:
+    """A pixi project's ``environment`` (conda and PyPI packages), which becomes the Python
+    the image's tasks run in."""
+
+    manifest: str
+    pixi_lock: str | None
+    digest: str
+    environment: str = "default"
+    extra_args: str | None = None
+    secret_mounts: tuple[Secret, ...] = ()
+    project_install_mode: str = "dependencies_only"
+
+
+# Where a layer's files live on this machine is not part of the image; their contents are.
+LOCAL_PATHS = ("pyproject", "uvlock", "poetry_lock", "manifest", "pixi_lock", "root", "path_sources")
+
+
+def uv_project(
+    pyproject_file: Any,
+    uvlock: Any,
+    index_url: Any,
+    extra_index_urls: Any,
+    pre: Any,
+    extra_args: Any,
+    secret_mounts: Any,
+    project_install_mode: Any,
+) -> UVProject:
+    path = _pyproject(pyproject_file)
+    lock = _file("uvlock", uvlock, "uv.lock") if uvlock is not None else path.with_name("uv.lock")
+    lock = lock if lock.is_file() else None
+    mode = _install_mode(project_install_mode)
+    sources = _uv_path_sources(path)
+    if mode == "install_project":  # the project folder is copied whole: only outside ones are extra
+        sources = tuple(s for s in sources if not s.is_relative_to(path.parent.resolve()))
+    root = Path(os.path.commonpath([path.parent.resolve(), *(s.parent if s.is_file() else s for s in sources)]))
+    parts = [_contents(path, lock, mode, Path(path.parent.resolve()).relative_to(root).as_posix())]
+    for source in sources:
+        parts.append(source.relative_to(root).as_posix())
+        parts.append(hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else tree_digest(source))
+    return UVProject(
+        pyproject=str(path),
+        uvlock=str(lock) if lock else None,
+        digest=_hash(parts),
+        index_url=_text("index_url", index_url),
+        extra_args=_text("extra_args", extra_args),
+        secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
+        extra_index_urls=_index_urls(extra_index_urls),
+        pre=_flag("pre", pre),
+        project_install_mode=mode,
+        root=str(root),
+        path_sources=tuple(str(s) for s in sources),
+    )
+
+
+def poetry_project(
+    pyproject_file: Any, poetry_lock: Any, extra_args: Any, secret_mounts: Any, project_install_mode: Any
+) -> PoetryProject:
+    path = _pyproject(pyproject_file)
+    if poetry_lock is None:
+        lock = path.with_name("poetry.lock")
+        if not lock.is_file():
+            invalid(
+                "poetry_lock",
+                str(lock),
+                "the project's poetry.lock (run `poetry lock` next to pyproject.toml) or poetry_lock=<its path>",
+                "does not exist",
+            )
+    else:
+        lock = _file("poetry_lock", poetry_lock, "poetry.lock")
+    mode = _install_mode(project_install_mode)
+    return PoetryProject(
+        pyproject=str(path),
+        poetry_lock=str(lock),
+        digest=_hash([_contents(path, lock, mode)]),
+        extra_args=_text("extra_args", extra_args),
+        secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
+        project_install_mode=mode,
+    )
+
+
+def pixi_project(
+    manifest_file: Any, pixi_lock: Any, environment: Any, extra_args: Any, secret_mounts: Any, project_install_mode: Any
+) -> PixiProject:
+    manifest = _pixi_manifest(manifest_file)
+    lock = _file("pixi_lock", pixi_lock, "pixi.lock") if pixi_lock is not None else manifest.with_name("pixi.lock")
+    lock = lock if lock.is_file() else None
+    if not isinstance(environment, str):
+        wrong_type("environment", environment, "a pixi environment name (str)")
+    if not PIXI_ENVIRONMENT.fullmatch(environment):
+        invalid("environment", environment, "a pixi environment name: lower-case letters, digits and dashes")
+    if environment != "default" and environment not in _pixi_environments(manifest):
+        known = ", ".join(["default", *sorted(_pixi_environments(manifest))])
+        invalid("environment", environment, f"an environment {manifest.name} defines: {known}", "is not defined")
+    mode = _install_mode(project_install_mode)
+    return PixiProject(
+        manifest=str(manifest),
+        pixi_lock=str(lock) if lock else None,
+        digest=_hash([manifest.name, _contents(manifest, lock, mode)]),
+        environment=environment,
+        extra_args=_text("extra_args", extra_args),
+        secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
+        project_install_mode=mode,
+    )
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def _path(param: str, value: Any) -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        wrong_type(param, value, "a path (str or pathlib.Path)")
+    return Path(value)
+
+
+def _file(param: str, value: Any, what: str) -> Path:
+    path = _path(param, value)
+    if not path.is_file():
+        invalid(param, str(value), f"the path of an existing {what}", "does not exist")
+    return path
+
+
+def _pyproject(value: Any) -> Path:
+    path = _path("pyproject_file", value)
+    if not path.is_file() or path.name != "pyproject.toml":
+        invalid("pyproject_file", str(value), "the path of an existing pyproject.toml", "is not one")
+    return path
+
+
+def _pixi_manifest(value: Any) -> Path:
+    path = _path("manifest_file", value)
+    if path.is_dir():  # as pixi finds a project's manifest: pixi.toml wins over pyproject.toml
+        found = next((path / n for n in ("pixi.toml", "pyproject.toml") if (path / n).is_file()), None)
+        if found is None:
+            invalid(
+                "manifest_file", str(value), "a pixi.toml or pyproject.toml, or a folder holding one", "has neither"
+            )
+        path = found
+    if not path.is_file() or path.name not in ("pixi.toml", "pyproject.toml"):
+        invalid("manifest_file", str(value), "an existing pixi.toml or pyproject.toml (pixi finds no other name)")
+    if path.name == "pyproject.toml" and "pixi" not in _toml(path).get("tool", {}):
+        invalid("manifest_file", str(value), "a pixi.toml, or a pyproject.toml with a [tool.pixi] table", "has none")
+    return path
+
+
+def _pixi_environments(manifest: Path) -> set[str]:
+    data = _toml(manifest)
+    table = data.get("tool", {}).get("pixi", {}) if manifest.name == "pyproject.toml" else data
+    return set(table.get("environments", {}))
+
+
+def _uv_path_sources(pyproject: Path) -> tuple[Path, ...]:
+    """The local folders and files the project's ``[tool.uv.sources]`` install from."""
+    sources = _toml(pyproject).get("tool", {}).get("uv", {}).get("sources", {})
+    found = []
+    for name, entry in sources.items():
+        for item in entry if isinstance(entry, list) else [entry]:
+            if isinstance(item, dict) and "path" in item:
+                path = (pyproject.parent / item["path"]).resolve()
+                if not path.exists():
+                    invalid(
+                        "pyproject_file",
+                        str(pyproject),
+                        "[tool.uv.sources] paths that exist (the build installs from them)",
+                        f"names {item['path']!r} for {name}, which does not exist",
+                    )
+                found.append(path)
+    return tuple(sorted(set(found)))
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        invalid(path.name, str(path), "valid TOML", f"is not ({exc})")
+
+
+def _install_mode(value: Any) -> str:
+    if value not in INSTALL_MODES:
+        invalid("project_install_mode", value, " or ".join(repr(m) for m in INSTALL_MODES))
+    return value
+
+
+def _text(param: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        wrong_type(param, value, "a non-empty str")
+    return no_control_characters(param, value)
+
+
+def _flag(param: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        wrong_type(param, value, "True or False")
+    return value
+
+
+def _index_urls(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, (str, list, tuple)):
+        wrong_type("extra_index_urls", value, "an index URL (str) or a list of them")
+    urls = (value,) if isinstance(value, str) else tuple(value)
+    for url in urls:
+        if not isinstance(url, str) or not re.match(r"^(https?|file)://\S+$", url):
+            invalid("extra_index_urls", url, "index URLs such as https://pypi.example/simple")
+    return urls
+
+
+def _contents(manifest: Path, lock: Path | None, mode: str, where: str = ".") -> str:
+    """What a project layer reads: manifest and lock, or the whole project folder."""
+    if mode == "install_project":
+        lock_digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock else ""
+        return _hash([where, tree_digest(manifest.parent), lock_digest])
+    files = [manifest.read_bytes(), lock.read_bytes() if lock else b""]
+    return _hash([where, *(hashlib.sha256(f).hexdigest() for f in files)])
+
+
+def _hash(parts: list[str]) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()

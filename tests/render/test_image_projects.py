@@ -58,7 +58,7 @@ def test_a_uv_project_installs_its_locked_dependencies_and_local_sources_but_not
     found = installed(python)
     assert found.get("dep-a") == "1.0" and found.get("dep-b") == "2.0" and found.get("mylib") == "1.0"
     assert "app" not in found  # dependencies_only
-    assert "flyte" not in found  # the image's flyte stays the one it ships
+    assert "flyte" not in found  # the image's flyte stays the one it ships (and what only it needs: --prune)
     # mylib went in as a wheel, not as a link to the build's copy of ../lib
     check = subprocess.run([str(python), "-c", "import mylib; print(mylib.__file__)"], capture_output=True, text=True)
     assert "site-packages" in check.stdout, check

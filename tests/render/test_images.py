@@ -416,3 +416,74 @@ def test_with_code_bundle_refuses_what_the_pods_could_not_find():
         base.with_code_bundle("everything")
     with pytest.raises(flyte.errors.ConfigurationError, match=r"dst: '/app' is not supported: the pods would not find"):
         base.with_code_bundle(dst="/app")
+
+
+TEAM_IMAGES = """
+import flyte
+
+trained = flyte.TaskEnvironment(name="training", image=flyte.Image.from_ref_name("training"))
+built = flyte.TaskEnvironment(
+    name="built",
+    image=flyte.Image.from_base("<your-registry>/training-base:latest")
+    .clone(name="<your-org>/<your-image>", registry="<your-registry>", extendable=True)
+    .with_env_vars({"PATH": "/opt/venv/bin:$PATH"}),
+)
+
+
+@trained.task
+def train(x: int) -> int:
+    return x * 2
+
+
+@built.task
+def fit(x: int) -> int:
+    return x + 2
+"""
+
+
+def test_team_images_by_name_and_placeholder_references_run_here_and_render_once_named(tmp_path, monkeypatch):
+    """Images each team builds on its own (from_ref_name, and the docs' "<your-registry>/..."
+    stand-ins): the program runs here; render/build/deploy take the names with --image or
+    the config file, and say which image is still a placeholder."""
+    from flyte._loader import load_file
+
+    program = tmp_path / "teams.py"
+    program.write_text(TEAM_IMAGES)
+    monkeypatch.chdir(tmp_path)
+    module = load_file(program)
+    assert flyte.run(module.train, x=2).outputs() == 4 and flyte.run(module.fit, x=2).outputs() == 4
+    runner = CliRunner()
+    missing = runner.invoke(build_cli(), ["render", str(program), "train"])
+    assert missing.exit_code == 1 and "'training' is not a known image name" in missing.output
+    named = runner.invoke(build_cli(), ["render", str(program), "train", "--image", "training=ghcr.io/acme/train:7"])
+    assert named.exit_code == 0, named.output
+    assert "image: ghcr.io/acme/train:7" in named.output
+    (tmp_path / "config.yaml").write_text("image:\n  image_refs:\n    training: ghcr.io/acme/train:8\n")
+    from_file = runner.invoke(build_cli(), ["render", str(program), "train"])
+    assert from_file.exit_code == 0 and "image: ghcr.io/acme/train:8" in from_file.output
+    deployed = runner.invoke(
+        build_cli(), ["deploy", str(program), "training", "--dry-run", "--image", "training=ghcr.io/acme/train:9"]
+    )
+    assert deployed.exit_code == 0, deployed.output
+    bad = runner.invoke(build_cli(), ["render", str(program), "train", "--image", "training=Not An Image"])
+    assert bad.exit_code == 2 and "images['training']: 'Not An Image' is not a valid image reference" in bad.output
+    placeholder = runner.invoke(build_cli(), ["build", str(program), "fit", "--dry-run"])
+    assert placeholder.exit_code == 1 and "is a placeholder" in str(placeholder.exception or placeholder.output)
+    with pytest.raises(
+        flyte.errors.ConfigurationError, match=r"base_image: '<your-registry>/training-base:latest' is a placeholder"
+    ):
+        _ = flyte.Image.from_base("<your-registry>/training-base:latest").with_pip_packages("numpy").base
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"image_uri: '<your registry>/x' is not a valid"):
+        flyte.Image.from_base("<your registry>/x")  # only the docs' <name> stand-ins, nothing looser
+    with pytest.raises(TypeError, match=r"extendable: expected True or False, got str 'yes'"):
+        flyte.Image.from_base("python:3.12-slim").clone(extendable="yes")
+
+
+def test_a_from_dockerfile_image_takes_no_layers_it_would_drop(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    image = flyte.Image.from_dockerfile(tmp_path / "Dockerfile", registry="ghcr.io/acme", name="mine")
+    with pytest.raises(
+        flyte.errors.ConfigurationError, match=r"PipPackages: .* cannot be added to a from_dockerfile image"
+    ):
+        image.with_pip_packages("numpy")
+    assert image.with_dockerignore(tmp_path / ".dockerignore").dockerfile == image.dockerfile

@@ -50,6 +50,10 @@ def set_refs(value: Any) -> None:
     _refs.update(refs)
 
 
+def known() -> dict[str, str]:
+    return dict(_refs)
+
+
 def lookup(name: str) -> str | None:
     return _refs.get(name)
 

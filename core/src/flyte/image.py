@@ -123,7 +123,7 @@ def _reference(param: str):
     def _convert(value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             wrong_type(param, value, "an image reference such as docker.io/org/image:tag")
-        if len(value) > 255 or not REFERENCE.fullmatch(value):
+        if len(value) > 255 or not REFERENCE.fullmatch(_PLACEHOLDER.sub("x", value)):
             invalid(
                 param,
                 value,
@@ -135,9 +135,10 @@ def _reference(param: str):
     return _convert
 
 
-# The docs' stand-in for a registry (``registry="<my-container-registry>"``): accepted when the
-# image is defined, so the examples run locally unchanged; refused when the image is built,
-# pushed or rendered (:attr:`Image.uri`), which need a real one.
+# The docs' stand-ins (``registry="<my-container-registry>"``, ``"<your-registry>/training:latest"``,
+# ``name="<your-org>/<your-image>"``): accepted when the image is defined, so the examples run
+# locally unchanged; refused when the image is built, pushed or rendered (:attr:`Image.uri`,
+# :attr:`Image.base`), which need a real one.
 _PLACEHOLDER = re.compile(r"<[A-Za-z0-9_.:/-]+>")
 _REGISTRY_ACCEPTED = "a registry host[:port] with an optional path, e.g. ghcr.io/my-org or localhost:5000"
 
@@ -168,7 +169,7 @@ def _platform(value: Any) -> tuple[str, ...]:
 def _name(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not IMAGE_NAME.fullmatch(value):
+    if not isinstance(value, str) or not IMAGE_NAME.fullmatch(_PLACEHOLDER.sub("x", value)):
         invalid("name", value, "lower-case letters, digits, '.', '_', '-' and '/', e.g. my-image")
     return value
 
@@ -398,8 +399,14 @@ class Image:
         base_image: str | None = None,
         python_version: tuple[int, int] | str | None = None,
         addl_layer: Layer | None = None,
+        extendable: bool | None = None,
+        platform: str | tuple[str, ...] | None = None,
     ) -> Image:
-        """A copy with some settings replaced (and optionally one more layer)."""
+        """A copy with some settings replaced (and optionally one more layer). ``extendable``
+        is the reference SDK's opt-in to layers on a ``from_base`` image: every image here
+        takes layers but a ``from_dockerfile`` one, so only True or False are checked."""
+        if extendable is not None and not isinstance(extendable, bool):
+            wrong_type("extendable", extendable, "True or False")
         changes: dict[str, Any] = {}
         for key, value in (
             ("registry", registry),
@@ -407,6 +414,7 @@ class Image:
             ("name", name),
             ("base_image", base_image),
             ("python_version", python_version),
+            ("platform", platform),
         ):
             if value is not None:
                 changes[key] = value
@@ -417,6 +425,14 @@ class Image:
 
     # -- layers ----------------------------------------------------------------------------
     def _add(self, layer: Layer) -> Image:
+        if self.dockerfile is not None and not isinstance(layer, DockerIgnore):
+            # The build is the user's Dockerfile, as it is: a layer would be silently dropped.
+            invalid(
+                type(layer).__name__,
+                layer,
+                "layers on from_base/from_debian_base images; put this step in your Dockerfile",
+                "cannot be added to a from_dockerfile image",
+            )
         return attrs.evolve(self, layers=(*self.layers, layer))
 
     def with_apt_packages(self, *packages: str, secret_mounts: Any = None) -> Image:
@@ -621,7 +637,11 @@ class Image:
     def base(self) -> str:
         """The image this one starts from: ``base_image``, or for :meth:`from_ref_name` the
         reference its name is given at init (an error naming the name when it is not)."""
-        return image_refs.resolve(self.ref_name) if self.ref_name is not None else self.base_image
+        base = image_refs.resolve(self.ref_name) if self.ref_name is not None else self.base_image
+        if _PLACEHOLDER.search(base):
+            problem = "is a placeholder: name the image to build, push, render or deploy"
+            invalid("base_image", base, "an image reference such as docker.io/org/image:tag", problem)
+        return base
 
     @property
     def is_prebuilt(self) -> bool:
@@ -659,6 +679,9 @@ class Image:
         if self.registry and _PLACEHOLDER.fullmatch(self.registry):
             problem = "is a placeholder: name your registry to build, push or deploy"
             invalid("registry", self.registry, _REGISTRY_ACCEPTED, problem)
+        if _PLACEHOLDER.search(name):
+            problem = "is a placeholder: name your image to build, push or deploy"
+            invalid("name", name, "lower-case letters, digits, '.', '_', '-' and '/', e.g. my-image", problem)
         return f"{self.registry}/{name}:{self.tag}" if self.registry else f"{name}:{self.tag}"
 
 

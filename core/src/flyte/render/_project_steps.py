@@ -60,8 +60,8 @@ def uv_project(layer: UVProject, index: int, secrets: str, dropped: set[str]) ->
         export.append("--frozen")  # exactly the locked versions
     if layer.project_install_mode == "dependencies_only":
         export.append("--no-emit-project")
-    for package in sorted(dropped):  # the image's flyte, not the one the project lists
-        export += ["--no-emit-package", package]
+    for package in sorted(dropped):  # the image's flyte, not the one the project lists, nor what only it needs
+        export += ["--prune", package]
     command = " ".join(shlex.quote(a) for a in [*export, *resolve])
     if layer.extra_args:
         command += f" {layer.extra_args}"

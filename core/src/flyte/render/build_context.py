@@ -13,7 +13,8 @@ both in the container.
   that the root's ``.gitignore`` or ``.dockerignore`` exclude are left out, and so are caches
   and virtual environments. The code lands in the image's work dir (``/root``, which the
   rendered pods put on ``PYTHONPATH``). An image that copies the code itself
-  (``Image.with_source_folder``/``with_source_file`` over the task's module) gets no second copy.
+  (``Image.with_source_folder``/``with_source_file`` over the task's module) gets no second copy;
+  one with ``with_code_bundle("all")`` gets every file of the root, less what is ignored.
 
 The image's tag is a hash of its definition, of the flyte code and of the user code, so a new
 commit gets a new tag and a cluster never runs a stale image under an old name.

@@ -1,8 +1,8 @@
 """``flyte.Image`` as a Dockerfile (BuildKit syntax).
 
 Layers map one to one: apt packages, pip packages (installed with uv, honouring ``pre``,
-``index_url`` and ``extra_index_urls``), requirements files, env vars, commands, workdir and
-copied sources. ``secret_mounts`` become BuildKit secret mounts
+``index_url`` and ``extra_index_urls``), requirements files, env vars, commands, workdir,
+copied sources and projects (uv, Poetry, pixi: :mod:`flyte.render._project_steps`). ``secret_mounts`` become BuildKit secret mounts
 (``RUN --mount=type=secret,id=NAME,env=NAME``): the value exists while that one step runs and
 never lands in a layer. Build with ``--secret id=NAME,env=NAME`` (``flyte build`` does).
 """

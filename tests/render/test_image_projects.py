@@ -242,3 +242,50 @@ def test_pixi_project_errors_name_the_parameter(tmp_path):
         base.with_pixi_project(tmp_path / "empty")
     with pytest.raises(flyte.errors.ConfigurationError, match=r"pixi_lock: .* does not exist"):
         base.with_pixi_project(tmp_path / "pixi.toml", pixi_lock=tmp_path / "nope.lock")
+
+
+POD_PROGRAM = """
+from pathlib import Path
+
+import flyte
+
+HERE = Path(__file__).parent
+image = (
+    flyte.Image.from_debian_base(name="pod")
+    .with_uv_project(HERE.parent / "pyproject.toml", extra_args="--only-group etl")
+    .with_poetry_project(HERE / "poetry" / "pyproject.toml", project_install_mode="install_project")
+    .with_pixi_project(HERE / "pixi")
+    .with_requirements(HERE / "requirements.txt")
+    .with_source_file([HERE / "config.yaml"])
+    .with_source_folder(HERE.parent / "my_lib")
+)
+env = flyte.TaskEnvironment(name="pod", image=image)
+
+
+@env.task
+def double(x: int) -> int:
+    return 2 * x
+"""
+
+
+def test_a_task_container_imports_image_definitions_whose_files_stayed_where_it_was_built(tmp_path):
+    """Module-level image definitions run again in the pod, where the project files they name
+    are absent (only the code is in /root): the task runs; outside a container they are errors."""
+    import os
+    import sys
+
+    (tmp_path / "pod_program.py").write_text(POD_PROGRAM)
+    outputs = tmp_path / "bucket" / "outputs.json"
+    environ = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
+        "FLYTE_INPUTS": '{"x": 21}',
+        "FLYTE_OUTPUTS_URI": str(outputs),
+        "FLYTE_STORAGE": str(tmp_path / "bucket"),
+    }
+    command = [sys.executable, "-m", "flyte.entrypoint", "--module", "pod_program", "--task", "double"]
+    pod = subprocess.run(command, env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert pod.returncode == 0, pod.stderr
+    assert outputs.read_text() == "42"
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"pyproject_file: .* is not one"):
+        flyte.Image.from_debian_base().with_uv_project(tmp_path / "pyproject.toml")

@@ -23,6 +23,24 @@ from flyte._validation import invalid, no_control_characters, wrong_type
 from flyte.secret import Secret, to_secrets
 
 INSTALL_MODES = ("dependencies_only", "install_project")
+
+# Inside a task's container the program's module-level image definitions run again, but the
+# files they name (requirements, project manifests, copied sources) stayed on the machine that
+# built the image. The entrypoint calls allow_absent_files(): a layer whose file is absent is
+# then kept with an empty digest instead of failing the task's import. Nothing builds there.
+_absent_files_allowed = False
+
+
+def allow_absent_files() -> None:
+    global _absent_files_allowed
+    _absent_files_allowed = True
+
+
+def absent(path: Any) -> bool:
+    """True when ``path`` is missing and that is allowed (inside a task's container)."""
+    return _absent_files_allowed and isinstance(path, (str, os.PathLike)) and not Path(path).exists()
+
+
 # pixi's own rule for environment names (lower-case letters, digits and dashes).
 PIXI_ENVIRONMENT = re.compile(r"^[a-z0-9-]+$")
 
@@ -93,10 +111,20 @@ def uv_project(
     secret_mounts: Any,
     project_install_mode: Any,
 ) -> UVProject:
+    options = dict(
+        index_url=_text("index_url", index_url),
+        extra_args=_text("extra_args", extra_args),
+        secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
+        extra_index_urls=_index_urls(extra_index_urls),
+        pre=_flag("pre", pre),
+        project_install_mode=_install_mode(project_install_mode),
+    )
+    if absent(pyproject_file):
+        return UVProject(pyproject=str(pyproject_file), uvlock=None, digest="", **options)
     path = _pyproject(pyproject_file)
     lock = _file("uvlock", uvlock, "uv.lock") if uvlock is not None else path.with_name("uv.lock")
     lock = lock if lock.is_file() else None
-    mode = _install_mode(project_install_mode)
+    mode = options["project_install_mode"]
     sources = _uv_path_sources(path)
     if mode == "install_project":  # the project folder is copied whole: only outside ones are extra
         sources = tuple(s for s in sources if not s.is_relative_to(path.parent.resolve()))
@@ -109,20 +137,22 @@ def uv_project(
         pyproject=str(path),
         uvlock=str(lock) if lock else None,
         digest=_hash(parts),
-        index_url=_text("index_url", index_url),
-        extra_args=_text("extra_args", extra_args),
-        secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
-        extra_index_urls=_index_urls(extra_index_urls),
-        pre=_flag("pre", pre),
-        project_install_mode=mode,
         root=str(root),
         path_sources=tuple(str(s) for s in sources),
+        **options,
     )
 
 
 def poetry_project(
     pyproject_file: Any, poetry_lock: Any, extra_args: Any, secret_mounts: Any, project_install_mode: Any
 ) -> PoetryProject:
+    options = dict(
+        extra_args=_text("extra_args", extra_args),
+        secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
+        project_install_mode=_install_mode(project_install_mode),
+    )
+    if absent(pyproject_file):
+        return PoetryProject(pyproject=str(pyproject_file), poetry_lock=str(poetry_lock or ""), digest="", **options)
     path = _pyproject(pyproject_file)
     if poetry_lock is None:
         lock = path.with_name("poetry.lock")
@@ -135,40 +165,33 @@ def poetry_project(
             )
     else:
         lock = _file("poetry_lock", poetry_lock, "poetry.lock")
-    mode = _install_mode(project_install_mode)
-    return PoetryProject(
-        pyproject=str(path),
-        poetry_lock=str(lock),
-        digest=_hash([_contents(path, lock, mode)]),
-        extra_args=_text("extra_args", extra_args),
-        secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
-        project_install_mode=mode,
-    )
+    digest = _hash([_contents(path, lock, options["project_install_mode"])])
+    return PoetryProject(pyproject=str(path), poetry_lock=str(lock), digest=digest, **options)
 
 
 def pixi_project(
     manifest_file: Any, pixi_lock: Any, environment: Any, extra_args: Any, secret_mounts: Any, project_install_mode: Any
 ) -> PixiProject:
-    manifest = _pixi_manifest(manifest_file)
-    lock = _file("pixi_lock", pixi_lock, "pixi.lock") if pixi_lock is not None else manifest.with_name("pixi.lock")
-    lock = lock if lock.is_file() else None
     if not isinstance(environment, str):
         wrong_type("environment", environment, "a pixi environment name (str)")
     if not PIXI_ENVIRONMENT.fullmatch(environment):
         invalid("environment", environment, "a pixi environment name: lower-case letters, digits and dashes")
-    if environment != "default" and environment not in _pixi_environments(manifest):
-        known = ", ".join(["default", *sorted(_pixi_environments(manifest))])
-        invalid("environment", environment, f"an environment {manifest.name} defines: {known}", "is not defined")
-    mode = _install_mode(project_install_mode)
-    return PixiProject(
-        manifest=str(manifest),
-        pixi_lock=str(lock) if lock else None,
-        digest=_hash([manifest.name, _contents(manifest, lock, mode)]),
+    options = dict(
         environment=environment,
         extra_args=_text("extra_args", extra_args),
         secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
-        project_install_mode=mode,
+        project_install_mode=_install_mode(project_install_mode),
     )
+    if absent(manifest_file):
+        return PixiProject(manifest=str(manifest_file), pixi_lock=None, digest="", **options)
+    manifest = _pixi_manifest(manifest_file)
+    lock = _file("pixi_lock", pixi_lock, "pixi.lock") if pixi_lock is not None else manifest.with_name("pixi.lock")
+    lock = lock if lock.is_file() else None
+    if environment != "default" and environment not in _pixi_environments(manifest):
+        known = ", ".join(["default", *sorted(_pixi_environments(manifest))])
+        invalid("environment", environment, f"an environment {manifest.name} defines: {known}", "is not defined")
+    digest = _hash([manifest.name, _contents(manifest, lock, options["project_install_mode"])])
+    return PixiProject(manifest=str(manifest), pixi_lock=str(lock) if lock else None, digest=digest, **options)
 
 
 # -- checks -----------------------------------------------------------------------------------

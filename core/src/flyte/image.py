@@ -27,6 +27,7 @@ from flyte._image_projects import (
     PixiProject,
     PoetryProject,
     UVProject,
+    absent,
     pixi_project,
     poetry_project,
     uv_project,
@@ -471,6 +472,8 @@ class Image:
     def with_requirements(self, file: str | Path, secret_mounts: Any = None) -> Image:
         """Install the packages of a requirements file (its contents are part of the identity)."""
         path = Path(file)
+        if absent(path):  # inside a task's container (see flyte._image_projects.absent)
+            return self._add(Requirements(str(path), "", to_secrets(secret_mounts, "secret_mounts")))
         if not path.is_file():
             invalid("file", str(file), "the path of an existing requirements file", "does not exist")
         return self._add(Requirements(str(path), _digest_path(path), to_secrets(secret_mounts, "secret_mounts")))
@@ -576,23 +579,24 @@ class Image:
         if not isinstance(src, (str, Path)):
             wrong_type("src", src, "a file path (str or pathlib.Path), or a list of them")
         path = Path(src)
-        if not path.is_file():
+        if not absent(path) and not path.is_file():
             invalid("src", str(src), "the path of an existing file", "does not exist")
-        return self._add(CopySource(str(path), _optional_str("dst")(dst), _digest_path(path)))
+        digest = "" if absent(path) else _digest_path(path)
+        return self._add(CopySource(str(path), _optional_str("dst")(dst), digest))
 
     def with_source_folder(self, src: str | Path, dst: str = ".", copy_contents_only: bool = False) -> Image:
         """Copy a local folder into the image: as a folder of the same name under ``dst`` (by
         default the working directory), or with ``copy_contents_only=True`` its contents into
         ``dst`` itself. A ``dst`` other than ``"."`` is where the folder's contents go."""
         path = Path(src)
-        if not path.is_dir():
+        if not absent(path) and not path.is_dir():
             invalid("src", str(src), "the path of an existing folder", "does not exist")
         if not isinstance(copy_contents_only, bool):
             wrong_type("copy_contents_only", copy_contents_only, "True or False")
         dst = _optional_str("dst")(dst)
         if not copy_contents_only and dst == ".":
             dst = f"./{path.resolve().name}"  # COPY of a folder copies its contents: name the folder
-        return self._add(CopySource(str(path), dst, _digest_path(path)))
+        return self._add(CopySource(str(path), dst, "" if absent(path) else _digest_path(path)))
 
     def with_code_bundle(self, copy_style: str = "loaded_modules", dst: str = ".") -> Image:
         """Say how the program's code gets into the image ``flyte build`` builds (every built

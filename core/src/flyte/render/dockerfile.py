@@ -2,9 +2,10 @@
 
 Layers map one to one: apt packages, pip packages (installed with uv, honouring ``pre``,
 ``index_url`` and ``extra_index_urls``), requirements files, env vars, commands, workdir,
-copied sources and projects (uv, Poetry, pixi: :mod:`flyte.render._project_steps`). ``secret_mounts`` become BuildKit secret mounts
-(``RUN --mount=type=secret,id=NAME,env=NAME``): the value exists while that one step runs and
-never lands in a layer. Build with ``--secret id=NAME,env=NAME`` (``flyte build`` does).
+copied sources and projects (uv, Poetry, pixi: :mod:`flyte.render._project_steps`).
+``secret_mounts`` become BuildKit secret mounts (``RUN --mount=type=secret,id=NAME,env=NAME``):
+the value exists while that one step runs and never lands in a layer. Build with
+``--secret id=NAME,env=NAME`` (``flyte build`` does).
 """
 
 from __future__ import annotations

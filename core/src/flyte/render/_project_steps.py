@@ -70,7 +70,7 @@ def uv_project(layer: UVProject, index: int, secrets: str, dropped: set[str]) ->
     install = " ".join(shlex.quote(a) for a in ["uv", "pip", "install", "--system", "--no-deps", *resolve])
     return [
         f"RUN {UV_CACHE} --mount=type=bind,source={name},target={folder},rw {secrets}"
-        f"cd {project} && {command} -o .flyte-requirements.txt && {install} -r .flyte-requirements.txt"
+        f"cd {shlex.quote(project)} && {command} -o .flyte-requirements.txt && {install} -r .flyte-requirements.txt"
     ]
 
 

@@ -183,6 +183,22 @@ def test_a_poetry_project_layer_changes_the_tag_exactly_when_its_files_change(tm
     assert tag(extra_args="--only main") != tag()
 
 
+def test_what_the_images_dockerignore_leaves_out_of_a_project_never_changes_its_tag(tmp_path):
+    pyproject = poetry_project(tmp_path)
+    (tmp_path / "data.csv").write_text("a,b\n")
+    (tmp_path / "build.ignore").write_text("*.csv\n")
+
+    def tag() -> str:
+        image = flyte.Image.from_debian_base().with_dockerignore(tmp_path / "build.ignore")
+        return image.with_poetry_project(pyproject, project_install_mode="install_project").tag
+
+    before = tag()
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")  # not copied into the build
+    assert tag() == before
+    (tmp_path / "app" / "__init__.py").write_text("X = 2\n")  # copied and installed
+    assert tag() != before
+
+
 def test_a_poetry_project_needs_its_lock(tmp_path):
     pyproject = poetry_project(tmp_path)
     (tmp_path / "poetry.lock").unlink()

@@ -129,18 +129,15 @@ def uv_project(
     if mode == "install_project":  # the project folder is copied whole: only outside ones are extra
         sources = tuple(s for s in sources if not s.is_relative_to(path.parent.resolve()))
     root = Path(os.path.commonpath([path.parent.resolve(), *(s.parent if s.is_file() else s for s in sources)]))
-    parts = [_contents(path, lock, mode, Path(path.parent.resolve()).relative_to(root).as_posix())]
-    for source in sources:
-        parts.append(source.relative_to(root).as_posix())
-        parts.append(hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else tree_digest(source))
-    return UVProject(
+    layer = UVProject(
         pyproject=str(path),
         uvlock=str(lock) if lock else None,
-        digest=_hash(parts),
+        digest="",
         root=str(root),
         path_sources=tuple(str(s) for s in sources),
         **options,
     )
+    return attrs.evolve(layer, digest=project_digest(layer))
 
 
 def poetry_project(
@@ -165,8 +162,8 @@ def poetry_project(
             )
     else:
         lock = _file("poetry_lock", poetry_lock, "poetry.lock")
-    digest = _hash([_contents(path, lock, options["project_install_mode"])])
-    return PoetryProject(pyproject=str(path), poetry_lock=str(lock), digest=digest, **options)
+    layer = PoetryProject(pyproject=str(path), poetry_lock=str(lock), digest="", **options)
+    return attrs.evolve(layer, digest=project_digest(layer))
 
 
 def pixi_project(
@@ -190,8 +187,8 @@ def pixi_project(
     if environment != "default" and environment not in _pixi_environments(manifest):
         known = ", ".join(["default", *sorted(_pixi_environments(manifest))])
         invalid("environment", environment, f"an environment {manifest.name} defines: {known}", "is not defined")
-    digest = _hash([manifest.name, _contents(manifest, lock, options["project_install_mode"])])
-    return PixiProject(manifest=str(manifest), pixi_lock=str(lock) if lock else None, digest=digest, **options)
+    layer = PixiProject(manifest=str(manifest), pixi_lock=str(lock) if lock else None, digest="", **options)
+    return attrs.evolve(layer, digest=project_digest(layer))
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -299,13 +296,30 @@ def _index_urls(value: Any) -> tuple[str, ...]:
     return urls
 
 
-def _contents(manifest: Path, lock: Path | None, mode: str, where: str = ".") -> str:
-    """What a project layer reads: manifest and lock, or the whole project folder."""
-    if mode == "install_project":
-        lock_digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock else ""
-        return _hash([where, tree_digest(manifest.parent), lock_digest])
-    files = [manifest.read_bytes(), lock.read_bytes() if lock else b""]
-    return _hash([where, *(hashlib.sha256(f).hexdigest() for f in files)])
+def project_digest(layer: UVProject | PoetryProject | PixiProject, ignore_files: tuple[str, ...] = ()) -> str:
+    """A hash of what a project layer reads: its manifest and lock, or its project folder less
+    what is ignored (its own ignore files and the image's ``ignore_files``); for uv, also the
+    local sources it installs, and where the project sits among them."""
+    if isinstance(layer, UVProject):
+        manifest, lock, kind = Path(layer.pyproject), layer.uvlock, ""
+    elif isinstance(layer, PoetryProject):
+        manifest, lock, kind = Path(layer.pyproject), layer.poetry_lock, ""
+    else:
+        manifest, lock, kind = Path(layer.manifest), layer.pixi_lock, Path(layer.manifest).name
+    files = [_file_digest(manifest), _file_digest(Path(lock)) if lock else ""]
+    if layer.project_install_mode == "install_project":
+        files[0] = tree_digest(manifest.parent, ignore_files)
+    parts = [kind, *files]
+    if isinstance(layer, UVProject):
+        parts.append(layer.project_dir)
+        for source in map(Path, layer.path_sources):
+            parts.append(source.relative_to(layer.root).as_posix())
+            parts.append(_file_digest(source) if source.is_file() else tree_digest(source, ignore_files))
+    return _hash(parts)
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _hash(parts: list[str]) -> str:

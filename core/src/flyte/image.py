@@ -30,6 +30,7 @@ from flyte._image_projects import (
     absent,
     pixi_project,
     poetry_project,
+    project_digest,
     uv_project,
 )
 from flyte._validation import env_var_dict, invalid, no_control_characters, wrong_type
@@ -662,7 +663,7 @@ class Image:
             "platform": list(self.platform),
             "install_flyte": self.install_flyte,
             "dockerfile": self.dockerfile,
-            "layers": [[type(layer).__name__, _layer_identity(layer)] for layer in self.layers],
+            "layers": [[type(layer).__name__, _layer_identity(layer, self.ignore_files)] for layer in self.layers],
         }
         if self.ref_name is not None:  # the image the name stands for where it is known, else the name
             definition["ref_name"] = image_refs.lookup(self.ref_name) or self.ref_name
@@ -689,8 +690,12 @@ class Image:
         return f"{self.registry}/{name}:{self.tag}" if self.registry else f"{name}:{self.tag}"
 
 
-def _layer_identity(layer: Layer) -> Any:
+def _layer_identity(layer: Layer, ignore_files: tuple[str, ...] = ()) -> Any:
     data = attrs.asdict(layer, recurse=True)
+    present = tuple(f for f in ignore_files if Path(f).is_file())
+    if present and isinstance(layer, (UVProject, PoetryProject, PixiProject)) and layer.digest:
+        # The build leaves out what the image's with_dockerignore files name: so does the tag.
+        data["digest"] = project_digest(layer, present)
     if isinstance(layer, (Requirements, CopySource, DockerIgnore, UVProject, PoetryProject, PixiProject)):
         # Where the files live on this machine is not part of the image; their contents are.
         for key in ("file", "src", *LOCAL_PATHS):

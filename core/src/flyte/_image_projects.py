@@ -10,9 +10,12 @@ not part of the identity. :mod:`flyte.render.dockerfile` turns them into build s
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +29,24 @@ INSTALL_MODES = ("dependencies_only", "install_project")
 
 # Inside a task's container the program's module-level image definitions run again, but the
 # files they name (requirements, project manifests, copied sources) stayed on the machine that
-# built the image. The entrypoint calls allow_absent_files(): a layer whose file is absent is
-# then kept with an empty digest instead of failing the task's import. Nothing builds there.
-_absent_files_allowed = False
+# built the image. The entrypoint imports the task's module within absent_files_allowed(): a
+# layer whose file is absent is then kept with an empty digest instead of failing the import.
+# Nothing builds there.
+_absent_files_allowed = contextvars.ContextVar("absent_files_allowed", default=False)
 
 
-def allow_absent_files() -> None:
-    global _absent_files_allowed
-    _absent_files_allowed = True
+@contextlib.contextmanager
+def absent_files_allowed() -> Iterator[None]:
+    token = _absent_files_allowed.set(True)
+    try:
+        yield
+    finally:
+        _absent_files_allowed.reset(token)
 
 
 def absent(path: Any) -> bool:
     """True when ``path`` is missing and that is allowed (inside a task's container)."""
-    return _absent_files_allowed and isinstance(path, (str, os.PathLike)) and not Path(path).exists()
+    return _absent_files_allowed.get() and isinstance(path, (str, os.PathLike)) and not Path(path).exists()
 
 
 # pixi's own rule for environment names (lower-case letters, digits and dashes).

@@ -337,14 +337,14 @@ def test_with_uv_project_installs_the_locked_dependencies(tmp_path):
 
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "0.1"\ndependencies = ["requests"]\n')
     unlocked = flyte.Image.from_debian_base(name="app").with_uv_project(tmp_path / "pyproject.toml")
-    assert "uv pip install --system -r /tmp/uvproject-0/pyproject.toml" in dockerfile(unlocked)
+    assert "--frozen" not in dockerfile(unlocked)  # no lock: uv resolves the pyproject at build time
     (tmp_path / "uv.lock").write_text("version = 1\n")
     locked = flyte.Image.from_debian_base(name="app").with_uv_project(
         tmp_path / "pyproject.toml", extra_args="--group test"
     )
     text = dockerfile(locked)
-    assert "uv export --project /tmp/uvproject-0 --frozen --no-emit-project --no-hashes --group test" in text
-    assert set(context_files(locked)) == {"uvproject-0.toml", "uvproject-0.lock"}
+    assert "uv export --no-hashes --no-editable --frozen --no-emit-project --group test" in text
+    assert set(context_files(locked)) == {"uvproject-0/pyproject.toml", "uvproject-0/uv.lock"}
     assert locked.uri != unlocked.uri  # the lock is part of the image's identity
     (tmp_path / "uv.lock").write_text("version = 1\n# changed\n")
     relocked = flyte.Image.from_debian_base(name="app").with_uv_project(

@@ -300,3 +300,190 @@ def test_with_dockerignore_leaves_its_patterns_out_of_the_code_and_source_folder
     assert failed.exit_code == 1  # (the CLI's main prints this one line; the runner keeps the exception)
     assert isinstance(failed.exception, flyte.errors.ConfigurationError)
     assert "with_dockerignore: " in str(failed.exception) and "absent.ignore' does not exist" in str(failed.exception)
+
+
+def test_with_source_file_takes_a_list_and_refuses_names_that_would_collide(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for path in (tmp_path / "a" / "config.yaml", tmp_path / "a" / "model.json", tmp_path / "b" / "config.yaml"):
+        path.write_text(path.as_posix())
+    base = flyte.Image.from_debian_base(python_version=(3, 12))
+    image = base.with_source_file([tmp_path / "a" / "config.yaml", str(tmp_path / "a" / "model.json")], "/etc/app/")
+    copies = [line for line in dockerfile(image).splitlines() if line.startswith("COPY src-")]
+    assert copies == ["COPY src-0 /etc/app/", "COPY src-1 /etc/app/"]
+    assert (
+        image.tag
+        == base.with_source_file(tmp_path / "a" / "config.yaml", "/etc/app/")
+        .with_source_file(tmp_path / "a" / "model.json", "/etc/app/")
+        .tag
+    )
+    with pytest.raises(
+        flyte.errors.ConfigurationError, match=r"src: .* would overwrite each other in '.': \['config.yaml'\]"
+    ):
+        base.with_source_file([tmp_path / "a" / "config.yaml", tmp_path / "b" / "config.yaml"])
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"src: '.*missing.txt' does not exist"):
+        base.with_source_file([tmp_path / "a" / "model.json", tmp_path / "missing.txt"])
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"src: \[\] is not valid"):
+        base.with_source_file([])
+
+
+def test_env_vars_may_extend_the_base_images_path():
+    # As in any Dockerfile: "$PATH" is the base image's value at build time, not the text "$PATH".
+    image = flyte.Image.from_base("python:3.10-slim").with_env_vars(
+        {"PATH": "/opt/venv/bin:$PATH", "GREETING": 'say "hi" \\o/', "EMPTY": ""}
+    )
+    (env,) = [line for line in dockerfile(image).splitlines() if line.startswith("ENV EMPTY")]
+    assert env == 'ENV EMPTY="" GREETING="say \\"hi\\" \\\\o/" PATH=/opt/venv/bin:$PATH'
+
+
+def test_from_ref_name_stands_for_the_image_init_names(tmp_path):
+    from flyte.render.context import RenderContext
+    from flyte.render.render import render_environment
+
+    training = flyte.Image.from_ref_name("training")
+    env = flyte.TaskEnvironment(name="refs", image=training)
+
+    @env.task
+    def train(x: int) -> int:
+        return x + 1
+
+    flyte.init()
+    assert flyte.run(train, x=1).outputs() == 2  # a run on this machine needs no image
+    with pytest.raises(
+        flyte.errors.ConfigurationError, match=r"Image.from_ref_name: 'training' is not a known image name"
+    ):
+        _ = training.uri
+    flyte.init(images=("training=ghcr.io/acme/training:1.2", "ghcr.io/acme/default:3"))
+    assert training.uri == "ghcr.io/acme/training:1.2" and flyte.Image.from_ref_name().uri == "ghcr.io/acme/default:3"
+    objects = render_environment(env, RenderContext())
+    assert "ghcr.io/acme/training:1.2" in str(objects)
+    layered = training.with_pip_packages("numpy")
+    assert dockerfile(layered).splitlines()[1] == "FROM ghcr.io/acme/training:1.2"
+    before = layered.tag
+    flyte.init(images={"training": "ghcr.io/acme/training:1.3"})
+    assert layered.tag != before  # a new base is a new image
+    config = tmp_path / "config.yaml"
+    config.write_text("image:\n  image_refs:\n    training: ghcr.io/acme/training:2.0\n")
+    flyte.init_from_config(config)
+    assert training.uri == "ghcr.io/acme/training:2.0"
+    flyte.init_from_config(config, images=("training=ghcr.io/acme/training:2.1",))
+    assert training.uri == "ghcr.io/acme/training:2.1"  # init's images win over the file's
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"images\['training'\]: 'Not An Image' is not a valid"):
+        flyte.init(images={"training": "Not An Image"})
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"name: 'two words' is not valid"):
+        flyte.Image.from_ref_name("two words")
+    flyte.init()
+
+
+CODE_BUNDLE = """
+import flyte
+
+env = flyte.TaskEnvironment(
+    name="bundled",
+    image=flyte.Image.from_debian_base(name="bundled", python_version=(3, 12)).with_code_bundle(copy_style=STYLE),
+)
+
+
+@env.task
+def work() -> int:
+    return 1
+"""
+
+
+@pytest.mark.parametrize("style", ["loaded_modules", "all"])
+def test_with_code_bundle_chooses_which_of_the_programs_files_the_image_holds(tmp_path, monkeypatch, style):
+    (tmp_path / "bundled.py").write_text(CODE_BUNDLE.replace("STYLE", repr(style)))
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "system.txt").write_text("be brief")
+    (tmp_path / ".gitignore").write_text("*.secret\n")
+    (tmp_path / "token.secret").write_text("never copied")
+    monkeypatch.delitem(sys.modules, "bundled", raising=False)
+    context = tmp_path / "ctx"
+    result = CliRunner().invoke(
+        build_cli(), ["build", str(tmp_path / "bundled.py"), "bundled", "--dry-run", "--context", str(context)]
+    )
+    assert result.exit_code == 0, result.output
+    (folder,) = context.iterdir()
+    code = sorted(p.relative_to(folder / "code").as_posix() for p in (folder / "code").rglob("*") if p.is_file())
+    expected = ["bundled.py"] if style == "loaded_modules" else [".gitignore", "bundled.py", "prompts/system.txt"]
+    assert code == expected
+
+
+def test_with_code_bundle_refuses_what_the_pods_could_not_find():
+    base = flyte.Image.from_debian_base()
+    assert base.with_code_bundle().tag != base.with_code_bundle("all").tag
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"copy_style: 'everything' is not valid"):
+        base.with_code_bundle("everything")
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"dst: '/app' is not supported: the pods would not find"):
+        base.with_code_bundle(dst="/app")
+
+
+TEAM_IMAGES = """
+import flyte
+
+trained = flyte.TaskEnvironment(name="training", image=flyte.Image.from_ref_name("training"))
+built = flyte.TaskEnvironment(
+    name="built",
+    image=flyte.Image.from_base("<your-registry>/training-base:latest")
+    .clone(name="<your-org>/<your-image>", registry="<your-registry>", extendable=True)
+    .with_env_vars({"PATH": "/opt/venv/bin:$PATH"}),
+)
+
+
+@trained.task
+def train(x: int) -> int:
+    return x * 2
+
+
+@built.task
+def fit(x: int) -> int:
+    return x + 2
+"""
+
+
+def test_team_images_by_name_and_placeholder_references_run_here_and_render_once_named(tmp_path, monkeypatch):
+    """Images each team builds on its own (from_ref_name, and the docs' "<your-registry>/..."
+    stand-ins): the program runs here; render/build/deploy take the names with --image or
+    the config file, and say which image is still a placeholder."""
+    from flyte._loader import load_file
+
+    program = tmp_path / "teams.py"
+    program.write_text(TEAM_IMAGES)
+    monkeypatch.chdir(tmp_path)
+    module = load_file(program)
+    assert flyte.run(module.train, x=2).outputs() == 4 and flyte.run(module.fit, x=2).outputs() == 4
+    runner = CliRunner()
+    missing = runner.invoke(build_cli(), ["render", str(program), "train"])
+    assert missing.exit_code == 1 and "'training' is not a known image name" in missing.output
+    named = runner.invoke(build_cli(), ["render", str(program), "train", "--image", "training=ghcr.io/acme/train:7"])
+    assert named.exit_code == 0, named.output
+    assert "image: ghcr.io/acme/train:7" in named.output
+    (tmp_path / "config.yaml").write_text("image:\n  image_refs:\n    training: ghcr.io/acme/train:8\n")
+    from_file = runner.invoke(build_cli(), ["render", str(program), "train"])
+    assert from_file.exit_code == 0 and "image: ghcr.io/acme/train:8" in from_file.output
+    deployed = runner.invoke(
+        build_cli(), ["deploy", str(program), "training", "--dry-run", "--image", "training=ghcr.io/acme/train:9"]
+    )
+    assert deployed.exit_code == 0, deployed.output
+    bad = runner.invoke(build_cli(), ["render", str(program), "train", "--image", "training=Not An Image"])
+    assert bad.exit_code == 2 and "images['training']: 'Not An Image' is not a valid image reference" in bad.output
+    placeholder = runner.invoke(build_cli(), ["build", str(program), "fit", "--dry-run"])
+    assert placeholder.exit_code == 1 and "is a placeholder" in str(placeholder.exception or placeholder.output)
+    with pytest.raises(
+        flyte.errors.ConfigurationError, match=r"base_image: '<your-registry>/training-base:latest' is a placeholder"
+    ):
+        _ = flyte.Image.from_base("<your-registry>/training-base:latest").with_pip_packages("numpy").base
+    with pytest.raises(flyte.errors.ConfigurationError, match=r"image_uri: '<your registry>/x' is not a valid"):
+        flyte.Image.from_base("<your registry>/x")  # only the docs' <name> stand-ins, nothing looser
+    with pytest.raises(TypeError, match=r"extendable: expected True or False, got str 'yes'"):
+        flyte.Image.from_base("python:3.12-slim").clone(extendable="yes")
+
+
+def test_a_from_dockerfile_image_takes_no_layers_it_would_drop(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    image = flyte.Image.from_dockerfile(tmp_path / "Dockerfile", registry="ghcr.io/acme", name="mine")
+    with pytest.raises(
+        flyte.errors.ConfigurationError, match=r"PipPackages: .* cannot be added to a from_dockerfile image"
+    ):
+        image.with_pip_packages("numpy")
+    assert image.with_dockerignore(tmp_path / ".dockerignore").dockerfile == image.dockerfile

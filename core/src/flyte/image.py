@@ -21,10 +21,23 @@ from typing import Any, Union
 
 import attrs
 
+from flyte import _image_refs as image_refs
+from flyte._image_projects import (
+    LOCAL_PATHS,
+    PixiProject,
+    PoetryProject,
+    UVProject,
+    absent,
+    pixi_project,
+    poetry_project,
+    project_digest,
+    uv_project,
+)
 from flyte._validation import env_var_dict, invalid, no_control_characters, wrong_type
 from flyte.secret import Secret, to_secrets
 
 DEFAULT_NAME = "flyte"
+CODE_COPY_STYLES = ("loaded_modules", "all")
 IMAGE_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 APT_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.:~-]*(=[A-Za-z0-9.+:~-]+)?$")
 # Versions an image may declare. flyte-core itself needs 3.11 (tomllib, datetime.UTC,
@@ -112,7 +125,7 @@ def _reference(param: str):
     def _convert(value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             wrong_type(param, value, "an image reference such as docker.io/org/image:tag")
-        if len(value) > 255 or not REFERENCE.fullmatch(value):
+        if len(value) > 255 or not REFERENCE.fullmatch(_PLACEHOLDER.sub("x", value)):
             invalid(
                 param,
                 value,
@@ -124,9 +137,10 @@ def _reference(param: str):
     return _convert
 
 
-# The docs' stand-in for a registry (``registry="<my-container-registry>"``): accepted when the
-# image is defined, so the examples run locally unchanged; refused when the image is built,
-# pushed or rendered (:attr:`Image.uri`), which need a real one.
+# The docs' stand-ins (``registry="<my-container-registry>"``, ``"<your-registry>/training:latest"``,
+# ``name="<your-org>/<your-image>"``): accepted when the image is defined, so the examples run
+# locally unchanged; refused when the image is built, pushed or rendered (:attr:`Image.uri`,
+# :attr:`Image.base`), which need a real one.
 _PLACEHOLDER = re.compile(r"<[A-Za-z0-9_.:/-]+>")
 _REGISTRY_ACCEPTED = "a registry host[:port] with an optional path, e.g. ghcr.io/my-org or localhost:5000"
 
@@ -157,7 +171,7 @@ def _platform(value: Any) -> tuple[str, ...]:
 def _name(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not IMAGE_NAME.fullmatch(value):
+    if not isinstance(value, str) or not IMAGE_NAME.fullmatch(_PLACEHOLDER.sub("x", value)):
         invalid("name", value, "lower-case letters, digits, '.', '_', '-' and '/', e.g. my-image")
     return value
 
@@ -228,19 +242,6 @@ class CopySource:
 
 
 @attrs.frozen
-class UVProject:
-    """A uv project's dependencies (``pyproject.toml``, and ``uv.lock`` when there is one),
-    identified by the files' contents; the project itself is not installed."""
-
-    pyproject: str
-    uvlock: str | None
-    digest: str
-    index_url: str | None = None
-    extra_args: str | None = None
-    secret_mounts: tuple[Secret, ...] = ()
-
-
-@attrs.frozen
 class DockerIgnore:
     """A ``.dockerignore`` file: its patterns keep files out of what the build copies (the
     program's code folder and source folders), identified by its contents. Not required where
@@ -250,7 +251,29 @@ class DockerIgnore:
     digest: str  # "" where the file is absent
 
 
-Layer = Union[AptPackages, PipPackages, Requirements, EnvVars, Commands, WorkDir, CopySource, UVProject, DockerIgnore]  # noqa: UP007
+@attrs.frozen
+class CodeBundle:
+    """The program's code in the image (``with_code_bundle``): ``"loaded_modules"``, the
+    modules it imported from its root folder (what every built image gets), or ``"all"``,
+    every file under that folder less what its ignore files leave out."""
+
+    copy_style: str = "loaded_modules"
+
+
+Layer = Union[  # noqa: UP007
+    AptPackages,
+    PipPackages,
+    Requirements,
+    EnvVars,
+    Commands,
+    WorkDir,
+    CopySource,
+    UVProject,
+    PoetryProject,
+    PixiProject,
+    DockerIgnore,
+    CodeBundle,
+]
 
 
 @attrs.frozen
@@ -266,6 +289,7 @@ class Image:
     install_flyte: bool = attrs.field(default=False)
     dockerfile: str | None = attrs.field(default=None)  # contents, for from_dockerfile
     layers: tuple[Layer, ...] = attrs.field(default=(), converter=tuple)
+    ref_name: str | None = attrs.field(default=None)  # from_ref_name: the base is named at init
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
@@ -301,6 +325,16 @@ class Image:
     def from_base(cls, image_uri: str) -> Image:
         """An existing image, used as is (or as the base of further layers)."""
         return cls(base_image=_reference("image_uri")(image_uri))
+
+    @classmethod
+    def from_ref_name(cls, name: str = "default") -> Image:
+        """An image named here and given by reference where the program starts:
+        ``flyte.init(images={"training": "ghcr.io/org/training:1.2"})``, ``images=("training=REF",)``,
+        or ``image.image_refs`` in the config file. Layers added to it build on that image.
+        Runs on this machine do not need it; rendering, building and deploying do."""
+        if not isinstance(name, str) or not image_refs.NAME.fullmatch(name):
+            invalid("name", name, "an image name such as training or data-prep (letters, digits, '.', '_', '-')")
+        return cls(base_image="scratch", ref_name=name)
 
     @classmethod
     def from_dockerfile(
@@ -367,8 +401,14 @@ class Image:
         base_image: str | None = None,
         python_version: tuple[int, int] | str | None = None,
         addl_layer: Layer | None = None,
+        extendable: bool | None = None,
+        platform: str | tuple[str, ...] | None = None,
     ) -> Image:
-        """A copy with some settings replaced (and optionally one more layer)."""
+        """A copy with some settings replaced (and optionally one more layer). ``extendable``
+        is the reference SDK's opt-in to layers on a ``from_base`` image: every image here
+        takes layers but a ``from_dockerfile`` one, so only True or False are checked."""
+        if extendable is not None and not isinstance(extendable, bool):
+            wrong_type("extendable", extendable, "True or False")
         changes: dict[str, Any] = {}
         for key, value in (
             ("registry", registry),
@@ -376,14 +416,25 @@ class Image:
             ("name", name),
             ("base_image", base_image),
             ("python_version", python_version),
+            ("platform", platform),
         ):
             if value is not None:
                 changes[key] = value
+        if base_image is not None:
+            changes["ref_name"] = None  # a named base given its reference (as a deploy does)
         image = attrs.evolve(self, **changes)
         return image._add(addl_layer) if addl_layer is not None else image
 
     # -- layers ----------------------------------------------------------------------------
     def _add(self, layer: Layer) -> Image:
+        if self.dockerfile is not None and not isinstance(layer, DockerIgnore):
+            # The build is the user's Dockerfile, as it is: a layer would be silently dropped.
+            invalid(
+                type(layer).__name__,
+                layer,
+                "layers on from_base/from_debian_base images; put this step in your Dockerfile",
+                "cannot be added to a from_dockerfile image",
+            )
         return attrs.evolve(self, layers=(*self.layers, layer))
 
     def with_apt_packages(self, *packages: str, secret_mounts: Any = None) -> Image:
@@ -422,6 +473,8 @@ class Image:
     def with_requirements(self, file: str | Path, secret_mounts: Any = None) -> Image:
         """Install the packages of a requirements file (its contents are part of the identity)."""
         path = Path(file)
+        if absent(path):  # inside a task's container (see flyte._image_projects.absent)
+            return self._add(Requirements(str(path), "", to_secrets(secret_mounts, "secret_mounts")))
         if not path.is_file():
             invalid("file", str(file), "the path of an existing requirements file", "does not exist")
         return self._add(Requirements(str(path), _digest_path(path), to_secrets(secret_mounts, "secret_mounts")))
@@ -431,30 +484,62 @@ class Image:
         pyproject_file: str | Path,
         uvlock: str | Path | None = None,
         index_url: str | None = None,
+        extra_index_urls: str | list[str] | tuple[str, ...] | None = None,
+        pre: bool = False,
         extra_args: str | None = None,
         secret_mounts: Any = None,
-        **_reference_options: Any,
+        project_install_mode: str = "dependencies_only",
     ) -> Image:
-        """Install the dependencies of a uv project: exactly the locked versions when a
-        ``uv.lock`` is next to ``pyproject_file`` (or given as ``uvlock``), else those the
-        pyproject declares. ``extra_args`` go to uv (e.g. ``"--group test"``)."""
-        path = Path(pyproject_file)
-        if not path.is_file() or path.name != "pyproject.toml":
-            invalid("pyproject_file", str(pyproject_file), "the path of an existing pyproject.toml", "is not one")
-        lock = Path(uvlock) if uvlock is not None else path.with_name("uv.lock")
-        if uvlock is not None and not lock.is_file():
-            invalid("uvlock", str(uvlock), "the path of an existing uv.lock", "does not exist")
-        lock_path = str(lock) if lock.is_file() else None
-        digest = _digest_path(path) + (_digest_path(lock) if lock_path else "")
+        """Install a uv project's dependencies: exactly the versions of its ``uv.lock`` (next
+        to ``pyproject_file``, or ``uvlock``), else those uv resolves from the pyproject.
+        ``extra_args`` go to ``uv export`` (e.g. ``"--group test"``, ``"--only-group etl"``);
+        ``index_url``, ``extra_index_urls`` and ``pre`` to the install. Local folders that
+        ``[tool.uv.sources]`` names are built and installed too. With
+        ``project_install_mode="install_project"`` the project folder (less what its ignore
+        files and the image's ``with_dockerignore`` files leave out) is installed as well."""
         return self._add(
-            UVProject(
-                str(path),
-                lock_path,
-                hashlib.sha256(digest.encode()).hexdigest(),
-                _optional_str("index_url")(index_url),
-                _optional_str("extra_args")(extra_args),
-                to_secrets(secret_mounts, "secret_mounts"),
+            uv_project(
+                pyproject_file,
+                uvlock,
+                index_url,
+                extra_index_urls,
+                pre,
+                extra_args,
+                secret_mounts,
+                project_install_mode,
             )
+        )
+
+    def with_poetry_project(
+        self,
+        pyproject_file: str | Path,
+        poetry_lock: str | Path | None = None,
+        extra_args: str | None = None,
+        secret_mounts: Any = None,
+        project_install_mode: str = "dependencies_only",
+    ) -> Image:
+        """Install exactly what a Poetry project's ``poetry.lock`` (next to ``pyproject_file``,
+        or ``poetry_lock``) pins, with Poetry (``poetry install --no-root``; ``extra_args``
+        are added, e.g. ``"--only main"``). With ``project_install_mode="install_project"``
+        the project folder is copied and the project installed as well."""
+        return self._add(poetry_project(pyproject_file, poetry_lock, extra_args, secret_mounts, project_install_mode))
+
+    def with_pixi_project(
+        self,
+        manifest_file: str | Path,
+        pixi_lock: str | Path | None = None,
+        environment: str = "default",
+        extra_args: str | None = None,
+        secret_mounts: Any = None,
+        project_install_mode: str = "dependencies_only",
+    ) -> Image:
+        """Install a pixi project's ``environment`` (``pixi install --locked`` when there is a
+        ``pixi.lock``; ``--frozen`` in ``extra_args`` replaces ``--locked``) and make it the
+        Python the image's tasks run in: flyte is installed into it after this layer.
+        ``manifest_file`` is a ``pixi.toml``, a ``pyproject.toml`` with ``[tool.pixi]``, or the
+        project folder (pixi.toml wins over pyproject.toml, as pixi decides)."""
+        return self._add(
+            pixi_project(manifest_file, pixi_lock, environment, extra_args, secret_mounts, project_install_mode)
         )
 
     def with_env_vars(self, env_vars: dict[str, str]) -> Image:
@@ -473,26 +558,70 @@ class Image:
     def with_workdir(self, workdir: str) -> Image:
         return self._add(WorkDir(_optional_str("workdir")(workdir)))
 
-    def with_source_file(self, src: str | Path, dst: str = ".") -> Image:
-        """Copy a local file into the image."""
+    def with_source_file(self, src: str | Path | list[str | Path], dst: str = ".") -> Image:
+        """Copy a local file, or a list of files, into ``dst`` (a folder when it is "." or
+        ends with "/", else the file's new name)."""
+        if isinstance(src, (list, tuple)):
+            if not src:
+                invalid("src", src, "a file, or a non-empty list of files")
+            names = [Path(p).name for p in src]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                invalid(
+                    "src",
+                    [str(p) for p in src],
+                    "files with distinct names",
+                    f"would overwrite each other in {dst!r}: {duplicates}",
+                )
+            image = self
+            for item in src:
+                image = image.with_source_file(item, dst)
+            return image
+        if not isinstance(src, (str, Path)):
+            wrong_type("src", src, "a file path (str or pathlib.Path), or a list of them")
         path = Path(src)
-        if not path.is_file():
+        if not absent(path) and not path.is_file():
             invalid("src", str(src), "the path of an existing file", "does not exist")
-        return self._add(CopySource(str(path), _optional_str("dst")(dst), _digest_path(path)))
+        digest = "" if absent(path) else _digest_path(path)
+        return self._add(CopySource(str(path), _optional_str("dst")(dst), digest))
 
     def with_source_folder(self, src: str | Path, dst: str = ".", copy_contents_only: bool = False) -> Image:
         """Copy a local folder into the image: as a folder of the same name under ``dst`` (by
         default the working directory), or with ``copy_contents_only=True`` its contents into
         ``dst`` itself. A ``dst`` other than ``"."`` is where the folder's contents go."""
         path = Path(src)
-        if not path.is_dir():
+        if not absent(path) and not path.is_dir():
             invalid("src", str(src), "the path of an existing folder", "does not exist")
         if not isinstance(copy_contents_only, bool):
             wrong_type("copy_contents_only", copy_contents_only, "True or False")
         dst = _optional_str("dst")(dst)
         if not copy_contents_only and dst == ".":
             dst = f"./{path.resolve().name}"  # COPY of a folder copies its contents: name the folder
-        return self._add(CopySource(str(path), dst, _digest_path(path)))
+        return self._add(CopySource(str(path), dst, "" if absent(path) else _digest_path(path)))
+
+    def with_code_bundle(self, copy_style: str = "loaded_modules", dst: str = ".") -> Image:
+        """Say how the program's code gets into the image ``flyte build`` builds (every built
+        image has it: deployments run the image's own copy). ``"loaded_modules"``: the modules
+        the program imported from its root folder (the default); ``"all"``: every file under
+        that folder, less what its ignore files leave out. The code lands in the image's work
+        dir, which the rendered pods put on ``PYTHONPATH``, so ``dst`` can only be ``"."``."""
+        if copy_style not in CODE_COPY_STYLES:
+            invalid("copy_style", copy_style, " or ".join(repr(c) for c in CODE_COPY_STYLES))
+        if dst not in (".", "./"):
+            invalid(
+                "dst",
+                dst,
+                '"." (the work dir the rendered pods import task code from)',
+                "is not supported: the pods would not find the code there",
+            )
+        if any(isinstance(layer, CodeBundle) for layer in self.layers):
+            invalid("with_code_bundle", copy_style, "one with_code_bundle per image", "is a second one")
+        return self._add(CodeBundle(copy_style))
+
+    @property
+    def code_copy_style(self) -> str:
+        """How the build copies the program's code (``with_code_bundle``)."""
+        return next((layer.copy_style for layer in self.layers if isinstance(layer, CodeBundle)), "loaded_modules")
 
     def with_dockerignore(self, path: str | Path) -> Image:
         """Leave out of the build what ``path`` (a ``.dockerignore`` file) names, besides the
@@ -510,9 +639,19 @@ class Image:
 
     # -- identity --------------------------------------------------------------------------
     @property
+    def base(self) -> str:
+        """The image this one starts from: ``base_image``, or for :meth:`from_ref_name` the
+        reference its name is given at init (an error naming the name when it is not)."""
+        base = image_refs.resolve(self.ref_name) if self.ref_name is not None else self.base_image
+        if _PLACEHOLDER.search(base):
+            problem = "is a placeholder: name the image to build, push, render or deploy"
+            invalid("base_image", base, "an image reference such as docker.io/org/image:tag", problem)
+        return base
+
+    @property
     def is_prebuilt(self) -> bool:
         """True when the image is an existing reference with nothing to build."""
-        builds = any(not isinstance(layer, DockerIgnore) for layer in self.layers)
+        builds = any(not isinstance(layer, (DockerIgnore, CodeBundle)) for layer in self.layers)
         return not builds and not self.install_flyte and self.dockerfile is None
 
     @property
@@ -524,8 +663,10 @@ class Image:
             "platform": list(self.platform),
             "install_flyte": self.install_flyte,
             "dockerfile": self.dockerfile,
-            "layers": [[type(layer).__name__, _layer_identity(layer)] for layer in self.layers],
+            "layers": [[type(layer).__name__, _layer_identity(layer, self.ignore_files)] for layer in self.layers],
         }
+        if self.ref_name is not None:  # the image the name stands for where it is known, else the name
+            definition["ref_name"] = image_refs.lookup(self.ref_name) or self.ref_name
         text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -538,20 +679,27 @@ class Image:
     def uri(self) -> str:
         """The full image reference: ``registry/name:tag``, or the base for a prebuilt image."""
         if self.is_prebuilt:
-            return self.base_image
+            return self.base
         name = self.name or DEFAULT_NAME
         if self.registry and _PLACEHOLDER.fullmatch(self.registry):
             problem = "is a placeholder: name your registry to build, push or deploy"
             invalid("registry", self.registry, _REGISTRY_ACCEPTED, problem)
+        if _PLACEHOLDER.search(name):
+            problem = "is a placeholder: name your image to build, push or deploy"
+            invalid("name", name, "lower-case letters, digits, '.', '_', '-' and '/', e.g. my-image", problem)
         return f"{self.registry}/{name}:{self.tag}" if self.registry else f"{name}:{self.tag}"
 
 
-def _layer_identity(layer: Layer) -> Any:
+def _layer_identity(layer: Layer, ignore_files: tuple[str, ...] = ()) -> Any:
     data = attrs.asdict(layer, recurse=True)
-    if isinstance(layer, (Requirements, CopySource, DockerIgnore)):
-        # Where the file lives on this machine is not part of the image; its contents are.
-        data.pop("file", None)
-        data.pop("src", None)
+    present = tuple(f for f in ignore_files if Path(f).is_file())
+    if present and isinstance(layer, (UVProject, PoetryProject, PixiProject)) and layer.digest:
+        # The build leaves out what the image's with_dockerignore files name: so does the tag.
+        data["digest"] = project_digest(layer, present)
+    if isinstance(layer, (Requirements, CopySource, DockerIgnore, UVProject, PoetryProject, PixiProject)):
+        # Where the files live on this machine is not part of the image; their contents are.
+        for key in ("file", "src", *LOCAL_PATHS):
+            data.pop(key, None)
     return data
 
 

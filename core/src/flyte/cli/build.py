@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from flyte.cli.images import image_refs_option
+
 
 def images_for(obj: object) -> list:
     """The distinct images of every environment reachable from a task's or environment's
@@ -43,6 +45,7 @@ def engine_problem() -> str | None:
 
 
 @click.command("build")
+@image_refs_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("target")
 @click.option("--dry-run", is_flag=True, help="Print each image and its Dockerfile; build nothing.")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 
+from flyte.cli.images import image_refs_option
+
 
 @click.command("deploy")
+@image_refs_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.argument("envs", nargs=-1)
 @click.option("--dry-run", "dryrun", is_flag=True, help="Validate and render; record and apply nothing.")
@@ -53,7 +56,10 @@ def deploy_command(
     import contextlib
     import io
 
+    from flyte import _image_refs
+
     scope = {k: v for k, v in (("project", project), ("domain", domain)) if v is not None}
+    scope["images"] = _image_refs.known()  # --image's and the config file's, which init would reset
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # the one-line backend note: shown below instead
             flyte.init_from_config(config, **scope)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from flyte.cli.images import image_refs_option
 from flyte.cli.output import output_option
 
 MAPPING = """\b
@@ -43,6 +44,7 @@ How task settings map to Kubernetes (a plain task is a batch/v1 Job):
 
 
 @click.command("render", epilog=MAPPING)
+@image_refs_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("target")
 @output_option("yaml", "json", default="yaml")

@@ -13,7 +13,8 @@ both in the container.
   that the root's ``.gitignore`` or ``.dockerignore`` exclude are left out, and so are caches
   and virtual environments. The code lands in the image's work dir (``/root``, which the
   rendered pods put on ``PYTHONPATH``). An image that copies the code itself
-  (``Image.with_source_folder``/``with_source_file`` over the task's module) gets no second copy.
+  (``Image.with_source_folder``/``with_source_file`` over the task's module) gets no second copy;
+  one with ``with_code_bundle("all")`` gets every file of the root, less what is ignored.
 
 The image's tag is a hash of its definition, of the flyte code and of the user code, so a new
 commit gets a new tag and a cluster never runs a stale image under an old name.
@@ -34,11 +35,11 @@ import sys
 import sysconfig
 from functools import cache
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlparse
 
 import attrs
 
+from flyte._ignore import ignore_spec, kept_files
 from flyte._version import __version__
 from flyte.errors import ConfigurationError
 from flyte.image import CopySource, Image, WorkDir
@@ -47,20 +48,6 @@ CORE = "flyte-core"
 # The reference SDK's distribution: the same ``flyte`` import package as flyte-core, so a script's
 # or pip layer's "flyte>=2..." (every public uv-script example lists it) would overwrite ours.
 REFERENCE_CORE = "flyte"
-ALWAYS_EXCLUDED = [
-    "__pycache__/",
-    "*.py[cod]",
-    ".git/",
-    ".venv/",
-    "venv/",
-    "*.egg-info/",
-    ".pytest_cache/",
-    ".mypy_cache/",
-    ".ruff_cache/",
-    ".hypothesis/",
-    "build/",
-    "dist/",
-]
 WORKDIR = "/root"
 
 
@@ -147,6 +134,7 @@ class BuildContext:
             if source.is_dir():
                 _copy_tree(source, folder / name, self.image.ignore_files)
             else:
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, folder / name)
         wheels = folder / "flyte-wheels"
         for dist in self.flyte:
@@ -188,7 +176,10 @@ def context_for(image: Image, module: str, include: tuple[str, ...] = ()) -> Bui
     flyte = _flyte_distributions(image, modules) if image.install_flyte else ()
     code = None
     if root is not None and not _copies_itself(image, module, root):
-        files = _code_files(root, tuple(sorted(modules.items())), image.ignore_files)
+        if image.code_copy_style == "all":  # with_code_bundle("all"): every file of the root
+            files = dict(kept_files(root, image.ignore_files))
+        else:
+            files = _code_files(root, tuple(sorted(modules.items())), image.ignore_files)
         files.update(included_files(root, include))
         code = UserCode(root, tuple(sorted(files.items())))
     elif include:
@@ -303,7 +294,7 @@ def _copies_itself(image: Image, module: str, root: Path) -> bool:
 
 
 def _code_files(root: Path, modules: tuple[tuple[str, Path], ...], extra: tuple[str, ...] = ()) -> dict[str, Path]:
-    ignored = _ignore_spec(root, extra)
+    ignored = ignore_spec(root, extra)
     files: dict[str, Path] = {}
 
     def add(path: Path) -> None:
@@ -330,29 +321,10 @@ def _code_files(root: Path, modules: tuple[tuple[str, Path], ...], extra: tuple[
     return files
 
 
-def _ignore_spec(root: Path, extra: tuple[str, ...] = ()) -> Any:
-    """What a copy of ``root`` leaves out: flyte's defaults, the folder's ``.gitignore`` and
-    ``.dockerignore``, and the image's ``with_dockerignore`` files (``extra``)."""
-    import pathspec
-
-    lines = list(ALWAYS_EXCLUDED)
-    for name in (".gitignore", ".dockerignore"):
-        if (root / name).is_file():
-            lines += (root / name).read_text().splitlines()
-    for file in extra:
-        if not Path(file).is_file():
-            raise ConfigurationError(f"with_dockerignore: {file!r} does not exist (accepted: a .dockerignore file)")
-        lines += Path(file).read_text().splitlines()
-    return pathspec.GitIgnoreSpec.from_lines(lines)
-
-
 def _copy_tree(source: Path, target: Path, extra: tuple[str, ...] = ()) -> None:
-    ignored = _ignore_spec(source, extra)
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source).as_posix()
-        if path.is_file() and not ignored.match_file(relative):
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / relative)
+    for relative, path in kept_files(source, extra):
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / relative)
 
 
 # -- flyte's own distributions --------------------------------------------------------------------
@@ -421,12 +393,9 @@ def _flyte_sources() -> tuple[Path, ...]:
 
 
 def _tree_digest(folder: Path) -> str:
-    ignored = _ignore_spec(folder)
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder).as_posix()
-        if path.is_file() and not ignored.match_file(relative):
-            digest.update(relative.encode() + b"\0" + _file_digest(path).encode() + b"\n")
+    for relative, path in kept_files(folder):
+        digest.update(relative.encode() + b"\0" + _file_digest(path).encode() + b"\n")
     return digest.hexdigest()
 
 

@@ -1,14 +1,16 @@
 """``flyte.Image`` as a Dockerfile (BuildKit syntax).
 
 Layers map one to one: apt packages, pip packages (installed with uv, honouring ``pre``,
-``index_url`` and ``extra_index_urls``), requirements files, env vars, commands, workdir and
-copied sources. ``secret_mounts`` become BuildKit secret mounts
-(``RUN --mount=type=secret,id=NAME,env=NAME``): the value exists while that one step runs and
-never lands in a layer. Build with ``--secret id=NAME,env=NAME`` (``flyte build`` does).
+``index_url`` and ``extra_index_urls``), requirements files, env vars, commands, workdir,
+copied sources and projects (uv, Poetry, pixi: :mod:`flyte.render._project_steps`).
+``secret_mounts`` become BuildKit secret mounts (``RUN --mount=type=secret,id=NAME,env=NAME``):
+the value exists while that one step runs and never lands in a layer. Build with
+``--secret id=NAME,env=NAME`` (``flyte build`` does).
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -21,12 +23,16 @@ from flyte.image import (
     CopySource,
     EnvVars,
     Image,
+    Layer,
     PipPackages,
+    PixiProject,
+    PoetryProject,
     Requirements,
     UVProject,
     WorkDir,
 )
-from flyte.render.build_context import requirement_name
+from flyte.render import _project_steps as projects
+from flyte.render.build_context import REFERENCE_CORE, requirement_name
 
 SYNTAX = "# syntax=docker/dockerfile:1.10"
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.9"
@@ -58,17 +64,15 @@ def _pip(layer: PipPackages) -> str:
 
 
 def context_files(image: Image) -> dict[str, Path]:
-    """Files the build context must hold: name in the context -> local source."""
+    """Files the build context must hold: name in the context -> local file or folder."""
     files: dict[str, Path] = {}
     for index, layer in enumerate(image.layers):
         if isinstance(layer, Requirements):
             files[f"requirements-{index}.txt"] = Path(layer.file)
         elif isinstance(layer, CopySource):
             files[f"src-{index}"] = Path(layer.src)
-        elif isinstance(layer, UVProject):
-            files[f"uvproject-{index}.toml"] = Path(layer.pyproject)
-            if layer.uvlock:
-                files[f"uvproject-{index}.lock"] = Path(layer.uvlock)
+        elif isinstance(layer, (UVProject, PoetryProject, PixiProject)):
+            files.update(projects.project_files(layer, index))
     return files
 
 
@@ -91,70 +95,85 @@ def dockerfile(
     """
     if image.dockerfile is not None:
         return image.dockerfile
-    lines = [SYNTAX, f"FROM {image.base_image}"]
+    lines = [SYNTAX, f"FROM {image.base}"]
     needs_uv = image.install_flyte or any(
-        isinstance(layer, (PipPackages, Requirements, UVProject)) for layer in image.layers
+        isinstance(layer, (PipPackages, Requirements, UVProject, PoetryProject, PixiProject)) for layer in image.layers
     )
     if needs_uv:
         lines.append(f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv")
     lines += ["ENV PYTHONUNBUFFERED=1", "WORKDIR /root"]
-    dropped = {requirement_name(r) for r in replaced}
-    if image.install_flyte:
-        pins = (f"flyte-core=={__version__}",) if flyte_pins is None else flyte_pins
-        wanted = [f'"{p}"' for p in pins]
-        if flyte_wheels:
-            lines.append("COPY flyte-wheels/ /tmp/flyte-wheels/")
-            wanted.insert(0, "/tmp/flyte-wheels/*.whl")
-        lines.append(f"RUN --mount=type=cache,target=/root/.cache/uv uv pip install --system {' '.join(wanted)}")
+    dropped = {name for name in map(requirement_name, replaced) if name}
+    # flyte goes in first (it changes least), except where a layer replaces the Python (pixi)
+    # or installs what it is given whole (Poetry, pixi): then right after the last such layer.
+    whole = [i for i, layer in enumerate(image.layers) if isinstance(layer, (PoetryProject, PixiProject))]
+    last = whole[-1] if whole else -1
+    if image.install_flyte and last < 0:
+        lines += _install_flyte(flyte_wheels, flyte_pins)
     for index, layer in enumerate(image.layers):
-        if isinstance(layer, AptPackages):
-            packages = " ".join(shlex.quote(p) for p in layer.packages)
-            lines.append(
-                "RUN --mount=type=cache,target=/var/cache/apt,sharing=locked "
-                f"{_secret_mounts(layer.secret_mounts)}"
-                f"apt-get update && apt-get install -y --no-install-recommends {packages} "
-                "&& rm -rf /var/lib/apt/lists/*"
-            )
-        elif isinstance(layer, PipPackages):
-            kept = tuple(p for p in layer.packages if requirement_name(p) not in dropped)
-            if kept:
-                lines.append(_pip(attrs.evolve(layer, packages=kept)))
-        elif isinstance(layer, Requirements):
-            name = f"requirements-{index}.txt"
-            lines.append(f"COPY {name} /tmp/{name}")
-            lines.append(
-                f"RUN --mount=type=cache,target=/root/.cache/uv {_secret_mounts(layer.secret_mounts)}"
-                f"uv pip install --system -r /tmp/{name}"
-            )
-        elif isinstance(layer, EnvVars):
-            lines.append("ENV " + " ".join(f"{k}={shlex.quote(v)}" for k, v in layer.env_vars))
-        elif isinstance(layer, Commands):
-            for command in layer.commands:
-                lines.append(f"RUN {_secret_mounts(layer.secret_mounts)}{command}")
-        elif isinstance(layer, WorkDir):
-            lines.append(f"WORKDIR {layer.workdir}")
-        elif isinstance(layer, CopySource):
-            lines.append(f"COPY src-{index} {layer.dst}")
-        elif isinstance(layer, UVProject):
-            lines += _uv_project(layer, index)
+        lines += _layer(layer, index, dropped)
+        if image.install_flyte and index == last:
+            lines += _install_flyte(flyte_wheels, flyte_pins, dropped)
     if code:
         lines.append("COPY code/ /root/")
     return "\n".join(lines) + "\n"
 
 
-def _uv_project(layer: UVProject, index: int) -> list[str]:
-    folder = f"/tmp/uvproject-{index}"
-    lines = [f"COPY uvproject-{index}.toml {folder}/pyproject.toml"]
-    extra = f" {layer.extra_args}" if layer.extra_args else ""
-    index_url = f" --index-url {shlex.quote(layer.index_url)}" if layer.index_url else ""
-    if layer.uvlock:
-        lines.append(f"COPY uvproject-{index}.lock {folder}/uv.lock")
-        # The locked versions, exactly; the project itself is not installed (its code is the task's).
-        install = (
-            f"uv export --project {folder} --frozen --no-emit-project --no-hashes{extra} -o {folder}/requirements.txt"
-            f" && uv pip install --system{index_url} -r {folder}/requirements.txt"
-        )
-    else:
-        install = f"uv pip install --system{index_url} -r {folder}/pyproject.toml{extra}"
-    lines.append(f"RUN --mount=type=cache,target=/root/.cache/uv {_secret_mounts(layer.secret_mounts)}{install}")
+def _install_flyte(wheels: bool, pins: tuple[str, ...] | None, dropped: set[str] = frozenset()) -> list[str]:
+    """flyte's own distributions; after a Poetry or pixi layer, the reference SDK's ``flyte``
+    that a project may list is removed first (it holds the same ``flyte`` package)."""
+    pins = (f"flyte-core=={__version__}",) if pins is None else pins
+    wanted = [f'"{p}"' for p in pins]
+    lines = []
+    if wheels:
+        lines.append("COPY flyte-wheels/ /tmp/flyte-wheels/")
+        wanted.insert(0, "/tmp/flyte-wheels/*.whl")
+    command = f"uv pip install --system {' '.join(wanted)}"
+    if REFERENCE_CORE in dropped:
+        command = f"uv pip uninstall --system {REFERENCE_CORE} && {command} --reinstall"
+    lines.append(f"RUN --mount=type=cache,target=/root/.cache/uv {command}")
     return lines
+
+
+def _layer(layer: Layer, index: int, dropped: set[str]) -> list[str]:
+    secrets = _secret_mounts(getattr(layer, "secret_mounts", ()))
+    if isinstance(layer, AptPackages):
+        packages = " ".join(shlex.quote(p) for p in layer.packages)
+        return [
+            "RUN --mount=type=cache,target=/var/cache/apt,sharing=locked "
+            f"{secrets}apt-get update && apt-get install -y --no-install-recommends {packages} "
+            "&& rm -rf /var/lib/apt/lists/*"
+        ]
+    if isinstance(layer, PipPackages):
+        kept = tuple(p for p in layer.packages if requirement_name(p) not in dropped)
+        return [_pip(attrs.evolve(layer, packages=kept))] if kept else []
+    if isinstance(layer, Requirements):
+        name = f"requirements-{index}.txt"
+        return [
+            f"COPY {name} /tmp/{name}",
+            f"RUN --mount=type=cache,target=/root/.cache/uv {secrets}uv pip install --system -r /tmp/{name}",
+        ]
+    if isinstance(layer, EnvVars):
+        return ["ENV " + " ".join(f"{k}={_env_value(v)}" for k, v in layer.env_vars)]
+    if isinstance(layer, Commands):
+        return [f"RUN {secrets}{command}" for command in layer.commands]
+    if isinstance(layer, WorkDir):
+        return [f"WORKDIR {layer.workdir}"]
+    if isinstance(layer, CopySource):
+        return [f"COPY src-{index} {layer.dst}"]
+    if isinstance(layer, UVProject):
+        return projects.uv_project(layer, index, secrets, dropped)
+    if isinstance(layer, PoetryProject):
+        return projects.poetry_project(layer, index, secrets)
+    if isinstance(layer, PixiProject):
+        return projects.pixi_project(layer, index, secrets)
+    return []  # DockerIgnore, CodeBundle: they shape the build context, not a step
+
+
+def _env_value(value: str) -> str:
+    """A value for ENV: bare when it has no space or quote, else double-quoted (quotes and
+    backslashes escaped); either way ``$PATH`` expands to the base image's value, as in any
+    Dockerfile (``{"PATH": "/opt/venv/bin:$PATH"}``)."""
+    if re.fullmatch(r"[\w./:@%+,=${}-]+", value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

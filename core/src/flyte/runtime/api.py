@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flyte import _codec
+from flyte import _image_refs as image_refs
 from flyte._cache.store import get_store
 from flyte._context import current_custom_context
 from flyte._validation import (
@@ -67,7 +68,6 @@ _ACCEPTED = (
     "http_proxy_url",
     "batch_size",
     "image_builder",
-    "images",
     "image_registry",
     "source_config_path",
     "sync_local_sys_paths",
@@ -93,6 +93,7 @@ _INIT_PARAMETERS = (
     "raw_data_path",
     "smtp",
     "notification_timeout",
+    "images",
 )
 
 
@@ -109,6 +110,7 @@ def init(
     raw_data_path: str | None = None,
     smtp: Any = None,
     notification_timeout: float | None = None,
+    images: Any = None,
     **options: Any,
 ) -> None:
     """Select the local backend: tasks run in this process, state under the state root.
@@ -117,7 +119,8 @@ def init(
     data goes (a local path or an object-store URL, also ``raw_data_path=``), or object-store
     settings (``flyte.storage.S3(...)``, ``GCS``, ``ABFS``, or a list of them); the other settings
     are documented on :class:`~flyte.runtime.settings.LocalSettings` (``smtp`` and
-    ``notification_timeout``: how ``flyte.notify`` notifications are delivered). The reference SDK's
+    ``notification_timeout``: how ``flyte.notify`` notifications are delivered; ``images``: the
+    references ``Image.from_ref_name`` names stand for). The reference SDK's
     client-only parameters (``org``, ``log_format``, ``image_builder``, ``batch_size``, ...) are
     accepted and have no effect; ``endpoint``/``api_key`` (a remote control plane) are refused.
     """
@@ -141,6 +144,7 @@ def init(
         raise ConfigurationError(
             f"flyte.init: secret_source={secret_source!r} is not valid (accepted: {', '.join(SECRET_SOURCES)})"
         )
+    image_refs.set_refs(images)
     if root_dir is not None:
         _path("root_dir", root_dir)
         path = str(Path(root_dir).resolve())
@@ -242,6 +246,8 @@ def init_from_config(
         smtp=local.get("smtp"),
         notification_timeout=local.get("notification_timeout"),
     )
+    refs = (data.get("image") or {}).get("image_refs")
+    settings["images"] = {**image_refs.parse(refs), **image_refs.parse(overrides.pop("images", None))}
     settings.update({k: v for k, v in overrides.items() if v is not None or k not in settings})
     init(root_dir=root_dir, **settings)
     if data.get("storage") is not None and not cfg.current().storage_configs:  # settings in code win

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 from flyte._image_projects import PixiProject, PoetryProject, UVProject
 
@@ -54,7 +55,7 @@ def uv_project(layer: UVProject, index: int, secrets: str, dropped: set[str]) ->
     name = context_name(layer, index)
     folder = f"/tmp/{name}"
     project = f"{folder}/{layer.project_dir}".removesuffix("/.")
-    resolve = _index_options(layer)
+    resolve = index_options(layer)
     export = ["uv", "export", "--no-hashes", "--no-editable"]
     if layer.uvlock:
         export.append("--frozen")  # exactly the locked versions
@@ -111,7 +112,9 @@ def pixi_project(layer: PixiProject, index: int, secrets: str) -> list[str]:
     ]
 
 
-def _index_options(layer: UVProject) -> list[str]:
+def index_options(layer: Any) -> list[str]:
+    """uv's options for a layer's ``pre``, ``index_url`` and ``extra_index_urls`` (a pip
+    packages layer's or a uv project's)."""
     options = []
     if layer.pre:
         options.append("--prerelease=allow")

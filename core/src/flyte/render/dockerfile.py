@@ -47,13 +47,7 @@ def _secret_mounts(secrets: tuple) -> str:
 
 
 def _pip(layer: PipPackages) -> str:
-    args = ["uv", "pip", "install", "--system"]
-    if layer.pre:
-        args.append("--prerelease=allow")
-    if layer.index_url:
-        args += ["--index-url", layer.index_url]
-    for url in layer.extra_index_urls:
-        args += ["--extra-index-url", url]
+    args = ["uv", "pip", "install", "--system", *projects.index_options(layer)]
     command = " ".join(shlex.quote(a) for a in args)
     if layer.extra_args:
         command += f" {layer.extra_args}"

@@ -61,6 +61,22 @@ class Sub(Point):
     pass
 
 
+@dataclasses.dataclass
+class Forecast:  # a run's settings, as the public tutorials pass them: fields checked too
+    model: Literal["WRF", "MPAS", "CAM"] = "WRF"
+    members: int = 8
+    spread: float = 0.5
+    regions: list[str] = dataclasses.field(default_factory=list)
+    origin: Point | None = None
+    limit: int = None  # the implicit Optional users write: its own default is accepted
+
+
+@dataclasses.dataclass
+class Node:  # names itself: its field checks are compiled on first use
+    name: str
+    children: list[Node] = dataclasses.field(default_factory=list)
+
+
 UserId = NewType("UserId", int)
 
 CASES: list[tuple[Any, Any, bool]] = [
@@ -113,6 +129,16 @@ CASES: list[tuple[Any, Any, bool]] = [
     (Point, Point(1, 2), True),
     (Point, Sub(1, 2), True),
     (Point, {"x": 1, "y": 2}, False),  # a dict is not the dataclass (flyte run turns JSON into one)
+    (Point, Point("1", 2), False),  # a dataclass's fields are checked by the same rules
+    (Forecast, Forecast(model="CAM", members=2, spread=1, regions=["us"], origin=Point(0, 0)), True),
+    (Forecast, Forecast(model="XYZ"), False),
+    (Forecast, Forecast(members=True), False),
+    (Forecast, Forecast(regions=["us", 1]), False),
+    (Forecast, Forecast(origin=Point(0, None)), False),
+    (Forecast, Forecast(limit=None), True),
+    (Forecast, Forecast(limit="3"), False),
+    (Node, Node("a", [Node("b", [Node("c")])]), True),
+    (Node, Node("a", [Node("b", [Node(3)])]), False),
     (Box, Box(1), True),
     (Model, Model(a=1), True),
     (Model, object(), False),
@@ -169,6 +195,34 @@ def test_a_wrong_input_fails_before_the_body_naming_task_input_expected_and_give
     assert ran == []  # no body ran
     result = flyte.run(add, 2, y=3)  # an int for a float is accepted, and passed as given
     assert result.outputs() == 5 and type(result.outputs()[0]) is int
+
+
+@env.task
+async def forecast(settings: Forecast) -> str:
+    ran.append("forecast")
+    return f"{settings.model} x{settings.members}"
+
+
+@env.task
+async def bad_forecast() -> Forecast:
+    return Forecast(members="eight")
+
+
+def test_a_dataclass_input_or_output_with_a_wrong_field_fails_naming_the_field():
+    assert flyte.run(forecast, Forecast(model="MPAS", members=4)).outputs() == "MPAS x4"
+    with pytest.raises(InputTypeError) as caught:
+        flyte.run(forecast, Forecast(model="XYZ"))
+    assert str(caught.value) == (
+        f"typed.forecast: input 'settings' expects {Forecast.__module__}.Forecast, but settings.model is str 'XYZ'"
+        " (expected Literal['WRF', 'MPAS', 'CAM'])"
+    )
+    with pytest.raises(InputTypeError, match=r"but settings\.origin\.y is NoneType None \(expected float\)"):
+        flyte.run(forecast, Forecast(origin=Point(1, None)))
+    with pytest.raises(InputTypeError, match=r"but settings\.regions\[1\] is int 2 \(expected str\)"):
+        flyte.run(forecast, Forecast(regions=["eu", 2]))
+    assert ran == ["forecast"]  # the refused calls ran no body
+    with pytest.raises(OutputTypeError, match=r"\(the value\.members is str 'eight', expected int\)"):
+        flyte.run(bad_forecast)
 
 
 @env.task

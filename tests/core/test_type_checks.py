@@ -428,6 +428,35 @@ def test_flyte_run_refuses_missing_and_wrong_typed_options_as_usage_errors(tmp_p
     assert ok.stdout.strip() == "4"
 
 
+def test_flyte_run_names_the_field_of_a_dataclass_option_that_does_not_match(tmp_path):
+    tasks = tmp_path / "cli_settings.py"
+    tasks.write_text(
+        textwrap.dedent("""
+            from dataclasses import dataclass
+            from typing import Literal
+            import flyte
+
+            env = flyte.TaskEnvironment(name="cli_settings")
+
+            @dataclass
+            class Settings:
+                model: Literal["WRF", "CAM"] = "WRF"
+                members: int = 8
+
+            @env.task
+            async def simulate(settings: Settings) -> str:
+                return f"{settings.model} x{settings.members}"
+        """)
+    )
+    ok = _cli("run", str(tasks), "simulate", "--settings", '{"model": "CAM", "members": 2}')
+    assert ok.exit_code == 0 and ok.stdout.strip() == "CAM x2", ok.output
+    for given, problem in (('{"model": "XYZ"}', "@ Settings.model"), ('{"members": "many"}', "@ Settings.members")):
+        wrong = _cli("run", str(tasks), "simulate", "--settings", given)
+        assert wrong.exit_code == 2, wrong.output
+        assert "Invalid value for --settings: does not match Settings: " in wrong.output
+        assert problem in wrong.output and "sub-exception" not in wrong.output
+
+
 def test_flyte_render_inputs_are_refused_when_unknown_or_wrong_typed(tmp_path):
     tasks = tmp_path / "render_typed_tasks.py"
     tasks.write_text(CLI_TASKS)

@@ -226,6 +226,23 @@ def test_a_dataclass_input_or_output_with_a_wrong_field_fails_naming_the_field()
 
 
 @env.task
+async def converged(flag: bool) -> str:
+    return str(flag)
+
+
+def test_a_value_whose_type_shares_a_builtins_name_is_named_with_its_module():
+    np = pytest.importorskip("numpy")
+    # A numpy comparison gives numpy.bool, which is not a bool input (nor on the reference SDK,
+    # which cannot serialise it); "got bool np.True_" would read as a contradiction.
+    with pytest.raises(InputTypeError) as caught:
+        flyte.run(converged, np.float64(0.1) < 1)
+    assert str(caught.value) == "typed.converged: input 'flag' expects bool, got numpy.bool np.True_"
+    with pytest.raises(InputTypeError, match=r"but settings\.members is numpy\.bool np\.False_ \(expected int\)"):
+        flyte.run(forecast, Forecast(members=np.int64(3) > 4))
+    assert _typecheck.describe(Point(1, 2)) == "Point Point(x=1, y=2)"  # a class of one's own: as before
+
+
+@env.task
 def optional_by_default(x: int = None, tag: str = "a") -> str:  # noqa: RUF013 - the implicit Optional users write
     return f"{x}{tag}"
 

@@ -26,6 +26,7 @@ A type that needs a rule of its own (``flyte.io.DataFrame`` accepting the datafr
 
 from __future__ import annotations
 
+import builtins
 import collections.abc as abc
 import dataclasses
 import inspect
@@ -84,7 +85,11 @@ def describe(value: Any) -> str:
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
+    kind = type(value)
+    name = kind.__name__
+    if getattr(builtins, name, kind) is not kind:  # numpy.bool is not bool: say whose it is
+        name = f"{kind.__module__}.{name}"
+    return f"{name} {text}"
 
 
 _QUALIFIED = re.compile(r"([\w.]+):([\w.]+)")

@@ -61,6 +61,22 @@ class Sub(Point):
     pass
 
 
+@dataclasses.dataclass
+class Forecast:  # a run's settings, as the public tutorials pass them: fields checked too
+    model: Literal["WRF", "MPAS", "CAM"] = "WRF"
+    members: int = 8
+    spread: float = 0.5
+    regions: list[str] = dataclasses.field(default_factory=list)
+    origin: Point | None = None
+    limit: int = None  # the implicit Optional users write: its own default is accepted
+
+
+@dataclasses.dataclass
+class Node:  # names itself: its field checks are compiled on first use
+    name: str
+    children: list[Node] = dataclasses.field(default_factory=list)
+
+
 UserId = NewType("UserId", int)
 
 CASES: list[tuple[Any, Any, bool]] = [
@@ -113,6 +129,16 @@ CASES: list[tuple[Any, Any, bool]] = [
     (Point, Point(1, 2), True),
     (Point, Sub(1, 2), True),
     (Point, {"x": 1, "y": 2}, False),  # a dict is not the dataclass (flyte run turns JSON into one)
+    (Point, Point("1", 2), False),  # a dataclass's fields are checked by the same rules
+    (Forecast, Forecast(model="CAM", members=2, spread=1, regions=["us"], origin=Point(0, 0)), True),
+    (Forecast, Forecast(model="XYZ"), False),
+    (Forecast, Forecast(members=True), False),
+    (Forecast, Forecast(regions=["us", 1]), False),
+    (Forecast, Forecast(origin=Point(0, None)), False),
+    (Forecast, Forecast(limit=None), True),
+    (Forecast, Forecast(limit="3"), False),
+    (Node, Node("a", [Node("b", [Node("c")])]), True),
+    (Node, Node("a", [Node("b", [Node(3)])]), False),
     (Box, Box(1), True),
     (Model, Model(a=1), True),
     (Model, object(), False),
@@ -169,6 +195,51 @@ def test_a_wrong_input_fails_before_the_body_naming_task_input_expected_and_give
     assert ran == []  # no body ran
     result = flyte.run(add, 2, y=3)  # an int for a float is accepted, and passed as given
     assert result.outputs() == 5 and type(result.outputs()[0]) is int
+
+
+@env.task
+async def forecast(settings: Forecast) -> str:
+    ran.append("forecast")
+    return f"{settings.model} x{settings.members}"
+
+
+@env.task
+async def bad_forecast() -> Forecast:
+    return Forecast(members="eight")
+
+
+def test_a_dataclass_input_or_output_with_a_wrong_field_fails_naming_the_field():
+    assert flyte.run(forecast, Forecast(model="MPAS", members=4)).outputs() == "MPAS x4"
+    with pytest.raises(InputTypeError) as caught:
+        flyte.run(forecast, Forecast(model="XYZ"))
+    assert str(caught.value) == (
+        f"typed.forecast: input 'settings' expects {Forecast.__module__}.Forecast, but settings.model is str 'XYZ'"
+        " (expected Literal['WRF', 'MPAS', 'CAM'])"
+    )
+    with pytest.raises(InputTypeError, match=r"but settings\.origin\.y is NoneType None \(expected float\)"):
+        flyte.run(forecast, Forecast(origin=Point(1, None)))
+    with pytest.raises(InputTypeError, match=r"but settings\.regions\[1\] is int 2 \(expected str\)"):
+        flyte.run(forecast, Forecast(regions=["eu", 2]))
+    assert ran == ["forecast"]  # the refused calls ran no body
+    with pytest.raises(OutputTypeError, match=r"\(the value\.members is str 'eight', expected int\)"):
+        flyte.run(bad_forecast)
+
+
+@env.task
+async def converged(flag: bool) -> str:
+    return str(flag)
+
+
+def test_a_value_whose_type_shares_a_builtins_name_is_named_with_its_module():
+    np = pytest.importorskip("numpy")
+    # A numpy comparison gives numpy.bool, which is not a bool input (nor on the reference SDK,
+    # which cannot serialise it); "got bool np.True_" would read as a contradiction.
+    with pytest.raises(InputTypeError) as caught:
+        flyte.run(converged, np.float64(0.1) < 1)
+    assert str(caught.value) == "typed.converged: input 'flag' expects bool, got numpy.bool np.True_"
+    with pytest.raises(InputTypeError, match=r"but settings\.members is numpy\.bool np\.False_ \(expected int\)"):
+        flyte.run(forecast, Forecast(members=np.int64(3) > 4))
+    assert _typecheck.describe(Point(1, 2)) == "Point Point(x=1, y=2)"  # a class of one's own: as before
 
 
 @env.task
@@ -372,6 +443,35 @@ def test_flyte_run_refuses_missing_and_wrong_typed_options_as_usage_errors(tmp_p
     ok = _cli("run", str(tasks), "total", "--x", "1", "--xs", "[1, 2]", "--flag")
     assert ok.exit_code == 0, ok.output
     assert ok.stdout.strip() == "4"
+
+
+def test_flyte_run_names_the_field_of_a_dataclass_option_that_does_not_match(tmp_path):
+    tasks = tmp_path / "cli_settings.py"
+    tasks.write_text(
+        textwrap.dedent("""
+            from dataclasses import dataclass
+            from typing import Literal
+            import flyte
+
+            env = flyte.TaskEnvironment(name="cli_settings")
+
+            @dataclass
+            class Settings:
+                model: Literal["WRF", "CAM"] = "WRF"
+                members: int = 8
+
+            @env.task
+            async def simulate(settings: Settings) -> str:
+                return f"{settings.model} x{settings.members}"
+        """)
+    )
+    ok = _cli("run", str(tasks), "simulate", "--settings", '{"model": "CAM", "members": 2}')
+    assert ok.exit_code == 0 and ok.stdout.strip() == "CAM x2", ok.output
+    for given, problem in (('{"model": "XYZ"}', "@ Settings.model"), ('{"members": "many"}', "@ Settings.members")):
+        wrong = _cli("run", str(tasks), "simulate", "--settings", given)
+        assert wrong.exit_code == 2, wrong.output
+        assert "Invalid value for --settings: does not match Settings: " in wrong.output
+        assert problem in wrong.output and "sub-exception" not in wrong.output
 
 
 def test_flyte_render_inputs_are_refused_when_unknown_or_wrong_typed(tmp_path):

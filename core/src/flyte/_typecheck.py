@@ -11,8 +11,11 @@ Python typing's, as a user would expect them:
   (length too), ``tuple[int, ...]``, ``dict[str, float]`` (keys and values), and the
   ``collections.abc`` forms (``Sequence[int]``, ``Mapping[str, int]``, ...).
 - ``Optional``/unions: any member; ``Literal``: one of the values, of the same type.
-- Any other class (dataclasses, attrs, pydantic models, enums, ``datetime``, ``flyte.io.File``,
-  ...) by ``isinstance``; a generic class (``Box[int]``) by its origin; ``Annotated[T, ...]``
+- A dataclass by ``isinstance`` and each field against its annotation by these same rules (a
+  field holding its own default is accepted, as a parameter's is): ``P(mode="XYZ")`` for
+  ``mode: Literal["a", "b"]`` is refused, as the reference SDK refuses it when it serialises.
+- Any other class (attrs, pydantic models, enums, ``datetime``, ``flyte.io.File``, ...) by
+  ``isinstance``; a generic class (``Box[int]``) by its origin; ``Annotated[T, ...]``
   and ``NewType`` as the type they wrap.
 - ``Any``, ``object``, a ``TypeVar``, a missing annotation, or one that cannot be resolved (a
   string naming something not in scope) accept everything.
@@ -23,7 +26,9 @@ A type that needs a rule of its own (``flyte.io.DataFrame`` accepting the datafr
 
 from __future__ import annotations
 
+import builtins
 import collections.abc as abc
+import dataclasses
 import inspect
 import numbers
 import re
@@ -80,7 +85,11 @@ def describe(value: Any) -> str:
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
+    kind = type(value)
+    name = kind.__name__
+    if getattr(builtins, name, kind) is not kind:  # numpy.bool is not bool: say whose it is
+        name = f"{kind.__module__}.{name}"
+    return f"{name} {text}"
 
 
 _QUALIFIED = re.compile(r"([\w.]+):([\w.]+)")
@@ -170,6 +179,8 @@ def _compile(tp: Any) -> Checker | None:
         return _leaf(_SCALARS[tp], tp)
     if typing.is_typeddict(tp):
         return _leaf(lambda v: isinstance(v, dict), tp)
+    if dataclasses.is_dataclass(tp):
+        return _dataclass(tp)
     return _instance_of(tp, tp)
 
 
@@ -179,6 +190,45 @@ def _instance_of(cls: type, tp: Any) -> Checker | None:
     except TypeError:  # e.g. a Protocol that is not runtime-checkable
         return None
     return _leaf(lambda v: isinstance(v, cls) or _stands_for(cls, v), tp)
+
+
+def _dataclass(cls: type) -> Checker:
+    fields: list[tuple[str, Checker, Any]] | None = None
+
+    def field_checks() -> list[tuple[str, Checker, Any]]:
+        # Compiled on first use, not here: a dataclass may name itself (``children: list[Node]``).
+        nonlocal fields
+        if fields is None:
+            try:
+                hints = typing.get_type_hints(cls)
+            except (NameError, TypeError):  # an annotation that cannot be resolved: fields unchecked
+                hints = {}
+            checks = ((f, compile_check(hints[f.name])) for f in dataclasses.fields(cls) if f.name in hints)
+            fields = [(f.name, check, f.default) for f, check in checks if check is not None]
+        return fields
+
+    def ok(v: Any) -> bool:
+        if not isinstance(v, cls):
+            return _stands_for(cls, v)
+        for name, check, default in field_checks():
+            value = getattr(v, name, default)  # an init=False field never set: nothing to check
+            if value is not default and not check.ok(value):
+                return False
+        return True
+
+    expected = display(cls)
+
+    def explain(v: Any, path: str) -> Mismatch | None:
+        if not isinstance(v, cls):
+            return None if _stands_for(cls, v) else Mismatch(path, v, expected)
+        for name, check, default in field_checks():
+            value = getattr(v, name, default)
+            found = None if value is default else check.explain(value, f"{path}.{name}")
+            if found is not None:
+                return found
+        return None
+
+    return Checker(ok, explain, expected)
 
 
 def _stands_for(cls: type, value: Any) -> bool:

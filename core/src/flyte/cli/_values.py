@@ -70,6 +70,9 @@ def _convert(tp: Any, value: Any) -> Any:
     if (dataclasses.is_dataclass(tp) or attrs.has(tp)) and isinstance(value, dict):
         try:
             return cattrs.structure(value, tp)
+        except cattrs.BaseValidationError as exc:  # an exception group: say which field, and why
+            problems = "; ".join(cattrs.transform_error(exc, path=tp.__name__))
+            raise ConversionError(f"does not match {tp.__name__}: {problems}") from None
         except Exception as exc:
             raise ConversionError(f"does not match {tp.__name__}: {exc}") from None
     if is_pydantic_model(tp) and isinstance(value, dict):

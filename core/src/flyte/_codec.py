@@ -25,11 +25,14 @@ import importlib
 import json
 import math
 import pathlib
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import attrs
+
+from flyte._main_name import main_module_name, real_name
 
 TAG = "$t"
 
@@ -62,11 +65,15 @@ def register(
 
 
 def _qualname(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
+    # A script's class by the script's real name, not __main__ (flyte._main_name): a cache key
+    # and a stored value read the same whether the script ran as `python FILE` or `flyte run FILE`.
+    return f"{real_name(cls.__module__)}:{cls.__qualname__}"
 
 
 def _import(path: str) -> Any:
     module, _, qualname = path.partition(":")
+    if module not in sys.modules and module == main_module_name():  # this process runs it as __main__
+        module = "__main__"
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)

@@ -23,21 +23,11 @@ from typing import Any
 
 import click
 
+from flyte._main_name import module_name_for
 from flyte._syspath import add_to_path
 
 # Module names of files loaded from their path because their own name belongs to another module.
 PRIVATE_PREFIX = "_flyte_file_"
-
-
-def module_name_for(path: Path) -> tuple[str, Path]:
-    """(dotted module name, the folder to put on sys.path) for a .py file."""
-    path = path.resolve()
-    parts = [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").exists():
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return ".".join(parts), folder
 
 
 def load_file(file: str | Path) -> ModuleType:

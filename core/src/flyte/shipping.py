@@ -138,6 +138,50 @@ def _function_in_file(file: str, module_name: str, qualname: str, fallback: byte
         return cloudpickle.loads(fallback)
 
 
+# The by-value fallbacks of the script's classes, pickled once (they live as long as the script).
+_script_classes: dict[type, bytes] = {}
+
+
+class _ScriptClassesByReference(cloudpickle.Pickler):
+    """cloudpickle, but a class of the ``__main__`` script travels as a reference to the script
+    as the receiver imports it (under ``main_module``), by value only as the fallback: a value
+    of the script's own class is then an instance of the receiver's class of that name
+    (``isinstance``, ``==`` and ``match`` work there)."""
+
+    def __init__(self, file: Any, main_module: str, script: str):
+        super().__init__(file)
+        self.main_module, self.script = main_module, script
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, type) and obj.__module__ == "__main__" and _script_attr(obj.__qualname__) is obj:
+            fallback = _script_classes.get(obj)
+            if fallback is None:
+                fallback = _script_classes[obj] = cloudpickle.dumps(obj)
+            return _function_in_file, (self.script, self.main_module, obj.__qualname__, fallback)
+        return super().reducer_override(obj)
+
+
+def _script_attr(qualname: str) -> Any:
+    found: Any = sys.modules.get("__main__")
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found
+
+
+def dumps_to_script_importer(value: Any, main_module: str) -> bytes:
+    """``cloudpickle.dumps(value)`` for a receiver that imports this process's ``__main__``
+    script as ``main_module`` (a pool worker): the script's classes by reference (see
+    :class:`_ScriptClassesByReference`). Plain cloudpickle when ``__main__`` is no script."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not script:
+        return cloudpickle.dumps(value)
+    import io
+
+    buffer = io.BytesIO()
+    _ScriptClassesByReference(buffer, main_module, script).dump(value)
+    return buffer.getvalue()
+
+
 def importing_for_call() -> str | None:
     """The file this thread is importing to find a shipped function, if it is: module-level
     code then runs again in the receiving process (a script's unguarded ``flyte.run`` would
@@ -206,13 +250,15 @@ def enter_context(data: bytes, *, restarted: bool = False) -> Any:
     return context
 
 
-def pack_result(value: Any) -> bytes:
-    """The pickled outcome of a call that returned ``value``.
+def pack_result(value: Any, main_module: str | None = None) -> bytes:
+    """The pickled outcome of a call that returned ``value`` (``main_module``: the receiver
+    imports this process's script under that name, see :func:`dumps_to_script_importer`).
 
     Raises ``TypeError`` naming the value's type when it cannot be pickled.
     """
     try:
-        return pickle.dumps(("ok", cloudpickle.dumps(value)))
+        blob = cloudpickle.dumps(value) if main_module is None else dumps_to_script_importer(value, main_module)
+        return pickle.dumps(("ok", blob))
     except Exception as exc:
         raise TypeError(f"the task's result ({_type_name(type(value))}) cannot be pickled: {exc}") from exc
 

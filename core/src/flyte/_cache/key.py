@@ -20,6 +20,7 @@ from typing import Any
 from flyte import _codec
 from flyte._cache.cache import Cache
 from flyte._cache.policy import FunctionBodyPolicy, VersionParameters
+from flyte._main_name import main_module_name
 from flyte.errors import ConfigurationError
 
 _versions: dict[tuple[Any, Cache], str] = {}
@@ -62,7 +63,10 @@ def interface_hash(spec: Any) -> str:
     if found is not None and found[0] is interface:
         return found[1]
     data = [[i.name, i.type] for i in interface.inputs] + [["->", interface.output]]
-    digest = hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+    text = json.dumps(data)
+    if "__main__:" in text:  # a script's own types, by the name flyte run gives the script
+        text = text.replace("__main__:", f"{main_module_name()}:")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     with _lock:
         _interfaces[id(interface)] = (interface, digest)
     return digest

@@ -84,7 +84,7 @@ def _warn_unknown(connector: Connector, status: ConnectorStatus) -> None:
 
 def task_secrets(spec: TaskSpec, settings: Any) -> dict[str, str]:
     """The values of the task's secrets by key, from where the settings say secrets come from."""
-    from flyte.runtime import secret_store
+    from flyte.runtime import secrets_runtime
 
     values: dict[str, str] = {}
     for secret in spec.secrets:
@@ -103,7 +103,7 @@ def task_secrets(spec: TaskSpec, settings: Any) -> dict[str, str]:
             values[secret.key] = value
             continue
         try:
-            raw = secret_store.get(secret.key, settings.project, settings.domain)
+            raw = secrets_runtime.fetch(secret, settings)
         except SecretNotFoundError as exc:
             raise SecretNotFoundError(f"{spec.name}: {exc}") from None
         values[secret.key] = raw.decode("utf-8", errors="replace")

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from flyte.errors import SecretNotFoundError
 from flyte.runtime import mount_redirect, redact, secret_mounts, secret_store
 from flyte.runtime.settings import LocalSettings
 from flyte.secret import Secret
@@ -66,6 +67,23 @@ def remember_handed(spec: TaskSpec, env: Mapping[str, str]) -> None:
         _remember_injected(secret, {**os.environ, **env})
 
 
+def fetch(secret: Secret, settings: LocalSettings) -> bytes:
+    """A secret's value for a local run: from the secret store (the most specific scope that
+    has it), else, for an environment-variable secret, from that variable in the environment
+    flyte was started in (``export OPENAI_API_KEY=...`` before ``python main.py``, as the
+    reference SDK's local runs read it). Neither: an error saying how to provide it."""
+    try:
+        return secret_store.get(secret.key, settings.project, settings.domain)
+    except SecretNotFoundError as exc:
+        name = secret.env_var
+        value = getattr(os.environ, "base", os.environ).get(name) if name else None  # not a caller task's overlay
+        if value is not None:
+            return value.encode()
+        if name:
+            raise SecretNotFoundError(f"{exc}, or set ${name} in the environment flyte runs in") from None
+        raise
+
+
 @contextmanager
 def secret_environment(spec: TaskSpec, settings: LocalSettings, mounts: SecretMounts) -> Iterator[dict[str, str]]:
     """Fetch the task's secrets; yield the env vars to set (``FLYTE_SECRETS_MOUNT`` names the
@@ -81,7 +99,7 @@ def secret_environment(spec: TaskSpec, settings: LocalSettings, mounts: SecretMo
     env: dict[str, str] = {}
     files: dict[str, bytes] = {}
     for secret in spec.secrets:
-        value = secret_store.get(secret.key, settings.project, settings.domain)
+        value = fetch(secret, settings)
         redact.remember(value)  # kept out of tracebacks and logs the run records
         if secret.mount:
             files[secret.key] = value

@@ -62,7 +62,7 @@ async def run(action: Any, inputs: dict[str, Any], env: dict[str, str]) -> Any:
     ctl = action.controller
     lease: Lease = action.lease
     action.loop = asyncio.get_running_loop()
-    payload = cloudpickle.dumps(
+    payload = shipping.dumps_to_script_importer(
         {
             "inputs": inputs,
             "env": env,
@@ -75,7 +75,8 @@ async def run(action: Any, inputs: dict[str, Any], env: dict[str, str]) -> Any:
             "settings": ctl.settings,
             "home": getattr(os.environ, "base", os.environ).get("FLYTE_HOME"),
             "log": action.log is not None,
-        }
+        },
+        MAIN_ALIAS,
     )
     for tries_left in range(REACH_TRIES - 1, -1, -1):
         st.record_worker(ctl.store, ctl.run_name, action.id, f"{lease.pool.name}/{lease.worker.pid}")
@@ -144,7 +145,7 @@ def _packed(future: Any) -> bytes:
     error = future.exception()
     if error is None:
         try:
-            return shipping.pack_result(future.result())
+            return shipping.pack_result(future.result(), main_module=MAIN_ALIAS)
         except TypeError as exc:
             return shipping.pack_error(exc)
     try:

@@ -26,6 +26,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import os
+import sys
 import threading
 import time
 import warnings
@@ -50,6 +51,15 @@ TICK = 0.5
 # The name a worker imports the driver script under (``python reuse.py``): its
 # ``if __name__ == "__main__":`` block does not run there, as with multiprocessing's spawn.
 MAIN_ALIAS = "__mp_main__"
+
+
+def alias_main() -> None:
+    """Let this process read what a worker sends about the script's classes: a worker names
+    them ``__mp_main__`` (the script's name there), which here is ``__main__``, as
+    multiprocessing's spawned children alias it."""
+    main = sys.modules.get("__main__")
+    if main is not None:
+        sys.modules.setdefault(MAIN_ALIAS, main)
 
 
 class NeverReachedError(WorkerDiedError):
@@ -314,6 +324,7 @@ class WorkerPool:
     def _code_for(self, task: Any) -> tuple[int, bytes]:
         found = self._codes.get(task)
         if found is None:
+            alias_main()
             function = shipping.dumps_call(task.func, {}, by_file=True, main_module=MAIN_ALIAS)
             found = (next(self._code_ids), cloudpickle.dumps((function, task.spec, task.is_async)))
             self._codes[task] = found

@@ -26,8 +26,8 @@ def image_refs_option(command: Callable[..., Any]) -> Callable[..., Any]:
         import yaml
 
         from flyte import _image_refs
+        from flyte.config_file import find_config
         from flyte.errors import FlyteError
-        from flyte.runtime.api import find_config
 
         try:
             found = find_config(kwargs.get("config"))

@@ -63,6 +63,16 @@ def _run_options() -> list[click.Option]:
             is_flag=True,
             help="Run on this machine even when the config names a cluster (the reference SDK's flag).",
         ),
+        click.Option(
+            ["--config"],
+            type=click.Path(dir_okay=False),
+            help="Config file (default: found as flyte.init_from_config finds it), read unless FILE calls "
+            "flyte.init itself.",
+        ),
+        click.Option(
+            ["--project", "-p"], help="The run's project, as flyte.init(project=...) (default: the config's)."
+        ),
+        click.Option(["--domain", "-d"], help="The run's domain, as flyte.init(domain=) (default: the config's)."),
         click.Option(["--overwrite-cache"], is_flag=True, help="Recompute cached tasks and replace their entries."),
         click.Option(
             ["--env", "env_vars"], multiple=True, metavar="KEY=VALUE", help="An environment variable of every task."
@@ -91,8 +101,9 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
     for flag in ("overwrite_cache", "strict_dependencies", "local"):
         if values.get(flag):
             settings[flag] = True
-    if values.get("max_concurrency") is not None:
-        settings["max_concurrency"] = values["max_concurrency"]
+    for key in ("max_concurrency", "config", "project", "domain"):
+        if values.get(key) is not None:
+            settings[key] = values[key]
     if values.get("max_action_concurrency") is not None:
         value = values["max_action_concurrency"]
         if value < 0 or value == 1:  # as with_runcontext checks it, but as a usage error
@@ -120,7 +131,11 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
 
 @click.pass_context
 def _run_group_callback(ctx: click.Context, **values: Any) -> None:
-    """Run a task of FILE locally: flyte run [OPTIONS] FILE TASK [--param value ...] [OPTIONS]
+    """Run a task of FILE: flyte run [OPTIONS] FILE TASK [--param value ...] [OPTIONS]
+
+    The config file is read as flyte.init_from_config() reads it (its project, domain, storage
+    and limits); one naming a cluster (a kubernetes: section) runs the task there, unless
+    --local.
 
     Parameters come from the task's signature (--batch-size for batch_size); lists, dicts,
     dataclasses and pydantic models are given as JSON. The result is printed; a failure exits
@@ -351,22 +366,46 @@ def _dataframe(name: str, text: str) -> Any:
     return DataFrame.from_existing_remote(str(path.resolve()), format=fmt)
 
 
+def _init_from_config(options: dict[str, Any]) -> None:
+    """Settle the run's settings as ``flyte.init_from_config()`` in ``python FILE`` would (the
+    reference SDK's ``flyte run`` reads the config too): the config's project, domain, storage
+    and limits apply whichever way a script is started, so a secret scoped to the config's
+    project is found by both. The options given win over the file."""
+    import flyte
+    from flyte.config_file import explicit_config, find_config
+    from flyte.errors import FlyteError
+
+    overrides = {k: options[k] for k in ("project", "domain", "max_concurrency") if options.get(k) is not None}
+    if options.get("strict_dependencies"):
+        overrides["strict_dependencies"] = True
+    try:
+        given = options.get("config")
+        found = explicit_config(given, "--config") if given is not None else find_config()
+        if found is None:  # nothing to read, and nothing to say about it
+            flyte.init(**overrides)
+        else:  # its one line says which file chose which backend
+            flyte.init_from_config(found, **overrides)
+    except (FlyteError, ValueError, TypeError) as exc:  # a missing file, a project that is not a name
+        raise click.UsageError(str(exc)) from None
+
+
 def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) -> None:
     import flyte
     from flyte.cli.progress import Progress
     from flyte.runtime import settings
 
-    remote = settings.is_initialized() and settings.current().backend != "local"
-    if (
-        not settings.is_initialized()
-        or (options.get("local") and remote)
-        or options.get("max_concurrency")
-        or options.get("strict_dependencies")
-    ):
+    if not settings.is_initialized():
+        _init_from_config(options)
+    elif options.get("max_concurrency") or options.get("strict_dependencies"):
         flyte.init(
             max_concurrency=options.get("max_concurrency"),
             strict_dependencies=options.get("strict_dependencies", False),
         )
+    if options.get("local") and settings.current().backend != "local":
+        import attrs
+
+        settings.set_current(attrs.evolve(settings.current(), backend="local", kubernetes=None))
+        click.echo("flyte: --local: running on this machine instead", err=True)
     context = flyte.with_runcontext(
         name=options.get("name"),
         overwrite_cache=options.get("overwrite_cache", False),

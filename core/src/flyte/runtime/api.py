@@ -26,6 +26,7 @@ from flyte._validation import (
     str_dict,
     wrong_type,
 )
+from flyte.config_file import find_config
 from flyte.connector_task import ConnectorTask
 from flyte.errors import (
     ActionAbortedError,
@@ -181,32 +182,6 @@ def init(
     secret_mounts.prepare()  # a killed process's secret files go now, not at the first run
 
 
-CONFIG_CANDIDATES = ("./.flyte/config.yaml", "./config.yaml")
-
-
-def find_config(path: str | Path | None = None) -> Path | None:
-    """The config file: ``path``, ``$FLYTE_CONFIG``, ``./.flyte/config.yaml``,
-    ``./config.yaml``, then ``<state root>/config.yaml``; None when there is none."""
-    if path is not None:
-        if not isinstance(path, (str, os.PathLike)):
-            wrong_type("flyte.init_from_config: path_or_config", path, "the path of a YAML config file (str or Path)")
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise InitializationError(
-                f"flyte.init_from_config: {str(p)!r} does not exist (accepted: the path of a YAML config file)"
-            )
-        return p
-    if os.environ.get("FLYTE_CONFIG"):
-        return find_config(os.environ["FLYTE_CONFIG"])
-    from flyte._home import state_root
-
-    for candidate in (*CONFIG_CANDIDATES, str(state_root() / "config.yaml")):
-        p = Path(candidate)
-        if p.is_file():
-            return p
-    return None
-
-
 def init_from_config(
     path_or_config: str | Path | None = None,
     root_dir: str | Path | None = None,
@@ -215,7 +190,7 @@ def init_from_config(
     **overrides: Any,
 ) -> None:
     """Initialise from a YAML config file (``path_or_config``, or ``path=``; found as
-    :func:`find_config` says when omitted). A config, or none at all, that names no remote
+    :func:`flyte.config_file.find_config` says when omitted). A config, or none at all, that names no remote
     backend means local execution; one line on stderr says which was chosen.
 
     Keyword ``overrides`` (``project``, ``domain``, ``storage``, ``log_level``, ...) win over

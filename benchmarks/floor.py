@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -46,8 +48,9 @@ os.environ.setdefault("FLYTE_HOME", tempfile.mkdtemp(prefix="flyte-floor-"))
 import flyte
 from flyte import _codec
 from flyte._cache.key import cache_key, key_version
-from flyte._cache.store import CacheStore, get_store, ticket
+from flyte._cache.store import BATCH_ROWS, SCHEMA, CacheStore, _insert_sql, digest, get_store, ticket
 from flyte._context import BodyContext, current_body, current_caller
+from flyte._sqlite import use_wal
 from flyte.io._transport import might_hold_data
 from flyte.runtime import environ, logs
 from flyte.runtime import store as st
@@ -73,7 +76,7 @@ async def bare_child(i: int) -> int:
 
 # -- the pieces: each does n children's worth of one kind of work ---------------------------
 # Each takes (the running probe action, n, a start for fresh inputs) and is awaited.
-Piece = Callable[[Action, int, int], Awaitable[None]]
+Piece = Callable[[Action, int, int], Awaitable[float | None]]
 
 
 async def floor_gather(action: Action, n: int, start: int) -> None:
@@ -305,6 +308,38 @@ async def cache_write(action: Action, n: int, start: int) -> None:
     cache.flush()
 
 
+_bare: sqlite3.Connection | None = None
+
+
+async def sqlite_row(action: Action, n: int, start: int) -> float:
+    """The entry's row with no code of ours: the rows ``cache_write`` commits (key, task,
+    version, time, outputs, digest), made beforehand, inserted as the store inserts them (one
+    statement and one transaction per :data:`~flyte._cache.store.BATCH_ROWS`) into a database of the cache's own
+    schema and settings (WAL, ``synchronous=NORMAL``), which grows across the repeats as the
+    cache does. What SQLite alone costs a miss, on whichever thread runs it.
+    Returns the CPU seconds spent making the rows (left out of the sample: see probe)."""
+    global _bare
+    if _bare is None:
+        path = os.path.join(tempfile.mkdtemp(prefix="flyte-floor-bare-"), "cache.db")
+        _bare = sqlite3.connect(path, isolation_level=None)
+        use_wal(_bare)
+        _bare.execute("PRAGMA synchronous=NORMAL")
+        _bare.executescript(SCHEMA)
+    spec, func = cached_child.spec, cached_child.func
+    version, outputs = key_version(spec, func), "1"
+    at, check = time.time(), digest(outputs)
+    cpu = time.process_time()
+    keys = [cache_key(spec, func, {"i": i}) for i in range(-start - n, -start)]
+    rows = [(k, spec.name, version, at, outputs, check) for k in keys]
+    setup = time.process_time() - cpu
+    for first in range(0, n, BATCH_ROWS):
+        chunk = rows[first : first + BATCH_ROWS]
+        _bare.execute("BEGIN IMMEDIATE")
+        _bare.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+        _bare.execute("COMMIT")
+    return setup
+
+
 async def keys_only(action: Action, n: int, start: int) -> None:
     """What ``lookup`` spends before its lookups (subtracted from it)."""
     spec, func = cached_child.spec, cached_child.func
@@ -336,6 +371,7 @@ PIECES: dict[str, Piece] = {
     "decode": decode,
     "cache_write": cache_write,
     "keys_only": keys_only,
+    "sqlite_row": sqlite_row,
 }
 
 # Which pieces each path is made of (the cache hit: no body, no attempt, no output check; a
@@ -375,6 +411,7 @@ LABELS = {
     "lookup_miss": "cache lookup that finds nothing (row read)",
     "decode": "the hit's outputs decoded",
     "cache_write": "the entry's write (queued, digest, batched row)",
+    "sqlite_row": "(of which SQLite alone: the row, no code of ours)",
 }
 
 
@@ -392,8 +429,8 @@ async def probe(name: str, n: int, repeats: int, fill: int) -> list[float]:
     samples = []
     for r in range(repeats):
         cpu = time.process_time()
-        await piece(action, n, (r + 1) * n)
-        samples.append(time.process_time() - cpu)
+        setup = await piece(action, n, (r + 1) * n)  # a piece may return CPU of its own setup
+        samples.append(time.process_time() - cpu - (setup or 0.0))
     return samples
 
 
@@ -478,6 +515,12 @@ def report(figures: dict[str, float], unit: str) -> None:
         if "lookup_cold" in figures and "lookup" in parts:
             cold = figures["lookup_cold"]
             print(f"  {'(a new process looks up: row read, digest checked)':<52} {cold:>10.1f}")
+        if "sqlite_row" in figures and "cache_write" in parts:
+            row = figures["sqlite_row"]
+            print(f"  {LABELS['sqlite_row']:<52} {row:>10.1f}  {row / total:6.1%}")
+            # No miss can cost less than the call it makes plus the row SQLite writes for it.
+            floor = base + row
+            print(f"  {'a miss at its floor: uncached child + that row':<52} {floor:>10.1f}  {floor / total:6.1%}")
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ os.chdir(home)
 import flyte  # noqa: E402
 
 REFERENCE = os.environ.get("FLYTE_BENCH_SDK") == "reference"
-env = flyte.TaskEnvironment(name="bench")
 cached = flyte.TaskEnvironment(name="bench_cached", cache="auto")
+env = flyte.TaskEnvironment(name="bench", depends_on=[cached])  # (cached_parent calls cached_child)
 
 
 @env.task

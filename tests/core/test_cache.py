@@ -27,6 +27,7 @@ from flyte._cache import CachePolicy
 from flyte._cache.key import cache_key
 from flyte._cache.store import CacheStore, CacheWarning, digest, get_store
 from flyte.cli.main import build_cli
+from waiting import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -988,3 +989,109 @@ def test_an_entry_being_committed_is_still_answered(tmp_path, monkeypatch):
     assert store._flushing == {}  # nothing kept once committed
     fresh = CacheStore(tmp_path / "cache.db")  # another connection reads it from the database
     assert fresh.get("k1") == '"one"'
+
+
+# -- the committer thread: batches committed beside the calls -----------------------------------------
+def _held_commit(store: CacheStore, monkeypatch: Any) -> tuple[threading.Event, threading.Event]:
+    """Make the store's next commit stop, holding the connection's lock as a commit's
+    statement does, until ``release`` is set; ``started`` is set once it holds it."""
+    started, release = threading.Event(), threading.Event()
+    real = store._commit
+
+    def held(pending: Any) -> None:
+        with store._lock:
+            started.set()
+            release.wait(30)
+        real(pending)
+
+    monkeypatch.setattr(store, "_commit", held)
+    return started, release
+
+
+def test_a_full_batch_is_committed_by_the_committer_thread_while_calls_go_on(tmp_path, monkeypatch):
+    from flyte._cache import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_ROWS", 4)
+    store = CacheStore(tmp_path / "cache.db")
+    other = CacheStore(tmp_path / "cache.db")  # another process's view
+    started, release = _held_commit(store, monkeypatch)
+    try:
+        for i in range(4):  # the 4th makes the batch due: handed over, not committed here
+            store.put_later(f"k{i}", "t", "v", str(i))
+        assert started.wait(30)
+        assert store._committer is not None and store._committer is not threading.current_thread()
+        # While its commit holds the connection, calls still put entries and find every one.
+        done = threading.Event()
+        threading.Thread(target=lambda: (store.put_later("k4", "t", "v", "4"), done.set())).start()
+        assert done.wait(10), "put_later waited for the committer's commit"
+        assert [store.get(f"k{i}", 0, "t") for i in range(4)] == [str(i) for i in range(4)]  # being committed
+        assert other.get("k0") is None
+        release.set()
+        wait_for(lambda: other.get("k3") == "3", what="the committer's batch in the database")
+        assert other.get("k4") is None  # not due yet: the next batch, or the end of the run
+        store.flush()
+        assert other.get("k4") == "4"
+    finally:
+        release.set()
+        store.close()
+        other.close()
+    wait_for(lambda: not store._committer.is_alive(), what="the committer thread's end at close")
+
+
+def test_a_flush_waits_for_the_committers_batch_under_way(tmp_path, monkeypatch):
+    """The end of a run flushes: once that returns, every entry the run put is in the database,
+    including those the committer thread is still committing."""
+    from flyte._cache import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_ROWS", 2)
+    store = CacheStore(tmp_path / "cache.db")
+    started, release = _held_commit(store, monkeypatch)
+    try:
+        store.put_later("a", "t", "v", "1")
+        store.put_later("b", "t", "v", "2")  # due: the committer takes a and b
+        assert started.wait(30)
+        store.put_later("c", "t", "v", "3")
+        flushed = threading.Event()
+        threading.Thread(target=lambda: (store.flush(), flushed.set())).start()
+        assert not flushed.wait(0.5)  # (it waits for the batch under way)
+        release.set()
+        assert flushed.wait(30)
+        conn = sqlite3.connect(tmp_path / "cache.db")
+        try:
+            assert sorted(conn.execute("SELECT key, outputs FROM entries")) == [("a", "1"), ("b", "2"), ("c", "3")]
+        finally:
+            conn.close()
+    finally:
+        release.set()
+        store.close()
+
+
+def test_a_batch_the_committer_could_not_store_is_kept_for_the_next_flush(tmp_path, monkeypatch, caplog):
+    from flyte._cache import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_ROWS", 2)
+    store = CacheStore(tmp_path / "cache.db")
+    real, failed = store._commit, threading.Event()
+
+    def locked_once(pending: Any) -> None:
+        if not failed.is_set():
+            failed.set()
+            raise flyte.errors.CacheError(f"local cache {store.path} stayed locked: database is locked")
+        real(pending)
+
+    monkeypatch.setattr(store, "_commit", locked_once)
+    try:
+        with caplog.at_level("WARNING", logger="flyte.cache"):
+            store.put_later("a", "t", "v", "1")
+            store.put_later("b", "t", "v", "2")
+            assert failed.wait(30)
+            wait_for(lambda: "kept and committed later" in caplog.text, what="the committer's warning")
+        assert store.get("a", 0, "t") == "1" and store.get("b", 0, "t") == "2"  # still answered
+        store.flush()
+        other = CacheStore(tmp_path / "cache.db")
+        try:
+            assert (other.get("a"), other.get("b")) == ("1", "2")
+        finally:
+            other.close()
+    finally:
+        store.close()

@@ -98,3 +98,23 @@ def test_two_tasks_running_at_once_each_hand_on_their_own_values(token: str):
 def test_a_pool_worker_hands_its_job_s_variables_to_a_child():
     flyte.init()
     assert flyte.run(sees_in_a_pool).outputs() == "green"
+
+
+@env.task
+def through_os_system(folder: str) -> list[int]:
+    """os.system's children see the task's variables and secrets, and its result is os.system's."""
+    out = os.path.join(folder, "seen.txt")
+    return [
+        os.system(f'echo "$CHILD_ENV_COLOUR ${{#CHILD_ENV_TOKEN}}" > {out}'),
+        os.system("exit 3"),
+        os.system("kill -TERM $$"),
+    ]
+
+
+def test_os_system_in_a_task_gets_the_tasks_environment_and_returns_the_wait_status(token: str, tmp_path):
+    flyte.init()
+    statuses = flyte.run(through_os_system, str(tmp_path)).outputs()
+    assert (tmp_path / "seen.txt").read_text().split() == ["blue", str(len(token))]
+    # The same statuses os.system gives outside a task (its own, unpatched there).
+    assert statuses == [os.system("true"), os.system("exit 3"), os.system("kill -TERM $$")]
+    assert statuses == [0, 3 << 8, 15]

@@ -40,6 +40,7 @@ def chatty(n: int) -> int:
     worker.start()
     worker.join()
     subprocess.run([sys.executable, "-c", f"print('from a child process {n}')"], check=True)
+    assert os.system(f"echo from os.system {n}") == 0
     return n
 
 
@@ -52,10 +53,12 @@ def test_everything_a_task_prints_is_kept_per_attempt_and_still_reaches_the_term
     finally:
         user_log.removeHandler(handler)
     log = log_of("rchatty", "a0")
-    for line in ("stdout line 7", "stderr line 7", "a logging record 7", "from a thread 7", "from a child process 7"):
+    lines = ("stdout line 7", "stderr line 7", "a logging record 7", "from a thread 7", "from a child process 7")
+    for line in (*lines, "from os.system 7"):
         assert f"{line}\n" in log
     out, err = capfd.readouterr()
     assert "stdout line 7" in out and "from a thread 7" in out and "from a child process 7" in out
+    assert "from os.system 7" in out
     assert "stderr line 7" in err and "a logging record 7" in err
 
 

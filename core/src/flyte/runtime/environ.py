@@ -9,8 +9,9 @@ follow asyncio tasks and the threads we start for sync tasks, so every task sees
 A child process inherits the C environment, not the overlay: ``subprocess`` (and what runs
 through it: ``os.popen``, ``asyncio.create_subprocess_exec``) is patched to hand a task's
 children the environment the task sees when the caller passes no ``env``, as a container's
-children would get it. ``os.system`` and ``os.exec*`` bypass ``subprocess``: pass
-``env=dict(os.environ)`` (plugins get it as ``TaskCall.environ``).
+children would get it. ``os.system`` called in a task runs its command through ``subprocess``
+too (its output then reaches the attempt's log, as a container's would). ``os.exec*`` and
+``os.spawn*`` bypass both: pass ``env=dict(os.environ)`` (plugins get it as ``TaskCall.environ``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextvars import Token
 from typing import Any
 
-from flyte._context import BodyContext, current_body
+from flyte._context import NO_BODY, BodyContext, current_body
 
 _REMOVED = object()
 
@@ -110,6 +111,7 @@ def install() -> None:
         os.environ = OverlayEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 (deliberate: we wrap it)
     if not _patched:
         _patch_popen()
+        _patch_system()
         _patched = True
 
 
@@ -126,6 +128,24 @@ def _patch_popen() -> None:
         original(self, *args, **kwargs)
 
     subprocess.Popen.__init__ = init  # type: ignore[method-assign]
+
+
+def _patch_system() -> None:
+    original = os.system
+
+    def system(command: Any) -> int:
+        if current_body.get() is NO_BODY:
+            return original(command)
+        # In a task: the same ``/bin/sh -c command`` with the caller's streams, started through
+        # subprocess (patched above and by flyte.runtime.logs), and os.system's result: the
+        # wait status (an exit code n is n << 8, a signal s is s).
+        code = subprocess.call(command, shell=True)
+        if os.name == "nt":
+            return code
+        return code << 8 if code >= 0 else -code
+
+    system.__doc__ = original.__doc__
+    os.system = system
 
 
 def task_overlay() -> Mapping[str, str] | None:

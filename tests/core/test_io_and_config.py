@@ -109,3 +109,18 @@ def test_init_from_config_errors_are_clear(tmp_path):
         flyte.init_from_config(bad)
     with pytest.raises(RuntimeError, match="remote Flyte control plane"):
         flyte.init(endpoint="dns:///x")
+
+
+def test_a_found_config_yaml_that_is_not_a_flyte_config_is_skipped_with_a_line(tmp_path, monkeypatch, capsys):
+    """A project's own ./config.yaml (for its app, not for flyte) does not stop runs, as with
+    the reference SDK; one named by the caller must be a config."""
+    monkeypatch.chdir(tmp_path)
+    for text in ("a: [unclosed\n", "- a list\n- not a mapping\n"):
+        (tmp_path / "config.yaml").write_text(text)
+        flyte.init_from_config()
+        err = capsys.readouterr().err
+        assert "config.yaml is not a flyte config" in err and "ignoring it" in err
+        assert "no config file names no remote backend; running locally" in err
+        assert flyte.run(read_size, File.from_local_sync(tmp_path / "config.yaml")).outputs() == len(text)
+        with pytest.raises(RuntimeError, match="config.yaml"):
+            flyte.init_from_config("config.yaml")

@@ -98,3 +98,16 @@ def test_local_runs_here_when_the_config_names_a_cluster(folder):
     assert "flytesnacks/development" in result.stdout
     assert "--local: running on this machine instead" in result.output
     assert settings.current().backend == "local" and settings.current().project == "flytesnacks"
+
+
+def test_a_found_config_yaml_that_is_not_a_flyte_config_is_skipped(folder):
+    """A project's own broken ./config.yaml does not stop `flyte run` (as with the reference
+    SDK); named with --config, it must be a config."""
+    (folder / "config.yaml").write_text("model: [layers, 4\n")
+    result = invoke("run", "cfg_tasks.py", "where")
+    assert result.exit_code == 0, result.output
+    assert "default/development" in result.stdout
+    assert "config.yaml is not a flyte config (is not valid YAML); ignoring it" in result.output
+    settings._current = None  # (a fresh `flyte run` process again)
+    named = invoke("run", "--config", "config.yaml", "cfg_tasks.py", "where")
+    assert named.exit_code == 2 and "config.yaml is not valid YAML" in named.output

@@ -383,8 +383,8 @@ def _init_from_config(options: dict[str, Any]) -> None:
         found = explicit_config(given, "--config") if given is not None else find_config()
         if found is None:  # nothing to read, and nothing to say about it
             flyte.init(**overrides)
-        else:  # its one line says which file chose which backend
-            flyte.init_from_config(found, **overrides)
+        else:  # its one line says which file chose which backend (named: it must be a config)
+            flyte.init_from_config(given, **overrides)
     except (FlyteError, ValueError, TypeError) as exc:  # a missing file, a project that is not a name
         raise click.UsageError(str(exc)) from None
 

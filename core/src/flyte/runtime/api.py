@@ -200,15 +200,25 @@ def init_from_config(
 
     if path_or_config is not None and path is not None:
         raise TypeError("flyte.init_from_config: pass the config file once (path_or_config or path=)")
-    found = find_config(path_or_config if path_or_config is not None else path)
+    given = path_or_config if path_or_config is not None else path
+    found = find_config(given)
     data: dict[str, Any] = {}
     if found is not None:
+        problem = None
         try:
             data = yaml.safe_load(found.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise InitializationError(f"flyte.init_from_config: {found} is not valid YAML ({exc})") from exc
-        if not isinstance(data, dict):
-            raise InitializationError(f"flyte.init_from_config: {found} must hold a mapping")
+            problem = f"is not valid YAML ({exc})"
+        else:
+            if not isinstance(data, dict):
+                problem = "must hold a mapping"
+        if problem is not None:
+            if given is not None:  # the caller named it: it must be a config
+                raise InitializationError(f"flyte.init_from_config: {found} {problem}")
+            # Found, not named (e.g. a project's own ./config.yaml for something else): skipped
+            # with one line, as the reference SDK does, rather than failing every run.
+            print(f"flyte: {found} is not a flyte config ({problem.split(' (')[0]}); ignoring it", file=sys.stderr)
+            found, data = None, {}
     task = data.get("task") or {}
     local = data.get("local") or {}
     kube = data.get("kubernetes")

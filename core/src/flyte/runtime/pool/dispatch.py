@@ -106,10 +106,26 @@ class _Nested:
     """Answers a job's nested task calls (called on the worker's reader thread): each runs as
     a child action of the job's action, on the action's loop."""
 
-    __slots__ = ("action",)
+    __slots__ = ("action", "steps")
 
     def __init__(self, action: Any):
         self.action = action
+        self.steps: dict[str, str] = {}  # the worker's token of a running traced call -> its id
+
+    def step(self, token: str, fields: dict[str, Any]) -> None:
+        """A traced call in the job (``flyte.trace``) started (``parent`` among its fields) or
+        ended: recorded as the controller records one in its own process."""
+        controller = self.action.controller
+        if "parent" in fields:
+            # Named as the same trace in the driver script's own process is.
+            script_trace = f"trace:{MAIN_ALIAS}."
+            if fields["task"].startswith(script_trace):
+                fields["task"] = "trace:__main__." + fields["task"][len(script_trace) :]
+            self.steps[token] = controller.start_step(fields.pop("parent"), **fields)
+        else:
+            ident = self.steps.pop(token, None)
+            if ident is not None:
+                controller.end_step(ident, **fields)
 
     def __call__(self, worker: WorkerProcess, call_id: int, request: bytes) -> None:
         action = self.action

@@ -89,6 +89,19 @@ async def with_key() -> int:
     return len(await authenticate(os.environ["MODEL_KEY"]))
 
 
+@flyte.trace
+async def load_model(marker: str) -> int:
+    if not os.path.exists(marker):  # the first time, the worker dies inside the traced call
+        Path(marker).write_text(str(os.getpid()))
+        os._exit(1)
+    return os.getpid()
+
+
+@warm.task(retries=1)
+async def dies_in_a_trace(marker: str) -> int:
+    return await load_model(marker)
+
+
 def _steps(run) -> list:
     return [a for a in run.actions() if a.task.startswith("trace:")]
 
@@ -157,6 +170,16 @@ def test_a_secret_passing_through_a_trace_in_a_worker_is_masked_in_the_record():
         rows = conn.execute("SELECT inputs, outputs FROM actions WHERE run=?", (run.name,)).fetchall()
     assert any(row["inputs"] == '{"key":"***"}' for row in rows)
     assert all(value not in (row["inputs"] or "") + (row["outputs"] or "") for row in rows)
+
+
+def test_a_trace_whose_worker_dies_is_recorded_aborted_and_the_retry_records_its_own(tmp_path: Path):
+    marker = tmp_path / "loaded"
+    run = flyte.run(dies_in_a_trace, str(marker))
+    assert run.outputs()[0] != int(marker.read_text())  # the retry ran on another worker
+    steps = _steps(run)
+    assert [(s.short_name, s.phase) for s in steps] == [("load_model", "ABORTED"), ("load_model", "SUCCEEDED")]
+    assert "WorkerDiedError" in steps[0].error and f"worker process {marker.read_text()}" in steps[0].error
+    assert steps[0].ended_at is not None
 
 
 SCRIPT = """

@@ -85,17 +85,15 @@ class _Step:
             return cls(None, "")
         from flyte.runtime import store as st
 
-        step = cls(controller, controller.new_action_id())
         try:
             bound = inspect.signature(func).bind(*args, **kwargs)
             inputs = dict(bound.arguments)
         except (TypeError, ValueError):
             inputs = {"args": list(args), **kwargs}
         now = time.time()
-        controller.store.create_action(
-            controller.run_name,
-            step.id,
-            parent=action.id,
+        # In a reusable environment's worker the controller relays this to the pool's process.
+        ident = controller.start_step(
+            action.id,
             task=f"trace:{func.__module__}.{func.__qualname__}",
             short_name=func.__name__,
             status=st.RUNNING,
@@ -105,7 +103,7 @@ class _Step:
             inputs=st.preview(_text(inputs)),
             grp=current_group.get(),
         )
-        return step
+        return cls(controller, ident)
 
     def end(self, result: Any = None, error: BaseException | None = None) -> None:
         if self.controller is None:
@@ -117,7 +115,7 @@ class _Step:
             fields.update(status=st.SUCCEEDED, outputs=st.preview(_text(result)))
         else:
             fields.update(status=st.FAILED, error=st.preview(f"{type(error).__name__}: {error}"))
-        self.controller.store.update_action(self.controller.run_name, self.id, **fields)
+        self.controller.end_step(self.id, **fields)
 
 
 def _text(value: Any) -> str:

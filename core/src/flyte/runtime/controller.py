@@ -445,6 +445,16 @@ class Controller:
         """The id of the run's next action (a task call or a traced step)."""
         return st.action_id(next(self._ids))
 
+    def start_step(self, parent: str, **fields: Any) -> str:
+        """Record a traced call (``flyte.trace``) starting inside action ``parent``; its id."""
+        ident = self.new_action_id()
+        self.store.create_action(self.run_name, ident, parent=parent, **fields)
+        return ident
+
+    def end_step(self, ident: str, **fields: Any) -> None:
+        """Record the end of the traced call ``ident`` (its status, output or error)."""
+        self.store.update_action(self.run_name, ident, **fields)
+
     def close(self) -> None:
         self.mounts.close()  # an interrupted run's secret files go now, not when its tasks notice
         if self.run_pools:  # ReusePolicy(scope="run"): the run's own pools end with it

@@ -19,7 +19,7 @@ import cloudpickle
 
 from flyte import shipping
 from flyte._context import current_custom_context, current_group
-from flyte.errors import DeadlineExceededError, QueueTimeoutError
+from flyte.errors import DeadlineExceededError, QueueTimeoutError, WorkerDiedError
 from flyte.runtime import store as st
 from flyte.runtime.pool.pool import MAIN_ALIAS, Lease, NeverReachedError, PoolClosedError, WorkerProcess
 from flyte.runtime.pool.registry import pool_for
@@ -82,7 +82,8 @@ async def run(action: Any, inputs: dict[str, Any], env: dict[str, str]) -> Any:
         st.record_worker(ctl.store, ctl.run_name, action.id, f"{lease.pool.name}/{lease.worker.pid}")
         origin = _origin.get()
         on_caller = origin[1] if origin is not None and origin[0] is lease.worker else None
-        job = lease.start(action.task, payload, _Nested(action), on_caller, action.log)
+        nested = _Nested(action)
+        job = lease.start(action.task, payload, nested, on_caller, action.log)
         try:
             outcome = await asyncio.wrap_future(job.future)
             break
@@ -92,6 +93,9 @@ async def run(action: Any, inputs: dict[str, Any], env: dict[str, str]) -> Any:
             # The task never ran there: another worker takes it, in the same attempt.
             action.lease = lease = await reserve(action, None, lambda: False)
             action.pooled_on = f"{lease.pool.name}/{lease.worker.pid}"
+        except WorkerDiedError as exc:
+            nested.abort_steps(exc)  # its process is gone: no end will come for them
+            raise
         except asyncio.CancelledError:
             lease.cancel()  # the worker stops this job only
             action.cancel_forwarded()
@@ -106,10 +110,34 @@ class _Nested:
     """Answers a job's nested task calls (called on the worker's reader thread): each runs as
     a child action of the job's action, on the action's loop."""
 
-    __slots__ = ("action",)
+    __slots__ = ("action", "steps")
 
     def __init__(self, action: Any):
         self.action = action
+        self.steps: dict[str, str] = {}  # the worker's token of a running traced call -> its id
+
+    def step(self, token: str, fields: dict[str, Any]) -> None:
+        """A traced call in the job (``flyte.trace``) started (``parent`` among its fields) or
+        ended: recorded as the controller records one in its own process."""
+        controller = self.action.controller
+        if "parent" in fields:
+            # Named as the same trace in the driver script's own process is.
+            script_trace = f"trace:{MAIN_ALIAS}."
+            if fields["task"].startswith(script_trace):
+                fields["task"] = "trace:__main__." + fields["task"][len(script_trace) :]
+            self.steps[token] = controller.start_step(fields.pop("parent"), **fields)
+        else:
+            ident = self.steps.pop(token, None)
+            if ident is not None:
+                controller.end_step(ident, **fields)
+
+    def abort_steps(self, error: BaseException) -> None:
+        """The job's worker died: its traced calls still running ended with it."""
+        while self.steps:
+            _, ident = self.steps.popitem()
+            self.action.controller.end_step(
+                ident, status=st.ABORTED, ended_at=time.time(), error=st.preview(f"{type(error).__name__}: {error}")
+            )
 
     def __call__(self, worker: WorkerProcess, call_id: int, request: bytes) -> None:
         action = self.action

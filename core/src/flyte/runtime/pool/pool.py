@@ -398,6 +398,11 @@ class WorkerPool:
                     job.log.write(message[2])
                     if message[3]:
                         job.log.lost(message[3])
+            elif kind == "step":
+                with self._lock:
+                    job = worker.jobs.get(message[1])
+                if job is not None:
+                    job.nested.step(message[2], message[3])
             elif kind == "warn":
                 _warn_again(message[2])
             elif kind == "ready":

@@ -11,7 +11,9 @@ this worker that the job answers, or None), ``("cancel", job_id)``, ``("reply", 
 Worker to parent: ``("ready", pid)``, ``("done", job_id, outcome)``, ``("call", job_id,
 call_id, blob)`` (a nested task call, answered by a ``reply``), ``("warn", job_id, blob)`` (a
 warning a task raised, issued again in the parent), ``("log", job_id, text, dropped)`` (what
-the job printed, for its attempt's log; see :mod:`.joblog`).
+the job printed, for its attempt's log; see :mod:`.joblog`), ``("step", job_id, token,
+fields)`` (a ``flyte.trace`` call of the job started, ``parent`` among its fields, or ended:
+the controller records it as a step of the run).
 """
 
 from __future__ import annotations

@@ -31,7 +31,6 @@ import signal
 import sys
 import threading
 import warnings
-from types import SimpleNamespace
 from typing import Any
 
 import cloudpickle
@@ -60,6 +59,7 @@ class Worker:
         self.replies: dict[int, concurrent.futures.Future[bytes]] = {}
         self.call_contexts: dict[int, contextvars.Context] = {}  # nested call id -> its caller's context
         self.call_ids = itertools.count(1)
+        self.step_tokens = itertools.count(1)  # traced calls' tokens (see _RunSeenFromWorker)
 
     def serve(self) -> None:
         environ.install()
@@ -228,13 +228,7 @@ class _RemoteCaller:
         self.id = call["action"]
         self.attempt = call["attempt"]
         self.report = None
-        # What flyte.ctx() reads (flyte._task_context).
-        self.controller = SimpleNamespace(
-            settings=call["settings"],
-            run_name=call["run"],
-            started_at=call["started_at"],
-            disable_cache=call["disable_cache"],
-        )
+        self.controller = _RunSeenFromWorker(worker, job_id, call)
 
     def call(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
@@ -275,6 +269,30 @@ class _RemoteCaller:
         self.worker.call_contexts[call_id] = contextvars.copy_context()
         self.worker.channel.send(("call", self.job_id, call_id, cloudpickle.dumps(request)))
         return future
+
+
+class _RunSeenFromWorker:
+    """What a job sees of its run's controller, which lives in the pool's process: the run's
+    settings (``flyte.ctx()`` reads them) and the steps ``flyte.trace`` records, sent to the
+    controller as ``step`` messages (it gives each its action id, keyed by our token)."""
+
+    __slots__ = ("disable_cache", "job_id", "run_name", "settings", "started_at", "worker")
+
+    def __init__(self, worker: Worker, job_id: int, call: dict[str, Any]):
+        self.worker = worker
+        self.job_id = job_id
+        self.settings = call["settings"]
+        self.run_name = call["run"]
+        self.started_at = call["started_at"]
+        self.disable_cache = call["disable_cache"]
+
+    def start_step(self, parent: str, **fields: Any) -> str:
+        token = f"step{next(self.worker.step_tokens)}"
+        self.worker.channel.send(("step", self.job_id, token, {"parent": parent, **fields}))
+        return token
+
+    def end_step(self, token: str, **fields: Any) -> None:
+        self.worker.channel.send(("step", self.job_id, token, fields))
 
 
 def _body_stopped() -> bool:

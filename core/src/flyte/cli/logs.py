@@ -36,7 +36,7 @@ def _files(folder: Path, action: str | None, attempt: int | None) -> list[tuple[
 @click.command("logs")
 @click.argument("run")
 @click.argument("action", required=False)
-@click.option("--attempt", type=click.IntRange(min=1), help="Only this attempt of ACTION (1 is the first).")
+@click.option("--attempt", "-a", type=click.IntRange(min=1), help="Only this attempt of ACTION (1 is the first).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
 def logs_command(run: str, action: str | None, attempt: int | None, follow: bool) -> None:
     """Print what RUN's tasks printed (stdout, stderr, logging), each attempt's log under a

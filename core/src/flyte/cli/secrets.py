@@ -80,7 +80,7 @@ def create_secret(
         raise click.UsageError("give the value once: VALUE or --value VALUE")
     value = value if value is not None else value_option
     if (value is None) == (from_file is None):
-        raise click.UsageError("give either VALUE (or --value VALUE) or --from-file PATH")
+        raise click.UsageError("give either VALUE or --from-file PATH (VALUE may also be given as --value VALUE)")
     data = from_file.read_bytes() if from_file else value.encode()  # type: ignore[union-attr]
     if kind == "image_pull":
         import json

@@ -424,3 +424,37 @@ def test_deploy_copy_style_is_noted(folder):
     result = invoke("deploy", "--dryrun", "--copy-style", "all", "surface_tasks.py")
     assert result.exit_code == 0, result.output
     assert "flyte: --copy-style has no effect here: code is not uploaded" in result.stderr
+
+
+def test_run_scope_options_on_commands_that_name_a_run(folder):
+    assert invoke("run", "surface_tasks.py", "where").exit_code == 0
+    name = last_run()
+    why = "a run's name is unique under the state root, whatever its project and domain"
+    logs = invoke("get", "logs", name, "-p", "shop", "-d", "development")
+    assert logs.exit_code == 0 and "where ran" in logs.stdout
+    assert f"flyte: --project, --domain have no effect here: {why}" in logs.stderr
+    shown = invoke("get", "run", name, "--project", "shop")
+    assert shown.exit_code == 0 and f"run {name}" in shown.stdout
+    assert f"flyte: --project has no effect here: {why}" in shown.stderr
+    aborted = invoke("abort", "run", name, "-d", "development")
+    assert aborted.exit_code == 0 and "had already ended: SUCCEEDED" in aborted.stdout
+
+
+def test_root_config_reaches_the_image_refs_of_render(folder):
+    (folder / "imaged.py").write_text(
+        textwrap.dedent("""
+            import flyte
+
+            env = flyte.TaskEnvironment(name="imaged", image=flyte.Image.from_ref_name("gpu"))
+
+            @env.task
+            def which() -> str:
+                return "x"
+        """)
+    )
+    (folder / "c.yaml").write_text("image:\n  image_refs:\n    gpu: ghcr.io/acme/gpu:v3\n")
+    unknown = invoke("render", "imaged.py", "which")
+    assert unknown.exit_code != 0
+    rendered = invoke("--config", "c.yaml", "render", "imaged.py", "which", "-o", "json")
+    assert rendered.exit_code == 0, rendered.output
+    assert "ghcr.io/acme/gpu:v3" in rendered.stdout

@@ -4,6 +4,8 @@ silently, one line on stderr each saying why."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -25,3 +27,18 @@ def root_param(name: str) -> Any:
     (None outside a command, or when it was not given)."""
     ctx = click.get_current_context(silent=True)
     return None if ctx is None else ctx.find_root().params.get(name)
+
+
+def run_scope_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The reference's ``-p/--project`` and ``-d/--domain`` on a command that names runs: a run
+    name is unique under the state root here, so they select nothing (said on stderr)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, project: str | None, domain: str | None, **kwargs: Any) -> Any:
+        given = [option for option, value in (("--project", project), ("--domain", domain)) if value is not None]
+        if given:
+            no_effect(*given, why="a run's name is unique under the state root, whatever its project and domain")
+        return command(*args, **kwargs)
+
+    wrapper = click.option("--domain", "-d", help="The reference's run scope: no effect here.")(wrapper)
+    return click.option("--project", "-p", help="The reference's run scope: no effect here.")(wrapper)

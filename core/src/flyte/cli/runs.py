@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from flyte.cli.ignored import run_scope_options
 from flyte.cli.output import output_option
 from flyte.runtime.store import SEVERITY, action_id, by_severity
 
@@ -355,6 +356,7 @@ REFERENCE_PHASES = (
 )
 @click.option("--task-name", help="Only runs of this fully-qualified task name.")
 @output_option("table", "json", default="table")
+@run_scope_options
 @click.pass_context
 def get_run(
     ctx: click.Context, name: str | None, limit: int, in_phase: tuple[str, ...], task_name: str | None, output: str

@@ -181,6 +181,8 @@ def test_raw_data_path_is_where_the_runs_data_goes(folder):
     written = [p for p in raw.rglob("*") if p.is_file()]
     assert [p.read_bytes() for p in written] == [b"payload"]
     assert str(raw) in result.stdout
+    empty = invoke("run", "--raw-data-path", "", "surface_tasks.py", "make_file")
+    assert empty.exit_code == 2 and "--raw-data-path" in empty.stderr and "is empty" in empty.stderr
 
 
 def test_raw_data_path_wins_over_the_configs_storage(folder):

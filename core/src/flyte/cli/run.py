@@ -124,8 +124,8 @@ def _run_options() -> list[click.Option]:
 # Options of the reference's `flyte run` that change nothing in a run here, and why: each is
 # accepted (and its value checked) so that its docs' command lines work, and noted on stderr.
 _NO_EFFECT = {
-    "follow": "flyte run already runs the task in the foreground until it ends (its tasks' output, live: "
-    "flyte logs RUN -f)",
+    "follow": "flyte run already stays in the foreground until the run ends, showing what its tasks print "
+    "as they print it (and flyte logs RUN -f follows a run from another terminal)",
     "copy_style": "a local run imports your files as they are; a cluster run's code is copied into its image "
     "(flyte build)",
     "version": "a run here runs the code of FILE as it is (flyte deploy --version versions a deployment)",
@@ -172,6 +172,10 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
     for key in ("max_concurrency", "config", "project", "domain", "root_dir", "raw_data_path"):
         if values.get(key) is not None:
             settings[key] = values[key]
+    if values.get("raw_data_path") is not None and not values["raw_data_path"].strip():
+        raise click.BadParameter(
+            "'' is empty (accepted: a folder, or a storage URL such as s3://bucket/prefix)", param_hint="--raw-data-path"
+        )
     settings["no_effect"] = {**settings.get("no_effect", {}), **_no_effect(values)}
     if values.get("images"):
         from flyte import _image_refs

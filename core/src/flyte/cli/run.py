@@ -173,9 +173,8 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
         if values.get(key) is not None:
             settings[key] = values[key]
     if values.get("raw_data_path") is not None and not values["raw_data_path"].strip():
-        raise click.BadParameter(
-            "'' is empty (accepted: a folder, or a storage URL such as s3://bucket/prefix)", param_hint="--raw-data-path"
-        )
+        accepted = "a folder, or a storage URL such as s3://bucket/prefix"
+        raise click.BadParameter(f"'' is empty (accepted: {accepted})", param_hint="--raw-data-path")
     settings["no_effect"] = {**settings.get("no_effect", {}), **_no_effect(values)}
     if values.get("images"):
         from flyte import _image_refs

@@ -312,9 +312,12 @@ def _task_command(name: str, task: Any) -> click.Command:
             params[-1].flyte_convert = convert  # type: ignore[attr-defined]
 
     taken = {p.name for p in params} | {o for p in params for o in p.opts}
+    # The group's own option objects (they hold no per-call state): built once per process.
     # --root-dir decides how FILE is imported, so it comes before FILE, not after TASK.
     run_options = [
-        o for o in _run_options() if o.name not in taken and not set(o.opts) & taken and o.name != "root_dir"
+        o
+        for o in run_command.params
+        if isinstance(o, click.Option) and o.name not in taken and not set(o.opts) & taken and o.name != "root_dir"
     ]
 
     @click.pass_context

@@ -30,13 +30,14 @@ from flyte._syspath import add_to_path
 PRIVATE_PREFIX = "_flyte_file_"
 
 
-def load_file(file: str | Path) -> ModuleType:
-    """Import the user's file (see the module docstring for the rules) and return the module."""
+def load_file(file: str | Path, root_dir: str | Path | None = None) -> ModuleType:
+    """Import the user's file (see the module docstring for the rules) and return the module;
+    with ``root_dir`` (``flyte run --root-dir``) its name is its path under that folder."""
     path = Path(file)
     if not path.is_file() or path.suffix != ".py":
         raise click.BadParameter(f"{file} is not a Python file", param_hint="FILE")
     path = path.resolve()
-    name, root = module_name_for(path)
+    name, root = module_name_for(path) if root_dir is None else _name_under(path, Path(root_dir))
     top = name.partition(".")[0]
     if top in _loaded and "." not in name:
         # A file of that name loaded earlier in this process (another folder): this one replaces it.
@@ -52,6 +53,17 @@ def load_file(file: str | Path) -> ModuleType:
     module = importlib.import_module(name)
     _loaded.add(top)
     return module
+
+
+def _name_under(path: Path, root_dir: Path) -> tuple[str, Path]:
+    """The module name of ``path`` under ``root_dir`` (``pkg/mod.py`` is ``pkg.mod``, packages
+    with or without ``__init__.py``), as the reference SDK's ``--root-dir`` names it."""
+    root = root_dir.resolve()
+    if not path.is_relative_to(root):
+        raise click.BadParameter(
+            f"{str(root_dir)!r} does not hold FILE {path} (accepted: a folder FILE is under)", param_hint="--root-dir"
+        )
+    return ".".join(path.relative_to(root).with_suffix("").parts), root
 
 
 # Top-level module names this loader imported user files under.

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import click
 
+from flyte.cli.ignored import run_scope_options
 from flyte.runtime.aborts import DEFAULT_REASON
 
 
@@ -34,6 +35,7 @@ def _abort_options(command: Callable[..., None]) -> Callable[..., None]:
 @abort_group.command("run")
 @click.argument("name")
 @_abort_options
+@run_scope_options
 def abort_run(name: str, reason: str, wait_seconds: float) -> None:
     """Abort run NAME: its process sees the request within about a second, cancels its tasks
     (deleting its Kubernetes object, if it runs on a cluster) and records it ABORTED with the

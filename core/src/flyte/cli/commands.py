@@ -26,12 +26,14 @@ _COMMANDS = {
     "update": "flyte.cli.triggers:update_group",
     "serve": "flyte.cli.triggers:serve_group",
 }
-# Sub-commands added to other modules' groups: triggers to the secrets module's verbs, and
-# `flyte serve ui` beside `flyte serve triggers`.
+# Sub-commands added to other modules' groups: triggers to the secrets module's verbs,
+# `flyte serve ui` beside `flyte serve triggers`, and the reference SDK's spellings of ours
+# (`flyte get run` for `flyte runs list/show`, `flyte get logs` for `flyte logs`).
 _EXTRA = {
-    "get": "flyte.cli.triggers:get_trigger",
-    "delete": "flyte.cli.triggers:delete_trigger",
-    "serve": "flyte.cli.ui:ui_command",
+    "get": ("flyte.cli.triggers:get_trigger", "flyte.cli.runs:get_run", "flyte.cli.logs:logs_command"),
+    "delete": ("flyte.cli.triggers:delete_trigger",),
+    "serve": ("flyte.cli.ui:ui_command",),
+    "create": ("flyte.cli.config:create_config",),
 }
 
 NAMES = tuple(_COMMANDS)
@@ -46,5 +48,6 @@ def core_command(name: str) -> click.Command:
     """The core's command ``name`` (one of :data:`NAMES`), imported now."""
     command = _load(_COMMANDS[name])
     if name in _EXTRA and isinstance(command, click.Group):
-        command.add_command(_load(_EXTRA[name]))
+        for target in _EXTRA[name]:
+            command.add_command(_load(target))
     return command

@@ -26,11 +26,12 @@ def image_refs_option(command: Callable[..., Any]) -> Callable[..., Any]:
         import yaml
 
         from flyte import _image_refs
+        from flyte.cli.ignored import root_param
         from flyte.config_file import find_config
         from flyte.errors import FlyteError
 
         try:
-            found = find_config(kwargs.get("config"))
+            found = find_config(kwargs.get("config") or root_param("config"))
             data = (yaml.safe_load(found.read_text()) or {}) if found else {}
             from_file = (data.get("image") or {}).get("image_refs") if isinstance(data, dict) else None
             _image_refs.set_refs({**_image_refs.parse(from_file), **_image_refs.parse(images)})

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from flyte.cli.ignored import run_scope_options
+
 # Log files are <action>-<attempt>.log (flyte.runtime.logs.log_path).
 _LOG_NAME = re.compile(r"^a(\d+)-(\d+)\.log$")
 POLL = 0.25  # seconds between looks at the files while following
@@ -36,8 +38,9 @@ def _files(folder: Path, action: str | None, attempt: int | None) -> list[tuple[
 @click.command("logs")
 @click.argument("run")
 @click.argument("action", required=False)
-@click.option("--attempt", type=click.IntRange(min=1), help="Only this attempt of ACTION (1 is the first).")
+@click.option("--attempt", "-a", type=click.IntRange(min=1), help="Only this attempt of ACTION (1 is the first).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
+@run_scope_options
 def logs_command(run: str, action: str | None, attempt: int | None, follow: bool) -> None:
     """Print what RUN's tasks printed (stdout, stderr, logging), each attempt's log under a
     header naming its action and attempt; only ACTION's (e.g. a3) when given. With --follow,

@@ -37,16 +37,80 @@ class _RootGroup(click.Group):
         return super().list_commands(ctx)
 
 
+# Commands that take --config themselves: the root's --config is their default.
+CONFIG_COMMANDS = ("run", "deploy")
+OUTPUT_FORMATS = ("table", "json", "table-simple", "json-raw")
+
+
 @click.group(cls=_RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="flyte")
-@click.option("--debug", "-v", is_flag=True, help="Show the traceback of an error (also FLYTE_DEBUG=1).")
-def cli(debug: bool) -> None:
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False),
+    help="Config file of every command that reads one (as flyte run --config FILE).",
+)
+@click.option("--verbose", "-v", count=True, help="Show the traceback of an error (-v, -vv, -vvv: the same).")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error (also FLYTE_DEBUG=1).")
+@click.option(
+    "--output-format",
+    "-of",
+    type=click.Choice(OUTPUT_FORMATS),
+    help="Default -o/--output of commands that print data (table-simple: table, json-raw: json).",
+)
+@click.option("--no-progress", is_flag=True, help="No live progress display in flyte run (for CI logs).")
+@click.option("--endpoint", help="The reference SDK's control plane: accepted, no effect here.")
+@click.option("--org", help="The reference SDK's organisation: accepted, no effect here.")
+@click.option("--insecure", is_flag=True, help="The reference SDK's plaintext connection: accepted, no effect here.")
+@click.option("--auth-type", help="The reference SDK's authentication: accepted, no effect here.")
+@click.option(
+    "--image-builder",
+    "--builder",
+    type=click.Choice(["local", "local-podman", "remote"]),
+    help="local: flyte build uses the docker CLI (the only builder here).",
+)
+@click.option("--log-format", type=click.Choice(["console", "json"]), help="Accepted; task logs are kept as printed.")
+@click.option(
+    "--user-log-level",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"]),
+    help="Accepted; task logs keep every level.",
+)
+@click.option("--reset-root-logger", is_flag=True, help="Accepted; the root logger is left alone.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: int, debug: bool, **reference: object) -> None:
     """Define compute tasks with rich configuration; run them locally or on Kubernetes."""
     from flyte.cli.errors import set_debug
     from flyte.runtime import secret_mounts
 
-    set_debug(debug)
+    set_debug(debug or verbose > 0)
+    if config is not None:
+        from flyte.config_file import explicit_config
+        from flyte.errors import InitializationError
+
+        try:  # a missing file is a usage error now, whichever command follows
+            explicit_config(config, "--config")
+        except InitializationError as exc:
+            raise click.BadParameter(str(exc).removeprefix("--config: "), param_hint="--config") from None
+        ctx.default_map = {name: {"config": config} for name in CONFIG_COMMANDS}
+    _note_reference_options(reference)
     secret_mounts.sweep()  # secret files of a killed flyte process go at the next command
+
+
+def _note_reference_options(values: dict[str, object]) -> None:
+    """One line for each reference option given that changes nothing here."""
+    from flyte.cli.ignored import NO_CONTROL_PLANE, no_effect
+
+    remote = [f"--{o.replace('_', '-')}" for o in ("endpoint", "org", "insecure", "auth_type") if values.get(o)]
+    if remote:
+        no_effect(*remote, why=NO_CONTROL_PLANE)
+    if values.get("image_builder") not in (None, "local"):
+        no_effect(f"--image-builder {values['image_builder']}", why="flyte build builds with the local docker CLI")
+    for option in ("log_format", "user_log_level", "reset_root_logger"):
+        if values.get(option):
+            no_effect(
+                f"--{option.replace('_', '-')}",
+                why="each attempt's log keeps what the task printed, every level (flyte logs RUN)",
+            )
 
 
 def build_cli() -> click.Group:

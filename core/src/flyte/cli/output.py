@@ -1,5 +1,7 @@
 """The one output convention of every command that can print data: ``-o/--output FORMAT``
-(as kubectl spells it), with ``--json`` accepted as a short alias for ``-o json``."""
+(as kubectl spells it), with ``--json`` accepted as a short alias for ``-o json``; the root's
+``flyte --output-format/-of FORMAT`` (the reference SDK's) is the default of every command
+that has that format."""
 
 from __future__ import annotations
 
@@ -29,9 +31,21 @@ def output_option(*formats: str, default: str) -> Callable[[Callable[..., Any]],
             "-o",
             "--output",
             type=click.Choice(formats),
-            default=default,
-            show_default=True,
+            default=lambda: _from_root(formats, default),
+            show_default=default,
             help="Output format.",
         )(wrapper)
 
     return decorate
+
+
+# The reference's root formats that are spelt differently here.
+_ROOT_FORMATS = {"table-simple": "table", "json-raw": "json"}
+
+
+def _from_root(formats: tuple[str, ...], default: str) -> str:
+    from flyte.cli.ignored import root_param
+
+    chosen = root_param("output_format")
+    chosen = _ROOT_FORMATS.get(chosen, chosen)
+    return chosen if chosen in formats else default

@@ -34,7 +34,7 @@ class RunGroup(click.Group):
         from flyte._loader import load_file
 
         if "flyte_module" not in ctx.meta:
-            ctx.meta["flyte_module"] = load_file(ctx.meta["flyte_file"])
+            ctx.meta["flyte_module"] = load_file(ctx.meta["flyte_file"], ctx.params.get("root_dir"))
         return ctx.meta["flyte_module"]
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -75,7 +75,10 @@ def _run_options() -> list[click.Option]:
         click.Option(["--domain", "-d"], help="The run's domain, as flyte.init(domain=) (default: the config's)."),
         click.Option(["--overwrite-cache"], is_flag=True, help="Recompute cached tasks and replace their entries."),
         click.Option(
-            ["--env", "env_vars"], multiple=True, metavar="KEY=VALUE", help="An environment variable of every task."
+            ["--env", "-e", "env_vars"],
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="An environment variable of every task (repeatable).",
         ),
         click.Option(["--max-concurrency"], type=int, help="Task bodies running at once (default: no cap)."),
         click.Option(
@@ -90,7 +93,72 @@ def _run_options() -> list[click.Option]:
         click.Option(
             ["--strict-dependencies"], is_flag=True, help="Fail when a task calls an environment not in depends_on."
         ),
+        click.Option(
+            ["--root-dir"],
+            type=click.Path(exists=True, file_okay=False),
+            help="The folder FILE's module name is taken from (dir/pkg/mod.py is pkg.mod), put on sys.path: for "
+            "monorepos whose packages have no __init__.py. Before FILE only.",
+        ),
+        click.Option(
+            ["--raw-data-path"],
+            help="Where the run's data goes (a folder or a storage URL such as s3://bucket/prefix); the config's "
+            "local.storage otherwise.",
+        ),
+        click.Option(
+            ["--image", "images"],
+            multiple=True,
+            metavar="NAME=REF",
+            help="The image Image.from_ref_name(NAME) stands for (repeatable; a bare REF names 'default'), as "
+            "flyte deploy --image.",
+        ),
+        click.Option(
+            ["--label", "labels"],
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A Kubernetes label of the run (repeatable): checked, not recorded yet.",
+        ),
+        *[click.Option(opts, **kwargs) for opts, kwargs in _REFERENCE_ONLY],
     ]
+
+
+# Options of the reference's `flyte run` that change nothing in a run here, and why: each is
+# accepted (and its value checked) so that its docs' command lines work, and noted on stderr.
+_NO_EFFECT = {
+    "follow": "flyte run already stays in the foreground until the run ends, showing what its tasks print "
+    "as they print it (and flyte logs RUN -f follows a run from another terminal)",
+    "copy_style": "a local run imports your files as they are; a cluster run's code is copied into its image "
+    "(flyte build)",
+    "version": "a run here runs the code of FILE as it is (flyte deploy --version versions a deployment)",
+    "labels": "the local run store does not record labels",
+    "queue": "a queue selects a Flyte cluster; set TaskEnvironment(queue=...) for a Kubernetes node selector",
+    "debug": "the reference starts a VS Code server in the task's container; here the task runs in this "
+    "process (flyte --debug shows an error's traceback)",
+    "run_project": "it applies to the reference's `flyte run deployed-task`; use -p/--project",
+    "run_domain": "it applies to the reference's `flyte run deployed-task`; use -d/--domain",
+    "tui": "browse runs with flyte ui (a web page) or flyte runs show RUN",
+    "tracked": "no Flyte control plane is used: the run is recorded locally (flyte runs list)",
+    "tracked_strict": "no Flyte control plane is used: the run is recorded locally (flyte runs list)",
+    "sync_local_sys_paths": "a local run uses this sys.path as it is",
+}
+_REFERENCE_ONLY: list[tuple[list[str], dict[str, Any]]] = [
+    (["--follow", "-f"], {"is_flag": True, "help": "Implied: the run is in the foreground until it ends."}),
+    (
+        ["--copy-style"],
+        {"type": click.Choice(["loaded_modules", "all", "none", "custom"]), "help": "Code bundling: no effect here."},
+    ),
+    (["--version"], {"help": "The reference's code-bundle version: no effect here."}),
+    (["--queue"], {"help": "The reference's cluster queue: checked (a label value), no effect here."}),
+    (["--debug"], {"is_flag": True, "help": "The reference's VS Code debug server: no effect here."}),
+    (["--run-project"], {"help": "For the reference's deployed-task: no effect here."}),
+    (["--run-domain"], {"help": "For the reference's deployed-task: no effect here."}),
+    (["--tui"], {"is_flag": True, "help": "The reference's terminal UI: no effect here (see flyte ui)."}),
+    (["--tracked"], {"is_flag": True, "help": "Reporting to a control plane: no effect here."}),
+    (["--tracked-strict"], {"is_flag": True, "help": "Reporting to a control plane: no effect here."}),
+    (
+        ["--no-sync-local-sys-paths", "sync_local_sys_paths"],
+        {"is_flag": True, "flag_value": False, "default": True, "help": "No effect here."},
+    ),
+]
 
 
 def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -101,9 +169,22 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
     for flag in ("overwrite_cache", "strict_dependencies", "local"):
         if values.get(flag):
             settings[flag] = True
-    for key in ("max_concurrency", "config", "project", "domain"):
+    for key in ("max_concurrency", "config", "project", "domain", "root_dir", "raw_data_path"):
         if values.get(key) is not None:
             settings[key] = values[key]
+    if values.get("raw_data_path") is not None and not values["raw_data_path"].strip():
+        accepted = "a folder, or a storage URL such as s3://bucket/prefix"
+        raise click.BadParameter(f"'' is empty (accepted: {accepted})", param_hint="--raw-data-path")
+    settings["no_effect"] = {**settings.get("no_effect", {}), **_no_effect(values)}
+    if values.get("images"):
+        from flyte import _image_refs
+
+        try:
+            settings["images"] = {**settings.get("images", {}), **_image_refs.parse(values["images"])}
+        except (TypeError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--image") from None
+    if values.get("labels"):
+        settings["labels"] = {**settings.get("labels", {}), **_labels(values["labels"])}
     if values.get("max_action_concurrency") is not None:
         value = values["max_action_concurrency"]
         if value < 0 or value == 1:  # as with_runcontext checks it, but as a usage error
@@ -127,6 +208,42 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
         pairs[key] = value
     settings["env_vars"] = pairs
     return settings
+
+
+def _no_effect(values: dict[str, Any]) -> dict[str, str]:
+    """The options given that change nothing here: option as typed -> why."""
+    given = {}
+    for key, why in _NO_EFFECT.items():
+        value = values.get(key)
+        if key == "sync_local_sys_paths":
+            value = value is False  # the flag is --no-sync-local-sys-paths
+        elif key == "queue" and value is not None:
+            from flyte._validation import label_value
+
+            try:  # checked as the reference's with_runcontext(queue=) is
+                label_value("--queue", value)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--queue") from None
+        if value:
+            option = "--no-sync-local-sys-paths" if key == "sync_local_sys_paths" else _option(key)
+            given["--label" if key == "labels" else option] = why
+    return given
+
+
+def _labels(items: tuple[str, ...]) -> dict[str, str]:
+    """``--label team=ml --label env=prod`` as Kubernetes labels (checked as the API server does)."""
+    from flyte._validation import k8s_labels
+
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. --label team=ml)", param_hint="--label")
+        pairs[key] = value
+    try:
+        return k8s_labels("--label")(pairs) or {}
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc).removeprefix("--label").lstrip(": "), param_hint="--label") from None
 
 
 @click.pass_context
@@ -195,7 +312,13 @@ def _task_command(name: str, task: Any) -> click.Command:
             params[-1].flyte_convert = convert  # type: ignore[attr-defined]
 
     taken = {p.name for p in params} | {o for p in params for o in p.opts}
-    run_options = [o for o in _run_options() if o.name not in taken and not set(o.opts) & taken]
+    # The group's own option objects (they hold no per-call state): built once per process.
+    # --root-dir decides how FILE is imported, so it comes before FILE, not after TASK.
+    run_options = [
+        o
+        for o in run_command.params
+        if isinstance(o, click.Option) and o.name not in taken and not set(o.opts) & taken and o.name != "root_dir"
+    ]
 
     @click.pass_context
     def callback(ctx: click.Context, **values: Any) -> None:
@@ -376,6 +499,10 @@ def _init_from_config(options: dict[str, Any]) -> None:
     from flyte.errors import FlyteError
 
     overrides = {k: options[k] for k in ("project", "domain", "max_concurrency") if options.get(k) is not None}
+    if options.get("raw_data_path") is not None:
+        overrides["storage"] = options["raw_data_path"]  # over the config's local.storage
+    if options.get("images"):
+        overrides["images"] = options["images"]  # added to the config's image.image_refs
     if options.get("strict_dependencies"):
         overrides["strict_dependencies"] = True
     try:
@@ -389,18 +516,37 @@ def _init_from_config(options: dict[str, Any]) -> None:
         raise click.UsageError(str(exc)) from None
 
 
+def _apply_to_settings(options: dict[str, Any]) -> None:
+    """--raw-data-path and --image over the settings FILE's own flyte.init chose."""
+    from flyte.runtime import settings
+
+    if options.get("raw_data_path") is not None:
+        import attrs
+
+        settings.set_current(attrs.evolve(settings.current(), storage=options["raw_data_path"]))
+    if options.get("images"):
+        from flyte import _image_refs
+
+        _image_refs.set_refs({**_image_refs.known(), **options["images"]})
+
+
 def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) -> None:
     import flyte
+    from flyte.cli.ignored import no_effect, root_param
     from flyte.cli.progress import Progress
     from flyte.runtime import settings
 
     if not settings.is_initialized():
         _init_from_config(options)
-    elif options.get("max_concurrency") or options.get("strict_dependencies"):
-        flyte.init(
-            max_concurrency=options.get("max_concurrency"),
-            strict_dependencies=options.get("strict_dependencies", False),
-        )
+    else:  # FILE called flyte.init itself: the run's own options still apply
+        if options.get("max_concurrency") or options.get("strict_dependencies"):
+            flyte.init(
+                max_concurrency=options.get("max_concurrency"),
+                strict_dependencies=options.get("strict_dependencies", False),
+            )
+        _apply_to_settings(options)
+    for option, why in options.get("no_effect", {}).items():
+        no_effect(option, why=why)
     if options.get("local") and settings.current().backend != "local":
         import attrs
 
@@ -412,8 +558,9 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
         env_vars=options.get("env_vars") or None,
         service_account=options.get("service_account"),
         max_action_concurrency=options.get("max_action_concurrency"),
+        labels=options.get("labels") or None,
     )
-    with Progress(interactive=sys.stderr.isatty()) as progress:
+    with Progress(interactive=sys.stderr.isatty() and not root_param("no_progress")) as progress:
         try:
             run = context.run(task, **inputs)
         except Exception as exc:

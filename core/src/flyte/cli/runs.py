@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from flyte.cli.ignored import run_scope_options
 from flyte.cli.output import output_option
 from flyte.runtime.store import SEVERITY, action_id, by_severity
 
@@ -23,17 +24,38 @@ def runs_group() -> None:
     """Inspect runs recorded under the state root (they outlive the process)."""
 
 
+PHASES = SEVERITY  # the order `runs show` lists them in
+DEFAULT_LIMIT = 50
+
+
+def _phases(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str] | None:
+    """``--status failed --status running`` or ``--status failed,running``, any case."""
+    chosen = [v.strip().upper() for value in values for v in value.split(",") if v.strip()]
+    for phase in chosen:
+        if phase not in PHASES:
+            raise click.BadParameter(f"{phase!r} is not a phase (accepted: {', '.join(PHASES)})", ctx, param)
+    return chosen or None
+
+
 @runs_group.command("list")
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs (newest first)."
 )
 @click.option("--task", help="Only runs of this fully-qualified task name.")
+@click.option(
+    "--status",
+    "phases",
+    multiple=True,
+    callback=_phases,
+    metavar="PHASE[,PHASE]",
+    help=f"Only runs in these phases ({', '.join(PHASES)}); repeat or separate with commas.",
+)
 @output_option("table", "json", default="table")
-def list_runs(limit: int, task: str | None, output: str) -> None:
+def list_runs(limit: int, task: str | None, output: str, phases: list[str] | None = None) -> None:
     """List recent runs."""
     from flyte.remote import Run
 
-    runs = list(Run.listall(limit=limit, task=task))
+    runs = list(Run.listall(limit=limit, task=task, in_phase=phases))
     if output == "json":
         click.echo(
             json.dumps(
@@ -63,19 +85,6 @@ def list_runs(limit: int, task: str | None, output: str) -> None:
         took = f"{r.ended_at - r.created_at:.2f}s" if r.ended_at else "-"
         table.add_row(r.name, r.task, r.phase, _when(r.created_at), took, (r.error or "")[:60])
     Console().print(table)
-
-
-PHASES = SEVERITY  # the order `runs show` lists them in
-DEFAULT_LIMIT = 50
-
-
-def _phases(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str] | None:
-    """``--status failed --status running`` or ``--status failed,running``, any case."""
-    chosen = [v.strip().upper() for value in values for v in value.split(",") if v.strip()]
-    for phase in chosen:
-        if phase not in PHASES:
-            raise click.BadParameter(f"{phase!r} is not a phase (accepted: {', '.join(PHASES)})", ctx, param)
-    return chosen or None
 
 
 @runs_group.command("show")
@@ -317,3 +326,48 @@ def _show_text(page: _Page) -> None:
 def _line(cells: tuple[str, ...], widths: list[int]) -> str:
     parts = [cell[:width].ljust(width) for cell, width in zip(cells, widths, strict=False)]
     return "  ".join([*parts, *cells[len(widths) :]]).rstrip()
+
+
+# The reference SDK's run phases (`flyte get run --in-phase`); those a local run never records
+# (paused, timed_out, ...) are accepted and match no run.
+REFERENCE_PHASES = (
+    "queued",
+    "waiting_for_resources",
+    "initializing",
+    "running",
+    "paused",
+    "succeeded",
+    "failed",
+    "aborted",
+    "timed_out",
+    "recovered",
+)
+
+
+@click.command("run")
+@click.argument("name", required=False)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs to list.")
+@click.option(
+    "--in-phase",
+    "in_phase",
+    multiple=True,
+    type=click.Choice(REFERENCE_PHASES, case_sensitive=False),
+    help="Only runs in this phase (repeatable).",
+)
+@click.option("--task-name", help="Only runs of this fully-qualified task name.")
+@output_option("table", "json", default="table")
+@run_scope_options
+@click.pass_context
+def get_run(
+    ctx: click.Context, name: str | None, limit: int, in_phase: tuple[str, ...], task_name: str | None, output: str
+) -> None:
+    """List recent runs (as flyte runs list), or show run NAME (as flyte runs show NAME): the
+    reference SDK's spelling."""
+    if name is None:
+        phases = [p.upper() for p in in_phase] or None
+        ctx.invoke(list_runs, limit=limit, task=task_name, phases=phases, output=output, json_alias=False)
+        return
+    given = [option for option, value in (("--in-phase", in_phase), ("--task-name", task_name)) if value]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} filter(s) the list of runs; not with NAME ({name})")
+    ctx.invoke(show_run, name=name, phases=None, output=output, json_alias=False)

@@ -33,7 +33,7 @@ def scoped(func):  # type: ignore[no-untyped-def]
 
 @click.group("create")
 def create_group() -> None:
-    """Create resources (secrets)."""
+    """Create resources (secrets, config files)."""
 
 
 @click.group("get")
@@ -49,6 +49,7 @@ def delete_group() -> None:
 @create_group.command("secret")
 @click.argument("name", callback=_name)
 @click.argument("value", required=False)
+@click.option("--value", "value_option", help="The value (the reference SDK's spelling of VALUE).")
 @click.option(
     "--from-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -64,13 +65,22 @@ def delete_group() -> None:
 )
 @scoped
 def create_secret(
-    name: str, value: str | None, from_file: Path | None, kind: str, project: str | None, domain: str | None
+    name: str,
+    value: str | None,
+    value_option: str | None,
+    from_file: Path | None,
+    kind: str,
+    project: str | None,
+    domain: str | None,
 ) -> None:
-    """Store secret NAME with VALUE (or --from-file). The value is never printed."""
+    """Store secret NAME with VALUE (or --value VALUE, or --from-file). The value is never printed."""
     from flyte.runtime import secret_store
 
+    if value is not None and value_option is not None:
+        raise click.UsageError("give the value once: VALUE or --value VALUE")
+    value = value if value is not None else value_option
     if (value is None) == (from_file is None):
-        raise click.UsageError("give either VALUE or --from-file PATH")
+        raise click.UsageError("give either VALUE or --from-file PATH (VALUE may also be given as --value VALUE)")
     data = from_file.read_bytes() if from_file else value.encode()  # type: ignore[union-attr]
     if kind == "image_pull":
         import json

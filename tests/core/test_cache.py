@@ -1095,3 +1095,56 @@ def test_a_batch_the_committer_could_not_store_is_kept_for_the_next_flush(tmp_pa
             other.close()
     finally:
         store.close()
+
+
+def _locker(path: Path) -> subprocess.Popen[str]:
+    """Another process holding the cache file's write lock (``BEGIN EXCLUSIVE``) until its
+    stdin is closed."""
+    code = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('BEGIN EXCLUSIVE')\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n"
+        "c.execute('ROLLBACK')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    return proc
+
+
+def _stored_keys(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {row[0] for row in conn.execute("SELECT key FROM entries")}
+    finally:
+        conn.close()
+
+
+def test_a_cache_file_locked_past_the_busy_timeout_still_ends_the_run_and_keeps_its_entries(monkeypatch):
+    """The end of a run commits its entries; when another process holds the file's write lock
+    for longer than the busy timeout, the run still ends (recorded SUCCEEDED, its value
+    returned) with one warning, and its entries are kept and committed by the next flush."""
+    from flyte._cache import store as store_module
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.2)
+    flyte.run(double, x=1)  # the cache file exists, and this process's connection to it
+    store = get_store()
+    locker = _locker(store.path)
+    try:
+        with pytest.warns(CacheWarning, match="stayed locked.*kept"):
+            run = flyte.run(double, x=2)
+        assert run.phase == "SUCCEEDED" and run.outputs()[0] == 4
+        (last,) = flyte.remote.Run.listall(limit=1)
+        assert (last.name, last.phase) == (run.name, "SUCCEEDED")
+        assert len(_stored_keys(store.path)) == 1  # (only x=1's: the lock is still held)
+        calls.clear()
+        with pytest.warns(CacheWarning, match="1 cache entry is kept"):  # (its flush tries again)
+            assert flyte.run(double, x=2).actions()[0].cache == "hit"  # kept: answered in this process
+        assert calls == []
+    finally:
+        locker.communicate("")
+    flyte.run(double, x=3)  # the next run's flush commits what was kept
+    assert len(_stored_keys(store.path)) == 3

@@ -46,6 +46,7 @@ logger = logging.getLogger("flyte.cache")
 
 RESERVATION_TTL = 5.0  # seconds without a heartbeat after which a reservation is abandoned
 HEARTBEAT = 1.0
+BUSY_TIMEOUT = 30.0  # seconds a statement waits for another connection's write lock
 DISABLE_VALUES = {"false", "0", "no", "off"}
 
 SCHEMA = """
@@ -183,7 +184,7 @@ class CacheStore:
         if self._conn is None:
             try:
                 private_file(self.path)
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
                 use_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(SCHEMA)
@@ -434,6 +435,23 @@ class CacheStore:
                     if not committed:  # held again, under any newer entry of the same key
                         self._pending = {**pending, **self._pending}
                     self._flushing = {k: v for k, v in self._flushing.items() if pending.get(k) is not v}
+
+    def flush_or_keep(self) -> bool:
+        """:meth:`flush`, where a cache file that stayed locked (another process held its write
+        lock past :data:`BUSY_TIMEOUT`) is a warning, not an error: the entries stay held, and
+        answered in this process, for the next flush. Whether every entry is committed."""
+        try:
+            self.flush()
+        except CacheError as exc:
+            held = len(self._pending)
+            warnings.warn(
+                f"{exc}; {held} cache {'entry is' if held == 1 else 'entries are'} kept in this "
+                "process and committed at the end of its next run (or when it exits)",
+                CacheWarning,
+                stacklevel=2,
+            )
+            return False
+        return True
 
     def _commit(self, pending: dict[str, tuple[str, str, str, float]]) -> None:
         rows = [

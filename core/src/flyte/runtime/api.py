@@ -718,7 +718,9 @@ def _record_run(
     finally:
         controller.close()
     logs.drain()  # the ended attempts' logs are on disk when the run is recorded as ended
-    get_store().flush()  # the run's cache entries are visible to other processes once it returns
+    # The run's cache entries are visible to other processes once it returns (a cache file
+    # locked by another process is a warning: the run's own record must still end).
+    get_store().flush_or_keep()
     error = outcome.get("error")
     if error is None:
         outputs = controller.root_outputs or _codec.dumps(outcome["value"], path="outputs")

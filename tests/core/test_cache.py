@@ -1148,3 +1148,33 @@ def test_a_cache_file_locked_past_the_busy_timeout_still_ends_the_run_and_keeps_
         locker.communicate("")
     flyte.run(double, x=3)  # the next run's flush commits what was kept
     assert len(_stored_keys(store.path)) == 3
+
+
+_PUT_AND_EXIT = """
+import sys
+from flyte._cache import store
+store.BUSY_TIMEOUT = 0.2
+cache = store.get_store()
+cache.put_later("k-exit", "t", "v", '"x"')
+print(cache.path, flush=True)
+"""
+
+
+def test_entries_put_outside_any_run_are_committed_when_the_process_exits():
+    done = subprocess.run([sys.executable, "-c", _PUT_AND_EXIT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _stored_keys(Path(done.stdout.strip())) == {"k-exit"}
+    assert done.stderr == ""
+
+
+def test_an_exit_while_another_process_holds_the_cache_file_says_what_was_not_stored():
+    path = get_store().path
+    assert get_store().get("none") is None  # (the file and its tables)
+    locker = _locker(path)
+    try:
+        done = subprocess.run([sys.executable, "-c", _PUT_AND_EXIT], capture_output=True, text=True, timeout=120)
+    finally:
+        locker.communicate("")
+    assert done.returncode == 0, done.stderr
+    assert "stayed locked" in done.stderr and "1 cache entry of this process was not stored" in done.stderr
+    assert _stored_keys(path) == set()

@@ -23,6 +23,7 @@ whose heartbeat is older than :data:`RESERVATION_TTL`, is taken over by one wait
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import itertools
@@ -574,6 +575,26 @@ def get_store() -> CacheStore:
             _store = CacheStore(path)
         _store_home = home
         return _store
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Commit what is still held when the process ends: entries put outside any run, or kept
+    after a flush found the file locked (the committer is a daemon thread: it ends with the
+    process, and commits only full or old batches)."""
+    store = _store
+    if store is None or not store._pending:
+        return
+    try:
+        store.flush()
+    except CacheError as exc:
+        held = len(store._pending)
+        warnings.warn(
+            f"{exc}; {held} cache {'entry' if held == 1 else 'entries'} of this process "
+            f"{'was' if held == 1 else 'were'} not stored (the tasks run again next time)",
+            CacheWarning,
+            stacklevel=1,
+        )
 
 
 def reset_store() -> None:

@@ -1178,3 +1178,29 @@ def test_an_exit_while_another_process_holds_the_cache_file_says_what_was_not_st
     assert done.returncode == 0, done.stderr
     assert "stayed locked" in done.stderr and "1 cache entry of this process was not stored" in done.stderr
     assert _stored_keys(path) == set()
+
+
+_FORK_AND_EXIT = """
+import os, sqlite3, sys
+from flyte._cache import store
+cache = store.get_store()
+assert cache.get("none") is None  # (the file, and this process's connection to it)
+cache.put_later("k-parent", "t", "v", '"x"')
+child = os.fork()
+if child == 0:
+    sys.exit(0)  # its exit handlers run: the parent's held entry is not the child's to commit
+os.waitpid(child, 0)
+conn = sqlite3.connect(cache.path)
+print(conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0], cache.path, flush=True)
+conn.close()
+"""
+
+
+def test_a_forked_child_leaves_its_parents_held_entries_to_the_parent():
+    """SQLite's connection must not be used across fork; the entries are the parent's, which
+    commits them when it exits."""
+    done = subprocess.run([sys.executable, "-c", _FORK_AND_EXIT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    count, path = done.stdout.split()
+    assert count == "0"  # not written by the child
+    assert _stored_keys(Path(path)) == {"k-parent"}  # by the parent, at its exit

@@ -583,7 +583,9 @@ def _flush_at_exit() -> None:
     after a flush found the file locked (the committer is a daemon thread: it ends with the
     process, and commits only full or old batches)."""
     store = _store
-    if store is None or not store._pending:
+    # (A forked child's copy of the parent's entries is the parent's to commit, and SQLite's
+    # connection must not be used across fork.)
+    if store is None or not store._pending or store._pid != os.getpid():
         return
     try:
         store.flush()

@@ -1204,3 +1204,41 @@ def test_a_forked_child_leaves_its_parents_held_entries_to_the_parent():
     count, path = done.stdout.split()
     assert count == "0"  # not written by the child
     assert _stored_keys(Path(path)) == {"k-parent"}  # by the parent, at its exit
+
+
+_FORK_WHILE_COMMITTING = """
+import os, signal, sqlite3, sys, threading
+from flyte._cache import store
+cache = store.get_store()
+assert cache.get("none") is None  # (this process's connection is open)
+holding, release = threading.Event(), threading.Event()
+
+def commit_under_way() -> None:  # as the committer thread holds the connection for a batch
+    with cache._lock:
+        holding.set()
+        release.wait(60)
+
+threading.Thread(target=commit_under_way, daemon=True).start()
+holding.wait(60)
+child = os.fork()
+if child == 0:
+    signal.alarm(20)  # a child stuck on the parent's lock ends here, with SIGALRM
+    mine = store.get_store()
+    mine.put_later("k-child", "t", "v", '"c"')
+    mine.flush()
+    os._exit(0 if mine.get("k-child") == '"c"' else 1)
+_, status = os.waitpid(child, 0)
+release.set()
+print(status, cache.path, flush=True)
+"""
+
+
+def test_a_forked_child_uses_a_cache_handle_of_its_own():
+    """A child forked while a thread of its parent held the cache's connection (a batch being
+    committed) does not wait forever on that lock, nor write through the parent's SQLite
+    connection: it opens its own, as the run store does after a fork."""
+    done = subprocess.run([sys.executable, "-c", _FORK_WHILE_COMMITTING], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    status, path = done.stdout.split()
+    assert status == "0", f"the child ended with wait status {status}"
+    assert _stored_keys(Path(path)) == {"k-child"}

@@ -577,15 +577,31 @@ def get_store() -> CacheStore:
         return _store
 
 
+# Handles a forked child inherited: kept, never used nor closed there (closing one would act
+# on SQLite state that is its parent's).
+_inherited: list[CacheStore] = []
+
+
+def _forked() -> None:
+    """In a forked child: the parent's handle is not this process's (its connection must not
+    cross fork, and a lock a thread of the parent held at the fork would never be released),
+    so the child's first cached call opens its own, as the run store does."""
+    global _store, _store_home, _store_lock
+    if _store is not None:
+        _inherited.append(_store)
+    _store, _store_home, _store_lock = None, None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 @atexit.register
 def _flush_at_exit() -> None:
     """Commit what is still held when the process ends: entries put outside any run, or kept
     after a flush found the file locked (the committer is a daemon thread: it ends with the
     process, and commits only full or old batches)."""
-    store = _store
-    # (A forked child's copy of the parent's entries is the parent's to commit, and SQLite's
-    # connection must not be used across fork.)
-    if store is None or not store._pending or store._pid != os.getpid():
+    store = _store  # (a forked child's is its own: see _forked)
+    if store is None or not store._pending:
         return
     try:
         store.flush()

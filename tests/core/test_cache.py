@@ -1097,19 +1097,22 @@ def test_a_batch_the_committer_could_not_store_is_kept_for_the_next_flush(tmp_pa
         store.close()
 
 
+# Holds the write lock of the cache file sys.argv[1] (BEGIN EXCLUSIVE) until its stdin is closed.
+_LOCKER = (
+    "import sqlite3, sys\n"
+    "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+    "c.execute('BEGIN EXCLUSIVE')\n"
+    "print('held', flush=True)\n"
+    "sys.stdin.read()\n"
+    "c.execute('ROLLBACK')\n"
+)
+
+
 def _locker(path: Path) -> subprocess.Popen[str]:
     """Another process holding the cache file's write lock (``BEGIN EXCLUSIVE``) until its
     stdin is closed."""
-    code = (
-        "import sqlite3, sys\n"
-        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-        "c.execute('BEGIN EXCLUSIVE')\n"
-        "print('held', flush=True)\n"
-        "sys.stdin.read()\n"
-        "c.execute('ROLLBACK')\n"
-    )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _LOCKER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None and proc.stdout.readline() == "held\n"
     return proc
@@ -1242,3 +1245,42 @@ def test_a_forked_child_uses_a_cache_handle_of_its_own():
     status, path = done.stdout.split()
     assert status == "0", f"the child ended with wait status {status}"
     assert _stored_keys(Path(path)) == {"k-child"}
+
+
+_SWITCH_ROOT_WHILE_LOCKED = """
+import os, sqlite3, subprocess, sys, warnings
+from flyte._cache import store
+store.BUSY_TIMEOUT = 0.2
+old = store.get_store()
+old.put_later("k-old", "t", "v", '"o"')
+locker = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(old.path)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True)
+assert locker.stdout.readline() == "held\\n"
+os.environ["FLYTE_HOME"] = sys.argv[2]  # another state root (flyte.init(root_dir=...) does this)
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    new = store.get_store()
+print(new.path != old.path, any("stayed locked" in str(w.message) for w in seen), flush=True)
+new.put_later("k-new", "t", "v", '"n"')
+locker.communicate("")  # the old root's file is free again before this process exits
+print(old.path, new.path, flush=True)
+"""
+
+
+def test_moving_to_another_state_root_while_the_old_cache_file_is_locked(tmp_path):
+    """The old root's handle is closed when the state root moves; its held entries cannot be
+    committed while another process holds that file: a warning, the new root's handle all
+    the same, and the entries committed to the OLD root when the process exits."""
+    assert get_store().get("none") is None  # (the old root's file and tables)
+    done = subprocess.run(
+        [sys.executable, "-c", _SWITCH_ROOT_WHILE_LOCKED, _LOCKER, str(tmp_path / "other")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first == "True True"
+    old_path, new_path = second.split()
+    assert _stored_keys(Path(old_path)) == {"k-old"}
+    assert _stored_keys(Path(new_path)) == {"k-new"}

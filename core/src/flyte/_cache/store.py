@@ -219,8 +219,11 @@ class CacheStore:
                 self._fail(exc)
                 return default
 
-    def close(self) -> None:
-        self.flush()
+    def close(self) -> bool:
+        """Commit the held entries and close the connection (the committer thread ends; a later
+        call opens it again). Whether every entry was committed: when another process held the
+        file's write lock too long they are still held (with a warning: :meth:`flush_or_keep`)."""
+        committed = self.flush_or_keep()
         with self._lock:
             self.closed = True
             self._due.set()  # the committer thread, if any, ends
@@ -228,6 +231,7 @@ class CacheStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        return committed
 
     # -- entries known in memory -----------------------------------------------------------
     def _forget(self) -> None:
@@ -447,7 +451,7 @@ class CacheStore:
             held = len(self._pending)
             warnings.warn(
                 f"{exc}; {held} cache {'entry is' if held == 1 else 'entries are'} kept in this "
-                "process and committed at the end of its next run (or when it exits)",
+                "process and committed later (at the latest when it exits)",
                 CacheWarning,
                 stacklevel=2,
             )
@@ -571,10 +575,20 @@ def get_store() -> CacheStore:
         path = state_path("local-cache") / "cache.db"
         if _store is None or _store.path != path:
             if _store is not None:  # another state root: its connection is not kept open
-                _store.close()  # (a run still using it reopens it on its next call)
+                _retire(_store)  # (a run still using it reopens it on its next call)
             _store = CacheStore(path)
         _store_home = home
         return _store
+
+
+# Handles closed with entries they could not commit (their file stayed locked): the exit
+# commits them, each to its own state root.
+_unstored: list[CacheStore] = []
+
+
+def _retire(store: CacheStore) -> None:
+    if not store.close():
+        _unstored.append(store)
 
 
 # Handles a forked child inherited: kept, never used nor closed there (closing one would act
@@ -587,8 +601,10 @@ def _forked() -> None:
     cross fork, and a lock a thread of the parent held at the fork would never be released),
     so the child's first cached call opens its own, as the run store does."""
     global _store, _store_home, _store_lock
+    _inherited.extend(_unstored)
     if _store is not None:
         _inherited.append(_store)
+    _unstored.clear()
     _store, _store_home, _store_lock = None, None, threading.Lock()
 
 
@@ -600,19 +616,19 @@ def _flush_at_exit() -> None:
     """Commit what is still held when the process ends: entries put outside any run, or kept
     after a flush found the file locked (the committer is a daemon thread: it ends with the
     process, and commits only full or old batches)."""
-    store = _store  # (a forked child's is its own: see _forked)
-    if store is None or not store._pending:
-        return
-    try:
-        store.flush()
-    except CacheError as exc:
-        held = len(store._pending)
-        warnings.warn(
-            f"{exc}; {held} cache {'entry' if held == 1 else 'entries'} of this process "
-            f"{'was' if held == 1 else 'were'} not stored (the tasks run again next time)",
-            CacheWarning,
-            stacklevel=1,
-        )
+    for store in (*_unstored, _store):  # (a forked child's are its own: see _forked)
+        if store is None or not store._pending:
+            continue
+        try:
+            store.flush()
+        except CacheError as exc:
+            held = len(store._pending)
+            warnings.warn(
+                f"{exc}; {held} cache {'entry' if held == 1 else 'entries'} of this process "
+                f"{'was' if held == 1 else 'were'} not stored (the tasks run again next time)",
+                CacheWarning,
+                stacklevel=1,
+            )
 
 
 def reset_store() -> None:
@@ -620,5 +636,5 @@ def reset_store() -> None:
     global _store, _store_home
     with _store_lock:
         if _store is not None:
-            _store.close()
+            _retire(_store)
         _store, _store_home = None, None

@@ -1,12 +1,13 @@
 """Instructions per task call (or per run), by thread: valgrind's callgrind, load-independent.
 
-``python by_thread.py gather|sequential|cache_hit|cache_miss|trivial_run|sync_from_async [--n N] [--src PATH]`` runs the
-workload of :mod:`side_by_side` in a fresh process under callgrind once with one measured
-repeat and once with three (each after a warm-up; a cache hit's cache filled first, a cache
-miss's repeats each with keys of their own), and prints
-(I(3) - I(1)) / (2 N) for the whole process and for each of its threads. ``--src``: the
-``core/src`` of another tree (e.g. ``git archive main core/src | tar -x -C /tmp/main``) to
-compare with.
+``python by_thread.py WORKLOAD [--n N] [--src PATH] [--cache-entries N]`` (WORKLOAD: gather,
+sequential, cache_hit, cache_miss, trivial_run or sync_from_async) runs the workload of
+:mod:`side_by_side` in a fresh process under callgrind once with one measured repeat and once
+with three (each after a warm-up; a cache hit's cache filled first, a cache miss's repeats each
+with keys of their own), and prints (I(3) - I(1)) / (2 N) for the whole process and for each of
+its threads. ``--src``: the ``core/src`` of another tree (e.g. ``git archive main core/src | tar
+-x -C /tmp/main``) to compare with. ``--cache-entries``: the cache holds that many entries (of
+another task) before the warm-up, as a cache in long use does.
 
 Why by thread: the run's own thread (the controller, the bodies, asyncio) does the same work
 whatever the machine's load, where the caller's thread (the run page rewritten every second
@@ -39,6 +40,21 @@ def child(workload: str, n: int, repeats: int) -> None:
     import flyte
 
     flyte.init()
+    entries = int(os.environ.get("FLYTE_BENCH_CACHE_ENTRIES", "0"))
+    if entries:  # a cache that already holds this many entries (of another task)
+        import sqlite3
+
+        from flyte._cache.store import SCHEMA, digest, get_store
+
+        # Written here with SQL, not through the store: its threads then do only the measured
+        # work. Keys are hashes, spread over the key's index as real ones are.
+        with sqlite3.connect(get_store().path) as conn:
+            conn.executescript(SCHEMA)
+            conn.executemany(
+                "INSERT INTO entries (key, task, version, created_at, outputs, digest) VALUES (?, ?, ?, ?, ?, ?)",
+                ((digest(f"other {i}"), "bench_other.task", "v", 0.0, str(i), digest(str(i))) for i in range(entries)),
+            )
+        conn.close()
     if workload == "trivial_run":
         for _ in range(20):
             flyte.run(sbs.trivial)
@@ -94,6 +110,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, help="children per run (default 2,000), or runs per repeat (default 50)")
     parser.add_argument("--src", help="the core/src of the tree to measure (default: the installed one)")
     parser.add_argument("--dump", help="keep callgrind's files in this folder (for callgrind_annotate)")
+    parser.add_argument(
+        "--cache-entries", type=int, default=0, help="entries the cache holds before the measured runs (default 0)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -101,6 +120,7 @@ def main() -> None:
     if args.workload is None:
         parser.error("name a workload")
     n = args.n or (50 if args.workload == "trivial_run" else 2000)
+    os.environ["FLYTE_BENCH_CACHE_ENTRIES"] = str(args.cache_entries)  # (read by the measured process)
     one, three = (instructions(args.workload, n, r, args.src, args.dump) for r in (1, 3))
     per = {
         t: (three.get(t, 0) - one.get(t, 0)) / (2 * n) for t in sorted(set(one) | set(three), key=lambda t: int(t[1:]))

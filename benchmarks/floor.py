@@ -48,7 +48,17 @@ os.environ.setdefault("FLYTE_HOME", tempfile.mkdtemp(prefix="flyte-floor-"))
 import flyte
 from flyte import _codec
 from flyte._cache.key import cache_key, key_version
-from flyte._cache.store import BATCH_ROWS, SCHEMA, CacheStore, _insert_sql, digest, get_store, ticket
+from flyte._cache.store import (
+    BATCH_ROWS,
+    PAGE_CACHE_KIB,
+    SCHEMA,
+    STATEMENT_ROWS,
+    CacheStore,
+    _insert_sql,
+    digest,
+    get_store,
+    ticket,
+)
 from flyte._context import BodyContext, current_body, current_caller
 from flyte._sqlite import use_wal
 from flyte.io._transport import might_hold_data
@@ -313,8 +323,8 @@ _bare: sqlite3.Connection | None = None
 
 async def sqlite_row(action: Action, n: int, start: int) -> float:
     """The entry's row with no code of ours: the rows ``cache_write`` commits (key, task,
-    version, time, outputs, digest), made beforehand, inserted as the store inserts them (one
-    statement and one transaction per :data:`~flyte._cache.store.BATCH_ROWS`) into a database of the cache's own
+    version, time, outputs, digest), made beforehand, inserted as the store inserts them (in key
+    order, a transaction per :data:`~flyte._cache.store.BATCH_ROWS`) into a database of the cache's own
     schema and settings (WAL, ``synchronous=NORMAL``), which grows across the repeats as the
     cache does. What SQLite alone costs a miss, on whichever thread runs it.
     Returns the CPU seconds spent making the rows (left out of the sample: see probe)."""
@@ -324,6 +334,7 @@ async def sqlite_row(action: Action, n: int, start: int) -> float:
         _bare = sqlite3.connect(path, isolation_level=None)
         use_wal(_bare)
         _bare.execute("PRAGMA synchronous=NORMAL")
+        _bare.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         _bare.executescript(SCHEMA)
     spec, func = cached_child.spec, cached_child.func
     version, outputs = key_version(spec, func), "1"
@@ -333,9 +344,11 @@ async def sqlite_row(action: Action, n: int, start: int) -> float:
     rows = [(k, spec.name, version, at, outputs, check) for k in keys]
     setup = time.process_time() - cpu
     for first in range(0, n, BATCH_ROWS):
-        chunk = rows[first : first + BATCH_ROWS]
+        batch = sorted(rows[first : first + BATCH_ROWS])
         _bare.execute("BEGIN IMMEDIATE")
-        _bare.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+        for one in range(0, len(batch), STATEMENT_ROWS):
+            chunk = batch[one : one + STATEMENT_ROWS]
+            _bare.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
         _bare.execute("COMMIT")
     return setup
 

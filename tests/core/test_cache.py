@@ -1284,3 +1284,25 @@ def test_moving_to_another_state_root_while_the_old_cache_file_is_locked(tmp_pat
     old_path, new_path = second.split()
     assert _stored_keys(Path(old_path)) == {"k-old"}
     assert _stored_keys(Path(new_path)) == {"k-new"}
+
+
+def test_a_batch_of_several_statements_is_stored_whole(tmp_path, monkeypatch):
+    """A batch larger than one INSERT takes (STATEMENT_ROWS, fewer where SQLite allows fewer
+    variables) is stored by several statements of one transaction, none left out."""
+    from flyte._cache import store as store_module
+
+    monkeypatch.setattr(store_module, "STATEMENT_ROWS", 7)
+    store = CacheStore(tmp_path / "cache.db")
+    try:
+        for i in range(100):
+            store.put_later(f"k{i:03d}", "t", "v", str(i))
+        store.flush()
+        assert store._statement_rows == 7
+        other = CacheStore(tmp_path / "cache.db")
+        try:
+            assert len(other.entries("t")) == 100
+            assert [other.get(f"k{i:03d}") for i in (0, 6, 7, 99)] == ["0", "6", "7", "99"]
+        finally:
+            other.close()
+    finally:
+        store.close()

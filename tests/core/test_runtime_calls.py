@@ -283,7 +283,7 @@ def test_flyte_run_cli_typed_parameters_defaults_and_help(tmp_path):
         "verbose": True,
         "scale": 2.5,
         "color": "blue",
-        "when": "2025-01-31T09:30:00",
+        "when": "2025-01-31T09:30:00+00:00",  # (a datetime reaches a task in UTC)
         "point": {"x": 1, "y": 2},
         "meta": {"a": 1},
     }

@@ -53,7 +53,7 @@ def test_a_direct_run_without_the_time_names_the_input_and_what_to_pass(module):
 def test_a_direct_run_with_a_time_runs(module):
     flyte.init()
     run = flyte.run(module.stamped, trigger_time=datetime(2025, 1, 1, 6, 0), x=2)
-    assert run.outputs()[0] == "2025-01-01T06:00:00 x=2"
+    assert run.outputs()[0] == "2025-01-01T06:00:00+00:00 x=2"  # in UTC, as a cluster passes it
 
 
 def test_the_cli_reports_the_missing_time_as_a_usage_error_of_its_option(module, tmp_path):
@@ -65,7 +65,7 @@ def test_the_cli_reports_the_missing_time_as_a_usage_error_of_its_option(module,
         build_cli(), ["run", str(path), "stamped", "--trigger_time", "2025-01-31T09:30"], prog_name="flyte"
     )
     assert ok.exit_code == 0, ok.output
-    assert "2025-01-31T09:30:00 x=1" in ok.output
+    assert "2025-01-31T09:30:00+00:00 x=1" in ok.output
 
 
 def test_a_firing_of_a_trigger_without_a_time_key_fills_the_default_with_the_fire_time(module):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import builtins
 import collections.abc as abc
 import dataclasses
+import datetime as _dt
 import inspect
 import numbers
 import re
@@ -401,6 +402,12 @@ class SignatureCheck:
     # then it can hold no dataframe or file, and a call skips looking for them.
     scalar_inputs: bool = False
     scalar_output: bool = False
+    # The inputs whose annotation holds ``datetime`` (``datetime``, ``datetime | None``,
+    # ``list[datetime]``, ``dict[str, datetime]``, ...) with the function putting a value of
+    # it in UTC (:func:`in_utc`), and the output's: a task receives and returns datetimes in
+    # UTC, timezone-aware, as on a cluster.
+    utc_inputs: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
+    utc_output: Callable[[Any], Any] | None = None
 
     def check_inputs(self, task: Any, given: dict[str, Any]) -> None:
         """Raise :class:`~flyte.errors.InputTypeError` for the first input in ``given`` that
@@ -502,9 +509,44 @@ def signature_check(func: Callable[..., Any]) -> SignatureCheck:
         # Only a trigger's firing replaces a flyte.TriggerTime default: a direct run must pass a
         # value, as in the reference SDK, rather than hand the placeholder to the function.
         accepted = {name: d for name, d in defaults.items() if not _is_trigger_time(d)}
-        found = SignatureCheck(checks, accepted, compile_check(output), scalar_inputs, _scalar(output))
+        utc_inputs = tuple((name, put) for name, tp in params.items() if (put := _to_utc(tp)) is not None)
+        found = SignatureCheck(
+            checks, accepted, compile_check(output), scalar_inputs, _scalar(output), utc_inputs, _to_utc(output)
+        )
         _signatures[func] = found
     return found
+
+
+def _to_utc(tp: Any) -> Callable[[Any], Any] | None:
+    """For an annotation that holds ``datetime`` where a cluster passes a timestamp (itself, in
+    an optional, in a list or in a dict's values, nested), the function putting a value of it
+    in UTC; None for any other (dataclass and model fields are the class's own to decode)."""
+    if tp is _dt.datetime:
+        return in_utc
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _to_utc(inner[0]) if len(inner) == 1 else None  # (None is returned as is)
+    if origin in (list, abc.Sequence) and len(args) == 1:
+        item = _to_utc(args[0])
+        return None if item is None else (lambda v: [item(x) for x in v] if isinstance(v, list) else v)
+    if origin in (dict, abc.Mapping) and len(args) == 2:
+        value = _to_utc(args[1])
+        return None if value is None else (lambda v: {k: value(x) for k, x in v.items()} if isinstance(v, dict) else v)
+    return None
+
+
+def in_utc(value: Any) -> Any:
+    """A ``datetime`` as a task receives it: timezone-aware, in UTC. One without a timezone is
+    taken to be UTC, one with another timezone is converted (the same instant). A cluster
+    passes datetimes between tasks as UTC timestamps, and the reference SDK does so locally
+    too: a task sees the same value whichever way it runs. Anything else is returned as is."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=_dt.UTC)
+        if value.tzinfo is not _dt.UTC:
+            return value.astimezone(_dt.UTC)
+    return value
 
 
 # What a scalar annotation accepts (an int for a float, a numbers.Integral for an int, ...) is

@@ -1097,6 +1097,195 @@ def test_a_batch_the_committer_could_not_store_is_kept_for_the_next_flush(tmp_pa
         store.close()
 
 
+# Holds the write lock of the cache file sys.argv[1] (BEGIN EXCLUSIVE) until its stdin is closed.
+_LOCKER = (
+    "import sqlite3, sys\n"
+    "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+    "c.execute('BEGIN EXCLUSIVE')\n"
+    "print('held', flush=True)\n"
+    "sys.stdin.read()\n"
+    "c.execute('ROLLBACK')\n"
+)
+
+
+def _locker(path: Path) -> subprocess.Popen[str]:
+    """Another process holding the cache file's write lock (``BEGIN EXCLUSIVE``) until its
+    stdin is closed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LOCKER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    return proc
+
+
+def _stored_keys(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {row[0] for row in conn.execute("SELECT key FROM entries")}
+    finally:
+        conn.close()
+
+
+def test_a_cache_file_locked_past_the_busy_timeout_still_ends_the_run_and_keeps_its_entries(monkeypatch):
+    """The end of a run commits its entries; when another process holds the file's write lock
+    for longer than the busy timeout, the run still ends (recorded SUCCEEDED, its value
+    returned) with one warning, and its entries are kept and committed by the next flush."""
+    from flyte._cache import store as store_module
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.2)
+    flyte.run(double, x=1)  # the cache file exists, and this process's connection to it
+    store = get_store()
+    locker = _locker(store.path)
+    try:
+        with pytest.warns(CacheWarning, match="stayed locked.*kept"):
+            run = flyte.run(double, x=2)
+        assert run.phase == "SUCCEEDED" and run.outputs()[0] == 4
+        (last,) = flyte.remote.Run.listall(limit=1)
+        assert (last.name, last.phase) == (run.name, "SUCCEEDED")
+        assert len(_stored_keys(store.path)) == 1  # (only x=1's: the lock is still held)
+        calls.clear()
+        with pytest.warns(CacheWarning, match="1 cache entry is kept"):  # (its flush tries again)
+            assert flyte.run(double, x=2).actions()[0].cache == "hit"  # kept: answered in this process
+        assert calls == []
+    finally:
+        locker.communicate("")
+    flyte.run(double, x=3)  # the next run's flush commits what was kept
+    assert len(_stored_keys(store.path)) == 3
+
+
+_PUT_AND_EXIT = """
+import sys
+from flyte._cache import store
+store.BUSY_TIMEOUT = 0.2
+cache = store.get_store()
+cache.put_later("k-exit", "t", "v", '"x"')
+print(cache.path, flush=True)
+"""
+
+
+def test_entries_put_outside_any_run_are_committed_when_the_process_exits():
+    done = subprocess.run([sys.executable, "-c", _PUT_AND_EXIT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _stored_keys(Path(done.stdout.strip())) == {"k-exit"}
+    assert done.stderr == ""
+
+
+def test_an_exit_while_another_process_holds_the_cache_file_says_what_was_not_stored():
+    path = get_store().path
+    assert get_store().get("none") is None  # (the file and its tables)
+    locker = _locker(path)
+    try:
+        done = subprocess.run([sys.executable, "-c", _PUT_AND_EXIT], capture_output=True, text=True, timeout=120)
+    finally:
+        locker.communicate("")
+    assert done.returncode == 0, done.stderr
+    assert "stayed locked" in done.stderr and "1 cache entry of this process was not stored" in done.stderr
+    assert _stored_keys(path) == set()
+
+
+_FORK_AND_EXIT = """
+import os, sqlite3, sys
+from flyte._cache import store
+cache = store.get_store()
+assert cache.get("none") is None  # (the file, and this process's connection to it)
+cache.put_later("k-parent", "t", "v", '"x"')
+child = os.fork()
+if child == 0:
+    sys.exit(0)  # its exit handlers run: the parent's held entry is not the child's to commit
+os.waitpid(child, 0)
+conn = sqlite3.connect(cache.path)
+print(conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0], cache.path, flush=True)
+conn.close()
+"""
+
+
+def test_a_forked_child_leaves_its_parents_held_entries_to_the_parent():
+    """SQLite's connection must not be used across fork; the entries are the parent's, which
+    commits them when it exits."""
+    done = subprocess.run([sys.executable, "-c", _FORK_AND_EXIT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    count, path = done.stdout.split()
+    assert count == "0"  # not written by the child
+    assert _stored_keys(Path(path)) == {"k-parent"}  # by the parent, at its exit
+
+
+_FORK_WHILE_COMMITTING = """
+import os, signal, sqlite3, sys, threading
+from flyte._cache import store
+cache = store.get_store()
+assert cache.get("none") is None  # (this process's connection is open)
+holding, release = threading.Event(), threading.Event()
+
+def commit_under_way() -> None:  # as the committer thread holds the connection for a batch
+    with cache._lock:
+        holding.set()
+        release.wait(60)
+
+threading.Thread(target=commit_under_way, daemon=True).start()
+holding.wait(60)
+child = os.fork()
+if child == 0:
+    signal.alarm(20)  # a child stuck on the parent's lock ends here, with SIGALRM
+    mine = store.get_store()
+    mine.put_later("k-child", "t", "v", '"c"')
+    mine.flush()
+    os._exit(0 if mine.get("k-child") == '"c"' else 1)
+_, status = os.waitpid(child, 0)
+release.set()
+print(status, cache.path, flush=True)
+"""
+
+
+def test_a_forked_child_uses_a_cache_handle_of_its_own():
+    """A child forked while a thread of its parent held the cache's connection (a batch being
+    committed) does not wait forever on that lock, nor write through the parent's SQLite
+    connection: it opens its own, as the run store does after a fork."""
+    done = subprocess.run([sys.executable, "-c", _FORK_WHILE_COMMITTING], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    status, path = done.stdout.split()
+    assert status == "0", f"the child ended with wait status {status}"
+    assert _stored_keys(Path(path)) == {"k-child"}
+
+
+_SWITCH_ROOT_WHILE_LOCKED = """
+import os, sqlite3, subprocess, sys, warnings
+from flyte._cache import store
+store.BUSY_TIMEOUT = 0.2
+old = store.get_store()
+old.put_later("k-old", "t", "v", '"o"')
+locker = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(old.path)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True)
+assert locker.stdout.readline() == "held\\n"
+os.environ["FLYTE_HOME"] = sys.argv[2]  # another state root (flyte.init(root_dir=...) does this)
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    new = store.get_store()
+print(new.path != old.path, any("stayed locked" in str(w.message) for w in seen), flush=True)
+new.put_later("k-new", "t", "v", '"n"')
+locker.communicate("")  # the old root's file is free again before this process exits
+print(old.path, new.path, flush=True)
+"""
+
+
+def test_moving_to_another_state_root_while_the_old_cache_file_is_locked(tmp_path):
+    """The old root's handle is closed when the state root moves; its held entries cannot be
+    committed while another process holds that file: a warning, the new root's handle all
+    the same, and the entries committed to the OLD root when the process exits."""
+    assert get_store().get("none") is None  # (the old root's file and tables)
+    done = subprocess.run(
+        [sys.executable, "-c", _SWITCH_ROOT_WHILE_LOCKED, _LOCKER, str(tmp_path / "other")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first == "True True"
+    old_path, new_path = second.split()
+    assert _stored_keys(Path(old_path)) == {"k-old"}
+    assert _stored_keys(Path(new_path)) == {"k-new"}
+
+
 def test_a_batch_of_several_statements_is_stored_whole(tmp_path, monkeypatch):
     """A batch larger than one INSERT takes (STATEMENT_ROWS, fewer where SQLite allows fewer
     variables) is stored by several statements of one transaction, none left out."""

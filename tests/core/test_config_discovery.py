@@ -110,3 +110,35 @@ def test_the_variable_selects_a_cluster_as_it_does_for_the_reference(clean, tmp_
     flyte.init_from_config()
     assert f"Kubernetes backend from {kube}" in capsys.readouterr().err
     flyte.init()  # back to local for the tests that follow in this process
+
+
+@pytest.mark.parametrize(
+    ("text", "section"),
+    [
+        ("image: python:3.11\n", "image"),  # e.g. a deployment tool's own config.yaml
+        ("task: build\n", "task"),
+        ("local: 5\n", "local"),
+        ("admin: [1, 2]\n", "admin"),
+        ("kubernetes: yes\n", "kubernetes"),
+    ],
+)
+def test_a_found_config_yaml_whose_sections_are_not_mappings_is_skipped(clean, capsys, text, section):
+    """Another tool's ./config.yaml that happens to use one of flyte's section names is not a
+    flyte config: skipped with one line (the reference SDK runs too), not an AttributeError.
+    Named by the caller, it is an error naming the section, its value and what is accepted."""
+    (clean / "config.yaml").write_text(text)
+    flyte.init_from_config()
+    err = capsys.readouterr().err
+    assert "config.yaml is not a flyte config" in err and "ignoring it" in err
+    assert "running locally" in err
+    with pytest.raises(InitializationError, match=rf"config.yaml: {section}: expected a mapping, got"):
+        flyte.init_from_config("config.yaml")
+
+
+def test_a_found_config_yaml_that_is_not_text_is_skipped(clean, capsys):
+    (clean / "config.yaml").write_bytes(b"\xff\xfe\x00binary\n")
+    flyte.init_from_config()
+    err = capsys.readouterr().err
+    assert "config.yaml is not a flyte config (is not valid YAML); ignoring it" in err
+    with pytest.raises(InitializationError, match="config.yaml is not valid YAML"):
+        flyte.init_from_config("config.yaml")

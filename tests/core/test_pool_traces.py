@@ -20,6 +20,7 @@ import flyte
 from flyte.runtime import secret_store
 from flyte.runtime import store as st
 from flyte.runtime.pool import registry as pools
+from waiting import wait_for
 
 warm = flyte.TaskEnvironment(name="trace_pool", reusable=flyte.ReusePolicy(replicas=2, concurrency=4, idle_ttl=60))
 
@@ -102,6 +103,24 @@ async def dies_in_a_trace(marker: str) -> int:
     return await load_model(marker)
 
 
+@flyte.trace
+async def wait_for_file(marker: str) -> str:
+    while not os.path.exists(marker):
+        await asyncio.sleep(0.05)
+    return "seen"
+
+
+@warm.task
+async def leaves_a_trace_running(marker: str) -> int:
+    # Started and not awaited: it ends after the task returned (the worker's loop keeps it).
+    background.append(asyncio.ensure_future(wait_for_file(marker)))
+    await asyncio.sleep(0)  # (it starts)
+    return os.getpid()
+
+
+background: list[asyncio.Future] = []
+
+
 def _steps(run) -> list:
     return [a for a in run.actions() if a.task.startswith("trace:")]
 
@@ -180,6 +199,23 @@ def test_a_trace_whose_worker_dies_is_recorded_aborted_and_the_retry_records_its
     assert [(s.short_name, s.phase) for s in steps] == [("load_model", "ABORTED"), ("load_model", "SUCCEEDED")]
     assert "WorkerDiedError" in steps[0].error and f"worker process {marker.read_text()}" in steps[0].error
     assert steps[0].ended_at is not None
+
+
+def test_a_trace_that_ends_after_its_task_returned_is_recorded_when_it_ends(tmp_path: Path):
+    """As in the controller's process: the step is recorded when it ends, not left RUNNING
+    because its job was over (and ABORTED if the worker goes first)."""
+    marker = tmp_path / "go"
+    run = flyte.run(leaves_a_trace_running, str(marker))
+    assert run.outputs()[0] != os.getpid()
+    ((step,),) = [_steps(run)]
+    assert step.phase == "RUNNING"
+    marker.write_text("")
+    wait_for(lambda: _steps(run)[0].phase == "SUCCEEDED", timeout=30, what="the trace's end recorded")
+    assert _steps(run)[0].outputs == '"seen"'
+    second = flyte.run(leaves_a_trace_running, str(tmp_path / "never"))
+    pools.shutdown_all()  # the worker ends with the trace still running
+    wait_for(lambda: _steps(second)[0].phase == "ABORTED", timeout=30, what="the orphaned trace aborted")
+    assert "WorkerDiedError" in _steps(second)[0].error
 
 
 SCRIPT = """

@@ -415,3 +415,34 @@ def test_writes_racing_the_close_are_kept_or_dropped_whole_never_lost_after_bein
             mine = [line for line in text.splitlines() if line.startswith(f"writer {k} ")]
             assert mine == [f"writer {k} line {i}" for i in range(len(mine))]
             assert len(mine) >= before_close[k]
+
+
+@env.task
+def starts_servers(n: int) -> list[int]:
+    # Each backgrounded process keeps its shell's output pipes open after the shell exits.
+    return [os.system("sleep 30 &") for _ in range(n)]
+
+
+def test_an_attempt_waits_once_not_per_child_for_children_whose_pipes_outlive_them(monkeypatch):
+    """``os.system("server &")`` (and a Popen whose grandchild keeps its pipes): the ending
+    attempt gives the exited children's last lines one wait in all, not one per pipe."""
+    from flyte.runtime import logs
+
+    timeouts: list[float] = []
+    real_add = logs._LogFile.add_pump
+
+    def add_pump(self: logs._LogFile, child: subprocess.Popen, pump: threading.Thread) -> None:
+        real_join = pump.join
+
+        def join(timeout: float | None = None) -> None:
+            timeouts.append(timeout)
+            real_join(timeout)
+
+        pump.join = join  # type: ignore[method-assign]
+        real_add(self, child, pump)
+
+    monkeypatch.setattr(logs._LogFile, "add_pump", add_pump)
+    flyte.init()
+    assert flyte.run(starts_servers, 3).outputs() == [0, 0, 0]
+    assert len(timeouts) == 6  # stdout and stderr of each shell
+    assert sum(1 for t in timeouts if t) == 1  # the first waits; the deadline has passed for the rest

@@ -25,6 +25,20 @@ ENV_VARS_FIRST = ("FLYTE_CONFIG",)
 ENV_VARS_AFTER_GIT = ("UCTL_CONFIG", "FLYTECTL_CONFIG")
 
 
+# The sections whose settings are read (each a mapping): a file where one is something else
+# is another tool's config.yaml (e.g. ``image: python:3.11``), not a flyte config.
+SECTIONS = ("task", "local", "image", "admin", "kubernetes")
+
+
+def section_not_a_mapping(data: dict[str, object]) -> str | None:
+    """The first of :data:`SECTIONS` that ``data`` (a config file's mapping) holds as something
+    other than a mapping (or nothing), or None when they all are."""
+    for section in SECTIONS:
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            return section
+    return None
+
+
 def explicit_config(path: str | os.PathLike[str], source: str = "flyte.init_from_config: path_or_config") -> Path:
     """``path`` as a config file that must exist; ``source`` names where it came from."""
     if not isinstance(path, (str, os.PathLike)):

@@ -23,6 +23,7 @@ whose heartbeat is older than :data:`RESERVATION_TTL`, is taken over by one wait
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import itertools
@@ -47,6 +48,7 @@ logger = logging.getLogger("flyte.cache")
 
 RESERVATION_TTL = 5.0  # seconds without a heartbeat after which a reservation is abandoned
 HEARTBEAT = 1.0
+BUSY_TIMEOUT = 30.0  # seconds a statement waits for another connection's write lock
 DISABLE_VALUES = {"false", "0", "no", "off"}
 
 SCHEMA = """
@@ -192,7 +194,7 @@ class CacheStore:
         if self._conn is None:
             try:
                 private_file(self.path)
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
                 use_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
@@ -229,8 +231,11 @@ class CacheStore:
                 self._fail(exc)
                 return default
 
-    def close(self) -> None:
-        self.flush()
+    def close(self) -> bool:
+        """Commit the held entries and close the connection (the committer thread ends; a later
+        call opens it again). Whether every entry was committed: when another process held the
+        file's write lock too long they are still held (with a warning: :meth:`flush_or_keep`)."""
+        committed = self.flush_or_keep()
         with self._lock:
             self.closed = True
             self._due.set()  # the committer thread, if any, ends
@@ -238,6 +243,7 @@ class CacheStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        return committed
 
     # -- entries known in memory -----------------------------------------------------------
     def _forget(self) -> None:
@@ -447,6 +453,23 @@ class CacheStore:
                         self._pending = {**pending, **self._pending}
                     self._flushing = {k: v for k, v in self._flushing.items() if pending.get(k) is not v}
 
+    def flush_or_keep(self) -> bool:
+        """:meth:`flush`, where a cache file that stayed locked (another process held its write
+        lock past :data:`BUSY_TIMEOUT`) is a warning, not an error: the entries stay held, and
+        answered in this process, for the next flush. Whether every entry is committed."""
+        try:
+            self.flush()
+        except CacheError as exc:
+            held = len(self._pending)
+            warnings.warn(
+                f"{exc}; {held} cache {'entry is' if held == 1 else 'entries are'} kept in this "
+                "process and committed later (at the latest when it exits)",
+                CacheWarning,
+                stacklevel=2,
+            )
+            return False
+        return True
+
     def _commit(self, pending: dict[str, tuple[str, str, str, float]]) -> None:
         # In key order: the rows then reach the key's index page after page, not at random
         # (each page read and changed once per batch; a third less SQLite work per entry).
@@ -567,10 +590,60 @@ def get_store() -> CacheStore:
         path = state_path("local-cache") / "cache.db"
         if _store is None or _store.path != path:
             if _store is not None:  # another state root: its connection is not kept open
-                _store.close()  # (a run still using it reopens it on its next call)
+                _retire(_store)  # (a run still using it reopens it on its next call)
             _store = CacheStore(path)
         _store_home = home
         return _store
+
+
+# Handles closed with entries they could not commit (their file stayed locked): the exit
+# commits them, each to its own state root.
+_unstored: list[CacheStore] = []
+
+
+def _retire(store: CacheStore) -> None:
+    if not store.close():
+        _unstored.append(store)
+
+
+# Handles a forked child inherited: kept, never used nor closed there (closing one would act
+# on SQLite state that is its parent's).
+_inherited: list[CacheStore] = []
+
+
+def _forked() -> None:
+    """In a forked child: the parent's handle is not this process's (its connection must not
+    cross fork, and a lock a thread of the parent held at the fork would never be released),
+    so the child's first cached call opens its own, as the run store does."""
+    global _store, _store_home, _store_lock
+    _inherited.extend(_unstored)
+    if _store is not None:
+        _inherited.append(_store)
+    _unstored.clear()
+    _store, _store_home, _store_lock = None, None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Commit what is still held when the process ends: entries put outside any run, or kept
+    after a flush found the file locked (the committer is a daemon thread: it ends with the
+    process, and commits only full or old batches)."""
+    for store in (*_unstored, _store):  # (a forked child's are its own: see _forked)
+        if store is None or not store._pending:
+            continue
+        try:
+            store.flush()
+        except CacheError as exc:
+            held = len(store._pending)
+            warnings.warn(
+                f"{exc}; {held} cache {'entry' if held == 1 else 'entries'} of this process "
+                f"{'was' if held == 1 else 'were'} not stored (the tasks run again next time)",
+                CacheWarning,
+                stacklevel=1,
+            )
 
 
 def reset_store() -> None:
@@ -578,5 +651,5 @@ def reset_store() -> None:
     global _store, _store_home
     with _store_lock:
         if _store is not None:
-            _store.close()
+            _retire(_store)
         _store, _store_home = None, None

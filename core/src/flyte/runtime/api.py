@@ -26,7 +26,7 @@ from flyte._validation import (
     str_dict,
     wrong_type,
 )
-from flyte.config_file import find_config
+from flyte.config_file import find_config, section_not_a_mapping
 from flyte.connector_task import ConnectorTask
 from flyte.errors import (
     ActionAbortedError,
@@ -204,20 +204,26 @@ def init_from_config(
     found = find_config(given)
     data: dict[str, Any] = {}
     if found is not None:
-        problem = None
+        problem = short = None
         try:
             data = yaml.safe_load(found.read_text()) or {}
-        except yaml.YAMLError as exc:
-            problem = f"is not valid YAML ({exc})"
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            problem, short = f" is not valid YAML ({exc})", "is not valid YAML"
         else:
             if not isinstance(data, dict):
-                problem = "must hold a mapping"
+                problem, short = " must hold a mapping", "must hold a mapping"
+            else:
+                section = section_not_a_mapping(data)
+                if section is not None:
+                    value = data[section]
+                    problem = f": {section}: expected a mapping, got {type(value).__name__} {value!r:.80}"
+                    short = f"its {section} is not a mapping"
         if problem is not None:
             if given is not None:  # the caller named it: it must be a config
-                raise InitializationError(f"flyte.init_from_config: {found} {problem}")
+                raise InitializationError(f"flyte.init_from_config: {found}{problem}")
             # Found, not named (e.g. a project's own ./config.yaml for something else): skipped
             # with one line, as the reference SDK does, rather than failing every run.
-            print(f"flyte: {found} is not a flyte config ({problem.split(' (')[0]}); ignoring it", file=sys.stderr)
+            print(f"flyte: {found} is not a flyte config ({short}); ignoring it", file=sys.stderr)
             found, data = None, {}
     task = data.get("task") or {}
     local = data.get("local") or {}
@@ -718,7 +724,9 @@ def _record_run(
     finally:
         controller.close()
     logs.drain()  # the ended attempts' logs are on disk when the run is recorded as ended
-    get_store().flush()  # the run's cache entries are visible to other processes once it returns
+    # The run's cache entries are visible to other processes once it returns (a cache file
+    # locked by another process is a warning: the run's own record must still end).
+    get_store().flush_or_keep()
     error = outcome.get("error")
     if error is None:
         outputs = controller.root_outputs or _codec.dumps(outcome["value"], path="outputs")

@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -282,9 +283,13 @@ class _LogFile(PendingText):
             os.close(fd)
 
     def close(self) -> str | None:
-        for child, pump in self.pumps or ():  # an exited child's last lines may still be in its pipe
+        # An exited child's last lines may still be in its pipe: one wait for them all, not one
+        # per pipe (a child that left a process holding its pipes, `os.system("server &")`,
+        # would cost a whole wait each).
+        deadline = time.monotonic() + PUMP_WAIT
+        for child, pump in self.pumps or ():
             if child.poll() is not None:
-                pump.join(PUMP_WAIT)
+                pump.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             self.closed = True
         if not self.used:

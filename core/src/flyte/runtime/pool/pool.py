@@ -80,6 +80,9 @@ class WorkerProcess:
         self.load = 0  # slots taken
         self.waiting = 0  # tasks here that gave their slot up while their children run
         self.jobs: dict[int, Job] = {}
+        # Jobs that ended with traced calls still running there (flyte.trace in a task that
+        # did not await it): job id -> what records them, until they end or the worker does.
+        self.traced: dict[int, Any] = {}
         self.codes: set[int] = set()  # task codes this worker has been sent
         self.started_at = time.time()
         self.idle_since = time.monotonic()
@@ -333,6 +336,8 @@ class WorkerPool:
     def _job_done(self, worker: WorkerProcess, job_id: int, outcome: bytes) -> None:
         with self._lock:
             job = worker.jobs.pop(job_id, None)
+            if job is not None and getattr(job.nested, "steps", None):
+                worker.traced[job_id] = job.nested  # their ends are still to come
         if job is None:
             return
         job.settle(outcome)
@@ -401,8 +406,12 @@ class WorkerPool:
             elif kind == "step":
                 with self._lock:
                     job = worker.jobs.get(message[1])
-                if job is not None:
-                    job.nested.step(message[2], message[3])
+                    nested = job.nested if job is not None else worker.traced.get(message[1])
+                if nested is not None:
+                    nested.step(message[2], message[3])
+                    if job is None and not nested.steps:
+                        with self._lock:
+                            worker.traced.pop(message[1], None)
             elif kind == "warn":
                 _warn_again(message[2])
             elif kind == "ready":
@@ -421,6 +430,8 @@ class WorkerPool:
                 self.workers.remove(worker)
             jobs = list(worker.jobs.values())
             worker.jobs.clear()
+            traced = list(worker.traced.values())
+            worker.traced.clear()
             expected = worker.retiring
             if not self.closed and (len(self.workers) < max(self.policy.min_replicas, 1) or self._waiters):
                 self._spawn_locked()  # a replacement
@@ -441,6 +452,10 @@ class WorkerPool:
                 )
             job.settle(None, error)
             self._finish_lease(job.lease)
+        for nested in traced:  # traced calls that outlived their task, and now their worker
+            nested.abort_steps(
+                WorkerDiedError(f"worker process {worker.pid} of reusable environment {self.name!r} {how}")
+            )
 
     def _stop_worker(self, worker: WorkerProcess) -> None:
         """Ask a worker to exit (it exits when its pipe closes); killed after STOP_GRACE."""

@@ -1306,3 +1306,31 @@ def test_a_batch_of_several_statements_is_stored_whole(tmp_path, monkeypatch):
             other.close()
     finally:
         store.close()
+
+
+def test_after_a_failed_commit_an_entry_is_answered_throughout_and_a_newer_one_wins(tmp_path, monkeypatch):
+    store = CacheStore(tmp_path / "cache.db")
+    real, calls = store._commit, []
+
+    def locked_once(pending: Any) -> None:
+        calls.append(dict(pending))
+        if len(calls) == 1:
+            raise flyte.errors.CacheError(f"local cache {store.path} stayed locked: database is locked")
+        real(pending)
+
+    monkeypatch.setattr(store, "_commit", locked_once)
+    try:
+        store.put_later("k", "t", "v", "old")
+        with pytest.raises(flyte.errors.CacheError):
+            store.flush()
+        assert store._flushing["k"][2] == "old" and store._pending["k"][2] == "old"  # held in both
+        store.put_later("k", "t", "v", "new")  # e.g. recomputed with overwrite_cache
+        store.flush()
+        assert store._flushing == {} and store.get("k") == "new"
+        other = CacheStore(tmp_path / "cache.db")
+        try:
+            assert other.get("k") == "new"
+        finally:
+            other.close()
+    finally:
+        store.close()

@@ -449,9 +449,12 @@ class CacheStore:
                 committed = True
             finally:
                 with self._held:
-                    if not committed:  # held again, under any newer entry of the same key
+                    if not committed:  # held again, under any newer entry of the same key; also
+                        # left in _flushing (a lookup between the two reads finds it in one), which
+                        # the flush that commits them empties
                         self._pending = {**pending, **self._pending}
-                    self._flushing = {k: v for k, v in self._flushing.items() if pending.get(k) is not v}
+                    else:  # (by key: one left by a failed flush is older than this batch's)
+                        self._flushing = {k: v for k, v in self._flushing.items() if k not in pending}
 
     def flush_or_keep(self) -> bool:
         """:meth:`flush`, where a cache file that stayed locked (another process held its write

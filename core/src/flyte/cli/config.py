@@ -11,29 +11,19 @@ from typing import Any
 
 import click
 
+from flyte.cli.secrets import checked_name
+
 DEFAULT_PATH = Path(".flyte") / "config.yaml"  # the reference's; found by init_from_config from this folder
 # --devbox: the reference's shortcut for its local devbox cluster.
 DEVBOX = {"endpoint": "dns:///localhost:30080", "insecure": True, "project": "flytesnacks", "domain": "development"}
-
-
-def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Project and domain are names a run's records and secrets are kept under: checked now."""
-    from flyte._validation import safe_name
-
-    if value is None:
-        return None
-    try:
-        return safe_name(param.human_readable_name, value)
-    except (TypeError, ValueError) as exc:
-        raise click.BadParameter(str(exc).split(": ", 1)[-1], ctx=ctx, param=param) from None
 
 
 @click.command("config")
 @click.option("--endpoint", help="The reference SDK's control plane (admin.endpoint; ignored by this library).")
 @click.option("--insecure", is_flag=True, help="admin.insecure, for the reference SDK.")
 @click.option("--org", help="task.org, for the reference SDK.")
-@click.option("--project", "-p", callback=_name, help="task.project: the project runs are recorded under.")
-@click.option("--domain", "-d", callback=_name, help="task.domain: the domain runs are recorded under.")
+@click.option("--project", "-p", callback=checked_name, help="task.project: the project runs are recorded under.")
+@click.option("--domain", "-d", callback=checked_name, help="task.domain: the domain runs are recorded under.")
 @click.option(
     "--image-builder",
     "--builder",

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 
-def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Project, domain and secret names are checked before anything touches the store."""
+def checked_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: project, domain and secret names are checked as names before
+    anything touches the store (``flyte create config`` uses it too)."""
     from flyte._validation import safe_name
 
     if value is None:
@@ -20,8 +21,8 @@ def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
 
 
 _scope = [
-    click.option("--project", "-p", callback=_name, help="Only for this project."),
-    click.option("--domain", "-d", callback=_name, help="Only for this domain."),
+    click.option("--project", "-p", callback=checked_name, help="Only for this project."),
+    click.option("--domain", "-d", callback=checked_name, help="Only for this domain."),
 ]
 
 
@@ -47,7 +48,7 @@ def delete_group() -> None:
 
 
 @create_group.command("secret")
-@click.argument("name", callback=_name)
+@click.argument("name", callback=checked_name)
 @click.argument("value", required=False)
 @click.option("--value", "value_option", help="The value (the reference SDK's spelling of VALUE).")
 @click.option(
@@ -96,7 +97,7 @@ def create_secret(
 
 
 @get_group.command("secret")
-@click.argument("name", required=False, callback=_name)
+@click.argument("name", required=False, callback=checked_name)
 @scoped
 def get_secret(name: str | None, project: str | None, domain: str | None) -> None:
     """List secret names in a scope (values are never shown), or check that NAME exists."""
@@ -112,7 +113,7 @@ def get_secret(name: str | None, project: str | None, domain: str | None) -> Non
 
 
 @delete_group.command("secret")
-@click.argument("name", callback=_name)
+@click.argument("name", callback=checked_name)
 @scoped
 def delete_secret(name: str, project: str | None, domain: str | None) -> None:
     """Delete secret NAME from a scope."""

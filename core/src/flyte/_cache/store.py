@@ -405,8 +405,8 @@ class CacheStore:
 
     def _hand_over(self) -> None:
         """Have the committer thread commit the held entries. SQLite's share of an entry (its
-        key's place in the index, the pages the commit writes: it grows with the cache, from
-        ~6 µs an entry to ~15 µs at 60,000) then runs beside the calls, not in their thread:
+        key's place in the index, the pages the commit writes: it grows with the cache, see
+        benchmarks/cache_writes.py) then runs beside the calls, not in their thread:
         a batch is one statement, during which SQLite runs without the GIL."""
         committer = self._committer
         if committer is None or not committer.is_alive():  # (none yet, or this is a forked child)

@@ -12,6 +12,7 @@ import click
 
 from flyte.cli.ignored import run_scope_options
 from flyte.cli.output import output_option
+from flyte.models import ActionPhase
 from flyte.runtime.store import SEVERITY, action_id, by_severity
 
 
@@ -328,20 +329,9 @@ def _line(cells: tuple[str, ...], widths: list[int]) -> str:
     return "  ".join([*parts, *cells[len(widths) :]]).rstrip()
 
 
-# The reference SDK's run phases (`flyte get run --in-phase`); those a local run never records
-# (paused, timed_out, ...) are accepted and match no run.
-REFERENCE_PHASES = (
-    "queued",
-    "waiting_for_resources",
-    "initializing",
-    "running",
-    "paused",
-    "succeeded",
-    "failed",
-    "aborted",
-    "timed_out",
-    "recovered",
-)
+# The reference SDK's run phases (`flyte get run --in-phase`): ActionPhase's values. Those a
+# local run never records (paused, timed_out, ...) are accepted and match no run.
+REFERENCE_PHASES = tuple(phase.value for phase in ActionPhase)
 
 
 @click.command("run")

@@ -4,6 +4,7 @@ pages, reports, rendered manifests, Dockerfiles, or anything the command line pr
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import html
 import json
@@ -523,3 +524,83 @@ def test_a_failed_cancel_of_connector_work_is_logged_with_its_secret_masked(capl
     assert len(logged) == 2 and all("token *** may not delete jobs" in line for line in logged), logged
     assert ended and "token ***" in ended[0]
     assert token not in " ".join(logged + ended)
+
+
+# -- bytes and pickled values: flyte records them in base64 -------------------------------------
+
+BASE64_CANARY = "S3CR3T-base64-23"
+
+
+class Credentials:
+    """A task's own class: its results are pickled, then recorded and cached in base64."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+
+@hostile.task(cache="auto")
+def token_bytes(n: int) -> bytes:
+    bodies.append(n)
+    return os.environ["CANARY"].encode()
+
+
+@hostile.task(cache="auto")
+def token_object(n: int) -> Credentials:
+    bodies.append(n)
+    return Credentials(os.environ["CANARY"])
+
+
+@hostile.task
+def bytes_length(b: bytes) -> int:
+    return len(b)
+
+
+@hostile.task
+async def passes_bytes() -> int:
+    return bytes_length(b"x" + os.environ["CANARY"].encode()) + bytes_length(b"yz" + os.environ["CANARY"].encode())
+
+
+def base64_spellings(value: bytes) -> list[bytes]:
+    """``value``'s base64 as it reads inside longer bytes, at each of the 3 offsets."""
+    forms = []
+    for offset in range(3):
+        text = base64.b64encode(b"\0" * offset + value + b"\0\0\0")
+        forms.append(text[4 if offset else 0 : (offset + len(value)) // 3 * 4])
+    return forms
+
+
+def test_bytes_and_pickled_results_holding_a_secret_are_neither_cached_nor_recorded_in_base64(flyte_home: Path):
+    secret_store.create("canary", BASE64_CANARY.encode())
+    flyte.init()
+    bodies.clear()
+    for task in (token_bytes, token_object):
+        with pytest.warns(CacheWarning, match="outputs contain a secret's value, so they are not cached"):
+            runs = [flyte.run(task, 1), flyte.run(task, 1)]  # computed each time, never cached
+        result = runs[0].outputs()[0]
+        assert (result if task is token_bytes else result.token.encode()) == BASE64_CANARY.encode()
+        with pytest.raises(ValueError, match=r"held a secret's value, masked \(\*\*\*\)"):
+            Run.get(runs[1].name).outputs()  # the record's masked base64 is never decoded into other bytes
+    assert bodies == [1, 1, 1, 1]
+    assert flyte.run(passes_bytes).outputs() == 2 * len(BASE64_CANARY) + 3  # inputs at two offsets
+    with st.reader() as conn:
+        cache = {row[0] for row in conn.execute("SELECT cache FROM actions WHERE task LIKE '%token_%'")}
+    assert cache == {"not cached (secret)"}
+    forms = base64_spellings(BASE64_CANARY.encode())
+    for path, data in everything_written(flyte_home).items():
+        assert BASE64_CANARY.encode() not in data, path
+        assert not any(form in data for form in forms), path
+
+
+def test_a_values_base64_is_masked_wherever_it_starts_and_other_base64_is_left_alone():
+    value = b"\x00\xffS3CR3T-raw-bytes-61\n"
+    redact.remember(value)
+    for before in (b"", b"a", b"ab", b"abc", b"abcd"):
+        for after in (b"", b"z", b"zz"):
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                encoded = encode(before + value + after).decode()
+                masked = redact.redact(encoded)
+                assert "***" in masked, (before, after)
+                assert not any(form.decode() in masked for form in base64_spellings(value))
+    other = base64.b64encode(bytes(range(256)) * 4).decode()
+    assert redact.redact(other) == other
+

@@ -220,6 +220,17 @@ _make_scanner = json.scanner.c_make_scanner  # type: ignore[attr-defined]  # Non
 _scan = _make_scanner and _make_scanner(json.JSONDecoder())
 
 
+def _from_base64(text: str) -> bytes:
+    """The bytes of a base64 value; an error for one a record masked (its ``***``): decoding
+    would skip the mask's characters and return other bytes without a word."""
+    if "*" in text:  # no base64 has one: flyte.runtime.redact masked a secret's value here
+        raise ValueError(
+            "this value (bytes or a pickled object) held a secret's value, masked (***) where it was recorded; "
+            "the value itself is only where it was returned (the caller of flyte.run)"
+        )
+    return base64.b64decode(text)
+
+
 def loads(text: str | bytes) -> Any:
     """``dumps``'s output back as the value: ``decode(json.loads(text))``, the same values
     and errors; text that is exactly one JSON value goes to the C scanner directly."""
@@ -345,9 +356,9 @@ def decode(data: Any) -> Any:
     if tag == "frozenset":
         return frozenset(_hashable(decode(x)) for x in v)
     if tag == "bytes":
-        return base64.b64decode(v)
+        return _from_base64(v)
     if tag == "bytearray":
-        return bytearray(base64.b64decode(v))
+        return bytearray(_from_base64(v))
     if tag == "float":
         return float(v)
     if tag == "datetime":
@@ -375,7 +386,7 @@ def decode(data: Any) -> Any:
     if tag == "pickle":
         import cloudpickle
 
-        return cloudpickle.loads(base64.b64decode(v))
+        return cloudpickle.loads(_from_base64(v))
     if tag not in _BY_TAG and tag in _LAZY:
         importlib.import_module(_LAZY[tag])  # registers its types
     if tag in _BY_TAG:

@@ -7,11 +7,14 @@ value with ``***``. The values live only in this process's memory, where the tas
 A value is also masked as it is spelt once escaped (in JSON, in a Python ``repr``, in HTML, in
 a URL: how it reads in a recorded output, an exception's message, a report or a logged
 request), and each line of a multi-line value on its own (a log line or a preview may hold
-one line of a key file), as CI systems' log maskers do.
+one line of a key file), as CI systems' log maskers do. flyte itself records ``bytes`` and
+pickled values in base64 (:mod:`flyte._codec`), so a value's base64 is masked too, wherever in
+the encoded bytes it starts (see :func:`_base64_forms`).
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import threading
@@ -21,6 +24,9 @@ MASK = "***"
 # Shorter values would mask ordinary words and digits all over a log; such a "secret" is not
 # one anyone can keep (and is still never written by flyte itself).
 MIN_LENGTH = 4
+# A shorter run of base64 would also mask ordinary base64 (a pickle, a file) now and then,
+# leaving a recorded bytes value unreadable: 8 characters are two whole groups of 3 bytes.
+MIN_BASE64 = 8
 
 _lock = threading.Lock()
 _values: tuple[str, ...] = ()  # longest first, so a value containing another is masked whole
@@ -39,11 +45,33 @@ def _spellings(text: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_LENGTH}
 
 
+def _base64_forms(data: bytes) -> set[str]:
+    """The base64 characters that encode ``data`` inside any longer bytes, standard and URL-safe.
+
+    Base64 encodes groups of 3 bytes, so what ``data`` becomes depends on where it starts
+    modulo 3: for each of the 3 offsets, the characters of the groups made of ``data``'s bytes
+    alone (a group shared with the bytes around it differs from one value to the next). At
+    most 2 bytes at each end of ``data`` stay in the encoding around the mask.
+    """
+    forms = set()
+    for offset in range(3):
+        skip = (3 - offset) % 3  # bytes of data that share a group with the bytes before it
+        whole = (len(data) - skip) // 3 * 3
+        if whole <= 0:
+            continue
+        text = base64.b64encode(data[skip : skip + whole]).decode()
+        forms |= {text, text.replace("+", "-").replace("/", "_")}
+    return {f for f in forms if len(f) >= MIN_BASE64}
+
+
 def remember(value: str | bytes) -> None:
     """Add a secret value (and, for bytes, its UTF-8 text) to those :func:`redact` masks."""
     global _values
     text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
     forms = _spellings(text)
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", errors="surrogatepass")
+    for data in {raw, raw.strip(), text.strip().encode("utf-8", errors="surrogatepass")}:
+        forms |= _base64_forms(data)
     with _lock:
         if forms.issubset(_values):
             return

@@ -604,3 +604,36 @@ def test_a_values_base64_is_masked_wherever_it_starts_and_other_base64_is_left_a
     other = base64.b64encode(bytes(range(256)) * 4).decode()
     assert redact.redact(other) == other
 
+
+# -- names a task gives its actions: groups ------------------------------------------------------
+
+GROUP_CANARY = "S3CR3T-group-45"
+
+
+@flyte.trace
+async def traced_length(x: str) -> int:
+    return len(x)
+
+
+@hostile.task
+async def groups_by_token() -> int:
+    token = os.environ["CANARY"]
+    with flyte.group(f"user-{token}"):
+        total = takes("a") + await traced_length("b")
+    total += sum([n async for n in flyte.map.aio(takes, ["c", "d"], group_name=f"map-{token}")])
+    return total
+
+
+def test_a_group_named_after_a_secret_is_recorded_masked(flyte_home: Path, ui: str):
+    secret_store.create("canary", GROUP_CANARY.encode())
+    flyte.init()
+    run = flyte.run(groups_by_token)
+    assert run.outputs() == 4
+    with st.reader() as conn:
+        groups = {row[0] for row in conn.execute("SELECT grp FROM actions WHERE run=?", (run.name,))}
+    assert groups == {None, "user-***", "map-***"}
+    assert GROUP_CANARY not in get(ui + f"/runs/{run.name}")[2]
+    shown = flyte_cli(flyte_home, "runs", "show", run.name, "--json")
+    assert "user-***" in shown and GROUP_CANARY not in shown
+    for path, data in everything_written(flyte_home).items():
+        assert GROUP_CANARY.encode() not in data, path

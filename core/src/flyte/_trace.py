@@ -84,6 +84,7 @@ class _Step:
         if controller is None:
             return cls(None, "")
         from flyte.runtime import store as st
+        from flyte.runtime.redact import redact
 
         try:
             bound = inspect.signature(func).bind(*args, **kwargs)
@@ -101,7 +102,7 @@ class _Step:
             queued_at=now,
             started_at=now,
             inputs=st.preview(_text(inputs)),
-            grp=current_group.get(),
+            grp=None if (group := current_group.get()) is None else redact(group),  # secrets masked
         )
         return cls(controller, ident)
 

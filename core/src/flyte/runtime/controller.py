@@ -597,7 +597,7 @@ class Controller:
             record["parent"] = parent.id
         group = current_group.get()
         if group is not None:
-            record["grp"] = group
+            record["grp"] = redact(group)  # a name built from a secret is masked
         self.store.create_action_record(self.run_name, action.id, record)
         if listeners:
             _notify(self.run_name, action, st.QUEUED)
@@ -685,7 +685,7 @@ class Controller:
             record["parent"] = parent.id
         group = current_group.get()
         if group is not None:
-            record["grp"] = group
+            record["grp"] = redact(group)  # a name built from a secret is masked
         ident = f"a{number}"  # st.action_id
         self.store.create_action_record(self.run_name, ident, record)
         if listeners:

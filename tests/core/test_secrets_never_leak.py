@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import types
@@ -637,3 +638,59 @@ def test_a_group_named_after_a_secret_is_recorded_masked(flyte_home: Path, ui: s
     assert "user-***" in shown and GROUP_CANARY not in shown
     for path, data in everything_written(flyte_home).items():
         assert GROUP_CANARY.encode() not in data, path
+
+
+# -- cache keys: never a verifier of a secret in the inputs -------------------------------------
+
+PIN_CANARY = "S3CR3T-pin-0417"
+
+
+@hostile.task(cache="auto")
+def pin_length(pin: str) -> int:
+    bodies.append(len(pin))
+    return len(pin)
+
+
+@hostile.task
+async def checks_pin() -> int:
+    return pin_length(os.environ["CANARY"]) + pin_length(os.environ["CANARY"]) + pin_length("not-a-secret")
+
+
+def test_the_cache_key_of_inputs_holding_a_secret_cannot_be_checked_against_a_guess(flyte_home: Path):
+    import hashlib
+    import hmac
+
+    from flyte import _codec
+    from flyte._cache import key as cache_keys
+
+    secret_store.create("canary", PIN_CANARY.encode())
+    flyte.init()
+    bodies.clear()
+    runs = [flyte.run(checks_pin), flyte.run(checks_pin)]
+    assert [r.outputs()[0] for r in runs] == [2 * len(PIN_CANARY) + 12] * 2
+    assert bodies == [len(PIN_CANARY), 12]  # still cached: a miss, then hits in both runs
+    with st.reader() as conn:
+        rows = conn.execute(
+            "SELECT run, inputs, cache, cache_key FROM actions WHERE task LIKE '%pin_length' ORDER BY run, id"
+        ).fetchall()
+    assert len(rows) == 6
+    part = cache_keys.task_part(pin_length.spec, pin_length.func)
+
+    def plain(pin: str) -> hashlib._Hash:  # the hash anyone can compute for a guess of the pin
+        digest = part.head.copy()
+        digest.update((json.encoder.encode_basestring_ascii(_codec.dumps({"pin": pin}, canonical=True)) + "]").encode())
+        return digest
+
+    guessed = plain(PIN_CANARY).hexdigest()
+    with_secret = {row["cache_key"] for row in rows if row["inputs"] == '{"pin":"***"}'}
+    assert len(with_secret) == 1 and guessed not in with_secret
+    with contextlib.closing(sqlite3.connect(flyte_home / "local-cache" / "cache.db")) as cache_db:
+        cached = {row[0] for row in cache_db.execute("SELECT key FROM entries")}
+    assert with_secret <= cached and guessed not in cached  # the entry is there, under the keyed key
+    # keyed by a random key of the state root's secret store: private, never listed as a secret
+    key_file = flyte_home / "secrets" / ".cache-keys.key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600" and len(key_file.read_bytes()) == 32
+    assert with_secret == {hmac.new(key_file.read_bytes(), plain(PIN_CANARY).digest(), hashlib.sha256).hexdigest()}
+    assert ".cache-keys.key" not in flyte_cli(flyte_home, "get", "secret")
+    # inputs without a secret keep the plain key (entries made before stay valid)
+    assert plain("not-a-secret").hexdigest() in {row["cache_key"] for row in rows}

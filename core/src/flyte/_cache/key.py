@@ -8,11 +8,18 @@
 - *version*: for ``"auto"``, what the policies return (``FunctionBodyPolicy``: the code);
   for ``"override"``, ``version_override``.
 - *salt*: ``Cache.salt``.
+
+A key is the SHA-256 of those parts, except when the inputs hold a secret's value (one a task
+of this process was handed, as :mod:`flyte.runtime.redact` knows them): then it is an HMAC of
+that hash under a random key of the state root's secret store (:func:`keyed`). A plain hash of
+known parts and a secret is a verifier of the secret: whoever reads the cache, a run's record
+or ``flyte runs show`` output could test guesses of a short password against it offline.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import threading
 from typing import Any
@@ -22,6 +29,7 @@ from flyte._cache.cache import Cache
 from flyte._cache.policy import FunctionBodyPolicy, VersionParameters
 from flyte._main_name import main_module_name
 from flyte.errors import ConfigurationError
+from flyte.runtime import redact
 
 _versions: dict[tuple[Any, Cache], str] = {}
 _lock = threading.Lock()
@@ -127,6 +135,8 @@ class TaskPart:
         items (the same for every call of the task)."""
         digest = self.head.copy()
         digest.update((_json_string(canonical) + "]").encode())
+        if redact.contains_secret(canonical):
+            return keyed(digest.digest())
         return digest.hexdigest()
 
     def key(self, inputs: dict[str, Any], encoded: str, in_order: bool = False) -> str:
@@ -142,6 +152,23 @@ class TaskPart:
             else:
                 return self.hash(encoded)
         return cache_key(self.spec, self.func, inputs, encoded)
+
+
+_keys: dict[str, bytes] = {}  # the HMAC key of each state root's cache keys, read once
+
+
+def keyed(digest: bytes) -> str:
+    """The key of a call whose inputs hold a secret: HMAC-SHA256 of the plain key's ``digest``
+    under the state root's private key (never a key of inputs without a secret: those are
+    hex SHA-256 of other bytes, so the two kinds never answer each other's calls)."""
+    from flyte._home import state_root
+    from flyte.runtime import secret_store
+
+    root = str(state_root())
+    secret = _keys.get(root)
+    if secret is None:
+        secret = _keys[root] = secret_store.private_key("cache-keys")
+    return hmac.new(secret, digest, hashlib.sha256).hexdigest()
 
 
 _parts: dict[int, TaskPart] = {}

@@ -12,13 +12,14 @@ resolved and checked to stay inside the store, so no argument reaches a file out
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
 from flyte._home import inside, state_path
 from flyte._validation import safe_name
-from flyte.errors import SecretNotFoundError
+from flyte.errors import SecretNotFoundError, StateError
 
 ORG = "_org"
 
@@ -62,6 +63,37 @@ def create(name: str, value: bytes, project: str | None = None, domain: str | No
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def private_key(purpose: str) -> bytes:
+    """A random 32-byte key of flyte's own for ``purpose``, made once per state root and kept
+    beside the secrets (a dot file, never listed; 0600 in the 0700 store): e.g. the key of the
+    cache keys of calls whose inputs hold a secret. Processes racing to make it all read the
+    one that was linked into place first; a crash leaves none or a whole one."""
+    folder = state_path("secrets")
+    target = inside(folder, folder / f".{safe_name('key purpose', purpose)}.key")
+    try:
+        return _whole_key(target.read_bytes(), target)
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32))
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile: theirs is kept
+            os.link(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return _whole_key(target.read_bytes(), target)
+
+
+def _whole_key(data: bytes, path: Path) -> bytes:
+    if len(data) != 32:
+        raise StateError(f"{path}: not a key flyte made (32 bytes); remove it and flyte makes another")
+    return data
 
 
 def delete(name: str, project: str | None = None, domain: str | None = None) -> None:

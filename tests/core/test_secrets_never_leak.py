@@ -17,6 +17,7 @@ import sys
 import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -694,3 +695,38 @@ def test_the_cache_key_of_inputs_holding_a_secret_cannot_be_checked_against_a_gu
     assert ".cache-keys.key" not in flyte_cli(flyte_home, "get", "secret")
     # inputs without a secret keep the plain key (entries made before stay valid)
     assert plain("not-a-secret").hexdigest() in {row["cache_key"] for row in rows}
+
+
+# -- a connector that puts its credential in the work's metadata --------------------------------
+
+
+def test_connector_metadata_holding_a_secret_is_refused_and_the_work_cancelled(flyte_home: Path):
+    from flyte.plugin_types import Connector, ConnectorContext, ConnectorStatus
+    from flyte.runtime import connectors
+
+    token = "S3CR3T-metadata-38"
+    redact.remember(token)  # as task_secrets does for the values a connector is handed
+    deleted: list[Any] = []
+    created: list[Any] = []
+
+    async def create(context: ConnectorContext, inputs: Any) -> dict[str, str]:
+        return {"job_id": "j1", "auth": f"Bearer {context.secrets['token']}"}
+
+    async def get_status(context: ConnectorContext, metadata: Any) -> ConnectorStatus:
+        return ConnectorStatus(phase="SUCCEEDED")
+
+    async def delete(context: ConnectorContext, metadata: Any) -> None:
+        deleted.append(metadata)
+
+    class Recording(connectors.Recorder):
+        async def created(self, job: connectors.Job) -> None:
+            created.append(job.metadata)
+
+    connector = Connector(config_type=object, create=create, get=get_status, delete=delete)
+    context = ConnectorContext(spec=takes.spec, secrets={"token": token}, action="r/a1")
+    with pytest.raises(TypeError, match="returned metadata holding a secret's value") as raised:
+        asyncio.run(connectors.follow(connector, context, {}, "r/a1#1", Recording()))
+    assert token not in str(raised.value)
+    assert created == []  # never recorded
+    assert deleted == [{"job_id": "j1", "auth": f"Bearer {token}"}]  # the work it started is cancelled
+    assert not connectors.live_jobs()

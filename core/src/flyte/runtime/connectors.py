@@ -288,13 +288,20 @@ async def follow(
     job = Job(connector, context, metadata, name)
     _live.add(job)
     try:
-        json.dumps(metadata)
+        recorded = json.dumps(metadata)
     except (TypeError, ValueError) as exc:
         await job.abandon()
         raise TypeError(
             f"connector for {type(context.config).__name__}: create() returned metadata that is not "
             f"JSON-able ({exc}); return plain data (str, int, float, bool, None, lists, dicts)"
         ) from None
+    if redact.contains_secret(recorded):  # recorded as it is: a masked copy could not cancel the work
+        await job.abandon()
+        raise TypeError(
+            f"connector for {type(context.config).__name__}: create() returned metadata holding a secret's "
+            "value; metadata is recorded in the run store (flyte runs show, flyte runs cancel from another "
+            "process), so keep secrets out of it: get() and delete() are handed them in context.secrets"
+        )
     try:
         await recorder.created(job)
         status = await _poll(connector, context, job, recorder)

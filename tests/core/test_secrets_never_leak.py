@@ -730,3 +730,25 @@ def test_connector_metadata_holding_a_secret_is_refused_and_the_work_cancelled(f
     assert created == []  # never recorded
     assert deleted == [{"job_id": "j1", "auth": f"Bearer {token}"}]  # the work it started is cancelled
     assert not connectors.live_jobs()
+
+
+# -- what a plugin is handed: printed or logged, it shows no value ------------------------------
+
+
+def test_a_plugins_task_call_shows_its_environments_names_not_their_values():
+    from flyte.plugin_types import TaskCall
+
+    async def invoke() -> None:
+        return None
+
+    value = "S3CR3T-taskcall-29"
+    call = TaskCall(
+        spec=takes.spec,
+        function=takes.func,
+        inputs={"x": "a"},
+        environ={"CANARY": value, "MODE": "fast"},
+        invoke=invoke,
+    )
+    for shown in (repr(call), str(call), f"{call}"):
+        assert value not in shown and "CANARY" in shown and "MODE" in shown, shown
+    assert call.environ["CANARY"] == value  # a plugin that starts processes still hands it on

@@ -35,7 +35,8 @@ class TaskCall:
     spec: TaskSpec
     function: Callable[..., Any]
     inputs: Mapping[str, Any]
-    environ: Mapping[str, str]
+    # Its secrets' values among them: a plugin that prints or logs the call shows the names only.
+    environ: Mapping[str, str] = attrs.field(repr=lambda environ: f"<{len(environ)} variables: {', '.join(environ)}>")
     invoke: Callable[[], Awaitable[Any]]
     action: str = ""
     data: dict[str, Any] = attrs.field(factory=dict)

@@ -752,3 +752,41 @@ def test_a_plugins_task_call_shows_its_environments_names_not_their_values():
     for shown in (repr(call), str(call), f"{call}"):
         assert value not in shown and "CANARY" in shown and "MODE" in shown, shown
     assert call.environ["CANARY"] == value  # a plugin that starts processes still hands it on
+
+
+# -- a task given its own secret as an input: recorded before its attempt is handed it ----------
+
+INPUT_TASKS = """
+import os
+import flyte
+
+env = flyte.TaskEnvironment(name="checks", secrets=flyte.Secret(key="input_token", as_env_var="TOKEN"))
+plain = flyte.TaskEnvironment(name="plain_caller", depends_on=[env])
+
+
+@env.task
+def is_the_token(token: str) -> bool:
+    return token == os.environ["TOKEN"]
+
+
+@plain.task
+async def asks(token: str) -> bool:
+    return is_the_token(token)
+"""
+
+
+def test_inputs_holding_the_tasks_own_secret_are_masked_in_the_first_records(flyte_home: Path, tmp_path: Path):
+    """The run's inputs, and an action's, are recorded before the attempt is handed the secret:
+    the root is given its own secret, then a caller without secrets gives it to a task with them
+    (each `flyte run` a fresh process: no task was handed the secret before). The caller's own
+    record keeps what it was given: nothing says it is a secret when it is recorded."""
+    value = "S3CR3T-input-71"
+    secret_store.create("input_token", value.encode())
+    (tmp_path / "input_tasks.py").write_text(INPUT_TASKS)
+    for task in ("is_the_token", "asks"):
+        assert flyte_cli(tmp_path, "run", "input_tasks.py", task, "--token", value).startswith("true\n")
+    with st.reader() as conn:
+        first = conn.execute("SELECT name, inputs FROM runs WHERE task LIKE '%is_the_token'").fetchone()
+        checks = [row[0] for row in conn.execute("SELECT inputs FROM actions WHERE task LIKE '%is_the_token'")]
+    assert first["inputs"] == '{"token":"***"}' and checks == ['{"token":"***"}'] * 2
+    assert value.encode() not in (flyte_home / "runs" / first["name"] / "index.html").read_bytes()

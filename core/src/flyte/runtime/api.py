@@ -36,7 +36,7 @@ from flyte.errors import (
     as_user_error,
 )
 from flyte.remote import Run
-from flyte.runtime import environ, logs, page, run_threads, secret_mounts
+from flyte.runtime import environ, logs, page, run_threads, secret_mounts, secrets_runtime
 from flyte.runtime import settings as cfg
 from flyte.runtime import store as st
 from flyte.runtime.aborts import AbortWatch
@@ -649,6 +649,8 @@ def _record_run(
     store: st.RunStore,
 ) -> Any:
     """Run ``task`` as the run ``name``, recording it through ``store``."""
+    if task.spec.secrets:  # (the root's inputs are recorded before its attempt has them)
+        secrets_runtime.remember_declared(task.spec, settings)
     created_at = store.create_run(name, task.name, _codec.dumps(inputs, path="inputs"))
     controller = Controller(
         name,

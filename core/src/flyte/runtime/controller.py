@@ -56,7 +56,7 @@ from flyte.runtime.awaited import call_awaited
 from flyte.runtime.pool import dispatch as pool_dispatch
 from flyte.runtime.pool import registry as pool_registry
 from flyte.runtime.redact import contains_secret, redact
-from flyte.runtime.secrets_runtime import SecretMounts, secret_environment
+from flyte.runtime.secrets_runtime import SecretMounts, remember_declared, secret_environment
 from flyte.runtime.settings import LocalSettings
 from flyte.runtime.slots import Slots
 from flyte.spec import TaskSpec
@@ -531,6 +531,8 @@ class Controller:
         if encoder is None:  # the first call of this task object
             encoder = task._inputs_encoder = _codec.flat_encoder(tuple(task.signature.parameters))
         text = encoder(inputs)  # None: not plain scalars by parameter name (dumps encodes them)
+        if spec.secrets:  # masked in the inputs recorded now and keyed in the cache key, not only once its attempt runs
+            remember_declared(spec, self.settings)
         encoded_inputs = self._encode("inputs", spec, inputs, text)
         # (A task known not to be cached has no key: no call to say so.)
         key = None if task._cache_part is False else self._cache_key(task, inputs, encoded_inputs, text is not None)

@@ -67,6 +67,19 @@ def remember_handed(spec: TaskSpec, env: Mapping[str, str]) -> None:
         _remember_injected(secret, {**os.environ, **env})
 
 
+def remember_declared(spec: TaskSpec, settings: LocalSettings) -> None:
+    """Mask a task's secrets before its call is recorded, not only once its attempt is handed
+    them: its inputs may hold one (a token given to the task that checks it), and the run's
+    and action's records are written first. A secret that cannot be found is left to the
+    attempt, which fails saying how to provide it."""
+    for secret in spec.secrets:
+        if settings.secret_source == "environment":
+            _remember_injected(secret)
+            continue
+        with contextlib.suppress(SecretNotFoundError):
+            redact.remember(fetch(secret, settings))
+
+
 def fetch(secret: Secret, settings: LocalSettings) -> bytes:
     """A secret's value for a local run: from the secret store (the most specific scope that
     has it), else, for an environment-variable secret, from that variable in the environment

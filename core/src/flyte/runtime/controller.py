@@ -59,6 +59,7 @@ from flyte.runtime.redact import contains_secret, redact
 from flyte.runtime.secrets_runtime import SecretMounts, remember_declared, secret_environment
 from flyte.runtime.settings import LocalSettings
 from flyte.runtime.slots import Slots
+from flyte.secret import Secret
 from flyte.spec import TaskSpec
 from flyte.task import TaskTemplate
 
@@ -428,6 +429,7 @@ class Controller:
         # Environment pairs (caller, callee) a call went between, by id: checked once per run.
         self._env_pairs: dict[tuple[int, int], tuple[Any, Any]] = {}
         self.mounts = SecretMounts()
+        self.secrets_known: set[tuple[Secret, ...]] = set()  # tasks' secrets masked before their first call's record
         self.cache: CacheStore | None = None  # the result cache, once a cached task is called
         self.root_outputs: str | None = None  # the root action's encoded outputs
         # The root action returned or raised: a child still going then (a task it started and
@@ -531,8 +533,11 @@ class Controller:
         if encoder is None:  # the first call of this task object
             encoder = task._inputs_encoder = _codec.flat_encoder(tuple(task.signature.parameters))
         text = encoder(inputs)  # None: not plain scalars by parameter name (dumps encodes them)
-        if spec.secrets:  # masked in the inputs recorded now and keyed in the cache key, not only once its attempt runs
+        if spec.secrets and spec.secrets not in self.secrets_known:
+            # Masked in the inputs recorded now and in the cache key, not only once its attempt
+            # has them (once a run: the attempt still fetches, and masks, its own values).
             remember_declared(spec, self.settings)
+            self.secrets_known.add(spec.secrets)
         encoded_inputs = self._encode("inputs", spec, inputs, text)
         # (A task known not to be cached has no key: no call to say so.)
         key = None if task._cache_part is False else self._cache_key(task, inputs, encoded_inputs, text is not None)

@@ -30,6 +30,7 @@ MIN_BASE64 = 8
 
 _lock = threading.Lock()
 _values: tuple[str, ...] = ()  # longest first, so a value containing another is masked whole
+_seen: set[str | bytes] = set()  # values remembered already: every call of a task hands its own again
 
 
 def _spellings(text: str) -> set[str]:
@@ -67,12 +68,15 @@ def _base64_forms(data: bytes) -> set[str]:
 def remember(value: str | bytes) -> None:
     """Add a secret value (and, for bytes, its UTF-8 text) to those :func:`redact` masks."""
     global _values
+    if value in _seen:
+        return
     text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
     forms = _spellings(text)
     raw = value if isinstance(value, bytes) else value.encode("utf-8", errors="surrogatepass")
     for data in {raw, raw.strip(), text.strip().encode("utf-8", errors="surrogatepass")}:
         forms |= _base64_forms(data)
     with _lock:
+        _seen.add(value)
         if forms.issubset(_values):
             return
         _values = tuple(sorted(forms.union(_values), key=len, reverse=True))

@@ -89,7 +89,10 @@ def known() -> bool:
 
 def contains_secret(text: str) -> bool:
     """Whether ``text`` holds a remembered secret value (in any spelling :func:`redact` masks)."""
-    return any(value in text for value in _values) if text else False
+    values = _values
+    if not values or not text:  # (every cached call's key asks: most processes have no secret)
+        return False
+    return any(value in text for value in values)
 
 
 def redact(text: str) -> str:

@@ -26,7 +26,7 @@ import flyte
 import flyte.report
 from flyte._cache.store import CacheWarning
 from flyte.remote import Run
-from flyte.runtime import redact, secret_store
+from flyte.runtime import controller, redact, secret_store
 from flyte.runtime import store as st
 from http_get import get
 
@@ -623,17 +623,25 @@ async def groups_by_token() -> int:
     with flyte.group(f"user-{token}"):
         total = takes("a") + await traced_length("b")
     total += sum([n async for n in flyte.map.aio(takes, ["c", "d"], group_name=f"map-{token}")])
-    return total
+    return total + takes.override(short_name=f"takes-{token}")("e")
 
 
-def test_a_group_named_after_a_secret_is_recorded_masked(flyte_home: Path, ui: str):
+def test_a_group_or_short_name_built_from_a_secret_is_recorded_masked(flyte_home: Path, ui: str):
     secret_store.create("canary", GROUP_CANARY.encode())
     flyte.init()
-    run = flyte.run(groups_by_token)
-    assert run.outputs() == 4
+    seen: list[str] = []
+    controller.listeners.append(lambda run, action, name, *rest: seen.append(name))  # flyte run's progress
+    try:
+        run = flyte.run(groups_by_token)
+    finally:
+        controller.listeners.pop()
+    assert run.outputs() == 5
     with st.reader() as conn:
         groups = {row[0] for row in conn.execute("SELECT grp FROM actions WHERE run=?", (run.name,))}
+        names = {row[0] for row in conn.execute("SELECT short_name FROM actions WHERE run=?", (run.name,))}
     assert groups == {None, "user-***", "map-***"}
+    assert "takes-***" in names and "takes-***" in seen
+    assert not any(GROUP_CANARY in name for name in [*names, *seen])
     assert GROUP_CANARY not in get(ui + f"/runs/{run.name}")[2]
     shown = flyte_cli(flyte_home, "runs", "show", run.name, "--json")
     assert "user-***" in shown and GROUP_CANARY not in shown

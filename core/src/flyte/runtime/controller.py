@@ -94,15 +94,17 @@ listeners: list[Callable[[str, str, str, str, int, str | None], None]] = []
 
 
 def _notify(run: str, action: Action, status: str, detail: str | None = None) -> None:
+    name = redact(action.spec.short_name)
     for listener in listeners:
-        listener(run, action.id, action.spec.short_name, status, action.attempt, detail)
+        listener(run, action.id, name, status, action.attempt, detail)
 
 
 def _notify_hit(run: str, action_id: str, spec: TaskSpec) -> None:
     """A call answered from the cache: queued, then cached (it has no attempt)."""
+    name = redact(spec.short_name)
     for status in (st.QUEUED, "CACHED"):
         for listener in listeners:
-            listener(run, action_id, spec.short_name, status, 0, None)
+            listener(run, action_id, name, status, 0, None)
 
 
 class DependencyWarning(UserWarning):
@@ -575,7 +577,7 @@ class Controller:
             record = {
                 "number": number,
                 "task": spec.name,
-                "short_name": spec.short_name,
+                "short_name": redact(spec.short_name),  # override(short_name=f"...{token}")
                 "queued_at": now,
                 "inputs": inputs_text,
                 "status": st.RUNNING,
@@ -591,7 +593,7 @@ class Controller:
             record = {
                 "number": number,
                 "task": spec.name,
-                "short_name": spec.short_name,
+                "short_name": redact(spec.short_name),  # override(short_name=f"...{token}")
                 "queued_at": now,
                 "inputs": inputs_text,
                 "status": st.QUEUED,
@@ -677,7 +679,7 @@ class Controller:
         record = {
             "number": number,
             "task": spec.name,
-            "short_name": spec.short_name,
+            "short_name": redact(spec.short_name),
             "status": st.SUCCEEDED,
             "queued_at": now,
             "started_at": now,

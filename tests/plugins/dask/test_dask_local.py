@@ -559,3 +559,53 @@ def test_the_plugin_readme_quickstart_runs_as_written(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     expected = re.search(r"# (\{'sum'.*\})", code).group(1)  # the output the README promises
     assert done.stdout.strip().splitlines()[-1] == expected
+
+
+WORKER_PRINTS = """
+import logging
+import os
+
+from distributed import Client
+from flyteplugins.dask import Dask, WorkerGroup
+
+import flyte
+
+env = flyte.TaskEnvironment(
+    name="dask_worker_prints",
+    plugin_config=Dask(workers=WorkerGroup(number_of_workers=1)),
+    secrets=[flyte.Secret("dask_printed", as_env_var="PRINTED"), flyte.Secret("dask_key", mount="/etc/flyte/secrets")],
+)
+
+
+def shows(x):
+    print("worker sees", os.environ["PRINTED"], flush=True)
+    logging.getLogger("distributed.worker").warning("worker logs %s", os.environ["PRINTED"])
+    with open(os.path.join(os.environ["FLYTE_SECRETS_MOUNT"], "dask_key")) as f:
+        os.system("echo worker child " + f.read().strip())
+    return x
+
+
+@env.task
+async def prints() -> int:
+    return Client().submit(shows, 1).result()
+"""
+
+
+def test_what_a_local_worker_prints_shows_the_tasks_secrets_masked(tmp_path, capfd):
+    """A worker is a multiprocessing child writing to flyte's own terminal, not through the
+    attempt's log: it masks the task's secrets itself (env vars, mounted files, its children)."""
+    from flyte.runtime import secret_store
+
+    secret_store.create("dask_printed", b"S3CR3T-dask-worker-58")
+    secret_store.create("dask_key", b"S3CR3T-dask-key-58\n")
+    module = _load_module(tmp_path, WORKER_PRINTS)
+    flyte.init()
+    assert flyte.run(module.prints).outputs()[0] == 1
+    printed = ""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and printed.count("***") < 3:
+        captured = capfd.readouterr()
+        printed += captured.out + captured.err
+        time.sleep(0.2)
+    assert "worker sees ***" in printed and "worker logs ***" in printed and "worker child ***" in printed
+    assert "S3CR3T" not in printed

@@ -73,10 +73,11 @@ class ClusterPlan:
     dask_config: tuple[tuple[str, str], ...] = ()
     address: str | None = None  # join this scheduler instead of starting a cluster
     reusable_env: str | None = None
+    masked: tuple[str, ...] = ()  # worker_env's variables that hold secrets (see _worker_output)
 
     def key(self) -> str:
         """The sharing key; env values (secrets among them) enter it only as a digest."""
-        env = hashlib.sha256(json.dumps([self.worker_env, self.dask_config]).encode()).hexdigest()
+        env = hashlib.sha256(json.dumps([self.worker_env, self.dask_config, self.masked]).encode()).hexdigest()
         shape = [self.n_workers, self.threads, self.memory_limit, self.address, self.reusable_env]
         return json.dumps([shape, env])
 
@@ -127,6 +128,7 @@ def plan_for(call: TaskCall) -> ClusterPlan:
         dask_config=tuple(sorted(dask_env.items())),
         address=call.environ.get("DASK_SCHEDULER_ADDRESS") or None,
         reusable_env=spec.env_name if spec.reusable else None,
+        masked=tuple(sorted(k for k in task_env if k in _secret_variables(spec))),
     )
 
 
@@ -136,6 +138,11 @@ def _amount(resources: Any, name: str) -> float | None:
     text = resources.limit(name) or resources.request(name)
     value = parse_quantity(text) if text is not None else None
     return None if value is None else float(value)
+
+
+def _secret_variables(spec: Any) -> set[str]:
+    names = {s.env_var for s in spec.secrets if s.env_var}
+    return names | {"FLYTE_SECRETS_MOUNT"} if any(s.mount for s in spec.secrets) else names
 
 
 def _task_environment(call: TaskCall) -> dict[str, str]:
@@ -299,6 +306,13 @@ def start_cluster(plan: ClusterPlan) -> Cluster:
     if plan.address:
         return Cluster(plan, Client(plan.address, set_as_default=False, timeout=START_TIMEOUT))
     deaths = _Deaths()
+    env = dict(plan.worker_env)
+    masking: dict[str, Any] = {}
+    if plan.masked:  # the workers print to the terminal, not through the attempt's log: they mask
+        from flyteplugins.dask import _worker_output
+
+        env[_worker_output.MASKED_VARS] = ",".join(plan.masked)
+        masking["preload"] = [_worker_output.__name__]
     local = LocalCluster(
         n_workers=plan.n_workers,
         threads_per_worker=plan.threads,
@@ -309,8 +323,9 @@ def start_cluster(plan: ClusterPlan) -> Cluster:
         dashboard_address=_dashboard_address(),
         # Tasks on a worker that dies fail at once: the attempt fails and flyte's retries decide.
         scheduler_kwargs={"allowed_failures": 0, "plugins": [_death_plugin(deaths)]},
-        env=dict(plan.worker_env),
+        env=env,
         config=_dask_config(plan.dask_config),
+        **masking,
     )
     try:
         client = Client(local, set_as_default=False, timeout=START_TIMEOUT)

@@ -10,7 +10,8 @@ A child process inherits the C environment, not the overlay: ``subprocess`` (and
 through it: ``os.popen``, ``asyncio.create_subprocess_exec``) is patched to hand a task's
 children the environment the task sees when the caller passes no ``env``, as a container's
 children would get it. ``os.system`` called in a task runs its command through ``subprocess``
-too (its output then reaches the attempt's log, as a container's would). ``os.exec*`` and
+too (its output then reaches the attempt's log, as a container's would), otherwise exactly as
+``system(3)`` does (:mod:`flyte.runtime.os_system`). ``os.exec*`` and
 ``os.spawn*`` bypass both: pass ``env=dict(os.environ)`` (plugins get it as ``TaskCall.environ``).
 """
 
@@ -136,13 +137,11 @@ def _patch_system() -> None:
     def system(command: Any) -> int:
         if current_body.get() is NO_BODY:
             return original(command)
-        # In a task: the same ``/bin/sh -c command`` with the caller's streams, started through
-        # subprocess (patched above and by flyte.runtime.logs), and os.system's result: the
-        # wait status (an exit code n is n << 8, a signal s is s).
-        code = subprocess.call(command, shell=True)
-        if os.name == "nt":
-            return code
-        return code << 8 if code >= 0 else -code
+        if os.name == "nt":  # its exit code is its result
+            return subprocess.call(command, shell=True)
+        from flyte.runtime import os_system  # (ctypes: loaded when a task first calls os.system)
+
+        return os_system.system(command)
 
     system.__doc__ = original.__doc__
     os.system = system

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -215,3 +217,81 @@ def test_os_system_in_a_task_ignores_sigint_and_sigquit_while_it_waits_then_rest
         "quits 1",
         "KeyboardInterrupt",
     ], done.stderr
+
+
+WRITES_WHAT_IT_SEES = 'echo "$CHILD_ENV_COLOUR ${#CHILD_ENV_TOKEN} ${CHILD_ENV_PROCESS-removed}" > "$0"'
+
+
+@env.task
+def through_exec_and_spawn(folder: str) -> dict[str, str]:
+    """Every exec and spawn function without an ``env`` hands the child the task's variables."""
+    del os.environ["CHILD_ENV_PROCESS"]
+    sh = shutil.which("sh") or "/bin/sh"
+
+    def out(name: str) -> str:
+        return os.path.join(folder, name)
+
+    os.spawnv(os.P_WAIT, sh, ["sh", "-c", WRITES_WHAT_IT_SEES, out("spawnv")])
+    os.spawnvp(os.P_WAIT, "sh", ["sh", "-c", WRITES_WHAT_IT_SEES, out("spawnvp")])
+    os.spawnl(os.P_WAIT, sh, "sh", "-c", WRITES_WHAT_IT_SEES, out("spawnl"))
+    pid = os.spawnlp(os.P_NOWAIT, "sh", "sh", "-c", WRITES_WHAT_IT_SEES, out("spawnlp"))
+    os.waitpid(pid, 0)
+    execs = {
+        "execv": lambda: os.execv(sh, ["sh", "-c", WRITES_WHAT_IT_SEES, out("execv")]),
+        "execvp": lambda: os.execvp("sh", ["sh", "-c", WRITES_WHAT_IT_SEES, out("execvp")]),
+        "execl": lambda: os.execl(sh, "sh", "-c", WRITES_WHAT_IT_SEES, out("execl")),
+        "execlp": lambda: os.execlp("sh", "sh", "-c", WRITES_WHAT_IT_SEES, out("execlp")),
+    }
+    for exec_ in execs.values():
+        pid = os.fork()
+        if pid == 0:  # the child becomes the shell, or says it could not
+            try:
+                exec_()
+            finally:
+                os._exit(127)
+        os.waitpid(pid, 0)
+    # posix_spawn takes no default: handing it os.environ hands on what the task sees
+    pid = os.posix_spawn(sh, ["sh", "-c", WRITES_WHAT_IT_SEES, out("posix_spawn")], os.environ)
+    os.waitpid(pid, 0)
+    names = ["spawnv", "spawnvp", "spawnl", "spawnlp", *execs, "posix_spawn"]
+    return {name: (open(out(name)).read().strip() if os.path.exists(out(name)) else "<not run>") for name in names}
+
+
+def test_exec_and_spawn_without_env_in_a_task_hand_on_the_tasks_environment(
+    token: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("CHILD_ENV_PROCESS", "the process's")
+    flyte.init()
+    seen = flyte.run(through_exec_and_spawn, str(tmp_path)).outputs()[0]
+    expected = f"blue {len(token)} removed"
+    assert seen == dict.fromkeys(
+        ["spawnv", "spawnvp", "spawnl", "spawnlp", "execv", "execvp", "execl", "execlp", "posix_spawn"], expected
+    )
+    # Outside a task: the process's own environment, and the task's values were never in it.
+    os.spawnlp(os.P_WAIT, "sh", "sh", "-c", WRITES_WHAT_IT_SEES, str(tmp_path / "outside"))
+    assert (tmp_path / "outside").read_text().strip() == "0 the process's"
+    assert "CHILD_ENV_COLOUR" not in os.environ
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        ("sh", "execv() arg 2 must be a tuple or list"),
+        ([], "execv() arg 2 must not be empty"),
+        ([""], "execv() arg 2 first element cannot be empty"),
+    ],
+)
+def test_execv_in_a_task_refuses_a_bad_argv_as_execv_does(argv: object, error: str, token: str):
+    with pytest.raises((TypeError, ValueError), match=re.escape(error)):
+        os.execv("/bin/sh", argv)  # type: ignore[arg-type]
+    flyte.init()
+    assert flyte.run(execv_refuses, argv).outputs()[0] == error
+
+
+@env.task
+def execv_refuses(argv: object) -> str:
+    try:
+        os.execv("/bin/sh", argv)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as failure:
+        return str(failure)
+    return "accepted"

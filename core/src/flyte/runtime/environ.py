@@ -11,8 +11,13 @@ through it: ``os.popen``, ``asyncio.create_subprocess_exec``) is patched to hand
 children the environment the task sees when the caller passes no ``env``, as a container's
 children would get it. ``os.system`` called in a task runs its command through ``subprocess``
 too (its output then reaches the attempt's log, as a container's would), otherwise exactly as
-``system(3)`` does (:mod:`flyte.runtime.os_system`). ``os.exec*`` and
-``os.spawn*`` bypass both: pass ``env=dict(os.environ)`` (plugins get it as ``TaskCall.environ``).
+``system(3)`` does (:mod:`flyte.runtime.os_system`). ``os.execv`` in a task is ``os.execve``
+with that environment: every exec and spawn function without an ``env`` (``execl``,
+``execlp``, ``execvp``, ``spawnv``, ``spawnlp``, ...) ends in it. The task's variables never
+enter the C environment, which is the process's: a task running at the same time would hand
+them on too. What starts a process below Python (a C library's own ``fork``/``exec``,
+``multiprocessing``'s spawn start method) gets the process's environment: pass
+``env=dict(os.environ)`` where a function takes one (plugins get it as ``TaskCall.environ``).
 """
 
 from __future__ import annotations
@@ -113,6 +118,7 @@ def install() -> None:
     if not _patched:
         _patch_popen()
         _patch_system()
+        _patch_execv()
         _patched = True
 
 
@@ -145,6 +151,28 @@ def _patch_system() -> None:
 
     system.__doc__ = original.__doc__
     os.system = system
+
+
+def _patch_execv() -> None:
+    # os.py's exec*p/exec*l and (through a fork) spawn* without an env all call os.execv by
+    # its module-level name, so replacing it covers them.
+    original = os.execv
+
+    def execv(path: Any, argv: Any, /) -> None:
+        if not current_body.get().environ:
+            original(path, argv)
+            return
+        # execv's own checks first: a bad argv reads as the execv error the caller made
+        if not isinstance(argv, (tuple, list)):
+            raise TypeError("execv() arg 2 must be a tuple or list")
+        if not argv:
+            raise ValueError("execv() arg 2 must not be empty")
+        if not os.fsencode(argv[0]):
+            raise ValueError("execv() arg 2 first element cannot be empty")
+        os.execve(path, argv, visible())  # the task's env_vars and secrets, as in its container
+
+    execv.__doc__ = original.__doc__
+    os.execv = execv
 
 
 def task_overlay() -> Mapping[str, str] | None:

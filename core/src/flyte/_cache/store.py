@@ -184,8 +184,10 @@ class CacheStore:
         # The committer thread (started by the first entry put_later holds): woken by a full
         # batch, and by a new one when it is idle (waiting without a timeout; otherwise its
         # timed wait ends before the new batch is due, and it works out the next one itself).
+        # An Event, not a Condition on _held: the committer must not compete with the calls
+        # for _held to wake up.
         self._committer: threading.Thread | None = None
-        self._wake = threading.Condition(self._held)
+        self._due = threading.Event()
         self._idle = True  # (no thread yet: the first entry starts one)
         # Held by a flush from its taking of the entries to their commit: a caller's flush
         # (the end of a run) waits for the committer's batch under way, so when it returns
@@ -241,9 +243,8 @@ class CacheStore:
         call opens it again). Whether every entry was committed: when another process held the
         file's write lock too long they are still held (with a warning: :meth:`flush_or_keep`)."""
         committed = self.flush_or_keep()
-        with self._held:
-            self.closed = True
-            self._wake.notify()  # the committer thread, if any, ends
+        self.closed = True
+        self._due.set()  # the committer thread, if any, ends
         with self._lock:
             self._forget()  # data_version counts per connection: a new one starts afresh
             if self._conn is not None:
@@ -406,24 +407,29 @@ class CacheStore:
             due = not self._handed and len(pending) >= BATCH_ROWS
             if due:
                 self._handed = True
-            if due or self._idle:  # (not once per entry: at most twice a batch)
-                self._idle = False
-                self._hand_over()
+            wake = due or self._idle  # (read after the entry is in: see _commit_loop)
+            if wake:
+                self._idle = False  # (once: not for every entry until the committer runs)
+        if wake:
+            self._hand_over()
 
     def _hand_over(self) -> None:
-        """Wake the committer thread (the caller holds ``_held``), starting it if there is none.
-        SQLite's share of an entry (its key's place in the index, the pages the commit writes:
-        it grows with the cache, see benchmarks/cache_writes.py) then runs beside the calls,
-        not in their thread: a batch is one statement, during which SQLite runs without the GIL."""
+        """Wake the committer thread, starting it if there is none. SQLite's share of an entry
+        (its key's place in the index, the pages the commit writes: it grows with the cache, see
+        benchmarks/cache_writes.py) then runs beside the calls, not in their thread: a batch is
+        one statement, during which SQLite runs without the GIL."""
         committer = self._committer
         if committer is None or not committer.is_alive():  # (none yet, or this is a forked child)
-            committer = threading.Thread(target=self._commit_loop, name="flyte-cache-commit", daemon=True)
-            self._committer = committer
-            committer.start()
-        self._wake.notify()
+            with self._held:
+                committer = self._committer
+                if committer is None or not committer.is_alive():
+                    committer = threading.Thread(target=self._commit_loop, name="flyte-cache-commit", daemon=True)
+                    self._committer = committer
+                    committer.start()
+        self._due.set()
 
     def _until_due(self) -> float | None:
-        """Seconds until the held entries are due (0: now; None: nothing held). Under ``_held``."""
+        """Seconds until the held entries are due (0: now; None: nothing held)."""
         if self._handed or self.closed:
             return 0.0
         if not self._pending:
@@ -432,13 +438,17 @@ class CacheStore:
 
     def _commit_loop(self) -> None:
         while True:
-            with self._held:
-                wait = self._until_due()
-                while wait != 0.0:  # a wait with a timeout: a lone entry is due on its own
-                    self._idle = wait is None
-                    self._wake.wait(wait)
-                    wait = self._until_due()
+            # No lock: _idle is set before the entries are looked at, and put_later looks at
+            # _idle after its entry is in. Either this sees the entry (and waits with a
+            # timeout), or put_later sees _idle and sets _due after the clear below.
+            self._due.clear()
+            self._idle = True
+            wait = self._until_due()
+            if wait is not None:
                 self._idle = False
+            if wait != 0.0:  # a wait with a timeout: a lone entry is due on its own
+                self._due.wait(wait)
+                continue
             if self.closed:
                 return
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -32,8 +33,8 @@ def system(command: Any) -> int:
     line = os.fsencode(command)  # os.system's own conversion, with its TypeError for a list or an int
     if b"\0" in line:
         raise ValueError("embedded null byte")
-    # As system(3): the caller ignores the signals from before the start (a Ctrl-C the shell's
-    # first command sends its parent must not end the run) and the shell gets back the
+    # As system(3): the caller ignores the signals from before the start (a Ctrl-C while the
+    # command runs is the command's to act on, not the run's) and the shell gets back the
     # dispositions the caller had (an ignored signal would stay ignored across exec).
     with _interrupts_ignored() as handled:
         try:
@@ -113,13 +114,9 @@ def _sigaction(signum: int, new: ctypes.Array[ctypes.c_char] | None, old: ctypes
         raise OSError(error, f"sigaction({signum}): {os.strerror(error)}")
 
 
-_loaded: list[Any] = []
-
-
+@functools.cache
 def _libc() -> Any:
-    if not _loaded:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.sigaction.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-        libc.sigaction.restype = ctypes.c_int
-        _loaded.append(libc)
-    return _loaded[0]
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.sigaction.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+    libc.sigaction.restype = ctypes.c_int
+    return libc

@@ -35,6 +35,16 @@ def local_backend():
     flyte.init()
 
 
+@pytest.fixture(autouse=True)
+def no_batch_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held entries are committed when a test says (a flush, a full batch, the exit), not also
+    once they are BATCH_SECONDS old: which of the two committed them would depend on the
+    machine's speed. (The timer's own test runs in a process of its own.)"""
+    from flyte._cache import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_SECONDS", 3600.0)
+
+
 calls: list[str] = []
 
 
@@ -89,9 +99,9 @@ def test_each_component_of_the_key_changes_it_and_an_ignored_input_does_not():
         _count("double")
         return 3 * x
 
-    def other_types(x: float, note: str = "") -> float:
+    def other_types(x: int, note: str = "") -> float:  # the same inputs, another output type
         _count("double")
-        return 2 * x
+        return 2.0 * x
 
     probe = flyte.TaskEnvironment(name="cached_probe", cache="auto")
     a = probe.task(same_body)
@@ -1157,6 +1167,7 @@ _PUT_AND_EXIT = """
 import sys
 from flyte._cache import store
 store.BUSY_TIMEOUT = 0.2
+store.BATCH_SECONDS = 3600.0  # committed at the exit, not by the committer's timer
 cache = store.get_store()
 cache.put_later("k-exit", "t", "v", '"x"')
 print(cache.path, flush=True)
@@ -1186,6 +1197,7 @@ def test_an_exit_while_another_process_holds_the_cache_file_says_what_was_not_st
 _FORK_AND_EXIT = """
 import os, sqlite3, sys
 from flyte._cache import store
+store.BATCH_SECONDS = 3600.0  # committed at the exit, not by the committer's timer
 cache = store.get_store()
 assert cache.get("none") is None  # (the file, and this process's connection to it)
 cache.put_later("k-parent", "t", "v", '"x"')
@@ -1197,6 +1209,42 @@ conn = sqlite3.connect(cache.path)
 print(conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0], cache.path, flush=True)
 conn.close()
 """
+
+
+_PUT_AND_STAY = """
+import sys
+from flyte._cache import store
+cache = store.get_store()
+cache.put_later("k-lone", "t", "v", '"x"')  # outside any run: no flush follows, nor another entry
+print(cache.path, flush=True)
+sys.stdin.read()  # alive, doing nothing, until the test is done
+"""
+
+
+def _committed(path: Path) -> set[str]:
+    """The keys stored in the cache file at ``path``; none while it has no file or tables yet."""
+    if not path.exists():
+        return set()
+    try:
+        return _stored_keys(path)
+    except sqlite3.OperationalError:  # (its tables are made with the first commit)
+        return set()
+
+
+def test_a_lone_entry_put_outside_any_run_reaches_other_processes_on_its_own():
+    """The committer thread commits a batch once it is BATCH_SECONDS old without another entry,
+    a flush or the exit to wake it: another process sees the entry while this one lives on."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PUT_AND_STAY], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        path = Path(proc.stdout.readline().strip())
+        wait_for(lambda: _committed(path) == {"k-lone"}, timeout=30, what="the lone entry in the database")
+        assert proc.poll() is None  # (committed while the process lives, not at its exit)
+    finally:
+        proc.communicate("", timeout=60)
+    assert proc.returncode == 0
 
 
 def test_a_forked_child_leaves_its_parents_held_entries_to_the_parent():
@@ -1251,6 +1299,7 @@ _SWITCH_ROOT_WHILE_LOCKED = """
 import os, sqlite3, subprocess, sys, warnings
 from flyte._cache import store
 store.BUSY_TIMEOUT = 0.2
+store.BATCH_SECONDS = 3600.0  # held until the state root moves, not committed by the timer
 old = store.get_store()
 old.put_later("k-old", "t", "v", '"o"')
 locker = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(old.path)], stdin=subprocess.PIPE,

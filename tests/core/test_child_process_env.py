@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 
@@ -118,3 +121,177 @@ def test_os_system_in_a_task_gets_the_tasks_environment_and_returns_the_wait_sta
     # The same statuses os.system gives outside a task (its own, unpatched there).
     assert statuses == [os.system("true"), os.system("exit 3"), os.system("kill -TERM $$")]
     assert statuses == [0, 3 << 8, 15]
+
+
+@env.task
+def os_system_refuses(command_kind: str) -> str:
+    command: object = {"list": ["true"], "int": 3, "none": None, "null byte": "true\0"}[command_kind]
+    try:
+        os.system(command)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+    return "accepted"
+
+
+@pytest.mark.parametrize("command", [["true"], 3, None, "true\0"], ids=["list", "int", "none", "null byte"])
+def test_os_system_in_a_task_refuses_what_os_system_refuses_with_the_same_error(command: object, request, token: str):
+    with pytest.raises((TypeError, ValueError)) as outside:
+        os.system(command)  # type: ignore[arg-type]
+    flyte.init()
+    kind = request.node.callspec.id
+    assert flyte.run(os_system_refuses, kind).outputs() == f"{outside.type.__name__}: {outside.value}"
+
+
+DUMPS_CORE = "ulimit -c unlimited 2>/dev/null; kill -SEGV $$"
+
+
+@env.task
+def os_system_of(command: str) -> int:
+    return os.system(command)
+
+
+def test_os_system_in_a_task_keeps_the_core_dump_bit_of_a_signal_status(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, token: str
+):
+    monkeypatch.chdir(tmp_path)  # where a core file goes (kernel.core_pattern "core")
+    outside = os.system(DUMPS_CORE)
+    flyte.init()
+    inside = flyte.run(os_system_of, DUMPS_CORE).outputs()[0]
+    assert inside == outside
+    assert os.WIFSIGNALED(inside) and os.WTERMSIG(inside) == signal.SIGSEGV
+    assert os.waitstatus_to_exitcode(inside) == -signal.SIGSEGV
+    if outside & 0x80:  # this machine dumps cores: the bit is os.system's too
+        assert os.WCOREDUMP(inside)
+
+
+SIGNALS_THE_CALLER = """
+import asyncio, os, signal, sys, time
+import flyte
+
+env = flyte.TaskEnvironment(name="system_signals")
+quits = []
+signal.signal(signal.SIGQUIT, lambda signum, frame: quits.append(signum))
+
+
+@env.task
+def interrupts_its_caller() -> int:
+    # system(3)'s caller ignores both while it waits: neither ends the run nor reaches a handler.
+    return os.system("kill -INT $PPID; kill -QUIT $PPID; sleep 0.3; exit 4")
+
+
+@env.task
+def waits(seconds: float) -> int:
+    return os.system(f"sleep {seconds}")
+
+
+@env.task
+async def two_overlapping() -> list[int]:
+    # The first to finish must not restore the handlers under the other's feet, nor the last
+    # leave them ignored.
+    return list(await asyncio.gather(waits.aio(0.2), waits.aio(0.6), interrupts_its_caller.aio()))
+
+
+flyte.init()
+status = flyte.run(interrupts_its_caller).outputs()[0]
+print("status", status, "quits", len(quits), flush=True)
+print("overlapping", flyte.run(two_overlapping).outputs()[0], "quits", len(quits), flush=True)
+os.kill(os.getpid(), signal.SIGQUIT)  # restored afterwards: the handler runs again
+time.sleep(0.2)
+print("quits", len(quits), flush=True)
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+    print("SIGINT still ignored", flush=True)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+"""
+
+
+def test_os_system_in_a_task_ignores_sigint_and_sigquit_while_it_waits_then_restores_them(tmp_path):
+    script = tmp_path / "signals.py"
+    script.write_text(SIGNALS_THE_CALLER)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines() == [
+        "status 1024 quits 0",
+        "overlapping [0, 0, 1024] quits 0",
+        "quits 1",
+        "KeyboardInterrupt",
+    ], done.stderr
+
+
+WRITES_WHAT_IT_SEES = 'echo "$CHILD_ENV_COLOUR ${#CHILD_ENV_TOKEN} ${CHILD_ENV_PROCESS-removed}" > "$0"'
+
+
+@env.task
+def through_exec_and_spawn(folder: str) -> dict[str, str]:
+    """Every exec and spawn function without an ``env`` hands the child the task's variables."""
+    del os.environ["CHILD_ENV_PROCESS"]
+    sh = shutil.which("sh") or "/bin/sh"
+
+    def out(name: str) -> str:
+        return os.path.join(folder, name)
+
+    os.spawnv(os.P_WAIT, sh, ["sh", "-c", WRITES_WHAT_IT_SEES, out("spawnv")])
+    os.spawnvp(os.P_WAIT, "sh", ["sh", "-c", WRITES_WHAT_IT_SEES, out("spawnvp")])
+    os.spawnl(os.P_WAIT, sh, "sh", "-c", WRITES_WHAT_IT_SEES, out("spawnl"))
+    pid = os.spawnlp(os.P_NOWAIT, "sh", "sh", "-c", WRITES_WHAT_IT_SEES, out("spawnlp"))
+    os.waitpid(pid, 0)
+    execs = {
+        "execv": lambda: os.execv(sh, ["sh", "-c", WRITES_WHAT_IT_SEES, out("execv")]),
+        "execvp": lambda: os.execvp("sh", ["sh", "-c", WRITES_WHAT_IT_SEES, out("execvp")]),
+        "execl": lambda: os.execl(sh, "sh", "-c", WRITES_WHAT_IT_SEES, out("execl")),
+        "execlp": lambda: os.execlp("sh", "sh", "-c", WRITES_WHAT_IT_SEES, out("execlp")),
+    }
+    for exec_ in execs.values():
+        pid = os.fork()
+        if pid == 0:  # the child becomes the shell, or says it could not
+            try:
+                exec_()
+            finally:
+                os._exit(127)
+        os.waitpid(pid, 0)
+    # posix_spawn takes no default: handing it os.environ hands on what the task sees
+    pid = os.posix_spawn(sh, ["sh", "-c", WRITES_WHAT_IT_SEES, out("posix_spawn")], os.environ)
+    os.waitpid(pid, 0)
+    names = ["spawnv", "spawnvp", "spawnl", "spawnlp", *execs, "posix_spawn"]
+    return {name: (open(out(name)).read().strip() if os.path.exists(out(name)) else "<not run>") for name in names}
+
+
+def test_exec_and_spawn_without_env_in_a_task_hand_on_the_tasks_environment(
+    token: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("CHILD_ENV_PROCESS", "the process's")
+    flyte.init()
+    seen = flyte.run(through_exec_and_spawn, str(tmp_path)).outputs()[0]
+    expected = f"blue {len(token)} removed"
+    assert seen == dict.fromkeys(
+        ["spawnv", "spawnvp", "spawnl", "spawnlp", "execv", "execvp", "execl", "execlp", "posix_spawn"], expected
+    )
+    # Outside a task: the process's own environment, and the task's values were never in it.
+    os.spawnlp(os.P_WAIT, "sh", "sh", "-c", WRITES_WHAT_IT_SEES, str(tmp_path / "outside"))
+    assert (tmp_path / "outside").read_text().strip() == "0 the process's"
+    assert "CHILD_ENV_COLOUR" not in os.environ
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        ("sh", "execv() arg 2 must be a tuple or list"),
+        ([], "execv() arg 2 must not be empty"),
+        ([""], "execv() arg 2 first element cannot be empty"),
+    ],
+)
+def test_execv_in_a_task_refuses_a_bad_argv_as_execv_does(argv: object, error: str, token: str):
+    with pytest.raises((TypeError, ValueError), match=re.escape(error)):
+        os.execv("/bin/sh", argv)  # type: ignore[arg-type]
+    flyte.init()
+    assert flyte.run(execv_refuses, argv).outputs()[0] == error
+
+
+@env.task
+def execv_refuses(argv: object) -> str:
+    try:
+        os.execv("/bin/sh", argv)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as failure:
+        return str(failure)
+    return "accepted"

@@ -185,6 +185,31 @@ def test_raw_data_path_is_where_the_runs_data_goes(folder):
     assert empty.exit_code == 2 and "--raw-data-path" in empty.stderr and "is empty" in empty.stderr
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("url", ["ftp://x", "sftp://host/data", "nosuch://bucket"])
+def test_a_raw_data_path_no_store_can_hold_is_refused_before_the_run(folder, url, where):
+    """Not the storage layer's TypeError from the run's first file: a usage error naming the
+    option, the value and the schemes accepted, and no run."""
+    args = ["--raw-data-path", url, "surface_tasks.py", "make_file"]
+    result = invoke("run", *(args if where == "before" else [*args[2:], *args[:2]]))
+    assert result.exit_code == 2, result.output
+    scheme = url.partition("://")[0]
+    assert f"--raw-data-path: {url!r}: {scheme}:// cannot hold a run's data" in result.stderr
+    assert "file://, local://, s3://, s3a://, gs://, gcs://, abfs://, abfss://, az://, memory://" in result.stderr
+    assert "TypeError" not in result.output
+    assert invoke("runs", "list", "-o", "json").stdout.strip() in ("", "[]")
+
+
+def test_a_storage_url_whose_filesystem_needs_a_host_is_a_storage_error_naming_it(folder):
+    from flyte.errors import StorageError
+    from flyte.storage._filesystem import filesystem
+
+    with pytest.raises(
+        StorageError, match=r"ftp://x/data: ftp:// cannot be opened from a URL alone: its filesystem needs host; "
+    ):
+        filesystem("ftp://x/data")
+
+
 def test_raw_data_path_wins_over_the_configs_storage(folder):
     (folder / "config.yaml").write_text(f"local:\n  storage: {folder / 'from-config'}\n")
     result = invoke("run", "surface_tasks.py", "make_file", "--raw-data-path", str(folder / "raw"))

@@ -101,6 +101,18 @@ def test_a_variable_naming_a_missing_file_is_an_error_naming_it(clean, tmp_path,
         flyte.init_from_config()
 
 
+@pytest.mark.parametrize("var", VARS)
+def test_a_variable_naming_a_directory_says_it_is_one(clean, tmp_path, monkeypatch, var):
+    monkeypatch.setenv(var, str(tmp_path))
+    with pytest.raises(InitializationError, match=rf"\${var}: '{tmp_path}' is a directory; a config is a file"):
+        flyte.init_from_config()
+
+
+def test_a_named_directory_says_it_is_one(clean, tmp_path):
+    with pytest.raises(InitializationError, match=rf"'{tmp_path}' is a directory; a config is a file \(accepted: the"):
+        flyte.init_from_config(tmp_path)
+
+
 def test_the_variable_selects_a_cluster_as_it_does_for_the_reference(clean, tmp_path, monkeypatch, capsys):
     """The point of reading it: a config naming a Kubernetes backend is not replaced by a
     silently local run."""
@@ -120,6 +132,7 @@ def test_the_variable_selects_a_cluster_as_it_does_for_the_reference(clean, tmp_
         ("local: 5\n", "local"),
         ("admin: [1, 2]\n", "admin"),
         ("kubernetes: yes\n", "kubernetes"),
+        ("storage: 3\n", "storage"),
     ],
 )
 def test_a_found_config_yaml_whose_sections_are_not_mappings_is_skipped(clean, capsys, text, section):

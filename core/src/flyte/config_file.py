@@ -27,7 +27,7 @@ ENV_VARS_AFTER_GIT = ("UCTL_CONFIG", "FLYTECTL_CONFIG")
 
 # The sections whose settings are read (each a mapping): a file where one is something else
 # is another tool's config.yaml (e.g. ``image: python:3.11``), not a flyte config.
-SECTIONS = ("task", "local", "image", "admin", "kubernetes")
+SECTIONS = ("task", "local", "image", "admin", "kubernetes", "storage")
 
 
 def section_not_a_mapping(data: dict[str, object]) -> str | None:
@@ -44,6 +44,10 @@ def explicit_config(path: str | os.PathLike[str], source: str = "flyte.init_from
     if not isinstance(path, (str, os.PathLike)):
         wrong_type(source, path, "the path of a YAML config file (str or Path)")
     found = Path(path).expanduser()
+    if found.is_dir():
+        raise InitializationError(
+            f"{source}: {str(found)!r} is a directory; a config is a file (accepted: the path of a YAML config file)"
+        )
     if not found.is_file():
         raise InitializationError(f"{source}: {str(found)!r} does not exist (accepted: the path of a YAML config file)")
     return found

@@ -13,8 +13,10 @@ reported once, clearly, and the run goes on without the cache: it can cost a rec
 never a wrong result.
 
 A call that is not serialized stores its entry with the next batch (:meth:`CacheStore.put_later`),
-which a committer thread commits beside the calls; the end of every run waits for it
-(:meth:`CacheStore.flush`), so a run's entries are in the database once the run returns.
+which a committer thread commits beside the calls once it is full or :data:`BATCH_SECONDS` old
+(so another process sees an entry put outside any run within about that time); the end of every
+run waits for it (:meth:`CacheStore.flush`), so a run's entries are in the database once the
+run returns.
 
 ``serialize=True`` uses a reservation row per key: the holder runs the task and refreshes a
 heartbeat; the others wait and then read its result. A reservation whose process is gone, or
@@ -179,9 +181,14 @@ class CacheStore:
         # a call made before it may be answered from _known without asking again.
         self._checked = 0
         self.closed = False  # closed by its owner: get_store() hands out another handle
-        # The committer thread (started by the first batch due): put_later hands it each batch.
+        # The committer thread (started by the first entry put_later holds): woken by a full
+        # batch, and by a new one when it is idle (waiting without a timeout; otherwise its
+        # timed wait ends before the new batch is due, and it works out the next one itself).
+        # An Event, not a Condition on _held: the committer must not compete with the calls
+        # for _held to wake up.
         self._committer: threading.Thread | None = None
         self._due = threading.Event()
+        self._idle = True  # (no thread yet: the first entry starts one)
         # Held by a flush from its taking of the entries to their commit: a caller's flush
         # (the end of a run) waits for the committer's batch under way, so when it returns
         # every entry put before it is committed.
@@ -236,9 +243,9 @@ class CacheStore:
         call opens it again). Whether every entry was committed: when another process held the
         file's write lock too long they are still held (with a warning: :meth:`flush_or_keep`)."""
         committed = self.flush_or_keep()
+        self.closed = True
+        self._due.set()  # the committer thread, if any, ends
         with self._lock:
-            self.closed = True
-            self._due.set()  # the committer thread, if any, ends
             self._forget()  # data_version counts per connection: a new one starts afresh
             if self._conn is not None:
                 self._conn.close()
@@ -397,17 +404,20 @@ class CacheStore:
             if not pending:
                 self._pending_since = now
             pending[key] = (task, version, outputs, now)
-            due = not self._handed and (len(pending) >= BATCH_ROWS or now - self._pending_since >= BATCH_SECONDS)
+            due = not self._handed and len(pending) >= BATCH_ROWS
             if due:
                 self._handed = True
-        if due:
+            wake = due or self._idle  # (read after the entry is in: see _commit_loop)
+            if wake:
+                self._idle = False  # (once: not for every entry until the committer runs)
+        if wake:
             self._hand_over()
 
     def _hand_over(self) -> None:
-        """Have the committer thread commit the held entries. SQLite's share of an entry (its
-        key's place in the index, the pages the commit writes: it grows with the cache, see
-        benchmarks/cache_writes.py) then runs beside the calls, not in their thread:
-        a batch is one statement, during which SQLite runs without the GIL."""
+        """Wake the committer thread, starting it if there is none. SQLite's share of an entry
+        (its key's place in the index, the pages the commit writes: it grows with the cache, see
+        benchmarks/cache_writes.py) then runs beside the calls, not in their thread: a batch is
+        one statement, during which SQLite runs without the GIL."""
         committer = self._committer
         if committer is None or not committer.is_alive():  # (none yet, or this is a forked child)
             with self._held:
@@ -418,10 +428,27 @@ class CacheStore:
                     committer.start()
         self._due.set()
 
+    def _until_due(self) -> float | None:
+        """Seconds until the held entries are due (0: now; None: nothing held)."""
+        if self._handed or self.closed:
+            return 0.0
+        if not self._pending:
+            return None
+        return max(0.0, self._pending_since + BATCH_SECONDS - time.time())
+
     def _commit_loop(self) -> None:
         while True:
-            self._due.wait()
+            # No lock: _idle is set before the entries are looked at, and put_later looks at
+            # _idle after its entry is in. Either this sees the entry (and waits with a
+            # timeout), or put_later sees _idle and sets _due after the clear below.
             self._due.clear()
+            self._idle = True
+            wait = self._until_due()
+            if wait is not None:
+                self._idle = False
+            if wait != 0.0:  # a wait with a timeout: a lone entry is due on its own
+                self._due.wait(wait)
+                continue
             if self.closed:
                 return
             try:
@@ -451,8 +478,10 @@ class CacheStore:
                 with self._held:
                     if not committed:  # held again, under any newer entry of the same key; also
                         # left in _flushing (a lookup between the two reads finds it in one), which
-                        # the flush that commits them empties
+                        # the flush that commits them empties. The committer tries again a batch's
+                        # age later, not at once.
                         self._pending = {**pending, **self._pending}
+                        self._pending_since = time.time()
                     else:  # (by key: one left by a failed flush is older than this batch's)
                         self._flushing = {k: v for k, v in self._flushing.items() if k not in pending}
 

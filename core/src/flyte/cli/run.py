@@ -172,9 +172,8 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
     for key in ("max_concurrency", "config", "project", "domain", "root_dir", "raw_data_path"):
         if values.get(key) is not None:
             settings[key] = values[key]
-    if values.get("raw_data_path") is not None and not values["raw_data_path"].strip():
-        accepted = "a folder, or a storage URL such as s3://bucket/prefix"
-        raise click.BadParameter(f"'' is empty (accepted: {accepted})", param_hint="--raw-data-path")
+    if values.get("raw_data_path") is not None:
+        _check_raw_data_path(values["raw_data_path"])
     settings["no_effect"] = {**settings.get("no_effect", {}), **_no_effect(values)}
     if values.get("images"):
         from flyte import _image_refs
@@ -208,6 +207,22 @@ def _run_settings(values: dict[str, Any], before: dict[str, Any] | None = None) 
         pairs[key] = value
     settings["env_vars"] = pairs
     return settings
+
+
+def _check_raw_data_path(value: str) -> None:
+    """A folder, or a URL whose scheme can hold a run's data (before the run, not as the storage
+    layer's error from its first file)."""
+    from flyte.storage._filesystem import DATA_SCHEMES, protocol_of
+
+    schemes = ", ".join(f"{scheme}://" for scheme in DATA_SCHEMES)
+    accepted = f"a folder, or a storage URL such as s3://bucket/prefix; schemes: {schemes}"
+    if not value.strip():
+        raise click.BadParameter(f"'' is empty (accepted: {accepted})", param_hint="--raw-data-path")
+    scheme = protocol_of(value)
+    if scheme not in DATA_SCHEMES:
+        raise click.BadParameter(
+            f"{value!r}: {scheme}:// cannot hold a run's data (accepted: {accepted})", param_hint="--raw-data-path"
+        )
 
 
 def _no_effect(values: dict[str, Any]) -> dict[str, str]:

@@ -10,8 +10,14 @@ A child process inherits the C environment, not the overlay: ``subprocess`` (and
 through it: ``os.popen``, ``asyncio.create_subprocess_exec``) is patched to hand a task's
 children the environment the task sees when the caller passes no ``env``, as a container's
 children would get it. ``os.system`` called in a task runs its command through ``subprocess``
-too (its output then reaches the attempt's log, as a container's would). ``os.exec*`` and
-``os.spawn*`` bypass both: pass ``env=dict(os.environ)`` (plugins get it as ``TaskCall.environ``).
+too (its output then reaches the attempt's log, as a container's would), otherwise exactly as
+``system(3)`` does (:mod:`flyte.runtime.os_system`). ``os.execv`` in a task is ``os.execve``
+with that environment: every exec and spawn function without an ``env`` (``execl``,
+``execlp``, ``execvp``, ``spawnv``, ``spawnlp``, ...) ends in it. The task's variables never
+enter the C environment, which is the process's: a task running at the same time would hand
+them on too. What starts a process below Python (a C library's own ``fork``/``exec``,
+``multiprocessing``'s spawn start method) gets the process's environment: pass
+``env=dict(os.environ)`` where a function takes one (plugins get it as ``TaskCall.environ``).
 """
 
 from __future__ import annotations
@@ -112,6 +118,7 @@ def install() -> None:
     if not _patched:
         _patch_popen()
         _patch_system()
+        _patch_execv()
         _patched = True
 
 
@@ -136,16 +143,36 @@ def _patch_system() -> None:
     def system(command: Any) -> int:
         if current_body.get() is NO_BODY:
             return original(command)
-        # In a task: the same ``/bin/sh -c command`` with the caller's streams, started through
-        # subprocess (patched above and by flyte.runtime.logs), and os.system's result: the
-        # wait status (an exit code n is n << 8, a signal s is s).
-        code = subprocess.call(command, shell=True)
-        if os.name == "nt":
-            return code
-        return code << 8 if code >= 0 else -code
+        if os.name == "nt":  # its exit code is its result
+            return subprocess.call(command, shell=True)
+        from flyte.runtime import os_system  # (ctypes: loaded when a task first calls os.system)
+
+        return os_system.system(command)
 
     system.__doc__ = original.__doc__
     os.system = system
+
+
+def _patch_execv() -> None:
+    # os.py's exec*p/exec*l and (through a fork) spawn* without an env all call os.execv by
+    # its module-level name, so replacing it covers them.
+    original = os.execv
+
+    def execv(path: Any, argv: Any, /) -> None:
+        if not current_body.get().environ:
+            original(path, argv)
+            return
+        # execv's own checks first: a bad argv reads as the execv error the caller made
+        if not isinstance(argv, (tuple, list)):
+            raise TypeError("execv() arg 2 must be a tuple or list")
+        if not argv:
+            raise ValueError("execv() arg 2 must not be empty")
+        if not os.fsencode(argv[0]):
+            raise ValueError("execv() arg 2 first element cannot be empty")
+        os.execve(path, argv, visible())  # the task's env_vars and secrets, as in its container
+
+    execv.__doc__ = original.__doc__
+    os.execv = execv
 
 
 def task_overlay() -> Mapping[str, str] | None:

@@ -9,6 +9,8 @@ fsspec keeps one instance per settings, so asking again is cheap.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import re
 from collections.abc import Iterator
@@ -33,6 +35,11 @@ PACKAGES = {
     "az": ("adlfs", "abfs"),
 }
 
+
+# What a run's data can be written to from a URL alone: a local folder, the object stores above,
+# and memory:// (one process's). ftp://, sftp://, http:// ... need a host and settings a
+# raw-data path cannot give.
+DATA_SCHEMES = ("file", "local", *PACKAGES, "memory")
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 
@@ -76,13 +83,30 @@ def get_filesystem(protocol: str, anonymous: bool = False, url: str | None = Non
 
     options = {**fsspec_kwargs(protocol, anonymous), **kwargs}
     try:
-        return fsspec.filesystem(protocol, **options)
+        cls = fsspec.get_filesystem_class(protocol)
     except ImportError:
         raise _missing(protocol, url) from None
     except ValueError as exc:
         if "Protocol not known" in str(exc):
             raise _unknown(protocol, url) from None
         raise
+    needed = [name for name in _required_arguments(cls) if name not in options]
+    if needed:  # ftp's host, ...: asked here, not as the constructor's TypeError
+        where = f"{url}: " if url else ""
+        raise StorageError(
+            f"{where}{protocol}:// cannot be opened from a URL alone: its filesystem needs "
+            f"{', '.join(needed)}; a run's data can go to a local folder or "
+            f"{', '.join(f'{scheme}://' for scheme in DATA_SCHEMES)}"
+        )
+    return cls(**options)
+
+
+@functools.cache
+def _required_arguments(cls: type) -> tuple[str, ...]:
+    """The arguments ``cls(...)`` cannot do without (none for the stores a URL names whole)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # (not self)
+    return tuple(p.name for p in parameters if p.kind in kinds and p.default is inspect.Parameter.empty)
 
 
 def filesystem(url: str | os.PathLike[str]) -> tuple[Any, str]:

@@ -40,7 +40,7 @@ async def leaves_early(on_cancel: str) -> str:
 
     async def spawn() -> str:
         started.set()
-        return await sleeper(3600.0, on_cancel)
+        return await sleeper(3600, on_cancel)
 
     left_running.append(asyncio.create_task(spawn()))  # never awaited: the root returns while it sleeps
     await started.wait()
@@ -50,7 +50,7 @@ async def leaves_early(on_cancel: str) -> str:
 
 @env.task
 async def cancels_its_child() -> str:
-    child = asyncio.create_task(sleeper(3600.0, "return"))
+    child = asyncio.create_task(sleeper(3600, "return"))
     await asyncio.sleep(0.05)
     child.cancel()
     return await child  # its body caught the cancel and returned: plain asyncio semantics

@@ -188,8 +188,8 @@ def test_trigger_inputs_the_guide_uses_raise_no_warning() -> None:
         ) -> str:
             return "ok"
 
-        @guide_env.task(triggers=flyte.Trigger("n", CRON, inputs={"validation_split": 1.0}))
-        def takes_a_float(validation_split: float = 0.5) -> float:
+        @guide_env.task(triggers=flyte.Trigger("n", CRON, inputs={"validation_split": 1}))
+        def takes_a_float(validation_split: float = 0.5) -> float:  # an int is a float, as in typing
             return validation_split
 
 

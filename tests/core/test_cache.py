@@ -99,9 +99,9 @@ def test_each_component_of_the_key_changes_it_and_an_ignored_input_does_not():
         _count("double")
         return 3 * x
 
-    def other_types(x: int, note: str = "") -> float:  # the same inputs, another output type
+    def other_types(x: float, note: str = "") -> float:
         _count("double")
-        return 2.0 * x
+        return 2 * x
 
     probe = flyte.TaskEnvironment(name="cached_probe", cache="auto")
     a = probe.task(same_body)

@@ -4,20 +4,16 @@ A checker is compiled once per annotation (and once per function for its whole s
 a call pays a few ``isinstance`` tests: well under a microsecond per scalar input. The rules are
 Python typing's, as a user would expect them:
 
-- ``bool`` is not an ``int`` (nor a ``float``) input; a ``float`` for an ``int`` is refused,
-  and so is an ``int`` for a ``float`` (alone, in a ``list[float]``, a ``dict[str, float]``,
-  ...), as the reference SDK refuses it at ``flyte.run``, in a call and as an output: a cluster
-  passes a float as a float (``flyte run``'s ``--x 1`` is read as ``1.0``, as there). An
-  ``int``/``float`` is accepted for a ``complex``.
+- ``bool`` is not an ``int`` (nor a ``float``) input; an ``int`` is accepted for a ``float``
+  (and an ``int``/``float`` for a ``complex``) and passed as given; a ``float`` for an ``int``
+  is refused.
 - Containers are checked element by element: ``list[int]``, ``set[str]``, ``tuple[int, str]``
   (length too), ``tuple[int, ...]``, ``dict[str, float]`` (keys and values), and the
   ``collections.abc`` forms (``Sequence[int]``, ``Mapping[str, int]``, ...).
 - ``Optional``/unions: any member; ``Literal``: one of the values, of the same type.
 - A dataclass by ``isinstance`` and each field against its annotation by these same rules (a
   field holding its own default is accepted, as a parameter's is): ``P(mode="XYZ")`` for
-  ``mode: Literal["a", "b"]`` is refused, as the reference SDK refuses it when it serialises;
-  but an ``int`` in a ``float`` field is accepted, as the reference SDK's serialisation
-  accepts it (and makes it a float).
+  ``mode: Literal["a", "b"]`` is refused, as the reference SDK refuses it when it serialises.
 - Any other class (attrs, pydantic models, enums, ``datetime``, ``flyte.io.File``, ...) by
   ``isinstance``; a generic class (``Box[int]``) by its origin; ``Annotated[T, ...]``
   and ``NewType`` as the type they wrap.
@@ -38,7 +34,6 @@ import inspect
 import numbers
 import re
 import sys
-import threading
 import types
 import typing
 import weakref
@@ -64,7 +59,6 @@ def register_type_check(cls: type, check: Predicate) -> None:
     """
     _REGISTRY[cls] = check
     _compiled.clear()
-    _compiled_fields.clear()
 
 
 @attrs.frozen
@@ -116,34 +110,19 @@ def display(tp: Any) -> str:
 # -- compiling an annotation ------------------------------------------------------------------
 
 _compiled: dict[Any, Checker | None] = {}
-# Checkers of dataclass fields' annotations, where an int is accepted for a float (see the
-# module's docstring); _compiling.fields says which of the two is being compiled in this thread.
-_compiled_fields: dict[Any, Checker | None] = {}
-_compiling = threading.local()
 
 
 def compile_check(tp: Any) -> Checker | None:
     """The checker for annotation ``tp``; None when every value is accepted."""
-    compiled = _compiled_fields if getattr(_compiling, "fields", False) else _compiled
     try:
-        return compiled[tp]
+        return _compiled[tp]
     except KeyError:
         pass
     except TypeError:  # an unhashable annotation (e.g. Annotated metadata): not memoised
         return _compile(tp)
     checker = _compile(tp)
-    compiled[tp] = checker
+    _compiled[tp] = checker
     return checker
-
-
-def _field_check(tp: Any) -> Checker | None:
-    """The checker of a dataclass field annotated ``tp``."""
-    outer = getattr(_compiling, "fields", False)
-    _compiling.fields = True
-    try:
-        return compile_check(tp)
-    finally:
-        _compiling.fields = outer
 
 
 def _leaf(ok: Predicate, tp: Any) -> Checker:
@@ -160,11 +139,8 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_float(v: Any) -> bool:
-    return type(v) is float or isinstance(v, float)  # (numpy.float64 is one; an int, a Fraction not)
-
-
-def _is_real(v: Any) -> bool:  # a dataclass's float field: what its serialisation makes a float
-    return isinstance(v, float) or (isinstance(v, numbers.Real) and not isinstance(v, bool))
+    t = type(v)
+    return t is float or t is int or (isinstance(v, numbers.Real) and not isinstance(v, bool))
 
 
 def _is_complex(v: Any) -> bool:
@@ -201,8 +177,6 @@ def _compile(tp: Any) -> Checker | None:
     if tp in _REGISTRY:
         return _leaf(_REGISTRY[tp], tp)
     if tp in _SCALARS:
-        if tp is float and getattr(_compiling, "fields", False):
-            return _leaf(_is_real, tp)
         return _leaf(_SCALARS[tp], tp)
     if typing.is_typeddict(tp):
         return _leaf(lambda v: isinstance(v, dict), tp)
@@ -230,7 +204,7 @@ def _dataclass(cls: type) -> Checker:
                 hints = typing.get_type_hints(cls)
             except (NameError, TypeError):  # an annotation that cannot be resolved: fields unchecked
                 hints = {}
-            checks = ((f, _field_check(hints[f.name])) for f in dataclasses.fields(cls) if f.name in hints)
+            checks = ((f, compile_check(hints[f.name])) for f in dataclasses.fields(cls) if f.name in hints)
             fields = [(f.name, check, f.default) for f, check in checks if check is not None]
         return fields
 
@@ -456,7 +430,6 @@ class SignatureCheck:
         detail = ""
         if found is not None and found.path != "the value":
             detail = f" ({found.path} is {describe(found.value)}, expected {found.expected})"
-        detail += _int_for_float(found)
         if inspect.iscoroutine(value):
             # The usual cause: an async helper called without await. Closing it also spares the
             # user Python's "was never awaited" warning on top of this error.
@@ -510,25 +483,13 @@ def _input_error(task: str, name: str, check: Checker, value: Any) -> InputTypeE
             f"{describe(value).removeprefix('ActionOutputs ')}; pass the value itself: {pick}"
         )
     elif found is None or found.path == name:
-        message = f"{task}: input {name!r} expects {check.expected}, got {describe(value)}{_int_for_float(found)}"
+        message = f"{task}: input {name!r} expects {check.expected}, got {describe(value)}"
     else:
         message = (
             f"{task}: input {name!r} expects {check.expected}, but {found.path} is {describe(found.value)}"
-            f" (expected {found.expected}){_int_for_float(found)}"
+            f" (expected {found.expected})"
         )
     return InputTypeError(message, task=task, input=name, expected=check.expected)
-
-
-_FLOAT = re.compile(r"\bfloat\b")
-
-
-def _int_for_float(found: Mismatch | None) -> str:
-    """What to write when an int stands where a float is expected (the most common slip)."""
-    if found is None or not isinstance(found.value, numbers.Integral) or isinstance(found.value, bool):
-        return ""
-    if not _FLOAT.search(found.expected):
-        return ""
-    return f"; an int is not a float, as on a cluster: write {found.value}.0 (or float(...))"
 
 
 _signatures: weakref.WeakKeyDictionary[Callable[..., Any], SignatureCheck] = weakref.WeakKeyDictionary()
@@ -588,7 +549,7 @@ def in_utc(value: Any) -> Any:
     return value
 
 
-# What a scalar annotation accepts (a numbers.Integral for an int, a float subclass, ...) is
+# What a scalar annotation accepts (an int for a float, a numbers.Integral for an int, ...) is
 # never a dataframe or a file: these types and their numeric stand-ins.
 _SCALAR_VALUES = frozenset((int, float, bool, str, bytes, type(None)))
 

@@ -193,8 +193,8 @@ def test_a_wrong_input_fails_before_the_body_naming_task_input_expected_and_give
     with pytest.raises(TypeError, match="weights\\['b'\\] is NoneType None \\(expected float\\)"):
         flyte.run(lists, xs=[1], weights={"a": 1, "b": None})
     assert ran == []  # no body ran
-    result = flyte.run(add, 2, y=3)  # an int for a float is accepted, and passed as given
-    assert result.outputs() == 5 and type(result.outputs()[0]) is int
+    result = flyte.run(add, 2, y=3)  # an int for a float is accepted, and received as a float
+    assert result.outputs() == 5 and type(result.outputs()[0]) is float
 
 
 @env.task

@@ -5,8 +5,10 @@ a call pays a few ``isinstance`` tests: well under a microsecond per scalar inpu
 Python typing's, as a user would expect them:
 
 - ``bool`` is not an ``int`` (nor a ``float``) input; an ``int`` is accepted for a ``float``
-  (and an ``int``/``float`` for a ``complex``) and passed as given; a ``float`` for an ``int``
-  is refused.
+  and the task receives (its caller gets back) a float, as on a cluster (the reference SDK
+  refuses the int; code written for it passes floats, which work the same here); an
+  ``int``/``float`` is accepted for a ``complex`` and passed as given; a ``float`` for an
+  ``int`` is refused.
 - Containers are checked element by element: ``list[int]``, ``set[str]``, ``tuple[int, str]``
   (length too), ``tuple[int, ...]``, ``dict[str, float]`` (keys and values), and the
   ``collections.abc`` forms (``Sequence[int]``, ``Mapping[str, int]``, ...).
@@ -402,12 +404,11 @@ class SignatureCheck:
     # then it can hold no dataframe or file, and a call skips looking for them.
     scalar_inputs: bool = False
     scalar_output: bool = False
-    # The inputs whose annotation holds ``datetime`` (``datetime``, ``datetime | None``,
-    # ``list[datetime]``, ``dict[str, datetime]``, ...) with the function putting a value of
-    # it in UTC (:func:`in_utc`), and the output's: a task receives and returns datetimes in
-    # UTC, timezone-aware, as on a cluster.
-    utc_inputs: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
-    utc_output: Callable[[Any], Any] | None = None
+    # The inputs whose accepted values a cluster would deliver in another form, with the
+    # function converting a value to it (:func:`_converter`), and the output's: a task receives
+    # and returns datetimes in UTC, timezone-aware, and an int given for a float as a float.
+    converted_inputs: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
+    converted_output: Callable[[Any], Any] | None = None
 
     def check_inputs(self, task: Any, given: dict[str, Any]) -> None:
         """Raise :class:`~flyte.errors.InputTypeError` for the first input in ``given`` that
@@ -509,31 +510,42 @@ def signature_check(func: Callable[..., Any]) -> SignatureCheck:
         # Only a trigger's firing replaces a flyte.TriggerTime default: a direct run must pass a
         # value, as in the reference SDK, rather than hand the placeholder to the function.
         accepted = {name: d for name, d in defaults.items() if not _is_trigger_time(d)}
-        utc_inputs = tuple((name, put) for name, tp in params.items() if (put := _to_utc(tp)) is not None)
+        converted = tuple((name, put) for name, tp in params.items() if (put := _converter(tp)) is not None)
         found = SignatureCheck(
-            checks, accepted, compile_check(output), scalar_inputs, _scalar(output), utc_inputs, _to_utc(output)
+            checks, accepted, compile_check(output), scalar_inputs, _scalar(output), converted, _converter(output)
         )
         _signatures[func] = found
     return found
 
 
-def _to_utc(tp: Any) -> Callable[[Any], Any] | None:
-    """For an annotation that holds ``datetime`` where a cluster passes a timestamp (itself, in
-    an optional, in a list or in a dict's values, nested), the function putting a value of it
-    in UTC; None for any other (dataclass and model fields are the class's own to decode)."""
-    if tp is _dt.datetime:
-        return in_utc
+def _converter(tp: Any) -> Callable[[Any], Any] | None:
+    """For an annotation whose accepted values a cluster would deliver in another form, the
+    function converting a value to that form; None for any other. A cluster passes values as
+    typed literals: a ``datetime`` as a UTC timestamp (:func:`in_utc`), a ``float`` as a
+    float, even when an int was given (:func:`as_float`). So does a run here: a task sees the
+    same value whichever way it runs. Applies to the type itself, in an optional, in a list or
+    in a dict's values, nested; dataclass and model fields are the class's own to decode, and
+    a union of several types (``int | float``) keeps the value's own."""
+    leaf = _LEAF_CONVERTERS.get(tp)
+    if leaf is not None:
+        return leaf
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
-        return _to_utc(inner[0]) if len(inner) == 1 else None  # (None is returned as is)
+        return _converter(inner[0]) if len(inner) == 1 else None  # (None is returned as is)
     if origin in (list, abc.Sequence) and len(args) == 1:
-        item = _to_utc(args[0])
+        item = _converter(args[0])
         return None if item is None else (lambda v: [item(x) for x in v] if isinstance(v, list) else v)
     if origin in (dict, abc.Mapping) and len(args) == 2:
-        value = _to_utc(args[1])
+        value = _converter(args[1])
         return None if value is None else (lambda v: {k: value(x) for k, x in v.items()} if isinstance(v, dict) else v)
     return None
+
+
+def as_float(value: Any) -> Any:
+    """An int given for a ``float`` as the float a task receives (the type check accepts it,
+    as Python typing does); anything else as is (``bool`` is refused by the check first)."""
+    return float(value) if type(value) is int else value
 
 
 def in_utc(value: Any) -> Any:
@@ -547,6 +559,9 @@ def in_utc(value: Any) -> Any:
         if value.tzinfo is not _dt.UTC:
             return value.astimezone(_dt.UTC)
     return value
+
+
+_LEAF_CONVERTERS: dict[Any, Callable[[Any], Any]] = {_dt.datetime: in_utc, float: as_float}
 
 
 # What a scalar annotation accepts (an int for a float, a numbers.Integral for an int, ...) is

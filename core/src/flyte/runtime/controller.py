@@ -527,8 +527,8 @@ class Controller:
                 self._check_dependency(parent, task)
                 parent.checked_env = env
         checks = task._checks or task.type_checks
-        if checks.utc_inputs:  # (a new dict: the caller's stays as it passed it)
-            inputs = {**inputs, **{n: put(inputs[n]) for n, put in checks.utc_inputs if n in inputs}}
+        if checks.converted_inputs:  # (a new dict: the caller's stays as it passed it)
+            inputs = {**inputs, **{n: put(inputs[n]) for n, put in checks.converted_inputs if n in inputs}}
         if not checks.scalar_inputs and might_hold_data(inputs):  # dataframes stored: records see references
             inputs = await transport.inputs_leaving(inputs)
         encoder = task._inputs_encoder
@@ -805,8 +805,8 @@ class Controller:
                     else:
                         result = await self._one_attempt(action, inputs, deadline)
                     action.checks.check_output(action.task, result)  # an OutputTypeError is not retried
-                    if action.checks.utc_output is not None:
-                        result = action.checks.utc_output(result)
+                    if action.checks.converted_output is not None:
+                        result = action.checks.converted_output(result)
                     # Dataframes it returned are stored now: a failure to store fails the attempt.
                     if not action.checks.scalar_output and might_hold_data(result):
                         stored, result = await transport.output_leaving(

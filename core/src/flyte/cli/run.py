@@ -401,8 +401,10 @@ def _click_type(tp: Any) -> tuple[Any, Any]:
     """A click type and a converter for one annotation."""
     origin = typing.get_origin(tp)
     args = [a for a in typing.get_args(tp) if a is not type(None)]
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
-        return _click_type(args[0])
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if len(args) == 1:
+            return _click_type(args[0])
+        return str, lambda n, v: _union_member(tp, args, n, v)
     if tp is bool:
         return bool, None
     if tp in (int, float, str):
@@ -424,6 +426,26 @@ def _click_type(tp: Any) -> tuple[Any, Any]:
     if is_record(tp) or origin in (list, dict, tuple, set) or tp in (list, dict):
         return str, lambda n, v: _structured(tp, n, _json(n, v))
     return str, None
+
+
+def _union_member(tp: Any, members: list[Any], name: str, text: str) -> Any:
+    """A value for a union of several types (``int | float``, ``str | int``): the text read as
+    JSON when that is a value of one of them (``2`` an int, ``2.5`` a float, ``[1]`` a list),
+    else the text itself when ``str`` is one of them, as the reference SDK reads it."""
+    from flyte._typecheck import compile_check
+
+    check = compile_check(tp)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    else:
+        if check is None or check.ok(value):
+            return value
+    if str in members:
+        return text
+    accepted = " | ".join(_type_label(m) for m in members)
+    raise click.BadParameter(f"{text!r} is not a value of {accepted}", param_hint=_option(name))
 
 
 def _json(name: str, text: str) -> Any:

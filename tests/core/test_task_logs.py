@@ -446,3 +446,37 @@ def test_an_attempt_waits_once_not_per_child_for_children_whose_pipes_outlive_th
     assert flyte.run(starts_servers, 3).outputs() == [0, 0, 0]
     assert len(timeouts) == 6  # stdout and stderr of each shell
     assert sum(1 for t in timeouts if t) == 1  # the first waits; the deadline has passed for the rest
+
+
+CAUGHT = textwrap.dedent(
+    """
+    import flyte
+    env = flyte.TaskEnvironment(name="caught")
+
+    @env.task
+    def check_shard(shard: int) -> None:
+        raise ValueError(f"shard {shard} is empty")
+
+    @env.task
+    def main() -> None:
+        try:
+            check_shard(1)
+        except ValueError:
+            pass  # expected: the parent goes on
+        raise RuntimeError("the report could not be written")
+    """
+)
+
+
+def test_a_failure_the_parent_caught_is_not_where_the_hint_points(tmp_path):
+    script = tmp_path / "caught.py"
+    script.write_text(CAUGHT)
+    done = subprocess.run(
+        [sys.executable, "-m", "flyte.cli.main", "run", "--name", "rcaught", str(script), "main"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert done.returncode == 1
+    assert "Error: RuntimeError: the report could not be written" in done.stderr
+    assert "run rcaught: traceback: flyte runs show rcaught a0 · logs: flyte logs rcaught a0" in done.stderr

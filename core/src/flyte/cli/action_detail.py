@@ -20,12 +20,12 @@ def _seconds(start: float | None, end: float | None) -> float | None:
 
 
 def failure_hint(name: str) -> str:
-    """Where to look after run ``name`` failed: the traceback and logs of the action that
-    failed last (the deepest, where the error was raised), and the whole run."""
+    """Where to look after run ``name`` failed: the traceback and logs of the action where its
+    error was raised (:func:`~flyte.runtime.store.failure_origin`), and the whole run."""
     from flyte.runtime import store as st
 
     with st.reader() as conn:
-        ident = st.last_failed_action(conn, name)
+        ident = st.failure_origin(conn, name)
     if ident is None:
         return f"run {name}: flyte runs show {name}"
     return (

@@ -1447,9 +1447,25 @@ def children_count(conn: sqlite3.Connection, run: str, parent: str) -> int:
     return conn.execute("SELECT COUNT(*) FROM actions WHERE run=? AND parent=?", (run, parent)).fetchone()[0]
 
 
-def last_failed_action(conn: sqlite3.Connection, run: str) -> str | None:
-    """The id of the run's last created action that failed (None if none did)."""
-    row = conn.execute(
-        f"SELECT id FROM actions WHERE run=? AND status=? ORDER BY {CREATION_ORDER} DESC LIMIT 1", (run, FAILED)
-    ).fetchone()
-    return None if row is None else row["id"]
+def failure_origin(conn: sqlite3.Connection, run: str) -> str | None:
+    """The id of the action where the run's failure was raised: from the root down, the last
+    created failed child whose error is its parent's (the error came up from it unchanged),
+    until none is. A failure its parent caught is not followed (the parent failed of
+    something else). When the root did not fail, the last created failed action (None if
+    none did)."""
+    root = conn.execute("SELECT id, status, error FROM actions WHERE run=? AND parent IS NULL", (run,)).fetchone()
+    if root is None or root["status"] != FAILED:
+        row = conn.execute(
+            f"SELECT id FROM actions WHERE run=? AND status=? ORDER BY {CREATION_ORDER} DESC LIMIT 1", (run, FAILED)
+        ).fetchone()
+        return None if row is None else row["id"]
+    ident = root["id"]
+    while True:
+        child = conn.execute(
+            "SELECT id FROM actions WHERE run=? AND parent=? AND status=? AND error IS ? "
+            f"ORDER BY {CREATION_ORDER} DESC LIMIT 1",
+            (run, ident, FAILED, root["error"]),
+        ).fetchone()
+        if child is None:
+            return ident
+        ident = child["id"]

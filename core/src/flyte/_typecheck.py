@@ -526,7 +526,10 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
     same value whichever way it runs. Applies to the type itself, in an optional, in a list or
     in a dict's values, nested; dataclass and model fields are the class's own to decode, and
     a union of several types (``int | float``) keeps the value's own."""
-    leaf = _LEAF_CONVERTERS.get(tp)
+    try:
+        leaf = _LEAF_CONVERTERS.get(tp)
+    except TypeError:  # an unhashable annotation (Annotated metadata): not a leaf
+        leaf = None
     if leaf is not None:
         return leaf
     origin, args = typing.get_origin(tp), typing.get_args(tp)

@@ -44,6 +44,10 @@ third-party author sees is the one we use. Names here are stable API; everything
 - Running elsewhere: :mod:`shipping` (send a call to another Python process and bring its
   outcome back, exceptions included) and :mod:`process_groups` (stop the process groups a
   runner started, and have them die with the flyte process).
+- Secrets: :mod:`redact` masks the task's secret values in text (``redact.redact(text)``;
+  ``redact.remember(value)`` adds one, ``redact.known()`` says whether any is). What a task
+  prints through the attempt is masked already; a plugin whose engine starts processes the
+  attempt does not capture (e.g. Dask's local workers) masks their output with it.
 - Errors a plugin raises or handles: :class:`IgnoreOutputs` and the :mod:`flyte.errors`
   hierarchy re-exported below.
 
@@ -59,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 # module can import hookimpl and its records without pulling in rendering or pickling code.
 _EXPORTS = {
     "shipping": "flyte.shipping",
+    "redact": "flyte.runtime.redact",
     "process_groups": "flyte.process_groups",
     "entrypoint": "flyte.entrypoint",
     "number_to_quantity": "flyte._quantity",

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flyte.runtime import redact
+from flyte.extend import redact
 
 MASKED_VARS = "FLYTE_DASK_MASKED_VARS"  # comma-separated names; FLYTE_SECRETS_MOUNT: a folder
 LINE_MAX = 65536  # a longer line without a newline is written as it is (masked) meanwhile

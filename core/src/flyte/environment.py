@@ -19,13 +19,12 @@ _UNSET: Any = object()
 def _depends_on(value: Any) -> tuple[TaskEnvironment, ...]:
     if value is None:
         return ()
-    items = (value,) if isinstance(value, TaskEnvironment) else value
-    if not isinstance(items, (list, tuple)):
-        wrong_type("depends_on", value, "a list of flyte.TaskEnvironment")
-    for item in items:
+    if not isinstance(value, (list, tuple)):  # one environment too: the reference SDK iterates it
+        wrong_type("depends_on", value, "a list of flyte.TaskEnvironment, e.g. depends_on=[other_env]")
+    for item in value:
         if not isinstance(item, TaskEnvironment):
             wrong_type("depends_on", item, "flyte.TaskEnvironment objects")
-    return tuple(dict.fromkeys(items))  # keep order, drop repeats
+    return tuple(dict.fromkeys(value))  # keep order, drop repeats
 
 
 def clone_changes(changes: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +121,8 @@ class TaskEnvironment:
         if settings.get("include"):
             given["include"] = settings["include"]  # reads back as a tuple, as written
             settings["include"] = _anchored(settings["include"])
-        if settings.get("reusable") == "off":
-            invalid("reusable", "off", "a flyte.ReusePolicy or None", '"off" only applies in task.override')
+        if settings.get("reusable") == "off":  # a TypeError, as the reference SDK raises for any str here
+            wrong_type("reusable", "off", 'a flyte.ReusePolicy or None ("off" only applies in task.override)')
         if plugin_config is not _UNSET and plugin_config is not None:
             from flyte.plugins import get_registry
 

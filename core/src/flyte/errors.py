@@ -23,6 +23,13 @@ class ConfigurationTypeError(ConfigurationError, TypeError):
     ``ValueError`` for these, and code written against either catches it."""
 
 
+class ConfigurationAttributeError(ConfigurationTypeError, AttributeError):
+    """A configuration value has the wrong type where the reference SDK fails by reading an
+    attribute the value lacks (``Secret(key=5)``: ``'int' object has no attribute 'replace'``;
+    ``@env.task`` on something that is not a function: no ``__name__``). An ``AttributeError``
+    too, so code written against the reference SDK catches it; the message is ours."""
+
+
 class LevelError(FlyteError, TypeError, ValueError):
     """A parameter was given at a configuration level that does not accept it.
 
@@ -31,8 +38,9 @@ class LevelError(FlyteError, TypeError, ValueError):
     reusable environment), so code written against either catches it."""
 
 
-class PluginNotFoundError(FlyteError, TypeError):
-    """No installed plugin handles the ``plugin_config`` type."""
+class PluginNotFoundError(FlyteError, TypeError, ValueError):
+    """No installed plugin handles the ``plugin_config`` type. A ``ValueError`` too, as the
+    reference SDK raises for ``task.override(plugin_config=...)`` of an unknown type."""
 
 
 class PluginConflictError(FlyteError):

@@ -14,7 +14,14 @@ from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
 from flyte._typecheck import SignatureCheck, signature_check
 from flyte._validation import wrong_type
 from flyte.docs import Documentation
-from flyte.errors import ConfigurationError, InputTypeError, LevelError, TaskCallError
+from flyte.errors import (
+    ConfigurationAttributeError,
+    ConfigurationError,
+    InputTypeError,
+    LevelError,
+    TaskCallError,
+    as_user_error,
+)
 from flyte.image import Image
 from flyte.interface import check_parameters, interface_of
 from flyte.spec import TaskSpec
@@ -73,7 +80,8 @@ class TaskTemplate:
         given: dict[str, Any] | None = None,
     ):
         if not inspect.isfunction(func) or func.__name__ == "<lambda>":
-            wrong_type("@env.task", func, "a function defined with def or async def")
+            # An AttributeError too: the reference SDK fails reading the value's __name__.
+            wrong_type("@env.task", func, "a function defined with def or async def", ConfigurationAttributeError)
         self.func = func
         self.env = env
         self.settings = settings
@@ -282,7 +290,15 @@ class TaskTemplate:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         caller = current_body.get().caller
         if caller is None:
-            return self.func(*args, **kwargs)
+            try:
+                return self.func(*args, **kwargs)
+            except Exception as exc:
+                # As the reference SDK raises it (a RuntimeUserError with .code), and still its own
+                # type: t(y=1) is a TypeError, a sync body's ValueError a ValueError.
+                seen = as_user_error(exc)
+                if seen is exc:
+                    raise
+                raise seen from exc.__cause__
         return caller.call(self, args, kwargs)
 
     def aio(self, *args: Any, **kwargs: Any) -> Any:

@@ -127,3 +127,52 @@ def test_a_plain_call_of_a_task_raises_its_error_as_the_reference_sdk_does() -> 
         refuses(3)
     assert isinstance(body.value, RuntimeUserError) and body.value.code == "ValueError"
     assert asyncio.run(one(2)) == 2 and refuses.func is not None
+
+
+def test_a_plugin_refuses_settings_its_engine_cannot_run_together_when_the_task_is_defined() -> None:
+    import types
+
+    import attrs
+
+    from flyte.errors import PluginConfigurationError
+    from flyte.extend import TaskPlugin, hookimpl
+    from flyte.plugins import PluginRegistry, use_registry
+
+    @attrs.frozen
+    class Engine:
+        workers: int
+
+    seen: list[str] = []
+
+    def check(spec: Any) -> None:
+        seen.append(spec.name)
+        if spec.reusable is not None and spec.plugin_config.workers > 1:
+            raise PluginConfigurationError(
+                f"{spec.name}: workers={spec.plugin_config.workers} (accepted: 1 when reusable)"
+            )
+
+    module = types.ModuleType("engine_plugin")
+    module.flyte_task_plugins = hookimpl(lambda: [TaskPlugin(config_type=Engine, check=check)])
+    registry = PluginRegistry()
+    registry.register(module, "engine", distribution="engine-dist")
+    with use_registry(registry):
+        pooled = flyte.TaskEnvironment(
+            name="engine_pool", plugin_config=Engine(2), reusable=flyte.ReusePolicy(replicas=1)
+        )
+
+        async def body() -> int:
+            return 1
+
+        with pytest.raises(
+            PluginConfigurationError, match=r"engine_pool.body: workers=2 \(accepted: 1 when reusable\)"
+        ) as refused:
+            pooled.task(body)
+        assert isinstance(refused.value, ValueError) and isinstance(refused.value, RuntimeUserError)
+        assert refused.value.code == "BadConfiguration"
+        fine = flyte.TaskEnvironment(name="engine_plain", plugin_config=Engine(2)).task(body)
+        with pytest.raises(PluginConfigurationError):  # an override is checked too
+            fine.override(reusable=flyte.ReusePolicy(replicas=1))
+        assert fine.override(
+            plugin_config=Engine(1), reusable=flyte.ReusePolicy(replicas=1)
+        ).spec.plugin_config == Engine(1)
+    assert seen[0] == "engine_pool.body" and "engine_plain.body" in seen

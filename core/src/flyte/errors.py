@@ -65,6 +65,15 @@ class RuntimeUserError(_CodedError):
     """A task failed because of the user's code; carries the original error's type and message."""
 
 
+class PluginConfigurationError(ConfigurationError, RuntimeUserError):
+    """A plugin refuses a task's settings together (``TaskPlugin.check``): a reusable Ray task
+    with two replicas, say. Raised when the task is defined. A ``ConfigurationError``, and a
+    ``RuntimeUserError`` with code ``BadConfiguration``, as the reference SDK's plugins raise it."""
+
+    def __init__(self, message: str):
+        _CodedError.__init__(self, "BadConfiguration", message)
+
+
 class RuntimeSystemError(_CodedError):
     """A task failed because of the system running it, not because of the user's code."""
 

@@ -105,6 +105,7 @@ class TaskTemplate:
         self._plan: Any = None
         _wrap(self, func)
         self._check_ignored_inputs()
+        self._check_with_plugin()
         if not self.overrides:
             self._check_triggers()
 
@@ -239,6 +240,18 @@ class TaskTemplate:
 
     def _with_overrides(self, overrides: dict[str, Any], given: dict[str, Any]) -> TaskTemplate:
         return TaskTemplate(self.func, self.env, self.settings, overrides, given)
+
+    def _check_with_plugin(self) -> None:
+        """Let the plugin of the task's ``plugin_config`` refuse settings its engine cannot run
+        together (``TaskPlugin.check``), when the task is defined or overridden."""
+        config = {**self.env.settings, **self.settings, **self.overrides}.get("plugin_config")
+        if config is None:
+            return
+        from flyte.plugins import get_registry
+
+        check = get_registry().task_plugin_for(config).check
+        if check is not None:
+            check(self._resolve())  # not cached: the environment may still gain dependencies
 
     def _check_plugin_config(self, config: Any) -> None:
         if config is not None:

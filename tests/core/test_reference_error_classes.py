@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 
 import flyte
-from flyte.errors import ConfigurationError, PluginNotFoundError, RuntimeUserError
+from flyte.errors import ConfigurationError, InitializationError, PluginNotFoundError, RuntimeUserError
 
 env = flyte.TaskEnvironment(name="reference_error_classes")
 other_env = flyte.TaskEnvironment(name="reference_error_classes_other")
+pool = flyte.TaskEnvironment(
+    name="reference_error_classes_pool", reusable=flyte.ReusePolicy(replicas=2), service_account="pool-sa"
+)
 
 
 @env.task
@@ -60,6 +63,9 @@ CASES: list[tuple[str, Callable[[], Any], tuple[type[BaseException], ...], tuple
     ("override cache True", lambda: one.override(cache=True), (ValueError,), ("cache", "True", '"auto"')),
     ("env reusable off", lambda: flyte.TaskEnvironment(name="r", reusable="off"), (TypeError,), ("reusable", "'off'", "flyte.ReusePolicy", "task.override")),
     ("depends_on one env", lambda: flyte.TaskEnvironment(name="d", depends_on=other_env), (TypeError,), ("depends_on", "reference_error_classes_other", "depends_on=[other_env]")),
+    ("reusable task pod_template", lambda: pool.task(pod_template="gpu-template")(_plain), (ValueError,), ("`pod_template`", "reference_error_classes_pool", "set pod_template on the TaskEnvironment")),
+    ("reusable task service_account", lambda: pool.task(service_account="other-sa")(_plain), (ValueError,), ("`service_account`", "reference_error_classes_pool", "share one pod")),
+    ("remote mode", lambda: flyte.with_runcontext(mode="remote"), (InitializationError, ValueError), ("mode 'remote'", "control plane", '"local"')),
     # -- what the reference SDK reads an attribute of --------------------------------------------
     ("task of an int", lambda: env.task(5), (AttributeError, TypeError), ("@env.task", "5", "def or async def")),
     ("task of a task", lambda: env.task(one), (AttributeError, TypeError), ("@env.task", "reference_error_classes.one", "def or async def")),
@@ -104,6 +110,8 @@ def test_the_values_the_reference_sdk_accepts_still_work() -> None:
     assert flyte.TaskEnvironment(name="cache_words", cache="auto").cache == "auto"
     assert flyte.TaskEnvironment(name="cache_off", cache=False).cache is False
     assert flyte.TaskEnvironment(name="deps", depends_on=[other_env]).depends_on == (other_env,)
+    # The service account the reusable environment has is no change; other settings still vary per task.
+    assert pool.task(service_account="pool-sa", retries=2)(_plain).spec.retries.count == 2
 
 
 def test_backoff_is_the_reference_sdks_constant_wait_unless_a_factor_and_cap_are_given() -> None:

@@ -11,7 +11,7 @@ from typing import Any, overload
 from flyte import _levels
 from flyte._settings import env_name, normalise
 from flyte._validation import invalid, wrong_type
-from flyte.errors import ConfigurationError
+from flyte.errors import ConfigurationError, LevelError
 
 _UNSET: Any = object()
 
@@ -261,6 +261,8 @@ class TaskEnvironment:
             none_unset=True,
         )
         settings = normalise(raw)
+        if self._settings.get("reusable") is not None:
+            self._check_shared_by_replicas(settings)
 
         def decorate(func: Callable[..., Any]) -> Any:
             from flyte.task import TaskTemplate
@@ -276,6 +278,21 @@ class TaskEnvironment:
             return task
 
         return decorate(_func) if _func is not None else decorate
+
+    def _check_shared_by_replicas(self, settings: dict[str, Any]) -> None:
+        """What the replicas of a reusable environment share cannot differ per task (the
+        reference SDK refuses these two in the decorator too)."""
+        account = self._settings.get("service_account")
+        shared = (
+            ("pod_template", "pod_template" in settings),
+            ("service_account", settings.get("service_account", account) != account),
+        )
+        for param, differs in shared:
+            if differs:
+                raise LevelError(
+                    f"@env.task: `{param}` cannot be set on a task of environment {self.name!r}: it is "
+                    f"reusable and its replicas share one pod (accepted: set {param} on the TaskEnvironment)"
+                )
 
 
 def check_unique_names(envs: Iterable[TaskEnvironment]) -> None:

@@ -51,6 +51,12 @@ class InitializationError(FlyteError, RuntimeError):
     """``flyte.init()`` has not been called, or was called with bad settings."""
 
 
+class NoControlPlaneError(ConfigurationError, InitializationError):
+    """``with_runcontext(mode="remote")`` (or ``"hybrid"``) asks for a Flyte control plane,
+    which this runtime does not have. A ``ConfigurationError``, and an ``InitializationError``
+    as the reference SDK raises when no control plane is configured."""
+
+
 class _CodedError(FlyteError, RuntimeError):
     """A task failure with a ``code`` (e.g. the original error's type name) and a message."""
 

@@ -184,3 +184,71 @@ def test_a_plugin_refuses_settings_its_engine_cannot_run_together_when_the_task_
             plugin_config=Engine(1), reusable=flyte.ReusePolicy(replicas=1)
         ).spec.plugin_config == Engine(1)
     assert seen[0] == "engine_pool.body" and "engine_plain.body" in seen
+
+
+# What each error class shared with the reference SDK's flyte.errors derives from there (its
+# builtin and flyte.errors bases), so ``except``/``pytest.raises`` of any of them catches ours.
+REFERENCE_BASES = {
+    "ActionAbortedError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "ActionNotFoundError": ("RuntimeError",),
+    "BaseRuntimeError": ("RuntimeError",),
+    "CustomError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "DeadlineExceededError": ("TaskTimeoutError", "RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "ImageBuildError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "InitializationError": ("BaseRuntimeError", "RuntimeError"),
+    "InlineIOMaxBytesBreached": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "MaxQueuedTimeExceededError": ("TaskTimeoutError", "RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "MaxRuntimeExceededError": ("TaskTimeoutError", "RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "ModuleLoadError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "NonRecoverableError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "NotInTaskContextError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "OOMError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "PrimaryContainerNotFoundError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "RetriesExhaustedError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "RuntimeDataValidationError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "RuntimeSystemError": ("BaseRuntimeError", "RuntimeError"),
+    "RuntimeUnknownError": ("BaseRuntimeError", "RuntimeError"),
+    "RuntimeUserError": ("BaseRuntimeError", "RuntimeError"),
+    "TaskInterruptedError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "TaskTimeoutError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+}
+
+
+@pytest.mark.parametrize(("name", "bases"), sorted(REFERENCE_BASES.items()))
+def test_an_error_class_derives_from_what_it_derives_from_in_the_reference_sdk(name: str, bases: tuple[str, ...]):
+    import builtins
+
+    ours = getattr(flyte.errors, name)
+    for base in bases:
+        expected = getattr(flyte.errors, base, None) or getattr(builtins, base)
+        assert issubclass(ours, expected), f"{name} is not a {base}"
+
+
+def test_timeouts_and_output_types_keep_their_own_bases_and_a_code():
+    from flyte.errors import MaxRuntimeExceededError, OutputTypeError, RuntimeDataValidationError
+
+    timeout = MaxRuntimeExceededError("t: attempt 1 ran longer than 1s")
+    assert isinstance(timeout, TimeoutError) and timeout.code == "MaxRuntimeExceededError"
+    assert str(timeout) == "t: attempt 1 ran longer than 1s"  # not OSError's "[Errno ...]"
+    wrong = OutputTypeError("t: returned str 'a', but its return annotation is int", task="t", expected="int")
+    assert isinstance(wrong, RuntimeDataValidationError) and isinstance(wrong, TypeError)
+
+
+def test_a_bad_call_of_a_task_inside_another_is_a_runtime_user_error_as_in_the_reference_sdk():
+    from flyte.errors import InputTypeError, TaskCallError
+
+    flyte.init()
+
+    @env.task
+    async def calls_badly(how: str) -> int:
+        if how == "type":
+            return await one("nope")
+        return await one(1, 2)
+
+    with pytest.raises(RuntimeUserError) as wrong_type:
+        flyte.run(calls_badly, "type")
+    assert isinstance(wrong_type.value, InputTypeError) and isinstance(wrong_type.value, TypeError)
+    assert "input 'x' expects int, got str 'nope'" in str(wrong_type.value)
+    with pytest.raises(RuntimeUserError) as too_many:
+        flyte.run(calls_badly, "arity")
+    assert isinstance(too_many.value, TaskCallError) and "too many positional arguments" in str(too_many.value)

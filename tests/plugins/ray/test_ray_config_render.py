@@ -208,7 +208,9 @@ def test_the_guide_example_renders(tmp_path):
 def test_the_local_ray_is_sized_from_the_canonical_resources(resources, sizing):
     from flyteplugins.ray import _runner
 
-    env = flyte.TaskEnvironment(name="ray_sizing", resources=resources, plugin_config=RayJobConfig(worker_node_config=[]))
+    env = flyte.TaskEnvironment(
+        name="ray_sizing", resources=resources, plugin_config=RayJobConfig(worker_node_config=[])
+    )
 
     @env.task
     def sized(x: int) -> int:

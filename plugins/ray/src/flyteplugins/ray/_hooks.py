@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flyte.errors import PluginConfigurationError
-from flyte.extend import TaskCall, TaskPlugin, hookimpl
+from flyte.extend import PluginConfigurationError, TaskCall, TaskPlugin, hookimpl
 from flyteplugins.ray.task import RayJobConfig
 
 

@@ -129,8 +129,8 @@ def test_a_plain_call_of_a_task_raises_its_error_as_the_reference_sdk_does() -> 
     # reference SDK, a RuntimeUserError whose code is the type's name.
     with pytest.raises(TypeError) as bad_call:
         asyncio.run(one(y=1))
-    assert isinstance(bad_call.value, RuntimeUserError) and bad_call.value.code == "TypeError"
-    assert "unexpected keyword argument 'y'" in str(bad_call.value)
+    assert isinstance(bad_call.value, RuntimeUserError) and bad_call.value.code == "TaskCallError"
+    assert "unexpected keyword argument 'y' (accepted: (x: int = 1))" in str(bad_call.value)
     with pytest.raises(ValueError, match="refused 3") as body:
         refuses(3)
     assert isinstance(body.value, RuntimeUserError) and body.value.code == "ValueError"

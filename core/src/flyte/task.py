@@ -304,6 +304,10 @@ class TaskTemplate:
         caller = current_body.get().caller
         if caller is None:
             try:
+                self.signature.bind(*args, **kwargs)
+            except TypeError as exc:  # as flyte.run says it: the call, and what the task takes
+                raise TaskCallError(f"{self.name}: {exc} (accepted: {_inputs_text(self.signature)})") from None
+            try:
                 return self.func(*args, **kwargs)
             except Exception as exc:
                 # As the reference SDK raises it (a RuntimeUserError with .code), and still its own

@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 import flyte
-from flyte.errors import ConfigurationError, InitializationError, PluginNotFoundError, RuntimeUserError
+from flyte.errors import (
+    ConfigurationError,
+    InitializationError,
+    PluginNotFoundError,
+    RuntimeUserError,
+    TaskCallError,
+)
 
 env = flyte.TaskEnvironment(name="reference_error_classes")
 other_env = flyte.TaskEnvironment(name="reference_error_classes_other")
@@ -31,6 +37,11 @@ async def one(x: int = 1) -> int:
 @env.task
 def refuses(x: int = 1) -> int:
     raise ValueError(f"refused {x}")
+
+
+@env.task
+def adds_badly(x: int = 1) -> int:
+    return x + "1"  # type: ignore[operator]  # a TypeError of the body, not of the call
 
 
 def _plain() -> Any:
@@ -134,6 +145,11 @@ def test_a_plain_call_of_a_task_raises_its_error_as_the_reference_sdk_does() -> 
     with pytest.raises(ValueError, match="refused 3") as body:
         refuses(3)
     assert isinstance(body.value, RuntimeUserError) and body.value.code == "ValueError"
+    with pytest.raises(TypeError, match="unsupported operand") as body_type:
+        adds_badly(1)
+    assert body_type.value.code == "TypeError" and not isinstance(body_type.value, TaskCallError)
+    with pytest.raises(TaskCallError, match=r"adds_badly: missing a required argument: 'x'|too many"):
+        adds_badly(1, 2)
     assert asyncio.run(one(2)) == 2 and refuses.func is not None
 
 
@@ -235,7 +251,7 @@ def test_timeouts_and_output_types_keep_their_own_bases_and_a_code():
 
 
 def test_a_bad_call_of_a_task_inside_another_is_a_runtime_user_error_as_in_the_reference_sdk():
-    from flyte.errors import InputTypeError, TaskCallError
+    from flyte.errors import InputTypeError
 
     flyte.init()
 

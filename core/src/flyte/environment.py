@@ -149,6 +149,12 @@ class TaskEnvironment:
         raise AttributeError(f"{type(self).__name__!s} has no attribute {item!r}")
 
     @property
+    def plugin_config(self) -> Any:
+        """The environment's ``plugin_config``, None when unset (a property: every task
+        definition reads it)."""
+        return self._settings.get("plugin_config")
+
+    @property
     def settings(self) -> dict[str, Any]:
         """The parameters this environment sets, normalised."""
         return dict(self._settings)

@@ -244,7 +244,7 @@ class TaskTemplate:
     def _check_with_plugin(self) -> None:
         """Let the plugin of the task's ``plugin_config`` refuse settings its engine cannot run
         together (``TaskPlugin.check``), when the task is defined or overridden."""
-        config = {**self.env.settings, **self.settings, **self.overrides}.get("plugin_config")
+        config = self.overrides.get("plugin_config", self.settings.get("plugin_config", self.env.plugin_config))
         if config is None:
             return
         from flyte.plugins import get_registry
@@ -304,12 +304,13 @@ class TaskTemplate:
         caller = current_body.get().caller
         if caller is None:
             try:
-                self.signature.bind(*args, **kwargs)
-            except TypeError as exc:  # as flyte.run says it: the call, and what the task takes
-                raise TaskCallError(f"{self.name}: {exc} (accepted: {_inputs_text(self.signature)})") from None
-            try:
                 return self.func(*args, **kwargs)
             except Exception as exc:
+                if isinstance(exc, TypeError):  # the call's, or the body's? Only a failed call fails to bind.
+                    try:
+                        self.signature.bind(*args, **kwargs)
+                    except TypeError as call:  # as flyte.run says it: the call, and what the task takes
+                        raise TaskCallError(f"{self.name}: {call} (accepted: {_inputs_text(self.signature)})") from None
                 # As the reference SDK raises it (a RuntimeUserError with .code), and still its own
                 # type: t(y=1) is a TypeError, a sync body's ValueError a ValueError.
                 seen = as_user_error(exc)

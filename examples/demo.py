@@ -43,7 +43,7 @@ async def load_shard(shard: int, size: int = 200) -> list[tuple[float, float]]:
     return [(x, 3 * x + 1 + rng.gauss(0, 0.5)) for x in (rng.uniform(0, 10) for _ in range(size))]
 
 
-@train_env.task(retries=flyte.RetryStrategy(count=2, backoff=flyte.Backoff(base=0.1, factor=2)))
+@train_env.task(retries=flyte.RetryStrategy(count=2, backoff=flyte.Backoff(base=0.1, factor=2, cap=1)))
 async def fit(points: list[tuple[float, float]]) -> dict[str, float | str]:
     """Least-squares slope and intercept; the first attempt of each process fails."""
     _fit_calls["count"] += 1

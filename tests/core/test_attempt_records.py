@@ -23,7 +23,7 @@ from flyte.runtime.attempts import attempts_of
 env = flyte.TaskEnvironment(name="records")
 
 
-@env.task(retries=flyte.RetryStrategy(count=2, backoff=flyte.retry.Backoff(base=0.2)))
+@env.task(retries=flyte.RetryStrategy(count=2, backoff=flyte.retry.Backoff(base=0.2, factor=2, cap=1)))
 def flaky_shard(i: int) -> int:
     print(f"writing shard {i}")
     raise RuntimeError(f"disk full while writing shard {i}")

@@ -204,11 +204,11 @@ BAD: list[tuple[str, Any, str]] = [
     ("timeout= bool", lambda: task_with(timeout=True), "timeout"),
     ("Backoff base nan", lambda: flyte.Backoff(base=NAN), "Backoff.base"),
     ("Backoff base negative", lambda: flyte.Backoff(base=-1), "Backoff.base"),
-    ("Backoff factor nan", lambda: flyte.Backoff(factor=NAN), "Backoff.factor"),
-    ("Backoff factor inf", lambda: flyte.Backoff(factor=INF), "Backoff.factor"),
-    ("Backoff factor 1e308", lambda: flyte.Backoff(factor=1e308), "Backoff.factor"),
-    ("Backoff factor below 1", lambda: flyte.Backoff(factor=0.5), "Backoff.factor"),
-    ("Backoff cap nan", lambda: flyte.Backoff(cap=NAN), "Backoff.cap"),
+    ("Backoff factor nan", lambda: flyte.Backoff(base=1, factor=NAN), "Backoff.factor"),
+    ("Backoff factor inf", lambda: flyte.Backoff(base=1, factor=INF), "Backoff.factor"),
+    ("Backoff factor 1e308", lambda: flyte.Backoff(base=1, factor=1e308, cap=60), "Backoff.factor"),
+    ("Backoff factor below 1", lambda: flyte.Backoff(base=1, factor=0.5), "Backoff.factor"),
+    ("Backoff cap nan", lambda: flyte.Backoff(base=1, cap=NAN), "Backoff.cap"),
     ("Backoff cap below base", lambda: flyte.Backoff(base=10, cap=1), "Backoff.cap"),
     ("ReusePolicy idle_ttl nan", lambda: flyte.ReusePolicy(idle_ttl=NAN), "ReusePolicy.idle_ttl"),
     ("ReusePolicy idle_ttl 10**20", lambda: flyte.ReusePolicy(idle_ttl=10**20), "ReusePolicy.idle_ttl"),
@@ -369,7 +369,7 @@ def test_durations_and_counts_at_their_limits_are_accepted():
     assert flyte.ReusePolicy(replicas=(0, 1000), concurrency=1000, idle_ttl=year).capacity == 1000 * 1000
     assert flyte.RetryStrategy(count=1000).count == 1000
     assert flyte.FixedRate(365 * 24 * 60, start_time=datetime(2025, 1, 1)).interval_minutes == 525600
-    backoff = flyte.Backoff(base=1, factor=100)
+    backoff = flyte.Backoff(base=1, factor=100, cap=year)
     # A delay never overflows: past what a float holds it stays at the longest wait.
     assert backoff.delay(10_000) == year
     assert flyte.Backoff(base=1, factor=2, cap=60).delay(10_000) == timedelta(seconds=60)

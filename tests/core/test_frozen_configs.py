@@ -70,7 +70,7 @@ def test_a_callers_dict_changing_later_does_not_change_the_config():
     from flyteplugins.ray.task import RayJobConfig
 
     runtime_env = {"env_vars": {"A": "1"}}
-    config = RayJobConfig(runtime_env=runtime_env)
+    config = RayJobConfig(worker_node_config=[], runtime_env=runtime_env)
     runtime_env["env_vars"]["A"] = "changed"
     assert config.runtime_env["env_vars"]["A"] == "1"
 

@@ -27,14 +27,14 @@ from flyte.spec import TaskSpec
         dict(cpu=("250m", 1.5)),
         dict(memory="1Gi"),
         dict(memory=("512Mi", "1Gi")),
-        dict(memory=1024),
+        dict(memory="1024"),
         dict(gpu=1),
         dict(gpu="A100:2"),
         dict(gpu="A100_80G:1"),  # the reference's spelling reads back as written too
         dict(gpu=flyte.GPU("A100", 2, partition="1g.5gb")),
         dict(gpu=flyte.TPU("V5P", "2x2x1")),
         dict(disk="10Gi"),
-        dict(disk=1.5),
+        dict(disk="1500m"),
         dict(shm="auto"),
         dict(shm="1Gi"),
     ],
@@ -47,10 +47,14 @@ def test_each_field_reads_back_as_given(given):
         assert type(getattr(r, name)) is type(value)
 
 
-def test_a_list_pair_becomes_a_tuple():
-    r = flyte.Resources(cpu=[1, 2], memory=["1Gi", "2Gi"])
+def test_a_pair_is_a_tuple_and_memory_a_string_as_on_the_reference_sdk():
+    r = flyte.Resources(cpu=(1, 2), memory=("1Gi", "2Gi"))
     assert (r.cpu, r.memory) == ((1, 2), ("1Gi", "2Gi"))
     hash(r)  # specs stay hashable
+    with pytest.raises(ValueError, match=r"cpu: \[1, 2\] is a list \(accepted: a \(request, limit\) tuple"):
+        flyte.Resources(cpu=[1, 2])
+    with pytest.raises(ValueError, match="memory: expected a Kubernetes quantity string .* got int 1024"):
+        flyte.Resources(memory=1024)  # 1024 bytes, surely not what was meant
 
 
 def test_equality_and_repr_are_on_the_given_values():
@@ -64,10 +68,10 @@ def test_equality_and_repr_are_on_the_given_values():
 
 
 def test_the_canonical_accessors():
-    r = flyte.Resources(cpu=(0.5, 2), memory=1024, gpu="A100:2", disk=1.5, shm=1024)
+    r = flyte.Resources(cpu=(0.5, 2), memory="1024", gpu="A100:2", disk="1.5", shm="1024")
     assert (r.request("cpu"), r.limit("cpu")) == ("500m", "2")
     assert (r.request("memory"), r.limit("memory")) == ("1024", "1024")
-    assert (r.request("disk"), r.limit("disk")) == ("1500m", "1500m")
+    assert (r.request("disk"), r.limit("disk")) == ("1.5", "1.5")
     assert r.shared_memory == "1024"
     assert r.device == flyte.GPU("A100", 2)
     assert flyte.Resources(gpu=3).device == flyte.Device(quantity=3)
@@ -89,8 +93,8 @@ def test_evolve_revalidates_and_recomputes_the_canonical_forms():
     "bad, error, match",
     [
         (dict(cpu="5 cores"), ValueError, "cpu: '5 cores' is not a Kubernetes quantity"),
-        (dict(cpu=[4, 1]), ValueError, "cpu: .* has a request above its limit"),
-        (dict(memory=0), ValueError, "memory: 0 must be greater than zero"),
+        (dict(cpu=(4, 1)), ValueError, "cpu: .* has a request above its limit"),
+        (dict(memory="0"), ValueError, "memory: '0' must be greater than zero"),
         (dict(gpu="Z9:2"), ValueError, "gpu: 'Z9:2'"),
         (dict(gpu=0), ValueError, "gpu"),
         (dict(gpu=True), TypeError, "gpu"),
@@ -129,7 +133,7 @@ def _spec(resources: flyte.Resources) -> TaskSpec:
 
 
 def test_a_spec_shipped_to_a_pod_comes_back_equal_and_renders_the_same():
-    resources = flyte.Resources(cpu=(0.5, 2), memory=[1024, "2Gi"], gpu="A100:2", disk="10Gi", shm="auto")
+    resources = flyte.Resources(cpu=(0.5, 2), memory=("1024", "2Gi"), gpu="A100:2", disk="10Gi", shm="auto")
     spec = _spec(resources)
     back = TaskSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert back == spec
@@ -143,7 +147,7 @@ def test_a_spec_shipped_to_a_pod_comes_back_equal_and_renders_the_same():
 
 def test_the_rendered_quantities_are_canonical_whatever_the_spelling():
     one = flyte.Resources(cpu=0.5, memory=("512Mi", "1Gi"), gpu="A100:2", disk="10Gi")
-    other = flyte.Resources(cpu="500m", memory=["512Mi", "1Gi"], gpu=flyte.GPU("A100", 2), disk="10Gi")
+    other = flyte.Resources(cpu="500m", memory=("512Mi", "1Gi"), gpu=flyte.GPU("A100", 2), disk="10Gi")
     assert one != other
     expected = {"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "10Gi", "nvidia.com/gpu": "2"}
     assert resource_quantities(one) == resource_quantities(other)

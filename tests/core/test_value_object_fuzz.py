@@ -124,7 +124,7 @@ def _build(family: str, value: Any) -> Any:
     elif family == "retries":
         backoff = {k: value[k] for k in ("base", "factor", "cap") if k in value}
         task_settings["retries"] = flyte.RetryStrategy(
-            count=value["count"], backoff=flyte.Backoff(**backoff) if backoff else None
+            count=value["count"], backoff=flyte.Backoff(**backoff) if "base" in backoff else None
         )
     elif family == "reusable":
         env_settings["reusable"] = flyte.ReusePolicy(**value)

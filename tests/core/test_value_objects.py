@@ -211,7 +211,7 @@ def test_retry_forms_and_backoff():
     with pytest.raises(ValueError, match="retries: -1 is out of range"):
         to_retry_strategy(-1)
     with pytest.raises(ValueError, match="Backoff.factor"):
-        flyte.Backoff(factor=0.5)
+        flyte.Backoff(base=1, factor=0.5)
 
 
 def test_reuse_policy_forms():
@@ -243,7 +243,9 @@ def test_secret_forms():
 
 def test_cache_forms_and_policies():
     assert to_cache("auto").policies == (FunctionBodyPolicy(),)
-    assert to_cache(True).behavior == "auto" and to_cache(False).behavior == "disable"
+    assert to_cache(False).behavior == "disable"
+    with pytest.raises(TypeError, match='cache: expected "auto"'):  # as the reference SDK refuses it
+        to_cache(True)
     with pytest.raises(ValueError, match="version_override"):
         flyte.Cache(behavior="override")
     with pytest.raises(ValueError, match="cache.behavior: 'sometimes'"):

@@ -83,7 +83,8 @@ def check_unexpected(level: str, unexpected: Mapping[str, Any]) -> None:
             raise LevelError(f"{level.split('(')[0]}: `{param}` cannot be set here; set it in {where(param)}")
         close = difflib.get_close_matches(param, LEVELS, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
-        raise LevelError(f"{level.split('(')[0]}: unknown parameter `{param}`{hint}")
+        accepted = ", ".join(accepted_at(level))
+        raise LevelError(f"{level.split('(')[0]}: unknown parameter `{param}`{hint} (accepted: {accepted})")
 
 
 def given(values: Mapping[str, Any], sentinel: Any, *, none_unset: bool = False) -> dict[str, Any]:

@@ -23,10 +23,12 @@ def invalid(param: str, value: Any, accepted: str, problem: str | None = None) -
     raise ConfigurationError(f"{param}: {shown} {what} (accepted: {accepted})")
 
 
-def wrong_type(param: str, value: Any, accepted: str) -> NoReturn:
-    """Raise a TypeError (a :class:`~flyte.errors.ConfigurationTypeError`) for a value of the
-    wrong type."""
-    raise ConfigurationTypeError(f"{param}: expected {accepted}, got {type(value).__name__} {_show(value)}")
+def wrong_type(
+    param: str, value: Any, accepted: str, error: type[ConfigurationTypeError] = ConfigurationTypeError
+) -> NoReturn:
+    """Raise a TypeError (a :class:`~flyte.errors.ConfigurationTypeError`, or the ``error``
+    subclass given) for a value of the wrong type."""
+    raise error(f"{param}: expected {accepted}, got {type(value).__name__} {_show(value)}")
 
 
 def _show(value: Any) -> str:

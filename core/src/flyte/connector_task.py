@@ -144,6 +144,9 @@ class ConnectorTask(TaskTemplate):
     def _check_plugin_config(self, config: Any) -> None:
         self._check_connector(config)
 
+    def _check_with_plugin(self) -> None:
+        """No task plugin runs a connector task (its config is a connector's, checked above)."""
+
     def _input_defaults(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults of some of ``inputs`` (by name); a connector task's inputs are all required,
         a subclass whose interface declares defaults (``flyte.extend.TaskTemplate``) gives them."""

@@ -11,7 +11,7 @@ from typing import Any, overload
 from flyte import _levels
 from flyte._settings import env_name, normalise
 from flyte._validation import invalid, wrong_type
-from flyte.errors import ConfigurationError
+from flyte.errors import ConfigurationError, LevelError
 
 _UNSET: Any = object()
 
@@ -19,13 +19,12 @@ _UNSET: Any = object()
 def _depends_on(value: Any) -> tuple[TaskEnvironment, ...]:
     if value is None:
         return ()
-    items = (value,) if isinstance(value, TaskEnvironment) else value
-    if not isinstance(items, (list, tuple)):
-        wrong_type("depends_on", value, "a list of flyte.TaskEnvironment")
-    for item in items:
+    if not isinstance(value, (list, tuple)):  # one environment too: the reference SDK iterates it
+        wrong_type("depends_on", value, "a list of flyte.TaskEnvironment, e.g. depends_on=[other_env]")
+    for item in value:
         if not isinstance(item, TaskEnvironment):
             wrong_type("depends_on", item, "flyte.TaskEnvironment objects")
-    return tuple(dict.fromkeys(items))  # keep order, drop repeats
+    return tuple(dict.fromkeys(value))  # keep order, drop repeats
 
 
 def clone_changes(changes: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +121,8 @@ class TaskEnvironment:
         if settings.get("include"):
             given["include"] = settings["include"]  # reads back as a tuple, as written
             settings["include"] = _anchored(settings["include"])
-        if settings.get("reusable") == "off":
-            invalid("reusable", "off", "a flyte.ReusePolicy or None", '"off" only applies in task.override')
+        if settings.get("reusable") == "off":  # a TypeError, as the reference SDK raises for any str here
+            wrong_type("reusable", "off", 'a flyte.ReusePolicy or None ("off" only applies in task.override)')
         if plugin_config is not _UNSET and plugin_config is not None:
             from flyte.plugins import get_registry
 
@@ -148,6 +147,12 @@ class TaskEnvironment:
                 return self._given.get(item, _levels.ENV_AS_GIVEN[item])
             return self._settings.get(item, _levels.ENV_UNSET.get(item))
         raise AttributeError(f"{type(self).__name__!s} has no attribute {item!r}")
+
+    @property
+    def plugin_config(self) -> Any:
+        """The environment's ``plugin_config``, None when unset (a property: every task
+        definition reads it)."""
+        return self._settings.get("plugin_config")
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -262,6 +267,8 @@ class TaskEnvironment:
             none_unset=True,
         )
         settings = normalise(raw)
+        if self._settings.get("reusable") is not None:
+            self._check_shared_by_replicas(settings)
 
         def decorate(func: Callable[..., Any]) -> Any:
             from flyte.task import TaskTemplate
@@ -277,6 +284,21 @@ class TaskEnvironment:
             return task
 
         return decorate(_func) if _func is not None else decorate
+
+    def _check_shared_by_replicas(self, settings: dict[str, Any]) -> None:
+        """What the replicas of a reusable environment share cannot differ per task (the
+        reference SDK refuses these two in the decorator too)."""
+        account = self._settings.get("service_account")
+        shared = (
+            ("pod_template", "pod_template" in settings),
+            ("service_account", settings.get("service_account", account) != account),
+        )
+        for param, differs in shared:
+            if differs:
+                raise LevelError(
+                    f"@env.task: `{param}` cannot be set on a task of environment {self.name!r}: it is "
+                    f"reusable and its replicas share one pod (accepted: set {param} on the TaskEnvironment)"
+                )
 
 
 def check_unique_names(envs: Iterable[TaskEnvironment]) -> None:

@@ -23,6 +23,13 @@ class ConfigurationTypeError(ConfigurationError, TypeError):
     ``ValueError`` for these, and code written against either catches it."""
 
 
+class ConfigurationAttributeError(ConfigurationTypeError, AttributeError):
+    """A configuration value has the wrong type where the reference SDK fails by reading an
+    attribute the value lacks (``Secret(key=5)``: ``'int' object has no attribute 'replace'``;
+    ``@env.task`` on something that is not a function: no ``__name__``). An ``AttributeError``
+    too, so code written against the reference SDK catches it; the message is ours."""
+
+
 class LevelError(FlyteError, TypeError, ValueError):
     """A parameter was given at a configuration level that does not accept it.
 
@@ -31,20 +38,18 @@ class LevelError(FlyteError, TypeError, ValueError):
     reusable environment), so code written against either catches it."""
 
 
-class PluginNotFoundError(FlyteError, TypeError):
-    """No installed plugin handles the ``plugin_config`` type."""
+class PluginNotFoundError(FlyteError, TypeError, ValueError):
+    """No installed plugin handles the ``plugin_config`` type. A ``ValueError`` too, as the
+    reference SDK raises for ``task.override(plugin_config=...)`` of an unknown type."""
 
 
 class PluginConflictError(FlyteError):
     """Two installed plugins claim the same ``plugin_config`` type."""
 
 
-class InitializationError(FlyteError, RuntimeError):
-    """``flyte.init()`` has not been called, or was called with bad settings."""
-
-
 class _CodedError(FlyteError, RuntimeError):
-    """A task failure with a ``code`` (e.g. the original error's type name) and a message."""
+    """An error with a ``code`` (e.g. the original error's type name) and a message: a task's
+    failure, or initialisation (the reference SDK's ``BaseRuntimeError``)."""
 
     def __init__(self, code: str, message: str, worker: str | None = None):
         super().__init__(message)
@@ -53,8 +58,47 @@ class _CodedError(FlyteError, RuntimeError):
         self.worker = worker
 
 
+class InitializationError(_CodedError):
+    """``flyte.init()`` has not been called, or was called with bad settings."""
+
+    def __init__(self, message: str = ""):
+        _CodedError.__init__(self, "InitializationError", message)
+
+
+class NoControlPlaneError(ConfigurationError, InitializationError):
+    """``with_runcontext(mode="remote")`` (or ``"hybrid"``) asks for a Flyte control plane,
+    which this runtime does not have. A ``ConfigurationError``, and an ``InitializationError``
+    as the reference SDK raises when no control plane is configured."""
+
+
+# The reference SDK's name for the base of the coded errors (RuntimeUserError, RuntimeSystemError, ...).
+BaseRuntimeError = _CodedError
+
+
 class RuntimeUserError(_CodedError):
     """A task failed because of the user's code; carries the original error's type and message."""
+
+
+class _UserError(RuntimeUserError):
+    """A RuntimeUserError made from a message alone, its ``code`` its class name: the base of
+    our errors that are a RuntimeUserError in the reference SDK too (timeouts, aborts, ...)."""
+
+    def __init__(self, message: str = ""):
+        _CodedError.__init__(self, type(self).__name__, message)
+
+
+class RuntimeDataValidationError(_UserError):
+    """A task's input or output value does not match its type (the reference SDK's class;
+    ours raises :class:`OutputTypeError`, a subclass, for an output)."""
+
+
+class PluginConfigurationError(ConfigurationError, RuntimeUserError):
+    """A plugin refuses a task's settings together (``TaskPlugin.check``): a reusable Ray task
+    with two replicas, say. Raised when the task is defined. A ``ConfigurationError``, and a
+    ``RuntimeUserError`` with code ``BadConfiguration``, as the reference SDK's plugins raise it."""
+
+    def __init__(self, message: str):
+        _CodedError.__init__(self, "BadConfiguration", message)
 
 
 class RuntimeSystemError(_CodedError):
@@ -65,7 +109,7 @@ class NonRecoverableError(RuntimeUserError):
     """Raise from a task to fail it at once: no retry is attempted."""
 
     def __init__(self, message: str = "non-recoverable error", code: str = "NonRecoverableError"):
-        super().__init__(code, message)
+        _CodedError.__init__(self, code, message)  # not super(): OutputTypeError mixes in _UserError
 
 
 class ConnectorError(RuntimeUserError):
@@ -136,11 +180,11 @@ class NotInTaskContextError(RuntimeUserError):
     """Something that needs a running task was called outside one."""
 
 
-class ModuleLoadError(FlyteError, ImportError):
+class ModuleLoadError(_UserError, ImportError):
     """The module that defines a task could not be imported."""
 
 
-class ActionAbortedError(FlyteError, RuntimeError):
+class ActionAbortedError(_UserError):
     """The action was aborted."""
 
 
@@ -169,7 +213,7 @@ class RetriesExhaustedError(RuntimeUserError):
     """Every attempt the task's retry budget allowed has failed."""
 
 
-class TaskTimeoutError(FlyteError, TimeoutError):
+class TaskTimeoutError(_UserError, TimeoutError):
     """An attempt ran longer than ``Timeout.max_runtime`` or the action passed its deadline."""
 
 
@@ -192,15 +236,17 @@ QueueTimeoutError = MaxQueuedTimeExceededError
 TaskTimeout = TaskTimeoutError
 
 
-class TaskCallError(FlyteError, TypeError, ValueError):
+class TaskCallError(_UserError, TypeError, ValueError):
     """A task was called with arguments that do not fit its signature (a required input
-    missing, an unknown one, too many). A ``TypeError`` as for any Python call, and a
-    ``ValueError`` as the reference SDK raises for a missing input."""
+    missing, an unknown one, too many). A ``TypeError`` as for any Python call, a
+    ``ValueError`` as the reference SDK raises for a missing input, and a ``RuntimeUserError``
+    as it raises for a bad call of a task inside another."""
 
 
-class InputTypeError(FlyteError, TypeError):
+class InputTypeError(_UserError, TypeError):
     """A task was called with an input that does not match its annotation (raised at the
-    call, before the task runs). ``task``, ``input`` and ``expected`` say which."""
+    call, before the task runs). ``task``, ``input`` and ``expected`` say which. A
+    ``RuntimeUserError`` too, as the reference SDK raises for a task called inside another."""
 
     def __init__(self, message: str, *, task: str, input: str, expected: str):
         super().__init__(message)
@@ -210,7 +256,7 @@ class InputTypeError(FlyteError, TypeError):
         return (_rebuild, (type(self), str(self), self.__dict__))
 
 
-class OutputTypeError(NonRecoverableError, TypeError):
+class OutputTypeError(NonRecoverableError, RuntimeDataValidationError, TypeError):
     """A task returned a value that does not match its return annotation. Not retried: the
     same code would return the same kind of value."""
 
@@ -230,7 +276,7 @@ def _rebuild(cls: type, message: str, state: dict) -> BaseException:
     return error
 
 
-class InlineIOMaxBytesBreached(FlyteError, ValueError):
+class InlineIOMaxBytesBreached(_UserError, ValueError):
     """A task's inline inputs or outputs are larger than ``max_inline_io_bytes``."""
 
 
@@ -253,7 +299,7 @@ class RenderError(FlyteError, ValueError):
     """A task cannot be rendered as Kubernetes objects."""
 
 
-class ImageBuildError(FlyteError, RuntimeError):
+class ImageBuildError(_UserError):
     """A container image could not be built."""
 
 
@@ -261,7 +307,7 @@ class StateError(FlyteError, RuntimeError):
     """The local state root (``FLYTE_HOME``) or a file in it cannot be used."""
 
 
-class ActionNotFoundError(FlyteError, LookupError):
+class ActionNotFoundError(FlyteError, LookupError, RuntimeError):
     """No run or action with that name exists in the run store."""
 
 

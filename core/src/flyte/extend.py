@@ -72,6 +72,7 @@ _EXPORTS = {
     "ConfigurationError": "flyte.errors",
     "FlyteError": "flyte.errors",
     "IgnoreOutputs": "flyte.errors",
+    "PluginConfigurationError": "flyte.errors",
     "RuntimeSystemError": "flyte.errors",
     "RuntimeUserError": "flyte.errors",
     "TaskInterruptedError": "flyte.errors",

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union
 
@@ -34,6 +36,7 @@ from flyte._image_projects import (
     uv_project,
 )
 from flyte._validation import env_var_dict, invalid, no_control_characters, wrong_type
+from flyte.errors import ConfigurationAttributeError
 from flyte.secret import Secret, to_secrets
 
 DEFAULT_NAME = "flyte"
@@ -357,7 +360,7 @@ class Image:
         cls,
         script: str | Path,
         *,
-        name: str | None = None,
+        name: str,  # required, as on the reference SDK: the script's image is built and pushed by name
         registry: str | None = None,
         registry_secret: str | None = None,
         python_version: tuple[int, int] | str | None = None,
@@ -472,6 +475,9 @@ class Image:
 
     def with_requirements(self, file: str | Path, secret_mounts: Any = None) -> Image:
         """Install the packages of a requirements file (its contents are part of the identity)."""
+        if not isinstance(file, (str, os.PathLike)):  # an AttributeError too, as the reference SDK's .suffix raises
+            accepted = "the path of a requirements file (a str or pathlib.Path)"
+            wrong_type("file", file, accepted, ConfigurationAttributeError)
         path = Path(file)
         if absent(path):  # inside a task's container (see flyte._image_projects.absent)
             return self._add(Requirements(str(path), "", to_secrets(secret_mounts, "secret_mounts")))
@@ -544,6 +550,8 @@ class Image:
 
     def with_env_vars(self, env_vars: dict[str, str]) -> Image:
         """Set environment variables in the image."""
+        if not isinstance(env_vars, Mapping):  # an AttributeError too, as the reference SDK's .items() raises
+            wrong_type("with_env_vars", env_vars, "a dict of str to str", ConfigurationAttributeError)
         values = env_var_dict("with_env_vars")(env_vars) or {}
         for name, value in values.items():
             no_control_characters(f"with_env_vars[{name!r}]", value)

@@ -56,6 +56,9 @@ class TaskPlugin:
     None means the common convention (``conditions`` of type Succeeded/Complete/Failed).
     ``pods(obj)`` returns the label selector of the pods the operator makes for that object
     (what ``kubectl logs -l`` takes, shown with a cluster run's record); None: not known.
+    ``check(spec)`` is called when such a task is defined (and overridden), with its resolved
+    spec: it raises :class:`~flyte.errors.PluginConfigurationError` for settings the engine
+    cannot run together (a reusable Ray task with two replicas); None: every spec is fine.
     """
 
     config_type: type
@@ -64,6 +67,7 @@ class TaskPlugin:
     phase: Callable[[dict[str, Any]], str | None] | None = None
     pods: Callable[[dict[str, Any]], str | None] | None = None
     description: str = ""
+    check: Callable[[TaskSpec], None] | None = None
 
 
 # -- connectors -------------------------------------------------------------------------------

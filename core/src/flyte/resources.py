@@ -164,6 +164,43 @@ def HABANA_GAUDI(device: str, quantity: int = 1) -> Device:
     return Device(quantity=quantity, device_class="HABANA_GAUDI", device=device)
 
 
+# The counts a "<type>:<count>" string may ask for, as the reference SDK lists them (its
+# ``Accelerators``): instance shapes, so "A100:9" or "Trn1:2" is a slip, not a request.
+_EIGHT = tuple(range(1, 9))
+_UP_TO_EIGHT = ("T4", "L4", "L40s", "A10", "A10G", "A30", "A100", "A100 80G", "V100", "H100", "H200", "B200")
+ACCELERATOR_COUNTS: dict[str, tuple[int, ...]] = {
+    **dict.fromkeys(_UP_TO_EIGHT, _EIGHT),
+    **{"A2": (1,), "RTX_PRO_4500": (1,), "RTX_PRO_6000": (1, 2), "GB10": (1,)},
+    **dict.fromkeys(("Trn1", "Trn1n", "Trn2", "Trn2u"), (1, 4, 8, 16)),
+    **{"Inf1": tuple(range(1, 17)), "Inf2": tuple(range(1, 13))},
+    **dict.fromkeys(AMD_GPU_TYPES + HABANA_GAUDI_TYPES, (1,)),
+}
+_ACCELERATOR_HELPERS = {
+    **dict.fromkeys(NEURON_TYPES, Neuron),
+    **dict.fromkeys(AMD_GPU_TYPES, AMD_GPU),
+    **dict.fromkeys(HABANA_GAUDI_TYPES, HABANA_GAUDI),
+}
+_ACCELERATOR_RULE = (
+    '"<type>:<count>", e.g. "A100:2" or "Trn1:4", with type one of '
+    + ", ".join(ACCELERATOR_COUNTS)
+    + " (1 to 8 of most GPUs); any other count or device: flyte.Device(...)"
+)
+
+
+def _accelerator(value: str) -> Device:
+    """A ``"<type>:<count>"`` string as the Device it asks for, or a ConfigurationError."""
+    name, sep, count = value.rpartition(":")
+    name = GPU_ALIASES.get(name, name)
+    if not sep or name not in ACCELERATOR_COUNTS or not (count.isascii() and count.isdigit()):
+        invalid("gpu", value, _ACCELERATOR_RULE)
+    quantity = int(count)
+    if quantity not in ACCELERATOR_COUNTS[name]:
+        counts = ", ".join(map(str, ACCELERATOR_COUNTS[name]))
+        invalid("gpu", value, f"{name} counts {counts}; any other: flyte.Device(...)", "is not an offered count")
+    helper = _ACCELERATOR_HELPERS.get(name, GPU)
+    return helper(name, quantity)
+
+
 def _to_device(value: Any) -> Device | None:
     if value is None or isinstance(value, Device):
         return value
@@ -173,14 +210,7 @@ def _to_device(value: Any) -> Device | None:
         _check_count("gpu", positive_int("gpu", value), "GPU")
         return Device(quantity=value)
     if isinstance(value, str):
-        name, sep, count = value.rpartition(":")
-        if not sep:
-            name, count = value, "1"
-        name = GPU_ALIASES.get(name, name)
-        if not (count.isascii() and count.isdigit()) or name not in GPU_TYPES:
-            invalid("gpu", value, f'"<type>:<count>" with type one of {", ".join(GPU_TYPES)}, e.g. "A100:2"')
-        _check_count("gpu", positive_int("gpu", int(count)), "GPU", shown=value)
-        return GPU(name, int(count))
+        return _accelerator(value)
     wrong_type("gpu", value, 'a count, "A100:2", or flyte.GPU/TPU/Device')
 
 
@@ -192,6 +222,9 @@ _SMALLEST = {
 
 
 def _quantity(param: str, examples: str, value: Any) -> tuple[str, Decimal]:
+    if param != "cpu" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        # As the reference SDK does: a bare number is bytes, surely not what memory=1024 meant.
+        wrong_type(param, value, f"a Kubernetes quantity string ({examples}), not a number (it would mean bytes)")
     found = normalise_quantity(value)
     if found is None:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -207,12 +240,14 @@ def _quantity(param: str, examples: str, value: Any) -> tuple[str, Decimal]:
 
 
 def _request_limit(param: str, examples: str):
-    """Validate a cpu/memory value; keep it as given (a list pair becomes a tuple)."""
+    """Validate a cpu/memory value; keep it as given."""
 
     def _convert(value: Any) -> Any:
         if value is None:
             return None
-        if isinstance(value, (tuple, list)):
+        if isinstance(value, list):  # refused as the reference SDK does: a pair is a tuple
+            invalid(param, value, f"a (request, limit) tuple: {examples}", "is a list")
+        if isinstance(value, tuple):
             if len(value) != 2:
                 invalid(param, value, f"a (request, limit) pair: {examples}")
             (_, req_v), (_, lim_v) = (_quantity(param, examples, v) for v in value)
@@ -223,7 +258,7 @@ def _request_limit(param: str, examples: str):
                     "a (request, limit) pair with request <= limit",
                     "has a request above its limit",
                 )
-            return tuple(value)
+            return value
         if _quantity(param, examples, value)[1] == 0:
             invalid(param, value, examples, "must be greater than zero")
         return value
@@ -265,13 +300,13 @@ class Resources:
     """What a task's container requests (and is limited to).
 
     - ``cpu``: cores, ``2``, ``0.5``, ``"500m"``, ``"1.5"``, or ``(request, limit)``.
-    - ``memory``: ``"512Mi"``, ``"4Gi"``, ``"500M"``, or ``(request, limit)``.
+    - ``memory``: ``"512Mi"``, ``"4Gi"``, ``"500M"``, or ``(request, limit)`` (strings: a bare number would be bytes).
     - ``gpu``: a count, ``"A100:2"``, or ``flyte.GPU(...)``/``flyte.TPU(...)``/``flyte.Device(...)``.
     - ``disk``: ephemeral storage, ``"10Gi"``.
     - ``shm``: shared memory at ``/dev/shm``, ``"1Gi"`` or ``"auto"``.
 
     Every value is validated here, and the fields read back as given (``Resources(cpu=1).cpu ==
-    1``; a list pair becomes a tuple), as on the reference SDK; equality compares those given
+    1``), as on the reference SDK; equality compares those given
     values. The canonical forms everything internal uses come from :meth:`request`,
     :meth:`limit`, :attr:`device` and :attr:`shared_memory` (``0.5`` cores is ``"500m"``).
     """
@@ -279,14 +314,12 @@ class Resources:
     cpu: int | float | str | tuple[Any, Any] | None = attrs.field(
         default=None, converter=_request_limit("cpu", _CPU_EXAMPLES)
     )
-    memory: int | float | str | tuple[Any, Any] | None = attrs.field(
+    memory: str | tuple[str, str] | None = attrs.field(
         default=None, converter=_request_limit("memory", _MEMORY_EXAMPLES)
     )
     gpu: int | str | Device | None = attrs.field(default=None, converter=_validated_gpu)
-    disk: int | float | str | None = attrs.field(default=None, converter=_single("disk", '"10Gi", "1Ti"'))
-    shm: int | float | str | None = attrs.field(
-        default=None, converter=_single("shm", '"1Gi", "16Gi" or "auto"', allow_auto=True)
-    )
+    disk: str | None = attrs.field(default=None, converter=_single("disk", '"10Gi", "1Ti"'))
+    shm: str | None = attrs.field(default=None, converter=_single("shm", '"1Gi", "16Gi" or "auto"', allow_auto=True))
     # The canonical forms, computed once from the fields above (not part of equality or repr).
     _canon: dict[str, Any] = attrs.field(init=False, eq=False, repr=False)
 

@@ -38,16 +38,27 @@ def _count(value: Any) -> int:
 class Backoff:
     """Exponential backoff: the n-th retry (n = 0 for the first) waits ``min(base * factor**n, cap)``.
 
-    ``base`` and ``cap`` are seconds (int or float) or ``timedelta``.
+    ``base`` and ``cap`` are seconds (int or float) or ``timedelta``. As on the reference SDK,
+    ``base`` is required, ``factor`` defaults to 1 (the same wait each time), and a ``factor``
+    above 1 needs a ``cap``.
     """
 
-    base: timedelta = attrs.field(default=timedelta(seconds=1), converter=to_seconds("Backoff.base"))
-    factor: float = attrs.field(default=2.0, converter=_factor)
-    cap: timedelta | None = attrs.field(default=None, converter=to_seconds("Backoff.cap"))
+    base: timedelta = attrs.field(converter=to_seconds("Backoff.base", allow_zero=True))
+    factor: float = attrs.field(default=1.0, converter=_factor)
+    cap: timedelta | None = attrs.field(default=None, converter=to_seconds("Backoff.cap", allow_zero=True))
 
     def __attrs_post_init__(self) -> None:
-        if self.cap is not None and self.base is not None and self.cap < self.base:
+        if self.base is None:
+            wrong_type("Backoff.base", None, "seconds (int or float) or a datetime.timedelta")
+        if self.cap is not None and self.cap < self.base:
             invalid("Backoff.cap", self.cap, f"a duration >= base ({self.base})", "is below base")
+        if self.factor > 1 and self.cap is None:
+            invalid(
+                "Backoff.cap",
+                None,
+                f"a longest wait such as timedelta(minutes=5), required when factor ({self.factor:g}) is above 1",
+                "is not set",
+            )
 
     def delay(self, retry: int) -> timedelta:
         """The wait before retry number ``retry`` (0-based)."""

@@ -21,7 +21,9 @@ def _at_most(param: str, most: int, value: Any, *, allow_zero: bool = False) -> 
 
 
 def _replicas(value: Any) -> int | tuple[int, int]:
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):  # refused as the reference SDK does: a pair is a tuple
+        invalid("ReusePolicy.replicas", value, "an int >= 1 or a (min, max) tuple", "is a list")
+    if isinstance(value, tuple):
         if len(value) != 2:
             invalid("ReusePolicy.replicas", value, "an int >= 1 or a (min, max) pair")
         low = _at_most("ReusePolicy.replicas[0]", MAX_REPLICAS, value[0], allow_zero=True)

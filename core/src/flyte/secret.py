@@ -8,12 +8,18 @@ from typing import Any
 
 import attrs
 
-from flyte._validation import ENV_VAR_NAME, invalid, safe_name, wrong_type
+from flyte._validation import invalid, safe_name, wrong_type
+from flyte.errors import ConfigurationAttributeError
 
 SECRETS_MOUNT = "/etc/flyte/secrets"
+# What the reference SDK takes as a secret's environment variable: upper case, as the guide writes.
+SECRET_ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_ENV_VAR_RULE = "upper-case letters, digits and _, not starting with a digit, such as MY_API_KEY"
 
 
 def _key(value: Any) -> str:
+    if not isinstance(value, str):  # an AttributeError too, as the reference SDK's key.replace() raises
+        wrong_type("Secret.key", value, "a str", ConfigurationAttributeError)
     # The key names a file (locally and in the mounted volume) and a Kubernetes Secret key.
     return safe_name("Secret.key", value)
 
@@ -27,8 +33,8 @@ def _as_env_var(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         wrong_type("Secret.as_env_var", value, "an environment variable name (a str) such as MY_API_KEY")
-    if not ENV_VAR_NAME.fullmatch(value):
-        invalid("Secret.as_env_var", value, "an environment variable name such as MY_API_KEY")
+    if not SECRET_ENV_VAR.fullmatch(value):
+        invalid("Secret.as_env_var", value, _ENV_VAR_RULE)
     return value
 
 
@@ -49,7 +55,8 @@ class Secret:
 
     ``as_env_var`` exposes its value in that environment variable; ``mount`` (which must be
     ``"/etc/flyte/secrets"``) writes it to the file ``<mount>/<key>``. With neither, the value
-    is exposed in the environment variable :attr:`env_var` (the key, upper-cased).
+    is exposed in the environment variable :attr:`env_var`: ``GROUP_KEY`` (or ``KEY``) upper-cased,
+    ``-`` as ``_``, as the reference SDK names it.
     """
 
     key: str = attrs.field(converter=_key)
@@ -65,16 +72,26 @@ class Secret:
                 "either as_env_var or mount, not both (declare the secret twice for both)",
                 "sets both as_env_var and mount",
             )
+        if not self.mount and not self.as_env_var and not SECRET_ENV_VAR.fullmatch(self._default_env_var):
+            invalid(
+                "Secret.key",
+                self.key,
+                f"a key (and group) that make an environment variable name ({_ENV_VAR_RULE}, '-' read as _), "
+                f'or as_env_var="MY_VAR", or mount="{SECRETS_MOUNT}"',
+                f"gives the environment variable {self._default_env_var!r}, which is not a valid name",
+            )
+
+    @property
+    def _default_env_var(self) -> str:
+        name = f"{self.group}_{self.key}" if self.group else self.key
+        return name.replace("-", "_").upper()
 
     @property
     def env_var(self) -> str | None:
         """The environment variable that receives the value (None for a mounted secret)."""
         if self.mount:
             return None
-        if self.as_env_var:
-            return self.as_env_var
-        name = re.sub(r"[^A-Za-z0-9_]", "_", self.key).upper()
-        return name if ENV_VAR_NAME.match(name) else f"_{name}"
+        return self.as_env_var or self._default_env_var
 
     @property
     def path(self) -> str | None:

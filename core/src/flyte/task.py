@@ -14,7 +14,14 @@ from flyte._settings import DEFAULT_MAX_INLINE_IO_BYTES, normalise
 from flyte._typecheck import SignatureCheck, signature_check
 from flyte._validation import wrong_type
 from flyte.docs import Documentation
-from flyte.errors import ConfigurationError, InputTypeError, LevelError, TaskCallError
+from flyte.errors import (
+    ConfigurationAttributeError,
+    ConfigurationError,
+    InputTypeError,
+    LevelError,
+    TaskCallError,
+    as_user_error,
+)
 from flyte.image import Image
 from flyte.interface import check_parameters, interface_of
 from flyte.spec import TaskSpec
@@ -73,7 +80,8 @@ class TaskTemplate:
         given: dict[str, Any] | None = None,
     ):
         if not inspect.isfunction(func) or func.__name__ == "<lambda>":
-            wrong_type("@env.task", func, "a function defined with def or async def")
+            # An AttributeError too: the reference SDK fails reading the value's __name__.
+            wrong_type("@env.task", func, "a function defined with def or async def", ConfigurationAttributeError)
         self.func = func
         self.env = env
         self.settings = settings
@@ -97,6 +105,7 @@ class TaskTemplate:
         self._plan: Any = None
         _wrap(self, func)
         self._check_ignored_inputs()
+        self._check_with_plugin()
         if not self.overrides:
             self._check_triggers()
 
@@ -232,6 +241,18 @@ class TaskTemplate:
     def _with_overrides(self, overrides: dict[str, Any], given: dict[str, Any]) -> TaskTemplate:
         return TaskTemplate(self.func, self.env, self.settings, overrides, given)
 
+    def _check_with_plugin(self) -> None:
+        """Let the plugin of the task's ``plugin_config`` refuse settings its engine cannot run
+        together (``TaskPlugin.check``), when the task is defined or overridden."""
+        config = self.overrides.get("plugin_config", self.settings.get("plugin_config", self.env.plugin_config))
+        if config is None:
+            return
+        from flyte.plugins import get_registry
+
+        check = get_registry().task_plugin_for(config).check
+        if check is not None:
+            check(self._resolve())  # not cached: the environment may still gain dependencies
+
     def _check_plugin_config(self, config: Any) -> None:
         if config is not None:
             from flyte.plugins import get_registry
@@ -282,7 +303,20 @@ class TaskTemplate:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         caller = current_body.get().caller
         if caller is None:
-            return self.func(*args, **kwargs)
+            try:
+                return self.func(*args, **kwargs)
+            except Exception as exc:
+                if isinstance(exc, TypeError):  # the call's, or the body's? Only a failed call fails to bind.
+                    try:
+                        self.signature.bind(*args, **kwargs)
+                    except TypeError as call:  # as flyte.run says it: the call, and what the task takes
+                        raise TaskCallError(f"{self.name}: {call} (accepted: {_inputs_text(self.signature)})") from None
+                # As the reference SDK raises it (a RuntimeUserError with .code), and still its own
+                # type: t(y=1) is a TypeError, a sync body's ValueError a ValueError.
+                seen = as_user_error(exc)
+                if seen is exc:
+                    raise
+                raise seen from exc.__cause__
         return caller.call(self, args, kwargs)
 
     def aio(self, *args: Any, **kwargs: Any) -> Any:

@@ -23,7 +23,7 @@ from flyte._validation import (
     str_dict,
     wrong_type,
 )
-from flyte.errors import ConfigurationError, ConfigurationTypeError
+from flyte.errors import ConfigurationAttributeError, ConfigurationError, ConfigurationTypeError
 from flyte.frozen import FrozenDict, value_key
 
 
@@ -242,7 +242,8 @@ def _inputs(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        wrong_type("Trigger.inputs", value, "a dict of input name to value")
+        # An AttributeError too: the reference SDK fails calling the value's .items().
+        wrong_type("Trigger.inputs", value, "a dict of input name to value", ConfigurationAttributeError)
     return dict(value)
 
 

@@ -72,7 +72,7 @@ def test_job_config_is_validated():
     with pytest.raises(TypeError, match="worker_node_config"):
         RayJobConfig(worker_node_config=["w"])
     with pytest.raises(ValueError, match="autoscaler_options: 'idle' is not an autoscaler option"):
-        RayJobConfig(autoscaler_options={"idle": 1})
+        RayJobConfig(worker_node_config=[], autoscaler_options={"idle": 1})
     with pytest.raises(TypeError, match="HeadNodeConfig.requests"):
         HeadNodeConfig(requests={"cpu": 1})
     assert RayJobConfig(worker_node_config=WorkerNodeConfig(group_name="one")).worker_node_config[0].group_name == "one"
@@ -106,7 +106,7 @@ def test_flyte_plugins_lists_ray_and_its_config_type(fresh_registry):
 
 def test_without_the_plugin_the_config_fails_with_the_install_hint():
     with use_registry(PluginRegistry(only=[])), pytest.raises(TypeError, match="pip install flyteplugins-ray"):
-        flyte.TaskEnvironment(name="no_ray", plugin_config=RayJobConfig())
+        flyte.TaskEnvironment(name="no_ray", plugin_config=RayJobConfig(worker_node_config=[]))
 
 
 def test_the_rendered_rayjob_validates_and_carries_every_setting(tmp_path):
@@ -208,7 +208,9 @@ def test_the_guide_example_renders(tmp_path):
 def test_the_local_ray_is_sized_from_the_canonical_resources(resources, sizing):
     from flyteplugins.ray import _runner
 
-    env = flyte.TaskEnvironment(name="ray_sizing", resources=resources, plugin_config=RayJobConfig())
+    env = flyte.TaskEnvironment(
+        name="ray_sizing", resources=resources, plugin_config=RayJobConfig(worker_node_config=[])
+    )
 
     @env.task
     def sized(x: int) -> int:

@@ -104,11 +104,11 @@ class Cache:
 
 
 def to_cache(value: Any) -> Cache:
-    """``cache=`` accepts a Cache, ``"auto"``/``"override"``/``"disable"``, or True/False."""
+    """``cache=`` accepts a Cache or ``"auto"``/``"override"``/``"disable"`` (False or None is
+    ``"disable"``, as the reference SDK reads a value that is not set). True is refused, as the
+    reference SDK does: ``"auto"`` says which caching is meant."""
     if isinstance(value, Cache):
         return value
-    if value is True:
-        return Cache("auto")
     if value is False or value is None:
         return Cache("disable")
     if isinstance(value, str):
@@ -118,8 +118,8 @@ def to_cache(value: Any) -> Cache:
             )
         if value in BEHAVIORS or value.lower() in ALIASES:
             return Cache(value)
-        invalid("cache", value, f'"auto", "disable", True, False or a flyte.Cache; aliases: {", ".join(ALIASES)}')
-    wrong_type("cache", value, '"auto", "disable", True, False or a flyte.Cache')
+        invalid("cache", value, f'"auto", "disable" or a flyte.Cache; aliases: {", ".join(ALIASES)}')
+    wrong_type("cache", value, '"auto", "disable" or a flyte.Cache (cache=True: write cache="auto")')
 
 
 # The forms ``cache=`` accepts: a behaviour name or a Cache.

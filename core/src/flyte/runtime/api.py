@@ -33,6 +33,7 @@ from flyte.errors import (
     ConfigurationError,
     ConfigurationTypeError,
     InitializationError,
+    NoControlPlaneError,
     as_user_error,
 )
 from flyte.remote import Run
@@ -310,6 +311,11 @@ class RunContext:
             wrong_type("overwrite_cache", overwrite_cache, "True or False")
         if not isinstance(disable_run_cache, bool):
             wrong_type("disable_run_cache", disable_run_cache, "True or False")
+        if mode in ("remote", "hybrid"):
+            raise NoControlPlaneError(
+                f"with_runcontext: mode {mode!r} runs on a Flyte control plane, which this runtime does not have "
+                '(accepted: "local"; for a Kubernetes cluster, flyte.init_from_config() with a `kubernetes:` section)'
+            )
         if mode not in (None, "local"):
             raise ConfigurationError(f'with_runcontext: mode {mode!r} is not supported (accepted: "local")')
         self.name = name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flyte.extend import TaskCall, TaskPlugin, hookimpl
+from flyte.extend import PluginConfigurationError, TaskCall, TaskPlugin, hookimpl
 from flyteplugins.ray.task import RayJobConfig
 
 
@@ -18,6 +18,32 @@ def _render(spec: Any, context: Any) -> list[dict[str, Any]]:
     from flyteplugins.ray._render import render
 
     return render(spec, context)
+
+
+def _check(spec: Any) -> None:
+    """A reusable environment shares one Ray cluster between its tasks (as the reference plugin
+    has it): one replica running one task at a time, kept up by the pool's idle_ttl, not by the
+    RayJob's own shutdown settings."""
+    policy, config = spec.reusable, spec.plugin_config
+    if policy is None:
+        return
+    problems = []
+    if policy.max_replicas != 1:
+        problems.append(f"replicas={policy.replicas!r} (accepted: ReusePolicy(replicas=1), one shared Ray cluster)")
+    if policy.concurrency != 1:
+        problems.append(f"concurrency={policy.concurrency} (accepted: concurrency=1)")
+    if config.shutdown_after_job_finishes:
+        problems.append(
+            "RayJobConfig.shutdown_after_job_finishes=True (accepted: False: the shared cluster outlives "
+            "each job and stops after ReusePolicy(idle_ttl=...) without tasks)"
+        )
+    if config.ttl_seconds_after_finished is not None:
+        problems.append(
+            f"RayJobConfig.ttl_seconds_after_finished={config.ttl_seconds_after_finished} "
+            "(accepted: None: ReusePolicy(idle_ttl=...) says when the shared cluster stops)"
+        )
+    if problems:
+        raise PluginConfigurationError(f"{spec.name}: a reusable Ray task cannot have " + "; ".join(problems))
 
 
 def _phase(status: dict[str, Any]) -> str | None:
@@ -47,5 +73,6 @@ def flyte_task_plugins() -> list[TaskPlugin]:
             phase=_phase,
             pods=_pods,
             description="Ray: a local Ray runtime; a KubeRay RayJob on Kubernetes",
+            check=_check,
         )
     ]

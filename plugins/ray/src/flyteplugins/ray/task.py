@@ -171,7 +171,8 @@ class RayJobConfig:
     ``runtime_env`` is Ray's (``env_vars`` and ``working_dir`` apply locally too).
     """
 
-    worker_node_config: tuple[WorkerNodeConfig, ...] = attrs.field(factory=tuple, converter=_workers)
+    # Required, as on the reference plugin (an empty list is a head-only cluster).
+    worker_node_config: tuple[WorkerNodeConfig, ...] = attrs.field(converter=_workers)
     head_node_config: HeadNodeConfig | None = attrs.field(
         default=None, validator=_optional(HeadNodeConfig, "RayJobConfig.head_node_config")
     )

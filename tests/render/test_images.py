@@ -86,6 +86,30 @@ def test_the_tag_changes_when_and_only_when_the_definition_changes(tmp_path):
     assert flyte.Image.from_debian_base(python_version=(3, 11)).with_requirements(req).tag != base.tag
 
 
+def test_a_requirements_file_installs_with_the_index_options_pip_packages_take(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("numpy\n")
+    plain = flyte.Image.from_debian_base(name="req").with_requirements(req)
+    image = flyte.Image.from_debian_base(name="req").with_requirements(
+        req,
+        index_url="https://pypi.example/simple",
+        extra_index_urls=["https://extra.example/simple"],
+        pre=True,
+        extra_args="--no-build-isolation",
+    )
+    text = dockerfile(image)
+    assert (
+        "uv pip install --system --prerelease=allow --index-url https://pypi.example/simple "
+        "--extra-index-url https://extra.example/simple --no-build-isolation -r /tmp/requirements-"
+    ) in text
+    assert image.tag != plain.tag  # where the packages come from is part of the image
+    assert "--index-url" not in dockerfile(plain)
+    with pytest.raises(flyte.errors.ConfigurationError, match="extra_index_urls"):
+        flyte.Image.from_debian_base().with_requirements(req, extra_index_urls=["not a url"])
+    with pytest.raises(flyte.errors.ConfigurationError, match="pre"):
+        flyte.Image.from_debian_base().with_requirements(req, pre="yes")
+
+
 BUILD = textwrap.dedent("""
     import flyte
     fold_image = flyte.Image.from_debian_base(name="fold").with_pip_packages("ruff")

@@ -109,6 +109,17 @@ class PixiProject:
 LOCAL_PATHS = ("pyproject", "uvlock", "poetry_lock", "manifest", "pixi_lock", "root", "path_sources")
 
 
+def install_options(index_url: Any, extra_index_urls: Any, pre: Any, extra_args: Any) -> dict[str, Any]:
+    """A uv install's ``index_url``, ``extra_index_urls``, ``pre`` and ``extra_args``, checked
+    (a uv project's, a requirements file's)."""
+    return dict(
+        index_url=_text("index_url", index_url),
+        extra_index_urls=_index_urls(extra_index_urls),
+        pre=_flag("pre", pre),
+        extra_args=_text("extra_args", extra_args),
+    )
+
+
 def uv_project(
     pyproject_file: Any,
     uvlock: Any,
@@ -120,11 +131,8 @@ def uv_project(
     project_install_mode: Any,
 ) -> UVProject:
     options = dict(
-        index_url=_text("index_url", index_url),
-        extra_args=_text("extra_args", extra_args),
+        **install_options(index_url, extra_index_urls, pre, extra_args),
         secret_mounts=to_secrets(secret_mounts, "secret_mounts"),
-        extra_index_urls=_index_urls(extra_index_urls),
-        pre=_flag("pre", pre),
         project_install_mode=_install_mode(project_install_mode),
     )
     if absent(pyproject_file):

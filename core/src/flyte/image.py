@@ -30,6 +30,7 @@ from flyte._image_projects import (
     PoetryProject,
     UVProject,
     absent,
+    install_options,
     pixi_project,
     poetry_project,
     project_digest,
@@ -212,11 +213,15 @@ class PipPackages:
 
 @attrs.frozen
 class Requirements:
-    """A requirements file, identified by its contents."""
+    """A requirements file, identified by its contents, and how uv installs it."""
 
     file: str
     digest: str
     secret_mounts: tuple[Secret, ...] = ()
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    pre: bool = False
+    extra_args: str | None = None
 
 
 @attrs.frozen
@@ -473,17 +478,29 @@ class Image:
             )
         )
 
-    def with_requirements(self, file: str | Path, secret_mounts: Any = None) -> Image:
-        """Install the packages of a requirements file (its contents are part of the identity)."""
+    def with_requirements(
+        self,
+        file: str | Path,
+        index_url: str | None = None,
+        extra_index_urls: str | list[str] | tuple[str, ...] | None = None,
+        pre: bool = False,
+        extra_args: str | None = None,
+        secret_mounts: Any = None,
+    ) -> Image:
+        """Install the packages of a requirements file (its contents are part of the identity)
+        with uv; ``index_url``, ``extra_index_urls``, ``pre`` and ``extra_args`` go to the
+        install, as for :meth:`with_pip_packages`."""
         if not isinstance(file, (str, os.PathLike)):  # an AttributeError too, as the reference SDK's .suffix raises
             accepted = "the path of a requirements file (a str or pathlib.Path)"
             wrong_type("file", file, accepted, ConfigurationAttributeError)
+        options = install_options(index_url, extra_index_urls, pre, extra_args)
+        secrets = to_secrets(secret_mounts, "secret_mounts")
         path = Path(file)
         if absent(path):  # inside a task's container (see flyte._image_projects.absent)
-            return self._add(Requirements(str(path), "", to_secrets(secret_mounts, "secret_mounts")))
+            return self._add(Requirements(str(path), "", secrets, **options))
         if not path.is_file():
             invalid("file", str(file), "the path of an existing requirements file", "does not exist")
-        return self._add(Requirements(str(path), _digest_path(path), to_secrets(secret_mounts, "secret_mounts")))
+        return self._add(Requirements(str(path), _digest_path(path), secrets, **options))
 
     def with_uv_project(
         self,

@@ -142,9 +142,12 @@ def _layer(layer: Layer, index: int, dropped: set[str]) -> list[str]:
         return [_pip(attrs.evolve(layer, packages=kept))] if kept else []
     if isinstance(layer, Requirements):
         name = f"requirements-{index}.txt"
+        command = " ".join(shlex.quote(a) for a in ["uv", "pip", "install", "--system", *projects.index_options(layer)])
+        if layer.extra_args:
+            command += f" {layer.extra_args}"
         return [
             f"COPY {name} /tmp/{name}",
-            f"RUN --mount=type=cache,target=/root/.cache/uv {secrets}uv pip install --system -r /tmp/{name}",
+            f"RUN --mount=type=cache,target=/root/.cache/uv {secrets}{command} -r /tmp/{name}",
         ]
     if isinstance(layer, EnvVars):
         return ["ENV " + " ".join(f"{k}={_env_value(v)}" for k, v in layer.env_vars)]

@@ -220,6 +220,7 @@ REFERENCE_BASES = {
     "NotInTaskContextError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
     "OOMError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
     "PrimaryContainerNotFoundError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
+    "RemoteTaskNotFoundError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
     "RetriesExhaustedError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
     "RuntimeDataValidationError": ("RuntimeUserError", "BaseRuntimeError", "RuntimeError"),
     "RuntimeSystemError": ("BaseRuntimeError", "RuntimeError"),

@@ -89,3 +89,8 @@ def test_bad_gets_name_what_is_wrong(program):
         remote.Task.get("env_2.remote_task", auto_version="newest")
     with pytest.raises(TypeError, match=r"flyte.remote.Task.get\(...\)"):
         flyte.run("env_2.remote_task")
+
+
+def test_a_task_not_deployed_is_the_reference_sdks_remote_task_not_found_error(tmp_path):
+    with pytest.raises(flyte.errors.RemoteTaskNotFoundError, match="no deployment of task 'never.deployed'"):
+        flyte.remote.Task.get("never.deployed", auto_version="latest")

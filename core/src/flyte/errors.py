@@ -311,7 +311,12 @@ class ActionNotFoundError(FlyteError, LookupError, RuntimeError):
     """No run or action with that name exists in the run store."""
 
 
-class TaskNotFoundError(FlyteError, LookupError):
+class RemoteTaskNotFoundError(_UserError):
+    """The reference SDK's class for a deployed task that cannot be found; ours raises
+    :class:`TaskNotFoundError`, a subclass."""
+
+
+class TaskNotFoundError(RemoteTaskNotFoundError, LookupError):
     """No deployed task with that name (and version) is recorded (``flyte.remote.Task.get``)."""
 
 

@@ -1194,6 +1194,38 @@ def test_an_exit_while_another_process_holds_the_cache_file_says_what_was_not_st
     assert _stored_keys(path) == set()
 
 
+_EXIT_WHILE_THE_COMMITTER_COMMITS = """
+from flyte._cache import store
+store.BATCH_SECONDS = 0.0  # the committer takes the entry at once
+cache = store.get_store()
+cache.put_later("k-committing", "t", "v", '"x"')
+while cache._pending:  # taken: its commit waits for the file's write lock
+    pass
+print("exiting", flush=True)
+"""
+
+
+def test_an_exit_while_the_committer_commits_a_batch_waits_for_it():
+    """The committer is a daemon thread: an exit that did not wait for its batch under way
+    would end it mid-transaction, and the batch's entries (no longer held) would be lost."""
+    path = get_store().path
+    assert get_store().get("none") is None  # (the file and its tables)
+    locker = _locker(path)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _EXIT_WHILE_THE_COMMITTER_COMMITS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "exiting\n"
+    finally:
+        locker.communicate("")  # the committer's transaction can go on now
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert _stored_keys(path) == {"k-committing"}
+
+
 _FORK_AND_EXIT = """
 import os, sqlite3, sys
 from flyte._cache import store

@@ -664,7 +664,9 @@ def _flush_at_exit() -> None:
     after a flush found the file locked (the committer is a daemon thread: it ends with the
     process, and commits only full or old batches)."""
     for store in (*_unstored, _store):  # (a forked child's are its own: see _forked)
-        if store is None or not store._pending:
+        # _flushing too: the committer's batch under way, no longer held, which its flush
+        # lock makes this one wait for (a daemon thread ends mid-transaction at the exit).
+        if store is None or not (store._pending or store._flushing):
             continue
         try:
             store.flush()

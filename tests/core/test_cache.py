@@ -1226,6 +1226,31 @@ def test_an_exit_while_the_committer_commits_a_batch_waits_for_it():
     assert _stored_keys(path) == {"k-committing"}
 
 
+_PUT_AFTER_A_ROOT_SWITCH = """
+import os, sys
+from flyte._cache import store
+cache = store.get_store()
+cache.put_later("k-before", "t", "v", '"x"')
+os.environ["FLYTE_HOME"] = sys.argv[1]
+store.get_store()  # another state root: the first one's handle is closed
+cache.put_later("k-after", "t", "v", '"y"')  # by a run that still uses it
+print(cache.path, flush=True)
+"""
+
+
+def test_an_entry_put_on_a_handle_closed_by_a_state_root_switch_is_stored(tmp_path):
+    # Neither the committer (ended with the handle) nor the exit (which commits the current
+    # root's handle) would commit it: it was held until the process ended, then lost.
+    done = subprocess.run(
+        [sys.executable, "-c", _PUT_AFTER_A_ROOT_SWITCH, str(tmp_path / "other-root")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _stored_keys(Path(done.stdout.strip())) == {"k-before", "k-after"}
+
+
 _FORK_AND_EXIT = """
 import os, sqlite3, sys
 from flyte._cache import store

@@ -398,6 +398,9 @@ class CacheStore:
         batched one. This process reads it at once (:meth:`get`); others once it is committed,
         after :data:`BATCH_ROWS` entries or :data:`BATCH_SECONDS` (by the committer thread,
         while the calls go on), or by :meth:`flush` (the end of every run)."""
+        if self.closed:  # retired (another state root): no committer, nor the exit, commits it
+            self.put(key, task, version, outputs)
+            return
         now = time.time()
         with self._held:
             pending = self._pending

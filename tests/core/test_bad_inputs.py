@@ -76,6 +76,8 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("env_vars NUL", lambda: flyte.TaskEnvironment(name="e", env_vars={"A": "x\x00y"}), ValueError, ("env_vars['A']", "'x\\x00y'", "without NUL")),
     ("runcontext env_vars NUL", lambda: flyte.with_runcontext(env_vars={"A": "\x00"}), ValueError, ("env_vars['A']", "NUL")),
     ("extra_index_urls int", lambda: flyte.Image.from_debian_base().with_pip_packages("numpy", extra_index_urls=5), TypeError, ("extra_index_urls", "5", "an index URL")),
+    ("requirements extra_index_urls item int", lambda: flyte.Image.from_debian_base().with_requirements(__file__, extra_index_urls=["https://a.example/simple", 3]), TypeError, ("extra_index_urls", "3", "an index URL")),
+    ("uv project extra_index_urls item None", lambda: flyte.Image.from_debian_base().with_uv_project(__file__, extra_index_urls=[None]), TypeError, ("extra_index_urls", "None", "an index URL")),
     ("flyte_version int", lambda: flyte.Image.from_debian_base(flyte_version=5), TypeError, ("flyte_version", "5", "a non-empty str")),
     ("install_flyte str", lambda: flyte.Image.from_debian_base(install_flyte="no"), TypeError, ("install_flyte", "'no'", "True or False")),
     ("secret_mounts int", lambda: flyte.Image.from_debian_base().with_apt_packages("curl", secret_mounts=5), TypeError, ("secret_mounts", "5", "a flyte.Secret")),

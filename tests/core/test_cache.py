@@ -1194,6 +1194,63 @@ def test_an_exit_while_another_process_holds_the_cache_file_says_what_was_not_st
     assert _stored_keys(path) == set()
 
 
+_EXIT_WHILE_THE_COMMITTER_COMMITS = """
+from flyte._cache import store
+store.BATCH_SECONDS = 0.0  # the committer takes the entry at once
+cache = store.get_store()
+cache.put_later("k-committing", "t", "v", '"x"')
+while cache._pending:  # taken: its commit waits for the file's write lock
+    pass
+print("exiting", flush=True)
+"""
+
+
+def test_an_exit_while_the_committer_commits_a_batch_waits_for_it():
+    """The committer is a daemon thread: an exit that did not wait for its batch under way
+    would end it mid-transaction, and the batch's entries (no longer held) would be lost."""
+    path = get_store().path
+    assert get_store().get("none") is None  # (the file and its tables)
+    locker = _locker(path)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _EXIT_WHILE_THE_COMMITTER_COMMITS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "exiting\n"
+    finally:
+        locker.communicate("")  # the committer's transaction can go on now
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert _stored_keys(path) == {"k-committing"}
+
+
+_PUT_AFTER_A_ROOT_SWITCH = """
+import os, sys
+from flyte._cache import store
+cache = store.get_store()
+cache.put_later("k-before", "t", "v", '"x"')
+os.environ["FLYTE_HOME"] = sys.argv[1]
+store.get_store()  # another state root: the first one's handle is closed
+cache.put_later("k-after", "t", "v", '"y"')  # by a run that still uses it
+print(cache.path, flush=True)
+"""
+
+
+def test_an_entry_put_on_a_handle_closed_by_a_state_root_switch_is_stored(tmp_path):
+    # Neither the committer (ended with the handle) nor the exit (which commits the current
+    # root's handle) would commit it: it was held until the process ended, then lost.
+    done = subprocess.run(
+        [sys.executable, "-c", _PUT_AFTER_A_ROOT_SWITCH, str(tmp_path / "other-root")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _stored_keys(Path(done.stdout.strip())) == {"k-before", "k-after"}
+
+
 _FORK_AND_EXIT = """
 import os, sqlite3, sys
 from flyte._cache import store

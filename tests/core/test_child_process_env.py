@@ -219,6 +219,110 @@ def test_os_system_in_a_task_ignores_sigint_and_sigquit_while_it_waits_then_rest
     ], done.stderr
 
 
+FORKS_WHILE_ANOTHER_WAITS = """
+import asyncio, os, sys, time
+from pathlib import Path
+import flyte
+
+env = flyte.TaskEnvironment(name="system_fork")
+started, released = Path("started"), Path("released")
+
+
+@env.task
+def waits_for_release() -> int:
+    return os.system("touch started; while [ ! -e released ]; do sleep 0.05; done")
+
+
+def ignored_interrupts() -> list[bool]:
+    mask = int(next(line for line in open("/proc/self/status") if line.startswith("SigIgn:")).split()[1], 16)
+    return [bool(mask & (1 << (signum - 1))) for signum in (2, 3)]
+
+
+@env.task
+def forks_meanwhile() -> str:
+    while not started.exists():
+        time.sleep(0.05)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, repr(ignored_interrupts()).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    seen = os.read(read, 100).decode()
+    released.touch()
+    return seen
+
+
+@env.task
+async def both() -> list:
+    return list(await asyncio.gather(waits_for_release.aio(), forks_meanwhile.aio()))
+
+
+flyte.init()
+print(flyte.run(both).outputs()[0], ignored_interrupts(), flush=True)
+"""
+
+
+def test_a_process_forked_while_another_task_waits_in_os_system_does_not_ignore_interrupts(tmp_path):
+    # SIGINT/SIGQUIT are ignored for the waiting task's call only: a child forked meanwhile (a
+    # multiprocessing worker of another task) has no call to wait for and would ignore them for
+    # good, a Ctrl-C or a pool's interrupt lost on it.
+    script = tmp_path / "forks.py"
+    script.write_text(FORKS_WHILE_ANOTHER_WAITS)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[0, '[False, False]'] [False, False]", done.stderr
+
+
+INTERRUPTED_AS_IT_IGNORES = """
+import os, signal
+import flyte
+from flyte.runtime import interrupts, os_system
+
+env = flyte.TaskEnvironment(name="system_interrupted")
+real_ignore = os_system._ignore
+
+
+def ignore_then_interrupted(signum):
+    previous = real_ignore(signum)
+    if signum == signal.SIGQUIT:  # both ignored, the call not yet counted: a timeout stops the body now
+        interrupts.shield().interrupt()  # (what bodies.Body.stop does from the timer's thread)
+    return previous
+
+
+os_system._ignore = ignore_then_interrupted
+
+
+@env.task
+def calls_system() -> int:
+    return os.system("exit 3")
+
+
+def ignored() -> list[bool]:
+    mask = int(next(line for line in open("/proc/self/status") if line.startswith("SigIgn:")).split()[1], 16)
+    return [bool(mask & (1 << (signum - 1))) for signum in (2, 3)]
+
+
+flyte.init()
+try:
+    print("status", flyte.run(calls_system).outputs()[0], flush=True)
+except Exception as failure:
+    print("failed", type(failure).__name__, flush=True)
+print("ignored", ignored(), "waiting", os_system._waiting, flush=True)
+"""
+
+
+def test_an_interruption_of_the_task_inside_os_system_leaves_sigint_and_sigquit_restored(tmp_path):
+    # A task's timeout interrupts its body's thread at its next Python instruction: landing in
+    # os.system's own code between ignoring the signals and counting the call, it left them
+    # ignored by the whole process for good (Ctrl-C no longer stopped any later run). That
+    # code is flyte's, where an interruption waits for the call to return.
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_AS_IT_IGNORES)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines() == ["status 768", "ignored [False, False] waiting 0"], done.stderr
+
+
 WRITES_WHAT_IT_SEES = 'echo "$CHILD_ENV_COLOUR ${#CHILD_ENV_TOKEN} ${CHILD_ENV_PROCESS-removed}" > "$0"'
 
 

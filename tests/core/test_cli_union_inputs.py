@@ -58,3 +58,49 @@ def test_a_value_of_no_member_is_a_usage_error_naming_the_option_and_the_members
     result = invoke("run", str(tasks_file), "show", "--y", "1", "--v", '["x"]')
     assert result.exit_code == 2
     assert "Invalid value for --v" in result.output
+
+
+RECORDS = textwrap.dedent("""
+    import dataclasses, enum
+    import flyte
+
+    env = flyte.TaskEnvironment(name="union_records")
+
+    @dataclasses.dataclass
+    class Point:
+        x: float
+        y: float
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    @env.task
+    def place(p: Point | int, c: Colour | int = 0, ps: list[Point] | str = "") -> str:
+        return f"{p!r} {c!r} {ps!r}"
+""")
+
+
+@pytest.mark.parametrize(
+    "options, printed",
+    [
+        (["--p", '{"x": 1, "y": 2.5}'], "Point(x=1.0, y=2.5) 0 ''"),  # a JSON object is the record's
+        (["--p", "3", "--c", '"red"'], "3 <Colour.RED: 'red'> ''"),
+        (["--p", "3", "--ps", '[{"x": 1, "y": 2}]'], "3 0 [Point(x=1.0, y=2.0)]"),
+        (["--p", "3", "--ps", "[oops"], "3 0 '[oops'"),
+    ],
+)
+def test_a_union_with_a_record_or_enum_member_reads_its_json_as_that_member(tmp_path, options, printed):
+    path = tmp_path / "union_records.py"
+    path.write_text(RECORDS)
+    result = invoke("run", str(path), "place", *options)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == printed
+
+
+def test_a_json_object_matching_no_record_member_is_a_usage_error_saying_why(tmp_path):
+    path = tmp_path / "union_records.py"
+    path.write_text(RECORDS)
+    result = invoke("run", str(path), "place", "--p", '{"x": 1}')
+    assert result.exit_code == 2
+    assert "Invalid value for --p" in result.output and "union_records:Point | int" in result.output
+    assert "does not match Point" in result.output  # why the record member refused it

@@ -6,6 +6,8 @@ and the same call with 1 or 1.0 is one cache entry."""
 
 from __future__ import annotations
 
+import pytest
+
 import flyte
 from flyte.remote import Run
 
@@ -73,3 +75,21 @@ def test_one_and_one_point_zero_are_one_cache_entry():
     assert flyte.run(halved, x=1).outputs()[0] == 0.5
     assert flyte.run(halved, x=1.0).outputs()[0] == 0.5
     assert calls == [1.0] and type(calls[0]) is float
+
+
+@env.task
+async def seen(x: float, xs: list[float]) -> list[str]:
+    return [type(x).__name__, *(type(v).__name__ for v in xs)]
+
+
+def test_a_numpy_number_for_a_float_reaches_the_task_as_a_float_and_keys_the_cache_as_one():
+    # The type check accepts any real number but bool (numbers.Real, as numpy registers its
+    # scalars): the task gets the float a cluster would deliver, not a numpy scalar.
+    np = pytest.importorskip("numpy")
+    given = [np.int64(2), np.float32(0.5)]
+    assert flyte.run(seen, x=np.int32(1), xs=given).outputs()[0] == ["float"] * 3
+    assert type(given[0]) is np.int64  # the caller's list is not changed
+    calls.clear()
+    assert flyte.run(halved, x=np.int64(3)).outputs()[0] == 1.5
+    assert flyte.run(halved, x=3.0).outputs()[0] == 1.5
+    assert calls == [3.0] and type(calls[0]) is float

@@ -269,3 +269,67 @@ def test_a_bad_call_of_a_task_inside_another_is_a_runtime_user_error_as_in_the_r
     with pytest.raises(RuntimeUserError) as too_many:
         flyte.run(calls_badly, "arity")
     assert isinstance(too_many.value, TaskCallError) and "too many positional arguments" in str(too_many.value)
+
+
+def _error_classes() -> dict[str, type[BaseException]]:
+    import inspect
+
+    return {
+        name: cls
+        for name, cls in inspect.getmembers(flyte.errors, inspect.isclass)
+        if issubclass(cls, BaseException) and cls.__module__ == "flyte.errors"
+    }
+
+
+def _made(cls: type[BaseException]) -> BaseException:
+    """An instance with a distinct value for each parameter its constructor requires."""
+    import inspect
+
+    args, kwargs = [], {}
+    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            args.append(f"{p.name}-value")
+        elif p.default is p.empty and p.kind is p.KEYWORD_ONLY:
+            kwargs[p.name] = f"{p.name}-value"
+    return cls(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(_error_classes()))
+def test_an_error_class_pickles_with_its_fields(name: str):
+    # A reusable environment's worker process hands its task's error back pickled: a class
+    # that does not come back whole arrives as another class, its code lost.
+    import pickle
+
+    cls = _error_classes()[name]
+    error = _made(cls)
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is cls
+    assert (str(back), back.args, back.__dict__) == (str(error), error.args, error.__dict__)
+
+
+reuses = flyte.TaskEnvironment(
+    name="reference_error_classes_reuses", reusable=flyte.ReusePolicy(replicas=1, idle_ttl=60)
+)
+catcher = flyte.TaskEnvironment(name="reference_error_classes_catcher", depends_on=[reuses])
+
+
+@reuses.task
+def raises_coded(kind: str) -> int:
+    if kind == "custom":
+        raise flyte.errors.CustomError("MyCode", "custom failure")
+    raise flyte.errors.OOMError("OOMKilled", "out of memory")
+
+
+@catcher.task
+def catches_coded(kind: str) -> str:
+    try:
+        raises_coded(kind)
+    except RuntimeUserError as failure:
+        return f"{type(failure).__name__} {failure.code}: {failure}"
+    return "no error"
+
+
+def test_a_coded_error_raised_in_a_reusable_environments_worker_reaches_the_caller_as_raised():
+    flyte.init()
+    assert flyte.run(catches_coded, "custom").outputs()[0] == "CustomError MyCode: custom failure"
+    assert flyte.run(catches_coded, "oom").outputs()[0] == "OOMError OOMKilled: out of memory"

@@ -705,6 +705,30 @@ def test_the_cache_key_of_inputs_holding_a_secret_cannot_be_checked_against_a_gu
     assert plain("not-a-secret").hexdigest() in {row["cache_key"] for row in rows}
 
 
+@hostile.task
+def pin_checked_in_a_child() -> str:
+    try:
+        return str(pin_length(os.environ["CANARY"]))
+    except Exception as failure:  # what the task's own code sees
+        return f"{type(failure).__name__}: {failure}"
+
+
+def test_an_unusable_cache_key_file_is_a_state_error_saying_what_to_do(flyte_home: Path):
+    from flyte._cache import key as cache_keys
+    from flyte.errors import StateError
+
+    secret_store.create("canary", PIN_CANARY.encode())
+    key_file = flyte_home / "secrets" / ".cache-keys.key"
+    key_file.mkdir()  # (unreadable as another user's file would be: root reads any file)
+    cache_keys._keys.clear()
+    flyte.init()
+    seen = flyte.run(pin_checked_in_a_child).outputs()[0]
+    assert seen.startswith(f"StateError: {key_file}: cannot read flyte's key for cache-keys"), seen
+    assert "remove it and flyte makes another" in seen
+    with pytest.raises(StateError, match="remove it and flyte makes another"):
+        flyte.run(pin_length, PIN_CANARY)
+
+
 # -- a connector that puts its credential in the work's metadata --------------------------------
 
 

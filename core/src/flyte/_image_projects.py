@@ -307,7 +307,9 @@ def _index_urls(value: Any) -> tuple[str, ...]:
         wrong_type("extra_index_urls", value, "an index URL (str) or a list of them")
     urls = (value,) if isinstance(value, str) else tuple(value)
     for url in urls:
-        if not isinstance(url, str) or not re.match(r"^(https?|file)://\S+$", url):
+        if not isinstance(url, str):  # a TypeError, as with_pip_packages' (and the reference SDK's)
+            wrong_type("extra_index_urls", url, "an index URL (str) such as https://pypi.example/simple")
+        if not re.match(r"^(https?|file)://\S+$", url):
             invalid("extra_index_urls", url, "index URLs such as https://pypi.example/simple")
     return urls
 

@@ -547,8 +547,13 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
 
 def as_float(value: Any) -> Any:
     """An int given for a ``float`` as the float a task receives (the type check accepts it,
-    as Python typing does); anything else as is (``bool`` is refused by the check first)."""
-    return float(value) if type(value) is int else value
+    as Python typing does), and so another real number the check accepts (a numpy scalar);
+    anything else as is (``bool`` is refused by the check first)."""
+    if type(value) is float:
+        return value
+    if type(value) is int or (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+        return float(value)
+    return value
 
 
 def in_utc(value: Any) -> Any:

@@ -7,6 +7,8 @@ validates its own inputs.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FlyteError(Exception):
     """Base class of every error flyte raises on purpose."""
@@ -57,6 +59,18 @@ class _CodedError(FlyteError, RuntimeError):
         self.message = message
         self.worker = worker
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Unpickled without __init__: its arguments (code, message) are not the args an
+        # exception keeps (the message), and a reusable environment's worker hands its task's
+        # error back pickled. The fields come back from __dict__.
+        return (_rebuilt, (type(self), self.args), self.__dict__)
+
+
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
+
 
 class InitializationError(_CodedError):
     """``flyte.init()`` has not been called, or was called with bad settings."""
@@ -85,6 +99,11 @@ class _UserError(RuntimeUserError):
 
     def __init__(self, message: str = ""):
         _CodedError.__init__(self, type(self).__name__, message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Made again from the message, as any exception is (its args): those that are a
+        # TimeoutError too cannot be made without their own __new__ (OSError's).
+        return (type(self), self.args, self.__dict__)
 
 
 class RuntimeDataValidationError(_UserError):

@@ -398,6 +398,9 @@ class CacheStore:
         batched one. This process reads it at once (:meth:`get`); others once it is committed,
         after :data:`BATCH_ROWS` entries or :data:`BATCH_SECONDS` (by the committer thread,
         while the calls go on), or by :meth:`flush` (the end of every run)."""
+        if self.closed:  # retired (another state root): no committer, nor the exit, commits it
+            self.put(key, task, version, outputs)
+            return
         now = time.time()
         with self._held:
             pending = self._pending
@@ -664,7 +667,9 @@ def _flush_at_exit() -> None:
     after a flush found the file locked (the committer is a daemon thread: it ends with the
     process, and commits only full or old batches)."""
     for store in (*_unstored, _store):  # (a forked child's are its own: see _forked)
-        if store is None or not store._pending:
+        # _flushing too: the committer's batch under way, no longer held, which its flush
+        # lock makes this one wait for (a daemon thread ends mid-transaction at the exit).
+        if store is None or not (store._pending or store._flushing):
             continue
         try:
             store.flush()

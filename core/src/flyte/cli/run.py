@@ -431,21 +431,36 @@ def _click_type(tp: Any) -> tuple[Any, Any]:
 def _union_member(tp: Any, members: list[Any], name: str, text: str) -> Any:
     """A value for a union of several types (``int | float``, ``str | int``): the text read as
     JSON when that is a value of one of them (``2`` an int, ``2.5`` a float, ``[1]`` a list),
+    or decodes as one (a JSON object as a record member, ``"red"`` as an enum member's value),
     else the text itself when ``str`` is one of them, as the reference SDK reads it."""
     from flyte._typecheck import compile_check
+    from flyte.cli._values import ConversionError, from_json
 
     check = compile_check(tp)
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
-        pass
+        value = text  # (still an enum member's value, say)
     else:
         if check is None or check.ok(value):
             return value
+    problems = []
+    for member in members:
+        if member is str:
+            continue  # (the text itself: last)
+        try:
+            decoded = from_json(member, value)
+        except ConversionError as exc:
+            problems.append(str(exc))
+            continue
+        member_check = compile_check(member)
+        if decoded is not value and (member_check is None or member_check.ok(decoded)):
+            return decoded
     if str in members:
         return text
     accepted = " | ".join(_type_label(m) for m in members)
-    raise click.BadParameter(f"{text!r} is not a value of {accepted}", param_hint=_option(name))
+    why = f" ({'; '.join(problems)})" if problems else ""
+    raise click.BadParameter(f"{text!r} is not a value of {accepted}{why}", param_hint=_option(name))
 
 
 def _json(name: str, text: str) -> Any:

@@ -145,12 +145,25 @@ def _patch_system() -> None:
             return original(command)
         if os.name == "nt":  # its exit code is its result
             return subprocess.call(command, shell=True)
-        from flyte.runtime import os_system  # (ctypes: loaded when a task first calls os.system)
+        from flyte.runtime import interrupts, os_system  # (ctypes: loaded when a task first calls os.system)
 
-        return os_system.system(command)
+        shield = interrupts.shield_here()
+        if shield is None:  # not a body's thread: nothing interrupts it
+            return os_system.system(command)
+        # flyte's code, where a stop of the body waits for the call to return: landing between
+        # ignoring SIGINT/SIGQUIT and counting the call, it left them ignored for good. (The
+        # command itself is ended by the stop, with the rest of the body's processes.)
+        return interrupts.call_shielded(shield, _body_stopped, os_system.system, command)
 
     system.__doc__ = original.__doc__
     os.system = system
+
+
+def _body_stopped() -> bool:
+    from flyte.runtime import bodies
+
+    body = bodies.current.get()
+    return body is not None and body.stopped
 
 
 def _patch_execv() -> None:

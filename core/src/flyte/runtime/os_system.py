@@ -95,6 +95,21 @@ def _interrupts_ignored() -> Iterator[tuple[int, ...]]:
                 _saved.clear()
 
 
+def _forked() -> None:
+    # A child forked while another thread waits here (a multiprocessing worker of another task)
+    # has no call to wait for: it gets the dispositions back, or would ignore them for good.
+    global _lock, _waiting
+    _lock = threading.Lock()  # (it may have been held by a thread the child does not have)
+    if _waiting:
+        for signum, previous in _saved.items():
+            _sigaction(signum, previous, None)
+        _saved.clear()
+        _waiting = 0
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 def _handler(action: ctypes.Array[ctypes.c_char]) -> int:
     return ctypes.c_void_p.from_buffer(action).value or 0  # (SIG_DFL is a null pointer)
 

@@ -73,10 +73,13 @@ def private_key(purpose: str) -> bytes:
     folder = state_path("secrets")
     target = inside(folder, folder / f".{safe_name('key purpose', purpose)}.key")
     try:
-        return _whole_key(target.read_bytes(), target)
+        return _whole_key(_read_key(target, purpose), target)
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    except OSError as error:  # (FileNotFoundError too: the folder was removed meanwhile)
+        raise StateError(f"{folder}: cannot make flyte's key for {purpose} there ({error.strerror})") from None
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as f:
@@ -87,7 +90,20 @@ def private_key(purpose: str) -> bytes:
             os.link(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return _whole_key(target.read_bytes(), target)
+    return _whole_key(_read_key(target, purpose), target)
+
+
+def _read_key(path: Path, purpose: str) -> bytes:
+    """The key file's bytes; FileNotFoundError when there is none, a StateError saying what to
+    do when it cannot be read (a directory, another user's file), not the raw OSError."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise StateError(
+            f"{path}: cannot read flyte's key for {purpose} ({error.strerror}); remove it and flyte makes another"
+        ) from None
 
 
 def _whole_key(data: bytes, path: Path) -> bytes:

@@ -535,6 +535,9 @@ class Controller:
         if encoder is None:  # the first call of this task object
             encoder = task._inputs_encoder = _codec.flat_encoder(tuple(task.signature.parameters))
         text = encoder(inputs)  # None: not plain scalars by parameter name (dumps encodes them)
+        if text is None and checks.integral_inputs:  # a numpy integer for an int is not plain
+            inputs = {**inputs, **{n: put(inputs[n]) for n, put in checks.integral_inputs if n in inputs}}
+            text = encoder(inputs)
         if spec.secrets and spec.secrets not in self.secrets_known:
             # Masked in the inputs recorded now and in the cache key, not only once its attempt
             # has them (once a run: the attempt still fetches, and masks, its own values).
@@ -807,6 +810,8 @@ class Controller:
                     action.checks.check_output(action.task, result)  # an OutputTypeError is not retried
                     if action.checks.converted_output is not None:
                         result = action.checks.converted_output(result)
+                    elif type(result) not in _codec.CANONICAL_SCALARS and action.checks.integral_output is not None:
+                        result = action.checks.integral_output(result)  # a numpy integer for an int, ...
                     # Dataframes it returned are stored now: a failure to store fails the attempt.
                     if not action.checks.scalar_output and might_hold_data(result):
                         stored, result = await transport.output_leaving(

@@ -120,3 +120,24 @@ def test_flytes_own_threads_keep_the_process_environment(monkeypatch: pytest.Mon
         environ.leave(token)
     assert named == ["process"] and pooled == "process"
     assert users == ["task"]
+
+
+secretive = flyte.TaskEnvironment(name="thread_env_secret", secrets=flyte.Secret(key="thread_env_token"))
+
+
+@secretive.task
+def secret_in_threads() -> list:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pooled = pool.submit(os.getenv, "THREAD_ENV_TOKEN").result()
+    return [len(_in_thread(lambda: os.environ["THREAD_ENV_TOKEN"])[0]), len(pooled)]
+
+
+def test_a_tasks_secret_reaches_its_threads_and_no_others(flyte_home: object, monkeypatch: pytest.MonkeyPatch):
+    from flyte.runtime import secret_store
+
+    secret_store.create("thread_env_token", b"thread-env-s3cret")
+    monkeypatch.delenv("THREAD_ENV_TOKEN", raising=False)
+    flyte.init()
+    assert flyte.run(secret_in_threads).outputs()[0] == [len("thread-env-s3cret")] * 2
+    assert _in_thread(lambda: os.environ.get("THREAD_ENV_TOKEN")) == [None]
+    assert shared.submit(os.getenv, "THREAD_ENV_TOKEN").result() is None

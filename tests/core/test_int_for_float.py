@@ -291,3 +291,11 @@ def test_a_dataclass_that_names_itself_is_converted_all_the_way_down():
     outputs = flyte.run(weights, tree=tree, scaled=Scaled(3, scale=2)).outputs()[0]
     assert outputs == ["float"] * 4 + ["6.0"]
     assert type(tree.children[0].weight) is int  # the caller's tree is not changed
+
+
+def test_a_dict_subclass_is_converted_too():
+    import collections
+
+    named = collections.defaultdict(int, {"a": 1})
+    assert flyte.run(types_seen, x=1.0, xs=[1], named=named).outputs()[0] == ["float"] * 3 + ["NoneType"]
+    assert type(named["a"]) is int

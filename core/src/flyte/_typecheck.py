@@ -697,7 +697,7 @@ def _tuple_converter(args: tuple[Any, ...], leaves: frozenset[Any]) -> Callable[
 
 def _list_converter(item: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
-        if type(value) is not list or item is None:
+        if not isinstance(value, list) or item is None:
             return value
         items = [item(x) for x in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
@@ -707,7 +707,7 @@ def _list_converter(item: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
 
 def _dict_converter(key: Callable[[Any], Any] | None, val: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
-        if type(value) is not dict:
+        if not isinstance(value, dict):
             return value
         items = [(k, x, key(k) if key is not None else k, val(x) if val is not None else x) for k, x in value.items()]
         if all(k is k2 and x is x2 for k, x, k2, x2 in items):

@@ -17,13 +17,15 @@ from cattrs.strategies import configure_tagged_union
 
 from flyte import _codec
 from flyte._cache import Cache
-from flyte.errors import ConfigurationError
+from flyte.errors import ConfigurationError, FlyteError
 from flyte.frozen import FrozenDict, freeze, thaw
 from flyte.image import Image, Layer
 from flyte.interface import InputSpec
 from flyte.pod_template import PodTemplate, pod_spec_to_dict
 from flyte.resources import Device, Resources
+from flyte.retry import Backoff, stored_backoff
 from flyte.reuse import ReusePolicy
+from flyte.secret import Secret, stored_secret
 from flyte.spec import TaskSpec
 from flyte.triggers import Cron, FixedRate, Trigger
 
@@ -110,6 +112,27 @@ for _cls in (Image, PodTemplate):
 _with_fields(TaskSpec, plugin_config=_coded, links=_coded)
 
 
+# Stored data is read with the rules it was written under: a record an earlier version wrote
+# (a deployment's spec, a connector job's) is migrated, not refused, where a rule got stricter
+# since (flyte.retry.stored_backoff, flyte.secret.stored_secret). New input is not read here.
+def _stored(build: Any, cls: type) -> Any:
+    names = {a.name for a in cls.__attrs_attrs__}
+
+    def structure(data: Any, _: Any) -> Any:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a {cls.__name__} as a dict, got {type(data).__name__} {data!r}")
+        extra = sorted(set(data) - names)
+        if extra:
+            raise cattrs.ForbiddenExtraKeysError(f"extra fields for {cls.__name__}: {extra}", cls, set(extra))
+        return build(**data)  # durations as stored (seconds) are what the constructors take
+
+    return structure
+
+
+converter.register_structure_hook(Backoff, _stored(stored_backoff, Backoff))
+converter.register_structure_hook(Secret, _stored(stored_secret, Secret))
+
+
 def unstructure_spec(spec: TaskSpec) -> dict[str, Any]:
     return converter.unstructure(spec)
 
@@ -134,7 +157,12 @@ def structure(data: Any, cls: type) -> Any:
         raise ConfigurationError(f"not a valid {getattr(cls, '__name__', cls)}: {_explain(exc)}") from exc
 
 
+def _reason(exc: BaseException, cls: Any) -> str:
+    # A value object's own error says what is wrong and what is accepted; cattrs's says less.
+    return str(exc) if isinstance(exc, FlyteError) else cattrs.v.format_exception(exc, cls)
+
+
 def _explain(exc: BaseException) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
-        return "; ".join(cattrs.transform_error(exc, path="spec"))
+        return "; ".join(cattrs.transform_error(exc, path="spec", format_exception=_reason))
     return f"{type(exc).__name__}: {exc}"

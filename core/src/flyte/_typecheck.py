@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import builtins
 import collections.abc as abc
+import copy
 import dataclasses
 import datetime as _dt
 import inspect
@@ -406,9 +407,15 @@ class SignatureCheck:
     scalar_output: bool = False
     # The inputs whose accepted values a cluster would deliver in another form, with the
     # function converting a value to it (:func:`_converter`), and the output's: a task receives
-    # and returns datetimes in UTC, timezone-aware, and an int given for a float as a float.
+    # and returns datetimes in UTC, timezone-aware, an int given for a float as a float and a
+    # numpy integer given for an int as an int.
     converted_inputs: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
     converted_output: Callable[[Any], Any] | None = None
+    # Those whose annotation reaches only ``int``: a plain value needs no converting there, so
+    # these are applied only to a value that is not plain (a numpy integer, a container); a
+    # call of ``f(i: int) -> int`` pays nothing for them.
+    integral_inputs: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
+    integral_output: Callable[[Any], Any] | None = None
 
     def check_inputs(self, task: Any, given: dict[str, Any]) -> None:
         """Raise :class:`~flyte.errors.InputTypeError` for the first input in ``given`` that
@@ -510,39 +517,238 @@ def signature_check(func: Callable[..., Any]) -> SignatureCheck:
         # Only a trigger's firing replaces a flyte.TriggerTime default: a direct run must pass a
         # value, as in the reference SDK, rather than hand the placeholder to the function.
         accepted = {name: d for name, d in defaults.items() if not _is_trigger_time(d)}
-        converted = tuple((name, put) for name, tp in params.items() if (put := _converter(tp)) is not None)
+        always = {name: tp for name, tp in params.items() if _reaches(tp, ALWAYS_CONVERTED, set())}
+        converted = tuple((name, _build(tp, _ALL_LEAVES)) for name, tp in always.items())
+        integral = tuple(
+            (name, _build(tp, _ALL_LEAVES))
+            for name, tp in params.items()
+            if name not in always and _reaches(tp, _ALL_LEAVES, set())
+        )
+        always_output = _reaches(output, ALWAYS_CONVERTED, set())
         found = SignatureCheck(
-            checks, accepted, compile_check(output), scalar_inputs, _scalar(output), converted, _converter(output)
+            checks,
+            accepted,
+            compile_check(output),
+            scalar_inputs,
+            _scalar(output),
+            converted,
+            _converter(output) if always_output else None,
+            integral,
+            None if always_output else _converter(output),
         )
         _signatures[func] = found
     return found
 
 
-def _converter(tp: Any) -> Callable[[Any], Any] | None:
+def _converter(tp: Any, leaves: frozenset[Any] | None = None) -> Callable[[Any], Any] | None:
     """For an annotation whose accepted values a cluster would deliver in another form, the
     function converting a value to that form; None for any other. A cluster passes values as
     typed literals: a ``datetime`` as a UTC timestamp (:func:`in_utc`), a ``float`` as a
-    float, even when an int was given (:func:`as_float`). So does a run here: a task sees the
-    same value whichever way it runs. Applies to the type itself, in an optional, in a list or
-    in a dict's values, nested; dataclass and model fields are the class's own to decode, and
-    a union of several types (``int | float``) keeps the value's own."""
+    float, even when an int was given (:func:`as_float`), an ``int`` as an int, even when a
+    numpy integer was given (:func:`as_int`). So does a run here: a task sees the same value
+    whichever way it runs. Applies to the type itself and inside optionals and unions, lists,
+    and dicts (keys and values), nested, and for numbers inside tuples and dataclass fields
+    too, as the reference SDK's type engine converts them (see :data:`_CONVERTED_ORIGINS`);
+    pydantic models convert their own fields when made.
+
+    ``leaves``: the leaf types to convert (default: all). A converter returns the value it was
+    given (the same object) when nothing in it needed converting; else a copy (the caller's
+    value is never changed)."""
+    leaves = _ALL_LEAVES if leaves is None else leaves
+    return _build(tp, leaves) if _reaches(tp, leaves, set()) else None
+
+
+_ALL_LEAVES: frozenset[Any] = frozenset()  # set below, once the leaf converters are defined
+
+
+def _unwrapped(tp: Any) -> Any:
+    """``Annotated[T, ...]``, ``NewType`` and ``type X = T`` as the type they stand for (as the
+    type check reads them)."""
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif getattr(tp, "__supertype__", None) is not None:
+            tp = tp.__supertype__
+        elif type(tp).__name__ == "TypeAliasType":
+            tp = tp.__value__
+        else:
+            return tp
+
+
+def _hints(cls: type) -> dict[str, Any]:
     try:
-        leaf = _LEAF_CONVERTERS.get(tp)
-    except TypeError:  # an unhashable annotation (Annotated metadata): not a leaf
-        leaf = None
-    if leaf is not None:
-        return leaf
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):  # an annotation that cannot be resolved: its fields unchecked
+        return {}
+
+
+def _reaches(tp: Any, leaves: frozenset[Any], seen: set[int]) -> bool:
+    """Whether a value of annotation ``tp`` can hold a leaf to convert where :func:`_build`
+    looks (``seen``: the dataclasses already walked, which may name themselves)."""
+    tp = _unwrapped(tp)
+    try:
+        if tp in leaves:
+            return True
+    except TypeError:  # an unhashable annotation: not a leaf
+        return False
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is tuple:
+        return any(_reaches(a, leaves - _TYPED_ONLY, seen) for a in args if a is not Ellipsis)
+    if origin in _CONVERTED_ORIGINS:
+        return any(_reaches(a, leaves, seen) for a in args)
+    if _is_record(tp) and id(tp) not in seen:
+        seen.add(id(tp))
+        return any(_reaches(h, leaves - _TYPED_ONLY, seen) for h in _hints(tp).values())
+    return False
+
+
+def _is_record(tp: Any) -> bool:
+    """A dataclass or a NamedTuple: a class whose fields are declared and converted."""
+    if not isinstance(tp, type) or tp in _REGISTRY:
+        return False
+    return dataclasses.is_dataclass(tp) or (issubclass(tp, tuple) and hasattr(tp, "_fields"))
+
+
+def _build(tp: Any, leaves: frozenset[Any]) -> Callable[[Any], Any]:
+    tp = _unwrapped(tp)
+    if tp in leaves:
+        return _LEAF_CONVERTERS[tp]
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
-        return _converter(inner[0]) if len(inner) == 1 else None  # (None is returned as is)
-    if origin in (list, abc.Sequence) and len(args) == 1:
-        item = _converter(args[0])
-        return None if item is None else (lambda v: [item(x) for x in v] if isinstance(v, list) else v)
-    if origin in (dict, abc.Mapping) and len(args) == 2:
-        value = _converter(args[1])
-        return None if value is None else (lambda v: {k: value(x) for k, x in v.items()} if isinstance(v, dict) else v)
-    return None
+        # Optional[X]: X's converter, which returns None as it is.
+        return _build(inner[0], leaves) if len(inner) == 1 else _union_converter(args, leaves)
+    if origin is tuple:
+        return _tuple_converter(args, leaves - _TYPED_ONLY)
+    if origin in (list, abc.Sequence, abc.MutableSequence):
+        return _list_converter(_part(args[0], leaves))
+    if origin in (dict, abc.Mapping, abc.MutableMapping):
+        return _dict_converter(_part(args[0], leaves), _part(args[1], leaves))
+    if issubclass(tp, tuple):  # a NamedTuple: its fields in order, as a tuple's items
+        hints = _hints(tp)
+        return _tuple_converter(tuple(hints.get(name, Any) for name in tp._fields), leaves - _TYPED_ONLY)
+    return _dataclass_converter(tp, leaves - _TYPED_ONLY)  # _reaches let nothing else through
+
+
+def _part(tp: Any, leaves: frozenset[Any]) -> Callable[[Any], Any] | None:
+    return _build(tp, leaves) if _reaches(tp, leaves, set()) else None
+
+
+# Where a cluster passes values as typed literals (a union, a list, a dict), each part arrives
+# in its declared form. A tuple's items and a dataclass's fields travel as one msgpack record
+# decoded by their declared types: numbers take their declared form, datetimes come back as
+# they were (naive or in their own zone, as the reference SDK gives them). A set is pickled
+# there: it arrives as it was, so it is not converted here either.
+_CONVERTED_ORIGINS = (
+    typing.Union,
+    types.UnionType,
+    list,
+    abc.Sequence,
+    abc.MutableSequence,
+    dict,
+    abc.Mapping,
+    abc.MutableMapping,
+)
+
+
+def _union_converter(args: tuple[Any, ...], leaves: frozenset[Any]) -> Callable[[Any], Any]:
+    # A member that takes the value as it is wins (``int | float`` keeps an int, ``float | int``
+    # too, as the reference SDK's union picks the member the value already is); else the first
+    # member that takes it, converted (``float | str`` given 3 gives 3.0).
+    members = [(check.ok if (check := compile_check(a)) else None, _part(a, leaves)) for a in args]
+
+    def convert(value: Any) -> Any:
+        first = None
+        for ok, put in members:
+            if ok is None or ok(value):
+                if put is None:
+                    return value
+                converted = put(value)
+                if converted is value:
+                    return value
+                if first is None:
+                    first = (converted,)
+        return value if first is None else first[0]
+
+    return convert
+
+
+def _tuple_converter(args: tuple[Any, ...], leaves: frozenset[Any]) -> Callable[[Any], Any]:
+    if len(args) == 2 and args[1] is Ellipsis:
+        each = _part(args[0], leaves)
+        puts: list[Callable[[Any], Any] | None] | None = None
+    else:
+        each, puts = None, [_part(a, leaves) for a in args]
+
+    def convert(value: Any) -> Any:
+        if not isinstance(value, tuple) or (puts is not None and len(puts) != len(value)):
+            return value  # (the check refused it already)
+        parts = [value] if each is None else [each] * len(value)
+        items = [put(x) if put is not None else x for put, x in zip(puts or parts, value, strict=True)]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        if type(value) is tuple:
+            return tuple(items)
+        make = getattr(type(value), "_make", None)  # a NamedTuple
+        return make(items) if make is not None else value
+
+    return convert
+
+
+def _list_converter(item: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, list) or item is None:
+            return value
+        items = [item(x) for x in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+
+    return convert
+
+
+def _dict_converter(key: Callable[[Any], Any] | None, val: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        items = [(k, x, key(k) if key is not None else k, val(x) if val is not None else x) for k, x in value.items()]
+        if all(k is k2 and x is x2 for k, x, k2, x2 in items):
+            return value
+        return {k2: x2 for _, _, k2, x2 in items}
+
+    return convert
+
+
+def _dataclass_converter(cls: type, leaves: frozenset[Any]) -> Callable[[Any], Any]:
+    fields: list[tuple[str, Callable[[Any], Any]]] | None = None
+
+    def field_converters() -> list[tuple[str, Callable[[Any], Any]]]:
+        # Built on first use: a dataclass may name itself (``children: list[Node]``).
+        nonlocal fields
+        if fields is None:
+            hints = _hints(cls)
+            named = [f.name for f in dataclasses.fields(cls) if f.init and f.name in hints]
+            parts = ((name, _part(hints[name], leaves)) for name in named)
+            fields = [(name, put) for name, put in parts if put is not None]
+        return fields
+
+    def convert(value: Any) -> Any:
+        if type(value) is not cls:  # a subclass has fields of its own: it is given as it is
+            return value
+        changed = {}
+        for name, put in field_converters():
+            current = getattr(value, name)
+            converted = put(current)
+            if converted is not current:
+                changed[name] = converted
+        if not changed:
+            return value
+        # A copy with the fields converted, the caller's instance as it was. Not made again
+        # through __init__: __post_init__ would run twice on it (and an InitVar be lost).
+        converted = copy.copy(value)
+        for name, field_value in changed.items():
+            object.__setattr__(converted, name, field_value)  # (a frozen dataclass's too)
+        return converted
+
+    return convert
 
 
 def as_float(value: Any) -> Any:
@@ -569,7 +775,21 @@ def in_utc(value: Any) -> Any:
     return value
 
 
-_LEAF_CONVERTERS: dict[Any, Callable[[Any], Any]] = {_dt.datetime: in_utc, float: as_float}
+def as_int(value: Any) -> Any:
+    """A numpy integer (or another ``numbers.Integral`` the check accepts) given for an ``int``
+    as the int a task receives; anything else as is."""
+    if type(value) is not int and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return value
+
+
+_LEAF_CONVERTERS: dict[Any, Callable[[Any], Any]] = {_dt.datetime: in_utc, float: as_float, int: as_int}
+_ALL_LEAVES = frozenset(_LEAF_CONVERTERS)
+_TYPED_ONLY = frozenset((_dt.datetime,))  # converted where passed as a typed literal only (_CONVERTED_ORIGINS)
+# The leaves a plain value (str, int, float, bool, None: what the record's fast encoding takes)
+# can need converted in: an int for a float, a naive datetime never is one. An annotation that
+# reaches only ``int`` needs converting only when a value is not plain (a numpy integer).
+ALWAYS_CONVERTED = frozenset((float, _dt.datetime))
 
 
 # What a scalar annotation accepts (an int for a float, a numbers.Integral for an int, ...) is

@@ -70,6 +70,16 @@ class Backoff:
         return timedelta(seconds=seconds)
 
 
+def stored_backoff(base: Any, factor: Any = 1.0, cap: Any = None) -> Backoff:
+    """A Backoff read back from data this library stored, possibly by an earlier version whose
+    default was ``factor=2`` with no ``cap`` (a ``cap`` is required with a factor above 1 now):
+    such a one gets ``cap`` = the longest duration, the bound that version's ``delay`` applied,
+    so it waits exactly as it did. New input goes through ``Backoff(...)`` and its rules."""
+    if cap is None and isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 1:
+        cap = MAX_DURATION
+    return Backoff(base=base, factor=factor, cap=cap)
+
+
 def _backoff(value: Any) -> Backoff | None:
     if value is None or isinstance(value, Backoff):
         return value

@@ -83,8 +83,7 @@ class Secret:
 
     @property
     def _default_env_var(self) -> str:
-        name = f"{self.group}_{self.key}" if self.group else self.key
-        return name.replace("-", "_").upper()
+        return default_env_var(self.key, self.group)
 
     @property
     def env_var(self) -> str | None:
@@ -97,6 +96,43 @@ class Secret:
     def path(self) -> str | None:
         """The file that receives the value (None unless mounted)."""
         return f"{self.mount}/{self.key}" if self.mount else None
+
+
+def default_env_var(key: str, group: str | None) -> str:
+    """The variable a secret with neither ``as_env_var`` nor ``mount`` is exposed in."""
+    name = f"{group}_{key}" if group else key
+    return name.replace("-", "_").upper()
+
+
+# Earlier versions of this library took any C identifier for as_env_var (exported as written,
+# lower case too), and named a secret's variable by default after its key alone: other
+# characters as _, upper-cased, _ before a leading digit (git log -S"as_env_var" secret.py).
+_EARLIER_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _earlier_default_env_var(key: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", key).upper()
+    return name if _EARLIER_ENV_VAR.match(name) else f"_{name}"
+
+
+def stored_secret(key: Any, group: Any = None, mount: Any = None, as_env_var: Any = None) -> Secret:
+    """A Secret read back from data this library stored (a deployment's spec, a connector
+    job's record), possibly written by an earlier version whose rules were looser: the secret
+    keeps the variable that version exported it in, so reading the record never fails on it.
+    New input goes through ``Secret(...)`` and its rules.
+
+    Only what the current rules refuse is migrated, so a record written now reads back equal."""
+    named = as_env_var is None and mount is None and isinstance(key, str) and isinstance(group, (str, type(None)))
+    if named and not SECRET_ENV_VAR.fullmatch(default_env_var(key, group)):  # refused now: an earlier version's
+        as_env_var = _earlier_default_env_var(key)
+    earlier = isinstance(as_env_var, str) and _EARLIER_ENV_VAR.fullmatch(as_env_var)
+    if earlier and not SECRET_ENV_VAR.fullmatch(as_env_var):
+        # Checked (key, group, mount, not both) with the name upper-cased, then given the name
+        # as the earlier version exported it: a task reads os.environ by that exact name.
+        secret = Secret(key=key, group=group, mount=mount, as_env_var=as_env_var.upper())
+        object.__setattr__(secret, "as_env_var", as_env_var)
+        return secret
+    return Secret(key=key, group=group, mount=mount, as_env_var=as_env_var)
 
 
 def to_secrets(value: Any, param: str = "secrets") -> tuple[Secret, ...]:

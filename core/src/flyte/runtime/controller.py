@@ -73,6 +73,9 @@ _blocked_loop_of: contextvars.ContextVar[Action | None] = contextvars.ContextVar
 # TaskTemplate._cache_part of a cached task whose keys are computed whole on every call.
 _PER_CALL = object()
 
+# The types of a returned value that holds no numpy integer to convert (SignatureCheck.integral_output).
+_PLAIN_SCALARS = _codec.CANONICAL_SCALARS
+
 # What the run store records about each action and the cache.
 HIT, MISS, WRITTEN, DISABLED = "hit", "miss", "written", "disabled"
 NOT_CACHED = "not cached (secret)"  # ran, and its outputs held a secret's value: not written
@@ -535,6 +538,9 @@ class Controller:
         if encoder is None:  # the first call of this task object
             encoder = task._inputs_encoder = _codec.flat_encoder(tuple(task.signature.parameters))
         text = encoder(inputs)  # None: not plain scalars by parameter name (dumps encodes them)
+        if text is None and checks.integral_inputs:  # a numpy integer for an int is not plain
+            inputs = {**inputs, **{n: put(inputs[n]) for n, put in checks.integral_inputs if n in inputs}}
+            text = encoder(inputs)
         if spec.secrets and spec.secrets not in self.secrets_known:
             # Masked in the inputs recorded now and in the cache key, not only once its attempt
             # has them (once a run: the attempt still fetches, and masks, its own values).
@@ -807,6 +813,8 @@ class Controller:
                     action.checks.check_output(action.task, result)  # an OutputTypeError is not retried
                     if action.checks.converted_output is not None:
                         result = action.checks.converted_output(result)
+                    elif type(result) not in _PLAIN_SCALARS and action.checks.integral_output is not None:
+                        result = action.checks.integral_output(result)  # a numpy integer for an int, ...
                     # Dataframes it returned are stored now: a failure to store fails the attempt.
                     if not action.checks.scalar_output and might_hold_data(result):
                         stored, result = await transport.output_leaving(

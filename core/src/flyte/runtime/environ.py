@@ -6,6 +6,17 @@ runs, and only to it: two tasks running at once with different values each see t
 that reads a context-local overlay first and the real environment second. Context variables
 follow asyncio tasks and the threads we start for sync tasks, so every task sees its overlay.
 
+A thread a task body starts sees the task's environment too, as threads share a container's:
+``threading.Thread.start`` hands the new thread the starter's overlay, and
+``ThreadPoolExecutor.submit`` (``executor.map``, ``loop.run_in_executor``) runs each item with
+its submitter's, as ``asyncio.to_thread`` (which copies the whole context) already did. Only
+the environment: ``flyte.ctx()`` and calling tasks stay where they were (Python 3.11 threads
+start with no context). An executor's worker threads take none at start: they serve whoever
+submits next. flyte's own threads and executors (named ``flyte-...``) keep the process's
+environment: they outlive the task that happened to start them and serve others. A thread a
+task starts that outlives it (a library's lazily started background thread) keeps the task's
+environment for its life, as Python 3.14's ``thread_inherit_context`` does with the context.
+
 A child process inherits the C environment, not the overlay: ``subprocess`` (and what runs
 through it: ``os.popen``, ``asyncio.create_subprocess_exec``) is patched to hand a task's
 children the environment the task sees when the caller passes no ``env``, as a container's
@@ -22,10 +33,14 @@ them on too. What starts a process below Python (a C library's own ``fork``/``ex
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-from collections.abc import Iterator, Mapping, MutableMapping
-from contextvars import Token
+import threading
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import thread as _futures_thread
+from contextvars import Context, Token
 from typing import Any
 
 from flyte._context import NO_BODY, BodyContext, current_body
@@ -119,6 +134,7 @@ def install() -> None:
         _patch_popen()
         _patch_system()
         _patch_execv()
+        _patch_threads()
         _patched = True
 
 
@@ -135,6 +151,64 @@ def _patch_popen() -> None:
         original(self, *args, **kwargs)
 
     subprocess.Popen.__init__ = init  # type: ignore[method-assign]
+
+
+# flyte's own threads, and its executors' thread_name_prefix, start so: they serve many tasks.
+FLYTE_THREADS = "flyte-"
+# The function an executor's worker thread runs (None if a Python version renames it).
+_EXECUTOR_WORKER = getattr(_futures_thread, "_worker", None)
+
+
+def _patch_threads() -> None:
+    start = threading.Thread.start
+    submit = ThreadPoolExecutor.submit
+
+    def start_here(self: threading.Thread) -> None:
+        environ = current_body.get().environ
+        if (
+            environ is not None  # (outside a task body: nothing to hand on, nothing more to pay)
+            and not self.name.startswith(FLYTE_THREADS)
+            and (_EXECUTOR_WORKER is None or getattr(self, "_target", None) is not _EXECUTOR_WORKER)
+        ):
+            self.run = _with_environ(environ, self.run)  # type: ignore[method-assign]
+        start(self)
+
+    def submit_here(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        environ = current_body.get().environ
+        if (
+            environ is not None
+            and not _runs_in_a_context(fn)
+            and not getattr(self, "_thread_name_prefix", "").startswith(FLYTE_THREADS)
+        ):
+            fn = _with_environ(environ, fn)
+        return submit(self, fn, *args, **kwargs)
+
+    start_here.__doc__ = start.__doc__
+    submit_here.__doc__ = submit.__doc__
+    threading.Thread.start = start_here  # type: ignore[method-assign]
+    ThreadPoolExecutor.submit = submit_here  # type: ignore[method-assign]
+
+
+def _runs_in_a_context(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is a ``Context.run`` (``partial(ctx.run, ...)``: ``asyncio.to_thread``'s,
+    ``loop.run_in_executor``'s callers that copied the context): it brings its own overlay."""
+    if type(fn) is functools.partial:
+        fn = fn.func
+    return type(getattr(fn, "__self__", None)) is Context
+
+
+def _with_environ(environ: dict[str, Any], fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run with ``environ`` as its overlay (and nothing else of a body's context)."""
+    body = BodyContext(None, None, environ, None)
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        token = current_body.set(body)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            current_body.reset(token)
+
+    return run
 
 
 def _patch_system() -> None:

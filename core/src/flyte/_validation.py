@@ -7,13 +7,36 @@ Every error names the parameter, shows the bad value and says what would be acce
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 import unicodedata
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
 
 from flyte.errors import ConfigurationError, ConfigurationTypeError
+
+
+def warn_at_user_code(message: str, category: type[Warning]) -> None:
+    """Warn at the first caller outside flyte (and outside code attrs generates for a value
+    object): the user's line that made the value, wherever the converter that warns was
+    reached from (a constructor, ``clone``, ``evolve``)."""
+    own = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        library = frame.f_globals.get("__name__", "").partition(".")[0] in ("attr", "attrs")  # evolve
+        generated = name.startswith("<attrs generated")
+        if not (library or generated or os.path.abspath(name).startswith(own)):
+            break  # the user's file, or their <string>/<stdin>
+        frame = frame.f_back
+    if frame is None:  # only flyte's code on the stack
+        warnings.warn(message, category, stacklevel=2)
+        return
+    module = frame.f_globals.get("__name__", "<unknown>")
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno, module=module)
 
 
 def invalid(param: str, value: Any, accepted: str, problem: str | None = None) -> NoReturn:

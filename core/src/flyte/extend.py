@@ -9,7 +9,7 @@ third-party author sees is the one we use. Names here are stable API; everything
 - Hooks: :data:`hookimpl` marks your implementations of the specs in :mod:`flyte.hookspecs`.
 - Records: :class:`TaskPlugin` (what your config type does), :class:`TaskCall` (one attempt
   as your runner receives it), :class:`DataFrameHandler` (how a dataframe type is stored and
-  read back).
+  read back; :func:`require_columns` for its ``select``).
 - Task context: what a runner puts into ``TaskCall.data`` before ``invoke()`` (an engine
   handle, say) the task reads as ``flyte.ctx().data[key]``.
 - Data: :mod:`storage` (``flyte.storage``: reading and writing the run's storage, all or
@@ -91,6 +91,7 @@ _EXPORTS = {
     "TaskCall": "flyte.plugin_types",
     "TaskPlugin": "flyte.plugin_types",
     "DataFrameHandler": "flyte.plugin_types",
+    "require_columns": "flyte.plugin_types",
     "storage": "flyte.storage",
     "io": "flyte.io",
     "RenderContext": "flyte.render.context",

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import sys
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union
@@ -36,7 +35,7 @@ from flyte._image_projects import (
     project_digest,
     uv_project,
 )
-from flyte._validation import env_var_dict, invalid, no_control_characters, wrong_type
+from flyte._validation import env_var_dict, invalid, no_control_characters, warn_at_user_code, wrong_type
 from flyte.errors import ConfigurationAttributeError
 from flyte.secret import Secret, to_secrets
 
@@ -84,7 +83,16 @@ def _packages(
     return tuple(packages)
 
 
+class _CheckedPython(tuple):
+    """A ``python_version`` already converted (and warned about): ``with_*`` and ``clone`` make
+    the next image through attrs' ``evolve``, which converts every field again."""
+
+    __slots__ = ()
+
+
 def _python_version(value: Any) -> tuple[int, int]:
+    if isinstance(value, _CheckedPython):
+        return value
     if value is None:
         return sys.version_info[:2]
     if isinstance(value, str):
@@ -101,14 +109,13 @@ def _python_version(value: Any) -> tuple[int, int]:
                 "is not a supported Python version",
             )
         if version < RUNTIME_PYTHON:
-            warnings.warn(
+            warn_at_user_code(
                 f"python_version: {version[0]}.{version[1]} is older than the Python {RUNTIME_PYTHON[0]}."
                 f"{RUNTIME_PYTHON[1]} flyte needs inside the image; local runs are unaffected, but a "
                 f"container built from this image cannot run the task (use (3, 11) or later)",
                 ImagePythonWarning,
-                stacklevel=2,
             )
-        return version
+        return _CheckedPython(version)
     invalid("python_version", value, 'a (major, minor) tuple such as (3, 12), or "3.12"')
 
 

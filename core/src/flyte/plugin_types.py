@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -240,6 +240,11 @@ class DataFrameHandler:
       (None: one chunk, from ``read``).
     - ``tracker(value)``: returns a predicate that tells whether ``value`` is still unchanged, so a
       value passed on from one task to the next is not stored twice (None: store every time).
+    - ``select(value, columns)``: ``value`` with only ``columns`` (names, in that order), for a
+      type declared with its columns (``Annotated[pd.DataFrame, {"a": int}]``, or
+      ``Annotated[flyte.io.DataFrame, ...]`` opened as this type); a name ``value`` lacks is a
+      ``ValueError`` naming it and the columns there are (None: such a declaration cannot be
+      read as this type, and says so).
     - ``formats``: the storage formats ``write``/``read`` accept; the first is the default.
     - ``engine_bound``: values of this type live in an engine that a task plugin runs around the
       body (a Spark session). They cross the task boundary inside the body's ``invoke()``,
@@ -254,6 +259,7 @@ class DataFrameHandler:
     iter: Callable[[str, str], Iterator[Any]] | None = None
     tracker: Callable[[Any], Callable[[Any], bool]] | None = None
     formats: tuple[str, ...] = ("parquet",)
+    select: Callable[[Any, tuple[str, ...]], Any] | None = None
     description: str = ""
     engine_bound: bool = False
 
@@ -262,3 +268,13 @@ class DataFrameHandler:
         """``"module:Qualname"`` of the handled class."""
         t = self.python_type
         return t if isinstance(t, str) else f"{t.__module__}:{t.__qualname__}"
+
+
+def require_columns(available: Iterable[str], columns: Iterable[str]) -> None:
+    """For a handler's ``select``: a ``ValueError`` when a declared column is not in the data,
+    naming the missing ones and the columns there are."""
+    have = [str(c) for c in available]
+    missing = [c for c in columns if c not in have]
+    if missing:
+        there = ", ".join(have) or "none"
+        raise ValueError(f"declared column(s) {', '.join(map(repr, missing))} not in the data (its columns: {there})")

@@ -174,3 +174,14 @@ def test_a_content_hash_declared_on_a_dask_tasks_output_keys_the_cache():
     flyte.init()
     first, second = flyte.run(hashed_pipeline).outputs()[0], flyte.run(hashed_pipeline).outputs()[0]
     assert first == second and first.startswith("sum=6 ")
+
+
+@plain_env.task
+async def narrow_dask(frame: Annotated[dd.DataFrame, {"y": int}]) -> list[str]:
+    return list(frame.columns)  # lazy: the other columns are never read
+
+
+def test_a_dask_input_declared_with_columns_has_only_those():
+    flyte.init()
+    pdf = pd.DataFrame({"x": [1, 2], "y": [3, 4]})
+    assert flyte.run(narrow_dask, frame=dd.from_pandas(pdf, npartitions=1)).outputs()[0] == ["y"]

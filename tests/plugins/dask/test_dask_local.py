@@ -497,7 +497,7 @@ def test_ctrl_c_leaves_no_worker_process(tmp_path):
     assert not _wait_until_gone(pids)
 
 
-def test_worker_resources_larger_than_the_machine_are_capped_and_reported():
+def test_worker_resources_larger_than_the_machine_are_capped_and_reported(caplog):
     from dask.system import CPU_COUNT
     from distributed.system import MEMORY_LIMIT
 
@@ -519,6 +519,9 @@ def test_worker_resources_larger_than_the_machine_are_capped_and_reported():
     messages = [str(w.message) for w in caught]
     assert any(f"cpu={CPU_COUNT + 6}" in m and "WorkerGroup.resources" in m for m in messages)
     assert any("64" in m and "share of this machine" in m for m in messages)
+    # Shown where the task is defined (not at flyte's code), and once: not again by the logger.
+    assert {(w.filename, w.lineno) for w in caught} == {(__file__, big.func.__code__.co_firstlineno)}
+    assert not [r for r in caplog.records if r.name.startswith("flyteplugins.dask")]
 
 
 def test_the_plan_key_holds_no_secret_value():

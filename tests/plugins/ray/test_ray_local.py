@@ -114,6 +114,18 @@ def test_runtime_env_keys_that_install_software_are_reported_not_dropped_silentl
         _runner._local_runtime_env({"pip": ["numpy"]}, {})
 
 
+def test_a_runtime_env_warning_names_the_task_and_points_at_its_definition():
+    def body() -> None:
+        pass
+
+    _runner._reported.clear()
+    with pytest.warns(_runner.RayRuntimeWarning) as caught:
+        _runner._local_runtime_env({"pip": ["numpy"]}, {}, "ray_env.body", body)
+    (warning,) = caught
+    assert str(warning.message).startswith("ray_env.body: RayJobConfig.runtime_env['pip'] is not applied")
+    assert (warning.filename, warning.lineno) == (__file__, body.__code__.co_firstlineno)
+
+
 def test_two_ray_tasks_in_one_run_do_not_collide():
     @ray_env.task
     async def both() -> list[list[int]]:

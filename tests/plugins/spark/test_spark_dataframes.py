@@ -5,6 +5,7 @@ its session stops with the attempt; a pandas table reaches a Spark task."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
 import pytest
@@ -117,3 +118,18 @@ async def spark_sum_of_double(df: SparkDataFrame) -> int:
 def test_csv_is_written_and_read_back_by_spark():
     flyte.init()
     assert flyte.run(csv_round_trip, 4).outputs() == ["csv", 12]
+
+
+@spark_env.task
+async def narrow_spark(df: Annotated[SparkDataFrame, {"square": int}]) -> list:
+    return df.columns
+
+
+@driver.task
+async def spark_columns() -> list:
+    return await narrow_spark(await produce(3))  # columns id, square
+
+
+def test_a_spark_input_declared_with_columns_has_only_those():
+    flyte.init()
+    assert flyte.run(spark_columns).outputs()[0] == ["square"]

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flyte.plugin_types import DataFrameHandler
+from flyte.plugin_types import DataFrameHandler, require_columns
 
 FORMATS = ("parquet", "csv")
 _MISSING_ARROW = "storing dataframes needs pyarrow: pip install 'flyte-core[dataframe]' (pandas and pyarrow)"
@@ -234,11 +234,33 @@ def _polars_lazy_read(uri: str, fmt: str) -> Any:
     return _polars_read(uri, fmt).lazy()
 
 
+# -- declared columns (Annotated[T, {"a": int}]): only those, in that order ------------------------
+def _pandas_select(df: Any, columns: tuple[str, ...]) -> Any:
+    require_columns(df.columns, columns)
+    return df[list(columns)]
+
+
+def _arrow_select(table: Any, columns: tuple[str, ...]) -> Any:
+    require_columns(table.column_names, columns)
+    return table.select(list(columns))
+
+
+def _polars_select(df: Any, columns: tuple[str, ...]) -> Any:
+    require_columns(df.columns, columns)
+    return df.select(list(columns))
+
+
+def _polars_lazy_select(lf: Any, columns: tuple[str, ...]) -> Any:
+    require_columns(lf.collect_schema().names(), columns)
+    return lf.select(list(columns))
+
+
 HANDLERS = [
     DataFrameHandler(
         python_type="pandas:DataFrame",
         write=_pandas_write,
         read=_pandas_read,
+        select=_pandas_select,
         iter=_pandas_iter,
         tracker=_pandas_tracker,
         formats=FORMATS,
@@ -248,6 +270,7 @@ HANDLERS = [
         python_type="pyarrow:Table",
         write=_arrow_write,
         read=read_table,
+        select=_arrow_select,
         iter=iter_tables,
         tracker=_immutable,
         formats=FORMATS,
@@ -257,6 +280,7 @@ HANDLERS = [
         python_type="polars:DataFrame",
         write=_polars_write,
         read=_polars_read,
+        select=_polars_select,
         iter=_polars_iter,
         tracker=_polars_tracker,
         formats=FORMATS,
@@ -266,6 +290,7 @@ HANDLERS = [
         python_type="polars:LazyFrame",
         write=_polars_lazy_write,
         read=_polars_lazy_read,
+        select=_polars_lazy_select,
         formats=FORMATS,
         description="polars.LazyFrame, collected and stored as Parquet",
     ),

@@ -7,6 +7,7 @@ import json
 import sys
 import typing
 from datetime import datetime
+from types import UnionType
 from typing import Any
 
 import click
@@ -287,14 +288,32 @@ run_command = RunGroup(
 )
 
 
+def _admits_none(tp: Any) -> bool:
+    """Whether None is a value of ``tp`` (``X | None``, ``Optional[X]``, ``None``, annotated)."""
+    if typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if tp is None or tp is type(None):
+        return True
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, UnionType):
+        return any(_admits_none(a) for a in typing.get_args(tp))
+    return False
+
+
 def _task_command(name: str, task: Any) -> click.Command:
     from flyte.interface import NO_DEFAULT
 
     types, _ = signature_types(task.func)
     params = []
+    none_when_left_out: set[str] = set()
     for p in task.spec.interface.inputs:
         tp = types[p.name]
         required = p.default is NO_DEFAULT
+        if required and _admits_none(tp):
+            # As the reference SDK's `flyte run` does: an optional input with no default that is
+            # left out runs with None (the task itself still requires it from Python callers).
+            required = False
+            none_when_left_out.add(p.name)
         option = "--" + p.name.replace("_", "-")
         # The reference SDK spells options as the parameter is named (--batch_size): both work.
         as_named = "--" + p.name
@@ -343,6 +362,8 @@ def _task_command(name: str, task: Any) -> click.Command:
         for param in params:
             value = values[param.name]
             if value is None and not param.required:
+                if param.name in none_when_left_out:
+                    inputs[param.name] = None
                 continue  # the task's own default applies
             convert = getattr(param, "flyte_convert", None)
             inputs[param.name] = convert(param.name, value) if convert else value

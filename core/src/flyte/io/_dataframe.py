@@ -39,6 +39,8 @@ class DataFrame:
         self._type_path: str | None = None  # the type it was stored from (what an untyped reader gets)
         self._open_as: type | None = None
         self._destination: str | None = None  # where wrap_df(uri=...) asked for it to be written
+        # The columns its declared type names (Annotated[DataFrame, {"a": int}]): what a read gives.
+        self._columns: tuple[str, ...] | None = None
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -96,17 +98,41 @@ class DataFrame:
     def open(self, dataframe_type: type) -> DataFrame:
         """A handle that reads this data as ``dataframe_type`` (``.all()``, ``.iter()``)."""
         handle = DataFrame(self.uri, self.format, self.hash)
-        handle._val, handle._type_path = self._val, self._type_path
+        handle._val, handle._type_path, handle._columns = self._val, self._type_path, self._columns
         handle._open_as = dataframe_type
         return handle
 
+    def _selecting(self, columns: tuple[str, ...] | None) -> DataFrame:
+        """This reference, read as only ``columns`` (its declared type names them)."""
+        view = DataFrame(self.uri, self.format, self.hash)
+        view._val, view._type_path, view._open_as = self._val, self._type_path, self._open_as
+        view._destination, view._columns = self._destination, columns
+        return view
+
     def all_sync(self) -> Any:
-        """The whole table, as the type given to :meth:`open`."""
+        """The whole table (its declared columns only, when its type names them), as the type
+        given to :meth:`open`."""
         target = self._target("all")
         if self._val is not None and isinstance(self._val, target):
-            return self._val
+            return self._project(self._val, target)
         handler = self._handler(target)
-        return handler.read(self._require_uri(), self.format)
+        return self._project(handler.read(self._require_uri(), self.format), target)
+
+    def _project(self, frame: Any, target: type) -> Any:
+        if self._columns is None:
+            return frame
+        handler = _frames.handler_for_type(target)
+        if handler is None:
+            raise _frames.no_handler(target)
+        if handler.select is None:
+            raise TypeError(
+                f"DataFrame {self.uri or '(in memory)'}: its type declares columns ({', '.join(self._columns)}) "
+                f"but the {handler.type_path} handler cannot select columns; declare the type without them"
+            )
+        try:
+            return handler.select(frame, self._columns)
+        except ValueError as e:
+            raise ValueError(f"DataFrame {self.uri or '(in memory)'}: {e}") from None
 
     async def all(self) -> Any:
         """Async :meth:`all_sync`."""
@@ -116,14 +142,15 @@ class DataFrame:
         """The table in chunks of the type given to :meth:`open`; one chunk is held at a time."""
         target = self._target("iter")
         if self._val is not None and isinstance(self._val, target):
-            yield self._val
+            yield self._project(self._val, target)
             return
         handler = self._handler(target)
         uri = self._require_uri()
         if handler.iter is None:
-            yield handler.read(uri, self.format)
+            yield self._project(handler.read(uri, self.format), target)
         else:
-            yield from handler.iter(uri, self.format)
+            for chunk in handler.iter(uri, self.format):
+                yield self._project(chunk, target)
 
     def iter(self) -> _Chunks:
         """Async chunks: ``async for chunk in df.open(T).iter()`` (``await df.iter()`` works too)."""

@@ -21,7 +21,7 @@ import asyncio
 import itertools
 import typing
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flyte.io import _frames
@@ -131,6 +131,17 @@ def _base(annotation: Any) -> Any:
     return annotation
 
 
+def declared_columns(annotation: Any) -> tuple[str, ...] | None:
+    """The columns an ``Annotated[T, {"a": int, ...}]`` dataframe type names (the reference
+    SDK's spelling, an ordered mapping of name to type), or None."""
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return None
+    for meta in typing.get_args(annotation)[1:]:
+        if isinstance(meta, Mapping) and meta and all(isinstance(k, str) for k in meta):
+            return tuple(meta)
+    return None
+
+
 def _each_item(convert: Callable[..., Any], value: Any, annotation: Any) -> Any:
     """``convert`` applied to the items of a list, tuple or dict ``value`` (a fixed-length tuple
     annotation hands each item its own type, where hashes may be declared); others as they are."""
@@ -186,16 +197,22 @@ def incoming(value: Any, annotation: Any = None, produced: Any = None, in_engine
     body boundary inside the plugin's engine, where ``engine_bound`` types are read."""
     base = _base(annotation)
     if isinstance(value, DataFrame):
+        # A type naming its columns reads only those (as the reference SDK does); one that
+        # does not, all of them, whatever an earlier declaration said.
+        columns = declared_columns(annotation)
+        if columns != value._columns:
+            value = value._selecting(columns)
         if base is DataFrame:
             return value
         handler = _frames.handler_for_type(base) if isinstance(base, type) else None
         if handler is not None and handler.engine_bound and not in_engine:
             return value  # read where its engine runs, the body of a task that declares it
         if produced is not None and isinstance(base, type) and isinstance(produced, base):
-            return produced
+            return produced if columns is None else value._project(produced, base)
         if handler is not None:
             frame = value.open(base).all_sync()
-            _remember(frame, handler.tracker, value)  # handed on unchanged: not written again
+            if columns is None:
+                _remember(frame, handler.tracker, value)  # handed on unchanged: not written again
             return frame
         # Undeclared: the type it was stored from, as a plain call would have returned it.
         undeclared = base in (None, typing.Any, object) and value._type_path

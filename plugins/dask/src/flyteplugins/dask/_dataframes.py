@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flyte.extend import DataFrameHandler, storage
+from flyte.extend import DataFrameHandler, require_columns, storage
 
 FORMATS = ("parquet", "csv")
 
@@ -62,11 +62,18 @@ def tracker(value: Any) -> Callable[[Any], bool]:
     return lambda now: tokenize(now) == token
 
 
+def select(value: Any, columns: tuple[str, ...]) -> Any:
+    """Only the declared columns (still lazy: the others are never read)."""
+    require_columns(value.columns, columns)
+    return value[list(columns)]
+
+
 HANDLERS = [
     DataFrameHandler(
         python_type="dask.dataframe:DataFrame",
         write=write,
         read=read,
+        select=select,
         tracker=tracker,
         formats=FORMATS,
         description="dask.dataframe.DataFrame as a folder of Parquet part files, written by the workers",

@@ -106,7 +106,8 @@ def plan_for(call: TaskCall) -> ClusterPlan:
     if threads > CPU_COUNT:
         _report(
             f"{spec.name}: {source} give each Dask worker cpu={cpu:g}, more than this machine's "
-            f"{CPU_COUNT} CPUs; each local worker gets {CPU_COUNT} threads (the DaskJob keeps {threads})"
+            f"{CPU_COUNT} CPUs; each local worker gets {CPU_COUNT} threads (the DaskJob keeps {threads})",
+            call.function,
         )
         threads = CPU_COUNT
     share = MEMORY_LIMIT // n
@@ -114,7 +115,8 @@ def plan_for(call: TaskCall) -> ClusterPlan:
         _report(
             f"{spec.name}: {source} give each of the {n} Dask workers {_bytes(memory_limit)}, more than "
             f"its share of this machine's {_bytes(MEMORY_LIMIT)}; each local worker is limited to "
-            f"{_bytes(share)} (the DaskJob keeps {_bytes(memory_limit)})"
+            f"{_bytes(share)} (the DaskJob keeps {_bytes(memory_limit)})",
+            call.function,
         )
         memory_limit = share
     task_env = _task_environment(call)
@@ -156,9 +158,15 @@ def _task_environment(call: TaskCall) -> dict[str, str]:
     return {k: v for k, v in call.environ.items() if k in own or around.get(k) != v}
 
 
-def _report(message: str) -> None:
-    warnings.warn(message, DaskResourceWarning, stacklevel=3)
-    logger.warning(message)
+def _report(message: str, function: Any) -> None:
+    """Warn once, at the task's definition (``function``), as the other local-run warnings do:
+    not at flyte's code, and not a second time through the logger."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        warnings.warn(message, DaskResourceWarning, stacklevel=3)
+        return
+    module = getattr(function, "__module__", None) or "flyteplugins.dask"
+    warnings.warn_explicit(message, DaskResourceWarning, code.co_filename, code.co_firstlineno, module=module)
 
 
 def _bytes(n: int) -> str:

@@ -38,19 +38,27 @@ class RayRuntimeWarning(UserWarning):
 _reported: set[str] = set()
 
 
-def _local_runtime_env(runtime_env: dict[str, Any] | None, task_env: dict[str, str]) -> dict[str, Any]:
+def _local_runtime_env(
+    runtime_env: dict[str, Any] | None, task_env: dict[str, str], task: str = "", function: Any = None
+) -> dict[str, Any]:
+    """The part of ``runtime_env`` a local run applies; the rest is reported once per key, at the
+    task's definition (``function``), not at flyte's code."""
     env = {k: thaw(v) for k, v in (runtime_env or {}).items() if k in LOCAL_RUNTIME_ENV}
     skipped = sorted(set(runtime_env or {}) - set(LOCAL_RUNTIME_ENV))
     for key in skipped:
         if key not in _reported:
             _reported.add(key)
-            warnings.warn(
-                f"RayJobConfig.runtime_env[{key!r}] is not applied to local runs (it would install "
-                "software on this machine); install what it lists in your environment instead. "
-                "It is kept in the rendered RayJob.",
-                RayRuntimeWarning,
-                stacklevel=2,
+            message = (
+                f"{task + ': ' if task else ''}RayJobConfig.runtime_env[{key!r}] is not applied to local "
+                "runs (it would install software on this machine); install what it lists in your "
+                "environment instead. It is kept in the rendered RayJob."
             )
+            code = getattr(function, "__code__", None)
+            if code is None:
+                warnings.warn(message, RayRuntimeWarning, stacklevel=2)
+            else:
+                module = getattr(function, "__module__", None) or "flyteplugins.ray"
+                warnings.warn_explicit(message, RayRuntimeWarning, code.co_filename, code.co_firstlineno, module=module)
     if task_env:
         env["env_vars"] = {**task_env, **env.get("env_vars", {})}
     return env
@@ -114,7 +122,7 @@ async def run(call: TaskCall) -> Any:
     config = call.spec.plugin_config
     spec = call.spec
     task_env = {k: call.environ[k] for k in spec.env_vars if k in call.environ}
-    runtime_env = _local_runtime_env(config.runtime_env, task_env)
+    runtime_env = _local_runtime_env(config.runtime_env, task_env, spec.name, call.function)
     init_kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
     if config.address:
         init_kwargs["address"] = config.address

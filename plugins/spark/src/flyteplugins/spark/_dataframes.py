@@ -46,6 +46,14 @@ def read(uri: str, fmt: str) -> Any:
     return reader.load(_spark_path(uri))
 
 
+def select(df: Any, columns: tuple[str, ...]) -> Any:
+    """Only the declared columns (a projection Spark pushes down to the files)."""
+    from flyte.extend import require_columns
+
+    require_columns(df.columns, columns)
+    return df.select(*columns)
+
+
 def tracker(_df: Any):
     """A Spark DataFrame is immutable: the one handed on is the one stored."""
     return lambda _value: True

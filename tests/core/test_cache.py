@@ -1414,6 +1414,58 @@ def test_a_batch_of_several_statements_is_stored_whole(tmp_path, monkeypatch):
         store.close()
 
 
+def test_batches_of_any_size_use_statements_of_a_few_sizes_only(tmp_path, monkeypatch):
+    """Each batch is stored whole by INSERTs of at most STATEMENT_ROWS rows whose sizes are
+    STATEMENT_ROWS or powers of two: a long-lived connection compiles each size once, where a
+    statement of the batch's own size cost as much to compile as to run."""
+    from flyte._cache import store as store_module
+
+    sizes: list[int] = []
+    real = store_module._insert_sql
+
+    def counted(rows: int) -> str:
+        sizes.append(rows)
+        return real(rows)
+
+    monkeypatch.setattr(store_module, "_insert_sql", counted)
+    store = CacheStore(tmp_path / "cache.db")
+    try:
+        most = store_module.STATEMENT_ROWS
+        written = 0
+        for batch in (1, 3, 100, most - 1, most, most + 1, 3 * most + 77, 517):
+            for i in range(batch):
+                store.put_later(f"k{written + i:06d}", "t", "v", str(written + i))
+            store.flush()
+            written += batch
+        allowed = {most} | {1 << b for b in range(most.bit_length()) if 1 << b < most}
+        assert set(sizes) <= allowed, sorted(set(sizes) - allowed)
+        assert sum(sizes) == written
+        other = CacheStore(tmp_path / "cache.db")
+        try:
+            assert len(other.entries("t")) == written
+            assert [other.get(f"k{i:06d}") for i in (0, 1, 4, written - 1)] == ["0", "1", "4", str(written - 1)]
+        finally:
+            other.close()
+    finally:
+        store.close()
+
+
+def test_a_rewritten_entry_is_counted_once_in_memory(tmp_path):
+    """An entry committed again under its key (e.g. overwrite_cache) replaces the one kept in
+    memory: the count of kept characters follows the outputs kept, not every write."""
+    store = CacheStore(tmp_path / "cache.db")
+    try:
+        store.put_later("k", "t", "v", "x" * 10)
+        store.put_later("j", "t", "v", "y" * 3)
+        store.flush()
+        store.put_later("k", "t", "v", "z" * 4)
+        store.flush()
+        assert store.get("k") == "z" * 4 and store.get("j") == "y" * 3
+        assert store._known_chars == sum(len(v) for v in store._known.values()) == 7
+    finally:
+        store.close()
+
+
 def test_after_a_failed_commit_an_entry_is_answered_throughout_and_a_newer_one_wins(tmp_path, monkeypatch):
     store = CacheStore(tmp_path / "cache.db")
     real, calls = store._commit, []

@@ -109,6 +109,7 @@ def key_version(spec: Any, func: Any) -> str:
 
 # What json.dumps does with a str (its default ensure_ascii), without its Python layers.
 _json_string = json.encoder.encode_basestring_ascii
+_CANONICAL_SCALARS = _codec.CANONICAL_SCALARS
 
 
 class TaskPart:
@@ -147,7 +148,7 @@ class TaskPart:
         other tests hold)."""
         if self.sorted_names is not None and (in_order or tuple(inputs) == self.sorted_names):
             for value in inputs.values():
-                if type(value) not in _codec.CANONICAL_SCALARS:
+                if type(value) not in _CANONICAL_SCALARS:
                     break
             else:
                 return self.hash(encoded)

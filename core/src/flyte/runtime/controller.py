@@ -29,7 +29,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from flyte import _codec
-from flyte._cache.key import cache_key, key_version, memoised_part
+from flyte._cache.key import TaskPart, cache_key, key_version, memoised_part
 from flyte._cache.store import HEARTBEAT, CacheStore, CacheWarning, get_store, ticket
 from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import BodyContext, current_body, current_group
@@ -754,7 +754,8 @@ class Controller:
                     stacklevel=2,
                 )
             return NOT_CACHED
-        version = key_version(spec, action.task.func)
+        part = action.task._cache_part  # (the key's: its version is the entry's, worked out once)
+        version = part.version if type(part) is TaskPart else key_version(spec, action.task.func)
         if spec.cache.serialize:  # waiters in other processes poll for it: commit it now
             self._results().put(key, spec.name, version, outputs)
         else:

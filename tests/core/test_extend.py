@@ -65,3 +65,43 @@ def test_in_tree_plugins_import_only_the_public_boundary() -> None:
     assert not offenders, "plugins must import flyte.extend or public flyte names only:\n" + "\n".join(
         sorted(offenders)
     )
+
+
+class _PluginWarning(UserWarning):
+    pass
+
+
+def _a_task_body() -> None:  # the "task" a plugin warns about
+    pass
+
+
+def test_warn_at_definition_points_at_the_task_once() -> None:
+    """A plugin's warning about a task is shown at the task's ``def`` line (not the plugin's),
+    and once there under the default filters however many calls warn."""
+    import warnings
+
+    from flyte.extend import warn_at_definition
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            warn_at_definition("t: 12Gi workers on an 8Gi machine", _PluginWarning, _a_task_body)
+    assert len(seen) == 1
+    (w,) = seen
+    assert w.category is _PluginWarning and str(w.message) == "t: 12Gi workers on an 8Gi machine"
+    assert (w.filename, w.lineno) == (__file__, _a_task_body.__code__.co_firstlineno)
+
+
+def test_warn_at_definition_without_code_warns_at_the_caller() -> None:
+    import functools
+    import warnings
+
+    from flyte.extend import warn_at_definition
+
+    def plugin_runner() -> None:
+        warn_at_definition("no code object", _PluginWarning, functools.partial(print))
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        plugin_runner()  # the runner's caller: this line
+    assert [w.lineno for w in seen] == [sys._getframe().f_lineno - 1]

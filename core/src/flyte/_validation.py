@@ -39,6 +39,24 @@ def warn_at_user_code(message: str, category: type[Warning]) -> None:
     warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno, module=module)
 
 
+def warn_at_definition(message: str, category: type[Warning], function: Any, module: str = "flyte") -> None:
+    """Warn at ``function``'s definition (a task's body: the user's ``def`` line), so the
+    warning points at the task it is about rather than at flyte's or a plugin's code, and is
+    shown once there under the default filters. Without a code object (a builtin, a partial):
+    at the caller's caller."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        warnings.warn(message, category, stacklevel=3)
+        return
+    where = getattr(function, "__module__", None) or module
+    # The function's module's registry, as warnings.warn would use: "default" then shows it once.
+    scope = getattr(function, "__globals__", None)
+    registry = scope.setdefault("__warningregistry__", {}) if isinstance(scope, dict) else None
+    warnings.warn_explicit(
+        message, category, code.co_filename, code.co_firstlineno, module=where, registry=registry, module_globals=scope
+    )
+
+
 def invalid(param: str, value: Any, accepted: str, problem: str | None = None) -> NoReturn:
     """Raise a ConfigurationError that names the parameter, the value and what is accepted."""
     shown = _show(value)

@@ -48,6 +48,8 @@ third-party author sees is the one we use. Names here are stable API; everything
   ``redact.remember(value)`` adds one, ``redact.known()`` says whether any is). What a task
   prints through the attempt is masked already; a plugin whose engine starts processes the
   attempt does not capture (e.g. Dask's local workers) masks their output with it.
+- Warnings: :func:`warn_at_definition` shows a warning about a task at its definition (the
+  user's ``def`` line), not at the plugin's code.
 - Errors a plugin raises or handles: :class:`IgnoreOutputs` and the :mod:`flyte.errors`
   hierarchy re-exported below.
 
@@ -104,6 +106,7 @@ _EXPORTS = {
     "SharedEngine": "flyte.runtime.engines",
     "keep_warm_for": "flyte.runtime.engines",
     "state_path": "flyte._home",
+    "warn_at_definition": "flyte._validation",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import warnings
 from typing import Any
 
+from flyte._validation import warn_at_definition
 from flyte.spec import TaskSpec
 
 
@@ -50,9 +50,4 @@ def warn_if_missing(spec: TaskSpec, func: Any) -> None:
         "none, so it runs on the CPU (code that requires the device fails). On a cluster the "
         "pod gets it"
     )
-    code = getattr(func, "__code__", None)
-    if code is None:
-        warnings.warn(message, DeviceWarning, stacklevel=3)
-        return
-    module = getattr(func, "__module__", None) or "flyte"
-    warnings.warn_explicit(message, DeviceWarning, code.co_filename, code.co_firstlineno, module=module)
+    warn_at_definition(message, DeviceWarning, func)

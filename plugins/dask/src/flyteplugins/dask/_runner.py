@@ -40,14 +40,21 @@ import math
 import os
 import signal
 import threading
-import warnings
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any
 
 import attrs
 
-from flyte.extend import ConfigurationError, SharedEngine, TaskCall, keep_warm_for, parse_quantity, shipping
+from flyte.extend import (
+    ConfigurationError,
+    SharedEngine,
+    TaskCall,
+    keep_warm_for,
+    parse_quantity,
+    shipping,
+    warn_at_definition,
+)
 from flyteplugins.dask.errors import DaskWorkerDiedError
 
 logger = logging.getLogger("flyteplugins.dask")
@@ -161,12 +168,7 @@ def _task_environment(call: TaskCall) -> dict[str, str]:
 def _report(message: str, function: Any) -> None:
     """Warn once, at the task's definition (``function``), as the other local-run warnings do:
     not at flyte's code, and not a second time through the logger."""
-    code = getattr(function, "__code__", None)
-    if code is None:
-        warnings.warn(message, DaskResourceWarning, stacklevel=3)
-        return
-    module = getattr(function, "__module__", None) or "flyteplugins.dask"
-    warnings.warn_explicit(message, DaskResourceWarning, code.co_filename, code.co_firstlineno, module=module)
+    warn_at_definition(message, DaskResourceWarning, function, module="flyteplugins.dask")
 
 
 def _bytes(n: int) -> str:

@@ -21,10 +21,9 @@ import json
 import logging
 import math
 import sys
-import warnings
 from typing import Any
 
-from flyte.extend import SharedEngine, TaskCall, keep_warm_for, thaw
+from flyte.extend import SharedEngine, TaskCall, keep_warm_for, thaw, warn_at_definition
 
 logger = logging.getLogger("flyteplugins.ray")
 
@@ -53,12 +52,7 @@ def _local_runtime_env(
                 "runs (it would install software on this machine); install what it lists in your "
                 "environment instead. It is kept in the rendered RayJob."
             )
-            code = getattr(function, "__code__", None)
-            if code is None:
-                warnings.warn(message, RayRuntimeWarning, stacklevel=2)
-            else:
-                module = getattr(function, "__module__", None) or "flyteplugins.ray"
-                warnings.warn_explicit(message, RayRuntimeWarning, code.co_filename, code.co_firstlineno, module=module)
+            warn_at_definition(message, RayRuntimeWarning, function, module="flyteplugins.ray")
     if task_env:
         env["env_vars"] = {**task_env, **env.get("env_vars", {})}
     return env

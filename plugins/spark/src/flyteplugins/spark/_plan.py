@@ -28,14 +28,13 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from flyte.extend import parse_quantity, state_path
+from flyte.extend import parse_quantity, state_path, warn_at_definition
 
 LOOPBACK = "127.0.0.1"
 ARTEFACT_KEYS = ("spark.jars", "spark.files", "spark.submit.pyFiles", "spark.archives")
@@ -186,16 +185,14 @@ def report(plan: LocalPlan, task: str, function: Any = None) -> None:
         _reported.update(k for k, _ in fresh)
         skipped = [(a, why) for a, why in plan.skipped if a not in _reported]
         _reported.update(a for a, _ in skipped)
-    code = getattr(function, "__code__", None)
-    where = (code.co_filename, code.co_firstlineno) if code is not None else ("<spark task>", 0)
     if fresh:
         lines = "; ".join(f"{k} ({why})" for k, why in fresh)
         message = f"{task}: Spark settings with no effect on a local run: {lines}"
-        warnings.warn_explicit(f"{message}. They are kept in the rendered SparkApplication.", SparkLocalWarning, *where)
+        warn_at_definition(f"{message}. They are kept in the rendered SparkApplication.", SparkLocalWarning, function)
     if skipped:
         lines = "; ".join(f"{a} ({why})" for a, why in skipped)
         message = f"{task}: Spark artefacts that cannot be fetched were skipped for this local run: {lines}"
-        warnings.warn_explicit(f"{message}. They are kept in the rendered SparkApplication.", SparkLocalWarning, *where)
+        warn_at_definition(f"{message}. They are kept in the rendered SparkApplication.", SparkLocalWarning, function)
 
 
 # -- artefacts ------------------------------------------------------------------------------

@@ -1,0 +1,266 @@
+"""File descriptors 1 and 2 read through a pipe while a task holding secrets runs.
+
+``print`` goes through ``sys.stdout`` (:class:`flyte.runtime.logs.TeeStream`, which masks and
+logs), but ``os.write(1, ...)``, ``sys.__stdout__``, C code's ``printf`` and processes started
+without ``subprocess`` (``os.posix_spawn``, ``os.fork``) write to the descriptors themselves.
+While an attempt with secrets runs in this process (:func:`held`; none: nothing changes, no
+cost), descriptors 1 and 2 are pipes: a thread per descriptor reads each, masks the secret
+values (holding back a piece that may be the start of one until the next read shows it is
+not) and writes the rest to where the descriptor pointed before, and to the attempt's log.
+The wrappers' own writes, and the copies of ``subprocess`` children's output, go straight to
+that place (:func:`terminal_write`): they are masked and logged already.
+
+When the last holder ends, buffered output is flushed into the pipes (Python's
+``sys.__stdout__``/``sys.__stderr__`` and C's stdio), a marker written after it, and the
+descriptors are put back once the threads have copied everything up to the marker; so nothing
+written before the end is lost or reaches the terminal unmasked. The process's exit does the
+same for a run that never ended (Ctrl-C on a blocked run). A process started inside keeps
+its copy of the pipe: the thread goes on copying (masked, to the terminal only) until it ends.
+
+What it cannot tell is who wrote a byte: the log it goes to is that of the one attempt holding
+the pipes, and none when several do (concurrent or nested tasks with secrets: their direct
+output then reaches the terminal masked, but no log).
+"""
+
+from __future__ import annotations
+
+import atexit
+import codecs
+import contextlib
+import ctypes
+import os
+import secrets
+import select
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from flyte.runtime import redact
+
+FDS = (1, 2)
+HOLD = 0.05  # seconds a possible start of a secret waits for the rest before it is shown
+DRAIN_WAIT = 10.0  # seconds the end of a task waits for its output to be copied (a blocked terminal)
+PARTIAL_LINE_MAX = 64 * 1024  # characters of an unfinished line held back from the log
+
+_lock = threading.RLock()
+_holders: list[Any] = []  # the logs (or None) of the attempts holding the pipes
+_redirects: dict[int, _Redirect] = {}
+
+
+def supported() -> bool:
+    return os.name == "posix"
+
+
+@contextlib.contextmanager
+def held(log: Any) -> Iterator[None]:
+    """Descriptors 1 and 2 are masked pipes until the block ends (and every other holder's)."""
+    if not supported():
+        yield
+        return
+    with _lock:
+        if not _holders:
+            _start()
+        _holders.append(log)
+        _retarget()
+    try:
+        yield
+    finally:
+        with _lock:
+            _holders.remove(log)
+            if _holders:
+                _retarget()
+            else:
+                _stop()
+
+
+def active() -> bool:
+    return bool(_redirects)
+
+
+def terminal_write(fd: int, text: str, encoding: str, errors: str) -> bool:
+    """Write ``text`` (masked already) where descriptor ``fd`` pointed before its pipe, if it
+    has one now; False if not (the caller writes as usual)."""
+    if not _redirects:  # (read without the lock: most runs have no secret)
+        return False
+    with _lock:
+        redirect = _redirects.get(fd)
+        if redirect is None:
+            return False
+        _write_all(redirect.saved, text.encode(encoding or "utf-8", errors or "strict"))
+        return True
+
+
+def _retarget() -> None:
+    """Point the pipes' complete lines at the only holder's log (several: who wrote a line is
+    unknown, so none). Called as holders come and go, under the lock; the last one's stays
+    until its marker is read."""
+    logs = {id(log): log for log in _holders}
+    log = next(iter(logs.values())) if len(logs) == 1 else None
+    for redirect in _redirects.values():
+        redirect.log = log
+
+
+def _flush_buffers() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):  # a closed stream has nothing waiting
+            if stream is not None:
+                stream.flush()
+    with contextlib.suppress(Exception):  # C stdio's buffers (printf to a pipe is fully buffered)
+        _libc().fflush(None)
+
+
+def _start() -> None:
+    _flush_buffers()  # what was written before belongs where it was going
+    started = []
+    try:
+        for fd in FDS:
+            started.append(_Redirect(fd))
+    except OSError:  # a descriptor that is closed (a daemon's): leave them all as they are
+        for redirect in started:
+            redirect.stop()
+        return
+    for redirect in started:
+        _redirects[redirect.fd] = redirect
+
+
+def _stop() -> None:
+    _flush_buffers()  # into the pipes: masked, not left to reach the terminal afterwards
+    redirects = list(_redirects.values())
+    _redirects.clear()
+    for redirect in redirects:
+        redirect.stop()
+
+
+class _Redirect:
+    """One descriptor pointed at a pipe, and the thread that copies it out masked."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.log: Any = None  # where complete lines go (set by _retarget; none once it ended)
+        self.saved = os.dup(fd)  # where it pointed (not inherited by processes started later)
+        out = read = -1
+        try:
+            out = os.dup(self.saved)  # the thread's own: it may outlive this redirect
+            read, write = os.pipe()
+            try:
+                os.dup2(write, fd)
+            finally:
+                os.close(write)
+        except OSError:
+            for opened in (self.saved, out, read):
+                if opened >= 0:
+                    os.close(opened)
+            raise
+        self.marker = b"\0flyte-fd-mask-" + secrets.token_hex(8).encode() + b"\0"
+        self.reached = threading.Event()
+        self.thread = threading.Thread(target=self._copy, args=(read, out), name=f"flyte-fd{fd}-mask", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):  # (the task closed the descriptor: nothing to wait for)
+            _write_all(self.fd, self.marker)  # after everything written before it
+            self.reached.wait(DRAIN_WAIT)
+        os.dup2(self.saved, self.fd)  # this process's end of the pipe closes
+        os.close(self.saved)
+
+    def _copy(self, read: int, out: int) -> None:
+        """Copy the pipe to ``out`` masked, and complete lines to the log, until its end."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")  # bytes kept as they were
+        marker = self.marker
+        raw = b""  # read, not yet decoded: may hold the start of the marker
+        held_back = ""  # may be the start of a secret
+        line = ""  # the log's unfinished line
+        try:
+            while True:
+                if held_back and not select.select([read], [], [], HOLD)[0]:  # no more came: no secret
+                    _emit(out, held_back)
+                    line = self._log_lines(line + held_back)
+                    held_back = ""
+                    continue
+                chunk = os.read(read, 65536)
+                if not chunk:
+                    break
+                raw += chunk
+                at = raw.find(marker)
+                if at >= 0:  # its holder ended: everything written before the marker goes now
+                    text = held_back + decoder.decode(raw[:at], final=True)
+                    _emit(out, redact.redact(text))
+                    self._log_lines(line + text, final=True)
+                    held_back, line, raw = "", "", raw[at + len(marker) :]
+                    self.log = None  # a process started inside writes on: to the terminal only
+                    self.reached.set()
+                keep = _marker_start(raw, marker)
+                text = held_back + decoder.decode(raw[: len(raw) - keep])
+                raw = raw[len(raw) - keep :]
+                cut = len(text) - redact.unfinished(text)
+                _emit(out, redact.redact(text[:cut]))
+                line = self._log_lines(line + text[:cut])
+                held_back = text[cut:]
+            text = held_back + decoder.decode(raw, final=True)
+            _emit(out, redact.redact(text))
+            self._log_lines(line + text, final=True)
+        finally:
+            self.reached.set()
+            os.close(read)
+            os.close(out)
+
+    def _log_lines(self, text: str, final: bool = False) -> str:
+        """Hand the complete lines of ``text`` to the log (masked there); the rest back."""
+        cut = len(text) if final or len(text) > PARTIAL_LINE_MAX else text.rfind("\n") + 1
+        log = self.log
+        if cut and log is not None:
+            log.write(text[:cut])
+        return text[cut:]
+
+
+def _marker_start(data: bytes, marker: bytes) -> int:
+    """How many bytes at the end of ``data`` are the start of ``marker``."""
+    for size in range(min(len(marker) - 1, len(data)), 0, -1):
+        if data.endswith(marker[:size]):
+            return size
+    return 0
+
+
+def _emit(out: int, text: str) -> None:
+    if text:
+        with contextlib.suppress(OSError):  # a closed terminal must not stop the copy
+            _write_all(out, text.encode("utf-8", "surrogateescape"))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+_libc_handle: Any = None
+
+
+def _libc() -> Any:
+    global _libc_handle
+    if _libc_handle is None:
+        _libc_handle = ctypes.CDLL(None)
+        _libc_handle.fflush.argtypes = (ctypes.c_void_p,)
+    return _libc_handle
+
+
+def _at_exit() -> None:
+    # A run that never ended (interrupted while blocked): its output is copied out, the
+    # descriptors put back, before the interpreter goes.
+    with _lock:
+        if _redirects:
+            _holders.clear()
+            _stop()
+
+
+def _forked() -> None:
+    # A forked child writes into the pipes it inherited (the parent's threads copy them out);
+    # it has no thread of its own, nothing to put back.
+    global _lock
+    _lock = threading.RLock()
+    _holders.clear()
+    _redirects.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
+atexit.register(_at_exit)

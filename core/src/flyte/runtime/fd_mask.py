@@ -5,9 +5,11 @@ logs), but ``os.write(1, ...)``, ``sys.__stdout__``, C code's ``printf`` and pro
 without ``subprocess`` (``os.posix_spawn``, ``os.fork``) write to the descriptors themselves.
 While an attempt with secrets runs in this process (:func:`held`; none: nothing changes, no
 cost), descriptors 1 and 2 are pipes: a thread per descriptor reads each, masks the secret
-values (holding back a piece that may be the start of one until the next read shows it is
-not) and writes the rest to where the descriptor pointed before, and to the attempt's log.
-The wrappers' own writes, and the copies of ``subprocess`` children's output, go straight to
+values and writes the rest to where the descriptor pointed before, and to the attempt's log.
+Text that ends with what may be the start of a value waits for the next write (however long:
+shown now, the rest of a value written in two pieces could not be recognised); values do not
+start with a line's end, so only output left without one (a prompt) can wait, until the next
+write or the task's end. The wrappers' own writes, and the copies of ``subprocess`` children's output, go straight to
 that place (:func:`terminal_write`): they are masked and logged already.
 
 When the last holder ends, buffered output is flushed into the pipes (Python's
@@ -18,8 +20,9 @@ same for a run that never ended (Ctrl-C on a blocked run). A process started ins
 its copy of the pipe: the thread goes on copying (masked, to the terminal only) until it ends.
 
 What it cannot tell is who wrote a byte: the log it goes to is that of the one attempt holding
-the pipes, and none when several do (concurrent or nested tasks with secrets: their direct
-output then reaches the terminal masked, but no log).
+the pipes (a task without secrets running beside it writes there too), and none when several
+do (concurrent or nested tasks with secrets: their direct output then reaches the terminal
+masked, but no log). Attempts in a reusable environment's worker process are not covered.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import contextlib
 import ctypes
 import os
 import secrets
-import select
 import sys
 import threading
 from collections.abc import Iterator
@@ -39,7 +41,6 @@ from typing import Any
 from flyte.runtime import redact
 
 FDS = (1, 2)
-HOLD = 0.05  # seconds a possible start of a secret waits for the rest before it is shown
 DRAIN_WAIT = 10.0  # seconds the end of a task waits for its output to be copied (a blocked terminal)
 PARTIAL_LINE_MAX = 64 * 1024  # characters of an unfinished line held back from the log
 
@@ -173,11 +174,6 @@ class _Redirect:
         line = ""  # the log's unfinished line
         try:
             while True:
-                if held_back and not select.select([read], [], [], HOLD)[0]:  # no more came: no secret
-                    _emit(out, held_back)
-                    line = self._log_lines(line + held_back)
-                    held_back = ""
-                    continue
                 chunk = os.read(read, 65536)
                 if not chunk:
                     break

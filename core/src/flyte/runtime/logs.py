@@ -14,7 +14,8 @@ log keeps at most ``FLYTE_LOG_MAX_BYTES`` bytes (default 10 MiB) and at most
 ``PENDING_LIMIT`` bytes wait in memory, anything beyond is dropped and counted, and the file
 ends with a note saying how much. Processes a task starts write to the terminal's file
 descriptors directly; those are captured when the task runs them through ``subprocess`` with
-no ``stdout``/``stderr`` of its own (:func:`install` routes them through a pipe).
+no ``stdout``/``stderr`` of its own (:func:`install` routes them through a pipe). While a task
+with secrets runs, the descriptors themselves are masked pipes (:mod:`flyte.runtime.fd_mask`).
 ``FLYTE_LOG_CAPTURE=0`` turns capture off.
 """
 

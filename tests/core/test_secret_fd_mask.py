@@ -208,3 +208,25 @@ def test_the_start_of_a_value_is_held_back_until_the_rest_shows_it_was_not_one()
 def _posix_only():
     if not os.path.exists("/proc/self/fd"):
         pytest.skip("reads /proc to see where descriptors point")
+
+
+CRASHES = """
+import faulthandler
+
+faulthandler.enable()
+
+
+@env.task
+def crashes() -> None:
+    ctypes.string_at(0)  # a segmentation fault
+
+
+flyte.run(crashes)
+"""
+
+
+def test_a_crash_dump_still_reaches_the_terminal(tmp_path: Path):
+    # The process dies before the pipe's thread could copy the dump: it is written past it.
+    done = run_script(tmp_path, CRASHES)
+    assert done.returncode == -signal.SIGSEGV
+    assert "Fatal Python error: Segmentation fault" in done.stderr and "in crashes" in done.stderr

@@ -31,6 +31,7 @@ import atexit
 import codecs
 import contextlib
 import ctypes
+import faulthandler
 import os
 import secrets
 import sys
@@ -123,11 +124,23 @@ def _start() -> None:
         return
     for redirect in started:
         _redirects[redirect.fd] = redirect
+    _point_faulthandler()
+
+
+def _point_faulthandler(restore: bool = False) -> None:
+    # A crash's dump (file names and lines, no values) is written as the process dies, before
+    # the pipe's thread could copy it: it goes to the terminal itself.
+    if not faulthandler.is_enabled():
+        return
+    with contextlib.suppress(Exception):
+        target = sys.__stderr__ if restore or 2 not in _redirects else _redirects[2].saved
+        faulthandler.enable(file=target, all_threads=True)
 
 
 def _stop() -> None:
     _flush_buffers()  # into the pipes: masked, not left to reach the terminal afterwards
     redirects = list(_redirects.values())
+    _point_faulthandler(restore=True)
     _redirects.clear()
     for redirect in redirects:
         redirect.stop()

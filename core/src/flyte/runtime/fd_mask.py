@@ -16,8 +16,10 @@ When the last holder ends, buffered output is flushed into the pipes (Python's
 ``sys.__stdout__``/``sys.__stderr__`` and C's stdio), a marker written after it, and the
 descriptors are put back once the threads have copied everything up to the marker; so nothing
 written before the end is lost or reaches the terminal unmasked. The process's exit does the
-same for a run that never ended (Ctrl-C on a blocked run). A process started inside keeps
-its copy of the pipe: the thread goes on copying (masked, to the terminal only) until it ends.
+same for a run that never ended (Ctrl-C on a blocked run). The pipes and threads are made
+once and kept for the process's life (a thread started per task would cost more than all the
+rest): a process started inside that keeps its copy of a pipe is copied on (masked, to the
+terminal only) after the task ended.
 
 What it cannot tell is who wrote a byte: the log it goes to is that of the one attempt holding
 the pipes (a task without secrets running beside it writes there too), and none when several
@@ -146,73 +148,66 @@ def _stop() -> None:
         redirect.stop()
 
 
-class _Redirect:
-    """One descriptor pointed at a pipe, and the thread that copies it out masked."""
+class _Copier:
+    """A pipe and the thread that copies it out masked: made at the first redirect of its
+    descriptor and kept (starting a thread for each task would cost it more than the rest)."""
 
-    def __init__(self, fd: int):
-        self.fd = fd
-        self.log: Any = None  # where complete lines go (set by _retarget; none once it ended)
-        self.saved = os.dup(fd)  # where it pointed (not inherited by processes started later)
-        out = read = -1
-        try:
-            out = os.dup(self.saved)  # the thread's own: it may outlive this redirect
-            read, write = os.pipe()
-            try:
-                os.dup2(write, fd)
-            finally:
-                os.close(write)
-        except OSError:
-            for opened in (self.saved, out, read):
-                if opened >= 0:
-                    os.close(opened)
-            raise
+    def __init__(self) -> None:
+        self.read, self.write = os.pipe()
+        self.out = -1  # where the text goes (its own descriptor): where fd pointed at the last start
+        self.log: Any = None  # where complete lines go (none once its holders ended)
         self.marker = b"\0flyte-fd-mask-" + secrets.token_hex(8).encode() + b"\0"
         self.reached = threading.Event()
-        self.thread = threading.Thread(target=self._copy, args=(read, out), name=f"flyte-fd{fd}-mask", daemon=True)
+        self._out_lock = threading.Lock()
+        self.thread = threading.Thread(target=self._copy, name="flyte-fd-mask", daemon=True)
         self.thread.start()
 
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):  # (the task closed the descriptor: nothing to wait for)
-            _write_all(self.fd, self.marker)  # after everything written before it
-            self.reached.wait(DRAIN_WAIT)
-        os.dup2(self.saved, self.fd)  # this process's end of the pipe closes
-        os.close(self.saved)
+    def point(self, out: int) -> None:
+        """Copy to ``out`` from now on (the copier owns it; the one before is closed)."""
+        with self._out_lock:
+            previous, self.out = self.out, out
+        if previous >= 0:
+            os.close(previous)
 
-    def _copy(self, read: int, out: int) -> None:
-        """Copy the pipe to ``out`` masked, and complete lines to the log, until its end."""
+    def drain(self) -> None:
+        """Wait until everything written to the pipe so far has been copied out."""
+        self.reached.clear()
+        with contextlib.suppress(OSError):
+            _write_all(self.write, self.marker)  # after everything written before it
+            self.reached.wait(DRAIN_WAIT)
+
+    def _emit(self, text: str) -> None:
+        if text:
+            with self._out_lock, contextlib.suppress(OSError):  # a closed terminal must not stop the copy
+                _write_all(self.out, text.encode("utf-8", "surrogateescape"))
+
+    def _copy(self) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")  # bytes kept as they were
         marker = self.marker
         raw = b""  # read, not yet decoded: may hold the start of the marker
         held_back = ""  # may be the start of a secret
         line = ""  # the log's unfinished line
-        try:
-            while True:
-                chunk = os.read(read, 65536)
-                if not chunk:
-                    break
-                raw += chunk
-                at = raw.find(marker)
-                if at >= 0:  # its holder ended: everything written before the marker goes now
-                    text = held_back + decoder.decode(raw[:at], final=True)
-                    _emit(out, redact.redact(text))
-                    self._log_lines(line + text, final=True)
-                    held_back, line, raw = "", "", raw[at + len(marker) :]
-                    self.log = None  # a process started inside writes on: to the terminal only
-                    self.reached.set()
-                keep = _marker_start(raw, marker)
-                text = held_back + decoder.decode(raw[: len(raw) - keep])
-                raw = raw[len(raw) - keep :]
-                cut = len(text) - redact.unfinished(text)
-                _emit(out, redact.redact(text[:cut]))
-                line = self._log_lines(line + text[:cut])
-                held_back = text[cut:]
-            text = held_back + decoder.decode(raw, final=True)
-            _emit(out, redact.redact(text))
-            self._log_lines(line + text, final=True)
-        finally:
-            self.reached.set()
-            os.close(read)
-            os.close(out)
+        while True:
+            try:
+                chunk = os.read(self.read, 65536)
+            except OSError:  # (closed: a forked child's copy of a copier)
+                return
+            raw += chunk
+            at = raw.find(marker)
+            if at >= 0:  # its holders ended: everything written before the marker goes now
+                text = held_back + decoder.decode(raw[:at], final=True)
+                self._emit(redact.redact(text))
+                self._log_lines(line + text, final=True)
+                held_back, line, raw = "", "", raw[at + len(marker) :]
+                self.log = None  # a process started inside writes on: to the terminal only
+                self.reached.set()
+            keep = _marker_start(raw, marker)
+            text = held_back + decoder.decode(raw[: len(raw) - keep])
+            raw = raw[len(raw) - keep :]
+            cut = len(text) - redact.unfinished(text)
+            self._emit(redact.redact(text[:cut]))
+            line = self._log_lines(line + text[:cut])
+            held_back = text[cut:]
 
     def _log_lines(self, text: str, final: bool = False) -> str:
         """Hand the complete lines of ``text`` to the log (masked there); the rest back."""
@@ -223,18 +218,51 @@ class _Redirect:
         return text[cut:]
 
 
+_copiers: dict[int, _Copier] = {}
+
+
+class _Redirect:
+    """One descriptor pointed at its copier's pipe, until :meth:`stop`."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.saved = os.dup(fd)  # where it pointed (not inherited by processes started later)
+        try:
+            out = os.dup(self.saved)
+        except OSError:
+            os.close(self.saved)
+            raise
+        copier = _copiers.get(fd)
+        if copier is None:
+            copier = _copiers[fd] = _Copier()
+        copier.point(out)
+        self.copier = copier
+        try:
+            os.dup2(copier.write, fd)
+        except OSError:
+            os.close(self.saved)
+            raise
+
+    @property
+    def log(self) -> Any:
+        return self.copier.log
+
+    @log.setter
+    def log(self, log: Any) -> None:
+        self.copier.log = log
+
+    def stop(self) -> None:
+        self.copier.drain()
+        os.dup2(self.saved, self.fd)
+        os.close(self.saved)
+
+
 def _marker_start(data: bytes, marker: bytes) -> int:
     """How many bytes at the end of ``data`` are the start of ``marker``."""
     for size in range(min(len(marker) - 1, len(data)), 0, -1):
         if data.endswith(marker[:size]):
             return size
     return 0
-
-
-def _emit(out: int, text: str) -> None:
-    if text:
-        with contextlib.suppress(OSError):  # a closed terminal must not stop the copy
-            _write_all(out, text.encode("utf-8", "surrogateescape"))
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -264,11 +292,16 @@ def _at_exit() -> None:
 
 def _forked() -> None:
     # A forked child writes into the pipes it inherited (the parent's threads copy them out);
-    # it has no thread of its own, nothing to put back.
+    # it has no thread of its own, nothing to put back; a task with secrets it runs makes its own.
     global _lock
     _lock = threading.RLock()
     _holders.clear()
     _redirects.clear()
+    for copier in _copiers.values():
+        for fd in (copier.read, copier.write, copier.out):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    _copiers.clear()
 
 
 os.register_at_fork(after_in_child=_forked)

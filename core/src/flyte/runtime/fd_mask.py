@@ -35,7 +35,6 @@ import contextlib
 import ctypes
 import faulthandler
 import os
-import secrets
 import sys
 import threading
 from collections.abc import Iterator
@@ -156,7 +155,8 @@ class _Copier:
         self.read, self.write = os.pipe()
         self.out = -1  # where the text goes (its own descriptor): where fd pointed at the last start
         self.log: Any = None  # where complete lines go (none once its holders ended)
-        self.marker = b"\0flyte-fd-mask-" + secrets.token_hex(8).encode() + b"\0"
+        # (Not the secrets module: a user's secrets.py beside the script would be imported.)
+        self.marker = b"\0flyte-fd-mask-" + os.urandom(8).hex().encode() + b"\0"
         self.reached = threading.Event()
         self._out_lock = threading.Lock()
         self.thread = threading.Thread(target=self._copy, name="flyte-fd-mask", daemon=True)

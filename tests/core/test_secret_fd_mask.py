@@ -230,3 +230,34 @@ def test_a_crash_dump_still_reaches_the_terminal(tmp_path: Path):
     done = run_script(tmp_path, CRASHES)
     assert done.returncode == -signal.SIGSEGV
     assert "Fatal Python error: Segmentation fault" in done.stderr and "in crashes" in done.stderr
+
+
+POOLED = """
+pooled = flyte.TaskEnvironment(
+    name="fdpool",
+    secrets=flyte.Secret(key="fd_token", as_env_var="FD_TOKEN"),
+    reusable=flyte.ReusePolicy(replicas=1, idle_ttl=60),
+)
+
+
+@pooled.task
+def in_a_worker() -> int:
+    os.write(1, f"worker os.write {os.environ['FD_TOKEN']}\\n".encode())
+    ctypes.CDLL(None).printf(f"worker printf {os.environ['FD_TOKEN']}\\n".encode())
+    return os.getpid()
+
+
+run = flyte.run(in_a_worker)
+assert run.outputs()[0] != os.getpid()
+print("RUN", run.name, flush=True)
+"""
+
+
+def test_a_reusable_environments_worker_masks_direct_writes_too(flyte_home: Path, tmp_path: Path):
+    done = run_script(tmp_path, POOLED)
+    assert done.returncode == 0, done.stderr
+    assert VALUE not in done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert "worker os.write ***" in lines and "worker printf ***" in lines
+    log = attempt_log(flyte_home, done.stdout.split("RUN ")[1].split()[0]).splitlines()
+    assert "worker os.write ***" in log and "worker printf ***" in log

@@ -24,7 +24,8 @@ terminal only) after the task ended.
 What it cannot tell is who wrote a byte: the log it goes to is that of the one attempt holding
 the pipes (a task without secrets running beside it writes there too), and none when several
 do (concurrent or nested tasks with secrets: their direct output then reaches the terminal
-masked, but no log). Attempts in a reusable environment's worker process are not covered.
+masked, but no log). A reusable environment's worker holds them for its jobs with secrets
+the same way.
 """
 
 from __future__ import annotations

@@ -40,6 +40,9 @@ DIRECT = """
 @env.task
 def leaky() -> str:
     t = os.environ["FD_TOKEN"]
+    # First: print() is written at once, the descriptors' text by a thread a moment later, so
+    # a print() just after a direct write may land inside its line.
+    print("print", t)
     os.write(1, f"os.write 1 {t}\\n".encode())
     os.write(2, f"os.write 2 {t}\\n".encode())
     sys.__stdout__.write(f"dunder stdout {t}\\n")  # buffered: never flushed by the task
@@ -49,7 +52,6 @@ def leaky() -> str:
     os.write(1, t[:6].encode())  # a value in two writes, apart
     time.sleep(0.3)
     os.write(1, (t[6:] + " split\\n").encode())
-    print("print", t)
     return os.readlink("/proc/self/fd/1")
 
 

@@ -9,8 +9,11 @@ values and writes the rest to where the descriptor pointed before, and to the at
 Text that ends with what may be the start of a value waits for the next write (however long:
 shown now, the rest of a value written in two pieces could not be recognised); values do not
 start with a line's end, so only output left without one (a prompt) can wait, until the next
-write or the task's end. The wrappers' own writes, and the copies of ``subprocess`` children's output, go straight to
-that place (:func:`terminal_write`): they are masked and logged already.
+write or the task's end. The wrappers' own writes, and the copies of ``subprocess``
+children's output, go straight to that place (:func:`terminal_write`): they are masked and
+logged already. So the two are not ordered with each other: a ``print`` just after an
+``os.write`` can reach the terminal (or the log's pending line) before the thread copied the
+pipe's text.
 
 When the last holder ends, buffered output is flushed into the pipes (Python's
 ``sys.__stdout__``/``sys.__stderr__`` and C's stdio), a marker written after it, and the

@@ -520,6 +520,48 @@ def test_flyte_pools_lists_live_pools_their_workers_load_and_idle_timer():
     assert wait_for(lambda: "no live pools" in CliRunner().invoke(build_cli(), ["pools"]).output)
 
 
+POOL_EXITS = """
+import os, sys, time
+from pathlib import Path
+import flyte
+
+env = flyte.TaskEnvironment(name="pool_exits", reusable=flyte.ReusePolicy(replicas=1, idle_ttl=60))
+
+@env.task
+async def where() -> int:
+    return os.getpid()
+
+if __name__ == "__main__":
+    flyte.init()
+    flyte.run(where)
+    folder = Path(os.environ["FLYTE_HOME"]) / "pools"
+    deadline = time.monotonic() + 60
+    while not list(folder.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print(*(p.name for p in folder.glob("*.json")), flush=True)
+"""
+
+
+def test_pool_state_files_are_private_and_go_when_the_pool_stops(tmp_path):
+    from flyte._home import state_path
+
+    flyte.run(sequential, 1)
+    folder = state_path("pools")
+    mine = lambda: [p for p in folder.glob(f"{os.getpid()}-*") if p.name.endswith(".json")]  # noqa: E731
+    assert wait_for(lambda: mine())
+    assert {oct(p.stat().st_mode & 0o777) for p in mine()} == {"0o600"}  # other users may not read it
+    pools.shutdown_all()
+    assert mine() == []  # at once, not at the publisher's next round
+    # A process that exits with its pool still up leaves no file (its exit closes the pool).
+    script = tmp_path / "exits.py"
+    script.write_text(POOL_EXITS)
+    env = {**os.environ, "FLYTE_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()  # the file was there while the pool ran
+    assert list((tmp_path / "home" / "pools").iterdir()) == []
+
+
 # -- on Kubernetes: each call is its own Job (README: "Running on Kubernetes") -----------------------
 sized = flyte.TaskEnvironment(
     name="pool_sized",

@@ -51,3 +51,46 @@ def test_errors_name_what_is_wrong():
     flyte.init()
     with pytest.raises(flyte.errors.SecretNotFoundError, match="flyte create secret db_password"):
         flyte.run(read_password)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["NAME", "--S3cret-value"],  # looks like an option: click said "No such option: --S3cret-value"
+        ["NAME", "--S3cret-value", "--project", "shop"],
+        ["NAME", "my", "S3cret-value"],  # an unquoted space: "Got unexpected extra argument (S3cret-value)"
+        ["NAME", "one", "--value", "S3cret-value"],
+    ],
+)
+def test_no_usage_error_echoes_the_value(args):
+    result = cli("create", "secret", *args)
+    assert result.exit_code == 2, result.output
+    assert "S3cret" not in result.output
+    assert "not shown" in result.output or "give the value once" in result.output
+    from flyte.runtime import secret_store
+
+    with pytest.raises(flyte.errors.SecretNotFoundError):
+        secret_store.get("NAME", None, None)
+
+
+def test_a_value_that_starts_with_a_dash_can_be_given():
+    from flyte.runtime import secret_store
+
+    for args in (["--value=--S3cret"], ["--", "--S3cret"], ["--value", "--S3cret"]):
+        made = cli("create", "secret", "dashed", *args)
+        assert made.exit_code == 0 and "S3cret" not in made.output, made.output
+        assert secret_store.get("dashed", None, None) == b"--S3cret"
+
+
+def test_the_value_is_read_from_standard_input_when_not_given():
+    from flyte.runtime import secret_store
+
+    made = CliRunner().invoke(build_cli(), ["create", "secret", "piped"], input="piped S3cret\n")
+    assert made.exit_code == 0 and "S3cret" not in made.output, made.output
+    assert secret_store.get("piped", None, None) == b"piped S3cret"  # one trailing newline dropped
+    empty = CliRunner().invoke(build_cli(), ["create", "secret", "piped"], input="")
+    assert empty.exit_code == 2 and "standard input: it was empty" in empty.output
+    both = cli("create", "secret", "piped", "v", "--from-file", __file__)
+    assert both.exit_code == 2 and "not both" in both.output
+    missing = cli("create", "secret", "piped", "--from-file", "/no/such/file")
+    assert missing.exit_code == 2 and "/no/such/file" in missing.output  # a path is named, not masked

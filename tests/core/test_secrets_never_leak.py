@@ -326,6 +326,39 @@ def test_in_a_container_injected_secrets_are_masked_in_what_flyte_prints_and_rec
         assert b"S3CR3T-pod" not in data and b"second line 55" not in data, path
 
 
+BROKEN_MODULE = """
+import os
+
+folder = os.environ.get("FLYTE_SECRETS_MOUNT", "/etc/flyte/secrets")
+print("importing with", os.environ["IMPORT_TOKEN"], flush=True)
+with open(os.path.join(folder, "import_key")) as f:
+    raise ConnectionError(f"cannot connect with {os.environ['IMPORT_TOKEN']} and {f.read()!r}")
+"""
+
+
+def test_in_a_container_a_module_that_fails_at_import_prints_its_traceback_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+):
+    from flyte import entrypoint
+
+    token, key = "S3CR3T-import-env-77", "S3CR3T-import-file-77"
+    (tmp_path / "broken_at_import.py").write_text(BROKEN_MODULE)
+    mount = tmp_path / "mounted"
+    mount.mkdir()
+    (mount / "import_key").write_text(key)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # What the rendered pod gives the container (tests/render): the env var, the list naming it, the volume.
+    monkeypatch.setenv("FLYTE_SECRET_ENV_VARS", "IMPORT_TOKEN")
+    monkeypatch.setenv("IMPORT_TOKEN", token)
+    monkeypatch.setenv("FLYTE_SECRETS_MOUNT", str(mount))
+
+    assert entrypoint.main(["--module", "broken_at_import", "--task", "t"]) == 2
+    printed = capfd.readouterr()
+    assert "ConnectionError: cannot connect with *** and '***'" in printed.err
+    assert "importing with ***" in printed.out
+    assert "S3CR3T-import" not in printed.err + printed.out
+
+
 # -- the command line: what `flyte run` prints --------------------------------------------------
 
 CLI_TASKS = """

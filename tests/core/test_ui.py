@@ -134,6 +134,39 @@ def test_the_ui_binds_to_loopback_unless_told_otherwise():
         allowed.wait(timeout=60)
 
 
+def _get_with_host(url: str, host: str | None) -> tuple[int, str]:
+    """GET ``url`` with the given Host header (None: none at all), as a rebinding page's would be."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        conn.putrequest("GET", "/", skip_host=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def test_requests_not_addressed_to_loopback_are_refused(ui):
+    # DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 reads the UI
+    # as its own origin, with its own name in Host.
+    port = int(ui.rsplit(":", 1)[1].strip("/"))
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", f"localhost:{port + 1}", "", None):
+        status, body = _get_with_host(ui, host)
+        assert status == 421 if host else status in (400, 421), (host, status)
+        assert "<html" not in body.lower() and "answers only requests to localhost" in body, body
+    for host in ("localhost", f"localhost:{port}", f"127.0.0.1:{port}", "127.0.0.1", f"LOCALHOST:{port}"):
+        assert _get_with_host(ui, host)[0] == 200, host
+    assert server.host_allowed(f"[::1]:{port}", "127.0.0.1", port)
+    assert not server.host_allowed("[::1", "127.0.0.1", port)
+    assert not server.host_allowed(f"localhost:{port}x", "127.0.0.1", port)
+
+
 def test_a_busy_port_is_a_clear_error():
     import socket
 

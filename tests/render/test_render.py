@@ -176,6 +176,8 @@ def test_every_setting_lands_where_the_table_says(examples):
     sec = yaml.safe_load(render(examples, "env_1"))["spec"]["template"]["spec"]
     env = {e["name"]: e for e in sec["containers"][0]["env"]}
     assert env["MY_SECRET_ENV_VAR"]["valueFrom"] == {"secretKeyRef": {"name": "my-secret", "key": "my_secret"}}
+    # Names only, for the entrypoint to mask their values before it imports the task's module.
+    assert env["FLYTE_SECRET_ENV_VARS"] == {"name": "FLYTE_SECRET_ENV_VARS", "value": "MY_SECRET_ENV_VAR"}
     assert sec["volumes"][0]["projected"]["sources"][0]["secret"]["name"] == "my-file-secret"
 
     spot = yaml.safe_load(render(examples, "my_env"))

@@ -84,13 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     from flyte import _codec
     from flyte._image_projects import absent_files_allowed
     from flyte.errors import IgnoreOutputs, NonRecoverableError
+    from flyte.runtime import logs
+    from flyte.runtime.secrets_runtime import remember_container_secrets
     from flyte.task import TaskTemplate
 
+    # The module's import may fail (or print) with a secret in hand: the values the pod was
+    # given read *** before any of it runs, not only once the task is known.
+    if remember_container_secrets():
+        logs.install()  # prints during the import reach the pod's log masked too
     try:
         with absent_files_allowed():  # its image definitions name files that stayed where it was built
             module = importlib.import_module(args.module)
     except Exception:
-        traceback.print_exc()
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
         print(
             f"flyte.entrypoint: cannot import module {args.module!r} (PYTHONPATH={os.environ.get('PYTHONPATH')})",
             file=sys.stderr,

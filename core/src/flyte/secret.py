@@ -12,6 +12,9 @@ from flyte._validation import invalid, safe_name, wrong_type
 from flyte.errors import ConfigurationAttributeError
 
 SECRETS_MOUNT = "/etc/flyte/secrets"
+# A rendered container's list of the env vars that hold secrets (names only): its entrypoint
+# masks their values before it imports the task's module, whose import may fail and print them.
+SECRET_ENV_VARS = "FLYTE_SECRET_ENV_VARS"
 # What the reference SDK takes as a secret's environment variable: upper case, as the guide writes.
 SECRET_ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _ENV_VAR_RULE = "upper-case letters, digits and _, not starting with a digit, such as MY_API_KEY"

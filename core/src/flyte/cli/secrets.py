@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -47,7 +48,46 @@ def delete_group() -> None:
     """Delete resources (secrets, triggers)."""
 
 
-@create_group.command("secret")
+class _ValueNotEchoed(click.Command):
+    """``flyte create secret``: a usage error never repeats what was typed after NAME. Click's
+    own messages do (``No such option: --S3cret`` for a value that starts with ``-``, ``Got
+    unexpected extra argument (my s3cret)`` for one with an unquoted space), and the value is a
+    secret: on the terminal, in a CI log, in a bug report."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption:
+            raise click.UsageError(
+                "an argument that starts with '-' is not an option of this command (not shown: it "
+                "may be the secret's value); give such a value as --value=VALUE, after --, or on "
+                "standard input",
+                ctx=ctx,
+            ) from None
+        except click.BadParameter as exc:
+            if exc.param is not None and exc.param.name not in ("value", "value_option"):
+                raise  # about NAME, --from-file's path or --type: it quotes only what it is about
+            raise click.UsageError(self._masked(exc.format_message(), given), ctx=ctx) from None
+        except click.UsageError as exc:
+            if "extra argument" in exc.message:
+                raise click.UsageError(
+                    "more arguments than NAME and VALUE (not shown: they may be the secret's value); "
+                    "quote a value that holds spaces, or give it on standard input",
+                    ctx=ctx,
+                ) from None
+            raise click.UsageError(self._masked(exc.message, given), ctx=ctx) from None
+
+    def _masked(self, message: str, given: list[str]) -> str:
+        # What click may quote back, other than this command's own option names, reads ***.
+        names = {name for param in self.params for name in (*param.opts, *param.secondary_opts)}
+        for token in sorted({t.split("=", 1)[-1] for t in given} - names, key=len, reverse=True):
+            if token:
+                message = message.replace(token, "***")
+        return message
+
+
+@create_group.command("secret", cls=_ValueNotEchoed)
 @click.argument("name", callback=checked_name)
 @click.argument("value", required=False)
 @click.option("--value", "value_option", help="The value (the reference SDK's spelling of VALUE).")
@@ -74,14 +114,20 @@ def create_secret(
     project: str | None,
     domain: str | None,
 ) -> None:
-    """Store secret NAME with VALUE (or --value VALUE, or --from-file). The value is never printed."""
+    """Store secret NAME with VALUE (or --value VALUE, or --from-file). The value is never printed.
+
+    With neither, the value is read from standard input: typed at a prompt that does not show
+    it, or piped (``printf %s "$TOKEN" | flyte create secret NAME``; one trailing newline is
+    dropped). That keeps it out of the shell's history and the process list."""
     from flyte.runtime import secret_store
 
     if value is not None and value_option is not None:
         raise click.UsageError("give the value once: VALUE or --value VALUE")
     value = value if value is not None else value_option
-    if (value is None) == (from_file is None):
-        raise click.UsageError("give either VALUE or --from-file PATH (VALUE may also be given as --value VALUE)")
+    if value is not None and from_file is not None:
+        raise click.UsageError("give either VALUE or --from-file PATH, not both")
+    if value is None and from_file is None:
+        value = _value_from_stdin()
     data = from_file.read_bytes() if from_file else value.encode()  # type: ignore[union-attr]
     if kind == "image_pull":
         import json
@@ -94,6 +140,23 @@ def create_secret(
             ) from None
     secret_store.create(name, data, project, domain)
     click.echo(f"created secret {name}" + _where(project, domain))
+
+
+def _value_from_stdin() -> str:
+    """The value typed at a hidden prompt, or piped in."""
+    if sys.stdin is None:  # (no standard input at all: a detached process)
+        text = ""
+    elif sys.stdin.isatty():
+        return click.prompt("Enter secret value", hide_input=True, err=True)
+    else:
+        text = sys.stdin.read()
+    text = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+    if not text:
+        raise click.UsageError(
+            "give either VALUE or --from-file PATH (VALUE may also be given as --value VALUE, "
+            "or on standard input: it was empty)"
+        )
+    return text
 
 
 @get_group.command("secret")

@@ -29,7 +29,7 @@ from flyte.interface import NO_DEFAULT
 from flyte.pod_template import PodTemplate
 from flyte.render.names import dns_name, label_value, secret_name
 from flyte.resources import Device
-from flyte.secret import SECRETS_MOUNT
+from flyte.secret import SECRET_ENV_VARS, SECRETS_MOUNT
 
 GPU_MODELS = {
     "T4": "nvidia-tesla-t4",
@@ -133,6 +133,9 @@ def _env(spec: Any, ctx: Any, name: str) -> list[dict[str, Any]]:
                 secret.env_var,
                 {"valueFrom": {"secretKeyRef": {"name": secret_name(secret.key, secret.group), "key": secret.key}}},
             )
+    names = [secret.env_var for secret in spec.secrets if secret.env_var]
+    if names:  # which of them are secrets, for the entrypoint to mask before it knows the task
+        put(SECRET_ENV_VARS, {"value": ",".join(names)})
     return list(env.values())
 
 

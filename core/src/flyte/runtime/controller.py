@@ -50,7 +50,7 @@ from flyte.errors import (
 from flyte.io import _transport as transport
 from flyte.io._transport import might_hold_data
 from flyte.plugin_types import TaskCall
-from flyte.runtime import attempts, bodies, connectors, devices, environ, inline, interrupts, logs, proctree
+from flyte.runtime import attempts, bodies, connectors, devices, environ, fd_mask, inline, interrupts, logs, proctree
 from flyte.runtime import store as st
 from flyte.runtime.awaited import call_awaited
 from flyte.runtime.pool import dispatch as pool_dispatch
@@ -1155,7 +1155,8 @@ async def _execute(action: Action, inputs: dict[str, Any]) -> Any:
     env = {**ctl.run_env, **spec.env_vars} if ctl.run_env else spec.env_vars
     if not spec.secrets:
         return await _attempt_body(action, inputs, env)
-    with secret_environment(spec, ctl.settings, ctl.mounts) as secrets:
+    with secret_environment(spec, ctl.settings, ctl.mounts) as secrets, fd_mask.held(action.log):
+        # (What it, C code or a process it starts writes to descriptors 1 and 2 is masked too.)
         return await _attempt_body(action, inputs, {**env, **secrets})
 
 

@@ -14,7 +14,8 @@ log keeps at most ``FLYTE_LOG_MAX_BYTES`` bytes (default 10 MiB) and at most
 ``PENDING_LIMIT`` bytes wait in memory, anything beyond is dropped and counted, and the file
 ends with a note saying how much. Processes a task starts write to the terminal's file
 descriptors directly; those are captured when the task runs them through ``subprocess`` with
-no ``stdout``/``stderr`` of its own (:func:`install` routes them through a pipe).
+no ``stdout``/``stderr`` of its own (:func:`install` routes them through a pipe). While a task
+with secrets runs, the descriptors themselves are masked pipes (:mod:`flyte.runtime.fd_mask`).
 ``FLYTE_LOG_CAPTURE=0`` turns capture off.
 """
 
@@ -34,7 +35,7 @@ from typing import Any, TextIO
 
 from flyte._context import current_body
 from flyte._home import state_dir, state_root
-from flyte.runtime import redact
+from flyte.runtime import fd_mask, redact
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 PENDING_LIMIT = 4 * 1024 * 1024  # bytes waiting for the writer thread, per attempt
@@ -413,6 +414,7 @@ class TeeStream:
 
     def __init__(self, stream: TextIO):
         self._stream = stream
+        self._fd: int | None = -1  # the stream's descriptor (-1: not asked yet; None: it has none)
 
     @property
     def wrapped(self) -> TextIO:
@@ -423,9 +425,26 @@ class TeeStream:
         if log is not None:
             log.write(text)  # masked on its way to the file, whole lines at a time
         if redact.known():  # a task printing its secret shows *** on the terminal too
-            self._stream.write(redact.redact(text))
+            self.to_terminal(redact.redact(text))
             return len(text)  # what the caller handed over, as a stream reports it
         return self._stream.write(text)
+
+    def to_terminal(self, text: str) -> None:
+        """Write ``text`` (masked already, logged already) to the terminal: past the masked
+        pipe of :mod:`flyte.runtime.fd_mask` when the stream's descriptor has one now (which
+        would mask and log it a second time)."""
+        if fd_mask.active():
+            if self._fd == -1:
+                self._fd = _descriptor(self._stream)
+            if self._fd is not None:
+                stream = self._stream
+                # (Python's own text stays ordered with what the stream still holds.)
+                with contextlib.suppress(Exception):
+                    stream.flush()
+                encoding, errors = getattr(stream, "encoding", None), getattr(stream, "errors", None)
+                if fd_mask.terminal_write(self._fd, text, encoding or "utf-8", errors or "strict"):
+                    return
+        self._stream.write(text)
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -433,6 +452,13 @@ class TeeStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _descriptor(stream: Any) -> int | None:
+    try:
+        return stream.fileno()
+    except Exception:  # a stream of no descriptor (io.StringIO, a test's capture)
+        return None
 
 
 _install_lock = threading.Lock()
@@ -534,7 +560,11 @@ def _pump(fd: int, terminal: Any, binding: AttemptLog | Route) -> None:
                     log.write(partial[:cut])
                 partial = partial[cut:]
             with contextlib.suppress(Exception):  # a closed terminal must not stop the copy
-                stream.write(redact.redact(text) if redact.known() else text)
+                shown = redact.redact(text) if redact.known() else text
+                if isinstance(terminal, TeeStream):
+                    terminal.to_terminal(shown)  # (not into a masked pipe: logged here already)
+                else:
+                    stream.write(shown)
                 stream.flush()
     partial += decoder.decode(b"", final=True)
     log = _resolve(binding)

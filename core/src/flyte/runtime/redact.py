@@ -104,3 +104,18 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+def unfinished(text: str) -> int:
+    """How many characters at the end of ``text`` could be the start of a remembered value (a
+    stream masked piece by piece holds them back until the next piece shows whether they are)."""
+    values = _values
+    if not values or not text:
+        return 0
+    longest, last = 0, text[-1]
+    for value in values:
+        for size in range(min(len(value) - 1, len(text)), longest, -1):
+            if value[size - 1] == last and text.endswith(value[:size]):
+                longest = size
+                break
+    return longest

@@ -12,7 +12,7 @@ from pathlib import Path
 from flyte.errors import SecretNotFoundError
 from flyte.runtime import mount_redirect, redact, secret_mounts, secret_store
 from flyte.runtime.settings import LocalSettings
-from flyte.secret import Secret
+from flyte.secret import SECRET_ENV_VARS, SECRETS_MOUNT, Secret
 from flyte.spec import TaskSpec
 
 
@@ -58,6 +58,34 @@ def _remember_injected(secret: Secret, environ: Mapping[str, str] = os.environ) 
     path = Path(environ.get(mount_redirect.MOUNT_VAR) or str(secret.mount)) / secret.key
     with contextlib.suppress(OSError):  # not mounted: the task's own read fails and says so
         redact.remember(path.read_bytes())
+
+
+# A Kubernetes Secret holds at most 1 MiB; a bigger file in the folder is not one of them.
+_MOUNTED_MAX_BYTES = 1024 * 1024
+
+
+def remember_container_secrets(environ: Mapping[str, str] = os.environ) -> bool:
+    """In a rendered container, before the task (and so its secrets) is known: mask the values
+    the pod was given, the env vars its manifest lists in ``FLYTE_SECRET_ENV_VARS`` and the
+    files of the secrets volume (which holds nothing else). Whether there was any."""
+    found = False
+    for name in filter(None, environ.get(SECRET_ENV_VARS, "").split(",")):
+        value = environ.get(name.strip())
+        if value:
+            redact.remember(value)
+            found = True
+    folder = Path(environ.get(mount_redirect.MOUNT_VAR) or SECRETS_MOUNT)
+    with contextlib.suppress(OSError):  # no volume: no mounted secret
+        for path in folder.iterdir():
+            if path.name.startswith(".."):  # the projected volume's own ..data links
+                continue
+            with contextlib.suppress(OSError):
+                if path.is_file() and path.stat().st_size <= _MOUNTED_MAX_BYTES:
+                    data = path.read_bytes()
+                    if data:
+                        redact.remember(data)
+                        found = True
+    return found
 
 
 def remember_handed(spec: TaskSpec, env: Mapping[str, str]) -> None:

@@ -5,7 +5,10 @@ server; ``http.server`` does that with nothing to install, and each request runs
 thread with its own store connection. Pages update live by fetching their ``<main>`` again
 (``/ui.js``); no build step, no client framework.
 
-Security: it binds to 127.0.0.1 unless told otherwise (:func:`check_host`); every response
+Security: it binds to 127.0.0.1 unless told otherwise (:func:`check_host`); bound to loopback,
+it answers only requests addressed to loopback by their ``Host`` header (:func:`host_allowed`:
+a page of another site whose name was made to resolve to 127.0.0.1, DNS rebinding, is refused
+with 421); every response
 carries a Content-Security-Policy that allows only this origin's own script; reports are
 served with a ``sandbox`` policy and shown in ``<iframe sandbox>``; files (logs, reports, the
 YAML of a cluster run's objects, as plain text) are served only from the places the runtime
@@ -69,6 +72,22 @@ def check_host(host: str, allow_remote: bool) -> str | None:
     )
 
 
+def host_allowed(header: str | None, bound: str, port: int) -> bool:
+    """Whether a request's ``Host`` header names this server as only a local client would: a
+    loopback address or ``localhost``, and the bound port if it gives one. A browser tricked
+    into calling a site's name that resolves to 127.0.0.1 (DNS rebinding) sends that name."""
+    if not header:
+        return False
+    try:
+        parts = urlsplit(f"//{header}")
+        name, given = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number, an unclosed [
+        return False
+    if not name or (given is not None and given != port):
+        return False
+    return name in ("localhost", bound.lower()) or is_loopback(name)
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "flyte-ui"
     links = templates.Links()
@@ -78,6 +97,15 @@ class Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def do_GET(self) -> None:
+        host, port = self.server.server_address[:2]
+        if is_loopback(str(host)) and not host_allowed(self.headers.get("Host"), str(host), port):
+            # (Bound elsewhere, with --allow-remote, the machine's names and addresses are all fair.)
+            self._text(
+                HTTPStatus.MISDIRECTED_REQUEST,
+                f"Host {self.headers.get('Host')!r} is not this server: the UI answers only "
+                f"requests to localhost or {host}:{port} (a page of another site may not read it)",
+            )
+            return
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query))
         path = unquote(parts.path)

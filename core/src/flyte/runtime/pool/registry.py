@@ -30,15 +30,18 @@ def pool_for(spec: Any, run: str | None = None) -> WorkerPool:
         if pool is None or pool.closed:
             from flyte.runtime.pool import state
 
-            pool = _pools[key] = WorkerPool(spec.env_name, spec.reusable, on_close=lambda p: _forget(key, p))
+            pool = _pools[key] = WorkerPool(spec.env_name, spec.reusable, on_close=lambda p: _closed(key, p))
             state.watch(pool)
         return pool
 
 
-def _forget(key: Hashable, pool: WorkerPool) -> None:
+def _closed(key: Hashable, pool: WorkerPool) -> None:
+    from flyte.runtime.pool import state
+
     with _lock:
         if _pools.get(key) is pool:
             del _pools[key]
+    state.forget(pool)  # its file for `flyte pools` goes with it
 
 
 def close_run_pools(run: str) -> None:

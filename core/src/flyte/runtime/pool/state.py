@@ -1,14 +1,17 @@
 """What ``flyte pools`` shows: each live pool's state in a file under ``<state root>/pools/``.
 
 Pools live inside the process that runs them, so another process (the CLI) learns about them
-from files: ``<owner pid>-<environment>.json``, rewritten by one background thread at most
-every :data:`INTERVAL` seconds when something changed (never on a task's own path), removed
-when the pool stops. A file whose owner process is gone is stale and is removed by the reader.
+from files: ``<owner pid>-<environment>-<n>.json`` (private, 0600: a pool's workers and timers
+are its owner's business), rewritten by one background thread at most every :data:`INTERVAL`
+seconds when something changed (never on a task's own path), removed as the pool stops (its
+``close``, which the process's exit also calls). A file whose owner process is gone (killed) is
+stale and is removed by the reader.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import threading
@@ -24,17 +27,28 @@ INTERVAL = 0.25
 _watched: dict[Any, Path] = {}
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
+_numbers = itertools.count(1)  # two pools of one environment (scope="run": one per run) have a file each
 
 
 def watch(pool: Any) -> None:
-    """Publish ``pool``'s state until it closes."""
+    """Publish ``pool``'s state until it closes (:func:`forget`)."""
     global _thread
-    path = state_path("pools") / f"{os.getpid()}-{pool.name}.json"
+    path = state_path("pools") / f"{os.getpid()}-{pool.name}-{next(_numbers)}.json"
     with _lock:
         _watched[pool] = path
         if _thread is None:
             _thread = threading.Thread(target=_publish, name="flyte-pool-state", daemon=True)
             _thread.start()
+
+
+def forget(pool: Any) -> None:
+    """``pool`` stopped: its file goes now (not at the publisher's next round, which a process
+    that exits right after never has)."""
+    with _lock:  # (a write in progress finishes first; none starts after)
+        path = _watched.pop(pool, None)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _publish() -> None:
@@ -44,19 +58,23 @@ def _publish() -> None:
             items = list(_watched.items())
         for pool, path in items:
             if pool.closed:
-                with _lock:
-                    _watched.pop(pool, None)
-                with contextlib.suppress(OSError):
-                    path.unlink()
+                forget(pool)
             elif pool.changed:
                 pool.changed = False
-                _write(path, {**pool.snapshot(), "owner_start": st.process_start(os.getpid())})
+                # Taken outside _lock: the pool's close holds its own lock while it calls forget.
+                data = json.dumps({**pool.snapshot(), "owner_start": st.process_start(os.getpid())})
+                with _lock:
+                    if _watched.get(pool) is path:  # not forgotten meanwhile: no file left behind
+                        _write(path, data)
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
+def _write(path: Path, text: str) -> None:
     tmp = path.with_suffix(f".part-{threading.get_ident()}")
     with contextlib.suppress(OSError):  # the state root was removed (a test's): nothing to show
-        tmp.write_text(json.dumps(data))
+        # Created 0600 by the call that opens it (no moment readable by others), never through a symlink.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(tmp, path)
 
 

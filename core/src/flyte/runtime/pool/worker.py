@@ -38,7 +38,7 @@ import cloudpickle
 from flyte import shipping
 from flyte._context import BodyContext, current_body, current_custom_context, current_group
 from flyte.errors import as_user_error
-from flyte.runtime import bodies, environ, interrupts, logs, mount_redirect, proctree, secrets_runtime
+from flyte.runtime import bodies, environ, fd_mask, interrupts, logs, mount_redirect, proctree, secrets_runtime
 from flyte.runtime import settings as cfg
 from flyte.runtime.awaited import call_awaited
 from flyte.runtime.pool.joblog import JobLog
@@ -145,16 +145,37 @@ class Worker:
         return found
 
     async def _execute(self, job_id: int, function: Any, spec: Any, is_async: bool, call: dict[str, Any]) -> Any:
-        from flyte._typecheck import signature_check
         from flyte.io import _transport as transport
 
         _adopt(call)
-        run, action = call["run"], call["action"]
         caller = _RemoteCaller(self, job_id, spec, call)
         data: dict[str, Any] = {}
         inputs = await transport.inputs_arriving(function, call["inputs"])
         env = call["env"]
         secrets_runtime.remember_handed(spec, env)  # masked in what this worker prints, too
+        if not spec.secrets:
+            return await self._run(function, spec, is_async, inputs, env, caller, data, call)
+        # What the job, C code or a process it spawns writes to descriptors 1 and 2 directly
+        # is masked too, as in the controller's process.
+        with fd_mask.held(current_body.get().log):
+            return await self._run(function, spec, is_async, inputs, env, caller, data, call)
+
+    async def _run(
+        self,
+        function: Any,
+        spec: Any,
+        is_async: bool,
+        inputs: dict[str, Any],
+        env: dict[str, str],
+        caller: Any,
+        data: dict[str, Any],
+        call: dict[str, Any],
+    ) -> Any:
+        """The job's body, through the plugin that owns its config if it runs it."""
+        from flyte._typecheck import signature_check
+        from flyte.io import _transport as transport
+
+        run, action = call["run"], call["action"]
 
         async def invoke() -> Any:
             ready = await transport.inputs_arriving(function, inputs, in_engine=True)

@@ -6,12 +6,13 @@ the process's environment (``flyte.runtime.environ``)."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import queue
 import subprocess
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 
@@ -197,3 +198,33 @@ def test_a_thread_outliving_its_task_does_not_hand_its_secret_to_later_callers(
     assert flyte.run(uses_the_server).outputs()[0] == [None, "blue"]
     assert _serve(lambda: os.getenv("THREAD_ENV_TOKEN")) is None
     assert _kept[0].submit(os.getenv, "THREAD_ENV_TOKEN").result() is None
+
+
+_process_pool: list[ProcessPoolExecutor] = []
+
+
+@red.task
+def makes_a_process_pool() -> list:
+    # Its workers are forked here, from this task's thread, and serve later callers too.
+    _process_pool.append(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")))
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as spawned:
+        fresh = spawned.submit(os.getenv, VAR).result()
+    return [_process_pool[0].submit(os.getenv, VAR).result(), fresh]
+
+
+@blue.task
+def uses_the_process_pool() -> str:
+    return _process_pool[0].submit(os.getenv, VAR).result()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork start method")
+def test_a_process_pool_item_sees_its_submitters_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(VAR, "process")
+    flyte.init()
+    try:
+        # A spawned worker starts from the process's environment: the item gets the task's.
+        assert flyte.run(makes_a_process_pool).outputs()[0] == ["red", "red"]
+        assert flyte.run(uses_the_process_pool).outputs()[0] == "blue"
+        assert _process_pool[0].submit(os.getenv, VAR).result() == "process"
+    finally:
+        _process_pool[0].shutdown()

@@ -17,7 +17,8 @@ environment: they outlive the task that happened to start them and serve others.
 task starts that outlives it (a library's lazily started background thread, an item still
 queued on an executor) sees the process's environment once the task has ended (:func:`end`):
 it may serve later tasks, which must not see this one's secrets; in a container it would have
-ended with the task.
+ended with the task. A ``ProcessPoolExecutor``'s items likewise each run with their
+submitter's environment, in forked and spawned workers alike (:class:`InEnviron`).
 
 A child process inherits the C environment, not the overlay: ``subprocess`` (and what runs
 through it: ``os.popen``, ``asyncio.create_subprocess_exec``) is patched to hand a task's
@@ -40,7 +41,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import thread as _futures_thread
 from contextvars import Context, Token
 from typing import Any
@@ -189,6 +190,56 @@ def _patch_threads() -> None:
     submit_here.__doc__ = submit.__doc__
     threading.Thread.start = start_here  # type: ignore[method-assign]
     ThreadPoolExecutor.submit = submit_here  # type: ignore[method-assign]
+    _patch_process_pools()
+
+
+def _patch_process_pools() -> None:
+    # A ProcessPoolExecutor's workers are forked (Linux's default) from whichever thread first
+    # submits, and keep its context: one made in a task handed that task's values to every
+    # later item, other tasks' and callers' outside tasks too. So each item carries its
+    # submitter's environment (picklable: the worker may be spawned) once the pool was used in
+    # a task; a pool only ever used outside tasks is left as it is.
+    submit = ProcessPoolExecutor.submit
+
+    def submit_here(self: ProcessPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        environ = current_body.get().environ
+        if environ is not None:
+            self._flyte_in_task = True  # type: ignore[attr-defined]
+            fn = InEnviron(fn, environ)
+        elif getattr(self, "_flyte_in_task", False):
+            fn = InEnviron(fn, None)
+        return submit(self, fn, *args, **kwargs)
+
+    submit_here.__doc__ = submit.__doc__
+    ProcessPoolExecutor.submit = submit_here  # type: ignore[method-assign]
+
+
+class InEnviron:
+    """A process pool's item run with its submitter's environment (None: the process's)."""
+
+    __slots__ = ("fn", "removed", "values")
+
+    def __init__(self, fn: Callable[..., Any], environ: Mapping[str, Any] | None):
+        self.fn = fn
+        self.values = None if environ is None else {k: v for k, v in environ.items() if v is not _REMOVED}
+        self.removed = () if environ is None else tuple(k for k, v in environ.items() if v is _REMOVED)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return self.fn, self.values, self.removed
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.fn, self.values, self.removed = state
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        environ: dict[str, Any] | None = None
+        if self.values is not None:
+            install()  # (a spawned worker: os.environ is the plain one until now)
+            environ = {**self.values, **dict.fromkeys(self.removed, _REMOVED)}
+        token = current_body.set(current_body.get().but(environ=environ))
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            current_body.reset(token)
 
 
 def _runs_in_a_context(fn: Callable[..., Any]) -> bool:

@@ -28,6 +28,10 @@ TASKS = textwrap.dedent("""
     @env.task
     def spelled(a: Optional[int], b: Annotated[list[int] | None, "note"], c: int | None = 3) -> str:
         return f"{a!r} {b!r} {c!r}"
+
+    @env.task
+    def flagged(verbose: Optional[bool], n: int = 1) -> str:
+        return f"verbose={verbose!r} n={n}"
 """)
 
 
@@ -49,6 +53,10 @@ def invoke(*args: str):
         ("run_cell", ["--rate", "0", "--seeds", "1", "--corruption", "nan_reward"], "'nan_reward' 0.0 1"),
         ("spelled", [], "None None 3"),
         ("spelled", ["--a", "1", "--b", "[1, 2]", "--c", "4"], "1 [1, 2] 4"),
+        # An optional bool is a flag: left out, None (the reference's prints verbose=None too).
+        ("flagged", [], "verbose=None n=1"),
+        ("flagged", ["--verbose"], "verbose=True n=1"),
+        ("flagged", ["--no-verbose"], "verbose=False n=1"),
     ],
 )
 def test_an_optional_input_left_out_runs_with_none(tasks_file, task, options, printed):
@@ -71,3 +79,11 @@ def test_a_python_caller_still_passes_it(tasks_file):
     flyte.init()
     with pytest.raises(TypeError, match="missing a required argument: 'corruption'"):
         flyte.run(module.run_cell, rate=0.5, seeds=1)
+
+
+def test_the_help_shows_none_for_an_optional_input_left_out(tasks_file):
+    for task, line in [("spelled", "--a INTEGER"), ("flagged", "--verbose / --no-verbose")]:
+        result = invoke("run", str(tasks_file), task, "--help")
+        assert result.exit_code == 0, result.output
+        shown = next(row for row in result.output.splitlines() if row.strip().startswith(line))
+        assert "NO_DEFAULT" not in result.output and "[default: verbose]" not in shown, shown

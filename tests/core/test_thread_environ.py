@@ -6,11 +6,13 @@ the process's environment (``flyte.runtime.environ``)."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
+import queue
 import subprocess
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 
@@ -141,3 +143,88 @@ def test_a_tasks_secret_reaches_its_threads_and_no_others(flyte_home: object, mo
     assert flyte.run(secret_in_threads).outputs()[0] == [len("thread-env-s3cret")] * 2
     assert _in_thread(lambda: os.environ.get("THREAD_ENV_TOKEN")) == [None]
     assert shared.submit(os.getenv, "THREAD_ENV_TOKEN").result() is None
+
+
+# A library's background thread, started lazily by whichever task first needs it, then serving
+# every later caller (a client's I/O loop, a connection pool's reaper).
+_requests: queue.Queue = queue.Queue()
+_server: list[threading.Thread] = []
+
+
+def _serve(fn):
+    if not _server:
+
+        def loop() -> None:
+            while True:
+                request, reply = _requests.get()
+                reply.put(request())
+
+        _server.append(threading.Thread(target=loop, daemon=True))
+        _server[0].start()
+    reply: queue.Queue = queue.Queue()
+    _requests.put((fn, reply))
+    return reply.get(timeout=30)
+
+
+_kept: list[ThreadPoolExecutor] = []
+
+
+@secretive.task
+def starts_a_server() -> list:
+    _kept.append(ThreadPoolExecutor(max_workers=1))  # made here, used after the task too
+    return [
+        len(_serve(lambda: os.environ["THREAD_ENV_TOKEN"])),
+        len(_kept[0].submit(os.getenv, "THREAD_ENV_TOKEN").result()),
+    ]
+
+
+@blue.task
+def uses_the_server() -> list:
+    return [_serve(lambda: os.getenv("THREAD_ENV_TOKEN")), _kept[0].submit(os.getenv, VAR).result()]
+
+
+def test_a_thread_outliving_its_task_does_not_hand_its_secret_to_later_callers(
+    flyte_home: object, monkeypatch: pytest.MonkeyPatch
+):
+    from flyte.runtime import secret_store
+
+    secret_store.create("thread_env_token", b"thread-env-s3cret")
+    monkeypatch.delenv("THREAD_ENV_TOKEN", raising=False)
+    monkeypatch.setenv(VAR, "process")
+    flyte.init()
+    assert flyte.run(starts_a_server).outputs()[0] == [len("thread-env-s3cret")] * 2
+    # The thread runs on, serving others: the task that started it has ended, and its secret
+    # is no one else's (in a container the thread would have ended with it).
+    assert flyte.run(uses_the_server).outputs()[0] == [None, "blue"]
+    assert _serve(lambda: os.getenv("THREAD_ENV_TOKEN")) is None
+    assert _kept[0].submit(os.getenv, "THREAD_ENV_TOKEN").result() is None
+
+
+_process_pool: list[ProcessPoolExecutor] = []
+
+
+@red.task
+def makes_a_process_pool() -> list:
+    # Its workers are forked here, from this task's thread, and serve later callers too.
+    _process_pool.append(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")))
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as spawned:
+        fresh = spawned.submit(os.getenv, VAR).result()
+    return [_process_pool[0].submit(os.getenv, VAR).result(), fresh]
+
+
+@blue.task
+def uses_the_process_pool() -> str:
+    return _process_pool[0].submit(os.getenv, VAR).result()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork start method")
+def test_a_process_pool_item_sees_its_submitters_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(VAR, "process")
+    flyte.init()
+    try:
+        # A spawned worker starts from the process's environment: the item gets the task's.
+        assert flyte.run(makes_a_process_pool).outputs()[0] == ["red", "red"]
+        assert flyte.run(uses_the_process_pool).outputs()[0] == "blue"
+        assert _process_pool[0].submit(os.getenv, VAR).result() == "process"
+    finally:
+        _process_pool[0].shutdown()

@@ -717,6 +717,9 @@ def _dict_converter(key: Callable[[Any], Any] | None, val: Callable[[Any], Any] 
     return convert
 
 
+_UNSET = object()
+
+
 def _dataclass_converter(cls: type, leaves: frozenset[Any]) -> Callable[[Any], Any]:
     fields: list[tuple[str, Callable[[Any], Any]]] | None = None
 
@@ -725,7 +728,9 @@ def _dataclass_converter(cls: type, leaves: frozenset[Any]) -> Callable[[Any], A
         nonlocal fields
         if fields is None:
             hints = _hints(cls)
-            named = [f.name for f in dataclasses.fields(cls) if f.init and f.name in hints]
+            # init=False fields too (one __post_init__ sets from the others: the reference,
+            # which makes the instance again, has it from the converted fields)
+            named = [f.name for f in dataclasses.fields(cls) if f.name in hints]
             parts = ((name, _part(hints[name], leaves)) for name in named)
             fields = [(name, put) for name, put in parts if put is not None]
         return fields
@@ -735,7 +740,9 @@ def _dataclass_converter(cls: type, leaves: frozenset[Any]) -> Callable[[Any], A
             return value
         changed = {}
         for name, put in field_converters():
-            current = getattr(value, name)
+            current = getattr(value, name, _UNSET)
+            if current is _UNSET:  # an init=False field never set
+                continue
             converted = put(current)
             if converted is not current:
                 changed[name] = converted

@@ -309,10 +309,12 @@ def _task_command(name: str, task: Any) -> click.Command:
     for p in task.spec.interface.inputs:
         tp = types[p.name]
         required = p.default is NO_DEFAULT
+        given_default = p.default
         if required and _admits_none(tp):
             # As the reference SDK's `flyte run` does: an optional input with no default that is
             # left out runs with None (the task itself still requires it from Python callers).
             required = False
+            given_default = None  # (what --help shows, and an optional bool flag's value)
             none_when_left_out.add(p.name)
         option = "--" + p.name.replace("_", "-")
         # The reference SDK spells options as the parameter is named (--batch_size): both work.
@@ -320,7 +322,7 @@ def _task_command(name: str, task: Any) -> click.Command:
         kind, convert = _click_type(tp)
         # A required option gets no default at all: click counts an explicit None as a value.
         default = {} if required else {"default": None}
-        shown = None if required else _show_default(p.default)
+        shown = None if required else _show_default(given_default)
         if kind is bool:
             # A flag left out is False even without a default, as in the reference SDK's
             # `flyte run`: `f(use_x: bool)` runs with --use-x, --no-use-x or neither.
@@ -329,7 +331,7 @@ def _task_command(name: str, task: Any) -> click.Command:
                     [f"{option}/--no-{option[2:]}", *_alias(as_named, option, bool_flag=True), p.name],
                     required=False,
                     show_default=True,
-                    default=False if required else p.default,
+                    default=False if required else given_default,
                 )
             )
         else:

@@ -1222,7 +1222,8 @@ async def _invoke_here(
     # One context variable, set and reset by hand (a context manager per call costs more than
     # the body): the action as the caller (flyte.ctx, flyte.report), its data, its own copy of
     # its environment, what the attempt prints.
-    token = current_body.set(BodyContext(action, data, environ.overlay(env), log))
+    overlay = environ.overlay(env)
+    token = current_body.set(BodyContext(action, data, overlay, log))
     try:
         if action.task.is_async and not action.stoppable:
             result = await func(**inputs)  # the fast path, on this loop
@@ -1230,6 +1231,8 @@ async def _invoke_here(
             result = await _on_a_thread(action, inputs)
     finally:
         current_body.reset(token)
+        if environ.handed_out:
+            environ.end(overlay)  # threads the body started that outlive it lose its values
     # A scalar output declared: anything else fails its check (_attempts) with nothing stored.
     if not action.checks.scalar_output and might_hold_data(result):
         # Stored with the attempt's log current (what the storing prints is the attempt's).

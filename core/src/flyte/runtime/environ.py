@@ -14,8 +14,11 @@ the environment: ``flyte.ctx()`` and calling tasks stay where they were (Python 
 start with no context). An executor's worker threads take none at start: they serve whoever
 submits next. flyte's own threads and executors (named ``flyte-...``) keep the process's
 environment: they outlive the task that happened to start them and serve others. A thread a
-task starts that outlives it (a library's lazily started background thread) keeps the task's
-environment for its life, as Python 3.14's ``thread_inherit_context`` does with the context.
+task starts that outlives it (a library's lazily started background thread, an item still
+queued on an executor) sees the process's environment once the task has ended (:func:`end`):
+it may serve later tasks, which must not see this one's secrets; in a container it would have
+ended with the task. A ``ProcessPoolExecutor``'s items likewise each run with their
+submitter's environment, in forked and spawned workers alike (:class:`InEnviron`).
 
 A child process inherits the C environment, not the overlay: ``subprocess`` (and what runs
 through it: ``os.popen``, ``asyncio.create_subprocess_exec``) is patched to hand a task's
@@ -38,7 +41,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import thread as _futures_thread
 from contextvars import Context, Token
 from typing import Any
@@ -187,6 +190,56 @@ def _patch_threads() -> None:
     submit_here.__doc__ = submit.__doc__
     threading.Thread.start = start_here  # type: ignore[method-assign]
     ThreadPoolExecutor.submit = submit_here  # type: ignore[method-assign]
+    _patch_process_pools()
+
+
+def _patch_process_pools() -> None:
+    # A ProcessPoolExecutor's workers are forked (Linux's default) from whichever thread first
+    # submits, and keep its context: one made in a task handed that task's values to every
+    # later item, other tasks' and callers' outside tasks too. So each item carries its
+    # submitter's environment (picklable: the worker may be spawned) once the pool was used in
+    # a task; a pool only ever used outside tasks is left as it is.
+    submit = ProcessPoolExecutor.submit
+
+    def submit_here(self: ProcessPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        environ = current_body.get().environ
+        if environ is not None:
+            self._flyte_in_task = True  # type: ignore[attr-defined]
+            fn = InEnviron(fn, environ)
+        elif getattr(self, "_flyte_in_task", False):
+            fn = InEnviron(fn, None)
+        return submit(self, fn, *args, **kwargs)
+
+    submit_here.__doc__ = submit.__doc__
+    ProcessPoolExecutor.submit = submit_here  # type: ignore[method-assign]
+
+
+class InEnviron:
+    """A process pool's item run with its submitter's environment (None: the process's)."""
+
+    __slots__ = ("fn", "removed", "values")
+
+    def __init__(self, fn: Callable[..., Any], environ: Mapping[str, Any] | None):
+        self.fn = fn
+        self.values = None if environ is None else {k: v for k, v in environ.items() if v is not _REMOVED}
+        self.removed = () if environ is None else tuple(k for k, v in environ.items() if v is _REMOVED)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return self.fn, self.values, self.removed
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.fn, self.values, self.removed = state
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        environ: dict[str, Any] | None = None
+        if self.values is not None:
+            install()  # (a spawned worker: os.environ is the plain one until now)
+            environ = {**self.values, **dict.fromkeys(self.removed, _REMOVED)}
+        token = current_body.set(current_body.get().but(environ=environ))
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            current_body.reset(token)
 
 
 def _runs_in_a_context(fn: Callable[..., Any]) -> bool:
@@ -198,8 +251,9 @@ def _runs_in_a_context(fn: Callable[..., Any]) -> bool:
 
 
 def _with_environ(environ: dict[str, Any], fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` run with ``environ`` as its overlay (and nothing else of a body's context)."""
-    body = BodyContext(None, None, environ, None)
+    """``fn`` run with ``environ`` as its overlay (and nothing else of a body's context), until
+    the body that owns ``environ`` ends (:func:`end`)."""
+    body = _handed(environ)
 
     def run(*args: Any, **kwargs: Any) -> Any:
         token = current_body.set(body)
@@ -262,6 +316,34 @@ def _patch_execv() -> None:
     os.execv = execv
 
 
+# id(overlay) -> (overlay, the context the threads its body started run with): made on a body's
+# first thread, dropped when the body ends (the overlay held: its id is not reused meanwhile).
+# Bodies that start no thread cost their end one truth test of this dict (see :func:`end`).
+handed_out: dict[int, tuple[dict[str, Any], BodyContext]] = {}
+
+
+def _handed(environ: dict[str, Any]) -> BodyContext:
+    """The context the threads and executor items a body starts run with: one per body, so
+    its end can take the environment back from all of them (:func:`end`)."""
+    entry = handed_out.get(id(environ))
+    if entry is None or entry[0] is not environ:
+        entry = handed_out.setdefault(id(environ), (environ, BodyContext(None, None, environ, None)))
+    return entry[1]
+
+
+def end(environ: Any) -> None:
+    """The body whose overlay is ``environ`` has ended: the threads it started (and items it
+    submitted that have not run yet) see the process's environment from now on, as threads
+    outside tasks do; a later task they serve must not see this one's values. (Callers on a
+    hot path test ``handed_out`` first.)"""
+    entry = handed_out.get(id(environ))
+    if entry is not None and entry[0] is environ:
+        del handed_out[id(environ)]
+        # (The one BodyContext changed in place: it is only ever the current context of
+        # threads this body started, never a body's own.)
+        entry[1].environ = None
+
+
 def task_overlay() -> Mapping[str, str] | None:
     """The running task's own variables (None outside a task); a removed one is not a str."""
     return current_body.get().environ
@@ -286,4 +368,7 @@ def enter(values: Mapping[str, str]) -> Token[BodyContext]:
 
 
 def leave(token: Token[BodyContext]) -> None:
+    ending = current_body.get().environ
     current_body.reset(token)
+    if handed_out:
+        end(ending)

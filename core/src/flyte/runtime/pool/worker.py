@@ -222,7 +222,8 @@ class Worker:
     ) -> Any:
         if env.get(mount_redirect.MOUNT_VAR):
             mount_redirect.install()  # the guide's /etc/flyte/secrets/<key> reads this task's files
-        token = current_body.set(BodyContext(caller, data, environ.overlay(env), current_body.get().log))
+        overlay = environ.overlay(env)
+        token = current_body.set(BodyContext(caller, data, overlay, current_body.get().log))
         try:
             if is_async and not stoppable:
                 return await function(**inputs)  # on this loop: async tasks interleave
@@ -236,6 +237,8 @@ class Worker:
                 raise
         finally:
             current_body.reset(token)
+            if environ.handed_out:
+                environ.end(overlay)  # threads the body started that outlive it lose its values
 
 
 class _RemoteCaller:

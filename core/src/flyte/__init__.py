@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "init_from_config": "flyte.runtime.api",
     "run": "flyte.runtime.api",
     "with_runcontext": "flyte.runtime.api",
+    "rerun": "flyte.runtime.api",
     "current_project": "flyte.runtime.api",
     "current_domain": "flyte.runtime.api",
     "map": "flyte._map",
@@ -100,7 +101,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from flyte.resources import AMD_GPU, GPU, HABANA_GAUDI, TPU, Device, Neuron, Resources
     from flyte.retry import Backoff, RetryStrategy
     from flyte.reuse import ReusePolicy
-    from flyte.runtime.api import current_domain, current_project, init, init_from_config, run, with_runcontext
+    from flyte.runtime.api import (
+        current_domain,
+        current_project,
+        init,
+        init_from_config,
+        rerun,
+        run,
+        with_runcontext,
+    )
     from flyte.secret import Secret
     from flyte.spec import TaskSpec
     from flyte.task import TaskTemplate

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from click.testing import CliRunner
 
 import flyte
+from flyte.cli.main import build_cli
 from flyte.errors import ActionNotFoundError, ConfigurationError, NotAvailableLocallyError
 from flyte.remote import Run
 
@@ -55,3 +57,14 @@ def test_rerun_arguments_are_checked_first(failed_run: str):
         flyte.rerun(failed_run, force_rerun_actions=["a1"])
     with pytest.raises(ValueError, match="recover=True cannot be combined with action_name='a1'"):
         flyte.rerun(failed_run, action_name="a1", recover=True)
+
+
+def test_flyte_rerun_command_refuses_with_the_runs_task_and_exit_status_1(failed_run: str):
+    result = CliRunner().invoke(build_cli(), ["rerun", failed_run, "--recover", "--fail", "false", "--follow"])
+    assert result.exit_code == 1, result.output
+    assert f"rerun: flyte.rerun: recover=True of run {failed_run!r}" in result.output
+    assert "task rerun_local.flaky again" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(build_cli(), ["rerun", "r-missing"])
+    assert result.exit_code == 1 and "no run named 'r-missing'" in result.output
+    result = CliRunner().invoke(build_cli(), ["rerun", failed_run, "--force-rerun-action", "a1"])
+    assert result.exit_code == 1 and "force_rerun_actions requires recover=True" in result.output

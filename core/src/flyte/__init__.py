@@ -60,6 +60,8 @@ _EXPORTS: dict[str, str] = {
     "CacheRequest": "flyte._cache",
     "SecretRequest": "flyte.secret",
     "deploy": "flyte._deploy",
+    "build": "flyte._build",
+    "ImageBuild": "flyte._build",
     "logger": "flyte._logging",
     "system_logger": "flyte._logging",
     "version": "flyte._version",
@@ -84,6 +86,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from flyte._build import ImageBuild, build
     from flyte._cache import Cache, CachePolicy
     from flyte._checkpoint import Checkpoint, latest_checkpoint
     from flyte._deploy import deploy

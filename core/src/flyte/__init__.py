@@ -44,6 +44,10 @@ _EXPORTS: dict[str, str] = {
     "run": "flyte.runtime.api",
     "with_runcontext": "flyte.runtime.api",
     "rerun": "flyte.runtime.api",
+    "init_from_api_key": "flyte.runtime.remote_init",
+    "init_in_cluster": "flyte.runtime.remote_init",
+    "init_passthrough": "flyte.runtime.remote_init",
+    "is_control_plane_available": "flyte.runtime.remote_init",
     "current_project": "flyte.runtime.api",
     "current_domain": "flyte.runtime.api",
     "map": "flyte._map",
@@ -112,6 +116,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         rerun,
         run,
         with_runcontext,
+    )
+    from flyte.runtime.remote_init import (
+        init_from_api_key,
+        init_in_cluster,
+        init_passthrough,
+        is_control_plane_available,
     )
     from flyte.secret import Secret
     from flyte.spec import TaskSpec

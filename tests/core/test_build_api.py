@@ -83,3 +83,20 @@ def test_no_engine_bad_arguments_and_placeholders_are_clear_errors(tmp_path: Pat
     placeholder = flyte.Image.from_debian_base(name="x", registry="<my-container-registry>")
     with pytest.raises(ConfigurationError, match="is a placeholder: name your registry"):
         flyte.build(placeholder, dry_run=True)
+
+
+def test_build_images_builds_each_environment_it_reaches_once(fake_docker: Path, env_with_task: flyte.TaskEnvironment):
+    other = flyte.TaskEnvironment(
+        name="build_api_other", image=IMAGE.with_pip_packages("pytest"), depends_on=[env_with_task]
+    )
+    cache = flyte.build_images(other)
+    assert set(cache.image_lookup) == {"build_api_other", "build_api_env"}
+    assert cache.image_lookup["build_api_env"] == flyte.build(env_with_task, dry_run=True).uri
+    assert fake_docker.read_text().count("buildx build") == 2
+    assert cache.repr()[0][0] == ("Name", "build_api_other")
+    again = flyte.build_images(other, seed_cache=cache)  # seeded: nothing is built again
+    assert again == cache and fake_docker.read_text().count("buildx build") == 2
+    with pytest.raises(ConfigurationError, match="copy_style: 'some' is not valid"):
+        flyte.build_images(other, copy_style="some")
+    with pytest.raises(ConfigurationError, match="envs: expected flyte.TaskEnvironment objects, got Image"):
+        flyte.build_images(IMAGE)

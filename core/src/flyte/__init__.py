@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "deploy": "flyte._deploy",
     "build": "flyte._build",
     "ImageBuild": "flyte._build",
+    "build_images": "flyte._build",
     "logger": "flyte._logging",
     "system_logger": "flyte._logging",
     "version": "flyte._version",
@@ -90,7 +91,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
-    from flyte._build import ImageBuild, build
+    from flyte._build import ImageBuild, build, build_images
     from flyte._cache import Cache, CachePolicy
     from flyte._checkpoint import Checkpoint, latest_checkpoint
     from flyte._deploy import deploy

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from flyte._validation import wrong_type
-from flyte.errors import ImageBuildError
+from flyte.errors import ConfigurationError, ImageBuildError
 
 
 @attrs.frozen
@@ -97,6 +97,54 @@ def build(image: Any, dry_run: bool = False, force: bool = False, wait: bool = T
     with tempfile.TemporaryDirectory(prefix="flyte-build-") as tmp:
         docker_build(context, context.write(Path(tmp)), push=image.registry is not None)
     return ImageBuild(uri=uri)
+
+
+@attrs.frozen
+class ImageCache:
+    """What :func:`build_images` gives back: each environment's name and its image's uri."""
+
+    image_lookup: dict[str, str]
+
+    def repr(self) -> list[list[tuple[str, str]]]:
+        """Rows of (field, value) pairs, one per environment, as the reference prints them."""
+        return [[("Name", name), ("image", uri)] for name, uri in self.image_lookup.items()]
+
+
+COPY_STYLES = ("loaded_modules", "all", "none")
+
+
+def build_images(*envs: Any, copy_style: str = "loaded_modules", seed_cache: ImageCache | None = None) -> ImageCache:
+    """Build the images of ``envs`` and of every environment they depend on (each distinct
+    image once), as :func:`build` builds one; environments in ``seed_cache`` keep the uri it
+    records. ``copy_style`` is the reference's code-shipping choice: the image's
+    ``with_code_bundle`` decides it here."""
+    from flyte.environment import TaskEnvironment
+
+    if copy_style not in COPY_STYLES:
+        from flyte._validation import invalid
+
+        invalid("copy_style", copy_style, ", ".join(repr(c) for c in COPY_STYLES))
+    if seed_cache is not None and not isinstance(seed_cache, ImageCache):
+        wrong_type("seed_cache", seed_cache, "the ImageCache a previous build_images returned")
+    if not envs:
+        raise ConfigurationError("flyte.build_images: name at least one flyte.TaskEnvironment")
+    lookup: dict[str, str] = {}
+    seeded = seed_cache.image_lookup if seed_cache is not None else {}
+    for env in envs:
+        if not isinstance(env, TaskEnvironment):
+            wrong_type("envs", env, "flyte.TaskEnvironment objects")
+        for each in env.reachable():
+            if each.name not in lookup:
+                lookup[each.name] = seeded.get(each.name) or build(each).uri  # type: ignore[assignment]
+    return ImageCache(image_lookup=lookup)
+
+
+async def _build_images_aio(*envs: Any, **options: Any) -> ImageCache:
+    """``await flyte.build_images.aio(env)``: :func:`build_images` off the caller's event loop."""
+    return await asyncio.to_thread(lambda: build_images(*envs, **options))
+
+
+build_images.aio = _build_images_aio  # type: ignore[attr-defined]
 
 
 def _image_of(env: Any) -> Any:

@@ -144,3 +144,10 @@ def test_deploy_imports_the_file_in_the_domain_it_deploys_to(folder):
     result = invoke("deploy", "-d", "production", "picker.py")
     assert result.exit_code == 0, result.output
     assert "environment prod_env" in result.output and "dev_env" not in result.output
+
+
+def test_a_config_that_fails_while_the_file_is_imported_is_still_reported(folder):
+    (folder / "config.yaml").write_text("task:\n  project: flytesnacks\nstorage:\n  s3: 5\n")
+    (folder / "picker3.py").write_text(PICKER)
+    result = invoke("run", "picker3.py", "which")
+    assert result.exit_code == 2 and "flyte.init_from_config: config.yaml:" in result.output

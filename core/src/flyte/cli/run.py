@@ -605,12 +605,10 @@ def _scope_for_import(ctx: click.Context) -> None:
 
     if settings.is_initialized():
         return
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            _init_from_config(ctx.params)
-    except click.UsageError:  # reported when the run initialises
-        return
-    ctx.meta["flyte_import_scope"] = settings.current()
+    with contextlib.suppress(click.UsageError), contextlib.redirect_stderr(io.StringIO()):
+        _init_from_config(ctx.params)  # (an error is reported when the run initialises again)
+    if settings.is_initialized():  # (also when the config failed after the settings were set)
+        ctx.meta["flyte_import_scope"] = settings.current()
 
 
 def _initialised_by_file() -> bool:

@@ -722,6 +722,12 @@ class Run:
         yield from runs
 
 
+# The reference SDK's names of a run's and an action's full record (``RunDetails.get(name=)``,
+# ``ActionDetails.get(run_name=, name=)``): here a Run and an Action are read whole already.
+RunDetails = Run
+ActionDetails = Action
+
+
 @attrs.define
 class Trigger:
     """A trigger ``flyte.deploy`` recorded on this machine; ``flyte.run(trigger, **inputs)``

@@ -111,3 +111,43 @@ def test_a_found_config_yaml_that_is_not_a_flyte_config_is_skipped(folder):
     settings._current = None  # (a fresh `flyte run` process again)
     named = invoke("run", "--config", "config.yaml", "cfg_tasks.py", "where")
     assert named.exit_code == 2 and "config.yaml is not valid YAML" in named.output
+
+
+PICKER = textwrap.dedent("""
+    import flyte
+
+    # chosen when the file is imported, from the domain the command line or config set
+    env = flyte.TaskEnvironment(name="prod_env" if flyte.current_domain() == "production" else "dev_env")
+    IMPORTED_IN = f"{flyte.current_project()}/{flyte.current_domain()}"
+
+    @env.task
+    def which() -> str:
+        return f"{env.name} imported in {IMPORTED_IN}"
+""")
+
+
+def test_the_file_sees_the_runs_project_and_domain_while_it_is_imported(folder):
+    (folder / "picker.py").write_text(PICKER)
+    result = invoke("run", "-p", "other", "-d", "production", "picker.py", "which")
+    assert result.exit_code == 0, result.output
+    assert "prod_env imported in other/production" in result.stdout
+    assert result.output.count("names no remote backend") == 1  # said once, by the run
+    settings._current = None  # (a fresh process) the config's domain, staging, when none is given
+    (folder / "picker2.py").write_text(PICKER)  # (a module not imported yet)
+    result = invoke("run", "picker2.py", "which")
+    assert result.exit_code == 0, result.output
+    assert "dev_env imported in flytesnacks/staging" in result.stdout
+
+
+def test_deploy_imports_the_file_in_the_domain_it_deploys_to(folder):
+    (folder / "picker.py").write_text(PICKER)
+    result = invoke("deploy", "-d", "production", "picker.py")
+    assert result.exit_code == 0, result.output
+    assert "environment prod_env" in result.output and "dev_env" not in result.output
+
+
+def test_a_config_that_fails_while_the_file_is_imported_is_still_reported(folder):
+    (folder / "config.yaml").write_text("task:\n  project: flytesnacks\nstorage:\n  s3: 5\n")
+    (folder / "picker3.py").write_text(PICKER)
+    result = invoke("run", "picker3.py", "which")
+    assert result.exit_code == 2 and "flyte.init_from_config: config.yaml:" in result.output

@@ -238,8 +238,11 @@ def test_outputs_holding_a_secret_are_not_cached_and_the_task_runs_each_time(fly
     secret_store.create("canary", CACHE_CANARY.encode())
     flyte.init()
     bodies.clear()
-    with pytest.warns(CacheWarning, match="outputs contain a secret's value, so they are not cached"):
+    with pytest.warns(CacheWarning, match="outputs contain a secret's value, so they are not cached") as caught:
         first = flyte.run(token_for, 1)
+    # shown at the task's definition (this file), not at flyte's controller
+    (warned,) = [w for w in caught if issubclass(w.category, CacheWarning)]
+    assert (warned.filename, warned.lineno) == (__file__, token_for.func.__code__.co_firstlineno)
     with pytest.warns(CacheWarning):  # each run says so
         second = flyte.run(token_for, 1)
     assert first.outputs() == second.outputs() == f"{CACHE_CANARY}/1"  # exact: computed each time

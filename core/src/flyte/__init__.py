@@ -43,6 +43,11 @@ _EXPORTS: dict[str, str] = {
     "init_from_config": "flyte.runtime.api",
     "run": "flyte.runtime.api",
     "with_runcontext": "flyte.runtime.api",
+    "rerun": "flyte.runtime.api",
+    "init_from_api_key": "flyte.runtime.remote_init",
+    "init_in_cluster": "flyte.runtime.remote_init",
+    "init_passthrough": "flyte.runtime.remote_init",
+    "is_control_plane_available": "flyte.runtime.remote_init",
     "current_project": "flyte.runtime.api",
     "current_domain": "flyte.runtime.api",
     "map": "flyte._map",
@@ -59,6 +64,9 @@ _EXPORTS: dict[str, str] = {
     "CacheRequest": "flyte._cache",
     "SecretRequest": "flyte.secret",
     "deploy": "flyte._deploy",
+    "build": "flyte._build",
+    "ImageBuild": "flyte._build",
+    "build_images": "flyte._build",
     "logger": "flyte._logging",
     "system_logger": "flyte._logging",
     "version": "flyte._version",
@@ -83,6 +91,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from flyte._build import ImageBuild, build, build_images
     from flyte._cache import Cache, CachePolicy
     from flyte._checkpoint import Checkpoint, latest_checkpoint
     from flyte._deploy import deploy
@@ -100,7 +109,21 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from flyte.resources import AMD_GPU, GPU, HABANA_GAUDI, TPU, Device, Neuron, Resources
     from flyte.retry import Backoff, RetryStrategy
     from flyte.reuse import ReusePolicy
-    from flyte.runtime.api import current_domain, current_project, init, init_from_config, run, with_runcontext
+    from flyte.runtime.api import (
+        current_domain,
+        current_project,
+        init,
+        init_from_config,
+        rerun,
+        run,
+        with_runcontext,
+    )
+    from flyte.runtime.remote_init import (
+        init_from_api_key,
+        init_in_cluster,
+        init_passthrough,
+        is_control_plane_available,
+    )
     from flyte.secret import Secret
     from flyte.spec import TaskSpec
     from flyte.task import TaskTemplate

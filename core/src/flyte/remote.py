@@ -10,6 +10,7 @@ back" lists them and what each does locally.
 ``Trigger.get(name=, task_name=)`` and ``Trigger.listall(task_name=)`` read the triggers
 ``flyte.deploy`` recorded; ``flyte.run(trigger, **overrides)`` fires one. ``Task.get(name,
 auto_version="latest")`` is a task ``flyte.deploy`` recorded, to call from a task or pass to one.
+``Secret.create/get/listall/delete`` manage the local secret store (:mod:`flyte._remote_secret`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from flyte import _codec, _run_errors
 from flyte._home import state_root
 from flyte._outputs import ActionOutputs, action_outputs, typed
 from flyte._phase import Done, Phase, RawPhase, raw_phase, recorded
+from flyte._remote_secret import Secret as Secret  # (flyte.remote.Secret)
 from flyte._syncify import syncify
 from flyte.errors import ActionNotFoundError, NotAvailableLocallyError, TaskNotFoundError
 from flyte.runtime import store as st
@@ -718,6 +720,12 @@ class Run:
             else:
                 runs = _runs_in(conn, recorded(in_phase), limit, task)
         yield from runs
+
+
+# The reference SDK's names of a run's and an action's full record (``RunDetails.get(name=)``,
+# ``ActionDetails.get(run_name=, name=)``): here a Run and an Action are read whole already.
+RunDetails = Run
+ActionDetails = Action
 
 
 @attrs.define

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import click
 
+from flyte._build import engine_problem
 from flyte.cli.images import image_refs_option
 
 
@@ -30,18 +29,6 @@ def images_for(obj: object) -> list:
         if key not in seen or seen[key][1] is None:
             seen[key] = (image, module, include)
     return list(seen.values())
-
-
-def engine_problem() -> str | None:
-    """Why no local container engine can build, or None when one can."""
-    docker = shutil.which("docker")
-    if docker is None:
-        return "no container engine found: install Docker (with BuildKit) to build images"
-    probe = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        reason = (probe.stderr.strip().splitlines() or ["no answer"])[-1]
-        return f"the docker CLI is installed but no Docker engine answers ({reason}); start one to build images"
-    return None
 
 
 @click.command("build")
@@ -92,14 +79,10 @@ def build_command(file: str, target: str, dry_run: bool, context_dir: str | None
 
 
 def _docker_build(context: object, folder: Path, push: bool) -> None:
-    image = context.image  # type: ignore[attr-defined]
-    uri = context.uri  # type: ignore[attr-defined]
-    command = ["docker", "buildx", "build", "-t", uri, "--platform", ",".join(image.platform)]
-    for secret in {s.key for layer in image.layers for s in getattr(layer, "secret_mounts", ())}:
-        command += ["--secret", f"id={secret},env={secret}"]
-    if push:
-        command.append("--push")
-    click.echo(f"building {uri}", err=True)
-    result = subprocess.run([*command, str(folder)])
-    if result.returncode != 0:
-        raise click.ClickException(f"building {uri} failed (exit {result.returncode})")
+    from flyte._build import docker_build
+    from flyte.errors import ImageBuildError
+
+    try:
+        docker_build(context, folder, push)
+    except ImageBuildError as exc:
+        raise click.ClickException(str(exc)) from None

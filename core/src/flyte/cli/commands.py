@@ -11,6 +11,7 @@ import click
 _COMMANDS = {
     "plugins": "flyte.cli.plugins:plugins_command",
     "run": "flyte.cli.run:run_command",
+    "rerun": "flyte.cli.rerun:rerun_command",
     "render": "flyte.cli.render:render_command",
     "build": "flyte.cli.build:build_command",
     "deploy": "flyte.cli.deploy:deploy_command",

@@ -81,6 +81,17 @@ def deploy_command(
     if copy_style is not None or no_sync_local_sys_paths:
         option = "--copy-style" if copy_style is not None else "--no-sync-local-sys-paths"
         no_effect(option, why="code is not uploaded; a cluster's images get it from flyte build")
+    import contextlib
+    import io
+
+    from flyte import _image_refs
+
+    scope = {k: v for k, v in (("project", project), ("domain", domain)) if v is not None}
+    # FILE's module-level code sees the project and domain deployed to (flyte.current_domain()
+    # choosing an environment), as with the reference SDK: settle them quietly before the
+    # import (errors are reported by the initialisation below).
+    with contextlib.suppress(FlyteError, ValueError, TypeError), contextlib.redirect_stderr(io.StringIO()):
+        flyte.init_from_config(config, **scope, images=_image_refs.known())
     modules = _load(file, recursive, ignore_load_errors, root_dir)
     if envs:
         targets = [_find_env(modules, name, file) for name in envs]
@@ -89,12 +100,6 @@ def deploy_command(
         targets = list({id(v): v for v in found}.values())
         if not targets:
             raise click.BadParameter(f"{file} defines no flyte.TaskEnvironment", param_hint="FILE")
-    import contextlib
-    import io
-
-    from flyte import _image_refs
-
-    scope = {k: v for k, v in (("project", project), ("domain", domain)) if v is not None}
     scope["images"] = _image_refs.known()  # --image's and the config file's, which init would reset
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # the one-line backend note: shown below instead

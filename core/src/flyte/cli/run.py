@@ -35,6 +35,7 @@ class RunGroup(click.Group):
         from flyte._loader import load_file
 
         if "flyte_module" not in ctx.meta:
+            _scope_for_import(ctx)
             ctx.meta["flyte_module"] = load_file(ctx.meta["flyte_file"], ctx.params.get("root_dir"))
         return ctx.meta["flyte_module"]
 
@@ -591,6 +592,35 @@ def _init_from_config(options: dict[str, Any]) -> None:
         raise click.UsageError(str(exc)) from None
 
 
+def _scope_for_import(ctx: click.Context) -> None:
+    """FILE's module-level code sees the run's project and domain (``flyte.current_domain()``
+    choosing an environment), as with the reference SDK's ``flyte run``, which initialises
+    before it imports FILE: settle the settings of the options given before FILE now, quietly
+    (the run says which backend once it starts). The run initialises again with all its options
+    unless FILE calls ``flyte.init`` itself (:func:`_initialised_by_file`)."""
+    import contextlib
+    import io
+
+    from flyte.runtime import settings
+
+    if settings.is_initialized():
+        return
+    with contextlib.suppress(click.UsageError), contextlib.redirect_stderr(io.StringIO()):
+        _init_from_config(ctx.params)  # (an error is reported when the run initialises again)
+    if settings.is_initialized():  # (also when the config failed after the settings were set)
+        ctx.meta["flyte_import_scope"] = settings.current()
+
+
+def _initialised_by_file() -> bool:
+    """Whether FILE (or its caller) initialised flyte: settings other than the ones
+    :func:`_scope_for_import` set for its import."""
+    from flyte.runtime import settings
+
+    context = click.get_current_context(silent=True)
+    scope = context.meta.get("flyte_import_scope") if context is not None else None
+    return settings.is_initialized() and settings.current() is not scope
+
+
 def _apply_to_settings(options: dict[str, Any]) -> None:
     """--raw-data-path and --image over the settings FILE's own flyte.init chose."""
     from flyte.runtime import settings
@@ -611,7 +641,7 @@ def _run_and_report(task: Any, inputs: dict[str, Any], options: dict[str, Any]) 
     from flyte.cli.progress import Progress
     from flyte.runtime import settings
 
-    if not settings.is_initialized():
+    if not _initialised_by_file():
         _init_from_config(options)
     else:  # FILE called flyte.init itself: the run's own options still apply
         if options.get("max_concurrency") or options.get("strict_dependencies"):

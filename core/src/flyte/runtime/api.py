@@ -339,6 +339,43 @@ class RunContext:
         :class:`~flyte.remote.Run`; ``await .run.aio(task, ...)`` does the same from async code."""
         return _Runner(self)
 
+    @property
+    def rerun(self) -> _Rerunner:
+        """The reference SDK's rerun (and ``recover=True``) of a prior run, which needs a Flyte
+        control plane: locally ``.rerun(run_name, ...)`` (and ``await .rerun.aio(...)``) checks
+        its arguments, then raises :class:`~flyte.runtime.rerun.RerunNotAvailableLocallyError`."""
+        return _Rerunner(self)
+
+
+class _Rerunner:
+    """``RunContext.rerun``: callable, with an ``aio`` variant, as in the reference SDK."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: RunContext):
+        self._context = context
+
+    def __call__(self, run_name: str, action_name: str = "a0", recover: bool = False, **options: Any) -> Any:
+        from flyte.runtime.rerun import refuse
+
+        refuse(run_name, action_name, recover, **options)
+
+    async def aio(self, run_name: str, action_name: str = "a0", recover: bool = False, **options: Any) -> Any:
+        return self(run_name, action_name, recover, **options)
+
+
+def rerun(run_name: str, action_name: str = "a0", recover: bool = False, **options: Any) -> Any:
+    """``flyte.rerun``: :meth:`RunContext.rerun` with default settings."""
+    return RunContext().rerun(run_name, action_name, recover, **options)
+
+
+async def _rerun_aio(*args: Any, **kwargs: Any) -> Any:
+    """``await flyte.rerun.aio(...)``."""
+    return await RunContext().rerun.aio(*args, **kwargs)
+
+
+rerun.aio = _rerun_aio  # type: ignore[attr-defined]
+
 
 def _bool(param: str, value: Any) -> None:
     if not isinstance(value, bool):

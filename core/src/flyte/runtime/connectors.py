@@ -27,11 +27,11 @@ import os
 import random
 import threading
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from flyte._validation import warn_at_definition
 from flyte.errors import (
     ConnectorError,
     ConnectorTransientError,
@@ -71,11 +71,12 @@ def _warn_unknown(connector: Connector, status: ConnectorStatus) -> None:
         if key in _warned:
             return
         _warned.add(key)
-    warnings.warn(
+    # At the connector's get(), which reported it: a fixed stacklevel lands in the poll loop.
+    warn_at_definition(
         f"connector for {key[0]} reported state {status.phase!r}, which is not a phase "
         f"({', '.join(PHASES)}); treating it as still running",
         ConnectorStateWarning,
-        stacklevel=2,
+        connector.get,
     )
 
 

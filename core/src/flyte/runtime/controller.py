@@ -35,6 +35,7 @@ from flyte._cache.store import enabled_by_env as cache_enabled_by_env
 from flyte._context import BodyContext, current_body, current_group
 from flyte._task_context import context_of
 from flyte._typecheck import SignatureCheck
+from flyte._validation import warn_at_definition
 from flyte.connector_task import ConnectorTask
 from flyte.errors import (
     ActionAbortedError,
@@ -746,12 +747,14 @@ class Controller:
         if contains_secret(outputs):
             if ("secret output", spec.name) not in self._warned:
                 self._warned.add(("secret output", spec.name))
-                warnings.warn(
+                # At the task's definition: a fixed stacklevel lands in this module (its caller
+                # is the controller's loop, whatever the user's call was).
+                warn_at_definition(
                     f"{spec.name}: its outputs contain a secret's value, so they are not cached "
                     "(the cache never keeps secret values) and the task runs on every call; "
                     "return something derived from the secret instead of the secret itself",
                     CacheWarning,
-                    stacklevel=2,
+                    getattr(action.task, "func", None),
                 )
             return NOT_CACHED
         part = action.task._cache_part  # (the key's: its version is the entry's, worked out once)

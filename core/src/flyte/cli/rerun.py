@@ -1,0 +1,43 @@
+"""``flyte rerun RUN_NAME``: the reference SDK's command to re-run (``--recover``: recover) a
+prior run from what its control plane kept. Locally it checks its arguments as
+:func:`flyte.rerun` does and refuses, naming the run and the local way to run it again."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command(
+    "rerun",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.argument("run_name")
+@click.option("--recover", is_flag=True, help="Reuse RUN_NAME's succeeded actions (needs a control plane).")
+@click.option("--action-name", default="a0", show_default=True, help="The action whose task and inputs to re-run.")
+@click.option("--force-rerun-action", "force", multiple=True, help="With --recover: an action to re-execute anyway.")
+@click.option("--name", help="The new run's name (the reference SDK's; nothing is started locally).")
+@click.option("--follow", is_flag=True, help="The reference SDK's: follow the new run.")
+@click.option("--env", "-e", multiple=True, help="KEY=VALUE of the new run (the reference SDK's).")
+@click.pass_context
+def rerun_command(
+    ctx: click.Context,
+    run_name: str,
+    recover: bool,
+    action_name: str,
+    force: tuple[str, ...],
+    name: str | None,
+    follow: bool,
+    env: tuple[str, ...],
+) -> None:
+    """Re-run RUN_NAME with its original code and inputs (the reference SDK's command, which
+    needs a Flyte control plane). Task inputs may follow as --INPUT VALUE. Locally it names
+    the run's task and how to run it again with flyte run, and exits with status 1."""
+    from flyte.errors import FlyteError
+    from flyte.runtime.rerun import refuse
+
+    # --threshold 0.9: the changed inputs' names, for the message (their values are not parsed)
+    changed = {arg[2:].replace("-", "_"): None for arg in ctx.args if arg.startswith("--")}
+    try:
+        refuse(run_name, action_name, recover, force_rerun_actions=list(force) or None, **changed)
+    except (FlyteError, ValueError) as exc:
+        raise click.ClickException(f"rerun: {exc}") from None

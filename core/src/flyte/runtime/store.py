@@ -799,9 +799,10 @@ class _Pending:
     Held in a gather of thousands of calls until the writer's next look, a record is its
     dict of columns alone (untracked by the garbage collector: its values are text and
     numbers), found under its run and then its id: a key tuple and a list of flags per record
-    were two more objects the collector counted and, the list, traversed, a third of a cache
-    hit's. (Each object a call leaves alive brings the next collection nearer; a full one
-    walks every object of the process, ~6 ms after ``flyte.init``.)"""
+    were two more objects the collector counted and, the list, walked: two of the ~8 a
+    gathered cache hit left alive. (Each object a call leaves alive brings the next
+    collection nearer; a full one walks every object of the process, ~5.5 ms after
+    ``flyte.init``: benchmarks/README.md, round 12.)"""
 
     __slots__ = ("changes", "count", "new", "nones")
 

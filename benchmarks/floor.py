@@ -182,7 +182,7 @@ def _unwritten() -> st.RunStore:
     changes without their write."""
     store = object.__new__(st.RunStore)
     store._lock = threading.Lock()
-    store._actions = {}
+    store._actions = st._Pending()
     store._idle = False  # never wakes a writer
     return store
 

@@ -35,7 +35,7 @@ def _unwritten() -> st.RunStore:
     """The run store's in-memory side alone (no writer thread, no database)."""
     store = object.__new__(st.RunStore)
     store._lock = threading.Lock()
-    store._actions = {}
+    store._actions = st._Pending()
     store._idle = False  # never wakes a writer
     return store
 
@@ -64,9 +64,12 @@ def write(store: st.RunStore) -> None:
     """What the writer thread does with the records: one transaction per batch."""
     conn = st.connect(st.db_path())
     try:
-        items = list(store._actions.items())
+        items = list(store._actions.new[RUN].items())
         for start in range(0, len(items), BATCH):
-            st.RunStore._commit(conn, dict(items[start : start + BATCH]), [])
+            batch = st._Pending()
+            batch.new[RUN] = dict(items[start : start + BATCH])
+            batch.count = len(batch.new[RUN])
+            st.RunStore._commit(conn, batch, [])
     finally:
         conn.close()
 

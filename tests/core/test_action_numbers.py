@@ -169,7 +169,7 @@ def test_recording_an_action_under_an_id_that_was_not_minted_is_refused(tmp_path
     try:
         with pytest.raises(ValueError, match=r"action: 'step-1' is not an action id"):
             store.create_action("r", "step-1", task="t", status="QUEUED")
-        assert store._actions == {}  # nothing half-recorded
+        assert store._actions.count == 0 and not store._actions.new  # nothing half-recorded
     finally:
         store.close()
 

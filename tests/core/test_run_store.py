@@ -3,6 +3,7 @@ writing every change in order, and older stores brought up to date."""
 
 from __future__ import annotations
 
+import gc
 import re
 import sqlite3
 import threading
@@ -42,7 +43,7 @@ def test_changes_to_an_action_before_a_write_become_one_row_with_every_change(tm
     store.update_action("r", "a0", status="RUNNING", started_at=2.0)
     store.create_action("r", "a1", task="t", status="QUEUED", queued_at=1.5)
     store.update_action("r", "a0", status="SUCCEEDED", ended_at=3.0)
-    assert len(store._actions) == 2  # one mutable record per action, not one per change
+    assert store._actions.count == 2  # one mutable record per action, not one per change
     store.flush()
     rows = rows_of(path)
     assert (rows["a0"]["status"], rows["a0"]["queued_at"], rows["a0"]["started_at"], rows["a0"]["ended_at"]) == (
@@ -254,7 +255,7 @@ def test_a_caller_that_reaches_the_backlog_bound_waits_until_the_writer_has_writ
     try:
         for n in range(25):
             store.create_action("r", st.action_id(n), task="t", status="QUEUED")
-            assert len(store._actions) < 10
+            assert store._actions.count < 10
         assert committed_by and threading.current_thread() not in committed_by
         rows = rows_of(path)
         assert sorted(rows, key=st.action_number) == [st.action_id(n) for n in range(20)]
@@ -362,10 +363,18 @@ def test_many_new_actions_are_written_whole_however_they_are_grouped_into_statem
 def test_the_statements_of_a_write_stay_within_sqlites_oldest_limit_on_values():
     wide = {c: "x" for c in ("parent", "task", "short_name", "status", "inputs", "outputs", "error", "report")}
     wide.update({c: "x" for c in ("cache", "cache_key", "grp", "worker", "queued_at", "started_at", "ended_at")})
-    actions = {("r", st.action_id(n)): [True, dict(wide, number=n), False] for n in range(1, 500)}
+    actions = _new_actions({st.action_id(n): dict(wide, number=n) for n in range(1, 500)})
     for sql, rows in st._grouped(actions):
         assert all(len(values) == _parameters(sql) <= 999 for values in rows)
     assert sum(len(rows) * sql.count("(?") for sql, rows in st._grouped(actions)) == 499
+
+
+def _new_actions(records: dict[str, dict]) -> st._Pending:
+    """Records created in run "r", as a store holds them for its writer."""
+    actions = st._Pending()
+    actions.new["r"] = records
+    actions.count = len(records)
+    return actions
 
 
 def _parameters(sql: str) -> int:
@@ -381,15 +390,15 @@ def test_new_actions_a_look_finds_are_written_in_a_few_statements_in_order(tmp_p
     """The rows a full statement does not take go in statements of the powers of two their
     count is made of (25: 16 + 8 + 1), not one per row; every row written, in order."""
     row = {"parent": "a0", "task": "t", "status": "SUCCEEDED", "queued_at": 1.5, "inputs": "{}"}
-    actions = {("r", st.action_id(n)): [True, dict(row, number=n), False] for n in range(1, count + 1)}
+    actions = _new_actions({st.action_id(n): dict(row, number=n) for n in range(1, count + 1)})
     statements = st._grouped(actions)
     rest = count % st.ROWS_PER_INSERT
     assert len(statements) == (count >= st.ROWS_PER_INSERT) + bin(rest).count("1")
     path = tmp_path / "runs.db"
     store = st.RunStore(path)
     store.create_run("r", "t", None)
-    for (run, ident), (_, fields, _) in actions.items():
-        store.create_action(run, ident, **dict(fields))
+    for ident, fields in actions.new["r"].items():
+        store.create_action("r", ident, **dict(fields))
     store.close()
     rows = rows_of(path)
     assert all({c: rows[ident][c] for c in row} == row for ident in rows)
@@ -424,22 +433,23 @@ def test_a_text_every_row_of_a_statement_has_is_bound_once_and_stored_in_each_ro
     parameters the rows share); values equal in Python but stored differently (1 and 1.0 in
     a TEXT column) are bound row by row."""
     shared = {"parent": "a0", "task": "t", "status": "SUCCEEDED", "cache": "hit"}
-    actions = {}
+    records = {}
     for n in range(1, 2 * st.ROWS_PER_INSERT + 6):
         fields = {"number": n, **shared, "inputs": f"{n}", "worker": 1 if n % 2 else 1.0, "error": "same"}
-        actions[("r", st.action_id(n))] = [True, fields, False]
+        records[st.action_id(n)] = fields
+    actions = _new_actions(records)
     statements = st._grouped(actions)
     first_sql, first_params = statements[0]
     assert "?1," in first_sql and len(first_params[0]) < st.ROWS_PER_INSERT * 11  # fewer values than rows x columns
     path = tmp_path / "runs.db"
     store = st.RunStore(path)
     store.create_run("r", "t", None)
-    for (run, ident), (_, fields, _) in actions.items():
-        store.create_action_record(run, ident, dict(fields))
+    for ident, fields in records.items():
+        store.create_action_record("r", ident, dict(fields))
     store.close()
     rows = rows_of(path)
-    assert len(rows) == len(actions)
-    for (_, ident), (_, fields, _) in actions.items():
+    assert len(rows) == len(records)
+    for ident, fields in records.items():
         assert {c: rows[ident][c] for c in (*shared, "inputs", "error")} == {
             c: fields[c] for c in (*shared, "inputs", "error")
         }
@@ -492,3 +502,25 @@ def test_an_end_recorded_from_a_dict_is_the_end_recorded_by_keywords(tmp_path):
         ("SUCCEEDED", 1, 1.0, 12.5, "1"),
         ("SUCCEEDED", 1, 1.0, 12.5, None),
     ]
+
+
+def test_records_waiting_for_the_writer_leave_the_garbage_collector_nothing_to_walk(tmp_path, monkeypatch):
+    """A gather of thousands of calls holds their records until the writer's next look: each
+    is its dict of columns alone (text and numbers: untracked), so the collector, whose full
+    collections walk every tracked object, has nothing more to count or walk per record."""
+    monkeypatch.setattr(st, "WRITE_INTERVAL", 3600)  # the writer takes nothing meanwhile
+    store = st.RunStore(tmp_path / "runs.db")
+    try:
+        store.create_run("r", "t", None)
+        gc.collect()
+        before = len(gc.get_objects())
+        for n in range(1, 1001):
+            record = {"number": n, "task": "t", "status": "SUCCEEDED", "queued_at": 1.0, "inputs": f"{n}"}
+            store.create_action_record("r", st.action_id(n), record)
+        store.update_action("r", st.action_id(1), outputs="1")  # merged into its pending record
+        assert len(gc.get_objects()) - before < 50  # (was 2 a record: a key tuple and a list of flags)
+        rows = store.flush(run="r", most=2000)
+        assert rows is not None and len(rows.actions) == 1000
+        assert rows.actions[0]["outputs"] == "1"
+    finally:
+        store.close()

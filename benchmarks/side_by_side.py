@@ -1,7 +1,15 @@
 """One workload of the side-by-side table, measured in this interpreter (ours or the reference SDK's).
 
-``python side_by_side.py WORKLOAD N`` prints one JSON line: wall and CPU seconds of the
-measured part, and the peak RSS it added. Written only against the public API the user guide
+``python side_by_side.py WORKLOAD N [ROUNDS]`` prints one JSON line: wall and CPU seconds of
+one run of the measured part (the mean of ``ROUNDS`` runs, 3 unless given), and the peak RSS
+it added.
+
+Why several rounds: a run of 2,000 calls makes enough objects that Python's garbage collector
+does a full collection (it walks every object of the process) about once in several such
+runs. Timing one run after a fill made that a lottery that the object counts decide
+(benchmarks/README.md, round 12: the cache hit took 26.2 µs a call with the full collection
+inside its one timed run, 17.4 without). Several back-to-back runs charge it as a user's
+steady state does, for both SDKs alike. Written only against the public API the user guide
 documents (``flyte.TaskEnvironment``, ``@env.task``, ``flyte.init``, ``flyte.run``,
 ``flyte.map``), so the same file runs on both SDKs; :mod:`run` starts it with each interpreter
 in turn. State goes to a temporary directory (``FLYTE_HOME`` for ours, the working directory
@@ -90,10 +98,12 @@ async def trivial() -> int:
 
 
 USE_AIO = REFERENCE
+ROUNDS = 3  # timed runs of a per-task workload (see the module's docstring)
 
 
-def measure(workload: str, n: int) -> tuple[float, float]:
-    """Wall and CPU seconds of the measured part (setup and warm-up excluded)."""
+def measure(workload: str, n: int, rounds: int) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of the measured part, the mean of ``rounds`` runs
+    (setup and warm-up excluded)."""
     parents = {
         "gather": gather_parent,
         "sequential": sequential_parent,
@@ -104,13 +114,14 @@ def measure(workload: str, n: int) -> tuple[float, float]:
     if workload in parents:
         parent = parents[workload]
         flyte.run(parent, 10)  # warm-up
-        return timed(lambda: flyte.run(parent, n))
+        return timed(lambda: flyte.run(parent, n), rounds)
     if workload == "cache_hit":
         flyte.run(cached_parent, n)  # fills the cache
-        return timed(lambda: flyte.run(cached_parent, n))
-    if workload == "cache_miss":
+        return timed(lambda: flyte.run(cached_parent, n), rounds)
+    if workload == "cache_miss":  # each round's inputs are new: every call misses and writes
         flyte.run(cached_parent, 10, start=-100)
-        return timed(lambda: flyte.run(cached_parent, n))
+        starts = iter(range(0, rounds * n, n))
+        return timed(lambda: flyte.run(cached_parent, n, start=next(starts)), rounds)
     if workload == "trivial_run":
         flyte.run(trivial)
 
@@ -118,14 +129,16 @@ def measure(workload: str, n: int) -> tuple[float, float]:
             for _ in range(n):
                 flyte.run(trivial)
 
-        return timed(runs)
+        return timed(runs)  # (already n runs: one round)
     raise SystemExit(f"unknown workload {workload!r}")
 
 
-def timed(fn) -> tuple[float, float]:
+def timed(fn, rounds: int = 1) -> tuple[float, float]:
+    """Wall and CPU seconds of one call of ``fn``: the mean of ``rounds`` calls back to back."""
     wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    for _ in range(rounds):
+        fn()
+    return (time.perf_counter() - wall) / rounds, (time.process_time() - cpu) / rounds
 
 
 def rss_kib() -> int:
@@ -138,6 +151,7 @@ def rss_kib() -> int:
 
 def main() -> None:
     workload, n = sys.argv[1], int(sys.argv[2])
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else ROUNDS
     flyte.init()
     if workload == "memory":
         flyte.run(gather_parent, 10)
@@ -146,7 +160,7 @@ def main() -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         print(json.dumps({"wall": wall, "cpu": cpu, "peak_bytes": (peak - before) * 1024}))
         return
-    wall, cpu = measure(workload, n)
+    wall, cpu = measure(workload, n, rounds)
     print(json.dumps({"wall": wall, "cpu": cpu}))
 
 

@@ -77,7 +77,8 @@ PAGES = "pages"
 
 def run_page(name: str) -> Path:
     """Where run ``name``'s page is: ``pages/<name>.html``, or, for a run whose page an older
-    version wrote (at ``runs/<name>/index.html``) and none since, that one. Nothing is created."""
+    version wrote (at ``runs/<name>/index.html``) and none since, that one. Nothing under the
+    root is created (a run's page is written by :mod:`flyte.runtime.page`)."""
     root = state_root()
     path = root / PAGES / f"{name}.html"
     if not path.exists():

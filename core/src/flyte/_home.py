@@ -62,6 +62,13 @@ def _root() -> tuple[Path, os.stat_result]:
     return root, os.stat(root)
 
 
+def checked_root() -> Path | None:
+    """The state root the environment names now, if this process has checked it before
+    (:func:`state_root`), without looking at it again; None if not. For a caller that opens or
+    stats a file under it anyway, and asks :func:`state_root` when that fails."""
+    return _checked.get(os.environ.get("FLYTE_HOME") or _default_root())
+
+
 def _default_root() -> str:
     """``~/.flyte`` (``Path.home()`` builds Paths on every call: kept per ``$HOME``)."""
     home = os.environ.get("HOME")

@@ -138,7 +138,7 @@ def test_secret_values_are_masked_in_tracebacks_errors_and_logs():
     assert "token *** was refused" in row["message"]
     log = Path(row["log_path"]).read_text()
     assert log == "connecting with ***\n"
-    page = Path(st.db_path().parent / "runs" / "rsecret" / "index.html").read_text()
+    page = Path(st.db_path().parent / "pages" / "rsecret.html").read_text()
     assert "s3cr3t-value-42" not in page
 
 

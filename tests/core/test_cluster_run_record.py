@@ -289,8 +289,10 @@ def test_the_page_on_disk_links_the_yaml_beside_it(flyte_home: Path):
     record, _ = start("r-page")
     record.succeeded("42")
     record.close()
-    folder = flyte_home / "runs" / "r-page"
-    page = (folder / "index.html").read_text()
-    assert 'href="a0/object.yaml"' in page and (folder / "a0" / "object.yaml").is_file()
+    pages = flyte_home / "pages"
+    page = (pages / "r-page.html").read_text()
+    assert 'href="../runs/r-page/a0/object.yaml"' in page  # the run's folder, beside the pages'
+    assert (pages / "../runs/r-page/a0/object.yaml").resolve() == (flyte_home / "runs/r-page/a0/object.yaml").resolve()
+    assert (flyte_home / "runs" / "r-page" / "a0" / "object.yaml").is_file()
     assert "kubectl --context kind-flyte -n team-a get job double-r-page -o yaml" in page
-    assert Run.get("r-page").url == (folder / "index.html").as_uri()
+    assert Run.get("r-page").url == (pages / "r-page.html").as_uri()

@@ -1,17 +1,21 @@
 """The run's page on disk (flyte.runtime.page): every run, however it ends (succeeded, failed,
-cancelled), gets its page, private to the user, with no other file beside it; a page already
-there is replaced; no descriptor under the runs' folders outlives a run."""
+cancelled), gets its page (``pages/<name>.html``), private to the user, with no other file
+left beside it; a page already there is replaced; no descriptor under the pages' or the runs'
+folders outlives a run. A run's own folder (``runs/<name>/``) is made only for its files (logs,
+reports), which its page links; a page an older version wrote in that folder is still found."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from pathlib import Path
 
 import pytest
 
 import flyte
+from flyte._home import run_page
 
 env = flyte.TaskEnvironment(name="pagefile")
 
@@ -35,8 +39,8 @@ async def waits() -> None:
     await asyncio.sleep(3600)
 
 
-def _folder(flyte_home: Path, name: str) -> Path:
-    return flyte_home / "runs" / name
+def _page(flyte_home: Path, name: str) -> Path:
+    return flyte_home / "pages" / f"{name}.html"
 
 
 def _files(folder: Path) -> list[str]:
@@ -44,14 +48,14 @@ def _files(folder: Path) -> list[str]:
 
 
 def _page_fds(flyte_home: Path) -> list[str]:
-    """What this process holds open under the runs' folders."""
+    """What this process holds open under the pages' and the runs' folders."""
     held = []
     for fd in os.listdir("/proc/self/fd"):
         try:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:  # the listing's own descriptor, closed since
             continue
-        if target.startswith(f"{flyte_home / 'runs'}/"):
+        if target.startswith((f"{flyte_home / 'runs'}/", f"{flyte_home / 'pages'}/")):
             held.append(target)
     return held
 
@@ -66,11 +70,13 @@ def test_the_page_is_private_even_with_an_open_umask(flyte_home):
         run = flyte.with_runcontext(name="rprivate").run(quick)
     finally:
         os.umask(old)
-    folder = _folder(flyte_home, "rprivate")
-    assert _files(folder) == ["index.html"]
-    assert (folder / "index.html").stat().st_mode & 0o777 == 0o600
-    assert 'data-phase="SUCCEEDED"' in (folder / "index.html").read_text()
-    assert run.url == (folder / "index.html").as_uri()
+    page = _page(flyte_home, "rprivate")
+    assert _files(page.parent) == ["rprivate.html"]
+    assert page.stat().st_mode & 0o777 == 0o600
+    assert page.parent.stat().st_mode & 0o777 == 0o700
+    assert 'data-phase="SUCCEEDED"' in page.read_text()
+    assert run.url == page.as_uri()
+    assert not (flyte_home / "runs" / "rprivate").exists()  # nothing of its own to keep: no folder
 
 
 @needs_proc
@@ -85,11 +91,10 @@ def test_failed_runs_get_their_page_and_no_descriptor_outlives_a_run(flyte_home)
             flyte.with_runcontext(name=f"rfd{i}").run(quick)
         names.append(f"rfd{i}")
     assert _page_fds(flyte_home) == []
+    assert _files(flyte_home / "pages") == sorted(f"{name}.html" for name in names)  # no temporary file left
     for i, name in enumerate(names):
-        folder = _folder(flyte_home, name)
-        assert _files(folder) == ["index.html"]
         phase = "FAILED" if i % 2 else "SUCCEEDED"
-        assert f'data-phase="{phase}"' in (folder / "index.html").read_text()
+        assert f'data-phase="{phase}"' in _page(flyte_home, name).read_text()
 
 
 @needs_proc
@@ -106,18 +111,64 @@ def test_a_cancelled_run_gets_its_page_and_keeps_no_descriptor(flyte_home):
             await running
 
     asyncio.run(start_then_cancel())
-    folder = _folder(flyte_home, "rcancel")
-    assert _files(folder) == ["index.html"]
-    assert 'data-phase="ABORTED"' in (folder / "index.html").read_text()
+    assert _files(flyte_home / "pages") == ["rcancel.html"]
+    assert 'data-phase="ABORTED"' in _page(flyte_home, "rcancel").read_text()
     assert _page_fds(flyte_home) == []
 
 
 def test_a_page_already_there_is_replaced(flyte_home):
-    folder = _folder(flyte_home, "rthere")
-    folder.mkdir(parents=True, mode=0o700)
-    (folder / "index.html").write_text("<p>a page left by an older store</p>")
+    page = _page(flyte_home, "rthere")
+    page.parent.mkdir(parents=True, mode=0o700)
+    page.write_text("<p>a page left by an older store</p>")
     flyte.init()
-    flyte.with_runcontext(name="rthere").run(quick)
-    assert _files(folder) == ["index.html"]
-    text = (folder / "index.html").read_text()
+    run = flyte.with_runcontext(name="rthere").run(quick)
+    assert _files(page.parent) == ["rthere.html"]
+    text = page.read_text()
     assert "older store" not in text and 'data-phase="SUCCEEDED"' in text
+    assert run.url == page.as_uri()
+
+
+@env.task
+async def prints_then_fails() -> int:
+    print("kept in the run's folder")
+    raise ValueError("it broke")
+
+
+@env.task(report=True)
+async def reports() -> int:
+    flyte.report.replace("<p>a report</p>")
+    return 2
+
+
+def test_the_page_links_the_files_in_the_runs_folder(flyte_home):
+    """A run with a log or a report gets its folder; the page, in a folder of its own, links
+    them there (relative links, so the state root can be moved or copied whole)."""
+    flyte.init()
+    with pytest.raises(ValueError):
+        flyte.with_runcontext(name="rlogged").run(prints_then_fails)
+    page = _page(flyte_home, "rlogged")
+    links = re.findall(r'href="([^"#]+\.log)"', page.read_text())
+    assert links == ["../runs/rlogged/logs/a0-1.log"]
+    log = (page.parent / links[0]).resolve()
+    assert log == (flyte_home / "runs" / "rlogged" / "logs" / "a0-1.log").resolve()
+    assert "kept in the run's folder" in log.read_text()
+
+    run = flyte.with_runcontext(name="rreport").run(reports)
+    page = _page(flyte_home, "rreport")
+    assert run.url == page.as_uri()
+    links = set(re.findall(r'(?:href|src)="([^"#]+report\.html)"', page.read_text()))
+    assert links == {"../runs/rreport/a0/report.html"}
+    assert "a report" in (page.parent / links.pop()).read_text()
+
+
+def test_a_page_an_older_version_wrote_is_found_until_a_new_one_is_written(flyte_home):
+    """Older versions wrote the page as ``runs/<name>/index.html`` (its links relative to that
+    folder): Run.url names it for such a run, and the new place once a page is written there."""
+    old = flyte_home / "runs" / "rold" / "index.html"
+    old.parent.mkdir(parents=True, mode=0o700)
+    old.write_text("<p>an older page</p>")
+    assert run_page("rold") == old
+    assert run_page("rnone") == _page(flyte_home, "rnone")  # no page yet: where it will be
+    _page(flyte_home, "rold").parent.mkdir(mode=0o700)
+    _page(flyte_home, "rold").write_text("<p>a new page</p>")
+    assert run_page("rold") == _page(flyte_home, "rold")

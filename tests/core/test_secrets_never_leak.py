@@ -857,4 +857,4 @@ def test_inputs_holding_the_tasks_own_secret_are_masked_in_the_first_records(fly
         first = conn.execute("SELECT name, inputs FROM runs WHERE task LIKE '%is_the_token'").fetchone()
         checks = [row[0] for row in conn.execute("SELECT inputs FROM actions WHERE task LIKE '%is_the_token'")]
     assert first["inputs"] == '{"token":"***"}' and checks == ['{"token":"***"}'] * 2
-    assert value.encode() not in (flyte_home / "runs" / first["name"] / "index.html").read_bytes()
+    assert value.encode() not in (flyte_home / "pages" / f"{first['name']}.html").read_bytes()

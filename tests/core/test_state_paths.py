@@ -72,24 +72,6 @@ def test_a_dangling_symlink_or_a_file_in_place_of_a_folder_is_an_error(flyte_hom
     assert not (tmp_path / "missing").exists() and not (flyte_home / "missing").exists()
 
 
-def test_a_folder_expected_new_is_checked_as_any_other_when_something_is_there(flyte_home: Path, tmp_path: Path):
-    """``new=True`` (a run's folder at its first page) makes the last folder first; whatever was
-    already there is judged as without it: a folder reused, a link outside or a file refused."""
-    made = state_dir("runs", "rnew", new=True)
-    assert made == str(flyte_home / "runs" / "rnew") and stat.S_IMODE(os.lstat(made).st_mode) == 0o700
-    (flyte_home / "runs" / "rnew" / "kept").write_text("x")
-    assert state_dir("runs", "rnew", new=True) == made and (flyte_home / "runs" / "rnew" / "kept").exists()
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    (flyte_home / "runs" / "rplanted").symlink_to(outside)
-    (flyte_home / "runs" / "rfile").write_text("not a folder")
-    with pytest.raises(StateError, match="outside the state root"):
-        state_dir("runs", "rplanted", new=True)
-    with pytest.raises(StateError, match="cannot create"):
-        state_dir("runs", "rfile", new=True)
-    assert list(outside.iterdir()) == []
-
-
 def test_a_root_replaced_by_a_link_to_another_folder_is_refused(flyte_home: Path, tmp_path: Path):
     state_path("runs")  # resolved here first
     other = tmp_path / "other-root"
@@ -131,16 +113,26 @@ def test_a_run_whose_folder_is_a_planted_link_writes_no_page_outside(
     outside.mkdir()
     flyte.init()
     flyte.run(constant)  # the root in use, as in a long-lived process
-    (state_root() / "runs" / "rlinked").symlink_to(outside)
+    state_path("runs")
+    (state_root() / "runs" / "rlinked").symlink_to(outside)  # the run's own folder
     run = flyte.with_runcontext(name="rlinked").run(constant)
+    assert run.outputs() == 1
+    (state_root() / "pages" / "rpage.html").symlink_to(outside / "page.html")  # its page's name
+    assert flyte.with_runcontext(name="rpage").run(constant).outputs() == 1
+    assert (state_root() / "pages" / "rpage.html").is_file()  # the link replaced, never written through
+    os.rename(state_root() / "pages", tmp_path / "pages-before")
+    (state_root() / "pages").symlink_to(outside)  # the pages' folder
+    run = flyte.with_runcontext(name="rout").run(constant)
     assert run.outputs() == 1  # the run's record and outcome do not depend on its page
     assert list(outside.iterdir()) == []
-    assert "page of run rlinked was not written" in caplog.text and "outside the state root" in caplog.text
+    assert "page of run rout was not written" in caplog.text and "outside the state root" in caplog.text
 
 
-def test_a_run_makes_its_folder_and_page(flyte_home: Path):
+def test_a_run_makes_its_page_and_no_folder_of_its_own(flyte_home: Path):
     flyte.init()
     run = flyte.run(constant)
-    folder = flyte_home / "runs" / run.name
+    folder = flyte_home / "pages"
     assert stat.S_IMODE(folder.lstat().st_mode) == 0o700 and not folder.is_symlink()
-    assert (folder / "index.html").is_file() and os.access(folder / "index.html", os.R_OK)
+    page = folder / f"{run.name}.html"
+    assert page.is_file() and not page.is_symlink() and os.access(page, os.R_OK)
+    assert not (flyte_home / "runs" / run.name).exists()  # made only for its logs or reports

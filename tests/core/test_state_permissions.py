@@ -60,7 +60,7 @@ def test_everything_flyte_writes_is_private_to_the_user(flyte_home: Path, open_u
     with st.reader() as conn:  # the WAL and shared-memory files exist while a connection is open
         conn.execute("INSERT INTO triggers (task, name, active, deployed_at) VALUES ('t', 'n', 0, 0)")
         seen = modes(flyte_home)
-    assert {"runs.db", "runs.db-wal", "runs.db-shm", "local-cache/cache.db", f"runs/{run.name}/index.html"} <= set(seen)
+    assert {"runs.db", "runs.db-wal", "runs.db-shm", "local-cache/cache.db", f"pages/{run.name}.html"} <= set(seen)
     assert any(name.endswith("report.html") for name in seen)
     assert "secrets/project=p/token" in seen
     for name, (mode, wanted) in seen.items():

@@ -56,3 +56,45 @@ def test_a_root_used_again_later_still_records_its_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "a"))
     listed = {run.name for run in flyte.remote.Run.listall()}
     assert set(names["a"]) <= listed and not set(names["b"]) & listed
+
+
+@env.task
+async def constant() -> int:
+    return 1
+
+
+def test_a_run_looks_at_the_checked_root_once_and_a_root_gone_is_made_again(tmp_path, monkeypatch):
+    """The root is looked at once a run (by its page's checks), not again for the run store's
+    file, whose own inode says it is still the writer's; a root removed or replaced since is
+    looked at and made again, and its runs recorded in the new store."""
+    import shutil
+
+    from flyte.remote import Run
+    from flyte.runtime import store as st
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLYTE_HOME", str(home))
+    flyte.init()
+    flyte.run(constant)
+    seen: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        seen.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    flyte.run(constant)
+    monkeypatch.setattr(os, "stat", real_stat)
+    assert seen.count(str(home)) == 1, seen
+    assert seen.count(str(home / "runs.db")) == 1, seen
+
+    first = st.writer()
+    st.release(first)
+    shutil.rmtree(home)  # gone between two runs of the process
+    run = flyte.run(constant)
+    assert (home / "runs.db").is_file() and (home / "pages" / f"{run.name}.html").is_file()
+    assert [r.name for r in Run.listall()] == [run.name]
+    again = st.writer()
+    st.release(again)
+    assert again is not first

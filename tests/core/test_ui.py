@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -56,7 +55,7 @@ def test_user_strings_are_escaped_everywhere(ui):
         assert "<script>alert" not in body and "<img src=x" not in body
         assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in body
         assert "script-src 'self'" in headers["Content-Security-Policy"]
-    page = (st.db_path().parent / "runs" / "rhostile" / "index.html").read_text()
+    page = (st.db_path().parent / "pages" / "rhostile.html").read_text()
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
 
 
@@ -217,7 +216,7 @@ def waits_for_gate() -> str:
 def test_the_page_on_disk_is_written_at_start_and_refreshed_until_the_end():
     flyte.init()
     GATE.clear()
-    page = st.db_path().parent / "runs" / "rgate" / "index.html"
+    page = st.db_path().parent / "pages" / "rgate.html"
     outcome: dict[str, object] = {}
     runner = threading.Thread(
         target=lambda: outcome.update(run=flyte.with_runcontext(name="rgate").run(waits_for_gate))
@@ -272,12 +271,12 @@ def test_static_page_links_logs_beside_it():
     flyte.init()
     with pytest.raises(ValueError):
         flyte.with_runcontext(name="rstatic").run(hostile, "it broke")
-    folder = st.db_path().parent / "runs" / "rstatic"
-    page = (folder / "index.html").read_text()
+    pages = st.db_path().parent / "pages"
+    page = (pages / "rstatic.html").read_text()
     assert 'id="action-a0"' in page and "Traceback of your code" in page  # the failure in full
-    for link in re.findall(r'href="(logs/[^"]+)"', page):
-        assert (folder / link).read_text() == "it broke\n"
-    assert Path(folder / "logs" / "a0-1.log").exists()
+    links = re.findall(r'href="([^"]+\.log)"', page)
+    assert links == ["../runs/rstatic/logs/a0-1.log"]  # the run's folder, beside the pages'
+    assert (pages / links[0]).read_text() == "it broke\n"
 
 
 SCHEDULED = """
@@ -321,10 +320,10 @@ def test_the_page_on_disk_is_private_and_leaves_no_temporary_file(monkeypatch):
 
     flyte.init()
     run = flyte.with_runcontext(name="rprivate").run(child, 3)
-    folder = st.db_path().parent / "runs" / "rprivate"
-    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["index.html"]
-    assert (folder / "index.html").stat().st_mode & 0o777 == 0o600
-    assert run.url == (folder / "index.html").as_uri()
+    folder = st.db_path().parent / "pages"
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["rprivate.html"]
+    assert (folder / "rprivate.html").stat().st_mode & 0o777 == 0o600
+    assert run.url == (folder / "rprivate.html").as_uri()
 
     def no_rename(*args):
         raise OSError(28, "No space left on device")
@@ -332,8 +331,8 @@ def test_the_page_on_disk_is_private_and_leaves_no_temporary_file(monkeypatch):
     monkeypatch.setattr(run_page.os, "replace", no_rename)
     with pytest.raises(OSError):
         run_page.write_run_page("rprivate")
-    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["index.html"]  # the old page stays whole
-    assert 'data-phase="SUCCEEDED"' in (folder / "index.html").read_text()
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["rprivate.html"]  # the old page stays whole
+    assert 'data-phase="SUCCEEDED"' in (folder / "rprivate.html").read_text()
 
 
 def test_times_on_pages_are_local_and_to_the_second():

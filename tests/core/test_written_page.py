@@ -71,9 +71,9 @@ def pages(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     made: list[bool] = []
     write = page.write_run_page
 
-    def spy(name: str, store: object = None, written: object = None, first: bool = False) -> str:
+    def spy(name: str, store: object = None, written: object = None) -> str:
         made.append(written is not None)
-        return write(name, store, written, first)
+        return write(name, store, written)
 
     monkeypatch.setattr(page, "write_run_page", spy)
     return made
@@ -98,7 +98,7 @@ def test_the_page_from_written_rows_is_the_page_from_the_store(flyte_home, pages
         pages.clear()
     name = _run(task, *args)
     assert pages == [True]  # made from the rows its commit wrote
-    made = (flyte_home / "runs" / name / "index.html").read_text()
+    made = (flyte_home / "pages" / f"{name}.html").read_text()
     assert made == _reread(name)
     if task is reports:
         assert 'a0/report.html">report</a>' in made
@@ -116,7 +116,7 @@ def _reread(name: str) -> str:
 def test_a_failed_runs_page_shows_its_failure_in_full(flyte_home, pages):
     name = _run(fails)
     assert pages == [True]
-    made = (flyte_home / "runs" / name / "index.html").read_text()
+    made = (flyte_home / "pages" / f"{name}.html").read_text()
     assert "two is &lt;not&gt; &amp; &#x27;allowed&#x27;" in made  # escaped, with its traceback below
     assert 'id="action-a1"' in made
     assert made == _reread(name)
@@ -125,7 +125,7 @@ def test_a_failed_runs_page_shows_its_failure_in_full(flyte_home, pages):
 def test_a_run_larger_than_a_page_reads_the_store(flyte_home, pages):
     name = _run(fan_out, page.SMALL_RUN + 5)
     assert pages == [False]
-    assert (flyte_home / "runs" / name / "index.html").read_text() == _reread(name)
+    assert (flyte_home / "pages" / f"{name}.html").read_text() == _reread(name)
 
 
 def _store_rows(name: str) -> tuple[dict, list[dict]]:

@@ -62,6 +62,13 @@ def _root() -> tuple[Path, os.stat_result]:
     return root, os.stat(root)
 
 
+def checked_root() -> Path | None:
+    """The state root the environment names now, if this process has checked it before
+    (:func:`state_root`), without looking at it again; None if not. For a caller that opens or
+    stats a file under it anyway, and asks :func:`state_root` when that fails."""
+    return _checked.get(os.environ.get("FLYTE_HOME") or _default_root())
+
+
 def _default_root() -> str:
     """``~/.flyte`` (``Path.home()`` builds Paths on every call: kept per ``$HOME``)."""
     home = os.environ.get("HOME")
@@ -69,6 +76,23 @@ def _default_root() -> str:
     if found is None:
         found = _defaults[home] = str(Path.home() / ".flyte")
     return found
+
+
+# The folder of the runs' pages (``pages/<name>.html``); a run's own files are in ``runs/<name>/``.
+PAGES = "pages"
+
+
+def run_page(name: str) -> Path:
+    """Where run ``name``'s page is: ``pages/<name>.html``, or, for a run whose page an older
+    version wrote (at ``runs/<name>/index.html``) and none since, that one. Nothing under the
+    root is created (a run's page is written by :mod:`flyte.runtime.page`)."""
+    root = state_root()
+    path = root / PAGES / f"{name}.html"
+    if not path.exists():
+        old = root / "runs" / name / "index.html"
+        if old.exists():
+            return old
+    return path
 
 
 def state_path(*parts: str) -> Path:
@@ -79,10 +103,8 @@ def state_path(*parts: str) -> Path:
     return Path(state_dir(*parts))
 
 
-def state_dir(*parts: str, new: bool = False) -> str:
-    """:func:`state_path` as a string (a run's page and logs ask for their folder on every write).
-    ``new``: the last folder is most likely missing (a run's, at its first page): it is made
-    first and looked at only if it was there, instead of looked at, missed, then made."""
+def state_dir(*parts: str) -> str:
+    """:func:`state_path` as a string (a run's page and logs ask for their folder on every write)."""
     root, info = _root()
     path = os.fspath(root)
     # Built from checked components, the path can leave the root only through a symlink (in
@@ -93,19 +115,10 @@ def state_dir(*parts: str, new: bool = False) -> str:
     if _root_ids.get(root) != (info.st_dev, info.st_ino):
         inside(root, root)  # a root made again, or replaced: checked, then known by its inode
         _root_ids[root] = (info.st_dev, info.st_ino)
-    last = len(parts) - 1 if new else -1
-    for i, part in enumerate(parts):
+    for part in parts:
         if not isinstance(part, str) or part in ("", ".", "..") or "/" in part or "\0" in part or os.sep in part:
             invalid("state path component", part, "one path component: no '/', not '.' or '..'")
         path = os.path.join(path, part)
-        if i == last:
-            try:  # made here: a new folder, nothing to resolve (whatever was there fails it)
-                os.mkdir(path, 0o700)
-            except OSError:
-                pass  # there already, or cannot be made: looked at below as any other part
-            else:
-                _chmod(path, 0o700)
-                continue
         try:
             mode = os.lstat(path).st_mode
         except OSError:  # missing (or unreadable: the mkdir below says why)

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from flyte import _codec, _run_errors
-from flyte._home import state_root
+from flyte._home import run_page
 from flyte._outputs import ActionOutputs, action_outputs, typed
 from flyte._phase import Done, Phase, RawPhase, raw_phase, recorded
 from flyte._remote_secret import Secret as Secret  # (flyte.remote.Secret)
@@ -382,7 +382,7 @@ class Run:
     @property
     def url(self) -> str:
         """The run's page on disk (``file://``), which links each action's report."""
-        return (state_root() / "runs" / self.name / "index.html").as_uri()
+        return run_page(self.name).as_uri()
 
     @property
     def status(self) -> Phase:

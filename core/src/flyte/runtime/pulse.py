@@ -71,8 +71,7 @@ class RunPulse:
     def final_page(self, written: WrittenRun | None = None) -> None:
         """The page of the ended run (recorded first: the page reads the store, or is made
         from ``written``, the rows its last commit wrote, :meth:`RunStore.flush`'s)."""
-        first = self._first_page_of is not None  # no page written yet: its folder is most likely new
-        self._write_page(page.write_run_page, self.name, self.store, written, first)
+        self._write_page(page.write_run_page, self.name, self.store, written)
 
     def _write_page(self, write: Callable[..., str], *args: Any) -> None:
         # The page is a view of what the store holds: a full disk or no file descriptor left

@@ -28,7 +28,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from flyte._home import private_file, state_root
+from flyte._home import checked_root, private_file, state_root
 from flyte._sqlite import use_wal
 from flyte.errors import StateError
 from flyte.runtime import written
@@ -756,7 +756,12 @@ def writer() -> RunStore:
     between state roots (a test suite with one ``FLYTE_HOME`` per test) keeps a connection
     and a thread only for the roots its runs are using, not one per root it ever used.
     """
-    path = db_path()
+    # The writer's file, checked by its inode below: while it is the one this process's writer
+    # has open, its root exists as a folder (state_root's stat of the root is not repeated: the
+    # run's page checks the root again); anything else goes through db_path's checks.
+    root = checked_root()
+    known = _db_paths.get(root) if root is not None else None
+    path = known or db_path()
     with _writers_lock:
         for other, (pid, _, store) in list(_writers.items()):
             if pid != os.getpid():  # inherited through a fork: its thread is not in this process
@@ -774,6 +779,8 @@ def writer() -> RunStore:
         if found is not None and found[1] == inode and not found[2]._closed:
             store = found[2]
         else:
+            if known is not None:  # not the writer's file: the root is looked at (made again if gone)
+                path = db_path()
             store = RunStore(path)
             _writers[path] = (os.getpid(), path.stat().st_ino, store)
         _users[store] = _users.get(store, 0) + 1

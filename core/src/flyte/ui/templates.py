@@ -96,24 +96,25 @@ class Links:
 
 
 class StaticLinks(Links):
-    """Links of the page on disk (``runs/<name>/index.html``): files beside it, anchors in it."""
+    """Links of the page on disk (``pages/<name>.html``): itself, anchors in it, and the run's
+    files in its folder (``runs/<name>/``, beside ``pages``)."""
 
     static = True
 
     def run(self, name: str, **query: Any) -> str:
-        return "index.html"
+        return f"{quote(name)}.html"
 
     def action(self, name: str, action: str) -> str:
         return f"#action-{quote(action)}"
 
     def log(self, name: str, action: str, attempt: int) -> str:
-        return f"logs/{quote(action)}-{attempt}.log"
+        return f"../runs/{quote(name)}/logs/{quote(action)}-{attempt}.log"
 
     def report(self, name: str, action: str) -> str:
-        return f"{quote(action)}/report.html"
+        return f"../runs/{quote(name)}/{quote(action)}/report.html"
 
     def manifest(self, name: str, action: str) -> str:
-        return f"{quote(action)}/object.yaml"
+        return f"../runs/{quote(name)}/{quote(action)}/object.yaml"
 
 
 def _query(query: dict[str, Any]) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 
 from flyte._syncify import syncify
-from flyte._validation import invalid, wrong_type
-from flyte.errors import ConfigurationError, SecretNotFoundError
+from flyte._validation import invalid, safe_name
+from flyte.errors import ConfigurationError, ConfigurationTypeError, SecretNotFoundError
 
 TYPES = ("regular", "image_pull")
 _DEFAULTS = {"project": "default", "domain": "development"}
@@ -68,8 +68,10 @@ class Secret:
 
         if type not in TYPES:
             invalid("type", type, ", ".join(repr(t) for t in TYPES))
-        if not isinstance(value, (str, bytes)):
-            wrong_type("value", value, "the secret's value as a str or bytes")
+        if not isinstance(value, (str, bytes)):  # its type only: it may be the secret
+            raise ConfigurationTypeError(
+                f"value: expected the secret's value as a str or bytes, got {value.__class__.__name__}"
+            )
         data = value.encode() if isinstance(value, str) else value
         project, domain = _scope("create", cluster_pool)
         if type == "image_pull":
@@ -85,6 +87,7 @@ class Secret:
     @classmethod
     def get(cls, name: str, cluster_pool: str | None = None) -> Secret:
         """The secret ``name`` visible in this scope (``SecretNotFoundError`` if none is)."""
+        safe_name("secret name", name)
         project, domain = _scope("get", cluster_pool)
         for secret in _visible(project, domain):
             if secret.name == name:

@@ -1,0 +1,37 @@
+"""``flyte.remote.Secret`` with bad arguments: an error names the parameter and what is accepted,
+and never repeats a value that was meant to be a secret (a bytearray, a list of tokens ...)."""
+
+from __future__ import annotations
+
+import pytest
+
+import flyte
+import flyte.remote
+from flyte.errors import ConfigurationError, SecretNotFoundError
+
+
+@pytest.mark.parametrize("value", [bytearray(b"sk-LEAKME-1"), ["sk-LEAKME-1"], {"token": "sk-LEAKME-1"}])
+def test_a_value_of_the_wrong_type_is_refused_without_repeating_it(value):
+    flyte.init()
+    with pytest.raises(TypeError) as caught:
+        flyte.remote.Secret.create(name="token", value=value)
+    message = str(caught.value)
+    assert "LEAKME" not in message
+    assert message.startswith("value: expected the secret's value as a str or bytes, got ")
+    assert type(value).__name__ in message
+
+
+@pytest.mark.parametrize("op", ["get", "delete"])
+@pytest.mark.parametrize("name", ["", "a b", "../up"])
+def test_get_and_delete_of_a_name_that_cannot_exist_say_the_name_is_invalid(op, name):
+    flyte.init()
+    with pytest.raises(ConfigurationError, match=r"secret name: .* is not valid \(accepted: letters, digits"):
+        getattr(flyte.remote.Secret, op)(name)
+
+
+def test_get_of_a_name_that_is_not_a_str_is_a_type_error():
+    flyte.init()
+    with pytest.raises(TypeError, match="secret name: expected a str, got int 5"):
+        flyte.remote.Secret.get(5)
+    with pytest.raises(SecretNotFoundError):  # a valid name that is not there: not found, as before
+        flyte.remote.Secret.get("absent")

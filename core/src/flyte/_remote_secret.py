@@ -137,8 +137,8 @@ def _visible(project: str | None, domain: str | None) -> list[Secret]:
     for p, d in scopes:
         folder = secret_store._folder(p, d)
         for name in secret_store.list_names(p, d):
-            if name not in seen:
-                value = secret_store._file(folder, name).read_bytes()
+            value = secret_store.read(folder, name) if name not in seen else None
+            if value is not None:  # (None: deleted by another process since it was listed)
                 kind = "image_pull" if _is_pull_secret(value) else "regular"
                 seen[name] = Secret(name=name, type=kind, project=p, domain=d)
     return list(seen.values())

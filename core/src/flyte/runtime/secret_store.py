@@ -114,9 +114,12 @@ def _whole_key(data: bytes, path: Path) -> bytes:
 
 def delete(name: str, project: str | None = None, domain: str | None = None) -> None:
     path = _file(_folder(project, domain), name)
-    if not path.is_file():
-        raise SecretNotFoundError(_missing(name, project, domain, exact=True))
-    path.unlink()
+    try:  # (not is_file() then unlink(): another process may delete it in between)
+        if path.is_dir():
+            raise FileNotFoundError(path)
+        path.unlink()
+    except FileNotFoundError:
+        raise SecretNotFoundError(_missing(name, project, domain, exact=True)) from None
 
 
 def list_names(project: str | None = None, domain: str | None = None) -> list[str]:
@@ -128,10 +131,20 @@ def list_names(project: str | None = None, domain: str | None = None) -> list[st
 def get(name: str, project: str | None = None, domain: str | None = None) -> bytes:
     """The value a task in (project, domain) sees: the most specific scope that has it."""
     for scope in _lookup_order(project, domain):
-        path = _file(state_path("secrets", scope), name)
-        if path.is_file():
-            return path.read_bytes()
+        value = read(state_path("secrets", scope), name)
+        if value is not None:
+            return value
     raise SecretNotFoundError(_missing(name, project, domain))
+
+
+def read(folder: Path, name: str) -> bytes | None:
+    """The value of secret ``name`` in a scope's folder; None when it has none (also when
+    another process deleted it after it was listed or checked)."""
+    path = _file(folder, name)
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except FileNotFoundError:
+        return None
 
 
 def _lookup_order(project: str | None, domain: str | None) -> list[str]:

@@ -35,3 +35,23 @@ def test_get_of_a_name_that_is_not_a_str_is_a_type_error():
         flyte.remote.Secret.get(5)
     with pytest.raises(SecretNotFoundError):  # a valid name that is not there: not found, as before
         flyte.remote.Secret.get("absent")
+
+
+def test_a_value_bigger_than_a_kubernetes_secret_is_refused_by_the_sdk_and_the_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from flyte.cli.main import build_cli
+    from flyte.runtime import secret_store
+
+    flyte.init()
+    flyte.remote.Secret.create(name="cert", value=b"x" * 1024 * 1024)  # 1 MiB: what a Secret holds
+    with pytest.raises(
+        ConfigurationError, match=r"value: 1048577 bytes is too large .*at most 1048576 bytes"
+    ) as caught:
+        flyte.remote.Secret.create(name="blob", value="x" * (1024 * 1024 + 1))
+    assert "xxxx" not in str(caught.value)
+    big = tmp_path / "blob.bin"
+    big.write_bytes(b"y" * (5 * 1024 * 1024))
+    result = CliRunner().invoke(build_cli(), ["create", "secret", "blob", "--from-file", str(big)])
+    assert result.exit_code != 0 and "5242880 bytes is too large" in result.output
+    assert secret_store.list_names() == ["cert"]

@@ -19,9 +19,13 @@ from pathlib import Path
 
 from flyte._home import inside, state_path
 from flyte._validation import safe_name
-from flyte.errors import SecretNotFoundError, StateError
+from flyte.errors import ConfigurationError, SecretNotFoundError, StateError
 
 ORG = "_org"
+# What a Kubernetes Secret holds (a rendered pod's secrets are ones); a bigger value could
+# never reach a cluster's task, and as an env var one of over 128 KiB already stops the task's
+# own subprocesses (E2BIG).
+MAX_VALUE_BYTES = 1024 * 1024
 
 
 def _scope(project: str | None, domain: str | None) -> str:
@@ -49,6 +53,12 @@ def _folder(project: str | None, domain: str | None) -> Path:
 
 def create(name: str, value: bytes, project: str | None = None, domain: str | None = None) -> Path:
     """Store a secret (replacing an existing one in the same scope)."""
+    if len(value) > MAX_VALUE_BYTES:  # (its size only, never the value)
+        raise ConfigurationError(
+            f"value: {len(value)} bytes is too large for secret {name!r} (accepted: at most {MAX_VALUE_BYTES} "
+            "bytes, what a Kubernetes Secret holds; keep bigger data in a file or object store and its "
+            "credentials in the secret)"
+        )
     folder = _folder(project, domain)
     target = _file(folder, name)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")

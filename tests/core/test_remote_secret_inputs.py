@@ -55,3 +55,24 @@ def test_a_value_bigger_than_a_kubernetes_secret_is_refused_by_the_sdk_and_the_c
     result = CliRunner().invoke(build_cli(), ["create", "secret", "blob", "--from-file", str(big)])
     assert result.exit_code != 0 and "5242880 bytes is too large" in result.output
     assert secret_store.list_names() == ["cert"]
+
+
+def test_an_image_pull_secret_made_with_the_cli_is_one_the_sdk_lists_as_image_pull(tmp_path):
+    from click.testing import CliRunner
+
+    from flyte.cli.main import build_cli
+
+    flyte.init()
+    helpers_only = tmp_path / "config.json"  # valid JSON, but no registry credentials in it
+    helpers_only.write_text('{"credHelpers": {"gcr.io": "gcloud"}}')
+    result = CliRunner().invoke(
+        build_cli(), ["create", "secret", "reg", "--type", "image_pull", "--from-file", str(helpers_only)]
+    )
+    assert result.exit_code == 2 and "docker config JSON" in result.output and '"auths"' in result.output
+    creds = tmp_path / "auths.json"
+    creds.write_text('{"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}}')
+    result = CliRunner().invoke(
+        build_cli(), ["create", "secret", "reg", "--type", "image_pull", "--from-file", str(creds)]
+    )
+    assert result.exit_code == 0
+    assert flyte.remote.Secret.get("reg").type == "image_pull"

@@ -40,15 +40,6 @@ def _scope(op: str, cluster_pool: str | None) -> tuple[str | None, str | None]:
     return project, domain
 
 
-def _is_pull_secret(value: bytes) -> bool:
-    """A docker config JSON (what ``flyte create secret --type image_pull`` takes)."""
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and isinstance(data.get("auths"), dict)
-
-
 @attrs.frozen
 class Secret:
     """A stored secret: its ``name``, ``type`` ("regular" or "image_pull") and the ``project``
@@ -75,10 +66,10 @@ class Secret:
         data = value.encode() if isinstance(value, str) else value
         project, domain = _scope("create", cluster_pool)
         if type == "image_pull":
-            if not _is_pull_secret(data):
+            if not secret_store.is_pull_secret(data):
                 raise ConfigurationError(
                     f"Secret.create: secret {name!r} of type 'image_pull' must be a docker config JSON "
-                    '(accepted: {"auths": {"<registry>": {"auth": "<base64 user:password>"}}})'
+                    f"(accepted: {secret_store.PULL_SECRET_FORM})"
                 )
             project = domain = None  # (the reference refuses a scoped one)
         secret_store.create(name, data, project, domain)
@@ -139,6 +130,6 @@ def _visible(project: str | None, domain: str | None) -> list[Secret]:
         for name in secret_store.list_names(p, d):
             value = secret_store.read(folder, name) if name not in seen else None
             if value is not None:  # (None: deleted by another process since it was listed)
-                kind = "image_pull" if _is_pull_secret(value) else "regular"
+                kind = "image_pull" if secret_store.is_pull_secret(value) else "regular"
                 seen[name] = Secret(name=name, type=kind, project=p, domain=d)
     return list(seen.values())

@@ -130,15 +130,12 @@ def create_secret(
     if value is None and from_file is None:
         value = _value_from_stdin()
     data = from_file.read_bytes() if from_file else value.encode()  # type: ignore[union-attr]
-    if kind == "image_pull":
-        import json
-
-        try:
-            json.loads(data)
-        except ValueError:
-            raise click.BadParameter(
-                "an image_pull secret must be a docker config JSON file", param_hint="--from-file"
-            ) from None
+    if kind == "image_pull" and not secret_store.is_pull_secret(data):  # (as Secret.create checks it)
+        raise click.BadParameter(
+            f"an image_pull secret must be a docker config JSON with registry credentials "
+            f"(accepted: {secret_store.PULL_SECRET_FORM})",
+            param_hint="--from-file",
+        )
     try:
         secret_store.create(name, data, project, domain)
     except ConfigurationError as exc:  # (too large: says its size, never the value)

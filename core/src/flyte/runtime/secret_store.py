@@ -13,6 +13,7 @@ resolved and checked to stay inside the store, so no argument reaches a file out
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -40,6 +41,19 @@ def _scope(project: str | None, domain: str | None) -> str:
     if domain:
         return f"domain={domain}"
     return ORG
+
+
+PULL_SECRET_FORM = '{"auths": {"<registry>": {"auth": "<base64 user:password>"}}}'
+
+
+def is_pull_secret(value: bytes) -> bool:
+    """A docker config JSON with registry credentials (an ``auths`` object), what an
+    image_pull secret is (a Kubernetes ``.dockerconfigjson`` needs ``auths``)."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("auths"), dict)
 
 
 def _file(folder: Path, name: str) -> Path:

@@ -81,3 +81,11 @@ def test_rerun_takes_the_references_positional_arguments_and_checks_force_rerun_
             rerun(failed_run, recover=True, force_rerun_actions=[1])
     with pytest.raises(NotAvailableLocallyError):
         asyncio.run(flyte.rerun.aio(failed_run, "a0", True, ["a1"]))
+
+
+def test_flyte_rerun_takes_the_references_options_before_and_after_the_run_name(failed_run: str):
+    args = ["rerun", "-p", "default", "-d", "development", failed_run, "-f", "--label", "team=ml"]
+    result = CliRunner().invoke(build_cli(), [*args, "--allow-missing-outputs", "--recover", "--n", "4"])
+    assert result.exit_code == 1, result.output
+    assert f"recover=True of run {failed_run!r}" in result.output  # not "no run named '-p'"
+    assert "inputs(), n=...)" in result.output  # only the task's input, not label=/allow_missing_outputs=

@@ -4,6 +4,8 @@ is a clear InitializationError that never repeats the key; no control plane is a
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import flyte
@@ -39,3 +41,21 @@ def test_api_key_and_passthrough_initialisers_are_refused_without_the_key():
     assert "sk-very-secret-99" not in str(caught.value)
     with pytest.raises(InitializationError, match="init_passthrough: passthrough authentication"):
         flyte.init_passthrough(endpoint="dns:///x", project="p")
+
+
+@env.task
+async def evaluates_async(n: int) -> str:
+    await flyte.init_in_cluster.aio(project="ignored-inside")  # public apps/agents call its .aio
+    return f"{n} in {flyte.current_domain()}"
+
+
+def test_the_initialisers_have_the_references_aio_form():
+    flyte.init(domain="staging")
+    assert flyte.run(evaluates_async, 4).outputs()[0] == "4 in staging"
+    assert asyncio.run(flyte.init_in_cluster.aio(domain="production")) == {}
+    assert settings.current().domain == "production"
+    with pytest.raises(InitializationError, match="init_from_api_key: an API key") as caught:
+        asyncio.run(flyte.init_from_api_key.aio("sk-very-secret-99"))
+    assert "sk-very-secret-99" not in str(caught.value)
+    with pytest.raises(InitializationError, match="init_passthrough: passthrough authentication"):
+        asyncio.run(flyte.init_passthrough.aio())

@@ -68,3 +68,24 @@ def test_flyte_rerun_command_refuses_with_the_runs_task_and_exit_status_1(failed
     assert result.exit_code == 1 and "no run named 'r-missing'" in result.output
     result = CliRunner().invoke(build_cli(), ["rerun", failed_run, "--force-rerun-action", "a1"])
     assert result.exit_code == 1 and "force_rerun_actions requires recover=True" in result.output
+
+
+def test_rerun_takes_the_references_positional_arguments_and_checks_force_rerun_actions(failed_run: str):
+    for rerun in (flyte.rerun, flyte.with_runcontext().rerun):
+        # rerun(run_name, action_name, recover, force_rerun_actions, allow_missing_source_outputs)
+        with pytest.raises(NotAvailableLocallyError, match=failed_run):
+            rerun(failed_run, "a0", True, ["a1"], False)
+        with pytest.raises(ConfigurationError, match=r"force_rerun_actions: expected a list of action names"):
+            rerun(failed_run, recover=True, force_rerun_actions="a1")  # a str would be its characters
+        with pytest.raises(ConfigurationError, match=r"force_rerun_actions: expected a list of action names"):
+            rerun(failed_run, recover=True, force_rerun_actions=[1])
+    with pytest.raises(NotAvailableLocallyError):
+        asyncio.run(flyte.rerun.aio(failed_run, "a0", True, ["a1"]))
+
+
+def test_flyte_rerun_takes_the_references_options_before_and_after_the_run_name(failed_run: str):
+    args = ["rerun", "-p", "default", "-d", "development", failed_run, "-f", "--label", "team=ml"]
+    result = CliRunner().invoke(build_cli(), [*args, "--allow-missing-outputs", "--recover", "--n", "4"])
+    assert result.exit_code == 1, result.output
+    assert f"recover=True of run {failed_run!r}" in result.output  # not "no run named '-p'"
+    assert "inputs(), n=...)" in result.output  # only the task's input, not label=/allow_missing_outputs=

@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 
 from flyte._syncify import syncify
-from flyte._validation import invalid, wrong_type
-from flyte.errors import ConfigurationError, SecretNotFoundError
+from flyte._validation import invalid, safe_name
+from flyte.errors import ConfigurationError, ConfigurationTypeError, SecretNotFoundError
 
 TYPES = ("regular", "image_pull")
 _DEFAULTS = {"project": "default", "domain": "development"}
@@ -38,15 +38,6 @@ def _scope(op: str, cluster_pool: str | None) -> tuple[str | None, str | None]:
     project = current.project if current.project != _DEFAULTS["project"] else None
     domain = current.domain if current.domain != _DEFAULTS["domain"] else None
     return project, domain
-
-
-def _is_pull_secret(value: bytes) -> bool:
-    """A docker config JSON (what ``flyte create secret --type image_pull`` takes)."""
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and isinstance(data.get("auths"), dict)
 
 
 @attrs.frozen
@@ -68,15 +59,17 @@ class Secret:
 
         if type not in TYPES:
             invalid("type", type, ", ".join(repr(t) for t in TYPES))
-        if not isinstance(value, (str, bytes)):
-            wrong_type("value", value, "the secret's value as a str or bytes")
+        if not isinstance(value, (str, bytes)):  # its type only: it may be the secret
+            raise ConfigurationTypeError(
+                f"value: expected the secret's value as a str or bytes, got {value.__class__.__name__}"
+            )
         data = value.encode() if isinstance(value, str) else value
         project, domain = _scope("create", cluster_pool)
         if type == "image_pull":
-            if not _is_pull_secret(data):
+            if not secret_store.is_pull_secret(data):
                 raise ConfigurationError(
                     f"Secret.create: secret {name!r} of type 'image_pull' must be a docker config JSON "
-                    '(accepted: {"auths": {"<registry>": {"auth": "<base64 user:password>"}}})'
+                    f"(accepted: {secret_store.PULL_SECRET_FORM})"
                 )
             project = domain = None  # (the reference refuses a scoped one)
         secret_store.create(name, data, project, domain)
@@ -85,6 +78,7 @@ class Secret:
     @classmethod
     def get(cls, name: str, cluster_pool: str | None = None) -> Secret:
         """The secret ``name`` visible in this scope (``SecretNotFoundError`` if none is)."""
+        safe_name("secret name", name)
         project, domain = _scope("get", cluster_pool)
         for secret in _visible(project, domain):
             if secret.name == name:
@@ -134,8 +128,8 @@ def _visible(project: str | None, domain: str | None) -> list[Secret]:
     for p, d in scopes:
         folder = secret_store._folder(p, d)
         for name in secret_store.list_names(p, d):
-            if name not in seen:
-                value = secret_store._file(folder, name).read_bytes()
-                kind = "image_pull" if _is_pull_secret(value) else "regular"
+            value = secret_store.read(folder, name) if name not in seen else None
+            if value is not None:  # (None: deleted by another process since it was listed)
+                kind = "image_pull" if secret_store.is_pull_secret(value) else "regular"
                 seen[name] = Secret(name=name, type=kind, project=p, domain=d)
     return list(seen.values())

@@ -119,6 +119,7 @@ def create_secret(
     With neither, the value is read from standard input: typed at a prompt that does not show
     it, or piped (``printf %s "$TOKEN" | flyte create secret NAME``; one trailing newline is
     dropped). That keeps it out of the shell's history and the process list."""
+    from flyte.errors import ConfigurationError
     from flyte.runtime import secret_store
 
     if value is not None and value_option is not None:
@@ -129,16 +130,16 @@ def create_secret(
     if value is None and from_file is None:
         value = _value_from_stdin()
     data = from_file.read_bytes() if from_file else value.encode()  # type: ignore[union-attr]
-    if kind == "image_pull":
-        import json
-
-        try:
-            json.loads(data)
-        except ValueError:
-            raise click.BadParameter(
-                "an image_pull secret must be a docker config JSON file", param_hint="--from-file"
-            ) from None
-    secret_store.create(name, data, project, domain)
+    if kind == "image_pull" and not secret_store.is_pull_secret(data):  # (as Secret.create checks it)
+        raise click.BadParameter(
+            f"an image_pull secret must be a docker config JSON with registry credentials "
+            f"(accepted: {secret_store.PULL_SECRET_FORM})",
+            param_hint="--from-file",
+        )
+    try:
+        secret_store.create(name, data, project, domain)
+    except ConfigurationError as exc:  # (too large: says its size, never the value)
+        raise click.BadParameter(str(exc), param_hint="--from-file" if from_file else "VALUE") from None
     click.echo(f"created secret {name}" + _where(project, domain))
 
 

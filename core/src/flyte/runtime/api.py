@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -355,18 +356,43 @@ class _Rerunner:
     def __init__(self, context: RunContext):
         self._context = context
 
-    def __call__(self, run_name: str, action_name: str = "a0", recover: bool = False, **options: Any) -> Any:
+    def __call__(
+        self,
+        run_name: str,
+        action_name: str = "a0",
+        recover: bool = False,
+        force_rerun_actions: Sequence[str] | None = None,
+        allow_missing_source_outputs: bool = False,
+        **inputs: Any,
+    ) -> Any:
         from flyte.runtime.rerun import refuse
 
-        refuse(run_name, action_name, recover, **options)
+        refuse(run_name, action_name, recover, force_rerun_actions, allow_missing_source_outputs, **inputs)
 
-    async def aio(self, run_name: str, action_name: str = "a0", recover: bool = False, **options: Any) -> Any:
-        return self(run_name, action_name, recover, **options)
+    async def aio(
+        self,
+        run_name: str,
+        action_name: str = "a0",
+        recover: bool = False,
+        force_rerun_actions: Sequence[str] | None = None,
+        allow_missing_source_outputs: bool = False,
+        **inputs: Any,
+    ) -> Any:
+        return self(run_name, action_name, recover, force_rerun_actions, allow_missing_source_outputs, **inputs)
 
 
-def rerun(run_name: str, action_name: str = "a0", recover: bool = False, **options: Any) -> Any:
+def rerun(
+    run_name: str,
+    action_name: str = "a0",
+    recover: bool = False,
+    force_rerun_actions: Sequence[str] | None = None,
+    allow_missing_source_outputs: bool = False,
+    **inputs: Any,
+) -> Any:
     """``flyte.rerun``: :meth:`RunContext.rerun` with default settings."""
-    return RunContext().rerun(run_name, action_name, recover, **options)
+    return RunContext().rerun(
+        run_name, action_name, recover, force_rerun_actions, allow_missing_source_outputs, **inputs
+    )
 
 
 async def _rerun_aio(*args: Any, **kwargs: Any) -> Any:

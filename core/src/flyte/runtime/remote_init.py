@@ -64,3 +64,16 @@ def is_control_plane_available() -> bool:
     """False: runs are orchestrated by this process (or a Kubernetes Job it watches), never
     by a Flyte control plane whose actions could be replayed."""
     return False
+
+
+def _with_aio(fn: Any) -> None:
+    """Give ``fn`` the reference's ``await fn.aio(...)`` form (each is a coroutine there)."""
+
+    async def aio(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    fn.aio = aio  # type: ignore[attr-defined]
+
+
+for _fn in (init_from_api_key, init_passthrough, init_in_cluster):
+    _with_aio(_fn)

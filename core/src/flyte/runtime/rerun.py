@@ -37,6 +37,12 @@ def refuse(
     for param, value in (("recover", recover), ("allow_missing_source_outputs", allow_missing_source_outputs)):
         if not isinstance(value, bool):
             wrong_type(param, value, "True or False")
+    if force_rerun_actions is not None and (
+        isinstance(force_rerun_actions, str)  # (a str would be taken as its characters)
+        or not isinstance(force_rerun_actions, Sequence)
+        or not all(isinstance(a, str) for a in force_rerun_actions)
+    ):
+        wrong_type("force_rerun_actions", force_rerun_actions, 'a list of action names (str), e.g. ["a1"], or None')
     # (ValueError, as the reference SDK raises them)
     if force_rerun_actions and not recover:
         raise ValueError("force_rerun_actions requires recover=True")

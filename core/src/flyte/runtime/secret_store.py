@@ -13,15 +13,20 @@ resolved and checked to stay inside the store, so no argument reaches a file out
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
 
 from flyte._home import inside, state_path
 from flyte._validation import safe_name
-from flyte.errors import SecretNotFoundError, StateError
+from flyte.errors import ConfigurationError, SecretNotFoundError, StateError
 
 ORG = "_org"
+# What a Kubernetes Secret holds (a rendered pod's secrets are ones); a bigger value could
+# never reach a cluster's task, and as an env var one of over 128 KiB already stops the task's
+# own subprocesses (E2BIG).
+MAX_VALUE_BYTES = 1024 * 1024
 
 
 def _scope(project: str | None, domain: str | None) -> str:
@@ -38,6 +43,19 @@ def _scope(project: str | None, domain: str | None) -> str:
     return ORG
 
 
+PULL_SECRET_FORM = '{"auths": {"<registry>": {"auth": "<base64 user:password>"}}}'
+
+
+def is_pull_secret(value: bytes) -> bool:
+    """A docker config JSON with registry credentials (an ``auths`` object), what an
+    image_pull secret is (a Kubernetes ``.dockerconfigjson`` needs ``auths``)."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("auths"), dict)
+
+
 def _file(folder: Path, name: str) -> Path:
     """The file of secret ``name`` in a scope's folder, checked to stay inside it."""
     return inside(folder, folder / safe_name("secret name", name))
@@ -49,6 +67,12 @@ def _folder(project: str | None, domain: str | None) -> Path:
 
 def create(name: str, value: bytes, project: str | None = None, domain: str | None = None) -> Path:
     """Store a secret (replacing an existing one in the same scope)."""
+    if len(value) > MAX_VALUE_BYTES:  # (its size only, never the value)
+        raise ConfigurationError(
+            f"value: {len(value)} bytes is too large for secret {name!r} (accepted: at most {MAX_VALUE_BYTES} "
+            "bytes, what a Kubernetes Secret holds; keep bigger data in a file or object store and its "
+            "credentials in the secret)"
+        )
     folder = _folder(project, domain)
     target = _file(folder, name)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
@@ -114,9 +138,12 @@ def _whole_key(data: bytes, path: Path) -> bytes:
 
 def delete(name: str, project: str | None = None, domain: str | None = None) -> None:
     path = _file(_folder(project, domain), name)
-    if not path.is_file():
-        raise SecretNotFoundError(_missing(name, project, domain, exact=True))
-    path.unlink()
+    try:  # (not is_file() then unlink(): another process may delete it in between)
+        if path.is_dir():
+            raise FileNotFoundError(path)
+        path.unlink()
+    except FileNotFoundError:
+        raise SecretNotFoundError(_missing(name, project, domain, exact=True)) from None
 
 
 def list_names(project: str | None = None, domain: str | None = None) -> list[str]:
@@ -128,10 +155,20 @@ def list_names(project: str | None = None, domain: str | None = None) -> list[st
 def get(name: str, project: str | None = None, domain: str | None = None) -> bytes:
     """The value a task in (project, domain) sees: the most specific scope that has it."""
     for scope in _lookup_order(project, domain):
-        path = _file(state_path("secrets", scope), name)
-        if path.is_file():
-            return path.read_bytes()
+        value = read(state_path("secrets", scope), name)
+        if value is not None:
+            return value
     raise SecretNotFoundError(_missing(name, project, domain))
+
+
+def read(folder: Path, name: str) -> bytes | None:
+    """The value of secret ``name`` in a scope's folder; None when it has none (also when
+    another process deleted it after it was listed or checked)."""
+    path = _file(folder, name)
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except FileNotFoundError:
+        return None
 
 
 def _lookup_order(project: str | None, domain: str | None) -> list[str]:

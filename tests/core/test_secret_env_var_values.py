@@ -1,0 +1,69 @@
+"""A secret delivered as an environment variable is delivered whole or refused at the task's
+start, naming the secret, its size and what to do: a value that is not UTF-8 (an environment
+variable of a task is text; replacing its bad bytes would hand the task a different secret)
+is refused with the advice to mount the secret as a file, which holds any bytes.
+The error never holds the value."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import flyte
+from flyte.errors import ConfigurationError
+from flyte.runtime import secret_store
+
+NOT_UTF8 = b"\xff\xfe-s3cr3t-\x80"
+
+as_env = flyte.TaskEnvironment(name="env_var_values", secrets=flyte.Secret(key="binary_key", as_env_var="BINARY"))
+as_file = flyte.TaskEnvironment(
+    name="env_var_values_file", secrets=flyte.Secret(key="binary_key", mount="/etc/flyte/secrets")
+)
+ran: list[str] = []
+
+
+@as_env.task
+def reads_env() -> int:
+    ran.append("reads_env")
+    return len(os.environ["BINARY"])
+
+
+@as_file.task
+def reads_file() -> bytes:
+    with open("/etc/flyte/secrets/binary_key", "rb") as f:
+        return f.read()
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> None:
+    ran.clear()
+    flyte.init()
+
+
+def test_a_secret_that_is_not_utf8_is_refused_as_an_env_var_naming_it_and_the_way_out():
+    secret_store.create("binary_key", NOT_UTF8)
+    with pytest.raises(ConfigurationError) as info:
+        flyte.run(reads_env)
+    message = str(info.value)
+    assert "'binary_key'" in message and "$BINARY" in message
+    assert "not UTF-8" in message and "mount=" in message
+    assert "s3cr3t" not in message and "\ufffd" not in message
+    assert ran == []  # refused at the start: the body never saw a corrupted value
+
+
+def test_the_same_bytes_mounted_as_a_file_arrive_exact():
+    secret_store.create("binary_key", NOT_UTF8)
+    assert flyte.run(reads_file).outputs() == NOT_UTF8
+
+
+def test_a_non_utf8_value_exported_in_the_environment_is_refused_the_same_way(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BINARY", os.fsdecode(NOT_UTF8))  # (what a shell's `export` of those bytes gives)
+    with pytest.raises(ConfigurationError, match=r"'binary_key'.*not UTF-8") as info:
+        flyte.run(reads_env)
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_a_utf8_secret_still_arrives_as_text():
+    secret_store.create("binary_key", "naïve-☃".encode())
+    assert flyte.run(reads_env).outputs() == len("naïve-☃")

@@ -1,18 +1,22 @@
 """A secret delivered as an environment variable is delivered whole or refused at the task's
 start, naming the secret, its size and what to do: a value that is not UTF-8 (an environment
 variable of a task is text; replacing its bad bytes would hand the task a different secret)
-is refused with the advice to mount the secret as a file, which holds any bytes.
+and one too long for Linux's per-variable limit (every process the task starts would fail
+with E2BIG) are refused with the advice to mount the secret as a file, which holds any bytes.
 The error never holds the value."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
 import flyte
 from flyte.errors import ConfigurationError
 from flyte.runtime import secret_store
+from flyte.runtime.secrets_runtime import MAX_ENV_VAR_BYTES
 
 NOT_UTF8 = b"\xff\xfe-s3cr3t-\x80"
 
@@ -20,6 +24,7 @@ as_env = flyte.TaskEnvironment(name="env_var_values", secrets=flyte.Secret(key="
 as_file = flyte.TaskEnvironment(
     name="env_var_values_file", secrets=flyte.Secret(key="binary_key", mount="/etc/flyte/secrets")
 )
+big = flyte.TaskEnvironment(name="env_var_values_big", secrets=flyte.Secret(key="big_key", as_env_var="BIG"))
 ran: list[str] = []
 
 
@@ -33,6 +38,15 @@ def reads_env() -> int:
 def reads_file() -> bytes:
     with open("/etc/flyte/secrets/binary_key", "rb") as f:
         return f.read()
+
+
+@big.task
+def starts_a_process() -> int:
+    ran.append("starts_a_process")
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(len(os.environ['BIG']))"], capture_output=True, text=True, check=True
+    )
+    return int(child.stdout)
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +81,20 @@ def test_a_non_utf8_value_exported_in_the_environment_is_refused_the_same_way(mo
 def test_a_utf8_secret_still_arrives_as_text():
     secret_store.create("binary_key", "naïve-☃".encode())
     assert flyte.run(reads_env).outputs() == len("naïve-☃")
+
+
+def test_a_secret_over_the_per_variable_limit_is_refused_with_its_size_and_the_limit():
+    secret_store.create("big_key", b"x" * 200_000)
+    with pytest.raises(ConfigurationError) as info:
+        flyte.run(starts_a_process)
+    message = str(info.value)
+    assert "'big_key'" in message and "$BIG" in message
+    assert "200000 bytes" in message and f"{MAX_ENV_VAR_BYTES} bytes" in message and "E2BIG" in message
+    assert "mount=" in message and "xxxx" not in message
+    assert ran == []
+
+
+def test_a_secret_just_within_the_limit_reaches_the_processes_the_task_starts():
+    fits = MAX_ENV_VAR_BYTES - len("BIG=") - 1  # the variable as the kernel counts it: NAME=value and a NUL
+    secret_store.create("big_key", b"x" * fits)
+    assert flyte.run(starts_a_process).outputs() == fits

@@ -52,7 +52,7 @@ def test_init_project_and_domain_scope_the_secret_as_the_reference_does():
 
 
 def test_image_pull_secrets_and_bad_arguments():
-    flyte.init(project="team-a")
+    flyte.init()
     creds = json.dumps({"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}})
     flyte.remote.Secret.create(name="ghcr", value=creds, type="image_pull")
     assert flyte.remote.Secret.get("ghcr").type == "image_pull"
@@ -67,3 +67,17 @@ def test_image_pull_secrets_and_bad_arguments():
         flyte.remote.Secret.create(name="x", value="v", cluster_pool="gpu")
     with pytest.raises(ConfigurationError, match="secret name"):
         flyte.remote.Secret.create(name="../escape", value="v")
+
+
+@pytest.mark.parametrize("scope", [{"project": "team-a"}, {"domain": "production"}])
+def test_an_image_pull_secret_under_a_project_or_domain_is_refused_not_widened(scope):
+    """As the reference's ``Secret.create`` (a ValueError): the credentials are organisation-wide,
+    and storing them so when a project was asked for would share them with every project."""
+    flyte.init(**scope)
+    creds = json.dumps({"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}})
+    ((key, value),) = scope.items()
+    with pytest.raises(ValueError, match=rf"secret 'ghcr' of type 'image_pull'.*{key}={value!r}.*organisation-wide"):
+        flyte.remote.Secret.create(name="ghcr", value=creds, type="image_pull")
+    with pytest.raises(SecretNotFoundError):
+        flyte.remote.Secret.get("ghcr")
+    assert secret_store.list_names() == []

@@ -54,7 +54,8 @@ class Secret:
     @classmethod
     def create(cls, name: str, value: str | bytes, type: str = "regular", cluster_pool: str | None = None) -> None:
         """Store ``value`` as secret ``name`` (replacing one of that name in the same scope).
-        ``type="image_pull"``: registry credentials (a docker config JSON), organisation-wide."""
+        ``type="image_pull"``: registry credentials (a docker config JSON), organisation-wide:
+        refused when ``flyte.init`` named a project or domain, as the reference refuses it."""
         from flyte.runtime import secret_store
 
         if type not in TYPES:
@@ -71,7 +72,13 @@ class Secret:
                     f"Secret.create: secret {name!r} of type 'image_pull' must be a docker config JSON "
                     f"(accepted: {secret_store.PULL_SECRET_FORM})"
                 )
-            project = domain = None  # (the reference refuses a scoped one)
+            if project or domain:  # (the reference's ValueError): widening it would share it with every project
+                scope = ", ".join(f"{k}={v!r}" for k, v in (("project", project), ("domain", domain)) if v)
+                raise ConfigurationError(
+                    f"Secret.create: secret {name!r} of type 'image_pull' cannot be scoped to {scope} (from "
+                    "flyte.init); registry credentials are organisation-wide (accepted: flyte.init() with no "
+                    "project or domain, or the defaults)"
+                )
         secret_store.create(name, data, project, domain)
 
     @syncify

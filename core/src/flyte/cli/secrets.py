@@ -122,6 +122,12 @@ def create_secret(
     from flyte.errors import ConfigurationError
     from flyte.runtime import secret_store
 
+    if kind == "image_pull" and (project or domain):  # (before a value is read: none is prompted for)
+        given = " and ".join(o for o, v in (("--project", project), ("--domain", domain)) if v)
+        raise click.UsageError(
+            f"an image_pull secret is organisation-wide: give it without {given} "
+            "(registry credentials serve every project, as flyte.remote.Secret.create stores them)"
+        )
     if value is not None and value_option is not None:
         raise click.UsageError("give the value once: VALUE or --value VALUE")
     value = value if value is not None else value_option

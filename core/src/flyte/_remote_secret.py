@@ -21,7 +21,6 @@ from flyte._syncify import syncify
 from flyte._validation import invalid, safe_name
 from flyte.errors import ConfigurationError, ConfigurationTypeError, SecretNotFoundError
 
-TYPES = ("regular", "image_pull")
 _DEFAULTS = {"project": "default", "domain": "development"}
 
 
@@ -58,8 +57,8 @@ class Secret:
         refused when ``flyte.init`` named a project or domain, as the reference refuses it."""
         from flyte.runtime import secret_store
 
-        if type not in TYPES:
-            invalid("type", type, ", ".join(repr(t) for t in TYPES))
+        if type not in secret_store.TYPES:
+            invalid("type", type, ", ".join(repr(t) for t in secret_store.TYPES))
         if not isinstance(value, (str, bytes)):  # its type only: it may be the secret
             raise ConfigurationTypeError(
                 f"value: expected the secret's value as a str or bytes, got {value.__class__.__name__}"
@@ -79,7 +78,7 @@ class Secret:
                     "flyte.init); registry credentials are organisation-wide (accepted: flyte.init() with no "
                     "project or domain, or the defaults)"
                 )
-        secret_store.create(name, data, project, domain)
+        secret_store.create(name, data, project, domain, kind=type)
 
     @syncify
     @classmethod
@@ -137,6 +136,5 @@ def _visible(project: str | None, domain: str | None) -> list[Secret]:
         for name in secret_store.list_names(p, d):
             value = secret_store.read(folder, name) if name not in seen else None
             if value is not None:  # (None: deleted by another process since it was listed)
-                kind = "image_pull" if secret_store.is_pull_secret(value) else "regular"
-                seen[name] = Secret(name=name, type=kind, project=p, domain=d)
+                seen[name] = Secret(name=name, type=secret_store.kind(folder, name, value), project=p, domain=d)
     return list(seen.values())

@@ -143,7 +143,7 @@ def create_secret(
             param_hint="--from-file",
         )
     try:
-        secret_store.create(name, data, project, domain)
+        secret_store.create(name, data, project, domain, kind=kind)
     except ConfigurationError as exc:  # (too large: says its size, never the value)
         raise click.BadParameter(str(exc), param_hint="--from-file" if from_file else "VALUE") from None
     click.echo(f"created secret {name}" + _where(project, domain))

@@ -98,3 +98,16 @@ def test_a_secret_just_within_the_limit_reaches_the_processes_the_task_starts():
     fits = MAX_ENV_VAR_BYTES - len("BIG=") - 1  # the variable as the kernel counts it: NAME=value and a NUL
     secret_store.create("big_key", b"x" * fits)
     assert flyte.run(starts_a_process).outputs() == fits
+
+
+def test_a_connector_is_not_handed_a_corrupted_secret_either():
+    """A connector gets its task's secrets as text (ConnectorContext.secrets): a value that is
+    not UTF-8 is refused naming the secret, not handed over with its bad bytes replaced."""
+    from flyte.runtime import connectors, settings
+
+    secret_store.create("binary_key", NOT_UTF8)
+    with pytest.raises(ConfigurationError, match=r"'binary_key'.*not UTF-8") as info:
+        connectors.task_secrets(reads_env.spec, settings.current())
+    assert "s3cr3t" not in str(info.value)
+    secret_store.create("binary_key", "naïve".encode())
+    assert connectors.task_secrets(reads_env.spec, settings.current()) == {"binary_key": "naïve"}

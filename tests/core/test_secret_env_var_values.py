@@ -111,3 +111,23 @@ def test_a_connector_is_not_handed_a_corrupted_secret_either():
     assert "s3cr3t" not in str(info.value)
     secret_store.create("binary_key", "naïve".encode())
     assert connectors.task_secrets(reads_env.spec, settings.current()) == {"binary_key": "naïve"}
+
+
+pooled = flyte.TaskEnvironment(
+    name="env_var_values_pool",
+    secrets=flyte.Secret(key="binary_key", as_env_var="BINARY"),
+    reusable=flyte.ReusePolicy(replicas=1, concurrency=1, idle_ttl=30),
+)
+
+
+@pooled.task
+def reads_env_in_a_worker() -> int:
+    return len(os.environ["BINARY"])
+
+
+def test_a_reusable_environments_worker_is_not_handed_a_corrupted_secret():
+    secret_store.create("binary_key", NOT_UTF8)
+    with pytest.raises(ConfigurationError, match=r"'binary_key'.*not UTF-8.*mount="):
+        flyte.run(reads_env_in_a_worker)
+    secret_store.create("binary_key", b"fine")
+    assert flyte.run(reads_env_in_a_worker).outputs() == 4

@@ -139,7 +139,8 @@ def env_var_value(secret: Secret, value: bytes) -> str:
     or a value over ``MAX_ENV_VAR_BYTES``. A file mount carries any bytes, any size the store
     holds."""
     name = secret.env_var
-    mount = f'flyte.Secret(key={secret.key!r}, mount="{SECRETS_MOUNT}") and read {SECRETS_MOUNT}/{secret.key}'
+    group = f", group={secret.group!r}" if secret.group else ""
+    mount = f'flyte.Secret(key={secret.key!r}{group}, mount="{SECRETS_MOUNT}") and read {SECRETS_MOUNT}/{secret.key}'
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -52,7 +52,7 @@ def test_init_project_and_domain_scope_the_secret_as_the_reference_does():
 
 
 def test_image_pull_secrets_and_bad_arguments():
-    flyte.init(project="team-a")
+    flyte.init()
     creds = json.dumps({"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}})
     flyte.remote.Secret.create(name="ghcr", value=creds, type="image_pull")
     assert flyte.remote.Secret.get("ghcr").type == "image_pull"
@@ -67,3 +67,67 @@ def test_image_pull_secrets_and_bad_arguments():
         flyte.remote.Secret.create(name="x", value="v", cluster_pool="gpu")
     with pytest.raises(ConfigurationError, match="secret name"):
         flyte.remote.Secret.create(name="../escape", value="v")
+
+
+@pytest.mark.parametrize("scope", [{"project": "team-a"}, {"domain": "production"}])
+def test_an_image_pull_secret_under_a_project_or_domain_is_refused_not_widened(scope):
+    """As the reference's ``Secret.create`` (a ValueError): the credentials are organisation-wide,
+    and storing them so when a project was asked for would share them with every project."""
+    flyte.init(**scope)
+    creds = json.dumps({"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}})
+    ((key, value),) = scope.items()
+    with pytest.raises(ValueError, match=rf"secret 'ghcr' of type 'image_pull'.*{key}={value!r}.*organisation-wide"):
+        flyte.remote.Secret.create(name="ghcr", value=creds, type="image_pull")
+    with pytest.raises(SecretNotFoundError):
+        flyte.remote.Secret.get("ghcr")
+    assert secret_store.list_names() == []
+
+
+DOCKER_CONFIG = json.dumps({"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}})
+
+
+def test_a_secret_is_listed_with_the_type_it_was_created_with_not_one_guessed_from_its_value():
+    flyte.init()
+    flyte.remote.Secret.create(name="backup_docker_config", value=DOCKER_CONFIG)  # regular, by default
+    flyte.remote.Secret.create(name="ghcr", value=DOCKER_CONFIG, type="image_pull")
+    assert flyte.remote.Secret.get("backup_docker_config").type == "regular"
+    assert {s.name: s.type for s in flyte.remote.Secret.listall()} == {
+        "backup_docker_config": "regular",
+        "ghcr": "image_pull",
+    }
+    flyte.remote.Secret.create(name="ghcr", value=DOCKER_CONFIG)  # replaced as a regular one
+    assert flyte.remote.Secret.get("ghcr").type == "regular"
+    flyte.remote.Secret.delete("ghcr")
+    assert secret_store.list_names() == ["backup_docker_config"]  # (the type record is no secret)
+
+
+def test_the_cli_records_the_type_it_was_given(tmp_path):
+    from click.testing import CliRunner
+
+    from flyte.cli.main import build_cli
+
+    flyte.init()
+    config = tmp_path / "config.json"
+    config.write_text(DOCKER_CONFIG)
+    for name, kind in (("plain", "regular"), ("pull", "image_pull")):
+        result = CliRunner().invoke(build_cli(), ["create", "secret", name, "--type", kind, "--from-file", str(config)])
+        assert result.exit_code == 0, result.output
+    assert {s.name: s.type for s in flyte.remote.Secret.listall()} == {"plain": "regular", "pull": "image_pull"}
+
+
+def test_a_store_written_before_types_were_recorded_reads_back_its_type_from_the_value():
+    flyte.init()
+    folder = secret_store._folder(None, None)  # the files an earlier version wrote: values only
+    (folder / "old_pull").write_text(DOCKER_CONFIG)
+    (folder / "old_token").write_text("sk-old")
+    assert {s.name: s.type for s in flyte.remote.Secret.listall()} == {"old_pull": "image_pull", "old_token": "regular"}
+    assert secret_store.get("old_pull") == DOCKER_CONFIG.encode()
+    assert flyte.run(token_length_of_old).outputs() == len("sk-old")
+
+
+old_env = flyte.TaskEnvironment(name="sdk_secrets_old", secrets=[flyte.Secret(key="old_token", as_env_var="OLD")])
+
+
+@old_env.task
+def token_length_of_old() -> int:
+    return len(os.environ["OLD"])

@@ -76,3 +76,30 @@ def test_an_image_pull_secret_made_with_the_cli_is_one_the_sdk_lists_as_image_pu
     )
     assert result.exit_code == 0
     assert flyte.remote.Secret.get("reg").type == "image_pull"
+
+
+@pytest.mark.parametrize(
+    ("scope", "project", "domain"),
+    [
+        (["--project", "team-a"], "team-a", None),
+        (["--domain", "prod"], None, "prod"),
+        (["-p", "a", "-d", "b"], "a", "b"),
+    ],
+)
+def test_the_cli_refuses_a_scoped_image_pull_secret_as_the_sdk_does(tmp_path, scope, project, domain):
+    from click.testing import CliRunner
+
+    from flyte.cli.main import build_cli
+    from flyte.runtime import secret_store
+
+    flyte.init()
+    creds = tmp_path / "auths.json"
+    creds.write_text('{"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}}')
+    result = CliRunner().invoke(
+        build_cli(), ["create", "secret", "reg", "--type", "image_pull", "--from-file", str(creds), *scope]
+    )
+    assert result.exit_code == 2, result.output
+    assert "image_pull" in result.output and "organisation-wide" in result.output
+    assert "--project" in result.output or "--domain" in result.output
+    assert "dXNlcjpwdw" not in result.output
+    assert secret_store.list_names() == [] and secret_store.list_names(project, domain) == []

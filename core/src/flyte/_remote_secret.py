@@ -21,7 +21,6 @@ from flyte._syncify import syncify
 from flyte._validation import invalid, safe_name
 from flyte.errors import ConfigurationError, ConfigurationTypeError, SecretNotFoundError
 
-TYPES = ("regular", "image_pull")
 _DEFAULTS = {"project": "default", "domain": "development"}
 
 
@@ -54,11 +53,12 @@ class Secret:
     @classmethod
     def create(cls, name: str, value: str | bytes, type: str = "regular", cluster_pool: str | None = None) -> None:
         """Store ``value`` as secret ``name`` (replacing one of that name in the same scope).
-        ``type="image_pull"``: registry credentials (a docker config JSON), organisation-wide."""
+        ``type="image_pull"``: registry credentials (a docker config JSON), organisation-wide:
+        refused when ``flyte.init`` named a project or domain, as the reference refuses it."""
         from flyte.runtime import secret_store
 
-        if type not in TYPES:
-            invalid("type", type, ", ".join(repr(t) for t in TYPES))
+        if type not in secret_store.TYPES:
+            invalid("type", type, ", ".join(repr(t) for t in secret_store.TYPES))
         if not isinstance(value, (str, bytes)):  # its type only: it may be the secret
             raise ConfigurationTypeError(
                 f"value: expected the secret's value as a str or bytes, got {value.__class__.__name__}"
@@ -71,8 +71,14 @@ class Secret:
                     f"Secret.create: secret {name!r} of type 'image_pull' must be a docker config JSON "
                     f"(accepted: {secret_store.PULL_SECRET_FORM})"
                 )
-            project = domain = None  # (the reference refuses a scoped one)
-        secret_store.create(name, data, project, domain)
+            if project or domain:  # (the reference's ValueError): widening it would share it with every project
+                scope = ", ".join(f"{k}={v!r}" for k, v in (("project", project), ("domain", domain)) if v)
+                raise ConfigurationError(
+                    f"Secret.create: secret {name!r} of type 'image_pull' cannot be scoped to {scope} (from "
+                    "flyte.init); registry credentials are organisation-wide (accepted: flyte.init() with no "
+                    "project or domain, or the defaults)"
+                )
+        secret_store.create(name, data, project, domain, kind=type)
 
     @syncify
     @classmethod
@@ -130,6 +136,5 @@ def _visible(project: str | None, domain: str | None) -> list[Secret]:
         for name in secret_store.list_names(p, d):
             value = secret_store.read(folder, name) if name not in seen else None
             if value is not None:  # (None: deleted by another process since it was listed)
-                kind = "image_pull" if secret_store.is_pull_secret(value) else "regular"
-                seen[name] = Secret(name=name, type=kind, project=p, domain=d)
+                seen[name] = Secret(name=name, type=secret_store.kind(folder, name, value), project=p, domain=d)
     return list(seen.values())

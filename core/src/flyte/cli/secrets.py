@@ -122,6 +122,12 @@ def create_secret(
     from flyte.errors import ConfigurationError
     from flyte.runtime import secret_store
 
+    if kind == "image_pull" and (project or domain):  # (before a value is read: none is prompted for)
+        given = " and ".join(o for o, v in (("--project", project), ("--domain", domain)) if v)
+        raise click.UsageError(
+            f"an image_pull secret is organisation-wide: give it without {given} "
+            "(registry credentials serve every project, as flyte.remote.Secret.create stores them)"
+        )
     if value is not None and value_option is not None:
         raise click.UsageError("give the value once: VALUE or --value VALUE")
     value = value if value is not None else value_option
@@ -137,7 +143,7 @@ def create_secret(
             param_hint="--from-file",
         )
     try:
-        secret_store.create(name, data, project, domain)
+        secret_store.create(name, data, project, domain, kind=kind)
     except ConfigurationError as exc:  # (too large: says its size, never the value)
         raise click.BadParameter(str(exc), param_hint="--from-file" if from_file else "VALUE") from None
     click.echo(f"created secret {name}" + _where(project, domain))

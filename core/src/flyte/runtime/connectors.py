@@ -33,6 +33,7 @@ from typing import Any
 
 from flyte._validation import warn_at_definition
 from flyte.errors import (
+    ConfigurationError,
     ConnectorError,
     ConnectorTransientError,
     PermanentConnectorError,
@@ -94,23 +95,36 @@ def task_secrets(spec: TaskSpec, settings: Any) -> dict[str, str]:
                 path = Path(os.environ.get("FLYTE_SECRETS_MOUNT") or secret.mount) / secret.key
                 if not path.is_file():
                     raise SecretNotFoundError(f"secret {secret.key!r} of {spec.name} is not mounted at {path}")
-                values[secret.key] = path.read_text()
+                values[secret.key] = _as_text(spec, secret, path.read_bytes())
                 continue
             value = os.environ.get(secret.env_var or "")
             if value is None:
                 raise SecretNotFoundError(
                     f"secret {secret.key!r} of {spec.name} is not in the environment (${secret.env_var})"
                 )
-            values[secret.key] = value
+            values[secret.key] = _as_text(spec, secret, os.fsencode(value))  # (the bytes the platform set)
             continue
         try:
             raw = secrets_runtime.fetch(secret, settings)
         except SecretNotFoundError as exc:
             raise SecretNotFoundError(f"{spec.name}: {exc}") from None
-        values[secret.key] = raw.decode("utf-8", errors="replace")
+        values[secret.key] = _as_text(spec, secret, raw)
     for value in values.values():  # masked in the error, logs and records of the job
         redact.remember(value)
     return values
+
+
+def _as_text(spec: TaskSpec, secret: Any, raw: bytes) -> str:
+    """A secret's value as the text a connector is handed, or an error naming the secret and its
+    size (never the value): bad bytes replaced would hand the connector another credential."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"{spec.name}: secret {secret.key!r}: its value ({len(raw)} bytes) is not UTF-8 (from byte {exc.start}); "
+            "a connector is handed its task's secrets as text (ConnectorContext.secrets) and cannot take it exactly "
+            "(accepted: a UTF-8 value; store binary credentials encoded, e.g. as base64)"
+        ) from None
 
 
 # -- work in flight ----------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Secrets are scoped as the guide describes: organisation-wide (no project, no dom
 project, one domain, or one project and domain. A task running in project P and domain D
 finds a secret in the most specific scope that has it: (P, D), then P, then D, then the
 organisation. Folders are mode 0700 and files 0600; a value is written to a temporary file
-and renamed into place, so a crash never leaves half a secret.
+and renamed into place, so a crash never leaves half a secret. The type a secret was created
+with ("regular", "image_pull") is kept beside it in the folder's ``.types``.
 
 Project, domain and name are checked as names (no separators, no ``..``) and every path is
 resolved and checked to stay inside the store, so no argument reaches a file outside it.
@@ -65,8 +66,19 @@ def _folder(project: str | None, domain: str | None) -> Path:
     return state_path("secrets", _scope(project, domain))
 
 
-def create(name: str, value: bytes, project: str | None = None, domain: str | None = None) -> Path:
-    """Store a secret (replacing an existing one in the same scope)."""
+TYPES = ("regular", "image_pull")
+# Each scope's folder keeps the type a secret was created with in .types/<name> (a dot folder:
+# never listed as a secret). A store written before types were recorded has none: its type is
+# then read from its value (:func:`kind`), as it always was.
+_TYPES = ".types"
+
+
+def create(
+    name: str, value: bytes, project: str | None = None, domain: str | None = None, kind: str = "regular"
+) -> Path:
+    """Store a secret of type ``kind`` (replacing an existing one in the same scope)."""
+    if kind not in TYPES:
+        raise ValueError(f"kind: {kind!r} is not a secret type (accepted: {', '.join(TYPES)})")
     if len(value) > MAX_VALUE_BYTES:  # (its size only, never the value)
         raise ConfigurationError(
             f"value: {len(value)} bytes is too large for secret {name!r} (accepted: at most {MAX_VALUE_BYTES} "
@@ -75,18 +87,46 @@ def create(name: str, value: bytes, project: str | None = None, domain: str | No
         )
     folder = _folder(project, domain)
     target = _file(folder, name)
+    record = _type_file(folder, name)
+    # The old record goes first and the new one comes last: a crash in between leaves the
+    # type to be read from the value, never the type of the value replaced.
+    record.unlink(missing_ok=True)
+    _write(folder, target, value)
+    _write(folder, record, kind.encode())
+    return target
+
+
+def _write(folder: Path, target: Path, data: bytes) -> None:
+    """``data`` in ``target`` (0600), whole or not at all: written beside it, then renamed."""
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(value)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
+
+
+def _type_file(folder: Path, name: str) -> Path:
+    types = folder / _TYPES
+    types.mkdir(mode=0o700, exist_ok=True)
+    return inside(folder, types / safe_name("secret name", name))
+
+
+def kind(folder: Path, name: str, value: bytes) -> str:
+    """The type secret ``name`` (of ``value``) was created with; for one stored before types
+    were recorded, "image_pull" if its value is a docker config with credentials."""
+    try:
+        recorded = (folder / _TYPES / safe_name("secret name", name)).read_bytes().decode("ascii", "replace")
+    except OSError:
+        recorded = ""
+    if recorded in TYPES:
+        return recorded
+    return "image_pull" if is_pull_secret(value) else "regular"
 
 
 def private_key(purpose: str) -> bytes:
@@ -144,6 +184,7 @@ def delete(name: str, project: str | None = None, domain: str | None = None) -> 
         path.unlink()
     except FileNotFoundError:
         raise SecretNotFoundError(_missing(name, project, domain, exact=True)) from None
+    (path.parent / _TYPES / name).unlink(missing_ok=True)
 
 
 def list_names(project: str | None = None, domain: str | None = None) -> list[str]:

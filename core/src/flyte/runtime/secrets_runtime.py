@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from flyte.errors import SecretNotFoundError
+from flyte.errors import ConfigurationError, SecretNotFoundError
 from flyte.runtime import mount_redirect, redact, secret_mounts, secret_store
 from flyte.runtime.settings import LocalSettings
 from flyte.secret import SECRET_ENV_VARS, SECRETS_MOUNT, Secret
@@ -119,10 +119,45 @@ def fetch(secret: Secret, settings: LocalSettings) -> bytes:
         name = secret.env_var
         value = getattr(os.environ, "base", os.environ).get(name) if name else None  # not a caller task's overlay
         if value is not None:
-            return value.encode()
+            return os.fsencode(value)  # the bytes exported (a str of os.environ holds them surrogate-escaped)
         if name:
             raise SecretNotFoundError(f"{exc}, or set ${name} in the environment flyte runs in") from None
         raise
+
+
+# Linux's limit on one "NAME=value" string handed to a new process (MAX_ARG_STRLEN, 32 pages of
+# 4 KiB, with its NUL): over it, every exec of the task's (subprocess, os.system) fails with
+# E2BIG, and on a cluster the task's own container cannot start.
+MAX_ENV_VAR_BYTES = 32 * 4096
+
+
+def env_var_value(secret: Secret, value: bytes) -> str:
+    """``value`` as the text of the secret's environment variable, or an error at the task's
+    start naming the secret and its size (never the value) when a variable cannot carry it
+    whole: bytes that are not UTF-8 (replacing them would hand the task another secret; the
+    task's variables are text in ``os.environ``'s overlay, which ``os.environb`` does not see),
+    or a value over ``MAX_ENV_VAR_BYTES``. A file mount carries any bytes, any size the store
+    holds."""
+    name = secret.env_var
+    group = f", group={secret.group!r}" if secret.group else ""
+    mount = f'flyte.Secret(key={secret.key!r}{group}, mount="{SECRETS_MOUNT}") and read {SECRETS_MOUNT}/{secret.key}'
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"secret {secret.key!r}: its value ({len(value)} bytes) is not UTF-8 (from byte {exc.start}), so the "
+            f"environment variable ${name} cannot carry it exactly (accepted as an environment variable: UTF-8 "
+            f"text); mount it as a file instead, which holds any bytes: {mount}"
+        ) from None
+    size = len(name.encode()) + 1 + len(value) + 1
+    if size > MAX_ENV_VAR_BYTES:
+        raise ConfigurationError(
+            f"secret {secret.key!r}: its value is {len(value)} bytes, too long for the environment variable ${name} "
+            f"(accepted: ${name}=value at most {MAX_ENV_VAR_BYTES} bytes, Linux's limit on one variable; over it "
+            f"every process the task starts fails with E2BIG, 'Argument list too long'); mount it as a file "
+            f"instead: {mount}"
+        )
+    return text
 
 
 @contextmanager
@@ -145,7 +180,7 @@ def secret_environment(spec: TaskSpec, settings: LocalSettings, mounts: SecretMo
         if secret.mount:
             files[secret.key] = value
         else:
-            env[secret.env_var] = value.decode("utf-8", errors="replace")
+            env[secret.env_var] = env_var_value(secret, value)
     if not files:
         yield env
         return
